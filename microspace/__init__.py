@@ -1,0 +1,1 @@
+"""Microspace platform infrastructure: configuration, database, authentication, CLI."""

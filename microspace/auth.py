@@ -1,0 +1,95 @@
+"""Bearer tokens and the principal a request acts as."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy import text
+
+from microspace.db import Db
+
+PrincipalKind = Literal["member", "partner", "widget", "subject", "anonymous"]
+TOKEN_PREFIX = {"member": "msm_", "partner": "msp_", "widget": "msw_", "subject": "mss_"}
+
+
+def new_token(kind: str) -> tuple[str, bytes]:
+    """A random token (256 bits) and the SHA-256 hash that is all we store."""
+    token = TOKEN_PREFIX[kind] + secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: PrincipalKind
+    tenant_id: uuid.UUID | None = None
+    # Casbin subjects this principal acts as: a member's role, a partner key's scopes
+    subjects: tuple[str, ...] = ()
+    token_id: uuid.UUID | None = None
+    member_id: uuid.UUID | None = None
+    # a credential was sent but is unknown or revoked
+    rejected: bool = False
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def authenticated(self) -> bool:
+        return self.kind != "anonymous" and self.tenant_id is not None
+
+    @property
+    def key(self) -> str:
+        """Stable identity for memoising, logs and rate limits; never the token itself."""
+        return f"{self.kind}:{self.token_id}" if self.token_id else "anonymous"
+
+
+ANONYMOUS = Principal(kind="anonymous")
+REJECTED = Principal(kind="anonymous", rejected=True)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return ""
+    return value.strip()
+
+
+AUTHENTICATE = text(
+    # set_config runs on the single row the function returns, scoping this transaction
+    "SELECT a.token_id, a.tenant_id, a.kind, a.member_id, a.role, a.scopes, "
+    "set_config('app.tenant_id', a.tenant_id::text, true) "
+    "FROM app_authenticate(:hash) AS a"
+)
+
+
+async def authenticate(db: Db, authorization: str | None) -> Principal:
+    """Resolve the Authorization header to a principal, scoping `db` to its tenant."""
+    token = bearer_token(authorization)
+    if token is None:
+        return ANONYMOUS
+    if not token or len(token) > 200:
+        return REJECTED
+    row = (await db.execute(AUTHENTICATE, {"hash": hash_token(token)})).first()
+    if row is None:
+        return REJECTED
+    db.adopt_tenant(row.tenant_id)
+    if row.kind == "member":
+        subjects: tuple[str, ...] = (row.role,) if row.role else ()
+    elif row.kind == "partner":
+        subjects = tuple(row.scopes or ())
+    else:
+        subjects = (row.kind,)
+    return Principal(
+        kind=row.kind,
+        tenant_id=row.tenant_id,
+        subjects=subjects,
+        token_id=row.token_id,
+        member_id=row.member_id,
+    )

@@ -1,0 +1,128 @@
+"""`microspace <command>`: serve the API and operate tenants from the same codebase."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from dataclasses import replace
+
+from microspace.config import Settings, load_settings
+from microspace.tenants import OperatorError
+
+
+def _settings_with_database() -> tuple[Settings, bool]:
+    """Settings whose database_url is set, starting the embedded server when it is not."""
+    settings = load_settings()
+    if settings.database_url:
+        return settings, False
+    from microspace.devdb import embedded_url
+
+    url = embedded_url()
+    os.environ["DATABASE_URL"] = url
+    return replace(settings, database_url=url), True
+
+
+def _migrate(settings: Settings) -> None:
+    from microspace.db import migrate
+
+    asyncio.run(migrate(settings.owner_url(), settings.app_db_password))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from microspace.app import create_app
+    from microspace.tenants import seed_demo
+
+    settings, embedded = _settings_with_database()
+    _migrate(settings)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if embedded or args.demo:
+        demo = asyncio.run(seed_demo(settings.owner_url()))
+        print(f"GraphiQL:   http://{host}:{port}/graphql", flush=True)
+        print(f"Demo owner token (shown once): {demo.token}", flush=True)
+        print(f'Try: curl -s http://{host}:{port}/graphql -H "Authorization: Bearer {demo.token}" '
+              "-H 'Content-Type: application/json' "
+              "-d '{\"query\":\"{ spaces { edges { node { title blocks { edges { node { kind body } } } } } } }\"}'",
+              flush=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    print("migrations applied")
+    return 0
+
+
+def cmd_seed_demo(_: argparse.Namespace) -> int:
+    from microspace.tenants import seed_demo
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    created = asyncio.run(seed_demo(settings.owner_url()))
+    print(json.dumps(created.as_json()))
+    return 0
+
+
+def cmd_tenant_create(args: argparse.Namespace) -> int:
+    from microspace.tenants import create_tenant
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    created = asyncio.run(create_tenant(settings.owner_url(), args.name, args.owner_email))
+    print(json.dumps(created.as_json()))
+    return 0
+
+
+def cmd_member_create(args: argparse.Namespace) -> int:
+    from microspace.tenants import create_member
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    created = asyncio.run(create_member(settings.owner_url(), args.tenant, args.email, args.role))
+    print(json.dumps(created.as_json()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="microspace", description=__doc__)
+    sub = p.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="apply migrations and serve the API (default)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--demo", action="store_true", help="seed the demo tenant on any database")
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("seed-demo", help="create the demo tenant; print a new owner token").set_defaults(
+        func=cmd_seed_demo
+    )
+    tc = sub.add_parser("tenant-create", help="create a tenant and its owner; print JSON")
+    tc.add_argument("--name", required=True)
+    tc.add_argument("--owner-email", required=True)
+    tc.set_defaults(func=cmd_tenant_create)
+    mc = sub.add_parser("member-create", help="add a member to a tenant; print JSON")
+    mc.add_argument("--tenant", required=True)
+    mc.add_argument("--email", required=True)
+    mc.add_argument("--role", required=True)
+    mc.set_defaults(func=cmd_member_create)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "serve")  # plain `python server.py [--port N]` serves
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except OperatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

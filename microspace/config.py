@@ -1,0 +1,80 @@
+"""Settings read from the environment, once, with documented defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from sqlalchemy.engine import URL, make_url
+
+APP_ROLE = "microspace_app"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def async_url(url: str) -> URL:
+    """A PostgreSQL URL for SQLAlchemy's asyncpg dialect, whatever scheme it came with."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+asyncpg")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    app_database_url: str | None = None
+    app_db_password: str = "microspace_app"
+    dev_mode: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    default_page_size: int = 20
+    max_page_size: int = 100
+    pool_size: int = 10
+    max_overflow: int = 5
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def owner_url(self) -> URL:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set and no embedded server was started")
+        return async_url(self.database_url)
+
+    def app_url(self) -> URL:
+        """The application's own login: a role that owns nothing and cannot bypass RLS."""
+        if self.app_database_url:
+            return async_url(self.app_database_url)
+        return self.owner_url().set(username=APP_ROLE, password=self.app_db_password)
+
+
+def load_settings() -> Settings:
+    return Settings(
+        database_url=os.environ.get("DATABASE_URL") or None,
+        app_database_url=os.environ.get("APP_DATABASE_URL") or None,
+        app_db_password=os.environ.get("MICROSPACE_APP_DB_PASSWORD", "microspace_app"),
+        dev_mode=_bool("MICROSPACE_DEV", True),
+        host=os.environ.get("MICROSPACE_HOST", "127.0.0.1"),
+        port=_int("MICROSPACE_PORT", 8000),
+        default_page_size=_int("MICROSPACE_DEFAULT_PAGE_SIZE", 20),
+        max_page_size=_int("MICROSPACE_MAX_PAGE_SIZE", 100),
+        pool_size=_int("MICROSPACE_DB_POOL_SIZE", 10),
+        max_overflow=_int("MICROSPACE_DB_MAX_OVERFLOW", 5),
+    )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,198 @@
+"""Engines, the per-request `Db` wrapper, and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Result
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import Executable
+
+from microspace.config import APP_ROLE
+from models.tenancy import set_session_tenant
+
+T = TypeVar("T")
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def make_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 5) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=False,
+        connect_args={"server_settings": {"application_name": "microspace"}},
+    )
+
+
+class Db:
+    """One request's database work: one session, one transaction, one statement at a time.
+
+    Strawberry resolves sibling fields and DataLoader batches concurrently, and an
+    AsyncSession refuses concurrent operations; the lock serialises them.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+        self.tenant_id: uuid.UUID | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._sessionmaker()
+        return self._session
+
+    async def set_tenant(self, tenant_id: uuid.UUID) -> None:
+        """Scope this transaction to one tenant, for the ORM and for row-level security."""
+        # transaction-local (third argument true): a pooled connection never carries one
+        # tenant's scope into the next request
+        await self.execute(
+            text("SELECT set_config('app.tenant_id', :tenant, true)"), {"tenant": str(tenant_id)}
+        )
+        self.adopt_tenant(tenant_id)
+
+    def adopt_tenant(self, tenant_id: uuid.UUID) -> None:
+        """Record the tenant that a statement just set with set_config in this transaction."""
+        self.tenant_id = tenant_id
+        set_session_tenant(self.session, tenant_id)
+
+    async def execute(self, stmt: Executable, params: Any = None) -> Result[Any]:
+        async with self._lock:
+            return await self.session.execute(stmt, params)
+
+    async def scalars(self, stmt: Executable, params: Any = None) -> Sequence[Any]:
+        async with self._lock:
+            return (await self.session.scalars(stmt, params)).all()
+
+    async def scalar(self, stmt: Executable, params: Any = None) -> Any:
+        async with self._lock:
+            return await self.session.scalar(stmt, params)
+
+    def add(self, obj: object) -> None:
+        self.session.add(obj)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            await self.session.flush()
+
+    async def delete(self, obj: object) -> None:
+        async with self._lock:
+            await self.session.delete(obj)
+            await self.session.flush()
+
+    async def refresh(self, obj: object) -> None:
+        async with self._lock:
+            await self.session.refresh(obj)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """Run a block that may fail on a constraint without losing the request's work."""
+        async with self._lock:
+            nested = await self.session.begin_nested()
+        try:
+            yield
+            async with self._lock:
+                await self.session.flush()
+                await nested.commit()
+        except BaseException:
+            async with self._lock:
+                await nested.rollback()
+            raise
+
+    async def commit(self) -> None:
+        if self._session is not None:
+            async with self._lock:
+                await self._session.commit()
+
+    async def rollback(self) -> None:
+        if self._session is not None:
+            async with self._lock:
+                await self._session.rollback()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+@asynccontextmanager
+async def owner_db(url: URL, tenant_id: uuid.UUID | None = None) -> AsyncIterator[Db]:
+    """A committed unit of work as the owner, for the CLI and seeding."""
+    engine = create_async_engine(url)
+    db = Db(sessionmaker_for(engine))
+    try:
+        if tenant_id is not None:
+            await db.set_tenant(tenant_id)
+        yield db
+        await db.commit()
+    except BaseException:
+        await db.rollback()
+        raise
+    finally:
+        await db.close()
+        await engine.dispose()
+
+
+async def ensure_app_role(owner_url: URL, password: str) -> None:
+    """Create (or re-password) the application's login: owns nothing, cannot bypass RLS."""
+    engine = create_async_engine(owner_url)
+    try:
+        async with engine.begin() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
+            )
+            if not exists:
+                await conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN"))
+            await conn.execute(
+                text(
+                    f"ALTER ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB "
+                    f"NOCREATEROLE PASSWORD {_quote_literal(password)}"
+                )
+            )
+            db_name = await conn.scalar(text("SELECT current_database()"))
+            await conn.execute(text(f'GRANT CONNECT ON DATABASE "{db_name}" TO {APP_ROLE}'))
+            await conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}"))
+    finally:
+        await engine.dispose()
+
+
+def _quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def alembic_config(url: URL) -> Config:
+    cfg = Config(str(MIGRATIONS / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+async def migrate(owner_url: URL, app_password: str, revision: str = "head") -> None:
+    """Create the application role, then apply migrations as the owner."""
+    await ensure_app_role(owner_url, app_password)
+    cfg = alembic_config(owner_url)
+    engine = create_async_engine(owner_url)
+    try:
+        async with engine.begin() as conn:
+
+            def upgrade(sync_conn: Any) -> None:
+                cfg.attributes["connection"] = sync_conn
+                command.upgrade(cfg, revision)
+
+            await conn.run_sync(upgrade)
+    finally:
+        await engine.dispose()

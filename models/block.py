@@ -1,0 +1,39 @@
+"""Content blocks: typed, ordered pieces of a space."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import ForeignKeyConstraint, Index, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, TenantScoped, Timestamps
+
+
+class BlockKind(str, enum.Enum):
+    HEADING = "heading"
+    RICH_TEXT = "rich_text"
+    LINK = "link"
+    FILE = "file"
+    VIDEO = "video"
+    EMBED = "embed"
+    CHECKLIST = "checklist"
+
+
+class Block(TenantScoped, Timestamps, Base):
+    __tablename__ = "blocks"
+    __table_args__ = (
+        # composite: a block can never point into another tenant's space
+        ForeignKeyConstraint(
+            ["tenant_id", "space_id"], ["spaces.tenant_id", "spaces.id"], ondelete="CASCADE"
+        ),
+        Index("ix_blocks_space_position", "tenant_id", "space_id", "position"),
+    )
+
+    space_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int]
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -1,0 +1,74 @@
+"""Tenants (customers), their members and their API tokens."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKeyConstraint, LargeBinary, String, func
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, TenantScoped
+
+
+class SubscriptionStatus(str, enum.Enum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class Role(str, enum.Enum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    EDITOR = "editor"
+    VIEWER = "viewer"
+    PRIVACY_OFFICER = "privacy_officer"
+
+
+class TokenKind(str, enum.Enum):
+    MEMBER = "member"
+    PARTNER = "partner"
+    WIDGET = "widget"
+    SUBJECT = "subject"
+
+
+class Tenant(Base):
+    """A customer. Its row is visible only inside its own tenant scope (RLS on `id`)."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    subscription_status: Mapped[str] = mapped_column(String(20), default="active")
+    subscription_ends_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Member(TenantScoped, Base):
+    """A user of one tenant's own frontend, with one role."""
+
+    __tablename__ = "members"
+
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ApiToken(TenantScoped, Base):
+    """An opaque bearer credential, stored only as its SHA-256 hash."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "member_id"], ["members.tenant_id", "members.id"], ondelete="CASCADE"
+        ),
+    )
+
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    member_id: Mapped[uuid.UUID | None]
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,1 @@
+"""Casbin model, default policy and the per-request authorizer."""

@@ -1,0 +1,67 @@
+"""The one place that calls Casbin. Everything else asks an `Authorizer`."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import casbin
+
+from microspace.auth import Principal
+
+HERE = Path(__file__).resolve().parent
+MODEL_PATH = HERE / "model.conf"
+POLICY_PATH = HERE / "policy.csv"
+
+
+def load_enforcer(policy_path: Path = POLICY_PATH) -> casbin.Enforcer:
+    """Load the model and default policy once, at start-up."""
+    enforcer = casbin.Enforcer(str(MODEL_PATH))
+    for row in read_policy_rows(policy_path):
+        if row[0] == "p":
+            enforcer.add_policy(*row[1:])
+        elif row[0] == "g":
+            enforcer.add_grouping_policy(*row[1:])
+    return enforcer
+
+
+def read_policy_rows(policy_path: Path = POLICY_PATH) -> list[list[str]]:
+    """The policy file's rows, comments and blank lines skipped (tests build matrices on it)."""
+    rows = []
+    with policy_path.open() as fh:
+        for raw in csv.reader(fh, skipinitialspace=True):
+            if not raw or raw[0].lstrip().startswith("#"):
+                continue
+            rows.append([cell.strip() for cell in raw])
+    return rows
+
+
+class Authorizer:
+    """Decisions for one principal in one request, memoised by (object, act).
+
+    Casbin calls per request therefore grow with the schema, never with the rows.
+    """
+
+    def __init__(self, enforcer: casbin.Enforcer, principal: Principal) -> None:
+        self._enforcer = enforcer
+        self._principal = principal
+        self._domain = str(principal.tenant_id) if principal.tenant_id else ""
+        self._memo: dict[tuple[str, str], bool] = {}
+        self.calls = 0
+
+    def can(self, obj: str, act: str) -> bool:
+        key = (obj, act)
+        decision = self._memo.get(key)
+        if decision is None:
+            decision = self._decide(obj, act)
+            self._memo[key] = decision
+        return decision
+
+    def _decide(self, obj: str, act: str) -> bool:
+        if not self._principal.authenticated:
+            return False
+        for subject in self._principal.subjects:
+            self.calls += 1
+            if self._enforcer.enforce(subject, self._domain, obj, act):
+                return True
+        return False

@@ -1,0 +1,1 @@
+"""Query and mutation logic per node family, and the per-request DataLoaders."""

@@ -1,0 +1,94 @@
+"""The body schema of each block kind. Unknown keys are refused, not silently stored."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Text = Annotated[str, Field(min_length=1, max_length=50_000)]
+Short = Annotated[str, Field(min_length=1, max_length=300)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Url(_Body):
+    url: str = Field(max_length=2048)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        AnyHttpUrl(value)  # raises on anything but an absolute http(s) URL
+        return value
+
+
+class Heading(_Body):
+    text: Short
+    level: int = Field(default=2, ge=1, le=6)
+
+
+class RichText(_Body):
+    format: Literal["markdown", "plain"] = "markdown"
+    text: Text
+
+
+class Link(_Url):
+    label: Short | None = None
+
+
+class File(_Url):
+    name: Short
+    size_bytes: int | None = Field(default=None, ge=0, alias="sizeBytes")
+    mime_type: Short | None = Field(default=None, alias="mimeType")
+
+
+class Video(_Url):
+    caption: Short | None = None
+
+
+class Embed(_Url):
+    title: Short | None = None
+    height: int | None = Field(default=None, ge=50, le=4000)
+
+
+class ChecklistItem(_Body):
+    text: Short
+    checked: bool = False
+
+
+class Checklist(_Body):
+    items: list[ChecklistItem] = Field(min_length=1, max_length=200)
+
+
+BODIES: dict[str, type[_Body]] = {
+    "heading": Heading,
+    "rich_text": RichText,
+    "link": Link,
+    "file": File,
+    "video": Video,
+    "embed": Embed,
+    "checklist": Checklist,
+}
+
+
+class BodyError(ValueError):
+    def __init__(self, path: list[str], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def validate_body(kind: str, body: Any) -> dict[str, Any]:
+    """The normalised body for `kind`, or BodyError naming the first bad field."""
+    if not isinstance(body, dict):
+        raise BodyError([], "The body must be a JSON object.")
+    try:
+        parsed = BODIES[kind].model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = [str(p) for p in first["loc"]]
+        where = ".".join(path) or "body"
+        raise BodyError(path, f"{where}: {first['msg']}") from None
+    return parsed.model_dump(by_alias=True, exclude_none=True)

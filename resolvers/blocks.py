@@ -1,0 +1,137 @@
+"""Blocks: get, add, update, move, remove. Positions stay dense: 0..n-1 per space."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import strawberry
+from sqlalchemy import func, select, update
+
+from microspace.context import Info
+from microspace.errors import NotFound
+from microspace.ids import decode_id, encode_id
+from models import Block as BlockModel
+from models import Space as SpaceModel
+from resolvers.block_bodies import BODIES, BodyError, validate_body
+from resolvers.spaces import load_space
+from schema.blocks import (
+    Block,
+    BlockAddInput,
+    BlockErrorCode,
+    BlockMoveInput,
+    BlockPayload,
+    BlockRemovePayload,
+    BlockUpdateInput,
+    BlockUserError,
+)
+
+
+async def load_block(info: Info, global_id: str) -> BlockModel:
+    """The block of the caller's tenant with this ID; NOT_FOUND otherwise."""
+    row = await info.context.loaders.block_by_id.load(decode_id(global_id, "Block"))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def get_block(info: Info, id: strawberry.ID) -> Block:
+    """One block of the caller's tenant."""
+    return Block.from_model(await load_block(info, id))
+
+
+def _error(code: BlockErrorCode, field: list[str], message: str) -> BlockPayload:
+    return BlockPayload(user_errors=[BlockUserError(code=code, field=field, message=message)])
+
+
+def _body_or_error(kind: str, body: Any) -> dict[str, Any] | BlockPayload:
+    try:
+        return validate_body(kind, body)
+    except BodyError as exc:
+        return _error(BlockErrorCode.INVALID_BODY, ["body", *exc.path], exc.message)
+
+
+async def _count(info: Info, space_id: uuid.UUID) -> int:
+    """The space's block count, under the space's row lock so reorders never interleave."""
+    lock = select(SpaceModel.id).where(SpaceModel.id == space_id).with_for_update()
+    await info.context.db.execute(lock)
+    stmt = select(func.count()).select_from(BlockModel).where(BlockModel.space_id == space_id)
+    return int(await info.context.db.scalar(stmt))
+
+
+async def _shift(info: Info, space_id: uuid.UUID, lo: int, hi: int | None, delta: int) -> None:
+    """Move every block with lo <= position (< hi) of a space by delta."""
+    where = [BlockModel.space_id == space_id, BlockModel.position >= lo]
+    if hi is not None:
+        where.append(BlockModel.position < hi)
+    stmt = (
+        update(BlockModel)
+        .where(*where)
+        .values(position=BlockModel.position + delta)
+    )
+    await info.context.db.execute(stmt)
+
+
+async def _done(info: Info, row: BlockModel) -> BlockPayload:
+    await info.context.db.refresh(row)
+    info.context.loaders.forget_space(row.space_id)
+    info.context.loaders.block_by_id.clear(row.id)
+    return BlockPayload(block=Block.from_model(row))
+
+
+async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
+    """Add a block to a space, at the end unless a position is given."""
+    space = await load_space(info, input.space_id)
+    if input.kind not in BODIES:
+        kinds = ", ".join(BODIES)
+        return _error(BlockErrorCode.UNKNOWN_KIND, ["kind"], f"Unknown block kind; use one of: {kinds}.")
+    body = _body_or_error(input.kind, input.body)
+    if isinstance(body, BlockPayload):
+        return body
+    count = await _count(info, space.id)
+    position = count if input.position is None else input.position
+    if not 0 <= position <= count:
+        return _error(BlockErrorCode.INVALID_POSITION, ["position"], f"position must be between 0 and {count}.")
+    await _shift(info, space.id, position, None, 1)
+    row = BlockModel(id=uuid.uuid4(), space_id=space.id, kind=input.kind, position=position, body=body)
+    info.context.db.add(row)
+    await info.context.db.flush()
+    return await _done(info, row)
+
+
+async def update_block(info: Info, input: BlockUpdateInput) -> BlockPayload:
+    """Replace a block's body."""
+    row = await load_block(info, input.id)
+    body = _body_or_error(row.kind, input.body)
+    if isinstance(body, BlockPayload):
+        return body
+    row.body = body
+    await info.context.db.flush()
+    return await _done(info, row)
+
+
+async def move_block(info: Info, input: BlockMoveInput) -> BlockPayload:
+    """Move a block to another position in its space."""
+    row = await load_block(info, input.id)
+    count = await _count(info, row.space_id)
+    if not 0 <= input.position < count:
+        return _error(BlockErrorCode.INVALID_POSITION, ["position"], f"position must be between 0 and {count - 1}.")
+    old, new = row.position, input.position
+    if new < old:
+        await _shift(info, row.space_id, new, old, 1)
+    elif new > old:
+        await _shift(info, row.space_id, old + 1, new + 1, -1)
+    row.position = new
+    await info.context.db.flush()
+    return await _done(info, row)
+
+
+async def remove_block(info: Info, id: strawberry.ID) -> BlockRemovePayload:
+    """Remove a block; later blocks move up."""
+    row = await load_block(info, id)
+    await _count(info, row.space_id)
+    await info.context.db.delete(row)
+    await _shift(info, row.space_id, row.position + 1, None, -1)
+    info.context.loaders.forget_space(row.space_id)
+    info.context.loaders.block_by_id.clear(row.id)
+    return BlockRemovePayload(deleted_block_id=strawberry.ID(encode_id("Block", row.id)))

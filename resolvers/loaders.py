@@ -1,0 +1,57 @@
+"""DataLoaders, built per request: a batch function returns results aligned with its keys."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from strawberry.dataloader import DataLoader
+
+from microspace.db import Db
+from models import Block, Space
+from resolvers.pagination import (
+    ChildPageKey,
+    Order,
+    Page,
+    child_pages,
+    count_by_parent,
+    parse_datetime,
+    parse_int,
+)
+
+SPACE_ORDER = Order(
+    columns=(Space.created_at, Space.id), parsers=(parse_datetime, uuid.UUID), descending=True
+)
+BLOCK_ORDER = Order(columns=(Block.position, Block.id), parsers=(parse_int, uuid.UUID))
+
+
+async def _by_id(db: Db, model: type[Any], ids: Sequence[uuid.UUID]) -> list[Any]:
+    # populate_existing: a mutation earlier in the request may have moved rows in SQL
+    stmt = select(model).where(model.id.in_(ids)).execution_options(populate_existing=True)
+    rows = await db.scalars(stmt)
+    found = {row.id: row for row in rows}
+    return [found.get(i) for i in ids]
+
+
+class Loaders:
+    def __init__(self, db: Db) -> None:
+        self.space_by_id: DataLoader[uuid.UUID, Space | None] = DataLoader(
+            lambda ids: _by_id(db, Space, ids)
+        )
+        self.block_by_id: DataLoader[uuid.UUID, Block | None] = DataLoader(
+            lambda ids: _by_id(db, Block, ids)
+        )
+        self.blocks_by_space_id: DataLoader[ChildPageKey, Page[Block]] = DataLoader(
+            lambda keys: child_pages(db, Block, Block.space_id, BLOCK_ORDER, keys)
+        )
+        self.block_count_by_space_id: DataLoader[uuid.UUID, int] = DataLoader(
+            lambda ids: count_by_parent(db, Block.space_id, ids)
+        )
+
+    def forget_space(self, space_id: uuid.UUID) -> None:
+        """Drop cached reads of a space after a mutation changed it or its blocks."""
+        self.space_by_id.clear(space_id)
+        self.block_count_by_space_id.clear(space_id)
+        self.blocks_by_space_id.clear_all()

@@ -1,0 +1,204 @@
+"""Spaces: get, list, create, update, publish, archive, delete."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from datetime import UTC, datetime
+
+import strawberry
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from microspace.context import Info
+from microspace.errors import NotFound
+from microspace.ids import decode_id, encode_id
+from models import Space as SpaceModel
+from resolvers.loaders import SPACE_ORDER
+from resolvers.pagination import keyset_page, page_request
+from schema.connection import Connection
+from schema.spaces import (
+    Space,
+    SpaceCreateInput,
+    SpaceDeletePayload,
+    SpaceErrorCode,
+    SpacePayload,
+    SpaceStatus,
+    SpaceUpdateInput,
+    SpaceUserError,
+)
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+LIMITS = {"title": 200, "slug": 100, "description": 5000}
+
+
+async def load_space(info: Info, global_id: str) -> SpaceModel:
+    """The space of the caller's tenant with this ID; NOT_FOUND otherwise, whatever the reason."""
+    row = await info.context.loaders.space_by_id.load(decode_id(global_id, "Space"))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def get_space(info: Info, id: strawberry.ID) -> Space:
+    """One space of the caller's tenant."""
+    return Space.from_model(await load_space(info, id))
+
+
+async def list_spaces(
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    status: SpaceStatus | None = None,
+) -> Connection[Space]:
+    """The tenant's spaces, newest first."""
+    ctx = info.context
+    req = page_request(
+        first,
+        after,
+        SPACE_ORDER,
+        default=ctx.settings.default_page_size,
+        maximum=ctx.settings.max_page_size,
+    )
+    where = [SpaceModel.status == status.value] if status else []
+    page = await keyset_page(ctx.db, select(SpaceModel).where(*where), SPACE_ORDER, req)
+
+    async def count() -> int:
+        return await ctx.db.scalar(select(func.count()).select_from(SpaceModel).where(*where))
+
+    return Connection.from_page(page, Space.from_model, count, after=after)
+
+
+def slugify(title: str) -> str:
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[: LIMITS["slug"]].strip("-")
+
+
+def _check(field: str, value: str | None, *, required: bool) -> list[SpaceUserError]:
+    if value is None:
+        return []
+    if required and not value.strip():
+        return [SpaceUserError(code=SpaceErrorCode.REQUIRED, field=[field], message=f"{field} must not be empty.")]
+    if len(value) > LIMITS[field]:
+        return [
+            SpaceUserError(
+                code=SpaceErrorCode.TOO_LONG,
+                field=[field],
+                message=f"{field} may be at most {LIMITS[field]} characters.",
+            )
+        ]
+    if field == "slug" and not SLUG_RE.match(value):
+        return [
+            SpaceUserError(
+                code=SpaceErrorCode.INVALID_SLUG,
+                field=["slug"],
+                message="slug must be lower-case letters and digits joined by single hyphens.",
+            )
+        ]
+    return []
+
+
+def _validate(title: str | None, slug: str | None, description: str | None) -> list[SpaceUserError]:
+    return (
+        _check("title", title, required=True)
+        + _check("slug", slug, required=True)
+        + _check("description", description, required=False)
+    )
+
+
+def _duplicate_slug() -> SpacePayload:
+    return SpacePayload(
+        user_errors=[
+            SpaceUserError(
+                code=SpaceErrorCode.DUPLICATE_SLUG,
+                field=["slug"],
+                message="Another space of this tenant already uses this slug.",
+            )
+        ]
+    )
+
+
+async def _save(info: Info, row: SpaceModel) -> SpacePayload:
+    """Flush in a savepoint so a duplicate slug is a user error, not a failed request."""
+    try:
+        async with info.context.db.savepoint():
+            info.context.db.add(row)
+    except IntegrityError as exc:
+        if "slug" not in str(exc.orig):
+            raise
+        return _duplicate_slug()
+    await info.context.db.refresh(row)
+    info.context.loaders.forget_space(row.id)
+    return SpacePayload(space=Space.from_model(row))
+
+
+async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
+    """Create a draft space."""
+    slug = input.slug if input.slug is not None else slugify(input.title) or None
+    errors = _validate(input.title, slug, input.description)
+    if slug is None and not errors:
+        errors = _check("slug", "", required=True)
+    if errors:
+        return SpacePayload(user_errors=errors)
+    row = SpaceModel(
+        id=uuid.uuid4(),
+        title=input.title.strip(),
+        slug=slug,
+        description=input.description or "",
+        status="draft",
+    )
+    return await _save(info, row)
+
+
+async def update_space(info: Info, input: SpaceUpdateInput) -> SpacePayload:
+    """Change a space's title, slug or description."""
+    row = await load_space(info, input.id)
+    errors = _validate(input.title, input.slug, input.description)
+    if errors:
+        return SpacePayload(user_errors=errors)
+    if input.title is not None:
+        row.title = input.title.strip()
+    if input.slug is not None:
+        row.slug = input.slug
+    if input.description is not None:
+        row.description = input.description
+    return await _save(info, row)
+
+
+async def _set_status(info: Info, id: strawberry.ID, status: str, allowed_from: set[str]) -> SpacePayload:
+    row = await load_space(info, id)
+    if row.status == status:
+        return SpacePayload(space=Space.from_model(row))
+    if row.status not in allowed_from:
+        return SpacePayload(
+            user_errors=[
+                SpaceUserError(
+                    code=SpaceErrorCode.INVALID_STATE,
+                    field=["id"],
+                    message=f"A {row.status} space cannot become {status}.",
+                )
+            ]
+        )
+    row.status = status
+    if status == "published":
+        row.published_at = datetime.now(UTC)
+    return await _save(info, row)
+
+
+async def publish_space(info: Info, id: strawberry.ID) -> SpacePayload:
+    """Make a draft or archived space visible to its contacts."""
+    return await _set_status(info, id, "published", {"draft", "archived"})
+
+
+async def archive_space(info: Info, id: strawberry.ID) -> SpacePayload:
+    """Take a space out of circulation, keeping its content."""
+    return await _set_status(info, id, "archived", {"draft", "published"})
+
+
+async def delete_space(info: Info, id: strawberry.ID) -> SpaceDeletePayload:
+    """Delete a space and its blocks."""
+    row = await load_space(info, id)
+    await info.context.db.delete(row)
+    info.context.loaders.forget_space(row.id)
+    return SpaceDeletePayload(deleted_space_id=strawberry.ID(encode_id("Space", row.id)))

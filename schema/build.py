@@ -1,0 +1,67 @@
+"""The Schema, with its error masking."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+from strawberry.types import ExecutionContext
+
+from microspace.errors import is_expected
+from schema.blocks import Block
+from schema.root import Mutation, Query
+from schema.spaces import Space
+
+log = logging.getLogger("microspace.errors")
+
+
+def _request_id(execution_context: ExecutionContext | None) -> str | None:
+    context = getattr(execution_context, "context", None)
+    return getattr(context, "request_id", None)
+
+
+class MaskUnexpected(MaskErrors):
+    """Unexpected errors reach the client as a generic message and the request id only."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda e: not is_expected(e))
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", None)
+        if context is not None:
+            context.failed = True
+        return GraphQLError(
+            message=f"Internal error. Quote request id {request_id} to the operator.",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        )
+
+
+class MicrospaceSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # expected errors are answers, not incidents; log only what will be masked, with trace
+        request_id = _request_id(execution_context)
+        for error in errors:
+            if not is_expected(error):
+                log.error(
+                    "unexpected error in request %s at %s",
+                    request_id,
+                    error.path,
+                    exc_info=error.original_error or error,
+                )
+
+
+def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema:
+    return MicrospaceSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Space, Block],
+        extensions=[*(extra_extensions or []), MaskUnexpected()],
+    )

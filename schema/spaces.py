@@ -1,0 +1,116 @@
+"""Space types, inputs and payloads."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from microspace.context import Info
+from microspace.ids import encode_id
+from models import Space as SpaceModel
+from resolvers.loaders import BLOCK_ORDER
+from resolvers.pagination import ChildPageKey, page_request
+from schema.blocks import Block
+from schema.connection import Connection
+from schema.node import Node
+
+
+@strawberry.enum
+class SpaceStatus(enum.Enum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    ARCHIVED = "archived"
+
+
+@strawberry.type(description="A personalised page a tenant shares with its clients.")
+class Space(Node):
+    title: str
+    slug: str
+    description: str
+    status: SpaceStatus
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    pk: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_model(cls, row: SpaceModel) -> Space:
+        return cls(
+            id=strawberry.ID(encode_id("Space", row.id)),
+            pk=row.id,
+            title=row.title,
+            slug=row.slug,
+            description=row.description,
+            status=SpaceStatus(row.status),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            published_at=row.published_at,
+        )
+
+    @strawberry.field(description="The space's content blocks, in order.")
+    async def blocks(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Block]:
+        ctx = info.context
+        req = page_request(
+            first,
+            after,
+            BLOCK_ORDER,
+            default=ctx.settings.default_page_size,
+            maximum=ctx.settings.max_page_size,
+        )
+        page = await ctx.loaders.blocks_by_space_id.load(ChildPageKey(self.pk, req))
+        return Connection.from_page(
+            page,
+            Block.from_model,
+            lambda: ctx.loaders.block_count_by_space_id.load(self.pk),
+            after=after,
+        )
+
+
+@strawberry.enum
+class SpaceErrorCode(enum.Enum):
+    REQUIRED = "required"
+    TOO_LONG = "too_long"
+    INVALID_SLUG = "invalid_slug"
+    DUPLICATE_SLUG = "duplicate_slug"
+    INVALID_STATE = "invalid_state"
+
+
+@strawberry.type(description="Why a space mutation was refused; nothing was changed.")
+class SpaceUserError:
+    code: SpaceErrorCode
+    field: list[str] | None
+    message: str
+
+
+@strawberry.input
+class SpaceCreateInput:
+    title: str
+    slug: str | None = strawberry.field(
+        default=None, description="Lower-case words joined by hyphens; derived from the title if omitted."
+    )
+    description: str | None = None
+
+
+@strawberry.input
+class SpaceUpdateInput:
+    id: strawberry.ID
+    title: str | None = None
+    slug: str | None = None
+    description: str | None = None
+
+
+@strawberry.type
+class SpacePayload:
+    space: Space | None = None
+    user_errors: list[SpaceUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SpaceDeletePayload:
+    deleted_space_id: strawberry.ID | None = None
+    user_errors: list[SpaceUserError] = strawberry.field(default_factory=list)
