@@ -63,5 +63,5 @@ def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema
         query=Query,
         mutation=Mutation,
         types=[Space, Block],
-        extensions=[*(extra_extensions or []), MaskUnexpected()],
+        extensions=[*(extra_extensions or []), MaskUnexpected],
     )

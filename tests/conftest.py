@@ -1,0 +1,141 @@
+"""Test fixtures: a fresh database per test session on a real PostgreSQL.
+
+The server is TEST_DATABASE_URL (or DATABASE_URL) when set, else the embedded one. Tests do
+not share rows: each one creates its own tenants, which tenant isolation keeps apart.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from starlette.applications import Starlette
+
+from microspace.app import create_app
+from microspace.config import Settings, async_url, load_settings
+from microspace.db import migrate
+from microspace.tenants import Created, create_member, create_tenant
+
+
+def _server_url() -> URL:
+    raw = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if raw:
+        return async_url(raw)
+    from microspace.devdb import DEFAULT_DATA_DIR, embedded_url
+
+    return make_url(embedded_url(DEFAULT_DATA_DIR.parent / "test-postgres"))
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[URL]:
+    server = _server_url()
+    name = f"microspace_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name)
+    try:
+        await migrate(url, "microspace_app")
+        yield url
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: URL) -> Settings:
+    return replace(
+        load_settings(),
+        database_url=database_url.render_as_string(hide_password=False),
+        app_database_url=None,
+        app_db_password="microspace_app",
+        dev_mode=True,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    yield application
+    await application.state.microspace.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_engine(app: Starlette) -> AsyncEngine:
+    return app.state.microspace.engine
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+@pytest.fixture
+async def owner_engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def owner_url(database_url: URL) -> URL:
+    return database_url
+
+
+class Api:
+    """A GraphQL client bound to one token."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str | None) -> None:
+        self.client = client
+        self.token = token
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        return await self.client.post("/graphql", json=body, headers=headers)
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.post(query, variables)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient):
+    def bind(token: str | None) -> Api:
+        return Api(client, token)
+
+    return bind
+
+
+@pytest.fixture
+def new_tenant(owner_url: URL):
+    async def make(name: str = "Tenant") -> Created:
+        return await create_tenant(owner_url, f"{name} {uuid.uuid4().hex[:6]}", f"owner-{uuid.uuid4().hex[:8]}@example.com")
+
+    return make
+
+
+@pytest.fixture
+def new_member(owner_url: URL):
+    async def make(tenant_id: uuid.UUID, role: str) -> Created:
+        return await create_member(owner_url, str(tenant_id), f"{role}-{uuid.uuid4().hex[:8]}@example.com", role)
+
+    return make
+
+
+def error_codes(result: dict[str, Any]) -> list[str]:
+    return [e.get("extensions", {}).get("code") for e in result.get("errors") or []]

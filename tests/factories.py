@@ -1,0 +1,48 @@
+"""Plain async factories that write straight to the database as the owner."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.engine import URL
+
+from microspace.db import owner_db
+from microspace.ids import encode_id
+from models import Block, Space
+
+
+async def make_spaces(
+    url: URL, tenant_id: uuid.UUID, count: int, blocks_each: int = 0, **space: Any
+) -> list[uuid.UUID]:
+    """`count` spaces, each with `blocks_each` heading blocks; returns their ids."""
+    ids = []
+    async with owner_db(url, tenant_id) as db:
+        for i in range(count):
+            sid = uuid.uuid4()
+            ids.append(sid)
+            db.add(
+                Space(
+                    id=sid,
+                    title=space.get("title", f"Space {i}"),
+                    slug=f"space-{sid.hex[:12]}",
+                    description="",
+                    status=space.get("status", "draft"),
+                )
+            )
+        await db.flush()
+        for sid in ids:
+            for p in range(blocks_each):
+                db.add(Block(id=uuid.uuid4(), space_id=sid, kind="heading", position=p, body={"text": f"Block {p}", "level": 2}))
+        await db.flush()
+    return ids
+
+
+async def make_space(url: URL, tenant_id: uuid.UUID, blocks: int = 0) -> tuple[str, list[str]]:
+    """One space with `blocks` blocks; returns global IDs (space, [blocks])."""
+    sid = (await make_spaces(url, tenant_id, 1, blocks))[0]
+    async with owner_db(url, tenant_id) as db:
+        from sqlalchemy import select
+
+        rows = await db.scalars(select(Block.id).where(Block.space_id == sid).order_by(Block.position))
+    return encode_id("Space", sid), [encode_id("Block", b) for b in rows]
