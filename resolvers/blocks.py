@@ -13,6 +13,7 @@ from microspace.errors import NotFound
 from microspace.ids import decode_id, encode_id
 from models import Block as BlockModel
 from models import Space as SpaceModel
+from resolvers.loaders import forget
 from resolvers.block_bodies import BODIES, BodyError, validate_body
 from resolvers.spaces import load_space
 from schema.blocks import (
@@ -75,7 +76,7 @@ async def _shift(info: Info, space_id: uuid.UUID, lo: int, hi: int | None, delta
 async def _done(info: Info, row: BlockModel) -> BlockPayload:
     await info.context.db.refresh(row)
     info.context.loaders.forget_space(row.space_id)
-    info.context.loaders.block_by_id.clear(row.id)
+    forget(info.context.loaders.block_by_id, row.id)
     return BlockPayload(block=Block.from_model(row))
 
 
@@ -133,5 +134,5 @@ async def remove_block(info: Info, id: strawberry.ID) -> BlockRemovePayload:
     await info.context.db.delete(row)
     await _shift(info, row.space_id, row.position + 1, None, -1)
     info.context.loaders.forget_space(row.space_id)
-    info.context.loaders.block_by_id.clear(row.id)
+    forget(info.context.loaders.block_by_id, row.id)
     return BlockRemovePayload(deleted_block_id=strawberry.ID(encode_id("Block", row.id)))

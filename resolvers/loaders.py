@@ -52,6 +52,14 @@ class Loaders:
 
     def forget_space(self, space_id: uuid.UUID) -> None:
         """Drop cached reads of a space after a mutation changed it or its blocks."""
-        self.space_by_id.clear(space_id)
-        self.block_count_by_space_id.clear(space_id)
+        forget(self.space_by_id, space_id)
+        forget(self.block_count_by_space_id, space_id)
         self.blocks_by_space_id.clear_all()
+
+
+def forget(loader: DataLoader[Any, Any], key: Any) -> None:
+    """Drop one cached key; DataLoader.clear raises for a key it never loaded."""
+    try:
+        loader.clear(key)
+    except KeyError:
+        pass

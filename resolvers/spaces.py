@@ -119,10 +119,13 @@ def _duplicate_slug() -> SpacePayload:
     )
 
 
-async def _save(info: Info, row: SpaceModel) -> SpacePayload:
-    """Flush in a savepoint so a duplicate slug is a user error, not a failed request."""
+async def _save(info: Info, row: SpaceModel, **changes: object) -> SpacePayload:
+    """Apply and flush in a savepoint so a duplicate slug is a user error, not a failed request."""
     try:
+        # changes are applied inside: beginning a savepoint flushes what is already dirty
         async with info.context.db.savepoint():
+            for name, value in changes.items():
+                setattr(row, name, value)
             info.context.db.add(row)
     except IntegrityError as exc:
         if "slug" not in str(exc.orig):
@@ -157,13 +160,12 @@ async def update_space(info: Info, input: SpaceUpdateInput) -> SpacePayload:
     errors = _validate(input.title, input.slug, input.description)
     if errors:
         return SpacePayload(user_errors=errors)
-    if input.title is not None:
-        row.title = input.title.strip()
-    if input.slug is not None:
-        row.slug = input.slug
-    if input.description is not None:
-        row.description = input.description
-    return await _save(info, row)
+    changes = {
+        "title": input.title.strip() if input.title is not None else None,
+        "slug": input.slug,
+        "description": input.description,
+    }
+    return await _save(info, row, **{k: v for k, v in changes.items() if v is not None})
 
 
 async def _set_status(info: Info, id: strawberry.ID, status: str, allowed_from: set[str]) -> SpacePayload:
@@ -180,10 +182,10 @@ async def _set_status(info: Info, id: strawberry.ID, status: str, allowed_from: 
                 )
             ]
         )
-    row.status = status
+    changes: dict[str, object] = {"status": status}
     if status == "published":
-        row.published_at = datetime.now(UTC)
-    return await _save(info, row)
+        changes["published_at"] = datetime.now(UTC)
+    return await _save(info, row, **changes)
 
 
 async def publish_space(info: Info, id: strawberry.ID) -> SpacePayload:
