@@ -1,0 +1,84 @@
+"""Tenant isolation through HTTP.
+
+Invariants:
+- every query and mutation that takes a space or block ID answers NOT_FOUND for an ID of
+  another tenant, with exactly the response a random ID gets;
+- such a request changes nothing in the other tenant;
+- lists never include another tenant's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from microspace.ids import encode_id
+from tests.conftest import error_codes
+from tests.factories import make_space
+
+SPACE_OPS = {
+    "space": "query($id: ID!) { space(id: $id) { id title } }",
+    "node": "query($id: ID!) { node(id: $id) { id } }",
+    "spaceUpdate": "mutation($id: ID!) { spaceUpdate(input: {id: $id, title: \"Hijacked\"}) { space { id } userErrors { code } } }",
+    "spacePublish": "mutation($id: ID!) { spacePublish(id: $id) { space { id } userErrors { code } } }",
+    "spaceArchive": "mutation($id: ID!) { spaceArchive(id: $id) { space { id } userErrors { code } } }",
+    "spaceDelete": "mutation($id: ID!) { spaceDelete(id: $id) { deletedSpaceId userErrors { code } } }",
+    "blockAdd": "mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: \"heading\", body: {text: \"x\"}}) { block { id } userErrors { code } } }",
+}
+BLOCK_OPS = {
+    "block": "query($id: ID!) { block(id: $id) { id body } }",
+    "node": "query($id: ID!) { node(id: $id) { id } }",
+    "blockUpdate": "mutation($id: ID!) { blockUpdate(input: {id: $id, body: {text: \"Hijacked\"}}) { block { id } userErrors { code } } }",
+    "blockMove": "mutation($id: ID!) { blockMove(input: {id: $id, position: 0}) { block { id } userErrors { code } } }",
+    "blockRemove": "mutation($id: ID!) { blockRemove(id: $id) { deletedBlockId userErrors { code } } }",
+}
+SNAPSHOT = """{ spaces(first: 100) { edges { node { id title status
+    blocks(first: 100) { edges { node { id position body } } } } } } }"""
+
+
+def _strip(result: dict) -> dict:
+    """The response without what legitimately differs between two requests."""
+    return {
+        "data": result.get("data"),
+        "errors": [{k: v for k, v in e.items() if k != "locations"} for e in result.get("errors", [])],
+    }
+
+
+@pytest.mark.parametrize(("kind", "op"), [("space", k) for k in SPACE_OPS] + [("block", k) for k in BLOCK_OPS])
+async def test_foreign_id_is_indistinguishable_from_random(api, new_tenant, owner_url, kind, op):
+    # given a tenant B with a space and blocks, and an owner of tenant A
+    a, b = await new_tenant("A"), await new_tenant("B")
+    space_id, block_ids = await make_space(owner_url, b.tenant_id, blocks=2)
+    foreign = space_id if kind == "space" else block_ids[0]
+    random_id = encode_id("Space" if kind == "space" else "Block", uuid.uuid4())
+    query = (SPACE_OPS if kind == "space" else BLOCK_OPS)[op]
+    before = await api(b.token)(SNAPSHOT)
+
+    # when A uses B's ID, and a random ID
+    on_foreign = await api(a.token)(query, {"id": foreign})
+    on_random = await api(a.token)(query, {"id": random_id})
+
+    # then both answers are the same NOT_FOUND, and B is untouched
+    assert error_codes(on_foreign) == ["NOT_FOUND"]
+    assert _strip(on_foreign) == _strip(on_random)
+    assert await api(b.token)(SNAPSHOT) == before
+
+
+async def test_lists_hold_only_own_tenant(api, new_tenant, owner_url):
+    a, b = await new_tenant("A"), await new_tenant("B")
+    await make_space(owner_url, a.tenant_id, blocks=1)
+    b_space, _ = await make_space(owner_url, b.tenant_id, blocks=1)
+    result = await api(a.token)(SNAPSHOT)
+    ids = [e["node"]["id"] for e in result["data"]["spaces"]["edges"]]
+    assert len(ids) == 1 and b_space not in ids
+
+
+async def test_block_of_own_space_cannot_reference_foreign_space(api, new_tenant, owner_url):
+    """blockAdd with a foreign space ID writes nothing anywhere."""
+    a, b = await new_tenant("A"), await new_tenant("B")
+    b_space, _ = await make_space(owner_url, b.tenant_id)
+    result = await api(a.token)(SPACE_OPS["blockAdd"], {"id": b_space})
+    assert error_codes(result) == ["NOT_FOUND"]
+    count = await api(b.token)("query($id: ID!) { space(id: $id) { blocks { totalCount } } }", {"id": b_space})
+    assert count["data"]["space"]["blocks"]["totalCount"] == 0
