@@ -46,6 +46,20 @@ class Settings:
     max_page_size: int = 100
     pool_size: int = 10
     max_overflow: int = 5
+    # abuse limits (docs/limits.md): each answers with an error code naming it
+    max_depth: int = 8
+    max_aliases: int = 15
+    max_directives: int = 50
+    max_tokens: int = 2000
+    max_document_chars: int = 15_000
+    max_body_bytes: int = 1_048_576
+    max_cost: int = 5000
+    allow_get_queries: bool = False
+    statement_timeout: float = 5.0
+    execution_timeout: float = 10.0
+    # token bucket per principal (per client IP when anonymous), in cost points, per process
+    rate_limit_burst: int = 50_000
+    rate_limit_rate: float = 1000.0
     extra: dict[str, str] = field(default_factory=dict)
 
     def owner_url(self) -> URL:
@@ -72,6 +86,18 @@ def load_settings() -> Settings:
         max_page_size=_int("MICROSPACE_MAX_PAGE_SIZE", 100),
         pool_size=_int("MICROSPACE_DB_POOL_SIZE", 10),
         max_overflow=_int("MICROSPACE_DB_MAX_OVERFLOW", 5),
+        max_depth=_int("MICROSPACE_MAX_DEPTH", 8),
+        max_aliases=_int("MICROSPACE_MAX_ALIASES", 15),
+        max_directives=_int("MICROSPACE_MAX_DIRECTIVES", 50),
+        max_tokens=_int("MICROSPACE_MAX_TOKENS", 2000),
+        max_document_chars=_int("MICROSPACE_MAX_DOCUMENT_CHARS", 15_000),
+        max_body_bytes=_int("MICROSPACE_MAX_BODY_BYTES", 1_048_576),
+        max_cost=_int("MICROSPACE_MAX_COST", 5000),
+        allow_get_queries=_bool("MICROSPACE_ALLOW_GET_QUERIES", False),
+        statement_timeout=_float("MICROSPACE_STATEMENT_TIMEOUT", 5.0),
+        execution_timeout=_float("MICROSPACE_EXECUTION_TIMEOUT", 10.0),
+        rate_limit_burst=_int("MICROSPACE_RATE_LIMIT_BURST", 50_000),
+        rate_limit_rate=_float("MICROSPACE_RATE_LIMIT_RATE", 1000.0),
     )
 
 
