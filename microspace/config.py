@@ -60,6 +60,19 @@ class Settings:
     # token bucket per principal (per client IP when anonymous), in cost points, per process
     rate_limit_burst: int = 50_000
     rate_limit_rate: float = 1000.0
+    # e-mail outbox and its worker (docs/contacts.md)
+    mail_sender: str = "file"
+    mail_dir: str = "outbox-mail"
+    mail_from: str = "Microspace <no-reply@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_timeout: float = 30.0
+    outbox_max_attempts: int = 8
+    outbox_backoff_seconds: float = 30.0
+    worker_poll_seconds: float = 5.0
     extra: dict[str, str] = field(default_factory=dict)
 
     def owner_url(self) -> URL:
@@ -98,6 +111,18 @@ def load_settings() -> Settings:
         execution_timeout=_float("MICROSPACE_EXECUTION_TIMEOUT", 10.0),
         rate_limit_burst=_int("MICROSPACE_RATE_LIMIT_BURST", 50_000),
         rate_limit_rate=_float("MICROSPACE_RATE_LIMIT_RATE", 1000.0),
+        mail_sender=os.environ.get("MICROSPACE_MAIL_SENDER", "file"),
+        mail_dir=os.environ.get("MICROSPACE_MAIL_DIR", "outbox-mail"),
+        mail_from=os.environ.get("MICROSPACE_MAIL_FROM", "Microspace <no-reply@localhost>"),
+        smtp_host=os.environ.get("MICROSPACE_SMTP_HOST", "localhost"),
+        smtp_port=_int("MICROSPACE_SMTP_PORT", 587),
+        smtp_username=os.environ.get("MICROSPACE_SMTP_USERNAME") or None,
+        smtp_password=os.environ.get("MICROSPACE_SMTP_PASSWORD") or None,
+        smtp_starttls=_bool("MICROSPACE_SMTP_STARTTLS", True),
+        smtp_timeout=_float("MICROSPACE_SMTP_TIMEOUT", 30.0),
+        outbox_max_attempts=_int("MICROSPACE_OUTBOX_MAX_ATTEMPTS", 8),
+        outbox_backoff_seconds=_float("MICROSPACE_OUTBOX_BACKOFF_SECONDS", 30.0),
+        worker_poll_seconds=_float("MICROSPACE_WORKER_POLL_SECONDS", 5.0),
     )
 
 
