@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -19,12 +20,20 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import StrawberryGraphQLError
-from cross_web import HTTPException
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 
-from microspace.auth import authenticate
+from microspace import http
+from microspace.auth import Principal, authenticate
 from microspace.config import Settings
 from microspace.context import Context
 from microspace.db import Db, make_engine, sessionmaker_for
+from microspace.http import Refusal, error_response
+from microspace.limits import Limits
+from microspace.ratelimit import Decision, RateLimited, TokenBuckets
+from microspace.ratelimit import headers as rate_headers
 from policies.authz import Authorizer, load_enforcer
 from resolvers.loaders import Loaders
 from schema.build import build_schema
@@ -38,11 +47,6 @@ class AppState:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     enforcer: casbin.Enforcer
-
-
-def error_response(status: int, code: str, message: str, **extensions: Any) -> JSONResponse:
-    body = {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
-    return JSONResponse(body, status_code=status)
 
 
 class RequestId:
@@ -67,36 +71,85 @@ class RequestId:
 
 
 class GraphQLApp(GraphQL):
-    """Strawberry's ASGI view, with one database transaction per HTTP request."""
+    """Strawberry's ASGI view: one database transaction per HTTP request, strict HTTP rules,
+    a rate limit in cost points, and an execution timeout."""
 
     def __init__(self, state: AppState, **kwargs: Any) -> None:
-        super().__init__(build_schema(), **kwargs)
+        settings = state.settings
+        super().__init__(
+            build_schema(limits=Limits.from_settings(settings)),
+            allow_queries_via_get=settings.allow_get_queries,
+            **kwargs,
+        )
         self.state = state
+        self.buckets = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_rate)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        request = Request(scope, receive)
+        try:
+            body = await http.read_body(scope, receive, self.state.settings.max_body_bytes)
+        except Refusal as refusal:
+            await refusal.response()(scope, receive, send)
+            return
+        request = Request(scope, http.replay(body))
         response = await self.handle(request)
+        if http.wants_graphql_response(request.headers.get("accept")) and (
+            response.media_type == "application/json"
+        ):
+            response.headers["content-type"] = http.GRAPHQL_RESPONSE
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
-        db = Db(self.state.sessionmaker)
+        settings = self.state.settings
+        db = Db(self.state.sessionmaker, statement_timeout=settings.statement_timeout)
         try:
             context = await self.build_context(request, db)
+            decision = self.admit(request, context.principal)
+            if decision is not None and not decision.allowed:
+                await db.rollback()
+                return self.rate_limited(
+                    RateLimited(decision, settings.rate_limit_burst, settings.rate_limit_rate)
+                )
             try:
-                response = await self.run(request, context=context)
+                async with asyncio.timeout(settings.execution_timeout):
+                    response = await self.run(request, context=context)
+            except Refusal as refusal:
+                await db.rollback()
+                return refusal.response()
+            except TimeoutError:
+                await db.abandon()
+                return error_response(
+                    503,
+                    "EXECUTION_TIMEOUT",
+                    f"The request ran past the {settings.execution_timeout:g} s execution "
+                    "timeout and was cancelled; nothing was changed.",
+                    limit=settings.execution_timeout,
+                )
             except HTTPException as exc:
                 await db.rollback()
+                if isinstance(exc.__cause__, InvalidOperationTypeError) and request.method == "GET":
+                    return error_response(
+                        405, "MUTATION_OVER_GET", "Mutations are only accepted over POST.", {"Allow": "POST"}
+                    )
                 return error_response(exc.status_code, "BAD_REQUEST", exc.reason)
             except StrawberryGraphQLError as exc:
                 await db.rollback()
                 return error_response(400, "BAD_REQUEST", exc.message)
-            if context.failed:
+            refused = getattr(request.state, "rate_limited", None)
+            if refused is not None:
+                await db.rollback()
+                return self.rate_limited(refused)
+            if context.failed or db.aborted:
                 await db.rollback()
             else:
                 await db.commit()
+            if getattr(request.state, "request_error", False):
+                response.status_code = 400
+            if decision is not None:
+                final = getattr(request.state, "rate_decision", decision)
+                response.headers.update(rate_headers(self.buckets, final))
             return response
         except Exception:
             await db.rollback()
@@ -110,6 +163,54 @@ class GraphQLApp(GraphQL):
             )
         finally:
             await db.close()
+
+    def admit(self, request: Request, principal: Principal) -> Decision | None:
+        """Take one point for the request itself; the query's cost is taken after parsing."""
+        if not self.buckets.enabled:
+            return None
+        # per token or key; per client address for anonymous callers and rejected tokens
+        client = request.client.host if request.client else "unknown"
+        key = principal.key if principal.authenticated else f"ip:{client}"
+        decision = self.buckets.take(key, 1)
+        if decision.allowed:
+
+            def charge_cost(cost: int) -> None:
+                charged = self.buckets.take(key, max(0, cost - 1))
+                request.state.rate_decision = charged
+                if not charged.allowed:
+                    error = RateLimited(charged, int(self.buckets.burst), self.buckets.rate)
+                    request.state.rate_limited = error
+                    raise error
+
+            request.state.charge_cost = charge_cost
+        return decision
+
+    def rate_limited(self, error: RateLimited) -> Response:
+        extensions = {k: v for k, v in (error.extensions or {}).items() if k != "code"}
+        headers = rate_headers(self.buckets, error.decision)
+        return error_response(429, "RATE_LIMITED", error.message, headers, **extensions)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        if request.method == "GET":
+            if not self.allow_queries_via_get:
+                raise Refusal(
+                    405,
+                    "GET_NOT_ALLOWED",
+                    "Send operations as POST with `Content-Type: application/json`.",
+                    {"Allow": "POST"},
+                )
+            return http.parse_get(request.query_params)
+        return http.parse_post(request.content_type, await request.get_body())
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        data = await super().process_result(request, result)
+        errors = data.get("errors") or []
+        request_error = data.get("data") is None and errors and all("path" not in e for e in errors)
+        if request_error and http.wants_graphql_response(request.headers.get("accept")):
+            # GraphQL-over-HTTP: a request error has no `data` and a 4xx status
+            data.pop("data", None)
+            request.state.request_error = True
+        return data
 
     async def build_context(self, request: Request, db: Db) -> Context:
         principal = await authenticate(db, request.headers.get("authorization"))
@@ -126,7 +227,10 @@ class GraphQLApp(GraphQL):
 
 def create_app(settings: Settings) -> Starlette:
     engine = make_engine(
-        settings.app_url(), pool_size=settings.pool_size, max_overflow=settings.max_overflow
+        settings.app_url(),
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        statement_timeout=settings.statement_timeout,
     )
     state = AppState(
         settings=settings,

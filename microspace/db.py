@@ -13,24 +13,49 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Result
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql import Executable
 
 from microspace.config import APP_ROLE
+from microspace.errors import ApiError
 from models.tenancy import set_session_tenant
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 5) -> AsyncEngine:
+QUERY_CANCELED = "57014"
+
+
+class StatementTimeout(ApiError):
+    code = "STATEMENT_TIMEOUT"
+
+
+def make_engine(
+    url: URL,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 5,
+    statement_timeout: float | None = None,
+) -> AsyncEngine:
+    server_settings = {"application_name": "microspace"}
+    if statement_timeout:
+        # a startup setting is the connection's default: every statement of every request
+        # gets it, with no extra round trip, and RESET ALL on a pooled connection restores it
+        server_settings["statement_timeout"] = str(max(1, int(statement_timeout * 1000)))
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"application_name": "microspace"}},
+        connect_args={"server_settings": server_settings},
     )
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
 
 
 class Db:
@@ -40,11 +65,16 @@ class Db:
     AsyncSession refuses concurrent operations; the lock serialises them.
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, statement_timeout: float | None = None
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
         self.tenant_id: uuid.UUID | None = None
+        self.statement_timeout = statement_timeout
+        # set when a statement was cancelled: the transaction is aborted and must roll back
+        self.aborted = False
 
     @property
     def session(self) -> AsyncSession:
@@ -66,32 +96,50 @@ class Db:
         self.tenant_id = tenant_id
         set_session_tenant(self.session, tenant_id)
 
-    async def execute(self, stmt: Executable, params: Any = None) -> Result[Any]:
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[None]:
+        """One statement at a time; a cancelled statement becomes a clear STATEMENT_TIMEOUT."""
         async with self._lock:
+            try:
+                yield
+            except DBAPIError as exc:
+                if _sqlstate(exc) != QUERY_CANCELED:
+                    raise
+                self.aborted = True
+                limit = self.statement_timeout
+                raise StatementTimeout(
+                    f"A database statement ran past the {limit:g} s statement timeout and was "
+                    "cancelled; nothing was changed." if limit else
+                    "A database statement was cancelled; nothing was changed.",
+                    limit=limit,
+                ) from None
+
+    async def execute(self, stmt: Executable, params: Any = None) -> Result[Any]:
+        async with self._statement():
             return await self.session.execute(stmt, params)
 
     async def scalars(self, stmt: Executable, params: Any = None) -> Sequence[Any]:
-        async with self._lock:
+        async with self._statement():
             return (await self.session.scalars(stmt, params)).all()
 
     async def scalar(self, stmt: Executable, params: Any = None) -> Any:
-        async with self._lock:
+        async with self._statement():
             return await self.session.scalar(stmt, params)
 
     def add(self, obj: object) -> None:
         self.session.add(obj)
 
     async def flush(self) -> None:
-        async with self._lock:
+        async with self._statement():
             await self.session.flush()
 
     async def delete(self, obj: object) -> None:
-        async with self._lock:
+        async with self._statement():
             await self.session.delete(obj)
             await self.session.flush()
 
     async def refresh(self, obj: object) -> None:
-        async with self._lock:
+        async with self._statement():
             await self.session.refresh(obj)
 
     @asynccontextmanager
@@ -118,6 +166,20 @@ class Db:
         if self._session is not None:
             async with self._lock:
                 await self._session.rollback()
+
+    async def abandon(self) -> None:
+        """After a cancelled request: roll back, or drop the connection if that fails.
+
+        A connection whose statement was interrupted mid-flight is not trusted back into
+        the pool: invalidating it closes it, and the pool opens a fresh one.
+        """
+        if self._session is None:
+            return
+        async with self._lock:
+            try:
+                await self._session.rollback()
+            except Exception:  # noqa: BLE001 - any failure here means: do not reuse it
+                await self._session.invalidate()
 
     async def close(self) -> None:
         if self._session is not None:

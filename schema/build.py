@@ -1,4 +1,4 @@
-"""The Schema, with its error masking."""
+"""The Schema, with its limits, caches and error masking."""
 
 from __future__ import annotations
 
@@ -7,10 +7,17 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
 from strawberry.types import ExecutionContext
 
 from microspace.errors import is_expected
+from microspace.limits import Limits, QueryLimits, static_rules
 from schema.blocks import Block
 from schema.root import Mutation, Query
 from schema.spaces import Space
@@ -58,10 +65,29 @@ class MicrospaceSchema(strawberry.Schema):
                 )
 
 
-def build_schema(extra_extensions: list[Any] | None = None) -> strawberry.Schema:
+CACHE_SIZE = 256
+
+
+def build_schema(
+    extra_extensions: list[Any] | None = None, limits: Limits | None = None
+) -> strawberry.Schema:
+    limits = limits or Limits()
+    # rule classes are made once here: ValidationCache keys on them, and a fresh class per
+    # request would never hit the cache
+    rules = static_rules(limits)
     return MicrospaceSchema(
         query=Query,
         mutation=Mutation,
         types=[Space, Block],
-        extensions=[*(extra_extensions or []), MaskUnexpected],
+        # factories, not instances: an extension instance holds one request's state
+        extensions=[
+            *(extra_extensions or []),
+            # first: the character limit runs before anything parses
+            lambda: QueryLimits(limits),
+            lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+            lambda: AddValidationRules(rules),
+            lambda: ParserCache(maxsize=CACHE_SIZE),
+            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            MaskUnexpected,
+        ],
     )

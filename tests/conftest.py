@@ -59,6 +59,12 @@ def settings(database_url: URL) -> Settings:
         app_database_url=None,
         app_db_password="microspace_app",
         dev_mode=True,
+        # tests share one process and one client address: the rate limit has its own tests
+        rate_limit_burst=10**9,
+        rate_limit_rate=10.0**9,
+        # state snapshots (100 spaces x 100 blocks) cost ~100,000, over the production 5,000;
+        # tests/test_security.py runs its own app with every production default
+        max_cost=250_000,
     )
 
 

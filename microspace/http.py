@@ -1,0 +1,163 @@
+"""GraphQL over HTTP, strictly: body size, methods, media types, no batching.
+
+Only `POST` with `Content-Type: application/json` runs operations (a browser cannot send
+that cross-site without a CORS preflight, which is what stops CSRF); `GET` runs queries
+only when configured, never mutations. Responses are `application/graphql-response+json`
+when the client accepts it (request errors then get status 400), else `application/json`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.types import Message, Receive, Scope
+from strawberry.http import GraphQLRequestData
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+class Refusal(Exception):
+    """A request refused at the HTTP layer, answered with `status` and one coded error."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.code, self.message, self.headers, **self.extensions)
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def body_too_large(limit: int) -> Refusal:
+    return Refusal(413, "BODY_SIZE_LIMIT", f"The request body may be at most {limit} bytes.", limit=limit)
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refusing (413) as soon as it is known to exceed `limit`."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise Refusal(400, "BAD_REQUEST", "Invalid Content-Length header.") from None
+            if declared > limit:
+                raise body_too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise body_too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def replay(body: bytes) -> Receive:
+    """A `receive` that hands the already-read body to the view once."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def wants_graphql_response(accept: str | None) -> bool:
+    return GRAPHQL_RESPONSE in (accept or "").lower()
+
+
+def parse_post(content_type: str | None, body: bytes) -> GraphQLRequestData:
+    """One operation from a JSON body; anything else is refused with a coded error."""
+    if media_type(content_type) != "application/json":
+        # form posts and text/plain are what a cross-site page can send without preflight
+        raise Refusal(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Send the operation as JSON with `Content-Type: application/json`.",
+            {"Accept": "application/json"},
+        )
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Refusal(400, "INVALID_JSON", "The request body is not valid JSON.") from None
+    return operation(data)
+
+
+def parse_get(params: Mapping[str, str]) -> GraphQLRequestData:
+    data: dict[str, Any] = {k: params[k] for k in ("query", "operationName") if k in params}
+    for key in ("variables", "extensions"):
+        raw = params.get(key)
+        if raw:
+            try:
+                data[key] = json.loads(raw)
+            except (ValueError, RecursionError):
+                raise Refusal(400, "INVALID_JSON", f"`{key}` is not valid JSON.") from None
+    return operation(data)
+
+
+def operation(data: Any) -> GraphQLRequestData:
+    if isinstance(data, list):
+        raise Refusal(
+            400,
+            "BATCHING_NOT_SUPPORTED",
+            "Send one operation per request; batched (array) requests are not supported.",
+        )
+    if not isinstance(data, dict):
+        raise Refusal(400, "BAD_REQUEST", "The request body must be a JSON object.")
+    query = data.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise Refusal(400, "BAD_REQUEST", "The request has no `query` string.")
+    variables = data.get("variables")
+    if not isinstance(variables, (dict, type(None))):
+        raise Refusal(400, "BAD_REQUEST", "`variables` must be an object or null.")
+    extensions = data.get("extensions")
+    if not isinstance(extensions, (dict, type(None))):
+        raise Refusal(400, "BAD_REQUEST", "`extensions` must be an object or null.")
+    name = data.get("operationName")
+    if not isinstance(name, (str, type(None))):
+        raise Refusal(400, "BAD_REQUEST", "`operationName` must be a string or null.")
+    return GraphQLRequestData(
+        query=query,
+        variables=variables,
+        operation_name=name,
+        extensions=extensions,
+        protocol="http",
+    )

@@ -1,0 +1,94 @@
+"""Token buckets per principal, counted in query cost points, held in this process.
+
+Each uvicorn worker keeps its own buckets, so with W workers a principal may spend up to
+W x the configured budget (see docs/limits.md); no state is written to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from graphql import GraphQLError
+
+MAX_KEYS = 100_000
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    remaining: float
+    # seconds until the bucket holds enough for the refused amount (0 when allowed)
+    retry_after: float
+    # seconds until the bucket is full again
+    reset: float
+
+
+class TokenBuckets:
+    """`burst` points per key, refilled at `rate` points per second; LRU-bounded keys."""
+
+    def __init__(
+        self,
+        burst: int,
+        rate: float,
+        *,
+        max_keys: int = MAX_KEYS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.burst = float(burst)
+        self.rate = rate
+        self.max_keys = max_keys
+        self.clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self.burst > 0 and self.rate > 0
+
+    def take(self, key: str, amount: float) -> Decision:
+        """Spend `amount` points of `key`'s bucket if it holds them; refuse otherwise."""
+        now = self.clock()
+        tokens, updated = self._buckets.pop(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - updated) * self.rate)
+        allowed = tokens >= amount
+        if allowed:
+            tokens -= amount
+        self._buckets[key] = (tokens, now)
+        if len(self._buckets) > self.max_keys:
+            # evicted keys start full again: the bound is documented, memory is not unbounded
+            self._buckets.popitem(last=False)
+        retry = 0.0 if allowed else (min(amount, self.burst) - tokens) / self.rate
+        return Decision(allowed, tokens, retry, (self.burst - tokens) / self.rate)
+
+
+class RateLimited(GraphQLError):
+    """Raised while executing when the request's cost exceeds what the bucket holds."""
+
+    def __init__(self, decision: Decision, burst: int, rate: float) -> None:
+        super().__init__(
+            f"Rate limit exceeded: retry in {math.ceil(decision.retry_after)} s.",
+            extensions={
+                "code": "RATE_LIMITED",
+                "limit": burst,
+                "refillPerSecond": rate,
+                "retryAfter": math.ceil(decision.retry_after),
+            },
+        )
+        self.decision = decision
+
+
+def headers(buckets: TokenBuckets, decision: Decision) -> dict[str, str]:
+    """`RateLimit-*` headers (IETF draft) and, when refused, `Retry-After`."""
+    window = math.ceil(buckets.burst / buckets.rate)
+    out = {
+        "RateLimit-Limit": str(int(buckets.burst)),
+        "RateLimit-Remaining": str(max(0, math.floor(decision.remaining))),
+        "RateLimit-Reset": str(math.ceil(decision.reset)),
+        "RateLimit-Policy": f"{int(buckets.burst)};w={window}",
+    }
+    if not decision.allowed:
+        out["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+    return out
