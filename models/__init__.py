@@ -3,20 +3,37 @@
 from models import tenancy as tenancy
 from models.base import Base, TenantScoped
 from models.block import Block, BlockKind
+from models.consent import ConsentAction, ConsentEvent, ConsentPurpose, ConsentSource
+from models.contact import Contact
+from models.outbox import EmailKind, EmailSent, OutboxMessage, OutboxStatus
 from models.space import Space, SpaceStatus
+from models.space_access import AccessState, SpaceAccess
 from models.tenant import ApiToken, Member, Role, SubscriptionStatus, Tenant, TokenKind
+from models.usage import UsageEvent
 
 __all__ = [
+    "AccessState",
     "ApiToken",
     "Base",
     "Block",
     "BlockKind",
+    "ConsentAction",
+    "ConsentEvent",
+    "ConsentPurpose",
+    "ConsentSource",
+    "Contact",
+    "EmailKind",
+    "EmailSent",
     "Member",
+    "OutboxMessage",
+    "OutboxStatus",
     "Role",
     "Space",
+    "SpaceAccess",
     "SpaceStatus",
     "SubscriptionStatus",
     "Tenant",
     "TenantScoped",
     "TokenKind",
+    "UsageEvent",
 ]

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from microspace.db import Db
-from models import Block, Space
+from models import Block, ConsentEvent, Contact, Space, SpaceAccess
+from resolvers.consent_ledger import current_consents
 from resolvers.pagination import (
     ChildPageKey,
     Order,
@@ -25,6 +26,17 @@ SPACE_ORDER = Order(
     columns=(Space.created_at, Space.id), parsers=(parse_datetime, uuid.UUID), descending=True
 )
 BLOCK_ORDER = Order(columns=(Block.position, Block.id), parsers=(parse_int, uuid.UUID))
+CONTACT_ORDER = Order(
+    columns=(Contact.created_at, Contact.id), parsers=(parse_datetime, uuid.UUID), descending=True
+)
+ACCESS_ORDER = Order(
+    columns=(SpaceAccess.created_at, SpaceAccess.id), parsers=(parse_datetime, uuid.UUID)
+)
+CONSENT_EVENT_ORDER = Order(
+    columns=(ConsentEvent.occurred_at, ConsentEvent.id),
+    parsers=(parse_datetime, uuid.UUID),
+    descending=True,
+)
 
 
 async def _by_id(db: Db, model: type[Any], ids: Sequence[uuid.UUID]) -> list[Any]:
@@ -49,6 +61,55 @@ class Loaders:
         self.block_count_by_space_id: DataLoader[uuid.UUID, int] = DataLoader(
             lambda ids: count_by_parent(db, Block.space_id, ids)
         )
+        self._contacts(db)
+
+    def _contacts(self, db: Db) -> None:
+        """Contacts, their consent and their space access (issue 3)."""
+        self.contact_by_id: DataLoader[uuid.UUID, Contact | None] = DataLoader(
+            lambda ids: _by_id(db, Contact, ids)
+        )
+        self.space_access_by_id: DataLoader[uuid.UUID, SpaceAccess | None] = DataLoader(
+            lambda ids: _by_id(db, SpaceAccess, ids)
+        )
+        self.consent_event_by_id: DataLoader[uuid.UUID, ConsentEvent | None] = DataLoader(
+            lambda ids: _by_id(db, ConsentEvent, ids)
+        )
+        self.consents_by_contact_id: DataLoader[uuid.UUID, dict[str, ConsentEvent]] = DataLoader(
+            lambda ids: current_consents(db, ids)
+        )
+        self.consent_events_by_contact_id: DataLoader[ChildPageKey, Page[ConsentEvent]] = (
+            DataLoader(
+                lambda keys: child_pages(
+                    db, ConsentEvent, ConsentEvent.contact_id, CONSENT_EVENT_ORDER, keys
+                )
+            )
+        )
+        self.consent_event_count_by_contact_id: DataLoader[uuid.UUID, int] = DataLoader(
+            lambda ids: count_by_parent(db, ConsentEvent.contact_id, ids)
+        )
+        self.space_access_by_contact_id: DataLoader[ChildPageKey, Page[SpaceAccess]] = DataLoader(
+            lambda keys: child_pages(db, SpaceAccess, SpaceAccess.contact_id, ACCESS_ORDER, keys)
+        )
+        self.space_access_count_by_contact_id: DataLoader[uuid.UUID, int] = DataLoader(
+            lambda ids: count_by_parent(db, SpaceAccess.contact_id, ids)
+        )
+        self.space_access_by_space_id: DataLoader[ChildPageKey, Page[SpaceAccess]] = DataLoader(
+            lambda keys: child_pages(db, SpaceAccess, SpaceAccess.space_id, ACCESS_ORDER, keys)
+        )
+        self.space_access_count_by_space_id: DataLoader[uuid.UUID, int] = DataLoader(
+            lambda ids: count_by_parent(db, SpaceAccess.space_id, ids)
+        )
+
+    def forget_contact(self, contact_id: uuid.UUID) -> None:
+        """Drop cached reads of a contact after a mutation changed it, its consent or access."""
+        forget(self.contact_by_id, contact_id)
+        forget(self.consents_by_contact_id, contact_id)
+        forget(self.consent_event_count_by_contact_id, contact_id)
+        self.consent_events_by_contact_id.clear_all()
+        forget(self.space_access_count_by_contact_id, contact_id)
+        self.space_access_by_contact_id.clear_all()
+        self.space_access_by_space_id.clear_all()
+        self.space_access_count_by_space_id.clear_all()
 
     def forget_space(self, space_id: uuid.UUID) -> None:
         """Drop cached reads of a space after a mutation changed it or its blocks."""

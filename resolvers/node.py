@@ -7,11 +7,17 @@ import strawberry
 from microspace.context import Info
 from microspace.errors import NotFound
 from microspace.ids import parse_id
-from resolvers import blocks, spaces
+from resolvers import blocks, consent, contacts, space_access, spaces
 from schema.node import Node
 from schema.permissions import require
 
-READERS = {"Space": spaces.get_space, "Block": blocks.get_block}
+READERS = {
+    "Space": spaces.get_space,
+    "Block": blocks.get_block,
+    "Contact": contacts.get_contact,
+    "SpaceAccess": space_access.get_space_access,
+    "ConsentEvent": consent.get_consent_event,
+}
 
 
 async def get_node(info: Info, id: strawberry.ID) -> Node:

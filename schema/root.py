@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import blocks, node, spaces, viewer
+from resolvers import blocks, consent, contacts, emails, node, space_access, spaces, usage, viewer
 from schema.blocks import Block, BlockPayload, BlockRemovePayload
 from schema.connection import Connection
+from schema.consent import ConsentPayload
+from schema.contacts import Contact, ContactDeletePayload, ContactImportPayload, ContactPayload
+from schema.emails import EmailQueuePayload
 from schema.node import Node
 from schema.permissions import Authenticated, Can
+from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
 from schema.spaces import Space, SpaceDeletePayload, SpacePayload
+from schema.usage import SpaceAnalytics, UsageRecordPayload
 from schema.viewer import Viewer
 
 
@@ -23,6 +28,16 @@ class Query:
         resolver=spaces.list_spaces, extensions=[Can("Space", "read")]
     )
     block: Block = strawberry.field(resolver=blocks.get_block, extensions=[Can("Block", "read")])
+    contact: Contact = strawberry.field(
+        resolver=contacts.get_contact, extensions=[Can("Contact", "read")]
+    )
+    contacts: Connection[Contact] = strawberry.field(
+        resolver=contacts.list_contacts, extensions=[Can("Contact", "read")]
+    )
+    # counts suppressed below k contacts unless the caller may read_individual Analytics
+    space_analytics: SpaceAnalytics = strawberry.field(
+        resolver=usage.get_space_analytics, extensions=[Can("Analytics", "read")]
+    )
 
 
 @strawberry.type
@@ -53,4 +68,37 @@ class Mutation:
     )
     block_remove: BlockRemovePayload = strawberry.mutation(
         resolver=blocks.remove_block, extensions=[Can("Block", "delete")]
+    )
+    contact_create: ContactPayload = strawberry.mutation(
+        resolver=contacts.create_contact, extensions=[Can("Contact", "create")]
+    )
+    contact_update: ContactPayload = strawberry.mutation(
+        resolver=contacts.update_contact, extensions=[Can("Contact", "update")]
+    )
+    contact_delete: ContactDeletePayload = strawberry.mutation(
+        resolver=contacts.delete_contact, extensions=[Can("Contact", "delete")]
+    )
+    contact_import: ContactImportPayload = strawberry.mutation(
+        resolver=contacts.import_contacts, extensions=[Can("Contact", "create")]
+    )
+    space_invite: SpaceInvitePayload = strawberry.mutation(
+        resolver=space_access.invite_to_space, extensions=[Can("SpaceAccess", "create")]
+    )
+    space_access_revoke: SpaceAccessPayload = strawberry.mutation(
+        resolver=space_access.revoke_space_access, extensions=[Can("SpaceAccess", "delete")]
+    )
+    space_notify: EmailQueuePayload = strawberry.mutation(
+        resolver=emails.notify_space, extensions=[Can("Email", "create")]
+    )
+    marketing_email_queue: EmailQueuePayload = strawberry.mutation(
+        resolver=emails.queue_marketing, extensions=[Can("MarketingEmail", "create")]
+    )
+    consent_grant: ConsentPayload = strawberry.mutation(
+        resolver=consent.grant_consent, extensions=[Can("Consent", "create")]
+    )
+    consent_withdraw: ConsentPayload = strawberry.mutation(
+        resolver=consent.withdraw_consent, extensions=[Can("Consent", "create")]
+    )
+    usage_record: UsageRecordPayload = strawberry.mutation(
+        resolver=usage.record_usage, extensions=[Can("UsageEvent", "create")]
     )

@@ -5,17 +5,22 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from microspace.context import Info
 from microspace.ids import encode_id
 from models import Space as SpaceModel
-from resolvers.loaders import BLOCK_ORDER
+from resolvers.loaders import ACCESS_ORDER, BLOCK_ORDER
 from resolvers.pagination import ChildPageKey, page_request
 from schema.blocks import Block
 from schema.connection import Connection
 from schema.node import Node
+from schema.permissions import Can
+
+if TYPE_CHECKING:
+    from schema.space_access import SpaceAccess
 
 
 @strawberry.enum
@@ -67,6 +72,31 @@ class Space(Node):
             page,
             Block.from_model,
             lambda: ctx.loaders.block_count_by_space_id.load(self.pk),
+            after=after,
+        )
+
+    @strawberry.field(
+        description="The contacts this space is shared with: one access per contact, any state.",
+        extensions=[Can("SpaceAccess", "read")],
+    )
+    async def contacts(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[SpaceAccess, strawberry.lazy("schema.space_access")]] | None:
+        from schema.space_access import SpaceAccess
+
+        ctx = info.context
+        req = page_request(
+            first,
+            after,
+            ACCESS_ORDER,
+            default=ctx.settings.default_page_size,
+            maximum=ctx.settings.max_page_size,
+        )
+        page = await ctx.loaders.space_access_by_space_id.load(ChildPageKey(self.pk, req))
+        return Connection.from_page(
+            page,
+            SpaceAccess.from_model,
+            lambda: ctx.loaders.space_access_count_by_space_id.load(self.pk),
             after=after,
         )
 

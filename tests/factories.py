@@ -46,3 +46,36 @@ async def make_space(url: URL, tenant_id: uuid.UUID, blocks: int = 0) -> tuple[s
 
         rows = await db.scalars(select(Block.id).where(Block.space_id == sid).order_by(Block.position))
     return encode_id("Space", sid), [encode_id("Block", b) for b in rows]
+
+
+async def make_contacts(
+    url: URL, tenant_id: uuid.UUID, count: int, *, consents: tuple[str, ...] = (), **fields: Any
+) -> list[uuid.UUID]:
+    """`count` contacts, each granting `consents` (purposes); returns their ids."""
+    from models import ConsentEvent, Contact
+
+    ids = []
+    async with owner_db(url, tenant_id) as db:
+        for i in range(count):
+            cid = uuid.uuid4()
+            ids.append(cid)
+            db.add(Contact(id=cid, email=f"c{i}-{cid.hex[:8]}@example.com",
+                           full_name=fields.get("full_name", f"Contact {i}"),
+                           company=fields.get("company")))
+        await db.flush()
+        for cid in ids:
+            for purpose in consents:
+                db.add(ConsentEvent(id=uuid.uuid4(), contact_id=cid, purpose=purpose,
+                                    action="granted", source="import", policy_version="v1"))
+        await db.flush()
+    return ids
+
+
+async def make_access(url: URL, tenant_id: uuid.UUID, space_id: uuid.UUID, contact_ids: list[uuid.UUID]) -> None:
+    """Invite the contacts to the space (no e-mail queued)."""
+    from models import SpaceAccess
+
+    async with owner_db(url, tenant_id) as db:
+        for cid in contact_ids:
+            db.add(SpaceAccess(id=uuid.uuid4(), space_id=space_id, contact_id=cid, state="invited"))
+        await db.flush()

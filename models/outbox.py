@@ -1,0 +1,81 @@
+"""The e-mail outbox (written in the transaction of the change) and the e-mails sent."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKeyConstraint, Index, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, TenantScoped
+from models.consent import ConsentPurpose
+
+
+class EmailKind(str, enum.Enum):
+    SPACE_INVITATION = "space_invitation"
+    SPACE_UPDATED = "space_updated"
+    MARKETING = "marketing"
+
+
+# e-mail kinds that may only be queued and sent while the contact's consent is granted
+CONSENT_FOR_KIND: dict[str, str] = {EmailKind.MARKETING.value: ConsentPurpose.MARKETING_EMAIL.value}
+
+
+class OutboxStatus(str, enum.Enum):
+    PENDING = "pending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+
+class OutboxMessage(TenantScoped, Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "space_id"], ["spaces.tenant_id", "spaces.id"], ondelete="CASCADE"
+        ),
+    )
+    __mapper_args__ = {"eager_defaults": True}
+
+    kind: Mapped[str] = mapped_column(String(32))
+    contact_id: Mapped[uuid.UUID] = mapped_column(info={"pii": "user.unique_id.pseudonymous"})
+    space_id: Mapped[uuid.UUID | None]
+    # template parameters (a member's message, a marketing subject and body): free text
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, info={"pii": "user"})
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # an SMTP error often quotes the recipient's address
+    last_error: Mapped[str | None] = mapped_column(Text, info={"pii": "user.contact.email"})
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    sent_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+
+class EmailSent(TenantScoped, Base):
+    """One e-mail that left the system, per contact (kept for access requests and proof)."""
+
+    __tablename__ = "emails_sent"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"], ondelete="CASCADE"
+        ),
+        Index("ix_emails_sent_contact", "tenant_id", "contact_id", "sent_at"),
+    )
+    __mapper_args__ = {"eager_defaults": True}
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(info={"pii": "user.unique_id.pseudonymous"})
+    outbox_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(String(32))
+    to_address: Mapped[str] = mapped_column(String(320), info={"pii": "user.contact.email"})
+    # rendered with the contact's name
+    subject: Mapped[str] = mapped_column(String(300), info={"pii": "user"})
+    message_id: Mapped[str] = mapped_column(String(300))
+    sent_at: Mapped[datetime] = mapped_column(server_default=func.now())

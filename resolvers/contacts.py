@@ -1,0 +1,230 @@
+"""Contacts: get, list (with search), create, update, delete, import."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from sqlalchemy import ColumnElement, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from microspace.context import Info
+from microspace.errors import NotFound
+from microspace.ids import decode_id, encode_id
+from models import Contact as ContactModel
+from resolvers.loaders import CONTACT_ORDER
+from resolvers.pagination import keyset_page, page_request
+from schema.connection import Connection
+from schema.contacts import (
+    Contact,
+    ContactCreateInput,
+    ContactDeletePayload,
+    ContactErrorCode,
+    ContactImportInput,
+    ContactImportPayload,
+    ContactPayload,
+    ContactUpdateInput,
+    ContactUserError,
+)
+
+MAX_IMPORT_ROWS = 1000
+LIMITS = {"email": 320, "full_name": 200, "company": 200, "job_title": 200, "phone": 50, "locale": 35}
+OPTIONAL = ("full_name", "company", "job_title", "phone", "locale")
+EMAIL_RE = re.compile(r"^[^@\s\"(),:;<>\[\\\]]{1,64}@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().\-/]*$")
+LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+
+
+def normalise_email(raw: str) -> str:
+    """The stored form of an address: Unicode-normalised, trimmed, lower-cased."""
+    return unicodedata.normalize("NFKC", raw).strip().lower()
+
+
+def _error(code: ContactErrorCode, field: str, message: str, row: int | None = None) -> ContactUserError:
+    return ContactUserError(code=code, field=[field], message=message, row=row)
+
+
+def _has_control(value: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value)
+
+
+def clean_fields(data: dict[str, str | None], row: int | None = None) -> tuple[dict[str, Any], list[ContactUserError]]:
+    """Validate and normalise contact fields; None means "not given", "" clears a field."""
+    out: dict[str, Any] = {}
+    errors: list[ContactUserError] = []
+    for field, raw in data.items():
+        if raw is None:
+            continue
+        value = normalise_email(raw) if field == "email" else raw.strip()
+        if _has_control(value):
+            errors.append(_error(ContactErrorCode.INVALID_CHARACTERS, field, f"{field} contains control characters.", row))
+        elif len(value) > LIMITS[field]:
+            errors.append(_error(ContactErrorCode.TOO_LONG, field, f"{field} may be at most {LIMITS[field]} characters.", row))
+        elif field == "email" and not value:
+            errors.append(_error(ContactErrorCode.REQUIRED, field, "email must not be empty.", row))
+        elif field == "email" and not EMAIL_RE.match(value):
+            errors.append(_error(ContactErrorCode.INVALID_EMAIL, field, "email is not a valid e-mail address.", row))
+        elif field == "phone" and value and not (PHONE_RE.match(value) and any(c.isdigit() for c in value)):
+            errors.append(_error(ContactErrorCode.INVALID_PHONE, field, "phone may hold digits, spaces, + ( ) - . / only.", row))
+        elif field == "locale" and value and not LOCALE_RE.match(value):
+            errors.append(_error(ContactErrorCode.INVALID_LOCALE, field, "locale must be a language tag such as en or de-CH.", row))
+        else:
+            out[field] = value if (value or field == "email") else None
+    return out, errors
+
+
+def _fields(input: ContactCreateInput | ContactUpdateInput) -> dict[str, str | None]:
+    return {"email": input.email, **{f: getattr(input, f) for f in OPTIONAL}}
+
+
+def _duplicate(row: int | None = None) -> ContactUserError:
+    return _error(ContactErrorCode.DUPLICATE_EMAIL, "email", "Another contact of this tenant has this e-mail address.", row)
+
+
+def search_clause(search: str) -> ColumnElement[bool]:
+    """The one place contact search is defined (name, company, e-mail), so it can be gated."""
+    escaped = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return or_(
+        ContactModel.full_name.ilike(pattern, escape="\\"),
+        ContactModel.company.ilike(pattern, escape="\\"),
+        ContactModel.email.ilike(pattern, escape="\\"),
+    )
+
+
+async def load_contact(info: Info, global_id: str) -> ContactModel:
+    """The contact of the caller's tenant with this ID; NOT_FOUND otherwise, whatever the reason."""
+    row = await info.context.loaders.contact_by_id.load(decode_id(global_id, "Contact"))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def get_contact(info: Info, id: strawberry.ID) -> Contact:
+    """One contact of the caller's tenant."""
+    return Contact.from_model(await load_contact(info, id))
+
+
+async def list_contacts(
+    info: Info, first: int | None = None, after: str | None = None, search: str | None = None
+) -> Connection[Contact]:
+    """The tenant's contacts, newest first, optionally matching `search`."""
+    ctx = info.context
+    req = page_request(first, after, CONTACT_ORDER,
+                       default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size)
+    where = [search_clause(search[:200])] if search and search.strip() else []
+    page = await keyset_page(ctx.db, select(ContactModel).where(*where), CONTACT_ORDER, req)
+
+    async def count() -> int:
+        return await ctx.db.scalar(select(func.count()).select_from(ContactModel).where(*where))
+
+    return Connection.from_page(page, Contact.from_model, count, after=after)
+
+
+async def _save(info: Info, row: ContactModel, **changes: Any) -> ContactPayload:
+    """Apply and flush in a savepoint so a duplicate e-mail is a user error, not a failed request."""
+    try:
+        # changes are applied inside: beginning a savepoint flushes what is already dirty
+        async with info.context.db.savepoint():
+            for field, value in changes.items():
+                setattr(row, field, value)
+            info.context.db.add(row)
+    except IntegrityError as exc:
+        if "email" not in str(exc.orig):
+            raise
+        return ContactPayload(user_errors=[_duplicate()])
+    await info.context.db.refresh(row)
+    info.context.loaders.forget_contact(row.id)
+    return ContactPayload(contact=Contact.from_model(row))
+
+
+async def create_contact(info: Info, input: ContactCreateInput) -> ContactPayload:
+    """Create a contact; its e-mail address must be new to the tenant."""
+    values, errors = clean_fields(_fields(input))
+    if errors:
+        return ContactPayload(user_errors=errors)
+    return await _save(info, ContactModel(id=uuid.uuid4(), **values))
+
+
+async def update_contact(info: Info, input: ContactUpdateInput) -> ContactPayload:
+    """Change a contact's fields."""
+    row = await load_contact(info, input.id)
+    values, errors = clean_fields(_fields(input))
+    if errors:
+        return ContactPayload(user_errors=errors)
+    return await _save(info, row, **values)
+
+
+async def delete_contact(info: Info, id: strawberry.ID) -> ContactDeletePayload:
+    """Delete a contact with its access, consent history, queued e-mail and usage events.
+
+    Not the GDPR erasure (no suppression entry, no audit proof): that is its own operation.
+    """
+    row = await load_contact(info, id)
+    await info.context.db.delete(row)
+    info.context.loaders.forget_contact(row.id)
+    return ContactDeletePayload(deleted_contact_id=strawberry.ID(encode_id("Contact", row.id)))
+
+
+@dataclass
+class _Checked:
+    rows: list[dict[str, Any]]
+    errors: list[ContactUserError]
+
+
+async def _check_import(info: Info, input: ContactImportInput) -> _Checked:
+    """Validate every row: fields, duplicates within the file and against the tenant."""
+    rows: list[dict[str, Any]] = []
+    errors: list[ContactUserError] = []
+    first_row: dict[str, int] = {}
+    for index, item in enumerate(input.contacts):
+        values, row_errors = clean_fields(_fields(item), row=index)
+        if item.email is None:
+            row_errors.append(_error(ContactErrorCode.REQUIRED, "email", "email is required.", index))
+        errors.extend(row_errors)
+        rows.append(values)
+        email = values.get("email")
+        if email and not row_errors:
+            if email in first_row:
+                errors.append(_error(ContactErrorCode.DUPLICATE_EMAIL, "email",
+                                     f"The same e-mail address is in row {first_row[email]}.", index))
+            else:
+                first_row[email] = index
+    if first_row:
+        stmt = select(ContactModel.email).where(ContactModel.email.in_(list(first_row)))
+        for email in await info.context.db.scalars(stmt):
+            errors.append(_duplicate(first_row[email]))
+    errors.sort(key=lambda e: e.row if e.row is not None else -1)
+    return _Checked(rows=rows, errors=errors)
+
+
+async def import_contacts(info: Info, input: ContactImportInput) -> ContactImportPayload:
+    """Import a list of contacts: all rows or, if any row is invalid, none."""
+    if len(input.contacts) > MAX_IMPORT_ROWS:
+        return ContactImportPayload(user_errors=[ContactUserError(
+            code=ContactErrorCode.TOO_MANY_ROWS, field=["contacts"], row=None,
+            message=f"An import may hold at most {MAX_IMPORT_ROWS} rows; split the list.")])
+    checked = await _check_import(info, input)
+    if checked.errors:
+        return ContactImportPayload(user_errors=checked.errors)
+    if not checked.rows:
+        return ContactImportPayload()
+    db = info.context.db
+    # a bulk INSERT skips the ORM flush hook, so stamp the tenant here (RLS checks it too)
+    values = [{"tenant_id": db.tenant_id, "id": uuid.uuid4(), **{f: None for f in OPTIONAL}, **r}
+              for r in checked.rows]
+    try:
+        async with db.savepoint():
+            created = list(await db.scalars(insert(ContactModel).returning(ContactModel), values))
+    except IntegrityError as exc:
+        if "email" not in str(exc.orig):
+            raise
+        # another request added one of these addresses since the check: still nothing imported
+        return ContactImportPayload(user_errors=[_duplicate()])
+    by_id = {c.id: c for c in created}
+    contacts = [Contact.from_model(by_id[v["id"]]) for v in values]
+    return ContactImportPayload(imported_count=len(contacts), contacts=contacts)

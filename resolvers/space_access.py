@@ -1,0 +1,117 @@
+"""Space access: invite contacts to a space, revoke access, read it from either side."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import strawberry
+from sqlalchemy import select, update
+
+from microspace.context import Info
+from microspace.errors import NotFound
+from microspace.ids import decode_id
+from models import Contact as ContactModel
+from models import OutboxMessage
+from models import SpaceAccess as SpaceAccessModel
+from models.outbox import EmailKind, OutboxStatus
+from models.space_access import AccessState
+from resolvers.emails import MAX_MESSAGE, enqueue
+from resolvers.spaces import load_space
+from schema.space_access import (
+    SpaceAccess,
+    SpaceAccessErrorCode,
+    SpaceAccessPayload,
+    SpaceAccessUserError,
+    SpaceInviteInput,
+    SpaceInvitePayload,
+)
+
+MAX_INVITES = 100
+
+
+async def load_space_access(info: Info, global_id: str) -> SpaceAccessModel:
+    """The space access of the caller's tenant with this ID; NOT_FOUND otherwise."""
+    row = await info.context.loaders.space_access_by_id.load(decode_id(global_id, "SpaceAccess"))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def get_space_access(info: Info, id: strawberry.ID) -> SpaceAccess:
+    """One space access of the caller's tenant."""
+    return SpaceAccess.from_model(await load_space_access(info, id))
+
+
+def _invite_errors(input: SpaceInviteInput) -> list[SpaceAccessUserError]:
+    if not input.contact_ids:
+        return [SpaceAccessUserError(code=SpaceAccessErrorCode.REQUIRED, field=["contactIds"],
+                                     message="Name at least one contact.")]
+    if len(input.contact_ids) > MAX_INVITES:
+        return [SpaceAccessUserError(code=SpaceAccessErrorCode.TOO_MANY, field=["contactIds"],
+                                     message=f"At most {MAX_INVITES} contacts per invitation.")]
+    if input.message is not None and len(input.message) > MAX_MESSAGE:
+        return [SpaceAccessUserError(code=SpaceAccessErrorCode.TOO_LONG, field=["message"],
+                                     message=f"message may be at most {MAX_MESSAGE} characters.")]
+    return []
+
+
+async def invite_to_space(info: Info, input: SpaceInviteInput) -> SpaceInvitePayload:
+    """Invite contacts to a space and queue their invitation e-mail (new or revoked only)."""
+    space = await load_space(info, input.space_id)
+    errors = _invite_errors(input)
+    if errors:
+        return SpaceInvitePayload(user_errors=errors)
+    ids = list(dict.fromkeys(decode_id(i, "Contact") for i in input.contact_ids))
+    db = info.context.db
+    found = set(await db.scalars(select(ContactModel.id).where(ContactModel.id.in_(ids))))
+    if len(found) != len(ids):
+        raise NotFound()  # an unknown or foreign contact ID: nobody is invited
+    stmt = select(SpaceAccessModel).where(
+        SpaceAccessModel.space_id == space.id, SpaceAccessModel.contact_id.in_(ids)
+    ).with_for_update()
+    existing = {row.contact_id: row for row in await db.scalars(stmt)}
+    now = datetime.now(UTC)
+    to_mail: list[uuid.UUID] = []
+    for cid in ids:
+        row = existing.get(cid)
+        if row is None:
+            row = SpaceAccessModel(id=uuid.uuid4(), space_id=space.id, contact_id=cid,
+                                   state=AccessState.INVITED.value, invited_at=now)
+            db.add(row)
+            existing[cid] = row
+        elif row.state == AccessState.REVOKED.value:
+            row.state, row.invited_at, row.revoked_at, row.accepted_at = (
+                AccessState.INVITED.value, now, None, None)
+        else:
+            continue  # already invited or accepted: no second e-mail
+        to_mail.append(cid)
+    await db.flush()
+    payload = {"message": input.message.strip()} if input.message and input.message.strip() else {}
+    await enqueue(db, EmailKind.SPACE_INVITATION, to_mail, space_id=space.id, payload=payload)
+    for cid in ids:
+        info.context.loaders.forget_contact(cid)
+    return SpaceInvitePayload(space_accesses=[SpaceAccess.from_model(existing[cid]) for cid in ids])
+
+
+async def revoke_space_access(info: Info, id: strawberry.ID) -> SpaceAccessPayload:
+    """Revoke a contact's access to a space; its queued e-mail about the space is cancelled."""
+    row = await load_space_access(info, id)
+    if row.state != AccessState.REVOKED.value:
+        row.state = AccessState.REVOKED.value
+        row.revoked_at = datetime.now(UTC)
+        db = info.context.db
+        await db.flush()
+        await db.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.contact_id == row.contact_id,
+                OutboxMessage.space_id == row.space_id,
+                OutboxMessage.status == OutboxStatus.PENDING.value,
+            )
+            .values(status=OutboxStatus.CANCELLED.value, cancelled_at=row.revoked_at,
+                    last_error="access revoked")
+        )
+        await db.refresh(row)
+        info.context.loaders.forget_contact(row.contact_id)
+    return SpaceAccessPayload(space_access=SpaceAccess.from_model(row))

@@ -1,0 +1,112 @@
+"""Usage events (recorded only with analytics consent) and per-space analytics.
+
+Analytics apply k-anonymity: a caller without `read_individual` on `Analytics` never sees a
+count that describes fewer than MIN_GROUP distinct contacts (zero included, so that even the
+existence of a small group is hidden).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import strawberry
+from sqlalchemy import distinct, func, select
+
+from microspace.context import Info
+from microspace.errors import BadUserInput
+from models import Block as BlockModel
+from models import UsageEvent
+from models.consent import ConsentPurpose
+from resolvers.blocks import load_block
+from resolvers.consent_ledger import has_consent, lock_contact
+from resolvers.contacts import load_contact
+from resolvers.spaces import load_space
+from schema.usage import (
+    BlockAnalytics,
+    SpaceAnalytics,
+    UsageErrorCode,
+    UsageRecordInput,
+    UsageRecordPayload,
+    UsageUserError,
+)
+
+MIN_GROUP = 5
+DEFAULT_RANGE = timedelta(days=30)
+MAX_RANGE = timedelta(days=366)
+
+
+async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayload:
+    """Record that a contact viewed a space or a block, if analytics consent is granted."""
+    contact = await load_contact(info, input.contact_id)
+    space = await load_space(info, input.space_id)
+    block_id: uuid.UUID | None = None
+    if input.block_id is not None:
+        block = await load_block(info, input.block_id)
+        if block.space_id != space.id:
+            return UsageRecordPayload(user_errors=[UsageUserError(
+                code=UsageErrorCode.BLOCK_NOT_IN_SPACE, field=["blockId"],
+                message="The block is not part of this space.")])
+        block_id = block.id
+    db = info.context.db
+    # shared lock: a concurrent withdrawal of analytics consent waits, then deletes this event
+    await lock_contact(db, contact.id, exclusive=False)
+    if not await has_consent(db, contact.id, ConsentPurpose.ANALYTICS.value):
+        return UsageRecordPayload(user_errors=[UsageUserError(
+            code=UsageErrorCode.NO_CONSENT, field=["contactId"],
+            message="The contact has not granted analytics consent; nothing was stored.")])
+    db.add(UsageEvent(id=uuid.uuid4(), contact_id=contact.id, space_id=space.id, block_id=block_id))
+    await db.flush()
+    return UsageRecordPayload(recorded=True)
+
+
+def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    def utc(value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    end = utc(until) if until else datetime.now(UTC)
+    start = utc(since) if since else end - DEFAULT_RANGE
+    if start >= end:
+        raise BadUserInput("`since` must be before `until`.", argument="since")
+    if end - start > MAX_RANGE:
+        raise BadUserInput("The range may span at most 366 days.", argument="since")
+    return start, end
+
+
+def _counts(views: int, viewers: int, individual: bool) -> tuple[int | None, int | None, bool]:
+    if individual or viewers >= MIN_GROUP:
+        return views, viewers, False
+    return None, None, True
+
+
+async def get_space_analytics(
+    info: Info,
+    space_id: strawberry.ID,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> SpaceAnalytics:
+    """Views and unique viewers of a space and of each of its blocks over a time range."""
+    space = await load_space(info, space_id)
+    start, end = _range(since, until)
+    individual = info.context.authz.can("Analytics", "read_individual")
+    db = info.context.db
+    # each count describes exactly the contacts it counts: the space page's viewers, or one
+    # block's viewers; there is no total over blocks that a suppressed block could be
+    # subtracted from
+    stmt = (
+        select(UsageEvent.block_id, func.count(), func.count(distinct(UsageEvent.contact_id)))
+        .where(UsageEvent.space_id == space.id, UsageEvent.occurred_at >= start,
+               UsageEvent.occurred_at < end)
+        .group_by(UsageEvent.block_id)
+    )
+    stats = {block_id: (views, viewers) for block_id, views, viewers in (await db.execute(stmt)).all()}
+    block_ids = await db.scalars(
+        select(BlockModel.id).where(BlockModel.space_id == space.id).order_by(BlockModel.position)
+    )
+    blocks = []
+    for bid in block_ids:
+        views, viewers, hidden = _counts(*stats.get(bid, (0, 0)), individual)
+        blocks.append(BlockAnalytics(block_pk=bid, views=views, unique_viewers=viewers, suppressed=hidden))
+    views, viewers, hidden = _counts(*stats.get(None, (0, 0)), individual)
+    return SpaceAnalytics(since=start, until=end, minimum_group_size=MIN_GROUP, views=views,
+                          unique_viewers=viewers, suppressed=hidden, blocks=blocks)

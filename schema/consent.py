@@ -1,0 +1,153 @@
+"""Consent types: the current state per purpose, the ledger's events, inputs and payloads."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from microspace.context import Info
+from microspace.ids import encode_id
+from models import ConsentEvent as ConsentEventModel
+from schema.node import Node
+from schema.permissions import Can
+
+if TYPE_CHECKING:
+    from schema.contacts import Contact
+
+
+@strawberry.enum
+class ConsentPurpose(enum.Enum):
+    MARKETING_EMAIL = "marketing_email"
+    PRODUCT_UPDATES = "product_updates"
+    ANALYTICS = "analytics"
+    COOKIES = "cookies"
+
+
+@strawberry.enum
+class ConsentSource(enum.Enum):
+    FORM = "form"
+    WIDGET = "widget"
+    API = "api"
+    IMPORT = "import"
+
+
+@strawberry.enum
+class ConsentAction(enum.Enum):
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+
+
+@strawberry.enum
+class ConsentState(enum.Enum):
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+    NOT_GIVEN = "not_given"
+
+
+@strawberry.type(description="The current consent of a contact for one purpose (its latest event).")
+class Consent:
+    purpose: ConsentPurpose
+    # personal data (privacy preferences): nullable so that redaction can withhold it
+    state: ConsentState | None
+    granted: bool | None
+    changed_at: datetime | None
+    source: ConsentSource | None
+    policy_version: str | None
+
+    @classmethod
+    def for_all_purposes(cls, latest: dict[str, ConsentEventModel]) -> list[Consent]:
+        """One entry per purpose, NOT_GIVEN where the ledger holds no event."""
+        out = []
+        for purpose in ConsentPurpose:
+            event = latest.get(purpose.value)
+            out.append(cls.from_event(purpose, event))
+        return out
+
+    @classmethod
+    def from_event(cls, purpose: ConsentPurpose, event: ConsentEventModel | None) -> Consent:
+        if event is None:
+            return cls(purpose=purpose, state=ConsentState.NOT_GIVEN, granted=False,
+                       changed_at=None, source=None, policy_version=None)
+        return cls(
+            purpose=purpose,
+            state=ConsentState(event.action),
+            granted=event.action == "granted",
+            changed_at=event.occurred_at,
+            source=ConsentSource(event.source),
+            policy_version=event.policy_version,
+        )
+
+
+@strawberry.type(description="One entry of a contact's append-only consent ledger.")
+class ConsentEvent(Node):
+    purpose: ConsentPurpose
+    action: ConsentAction | None
+    source: ConsentSource
+    policy_version: str | None
+    evidence: str | None = strawberry.field(description="Free-form proof; personal data.")
+    occurred_at: datetime | None
+    contact_pk: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_model(cls, row: ConsentEventModel) -> ConsentEvent:
+        return cls(
+            id=strawberry.ID(encode_id("ConsentEvent", row.id)),
+            contact_pk=row.contact_id,
+            purpose=ConsentPurpose(row.purpose),
+            action=ConsentAction(row.action),
+            source=ConsentSource(row.source),
+            policy_version=row.policy_version,
+            evidence=row.evidence,
+            occurred_at=row.occurred_at,
+        )
+
+    @strawberry.field(description="The contact this event is about.", extensions=[Can("Contact", "read")])
+    async def contact(
+        self, info: Info
+    ) -> Annotated[Contact, strawberry.lazy("schema.contacts")] | None:
+        from schema.contacts import Contact
+
+        row = await info.context.loaders.contact_by_id.load(self.contact_pk)
+        return Contact.from_model(row) if row else None
+
+
+@strawberry.enum
+class ConsentErrorCode(enum.Enum):
+    REQUIRED = "required"
+    TOO_LONG = "too_long"
+
+
+@strawberry.type(description="Why a consent mutation was refused; nothing was recorded.")
+class ConsentUserError:
+    code: ConsentErrorCode
+    field: list[str] | None
+    message: str
+
+
+@strawberry.input
+class ConsentGrantInput:
+    contact_id: strawberry.ID
+    purpose: ConsentPurpose
+    policy_version: str = strawberry.field(description="The version of the text agreed to.")
+    source: ConsentSource = ConsentSource.API
+    evidence: str | None = strawberry.field(default=None, description="At most 2,000 characters.")
+
+
+@strawberry.input
+class ConsentWithdrawInput:
+    contact_id: strawberry.ID
+    purpose: ConsentPurpose
+    source: ConsentSource = ConsentSource.API
+    policy_version: str | None = None
+    evidence: str | None = strawberry.field(default=None, description="At most 2,000 characters.")
+
+
+@strawberry.type
+class ConsentPayload:
+    consent: Consent | None = None
+    event: ConsentEvent | None = None
+    user_errors: list[ConsentUserError] = strawberry.field(default_factory=list)

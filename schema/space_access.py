@@ -1,0 +1,104 @@
+"""Space access types: a contact invited to a space, inputs and payloads."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from microspace.context import Info
+from microspace.ids import encode_id
+from models import SpaceAccess as SpaceAccessModel
+from schema.contacts import Contact
+from schema.node import Node
+from schema.permissions import Can
+
+if TYPE_CHECKING:
+    from schema.spaces import Space
+
+
+@strawberry.enum
+class AccessState(enum.Enum):
+    INVITED = "invited"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+
+
+@strawberry.type(description="A contact's access to a space: invited, accepted or revoked.")
+class SpaceAccess(Node):
+    state: AccessState
+    invited_at: datetime
+    accepted_at: datetime | None = strawberry.field(description="Personal data (behaviour).")
+    revoked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    pk: strawberry.Private[uuid.UUID]
+    space_pk: strawberry.Private[uuid.UUID]
+    contact_pk: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_model(cls, row: SpaceAccessModel) -> SpaceAccess:
+        return cls(
+            id=strawberry.ID(encode_id("SpaceAccess", row.id)),
+            pk=row.id,
+            space_pk=row.space_id,
+            contact_pk=row.contact_id,
+            state=AccessState(row.state),
+            invited_at=row.invited_at,
+            accepted_at=row.accepted_at,
+            revoked_at=row.revoked_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(extensions=[Can("Contact", "read")])
+    async def contact(self, info: Info) -> Contact | None:
+        row = await info.context.loaders.contact_by_id.load(self.contact_pk)
+        return Contact.from_model(row) if row else None
+
+    @strawberry.field(extensions=[Can("Space", "read")])
+    async def space(self, info: Info) -> Annotated[Space, strawberry.lazy("schema.spaces")] | None:
+        from schema.spaces import Space
+
+        row = await info.context.loaders.space_by_id.load(self.space_pk)
+        return Space.from_model(row) if row else None
+
+
+@strawberry.enum
+class SpaceAccessErrorCode(enum.Enum):
+    REQUIRED = "required"
+    TOO_MANY = "too_many"
+    TOO_LONG = "too_long"
+
+
+@strawberry.type(description="Why a space access mutation was refused; nothing was changed.")
+class SpaceAccessUserError:
+    code: SpaceAccessErrorCode
+    field: list[str] | None
+    message: str
+
+
+@strawberry.input
+class SpaceInviteInput:
+    space_id: strawberry.ID
+    contact_ids: list[strawberry.ID] = strawberry.field(description="At most 100 contacts.")
+    message: str | None = strawberry.field(
+        default=None, description="A personal note for the invitation e-mail (at most 2,000 characters)."
+    )
+
+
+@strawberry.type
+class SpaceInvitePayload:
+    space_accesses: list[SpaceAccess] = strawberry.field(
+        default_factory=list, description="One per contact, in the order given."
+    )
+    user_errors: list[SpaceAccessUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SpaceAccessPayload:
+    space_access: SpaceAccess | None = None
+    user_errors: list[SpaceAccessUserError] = strawberry.field(default_factory=list)
