@@ -172,45 +172,63 @@ class CostAnalysis:
     """Cost of a document: object 2, scalar 1, a field with `first` multiplies its subtree.
 
     Other list fields multiply by the default page size; the list fields of a connection
-    (`edges`) are already counted by its `first`. Fragments are costed once per (type,
-    context) so a document that repeats spreads cannot make this (or validation) explode.
+    (`edges`) are already counted by its `first`. Also counts the fields the document
+    expands to. Fragments are costed once per (type, context): repeated spreads cannot make
+    this explode, and the expanded count lets us refuse such documents before validation
+    (whose fragment walks are not memoised) ever sees them.
     """
 
-    def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any] | None, limits: Limits) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: dict[str, Any] | None,
+        limits: Limits,
+    ) -> None:
         self.schema = schema
         self.variables = variables or {}
         self.limits = limits
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        self.operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        self.memo: dict[tuple[str, str, bool], int] = {}
+        self.operations = [
+            d for d in document.definitions if isinstance(d, OperationDefinitionNode)
+        ]
+        self.memo: dict[tuple[str, str, bool], tuple[int, int]] = {}
         self.active: set[str] = set()
 
-    def total(self) -> int:
-        cost = 0
+    def total(self) -> tuple[int, int]:
+        """(cost, expanded field count) of every operation in the document."""
+        cost = fields = 0
         for operation in self.operations:
             root = self.schema.get_root_type(operation.operation)
-            cost += self.selections(operation.selection_set, root, False)
-        return cost
+            c, f = self.selections(operation.selection_set, root, False)
+            cost, fields = cost + c, fields + f
+        return cost, fields
 
-    def selections(self, selection_set: SelectionSetNode | None, parent: Any, in_connection: bool) -> int:
+    def selections(
+        self, selection_set: SelectionSetNode | None, parent: Any, in_connection: bool
+    ) -> tuple[int, int]:
+        cost = fields = 0
         if selection_set is None:
-            return 0
-        cost = 0
+            return 0, 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                cost += self.field(selection, parent, in_connection)
+                c, f = self.field(selection, parent, in_connection)
             elif isinstance(selection, InlineFragmentNode):
-                cost += self.selections(selection.selection_set, self.type_of(selection, parent), in_connection)
+                target = self.type_of(selection, parent)
+                c, f = self.selections(selection.selection_set, target, in_connection)
             elif isinstance(selection, FragmentSpreadNode):
-                cost += self.spread(selection.name.value, parent, in_connection)
-        return cost
+                c, f = self.spread(selection.name.value, parent, in_connection)
+            else:  # pragma: no cover
+                continue
+            cost, fields = cost + c, fields + f
+        return cost, fields
 
-    def spread(self, name: str, parent: Any, in_connection: bool) -> int:
+    def spread(self, name: str, parent: Any, in_connection: bool) -> tuple[int, int]:
         fragment = self.fragments.get(name)
         if fragment is None or name in self.active:  # unknown or circular: validation says so
-            return 0
+            return 0, 0
         target = self.type_of(fragment, parent)
         key = (name, getattr(target, "name", ""), in_connection)
         if key not in self.memo:
@@ -224,17 +242,17 @@ class CostAnalysis:
             return parent
         return self.schema.get_type(node.type_condition.name.value) or parent
 
-    def field(self, node: FieldNode, parent: Any, in_connection: bool) -> int:
+    def field(self, node: FieldNode, parent: Any, in_connection: bool) -> tuple[int, int]:
         name = node.name.value
-        if name.startswith("__"):
-            # meta fields: bounded by the schema, and introspection is for trusted callers
-            return 0
+        base = 2 if node.selection_set is not None else 1
         definition = None
         if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
             definition = parent.fields.get(name)
-        base = 2 if node.selection_set is not None else 1
-        if definition is None:
-            return base + self.selections(node.selection_set, None, False)
+        if name.startswith("__") or definition is None:
+            # meta fields cost nothing (bounded by the schema; introspection is for trusted
+            # callers); unknown fields fail validation, but still count as expanded fields
+            c, f = self.selections(node.selection_set, None, False)
+            return (0 if name.startswith("__") else base + c), 1 + f
         page = self.page_size(node, definition)
         if page is not None:
             # max(.., 1): `first: 0` must not hide a subtree from the count
@@ -243,8 +261,9 @@ class CostAnalysis:
             multiplier = self.limits.default_page_size
         else:
             multiplier = 1
-        child = self.selections(node.selection_set, get_named_type(definition.type), page is not None)
-        return multiplier * (base + child)
+        target = get_named_type(definition.type)
+        c, f = self.selections(node.selection_set, target, page is not None)
+        return multiplier * (base + c), 1 + f
 
     def page_size(self, node: FieldNode, definition: Any) -> int | None:
         """The page size a paginated field will use; the same rules as `page_request`."""
@@ -366,6 +385,8 @@ class QueryLimits(SchemaExtension):
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
+        self.cost = 0
+        self.deferred: GraphQLError | None = None
 
     def on_operation(self) -> Iterator[None]:
         ec = self.execution_context
@@ -400,17 +421,37 @@ class QueryLimits(SchemaExtension):
         if document is None:
             return  # a syntax error: already reported
         reject_nul(document, ec.variables)
-        cost = CostAnalysis(ec.schema._schema, document, ec.variables, self.limits).total()
-        if cost > self.limits.max_cost:
-            raise limit_error(
-                "COST_LIMIT",
-                f"The query would cost {cost}; at most {self.limits.max_cost} is allowed. "
-                "Ask for smaller pages (`first`) or fewer nested lists.",
-                self.limits.max_cost,
-                cost=cost,
-            )
+        analysis = CostAnalysis(ec.schema._schema, document, ec.variables, self.limits)
+        try:
+            self.cost, fields = analysis.total()
+        except GraphQLError as error:
+            # a bad page size: reported after validation, which may have more to say
+            self.deferred = error
+            return
+        if fields > self.limits.max_cost:
+            # every field costs at least 1: refuse before validation walks the expansion
+            raise self._cost_error(max(self.cost, fields))
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        ec = self.execution_context
+        if ec.pre_execution_errors:
+            return
+        if self.deferred is not None:
+            raise self.deferred
+        if self.cost > self.limits.max_cost:
+            raise self._cost_error(self.cost)
         # the rate limit counts cost, so many aliases or big pages in one document cost more
         request = getattr(ec.context, "request", None)
         charge = getattr(getattr(request, "state", None), "charge_cost", None)
         if charge is not None:
-            charge(cost)
+            charge(self.cost)
+
+    def _cost_error(self, cost: int) -> GraphQLError:
+        return limit_error(
+            "COST_LIMIT",
+            f"The query would cost {cost}; at most {self.limits.max_cost} is allowed. "
+            "Ask for smaller pages (`first`) or fewer nested lists.",
+            self.limits.max_cost,
+            cost=cost,
+        )

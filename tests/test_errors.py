@@ -1,0 +1,56 @@
+"""Unexpected failures are masked; expected ones keep their message and code.
+
+Invariants:
+- a resolver that raises something unexpected yields only a generic message and the
+  request id (the one in `X-Request-ID`), never the exception text, SQL or a path;
+- the server log has the full trace under that request id;
+- the request's transaction is rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from schema.spaces import Space
+from tests.conftest import error_codes
+from tests.factories import make_spaces
+
+SECRET = "boom: SELECT password FROM members WHERE host='db.internal' /srv/app/secret.py"
+
+
+async def test_unexpected_exception_is_masked_and_logged(client, new_tenant, owner_url, monkeypatch, caplog):
+    tenant = await new_tenant()
+    await make_spaces(owner_url, tenant.tenant_id, 1)
+
+    def explode(cls, row):
+        raise RuntimeError(SECRET)
+
+    # given a resolver that fails unexpectedly (test-only, no debug field in the schema)
+    monkeypatch.setattr(Space, "from_model", classmethod(explode))
+    caplog.set_level(logging.ERROR, logger="microspace")
+    # when
+    response = await client.post(
+        "/graphql",
+        json={"query": "{ spaces { edges { node { title } } } }"},
+        headers={"Authorization": f"Bearer {tenant.token}"},
+    )
+    # then the client sees a generic message and the request id, nothing else
+    assert response.status_code == 200
+    request_id = response.headers["x-request-id"]
+    body = response.json()
+    assert error_codes(body) == ["INTERNAL_SERVER_ERROR"]
+    error = body["errors"][0]
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    assert request_id in error["message"]
+    for leak in ("boom", "SELECT", "db.internal", ".py", "RuntimeError", "Traceback"):
+        assert leak not in response.text
+    # and the log has the trace under the same request id
+    records = [r for r in caplog.records if request_id in r.getMessage()]
+    assert records and records[0].exc_info is not None
+    assert SECRET in caplog.text and "Traceback" in caplog.text and "explode" in caplog.text
+
+
+async def test_expected_errors_keep_message_and_code(api):
+    result = await api(None)("{ spaces { totalCount } }")
+    assert error_codes(result) == ["UNAUTHENTICATED"]
+    assert "bearer token" in result["errors"][0]["message"]
