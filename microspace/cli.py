@@ -91,6 +91,18 @@ def cmd_member_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from microspace.worker import run
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    stats = asyncio.run(run(settings, once=args.once))
+    if args.once:
+        print(json.dumps({"sent": stats.sent, "cancelled": stats.cancelled,
+                          "retried": stats.retried, "dead": stats.dead}))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="microspace", description=__doc__)
     sub = p.add_subparsers(dest="command")
@@ -112,6 +124,9 @@ def parser() -> argparse.ArgumentParser:
     mc.add_argument("--email", required=True)
     mc.add_argument("--role", required=True)
     mc.set_defaults(func=cmd_member_create)
+    wk = sub.add_parser("worker", help="send queued e-mail from the outbox (SMTP or file sink)")
+    wk.add_argument("--once", action="store_true", help="send what is due now, print JSON, exit")
+    wk.set_defaults(func=cmd_worker)
     return p
 
 

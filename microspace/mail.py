@@ -1,0 +1,116 @@
+"""E-mail: rendering outbox rows, and pluggable senders (SMTP, or a file sink in development)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import smtplib
+import ssl
+import tempfile
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any, Protocol
+
+from microspace.config import Settings
+
+
+@dataclass(frozen=True)
+class Email:
+    key: str  # the outbox row id: one e-mail, however often it is re-sent
+    to: str
+    subject: str
+    body: str
+    sender: str
+
+    @property
+    def message_id(self) -> str:
+        # stable across re-sends after a crash, so a receiving server can drop the duplicate
+        return f"<{self.key}@microspace.outbox>"
+
+    def message(self) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = self.sender
+        msg["To"] = self.to
+        msg["Subject"] = self.subject
+        msg["Date"] = formatdate(localtime=False)
+        msg["Message-ID"] = self.message_id
+        msg.set_content(self.body)
+        return msg
+
+
+class Sender(Protocol):
+    async def send(self, email: Email) -> None:
+        """Deliver `email` or raise; an exception means "retry later"."""
+
+
+class FileSender:
+    """Development sink: one `.eml` file per e-mail, named by its outbox id."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    async def send(self, email: Email) -> None:
+        await asyncio.to_thread(self._write, email)
+
+    def _write(self, email: Email) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(email.message().as_bytes())
+        # atomic, and a re-send of the same e-mail replaces its file instead of adding one
+        os.replace(tmp, self.directory / f"{email.key}.eml")
+
+
+class SmtpSender:
+    """SMTP through smtplib (in a thread), STARTTLS by default."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def send(self, email: Email) -> None:
+        await asyncio.to_thread(self._send, email)
+
+    def _send(self, email: Email) -> None:
+        s = self.settings
+        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout) as smtp:
+            if s.smtp_starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if s.smtp_username:
+                smtp.login(s.smtp_username, s.smtp_password or "")
+            smtp.send_message(email.message())
+
+
+def sender_from_settings(settings: Settings) -> Sender:
+    if settings.mail_sender == "smtp":
+        return SmtpSender(settings)
+    if settings.mail_sender == "file":
+        return FileSender(settings.mail_dir)
+    raise ValueError(f"MICROSPACE_MAIL_SENDER must be 'smtp' or 'file', not {settings.mail_sender!r}")
+
+
+def _line(value: str) -> str:
+    """One header line: no CR/LF from titles or subjects can inject a header."""
+    return " ".join(value.split())[:200]
+
+
+def render(kind: str, name: str | None, space_title: str | None, payload: dict[str, Any]) -> tuple[str, str]:
+    """Subject and plain-text body of an outbox row, rendered at send time."""
+    hello = f"Hello {name}," if name else "Hello,"
+    note = str(payload.get("message") or "")
+    if kind == "space_invitation":
+        subject = f"You are invited to {space_title}"
+        body = f"{hello}\n\nYou have been invited to the space \u201c{space_title}\u201d."
+    elif kind == "space_updated":
+        subject = f"{space_title} has been updated"
+        body = f"{hello}\n\nThe space \u201c{space_title}\u201d has been updated."
+    elif kind == "marketing":
+        subject = str(payload.get("subject") or "")
+        body = f"{hello}\n\n{payload.get('body') or ''}"
+        note = ""
+    else:
+        raise ValueError(f"unknown e-mail kind {kind!r}")
+    if note:
+        body += f"\n\n{note}"
+    return _line(subject), body + "\n"

@@ -1,0 +1,203 @@
+"""The outbox worker: sends queued e-mail of every tenant, at least once.
+
+Crash safety: each e-mail is claimed, sent and marked sent in ONE transaction, committed only
+after the sender returned. The claim is a row lock (`FOR UPDATE SKIP LOCKED`): other workers
+skip the row while it is held, and if this process dies anywhere before the commit,
+PostgreSQL rolls the transaction back, releases the lock, and the row is pending again for
+the next run. (A crash after the send but before the commit re-sends; the Message-ID stays
+the same so a receiving server can drop the duplicate.)
+
+Tenancy: the worker connects as the application role, which sees no row without a tenant.
+`app_outbox_due()` (SECURITY DEFINER, migration 0002) lists the keys of due rows of every
+tenant and nothing else; each row is then handled in a transaction scoped to its own tenant,
+under row-level security, exactly like an API request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from microspace.config import Settings
+from microspace.db import Db, make_engine, sessionmaker_for
+from microspace.mail import Email, Sender, render, sender_from_settings
+from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess
+from models.outbox import CONSENT_FOR_KIND, OutboxStatus
+from models.space_access import ACTIVE_STATES
+from resolvers.consent_ledger import has_consent, lock_contact
+
+log = logging.getLogger("microspace.worker")
+BATCH = 100
+MAX_BACKOFF = timedelta(hours=6)
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    cancelled: int = 0
+    retried: int = 0
+    dead: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Worker:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    sender: Sender
+    mail_from: str
+    max_attempts: int = 8
+    backoff_seconds: float = 30.0
+
+    async def run_once(self) -> Stats:
+        """Send everything that is due now, then return."""
+        stats = Stats()
+        seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        while True:
+            keys = [k for k in await self._due() if k not in seen]
+            if not keys:
+                return stats
+            for key in keys:
+                seen.add(key)
+                await self._process(*key, stats)
+
+    async def run_forever(self, poll_seconds: float, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            stats = await self.run_once()
+            if stats.sent or stats.dead or stats.retried:
+                log.info("outbox: sent %d, retried %d, dead %d", stats.sent, stats.retried, stats.dead)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def _due(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        async with self.sessionmaker() as session:
+            rows = await session.execute(
+                text("SELECT tenant_id, id FROM app_outbox_due(:n)"), {"n": BATCH}
+            )
+            return [(r.tenant_id, r.id) for r in rows]
+
+    async def _process(self, tenant_id: uuid.UUID, outbox_id: uuid.UUID, stats: Stats) -> None:
+        db = Db(self.sessionmaker)
+        try:
+            await db.set_tenant(tenant_id)
+            contact_id = await db.scalar(
+                select(OutboxMessage.contact_id).where(OutboxMessage.id == outbox_id)
+            )
+            # the contact first, then the outbox row: the order a consent withdrawal locks
+            # them in, so the two can never deadlock. Shared: a withdrawal either committed
+            # before this (and the consent check below sees it) or waits until this e-mail
+            # is marked sent.
+            if contact_id is None or not await lock_contact(db, contact_id, exclusive=False):
+                stats.skipped += 1
+                return
+            claim = (
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.status == OutboxStatus.PENDING.value,
+                    OutboxMessage.next_attempt_at <= func.now(),
+                )
+                .with_for_update(skip_locked=True)
+            )
+            row = await db.scalar(claim)
+            if row is None:
+                stats.skipped += 1  # another worker holds it, or it changed since listed
+                return
+            await self._deliver(db, row, stats)
+            await db.commit()
+        except Exception:
+            # a database error on one row (a deadlock, a timeout) must not stop the others
+            log.exception("outbox %s: not processed; it stays pending", outbox_id)
+            stats.skipped += 1
+        finally:
+            await db.close()  # without a commit: rolled back, the row is pending again
+
+    async def _deliver(self, db: Db, row: OutboxMessage, stats: Stats) -> None:
+        contact = await db.scalar(select(Contact).where(Contact.id == row.contact_id))
+        reason = await self._why_not(db, row)
+        if reason:
+            _cancel(row, reason)
+            stats.cancelled += 1
+            return
+        space_title = None
+        if row.space_id is not None:
+            space_title = await db.scalar(select(Space.title).where(Space.id == row.space_id))
+        subject, body = render(row.kind, contact.full_name, space_title, row.payload)
+        email = Email(key=str(row.id), to=contact.email, subject=subject, body=body, sender=self.mail_from)
+        try:
+            await self.sender.send(email)
+        except Exception as exc:  # noqa: BLE001 - any sender failure is retried
+            self._failed(row, exc, stats)
+            return
+        now = datetime.now(UTC)
+        row.status, row.sent_at, row.attempts, row.last_error = OutboxStatus.SENT.value, now, row.attempts + 1, None
+        db.add(EmailSent(id=uuid.uuid4(), contact_id=contact.id, outbox_id=row.id, kind=row.kind,
+                         to_address=contact.email, subject=subject, message_id=email.message_id))
+        await db.flush()
+        stats.sent += 1
+
+    async def _why_not(self, db: Db, row: OutboxMessage) -> str | None:
+        """Checked at send time, not only at enqueue time."""
+        purpose = CONSENT_FOR_KIND.get(row.kind)
+        if purpose and not await has_consent(db, row.contact_id, purpose):
+            return "consent withdrawn"
+        if row.space_id is not None:
+            state = await db.scalar(
+                select(SpaceAccess.state).where(
+                    SpaceAccess.space_id == row.space_id, SpaceAccess.contact_id == row.contact_id
+                )
+            )
+            if state not in ACTIVE_STATES:
+                return "access revoked"
+        return None
+
+    def _failed(self, row: OutboxMessage, exc: Exception, stats: Stats) -> None:
+        row.attempts += 1
+        # the text may quote the recipient; the column is declared personal data
+        row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+        if row.attempts >= self.max_attempts:
+            row.status = OutboxStatus.DEAD.value
+            stats.dead += 1
+        else:
+            delay = timedelta(seconds=self.backoff_seconds * 2 ** (row.attempts - 1))
+            row.next_attempt_at = datetime.now(UTC) + min(delay, MAX_BACKOFF)
+            stats.retried += 1
+        stats.errors.append(row.last_error)
+        log.warning("outbox %s: attempt %d failed (%s)", row.id, row.attempts, type(exc).__name__)
+
+
+def _cancel(row: OutboxMessage, reason: str) -> None:
+    row.status, row.cancelled_at, row.last_error = OutboxStatus.CANCELLED.value, datetime.now(UTC), reason
+
+
+def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker, AsyncEngine]:
+    """A worker on the application role's login; returns it and the engine to dispose."""
+    engine = make_engine(settings.app_url(), pool_size=2, max_overflow=0)
+    worker = Worker(
+        sessionmaker=sessionmaker_for(engine),
+        sender=sender or sender_from_settings(settings),
+        mail_from=settings.mail_from,
+        max_attempts=settings.outbox_max_attempts,
+        backoff_seconds=settings.outbox_backoff_seconds,
+    )
+    return worker, engine
+
+
+async def run(settings: Settings, *, once: bool, sender: Sender | None = None) -> Stats:
+    worker, engine = worker_for(settings, sender)
+    try:
+        if once:
+            return await worker.run_once()
+        await worker.run_forever(settings.worker_poll_seconds)
+        return Stats()
+    finally:
+        await engine.dispose()
