@@ -1,0 +1,88 @@
+"""Personal-data fields: the `@personalData` directive and the one redaction extension.
+
+A field backed by a personal-data column is declared with `personal(Model.column)`: the SDL
+shows its fideslang category, and `Redact` applies the policy decision for the caller (value,
+mask, or null with an entry in `extensions.redactions`) and records the read for the audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import strawberry
+from sqlalchemy.orm import InstrumentedAttribute
+from strawberry.extensions import FieldExtension
+from strawberry.schema_directive import Location
+from strawberry.types import Info
+
+from policies.redaction import Decision, decide, mask
+
+REASON = "not permitted by policy"
+
+
+@strawberry.schema_directive(
+    locations=[Location.FIELD_DEFINITION],
+    description="Personal data of this fideslang category: may come back masked or null by policy.",
+)
+class PersonalData:
+    category: str
+
+
+def backed_by(model: type[Any]) -> Callable[[type[Any]], type[Any]]:
+    """Mark a GraphQL type as built from `model`: its personal columns must be guarded."""
+
+    def mark(cls: type[Any]) -> type[Any]:
+        cls.__backed_by__ = model
+        return cls
+
+    return mark
+
+
+class Redact(FieldExtension):
+    """Apply the caller's redaction decision to one personal field."""
+
+    def __init__(self, category: str) -> None:
+        self.category = category
+
+    def _apply(self, source: Any, info: Info, value: Any) -> Any:
+        ctx = info.context
+        obj = f"{info.parent_type.name}.{info.field_name}"
+        decision = decide(ctx.authz, obj)
+        if decision is Decision.MASKED:
+            masked = mask(self.category, value)
+            if masked is not None or value is None:
+                self._audit(ctx, source, info, value)
+                return masked
+            decision = Decision.REDACTED  # a value with no partial form is withheld
+        if decision is Decision.REDACTED:
+            ctx.redactions.append(
+                {"path": info.path.as_list(), "category": self.category, "reason": REASON}
+            )
+            return None
+        self._audit(ctx, source, info, value)
+        return value
+
+    @staticmethod
+    def _audit(ctx: Any, source: Any, info: Info, value: Any) -> None:
+        if value is not None:
+            ctx.audit.read(getattr(source, "subject_pk", None), info.field_name)
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        return self._apply(source, info, next_(source, info, **kwargs))
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        return self._apply(source, info, await next_(source, info, **kwargs))
+
+
+def personal(column: InstrumentedAttribute[Any], *, description: str | None = None, **kwargs: Any) -> Any:
+    """A nullable field backed by a personal-data column, redacted by policy."""
+    category = column.property.columns[0].info["pii"]
+    return strawberry.field(
+        description=description,
+        directives=[PersonalData(category=category)],
+        extensions=[Redact(category)],
+        **kwargs,
+    )
