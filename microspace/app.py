@@ -142,7 +142,7 @@ class GraphQLApp(GraphQL):
                 await db.rollback()
                 return self.rate_limited(refused)
             if context.failed or db.aborted:
-                await db.rollback()
+                await db.abandon()
             else:
                 await db.commit()
             if getattr(request.state, "request_error", False):

@@ -102,6 +102,11 @@ class Db:
         async with self._lock:
             try:
                 yield
+            except asyncio.CancelledError:
+                # a sibling field failed and graphql-core cancelled this one mid-statement:
+                # the connection cannot commit, the request must roll back
+                self.aborted = True
+                raise
             except DBAPIError as exc:
                 if _sqlstate(exc) != QUERY_CANCELED:
                     raise

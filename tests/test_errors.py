@@ -54,3 +54,19 @@ async def test_expected_errors_keep_message_and_code(api):
     result = await api(None)("{ spaces { totalCount } }")
     assert error_codes(result) == ["UNAUTHENTICATED"]
     assert "bearer token" in result["errors"][0]["message"]
+
+
+async def test_failing_sibling_field_does_not_turn_into_a_500(api, new_tenant, owner_url):
+    # a non-null root field fails while a sibling's statement is in flight: graphql-core
+    # cancels the sibling mid-statement; the request must roll back and answer the error
+    tenant, other = await new_tenant(), await new_tenant()
+    await make_spaces(owner_url, tenant.tenant_id, 2, blocks_each=2)
+    from microspace.ids import encode_id
+
+    foreign = encode_id("Space", (await make_spaces(owner_url, other.tenant_id, 1))[0])
+    query = """query($id: ID!) { viewer { tenantId } spaces { edges { node { blocks { totalCount } } } }
+        node(id: $id) { id } }"""
+    for _ in range(5):
+        result = await api(tenant.token)(query, {"id": foreign})
+        assert result["data"] is None and error_codes(result) == ["NOT_FOUND"]
+    assert error_codes(await api(tenant.token)("{ spaces { totalCount } }")) == []
