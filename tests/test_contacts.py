@@ -232,3 +232,28 @@ async def test_listing_contacts_costs_the_same_statements_for_5_or_100(api, new_
         assert all(len(e["node"]["consents"]) == 4 for e in edges)
     assert counts[5] == counts[100], counts
     print(f"statements: {counts}")
+
+
+async def test_deleting_a_contact_takes_its_records_with_it(api, new_tenant, owner_url):
+    # given: a contact with consent, access, queued e-mail and usage events
+    from microspace.db import owner_db
+    from models import ConsentEvent, OutboxMessage, SpaceAccess, UsageEvent
+
+    t = await new_tenant()
+    owner = api(t.token)
+    (cid,) = await make_contacts(owner_url, t.tenant_id, 1, consents=("analytics",))
+    (sid,) = await make_spaces(owner_url, t.tenant_id, 1)
+    contact, space = encode_id("Contact", cid), encode_id("Space", sid)
+    await owner("mutation($s: ID!, $c: ID!) { spaceInvite(input: {spaceId: $s, contactIds: [$c]}) { userErrors { code } } }",
+                {"s": space, "c": contact})
+    await owner("mutation($s: ID!, $c: ID!) { usageRecord(input: {contactId: $c, spaceId: $s}) { recorded } }",
+                {"s": space, "c": contact})
+    # when: a member deletes it (the ledger is append-only for the app role; the cascade is not)
+    result = await owner("mutation($id: ID!) { contactDelete(id: $id) { deletedContactId } }", {"id": contact})
+    # then
+    assert result["data"]["contactDelete"]["deletedContactId"] == contact
+    async with owner_db(owner_url, t.tenant_id) as db:
+        from sqlalchemy import select
+
+        for model in (ConsentEvent, OutboxMessage, SpaceAccess, UsageEvent):
+            assert list(await db.scalars(select(model))) == [], model.__name__
