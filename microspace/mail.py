@@ -87,7 +87,9 @@ def sender_from_settings(settings: Settings) -> Sender:
         return SmtpSender(settings)
     if settings.mail_sender == "file":
         return FileSender(settings.mail_dir)
-    raise ValueError(f"MICROSPACE_MAIL_SENDER must be 'smtp' or 'file', not {settings.mail_sender!r}")
+    raise ValueError(
+        f"MICROSPACE_MAIL_SENDER must be 'smtp' or 'file', not {settings.mail_sender!r}"
+    )
 
 
 def _line(value: str) -> str:
@@ -95,7 +97,9 @@ def _line(value: str) -> str:
     return " ".join(value.split())[:200]
 
 
-def render(kind: str, name: str | None, space_title: str | None, payload: dict[str, Any]) -> tuple[str, str]:
+def render(
+    kind: str, name: str | None, space_title: str | None, payload: dict[str, Any]
+) -> tuple[str, str]:
     """Subject and plain-text body of an outbox row, rendered at send time."""
     hello = f"Hello {name}," if name else "Hello,"
     note = str(payload.get("message") or "")

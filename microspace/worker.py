@@ -72,7 +72,9 @@ class Worker:
         while not stop.is_set():
             stats = await self.run_once()
             if stats.sent or stats.dead or stats.retried:
-                log.info("outbox: sent %d, retried %d, dead %d", stats.sent, stats.retried, stats.dead)
+                log.info(
+                    "outbox: sent %d, retried %d, dead %d", stats.sent, stats.retried, stats.dead
+                )
             try:
                 await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
             except TimeoutError:
@@ -132,16 +134,32 @@ class Worker:
         if row.space_id is not None:
             space_title = await db.scalar(select(Space.title).where(Space.id == row.space_id))
         subject, body = render(row.kind, contact.full_name, space_title, row.payload)
-        email = Email(key=str(row.id), to=contact.email, subject=subject, body=body, sender=self.mail_from)
+        email = Email(
+            key=str(row.id), to=contact.email, subject=subject, body=body, sender=self.mail_from
+        )
         try:
             await self.sender.send(email)
         except Exception as exc:  # noqa: BLE001 - any sender failure is retried
             self._failed(row, exc, stats)
             return
         now = datetime.now(UTC)
-        row.status, row.sent_at, row.attempts, row.last_error = OutboxStatus.SENT.value, now, row.attempts + 1, None
-        db.add(EmailSent(id=uuid.uuid4(), contact_id=contact.id, outbox_id=row.id, kind=row.kind,
-                         to_address=contact.email, subject=subject, message_id=email.message_id))
+        row.status, row.sent_at, row.attempts, row.last_error = (
+            OutboxStatus.SENT.value,
+            now,
+            row.attempts + 1,
+            None,
+        )
+        db.add(
+            EmailSent(
+                id=uuid.uuid4(),
+                contact_id=contact.id,
+                outbox_id=row.id,
+                kind=row.kind,
+                to_address=contact.email,
+                subject=subject,
+                message_id=email.message_id,
+            )
+        )
         await db.flush()
         stats.sent += 1
 
@@ -176,7 +194,11 @@ class Worker:
 
 
 def _cancel(row: OutboxMessage, reason: str) -> None:
-    row.status, row.cancelled_at, row.last_error = OutboxStatus.CANCELLED.value, datetime.now(UTC), reason
+    row.status, row.cancelled_at, row.last_error = (
+        OutboxStatus.CANCELLED.value,
+        datetime.now(UTC),
+        reason,
+    )
 
 
 def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker, AsyncEngine]:

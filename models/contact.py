@@ -24,9 +24,7 @@ class Contact(TenantScoped, Timestamps, Base):
         String(200), info={"pii": "user.contact.organization"}
     )
     job_title: Mapped[str | None] = mapped_column(String(200), info={"pii": "user.job_title"})
-    phone: Mapped[str | None] = mapped_column(
-        String(50), info={"pii": "user.contact.phone_number"}
-    )
+    phone: Mapped[str | None] = mapped_column(String(50), info={"pii": "user.contact.phone_number"})
     locale: Mapped[str | None] = mapped_column(
         String(35), info={"pii": "user.demographic.language"}
     )

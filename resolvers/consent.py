@@ -44,17 +44,34 @@ async def get_consent_event(info: Info, id: strawberry.ID) -> ConsentEvent:
     return ConsentEvent.from_model(row)
 
 
-def _validate(policy_version: str | None, evidence: str | None, *, policy_required: bool) -> list[ConsentUserError]:
+def _validate(
+    policy_version: str | None, evidence: str | None, *, policy_required: bool
+) -> list[ConsentUserError]:
     errors = []
     if policy_required and not (policy_version or "").strip():
-        errors.append(ConsentUserError(code=ConsentErrorCode.REQUIRED, field=["policyVersion"],
-                                       message="policyVersion is required to record a grant."))
+        errors.append(
+            ConsentUserError(
+                code=ConsentErrorCode.REQUIRED,
+                field=["policyVersion"],
+                message="policyVersion is required to record a grant.",
+            )
+        )
     if policy_version is not None and len(policy_version.strip()) > MAX_POLICY_VERSION:
-        errors.append(ConsentUserError(code=ConsentErrorCode.TOO_LONG, field=["policyVersion"],
-                                       message=f"policyVersion may be at most {MAX_POLICY_VERSION} characters."))
+        errors.append(
+            ConsentUserError(
+                code=ConsentErrorCode.TOO_LONG,
+                field=["policyVersion"],
+                message=f"policyVersion may be at most {MAX_POLICY_VERSION} characters.",
+            )
+        )
     if evidence is not None and len(evidence) > MAX_EVIDENCE:
-        errors.append(ConsentUserError(code=ConsentErrorCode.TOO_LONG, field=["evidence"],
-                                       message=f"evidence may be at most {MAX_EVIDENCE} characters."))
+        errors.append(
+            ConsentUserError(
+                code=ConsentErrorCode.TOO_LONG,
+                field=["evidence"],
+                message=f"evidence may be at most {MAX_EVIDENCE} characters.",
+            )
+        )
     return errors
 
 
@@ -62,8 +79,9 @@ async def _record(
     info: Info, input: ConsentGrantInput | ConsentWithdrawInput, action: ConsentAction
 ) -> ConsentPayload:
     contact = await load_contact(info, input.contact_id)
-    errors = _validate(input.policy_version, input.evidence,
-                       policy_required=action is ConsentAction.GRANTED)
+    errors = _validate(
+        input.policy_version, input.evidence, policy_required=action is ConsentAction.GRANTED
+    )
     if errors:
         return ConsentPayload(user_errors=errors)
     db = info.context.db
@@ -102,8 +120,11 @@ async def _withdraw_effects(info: Info, contact_id: uuid.UUID, purpose: str) -> 
                 OutboxMessage.status == OutboxStatus.PENDING.value,
                 OutboxMessage.kind.in_(kinds),
             )
-            .values(status=OutboxStatus.CANCELLED.value, cancelled_at=datetime.now(UTC),
-                    last_error="consent withdrawn")
+            .values(
+                status=OutboxStatus.CANCELLED.value,
+                cancelled_at=datetime.now(UTC),
+                last_error="consent withdrawn",
+            )
         )
     if purpose == ConsentPurpose.ANALYTICS.value:
         # usage events are kept only while analytics consent is granted

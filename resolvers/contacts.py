@@ -32,9 +32,18 @@ from schema.contacts import (
 )
 
 MAX_IMPORT_ROWS = 1000
-LIMITS = {"email": 320, "full_name": 200, "company": 200, "job_title": 200, "phone": 50, "locale": 35}
+LIMITS = {
+    "email": 320,
+    "full_name": 200,
+    "company": 200,
+    "job_title": 200,
+    "phone": 50,
+    "locale": 35,
+}
 OPTIONAL = ("full_name", "company", "job_title", "phone", "locale")
-EMAIL_RE = re.compile(r"^[^@\s\"(),:;<>\[\\\]]{1,64}@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$")
+EMAIL_RE = re.compile(
+    r"^[^@\s\"(),:;<>\[\\\]]{1,64}@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
+)
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().\-/]*$")
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 
@@ -44,7 +53,9 @@ def normalise_email(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw).strip().lower()
 
 
-def _error(code: ContactErrorCode, field: str, message: str, row: int | None = None) -> ContactUserError:
+def _error(
+    code: ContactErrorCode, field: str, message: str, row: int | None = None
+) -> ContactUserError:
     return ContactUserError(code=code, field=[field], message=message, row=row)
 
 
@@ -52,7 +63,9 @@ def _has_control(value: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value)
 
 
-def clean_fields(data: dict[str, str | None], row: int | None = None) -> tuple[dict[str, Any], list[ContactUserError]]:
+def clean_fields(
+    data: dict[str, str | None], row: int | None = None
+) -> tuple[dict[str, Any], list[ContactUserError]]:
     """Validate and normalise contact fields; None means "not given", "" clears a field."""
     out: dict[str, Any] = {}
     errors: list[ContactUserError] = []
@@ -61,17 +74,56 @@ def clean_fields(data: dict[str, str | None], row: int | None = None) -> tuple[d
             continue
         value = normalise_email(raw) if field == "email" else raw.strip()
         if _has_control(value):
-            errors.append(_error(ContactErrorCode.INVALID_CHARACTERS, field, f"{field} contains control characters.", row))
+            errors.append(
+                _error(
+                    ContactErrorCode.INVALID_CHARACTERS,
+                    field,
+                    f"{field} contains control characters.",
+                    row,
+                )
+            )
         elif len(value) > LIMITS[field]:
-            errors.append(_error(ContactErrorCode.TOO_LONG, field, f"{field} may be at most {LIMITS[field]} characters.", row))
+            errors.append(
+                _error(
+                    ContactErrorCode.TOO_LONG,
+                    field,
+                    f"{field} may be at most {LIMITS[field]} characters.",
+                    row,
+                )
+            )
         elif field == "email" and not value:
             errors.append(_error(ContactErrorCode.REQUIRED, field, "email must not be empty.", row))
         elif field == "email" and not EMAIL_RE.match(value):
-            errors.append(_error(ContactErrorCode.INVALID_EMAIL, field, "email is not a valid e-mail address.", row))
-        elif field == "phone" and value and not (PHONE_RE.match(value) and any(c.isdigit() for c in value)):
-            errors.append(_error(ContactErrorCode.INVALID_PHONE, field, "phone may hold digits, spaces, + ( ) - . / only.", row))
+            errors.append(
+                _error(
+                    ContactErrorCode.INVALID_EMAIL,
+                    field,
+                    "email is not a valid e-mail address.",
+                    row,
+                )
+            )
+        elif (
+            field == "phone"
+            and value
+            and not (PHONE_RE.match(value) and any(c.isdigit() for c in value))
+        ):
+            errors.append(
+                _error(
+                    ContactErrorCode.INVALID_PHONE,
+                    field,
+                    "phone may hold digits, spaces, + ( ) - . / only.",
+                    row,
+                )
+            )
         elif field == "locale" and value and not LOCALE_RE.match(value):
-            errors.append(_error(ContactErrorCode.INVALID_LOCALE, field, "locale must be a language tag such as en or de-CH.", row))
+            errors.append(
+                _error(
+                    ContactErrorCode.INVALID_LOCALE,
+                    field,
+                    "locale must be a language tag such as en or de-CH.",
+                    row,
+                )
+            )
         else:
             out[field] = value if (value or field == "email") else None
     return out, errors
@@ -82,7 +134,12 @@ def _fields(input: ContactCreateInput | ContactUpdateInput) -> dict[str, str | N
 
 
 def _duplicate(row: int | None = None) -> ContactUserError:
-    return _error(ContactErrorCode.DUPLICATE_EMAIL, "email", "Another contact of this tenant has this e-mail address.", row)
+    return _error(
+        ContactErrorCode.DUPLICATE_EMAIL,
+        "email",
+        "Another contact of this tenant has this e-mail address.",
+        row,
+    )
 
 
 def search_clause(search: str) -> ColumnElement[bool]:
@@ -114,8 +171,13 @@ async def list_contacts(
 ) -> Connection[Contact]:
     """The tenant's contacts, newest first, optionally matching `search`."""
     ctx = info.context
-    req = page_request(first, after, CONTACT_ORDER,
-                       default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size)
+    req = page_request(
+        first,
+        after,
+        CONTACT_ORDER,
+        default=ctx.settings.default_page_size,
+        maximum=ctx.settings.max_page_size,
+    )
     where = [search_clause(search[:200])] if search and search.strip() else []
     page = await keyset_page(ctx.db, select(ContactModel).where(*where), CONTACT_ORDER, req)
 
@@ -184,14 +246,22 @@ async def _check_import(info: Info, input: ContactImportInput) -> _Checked:
     for index, item in enumerate(input.contacts):
         values, row_errors = clean_fields(_fields(item), row=index)
         if item.email is None:
-            row_errors.append(_error(ContactErrorCode.REQUIRED, "email", "email is required.", index))
+            row_errors.append(
+                _error(ContactErrorCode.REQUIRED, "email", "email is required.", index)
+            )
         errors.extend(row_errors)
         rows.append(values)
         email = values.get("email")
         if email and not row_errors:
             if email in first_row:
-                errors.append(_error(ContactErrorCode.DUPLICATE_EMAIL, "email",
-                                     f"The same e-mail address is in row {first_row[email]}.", index))
+                errors.append(
+                    _error(
+                        ContactErrorCode.DUPLICATE_EMAIL,
+                        "email",
+                        f"The same e-mail address is in row {first_row[email]}.",
+                        index,
+                    )
+                )
             else:
                 first_row[email] = index
     if first_row:
@@ -205,9 +275,16 @@ async def _check_import(info: Info, input: ContactImportInput) -> _Checked:
 async def import_contacts(info: Info, input: ContactImportInput) -> ContactImportPayload:
     """Import a list of contacts: all rows or, if any row is invalid, none."""
     if len(input.contacts) > MAX_IMPORT_ROWS:
-        return ContactImportPayload(user_errors=[ContactUserError(
-            code=ContactErrorCode.TOO_MANY_ROWS, field=["contacts"], row=None,
-            message=f"An import may hold at most {MAX_IMPORT_ROWS} rows; split the list.")])
+        return ContactImportPayload(
+            user_errors=[
+                ContactUserError(
+                    code=ContactErrorCode.TOO_MANY_ROWS,
+                    field=["contacts"],
+                    row=None,
+                    message=f"An import may hold at most {MAX_IMPORT_ROWS} rows; split the list.",
+                )
+            ]
+        )
     checked = await _check_import(info, input)
     if checked.errors:
         return ContactImportPayload(user_errors=checked.errors)
@@ -215,8 +292,10 @@ async def import_contacts(info: Info, input: ContactImportInput) -> ContactImpor
         return ContactImportPayload()
     db = info.context.db
     # a bulk INSERT skips the ORM flush hook, so stamp the tenant here (RLS checks it too)
-    values = [{"tenant_id": db.tenant_id, "id": uuid.uuid4(), **{f: None for f in OPTIONAL}, **r}
-              for r in checked.rows]
+    values = [
+        {"tenant_id": db.tenant_id, "id": uuid.uuid4(), **{f: None for f in OPTIONAL}, **r}
+        for r in checked.rows
+    ]
     try:
         async with db.savepoint():
             created = list(await db.scalars(insert(ContactModel).returning(ContactModel), values))

@@ -48,8 +48,14 @@ async def enqueue(
     if not contact_ids:
         return 0
     rows = [
-        {"tenant_id": db.tenant_id, "id": uuid.uuid4(), "kind": kind.value, "contact_id": cid,
-         "space_id": space_id, "payload": payload or {}}
+        {
+            "tenant_id": db.tenant_id,
+            "id": uuid.uuid4(),
+            "kind": kind.value,
+            "contact_id": cid,
+            "space_id": space_id,
+            "payload": payload or {},
+        }
         for cid in contact_ids
     ]
     await db.execute(insert(OutboxMessage), rows)
@@ -58,10 +64,19 @@ async def enqueue(
 
 def _too_long(field: str, value: str, limit: int) -> list[EmailUserError]:
     if not value.strip():
-        return [EmailUserError(code=EmailErrorCode.REQUIRED, field=[field], message=f"{field} must not be empty.")]
+        return [
+            EmailUserError(
+                code=EmailErrorCode.REQUIRED, field=[field], message=f"{field} must not be empty."
+            )
+        ]
     if len(value) > limit:
-        return [EmailUserError(code=EmailErrorCode.TOO_LONG, field=[field],
-                               message=f"{field} may be at most {limit} characters.")]
+        return [
+            EmailUserError(
+                code=EmailErrorCode.TOO_LONG,
+                field=[field],
+                message=f"{field} may be at most {limit} characters.",
+            )
+        ]
     return []
 
 
@@ -96,10 +111,17 @@ async def notify_space(info: Info, input: SpaceNotifyInput) -> EmailQueuePayload
 
 async def queue_marketing(info: Info, input: MarketingEmailQueueInput) -> EmailQueuePayload:
     """Queue a marketing e-mail to the given contacts whose marketing consent is granted."""
-    errors = _too_long("subject", input.subject, MAX_SUBJECT) + _too_long("body", input.body, MAX_BODY)
+    errors = _too_long("subject", input.subject, MAX_SUBJECT) + _too_long(
+        "body", input.body, MAX_BODY
+    )
     if len(input.contact_ids) > MAX_RECIPIENTS:
-        errors.append(EmailUserError(code=EmailErrorCode.TOO_MANY, field=["contactIds"],
-                                     message=f"At most {MAX_RECIPIENTS} contacts per call."))
+        errors.append(
+            EmailUserError(
+                code=EmailErrorCode.TOO_MANY,
+                field=["contactIds"],
+                message=f"At most {MAX_RECIPIENTS} contacts per call.",
+            )
+        )
     if errors:
         return EmailQueuePayload(user_errors=errors)
     ids = list(dict.fromkeys(decode_id(i, "Contact") for i in input.contact_ids))

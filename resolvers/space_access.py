@@ -45,14 +45,29 @@ async def get_space_access(info: Info, id: strawberry.ID) -> SpaceAccess:
 
 def _invite_errors(input: SpaceInviteInput) -> list[SpaceAccessUserError]:
     if not input.contact_ids:
-        return [SpaceAccessUserError(code=SpaceAccessErrorCode.REQUIRED, field=["contactIds"],
-                                     message="Name at least one contact.")]
+        return [
+            SpaceAccessUserError(
+                code=SpaceAccessErrorCode.REQUIRED,
+                field=["contactIds"],
+                message="Name at least one contact.",
+            )
+        ]
     if len(input.contact_ids) > MAX_INVITES:
-        return [SpaceAccessUserError(code=SpaceAccessErrorCode.TOO_MANY, field=["contactIds"],
-                                     message=f"At most {MAX_INVITES} contacts per invitation.")]
+        return [
+            SpaceAccessUserError(
+                code=SpaceAccessErrorCode.TOO_MANY,
+                field=["contactIds"],
+                message=f"At most {MAX_INVITES} contacts per invitation.",
+            )
+        ]
     if input.message is not None and len(input.message) > MAX_MESSAGE:
-        return [SpaceAccessUserError(code=SpaceAccessErrorCode.TOO_LONG, field=["message"],
-                                     message=f"message may be at most {MAX_MESSAGE} characters.")]
+        return [
+            SpaceAccessUserError(
+                code=SpaceAccessErrorCode.TOO_LONG,
+                field=["message"],
+                message=f"message may be at most {MAX_MESSAGE} characters.",
+            )
+        ]
     return []
 
 
@@ -67,22 +82,33 @@ async def invite_to_space(info: Info, input: SpaceInviteInput) -> SpaceInvitePay
     found = set(await db.scalars(select(ContactModel.id).where(ContactModel.id.in_(ids))))
     if len(found) != len(ids):
         raise NotFound()  # an unknown or foreign contact ID: nobody is invited
-    stmt = select(SpaceAccessModel).where(
-        SpaceAccessModel.space_id == space.id, SpaceAccessModel.contact_id.in_(ids)
-    ).with_for_update()
+    stmt = (
+        select(SpaceAccessModel)
+        .where(SpaceAccessModel.space_id == space.id, SpaceAccessModel.contact_id.in_(ids))
+        .with_for_update()
+    )
     existing = {row.contact_id: row for row in await db.scalars(stmt)}
     now = datetime.now(UTC)
     to_mail: list[uuid.UUID] = []
     for cid in ids:
         row = existing.get(cid)
         if row is None:
-            row = SpaceAccessModel(id=uuid.uuid4(), space_id=space.id, contact_id=cid,
-                                   state=AccessState.INVITED.value, invited_at=now)
+            row = SpaceAccessModel(
+                id=uuid.uuid4(),
+                space_id=space.id,
+                contact_id=cid,
+                state=AccessState.INVITED.value,
+                invited_at=now,
+            )
             db.add(row)
             existing[cid] = row
         elif row.state == AccessState.REVOKED.value:
             row.state, row.invited_at, row.revoked_at, row.accepted_at = (
-                AccessState.INVITED.value, now, None, None)
+                AccessState.INVITED.value,
+                now,
+                None,
+                None,
+            )
         else:
             continue  # already invited or accepted: no second e-mail
         to_mail.append(cid)
@@ -109,8 +135,11 @@ async def revoke_space_access(info: Info, id: strawberry.ID) -> SpaceAccessPaylo
                 OutboxMessage.space_id == row.space_id,
                 OutboxMessage.status == OutboxStatus.PENDING.value,
             )
-            .values(status=OutboxStatus.CANCELLED.value, cancelled_at=row.revoked_at,
-                    last_error="access revoked")
+            .values(
+                status=OutboxStatus.CANCELLED.value,
+                cancelled_at=row.revoked_at,
+                last_error="access revoked",
+            )
         )
         await db.refresh(row)
         info.context.loaders.forget_contact(row.contact_id)

@@ -44,17 +44,29 @@ async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayloa
     if input.block_id is not None:
         block = await load_block(info, input.block_id)
         if block.space_id != space.id:
-            return UsageRecordPayload(user_errors=[UsageUserError(
-                code=UsageErrorCode.BLOCK_NOT_IN_SPACE, field=["blockId"],
-                message="The block is not part of this space.")])
+            return UsageRecordPayload(
+                user_errors=[
+                    UsageUserError(
+                        code=UsageErrorCode.BLOCK_NOT_IN_SPACE,
+                        field=["blockId"],
+                        message="The block is not part of this space.",
+                    )
+                ]
+            )
         block_id = block.id
     db = info.context.db
     # shared lock: a concurrent withdrawal of analytics consent waits, then deletes this event
     await lock_contact(db, contact.id, exclusive=False)
     if not await has_consent(db, contact.id, ConsentPurpose.ANALYTICS.value):
-        return UsageRecordPayload(user_errors=[UsageUserError(
-            code=UsageErrorCode.NO_CONSENT, field=["contactId"],
-            message="The contact has not granted analytics consent; nothing was stored.")])
+        return UsageRecordPayload(
+            user_errors=[
+                UsageUserError(
+                    code=UsageErrorCode.NO_CONSENT,
+                    field=["contactId"],
+                    message="The contact has not granted analytics consent; nothing was stored.",
+                )
+            ]
+        )
     db.add(UsageEvent(id=uuid.uuid4(), contact_id=contact.id, space_id=space.id, block_id=block_id))
     await db.flush()
     return UsageRecordPayload(recorded=True)
@@ -95,18 +107,32 @@ async def get_space_analytics(
     # subtracted from
     stmt = (
         select(UsageEvent.block_id, func.count(), func.count(distinct(UsageEvent.contact_id)))
-        .where(UsageEvent.space_id == space.id, UsageEvent.occurred_at >= start,
-               UsageEvent.occurred_at < end)
+        .where(
+            UsageEvent.space_id == space.id,
+            UsageEvent.occurred_at >= start,
+            UsageEvent.occurred_at < end,
+        )
         .group_by(UsageEvent.block_id)
     )
-    stats = {block_id: (views, viewers) for block_id, views, viewers in (await db.execute(stmt)).all()}
+    stats = {
+        block_id: (views, viewers) for block_id, views, viewers in (await db.execute(stmt)).all()
+    }
     block_ids = await db.scalars(
         select(BlockModel.id).where(BlockModel.space_id == space.id).order_by(BlockModel.position)
     )
     blocks = []
     for bid in block_ids:
         views, viewers, hidden = _counts(*stats.get(bid, (0, 0)), individual)
-        blocks.append(BlockAnalytics(block_pk=bid, views=views, unique_viewers=viewers, suppressed=hidden))
+        blocks.append(
+            BlockAnalytics(block_pk=bid, views=views, unique_viewers=viewers, suppressed=hidden)
+        )
     views, viewers, hidden = _counts(*stats.get(None, (0, 0)), individual)
-    return SpaceAnalytics(since=start, until=end, minimum_group_size=MIN_GROUP, views=views,
-                          unique_viewers=viewers, suppressed=hidden, blocks=blocks)
+    return SpaceAnalytics(
+        since=start,
+        until=end,
+        minimum_group_size=MIN_GROUP,
+        views=views,
+        unique_viewers=viewers,
+        suppressed=hidden,
+        blocks=blocks,
+    )

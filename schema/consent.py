@@ -70,8 +70,14 @@ class Consent:
     @classmethod
     def from_event(cls, purpose: ConsentPurpose, event: ConsentEventModel | None) -> Consent:
         if event is None:
-            return cls(purpose=purpose, state=ConsentState.NOT_GIVEN, granted=False,
-                       changed_at=None, source=None, policy_version=None)
+            return cls(
+                purpose=purpose,
+                state=ConsentState.NOT_GIVEN,
+                granted=False,
+                changed_at=None,
+                source=None,
+                policy_version=None,
+            )
         return cls(
             purpose=purpose,
             state=ConsentState(event.action),
@@ -105,7 +111,9 @@ class ConsentEvent(Node):
             occurred_at=row.occurred_at,
         )
 
-    @strawberry.field(description="The contact this event is about.", extensions=[Can("Contact", "read")])
+    @strawberry.field(
+        description="The contact this event is about.", extensions=[Can("Contact", "read")]
+    )
     async def contact(
         self, info: Info
     ) -> Annotated[Contact, strawberry.lazy("schema.contacts")] | None:

@@ -69,8 +69,13 @@ class Contact(Node):
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[ConsentEvent] | None:
         ctx = info.context
-        req = page_request(first, after, CONSENT_EVENT_ORDER,
-                           default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size)
+        req = page_request(
+            first,
+            after,
+            CONSENT_EVENT_ORDER,
+            default=ctx.settings.default_page_size,
+            maximum=ctx.settings.max_page_size,
+        )
         page = await ctx.loaders.consent_events_by_contact_id.load(ChildPageKey(self.pk, req))
         return Connection.from_page(
             page,
@@ -89,8 +94,13 @@ class Contact(Node):
         from schema.space_access import SpaceAccess
 
         ctx = info.context
-        req = page_request(first, after, ACCESS_ORDER,
-                           default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size)
+        req = page_request(
+            first,
+            after,
+            ACCESS_ORDER,
+            default=ctx.settings.default_page_size,
+            maximum=ctx.settings.max_page_size,
+        )
         page = await ctx.loaders.space_access_by_contact_id.load(ChildPageKey(self.pk, req))
         return Connection.from_page(
             page,

@@ -27,7 +27,9 @@ class SpaceNotifyInput:
     message: str = strawberry.field(description="What changed (at most 2,000 characters).")
 
 
-@strawberry.input(description="Marketing e-mail is queued only for contacts whose consent is granted.")
+@strawberry.input(
+    description="Marketing e-mail is queued only for contacts whose consent is granted."
+)
 class MarketingEmailQueueInput:
     contact_ids: list[strawberry.ID] = strawberry.field(description="At most 1,000 contacts.")
     subject: str = strawberry.field(description="At most 200 characters.")

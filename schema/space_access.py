@@ -86,7 +86,8 @@ class SpaceInviteInput:
     space_id: strawberry.ID
     contact_ids: list[strawberry.ID] = strawberry.field(description="At most 100 contacts.")
     message: str | None = strawberry.field(
-        default=None, description="A personal note for the invitation e-mail (at most 2,000 characters)."
+        default=None,
+        description="A personal note for the invitation e-mail (at most 2,000 characters).",
     )
 
 

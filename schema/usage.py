@@ -63,4 +63,6 @@ class SpaceAnalytics:
     views: int | None = strawberry.field(description="Views of the space page (not of blocks).")
     unique_viewers: int | None
     suppressed: bool
-    blocks: list[BlockAnalytics] = strawberry.field(description="Every block of the space, in order.")
+    blocks: list[BlockAnalytics] = strawberry.field(
+        description="Every block of the space, in order."
+    )

@@ -51,55 +51,105 @@ mutation($ids: [ID!]!) {
 }"""
 
 
-async def test_grant_withdraw_grant_keeps_three_events_and_derives_the_state(api, new_tenant, owner_url):
+async def test_grant_withdraw_grant_keeps_three_events_and_derives_the_state(
+    api, new_tenant, owner_url
+):
     # given
     t = await new_tenant()
     owner = api(t.token)
     (cid,) = await make_contacts(owner_url, t.tenant_id, 1)
     contact = encode_id("Contact", cid)
     # when
-    first = await owner(GRANT, {"input": {"contactId": contact, "purpose": "MARKETING_EMAIL", "policyVersion": "2024-01",
-                                          "source": "FORM", "evidence": "Newsletter box ticked on /signup"}})
+    first = await owner(
+        GRANT,
+        {
+            "input": {
+                "contactId": contact,
+                "purpose": "MARKETING_EMAIL",
+                "policyVersion": "2024-01",
+                "source": "FORM",
+                "evidence": "Newsletter box ticked on /signup",
+            }
+        },
+    )
     assert first["data"]["consentGrant"]["consent"] == {
-        "purpose": "MARKETING_EMAIL", "state": "GRANTED", "granted": True, "policyVersion": "2024-01"}
-    withdrawn = await owner(WITHDRAW, {"input": {"contactId": contact, "purpose": "MARKETING_EMAIL", "source": "WIDGET"}})
-    assert withdrawn["data"]["consentWithdraw"]["consent"] == {"state": "WITHDRAWN", "granted": False}
-    await owner(GRANT, {"input": {"contactId": contact, "purpose": "MARKETING_EMAIL", "policyVersion": "2024-06"}})
+        "purpose": "MARKETING_EMAIL",
+        "state": "GRANTED",
+        "granted": True,
+        "policyVersion": "2024-01",
+    }
+    withdrawn = await owner(
+        WITHDRAW,
+        {"input": {"contactId": contact, "purpose": "MARKETING_EMAIL", "source": "WIDGET"}},
+    )
+    assert withdrawn["data"]["consentWithdraw"]["consent"] == {
+        "state": "WITHDRAWN",
+        "granted": False,
+    }
+    await owner(
+        GRANT,
+        {"input": {"contactId": contact, "purpose": "MARKETING_EMAIL", "policyVersion": "2024-06"}},
+    )
     # then
     data = (await owner(CONTACT, {"id": contact}))["data"]["contact"]
     history = data["consentHistory"]
     assert history["totalCount"] == 3
-    assert [(e["node"]["action"], e["node"]["source"], e["node"]["policyVersion"]) for e in history["edges"]] == [
-        ("GRANTED", "API", "2024-06"), ("WITHDRAWN", "WIDGET", None), ("GRANTED", "FORM", "2024-01")]
+    assert [
+        (e["node"]["action"], e["node"]["source"], e["node"]["policyVersion"])
+        for e in history["edges"]
+    ] == [
+        ("GRANTED", "API", "2024-06"),
+        ("WITHDRAWN", "WIDGET", None),
+        ("GRANTED", "FORM", "2024-01"),
+    ]
     assert history["edges"][2]["node"]["evidence"] == "Newsletter box ticked on /signup"
     current = {c["purpose"]: c for c in data["consents"]}
     assert current["MARKETING_EMAIL"]["state"] == "GRANTED"
     assert current["MARKETING_EMAIL"]["policyVersion"] == "2024-06"
     assert current["MARKETING_EMAIL"]["changedAt"] == history["edges"][0]["node"]["occurredAt"]
     assert {p: c["state"] for p, c in current.items() if p != "MARKETING_EMAIL"} == {
-        "PRODUCT_UPDATES": "NOT_GIVEN", "ANALYTICS": "NOT_GIVEN", "COOKIES": "NOT_GIVEN"}
+        "PRODUCT_UPDATES": "NOT_GIVEN",
+        "ANALYTICS": "NOT_GIVEN",
+        "COOKIES": "NOT_GIVEN",
+    }
 
 
-async def test_grant_needs_a_policy_version_and_a_role_that_may_record_consent(api, new_tenant, new_member, owner_url):
+async def test_grant_needs_a_policy_version_and_a_role_that_may_record_consent(
+    api, new_tenant, new_member, owner_url
+):
     t = await new_tenant()
     (cid,) = await make_contacts(owner_url, t.tenant_id, 1)
     contact = encode_id("Contact", cid)
-    missing = await api(t.token)(GRANT, {"input": {"contactId": contact, "purpose": "ANALYTICS", "policyVersion": " "}})
+    missing = await api(t.token)(
+        GRANT, {"input": {"contactId": contact, "purpose": "ANALYTICS", "policyVersion": " "}}
+    )
     assert [(e["code"], e["field"]) for e in missing["data"]["consentGrant"]["userErrors"]] == [
-        ("REQUIRED", ["policyVersion"])]
+        ("REQUIRED", ["policyVersion"])
+    ]
     editor = api((await new_member(t.tenant_id, "editor")).token)
-    denied = await editor(GRANT, {"input": {"contactId": contact, "purpose": "ANALYTICS", "policyVersion": "v1"}})
+    denied = await editor(
+        GRANT, {"input": {"contactId": contact, "purpose": "ANALYTICS", "policyVersion": "v1"}}
+    )
     assert error_codes(denied) == ["FORBIDDEN"]
     # editors may still read the current state
-    assert (await editor(CONTACT, {"id": contact}))["data"]["contact"]["consentHistory"]["totalCount"] == 0
+    assert (await editor(CONTACT, {"id": contact}))["data"]["contact"]["consentHistory"][
+        "totalCount"
+    ] == 0
 
 
-async def test_the_ledger_is_append_only_for_the_application_role(app_engine, new_tenant, owner_url):
+async def test_the_ledger_is_append_only_for_the_application_role(
+    app_engine, new_tenant, owner_url
+):
     t = await new_tenant()
     await make_contacts(owner_url, t.tenant_id, 1, consents=("cookies",))
-    for statement in ("UPDATE consent_events SET action = 'withdrawn'", "DELETE FROM consent_events"):
+    for statement in (
+        "UPDATE consent_events SET action = 'withdrawn'",
+        "DELETE FROM consent_events",
+    ):
         async with app_engine.connect() as conn:
-            await conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(t.tenant_id)})
+            await conn.execute(
+                text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(t.tenant_id)}
+            )
             with pytest.raises(DBAPIError, match="permission denied"):
                 await conn.execute(text(statement))
 
@@ -110,7 +160,9 @@ async def _outbox(owner_url, tenant_id) -> dict[uuid.UUID, str]:
         return {r.contact_id: r.status for r in rows}
 
 
-async def test_marketing_queued_before_a_withdrawal_is_not_sent_after_it(api, new_tenant, owner_url, settings, tmp_path):
+async def test_marketing_queued_before_a_withdrawal_is_not_sent_after_it(
+    api, new_tenant, owner_url, settings, tmp_path
+):
     # given: two contacts with marketing consent and one without
     t = await new_tenant()
     owner = api(t.token)
@@ -118,7 +170,11 @@ async def test_marketing_queued_before_a_withdrawal_is_not_sent_after_it(api, ne
     (never,) = await make_contacts(owner_url, t.tenant_id, 1)
     ids = [encode_id("Contact", c) for c in (keep, leave, never)]
     queued = await owner(QUEUE, {"ids": ids})
-    assert queued["data"]["marketingEmailQueue"] == {"queuedCount": 2, "skippedCount": 1, "userErrors": []}
+    assert queued["data"]["marketingEmailQueue"] == {
+        "queuedCount": 2,
+        "skippedCount": 1,
+        "userErrors": [],
+    }
     assert await _outbox(owner_url, t.tenant_id) == {keep: "pending", leave: "pending"}
     # when: one withdraws before the worker runs
     await owner(WITHDRAW, {"input": {"contactId": ids[1], "purpose": "MARKETING_EMAIL"}})
@@ -134,15 +190,24 @@ async def test_marketing_queued_before_a_withdrawal_is_not_sent_after_it(api, ne
     assert rows[leave].status == "cancelled"
 
 
-async def test_the_worker_checks_consent_again_at_send_time(api, new_tenant, owner_url, settings, tmp_path):
+async def test_the_worker_checks_consent_again_at_send_time(
+    api, new_tenant, owner_url, settings, tmp_path
+):
     t = await new_tenant()
     (cid,) = await make_contacts(owner_url, t.tenant_id, 1, consents=("marketing_email",))
     await api(t.token)(QUEUE, {"ids": [encode_id("Contact", cid)]})
     # a withdrawal that reached the ledger without the mutation's cancellation (e.g. written
     # by another process): the worker must still refuse to send
     async with owner_db(owner_url, t.tenant_id) as db:
-        db.add(ConsentEvent(id=uuid.uuid4(), contact_id=cid, purpose="marketing_email",
-                            action="withdrawn", source="api"))
+        db.add(
+            ConsentEvent(
+                id=uuid.uuid4(),
+                contact_id=cid,
+                purpose="marketing_email",
+                action="withdrawn",
+                source="api",
+            )
+        )
     await run(replace(settings, mail_dir=str(tmp_path)), once=True)
     assert await _outbox(owner_url, t.tenant_id) == {cid: "cancelled"}
     async with owner_db(owner_url, t.tenant_id) as db:

@@ -44,9 +44,19 @@ query($search: String) {
 async def test_create_update_search_delete(api, new_tenant):
     owner = api((await new_tenant()).token)
     # when
-    created = await owner(CREATE, {"input": {
-        "email": "  Ada.Lovelace@Example.COM ", "fullName": "Ada Lovelace", "company": "Analytical 100%",
-        "jobTitle": "Engineer", "phone": "+44 20 7946 0000", "locale": "en-GB"}})
+    created = await owner(
+        CREATE,
+        {
+            "input": {
+                "email": "  Ada.Lovelace@Example.COM ",
+                "fullName": "Ada Lovelace",
+                "company": "Analytical 100%",
+                "jobTitle": "Engineer",
+                "phone": "+44 20 7946 0000",
+                "locale": "en-GB",
+            }
+        },
+    )
     # then
     payload = created["data"]["contactCreate"]
     assert payload["userErrors"] == []
@@ -55,16 +65,22 @@ async def test_create_update_search_delete(api, new_tenant):
     await owner(CREATE, {"input": {"email": "grace@example.com", "fullName": "Grace Hopper"}})
 
     found = await owner(LIST, {"search": "lovelace"})
-    assert [e["node"]["email"] for e in found["data"]["contacts"]["edges"]] == ["ada.lovelace@example.com"]
+    assert [e["node"]["email"] for e in found["data"]["contacts"]["edges"]] == [
+        "ada.lovelace@example.com"
+    ]
     # LIKE wildcards in the search are literal
     assert (await owner(LIST, {"search": "100%"}))["data"]["contacts"]["totalCount"] == 1
     assert (await owner(LIST, {"search": "_"}))["data"]["contacts"]["totalCount"] == 0
     assert (await owner(LIST, {"search": "GRACE@"}))["data"]["contacts"]["totalCount"] == 1
     assert (await owner(LIST, {}))["data"]["contacts"]["totalCount"] == 2
 
-    updated = await owner(UPDATE, {"input": {"id": contact["id"], "fullName": "Augusta Ada King", "company": ""}})
+    updated = await owner(
+        UPDATE, {"input": {"id": contact["id"], "fullName": "Augusta Ada King", "company": ""}}
+    )
     assert updated["data"]["contactUpdate"]["contact"]["fullName"] == "Augusta Ada King"
-    deleted = await owner("mutation($id: ID!) { contactDelete(id: $id) { deletedContactId } }", {"id": contact["id"]})
+    deleted = await owner(
+        "mutation($id: ID!) { contactDelete(id: $id) { deletedContactId } }", {"id": contact["id"]}
+    )
     assert deleted["data"]["contactDelete"]["deletedContactId"] == contact["id"]
     gone = await owner("query($id: ID!) { contact(id: $id) { email } }", {"id": contact["id"]})
     assert error_codes(gone) == ["NOT_FOUND"]
@@ -72,11 +88,24 @@ async def test_create_update_search_delete(api, new_tenant):
 
 async def test_invalid_fields_are_user_errors(api, new_tenant):
     owner = api((await new_tenant()).token)
-    result = await owner(CREATE, {"input": {"email": "not-an-address", "phone": "call me", "locale": "english!",
-                                            "fullName": "x" * 201}})
+    result = await owner(
+        CREATE,
+        {
+            "input": {
+                "email": "not-an-address",
+                "phone": "call me",
+                "locale": "english!",
+                "fullName": "x" * 201,
+            }
+        },
+    )
     codes = {(e["code"], e["field"][0]) for e in result["data"]["contactCreate"]["userErrors"]}
-    assert codes == {("INVALID_EMAIL", "email"), ("INVALID_PHONE", "phone"), ("INVALID_LOCALE", "locale"),
-                     ("TOO_LONG", "full_name")}
+    assert codes == {
+        ("INVALID_EMAIL", "email"),
+        ("INVALID_PHONE", "phone"),
+        ("INVALID_LOCALE", "locale"),
+        ("TOO_LONG", "full_name"),
+    }
     assert result["data"]["contactCreate"]["contact"] is None
 
 
@@ -84,19 +113,35 @@ async def test_duplicate_email_variants_are_a_user_error(api, new_tenant):
     owner = api((await new_tenant()).token)
     first = await owner(CREATE, {"input": {"email": "Jane.Doe@Example.com"}})
     assert first["data"]["contactCreate"]["userErrors"] == []
-    for variant in ["jane.doe@example.com", "  JANE.DOE@EXAMPLE.COM\t", "\u00a0Jane.Doe@example.Com "]:
+    for variant in [
+        "jane.doe@example.com",
+        "  JANE.DOE@EXAMPLE.COM\t",
+        "\u00a0Jane.Doe@example.Com ",
+    ]:
         again = await owner(CREATE, {"input": {"email": variant}})
         assert "errors" not in again
         assert again["data"]["contactCreate"]["contact"] is None
         assert [(e["code"], e["field"]) for e in again["data"]["contactCreate"]["userErrors"]] == [
-            ("DUPLICATE_EMAIL", ["email"])]
+            ("DUPLICATE_EMAIL", ["email"])
+        ]
     other = await owner(CREATE, {"input": {"email": "john@example.com"}})
-    changed = await owner(UPDATE, {"input": {"id": other["data"]["contactCreate"]["contact"]["id"],
-                                             "email": " JANE.doe@example.com"}})
-    assert [e["code"] for e in changed["data"]["contactUpdate"]["userErrors"]] == ["DUPLICATE_EMAIL"]
+    changed = await owner(
+        UPDATE,
+        {
+            "input": {
+                "id": other["data"]["contactCreate"]["contact"]["id"],
+                "email": " JANE.doe@example.com",
+            }
+        },
+    )
+    assert [e["code"] for e in changed["data"]["contactUpdate"]["userErrors"]] == [
+        "DUPLICATE_EMAIL"
+    ]
     # the same address in another tenant is no duplicate (and reveals nothing)
     elsewhere = api((await new_tenant()).token)
-    assert (await elsewhere(CREATE, {"input": {"email": "jane.doe@example.com"}}))["data"]["contactCreate"]["userErrors"] == []
+    assert (await elsewhere(CREATE, {"input": {"email": "jane.doe@example.com"}}))["data"][
+        "contactCreate"
+    ]["userErrors"] == []
 
 
 async def test_import_with_a_bad_row_imports_nothing_and_names_the_row(api, new_tenant):
@@ -104,10 +149,10 @@ async def test_import_with_a_bad_row_imports_nothing_and_names_the_row(api, new_
     await owner(CREATE, {"input": {"email": "existing@example.com"}})
     rows = [
         {"email": "a@example.com", "fullName": "A"},
-        {"email": "b@@example"},                       # 1: invalid
+        {"email": "b@@example"},  # 1: invalid
         {"email": "c@example.com"},
-        {"email": " A@EXAMPLE.com"},                   # 3: duplicate of row 0
-        {"email": "Existing@example.com"},             # 4: already a contact
+        {"email": " A@EXAMPLE.com"},  # 3: duplicate of row 0
+        {"email": "Existing@example.com"},  # 4: already a contact
         {"email": "d@example.com", "jobTitle": "j" * 300},  # 5: too long
     ]
     # when
@@ -116,13 +161,20 @@ async def test_import_with_a_bad_row_imports_nothing_and_names_the_row(api, new_
     payload = result["data"]["contactImport"]
     assert payload["importedCount"] == 0 and payload["contacts"] == []
     assert [(e["row"], e["code"]) for e in payload["userErrors"]] == [
-        (1, "INVALID_EMAIL"), (3, "DUPLICATE_EMAIL"), (4, "DUPLICATE_EMAIL"), (5, "TOO_LONG")]
+        (1, "INVALID_EMAIL"),
+        (3, "DUPLICATE_EMAIL"),
+        (4, "DUPLICATE_EMAIL"),
+        (5, "TOO_LONG"),
+    ]
     assert (await owner(LIST, {}))["data"]["contacts"]["totalCount"] == 1
 
     good = await owner(IMPORT, {"rows": [rows[0], rows[2], {"email": "d@example.com"}]})
     assert good["data"]["contactImport"]["importedCount"] == 3
     assert [c["email"] for c in good["data"]["contactImport"]["contacts"]] == [
-        "a@example.com", "c@example.com", "d@example.com"]
+        "a@example.com",
+        "c@example.com",
+        "d@example.com",
+    ]
     assert (await owner(LIST, {}))["data"]["contacts"]["totalCount"] == 4
 
 
@@ -145,18 +197,31 @@ async def test_viewer_reads_but_cannot_write_contacts(api, new_tenant, new_membe
 FOREIGN_CHECKS = [
     ("query($id: ID!) { contact(id: $id) { email } }", lambda c, s: {"id": c}),
     ("query($id: ID!) { node(id: $id) { id } }", lambda c, s: {"id": c}),
-    ("mutation($id: ID!) { contactUpdate(input: {id: $id, fullName: \"x\"}) { contact { id } } }", lambda c, s: {"id": c}),
+    (
+        'mutation($id: ID!) { contactUpdate(input: {id: $id, fullName: "x"}) { contact { id } } }',
+        lambda c, s: {"id": c},
+    ),
     ("mutation($id: ID!) { contactDelete(id: $id) { deletedContactId } }", lambda c, s: {"id": c}),
-    ("mutation($id: ID!) { consentGrant(input: {contactId: $id, purpose: ANALYTICS, policyVersion: \"v1\"}) { event { id } } }",
-     lambda c, s: {"id": c}),
-    ("mutation($id: ID!) { consentWithdraw(input: {contactId: $id, purpose: ANALYTICS}) { event { id } } }",
-     lambda c, s: {"id": c}),
-    ("mutation($id: ID!, $s: ID!) { spaceInvite(input: {spaceId: $s, contactIds: [$id]}) { spaceAccesses { id } } }",
-     lambda c, s: {"id": c, "s": s}),
-    ("mutation($id: ID!, $s: ID!) { usageRecord(input: {contactId: $id, spaceId: $s}) { recorded } }",
-     lambda c, s: {"id": c, "s": s}),
-    ("mutation($id: ID!) { marketingEmailQueue(input: {contactIds: [$id], subject: \"s\", body: \"b\"}) { queuedCount } }",
-     lambda c, s: {"id": c}),
+    (
+        'mutation($id: ID!) { consentGrant(input: {contactId: $id, purpose: ANALYTICS, policyVersion: "v1"}) { event { id } } }',
+        lambda c, s: {"id": c},
+    ),
+    (
+        "mutation($id: ID!) { consentWithdraw(input: {contactId: $id, purpose: ANALYTICS}) { event { id } } }",
+        lambda c, s: {"id": c},
+    ),
+    (
+        "mutation($id: ID!, $s: ID!) { spaceInvite(input: {spaceId: $s, contactIds: [$id]}) { spaceAccesses { id } } }",
+        lambda c, s: {"id": c, "s": s},
+    ),
+    (
+        "mutation($id: ID!, $s: ID!) { usageRecord(input: {contactId: $id, spaceId: $s}) { recorded } }",
+        lambda c, s: {"id": c, "s": s},
+    ),
+    (
+        'mutation($id: ID!) { marketingEmailQueue(input: {contactIds: [$id], subject: "s", body: "b"}) { queuedCount } }',
+        lambda c, s: {"id": c},
+    ),
 ]
 
 
@@ -164,7 +229,9 @@ async def test_foreign_contact_ids_behave_as_nonexistent(api, new_tenant, owner_
     # given: a contact (with consent, access and history) in tenant A
     a = await new_tenant("A")
     b = await new_tenant("B")
-    (cid,) = await make_contacts(owner_url, a.tenant_id, 1, consents=("analytics", "marketing_email"))
+    (cid,) = await make_contacts(
+        owner_url, a.tenant_id, 1, consents=("analytics", "marketing_email")
+    )
     (a_space,) = await make_spaces(owner_url, a.tenant_id, 1)
     await make_access(owner_url, a.tenant_id, a_space, [cid])
     (b_space,) = await make_spaces(owner_url, b.tenant_id, 1)
@@ -180,11 +247,15 @@ async def test_foreign_contact_ids_behave_as_nonexistent(api, new_tenant, owner_
         assert got_foreign["errors"][0]["message"] == got_missing["errors"][0]["message"]
         assert got_foreign.get("data") == got_missing.get("data")
     # ...and tenant B's lists do not contain it
-    listing = await owner_b("{ contacts { totalCount } spaces { edges { node { contacts { totalCount } } } } }")
+    listing = await owner_b(
+        "{ contacts { totalCount } spaces { edges { node { contacts { totalCount } } } } }"
+    )
     assert listing["data"]["contacts"]["totalCount"] == 0
     assert listing["data"]["spaces"]["edges"][0]["node"]["contacts"]["totalCount"] == 0
     # tenant A still sees its contact, untouched
-    mine = await api(a.token)("query($id: ID!) { contact(id: $id) { consents { purpose state } } }", {"id": foreign})
+    mine = await api(a.token)(
+        "query($id: ID!) { contact(id: $id) { consents { purpose state } } }", {"id": foreign}
+    )
     states = {c["purpose"]: c["state"] for c in mine["data"]["contact"]["consents"]}
     assert states["ANALYTICS"] == "GRANTED"
 
@@ -205,7 +276,7 @@ query($n: Int!) {
 async def _count_statements(app_engine, call) -> tuple[int, dict]:
     statements: list[str] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def record(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement)
 
     event.listen(app_engine.sync_engine, "before_cursor_execute", record)
@@ -216,16 +287,22 @@ async def _count_statements(app_engine, call) -> tuple[int, dict]:
     return len(statements), result
 
 
-async def test_listing_contacts_costs_the_same_statements_for_5_or_100(api, new_tenant, owner_url, app_engine):
+async def test_listing_contacts_costs_the_same_statements_for_5_or_100(
+    api, new_tenant, owner_url, app_engine
+):
     counts = {}
     for n in (5, 100):
         t = await new_tenant()
-        ids = await make_contacts(owner_url, t.tenant_id, n, consents=("marketing_email", "analytics"))
+        ids = await make_contacts(
+            owner_url, t.tenant_id, n, consents=("marketing_email", "analytics")
+        )
         spaces = await make_spaces(owner_url, t.tenant_id, 2)
         for sid in spaces:
             await make_access(owner_url, t.tenant_id, sid, ids)
         owner = api(t.token)
-        counts[n], result = await _count_statements(app_engine, lambda: owner(LIST_DEEP, {"n": n}))
+        counts[n], result = await _count_statements(
+            app_engine, lambda owner=owner, n=n: owner(LIST_DEEP, {"n": n})
+        )
         edges = result["data"]["contacts"]["edges"]
         assert len(edges) == n
         assert all(e["node"]["spaces"]["totalCount"] == 2 for e in edges)
@@ -244,12 +321,18 @@ async def test_deleting_a_contact_takes_its_records_with_it(api, new_tenant, own
     (cid,) = await make_contacts(owner_url, t.tenant_id, 1, consents=("analytics",))
     (sid,) = await make_spaces(owner_url, t.tenant_id, 1)
     contact, space = encode_id("Contact", cid), encode_id("Space", sid)
-    await owner("mutation($s: ID!, $c: ID!) { spaceInvite(input: {spaceId: $s, contactIds: [$c]}) { userErrors { code } } }",
-                {"s": space, "c": contact})
-    await owner("mutation($s: ID!, $c: ID!) { usageRecord(input: {contactId: $c, spaceId: $s}) { recorded } }",
-                {"s": space, "c": contact})
+    await owner(
+        "mutation($s: ID!, $c: ID!) { spaceInvite(input: {spaceId: $s, contactIds: [$c]}) { userErrors { code } } }",
+        {"s": space, "c": contact},
+    )
+    await owner(
+        "mutation($s: ID!, $c: ID!) { usageRecord(input: {contactId: $c, spaceId: $s}) { recorded } }",
+        {"s": space, "c": contact},
+    )
     # when: a member deletes it (the ledger is append-only for the app role; the cascade is not)
-    result = await owner("mutation($id: ID!) { contactDelete(id: $id) { deletedContactId } }", {"id": contact})
+    result = await owner(
+        "mutation($id: ID!) { contactDelete(id: $id) { deletedContactId } }", {"id": contact}
+    )
     # then
     assert result["data"]["contactDelete"]["deletedContactId"] == contact
     async with owner_db(owner_url, t.tenant_id) as db:

@@ -18,12 +18,28 @@ from schema.build import build_schema
 TABLES = ["contacts", "space_access", "consent_events", "outbox", "emails_sent", "usage_events"]
 # columns that hold no personal data: keys, states, enums, timestamps of our own actions
 NOT_PERSONAL = {
-    "tenant_id", "id", "created_at", "updated_at",
-    "space_access.space_id", "space_access.state", "space_access.invited_at", "space_access.revoked_at",
-    "consent_events.source", "consent_events.policy_version", "consent_events.recorded_by",
-    "outbox.kind", "outbox.space_id", "outbox.status", "outbox.attempts", "outbox.next_attempt_at",
-    "outbox.sent_at", "outbox.cancelled_at",
-    "emails_sent.outbox_id", "emails_sent.kind", "emails_sent.message_id", "emails_sent.sent_at",
+    "tenant_id",
+    "id",
+    "created_at",
+    "updated_at",
+    "space_access.space_id",
+    "space_access.state",
+    "space_access.invited_at",
+    "space_access.revoked_at",
+    "consent_events.source",
+    "consent_events.policy_version",
+    "consent_events.recorded_by",
+    "outbox.kind",
+    "outbox.space_id",
+    "outbox.status",
+    "outbox.attempts",
+    "outbox.next_attempt_at",
+    "outbox.sent_at",
+    "outbox.cancelled_at",
+    "emails_sent.outbox_id",
+    "emails_sent.kind",
+    "emails_sent.message_id",
+    "emails_sent.sent_at",
 }
 CATEGORIES = {c.fides_key for c in DEFAULT_TAXONOMY.data_category}
 PERSONAL_FIELDS = {
@@ -39,7 +55,11 @@ def test_every_column_is_classified(table: str) -> None:
     unclassified, unknown = [], []
     for column in Base.metadata.tables[table].columns:
         category = column.info.get("pii")
-        if category is None and column.name not in NOT_PERSONAL and f"{table}.{column.name}" not in NOT_PERSONAL:
+        if (
+            category is None
+            and column.name not in NOT_PERSONAL
+            and f"{table}.{column.name}" not in NOT_PERSONAL
+        ):
             unclassified.append(column.name)
         if category is not None and category not in CATEGORIES:
             unknown.append(f"{column.name}: {category}")

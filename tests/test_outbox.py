@@ -51,18 +51,24 @@ async def _sent(owner_url, tenant_id) -> list[EmailSent]:
 async def _invite_one(api, t, owner_url) -> tuple[uuid.UUID, str]:
     (cid,) = await make_contacts(owner_url, t.tenant_id, 1, full_name="Mary Major")
     space, _ = await make_space(owner_url, t.tenant_id)
-    result = await api(t.token)(INVITE, {"s": space, "ids": [encode_id("Contact", cid)], "m": "See you there"})
+    result = await api(t.token)(
+        INVITE, {"s": space, "ids": [encode_id("Contact", cid)], "m": "See you there"}
+    )
     assert result["data"]["spaceInvite"]["userErrors"] == []
     return cid, space
 
 
-async def test_invitations_are_queued_and_sent_to_the_file_sink(api, new_tenant, owner_url, settings, tmp_path):
+async def test_invitations_are_queued_and_sent_to_the_file_sink(
+    api, new_tenant, owner_url, settings, tmp_path
+):
     # given: two contacts invited in one mutation
     t = await new_tenant()
     owner = api(t.token)
     ids = await make_contacts(owner_url, t.tenant_id, 2, full_name="Erika Mustermann")
     space, _ = await make_space(owner_url, t.tenant_id)
-    result = await owner(INVITE, {"s": space, "ids": [encode_id("Contact", c) for c in ids], "m": "Welcome!"})
+    result = await owner(
+        INVITE, {"s": space, "ids": [encode_id("Contact", c) for c in ids], "m": "Welcome!"}
+    )
     accesses = result["data"]["spaceInvite"]["spaceAccesses"]
     assert [a["state"] for a in accesses] == ["INVITED", "INVITED"]
     assert [r.status for r in await _outbox(owner_url, t.tenant_id)] == ["pending", "pending"]
@@ -84,7 +90,10 @@ async def test_invitations_are_queued_and_sent_to_the_file_sink(api, new_tenant,
     await run(replace(settings, mail_dir=str(tmp_path)), once=True)
     assert len(await _sent(owner_url, t.tenant_id)) == 2  # nothing sent twice
     # the access is visible from both sides
-    view = await owner("query($s: ID!) { space(id: $s) { contacts { totalCount edges { node { state } } } } }", {"s": space})
+    view = await owner(
+        "query($s: ID!) { space(id: $s) { contacts { totalCount edges { node { state } } } } }",
+        {"s": space},
+    )
     assert view["data"]["space"]["contacts"]["totalCount"] == 2
 
 
@@ -103,8 +112,12 @@ asyncio.run(run(load_settings(), once=True, sender=Crash()))
 
 async def _subprocess(*args: str, env: dict[str, str]) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        *args, cwd=ROOT, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *args,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     return proc.returncode, out.decode() + err.decode()
 
@@ -114,15 +127,20 @@ async def _wait_until_unlocked(owner_url, tenant_id, outbox_id) -> None:
     for _ in range(100):
         try:
             async with owner_db(owner_url, tenant_id) as db:
-                await db.scalar(select(OutboxMessage.id).where(OutboxMessage.id == outbox_id)
-                                .with_for_update(nowait=True))
+                await db.scalar(
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.id == outbox_id)
+                    .with_for_update(nowait=True)
+                )
             return
         except DBAPIError:
             await asyncio.sleep(0.05)
     raise AssertionError("the crashed worker's lock was never released")
 
 
-async def test_a_crash_between_claim_and_send_loses_nothing(api, new_tenant, owner_url, settings, tmp_path):
+async def test_a_crash_between_claim_and_send_loses_nothing(
+    api, new_tenant, owner_url, settings, tmp_path
+):
     # given: one queued invitation
     t = await new_tenant()
     cid, _ = await _invite_one(api, t, owner_url)
@@ -155,7 +173,9 @@ class FailingSender:
         raise ConnectionRefusedError("smtp unreachable")
 
 
-async def test_a_failing_sender_is_retried_with_backoff_then_dead_lettered(api, new_tenant, owner_url, settings):
+async def test_a_failing_sender_is_retried_with_backoff_then_dead_lettered(
+    api, new_tenant, owner_url, settings
+):
     t = await new_tenant()
     await _invite_one(api, t, owner_url)
     config = replace(settings, outbox_max_attempts=2, outbox_backoff_seconds=60)
@@ -179,27 +199,37 @@ async def test_a_failing_sender_is_retried_with_backoff_then_dead_lettered(api, 
     assert await _sent(owner_url, t.tenant_id) == []
 
 
-async def test_revoking_access_cancels_the_queued_invitation(api, new_tenant, owner_url, settings, tmp_path):
+async def test_revoking_access_cancels_the_queued_invitation(
+    api, new_tenant, owner_url, settings, tmp_path
+):
     t = await new_tenant()
     owner = api(t.token)
     cid, space = await _invite_one(api, t, owner_url)
-    listing = await owner("query($c: ID!) { contact(id: $c) { spaces { edges { node { id state } } } } }",
-                          {"c": encode_id("Contact", cid)})
+    listing = await owner(
+        "query($c: ID!) { contact(id: $c) { spaces { edges { node { id state } } } } }",
+        {"c": encode_id("Contact", cid)},
+    )
     access = listing["data"]["contact"]["spaces"]["edges"][0]["node"]
-    revoked = await owner("mutation($id: ID!) { spaceAccessRevoke(id: $id) { spaceAccess { state revokedAt } } }",
-                          {"id": access["id"]})
+    revoked = await owner(
+        "mutation($id: ID!) { spaceAccessRevoke(id: $id) { spaceAccess { state revokedAt } } }",
+        {"id": access["id"]},
+    )
     assert revoked["data"]["spaceAccessRevoke"]["spaceAccess"]["state"] == "REVOKED"
     assert [r.status for r in await _outbox(owner_url, t.tenant_id)] == ["cancelled"]
     await run(replace(settings, mail_dir=str(tmp_path)), once=True)
     assert [r.status for r in await _outbox(owner_url, t.tenant_id)] == ["cancelled"]
     assert await _sent(owner_url, t.tenant_id) == []
     # a space update notifies active contacts only
-    notified = await owner('mutation($s: ID!) { spaceNotify(input: {spaceId: $s, message: "New agenda"}) { queuedCount } }',
-                           {"s": space})
+    notified = await owner(
+        'mutation($s: ID!) { spaceNotify(input: {spaceId: $s, message: "New agenda"}) { queuedCount } }',
+        {"s": space},
+    )
     assert notified["data"]["spaceNotify"]["queuedCount"] == 0
     await owner(INVITE, {"s": space, "ids": [encode_id("Contact", cid)]})
-    notified = await owner('mutation($s: ID!) { spaceNotify(input: {spaceId: $s, message: "New agenda"}) { queuedCount } }',
-                           {"s": space})
+    notified = await owner(
+        'mutation($s: ID!) { spaceNotify(input: {spaceId: $s, message: "New agenda"}) { queuedCount } }',
+        {"s": space},
+    )
     assert notified["data"]["spaceNotify"]["queuedCount"] == 1
     stats = await run(replace(settings, mail_dir=str(tmp_path)), once=True)
     assert stats.sent >= 2  # the new invitation and the update

@@ -47,19 +47,29 @@ async def test_no_usage_event_without_analytics_consent(api, new_tenant, owner_u
     # when / then: nothing is stored
     refused = await owner(RECORD, {"c": contact, "s": space, "b": blocks[0]})
     assert refused["data"]["usageRecord"] == {
-        "recorded": False, "userErrors": [{"code": "NO_CONSENT", "field": ["contactId"]}]}
+        "recorded": False,
+        "userErrors": [{"code": "NO_CONSENT", "field": ["contactId"]}],
+    }
     assert await _events(owner_url, t.tenant_id) == []
     # with consent, events are stored...
-    await owner('mutation($c: ID!) { consentGrant(input: {contactId: $c, purpose: ANALYTICS, policyVersion: "v1"}) { event { id } } }',
-                {"c": contact})
+    await owner(
+        'mutation($c: ID!) { consentGrant(input: {contactId: $c, purpose: ANALYTICS, policyVersion: "v1"}) { event { id } } }',
+        {"c": contact},
+    )
     for block in (None, blocks[0]):
-        assert (await owner(RECORD, {"c": contact, "s": space, "b": block}))["data"]["usageRecord"]["recorded"] is True
+        assert (await owner(RECORD, {"c": contact, "s": space, "b": block}))["data"]["usageRecord"][
+            "recorded"
+        ] is True
     assert len(await _events(owner_url, t.tenant_id)) == 2
     # ...and a withdrawal deletes them at once, and stops new ones
-    await owner('mutation($c: ID!) { consentWithdraw(input: {contactId: $c, purpose: ANALYTICS}) { event { id } } }',
-                {"c": contact})
+    await owner(
+        "mutation($c: ID!) { consentWithdraw(input: {contactId: $c, purpose: ANALYTICS}) { event { id } } }",
+        {"c": contact},
+    )
     assert await _events(owner_url, t.tenant_id) == []
-    assert (await owner(RECORD, {"c": contact, "s": space, "b": None}))["data"]["usageRecord"]["recorded"] is False
+    assert (await owner(RECORD, {"c": contact, "s": space, "b": None}))["data"]["usageRecord"][
+        "recorded"
+    ] is False
     assert await _events(owner_url, t.tenant_id) == []
 
 
@@ -68,7 +78,9 @@ async def test_a_block_of_another_space_is_refused(api, new_tenant, owner_url):
     (cid,) = await make_contacts(owner_url, t.tenant_id, 1, consents=("analytics",))
     space, _ = await make_space(owner_url, t.tenant_id)
     _, other_blocks = await make_space(owner_url, t.tenant_id, blocks=1)
-    result = await api(t.token)(RECORD, {"c": encode_id("Contact", cid), "s": space, "b": other_blocks[0]})
+    result = await api(t.token)(
+        RECORD, {"c": encode_id("Contact", cid), "s": space, "b": other_blocks[0]}
+    )
     assert result["data"]["usageRecord"]["userErrors"][0]["code"] == "BLOCK_NOT_IN_SPACE"
 
 
@@ -87,11 +99,16 @@ def _small_counts(node: Any) -> list[int]:
     return found
 
 
-async def test_suppressed_aggregates_never_reveal_a_group_under_5(api, new_tenant, new_member, owner_url):
+async def test_suppressed_aggregates_never_reveal_a_group_under_5(
+    api, new_tenant, new_member, owner_url
+):
     # given: 4 contacts viewed the space page (twice each), 6 viewed block 0, 1 viewed block 1
     t = await new_tenant()
     owner = api(t.token)
-    people = [encode_id("Contact", c) for c in await make_contacts(owner_url, t.tenant_id, 7, consents=("analytics",))]
+    people = [
+        encode_id("Contact", c)
+        for c in await make_contacts(owner_url, t.tenant_id, 7, consents=("analytics",))
+    ]
     space, blocks = await make_space(owner_url, t.tenant_id, blocks=3)
     for person in people[:4]:
         for _ in range(2):
@@ -107,7 +124,10 @@ async def test_suppressed_aggregates_never_reveal_a_group_under_5(api, new_tenan
     # then: the viewer sees only the group of 6; no small group, not even its existence
     assert (hidden["views"], hidden["uniqueViewers"], hidden["suppressed"]) == (None, None, True)
     assert [(b["views"], b["uniqueViewers"], b["suppressed"]) for b in hidden["blocks"]] == [
-        (6, 6, False), (None, None, True), (None, None, True)]
+        (6, 6, False),
+        (None, None, True),
+        (None, None, True),
+    ]
     assert [b["block"]["id"] for b in hidden["blocks"]] == blocks
     assert _small_counts(hidden) == []
     # owners and privacy officers may see individuals, so nothing is suppressed for them
@@ -125,5 +145,6 @@ async def test_analytics_refuses_a_reversed_range(api, new_tenant, owner_url):
     space, _ = await make_space(owner_url, t.tenant_id)
     bad_range = await api(t.token)(
         'query($s: ID!) { spaceAnalytics(spaceId: $s, since: "2025-02-01T00:00:00Z", until: "2025-01-01T00:00:00Z") { views } }',
-        {"s": space})
+        {"s": space},
+    )
     assert error_codes(bad_range) == ["BAD_USER_INPUT"]
