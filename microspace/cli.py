@@ -96,7 +96,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings, _ = _settings_with_database()
     _migrate(settings)
-    stats = asyncio.run(run(settings, once=args.once))
+    try:
+        stats = asyncio.run(run(settings, once=args.once))
+    except KeyboardInterrupt:
+        # safe at any point: an e-mail is marked sent only in the transaction that sent it
+        return 0
     if args.once:
         print(json.dumps({"sent": stats.sent, "cancelled": stats.cancelled,
                           "retried": stats.retried, "dead": stats.dead}))

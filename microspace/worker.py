@@ -70,7 +70,12 @@ class Worker:
     async def run_forever(self, poll_seconds: float, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         while not stop.is_set():
-            stats = await self.run_once()
+            try:
+                stats = await self.run_once()
+            except Exception:
+                # the database may be briefly unreachable: keep polling rather than exit
+                log.exception("outbox: listing due e-mail failed; retrying")
+                stats = Stats()
             if stats.sent or stats.dead or stats.retried:
                 log.info(
                     "outbox: sent %d, retried %d, dead %d", stats.sent, stats.retried, stats.dead

@@ -13,6 +13,7 @@ from microspace.errors import NotFound
 from microspace.ids import decode_id
 from models import Contact as ContactModel
 from models import OutboxMessage
+from models import Space as SpaceModel
 from models import SpaceAccess as SpaceAccessModel
 from models.outbox import EmailKind, OutboxStatus
 from models.space_access import AccessState
@@ -82,10 +83,11 @@ async def invite_to_space(info: Info, input: SpaceInviteInput) -> SpaceInvitePay
     found = set(await db.scalars(select(ContactModel.id).where(ContactModel.id.in_(ids))))
     if len(found) != len(ids):
         raise NotFound()  # an unknown or foreign contact ID: nobody is invited
-    stmt = (
-        select(SpaceAccessModel)
-        .where(SpaceAccessModel.space_id == space.id, SpaceAccessModel.contact_id.in_(ids))
-        .with_for_update()
+    # the space row lock serialises invitations to one space: two concurrent invitations of
+    # the same contact cannot both insert (and fail on the unique key)
+    await db.execute(select(SpaceModel.id).where(SpaceModel.id == space.id).with_for_update())
+    stmt = select(SpaceAccessModel).where(
+        SpaceAccessModel.space_id == space.id, SpaceAccessModel.contact_id.in_(ids)
     )
     existing = {row.contact_id: row for row in await db.scalars(stmt)}
     now = datetime.now(UTC)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from microspace.db import owner_db
 from microspace.ids import encode_id
+from models import ConsentEvent, SpaceAccess
 from tests.conftest import error_codes
 from tests.factories import make_access, make_contacts, make_spaces
 
@@ -194,6 +196,7 @@ async def test_viewer_reads_but_cannot_write_contacts(api, new_tenant, new_membe
     assert (await viewer(LIST, {}))["data"]["contacts"]["totalCount"] == 0
 
 
+NODE = "query($id: ID!) { node(id: $id) { id } }"
 FOREIGN_CHECKS = [
     ("query($id: ID!) { contact(id: $id) { email } }", lambda c, s: {"id": c}),
     ("query($id: ID!) { node(id: $id) { id } }", lambda c, s: {"id": c}),
@@ -246,6 +249,18 @@ async def test_foreign_contact_ids_behave_as_nonexistent(api, new_tenant, owner_
         assert error_codes(got_foreign) == ["NOT_FOUND"], (query, got_foreign)
         assert got_foreign["errors"][0]["message"] == got_missing["errors"][0]["message"]
         assert got_foreign.get("data") == got_missing.get("data")
+    # the records around the contact are foreign too
+    async with owner_db(owner_url, a.tenant_id) as db:
+        access = await db.scalar(select(SpaceAccess.id))
+        consent = await db.scalar(select(ConsentEvent.id))
+    for type_name, raw in (("SpaceAccess", access), ("ConsentEvent", consent)):
+        got_foreign = await owner_b(NODE, {"id": encode_id(type_name, raw)})
+        got_missing = await owner_b(NODE, {"id": encode_id(type_name, uuid.uuid4())})
+        assert error_codes(got_foreign) == error_codes(got_missing) == ["NOT_FOUND"]
+    revoke = "mutation($id: ID!) { spaceAccessRevoke(id: $id) { spaceAccess { state } } }"
+    assert error_codes(await owner_b(revoke, {"id": encode_id("SpaceAccess", access)})) == [
+        "NOT_FOUND"
+    ]
     # ...and tenant B's lists do not contain it
     listing = await owner_b(
         "{ contacts { totalCount } spaces { edges { node { contacts { totalCount } } } } }"
