@@ -54,6 +54,8 @@ class Settings:
     max_document_chars: int = 15_000
     max_body_bytes: int = 1_048_576
     max_cost: int = 5000
+    # graphql-core's overlapping-fields budget: repeated fields cost quadratic validation work
+    max_validation_work: int = 20_000
     allow_get_queries: bool = False
     statement_timeout: float = 5.0
     execution_timeout: float = 10.0
@@ -106,6 +108,7 @@ def load_settings() -> Settings:
         max_document_chars=_int("MICROSPACE_MAX_DOCUMENT_CHARS", 15_000),
         max_body_bytes=_int("MICROSPACE_MAX_BODY_BYTES", 1_048_576),
         max_cost=_int("MICROSPACE_MAX_COST", 5000),
+        max_validation_work=_int("MICROSPACE_MAX_VALIDATION_WORK", 20_000),
         allow_get_queries=_bool("MICROSPACE_ALLOW_GET_QUERIES", False),
         statement_timeout=_float("MICROSPACE_STATEMENT_TIMEOUT", 5.0),
         execution_timeout=_float("MICROSPACE_EXECUTION_TIMEOUT", 10.0),

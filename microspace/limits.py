@@ -61,6 +61,7 @@ class Limits:
     max_tokens: int = 2000
     max_document_chars: int = 15_000
     max_cost: int = 5000
+    max_validation_work: int = 20_000
     default_page_size: int = 20
     max_page_size: int = 100
 
@@ -73,6 +74,7 @@ class Limits:
             max_tokens=settings.max_tokens,
             max_document_chars=settings.max_document_chars,
             max_cost=settings.max_cost,
+            max_validation_work=settings.max_validation_work,
             default_page_size=settings.default_page_size,
             max_page_size=settings.max_page_size,
         )
@@ -361,6 +363,9 @@ def annotate(error: GraphQLError, trusted: bool) -> GraphQLError:
                 extensions.update(code="TOKEN_LIMIT")
             else:
                 extensions["code"] = "GRAPHQL_PARSE_FAILED"
+        elif error.message == "Validation aborted.":
+            # graphql-core ran out of its comparison budget (MAX_COMPLEXITY_BUDGET)
+            extensions["code"] = "VALIDATION_WORK_LIMIT"
         elif error.message.startswith("Variable '$"):
             extensions["code"] = "BAD_USER_INPUT"
         elif error.path is None:
@@ -410,8 +415,11 @@ class QueryLimits(SchemaExtension):
             result.errors = [self._token_limit(annotate(e, trusted)) for e in errors]  # type: ignore[union-attr]
 
     def _token_limit(self, error: GraphQLError) -> GraphQLError:
-        if (error.extensions or {}).get("code") == "TOKEN_LIMIT":
+        code = (error.extensions or {}).get("code")
+        if code == "TOKEN_LIMIT":
             error.extensions["limit"] = self.limits.max_tokens  # type: ignore[index]
+        elif code == "VALIDATION_WORK_LIMIT":
+            error.extensions["limit"] = self.limits.max_validation_work  # type: ignore[index]
         return error
 
     def on_parse(self) -> Iterator[None]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from graphql.validation.rules import overlapping_fields_can_be_merged
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -72,6 +73,10 @@ def build_schema(
     extra_extensions: list[Any] | None = None, limits: Limits | None = None
 ) -> strawberry.Schema:
     limits = limits or Limits()
+    # graphql-core's documented knob (a module attribute, so per process): its default of
+    # 500,000 lets ~450 repeated `viewer { kind }` fields hold the event loop for ~1 s;
+    # the queries we know use under 1,000
+    overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = limits.max_validation_work
     # rule classes are made once here: ValidationCache keys on them, and a fresh class per
     # request would never hit the cache
     rules = static_rules(limits)

@@ -42,7 +42,7 @@ def production(settings: Settings, **overrides: Any) -> Settings:
         name: getattr(DEFAULTS, name)
         for name in (
             "max_depth", "max_aliases", "max_directives", "max_tokens", "max_document_chars",
-            "max_body_bytes", "max_cost", "allow_get_queries", "statement_timeout",
+            "max_body_bytes", "max_cost", "max_validation_work", "allow_get_queries", "statement_timeout",
             "execution_timeout", "rate_limit_burst", "rate_limit_rate", "default_page_size",
             "max_page_size",
         )
@@ -150,6 +150,7 @@ ATTACKS = [
     Attack("JSON array batch", {"content": json.dumps([{"query": "{ __typename }"}] * 2).encode(), "headers": {"Content-Type": "application/json"}}, 400, "BATCHING_NOT_SUPPORTED"),
     Attack("depth 20", gql(nested(20)), 200, "DEPTH_LIMIT", 8, request_error=True),
     Attack("cost bomb within the depth limit", gql(COST_BOMB), 200, "COST_LIMIT", 5000, request_error=True),
+    Attack("450 repeated fields (quadratic validation)", gql("{" + " viewer { kind }" * 450 + " }"), 200, "VALIDATION_WORK_LIMIT", 20_000, request_error=True),
     Attack("fragment spread bomb", gql(FRAGMENT_BOMB), 200, "COST_LIMIT", 5000, request_error=True),
     Attack("circular fragments", gql(CIRCULAR), 200, "GRAPHQL_VALIDATION_FAILED", request_error=True),
     Attack("first: 99999999", gql("{ spaces(first: 99999999) { totalCount } }"), 200, "PAGE_SIZE_LIMIT", 100, request_error=True),
