@@ -29,8 +29,23 @@ def session_tenant(session: Session) -> uuid.UUID | None:
     return session.info.get(TENANT_KEY)
 
 
+TENANT_TABLES: set[str] = set()
+
+
 def _touches_tenant_tables(state: ORMExecuteState) -> bool:
-    return any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
+    if any(issubclass(m.class_, TenantScoped) for m in state.all_mappers):
+        return True
+    # select(func.count()).select_from(Model) names no entity: look at the FROM clause too
+    froms = getattr(state.statement, "get_final_froms", lambda: [])()
+    return any(getattr(f, "name", None) in _tenant_tables() for f in froms)
+
+
+def _tenant_tables() -> set[str]:
+    if not TENANT_TABLES:
+        TENANT_TABLES.update(
+            m.__tablename__ for m in TenantScoped.__subclasses__() if hasattr(m, "__tablename__")
+        )
+    return TENANT_TABLES
 
 
 @event.listens_for(Session, "do_orm_execute")
