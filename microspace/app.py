@@ -34,7 +34,8 @@ from microspace.http import Refusal, error_response
 from microspace.limits import Limits
 from microspace.ratelimit import Decision, RateLimited, TokenBuckets
 from microspace.ratelimit import headers as rate_headers
-from policies.authz import Authorizer, load_enforcer
+from models.pii import validate_categories
+from policies.authz import Authorizer, TenantPolicies, load_enforcer, load_tenant_policies
 from resolvers.loaders import Loaders
 from schema.build import build_schema
 
@@ -47,6 +48,7 @@ class AppState:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     enforcer: casbin.Enforcer
+    tenant_policies: TenantPolicies
 
 
 class RequestId:
@@ -143,7 +145,11 @@ class GraphQLApp(GraphQL):
                 return self.rate_limited(refused)
             if context.failed or db.aborted:
                 await db.abandon()
+                # the changes are undone, but what the response discloses is still audited
+                await self.audit_apart(context)
             else:
+                # the audit of what this response discloses commits with it, or not at all
+                await context.audit.flush(db)
                 await db.commit()
             if getattr(request.state, "request_error", False):
                 response.status_code = 400
@@ -163,6 +169,18 @@ class GraphQLApp(GraphQL):
             )
         finally:
             await db.close()
+
+    async def audit_apart(self, context: Context) -> None:
+        """Write the audit entries of a rolled-back request in a transaction of their own."""
+        if not len(context.audit) or context.principal.tenant_id is None:
+            return
+        audit_db = Db(self.state.sessionmaker, statement_timeout=self.state.settings.statement_timeout)
+        try:
+            await audit_db.set_tenant(context.principal.tenant_id)
+            await context.audit.flush(audit_db)
+            await audit_db.commit()
+        finally:
+            await audit_db.close()
 
     def admit(self, request: Request, principal: Principal) -> Decision | None:
         """Take one point for the request itself; the query's cost is taken after parsing."""
@@ -214,6 +232,8 @@ class GraphQLApp(GraphQL):
 
     async def build_context(self, request: Request, db: Db) -> Context:
         principal = await authenticate(db, request.headers.get("authorization"))
+        if principal.tenant_id is not None:
+            await load_tenant_policies(db, self.state.tenant_policies, principal)
         return Context(
             request=request,
             request_id=request.state.request_id,
@@ -232,11 +252,14 @@ def create_app(settings: Settings) -> Starlette:
         max_overflow=settings.max_overflow,
         statement_timeout=settings.statement_timeout,
     )
+    validate_categories()  # a personal column without a fideslang category stops start-up
+    enforcer = load_enforcer()
     state = AppState(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker_for(engine),
-        enforcer=load_enforcer(),
+        enforcer=enforcer,
+        tenant_policies=TenantPolicies(enforcer),
     )
     graphql = GraphQLApp(state, graphql_ide="graphiql" if settings.dev_mode else None)
 

@@ -36,6 +36,8 @@ class Principal:
     member_id: uuid.UUID | None = None
     # a credential was sent but is unknown or revoked
     rejected: bool = False
+    # the tenant's policy overrides version, to reload them when they changed
+    policy_version: int = 0
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -63,7 +65,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 AUTHENTICATE = text(
     # set_config runs on the single row the function returns, scoping this transaction
-    "SELECT a.token_id, a.tenant_id, a.kind, a.member_id, a.role, a.scopes, "
+    "SELECT a.token_id, a.tenant_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, "
     "set_config('app.tenant_id', a.tenant_id::text, true) "
     "FROM app_authenticate(:hash) AS a"
 )
@@ -92,4 +94,5 @@ async def authenticate(db: Db, authorization: str | None) -> Principal:
         subjects=subjects,
         token_id=row.token_id,
         member_id=row.member_id,
+        policy_version=row.policy_version,
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from starlette.requests import Request
 
+from microspace.audit import AuditBuffer
 from microspace.auth import Principal
 from microspace.config import Settings
 from microspace.db import Db
@@ -28,6 +29,12 @@ class Context:
     settings: Settings
     # set when an unexpected error was masked: the request's transaction is rolled back
     failed: bool = False
+    # personal fields withheld by policy, reported in the response's extensions
+    redactions: list[dict[str, Any]] = field(default_factory=list)
+    audit: AuditBuffer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audit = AuditBuffer(self.principal, self.request_id)
 
 
 Info = strawberry.Info[Context, None]

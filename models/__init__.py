@@ -1,6 +1,7 @@
 """SQLAlchemy models. Importing this package registers the tenancy listener."""
 
 from models import tenancy as tenancy
+from models.audit import AuditEntry, PolicyRule
 from models.base import Base, TenantScoped
 from models.block import Block, BlockKind
 from models.consent import ConsentAction, ConsentEvent, ConsentPurpose, ConsentSource
@@ -13,6 +14,7 @@ from models.usage import UsageEvent
 
 __all__ = [
     "AccessState",
+    "AuditEntry",
     "ApiToken",
     "Base",
     "Block",
@@ -27,6 +29,7 @@ __all__ = [
     "Member",
     "OutboxMessage",
     "OutboxStatus",
+    "PolicyRule",
     "Role",
     "Space",
     "SpaceAccess",

@@ -46,7 +46,8 @@ class ConsentEvent(TenantScoped, Base):
     __mapper_args__ = {"eager_defaults": True}
 
     contact_id: Mapped[uuid.UUID] = mapped_column(info={"pii": "user.unique_id.pseudonymous"})
-    purpose: Mapped[str] = mapped_column(String(32), info={"pii": "user.privacy_preferences"})
+    # the purpose is our own label; what it says about the person is in action and occurred_at
+    purpose: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(16), info={"pii": "user.privacy_preferences"})
     source: Mapped[str] = mapped_column(String(16))
     policy_version: Mapped[str | None] = mapped_column(String(50))

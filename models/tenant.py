@@ -43,6 +43,8 @@ class Tenant(Base):
     subscription_status: Mapped[str] = mapped_column(String(20), default="active")
     subscription_ends_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # bumped by every change of the tenant's policy overrides (models/audit.py PolicyRule)
+    policy_version: Mapped[int] = mapped_column(default=0)
 
 
 class Member(TenantScoped, Base):

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import casbin
 
+from sqlalchemy import select
+
 from microspace.auth import Principal
+from microspace.db import Db
+from models.audit import PolicyRule
 
 HERE = Path(__file__).resolve().parent
 MODEL_PATH = HERE / "model.conf"
@@ -57,6 +61,15 @@ class TenantPolicies:
         for subject, obj, action, effect in rules:
             self.enforcer.add_policy(subject, tenant_id, obj, action, effect)
         self._versions[tenant_id] = version
+
+
+async def load_tenant_policies(db: Db, store: TenantPolicies, principal: Principal) -> None:
+    """Bring the principal's tenant's overrides up to date (one statement when they changed)."""
+    tenant = str(principal.tenant_id)
+    if store.is_current(tenant, principal.policy_version):
+        return
+    rows = (await db.execute(select(PolicyRule.subject, PolicyRule.object, PolicyRule.action, PolicyRule.effect))).all()
+    store.replace(tenant, principal.policy_version, [tuple(r) for r in rows])
 
 
 class Authorizer:

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 from sqlalchemy import ColumnElement, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from microspace.context import Info
-from microspace.errors import NotFound
+from microspace.errors import Forbidden, NotFound
 from microspace.ids import decode_id, encode_id
 from models import Contact as ContactModel
 from resolvers.loaders import CONTACT_ORDER
@@ -142,15 +143,24 @@ def _duplicate(row: int | None = None) -> ContactUserError:
     )
 
 
-def search_clause(search: str) -> ColumnElement[bool]:
-    """The one place contact search is defined (name, company, e-mail), so it can be gated."""
+# (GraphQL field, column) pairs a search may match
+SEARCHABLE = (
+    ("Contact.fullName", ContactModel.full_name),
+    ("Contact.company", ContactModel.company),
+    ("Contact.email", ContactModel.email),
+)
+
+
+def search_clause(info: Info, search: str) -> ColumnElement[bool]:
+    """The one place contact search is defined: it matches only fields the caller may `read`
+    in full, so a masked or withheld field is never an oracle (a viewer cannot find a
+    contact by e-mail)."""
+    columns = [col for obj, col in SEARCHABLE if info.context.authz.can(obj, "read")]
+    if not columns:
+        raise Forbidden("Searching contacts needs full read access to a name, company or e-mail.")
     escaped = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
-    return or_(
-        ContactModel.full_name.ilike(pattern, escape="\\"),
-        ContactModel.company.ilike(pattern, escape="\\"),
-        ContactModel.email.ilike(pattern, escape="\\"),
-    )
+    return or_(*(col.ilike(pattern, escape="\\") for col in columns))
 
 
 async def load_contact(info: Info, global_id: str) -> ContactModel:
@@ -178,7 +188,7 @@ async def list_contacts(
         default=ctx.settings.default_page_size,
         maximum=ctx.settings.max_page_size,
     )
-    where = [search_clause(search[:200])] if search and search.strip() else []
+    where = [search_clause(info, search[:200])] if search and search.strip() else []
     page = await keyset_page(ctx.db, select(ContactModel).where(*where), CONTACT_ORDER, req)
 
     async def count() -> int:
@@ -187,7 +197,9 @@ async def list_contacts(
     return Connection.from_page(page, Contact.from_model, count, after=after)
 
 
-async def _save(info: Info, row: ContactModel, **changes: Any) -> ContactPayload:
+async def _save(
+    info: Info, row: ContactModel, operation: str, **changes: Any
+) -> ContactPayload:
     """Apply and flush in a savepoint so a duplicate e-mail is a user error, not a failed request."""
     try:
         # changes are applied inside: beginning a savepoint flushes what is already dirty
@@ -201,6 +213,8 @@ async def _save(info: Info, row: ContactModel, **changes: Any) -> ContactPayload
         return ContactPayload(user_errors=[_duplicate()])
     await info.context.db.refresh(row)
     info.context.loaders.forget_contact(row.id)
+    # which fields changed, never their values: the audit log holds no personal data
+    info.context.audit.record(operation, row.id, [to_camel_case(f) for f in changes])
     return ContactPayload(contact=Contact.from_model(row))
 
 
@@ -209,7 +223,7 @@ async def create_contact(info: Info, input: ContactCreateInput) -> ContactPayloa
     values, errors = clean_fields(_fields(input))
     if errors:
         return ContactPayload(user_errors=errors)
-    return await _save(info, ContactModel(id=uuid.uuid4(), **values))
+    return await _save(info, ContactModel(id=uuid.uuid4()), "create", **values)
 
 
 async def update_contact(info: Info, input: ContactUpdateInput) -> ContactPayload:
@@ -218,7 +232,7 @@ async def update_contact(info: Info, input: ContactUpdateInput) -> ContactPayloa
     values, errors = clean_fields(_fields(input))
     if errors:
         return ContactPayload(user_errors=errors)
-    return await _save(info, row, **values)
+    return await _save(info, row, "update", **values)
 
 
 async def delete_contact(info: Info, id: strawberry.ID) -> ContactDeletePayload:
@@ -229,7 +243,12 @@ async def delete_contact(info: Info, id: strawberry.ID) -> ContactDeletePayload:
     row = await load_contact(info, id)
     await info.context.db.delete(row)
     info.context.loaders.forget_contact(row.id)
+    info.context.audit.record("delete", row.id, [])
     return ContactDeletePayload(deleted_contact_id=strawberry.ID(encode_id("Contact", row.id)))
+
+
+def checked_fields(row: ContactModel) -> list[str]:
+    return ["email", *(f for f in OPTIONAL if getattr(row, f) is not None)]
 
 
 @dataclass
@@ -304,6 +323,8 @@ async def import_contacts(info: Info, input: ContactImportInput) -> ContactImpor
             raise
         # another request added one of these addresses since the check: still nothing imported
         return ContactImportPayload(user_errors=[_duplicate()])
+    for contact in created:
+        info.context.audit.record("import", contact.id, [to_camel_case(f) for f in checked_fields(contact)])
     by_id = {c.id: c for c in created}
     contacts = [Contact.from_model(by_id[v["id"]]) for v in values]
     return ContactImportPayload(imported_count=len(contacts), contacts=contacts)

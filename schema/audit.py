@@ -21,6 +21,8 @@ class AuditOperation(enum.Enum):
     IMPORT = "import"
     EXPORT = "export"
     ERASE = "erase"
+    CONSENT_GRANTED = "consent_granted"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
 
 
 @strawberry.type(description="Who read or changed which personal fields of whom, and when. Holds no values.")

@@ -9,6 +9,7 @@ import strawberry
 from graphql import GraphQLError
 from graphql.validation.rules import overlapping_fields_can_be_merged
 from strawberry.extensions import (
+    SchemaExtension,
     AddValidationRules,
     MaskErrors,
     MaxTokensLimiter,
@@ -66,6 +67,14 @@ class MicrospaceSchema(strawberry.Schema):
                 )
 
 
+class RedactionReport(SchemaExtension):
+    """`extensions.redactions`: every personal field this response withheld, and why."""
+
+    def get_results(self) -> dict[str, Any]:
+        redactions = getattr(self.execution_context.context, "redactions", None)
+        return {"redactions": redactions} if redactions else {}
+
+
 CACHE_SIZE = 256
 
 
@@ -93,6 +102,7 @@ def build_schema(
             lambda: AddValidationRules(rules),
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
+            RedactionReport,
             MaskUnexpected,
         ],
     )

@@ -14,6 +14,7 @@ from microspace.ids import encode_id
 from models import ConsentEvent as ConsentEventModel
 from schema.node import Node
 from schema.permissions import Can
+from schema.personal_data import backed_by, personal
 
 if TYPE_CHECKING:
     from schema.contacts import Contact
@@ -52,23 +53,28 @@ class ConsentState(enum.Enum):
 class Consent:
     purpose: ConsentPurpose
     # personal data (privacy preferences): nullable so that redaction can withhold it
-    state: ConsentState | None
-    granted: bool | None
-    changed_at: datetime | None
+    state: ConsentState | None = personal(ConsentEventModel.action)
+    granted: bool | None = personal(ConsentEventModel.action)
+    changed_at: datetime | None = personal(ConsentEventModel.occurred_at)
     source: ConsentSource | None
     policy_version: str | None
+    subject_pk: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
-    def for_all_purposes(cls, latest: dict[str, ConsentEventModel]) -> list[Consent]:
+    def for_all_purposes(
+        cls, latest: dict[str, ConsentEventModel], contact_pk: uuid.UUID
+    ) -> list[Consent]:
         """One entry per purpose, NOT_GIVEN where the ledger holds no event."""
         out = []
         for purpose in ConsentPurpose:
             event = latest.get(purpose.value)
-            out.append(cls.from_event(purpose, event))
+            out.append(cls.from_event(purpose, event, contact_pk))
         return out
 
     @classmethod
-    def from_event(cls, purpose: ConsentPurpose, event: ConsentEventModel | None) -> Consent:
+    def from_event(
+        cls, purpose: ConsentPurpose, event: ConsentEventModel | None, contact_pk: uuid.UUID
+    ) -> Consent:
         if event is None:
             return cls(
                 purpose=purpose,
@@ -77,8 +83,10 @@ class Consent:
                 changed_at=None,
                 source=None,
                 policy_version=None,
+                subject_pk=contact_pk,
             )
         return cls(
+            subject_pk=contact_pk,
             purpose=purpose,
             state=ConsentState(event.action),
             granted=event.action == "granted",
@@ -89,14 +97,19 @@ class Consent:
 
 
 @strawberry.type(description="One entry of a contact's append-only consent ledger.")
+@backed_by(ConsentEventModel)
 class ConsentEvent(Node):
     purpose: ConsentPurpose
-    action: ConsentAction | None
+    action: ConsentAction | None = personal(ConsentEventModel.action)
     source: ConsentSource
     policy_version: str | None
-    evidence: str | None = strawberry.field(description="Free-form proof; personal data.")
-    occurred_at: datetime | None
+    evidence: str | None = personal(ConsentEventModel.evidence, description="Free-form proof.")
+    occurred_at: datetime | None = personal(ConsentEventModel.occurred_at)
     contact_pk: strawberry.Private[uuid.UUID]
+
+    @property
+    def subject_pk(self) -> uuid.UUID:
+        return self.contact_pk
 
     @classmethod
     def from_model(cls, row: ConsentEventModel) -> ConsentEvent:

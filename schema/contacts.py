@@ -18,6 +18,7 @@ from schema.connection import Connection
 from schema.consent import Consent, ConsentEvent
 from schema.node import Node
 from schema.permissions import Can
+from schema.personal_data import backed_by, personal
 
 if TYPE_CHECKING:
     from schema.space_access import SpaceAccess
@@ -27,16 +28,23 @@ if TYPE_CHECKING:
     description="A person a tenant shares spaces with. Every personal-data field is nullable: "
     "it may be withheld by policy."
 )
+@backed_by(ContactModel)
 class Contact(Node):
-    email: str | None = strawberry.field(description="Trimmed and lower-cased.")
-    full_name: str | None
-    company: str | None
-    job_title: str | None
-    phone: str | None
-    locale: str | None = strawberry.field(description="A BCP 47 language tag, e.g. `de-CH`.")
+    email: str | None = personal(ContactModel.email, description="Trimmed and lower-cased.")
+    full_name: str | None = personal(ContactModel.full_name)
+    company: str | None = personal(ContactModel.company)
+    job_title: str | None = personal(ContactModel.job_title)
+    phone: str | None = personal(ContactModel.phone)
+    locale: str | None = personal(
+        ContactModel.locale, description="A BCP 47 language tag, e.g. `de-CH`."
+    )
     created_at: datetime
     updated_at: datetime
     pk: strawberry.Private[uuid.UUID]
+
+    @property
+    def subject_pk(self) -> uuid.UUID:
+        return self.pk
 
     @classmethod
     def from_model(cls, row: ContactModel) -> Contact:
@@ -59,7 +67,7 @@ class Contact(Node):
     )
     async def consents(self, info: Info) -> list[Consent] | None:
         latest = await info.context.loaders.consents_by_contact_id.load(self.pk)
-        return Consent.for_all_purposes(latest)
+        return Consent.for_all_purposes(latest, self.pk)
 
     @strawberry.field(
         description="Every consent event of this contact, newest first.",

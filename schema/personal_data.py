@@ -44,11 +44,14 @@ class Redact(FieldExtension):
 
     def __init__(self, category: str) -> None:
         self.category = category
+        self.obj: str | None = None
 
     def _apply(self, source: Any, info: Info, value: Any) -> Any:
         ctx = info.context
-        obj = f"{info.parent_type.name}.{info.field_name}"
-        decision = decide(ctx.authz, obj)
+        if self.obj is None:
+            # the policy object is the GraphQL name, as partners read it in the SDL
+            self.obj = f"{info._raw_info.parent_type.name}.{info.field_name}"
+        decision = decide(ctx.authz, self.obj)
         if decision is Decision.MASKED:
             masked = mask(self.category, value)
             if masked is not None or value is None:

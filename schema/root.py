@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import blocks, consent, contacts, emails, node, space_access, spaces, usage, viewer
+from resolvers import (
+    audit,
+    blocks,
+    consent,
+    contacts,
+    emails,
+    node,
+    policies,
+    space_access,
+    spaces,
+    usage,
+    viewer,
+)
+from schema.audit import AuditChainStatus, AuditEntry
 from schema.blocks import Block, BlockPayload, BlockRemovePayload
 from schema.connection import Connection
 from schema.consent import ConsentPayload
@@ -12,6 +25,7 @@ from schema.contacts import Contact, ContactDeletePayload, ContactImportPayload,
 from schema.emails import EmailQueuePayload
 from schema.node import Node
 from schema.permissions import Authenticated, Can
+from schema.policies import PolicyRule, PolicyRulePayload, PolicyRuleRemovePayload
 from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
 from schema.spaces import Space, SpaceDeletePayload, SpacePayload
 from schema.usage import SpaceAnalytics, UsageRecordPayload
@@ -33,6 +47,15 @@ class Query:
     )
     contacts: Connection[Contact] = strawberry.field(
         resolver=contacts.list_contacts, extensions=[Can("Contact", "read")]
+    )
+    audit_log: Connection[AuditEntry] = strawberry.field(
+        resolver=audit.list_audit_entries, extensions=[Can("AuditEntry", "read")]
+    )
+    audit_chain: AuditChainStatus = strawberry.field(
+        resolver=audit.get_audit_chain_status, extensions=[Can("AuditEntry", "read")]
+    )
+    policy_rules: list[PolicyRule] = strawberry.field(
+        resolver=policies.list_policy_rules, extensions=[Can("Policy", "manage")]
     )
     # counts suppressed below k contacts unless the caller may read_individual Analytics
     space_analytics: SpaceAnalytics = strawberry.field(
@@ -101,4 +124,10 @@ class Mutation:
     )
     usage_record: UsageRecordPayload = strawberry.mutation(
         resolver=usage.record_usage, extensions=[Can("UsageEvent", "create")]
+    )
+    policy_rule_set: PolicyRulePayload = strawberry.mutation(
+        resolver=policies.set_policy_rule, extensions=[Can("Policy", "manage")]
+    )
+    policy_rule_remove: PolicyRuleRemovePayload = strawberry.mutation(
+        resolver=policies.remove_policy_rule, extensions=[Can("Policy", "manage")]
     )

@@ -15,6 +15,7 @@ from models import SpaceAccess as SpaceAccessModel
 from schema.contacts import Contact
 from schema.node import Node
 from schema.permissions import Can
+from schema.personal_data import backed_by, personal
 
 if TYPE_CHECKING:
     from schema.spaces import Space
@@ -28,16 +29,21 @@ class AccessState(enum.Enum):
 
 
 @strawberry.type(description="A contact's access to a space: invited, accepted or revoked.")
+@backed_by(SpaceAccessModel)
 class SpaceAccess(Node):
     state: AccessState
     invited_at: datetime
-    accepted_at: datetime | None = strawberry.field(description="Personal data (behaviour).")
+    accepted_at: datetime | None = personal(SpaceAccessModel.accepted_at)
     revoked_at: datetime | None
     created_at: datetime
     updated_at: datetime
     pk: strawberry.Private[uuid.UUID]
     space_pk: strawberry.Private[uuid.UUID]
     contact_pk: strawberry.Private[uuid.UUID]
+
+    @property
+    def subject_pk(self) -> uuid.UUID:
+        return self.contact_pk
 
     @classmethod
     def from_model(cls, row: SpaceAccessModel) -> SpaceAccess:

@@ -79,3 +79,33 @@ async def make_access(url: URL, tenant_id: uuid.UUID, space_id: uuid.UUID, conta
         for cid in contact_ids:
             db.add(SpaceAccess(id=uuid.uuid4(), space_id=space_id, contact_id=cid, state="invited"))
         await db.flush()
+
+
+async def make_key(url: URL, tenant_id: uuid.UUID, kind: str, scopes: list[str]) -> str:
+    """A partner (or widget) key with these scopes; returns the token."""
+    from microspace.auth import new_token
+    from models import ApiToken
+
+    token, digest = new_token(kind)
+    async with owner_db(url, tenant_id) as db:
+        db.add(ApiToken(id=uuid.uuid4(), kind=kind, token_hash=digest, name="test", scopes=scopes))
+    return token
+
+
+async def make_full_contact(url: URL, tenant_id: uuid.UUID) -> uuid.UUID:
+    """A contact with every personal field set, a consent with evidence, an accepted access."""
+    from datetime import UTC, datetime
+
+    from models import ConsentEvent, Contact, SpaceAccess
+
+    space_id = (await make_spaces(url, tenant_id, 1))[0]
+    cid = uuid.uuid4()
+    async with owner_db(url, tenant_id) as db:
+        db.add(Contact(id=cid, email=f"jane.doe-{cid.hex[:6]}@example.com", full_name="Jane Doe",
+                       company="Initech", job_title="CTO", phone="+44 20 7946 0958", locale="en-GB"))
+        await db.flush()
+        db.add(ConsentEvent(id=uuid.uuid4(), contact_id=cid, purpose="marketing_email", action="granted",
+                            source="form", policy_version="v1", evidence="Ticked the box at signup"))
+        db.add(SpaceAccess(id=uuid.uuid4(), space_id=space_id, contact_id=cid, state="accepted",
+                           accepted_at=datetime.now(UTC)))
+    return cid

@@ -27,6 +27,7 @@ NOT_PERSONAL = {
     "space_access.invited_at",
     "space_access.revoked_at",
     "consent_events.source",
+    "consent_events.purpose",
     "consent_events.policy_version",
     "consent_events.recorded_by",
     "outbox.kind",
