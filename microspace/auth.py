@@ -38,6 +38,8 @@ class Principal:
     rejected: bool = False
     # the tenant's policy overrides version, to reload them when they changed
     policy_version: int = 0
+    # a subject's magic-link token speaks for this one contact
+    contact_id: uuid.UUID | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -65,7 +67,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 AUTHENTICATE = text(
     # set_config runs on the single row the function returns, scoping this transaction
-    "SELECT a.token_id, a.tenant_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, "
+    "SELECT a.token_id, a.tenant_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, a.contact_id, "
     "set_config('app.tenant_id', a.tenant_id::text, true) "
     "FROM app_authenticate(:hash) AS a"
 )
@@ -95,4 +97,5 @@ async def authenticate(db: Db, authorization: str | None) -> Principal:
         token_id=row.token_id,
         member_id=row.member_id,
         policy_version=row.policy_version,
+        contact_id=row.contact_id,
     )

@@ -107,6 +107,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    from microspace.worker import retention_once
+
+    settings, _ = _settings_with_database()
+    if args.grace_days is not None:
+        if args.grace_days < 0:
+            raise OperatorError("--grace-days must not be negative")
+        settings = replace(settings, retention_grace_days=args.grace_days)
+    _migrate(settings)
+    purged = asyncio.run(retention_once(settings))
+    print(json.dumps({"purged_tenant_ids": [str(t) for t in purged]}))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="microspace", description=__doc__)
     sub = p.add_subparsers(dest="command")
@@ -123,6 +137,11 @@ def parser() -> argparse.ArgumentParser:
     tc.add_argument("--name", required=True)
     tc.add_argument("--owner-email", required=True)
     tc.set_defaults(func=cmd_tenant_create)
+    rt = sub.add_parser(
+        "retention", help="erase personal data of tenants ended past the grace period; print JSON"
+    )
+    rt.add_argument("--grace-days", type=int, help="override MICROSPACE_RETENTION_GRACE_DAYS")
+    rt.set_defaults(func=cmd_retention)
     mc = sub.add_parser("member-create", help="add a member to a tenant; print JSON")
     mc.add_argument("--tenant", required=True)
     mc.add_argument("--email", required=True)

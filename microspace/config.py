@@ -75,12 +75,24 @@ class Settings:
     outbox_max_attempts: int = 8
     outbox_backoff_seconds: float = 30.0
     worker_poll_seconds: float = 5.0
+    # privacy engine (docs/privacy.md): signs export links and keys the suppression HMAC
+    secret_key: str | None = None
+    export_link_ttl: float = 3600.0
+    retention_grace_days: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
     def owner_url(self) -> URL:
         if not self.database_url:
             raise RuntimeError("DATABASE_URL is not set and no embedded server was started")
         return async_url(self.database_url)
+
+    def secret(self) -> bytes:
+        """The key for export links and suppression hashes; required outside development."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        if self.dev_mode:
+            return b"microspace-development-only-secret"
+        raise RuntimeError("MICROSPACE_SECRET_KEY must be set when MICROSPACE_DEV is off")
 
     def app_url(self) -> URL:
         """The application's own login: a role that owns nothing and cannot bypass RLS."""
@@ -126,6 +138,9 @@ def load_settings() -> Settings:
         outbox_max_attempts=_int("MICROSPACE_OUTBOX_MAX_ATTEMPTS", 8),
         outbox_backoff_seconds=_float("MICROSPACE_OUTBOX_BACKOFF_SECONDS", 30.0),
         worker_poll_seconds=_float("MICROSPACE_WORKER_POLL_SECONDS", 5.0),
+        secret_key=os.environ.get("MICROSPACE_SECRET_KEY") or None,
+        export_link_ttl=_float("MICROSPACE_EXPORT_LINK_TTL", 3600.0),
+        retention_grace_days=_int("MICROSPACE_RETENTION_GRACE_DAYS", 30),
     )
 
 

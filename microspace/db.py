@@ -77,6 +77,10 @@ class Db:
         self.aborted = False
 
     @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessionmaker
+
+    @property
     def session(self) -> AsyncSession:
         if self._session is None:
             self._session = self._sessionmaker()

@@ -109,6 +109,13 @@ def render(
     elif kind == "space_updated":
         subject = f"{space_title} has been updated"
         body = f"{hello}\n\nThe space \u201c{space_title}\u201d has been updated."
+    elif kind == "subject_verification":
+        subject = "Confirm your data request"
+        body = (
+            f"{hello}\n\nWe received a {payload.get('request_kind', 'data')} request for your "
+            f"personal data. To confirm it was you, use this code: {payload.get('code', '')}\n\n"
+            "If you did not ask for this, ignore this e-mail."
+        )
     elif kind == "marketing":
         subject = str(payload.get("subject") or "")
         body = f"{hello}\n\n{payload.get('body') or ''}"

@@ -28,7 +28,7 @@ from microspace.config import Settings
 from microspace.db import Db, make_engine, sessionmaker_for
 from microspace.mail import Email, Sender, render, sender_from_settings
 from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess
-from models.outbox import CONSENT_FOR_KIND, OutboxStatus
+from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
 from resolvers.consent_ledger import has_consent, lock_contact
 
@@ -148,6 +148,8 @@ class Worker:
             self._failed(row, exc, stats)
             return
         now = datetime.now(UTC)
+        if row.kind == EmailKind.SUBJECT_VERIFICATION.value:
+            row.payload = {}  # a one-time code does not outlive its delivery
         row.status, row.sent_at, row.attempts, row.last_error = (
             OutboxStatus.SENT.value,
             now,
@@ -219,12 +221,43 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
     return worker, engine
 
 
+async def retention_once(settings: Settings, *, now: datetime | None = None) -> list[uuid.UUID]:
+    """Purge the tenants whose subscription ended past the grace period (as the owner:
+    retention crosses tenants and empties append-only ledgers)."""
+    from privacy.retention import run_retention
+
+    engine = make_engine(settings.owner_url(), pool_size=1, max_overflow=0)
+    try:
+        return await run_retention(
+            sessionmaker_for(engine),
+            now=now or datetime.now(UTC),
+            grace_days=settings.retention_grace_days,
+        )
+    finally:
+        await engine.dispose()
+
+
+async def _daily_retention(settings: Settings) -> None:
+    while True:
+        try:
+            purged = await retention_once(settings)
+            if purged:
+                log.info("retention: purged personal data of %d tenant(s)", len(purged))
+        except Exception:
+            log.exception("retention run failed; retrying in a day")
+        await asyncio.sleep(24 * 3600)
+
+
 async def run(settings: Settings, *, once: bool, sender: Sender | None = None) -> Stats:
     worker, engine = worker_for(settings, sender)
     try:
         if once:
             return await worker.run_once()
-        await worker.run_forever(settings.worker_poll_seconds)
+        retention = asyncio.create_task(_daily_retention(settings))
+        try:
+            await worker.run_forever(settings.worker_poll_seconds)
+        finally:
+            retention.cancel()
         return Stats()
     finally:
         await engine.dispose()

@@ -9,6 +9,14 @@ from models.contact import Contact
 from models.outbox import EmailKind, EmailSent, OutboxMessage, OutboxStatus
 from models.space import Space, SpaceStatus
 from models.space_access import AccessState, SpaceAccess
+from models.subject_request import (
+    DomainEvent,
+    RequestKind,
+    RequestState,
+    SubjectRequest,
+    SubjectRequestEvent,
+    Suppression,
+)
 from models.tenant import ApiToken, Member, Role, SubscriptionStatus, Tenant, TokenKind
 from models.usage import UsageEvent
 
@@ -39,4 +47,10 @@ __all__ = [
     "TenantScoped",
     "TokenKind",
     "UsageEvent",
+    "DomainEvent",
+    "RequestKind",
+    "RequestState",
+    "SubjectRequest",
+    "SubjectRequestEvent",
+    "Suppression",
 ]

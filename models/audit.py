@@ -14,11 +14,17 @@ from sqlalchemy import LargeBinary, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.privacy import SubjectLink
 from models.base import Base, TenantScoped
 
 
 class AuditEntry(TenantScoped, Base):
     __tablename__ = "audit_log"
+    __subject__ = SubjectLink(
+        "subject_contact_id",
+        "keep",
+        legal_basis="GDPR Art. 5(2) accountability; entries hold ids and field names, no values",
+    )
 
     seq: Mapped[int] = mapped_column(server_default="0")
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKeyConstraint, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.privacy import SubjectLink
 from models.base import Base, TenantScoped
 
 
@@ -37,6 +38,7 @@ class ConsentSource(str, enum.Enum):
 
 class ConsentEvent(TenantScoped, Base):
     __tablename__ = "consent_events"
+    __subject__ = SubjectLink("contact_id", "delete", ledger=True)
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"], ondelete="CASCADE"

@@ -5,11 +5,13 @@ from __future__ import annotations
 from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.privacy import SubjectLink
 from models.base import Base, TenantScoped, Timestamps
 
 
 class Contact(TenantScoped, Timestamps, Base):
     __tablename__ = "contacts"
+    __subject__ = SubjectLink("id", "delete")
     # tenant_id first in the unique key: a duplicate can only ever be found in one's own tenant
     __table_args__ = (
         UniqueConstraint("tenant_id", "email"),

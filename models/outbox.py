@@ -11,6 +11,7 @@ from sqlalchemy import ForeignKeyConstraint, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.privacy import SubjectLink
 from models.base import Base, TenantScoped
 from models.consent import ConsentPurpose
 
@@ -19,6 +20,7 @@ class EmailKind(str, enum.Enum):
     SPACE_INVITATION = "space_invitation"
     SPACE_UPDATED = "space_updated"
     MARKETING = "marketing"
+    SUBJECT_VERIFICATION = "subject_verification"
 
 
 # e-mail kinds that may only be queued and sent while the contact's consent is granted
@@ -34,6 +36,7 @@ class OutboxStatus(str, enum.Enum):
 
 class OutboxMessage(TenantScoped, Base):
     __tablename__ = "outbox"
+    __subject__ = SubjectLink("contact_id", "delete")
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"], ondelete="CASCADE"
@@ -63,6 +66,7 @@ class EmailSent(TenantScoped, Base):
     """One e-mail that left the system, per contact (kept for access requests and proof)."""
 
     __tablename__ = "emails_sent"
+    __subject__ = SubjectLink("contact_id", "delete", ledger=True)
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"], ondelete="CASCADE"

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.privacy import SubjectLink
 from models.base import Base, TenantScoped, Timestamps
 
 
@@ -23,6 +24,7 @@ ACTIVE_STATES = (AccessState.INVITED.value, AccessState.ACCEPTED.value)
 
 class SpaceAccess(TenantScoped, Timestamps, Base):
     __tablename__ = "space_access"
+    __subject__ = SubjectLink("contact_id", "delete")
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "space_id"], ["spaces.tenant_id", "spaces.id"], ondelete="CASCADE"

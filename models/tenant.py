@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKeyConstraint, LargeBinary, String, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.privacy import SubjectLink
 from models.base import Base, TenantScoped
 
 
@@ -45,6 +46,8 @@ class Tenant(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # bumped by every change of the tenant's policy overrides (models/audit.py PolicyRule)
     policy_version: Mapped[int] = mapped_column(default=0)
+    # set by retention once every personal field of the tenant has been erased
+    personal_data_purged_at: Mapped[datetime | None]
 
 
 class Member(TenantScoped, Base):
@@ -61,6 +64,7 @@ class ApiToken(TenantScoped, Base):
     """An opaque bearer credential, stored only as its SHA-256 hash."""
 
     __tablename__ = "api_tokens"
+    __subject__ = SubjectLink("contact_id", "delete")
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "member_id"], ["members.tenant_id", "members.id"], ondelete="CASCADE"
@@ -71,6 +75,8 @@ class ApiToken(TenantScoped, Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     member_id: Mapped[uuid.UUID | None]
+    # a subject's magic-link token: the one contact it speaks for
+    contact_id: Mapped[uuid.UUID | None]
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     revoked_at: Mapped[datetime | None]

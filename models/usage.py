@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKeyConstraint, Index, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.privacy import SubjectLink
 from models.base import Base, TenantScoped
 
 BROWSING = {"pii": "user.behavior.browsing_history"}
@@ -15,6 +16,7 @@ BROWSING = {"pii": "user.behavior.browsing_history"}
 
 class UsageEvent(TenantScoped, Base):
     __tablename__ = "usage_events"
+    __subject__ = SubjectLink("contact_id", "delete")
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"], ondelete="CASCADE"

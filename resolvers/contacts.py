@@ -17,6 +17,8 @@ from microspace.context import Info
 from microspace.errors import Forbidden, NotFound
 from microspace.ids import decode_id, encode_id
 from models import Contact as ContactModel
+from models import Suppression
+from privacy.subjects import normalise_email, subject_hash
 from resolvers.loaders import CONTACT_ORDER
 from resolvers.pagination import keyset_page, page_request
 from schema.connection import Connection
@@ -47,11 +49,6 @@ EMAIL_RE = re.compile(
 )
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().\-/]*$")
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
-
-
-def normalise_email(raw: str) -> str:
-    """The stored form of an address: Unicode-normalised, trimmed, lower-cased."""
-    return unicodedata.normalize("NFKC", raw).strip().lower()
 
 
 def _error(
@@ -218,11 +215,32 @@ async def _save(
     return ContactPayload(contact=Contact.from_model(row))
 
 
+async def suppressed(info: Info, emails: list[str]) -> set[str]:
+    """The addresses an erasure has suppressed: they may not come back (re-import, e-mail)."""
+    if not emails:
+        return set()
+    secret = info.context.settings.secret()
+    by_hash = {subject_hash(secret, e): e for e in emails}
+    rows = await info.context.db.scalars(select(Suppression.email_hash).where(Suppression.email_hash.in_(list(by_hash))))
+    return {by_hash[h] for h in rows}
+
+
+def _suppressed(row: int | None = None) -> ContactUserError:
+    return _error(
+        ContactErrorCode.SUPPRESSED,
+        "email",
+        "This address belongs to a person whose data was erased at their request; it cannot be added again.",
+        row,
+    )
+
+
 async def create_contact(info: Info, input: ContactCreateInput) -> ContactPayload:
-    """Create a contact; its e-mail address must be new to the tenant."""
+    """Create a contact; its e-mail address must be new to the tenant and not suppressed."""
     values, errors = clean_fields(_fields(input))
     if errors:
         return ContactPayload(user_errors=errors)
+    if await suppressed(info, [values["email"]]):
+        return ContactPayload(user_errors=[_suppressed()])
     return await _save(info, ContactModel(id=uuid.uuid4()), "create", **values)
 
 
@@ -232,6 +250,8 @@ async def update_contact(info: Info, input: ContactUpdateInput) -> ContactPayloa
     values, errors = clean_fields(_fields(input))
     if errors:
         return ContactPayload(user_errors=errors)
+    if values.get("email") and await suppressed(info, [values["email"]]):
+        return ContactPayload(user_errors=[_suppressed()])
     return await _save(info, row, "update", **values)
 
 
@@ -287,6 +307,8 @@ async def _check_import(info: Info, input: ContactImportInput) -> _Checked:
         stmt = select(ContactModel.email).where(ContactModel.email.in_(list(first_row)))
         for email in await info.context.db.scalars(stmt):
             errors.append(_duplicate(first_row[email]))
+        for email in await suppressed(info, list(first_row)):
+            errors.append(_suppressed(first_row[email]))
     errors.sort(key=lambda e: e.row if e.row is not None else -1)
     return _Checked(rows=rows, errors=errors)
 

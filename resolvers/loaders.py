@@ -10,7 +10,7 @@ from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from microspace.db import Db
-from models import Block, ConsentEvent, Contact, Space, SpaceAccess
+from models import Block, ConsentEvent, Contact, Space, SpaceAccess, SubjectRequest, SubjectRequestEvent
 from resolvers.consent_ledger import current_consents
 from resolvers.pagination import (
     ChildPageKey,
@@ -39,6 +39,19 @@ CONSENT_EVENT_ORDER = Order(
 )
 
 
+async def _events_by_request(db: Db, ids: Sequence[uuid.UUID]) -> list[list[SubjectRequestEvent]]:
+    stmt = (
+        select(SubjectRequestEvent)
+        .where(SubjectRequestEvent.request_id.in_(ids))
+        .order_by(SubjectRequestEvent.occurred_at, SubjectRequestEvent.id)
+        .execution_options(populate_existing=True)
+    )
+    grouped: dict[uuid.UUID, list[SubjectRequestEvent]] = {i: [] for i in ids}
+    for row in await db.scalars(stmt):
+        grouped[row.request_id].append(row)
+    return [grouped[i] for i in ids]
+
+
 async def _by_id(db: Db, model: type[Any], ids: Sequence[uuid.UUID]) -> list[Any]:
     # populate_existing: a mutation earlier in the request may have moved rows in SQL
     stmt = select(model).where(model.id.in_(ids)).execution_options(populate_existing=True)
@@ -62,6 +75,15 @@ class Loaders:
             lambda ids: count_by_parent(db, Block.space_id, ids)
         )
         self._contacts(db)
+        self._subject_requests(db)
+
+    def _subject_requests(self, db: Db) -> None:
+        self.subject_request_by_id: DataLoader[uuid.UUID, SubjectRequest | None] = DataLoader(
+            lambda ids: _by_id(db, SubjectRequest, ids)
+        )
+        self.subject_request_events_by_request_id: DataLoader[
+            uuid.UUID, list[SubjectRequestEvent]
+        ] = DataLoader(lambda ids: _events_by_request(db, ids))
 
     def _contacts(self, db: Db) -> None:
         """Contacts, their consent and their space access (issue 3)."""

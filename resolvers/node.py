@@ -7,7 +7,7 @@ import strawberry
 from microspace.context import Info
 from microspace.errors import NotFound
 from microspace.ids import parse_id
-from resolvers import blocks, consent, contacts, space_access, spaces
+from resolvers import blocks, consent, contacts, space_access, spaces, subject_requests
 from schema.node import Node
 from schema.permissions import require
 
@@ -17,6 +17,7 @@ READERS = {
     "Contact": contacts.get_contact,
     "SpaceAccess": space_access.get_space_access,
     "ConsentEvent": consent.get_consent_event,
+    "SubjectRequest": subject_requests.get_subject_request,
 }
 
 

@@ -128,6 +128,7 @@ class ContactErrorCode(enum.Enum):
     INVALID_LOCALE = "invalid_locale"
     INVALID_CHARACTERS = "invalid_characters"
     TOO_MANY_ROWS = "too_many_rows"
+    SUPPRESSED = "suppressed"
 
 
 @strawberry.type(description="Why a contact mutation was refused; nothing was changed.")

@@ -14,6 +14,7 @@ from resolvers import (
     policies,
     space_access,
     spaces,
+    subject_requests,
     usage,
     viewer,
 )
@@ -27,6 +28,7 @@ from schema.node import Node
 from schema.permissions import Authenticated, Can
 from schema.policies import PolicyRule, PolicyRulePayload, PolicyRuleRemovePayload
 from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
+from schema.subject_requests import SubjectLinkPayload, SubjectRequest, SubjectRequestPayload
 from schema.spaces import Space, SpaceDeletePayload, SpacePayload
 from schema.usage import SpaceAnalytics, UsageRecordPayload
 from schema.viewer import Viewer
@@ -53,6 +55,13 @@ class Query:
     )
     audit_chain: AuditChainStatus = strawberry.field(
         resolver=audit.get_audit_chain_status, extensions=[Can("AuditEntry", "read")]
+    )
+    subject_request: SubjectRequest = strawberry.field(
+        resolver=subject_requests.get_subject_request, extensions=[Can("SubjectRequest", "read")]
+    )
+    subject_requests: Connection[SubjectRequest] = strawberry.field(
+        resolver=subject_requests.list_subject_requests,
+        extensions=[Can("SubjectRequest", "read")],
     )
     policy_rules: list[PolicyRule] = strawberry.field(
         resolver=policies.list_policy_rules, extensions=[Can("Policy", "manage")]
@@ -130,4 +139,34 @@ class Mutation:
     )
     policy_rule_remove: PolicyRuleRemovePayload = strawberry.mutation(
         resolver=policies.remove_policy_rule, extensions=[Can("Policy", "manage")]
+    )
+    # subjects (magic-link tokens) file and verify requests about themselves only
+    subject_access_request: SubjectRequestPayload = strawberry.mutation(
+        resolver=subject_requests.file_access_request, extensions=[Can("SubjectRequest", "create")]
+    )
+    subject_portability_request: SubjectRequestPayload = strawberry.mutation(
+        resolver=subject_requests.file_portability_request,
+        extensions=[Can("SubjectRequest", "create")],
+    )
+    subject_correction_request: SubjectRequestPayload = strawberry.mutation(
+        resolver=subject_requests.file_correction_request,
+        extensions=[Can("SubjectRequest", "create")],
+    )
+    subject_erasure_request: SubjectRequestPayload = strawberry.mutation(
+        resolver=subject_requests.file_erasure_request, extensions=[Can("SubjectRequest", "create")]
+    )
+    subject_request_verify: SubjectRequestPayload = strawberry.mutation(
+        resolver=subject_requests.verify_request, extensions=[Can("SubjectRequest", "update")]
+    )
+    subject_request_process: SubjectRequestPayload = strawberry.mutation(
+        resolver=subject_requests.process_request, extensions=[Can("SubjectRequest", "manage")]
+    )
+    subject_request_reject: SubjectRequestPayload = strawberry.mutation(
+        resolver=subject_requests.reject_request, extensions=[Can("SubjectRequest", "manage")]
+    )
+    subject_request_extend: SubjectRequestPayload = strawberry.mutation(
+        resolver=subject_requests.extend_request, extensions=[Can("SubjectRequest", "manage")]
+    )
+    subject_link_create: SubjectLinkPayload = strawberry.mutation(
+        resolver=subject_requests.create_subject_link, extensions=[Can("SubjectRequest", "manage")]
     )

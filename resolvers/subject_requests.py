@@ -1,0 +1,318 @@
+"""Data-subject requests: file, verify, process, reject, extend; get and list.
+
+State machine: received -> verifying -> verified -> processing -> completed | rejected.
+Every transition writes a trail row (who, from, to, when, note) in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import strawberry
+from sqlalchemy import any_, func, select, update
+from strawberry.utils.str_converters import to_camel_case
+
+from microspace.auth import new_token
+from microspace.context import Info
+from microspace.errors import Forbidden, NotFound
+from microspace.ids import decode_id, encode_id
+from models import ApiToken, DomainEvent, EmailKind
+from models import Contact as ContactModel
+from models import SubjectRequest as SubjectRequestModel
+from models import SubjectRequestEvent as EventModel
+from models.subject_request import OPEN_STATES
+from privacy import erasure
+from privacy.subjects import add_months, matching_contacts, normalise_email, subject_hash
+from resolvers.contacts import EMAIL_RE, clean_fields, load_contact
+from resolvers.emails import enqueue
+from resolvers.pagination import Order, keyset_page, page_request, parse_datetime
+from schema.connection import Connection
+from schema.subject_requests import (
+    ExportLink,
+    SubjectCorrectionRequestInput,
+    SubjectRequest,
+    SubjectRequestErrorCode,
+    SubjectRequestInput,
+    SubjectLinkPayload,
+    SubjectRequestKind,
+    SubjectRequestPayload,
+    SubjectRequestReasonInput,
+    SubjectRequestState,
+    SubjectRequestUserError,
+    SubjectRequestVerifyInput,
+)
+
+ORDER = Order(
+    columns=(SubjectRequestModel.received_at, SubjectRequestModel.id),
+    parsers=(parse_datetime, uuid.UUID),
+    descending=True,
+)
+MAX_NOTE = 2000
+Code = SubjectRequestErrorCode
+
+
+def _error(code: SubjectRequestErrorCode, field: str, message: str) -> SubjectRequestPayload:
+    return SubjectRequestPayload(
+        user_errors=[SubjectRequestUserError(code=code, field=[field], message=message)]
+    )
+
+
+def _actor(info: Info) -> tuple[str, uuid.UUID | None]:
+    p = info.context.principal
+    return p.kind, p.member_id or p.token_id
+
+
+def _transition(info: Info, row: SubjectRequestModel, to: str, note: str | None = None) -> None:
+    kind, actor_id = _actor(info)
+    info.context.db.add(
+        EventModel(id=uuid.uuid4(), request_id=row.id, from_state=row.state,
+                   to_state=to, actor_kind=kind, actor_id=actor_id, note=note)
+    )
+    row.state = to
+
+
+async def load_request(info: Info, global_id: str) -> SubjectRequestModel:
+    """A request of the tenant; a subject sees only their own. NOT_FOUND otherwise."""
+    row = await info.context.loaders.subject_request_by_id.load(decode_id(global_id, "SubjectRequest"))
+    principal = info.context.principal
+    if row is None or (principal.kind == "subject" and principal.contact_id not in row.contact_ids):
+        raise NotFound()
+    return row
+
+
+async def get_subject_request(info: Info, id: strawberry.ID) -> SubjectRequest:
+    """One subject request."""
+    return SubjectRequest.from_model(await load_request(info, id))
+
+
+async def list_subject_requests(
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    state: SubjectRequestState | None = None,
+    kind: SubjectRequestKind | None = None,
+    overdue: bool | None = None,
+) -> Connection[SubjectRequest]:
+    """The tenant's subject requests, newest first (a subject: their own)."""
+    ctx = info.context
+    req = page_request(first, after, ORDER, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size)
+    where: list[Any] = []
+    if state is not None:
+        where.append(SubjectRequestModel.state == state.value)
+    if kind is not None:
+        where.append(SubjectRequestModel.kind == kind.value)
+    if overdue is not None:
+        late = (SubjectRequestModel.due_at < func.now()) & SubjectRequestModel.state.in_(OPEN_STATES)
+        where.append(late if overdue else ~late)
+    if ctx.principal.kind == "subject":
+        where.append(any_(SubjectRequestModel.contact_ids) == ctx.principal.contact_id)
+    page = await keyset_page(ctx.db, select(SubjectRequestModel).where(*where), ORDER, req)
+
+    async def count() -> int:
+        return await ctx.db.scalar(select(func.count()).select_from(SubjectRequestModel).where(*where))
+
+    return Connection.from_page(page, SubjectRequest.from_model, count, after=after)
+
+
+async def _subject_email(info: Info, given: str | None) -> str | SubjectRequestPayload:
+    principal = info.context.principal
+    if principal.kind == "subject":
+        contact = await info.context.loaders.contact_by_id.load(principal.contact_id)
+        if contact is None:
+            raise Forbidden()
+        if given is not None and normalise_email(given) != contact.email:
+            return _error(Code.SUBJECT_MISMATCH, "email", "A subject may file requests about themself only.")
+        return contact.email
+    if given is None or not given.strip():
+        return _error(Code.REQUIRED, "email", "email is required.")
+    email = normalise_email(given)
+    if len(email) > 320 or not EMAIL_RE.match(email):
+        return _error(Code.INVALID_EMAIL, "email", "email is not a valid e-mail address.")
+    return email
+
+
+async def _file(info: Info, kind: str, given: str | None, changes: dict[str, Any] | None = None) -> SubjectRequestPayload:
+    email = await _subject_email(info, given)
+    if isinstance(email, SubjectRequestPayload):
+        return email
+    ctx = info.context
+    now = datetime.now(UTC)
+    contact_ids = await matching_contacts(ctx.db, email)
+    kind_, actor_id = _actor(info)
+    row = SubjectRequestModel(
+        id=uuid.uuid4(), kind=kind, subject_email=email, subject_hash=subject_hash(ctx.settings.secret(), email),
+        contact_ids=contact_ids, state="received", received_at=now, due_at=add_months(now, 1),
+        changes=changes, created_by_kind=kind_, created_by=actor_id, progress=[],
+    )
+    ctx.db.add(row)
+    ctx.db.add(EventModel(id=uuid.uuid4(), request_id=row.id, from_state=None, to_state="received",
+                          actor_kind=kind_, actor_id=actor_id))
+    if contact_ids:
+        # the subject proves it is them with a one-time code sent to the address we hold
+        code = secrets.token_urlsafe(12)
+        row.verification_hash = hashlib.sha256(code.encode()).digest()
+        await enqueue(ctx.db, EmailKind.SUBJECT_VERIFICATION, contact_ids[:1],
+                      payload={"code": code, "request_kind": kind})
+    _transition(info, row, "verifying")
+    await ctx.db.flush()
+    return SubjectRequestPayload(request=SubjectRequest.from_model(row))
+
+
+async def file_access_request(info: Info, input: SubjectRequestInput) -> SubjectRequestPayload:
+    """Art. 15: a copy of everything held about the subject."""
+    return await _file(info, "access", input.email)
+
+
+async def file_portability_request(info: Info, input: SubjectRequestInput) -> SubjectRequestPayload:
+    """Art. 20: the subject's data in a machine-readable format (JSON, CSV in a zip)."""
+    return await _file(info, "portability", input.email)
+
+
+async def file_erasure_request(info: Info, input: SubjectRequestInput) -> SubjectRequestPayload:
+    """Art. 17: erase the subject's personal data."""
+    return await _file(info, "erasure", input.email)
+
+
+async def file_correction_request(info: Info, input: SubjectCorrectionRequestInput) -> SubjectRequestPayload:
+    """Art. 16: correct the subject's contact fields."""
+    changes = {k: v for k, v in strawberry.asdict(input.changes).items() if v is not None}
+    if not changes:
+        return _error(Code.INVALID_CHANGES, "changes", "Name at least one field to correct.")
+    values, errors = clean_fields(changes)
+    if errors:
+        first = errors[0]
+        return _error(Code.INVALID_CHANGES, f"changes.{to_camel_case(first.field[0])}", first.message)
+    return await _file(info, "correction", input.email, values)
+
+
+async def verify_request(info: Info, input: SubjectRequestVerifyInput) -> SubjectRequestPayload:
+    """Confirm the subject's identity: the e-mailed code, or a member's attestation."""
+    row = await load_request(info, input.id)
+    if row.state not in ("received", "verifying"):
+        return _error(Code.INVALID_STATE, "id", f"A {row.state} request cannot be verified.")
+    if input.token:
+        expected = row.verification_hash or b""
+        given = hashlib.sha256(input.token.encode()).digest()
+        if not expected or not hmac.compare_digest(expected, given):
+            return _error(Code.INVALID_TOKEN, "token", "The code is not valid for this request.")
+        method, note = "token", None
+    elif input.attestation is not None:
+        if info.context.principal.kind == "subject":
+            raise Forbidden("A subject verifies with the code e-mailed to them.")
+        note = input.attestation.strip()
+        if not note or len(note) > MAX_NOTE:
+            return _error(Code.REQUIRED, "attestation", f"Say how the identity was checked (1 to {MAX_NOTE} characters).")
+        method = "attestation"
+    else:
+        return _error(Code.REQUIRED, "token", "Give the e-mailed code or an attestation.")
+    row.verified_by, row.verification_hash = method, None
+    _transition(info, row, "verified", note)
+    await info.context.db.flush()
+    return SubjectRequestPayload(request=SubjectRequest.from_model(row))
+
+
+def export_link(info: Info, request_id: uuid.UUID) -> ExportLink:
+    from privacy.links import sign_link
+
+    settings = info.context.settings
+    expires = datetime.now(UTC) + timedelta(seconds=settings.export_link_ttl)
+    token = sign_link(settings.secret(), tenant_id=info.context.principal.tenant_id,
+                      request_id=request_id, expires_at=expires)
+    return ExportLink(url=f"/exports/{token}", json_url=f"/exports/{token}?format=json",
+                      zip_url=f"/exports/{token}?format=zip", expires_at=expires)
+
+
+async def _correct(info: Info, row: SubjectRequestModel) -> None:
+    """Apply the changes to every matched contact; the trail and audit keep field names only."""
+    ctx = info.context
+    values = row.changes or {}
+    fields = [to_camel_case(f) for f in values]
+    if values and row.contact_ids:
+        await ctx.db.execute(
+            update(ContactModel).where(ContactModel.id.in_(row.contact_ids)).values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    for contact_id in row.contact_ids:
+        ctx.audit.record("update", contact_id, fields)
+        ctx.loaders.forget_contact(contact_id)
+        ctx.db.add(DomainEvent(id=uuid.uuid4(), topic="contact.changed",
+                               payload={"contactId": encode_id("Contact", contact_id), "fields": fields}))
+    row.changes = None  # applied: no second copy of the new values
+
+
+async def process_request(info: Info, id: strawberry.ID) -> SubjectRequestPayload:
+    """Carry out a verified request; an interrupted erasure resumes where it stopped."""
+    row = await load_request(info, id)
+    ctx = info.context
+    if row.kind == "erasure" and row.state in ("verified", "processing"):
+        secret_hex = row.subject_hash.hex()
+        await erasure.run_erasure(ctx.db.sessionmaker, ctx.principal.tenant_id, row.id,
+                                  secret_hash_hex=secret_hex, actor=_actor(info))
+        fresh = await ctx.db.scalar(select(SubjectRequestModel).where(SubjectRequestModel.id == row.id)
+                                    .execution_options(populate_existing=True))
+        return SubjectRequestPayload(request=SubjectRequest.from_model(fresh))
+    if row.state != "verified":
+        return _error(Code.INVALID_STATE, "id", f"A {row.state} request cannot be processed; verify it first.")
+    _transition(info, row, "processing")
+    link = None
+    if row.kind == "correction":
+        await _correct(info, row)
+    else:
+        link = export_link(info, row.id)
+    _transition(info, row, "completed")
+    row.completed_at = datetime.now(UTC)
+    await ctx.db.flush()
+    return SubjectRequestPayload(request=SubjectRequest.from_model(row), export_link=link)
+
+
+def _reason(input: SubjectRequestReasonInput) -> str | SubjectRequestPayload:
+    reason = input.reason.strip()
+    if not reason or len(reason) > MAX_NOTE:
+        return _error(Code.REQUIRED, "reason", f"Give a reason (1 to {MAX_NOTE} characters).")
+    return reason
+
+
+async def reject_request(info: Info, input: SubjectRequestReasonInput) -> SubjectRequestPayload:
+    """Refuse a request that has not been processed, with a reason."""
+    row = await load_request(info, input.id)
+    reason = _reason(input)
+    if isinstance(reason, SubjectRequestPayload):
+        return reason
+    if row.state not in ("received", "verifying", "verified"):
+        return _error(Code.INVALID_STATE, "id", f"A {row.state} request cannot be rejected.")
+    row.rejection_reason = reason
+    _transition(info, row, "rejected", reason)
+    await info.context.db.flush()
+    return SubjectRequestPayload(request=SubjectRequest.from_model(row))
+
+
+async def extend_request(info: Info, input: SubjectRequestReasonInput) -> SubjectRequestPayload:
+    """Art. 12(3): extend the due date once, by two months, with a reason."""
+    row = await load_request(info, input.id)
+    reason = _reason(input)
+    if isinstance(reason, SubjectRequestPayload):
+        return reason
+    if row.state not in OPEN_STATES:
+        return _error(Code.INVALID_STATE, "id", f"A {row.state} request cannot be extended.")
+    if row.extended_at is not None:
+        return _error(Code.ALREADY_EXTENDED, "id", "The due date can be extended once only.")
+    row.extended_at, row.extension_reason = datetime.now(UTC), reason
+    row.due_at = add_months(row.due_at, 2)
+    _transition(info, row, row.state, reason)
+    await info.context.db.flush()
+    return SubjectRequestPayload(request=SubjectRequest.from_model(row))
+
+
+async def create_subject_link(info: Info, contact_id: strawberry.ID) -> SubjectLinkPayload:
+    """A magic-link token with which the contact may file and verify requests about themself."""
+    contact = await load_contact(info, contact_id)
+    token, digest = new_token("subject")
+    info.context.db.add(ApiToken(id=uuid.uuid4(), kind="subject", contact_id=contact.id,
+                                 token_hash=digest, name="magic link", scopes=[]))
+    await info.context.db.flush()
+    return SubjectLinkPayload(token=token)

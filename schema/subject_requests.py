@@ -1,0 +1,184 @@
+"""Data-subject request types, inputs and payloads."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+
+import strawberry
+
+from microspace.ids import encode_id
+from models import SubjectRequest as SubjectRequestModel
+from models import SubjectRequestEvent as SubjectRequestEventModel
+from models.subject_request import OPEN_STATES
+from schema.node import Node
+from schema.personal_data import backed_by, personal
+
+
+@strawberry.enum
+class SubjectRequestKind(enum.Enum):
+    ACCESS = "access"
+    PORTABILITY = "portability"
+    CORRECTION = "correction"
+    ERASURE = "erasure"
+
+
+@strawberry.enum
+class SubjectRequestState(enum.Enum):
+    RECEIVED = "received"
+    VERIFYING = "verifying"
+    VERIFIED = "verified"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
+@backed_by(SubjectRequestEventModel)
+@strawberry.type(description="One step of a request's audit trail.")
+class SubjectRequestEvent:
+    from_state: SubjectRequestState | None
+    to_state: SubjectRequestState
+    actor_kind: str
+    actor_id: strawberry.ID | None
+    note: str | None = personal(SubjectRequestEventModel.note)
+    occurred_at: datetime
+    subject_pk: strawberry.Private[uuid.UUID | None] = None
+
+    @classmethod
+    def from_model(cls, row: SubjectRequestEventModel) -> SubjectRequestEvent:
+        return cls(
+            from_state=SubjectRequestState(row.from_state) if row.from_state else None,
+            to_state=SubjectRequestState(row.to_state),
+            actor_kind=row.actor_kind,
+            actor_id=strawberry.ID(str(row.actor_id)) if row.actor_id else None,
+            note=row.note,
+            occurred_at=row.occurred_at,
+        )
+
+
+@strawberry.type(description="A signed, expiring, single-tenant download of an access export.")
+class ExportLink:
+    url: str
+    json_url: str
+    zip_url: str
+    expires_at: datetime
+
+
+@backed_by(SubjectRequestModel)
+@strawberry.type(description="A data subject's request (GDPR Art. 15-17, 20), answered within a month.")
+class SubjectRequest(Node):
+    kind: SubjectRequestKind
+    state: SubjectRequestState
+    subject_email: str | None = personal(
+        SubjectRequestModel.subject_email,
+        description="Normalised; once an erasure completes, only its keyed hash (`hmac:...`).",
+    )
+    received_at: datetime
+    due_at: datetime
+    extended_at: datetime | None
+    extension_reason: str | None
+    rejection_reason: str | None
+    verified_by: str | None
+    completed_at: datetime | None
+    matched_contact_count: int
+    pk: strawberry.Private[uuid.UUID]
+    trail_rows: strawberry.Private[list[SubjectRequestEventModel] | None] = None
+
+    @classmethod
+    def from_model(cls, row: SubjectRequestModel) -> SubjectRequest:
+        return cls(
+            id=strawberry.ID(encode_id("SubjectRequest", row.id)),
+            pk=row.id,
+            kind=SubjectRequestKind(row.kind),
+            state=SubjectRequestState(row.state),
+            subject_email=row.subject_email,
+            received_at=row.received_at,
+            due_at=row.due_at,
+            extended_at=row.extended_at,
+            extension_reason=row.extension_reason,
+            rejection_reason=row.rejection_reason,
+            verified_by=row.verified_by,
+            completed_at=row.completed_at,
+            matched_contact_count=len(row.contact_ids or []),
+        )
+
+    @strawberry.field(description="Past its due date and not yet completed or rejected.")
+    def overdue(self) -> bool:
+        open_ = self.state.value in OPEN_STATES
+        return open_ and self.due_at < datetime.now(UTC)
+
+    @strawberry.field(description="Every state change: who, when, from and to.")
+    async def trail(self, info: strawberry.Info) -> list[SubjectRequestEvent]:
+        rows = await info.context.loaders.subject_request_events_by_request_id.load(self.pk)
+        return [SubjectRequestEvent.from_model(r) for r in rows]
+
+
+@strawberry.enum
+class SubjectRequestErrorCode(enum.Enum):
+    REQUIRED = "required"
+    INVALID_EMAIL = "invalid_email"
+    TOO_LONG = "too_long"
+    INVALID_STATE = "invalid_state"
+    INVALID_TOKEN = "invalid_token"
+    ALREADY_EXTENDED = "already_extended"
+    SUBJECT_MISMATCH = "subject_mismatch"
+    INVALID_CHANGES = "invalid_changes"
+
+
+@strawberry.type(description="Why a subject-request mutation was refused; nothing was changed.")
+class SubjectRequestUserError:
+    code: SubjectRequestErrorCode
+    field: list[str] | None
+    message: str
+
+
+@strawberry.input
+class SubjectRequestInput:
+    email: str | None = strawberry.field(
+        default=None, description="The subject's address; a subject's own token implies it."
+    )
+
+
+@strawberry.input(description="New values; omitted fields stay as they are.")
+class ContactCorrectionInput:
+    full_name: str | None = None
+    company: str | None = None
+    job_title: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+
+
+@strawberry.input
+class SubjectCorrectionRequestInput:
+    email: str | None = None
+    changes: ContactCorrectionInput
+
+
+@strawberry.input
+class SubjectRequestVerifyInput:
+    id: strawberry.ID
+    token: str | None = strawberry.field(default=None, description="The code e-mailed to the subject.")
+    attestation: str | None = strawberry.field(
+        default=None, description="A member's note on how the subject's identity was checked."
+    )
+
+
+@strawberry.input
+class SubjectRequestReasonInput:
+    id: strawberry.ID
+    reason: str
+
+
+@strawberry.type
+class SubjectRequestPayload:
+    request: SubjectRequest | None = None
+    export_link: ExportLink | None = None
+    user_errors: list[SubjectRequestUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SubjectLinkPayload:
+    token: str | None = strawberry.field(
+        default=None, description="A magic-link token for the contact; shown once."
+    )
