@@ -13,11 +13,14 @@ Invariants:
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import strawberry
 from graphql import GraphQLNonNull
+from sqlalchemy import text
 
 from microspace.ids import encode_id
 from models import Contact as ContactModel
@@ -39,12 +42,16 @@ QUERY = """query($id: ID!) { contact(id: $id) { email fullName company jobTitle 
   consents { purpose state granted changedAt }
   consentHistory { edges { node { action evidence occurredAt } } }
   spaces { edges { node { acceptedAt } } } } }"""
+REQUESTS_QUERY = """{ subjectRequests { edges { node { kind subjectEmail trail { toState note } } } } }"""
+QUERIES = {"contact": QUERY, "subjectRequests": REQUESTS_QUERY}
 # GraphQL path prefix -> (type, field that gates it as an operation)
 SECTIONS = {
     ("contact",): ("Contact", ("Contact", "read")),
     ("contact", "consents"): ("Consent", ("Consent", "read")),
     ("contact", "consentHistory"): ("ConsentEvent", ("Consent", "read")),
     ("contact", "spaces"): ("SpaceAccess", ("SpaceAccess", "read")),
+    ("subjectRequests",): ("SubjectRequest", ("SubjectRequest", "read")),
+    ("subjectRequests", "trail"): ("SubjectRequestEvent", ("SubjectRequest", "read")),
 }
 
 
@@ -182,37 +189,52 @@ async def _token(kind: str, subject: str, tenant, new_member, owner_url) -> str:
     return await make_key(owner_url, tenant.tenant_id, kind, [subject] if kind == "partner" else [])
 
 
-@pytest.fixture(scope="module")
-def matrix_state():
-    return {}
+async def _seed_request(owner_url, tenant_id, contact_id) -> None:
+    """A completed access request of the contact, with a member's attestation in its trail."""
+    from microspace.db import owner_db
+    from models import SubjectRequest, SubjectRequestEvent
+
+    rid = uuid.uuid4()
+    async with owner_db(owner_url, tenant_id) as db:
+        email = await db.scalar(text("SELECT email FROM contacts WHERE id = :c"), {"c": contact_id})
+        db.add(SubjectRequest(id=rid, kind="access", subject_email=email, subject_hash=b"h", contact_ids=[contact_id],
+                              state="verified", due_at=datetime.now(UTC), created_by_kind="member", progress=[]))
+        await db.flush()
+        db.add(SubjectRequestEvent(id=uuid.uuid4(), request_id=rid, to_state="verified", actor_kind="member",
+                                   note="Checked Jane's passport"))
 
 
 @pytest.mark.parametrize(("kind", "subject"), PRINCIPALS)
 async def test_redaction_matrix(api, new_tenant, new_member, owner_url, kind, subject):
-    # given a contact with every personal field set, as the owner sees it
+    # given a contact with every personal field set (and a request about them), as the
+    # owner sees them
     tenant = await new_tenant()
-    contact_id = encode_id("Contact", await make_full_contact(owner_url, tenant.tenant_id))
-    owner = await api(tenant.token)(QUERY, {"id": contact_id})
-    assert "errors" not in owner and "extensions" not in owner, owner
+    pk = await make_full_contact(owner_url, tenant.tenant_id)
+    await _seed_request(owner_url, tenant.tenant_id, pk)
+    variables = {"id": encode_id("Contact", pk)}
     token = await _token(kind, subject, tenant, new_member, owner_url)
+    casbin_subject = subject if kind != "widget" else "widget"
+    for root, query in QUERIES.items():
+        owner = await api(tenant.token)(query, variables if "$id" in query else None)
+        assert "errors" not in owner and "extensions" not in owner, owner
 
-    # when the principal reads the same contact
-    result = await api(token)(QUERY, {"id": contact_id})
+        # when the principal reads the same
+        result = await api(token)(query, variables if "$id" in query else None)
 
-    # then every field is value, mask or null as the policy says
-    want, redacted, forbidden = expected(owner["data"], subject if kind != "widget" else "widget", str(tenant.tenant_id))
-    if ("contact",) in forbidden:
-        assert error_codes(result) == ["FORBIDDEN"] and result["data"] is None
-        return
-    got = dict((tuple(p), v) for p, v in _walk(result["data"], []))
-    for path, value in want.items():
-        assert got.get(path, "<missing>") == value, (path, subject)
-    assert sorted(r["path"] for r in result.get("extensions", {}).get("redactions", [])) == sorted(redacted)
-    for entry in result.get("extensions", {}).get("redactions", []):
-        assert entry["reason"] and entry["category"]
-    forbidden_paths = sorted(e["path"][:2] for e in result.get("errors", []))
-    assert forbidden_paths == sorted(["contact", s[1]] for s in forbidden)
-    assert set(error_codes(result)) <= {"FORBIDDEN"}
+        # then every field is value, mask or null as the policy says
+        want, redacted, forbidden = expected(owner["data"], casbin_subject, str(tenant.tenant_id))
+        if (root,) in forbidden:
+            assert error_codes(result) == ["FORBIDDEN"] and result["data"] is None
+            continue
+        got = dict((tuple(p), v) for p, v in _walk(result["data"], []))
+        for path, value in want.items():
+            assert got.get(path, "<missing>") == value, (path, subject)
+        assert sorted(r["path"] for r in result.get("extensions", {}).get("redactions", [])) == sorted(redacted)
+        for entry in result.get("extensions", {}).get("redactions", []):
+            assert entry["reason"] and entry["category"]
+        forbidden_paths = sorted(e["path"][:2] for e in result.get("errors", []))
+        assert forbidden_paths == sorted([root, s[1]] for s in forbidden)
+        assert set(error_codes(result)) <= {"FORBIDDEN"}
 
 
 def test_masks():
