@@ -45,31 +45,45 @@ class Redact(FieldExtension):
     def __init__(self, category: str) -> None:
         self.category = category
         self.obj: str | None = None
+        # (authz, decision) of the latest request: an identity check per row instead of
+        # `decide()`; an Authorizer lives for one request, so it identifies the request
+        self._last: tuple[Any, Decision] | None = None
 
-    def _apply(self, source: Any, info: Info, value: Any) -> Any:
-        ctx = info.context
+    def _decision(self, ctx: Any, raw: Any) -> Decision:
+        last = self._last
+        authz = ctx.authz
+        if last is not None and last[0] is authz:
+            return last[1]
         if self.obj is None:
             # the policy object is the GraphQL name, as partners read it in the SDL
-            self.obj = f"{info._raw_info.parent_type.name}.{info.field_name}"
-        decision = decide(ctx.authz, self.obj)
+            self.obj = f"{raw.parent_type.name}.{raw.field_name}"
+        decision = decide(authz, self.obj)
+        self._last = (authz, decision)
+        return decision
+
+    def _apply(self, source: Any, info: Info, value: Any) -> Any:
+        raw = info._raw_info  # graphql-core's info: skips strawberry's property hops per row
+        ctx = raw.context
+        decision = self._decision(ctx, raw)
+        if decision is Decision.FULL:
+            if value is not None:
+                ctx.audit.read(getattr(source, "subject_pk", None), raw.field_name)
+            return value
         if decision is Decision.MASKED:
             masked = mask(self.category, value)
             if masked is not None or value is None:
-                self._audit(ctx, source, info, value)
+                self._audit(ctx, source, raw, value)
                 return masked
-            decision = Decision.REDACTED  # a value with no partial form is withheld
-        if decision is Decision.REDACTED:
-            ctx.redactions.append(
-                {"path": info.path.as_list(), "category": self.category, "reason": REASON}
-            )
-            return None
-        self._audit(ctx, source, info, value)
-        return value
+            # a value with no partial form is withheld, as if redacted
+        ctx.redactions.append(
+            {"path": raw.path.as_list(), "category": self.category, "reason": REASON}
+        )
+        return None
 
     @staticmethod
-    def _audit(ctx: Any, source: Any, info: Info, value: Any) -> None:
+    def _audit(ctx: Any, source: Any, raw: Any, value: Any) -> None:
         if value is not None:
-            ctx.audit.read(getattr(source, "subject_pk", None), info.field_name)
+            ctx.audit.read(getattr(source, "subject_pk", None), raw.field_name)
 
     def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
         return self._apply(source, info, next_(source, info, **kwargs))
