@@ -48,9 +48,15 @@ class TenantPolicies:
     process, at the cost of one statement for the first request after it.
     """
 
+    # decisions kept across requests; past this many, start afresh (a bound, not a tuning)
+    MAX_DECISIONS = 100_000
+
     def __init__(self, enforcer: casbin.Enforcer) -> None:
         self.enforcer = enforcer
         self._versions: dict[str, int] = {}
+        self._with_rules: set[str] = set()
+        self._decisions: dict[tuple[str, str, str, str], bool] = {}
+        self.enforce_calls = 0
 
     def is_current(self, tenant_id: str, version: int) -> bool:
         return self._versions.get(tenant_id, 0) == version
@@ -61,6 +67,27 @@ class TenantPolicies:
         for subject, obj, action, effect in rules:
             self.enforcer.add_policy(subject, tenant_id, obj, action, effect)
         self._versions[tenant_id] = version
+        if rules:
+            self._with_rules.add(tenant_id)
+        else:
+            self._with_rules.discard(tenant_id)
+        self._decisions = {k: v for k, v in self._decisions.items() if k[1] != tenant_id}
+
+    def decide(self, subject: str, tenant_id: str, obj: str, act: str) -> bool:
+        """Casbin's answer, cached: the policy changes only through `replace`. Tenants without
+        overrides share one set of answers (the default rules match every domain)."""
+        key = (subject, tenant_id if tenant_id in self._with_rules else "", obj, act)
+        decision = self._decisions.get(key)
+        if decision is None:
+            self.enforce_calls += 1
+            decision = bool(self.enforcer.enforce(subject, tenant_id, obj, act))
+            if len(self._decisions) >= self.MAX_DECISIONS:
+                self._decisions = {}
+            self._decisions[key] = decision
+        return decision
+
+    def forget_decisions(self) -> None:
+        self._decisions = {}
 
 
 async def load_tenant_policies(db: Db, store: TenantPolicies, principal: Principal) -> None:
@@ -75,11 +102,14 @@ async def load_tenant_policies(db: Db, store: TenantPolicies, principal: Princip
 class Authorizer:
     """Decisions for one principal in one request, memoised by (object, act).
 
-    Casbin calls per request therefore grow with the schema, never with the rows.
+    Casbin calls per request therefore grow with the schema, never with the rows; with
+    `policies`, answers are also shared across requests until the policy changes.
     """
 
-    def __init__(self, enforcer: casbin.Enforcer, principal: Principal) -> None:
-        self._enforcer = enforcer
+    def __init__(
+        self, enforcer: casbin.Enforcer, principal: Principal, policies: TenantPolicies | None = None
+    ) -> None:
+        self._enforce = policies.decide if policies is not None else enforcer.enforce
         self._principal = principal
         self._domain = str(principal.tenant_id) if principal.tenant_id else ""
         self._memo: dict[tuple[str, str], bool] = {}
@@ -98,6 +128,6 @@ class Authorizer:
             return False
         for subject in self._principal.subjects:
             self.calls += 1
-            if self._enforcer.enforce(subject, self._domain, obj, act):
+            if self._enforce(subject, self._domain, obj, act):
                 return True
         return False

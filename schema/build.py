@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 from microspace.errors import is_expected
 from microspace.limits import Limits, QueryLimits, static_rules
 from schema.blocks import Block
+from schema.personal_data import compile_redaction
 from schema.root import Mutation, Query
 from schema.spaces import Space
 
@@ -89,7 +90,7 @@ def build_schema(
     # rule classes are made once here: ValidationCache keys on them, and a fresh class per
     # request would never hit the cache
     rules = static_rules(limits)
-    return MicrospaceSchema(
+    schema = MicrospaceSchema(
         query=Query,
         mutation=Mutation,
         types=[Space, Block],
@@ -106,3 +107,5 @@ def build_schema(
             MaskUnexpected,
         ],
     )
+    compile_redaction(schema)
+    return schema
