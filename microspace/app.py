@@ -30,6 +30,7 @@ from microspace.auth import Principal, authenticate
 from microspace.config import Settings
 from microspace.context import Context
 from microspace.db import Db, make_engine, sessionmaker_for
+from microspace.exports import export_endpoint
 from microspace.http import Refusal, error_response
 from microspace.limits import Limits
 from microspace.ratelimit import Decision, RateLimited, TokenBuckets
@@ -283,6 +284,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/exports/{token}", export_endpoint(state), methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

@@ -1,0 +1,92 @@
+"""Signed, expiring export links: `base64url(payload) "." base64url(HMAC-SHA256(payload))`.
+
+The payload names the tenant, the subject request and the expiry; the signature is over the
+encoded payload exactly as sent, so any changed character fails. A link is not a credential
+on its own: the download also needs a bearer token of the same tenant (microspace/exports.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import datetime
+
+VERSION = 1
+# a derived key: the configured secret also keys the suppression hashes, and a value signed
+# for one purpose must never verify for the other
+PURPOSE = b"microspace.export-link.v1"
+MAX_TOKEN_CHARS = 512
+
+
+class LinkError(Exception):
+    """The link cannot be used."""
+
+
+class LinkInvalid(LinkError):
+    """Malformed, tampered with, or signed with another key: as if it never existed."""
+
+
+class LinkExpired(LinkError):
+    """Genuine but past its expiry; carries what it names so the caller can check the tenant."""
+
+    def __init__(self, tenant_id: uuid.UUID, request_id: uuid.UUID) -> None:
+        super().__init__("export link expired")
+        self.tenant_id = tenant_id
+        self.request_id = request_id
+
+
+def _key(secret: bytes) -> bytes:
+    return hmac.new(secret, PURPOSE, hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(secret: bytes, payload_part: str) -> str:
+    return _b64(hmac.new(_key(secret), payload_part.encode("ascii"), hashlib.sha256).digest())
+
+
+def sign_link(
+    secret: bytes, *, tenant_id: uuid.UUID, request_id: uuid.UUID, expires_at: datetime
+) -> str:
+    """A token for one subject request of one tenant, valid until `expires_at` (aware)."""
+    if expires_at.tzinfo is None:
+        raise ValueError("expires_at must be timezone-aware")
+    payload = {
+        "v": VERSION,
+        "t": str(tenant_id),
+        "r": str(request_id),
+        "exp": int(expires_at.timestamp()),
+    }
+    part = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    return f"{part}.{_signature(secret, part)}"
+
+
+def verify_link(secret: bytes, token: str, *, now: datetime) -> tuple[uuid.UUID, uuid.UUID]:
+    """(tenant_id, request_id) of a genuine, unexpired link; LinkInvalid or LinkExpired."""
+    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1 or not token.isascii():
+        raise LinkInvalid("malformed export link")
+    part, signature = token.split(".")
+    # compare the encoded signatures, not decoded bytes: base64 decoding ignores the spare
+    # bits of the last character, so two spellings could decode to one value
+    if not hmac.compare_digest(signature.encode("ascii"), _signature(secret, part).encode("ascii")):
+        raise LinkInvalid("export link signature does not match")
+    try:
+        payload = json.loads(_unb64(part))
+        if payload["v"] != VERSION or not isinstance(payload["exp"], int):
+            raise ValueError("unknown link version")
+        tenant_id, request_id = uuid.UUID(payload["t"]), uuid.UUID(payload["r"])
+    except (ValueError, KeyError, TypeError) as exc:
+        # signed by us but not in this shape: treat as malformed, never as a server error
+        raise LinkInvalid("malformed export link payload") from exc
+    if now.timestamp() >= payload["exp"]:
+        raise LinkExpired(tenant_id, request_id)
+    return tenant_id, request_id
