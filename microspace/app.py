@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import casbin
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
@@ -209,6 +211,10 @@ class GraphQLApp(GraphQL):
         headers = rate_headers(self.buckets, error.decision)
         return error_response(429, "RATE_LIMITED", error.message, headers, **extensions)
 
+    def encode_json(self, data: object) -> bytes:
+        # orjson: several times faster than json.dumps on large results
+        return orjson.dumps(data)
+
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         if request.method == "GET":
             if not self.allow_queries_via_get:
@@ -241,7 +247,7 @@ class GraphQLApp(GraphQL):
             principal=principal,
             db=db,
             loaders=Loaders(db),
-            authz=Authorizer(self.state.enforcer, principal),
+            authz=Authorizer(self.state.enforcer, principal, self.state.tenant_policies),
             settings=self.state.settings,
         )
 
@@ -292,4 +298,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.microspace = state
     app.add_middleware(RequestId)
+    # start-up objects (schema, policies, models) never die: keep them out of the cyclic
+    # collector's full passes, which otherwise walk them during large responses
+    gc.freeze()
     return app

@@ -6,14 +6,15 @@ that is answered is a read that is recorded (and a rolled-back request records n
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
+from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
 from microspace.auth import Principal
 from microspace.db import Db
-from models.audit import AuditEntry
 
 
 class AuditBuffer:
@@ -31,31 +32,43 @@ class AuditBuffer:
         for field in fields:
             entry[field] = None
 
+    def grouped(self) -> list[dict[str, Any]]:
+        """One entry per (operation, field set), naming every subject it covers: listing 500
+        contacts is one entry, not 500."""
+        groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        for (operation, subject), fields in self._entries.items():
+            subjects = groups.setdefault((operation, tuple(fields)), [])
+            if subject is not None:
+                subjects.append(str(subject))
+        return [
+            {"operation": op, "fields": list(fields), "subjects": subjects}
+            for (op, fields), subjects in groups.items()
+        ]
+
     def __len__(self) -> int:
         return len(self._entries)
 
-    def rows(self) -> list[dict[str, object]]:
-        p = self._principal
-        return [
-            {
-                "tenant_id": p.tenant_id,
-                "id": uuid.uuid4(),
-                "principal_kind": p.kind,
-                "principal_id": p.member_id or p.token_id,
-                "request_id": self._request_id,
-                "operation": operation,
-                "subject_contact_id": subject,
-                "fields": list(fields),
-            }
-            for (operation, subject), fields in self._entries.items()
-        ]
-
     async def flush(self, db: Db) -> None:
         """Append the buffered entries (one statement) in the request's transaction."""
-        rows = self.rows()
-        if rows and self._principal.tenant_id is not None:
-            await db.execute(insert(AuditEntry.__table__), rows)
+        if self._entries and self._principal.tenant_id is not None:
+            p = self._principal
+            await append_entries(db, p.kind, p.member_id or p.token_id, self._request_id, self.grouped())
         self._entries.clear()
+
+
+async def append_entries(
+    db: Db,
+    principal_kind: str,
+    principal_id: uuid.UUID | None,
+    request_id: str | None,
+    entries: list[dict[str, Any]],
+) -> None:
+    """Append entries to the current tenant's hash chain (`audit_append` in the database)."""
+    await db.execute(
+        text("SELECT audit_append(:kind, :principal, :request, CAST(:entries AS jsonb))"),
+        {"kind": principal_kind, "principal": principal_id, "request": request_id,
+         "entries": json.dumps(entries)},
+    )
 
 
 async def verify_chain(db: Db) -> int | None:

@@ -29,8 +29,9 @@ class Context:
     settings: Settings
     # set when an unexpected error was masked: the request's transaction is rolled back
     failed: bool = False
-    # personal fields withheld by policy, reported in the response's extensions
-    redactions: list[dict[str, Any]] = field(default_factory=list)
+    # personal fields withheld by policy, as (path, category), reported in the response's
+    # extensions (schema/build.py RedactionReport)
+    redactions: list[tuple[Any, str]] = field(default_factory=list)
     audit: AuditBuffer = field(init=False)
 
     def __post_init__(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, String, Text, func
+from sqlalchemy import BigInteger, LargeBinary, String, Text, Uuid, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,18 +21,20 @@ from models.base import Base, TenantScoped
 class AuditEntry(TenantScoped, Base):
     __tablename__ = "audit_log"
     __subject__ = SubjectLink(
-        "subject_contact_id",
+        "subject_contact_ids",
         "keep",
         legal_basis="GDPR Art. 5(2) accountability; entries hold ids and field names, no values",
+        many=True,
     )
 
-    seq: Mapped[int] = mapped_column(server_default="0")
+    seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
     principal_kind: Mapped[str] = mapped_column(String(16))
     principal_id: Mapped[uuid.UUID | None]
     request_id: Mapped[str | None] = mapped_column(String(64))
     operation: Mapped[str] = mapped_column(String(32))
-    subject_contact_id: Mapped[uuid.UUID | None]
+    # the contacts the entry is about: one entry per request and operation and field set
+    subject_contact_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), default=list)
     fields: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary, server_default="")
     hash: Mapped[bytes] = mapped_column(LargeBinary, server_default="")

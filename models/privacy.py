@@ -22,6 +22,8 @@ class SubjectLink:
     # the application role may not delete these rows itself (append-only ledgers): the
     # engine goes through app_erase_ledger(), which allows it only during an erasure
     ledger: bool = False
+    # the column is an array of contact ids (an entry about several contacts)
+    many: bool = False
 
     def __post_init__(self) -> None:
         if self.action == "keep" and not self.legal_basis:

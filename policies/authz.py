@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from typing import Any
 from pathlib import Path
 
 import casbin
@@ -113,7 +114,17 @@ class Authorizer:
         self._principal = principal
         self._domain = str(principal.tenant_id) if principal.tenant_id else ""
         self._memo: dict[tuple[str, str], bool] = {}
+        self._fields: dict[str, Any] = {}
         self.calls = 0
+
+    def field_decision(self, obj: str) -> Any:
+        """The redaction decision for a personal field, memoised like `can`."""
+        decision = self._fields.get(obj)
+        if decision is None:
+            from policies.redaction import decide
+
+            decision = self._fields[obj] = decide(self, obj)
+        return decision
 
     def can(self, obj: str, act: str) -> bool:
         key = (obj, act)

@@ -126,7 +126,10 @@ async def build_document(
     for src in srcs:
         if src.link is not None:
             column = getattr(src.model, src.link.column)
-            where = column.in_(ids) if ids else false()
+            if src.link.many:
+                where = column.overlap(ids) if ids else false()
+            else:
+                where = column.in_(ids) if ids else false()
         elif src.model is SubjectRequest:
             where = SubjectRequest.subject_hash == subject_hash
             if ids:
@@ -135,6 +138,11 @@ async def build_document(
             request_ids = [uuid.UUID(r["id"]) for r in data[SubjectRequest.__tablename__]]
             where = SubjectRequestEvent.request_id.in_(request_ids) if request_ids else false()
         data[src.table] = await _rows(db, src, tenant_id, where)
+        if src.link is not None and src.link.many:
+            # an entry about several contacts names only this subject's in their export
+            own = {str(i) for i in ids}
+            for row in data[src.table]:
+                row[src.link.column] = [i for i in row[src.link.column] if i in own]
     tenant_name = await db.scalar(select(Tenant.name).where(Tenant.id == tenant_id))
     return {
         "format": FORMAT,

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import ApiToken, AuditEntry, Contact, Member, SubjectRequest, SubjectRequestEvent, Tenant
+from models import ApiToken, Contact, Member, SubjectRequest, SubjectRequestEvent, Tenant
+from microspace.audit import append_entries
 from privacy.erasure import apply_step, steps, unit
 
 
@@ -54,8 +55,7 @@ async def purge_tenant(sessionmaker: async_sessionmaker[AsyncSession], tenant_id
             update(ApiToken).where(ApiToken.revoked_at.is_(None)).values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
-        db.add(AuditEntry(id=uuid.uuid4(), principal_kind="system", operation="erase",
-                          fields=["retention"], request_id=None))
+        await append_entries(db, "system", None, None, [{"operation": "erase", "subjects": [], "fields": ["retention"]}])
         await db.execute(update(Tenant).where(Tenant.id == tenant_id).values(personal_data_purged_at=now))
 
 

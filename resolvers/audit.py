@@ -32,7 +32,7 @@ async def list_audit_entries(
     req = page_request(first, after, AUDIT_ORDER, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size)
     where = []
     if subject_id is not None:
-        where.append(AuditEntryModel.subject_contact_id == decode_id(subject_id, "Contact"))
+        where.append(AuditEntryModel.subject_contact_ids.contains([decode_id(subject_id, "Contact")]))
     if operation is not None:
         where.append(AuditEntryModel.operation == operation.value)
     if since is not None:

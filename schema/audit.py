@@ -33,7 +33,7 @@ class AuditEntry(Node):
     principal_id: strawberry.ID | None
     request_id: str | None
     operation: str
-    subject_contact_id: strawberry.ID | None
+    subject_contact_ids: list[strawberry.ID]
     fields: list[str]
     hash: str = strawberry.field(description="SHA-256 over the entry and the previous hash, hex.")
 
@@ -47,9 +47,7 @@ class AuditEntry(Node):
             principal_id=strawberry.ID(str(row.principal_id)) if row.principal_id else None,
             request_id=row.request_id,
             operation=row.operation,
-            subject_contact_id=(
-                strawberry.ID(encode_id("Contact", row.subject_contact_id)) if row.subject_contact_id else None
-            ),
+            subject_contact_ids=[strawberry.ID(encode_id("Contact", c)) for c in row.subject_contact_ids],
             fields=list(row.fields),
             hash=row.hash.hex(),
         )

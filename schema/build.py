@@ -21,7 +21,7 @@ from strawberry.types import ExecutionContext
 from microspace.errors import is_expected
 from microspace.limits import Limits, QueryLimits, static_rules
 from schema.blocks import Block
-from schema.personal_data import compile_redaction
+from schema.personal_data import REASON, compile_redaction
 from schema.root import Mutation, Query
 from schema.spaces import Space
 
@@ -73,7 +73,18 @@ class RedactionReport(SchemaExtension):
 
     def get_results(self) -> dict[str, Any]:
         redactions = getattr(self.execution_context.context, "redactions", None)
-        return {"redactions": redactions} if redactions else {}
+        if not redactions:
+            return {}
+        # the fields of one row share their parent's path: build each parent's list once
+        parents: dict[int, list[Any]] = {}
+        report = []
+        for path, category in redactions:
+            parent = path.prev
+            head = parents.get(id(parent))
+            if head is None:
+                head = parents[id(parent)] = parent.as_list() if parent is not None else []
+            report.append({"path": [*head, path.key], "category": category, "reason": REASON})
+        return {"redactions": report}
 
 
 CACHE_SIZE = 256

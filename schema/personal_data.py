@@ -17,7 +17,7 @@ from strawberry.schema_directive import Location
 from strawberry.types import Info
 from graphql import GraphQLResolveInfo
 
-from policies.redaction import Decision, decide, mask
+from policies.redaction import Decision, mask
 
 REASON = "not permitted by policy"
 
@@ -54,7 +54,7 @@ class Redact(FieldExtension):
         if self.obj is None:
             # the policy object is the GraphQL name, as partners read it in the SDL
             self.obj = f"{raw.parent_type.name}.{raw.field_name}"
-        decision = decide(ctx.authz, self.obj)
+        decision = ctx.authz.field_decision(self.obj)
         if decision is Decision.FULL:
             if value is not None:
                 ctx.audit.read(getattr(source, "subject_pk", None), raw.field_name)
@@ -66,7 +66,7 @@ class Redact(FieldExtension):
                     ctx.audit.read(getattr(source, "subject_pk", None), raw.field_name)
                 return masked
             # a value with no partial form is withheld, as if redacted
-        ctx.redactions.append({"path": raw.path.as_list(), "category": self.category, "reason": REASON})
+        ctx.redactions.append((raw.path, self.category))
         return None
 
     def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
@@ -80,10 +80,9 @@ class Redact(FieldExtension):
     def compiled(self, attribute: str) -> Callable[[Any, GraphQLResolveInfo], Any]:
         """The same decision as a plain graphql-core resolver of an attribute field: it skips
         strawberry's per-field wrapping, which cost more than the redaction itself."""
-        redact = self.redact
 
         def resolve(source: Any, raw: GraphQLResolveInfo) -> Any:
-            return redact(source, raw, getattr(source, attribute))
+            return self.redact(source, raw, getattr(source, attribute))
 
         return resolve
 

@@ -6,7 +6,8 @@ Invariants:
 - entries are written with the request's transaction, and still written when an unexpected
   error rolls the request's changes back (the data was disclosed all the same);
 - entries hold ids and field names, never values;
-- the application role can neither update nor delete an entry; the per-tenant hash chain
+- the application role can neither insert (except through audit_append), update nor
+  delete an entry; the per-tenant hash chain
   verifies, and a tampered entry breaks it;
 - owners and privacy officers query the log with filters; other roles cannot.
 """
@@ -24,7 +25,7 @@ from tests.conftest import error_codes
 from tests.factories import make_full_contact
 
 LOG = """query($s: ID, $op: AuditOperation) { auditLog(subjectId: $s, operation: $op) {
-    totalCount edges { node { seq operation principalKind subjectContactId fields requestId hash } } } }"""
+    totalCount edges { node { seq operation principalKind subjectContactIds fields requestId hash } } } }"""
 READ = "query($id: ID!) { contact(id: $id) { email fullName phone } }"
 
 
@@ -46,7 +47,7 @@ async def test_reads_are_audited_with_fields_and_request(client, api, new_tenant
     by_fields = {tuple(e["fields"]): e for e in entries}
     owner_entry = by_fields[("email", "fullName", "phone")]
     assert owner_entry["requestId"] == response.headers["x-request-id"]
-    assert owner_entry["subjectContactId"] == cid and owner_entry["principalKind"] == "member"
+    assert owner_entry["subjectContactIds"] == [cid] and owner_entry["principalKind"] == "member"
     # the viewer saw the name only: e-mail and phone were withheld, so not read
     assert ("fullName",) in by_fields
 
@@ -89,7 +90,11 @@ async def test_app_role_cannot_rewrite_history(settings, api, new_tenant, owner_
     await api(tenant.token)(READ, {"id": cid})
     engine = create_async_engine(settings.app_url())
     try:
-        for stmt in ("UPDATE audit_log SET fields = '{}'", "DELETE FROM audit_log"):
+        forged = (
+            "INSERT INTO audit_log (tenant_id, id, seq, principal_kind, operation, prev_hash, hash) "
+            "VALUES (app_current_tenant(), gen_random_uuid(), 999, 'member', 'read', '', '')"
+        )
+        for stmt in ("UPDATE audit_log SET fields = '{}'", "DELETE FROM audit_log", forged):
             async with engine.connect() as conn:
                 with pytest.raises(DBAPIError, match="permission denied"):
                     async with conn.begin():
@@ -138,3 +143,17 @@ async def test_only_owners_and_privacy_officers_read_the_log(api, new_tenant, ne
         token = (await new_member(tenant.tenant_id, role)).token
         result = await api(token)(LOG, {"s": None, "op": None})
         assert (error_codes(result) == []) is allowed, role
+
+
+async def test_a_listing_is_one_entry_naming_every_contact(api, new_tenant, owner_url):
+    from tests.factories import make_contacts
+
+    tenant = await new_tenant()
+    ids = await make_contacts(owner_url, tenant.tenant_id, 30)
+    await api(tenant.token)("{ contacts(first: 30) { edges { node { email fullName } } } }")
+    entries = await _entries(api, tenant.token, None)
+    listing = [e for e in entries if e["fields"] == ["email", "fullName"]]
+    assert len(listing) == 1
+    assert sorted(listing[0]["subjectContactIds"]) == sorted(encode_id("Contact", i) for i in ids)
+    # each contact finds the entry by its own id
+    assert [e["seq"] for e in await _entries(api, tenant.token, encode_id("Contact", ids[7]))] == [listing[0]["seq"]]

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from microspace.config import Settings
+from microspace.audit import append_entries
 from microspace.db import owner_db
 from microspace.tenants import Created, create_member, create_tenant
 from models import (
@@ -166,15 +167,9 @@ async def plant(
                 message_id=f"<{uuid.uuid4().hex}@test>",
             )
         )
-        db.add(
-            AuditEntry(
-                id=uuid.uuid4(),
-                principal_kind="member",
-                operation="read",
-                subject_contact_id=fp.contact_id,
-                fields=[fp.mark("auditfield")],
-                request_id=fp.mark("auditreq"),
-            )
+        await append_entries(
+            db, "member", None, fp.mark("auditreq"),
+            [{"operation": "read", "subjects": [str(fp.contact_id)], "fields": [fp.mark("auditfield")]}],
         )
         db.add(
             SubjectRequest(
@@ -398,7 +393,7 @@ async def test_download_is_audited_per_contact(
             await db.execute(
                 select(AuditEntry.fields, AuditEntry.principal_id).where(
                     AuditEntry.operation == "export",
-                    AuditEntry.subject_contact_id == world.subject.contact_id,
+                    AuditEntry.subject_contact_ids.contains([world.subject.contact_id]),
                     AuditEntry.request_id == response.headers["x-request-id"],
                 )
             )

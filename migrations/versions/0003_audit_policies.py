@@ -24,7 +24,7 @@ TABLES = [
         principal_id uuid,
         request_id varchar(64),
         operation varchar(32) NOT NULL,
-        subject_contact_id uuid,
+        subject_contact_ids uuid[] NOT NULL DEFAULT '{}',
         fields text[] NOT NULL DEFAULT '{}',
         prev_hash bytea NOT NULL,
         hash bytea NOT NULL,
@@ -32,7 +32,7 @@ TABLES = [
         UNIQUE (tenant_id, seq)
     )
     """,
-    "CREATE INDEX ix_audit_log_subject ON audit_log (tenant_id, subject_contact_id, seq)",
+    "CREATE INDEX ix_audit_log_subjects ON audit_log USING gin (subject_contact_ids)",
     """
     CREATE TABLE audit_chain_heads (
         tenant_id uuid PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
@@ -61,37 +61,60 @@ TABLES = [
 ENTRY_HASH = r"""
 CREATE FUNCTION audit_entry_hash(
     p_prev bytea, p_tenant uuid, p_id uuid, p_seq bigint, p_at timestamptz, p_kind varchar,
-    p_principal uuid, p_request varchar, p_operation varchar, p_subject uuid, p_fields text[]
+    p_principal uuid, p_request varchar, p_operation varchar, p_subjects uuid[], p_fields text[]
 ) RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog
 AS $$
     SELECT sha256(p_prev || convert_to(concat_ws('|',
         p_tenant::text, p_id::text, p_seq::text,
         to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
         p_kind, coalesce(p_principal::text, ''), coalesce(p_request, ''), p_operation,
-        coalesce(p_subject::text, ''), array_to_string(p_fields, ',')), 'UTF8'))
+        array_to_string(p_subjects, ','), array_to_string(p_fields, ',')), 'UTF8'))
 $$
 """
 
-# Runs as the owner: the application role can append entries but never touch the head.
-CHAIN = r"""
-CREATE FUNCTION audit_chain() RETURNS trigger
+# The one way in: appends a request's entries under the tenant's chain head, locked once,
+# so the chain never forks and costs one head update per request, not per entry. Runs as
+# the owner: the application role may call it but neither INSERT nor touch the head.
+APPEND = r"""
+CREATE FUNCTION audit_append(
+    p_kind varchar, p_principal uuid, p_request varchar, p_entries jsonb
+) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
 AS $$
 DECLARE
-    head record;
+    v_tenant uuid := app_current_tenant();
+    v_seq bigint;
+    v_hash bytea;
+    v_prev bytea;
+    v_at timestamptz := clock_timestamp();
+    v_id uuid;
+    v_subjects uuid[];
+    v_fields text[];
+    v_count integer := 0;
+    e jsonb;
 BEGIN
+    IF v_tenant IS NULL THEN
+        RAISE EXCEPTION 'audit_append needs a tenant' USING ERRCODE = 'insufficient_privilege';
+    END IF;
     INSERT INTO audit_chain_heads (tenant_id, seq, hash)
-    VALUES (NEW.tenant_id, 0, '\x'::bytea) ON CONFLICT (tenant_id) DO NOTHING;
-    -- the row lock serialises appends per tenant, so the chain never forks
-    SELECT seq, hash INTO head FROM audit_chain_heads WHERE tenant_id = NEW.tenant_id FOR UPDATE;
-    NEW.seq := head.seq + 1;
-    NEW.occurred_at := clock_timestamp();
-    NEW.prev_hash := head.hash;
-    NEW.hash := audit_entry_hash(NEW.prev_hash, NEW.tenant_id, NEW.id, NEW.seq, NEW.occurred_at,
-        NEW.principal_kind, NEW.principal_id, NEW.request_id, NEW.operation,
-        NEW.subject_contact_id, NEW.fields);
-    UPDATE audit_chain_heads SET seq = NEW.seq, hash = NEW.hash WHERE tenant_id = NEW.tenant_id;
-    RETURN NEW;
+    VALUES (v_tenant, 0, '\x'::bytea) ON CONFLICT (tenant_id) DO NOTHING;
+    SELECT seq, hash INTO v_seq, v_hash FROM audit_chain_heads WHERE tenant_id = v_tenant FOR UPDATE;
+    FOR e IN SELECT value FROM jsonb_array_elements(p_entries) LOOP
+        v_seq := v_seq + 1;
+        v_prev := v_hash;
+        v_id := gen_random_uuid();
+        v_subjects := ARRAY(SELECT jsonb_array_elements_text(coalesce(e->'subjects', '[]'::jsonb))::uuid);
+        v_fields := ARRAY(SELECT jsonb_array_elements_text(coalesce(e->'fields', '[]'::jsonb)));
+        v_hash := audit_entry_hash(v_prev, v_tenant, v_id, v_seq, v_at, p_kind, p_principal,
+                                   p_request, e->>'operation', v_subjects, v_fields);
+        INSERT INTO audit_log (tenant_id, id, seq, occurred_at, principal_kind, principal_id,
+                               request_id, operation, subject_contact_ids, fields, prev_hash, hash)
+        VALUES (v_tenant, v_id, v_seq, v_at, p_kind, p_principal, p_request, e->>'operation',
+                v_subjects, v_fields, v_prev, v_hash);
+        v_count := v_count + 1;
+    END LOOP;
+    UPDATE audit_chain_heads SET seq = v_seq, hash = v_hash WHERE tenant_id = v_tenant;
+    RETURN v_count;
 END
 $$
 """
@@ -116,7 +139,7 @@ AS $$
     ), broken AS (
         SELECT seq FROM entries
         WHERE hash <> audit_entry_hash(prev_hash, tenant_id, id, seq, occurred_at, principal_kind,
-                principal_id, request_id, operation, subject_contact_id, fields)
+                principal_id, request_id, operation, subject_contact_ids, fields)
            OR prev_hash <> coalesce(expected_prev, '\x'::bytea)
            OR seq <> coalesce(previous_seq, 0) + 1
         UNION ALL
@@ -150,12 +173,8 @@ $$
 def upgrade() -> None:
     for stmt in TABLES:
         op.execute(stmt)
-    for stmt in (ENTRY_HASH, CHAIN, APPEND_ONLY, VERIFY):
+    for stmt in (ENTRY_HASH, APPEND, APPEND_ONLY, VERIFY):
         op.execute(stmt)
-    op.execute(
-        "CREATE TRIGGER audit_log_chain BEFORE INSERT ON audit_log "
-        "FOR EACH ROW EXECUTE FUNCTION audit_chain()"
-    )
     op.execute(
         "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
         "FOR EACH ROW EXECUTE FUNCTION audit_append_only()"
@@ -163,11 +182,13 @@ def upgrade() -> None:
     for table in ("audit_log", "audit_chain_heads", "policy_rules"):
         for stmt in tenant_rls(table):
             op.execute(stmt)
-    # append-only for the application: no UPDATE or DELETE grant (and the trigger above)
-    op.execute(grant_app("audit_log", "SELECT, INSERT"))
+    # the application appends only through audit_append(): no INSERT, UPDATE or DELETE grant
+    op.execute(grant_app("audit_log", "SELECT"))
     op.execute(grant_app("audit_chain_heads", "SELECT"))
     op.execute(grant_app("policy_rules"))
     op.execute(f"GRANT EXECUTE ON FUNCTION audit_verify() TO {APP_ROLE}")
+    op.execute("REVOKE ALL ON FUNCTION audit_append(varchar, uuid, varchar, jsonb) FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION audit_append(varchar, uuid, varchar, jsonb) TO {APP_ROLE}")
     op.execute("DROP FUNCTION app_authenticate(bytea)")
     op.execute(AUTHENTICATE)
     op.execute("REVOKE ALL ON FUNCTION app_authenticate(bytea) FROM PUBLIC")
@@ -176,6 +197,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE audit_log, audit_chain_heads, policy_rules CASCADE")
-    op.execute("DROP FUNCTION audit_chain(), audit_append_only(), audit_verify()")
+    op.execute("DROP FUNCTION audit_append, audit_append_only(), audit_verify()")
     op.execute("DROP FUNCTION audit_entry_hash")
     op.execute("ALTER TABLE tenants DROP COLUMN policy_version")
