@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from sqlalchemy import func, select
-
 from microspace.audit import verify_chain
 from microspace.context import Info
 from microspace.ids import decode_id
 from models.audit import AuditEntry as AuditEntryModel
-from resolvers.pagination import Order, keyset_page, page_request, parse_int
+from resolvers.pagination import Order, parse_int
 from schema.audit import AuditChainStatus, AuditEntry, AuditOperation
-from schema.connection import Connection
+from schema.connection import Connection, list_connection
 
 AUDIT_ORDER = Order(columns=(AuditEntryModel.seq,), parsers=(parse_int,), descending=True)
 
@@ -28,8 +26,6 @@ async def list_audit_entries(
     until: datetime | None = None,
 ) -> Connection[AuditEntry]:
     """The tenant's audit entries, newest first, filtered by subject, operation and time."""
-    ctx = info.context
-    req = page_request(first, after, AUDIT_ORDER, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size)
     where = []
     if subject_id is not None:
         where.append(AuditEntryModel.subject_contact_ids.contains([decode_id(subject_id, "Contact")]))
@@ -39,12 +35,9 @@ async def list_audit_entries(
         where.append(AuditEntryModel.occurred_at >= since)
     if until is not None:
         where.append(AuditEntryModel.occurred_at < until)
-    page = await keyset_page(ctx.db, select(AuditEntryModel).where(*where), AUDIT_ORDER, req)
-
-    async def count() -> int:
-        return await ctx.db.scalar(select(func.count()).select_from(AuditEntryModel).where(*where))
-
-    return Connection.from_page(page, AuditEntry.from_model, count, after=after)
+    return await list_connection(
+        info, AuditEntryModel, where, first, after, order=AUDIT_ORDER, convert=AuditEntry.from_model
+    )
 
 
 async def get_audit_chain_status(info: Info) -> AuditChainStatus:

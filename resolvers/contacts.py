@@ -10,7 +10,7 @@ from typing import Any
 
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
-from sqlalchemy import ColumnElement, func, insert, or_, select
+from sqlalchemy import ColumnElement, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from microspace.context import Info
@@ -20,8 +20,7 @@ from models import Contact as ContactModel
 from models import Suppression
 from privacy.subjects import normalise_email, subject_hash
 from resolvers.loaders import CONTACT_ORDER
-from resolvers.pagination import keyset_page, page_request
-from schema.connection import Connection
+from schema.connection import Connection, list_connection
 from schema.contacts import (
     Contact,
     ContactCreateInput,
@@ -177,21 +176,10 @@ async def list_contacts(
     info: Info, first: int | None = None, after: str | None = None, search: str | None = None
 ) -> Connection[Contact]:
     """The tenant's contacts, newest first, optionally matching `search`."""
-    ctx = info.context
-    req = page_request(
-        first,
-        after,
-        CONTACT_ORDER,
-        default=ctx.settings.default_page_size,
-        maximum=ctx.settings.max_page_size,
-    )
     where = [search_clause(info, search[:200])] if search and search.strip() else []
-    page = await keyset_page(ctx.db, select(ContactModel).where(*where), CONTACT_ORDER, req)
-
-    async def count() -> int:
-        return await ctx.db.scalar(select(func.count()).select_from(ContactModel).where(*where))
-
-    return Connection.from_page(page, Contact.from_model, count, after=after)
+    return await list_connection(
+        info, ContactModel, where, first, after, order=CONTACT_ORDER, convert=Contact.from_model
+    )
 
 
 async def _save(

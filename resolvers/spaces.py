@@ -8,7 +8,6 @@ import uuid
 from datetime import UTC, datetime
 
 import strawberry
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from microspace.context import Info
@@ -16,8 +15,7 @@ from microspace.errors import NotFound
 from microspace.ids import decode_id, encode_id
 from models import Space as SpaceModel
 from resolvers.loaders import SPACE_ORDER
-from resolvers.pagination import keyset_page, page_request
-from schema.connection import Connection
+from schema.connection import Connection, list_connection
 from schema.spaces import (
     Space,
     SpaceCreateInput,
@@ -53,21 +51,10 @@ async def list_spaces(
     status: SpaceStatus | None = None,
 ) -> Connection[Space]:
     """The tenant's spaces, newest first."""
-    ctx = info.context
-    req = page_request(
-        first,
-        after,
-        SPACE_ORDER,
-        default=ctx.settings.default_page_size,
-        maximum=ctx.settings.max_page_size,
-    )
     where = [SpaceModel.status == status.value] if status else []
-    page = await keyset_page(ctx.db, select(SpaceModel).where(*where), SPACE_ORDER, req)
-
-    async def count() -> int:
-        return await ctx.db.scalar(select(func.count()).select_from(SpaceModel).where(*where))
-
-    return Connection.from_page(page, Space.from_model, count, after=after)
+    return await list_connection(
+        info, SpaceModel, where, first, after, order=SPACE_ORDER, convert=Space.from_model
+    )
 
 
 def slugify(title: str) -> str:

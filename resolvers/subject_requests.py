@@ -30,8 +30,8 @@ from privacy import erasure
 from privacy.subjects import add_months, matching_contacts, normalise_email, subject_hash
 from resolvers.contacts import EMAIL_RE, clean_fields, load_contact
 from resolvers.emails import enqueue
-from resolvers.pagination import Order, keyset_page, page_request, parse_datetime
-from schema.connection import Connection
+from resolvers.pagination import Order, parse_datetime
+from schema.connection import Connection, list_connection
 from schema.subject_requests import (
     ExportLink,
     SubjectCorrectionRequestInput,
@@ -100,7 +100,6 @@ async def list_subject_requests(
 ) -> Connection[SubjectRequest]:
     """The tenant's subject requests, newest first (a subject: their own)."""
     ctx = info.context
-    req = page_request(first, after, ORDER, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size)
     where: list[Any] = []
     if state is not None:
         where.append(SubjectRequestModel.state == state.value)
@@ -111,12 +110,9 @@ async def list_subject_requests(
         where.append(late if overdue else ~late)
     if ctx.principal.kind == "subject":
         where.append(any_(SubjectRequestModel.contact_ids) == ctx.principal.contact_id)
-    page = await keyset_page(ctx.db, select(SubjectRequestModel).where(*where), ORDER, req)
-
-    async def count() -> int:
-        return await ctx.db.scalar(select(func.count()).select_from(SubjectRequestModel).where(*where))
-
-    return Connection.from_page(page, SubjectRequest.from_model, count, after=after)
+    return await list_connection(
+        info, SubjectRequestModel, where, first, after, order=ORDER, convert=SubjectRequest.from_model
+    )
 
 
 async def _subject_email(info: Info, given: str | None) -> str | SubjectRequestPayload:

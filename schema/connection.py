@@ -7,7 +7,9 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from resolvers.pagination import Page
+from sqlalchemy import func, select
+
+from resolvers.pagination import ChildPageKey, Order, Page, keyset_page, page_request
 
 T = TypeVar("T")
 
@@ -56,3 +58,47 @@ class Connection(Generic[T]):
             ),
             _count=count,
         )
+
+
+async def child_connection(
+    info: Any,
+    parent_id: Any,
+    first: int | None,
+    after: str | None,
+    *,
+    order: Order,
+    pages: Any,
+    counts: Any,
+    convert: Callable[[Any], T],
+) -> Connection[T]:
+    """A nested connection (a space's blocks, a contact's consent history...) through its
+    page and count loaders, so a list of parents costs one statement per level."""
+    settings = info.context.settings
+    req = page_request(
+        first, after, order, default=settings.default_page_size, maximum=settings.max_page_size
+    )
+    page = await pages.load(ChildPageKey(parent_id, req))
+    return Connection.from_page(page, convert, lambda: counts.load(parent_id), after=after)
+
+
+async def list_connection(
+    info: Any,
+    model: type[Any],
+    where: list[Any],
+    first: int | None,
+    after: str | None,
+    *,
+    order: Order,
+    convert: Callable[[Any], T],
+) -> Connection[T]:
+    """A top-level connection: one statement for the page, one for `totalCount` if asked."""
+    ctx = info.context
+    req = page_request(
+        first, after, order, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+    )
+    page = await keyset_page(ctx.db, select(model).where(*where), order, req)
+
+    async def count() -> int:
+        return int(await ctx.db.scalar(select(func.count()).select_from(model).where(*where)))
+
+    return Connection.from_page(page, convert, count, after=after)

@@ -13,8 +13,7 @@ from microspace.context import Info
 from microspace.ids import encode_id
 from models import Contact as ContactModel
 from resolvers.loaders import ACCESS_ORDER, CONSENT_EVENT_ORDER
-from resolvers.pagination import ChildPageKey, page_request
-from schema.connection import Connection
+from schema.connection import Connection, child_connection
 from schema.consent import Consent, ConsentEvent
 from schema.node import Node
 from schema.permissions import Can
@@ -76,20 +75,16 @@ class Contact(Node):
     async def consent_history(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[ConsentEvent] | None:
-        ctx = info.context
-        req = page_request(
+        loaders = info.context.loaders
+        return await child_connection(
+            info,
+            self.pk,
             first,
             after,
-            CONSENT_EVENT_ORDER,
-            default=ctx.settings.default_page_size,
-            maximum=ctx.settings.max_page_size,
-        )
-        page = await ctx.loaders.consent_events_by_contact_id.load(ChildPageKey(self.pk, req))
-        return Connection.from_page(
-            page,
-            ConsentEvent.from_model,
-            lambda: ctx.loaders.consent_event_count_by_contact_id.load(self.pk),
-            after=after,
+            order=CONSENT_EVENT_ORDER,
+            pages=loaders.consent_events_by_contact_id,
+            counts=loaders.consent_event_count_by_contact_id,
+            convert=ConsentEvent.from_model,
         )
 
     @strawberry.field(
@@ -101,20 +96,16 @@ class Contact(Node):
     ) -> Connection[Annotated[SpaceAccess, strawberry.lazy("schema.space_access")]] | None:
         from schema.space_access import SpaceAccess
 
-        ctx = info.context
-        req = page_request(
+        loaders = info.context.loaders
+        return await child_connection(
+            info,
+            self.pk,
             first,
             after,
-            ACCESS_ORDER,
-            default=ctx.settings.default_page_size,
-            maximum=ctx.settings.max_page_size,
-        )
-        page = await ctx.loaders.space_access_by_contact_id.load(ChildPageKey(self.pk, req))
-        return Connection.from_page(
-            page,
-            SpaceAccess.from_model,
-            lambda: ctx.loaders.space_access_count_by_contact_id.load(self.pk),
-            after=after,
+            order=ACCESS_ORDER,
+            pages=loaders.space_access_by_contact_id,
+            counts=loaders.space_access_count_by_contact_id,
+            convert=SpaceAccess.from_model,
         )
 
 

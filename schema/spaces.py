@@ -13,9 +13,8 @@ from microspace.context import Info
 from microspace.ids import encode_id
 from models import Space as SpaceModel
 from resolvers.loaders import ACCESS_ORDER, BLOCK_ORDER
-from resolvers.pagination import ChildPageKey, page_request
 from schema.blocks import Block
-from schema.connection import Connection
+from schema.connection import Connection, child_connection
 from schema.node import Node
 from schema.permissions import Can
 
@@ -59,20 +58,16 @@ class Space(Node):
     async def blocks(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Block]:
-        ctx = info.context
-        req = page_request(
+        loaders = info.context.loaders
+        return await child_connection(
+            info,
+            self.pk,
             first,
             after,
-            BLOCK_ORDER,
-            default=ctx.settings.default_page_size,
-            maximum=ctx.settings.max_page_size,
-        )
-        page = await ctx.loaders.blocks_by_space_id.load(ChildPageKey(self.pk, req))
-        return Connection.from_page(
-            page,
-            Block.from_model,
-            lambda: ctx.loaders.block_count_by_space_id.load(self.pk),
-            after=after,
+            order=BLOCK_ORDER,
+            pages=loaders.blocks_by_space_id,
+            counts=loaders.block_count_by_space_id,
+            convert=Block.from_model,
         )
 
     @strawberry.field(
@@ -84,20 +79,16 @@ class Space(Node):
     ) -> Connection[Annotated[SpaceAccess, strawberry.lazy("schema.space_access")]] | None:
         from schema.space_access import SpaceAccess
 
-        ctx = info.context
-        req = page_request(
+        loaders = info.context.loaders
+        return await child_connection(
+            info,
+            self.pk,
             first,
             after,
-            ACCESS_ORDER,
-            default=ctx.settings.default_page_size,
-            maximum=ctx.settings.max_page_size,
-        )
-        page = await ctx.loaders.space_access_by_space_id.load(ChildPageKey(self.pk, req))
-        return Connection.from_page(
-            page,
-            SpaceAccess.from_model,
-            lambda: ctx.loaders.space_access_count_by_space_id.load(self.pk),
-            after=after,
+            order=ACCESS_ORDER,
+            pages=loaders.space_access_by_space_id,
+            counts=loaders.space_access_count_by_space_id,
+            convert=SpaceAccess.from_model,
         )
 
 

@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import text
 
 from microspace.db import owner_db
-from microspace.ids import encode_id
 from models import (
     Base,
     ConsentEvent,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-import resolvers.spaces
+import schema.connection
 from microspace.app import create_app
 from tests.factories import make_spaces
 
@@ -36,13 +36,13 @@ async def slow_app(settings) -> AsyncIterator:
 
 
 def slow_listing(monkeypatch, seconds: float) -> None:
-    original = resolvers.spaces.keyset_page
+    original = schema.connection.keyset_page
 
     async def sleepy(db, *args, **kwargs):
         await db.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
         return await original(db, *args, **kwargs)
 
-    monkeypatch.setattr(resolvers.spaces, "keyset_page", sleepy)
+    monkeypatch.setattr(schema.connection, "keyset_page", sleepy)
 
 
 async def _post(client: httpx.AsyncClient, token: str, query: str = LIST) -> httpx.Response:
