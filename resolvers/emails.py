@@ -86,7 +86,12 @@ async def notify_space(info: Info, input: SpaceNotifyInput) -> EmailQueuePayload
     errors = _too_long("message", input.message, MAX_MESSAGE)
     if errors:
         return EmailQueuePayload(user_errors=errors)
-    db = info.context.db
+    queued = await queue_space_updated(info.context.db, space.id, input.message.strip())
+    return EmailQueuePayload(queued_count=queued)
+
+
+async def queue_space_updated(db: Db, space_id: uuid.UUID, message: str) -> int:
+    """A "space updated" e-mail to every contact with active access, in this transaction."""
     # INSERT ... SELECT: one statement however many contacts; the tenant criterion is
     # explicit because the ORM's tenant listener does not rewrite an INSERT's SELECT
     source = select(
@@ -95,10 +100,10 @@ async def notify_space(info: Info, input: SpaceNotifyInput) -> EmailQueuePayload
         literal(EmailKind.SPACE_UPDATED.value),
         SpaceAccess.contact_id,
         SpaceAccess.space_id,
-        literal({"message": input.message.strip()}, JSONB),
+        literal({"message": message} if message else {}, JSONB),
     ).where(
         SpaceAccess.tenant_id == db.tenant_id,
-        SpaceAccess.space_id == space.id,
+        SpaceAccess.space_id == space_id,
         SpaceAccess.state.in_(ACTIVE_STATES),
     )
     table = OutboxMessage.__table__
@@ -106,7 +111,7 @@ async def notify_space(info: Info, input: SpaceNotifyInput) -> EmailQueuePayload
         ["tenant_id", "id", "kind", "contact_id", "space_id", "payload"], source
     )
     result = await db.execute(stmt)
-    return EmailQueuePayload(queued_count=result.rowcount or 0)
+    return result.rowcount or 0
 
 
 async def queue_marketing(info: Info, input: MarketingEmailQueueInput) -> EmailQueuePayload:

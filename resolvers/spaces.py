@@ -176,8 +176,15 @@ async def _set_status(info: Info, id: strawberry.ID, status: str, allowed_from: 
 
 
 async def publish_space(info: Info, id: strawberry.ID) -> SpacePayload:
-    """Make a draft or archived space visible to its contacts."""
-    return await _set_status(info, id, "published", {"draft", "archived"})
+    """Make a draft or archived space visible to its contacts, and tell them (outbox)."""
+    was = (await load_space(info, id)).status
+    payload = await _set_status(info, id, "published", {"draft", "archived"})
+    if payload.space is not None and was != "published":
+        # emails imports this module (load_space): import at call time
+        from resolvers.emails import queue_space_updated
+
+        await queue_space_updated(info.context.db, payload.space.pk, "")
+    return payload
 
 
 async def archive_space(info: Info, id: strawberry.ID) -> SpacePayload:

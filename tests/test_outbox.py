@@ -235,3 +235,26 @@ async def test_revoking_access_cancels_the_queued_invitation(
     assert stats.sent >= 2  # the new invitation and the update
     texts = [p.read_text() for p in Path(tmp_path).glob("*.eml")]
     assert any("has been updated" in t and "New agenda" in t for t in texts)
+
+
+async def test_publishing_a_space_queues_space_updated_once(api, new_tenant, owner_url):
+    from sqlalchemy import text
+
+    from microspace.db import owner_db
+    from tests.factories import make_access, make_contacts, make_space
+    from microspace.ids import parse_id
+
+    tenant = await new_tenant()
+    space_gid, _ = await make_space(owner_url, tenant.tenant_id)
+    contacts = await make_contacts(owner_url, tenant.tenant_id, 3)
+    await make_access(owner_url, tenant.tenant_id, parse_id(space_gid)[1], contacts)
+    publish = "mutation($id: ID!) { spacePublish(id: $id) { space { status } userErrors { code } } }"
+    for _ in range(2):  # publishing again changes nothing and sends nothing
+        result = await api(tenant.token)(publish, {"id": space_gid})
+        assert result["data"]["spacePublish"]["space"]["status"] == "PUBLISHED"
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        queued = await db.scalar(
+            text("SELECT count(*) FROM outbox WHERE tenant_id = :t AND kind = 'space_updated'"),
+            {"t": tenant.tenant_id},
+        )
+    assert queued == 3
