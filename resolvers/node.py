@@ -11,21 +11,23 @@ from resolvers import blocks, consent, contacts, space_access, spaces, subject_r
 from schema.node import Node
 from schema.permissions import require
 
+# type -> (reader, the policy object its root field checks)
 READERS = {
-    "Space": spaces.get_space,
-    "Block": blocks.get_block,
-    "Contact": contacts.get_contact,
-    "SpaceAccess": space_access.get_space_access,
-    "ConsentEvent": consent.get_consent_event,
-    "SubjectRequest": subject_requests.get_subject_request,
+    "Space": (spaces.get_space, "Space"),
+    "Block": (blocks.get_block, "Block"),
+    "Contact": (contacts.get_contact, "Contact"),
+    "SpaceAccess": (space_access.get_space_access, "SpaceAccess"),
+    "ConsentEvent": (consent.get_consent_event, "Consent"),
+    "SubjectRequest": (subject_requests.get_subject_request, "SubjectRequest"),
 }
 
 
 async def get_node(info: Info, id: strawberry.ID) -> Node:
     """The object with this ID, if the caller may read its type; NOT_FOUND otherwise."""
     type_name, _ = parse_id(id)
-    reader = READERS.get(type_name)
-    if reader is None:
+    entry = READERS.get(type_name)
+    if entry is None:
         raise NotFound()
-    require(info, type_name, "read")
+    reader, obj = entry
+    require(info, obj, "read")
     return await reader(info, id)

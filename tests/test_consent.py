@@ -212,3 +212,21 @@ async def test_the_worker_checks_consent_again_at_send_time(
     assert await _outbox(owner_url, t.tenant_id) == {cid: "cancelled"}
     async with owner_db(owner_url, t.tenant_id) as db:
         assert list(await db.scalars(select(EmailSent))) == []
+
+
+async def test_node_reads_a_consent_event_under_the_consent_policy(api, new_tenant, new_member, owner_url):
+    """node(id) checks the same policy object as the type's own root field."""
+    from tests.factories import make_full_contact
+    from microspace.ids import encode_id
+
+    tenant = await new_tenant()
+    cid = encode_id("Contact", await make_full_contact(owner_url, tenant.tenant_id))
+    history = await api(tenant.token)(
+        "query($id: ID!) { contact(id: $id) { consentHistory { edges { node { id } } } } }", {"id": cid}
+    )
+    event_id = history["data"]["contact"]["consentHistory"]["edges"][0]["node"]["id"]
+    admin = (await new_member(tenant.tenant_id, "admin")).token
+    viewer = (await new_member(tenant.tenant_id, "viewer")).token
+    node = "query($id: ID!) { node(id: $id) { id } }"
+    assert (await api(admin)(node, {"id": event_id}))["data"]["node"]["id"] == event_id
+    assert (await api(viewer)(node, {"id": event_id}))["data"]["node"]["id"] == event_id
