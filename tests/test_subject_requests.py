@@ -191,3 +191,27 @@ async def test_subject_files_and_sees_only_their_own(api, new_tenant, new_member
     assert error_codes(await subject(PROCESS, {"id": own["request"]["id"]})) == ["FORBIDDEN"]
     # and reads nothing else of the tenant
     assert error_codes(await subject("{ contacts { totalCount } }")) == ["FORBIDDEN"]
+
+
+async def test_the_code_reaches_the_subject_by_e_mail_and_then_leaves_the_outbox(
+    api, new_tenant, new_member, owner_url, settings, tmp_path
+):
+    from dataclasses import replace
+    from pathlib import Path
+
+    from microspace.worker import run
+
+    tenant = await new_tenant()
+    cid = await make_full_contact(owner_url, tenant.tenant_id)
+    email = await _contact_email(owner_url, tenant.tenant_id, cid)
+    officer = api((await new_member(tenant.tenant_id, "privacy_officer")).token)
+    await officer(FILE % "subjectAccessRequest", {"e": email})
+    code = await _code(owner_url, tenant.tenant_id)
+
+    await run(replace(settings, mail_dir=str(tmp_path)), once=True)
+
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        (row,) = await db.scalars(select(OutboxMessage).where(OutboxMessage.kind == "subject_verification"))
+    assert row.status == "sent" and row.payload == {}
+    message = (Path(tmp_path) / f"{row.id}.eml").read_text()
+    assert f"To: {email}" in message and code in message
