@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import text
@@ -40,7 +40,6 @@ class Principal:
     policy_version: int = 0
     # a subject's magic-link token speaks for this one contact
     contact_id: uuid.UUID | None = None
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def authenticated(self) -> bool:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 
 from sqlalchemy.engine import URL, make_url
 
@@ -79,7 +78,6 @@ class Settings:
     secret_key: str | None = None
     export_link_ttl: float = 3600.0
     retention_grace_days: int = 30
-    extra: dict[str, str] = field(default_factory=dict)
 
     def owner_url(self) -> URL:
         if not self.database_url:
@@ -143,7 +141,3 @@ def load_settings() -> Settings:
         retention_grace_days=_int("MICROSPACE_RETENTION_GRACE_DAYS", 30),
     )
 
-
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    return load_settings()

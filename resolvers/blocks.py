@@ -9,11 +9,10 @@ import strawberry
 from sqlalchemy import func, select, update
 
 from microspace.context import Info
-from microspace.errors import NotFound
-from microspace.ids import decode_id, encode_id
+from microspace.ids import encode_id
 from models import Block as BlockModel
 from models import Space as SpaceModel
-from resolvers.loaders import forget
+from resolvers.loaders import forget, load_by_global_id
 from resolvers.block_bodies import BODIES, BodyError, validate_body
 from resolvers.spaces import load_space
 from schema.blocks import (
@@ -30,10 +29,7 @@ from schema.blocks import (
 
 async def load_block(info: Info, global_id: str) -> BlockModel:
     """The block of the caller's tenant with this ID; NOT_FOUND otherwise."""
-    row = await info.context.loaders.block_by_id.load(decode_id(global_id, "Block"))
-    if row is None:
-        raise NotFound()
-    return row
+    return await load_by_global_id(info.context.loaders.block_by_id, global_id, "Block")
 
 
 async def get_block(info: Info, id: strawberry.ID) -> Block:

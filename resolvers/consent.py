@@ -13,14 +13,13 @@ import strawberry
 from sqlalchemy import delete, update
 
 from microspace.context import Info
-from microspace.errors import NotFound
-from microspace.ids import decode_id
 from models import ConsentEvent as ConsentEventModel
 from models import OutboxMessage, UsageEvent
 from models.consent import ConsentAction, ConsentPurpose
 from models.outbox import CONSENT_FOR_KIND, OutboxStatus
 from resolvers.consent_ledger import lock_contact
 from resolvers.contacts import load_contact
+from resolvers.loaders import load_by_global_id
 from schema.consent import (
     Consent,
     ConsentErrorCode,
@@ -38,10 +37,8 @@ MAX_POLICY_VERSION = 50
 
 async def get_consent_event(info: Info, id: strawberry.ID) -> ConsentEvent:
     """One consent event of the caller's tenant."""
-    row = await info.context.loaders.consent_event_by_id.load(decode_id(id, "ConsentEvent"))
-    if row is None:
-        raise NotFound()
-    return ConsentEvent.from_model(row)
+    loader = info.context.loaders.consent_event_by_id
+    return ConsentEvent.from_model(await load_by_global_id(loader, id, "ConsentEvent"))
 
 
 def _validate(

@@ -14,12 +14,12 @@ from sqlalchemy import ColumnElement, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from microspace.context import Info
-from microspace.errors import Forbidden, NotFound
-from microspace.ids import decode_id, encode_id
+from microspace.errors import Forbidden
+from microspace.ids import encode_id
 from models import Contact as ContactModel
 from models import Suppression
 from privacy.subjects import normalise_email, subject_hash
-from resolvers.loaders import CONTACT_ORDER
+from resolvers.loaders import CONTACT_ORDER, load_by_global_id
 from schema.connection import Connection, list_connection
 from schema.contacts import (
     Contact,
@@ -161,10 +161,7 @@ def search_clause(info: Info, search: str) -> ColumnElement[bool]:
 
 async def load_contact(info: Info, global_id: str) -> ContactModel:
     """The contact of the caller's tenant with this ID; NOT_FOUND otherwise, whatever the reason."""
-    row = await info.context.loaders.contact_by_id.load(decode_id(global_id, "Contact"))
-    if row is None:
-        raise NotFound()
-    return row
+    return await load_by_global_id(info.context.loaders.contact_by_id, global_id, "Contact")
 
 
 async def get_contact(info: Info, id: strawberry.ID) -> Contact:

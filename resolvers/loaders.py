@@ -10,6 +10,8 @@ from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from microspace.db import Db
+from microspace.errors import NotFound
+from microspace.ids import decode_id
 from models import Block, ConsentEvent, Contact, Space, SpaceAccess, SubjectRequest, SubjectRequestEvent
 from resolvers.consent_ledger import current_consents
 from resolvers.pagination import (
@@ -138,6 +140,15 @@ class Loaders:
         forget(self.space_by_id, space_id)
         forget(self.block_count_by_space_id, space_id)
         self.blocks_by_space_id.clear_all()
+
+
+async def load_by_global_id(loader: DataLoader[uuid.UUID, Any], global_id: str, type_name: str) -> Any:
+    """The row of the caller's tenant with this global ID; NOT_FOUND otherwise, whatever the
+    reason (another tenant's row, a deleted one, a random ID all answer the same)."""
+    row = await loader.load(decode_id(global_id, type_name))
+    if row is None:
+        raise NotFound()
+    return row
 
 
 def forget(loader: DataLoader[Any, Any], key: Any) -> None:

@@ -19,6 +19,7 @@ from models.outbox import EmailKind, OutboxStatus
 from models.space_access import AccessState
 from resolvers.emails import MAX_MESSAGE, enqueue
 from resolvers.spaces import load_space
+from resolvers.loaders import load_by_global_id
 from schema.space_access import (
     SpaceAccess,
     SpaceAccessErrorCode,
@@ -33,10 +34,7 @@ MAX_INVITES = 100
 
 async def load_space_access(info: Info, global_id: str) -> SpaceAccessModel:
     """The space access of the caller's tenant with this ID; NOT_FOUND otherwise."""
-    row = await info.context.loaders.space_access_by_id.load(decode_id(global_id, "SpaceAccess"))
-    if row is None:
-        raise NotFound()
-    return row
+    return await load_by_global_id(info.context.loaders.space_access_by_id, global_id, "SpaceAccess")
 
 
 async def get_space_access(info: Info, id: strawberry.ID) -> SpaceAccess:

@@ -11,10 +11,9 @@ import strawberry
 from sqlalchemy.exc import IntegrityError
 
 from microspace.context import Info
-from microspace.errors import NotFound
-from microspace.ids import decode_id, encode_id
+from microspace.ids import encode_id
 from models import Space as SpaceModel
-from resolvers.loaders import SPACE_ORDER
+from resolvers.loaders import SPACE_ORDER, load_by_global_id
 from schema.connection import Connection, list_connection
 from schema.spaces import (
     Space,
@@ -33,10 +32,7 @@ LIMITS = {"title": 200, "slug": 100, "description": 5000}
 
 async def load_space(info: Info, global_id: str) -> SpaceModel:
     """The space of the caller's tenant with this ID; NOT_FOUND otherwise, whatever the reason."""
-    row = await info.context.loaders.space_by_id.load(decode_id(global_id, "Space"))
-    if row is None:
-        raise NotFound()
-    return row
+    return await load_by_global_id(info.context.loaders.space_by_id, global_id, "Space")
 
 
 async def get_space(info: Info, id: strawberry.ID) -> Space:

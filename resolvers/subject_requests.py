@@ -20,7 +20,7 @@ from strawberry.utils.str_converters import to_camel_case
 from microspace.auth import new_token
 from microspace.context import Info
 from microspace.errors import Forbidden, NotFound
-from microspace.ids import decode_id, encode_id
+from microspace.ids import encode_id
 from models import ApiToken, DomainEvent, EmailKind
 from models import Contact as ContactModel
 from models import SubjectRequest as SubjectRequestModel
@@ -30,6 +30,7 @@ from privacy import erasure
 from privacy.subjects import add_months, matching_contacts, normalise_email, subject_hash
 from resolvers.contacts import EMAIL_RE, clean_fields, load_contact
 from resolvers.emails import enqueue
+from resolvers.loaders import load_by_global_id
 from resolvers.pagination import Order, parse_datetime
 from schema.connection import Connection, list_connection
 from schema.subject_requests import (
@@ -78,9 +79,10 @@ def _transition(info: Info, row: SubjectRequestModel, to: str, note: str | None 
 
 async def load_request(info: Info, global_id: str) -> SubjectRequestModel:
     """A request of the tenant; a subject sees only their own. NOT_FOUND otherwise."""
-    row = await info.context.loaders.subject_request_by_id.load(decode_id(global_id, "SubjectRequest"))
+    loader = info.context.loaders.subject_request_by_id
+    row = await load_by_global_id(loader, global_id, "SubjectRequest")
     principal = info.context.principal
-    if row is None or (principal.kind == "subject" and principal.contact_id not in row.contact_ids):
+    if principal.kind == "subject" and principal.contact_id not in row.contact_ids:
         raise NotFound()
     return row
 
