@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from typing import Any
 from pathlib import Path
 
 import casbin
@@ -13,6 +12,7 @@ from sqlalchemy import select
 from microspace.auth import Principal
 from microspace.db import Db
 from models.audit import PolicyRule
+from policies.redaction import Decision, decide
 
 HERE = Path(__file__).resolve().parent
 MODEL_PATH = HERE / "model.conf"
@@ -114,15 +114,13 @@ class Authorizer:
         self._principal = principal
         self._domain = str(principal.tenant_id) if principal.tenant_id else ""
         self._memo: dict[tuple[str, str], bool] = {}
-        self._fields: dict[str, Any] = {}
+        self._fields: dict[str, Decision] = {}
         self.calls = 0
 
-    def field_decision(self, obj: str) -> Any:
+    def field_decision(self, obj: str) -> Decision:
         """The redaction decision for a personal field, memoised like `can`."""
         decision = self._fields.get(obj)
         if decision is None:
-            from policies.redaction import decide
-
             decision = self._fields[obj] = decide(self, obj)
         return decision
 

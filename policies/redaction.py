@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from policies.authz import Authorizer
+if TYPE_CHECKING:
+    from policies.authz import Authorizer
 
 
 class Decision(enum.Enum):
