@@ -43,17 +43,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import URL, make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
-from starlette.applications import Starlette  # noqa: E402
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.applications import Starlette
 
-from microspace.app import create_app  # noqa: E402
-from microspace.config import Settings, async_url, load_settings  # noqa: E402
-from microspace.db import migrate, owner_db  # noqa: E402
-from microspace.tenants import create_member, create_tenant  # noqa: E402
-from schema.personal_data import Redact  # noqa: E402
+from core.config import Settings, async_url, load_settings
+from core.db import migrate, owner_db
+from microspace.app import create_app
+from microspace.tenants import create_member, create_tenant
+from schema.personal_data import Redact
 
 ROWS = 500
 SIZES = (50, ROWS)
@@ -67,7 +67,7 @@ def server_url() -> URL:
     raw = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if raw:
         return async_url(raw)
-    from microspace.devdb import DEFAULT_DATA_DIR, embedded_url
+    from core.devdb import DEFAULT_DATA_DIR, embedded_url
 
     return make_url(embedded_url(DEFAULT_DATA_DIR.parent / "test-postgres"))
 
@@ -80,10 +80,17 @@ async def seed(url: URL) -> dict[str, str]:
     viewer = await create_member(url, str(owner.tenant_id), "viewer@bench.example", "viewer")
     async with owner_db(url, owner.tenant_id) as db:
         for i in range(ROWS):
-            db.add(Contact(id=uuid.uuid4(), email=f"person{i}@example.com",
-                           full_name=f"Jane Q Doe{i}", company=f"Initech {i}",
-                           job_title="Head of Things", phone=f"+44 20 7946 {i:04d}",
-                           locale="en-GB"))
+            db.add(
+                Contact(
+                    id=uuid.uuid4(),
+                    email=f"person{i}@example.com",
+                    full_name=f"Jane Q Doe{i}",
+                    company=f"Initech {i}",
+                    job_title="Head of Things",
+                    phone=f"+44 20 7946 {i:04d}",
+                    locale="en-GB",
+                )
+            )
         await db.flush()
     return {"viewer": viewer.token, "owner": owner.token}
 
@@ -118,7 +125,7 @@ def patched_apply(replacement: Callable[..., Any] | None) -> Iterator[None]:
 
 @contextmanager
 def patched_flush(replacement: Callable[..., Any]) -> Iterator[None]:
-    from microspace.audit import AuditBuffer
+    from core.audit import AuditBuffer
 
     original = AuditBuffer.flush
     AuditBuffer.flush = replacement  # type: ignore[method-assign]
@@ -156,7 +163,7 @@ class FlushTimer:
     """Time spent writing the audit entries (`AuditBuffer.flush`, one INSERT per request)."""
 
     def __init__(self) -> None:
-        from microspace.audit import AuditBuffer
+        from core.audit import AuditBuffer
 
         self.seconds = 0.0
         original = AuditBuffer.flush
@@ -206,8 +213,11 @@ class Series:
 
 async def request(client: httpx.AsyncClient, token: str, n: int) -> float:
     t0 = time.perf_counter()
-    response = await client.post("/graphql", json={"query": QUERY, "variables": {"n": n}},
-                                 headers={"Authorization": f"Bearer {token}"})
+    response = await client.post(
+        "/graphql",
+        json={"query": QUERY, "variables": {"n": n}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     elapsed = time.perf_counter() - t0
     body = response.json()
     assert response.status_code == 200 and "errors" not in body, response.text[:500]
@@ -244,8 +254,12 @@ async def run(reps: int, warmup: int, with_uvicorn: bool) -> int:
         counter = EnforceCounter(full_app)
         timer = ApplyTimer()
         flush_timer = FlushTimer()
-        full_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=full_app), base_url="http://bench")
-        bare_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=bare_app), base_url="http://bench")
+        full_client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=full_app), base_url="http://bench"
+        )
+        bare_client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=bare_app), base_url="http://bench"
+        )
         variants: dict[str, tuple[httpx.AsyncClient, Callable[..., Any] | None]] = {
             "full": (full_client, None),
             "pass": (full_client, passthrough),
@@ -294,12 +308,15 @@ async def run(reps: int, warmup: int, with_uvicorn: bool) -> int:
         await admin.dispose()
 
 
-async def run_uvicorn(app: Starlette, tokens: dict[str, str], reps: int, warmup: int) -> dict[tuple[str, int], Series]:
+async def run_uvicorn(
+    app: Starlette, tokens: dict[str, str], reps: int, warmup: int
+) -> dict[tuple[str, int], Series]:
     """The "full" figures over TCP: uvicorn and the client share this event loop."""
     import uvicorn
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
-                            access_log=False)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -321,13 +338,18 @@ async def run_uvicorn(app: Starlette, tokens: dict[str, str], reps: int, warmup:
     return out
 
 
-def report(results: dict[tuple[str, int, str], Series], uvicorn_results: dict[tuple[str, int], Series],
-           reps: int) -> int:
+def report(
+    results: dict[tuple[str, int, str], Series],
+    uvicorn_results: dict[tuple[str, int], Series],
+    reps: int,
+) -> int:
     failures = []
     print(f"\nlisting contacts with all personal fields, {reps} requests per cell (in process)")
-    print(f"{'role':<7}{'rows':>5}{'casbin':>8}{'full med/p95 ms':>18}{'pass med':>10}{'none med':>10}"
-          f"{'_apply ms':>11}{'audit ms':>10}{'redaction ms':>14}{'share':>8}{'vs pass':>9}"
-          f"{'no audit':>10}")
+    print(
+        f"{'role':<7}{'rows':>5}{'casbin':>8}{'full med/p95 ms':>18}{'pass med':>10}{'none med':>10}"
+        f"{'_apply ms':>11}{'audit ms':>10}{'redaction ms':>14}{'share':>8}{'vs pass':>9}"
+        f"{'no audit':>10}"
+    )
     for role in ROLES:
         counts = {}
         for n in SIZES:
@@ -340,10 +362,12 @@ def report(results: dict[tuple[str, int, str], Series], uvicorn_results: dict[tu
             share_without_audit = (cost - audit) / full.median
             share_pass = (full.median - pas.median) / full.median
             casbin = ",".join(str(c) for c in sorted(full.casbin))
-            print(f"{role:<7}{n:>5}{casbin:>8}{full.median:>10.1f} /{full.p95:>6.1f}{pas.median:>10.1f}"
-                  f"{none.median:>10.1f}{statistics.median(full.apply_ms):>11.2f}"
-                  f"{statistics.median(full.audit_ms):>10.2f}{cost:>14.2f}"
-                  f"{share:>8.1%}{share_pass:>9.1%}{share_without_audit:>10.1%}")
+            print(
+                f"{role:<7}{n:>5}{casbin:>8}{full.median:>10.1f} /{full.p95:>6.1f}{pas.median:>10.1f}"
+                f"{none.median:>10.1f}{statistics.median(full.apply_ms):>11.2f}"
+                f"{statistics.median(full.audit_ms):>10.2f}{cost:>14.2f}"
+                f"{share:>8.1%}{share_pass:>9.1%}{share_without_audit:>10.1%}"
+            )
             if n == ROWS and share_without_audit >= MAX_SHARE:
                 failures.append(
                     f"{role}: redaction is {share_without_audit:.1%} of a {n}-row request "
@@ -351,9 +375,11 @@ def report(results: dict[tuple[str, int, str], Series], uvicorn_results: dict[tu
                 )
         if len(counts[SIZES[0]]) != 1 or counts[SIZES[0]] != counts[SIZES[-1]]:
             failures.append(f"{role}: Casbin calls per request vary with rows: {counts}")
-    print("casbin: enforce calls per request; pass: Redact.redact a pass-through; none: no Redact "
-          "extension;\nredaction ms = full - none (medians); share = that / full; vs pass = (full - pass) / full;\n"
-          "no audit = (full - none - audit ms) / full: the decision, masks and redactions report alone")
+    print(
+        "casbin: enforce calls per request; pass: Redact.redact a pass-through; none: no Redact "
+        "extension;\nredaction ms = full - none (medians); share = that / full; vs pass = (full - pass) / full;\n"
+        "no audit = (full - none - audit ms) / full: the decision, masks and redactions report alone"
+    )
     if uvicorn_results:
         print("\nthrough uvicorn on 127.0.0.1 (full redaction)")
         for (role, n), series in uvicorn_results.items():

@@ -8,13 +8,11 @@ import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import casbin
 import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,33 +23,24 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
 
-from microspace import http
-from microspace.auth import Principal, authenticate
-from microspace.config import Settings
-from microspace.context import Context
-from microspace.db import Db, make_engine, sessionmaker_for
+from core import http
+from core.auth import Principal, authenticate
+from core.config import Settings
+from core.db import Db, make_engine, sessionmaker_for
+from core.http import Refusal, error_response
+from core.limits import Limits
+from core.ratelimit import Decision, RateLimited, TokenBuckets
+from core.ratelimit import headers as rate_headers
 from microspace.exports import export_endpoint
-from microspace.http import Refusal, error_response
-from microspace.limits import Limits
-from microspace.ratelimit import Decision, RateLimited, TokenBuckets
-from microspace.ratelimit import headers as rate_headers
+from microspace.state import AppState
 from models.pii import validate_categories
 from policies.authz import Authorizer, TenantPolicies, load_enforcer, load_tenant_policies
-from resolvers.loaders import Loaders
 from schema.build import build_schema
+from schema.context import Context
+from store.loaders import Loaders
 
 log = logging.getLogger("microspace")
-
-
-@dataclass
-class AppState:
-    settings: Settings
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    enforcer: casbin.Enforcer
-    tenant_policies: TenantPolicies
 
 
 class RequestId:
@@ -136,7 +125,10 @@ class GraphQLApp(GraphQL):
                 await db.rollback()
                 if isinstance(exc.__cause__, InvalidOperationTypeError) and request.method == "GET":
                     return error_response(
-                        405, "MUTATION_OVER_GET", "Mutations are only accepted over POST.", {"Allow": "POST"}
+                        405,
+                        "MUTATION_OVER_GET",
+                        "Mutations are only accepted over POST.",
+                        {"Allow": "POST"},
                     )
                 return error_response(exc.status_code, "BAD_REQUEST", exc.reason)
             except StrawberryGraphQLError as exc:
@@ -177,7 +169,9 @@ class GraphQLApp(GraphQL):
         """Write the audit entries of a rolled-back request in a transaction of their own."""
         if not len(context.audit) or context.principal.tenant_id is None:
             return
-        audit_db = Db(self.state.sessionmaker, statement_timeout=self.state.settings.statement_timeout)
+        audit_db = Db(
+            self.state.sessionmaker, statement_timeout=self.state.settings.statement_timeout
+        )
         try:
             await audit_db.set_tenant(context.principal.tenant_id)
             await context.audit.flush(audit_db)
@@ -227,7 +221,9 @@ class GraphQLApp(GraphQL):
             return http.parse_get(request.query_params)
         return http.parse_post(request.content_type, await request.get_body())
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
         data = await super().process_result(request, result)
         errors = data.get("errors") or []
         request_error = data.get("data") is None and errors and all("path" not in e for e in errors)

@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import replace
 
-from microspace.config import Settings, load_settings
+from core.config import Settings, load_settings
 from microspace.tenants import OperatorError
 
 
@@ -19,7 +19,7 @@ def _settings_with_database() -> tuple[Settings, bool]:
     settings = load_settings()
     if settings.database_url:
         return settings, False
-    from microspace.devdb import embedded_url
+    from core.devdb import embedded_url
 
     url = embedded_url()
     os.environ["DATABASE_URL"] = url
@@ -27,7 +27,7 @@ def _settings_with_database() -> tuple[Settings, bool]:
 
 
 def _migrate(settings: Settings) -> None:
-    from microspace.db import migrate
+    from core.db import migrate
 
     asyncio.run(migrate(settings.owner_url(), settings.app_db_password))
 
@@ -46,10 +46,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         demo = asyncio.run(seed_demo(settings.owner_url()))
         print(f"GraphiQL:   http://{host}:{port}/graphql", flush=True)
         print(f"Demo owner token (shown once): {demo.token}", flush=True)
-        print(f'Try: curl -s http://{host}:{port}/graphql -H "Authorization: Bearer {demo.token}" '
-              "-H 'Content-Type: application/json' "
-              "-d '{\"query\":\"{ spaces { edges { node { title blocks { edges { node { kind body } } } } } } }\"}'",
-              flush=True)
+        print(
+            f'Try: curl -s http://{host}:{port}/graphql -H "Authorization: Bearer {demo.token}" '
+            "-H 'Content-Type: application/json' "
+            '-d \'{"query":"{ spaces { edges { node { title blocks { edges { node { kind body } } } } } } }"}\'',
+            flush=True,
+        )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     return 0
 
@@ -102,8 +104,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
         # safe at any point: an e-mail is marked sent only in the transaction that sent it
         return 0
     if args.once:
-        print(json.dumps({"sent": stats.sent, "cancelled": stats.cancelled,
-                          "retried": stats.retried, "dead": stats.dead}))
+        print(
+            json.dumps(
+                {
+                    "sent": stats.sent,
+                    "cancelled": stats.cancelled,
+                    "retried": stats.retried,
+                    "dead": stats.dead,
+                }
+            )
+        )
     return 0
 
 
@@ -130,9 +140,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="seed the demo tenant on any database")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
-    sub.add_parser("seed-demo", help="create the demo tenant; print a new owner token").set_defaults(
-        func=cmd_seed_demo
-    )
+    sub.add_parser(
+        "seed-demo", help="create the demo tenant; print a new owner token"
+    ).set_defaults(func=cmd_seed_demo)
     tc = sub.add_parser("tenant-create", help="create a tenant and its owner; print JSON")
     tc.add_argument("--name", required=True)
     tc.add_argument("--owner-email", required=True)

@@ -14,23 +14,20 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from microspace.audit import AuditBuffer
-from microspace.auth import Principal, authenticate
-from microspace.db import Db
-from microspace.http import Refusal, error_response
+from core.audit import AuditBuffer
+from core.auth import Principal, authenticate
+from core.db import Db
+from core.http import Refusal, error_response
+from microspace.state import AppState
 from models.subject_request import RequestKind, RequestState, SubjectRequest
 from policies.authz import Authorizer, load_tenant_policies
 from privacy.export import build_document, document_zip
 from privacy.links import LinkExpired, LinkInvalid, verify_link
-
-if TYPE_CHECKING:
-    from microspace.app import AppState
 
 log = logging.getLogger("microspace.exports")
 

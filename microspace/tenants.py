@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from microspace.auth import new_token
-from microspace.db import Db, owner_db
+from core.auth import new_token
+from core.db import Db, owner_db
 from models import ApiToken, Block, Member, Role, Space, Tenant
 
 ROLES = [r.value for r in Role]
@@ -54,7 +54,16 @@ async def add_member(db: Db, email: str, role: str) -> Created:
     db.add(member)
     await db.flush()
     token, digest = new_token("member")
-    db.add(ApiToken(id=uuid.uuid4(), kind="member", member_id=member.id, token_hash=digest, name="cli", scopes=[]))
+    db.add(
+        ApiToken(
+            id=uuid.uuid4(),
+            kind="member",
+            member_id=member.id,
+            token_hash=digest,
+            name="cli",
+            scopes=[],
+        )
+    )
     await db.flush()
     assert db.tenant_id is not None
     return Created(tenant_id=db.tenant_id, member_id=member.id, role=role, token=token)
@@ -85,21 +94,54 @@ async def create_member(owner_url: URL, tenant: str, email: str, role: str) -> C
 
 DEMO_TENANT_ID = uuid.UUID("00000000-0000-4000-8000-00000000de70")
 DEMO_SPACES = [
-    ("Welcome to Acme", "welcome", "published", [
-        ("heading", {"text": "Welcome aboard", "level": 1}),
-        ("rich_text", {"format": "markdown", "text": "Everything you need for **onboarding**."}),
-        ("link", {"url": "https://example.com/handbook", "label": "Handbook"}),
-        ("checklist", {"items": [{"text": "Sign the contract", "checked": True}, {"text": "Book kickoff"}]}),
-    ]),
-    ("Quarterly review", "quarterly-review", "draft", [
-        ("heading", {"text": "Q3 in numbers", "level": 2}),
-        ("file", {"url": "https://example.com/q3.pdf", "name": "q3.pdf", "mimeType": "application/pdf"}),
-        ("video", {"url": "https://example.com/q3.mp4", "caption": "Recap"}),
-    ]),
-    ("Project Atlas", "project-atlas", "published", [
-        ("embed", {"url": "https://example.com/board", "title": "Roadmap", "height": 480}),
-        ("rich_text", {"format": "plain", "text": "Status: on track."}),
-    ]),
+    (
+        "Welcome to Acme",
+        "welcome",
+        "published",
+        [
+            ("heading", {"text": "Welcome aboard", "level": 1}),
+            (
+                "rich_text",
+                {"format": "markdown", "text": "Everything you need for **onboarding**."},
+            ),
+            ("link", {"url": "https://example.com/handbook", "label": "Handbook"}),
+            (
+                "checklist",
+                {
+                    "items": [
+                        {"text": "Sign the contract", "checked": True},
+                        {"text": "Book kickoff"},
+                    ]
+                },
+            ),
+        ],
+    ),
+    (
+        "Quarterly review",
+        "quarterly-review",
+        "draft",
+        [
+            ("heading", {"text": "Q3 in numbers", "level": 2}),
+            (
+                "file",
+                {
+                    "url": "https://example.com/q3.pdf",
+                    "name": "q3.pdf",
+                    "mimeType": "application/pdf",
+                },
+            ),
+            ("video", {"url": "https://example.com/q3.mp4", "caption": "Recap"}),
+        ],
+    ),
+    (
+        "Project Atlas",
+        "project-atlas",
+        "published",
+        [
+            ("embed", {"url": "https://example.com/board", "title": "Roadmap", "height": 480}),
+            ("rich_text", {"format": "plain", "text": "Status: on track."}),
+        ],
+    ),
 ]
 
 
@@ -111,15 +153,34 @@ async def seed_demo(owner_url: URL) -> Created:
             db.add(Tenant(id=DEMO_TENANT_ID, name="Acme (demo)"))
             await db.flush()
             for title, slug, status, blocks in DEMO_SPACES:
-                space = Space(id=uuid.uuid4(), title=title, slug=slug, status=status, description="")
+                space = Space(
+                    id=uuid.uuid4(), title=title, slug=slug, status=status, description=""
+                )
                 db.add(space)
                 await db.flush()
                 for position, (kind, body) in enumerate(blocks):
-                    db.add(Block(id=uuid.uuid4(), space_id=space.id, kind=kind, position=position, body=body))
+                    db.add(
+                        Block(
+                            id=uuid.uuid4(),
+                            space_id=space.id,
+                            kind=kind,
+                            position=position,
+                            body=body,
+                        )
+                    )
             await db.flush()
             return await add_member(db, "owner@demo.example", "owner")
         owner = await db.scalar(select(Member).where(Member.email == "owner@demo.example"))
         token, digest = new_token("member")
-        db.add(ApiToken(id=uuid.uuid4(), kind="member", member_id=owner.id, token_hash=digest, name="demo", scopes=[]))
+        db.add(
+            ApiToken(
+                id=uuid.uuid4(),
+                kind="member",
+                member_id=owner.id,
+                token_hash=digest,
+                name="demo",
+                scopes=[],
+            )
+        )
         await db.flush()
         return Created(tenant_id=DEMO_TENANT_ID, member_id=owner.id, role="owner", token=token)

@@ -24,13 +24,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from microspace.config import Settings
-from microspace.db import Db, make_engine, sessionmaker_for
-from microspace.mail import Email, Sender, render, sender_from_settings
+from core.config import Settings
+from core.db import Db, make_engine, sessionmaker_for
+from core.mail import Email, Sender, render, sender_from_settings
 from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
-from resolvers.consent_ledger import has_consent, lock_contact
+from store.consent_ledger import has_consent, lock_contact
 
 log = logging.getLogger("microspace.worker")
 BATCH = 100

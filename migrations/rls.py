@@ -9,8 +9,10 @@ def tenant_rls(table: str, column: str = "tenant_id") -> list[str]:
         f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
         # FORCE: the owner (migrations, CLI) is held to the policy too, unless superuser
         f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
-        f"CREATE POLICY tenant_isolation ON {table} "
-        f"USING ({column} = app_current_tenant()) WITH CHECK ({column} = app_current_tenant())",
+        (
+            f"CREATE POLICY tenant_isolation ON {table} "
+            f"USING ({column} = app_current_tenant()) WITH CHECK ({column} = app_current_tenant())"
+        ),
     ]
 
 

@@ -14,8 +14,8 @@ from sqlalchemy import BigInteger, LargeBinary, String, Text, Uuid, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.privacy import SubjectLink
 from models.base import Base, TenantScoped
+from models.privacy import SubjectLink
 
 
 class AuditEntry(TenantScoped, Base):

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKeyConstraint, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.privacy import SubjectLink
 from models.base import Base, TenantScoped
+from models.privacy import SubjectLink
 
 
 class ConsentPurpose(str, enum.Enum):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.privacy import SubjectLink
 from models.base import Base, TenantScoped, Timestamps
+from models.privacy import SubjectLink
 
 
 class Contact(TenantScoped, Timestamps, Base):

@@ -11,9 +11,9 @@ from sqlalchemy import ForeignKeyConstraint, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.privacy import SubjectLink
 from models.base import Base, TenantScoped
 from models.consent import ConsentPurpose
+from models.privacy import SubjectLink
 
 
 class EmailKind(str, enum.Enum):

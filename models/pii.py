@@ -62,4 +62,6 @@ def validate_categories(metadata: MetaData = Base.metadata) -> None:
         if not isinstance(pc.category, str) or pc.category not in known
     ]
     if bad:
-        raise UnknownCategory("personal-data columns without a fideslang category: " + ", ".join(bad))
+        raise UnknownCategory(
+            "personal-data columns without a fideslang category: " + ", ".join(bad)
+        )

@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.privacy import SubjectLink
 from models.base import Base, TenantScoped, Timestamps
+from models.privacy import SubjectLink
 
 
 class AccessState(str, enum.Enum):

@@ -7,26 +7,15 @@ query plans on the `(tenant_id, ...)` indexes.
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
+from core.db import session_tenant
 from models.base import TenantScoped
-
-TENANT_KEY = "tenant_id"
 
 
 class TenantScopeMissing(RuntimeError):
     """An ORM statement on a tenant table ran in a session without a tenant."""
-
-
-def set_session_tenant(session: Session, tenant_id: uuid.UUID) -> None:
-    session.info[TENANT_KEY] = tenant_id
-
-
-def session_tenant(session: Session) -> uuid.UUID | None:
-    return session.info.get(TENANT_KEY)
 
 
 TENANT_TABLES: set[str] = set()
@@ -36,7 +25,7 @@ def _touches_tenant_tables(state: ORMExecuteState) -> bool:
     if any(issubclass(m.class_, TenantScoped) for m in state.all_mappers):
         return True
     # select(func.count()).select_from(Model) names no entity: look at the FROM clause too
-    froms = getattr(state.statement, "get_final_froms", lambda: [])()
+    froms = getattr(state.statement, "get_final_froms", list)()
     return any(getattr(f, "name", None) in _tenant_tables() for f in froms)
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import ForeignKeyConstraint, LargeBinary, String, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.privacy import SubjectLink
 from models.base import Base, TenantScoped
+from models.privacy import SubjectLink
 
 
 class SubscriptionStatus(str, enum.Enum):

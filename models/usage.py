@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKeyConstraint, Index, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.privacy import SubjectLink
 from models.base import Base, TenantScoped
+from models.privacy import SubjectLink
 
 BROWSING = {"pii": "user.behavior.browsing_history"}
 

@@ -6,11 +6,10 @@ import csv
 from pathlib import Path
 
 import casbin
-
 from sqlalchemy import select
 
-from microspace.auth import Principal
-from microspace.db import Db
+from core.auth import Principal
+from core.db import Db
 from models.audit import PolicyRule
 from policies.redaction import Decision, decide
 
@@ -96,7 +95,11 @@ async def load_tenant_policies(db: Db, store: TenantPolicies, principal: Princip
     tenant = str(principal.tenant_id)
     if store.is_current(tenant, principal.policy_version):
         return
-    rows = (await db.execute(select(PolicyRule.subject, PolicyRule.object, PolicyRule.action, PolicyRule.effect))).all()
+    rows = (
+        await db.execute(
+            select(PolicyRule.subject, PolicyRule.object, PolicyRule.action, PolicyRule.effect)
+        )
+    ).all()
     store.replace(tenant, principal.policy_version, [tuple(r) for r in rows])
 
 
@@ -108,7 +111,10 @@ class Authorizer:
     """
 
     def __init__(
-        self, enforcer: casbin.Enforcer, principal: Principal, policies: TenantPolicies | None = None
+        self,
+        enforcer: casbin.Enforcer,
+        principal: Principal,
+        policies: TenantPolicies | None = None,
     ) -> None:
         self._enforce = policies.decide if policies is not None else enforcer.enforce
         self._principal = principal

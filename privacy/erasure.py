@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from microspace.db import Db
+from core.db import Db
 from models import Base, SubjectRequest, SubjectRequestEvent, Suppression
 from models.pii import personal_columns_of
 from models.privacy import SubjectLink, subject_models
@@ -41,7 +41,9 @@ def steps() -> list[tuple[str, type[Any], SubjectLink]]:
 
 
 @asynccontextmanager
-async def unit(sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID) -> AsyncIterator[Db]:
+async def unit(
+    sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID
+) -> AsyncIterator[Db]:
     """One committed transaction scoped to the tenant."""
     db = Db(sessionmaker)
     try:
@@ -55,7 +57,9 @@ async def unit(sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.U
         await db.close()
 
 
-async def apply_step(db: Db, model: type[Any], link: SubjectLink, contact_ids: Sequence[uuid.UUID]) -> None:
+async def apply_step(
+    db: Db, model: type[Any], link: SubjectLink, contact_ids: Sequence[uuid.UUID]
+) -> None:
     """Apply one table's declared action to the subject's rows."""
     if not contact_ids:
         return
@@ -65,11 +69,24 @@ async def apply_step(db: Db, model: type[Any], link: SubjectLink, contact_ids: S
         for contact_id in contact_ids:
             await db.execute(text("SELECT app_erase_ledger(:c)"), {"c": contact_id})
     elif link.action == "delete":
-        await db.execute(delete(model).where(column.in_(contact_ids)).execution_options(synchronize_session=False))
+        await db.execute(
+            delete(model)
+            .where(column.in_(contact_ids))
+            .execution_options(synchronize_session=False)
+        )
     elif link.action == "anonymise":
-        values = {c.key: None for c in personal_columns_of(model.__table__) if c.nullable and c.key != link.column}
+        values = {
+            c.key: None
+            for c in personal_columns_of(model.__table__)
+            if c.nullable and c.key != link.column
+        }
         if values:
-            await db.execute(update(model).where(column.in_(contact_ids)).values(values).execution_options(synchronize_session=False))
+            await db.execute(
+                update(model)
+                .where(column.in_(contact_ids))
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
 
 
 async def _locked_request(db: Db, request_id: uuid.UUID) -> SubjectRequest:
@@ -87,8 +104,16 @@ async def _locked_request(db: Db, request_id: uuid.UUID) -> SubjectRequest:
 
 async def _start(db: Db, request: SubjectRequest, actor: tuple[str, uuid.UUID | None]) -> None:
     if request.state == "verified":
-        db.add(SubjectRequestEvent(id=uuid.uuid4(), request_id=request.id, from_state="verified",
-                                   to_state="processing", actor_kind=actor[0], actor_id=actor[1]))
+        db.add(
+            SubjectRequestEvent(
+                id=uuid.uuid4(),
+                request_id=request.id,
+                from_state="verified",
+                to_state="processing",
+                actor_kind=actor[0],
+                actor_id=actor[1],
+            )
+        )
         request.state = "processing"
         await db.flush()
     elif request.state != "processing":
@@ -127,16 +152,31 @@ async def run_erasure(
             await _finish(db, request, secret_hash_hex, actor)
 
 
-async def _finish(db: Db, request: SubjectRequest, hash_hex: str, actor: tuple[str, uuid.UUID | None]) -> None:
+async def _finish(
+    db: Db, request: SubjectRequest, hash_hex: str, actor: tuple[str, uuid.UUID | None]
+) -> None:
     """Suppress the address, keep the subject only as its keyed hash, close the request."""
     await db.execute(
         insert(Suppression)
-        .values(tenant_id=db.tenant_id, id=uuid.uuid4(), email_hash=request.subject_hash, request_id=request.id)
+        .values(
+            tenant_id=db.tenant_id,
+            id=uuid.uuid4(),
+            email_hash=request.subject_hash,
+            request_id=request.id,
+        )
         .on_conflict_do_nothing(index_elements=["tenant_id", "email_hash"])
     )
     await forget_subject(db, request.subject_hash, hash_hex)
-    db.add(SubjectRequestEvent(id=uuid.uuid4(), request_id=request.id, from_state="processing",
-                               to_state="completed", actor_kind=actor[0], actor_id=actor[1]))
+    db.add(
+        SubjectRequestEvent(
+            id=uuid.uuid4(),
+            request_id=request.id,
+            from_state="processing",
+            to_state="completed",
+            actor_kind=actor[0],
+            actor_id=actor[1],
+        )
+    )
     request.state = "completed"
     request.completed_at = datetime.now(UTC)
     request.progress = [*request.progress, FINAL_STEP]

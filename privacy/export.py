@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Column, ColumnElement, false, inspect, or_, select
 
-from microspace.db import Db
+from core.db import Db
 from models import Base, SubjectRequest, SubjectRequestEvent, Tenant
 from models.pii import category_of, personal_columns_of
 from models.privacy import SubjectLink, subject_models

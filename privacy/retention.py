@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.audit import append_entries
 from models import ApiToken, Contact, Member, SubjectRequest, SubjectRequestEvent, Tenant
-from microspace.audit import append_entries
 from privacy.erasure import apply_step, steps, unit
 
 
@@ -31,7 +31,9 @@ async def due_tenants(
         return list(rows)
 
 
-async def purge_tenant(sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, *, now: datetime) -> None:
+async def purge_tenant(
+    sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, *, now: datetime
+) -> None:
     """Erase every contact's data (one transaction per table, so a crash resumes), then the
     personal data outside the contact tables, then mark the tenant purged."""
     async with unit(sessionmaker, tenant_id) as db:
@@ -42,21 +44,38 @@ async def purge_tenant(sessionmaker: async_sessionmaker[AsyncSession], tenant_id
     async with unit(sessionmaker, tenant_id) as db:
         await db.execute(
             update(SubjectRequest)
-            .values(subject_email=func.concat("hmac:", func.encode(SubjectRequest.subject_hash, "hex")), changes=None)
+            .values(
+                subject_email=func.concat("hmac:", func.encode(SubjectRequest.subject_hash, "hex")),
+                changes=None,
+            )
             .execution_options(synchronize_session=False)
         )
-        await db.execute(update(SubjectRequestEvent).values(note=None).execution_options(synchronize_session=False))
+        await db.execute(
+            update(SubjectRequestEvent)
+            .values(note=None)
+            .execution_options(synchronize_session=False)
+        )
         await db.execute(
             update(Member)
             .values(email=func.concat("erased-", Member.id, "@invalid"))
             .execution_options(synchronize_session=False)
         )
         await db.execute(
-            update(ApiToken).where(ApiToken.revoked_at.is_(None)).values(revoked_at=now)
+            update(ApiToken)
+            .where(ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
-        await append_entries(db, "system", None, None, [{"operation": "erase", "subjects": [], "fields": ["retention"]}])
-        await db.execute(update(Tenant).where(Tenant.id == tenant_id).values(personal_data_purged_at=now))
+        await append_entries(
+            db,
+            "system",
+            None,
+            None,
+            [{"operation": "erase", "subjects": [], "fields": ["retention"]}],
+        )
+        await db.execute(
+            update(Tenant).where(Tenant.id == tenant_id).values(personal_data_purged_at=now)
+        )
 
 
 async def run_retention(

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from microspace.db import Db
+from core.db import Db
 from models import Contact
 
 

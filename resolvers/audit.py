@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from microspace.audit import verify_chain
-from microspace.context import Info
-from microspace.ids import decode_id
+
+from core.audit import verify_chain
+from core.ids import decode_id
 from models.audit import AuditEntry as AuditEntryModel
-from resolvers.pagination import Order, parse_int
 from schema.audit import AuditChainStatus, AuditEntry, AuditOperation
 from schema.connection import Connection, list_connection
+from schema.context import Info
+from store.pagination import Order, parse_int
 
 AUDIT_ORDER = Order(columns=(AuditEntryModel.seq,), parsers=(parse_int,), descending=True)
 
@@ -28,7 +29,9 @@ async def list_audit_entries(
     """The tenant's audit entries, newest first, filtered by subject, operation and time."""
     where = []
     if subject_id is not None:
-        where.append(AuditEntryModel.subject_contact_ids.contains([decode_id(subject_id, "Contact")]))
+        where.append(
+            AuditEntryModel.subject_contact_ids.contains([decode_id(subject_id, "Contact")])
+        )
     if operation is not None:
         where.append(AuditEntryModel.operation == operation.value)
     if since is not None:

@@ -8,12 +8,9 @@ from typing import Any
 import strawberry
 from sqlalchemy import func, select, update
 
-from microspace.context import Info
-from microspace.ids import encode_id
+from core.ids import encode_id
 from models import Block as BlockModel
 from models import Space as SpaceModel
-from resolvers.loaders import forget, load_by_global_id
-from resolvers.block_bodies import BODIES, BodyError, validate_body
 from resolvers.spaces import load_space
 from schema.blocks import (
     Block,
@@ -25,6 +22,9 @@ from schema.blocks import (
     BlockUpdateInput,
     BlockUserError,
 )
+from schema.context import Info
+from store.block_bodies import BODIES, BodyError, validate_body
+from store.loaders import forget, load_by_global_id
 
 
 async def load_block(info: Info, global_id: str) -> BlockModel:
@@ -61,11 +61,7 @@ async def _shift(info: Info, space_id: uuid.UUID, lo: int, hi: int | None, delta
     where = [BlockModel.space_id == space_id, BlockModel.position >= lo]
     if hi is not None:
         where.append(BlockModel.position < hi)
-    stmt = (
-        update(BlockModel)
-        .where(*where)
-        .values(position=BlockModel.position + delta)
-    )
+    stmt = update(BlockModel).where(*where).values(position=BlockModel.position + delta)
     await info.context.db.execute(stmt)
 
 
@@ -81,16 +77,24 @@ async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     space = await load_space(info, input.space_id)
     if input.kind not in BODIES:
         kinds = ", ".join(BODIES)
-        return _error(BlockErrorCode.UNKNOWN_KIND, ["kind"], f"Unknown block kind; use one of: {kinds}.")
+        return _error(
+            BlockErrorCode.UNKNOWN_KIND, ["kind"], f"Unknown block kind; use one of: {kinds}."
+        )
     body = _body_or_error(input.kind, input.body)
     if isinstance(body, BlockPayload):
         return body
     count = await _count(info, space.id)
     position = count if input.position is None else input.position
     if not 0 <= position <= count:
-        return _error(BlockErrorCode.INVALID_POSITION, ["position"], f"position must be between 0 and {count}.")
+        return _error(
+            BlockErrorCode.INVALID_POSITION,
+            ["position"],
+            f"position must be between 0 and {count}.",
+        )
     await _shift(info, space.id, position, None, 1)
-    row = BlockModel(id=uuid.uuid4(), space_id=space.id, kind=input.kind, position=position, body=body)
+    row = BlockModel(
+        id=uuid.uuid4(), space_id=space.id, kind=input.kind, position=position, body=body
+    )
     info.context.db.add(row)
     await info.context.db.flush()
     return await _done(info, row)
@@ -112,7 +116,11 @@ async def move_block(info: Info, input: BlockMoveInput) -> BlockPayload:
     row = await load_block(info, input.id)
     count = await _count(info, row.space_id)
     if not 0 <= input.position < count:
-        return _error(BlockErrorCode.INVALID_POSITION, ["position"], f"position must be between 0 and {count - 1}.")
+        return _error(
+            BlockErrorCode.INVALID_POSITION,
+            ["position"],
+            f"position must be between 0 and {count - 1}.",
+        )
     old, new = row.position, input.position
     if new < old:
         await _shift(info, row.space_id, new, old, 1)

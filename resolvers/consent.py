@@ -12,14 +12,11 @@ from datetime import UTC, datetime
 import strawberry
 from sqlalchemy import delete, update
 
-from microspace.context import Info
 from models import ConsentEvent as ConsentEventModel
 from models import OutboxMessage, UsageEvent
 from models.consent import ConsentAction, ConsentPurpose
 from models.outbox import CONSENT_FOR_KIND, OutboxStatus
-from resolvers.consent_ledger import lock_contact
 from resolvers.contacts import load_contact
-from resolvers.loaders import load_by_global_id
 from schema.consent import (
     Consent,
     ConsentErrorCode,
@@ -30,6 +27,9 @@ from schema.consent import (
     ConsentWithdrawInput,
 )
 from schema.consent import ConsentPurpose as ConsentPurposeEnum
+from schema.context import Info
+from store.consent_ledger import lock_contact
+from store.loaders import load_by_global_id
 
 MAX_EVIDENCE = 2000
 MAX_POLICY_VERSION = 50

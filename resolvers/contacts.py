@@ -9,17 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from strawberry.utils.str_converters import to_camel_case
 from sqlalchemy import ColumnElement, insert, or_, select
 from sqlalchemy.exc import IntegrityError
+from strawberry.utils.str_converters import to_camel_case
 
-from microspace.context import Info
-from microspace.errors import Forbidden
-from microspace.ids import encode_id
+from core.errors import Forbidden
+from core.ids import encode_id
 from models import Contact as ContactModel
 from models import Suppression
 from privacy.subjects import normalise_email, subject_hash
-from resolvers.loaders import CONTACT_ORDER, load_by_global_id
 from schema.connection import Connection, list_connection
 from schema.contacts import (
     Contact,
@@ -32,6 +30,8 @@ from schema.contacts import (
     ContactUpdateInput,
     ContactUserError,
 )
+from schema.context import Info
+from store.loaders import CONTACT_ORDER, load_by_global_id
 
 MAX_IMPORT_ROWS = 1000
 LIMITS = {
@@ -179,9 +179,7 @@ async def list_contacts(
     )
 
 
-async def _save(
-    info: Info, row: ContactModel, operation: str, **changes: Any
-) -> ContactPayload:
+async def _save(info: Info, row: ContactModel, operation: str, **changes: Any) -> ContactPayload:
     """Apply and flush in a savepoint so a duplicate e-mail is a user error, not a failed request."""
     try:
         # changes are applied inside: beginning a savepoint flushes what is already dirty
@@ -206,7 +204,9 @@ async def suppressed(info: Info, emails: list[str]) -> set[str]:
         return set()
     secret = info.context.settings.secret()
     by_hash = {subject_hash(secret, e): e for e in emails}
-    rows = await info.context.db.scalars(select(Suppression.email_hash).where(Suppression.email_hash.in_(list(by_hash))))
+    rows = await info.context.db.scalars(
+        select(Suppression.email_hash).where(Suppression.email_hash.in_(list(by_hash)))
+    )
     return {by_hash[h] for h in rows}
 
 
@@ -331,7 +331,9 @@ async def import_contacts(info: Info, input: ContactImportInput) -> ContactImpor
         # another request added one of these addresses since the check: still nothing imported
         return ContactImportPayload(user_errors=[_duplicate()])
     for contact in created:
-        info.context.audit.record("import", contact.id, [to_camel_case(f) for f in checked_fields(contact)])
+        info.context.audit.record(
+            "import", contact.id, [to_camel_case(f) for f in checked_fields(contact)]
+        )
     by_id = {c.id: c for c in created}
     contacts = [Contact.from_model(by_id[v["id"]]) for v in values]
     return ContactImportPayload(imported_count=len(contacts), contacts=contacts)

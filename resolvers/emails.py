@@ -7,21 +7,15 @@ contact's marketing consent is granted, and the worker checks again at send time
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, literal, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import select
 
-from microspace.context import Info
-from microspace.db import Db
-from microspace.errors import NotFound
-from microspace.ids import decode_id
-from models import OutboxMessage, SpaceAccess
+from core.errors import NotFound
+from core.ids import decode_id
 from models.outbox import CONSENT_FOR_KIND, EmailKind
-from models.space_access import ACTIVE_STATES
-from resolvers.consent_ledger import current_consents, is_granted
 from resolvers.spaces import load_space
+from schema.context import Info
 from schema.emails import (
     EmailErrorCode,
     EmailQueuePayload,
@@ -29,37 +23,13 @@ from schema.emails import (
     MarketingEmailQueueInput,
     SpaceNotifyInput,
 )
+from store.consent_ledger import current_consents, is_granted
+from store.outbox import enqueue, queue_space_updated
 
 MAX_MESSAGE = 2000
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
 MAX_RECIPIENTS = 1000
-
-
-async def enqueue(
-    db: Db,
-    kind: EmailKind,
-    contact_ids: Sequence[uuid.UUID],
-    *,
-    space_id: uuid.UUID | None = None,
-    payload: dict[str, Any] | None = None,
-) -> int:
-    """Queue one e-mail per contact in the current transaction (one statement)."""
-    if not contact_ids:
-        return 0
-    rows = [
-        {
-            "tenant_id": db.tenant_id,
-            "id": uuid.uuid4(),
-            "kind": kind.value,
-            "contact_id": cid,
-            "space_id": space_id,
-            "payload": payload or {},
-        }
-        for cid in contact_ids
-    ]
-    await db.execute(insert(OutboxMessage), rows)
-    return len(rows)
 
 
 def _too_long(field: str, value: str, limit: int) -> list[EmailUserError]:
@@ -88,30 +58,6 @@ async def notify_space(info: Info, input: SpaceNotifyInput) -> EmailQueuePayload
         return EmailQueuePayload(user_errors=errors)
     queued = await queue_space_updated(info.context.db, space.id, input.message.strip())
     return EmailQueuePayload(queued_count=queued)
-
-
-async def queue_space_updated(db: Db, space_id: uuid.UUID, message: str) -> int:
-    """A "space updated" e-mail to every contact with active access, in this transaction."""
-    # INSERT ... SELECT: one statement however many contacts; the tenant criterion is
-    # explicit because the ORM's tenant listener does not rewrite an INSERT's SELECT
-    source = select(
-        SpaceAccess.tenant_id,
-        func.gen_random_uuid(),
-        literal(EmailKind.SPACE_UPDATED.value),
-        SpaceAccess.contact_id,
-        SpaceAccess.space_id,
-        literal({"message": message} if message else {}, JSONB),
-    ).where(
-        SpaceAccess.tenant_id == db.tenant_id,
-        SpaceAccess.space_id == space_id,
-        SpaceAccess.state.in_(ACTIVE_STATES),
-    )
-    table = OutboxMessage.__table__
-    stmt = insert(table).from_select(
-        ["tenant_id", "id", "kind", "contact_id", "space_id", "payload"], source
-    )
-    result = await db.execute(stmt)
-    return result.rowcount or 0
 
 
 async def queue_marketing(info: Info, input: MarketingEmailQueueInput) -> EmailQueuePayload:

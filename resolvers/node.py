@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
-from microspace.context import Info
-from microspace.errors import NotFound
-from microspace.ids import parse_id
+from core.errors import NotFound
+from core.ids import parse_id
 from resolvers import blocks, consent, contacts, space_access, spaces, subject_requests
+from schema.context import Info
 from schema.node import Node
 from schema.permissions import require
 

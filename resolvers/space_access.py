@@ -8,18 +8,17 @@ from datetime import UTC, datetime
 import strawberry
 from sqlalchemy import select, update
 
-from microspace.context import Info
-from microspace.errors import NotFound
-from microspace.ids import decode_id
+from core.errors import NotFound
+from core.ids import decode_id
 from models import Contact as ContactModel
 from models import OutboxMessage
 from models import Space as SpaceModel
 from models import SpaceAccess as SpaceAccessModel
 from models.outbox import EmailKind, OutboxStatus
 from models.space_access import AccessState
-from resolvers.emails import MAX_MESSAGE, enqueue
+from resolvers.emails import MAX_MESSAGE
 from resolvers.spaces import load_space
-from resolvers.loaders import load_by_global_id
+from schema.context import Info
 from schema.space_access import (
     SpaceAccess,
     SpaceAccessErrorCode,
@@ -28,13 +27,17 @@ from schema.space_access import (
     SpaceInviteInput,
     SpaceInvitePayload,
 )
+from store.loaders import load_by_global_id
+from store.outbox import enqueue
 
 MAX_INVITES = 100
 
 
 async def load_space_access(info: Info, global_id: str) -> SpaceAccessModel:
     """The space access of the caller's tenant with this ID; NOT_FOUND otherwise."""
-    return await load_by_global_id(info.context.loaders.space_access_by_id, global_id, "SpaceAccess")
+    return await load_by_global_id(
+        info.context.loaders.space_access_by_id, global_id, "SpaceAccess"
+    )
 
 
 async def get_space_access(info: Info, id: strawberry.ID) -> SpaceAccess:

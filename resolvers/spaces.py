@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 import strawberry
 from sqlalchemy.exc import IntegrityError
 
-from microspace.context import Info
-from microspace.ids import encode_id
+from core.ids import encode_id
 from models import Space as SpaceModel
-from resolvers.loaders import SPACE_ORDER, load_by_global_id
 from schema.connection import Connection, list_connection
+from schema.context import Info
 from schema.spaces import (
     Space,
     SpaceCreateInput,
@@ -25,6 +24,8 @@ from schema.spaces import (
     SpaceUpdateInput,
     SpaceUserError,
 )
+from store.loaders import SPACE_ORDER, load_by_global_id
+from store.outbox import queue_space_updated
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 LIMITS = {"title": 200, "slug": 100, "description": 5000}
@@ -62,7 +63,11 @@ def _check(field: str, value: str | None, *, required: bool) -> list[SpaceUserEr
     if value is None:
         return []
     if required and not value.strip():
-        return [SpaceUserError(code=SpaceErrorCode.REQUIRED, field=[field], message=f"{field} must not be empty.")]
+        return [
+            SpaceUserError(
+                code=SpaceErrorCode.REQUIRED, field=[field], message=f"{field} must not be empty."
+            )
+        ]
     if len(value) > LIMITS[field]:
         return [
             SpaceUserError(
@@ -151,7 +156,9 @@ async def update_space(info: Info, input: SpaceUpdateInput) -> SpacePayload:
     return await _save(info, row, **{k: v for k, v in changes.items() if v is not None})
 
 
-async def _set_status(info: Info, id: strawberry.ID, status: str, allowed_from: set[str]) -> SpacePayload:
+async def _set_status(
+    info: Info, id: strawberry.ID, status: str, allowed_from: set[str]
+) -> SpacePayload:
     row = await load_space(info, id)
     if row.status == status:
         return SpacePayload(space=Space.from_model(row))
@@ -176,9 +183,6 @@ async def publish_space(info: Info, id: strawberry.ID) -> SpacePayload:
     was = (await load_space(info, id)).status
     payload = await _set_status(info, id, "published", {"draft", "archived"})
     if payload.space is not None and was != "published":
-        # emails imports this module (load_space): import at call time
-        from resolvers.emails import queue_space_updated
-
         await queue_space_updated(info.context.db, payload.space.pk, "")
     return payload
 

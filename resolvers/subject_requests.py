@@ -17,10 +17,9 @@ import strawberry
 from sqlalchemy import any_, func, select, update
 from strawberry.utils.str_converters import to_camel_case
 
-from microspace.auth import new_token
-from microspace.context import Info
-from microspace.errors import Forbidden, NotFound
-from microspace.ids import encode_id
+from core.auth import new_token
+from core.errors import Forbidden, NotFound
+from core.ids import encode_id
 from models import ApiToken, DomainEvent, EmailKind
 from models import Contact as ContactModel
 from models import SubjectRequest as SubjectRequestModel
@@ -29,17 +28,15 @@ from models.subject_request import OPEN_STATES
 from privacy import erasure
 from privacy.subjects import add_months, matching_contacts, normalise_email, subject_hash
 from resolvers.contacts import EMAIL_RE, clean_fields, load_contact
-from resolvers.emails import enqueue
-from resolvers.loaders import load_by_global_id
-from resolvers.pagination import Order, parse_datetime
 from schema.connection import Connection, list_connection
+from schema.context import Info
 from schema.subject_requests import (
     ExportLink,
     SubjectCorrectionRequestInput,
+    SubjectLinkPayload,
     SubjectRequest,
     SubjectRequestErrorCode,
     SubjectRequestInput,
-    SubjectLinkPayload,
     SubjectRequestKind,
     SubjectRequestPayload,
     SubjectRequestReasonInput,
@@ -47,6 +44,9 @@ from schema.subject_requests import (
     SubjectRequestUserError,
     SubjectRequestVerifyInput,
 )
+from store.loaders import load_by_global_id
+from store.outbox import enqueue
+from store.pagination import Order, parse_datetime
 
 ORDER = Order(
     columns=(SubjectRequestModel.received_at, SubjectRequestModel.id),
@@ -71,8 +71,15 @@ def _actor(info: Info) -> tuple[str, uuid.UUID | None]:
 def _transition(info: Info, row: SubjectRequestModel, to: str, note: str | None = None) -> None:
     kind, actor_id = _actor(info)
     info.context.db.add(
-        EventModel(id=uuid.uuid4(), request_id=row.id, from_state=row.state,
-                   to_state=to, actor_kind=kind, actor_id=actor_id, note=note)
+        EventModel(
+            id=uuid.uuid4(),
+            request_id=row.id,
+            from_state=row.state,
+            to_state=to,
+            actor_kind=kind,
+            actor_id=actor_id,
+            note=note,
+        )
     )
     row.state = to
 
@@ -108,12 +115,20 @@ async def list_subject_requests(
     if kind is not None:
         where.append(SubjectRequestModel.kind == kind.value)
     if overdue is not None:
-        late = (SubjectRequestModel.due_at < func.now()) & SubjectRequestModel.state.in_(OPEN_STATES)
+        late = (SubjectRequestModel.due_at < func.now()) & SubjectRequestModel.state.in_(
+            OPEN_STATES
+        )
         where.append(late if overdue else ~late)
     if ctx.principal.kind == "subject":
         where.append(any_(SubjectRequestModel.contact_ids) == ctx.principal.contact_id)
     return await list_connection(
-        info, SubjectRequestModel, where, first, after, order=ORDER, convert=SubjectRequest.from_model
+        info,
+        SubjectRequestModel,
+        where,
+        first,
+        after,
+        order=ORDER,
+        convert=SubjectRequest.from_model,
     )
 
 
@@ -124,7 +139,9 @@ async def _subject_email(info: Info, given: str | None) -> str | SubjectRequestP
         if contact is None:
             raise Forbidden()
         if given is not None and normalise_email(given) != contact.email:
-            return _error(Code.SUBJECT_MISMATCH, "email", "A subject may file requests about themself only.")
+            return _error(
+                Code.SUBJECT_MISMATCH, "email", "A subject may file requests about themself only."
+            )
         return contact.email
     if given is None or not given.strip():
         return _error(Code.REQUIRED, "email", "email is required.")
@@ -134,7 +151,9 @@ async def _subject_email(info: Info, given: str | None) -> str | SubjectRequestP
     return email
 
 
-async def _file(info: Info, kind: str, given: str | None, changes: dict[str, Any] | None = None) -> SubjectRequestPayload:
+async def _file(
+    info: Info, kind: str, given: str | None, changes: dict[str, Any] | None = None
+) -> SubjectRequestPayload:
     email = await _subject_email(info, given)
     if isinstance(email, SubjectRequestPayload):
         return email
@@ -143,19 +162,40 @@ async def _file(info: Info, kind: str, given: str | None, changes: dict[str, Any
     contact_ids = await matching_contacts(ctx.db, email)
     kind_, actor_id = _actor(info)
     row = SubjectRequestModel(
-        id=uuid.uuid4(), kind=kind, subject_email=email, subject_hash=subject_hash(ctx.settings.secret(), email),
-        contact_ids=contact_ids, state="received", received_at=now, due_at=add_months(now, 1),
-        changes=changes, created_by_kind=kind_, created_by=actor_id, progress=[],
+        id=uuid.uuid4(),
+        kind=kind,
+        subject_email=email,
+        subject_hash=subject_hash(ctx.settings.secret(), email),
+        contact_ids=contact_ids,
+        state="received",
+        received_at=now,
+        due_at=add_months(now, 1),
+        changes=changes,
+        created_by_kind=kind_,
+        created_by=actor_id,
+        progress=[],
     )
     ctx.db.add(row)
-    ctx.db.add(EventModel(id=uuid.uuid4(), request_id=row.id, from_state=None, to_state="received",
-                          actor_kind=kind_, actor_id=actor_id))
+    ctx.db.add(
+        EventModel(
+            id=uuid.uuid4(),
+            request_id=row.id,
+            from_state=None,
+            to_state="received",
+            actor_kind=kind_,
+            actor_id=actor_id,
+        )
+    )
     if contact_ids:
         # the subject proves it is them with a one-time code sent to the address we hold
         code = secrets.token_urlsafe(12)
         row.verification_hash = hashlib.sha256(code.encode()).digest()
-        await enqueue(ctx.db, EmailKind.SUBJECT_VERIFICATION, contact_ids[:1],
-                      payload={"code": code, "request_kind": kind})
+        await enqueue(
+            ctx.db,
+            EmailKind.SUBJECT_VERIFICATION,
+            contact_ids[:1],
+            payload={"code": code, "request_kind": kind},
+        )
     _transition(info, row, "verifying")
     await ctx.db.flush()
     return SubjectRequestPayload(request=SubjectRequest.from_model(row))
@@ -176,7 +216,9 @@ async def file_erasure_request(info: Info, input: SubjectRequestInput) -> Subjec
     return await _file(info, "erasure", input.email)
 
 
-async def file_correction_request(info: Info, input: SubjectCorrectionRequestInput) -> SubjectRequestPayload:
+async def file_correction_request(
+    info: Info, input: SubjectCorrectionRequestInput
+) -> SubjectRequestPayload:
     """Art. 16: correct the subject's contact fields."""
     changes = {k: v for k, v in strawberry.asdict(input.changes).items() if v is not None}
     if not changes:
@@ -184,7 +226,9 @@ async def file_correction_request(info: Info, input: SubjectCorrectionRequestInp
     values, errors = clean_fields(changes)
     if errors:
         first = errors[0]
-        return _error(Code.INVALID_CHANGES, f"changes.{to_camel_case(first.field[0])}", first.message)
+        return _error(
+            Code.INVALID_CHANGES, f"changes.{to_camel_case(first.field[0])}", first.message
+        )
     return await _file(info, "correction", input.email, values)
 
 
@@ -204,7 +248,11 @@ async def verify_request(info: Info, input: SubjectRequestVerifyInput) -> Subjec
             raise Forbidden("A subject verifies with the code e-mailed to them.")
         note = input.attestation.strip()
         if not note or len(note) > MAX_NOTE:
-            return _error(Code.REQUIRED, "attestation", f"Say how the identity was checked (1 to {MAX_NOTE} characters).")
+            return _error(
+                Code.REQUIRED,
+                "attestation",
+                f"Say how the identity was checked (1 to {MAX_NOTE} characters).",
+            )
         method = "attestation"
     else:
         return _error(Code.REQUIRED, "token", "Give the e-mailed code or an attestation.")
@@ -219,10 +267,18 @@ def export_link(info: Info, request_id: uuid.UUID) -> ExportLink:
 
     settings = info.context.settings
     expires = datetime.now(UTC) + timedelta(seconds=settings.export_link_ttl)
-    token = sign_link(settings.secret(), tenant_id=info.context.principal.tenant_id,
-                      request_id=request_id, expires_at=expires)
-    return ExportLink(url=f"/exports/{token}", json_url=f"/exports/{token}?format=json",
-                      zip_url=f"/exports/{token}?format=zip", expires_at=expires)
+    token = sign_link(
+        settings.secret(),
+        tenant_id=info.context.principal.tenant_id,
+        request_id=request_id,
+        expires_at=expires,
+    )
+    return ExportLink(
+        url=f"/exports/{token}",
+        json_url=f"/exports/{token}?format=json",
+        zip_url=f"/exports/{token}?format=zip",
+        expires_at=expires,
+    )
 
 
 async def _correct(info: Info, row: SubjectRequestModel) -> None:
@@ -232,14 +288,21 @@ async def _correct(info: Info, row: SubjectRequestModel) -> None:
     fields = [to_camel_case(f) for f in values]
     if values and row.contact_ids:
         await ctx.db.execute(
-            update(ContactModel).where(ContactModel.id.in_(row.contact_ids)).values(**values)
+            update(ContactModel)
+            .where(ContactModel.id.in_(row.contact_ids))
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
     for contact_id in row.contact_ids:
         ctx.audit.record("update", contact_id, fields)
         ctx.loaders.forget_contact(contact_id)
-        ctx.db.add(DomainEvent(id=uuid.uuid4(), topic="contact.changed",
-                               payload={"contactId": encode_id("Contact", contact_id), "fields": fields}))
+        ctx.db.add(
+            DomainEvent(
+                id=uuid.uuid4(),
+                topic="contact.changed",
+                payload={"contactId": encode_id("Contact", contact_id), "fields": fields},
+            )
+        )
     row.changes = None  # applied: no second copy of the new values
 
 
@@ -249,13 +312,23 @@ async def process_request(info: Info, id: strawberry.ID) -> SubjectRequestPayloa
     ctx = info.context
     if row.kind == "erasure" and row.state in ("verified", "processing"):
         secret_hex = row.subject_hash.hex()
-        await erasure.run_erasure(ctx.db.sessionmaker, ctx.principal.tenant_id, row.id,
-                                  secret_hash_hex=secret_hex, actor=_actor(info))
-        fresh = await ctx.db.scalar(select(SubjectRequestModel).where(SubjectRequestModel.id == row.id)
-                                    .execution_options(populate_existing=True))
+        await erasure.run_erasure(
+            ctx.db.sessionmaker,
+            ctx.principal.tenant_id,
+            row.id,
+            secret_hash_hex=secret_hex,
+            actor=_actor(info),
+        )
+        fresh = await ctx.db.scalar(
+            select(SubjectRequestModel)
+            .where(SubjectRequestModel.id == row.id)
+            .execution_options(populate_existing=True)
+        )
         return SubjectRequestPayload(request=SubjectRequest.from_model(fresh))
     if row.state != "verified":
-        return _error(Code.INVALID_STATE, "id", f"A {row.state} request cannot be processed; verify it first.")
+        return _error(
+            Code.INVALID_STATE, "id", f"A {row.state} request cannot be processed; verify it first."
+        )
     _transition(info, row, "processing")
     link = None
     if row.kind == "correction":
@@ -310,7 +383,15 @@ async def create_subject_link(info: Info, contact_id: strawberry.ID) -> SubjectL
     """A magic-link token with which the contact may file and verify requests about themself."""
     contact = await load_contact(info, contact_id)
     token, digest = new_token("subject")
-    info.context.db.add(ApiToken(id=uuid.uuid4(), kind="subject", contact_id=contact.id,
-                                 token_hash=digest, name="magic link", scopes=[]))
+    info.context.db.add(
+        ApiToken(
+            id=uuid.uuid4(),
+            kind="subject",
+            contact_id=contact.id,
+            token_hash=digest,
+            name="magic link",
+            scopes=[],
+        )
+    )
     await info.context.db.flush()
     return SubjectLinkPayload(token=token)

@@ -13,15 +13,14 @@ from datetime import UTC, datetime, timedelta
 import strawberry
 from sqlalchemy import distinct, func, select
 
-from microspace.context import Info
-from microspace.errors import BadUserInput
+from core.errors import BadUserInput
 from models import Block as BlockModel
 from models import UsageEvent
 from models.consent import ConsentPurpose
 from resolvers.blocks import load_block
-from resolvers.consent_ledger import has_consent, lock_contact
 from resolvers.contacts import load_contact
 from resolvers.spaces import load_space
+from schema.context import Info
 from schema.usage import (
     BlockAnalytics,
     SpaceAnalytics,
@@ -30,6 +29,7 @@ from schema.usage import (
     UsageRecordPayload,
     UsageUserError,
 )
+from store.consent_ledger import has_consent, lock_contact
 
 MIN_GROUP = 5
 DEFAULT_RANGE = timedelta(days=30)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import strawberry
 from sqlalchemy import select
 
-from microspace.context import Info
-from microspace.ids import encode_id
+from core.ids import encode_id
 from models import Member, Tenant
+from schema.context import Info
 from schema.viewer import Viewer
 
 
@@ -23,7 +23,9 @@ async def get_viewer(info: Info) -> Viewer:
         kind=principal.kind,
         tenant_id=strawberry.ID(encode_id("Tenant", principal.tenant_id)),
         tenant_name=tenant.name if tenant else "",
-        member_id=strawberry.ID(encode_id("Member", principal.member_id)) if principal.member_id else None,
+        member_id=strawberry.ID(encode_id("Member", principal.member_id))
+        if principal.member_id
+        else None,
         email=email,
         roles=list(principal.subjects),
     )

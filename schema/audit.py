@@ -7,7 +7,7 @@ from datetime import datetime
 
 import strawberry
 
-from microspace.ids import encode_id
+from core.ids import encode_id
 from models.audit import AuditEntry as AuditEntryModel
 from schema.node import Node
 
@@ -25,7 +25,9 @@ class AuditOperation(enum.Enum):
     CONSENT_WITHDRAWN = "consent_withdrawn"
 
 
-@strawberry.type(description="Who read or changed which personal fields of whom, and when. Holds no values.")
+@strawberry.type(
+    description="Who read or changed which personal fields of whom, and when. Holds no values."
+)
 class AuditEntry(Node):
     seq: int = strawberry.field(description="Position in the tenant's hash chain.")
     occurred_at: datetime
@@ -47,7 +49,9 @@ class AuditEntry(Node):
             principal_id=strawberry.ID(str(row.principal_id)) if row.principal_id else None,
             request_id=row.request_id,
             operation=row.operation,
-            subject_contact_ids=[strawberry.ID(encode_id("Contact", c)) for c in row.subject_contact_ids],
+            subject_contact_ids=[
+                strawberry.ID(encode_id("Contact", c)) for c in row.subject_contact_ids
+            ],
             fields=list(row.fields),
             hash=row.hash.hex(),
         )

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from microspace.context import Info
-from microspace.ids import encode_id
+from core.ids import encode_id
 from models import Block as BlockModel
+from schema.context import Info
 from schema.node import Node
 
 if TYPE_CHECKING:

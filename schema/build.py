@@ -9,23 +9,23 @@ import strawberry
 from graphql import GraphQLError
 from graphql.validation.rules import overlapping_fields_can_be_merged
 from strawberry.extensions import (
-    SchemaExtension,
     AddValidationRules,
     MaskErrors,
     MaxTokensLimiter,
     ParserCache,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.types import ExecutionContext
 
-from microspace.errors import is_expected
-from microspace.limits import Limits, QueryLimits, static_rules
+from core.errors import is_expected
+from core.limits import Limits, QueryLimits, static_rules
 from schema.blocks import Block
 from schema.personal_data import REASON, compile_redaction
 from schema.root import Mutation, Query
 from schema.spaces import Space
 
-log = logging.getLogger("microspace.errors")
+log = logging.getLogger("core.errors")
 
 
 def _request_id(execution_context: ExecutionContext | None) -> str | None:

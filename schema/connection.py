@@ -6,10 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
-
 from sqlalchemy import func, select
 
-from resolvers.pagination import ChildPageKey, Order, Page, keyset_page, page_request
+from store.pagination import ChildPageKey, Order, Page, keyset_page, page_request
 
 T = TypeVar("T")
 
@@ -94,7 +93,11 @@ async def list_connection(
     """A top-level connection: one statement for the page, one for `totalCount` if asked."""
     ctx = info.context
     req = page_request(
-        first, after, order, default=ctx.settings.default_page_size, maximum=ctx.settings.max_page_size
+        first,
+        after,
+        order,
+        default=ctx.settings.default_page_size,
+        maximum=ctx.settings.max_page_size,
     )
     page = await keyset_page(ctx.db, select(model).where(*where), order, req)
 

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from microspace.context import Info
-from microspace.ids import encode_id
+from core.ids import encode_id
 from models import Contact as ContactModel
-from resolvers.loaders import ACCESS_ORDER, CONSENT_EVENT_ORDER
 from schema.connection import Connection, child_connection
 from schema.consent import Consent, ConsentEvent
+from schema.context import Info
 from schema.node import Node
 from schema.permissions import Can
 from schema.personal_data import backed_by, personal
+from store.loaders import ACCESS_ORDER, CONSENT_EVENT_ORDER
 
 if TYPE_CHECKING:
     from schema.space_access import SpaceAccess

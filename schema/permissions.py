@@ -8,7 +8,7 @@ from typing import Any
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
-from microspace.errors import Forbidden, Unauthenticated
+from core.errors import Forbidden, Unauthenticated
 
 
 def require(info: Info, obj: str | None, act: str | None) -> None:

@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
+from graphql import GraphQLResolveInfo
 from sqlalchemy.orm import InstrumentedAttribute
 from strawberry.extensions import FieldExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
-from graphql import GraphQLResolveInfo
 
 from policies.redaction import Decision, mask
 
@@ -103,7 +103,9 @@ def compile_redaction(schema: strawberry.Schema) -> int:
     return compiled
 
 
-def personal(column: InstrumentedAttribute[Any], *, description: str | None = None, **kwargs: Any) -> Any:
+def personal(
+    column: InstrumentedAttribute[Any], *, description: str | None = None, **kwargs: Any
+) -> Any:
     """A nullable field backed by a personal-data column, redacted by policy."""
     category = column.property.columns[0].info["pii"]
     return strawberry.field(

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import strawberry
 
-from microspace.ids import encode_id
+from core.ids import encode_id
 from models.audit import PolicyRule as PolicyRuleModel
 from schema.node import Node
 
@@ -18,10 +18,14 @@ class PolicyEffect(enum.Enum):
     DENY = "deny"
 
 
-@strawberry.type(description="A tenant's override of the default policy; takes effect on the next request.")
+@strawberry.type(
+    description="A tenant's override of the default policy; takes effect on the next request."
+)
 class PolicyRule(Node):
     subject: str = strawberry.field(description="A role, a partner scope, `widget` or `subject`.")
-    object: str = strawberry.field(description="A type (`Contact`), a field (`Contact.email`) or a pattern (`Contact.*`).")
+    object: str = strawberry.field(
+        description="A type (`Contact`), a field (`Contact.email`) or a pattern (`Contact.*`)."
+    )
     action: str
     effect: PolicyEffect
     created_at: datetime

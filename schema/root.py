@@ -28,8 +28,8 @@ from schema.node import Node
 from schema.permissions import Authenticated, Can
 from schema.policies import PolicyRule, PolicyRulePayload, PolicyRuleRemovePayload
 from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
-from schema.subject_requests import SubjectLinkPayload, SubjectRequest, SubjectRequestPayload
 from schema.spaces import Space, SpaceDeletePayload, SpacePayload
+from schema.subject_requests import SubjectLinkPayload, SubjectRequest, SubjectRequestPayload
 from schema.usage import SpaceAnalytics, UsageRecordPayload
 from schema.viewer import Viewer
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from microspace.context import Info
-from microspace.ids import encode_id
+from core.ids import encode_id
 from models import SpaceAccess as SpaceAccessModel
 from schema.contacts import Contact
+from schema.context import Info
 from schema.node import Node
 from schema.permissions import Can
 from schema.personal_data import backed_by, personal

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from microspace.context import Info
-from microspace.ids import encode_id
+from core.ids import encode_id
 from models import Space as SpaceModel
-from resolvers.loaders import ACCESS_ORDER, BLOCK_ORDER
 from schema.blocks import Block
 from schema.connection import Connection, child_connection
+from schema.context import Info
 from schema.node import Node
 from schema.permissions import Can
+from store.loaders import ACCESS_ORDER, BLOCK_ORDER
 
 if TYPE_CHECKING:
     from schema.space_access import SpaceAccess
@@ -112,7 +112,8 @@ class SpaceUserError:
 class SpaceCreateInput:
     title: str
     slug: str | None = strawberry.field(
-        default=None, description="Lower-case words joined by hyphens; derived from the title if omitted."
+        default=None,
+        description="Lower-case words joined by hyphens; derived from the title if omitted.",
     )
     description: str | None = None
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import strawberry
 
-from microspace.ids import encode_id
+from core.ids import encode_id
 from models import SubjectRequest as SubjectRequestModel
 from models import SubjectRequestEvent as SubjectRequestEventModel
 from models.subject_request import OPEN_STATES
@@ -66,7 +66,9 @@ class ExportLink:
 
 
 @backed_by(SubjectRequestModel)
-@strawberry.type(description="A data subject's request (GDPR Art. 15-17, 20), answered within a month.")
+@strawberry.type(
+    description="A data subject's request (GDPR Art. 15-17, 20), answered within a month."
+)
 class SubjectRequest(Node):
     kind: SubjectRequestKind
     state: SubjectRequestState
@@ -158,7 +160,9 @@ class SubjectCorrectionRequestInput:
 @strawberry.input
 class SubjectRequestVerifyInput:
     id: strawberry.ID
-    token: str | None = strawberry.field(default=None, description="The code e-mailed to the subject.")
+    token: str | None = strawberry.field(
+        default=None, description="The code e-mailed to the subject."
+    )
     attestation: str | None = strawberry.field(
         default=None, description="A member's note on how the subject's identity was checked."
     )

@@ -8,8 +8,8 @@ from datetime import datetime
 
 import strawberry
 
-from microspace.context import Info
 from schema.blocks import Block
+from schema.context import Info
 
 
 @strawberry.enum

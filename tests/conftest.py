@@ -19,9 +19,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 
+from core.config import Settings, async_url, load_settings
+from core.db import migrate
 from microspace.app import create_app
-from microspace.config import Settings, async_url, load_settings
-from microspace.db import migrate
 from microspace.tenants import Created, create_member, create_tenant
 
 
@@ -29,7 +29,7 @@ def _server_url() -> URL:
     raw = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if raw:
         return async_url(raw)
-    from microspace.devdb import DEFAULT_DATA_DIR, embedded_url
+    from core.devdb import DEFAULT_DATA_DIR, embedded_url
 
     return make_url(embedded_url(DEFAULT_DATA_DIR.parent / "test-postgres"))
 
@@ -130,7 +130,9 @@ def api(client: httpx.AsyncClient):
 @pytest.fixture
 def new_tenant(owner_url: URL):
     async def make(name: str = "Tenant") -> Created:
-        return await create_tenant(owner_url, f"{name} {uuid.uuid4().hex[:6]}", f"owner-{uuid.uuid4().hex[:8]}@example.com")
+        return await create_tenant(
+            owner_url, f"{name} {uuid.uuid4().hex[:6]}", f"owner-{uuid.uuid4().hex[:8]}@example.com"
+        )
 
     return make
 
@@ -138,7 +140,9 @@ def new_tenant(owner_url: URL):
 @pytest.fixture
 def new_member(owner_url: URL):
     async def make(tenant_id: uuid.UUID, role: str) -> Created:
-        return await create_member(owner_url, str(tenant_id), f"{role}-{uuid.uuid4().hex[:8]}@example.com", role)
+        return await create_member(
+            owner_url, str(tenant_id), f"{role}-{uuid.uuid4().hex[:8]}@example.com", role
+        )
 
     return make
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
-from microspace.db import owner_db
-from microspace.ids import encode_id
+from core.db import owner_db
+from core.ids import encode_id
 from models import Block, Space
 
 
@@ -33,7 +33,15 @@ async def make_spaces(
         await db.flush()
         for sid in ids:
             for p in range(blocks_each):
-                db.add(Block(id=uuid.uuid4(), space_id=sid, kind="heading", position=p, body={"text": f"Block {p}", "level": 2}))
+                db.add(
+                    Block(
+                        id=uuid.uuid4(),
+                        space_id=sid,
+                        kind="heading",
+                        position=p,
+                        body={"text": f"Block {p}", "level": 2},
+                    )
+                )
         await db.flush()
     return ids
 
@@ -44,7 +52,9 @@ async def make_space(url: URL, tenant_id: uuid.UUID, blocks: int = 0) -> tuple[s
     async with owner_db(url, tenant_id) as db:
         from sqlalchemy import select
 
-        rows = await db.scalars(select(Block.id).where(Block.space_id == sid).order_by(Block.position))
+        rows = await db.scalars(
+            select(Block.id).where(Block.space_id == sid).order_by(Block.position)
+        )
     return encode_id("Space", sid), [encode_id("Block", b) for b in rows]
 
 
@@ -59,19 +69,34 @@ async def make_contacts(
         for i in range(count):
             cid = uuid.uuid4()
             ids.append(cid)
-            db.add(Contact(id=cid, email=f"c{i}-{cid.hex[:8]}@example.com",
-                           full_name=fields.get("full_name", f"Contact {i}"),
-                           company=fields.get("company")))
+            db.add(
+                Contact(
+                    id=cid,
+                    email=f"c{i}-{cid.hex[:8]}@example.com",
+                    full_name=fields.get("full_name", f"Contact {i}"),
+                    company=fields.get("company"),
+                )
+            )
         await db.flush()
         for cid in ids:
             for purpose in consents:
-                db.add(ConsentEvent(id=uuid.uuid4(), contact_id=cid, purpose=purpose,
-                                    action="granted", source="import", policy_version="v1"))
+                db.add(
+                    ConsentEvent(
+                        id=uuid.uuid4(),
+                        contact_id=cid,
+                        purpose=purpose,
+                        action="granted",
+                        source="import",
+                        policy_version="v1",
+                    )
+                )
         await db.flush()
     return ids
 
 
-async def make_access(url: URL, tenant_id: uuid.UUID, space_id: uuid.UUID, contact_ids: list[uuid.UUID]) -> None:
+async def make_access(
+    url: URL, tenant_id: uuid.UUID, space_id: uuid.UUID, contact_ids: list[uuid.UUID]
+) -> None:
     """Invite the contacts to the space (no e-mail queued)."""
     from models import SpaceAccess
 
@@ -83,7 +108,7 @@ async def make_access(url: URL, tenant_id: uuid.UUID, space_id: uuid.UUID, conta
 
 async def make_key(url: URL, tenant_id: uuid.UUID, kind: str, scopes: list[str]) -> str:
     """A partner (or widget) key with these scopes; returns the token."""
-    from microspace.auth import new_token
+    from core.auth import new_token
     from models import ApiToken
 
     token, digest = new_token(kind)
@@ -101,11 +126,36 @@ async def make_full_contact(url: URL, tenant_id: uuid.UUID) -> uuid.UUID:
     space_id = (await make_spaces(url, tenant_id, 1))[0]
     cid = uuid.uuid4()
     async with owner_db(url, tenant_id) as db:
-        db.add(Contact(id=cid, email=f"jane.doe-{cid.hex[:6]}@example.com", full_name="Jane Doe",
-                       company="Initech", job_title="CTO", phone="+44 20 7946 0958", locale="en-GB"))
+        db.add(
+            Contact(
+                id=cid,
+                email=f"jane.doe-{cid.hex[:6]}@example.com",
+                full_name="Jane Doe",
+                company="Initech",
+                job_title="CTO",
+                phone="+44 20 7946 0958",
+                locale="en-GB",
+            )
+        )
         await db.flush()
-        db.add(ConsentEvent(id=uuid.uuid4(), contact_id=cid, purpose="marketing_email", action="granted",
-                            source="form", policy_version="v1", evidence="Ticked the box at signup"))
-        db.add(SpaceAccess(id=uuid.uuid4(), space_id=space_id, contact_id=cid, state="accepted",
-                           accepted_at=datetime.now(UTC)))
+        db.add(
+            ConsentEvent(
+                id=uuid.uuid4(),
+                contact_id=cid,
+                purpose="marketing_email",
+                action="granted",
+                source="form",
+                policy_version="v1",
+                evidence="Ticked the box at signup",
+            )
+        )
+        db.add(
+            SpaceAccess(
+                id=uuid.uuid4(),
+                space_id=space_id,
+                contact_id=cid,
+                state="accepted",
+                accepted_at=datetime.now(UTC),
+            )
+        )
     return cid

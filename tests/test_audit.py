@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from microspace.ids import encode_id
+from core.ids import encode_id
 from schema.consent import Consent
 from tests.conftest import error_codes
 from tests.factories import make_full_contact
@@ -34,13 +34,18 @@ async def _entries(api, token, subject, operation="READ"):
     return [e["node"] for e in result["data"]["auditLog"]["edges"]]
 
 
-async def test_reads_are_audited_with_fields_and_request(client, api, new_tenant, new_member, owner_url):
+async def test_reads_are_audited_with_fields_and_request(
+    client, api, new_tenant, new_member, owner_url
+):
     tenant = await new_tenant()
     cid = encode_id("Contact", await make_full_contact(owner_url, tenant.tenant_id))
     viewer = await new_member(tenant.tenant_id, "viewer")
 
-    response = await client.post("/graphql", json={"query": READ, "variables": {"id": cid}},
-                                 headers={"Authorization": f"Bearer {tenant.token}"})
+    response = await client.post(
+        "/graphql",
+        json={"query": READ, "variables": {"id": cid}},
+        headers={"Authorization": f"Bearer {tenant.token}"},
+    )
     await api(viewer.token)(READ, {"id": cid})
 
     entries = await _entries(api, tenant.token, cid)
@@ -59,16 +64,24 @@ async def test_changes_are_audited_without_values(api, new_tenant, owner_engine)
     )
     cid = created["data"]["contactCreate"]["contact"]["id"]
     await api(tenant.token)(
-        'mutation($id: ID!) { contactUpdate(input: {id: $id, phone: "+41 44 999 88 77"}) { contact { id } } }', {"id": cid}
+        'mutation($id: ID!) { contactUpdate(input: {id: $id, phone: "+41 44 999 88 77"}) { contact { id } } }',
+        {"id": cid},
     )
     assert [e["fields"] for e in await _entries(api, tenant.token, cid, "UPDATE")] == [["phone"]]
-    assert [e["fields"] for e in await _entries(api, tenant.token, cid, "CREATE")] == [["email", "phone"]]
+    assert [e["fields"] for e in await _entries(api, tenant.token, cid, "CREATE")] == [
+        ["email", "phone"]
+    ]
     async with owner_engine.connect() as conn:
-        dump = await conn.scalar(text("SELECT string_agg(a::text, '|') FROM audit_log a WHERE tenant_id = :t"), {"t": tenant.tenant_id})
+        dump = await conn.scalar(
+            text("SELECT string_agg(a::text, '|') FROM audit_log a WHERE tenant_id = :t"),
+            {"t": tenant.tenant_id},
+        )
     assert "marker-a1" not in dump and "999 88" not in dump
 
 
-async def test_disclosure_is_audited_even_when_the_request_rolls_back(api, new_tenant, owner_url, monkeypatch):
+async def test_disclosure_is_audited_even_when_the_request_rolls_back(
+    api, new_tenant, owner_url, monkeypatch
+):
     tenant = await new_tenant()
     cid = encode_id("Contact", await make_full_contact(owner_url, tenant.tenant_id))
 
@@ -76,7 +89,9 @@ async def test_disclosure_is_audited_even_when_the_request_rolls_back(api, new_t
         raise RuntimeError("forced failure")
 
     monkeypatch.setattr(Consent, "for_all_purposes", boom)
-    result = await api(tenant.token)("query($id: ID!) { contact(id: $id) { email consents { purpose } } }", {"id": cid})
+    result = await api(tenant.token)(
+        "query($id: ID!) { contact(id: $id) { email consents { purpose } } }", {"id": cid}
+    )
     monkeypatch.undo()
 
     assert result["data"]["contact"]["email"].startswith("jane.doe-")
@@ -98,7 +113,10 @@ async def test_app_role_cannot_rewrite_history(settings, api, new_tenant, owner_
             async with engine.connect() as conn:
                 with pytest.raises(DBAPIError, match="permission denied"):
                     async with conn.begin():
-                        await conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant.tenant_id)})
+                        await conn.execute(
+                            text("SELECT set_config('app.tenant_id', :t, true)"),
+                            {"t": str(tenant.tenant_id)},
+                        )
                         await conn.execute(text(stmt))
     finally:
         await engine.dispose()
@@ -114,7 +132,10 @@ async def test_hash_chain_verifies_and_detects_tampering(api, new_tenant, owner_
     for _ in range(3):
         await api(tenant.token)(READ, {"id": cid})
         await api(other.token)(READ, {"id": other_cid})
-    assert (await api(tenant.token)(CHAIN))["data"]["auditChain"] == {"intact": True, "firstBrokenSeq": None}
+    assert (await api(tenant.token)(CHAIN))["data"]["auditChain"] == {
+        "intact": True,
+        "firstBrokenSeq": None,
+    }
     seqs = sorted(e["seq"] for e in await _entries(api, tenant.token, cid))
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
 
@@ -125,21 +146,34 @@ async def test_hash_chain_verifies_and_detects_tampering(api, new_tenant, owner_
             text("UPDATE audit_log SET fields = '{email}' WHERE tenant_id = :t AND seq = :s"),
             {"t": tenant.tenant_id, "s": seqs[1]},
         )
-    assert (await api(tenant.token)(CHAIN))["data"]["auditChain"] == {"intact": False, "firstBrokenSeq": seqs[1]}
+    assert (await api(tenant.token)(CHAIN))["data"]["auditChain"] == {
+        "intact": False,
+        "firstBrokenSeq": seqs[1],
+    }
     # the other tenant's chain is its own, and intact
     assert (await api(other.token)(CHAIN))["data"]["auditChain"]["intact"] is True
 
     # removing the newest entry is caught too (the chain head remembers it)
     async with owner_engine.begin() as conn:
         await conn.execute(text("SET LOCAL session_replication_role = replica"))
-        last = await conn.scalar(text("SELECT max(seq) FROM audit_log WHERE tenant_id = :t"), {"t": other.tenant_id})
-        await conn.execute(text("DELETE FROM audit_log WHERE tenant_id = :t AND seq = :s"), {"t": other.tenant_id, "s": last})
+        last = await conn.scalar(
+            text("SELECT max(seq) FROM audit_log WHERE tenant_id = :t"), {"t": other.tenant_id}
+        )
+        await conn.execute(
+            text("DELETE FROM audit_log WHERE tenant_id = :t AND seq = :s"),
+            {"t": other.tenant_id, "s": last},
+        )
     assert (await api(other.token)(CHAIN))["data"]["auditChain"]["intact"] is False
 
 
 async def test_only_owners_and_privacy_officers_read_the_log(api, new_tenant, new_member):
     tenant = await new_tenant()
-    for role, allowed in (("privacy_officer", True), ("admin", False), ("editor", False), ("viewer", False)):
+    for role, allowed in (
+        ("privacy_officer", True),
+        ("admin", False),
+        ("editor", False),
+        ("viewer", False),
+    ):
         token = (await new_member(tenant.tenant_id, role)).token
         result = await api(token)(LOG, {"s": None, "op": None})
         assert (error_codes(result) == []) is allowed, role
@@ -156,4 +190,6 @@ async def test_a_listing_is_one_entry_naming_every_contact(api, new_tenant, owne
     assert len(listing) == 1
     assert sorted(listing[0]["subjectContactIds"]) == sorted(encode_id("Contact", i) for i in ids)
     # each contact finds the entry by its own id
-    assert [e["seq"] for e in await _entries(api, tenant.token, encode_id("Contact", ids[7]))] == [listing[0]["seq"]]
+    assert [e["seq"] for e in await _entries(api, tenant.token, encode_id("Contact", ids[7]))] == [
+        listing[0]["seq"]
+    ]

@@ -14,20 +14,35 @@ ROOT = Path(__file__).resolve().parent.parent
 async def run_cli(database_url, *args: str) -> tuple[int, str, str]:
     env = {**os.environ, "DATABASE_URL": database_url.render_as_string(hide_password=False)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "server.py"), *args,
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        str(ROOT / "server.py"),
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     return proc.returncode, out.decode(), err.decode()
 
 
 async def test_tenant_and_member_create_print_stable_json(database_url, api):
-    code, out, err = await run_cli(database_url, "tenant-create", "--name", "Globex", "--owner-email", " Boss@Globex.example ")
+    code, out, err = await run_cli(
+        database_url, "tenant-create", "--name", "Globex", "--owner-email", " Boss@Globex.example "
+    )
     assert code == 0, err
     tenant = json.loads(out)
     assert set(tenant) == {"tenant_id", "member_id", "role", "token"} and tenant["role"] == "owner"
 
-    code, out, err = await run_cli(database_url, "member-create", "--tenant", tenant["tenant_id"], "--email", "ed@globex.example", "--role", "editor")
+    code, out, err = await run_cli(
+        database_url,
+        "member-create",
+        "--tenant",
+        tenant["tenant_id"],
+        "--email",
+        "ed@globex.example",
+        "--role",
+        "editor",
+    )
     assert code == 0, err
     member = json.loads(out)
     assert member["tenant_id"] == tenant["tenant_id"] and member["role"] == "editor"
@@ -41,9 +56,25 @@ async def test_tenant_and_member_create_print_stable_json(database_url, api):
 async def test_cli_bad_input_exits_2_with_one_line(database_url, new_tenant):
     tenant = await new_tenant()
     cases = [
-        ("member-create", "--tenant", str(tenant.tenant_id), "--email", "x@example.com", "--role", "god"),
+        (
+            "member-create",
+            "--tenant",
+            str(tenant.tenant_id),
+            "--email",
+            "x@example.com",
+            "--role",
+            "god",
+        ),
         ("member-create", "--tenant", "not-a-uuid", "--email", "x@example.com", "--role", "viewer"),
-        ("member-create", "--tenant", "00000000-0000-4000-8000-000000000000", "--email", "x@example.com", "--role", "viewer"),
+        (
+            "member-create",
+            "--tenant",
+            "00000000-0000-4000-8000-000000000000",
+            "--email",
+            "x@example.com",
+            "--role",
+            "viewer",
+        ),
         ("tenant-create", "--name", "N", "--owner-email", "not-an-email"),
         ("tenant-create", "--name", " ", "--owner-email", "a@example.com"),
     ]

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from microspace.db import owner_db
-from microspace.ids import encode_id
+from core.db import owner_db
+from core.ids import encode_id
 from microspace.worker import run
 from models import ConsentEvent, EmailSent, OutboxMessage
 from tests.conftest import error_codes
@@ -214,15 +214,18 @@ async def test_the_worker_checks_consent_again_at_send_time(
         assert list(await db.scalars(select(EmailSent))) == []
 
 
-async def test_node_reads_a_consent_event_under_the_consent_policy(api, new_tenant, new_member, owner_url):
+async def test_node_reads_a_consent_event_under_the_consent_policy(
+    api, new_tenant, new_member, owner_url
+):
     """node(id) checks the same policy object as the type's own root field."""
+    from core.ids import encode_id
     from tests.factories import make_full_contact
-    from microspace.ids import encode_id
 
     tenant = await new_tenant()
     cid = encode_id("Contact", await make_full_contact(owner_url, tenant.tenant_id))
     history = await api(tenant.token)(
-        "query($id: ID!) { contact(id: $id) { consentHistory { edges { node { id } } } } }", {"id": cid}
+        "query($id: ID!) { contact(id: $id) { consentHistory { edges { node { id } } } } }",
+        {"id": cid},
     )
     event_id = history["data"]["contact"]["consentHistory"]["edges"][0]["node"]["id"]
     admin = (await new_member(tenant.tenant_id, "admin")).token

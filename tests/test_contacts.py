@@ -14,8 +14,8 @@ import uuid
 
 from sqlalchemy import event, select
 
-from microspace.db import owner_db
-from microspace.ids import encode_id
+from core.db import owner_db
+from core.ids import encode_id
 from models import ConsentEvent, SpaceAccess
 from tests.conftest import error_codes
 from tests.factories import make_access, make_contacts, make_spaces
@@ -328,7 +328,7 @@ async def test_listing_contacts_costs_the_same_statements_for_5_or_100(
 
 async def test_deleting_a_contact_takes_its_records_with_it(api, new_tenant, owner_url):
     # given: a contact with consent, access, queued e-mail and usage events
-    from microspace.db import owner_db
+    from core.db import owner_db
     from models import ConsentEvent, OutboxMessage, SpaceAccess, UsageEvent
 
     t = await new_tenant()

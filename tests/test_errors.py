@@ -18,7 +18,9 @@ from tests.factories import make_spaces
 SECRET = "boom: SELECT password FROM members WHERE host='db.internal' /srv/app/secret.py"
 
 
-async def test_unexpected_exception_is_masked_and_logged(client, new_tenant, owner_url, monkeypatch, caplog):
+async def test_unexpected_exception_is_masked_and_logged(
+    client, new_tenant, owner_url, monkeypatch, caplog
+):
     tenant = await new_tenant()
     await make_spaces(owner_url, tenant.tenant_id, 1)
 
@@ -61,7 +63,7 @@ async def test_failing_sibling_field_does_not_turn_into_a_500(api, new_tenant, o
     # cancels the sibling mid-statement; the request must roll back and answer the error
     tenant, other = await new_tenant(), await new_tenant()
     await make_spaces(owner_url, tenant.tenant_id, 2, blocks_each=2)
-    from microspace.ids import encode_id
+    from core.ids import encode_id
 
     foreign = encode_id("Space", (await make_spaces(owner_url, other.tenant_id, 1))[0])
     query = """query($id: ID!) { viewer { tenantId } spaces { edges { node { blocks { totalCount } } } }

@@ -28,9 +28,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from microspace.config import Settings
-from microspace.audit import append_entries
-from microspace.db import owner_db
+from core.audit import append_entries
+from core.config import Settings
+from core.db import owner_db
 from microspace.tenants import Created, create_member, create_tenant
 from models import (
     ApiToken,
@@ -168,8 +168,17 @@ async def plant(
             )
         )
         await append_entries(
-            db, "member", None, fp.mark("auditreq"),
-            [{"operation": "read", "subjects": [str(fp.contact_id)], "fields": [fp.mark("auditfield")]}],
+            db,
+            "member",
+            None,
+            fp.mark("auditreq"),
+            [
+                {
+                    "operation": "read",
+                    "subjects": [str(fp.contact_id)],
+                    "fields": [fp.mark("auditfield")],
+                }
+            ],
         )
         db.add(
             SubjectRequest(

@@ -13,23 +13,23 @@ import uuid
 
 import pytest
 
-from microspace.ids import encode_id
+from core.ids import encode_id
 from tests.conftest import error_codes
 from tests.factories import make_space
 
 SPACE_OPS = {
     "space": "query($id: ID!) { space(id: $id) { id title } }",
     "node": "query($id: ID!) { node(id: $id) { id } }",
-    "spaceUpdate": "mutation($id: ID!) { spaceUpdate(input: {id: $id, title: \"Hijacked\"}) { space { id } userErrors { code } } }",
+    "spaceUpdate": 'mutation($id: ID!) { spaceUpdate(input: {id: $id, title: "Hijacked"}) { space { id } userErrors { code } } }',
     "spacePublish": "mutation($id: ID!) { spacePublish(id: $id) { space { id } userErrors { code } } }",
     "spaceArchive": "mutation($id: ID!) { spaceArchive(id: $id) { space { id } userErrors { code } } }",
     "spaceDelete": "mutation($id: ID!) { spaceDelete(id: $id) { deletedSpaceId userErrors { code } } }",
-    "blockAdd": "mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: \"heading\", body: {text: \"x\"}}) { block { id } userErrors { code } } }",
+    "blockAdd": 'mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: "heading", body: {text: "x"}}) { block { id } userErrors { code } } }',
 }
 BLOCK_OPS = {
     "block": "query($id: ID!) { block(id: $id) { id body } }",
     "node": "query($id: ID!) { node(id: $id) { id } }",
-    "blockUpdate": "mutation($id: ID!) { blockUpdate(input: {id: $id, body: {text: \"Hijacked\"}}) { block { id } userErrors { code } } }",
+    "blockUpdate": 'mutation($id: ID!) { blockUpdate(input: {id: $id, body: {text: "Hijacked"}}) { block { id } userErrors { code } } }',
     "blockMove": "mutation($id: ID!) { blockMove(input: {id: $id, position: 0}) { block { id } userErrors { code } } }",
     "blockRemove": "mutation($id: ID!) { blockRemove(id: $id) { deletedBlockId userErrors { code } } }",
 }
@@ -41,11 +41,15 @@ def _strip(result: dict) -> dict:
     """The response without what legitimately differs between two requests."""
     return {
         "data": result.get("data"),
-        "errors": [{k: v for k, v in e.items() if k != "locations"} for e in result.get("errors", [])],
+        "errors": [
+            {k: v for k, v in e.items() if k != "locations"} for e in result.get("errors", [])
+        ],
     }
 
 
-@pytest.mark.parametrize(("kind", "op"), [("space", k) for k in SPACE_OPS] + [("block", k) for k in BLOCK_OPS])
+@pytest.mark.parametrize(
+    ("kind", "op"), [("space", k) for k in SPACE_OPS] + [("block", k) for k in BLOCK_OPS]
+)
 async def test_foreign_id_is_indistinguishable_from_random(api, new_tenant, owner_url, kind, op):
     # given a tenant B with a space and blocks, and an owner of tenant A
     a, b = await new_tenant("A"), await new_tenant("B")
@@ -80,5 +84,7 @@ async def test_block_of_own_space_cannot_reference_foreign_space(api, new_tenant
     b_space, _ = await make_space(owner_url, b.tenant_id)
     result = await api(a.token)(SPACE_OPS["blockAdd"], {"id": b_space})
     assert error_codes(result) == ["NOT_FOUND"]
-    count = await api(b.token)("query($id: ID!) { space(id: $id) { blocks { totalCount } } }", {"id": b_space})
+    count = await api(b.token)(
+        "query($id: ID!) { space(id: $id) { blocks { totalCount } } }", {"id": b_space}
+    )
     assert count["data"]["space"]["blocks"]["totalCount"] == 0

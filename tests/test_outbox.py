@@ -21,9 +21,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
-from microspace.db import owner_db
-from microspace.ids import encode_id
-from microspace.mail import Email
+from core.db import owner_db
+from core.ids import encode_id
+from core.mail import Email
 from microspace.worker import run
 from models import EmailSent, OutboxMessage
 from tests.factories import make_contacts, make_space
@@ -99,7 +99,7 @@ async def test_invitations_are_queued_and_sent_to_the_file_sink(
 
 CRASHING_WORKER = """
 import asyncio, os
-from microspace.config import load_settings
+from core.config import load_settings
 from microspace.worker import run
 
 class Crash:
@@ -240,15 +240,17 @@ async def test_revoking_access_cancels_the_queued_invitation(
 async def test_publishing_a_space_queues_space_updated_once(api, new_tenant, owner_url):
     from sqlalchemy import text
 
-    from microspace.db import owner_db
+    from core.db import owner_db
+    from core.ids import parse_id
     from tests.factories import make_access, make_contacts, make_space
-    from microspace.ids import parse_id
 
     tenant = await new_tenant()
     space_gid, _ = await make_space(owner_url, tenant.tenant_id)
     contacts = await make_contacts(owner_url, tenant.tenant_id, 3)
     await make_access(owner_url, tenant.tenant_id, parse_id(space_gid)[1], contacts)
-    publish = "mutation($id: ID!) { spacePublish(id: $id) { space { status } userErrors { code } } }"
+    publish = (
+        "mutation($id: ID!) { spacePublish(id: $id) { space { status } userErrors { code } } }"
+    )
     for _ in range(2):  # publishing again changes nothing and sends nothing
         result = await api(tenant.token)(publish, {"id": space_gid})
         assert result["data"]["spacePublish"]["space"]["status"] == "PUBLISHED"

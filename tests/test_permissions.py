@@ -14,8 +14,8 @@ import uuid
 import pytest
 from sqlalchemy import update
 
-from microspace.db import owner_db
-from microspace.auth import hash_token
+from core.auth import hash_token
+from core.db import owner_db
 from models import ApiToken, Role
 from policies.authz import load_enforcer
 from schema.build import build_schema
@@ -64,21 +64,50 @@ def guarded_mutations() -> list[tuple[str, str, str]]:
 
 def _call(name: str, space_id: str, block_id: str) -> tuple[str, dict]:
     calls = {
-        "spaceCreate": ('mutation { spaceCreate(input: {title: "T"}) { userErrors { code } } }', {}),
-        "spaceUpdate": ('mutation($s: ID!) { spaceUpdate(input: {id: $s, title: "U"}) { userErrors { code } } }', {"s": space_id}),
-        "spacePublish": ("mutation($s: ID!) { spacePublish(id: $s) { userErrors { code } } }", {"s": space_id}),
-        "spaceArchive": ("mutation($s: ID!) { spaceArchive(id: $s) { userErrors { code } } }", {"s": space_id}),
-        "spaceDelete": ("mutation($s: ID!) { spaceDelete(id: $s) { userErrors { code } } }", {"s": space_id}),
-        "blockAdd": ('mutation($s: ID!) { blockAdd(input: {spaceId: $s, kind: "heading", body: {text: "h"}}) { userErrors { code } } }', {"s": space_id}),
-        "blockUpdate": ('mutation($b: ID!) { blockUpdate(input: {id: $b, body: {text: "h2"}}) { userErrors { code } } }', {"b": block_id}),
-        "blockMove": ("mutation($b: ID!) { blockMove(input: {id: $b, position: 0}) { userErrors { code } } }", {"b": block_id}),
-        "blockRemove": ("mutation($b: ID!) { blockRemove(id: $b) { userErrors { code } } }", {"b": block_id}),
+        "spaceCreate": (
+            'mutation { spaceCreate(input: {title: "T"}) { userErrors { code } } }',
+            {},
+        ),
+        "spaceUpdate": (
+            'mutation($s: ID!) { spaceUpdate(input: {id: $s, title: "U"}) { userErrors { code } } }',
+            {"s": space_id},
+        ),
+        "spacePublish": (
+            "mutation($s: ID!) { spacePublish(id: $s) { userErrors { code } } }",
+            {"s": space_id},
+        ),
+        "spaceArchive": (
+            "mutation($s: ID!) { spaceArchive(id: $s) { userErrors { code } } }",
+            {"s": space_id},
+        ),
+        "spaceDelete": (
+            "mutation($s: ID!) { spaceDelete(id: $s) { userErrors { code } } }",
+            {"s": space_id},
+        ),
+        "blockAdd": (
+            'mutation($s: ID!) { blockAdd(input: {spaceId: $s, kind: "heading", body: {text: "h"}}) { userErrors { code } } }',
+            {"s": space_id},
+        ),
+        "blockUpdate": (
+            'mutation($b: ID!) { blockUpdate(input: {id: $b, body: {text: "h2"}}) { userErrors { code } } }',
+            {"b": block_id},
+        ),
+        "blockMove": (
+            "mutation($b: ID!) { blockMove(input: {id: $b, position: 0}) { userErrors { code } } }",
+            {"b": block_id},
+        ),
+        "blockRemove": (
+            "mutation($b: ID!) { blockRemove(id: $b) { userErrors { code } } }",
+            {"b": block_id},
+        ),
     }
     return calls[name]
 
 
 # every mutation on spaces and blocks, for every role (other domains have their own matrix)
-MATRIX = [(role.value, *m) for role in Role for m in guarded_mutations() if m[1] in {"Space", "Block"}]
+MATRIX = [
+    (role.value, *m) for role in Role for m in guarded_mutations() if m[1] in {"Space", "Block"}
+]
 
 
 @pytest.mark.parametrize(("role", "mutation", "obj", "act"), MATRIX)
@@ -113,14 +142,20 @@ async def test_viewer_reads_but_changes_nothing(api, new_tenant, new_member, own
     for name in ("spaceUpdate", "spaceDelete", "blockRemove"):
         query, variables = _call(name, space_id, block_ids[0])
         assert error_codes(await api(viewer.token)(query, variables)) == ["FORBIDDEN"]
-    result = await api(viewer.token)("query($s: ID!) { space(id: $s) { title blocks { totalCount } } }", {"s": space_id})
+    result = await api(viewer.token)(
+        "query($s: ID!) { space(id: $s) { title blocks { totalCount } } }", {"s": space_id}
+    )
     assert result["data"]["space"] == {"title": "Space 0", "blocks": {"totalCount": 1}}
 
 
-@pytest.mark.parametrize("header", [None, "Bearer", "Basic abc", "Bearer not-a-token", "Bearer " + "x" * 500])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Basic abc", "Bearer not-a-token", "Bearer " + "x" * 500]
+)
 async def test_missing_or_bad_token_is_unauthenticated(client, header):
     headers = {"Authorization": header} if header else {}
-    response = await client.post("/graphql", json={"query": "{ spaces { totalCount } }"}, headers=headers)
+    response = await client.post(
+        "/graphql", json={"query": "{ spaces { totalCount } }"}, headers=headers
+    )
     assert response.status_code == 200
     assert error_codes(response.json()) == ["UNAUTHENTICATED"]
     assert response.json()["data"] is None
@@ -131,7 +166,9 @@ async def test_revoked_token_is_unauthenticated(api, new_tenant, owner_url):
     assert error_codes(await api(tenant.token)("{ spaces { totalCount } }")) == []
     async with owner_db(owner_url, tenant.tenant_id) as db:
         await db.execute(
-            update(ApiToken).where(ApiToken.token_hash == hash_token(tenant.token)).values(revoked_at=ApiToken.created_at)
+            update(ApiToken)
+            .where(ApiToken.token_hash == hash_token(tenant.token))
+            .values(revoked_at=ApiToken.created_at)
         )
     result = await api(tenant.token)("{ spaces { totalCount } }")
     assert error_codes(result) == ["UNAUTHENTICATED"]
@@ -139,5 +176,7 @@ async def test_revoked_token_is_unauthenticated(api, new_tenant, owner_url):
 
 
 async def test_unknown_token_of_right_shape_is_unauthenticated(api):
-    result = await api("msm_" + uuid.uuid4().hex)("mutation { spaceCreate(input: {title: \"x\"}) { space { id } } }")
+    result = await api("msm_" + uuid.uuid4().hex)(
+        'mutation { spaceCreate(input: {title: "x"}) { space { id } } }'
+    )
     assert error_codes(result) == ["UNAUTHENTICATED"]

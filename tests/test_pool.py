@@ -16,8 +16,8 @@ from dataclasses import replace
 import httpx
 from sqlalchemy import text
 
+from core.ids import encode_id
 from microspace.app import create_app
-from microspace.ids import encode_id
 from tests.factories import make_spaces
 
 POOL = 4
@@ -33,7 +33,9 @@ async def test_interleaved_tenants_never_see_each_other(settings, new_tenant, ow
     tenants = [await new_tenant("Pool A"), await new_tenant("Pool B")]
     spaces = {}
     for t in tenants:
-        ids = await make_spaces(owner_url, t.tenant_id, 3, blocks_each=2, title=f"only-{t.tenant_id}")
+        ids = await make_spaces(
+            owner_url, t.tenant_id, 3, blocks_each=2, title=f"only-{t.tenant_id}"
+        )
         spaces[t.tenant_id] = {encode_id("Space", i) for i in ids}
     app = create_app(replace(settings, pool_size=POOL, max_overflow=0))
     failures: list[str] = []
@@ -50,10 +52,16 @@ async def test_interleaved_tenants_never_see_each_other(settings, new_tenant, ow
             if i % 5 == 4:
                 # the other tenant's ID: NOT_FOUND, exactly like an ID that never existed
                 response = await client.post(
-                    "/graphql", json={"query": OTHER, "variables": {"other": other_id}}, headers=auth
+                    "/graphql",
+                    json={"query": OTHER, "variables": {"other": other_id}},
+                    headers=auth,
                 )
                 codes = [e["extensions"]["code"] for e in response.json().get("errors", [])]
-                if response.status_code != 200 or response.json()["data"] is not None or codes != ["NOT_FOUND"]:
+                if (
+                    response.status_code != 200
+                    or response.json()["data"] is not None
+                    or codes != ["NOT_FOUND"]
+                ):
                     failures.append(f"request {i}: {response.status_code} {response.text[:300]}")
                 continue
             response = await client.post("/graphql", json={"query": QUERY}, headers=auth)
@@ -74,7 +82,9 @@ async def test_interleaved_tenants_never_see_each_other(settings, new_tenant, ow
     # when thousands of requests of both tenants interleave
     started = time.perf_counter()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
             await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
         elapsed = time.perf_counter() - started
         # then every response held its own tenant's rows and nothing else
@@ -85,10 +95,15 @@ async def test_interleaved_tenants_never_see_each_other(settings, new_tenant, ow
         conns = [await engine.connect() for _ in range(POOL)]
         try:
             for conn in conns:
-                assert await conn.scalar(text("SELECT current_setting('app.tenant_id', true)")) in ("", None)
+                assert await conn.scalar(text("SELECT current_setting('app.tenant_id', true)")) in (
+                    "",
+                    None,
+                )
         finally:
             for conn in conns:
                 await conn.close()
     finally:
         await app.state.microspace.engine.dispose()
-    print(f"{REQUESTS} requests at concurrency {CONCURRENCY} over {POOL} connections: {elapsed:.1f} s")
+    print(
+        f"{REQUESTS} requests at concurrency {CONCURRENCY} over {POOL} connections: {elapsed:.1f} s"
+    )

@@ -10,7 +10,9 @@ LISTING = """{ spaces(first: 50) { totalCount edges { cursor node { id title sta
       edges { node { id kind position body space { id slug } } } } } } } }"""
 
 
-async def _listing(api, new_tenant, owner_url, app_engine, spaces: int, blocks: int) -> tuple[int, dict]:
+async def _listing(
+    api, new_tenant, owner_url, app_engine, spaces: int, blocks: int
+) -> tuple[int, dict]:
     tenant = await new_tenant()
     await make_spaces(owner_url, tenant.tenant_id, spaces, blocks_each=blocks)
     with count_statements(app_engine) as statements:
@@ -19,7 +21,9 @@ async def _listing(api, new_tenant, owner_url, app_engine, spaces: int, blocks: 
     return len(statements), result["data"]
 
 
-async def test_listing_statement_count_is_independent_of_sizes(api, new_tenant, owner_url, app_engine):
+async def test_listing_statement_count_is_independent_of_sizes(
+    api, new_tenant, owner_url, app_engine
+):
     small, small_data = await _listing(api, new_tenant, owner_url, app_engine, 5, 2)
     large, large_data = await _listing(api, new_tenant, owner_url, app_engine, 50, 20)
 

@@ -22,7 +22,7 @@ import strawberry
 from graphql import GraphQLNonNull
 from sqlalchemy import text
 
-from microspace.ids import encode_id
+from core.ids import encode_id
 from models import Contact as ContactModel
 from models import Role
 from models.pii import personal_columns, validate_categories
@@ -35,14 +35,18 @@ from tests.factories import make_contacts, make_full_contact, make_key
 
 ENFORCER = load_enforcer()
 SCOPES = sorted({row[1] for row in read_policy_rows() if row[0] == "p" and ":" in row[1]})
-PRINCIPALS = [("member", r.value) for r in Role] + [("partner", s) for s in SCOPES] + [("widget", "widget")]
+PRINCIPALS = (
+    [("member", r.value) for r in Role] + [("partner", s) for s in SCOPES] + [("widget", "widget")]
+)
 
 # how the matrix reaches each type that has personal fields; a new type must be added here
 QUERY = """query($id: ID!) { contact(id: $id) { email fullName company jobTitle phone locale
   consents { purpose state granted changedAt }
   consentHistory { edges { node { action evidence occurredAt } } }
   spaces { edges { node { acceptedAt } } } } }"""
-REQUESTS_QUERY = """{ subjectRequests { edges { node { kind subjectEmail trail { toState note } } } } }"""
+REQUESTS_QUERY = (
+    """{ subjectRequests { edges { node { kind subjectEmail trail { toState note } } } } }"""
+)
 QUERIES = {"contact": QUERY, "subjectRequests": REQUESTS_QUERY}
 # GraphQL path prefix -> (type, field that gates it as an operation)
 SECTIONS = {
@@ -99,12 +103,17 @@ def test_every_personal_field_is_guarded():
     for type_name, fields in personal_fields(SCHEMA).items():
         for field in fields:
             resolve = SCHEMA._schema.type_map[type_name].fields[field].resolve
-            assert resolve is not None and "Redact.compiled" in resolve.__qualname__, (type_name, field)
+            assert resolve is not None and "Redact.compiled" in resolve.__qualname__, (
+                type_name,
+                field,
+            )
     # personal fields are nullable: redaction may return null
     graphql_schema = SCHEMA._schema
     for type_name, fields in personal_fields(SCHEMA).items():
         for field in fields:
-            assert not isinstance(graphql_schema.type_map[type_name].fields[field].type, GraphQLNonNull)
+            assert not isinstance(
+                graphql_schema.type_map[type_name].fields[field].type, GraphQLNonNull
+            )
 
 
 @backed_by(ContactModel)
@@ -196,17 +205,35 @@ async def _token(kind: str, subject: str, tenant, new_member, owner_url) -> str:
 
 async def _seed_request(owner_url, tenant_id, contact_id) -> None:
     """A completed access request of the contact, with a member's attestation in its trail."""
-    from microspace.db import owner_db
+    from core.db import owner_db
     from models import SubjectRequest, SubjectRequestEvent
 
     rid = uuid.uuid4()
     async with owner_db(owner_url, tenant_id) as db:
         email = await db.scalar(text("SELECT email FROM contacts WHERE id = :c"), {"c": contact_id})
-        db.add(SubjectRequest(id=rid, kind="access", subject_email=email, subject_hash=b"h", contact_ids=[contact_id],
-                              state="verified", due_at=datetime.now(UTC), created_by_kind="member", progress=[]))
+        db.add(
+            SubjectRequest(
+                id=rid,
+                kind="access",
+                subject_email=email,
+                subject_hash=b"h",
+                contact_ids=[contact_id],
+                state="verified",
+                due_at=datetime.now(UTC),
+                created_by_kind="member",
+                progress=[],
+            )
+        )
         await db.flush()
-        db.add(SubjectRequestEvent(id=uuid.uuid4(), request_id=rid, to_state="verified", actor_kind="member",
-                                   note="Checked Jane's passport"))
+        db.add(
+            SubjectRequestEvent(
+                id=uuid.uuid4(),
+                request_id=rid,
+                to_state="verified",
+                actor_kind="member",
+                note="Checked Jane's passport",
+            )
+        )
 
 
 @pytest.mark.parametrize(("kind", "subject"), PRINCIPALS)
@@ -231,10 +258,12 @@ async def test_redaction_matrix(api, new_tenant, new_member, owner_url, kind, su
         if (root,) in forbidden:
             assert error_codes(result) == ["FORBIDDEN"] and result["data"] is None
             continue
-        got = dict((tuple(p), v) for p, v in _walk(result["data"], []))
+        got = {tuple(p): v for p, v in _walk(result["data"], [])}
         for path, value in want.items():
             assert got.get(path, "<missing>") == value, (path, subject)
-        assert sorted(r["path"] for r in result.get("extensions", {}).get("redactions", [])) == sorted(redacted)
+        assert sorted(
+            r["path"] for r in result.get("extensions", {}).get("redactions", [])
+        ) == sorted(redacted)
         for entry in result.get("extensions", {}).get("redactions", []):
             assert entry["reason"] and entry["category"]
         forbidden_paths = sorted(e["path"][:2] for e in result.get("errors", []))
@@ -253,14 +282,36 @@ async def test_default_policy_examples(api, new_tenant, new_member, owner_url):
     tenant = await new_tenant()
     cid = encode_id("Contact", await make_full_contact(owner_url, tenant.tenant_id))
     q = "query($id: ID!) { contact(id: $id) { email fullName company jobTitle phone } }"
-    editor = (await api((await new_member(tenant.tenant_id, "editor")).token)(q, {"id": cid}))["data"]["contact"]
+    editor = (await api((await new_member(tenant.tenant_id, "editor")).token)(q, {"id": cid}))[
+        "data"
+    ]["contact"]
     assert editor["fullName"] == "Jane Doe" and editor["company"] == "Initech"
-    assert editor["email"].startswith("j***@") and editor["phone"] == "***58" and editor["jobTitle"] is None
-    viewer = (await api((await new_member(tenant.tenant_id, "viewer")).token)(q, {"id": cid}))["data"]["contact"]
-    assert viewer == {"email": None, "fullName": "Jane Doe", "company": None, "jobTitle": None, "phone": None}
-    masked = (await api(await make_key(owner_url, tenant.tenant_id, "partner", ["contacts:read"]))(q, {"id": cid}))["data"]["contact"]
+    assert (
+        editor["email"].startswith("j***@")
+        and editor["phone"] == "***58"
+        and editor["jobTitle"] is None
+    )
+    viewer = (await api((await new_member(tenant.tenant_id, "viewer")).token)(q, {"id": cid}))[
+        "data"
+    ]["contact"]
+    assert viewer == {
+        "email": None,
+        "fullName": "Jane Doe",
+        "company": None,
+        "jobTitle": None,
+        "phone": None,
+    }
+    masked = (
+        await api(await make_key(owner_url, tenant.tenant_id, "partner", ["contacts:read"]))(
+            q, {"id": cid}
+        )
+    )["data"]["contact"]
     assert masked["fullName"] == "J*** D***" and masked["email"].startswith("j***@")
-    full = (await api(await make_key(owner_url, tenant.tenant_id, "partner", ["contacts:read_pii"]))(q, {"id": cid}))["data"]["contact"]
+    full = (
+        await api(await make_key(owner_url, tenant.tenant_id, "partner", ["contacts:read_pii"]))(
+            q, {"id": cid}
+        )
+    )["data"]["contact"]
     assert full["email"].startswith("jane.doe-") and full["phone"] == "+44 20 7946 0958"
     widget = await api(await make_key(owner_url, tenant.tenant_id, "widget", []))(q, {"id": cid})
     assert error_codes(widget) == ["FORBIDDEN"]
@@ -292,8 +343,15 @@ async def test_mutation_payloads_are_redacted(api, new_tenant, new_member, owner
         phone: "+1 555 0100", jobTitle: "CFO"}) { contact { email fullName phone jobTitle } userErrors { code } } }"""
     result = await editor(create)
     contact = result["data"]["contactCreate"]["contact"]
-    assert contact == {"email": "n***@example.com", "fullName": "New Person", "phone": "***00", "jobTitle": None}
-    assert [r["path"] for r in result["extensions"]["redactions"]] == [["contactCreate", "contact", "jobTitle"]]
+    assert contact == {
+        "email": "n***@example.com",
+        "fullName": "New Person",
+        "phone": "***00",
+        "jobTitle": None,
+    }
+    assert [r["path"] for r in result["extensions"]["redactions"]] == [
+        ["contactCreate", "contact", "jobTitle"]
+    ]
     assert "CFO" not in str(result)
 
 
@@ -308,32 +366,50 @@ async def test_tenant_override_takes_effect_on_next_request(api, new_tenant, new
         policyRuleSet(input: {subject: $s, object: $o, action: $a, effect: $e}) { rule { id } userErrors { code } } }"""
 
     # A's owner lets viewers read e-mail and denies them names
-    r1 = await api(a.token)(set_rule, {"s": "viewer", "o": "Contact.email", "a": "read", "e": "ALLOW"})
-    r2 = await api(a.token)(set_rule, {"s": "viewer", "o": "Contact.fullName", "a": "read", "e": "DENY"})
-    assert r1["data"]["policyRuleSet"]["userErrors"] == [] and r2["data"]["policyRuleSet"]["userErrors"] == []
+    r1 = await api(a.token)(
+        set_rule, {"s": "viewer", "o": "Contact.email", "a": "read", "e": "ALLOW"}
+    )
+    r2 = await api(a.token)(
+        set_rule, {"s": "viewer", "o": "Contact.fullName", "a": "read", "e": "DENY"}
+    )
+    assert (
+        r1["data"]["policyRuleSet"]["userErrors"] == []
+        and r2["data"]["policyRuleSet"]["userErrors"] == []
+    )
 
     seen = (await a_viewer(q, {"id": a_cid}))["data"]["contact"]
     assert seen["email"].startswith("jane.doe-") and seen["fullName"] is None
     # B keeps the defaults
-    assert (await b_viewer(q, {"id": b_cid}))["data"]["contact"] == {"email": None, "fullName": "Jane Doe"}
+    assert (await b_viewer(q, {"id": b_cid}))["data"]["contact"] == {
+        "email": None,
+        "fullName": "Jane Doe",
+    }
 
     # removing the deny restores the default for A
     rule_id = r2["data"]["policyRuleSet"]["rule"]["id"]
-    await api(a.token)("mutation($id: ID!) { policyRuleRemove(id: $id) { deletedRuleId } }", {"id": rule_id})
+    await api(a.token)(
+        "mutation($id: ID!) { policyRuleRemove(id: $id) { deletedRuleId } }", {"id": rule_id}
+    )
     assert (await a_viewer(q, {"id": a_cid}))["data"]["contact"]["fullName"] == "Jane Doe"
 
     # only owners manage policies, and policies on policies are refused
-    assert error_codes(await a_viewer(set_rule, {"s": "viewer", "o": "Contact.email", "a": "read", "e": "ALLOW"})) == ["FORBIDDEN"]
+    assert error_codes(
+        await a_viewer(set_rule, {"s": "viewer", "o": "Contact.email", "a": "read", "e": "ALLOW"})
+    ) == ["FORBIDDEN"]
     locked = await api(a.token)(set_rule, {"s": "owner", "o": "Policy", "a": "manage", "e": "DENY"})
     assert [e["code"] for e in locked["data"]["policyRuleSet"]["userErrors"]] == ["PROTECTED"]
-    bad = await api(a.token)(set_rule, {"s": "nobody", "o": "Contact.email", "a": "read", "e": "ALLOW"})
+    bad = await api(a.token)(
+        set_rule, {"s": "nobody", "o": "Contact.email", "a": "read", "e": "ALLOW"}
+    )
     assert [e["code"] for e in bad["data"]["policyRuleSet"]["userErrors"]] == ["UNKNOWN_SUBJECT"]
 
 
 LIST = "query($n: Int) { contacts(first: $n) { edges { node { email fullName company jobTitle phone locale } } } }"
 
 
-async def test_casbin_calls_do_not_grow_with_rows(api, app, new_tenant, new_member, owner_url, monkeypatch):
+async def test_casbin_calls_do_not_grow_with_rows(
+    api, app, new_tenant, new_member, owner_url, monkeypatch
+):
     enforcer = app.state.microspace.enforcer
     calls: list[tuple] = []
     original = enforcer.enforce
@@ -348,7 +424,11 @@ async def test_casbin_calls_do_not_grow_with_rows(api, app, new_tenant, new_memb
         for n in (5, 60):
             tenant = await new_tenant()
             await make_contacts(owner_url, tenant.tenant_id, n)
-            token = tenant.token if role == "owner" else (await new_member(tenant.tenant_id, role)).token
+            token = (
+                tenant.token
+                if role == "owner"
+                else (await new_member(tenant.tenant_id, role)).token
+            )
             calls.clear()
             # cold: answers are shared across requests, and this counts a request's own asks
             app.state.microspace.tenant_policies.forget_decisions()

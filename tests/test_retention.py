@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from microspace.db import owner_db, sessionmaker_for
+from core.db import owner_db, sessionmaker_for
 from models import Tenant
 from privacy.retention import run_retention
 from tests.factories import make_full_contact
@@ -25,23 +25,45 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 async def _end(owner_url, tenant_id, days_ago: int | None, status: str = "ended") -> None:
     async with owner_db(owner_url, tenant_id) as db:
         ends = NOW - timedelta(days=days_ago) if days_ago is not None else None
-        await db.execute(update(Tenant).where(Tenant.id == tenant_id).values(subscription_status=status, subscription_ends_at=ends))
+        await db.execute(
+            update(Tenant)
+            .where(Tenant.id == tenant_id)
+            .values(subscription_status=status, subscription_ends_at=ends)
+        )
 
 
 async def _personal_rows(owner_engine, tenant_id) -> dict[str, int]:
     async with owner_engine.connect() as conn:
         t = {"t": tenant_id}
         return {
-            "contacts": await conn.scalar(text("SELECT count(*) FROM contacts WHERE tenant_id = :t"), t),
-            "consent_events": await conn.scalar(text("SELECT count(*) FROM consent_events WHERE tenant_id = :t"), t),
-            "space_access": await conn.scalar(text("SELECT count(*) FROM space_access WHERE tenant_id = :t"), t),
-            "member_emails": await conn.scalar(text("SELECT count(*) FROM members WHERE tenant_id = :t AND email NOT LIKE 'erased-%'"), t),
-            "live_tokens": await conn.scalar(text("SELECT count(*) FROM api_tokens WHERE tenant_id = :t AND revoked_at IS NULL"), t),
+            "contacts": await conn.scalar(
+                text("SELECT count(*) FROM contacts WHERE tenant_id = :t"), t
+            ),
+            "consent_events": await conn.scalar(
+                text("SELECT count(*) FROM consent_events WHERE tenant_id = :t"), t
+            ),
+            "space_access": await conn.scalar(
+                text("SELECT count(*) FROM space_access WHERE tenant_id = :t"), t
+            ),
+            "member_emails": await conn.scalar(
+                text(
+                    "SELECT count(*) FROM members WHERE tenant_id = :t AND email NOT LIKE 'erased-%'"
+                ),
+                t,
+            ),
+            "live_tokens": await conn.scalar(
+                text("SELECT count(*) FROM api_tokens WHERE tenant_id = :t AND revoked_at IS NULL"),
+                t,
+            ),
         }
 
 
 async def test_retention_with_a_controlled_clock(new_tenant, owner_url, owner_engine, api):
-    ended_31, ended_29, active = await new_tenant("E31"), await new_tenant("E29"), await new_tenant("Active")
+    ended_31, ended_29, active = (
+        await new_tenant("E31"),
+        await new_tenant("E29"),
+        await new_tenant("Active"),
+    )
     for t in (ended_31, ended_29, active):
         await make_full_contact(owner_url, t.tenant_id)
     await _end(owner_url, ended_31.tenant_id, 31)
@@ -57,20 +79,37 @@ async def test_retention_with_a_controlled_clock(new_tenant, owner_url, owner_en
     finally:
         await engine.dispose()
 
-    assert ended_31.tenant_id in purged and ended_29.tenant_id not in purged and active.tenant_id not in purged
+    assert (
+        ended_31.tenant_id in purged
+        and ended_29.tenant_id not in purged
+        and active.tenant_id not in purged
+    )
     assert ended_31.tenant_id not in again  # purged once only
     assert await _personal_rows(owner_engine, ended_31.tenant_id) == {
-        "contacts": 0, "consent_events": 0, "space_access": 0, "member_emails": 0, "live_tokens": 0}
+        "contacts": 0,
+        "consent_events": 0,
+        "space_access": 0,
+        "member_emails": 0,
+        "live_tokens": 0,
+    }
     assert await _personal_rows(owner_engine, ended_29.tenant_id) == before_29
     assert await _personal_rows(owner_engine, active.tenant_id) == before_active
     async with owner_engine.connect() as conn:
-        marked = await conn.scalar(text("SELECT personal_data_purged_at FROM tenants WHERE id = :t"), {"t": ended_31.tenant_id})
-        recorded = await conn.scalar(text(
-            "SELECT count(*) FROM audit_log WHERE tenant_id = :t AND operation = 'erase' AND principal_kind = 'system'"),
-            {"t": ended_31.tenant_id})
+        marked = await conn.scalar(
+            text("SELECT personal_data_purged_at FROM tenants WHERE id = :t"),
+            {"t": ended_31.tenant_id},
+        )
+        recorded = await conn.scalar(
+            text(
+                "SELECT count(*) FROM audit_log WHERE tenant_id = :t AND operation = 'erase' AND principal_kind = 'system'"
+            ),
+            {"t": ended_31.tenant_id},
+        )
     assert marked == NOW and recorded == 1
     # the purged tenant's old tokens no longer work
-    assert (await api(ended_31.token)("{ viewer { kind } }"))["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert (await api(ended_31.token)("{ viewer { kind } }"))["errors"][0]["extensions"][
+        "code"
+    ] == "UNAUTHENTICATED"
 
 
 async def test_retention_command_prints_json(database_url):
@@ -82,8 +121,14 @@ async def test_retention_command_prints_json(database_url):
 
     env = {**os.environ, "DATABASE_URL": database_url.render_as_string(hide_password=False)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).resolve().parent.parent / "server.py"), "retention", "--grace-days", "30",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        str(Path(__file__).resolve().parent.parent / "server.py"),
+        "retention",
+        "--grace-days",
+        "30",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from microspace.config import APP_ROLE
+from core.config import APP_ROLE
 from tests.factories import make_spaces
 
 TABLES = text(
@@ -42,7 +42,13 @@ async def _tables(owner_engine: AsyncEngine) -> list:
 
 async def test_app_role_has_no_privilege_to_bypass(app_role_engine):
     async with app_role_engine.connect() as conn:
-        row = (await conn.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"))).one()
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+                )
+            )
+        ).one()
     assert tuple(row) == (APP_ROLE, False, False)
 
 
@@ -54,16 +60,22 @@ async def test_every_table_forces_rls_with_a_policy(owner_engine):
         assert t.owner != APP_ROLE, t.relname
 
 
-async def test_no_tenant_reads_zero_rows_everywhere(app_role_engine, owner_engine, new_tenant, owner_url):
+async def test_no_tenant_reads_zero_rows_everywhere(
+    app_role_engine, owner_engine, new_tenant, owner_url
+):
     tenant = await new_tenant()
     await make_spaces(owner_url, tenant.tenant_id, 2, blocks_each=2)
     tables = [t.relname for t in await _tables(owner_engine)]
     async with owner_engine.connect() as conn:
-        assert await conn.scalar(text("SELECT count(*) FROM blocks")) > 0  # owner is a superuser here
+        assert (
+            await conn.scalar(text("SELECT count(*) FROM blocks")) > 0
+        )  # owner is a superuser here
     async with app_role_engine.connect() as conn:
         # a previous transaction on this same connection had a tenant set
         async with conn.begin():
-            await conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant.tenant_id)})
+            await conn.execute(
+                text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant.tenant_id)}
+            )
             assert await conn.scalar(text("SELECT count(*) FROM spaces")) == 2
         for table in tables:
             async with conn.begin():
@@ -76,14 +88,20 @@ async def test_tenant_a_cannot_write_rows_of_tenant_b(app_role_engine, new_tenan
     async with app_role_engine.connect() as conn:
         with pytest.raises(DBAPIError, match="row-level security"):
             async with conn.begin():
-                await conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(a.tenant_id)})
                 await conn.execute(
-                    text("INSERT INTO spaces (tenant_id, id, title, slug) VALUES (:b, :id, 'x', 'x')"),
+                    text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(a.tenant_id)}
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO spaces (tenant_id, id, title, slug) VALUES (:b, :id, 'x', 'x')"
+                    ),
                     {"b": b.tenant_id, "id": uuid.uuid4()},
                 )
         with pytest.raises(DBAPIError, match="row-level security"):
             async with conn.begin():
-                await conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(a.tenant_id)})
+                await conn.execute(
+                    text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(a.tenant_id)}
+                )
                 await conn.execute(text("UPDATE spaces SET tenant_id = :b"), {"b": b.tenant_id})
 
 
@@ -91,5 +109,7 @@ async def test_token_lookup_function_is_the_only_way_in(app_role_engine):
     """The app role cannot read the token table without a tenant; only app_authenticate can."""
     async with app_role_engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM api_tokens")) == 0
-        rows = (await conn.execute(text("SELECT * FROM app_authenticate(:h)"), {"h": b"\x00" * 32})).all()
+        rows = (
+            await conn.execute(text("SELECT * FROM app_authenticate(:h)"), {"h": b"\x00" * 32})
+        ).all()
         assert rows == []

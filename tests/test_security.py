@@ -26,10 +26,10 @@ import httpx
 import pytest
 import uvicorn
 
+from core.auth import Principal
+from core.config import Settings
+from core.limits import is_trusted
 from microspace.app import create_app
-from microspace.auth import Principal
-from microspace.config import Settings
-from microspace.limits import is_trusted
 from tests.factories import make_spaces
 
 DEFAULTS = Settings()
@@ -41,9 +41,20 @@ def production(settings: Settings, **overrides: Any) -> Settings:
     limits = {
         name: getattr(DEFAULTS, name)
         for name in (
-            "max_depth", "max_aliases", "max_directives", "max_tokens", "max_document_chars",
-            "max_body_bytes", "max_cost", "max_validation_work", "allow_get_queries", "statement_timeout",
-            "execution_timeout", "rate_limit_burst", "rate_limit_rate", "default_page_size",
+            "max_depth",
+            "max_aliases",
+            "max_directives",
+            "max_tokens",
+            "max_document_chars",
+            "max_body_bytes",
+            "max_cost",
+            "max_validation_work",
+            "allow_get_queries",
+            "statement_timeout",
+            "execution_timeout",
+            "rate_limit_burst",
+            "rate_limit_rate",
+            "default_page_size",
             "max_page_size",
         )
     }
@@ -86,7 +97,9 @@ async def member(database_url) -> str:
     from microspace.tenants import create_tenant
 
     owner_url = database_url
-    created = await create_tenant(owner_url, f"Sec {uuid.uuid4().hex[:6]}", f"o-{uuid.uuid4().hex[:8]}@example.com")
+    created = await create_tenant(
+        owner_url, f"Sec {uuid.uuid4().hex[:6]}", f"o-{uuid.uuid4().hex[:8]}@example.com"
+    )
     await make_spaces(owner_url, created.tenant_id, 2, blocks_each=2)
     return created.token
 
@@ -111,8 +124,11 @@ COST_BOMB = """{ spaces(first: 100) { edges { node { blocks(first: 100) { edges 
     space { blocks(first: 100) { totalCount } } } } } } } } }"""
 ALIASES_101 = "{ " + " ".join(f"a{i}: __typename" for i in range(101)) + " }"
 ALIASES_IN_FRAGMENT = (
-    "query { " + " ".join(["...F"] * 10) + " } fragment F on Query { "
-    + " ".join(f"a{i}: __typename" for i in range(11)) + " }"
+    "query { "
+    + " ".join(["...F"] * 10)
+    + " } fragment F on Query { "
+    + " ".join(f"a{i}: __typename" for i in range(11))
+    + " }"
 )
 DIRECTIVES_60 = "{ " + " ".join(["__typename @include(if: true)"] * 60) + " }"
 TOKENS_3000 = "{ " + " ".join(["a"] * 3000) + " }"
@@ -121,9 +137,11 @@ CIRCULAR = "query { ...A } fragment A on Query { ...B } fragment B on Query { ..
 INTROSPECTION = "{ __schema { types { name } } }"
 MISSPELLED = "{ spacess { totalCount } }"
 # 2^40 expanded fields from 41 short fragments: refused before validation walks them
-FRAGMENT_BOMB = "query { ...F0 } " + " ".join(
-    f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40)
-) + " fragment F40 on Query { viewer { kind } }"
+FRAGMENT_BOMB = (
+    "query { ...F0 } "
+    + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40))
+    + " fragment F40 on Query { viewer { kind } }"
+)
 NUL_VARIABLE = "mutation($t: String!) { spaceCreate(input: {title: $t}) { space { id } } }"
 
 
@@ -142,35 +160,155 @@ class Attack:
 
 ATTACKS = [
     Attack("101 aliases", gql(ALIASES_101), 200, "ALIAS_LIMIT", 15, request_error=True),
-    Attack("aliases in a fragment spread 10 times", gql(ALIASES_IN_FRAGMENT), 200, "ALIAS_LIMIT", 15, request_error=True),
+    Attack(
+        "aliases in a fragment spread 10 times",
+        gql(ALIASES_IN_FRAGMENT),
+        200,
+        "ALIAS_LIMIT",
+        15,
+        request_error=True,
+    ),
     Attack("60 directives", gql(DIRECTIVES_60), 200, "DIRECTIVE_LIMIT", 50, request_error=True),
     Attack("3,000 tokens", gql(TOKENS_3000), 200, "TOKEN_LIMIT", 2000, request_error=True),
-    Attack("20,000 characters", gql(CHARS_20000), 200, "DOCUMENT_SIZE_LIMIT", 15_000, request_error=True),
-    Attack("5 MB body", {"content": b'{"query": "' + b"x" * 5_000_000 + b'"}', "headers": {"Content-Type": "application/json"}}, 413, "BODY_SIZE_LIMIT", 1_048_576),
-    Attack("JSON array batch", {"content": json.dumps([{"query": "{ __typename }"}] * 2).encode(), "headers": {"Content-Type": "application/json"}}, 400, "BATCHING_NOT_SUPPORTED"),
+    Attack(
+        "20,000 characters",
+        gql(CHARS_20000),
+        200,
+        "DOCUMENT_SIZE_LIMIT",
+        15_000,
+        request_error=True,
+    ),
+    Attack(
+        "5 MB body",
+        {
+            "content": b'{"query": "' + b"x" * 5_000_000 + b'"}',
+            "headers": {"Content-Type": "application/json"},
+        },
+        413,
+        "BODY_SIZE_LIMIT",
+        1_048_576,
+    ),
+    Attack(
+        "JSON array batch",
+        {
+            "content": json.dumps([{"query": "{ __typename }"}] * 2).encode(),
+            "headers": {"Content-Type": "application/json"},
+        },
+        400,
+        "BATCHING_NOT_SUPPORTED",
+    ),
     Attack("depth 20", gql(nested(20)), 200, "DEPTH_LIMIT", 8, request_error=True),
-    Attack("cost bomb within the depth limit", gql(COST_BOMB), 200, "COST_LIMIT", 5000, request_error=True),
-    Attack("450 repeated fields (quadratic validation)", gql("{" + " viewer { kind }" * 450 + " }"), 200, "VALIDATION_WORK_LIMIT", 20_000, request_error=True),
+    Attack(
+        "cost bomb within the depth limit",
+        gql(COST_BOMB),
+        200,
+        "COST_LIMIT",
+        5000,
+        request_error=True,
+    ),
+    Attack(
+        "450 repeated fields (quadratic validation)",
+        gql("{" + " viewer { kind }" * 450 + " }"),
+        200,
+        "VALIDATION_WORK_LIMIT",
+        20_000,
+        request_error=True,
+    ),
     Attack("fragment spread bomb", gql(FRAGMENT_BOMB), 200, "COST_LIMIT", 5000, request_error=True),
-    Attack("circular fragments", gql(CIRCULAR), 200, "GRAPHQL_VALIDATION_FAILED", request_error=True),
-    Attack("first: 99999999", gql("{ spaces(first: 99999999) { totalCount } }"), 200, "PAGE_SIZE_LIMIT", 100, request_error=True),
-    Attack("first: -1", gql("{ spaces(first: -1) { totalCount } }"), 200, "BAD_USER_INPUT", request_error=True),
-    Attack("GET mutation", {"params": {"query": 'mutation { spaceCreate(input: {title: "x"}) { space { id } } }'}}, 405, "GET_NOT_ALLOWED", method="GET"),
-    Attack("form-encoded POST", {"content": b"query=%7B__typename%7D", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
-    Attack("text/plain POST", {"content": b'{"query": "{ __typename }"}', "headers": {"Content-Type": "text/plain"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
-    Attack("introspection as anonymous", gql(INTROSPECTION), 200, "INTROSPECTION_DISABLED", anonymous=True, request_error=True),
-    Attack("misspelled field as anonymous", gql(MISSPELLED), 200, "GRAPHQL_VALIDATION_FAILED", anonymous=True, request_error=True),
-    Attack("malformed JSON", {"content": b'{"query": "{ __typename }"', "headers": {"Content-Type": "application/json"}}, 400, "INVALID_JSON"),
-    Attack("wrong variable type", gql("query($n: Int) { spaces(first: $n) { totalCount } }", {"n": "ten"}), 200, "BAD_USER_INPUT", request_error=True),
-    Attack("invalid UUID", gql('{ space(id: "U3BhY2U6bm90LWEtdXVpZA") { id } }'), 200, "INVALID_ID"),
-    Attack("NUL byte in a variable", gql(NUL_VARIABLE, {"t": "a\x00b"}), 200, "BAD_USER_INPUT", request_error=True),
-    Attack("NUL byte in a literal", gql('mutation { spaceCreate(input: {title: "a\\u0000b"}) { space { id } } }'), 200, "BAD_USER_INPUT", request_error=True),
+    Attack(
+        "circular fragments", gql(CIRCULAR), 200, "GRAPHQL_VALIDATION_FAILED", request_error=True
+    ),
+    Attack(
+        "first: 99999999",
+        gql("{ spaces(first: 99999999) { totalCount } }"),
+        200,
+        "PAGE_SIZE_LIMIT",
+        100,
+        request_error=True,
+    ),
+    Attack(
+        "first: -1",
+        gql("{ spaces(first: -1) { totalCount } }"),
+        200,
+        "BAD_USER_INPUT",
+        request_error=True,
+    ),
+    Attack(
+        "GET mutation",
+        {"params": {"query": 'mutation { spaceCreate(input: {title: "x"}) { space { id } } }'}},
+        405,
+        "GET_NOT_ALLOWED",
+        method="GET",
+    ),
+    Attack(
+        "form-encoded POST",
+        {
+            "content": b"query=%7B__typename%7D",
+            "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+        },
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    ),
+    Attack(
+        "text/plain POST",
+        {"content": b'{"query": "{ __typename }"}', "headers": {"Content-Type": "text/plain"}},
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    ),
+    Attack(
+        "introspection as anonymous",
+        gql(INTROSPECTION),
+        200,
+        "INTROSPECTION_DISABLED",
+        anonymous=True,
+        request_error=True,
+    ),
+    Attack(
+        "misspelled field as anonymous",
+        gql(MISSPELLED),
+        200,
+        "GRAPHQL_VALIDATION_FAILED",
+        anonymous=True,
+        request_error=True,
+    ),
+    Attack(
+        "malformed JSON",
+        {"content": b'{"query": "{ __typename }"', "headers": {"Content-Type": "application/json"}},
+        400,
+        "INVALID_JSON",
+    ),
+    Attack(
+        "wrong variable type",
+        gql("query($n: Int) { spaces(first: $n) { totalCount } }", {"n": "ten"}),
+        200,
+        "BAD_USER_INPUT",
+        request_error=True,
+    ),
+    Attack(
+        "invalid UUID", gql('{ space(id: "U3BhY2U6bm90LWEtdXVpZA") { id } }'), 200, "INVALID_ID"
+    ),
+    Attack(
+        "NUL byte in a variable",
+        gql(NUL_VARIABLE, {"t": "a\x00b"}),
+        200,
+        "BAD_USER_INPUT",
+        request_error=True,
+    ),
+    Attack(
+        "NUL byte in a literal",
+        gql('mutation { spaceCreate(input: {title: "a\\u0000b"}) { space { id } } }'),
+        200,
+        "BAD_USER_INPUT",
+        request_error=True,
+    ),
 ]
 
-LEAKS = ("Traceback", "File \"", ".py", "SELECT", "asyncpg", "sqlalchemy", socket.gethostname())
+LEAKS = ("Traceback", 'File "', ".py", "SELECT", "asyncpg", "sqlalchemy", socket.gethostname())
 
 
-async def send(client: httpx.AsyncClient, attack: Attack, token: str | None, accept: str | None = None) -> httpx.Response:
+async def send(
+    client: httpx.AsyncClient, attack: Attack, token: str | None, accept: str | None = None
+) -> httpx.Response:
     headers = dict(attack.request.get("headers", {}))
     if token and not attack.anonymous:
         headers["Authorization"] = f"Bearer {token}"
@@ -250,11 +388,17 @@ async def test_server_answers_within_a_second_during_attacks(http, member):
 
 async def test_introspection_and_suggestions_for_members_only(http, member):
     auth = {"Authorization": f"Bearer {member}", "Content-Type": "application/json"}
-    body = (await http.post("/graphql", content=json.dumps({"query": INTROSPECTION}), headers=auth)).json()
+    body = (
+        await http.post("/graphql", content=json.dumps({"query": INTROSPECTION}), headers=auth)
+    ).json()
     assert "errors" not in body and body["data"]["__schema"]["types"]
-    body = (await http.post("/graphql", content=json.dumps({"query": MISSPELLED}), headers=auth)).json()
+    body = (
+        await http.post("/graphql", content=json.dumps({"query": MISSPELLED}), headers=auth)
+    ).json()
     assert "Did you mean" in body["errors"][0]["message"]
-    anonymous = (await http.post("/graphql", **gql("{ __type(name: \"Space\") { fields { name } } }"))).json()
+    anonymous = (
+        await http.post("/graphql", **gql('{ __type(name: "Space") { fields { name } } }'))
+    ).json()
     assert [e["extensions"]["code"] for e in anonymous["errors"]] == ["INTROSPECTION_DISABLED"]
     tenant = uuid.uuid4()
     assert is_trusted(type("C", (), {"principal": Principal("member", tenant)})())
@@ -269,7 +413,9 @@ async def test_graphiql_only_in_development(http, settings):
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     prod = create_app(production(settings, dev_mode=False))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=prod), base_url="http://t") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=prod), base_url="http://t"
+        ) as c:
             assert (await c.get("/graphql", headers={"Accept": "text/html"})).status_code == 404
     finally:
         await prod.state.microspace.engine.dispose()
@@ -278,12 +424,18 @@ async def test_graphiql_only_in_development(http, settings):
 async def test_get_runs_queries_only_when_configured_and_never_mutations(settings, member):
     app = create_app(production(settings, allow_get_queries=True))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
             auth = {"Authorization": f"Bearer {member}"}
-            ok = await c.get("/graphql", params={"query": "{ spaces { totalCount } }"}, headers=auth)
+            ok = await c.get(
+                "/graphql", params={"query": "{ spaces { totalCount } }"}, headers=auth
+            )
             assert ok.status_code == 200 and ok.json()["data"]["spaces"]["totalCount"] == 2
             refused = await c.get(
-                "/graphql", params={"query": 'mutation { spaceCreate(input: {title: "x"}) { space { id } } }'}, headers=auth
+                "/graphql",
+                params={"query": 'mutation { spaceCreate(input: {title: "x"}) { space { id } } }'},
+                headers=auth,
             )
             assert refused.status_code == 405
             assert refused.json()["errors"][0]["extensions"]["code"] == "MUTATION_OVER_GET"
@@ -294,35 +446,57 @@ async def test_get_runs_queries_only_when_configured_and_never_mutations(setting
 async def test_rate_limit_counts_cost_and_answers_429(settings, owner_url):
     from microspace.tenants import create_tenant
 
-    created = await create_tenant(owner_url, f"RL {uuid.uuid4().hex[:6]}", f"o-{uuid.uuid4().hex[:8]}@example.com")
+    created = await create_tenant(
+        owner_url, f"RL {uuid.uuid4().hex[:6]}", f"o-{uuid.uuid4().hex[:8]}@example.com"
+    )
     app = create_app(production(settings, rate_limit_burst=3000, rate_limit_rate=1.0))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
             auth = {"Authorization": f"Bearer {created.token}", "Content-Type": "application/json"}
-            cheap = await c.post("/graphql", content=json.dumps({"query": "{ spaces { totalCount } }"}), headers=auth)
+            cheap = await c.post(
+                "/graphql", content=json.dumps({"query": "{ spaces { totalCount } }"}), headers=auth
+            )
             assert cheap.status_code == 200
             assert cheap.headers["RateLimit-Limit"] == "3000"
             before = int(cheap.headers["RateLimit-Remaining"])
             # one document, 15 aliases of a 20-row page: each alias is paid for
-            aliased = "{ " + " ".join(f"a{i}: spaces {{ edges {{ node {{ id title }} }} }}" for i in range(15)) + " }"
+            aliased = (
+                "{ "
+                + " ".join(f"a{i}: spaces {{ edges {{ node {{ id title }} }} }}" for i in range(15))
+                + " }"
+            )
             batch = await c.post("/graphql", content=json.dumps({"query": aliased}), headers=auth)
             assert batch.status_code == 200, batch.text
             spent = before - int(batch.headers["RateLimit-Remaining"])
             assert spent >= 15 * 20 * 5, spent
             refused = None
             for _ in range(10):
-                response = await c.post("/graphql", content=json.dumps({"query": aliased}), headers=auth)
+                response = await c.post(
+                    "/graphql", content=json.dumps({"query": aliased}), headers=auth
+                )
                 if response.status_code == 429:
                     refused = response
                     break
             assert refused is not None
             error = refused.json()["errors"][0]
-            assert error["extensions"]["code"] == "RATE_LIMITED" and error["extensions"]["limit"] == 3000
+            assert (
+                error["extensions"]["code"] == "RATE_LIMITED"
+                and error["extensions"]["limit"] == 3000
+            )
             assert int(refused.headers["Retry-After"]) >= 1
-            for name in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"):
+            for name in (
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "RateLimit-Policy",
+            ):
                 assert name in refused.headers
             # anonymous callers are limited per client address, not let through
             anon = {"Content-Type": "application/json"}
-            assert (await c.post("/graphql", content=b'{"query": "{ __typename }"}', headers=anon)).status_code == 200
+            assert (
+                await c.post("/graphql", content=b'{"query": "{ __typename }"}', headers=anon)
+            ).status_code == 200
     finally:
         await app.state.microspace.engine.dispose()

@@ -25,19 +25,29 @@ STATE = """{ spaces(first: 100) { totalCount edges { node { id title slug descri
 
 async def test_space_lifecycle(api, new_tenant):
     owner = api((await new_tenant()).token)
-    created = (await owner(CREATE, {"input": {"title": "Onboarding Ü 2026!"}}))["data"]["spaceCreate"]
+    created = (await owner(CREATE, {"input": {"title": "Onboarding Ü 2026!"}}))["data"][
+        "spaceCreate"
+    ]
     assert created["userErrors"] == []
     space = created["space"]
     assert space["slug"] == "onboarding-u-2026" and space["status"] == "DRAFT"
 
-    published = await owner("mutation($id: ID!) { spacePublish(id: $id) { space { status } } }", {"id": space["id"]})
+    published = await owner(
+        "mutation($id: ID!) { spacePublish(id: $id) { space { status } } }", {"id": space["id"]}
+    )
     assert published["data"]["spacePublish"]["space"]["status"] == "PUBLISHED"
-    archived = await owner("mutation($id: ID!) { spaceArchive(id: $id) { space { status } } }", {"id": space["id"]})
+    archived = await owner(
+        "mutation($id: ID!) { spaceArchive(id: $id) { space { status } } }", {"id": space["id"]}
+    )
     assert archived["data"]["spaceArchive"]["space"]["status"] == "ARCHIVED"
-    listed = await owner('{ spaces(status: ARCHIVED) { totalCount } drafts: spaces(status: DRAFT) { totalCount } }')
+    listed = await owner(
+        "{ spaces(status: ARCHIVED) { totalCount } drafts: spaces(status: DRAFT) { totalCount } }"
+    )
     assert listed["data"] == {"spaces": {"totalCount": 1}, "drafts": {"totalCount": 0}}
 
-    deleted = await owner("mutation($id: ID!) { spaceDelete(id: $id) { deletedSpaceId } }", {"id": space["id"]})
+    deleted = await owner(
+        "mutation($id: ID!) { spaceDelete(id: $id) { deletedSpaceId } }", {"id": space["id"]}
+    )
     assert deleted["data"]["spaceDelete"]["deletedSpaceId"] == space["id"]
     assert error_codes(await owner(SPACE, {"id": space["id"]})) == ["NOT_FOUND"]
 
@@ -47,9 +57,22 @@ async def test_block_positions_stay_dense(api, new_tenant, owner_url):
     owner = api(tenant.token)
     space_id, blocks = await make_space(owner_url, tenant.tenant_id, blocks=3)  # texts "Block 0..2"
 
-    first = await owner(ADD, {"input": {"spaceId": space_id, "kind": "rich_text", "body": {"text": "new"}, "position": 0}})
+    first = await owner(
+        ADD,
+        {
+            "input": {
+                "spaceId": space_id,
+                "kind": "rich_text",
+                "body": {"text": "new"},
+                "position": 0,
+            }
+        },
+    )
     assert first["data"]["blockAdd"]["block"]["position"] == 0
-    moved = await owner("mutation($id: ID!) { blockMove(input: {id: $id, position: 3}) { block { position } } }", {"id": blocks[0]})
+    moved = await owner(
+        "mutation($id: ID!) { blockMove(input: {id: $id, position: 3}) { block { position } } }",
+        {"id": blocks[0]},
+    )
     assert moved["data"]["blockMove"]["block"]["position"] == 3
     await owner("mutation($id: ID!) { blockRemove(id: $id) { deletedBlockId } }", {"id": blocks[1]})
 
@@ -63,10 +86,12 @@ async def test_pagination_walks_every_space_once(api, new_tenant, owner_url):
     ids = await make_spaces(owner_url, tenant.tenant_id, 7)
     seen, after = [], None
     while True:
-        page = (await api(tenant.token)(
-            "query($after: String) { spaces(first: 3, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }",
-            {"after": after},
-        ))["data"]["spaces"]
+        page = (
+            await api(tenant.token)(
+                "query($after: String) { spaces(first: 3, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }",
+                {"after": after},
+            )
+        )["data"]["spaces"]
         assert page["totalCount"] == 7
         seen += [e["node"]["id"] for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
@@ -97,12 +122,19 @@ async def test_bad_space_input_is_a_user_error(api, new_tenant, input, code, fie
 async def test_duplicate_slug_is_a_user_error_and_changes_nothing(api, new_tenant):
     owner = api((await new_tenant()).token)
     await owner(CREATE, {"input": {"title": "One", "slug": "same"}})
-    other = (await owner(CREATE, {"input": {"title": "Two", "slug": "other"}}))["data"]["spaceCreate"]["space"]
+    other = (await owner(CREATE, {"input": {"title": "Two", "slug": "other"}}))["data"][
+        "spaceCreate"
+    ]["space"]
     before = await owner(STATE)
 
-    dup = (await owner(CREATE, {"input": {"title": "Three", "slug": "same"}}))["data"]["spaceCreate"]
+    dup = (await owner(CREATE, {"input": {"title": "Three", "slug": "same"}}))["data"][
+        "spaceCreate"
+    ]
     assert [e["code"] for e in dup["userErrors"]] == ["DUPLICATE_SLUG"]
-    upd = await owner("mutation($id: ID!) { spaceUpdate(input: {id: $id, slug: \"same\", title: \"Renamed\"}) { space { id } userErrors { code } } }", {"id": other["id"]})
+    upd = await owner(
+        'mutation($id: ID!) { spaceUpdate(input: {id: $id, slug: "same", title: "Renamed"}) { space { id } userErrors { code } } }',
+        {"id": other["id"]},
+    )
     assert [e["code"] for e in upd["data"]["spaceUpdate"]["userErrors"]] == ["DUPLICATE_SLUG"]
     assert await owner(STATE) == before
 
@@ -110,7 +142,9 @@ async def test_duplicate_slug_is_a_user_error_and_changes_nothing(api, new_tenan
 async def test_same_slug_in_two_tenants_is_fine(api, new_tenant):
     for _ in range(2):
         owner = api((await new_tenant()).token)
-        assert (await owner(CREATE, {"input": {"title": "T", "slug": "shared"}}))["data"]["spaceCreate"]["userErrors"] == []
+        assert (await owner(CREATE, {"input": {"title": "T", "slug": "shared"}}))["data"][
+            "spaceCreate"
+        ]["userErrors"] == []
 
 
 BAD_BLOCKS = [
@@ -146,7 +180,7 @@ async def test_block_update_validates_against_its_kind(api, new_tenant, owner_ur
     _, blocks = await make_space(owner_url, tenant.tenant_id, blocks=1)
     before = await owner(STATE)
     result = await owner(
-        "mutation($id: ID!) { blockUpdate(input: {id: $id, body: {items: [{text: \"a\"}]}}) { block { id } userErrors { code field } } }",
+        'mutation($id: ID!) { blockUpdate(input: {id: $id, body: {items: [{text: "a"}]}}) { block { id } userErrors { code field } } }',
         {"id": blocks[0]},
     )
     assert result["data"]["blockUpdate"]["userErrors"][0]["code"] == "INVALID_BODY"

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from sqlalchemy import delete, func, select
 
-from microspace.db import owner_db
+from core.db import owner_db
 from models import Space
 from models.tenancy import TenantScopeMissing
 from tests.factories import make_spaces
@@ -41,5 +41,7 @@ async def test_writing_a_row_of_another_tenant_is_refused(owner_url, new_tenant)
     a = await new_tenant()
     with pytest.raises(TenantScopeMissing):
         async with owner_db(owner_url, a.tenant_id) as db:
-            db.add(Space(tenant_id=uuid.uuid4(), id=uuid.uuid4(), title="x", slug="x", description=""))
+            db.add(
+                Space(tenant_id=uuid.uuid4(), id=uuid.uuid4(), title="x", slug="x", description="")
+            )
             await db.flush()

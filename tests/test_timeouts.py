@@ -46,13 +46,19 @@ def slow_listing(monkeypatch, seconds: float) -> None:
 
 
 async def _post(client: httpx.AsyncClient, token: str, query: str = LIST) -> httpx.Response:
-    return await client.post("/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"})
+    return await client.post(
+        "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
-async def test_statement_past_timeout_is_cancelled_and_next_request_succeeds(slow_app, new_tenant, owner_url, monkeypatch):
+async def test_statement_past_timeout_is_cancelled_and_next_request_succeeds(
+    slow_app, new_tenant, owner_url, monkeypatch
+):
     tenant = await new_tenant()
     await make_spaces(owner_url, tenant.tenant_id, 2)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=slow_app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=slow_app), base_url="http://t"
+    ) as client:
         # given a listing whose first statement sleeps past the 0.3 s statement timeout
         slow_listing(monkeypatch, 3)
         started = time.perf_counter()
@@ -71,18 +77,27 @@ async def test_statement_past_timeout_is_cancelled_and_next_request_succeeds(slo
             assert ok.status_code == 200 and ok.json()["data"]["spaces"]["totalCount"] == 2
 
 
-async def test_execution_past_timeout_is_cancelled_and_next_request_succeeds(settings, new_tenant, owner_url, monkeypatch):
+async def test_execution_past_timeout_is_cancelled_and_next_request_succeeds(
+    settings, new_tenant, owner_url, monkeypatch
+):
     tenant = await new_tenant()
     await make_spaces(owner_url, tenant.tenant_id, 1)
-    app = create_app(replace(settings, pool_size=1, max_overflow=0, statement_timeout=5.0, execution_timeout=0.5))
+    app = create_app(
+        replace(settings, pool_size=1, max_overflow=0, statement_timeout=5.0, execution_timeout=0.5)
+    )
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
             slow_listing(monkeypatch, 3)
             started = time.perf_counter()
             response = await _post(client, tenant.token)
             assert time.perf_counter() - started < 2.0
             assert response.status_code == 503
-            assert response.json()["errors"][0]["extensions"] == {"code": "EXECUTION_TIMEOUT", "limit": 0.5}
+            assert response.json()["errors"][0]["extensions"] == {
+                "code": "EXECUTION_TIMEOUT",
+                "limit": 0.5,
+            }
             monkeypatch.undo()
             for _ in range(3):
                 ok = await _post(client, tenant.token)
@@ -91,7 +106,9 @@ async def test_execution_past_timeout_is_cancelled_and_next_request_succeeds(set
             # nothing of the cancelled request still runs on the server
             async with app.state.microspace.engine.connect() as conn:
                 running = await conn.scalar(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'")
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'"
+                    )
                 )
             assert running == 0
     finally:

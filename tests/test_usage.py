@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from microspace.db import owner_db
-from microspace.ids import encode_id
+from core.db import owner_db
+from core.ids import encode_id
 from models import UsageEvent
 from tests.conftest import error_codes
 from tests.factories import make_contacts, make_space

@@ -188,7 +188,9 @@ def upgrade() -> None:
     op.execute(grant_app("policy_rules"))
     op.execute(f"GRANT EXECUTE ON FUNCTION audit_verify() TO {APP_ROLE}")
     op.execute("REVOKE ALL ON FUNCTION audit_append(varchar, uuid, varchar, jsonb) FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION audit_append(varchar, uuid, varchar, jsonb) TO {APP_ROLE}")
+    op.execute(
+        f"GRANT EXECUTE ON FUNCTION audit_append(varchar, uuid, varchar, jsonb) TO {APP_ROLE}"
+    )
     op.execute("DROP FUNCTION app_authenticate(bytea)")
     op.execute(AUTHENTICATE)
     op.execute("REVOKE ALL ON FUNCTION app_authenticate(bytea) FROM PUBLIC")

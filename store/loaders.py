@@ -9,12 +9,20 @@ from typing import Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
-from microspace.db import Db
-from microspace.errors import NotFound
-from microspace.ids import decode_id
-from models import Block, ConsentEvent, Contact, Space, SpaceAccess, SubjectRequest, SubjectRequestEvent
-from resolvers.consent_ledger import current_consents
-from resolvers.pagination import (
+from core.db import Db
+from core.errors import NotFound
+from core.ids import decode_id
+from models import (
+    Block,
+    ConsentEvent,
+    Contact,
+    Space,
+    SpaceAccess,
+    SubjectRequest,
+    SubjectRequestEvent,
+)
+from store.consent_ledger import current_consents
+from store.pagination import (
     ChildPageKey,
     Order,
     Page,
@@ -142,7 +150,9 @@ class Loaders:
         self.blocks_by_space_id.clear_all()
 
 
-async def load_by_global_id(loader: DataLoader[uuid.UUID, Any], global_id: str, type_name: str) -> Any:
+async def load_by_global_id(
+    loader: DataLoader[uuid.UUID, Any], global_id: str, type_name: str
+) -> Any:
     """The row of the caller's tenant with this global ID; NOT_FOUND otherwise, whatever the
     reason (another tenant's row, a deleted one, a random ID all answer the same)."""
     row = await loader.load(decode_id(global_id, type_name))

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from microspace.db import Db
-from models import Contact, ConsentEvent
+from core.db import Db
+from models import ConsentEvent, Contact
 from models.consent import ConsentAction
 
 

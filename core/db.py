@@ -14,14 +14,21 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Result
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from microspace.config import APP_ROLE
-from microspace.errors import ApiError
-from models.tenancy import set_session_tenant
+from core.config import APP_ROLE
+from core.errors import ApiError
 
 T = TypeVar("T")
+# where a session records its tenant; models/tenancy.py reads it to scope every statement
+TENANT_KEY = "tenant_id"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -53,6 +60,14 @@ def make_engine(
     )
 
 
+def set_session_tenant(session: AsyncSession | Session, tenant_id: uuid.UUID) -> None:
+    session.info[TENANT_KEY] = tenant_id
+
+
+def session_tenant(session: Session) -> uuid.UUID | None:
+    return session.info.get(TENANT_KEY)
+
+
 def _sqlstate(exc: DBAPIError) -> str | None:
     orig = exc.orig
     return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
@@ -66,7 +81,10 @@ class Db:
     """
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, statement_timeout: float | None = None
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        statement_timeout: float | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
@@ -118,8 +136,9 @@ class Db:
                 limit = self.statement_timeout
                 raise StatementTimeout(
                     f"A database statement ran past the {limit:g} s statement timeout and was "
-                    "cancelled; nothing was changed." if limit else
-                    "A database statement was cancelled; nothing was changed.",
+                    "cancelled; nothing was changed."
+                    if limit
+                    else "A database statement was cancelled; nothing was changed.",
                     limit=limit,
                 ) from None
 

@@ -8,7 +8,7 @@ import json
 import uuid
 from typing import Any
 
-from microspace.errors import ApiError, NotFound
+from core.errors import ApiError, NotFound
 
 
 class InvalidId(ApiError):

@@ -41,8 +41,8 @@ from graphql.language import Visitor
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 
-from microspace.config import Settings
-from microspace.errors import is_expected
+from core.config import Settings
+from core.errors import is_expected
 
 PAGE_ARGUMENTS = ("first", "last")
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)

@@ -53,7 +53,9 @@ def error_response(
 
 
 def body_too_large(limit: int) -> Refusal:
-    return Refusal(413, "BODY_SIZE_LIMIT", f"The request body may be at most {limit} bytes.", limit=limit)
+    return Refusal(
+        413, "BODY_SIZE_LIMIT", f"The request body may be at most {limit} bytes.", limit=limit
+    )
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

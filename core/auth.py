@@ -10,7 +10,7 @@ from typing import Literal
 
 from sqlalchemy import text
 
-from microspace.db import Db
+from core.db import Db
 
 PrincipalKind = Literal["member", "partner", "widget", "subject", "anonymous"]
 TOKEN_PREFIX = {"member": "msm_", "partner": "msp_", "widget": "msw_", "subject": "mss_"}

@@ -140,4 +140,3 @@ def load_settings() -> Settings:
         export_link_ttl=_float("MICROSPACE_EXPORT_LINK_TTL", 3600.0),
         retention_grace_days=_int("MICROSPACE_RETENTION_GRACE_DAYS", 30),
     )
-

@@ -11,9 +11,9 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from microspace.db import Db
-from microspace.errors import ApiError, BadUserInput
-from microspace.ids import InvalidCursor, decode_cursor, encode_cursor
+from core.db import Db
+from core.errors import ApiError, BadUserInput
+from core.ids import InvalidCursor, decode_cursor, encode_cursor
 
 M = TypeVar("M")
 
@@ -64,13 +64,13 @@ def _jsonable(value: Any) -> Any:
 
 def parse_datetime(value: Any) -> datetime:
     if not isinstance(value, str):
-        raise ValueError(value)
+        raise TypeError(value)
     return datetime.fromisoformat(value)
 
 
 def parse_int(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(value)
+        raise TypeError(value)
     return value
 
 
@@ -104,7 +104,9 @@ async def keyset_page(db: Db, stmt: Select[Any], order: Order, req: PageRequest)
     """One page of a top-level list in one statement."""
     if req.after is not None:
         stmt = stmt.where(_after_clause(order.columns, order, req.after))
-    rows = list(await db.scalars(stmt.order_by(*_order_by(order.columns, order)).limit(req.first + 1)))
+    rows = list(
+        await db.scalars(stmt.order_by(*_order_by(order.columns, order)).limit(req.first + 1))
+    )
     return _page(rows, req.first, order)
 
 

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from starlette.requests import Request
 
-from microspace.audit import AuditBuffer
-from microspace.auth import Principal
-from microspace.config import Settings
-from microspace.db import Db
+from core.audit import AuditBuffer
+from core.auth import Principal
+from core.config import Settings
+from core.db import Db
 from policies.authz import Authorizer
 
 if TYPE_CHECKING:
-    from resolvers.loaders import Loaders
+    from store.loaders import Loaders
 
 
 @dataclass

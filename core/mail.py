@@ -13,7 +13,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Protocol
 
-from microspace.config import Settings
+from core.config import Settings
 
 
 @dataclass(frozen=True)

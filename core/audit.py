@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from microspace.auth import Principal
-from microspace.db import Db
+from core.auth import Principal
+from core.db import Db
 
 
 class AuditBuffer:
@@ -52,7 +52,9 @@ class AuditBuffer:
         """Append the buffered entries (one statement) in the request's transaction."""
         if self._entries and self._principal.tenant_id is not None:
             p = self._principal
-            await append_entries(db, p.kind, p.member_id or p.token_id, self._request_id, self.grouped())
+            await append_entries(
+                db, p.kind, p.member_id or p.token_id, self._request_id, self.grouped()
+            )
         self._entries.clear()
 
 
@@ -66,8 +68,12 @@ async def append_entries(
     """Append entries to the current tenant's hash chain (`audit_append` in the database)."""
     await db.execute(
         text("SELECT audit_append(:kind, :principal, :request, CAST(:entries AS jsonb))"),
-        {"kind": principal_kind, "principal": principal_id, "request": request_id,
-         "entries": json.dumps(entries)},
+        {
+            "kind": principal_kind,
+            "principal": principal_id,
+            "request": request_id,
+            "entries": json.dumps(entries),
+        },
     )
 
 

@@ -1,0 +1,20 @@
+"""What the application shares across requests, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import casbin
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.config import Settings
+from policies.authz import TenantPolicies
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    enforcer: casbin.Enforcer
+    tenant_policies: TenantPolicies

@@ -1,0 +1,159 @@
+"""The plan of the house: every import points down, and modules form no circles.
+
+Invariants guarded here:
+- a package imports only packages of its own layer rank or below (LAYERS, bottom first);
+  function-local imports count, `if TYPE_CHECKING:` imports (annotations only) do not;
+- the one arrow up is the schema's root wiring calling the resolvers (ROOT_WIRING);
+- no import circle between modules, except among the schema's node types, which refer to
+  each other as a graph does.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# bottom first; a package may import its own rank and any rank below
+LAYERS: list[tuple[str, list[str]]] = [
+    ("ground", ["core"]),
+    ("data: models", ["models"]),
+    ("data: store", ["store"]),
+    ("domain: policies", ["policies"]),
+    ("domain: privacy engine", ["privacy"]),
+    # the schema's types and request context sit below the resolvers that return them
+    ("wiring", ["schema"]),
+    ("domain: resolvers", ["resolvers"]),
+    ("entry", ["microspace", "server"]),
+]
+RANK = {pkg: rank for rank, (_, pkgs) in enumerate(LAYERS) for pkg in pkgs}
+ROOT_WIRING = {"schema.root"}  # may import resolvers: the root fields point at them
+
+
+def _modules() -> dict[str, Path]:
+    found = {"server": ROOT / "server.py"}
+    for pkg in RANK:
+        folder = ROOT / pkg
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    return "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Project modules imported by a file, resolved to modules where a name is one."""
+    found: set[str] = set()
+
+    def walk(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                for sub in child.orelse:
+                    walk(sub)
+                continue
+            if isinstance(child, ast.Import):
+                found.update(a.name for a in child.names if a.name.split(".")[0] in RANK)
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                if child.module.split(".")[0] not in RANK:
+                    continue
+                for alias in child.names:
+                    sub = f"{child.module}.{alias.name}"
+                    found.add(sub if sub in modules else child.module)
+            walk(child)
+
+    walk(ast.parse(path.read_text()))
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(path, modules) & set(modules) - {name} for name, path in modules.items()}
+
+
+def _pkg(module: str) -> str:
+    return module.split(".")[0]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for src, targets in graph.items():
+        for dst in targets:
+            if RANK[_pkg(dst)] <= RANK[_pkg(src)]:
+                continue
+            if src in ROOT_WIRING and _pkg(dst) == "resolvers":
+                continue
+            found.append(f"{src} -> {dst}")
+    return sorted(found)
+
+
+def _allowed_circle(members: set[str]) -> bool:
+    return all(_pkg(m) == "schema" and m not in ROOT_WIRING for m in members)
+
+
+def circles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    return found
+
+
+def test_every_package_is_placed_in_a_layer() -> None:
+    top = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
+    assert top - {"tests", "migrations", "bench"} <= set(RANK)
+
+
+def test_imports_only_point_down() -> None:
+    assert upward_imports(_graph()) == []
+
+
+def test_no_import_circles_except_the_schema_node_types() -> None:
+    bad = [sorted(c) for c in circles(_graph()) if not _allowed_circle(c)]
+    assert bad == []
+
+
+def test_the_checks_can_fail() -> None:
+    graph = {
+        "core.db": {"models.base"},
+        "models.base": set(),
+        "store.a": {"store.b"},
+        "store.b": {"store.a"},
+    }
+    assert upward_imports(graph) == ["core.db -> models.base"]
+    assert circles(graph) == [{"store.a", "store.b"}]
+    assert _allowed_circle({"schema.spaces", "schema.blocks"})
+    assert not _allowed_circle({"schema.root", "schema.spaces"})
