@@ -1,0 +1,163 @@
+"""Cost analysis before execution: pages multiply their subtree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
+)
+
+from core.limits.rules import Limits
+
+PAGE_ARGUMENTS = ("first", "last")
+
+
+class CostAnalysis:
+    """Cost of a document: object 2, scalar 1, a field with `first` multiplies its subtree.
+
+    Other list fields multiply by the default page size; the list fields of a connection
+    (`edges`) are already counted by its `first`. Also counts the fields the document
+    expands to. Fragments are costed once per (type, context): repeated spreads cannot make
+    this explode, and the expanded count lets us refuse such documents before validation
+    (whose fragment walks are not memoised) ever sees them.
+    """
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: dict[str, Any] | None,
+        limits: Limits,
+    ) -> None:
+        self.schema = schema
+        self.variables = variables or {}
+        self.limits = limits
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.operations = [
+            d for d in document.definitions if isinstance(d, OperationDefinitionNode)
+        ]
+        self.memo: dict[tuple[str, str, bool], tuple[int, int]] = {}
+        self.active: set[str] = set()
+
+    def total(self) -> tuple[int, int]:
+        """(cost, expanded field count) of every operation in the document."""
+        cost = fields = 0
+        for operation in self.operations:
+            root = self.schema.get_root_type(operation.operation)
+            c, f = self.selections(operation.selection_set, root, False)
+            cost, fields = cost + c, fields + f
+        return cost, fields
+
+    def selections(
+        self, selection_set: SelectionSetNode | None, parent: Any, in_connection: bool
+    ) -> tuple[int, int]:
+        cost = fields = 0
+        if selection_set is None:
+            return 0, 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                c, f = self.field(selection, parent, in_connection)
+            elif isinstance(selection, InlineFragmentNode):
+                target = self.type_of(selection, parent)
+                c, f = self.selections(selection.selection_set, target, in_connection)
+            elif isinstance(selection, FragmentSpreadNode):
+                c, f = self.spread(selection.name.value, parent, in_connection)
+            else:  # pragma: no cover
+                continue
+            cost, fields = cost + c, fields + f
+        return cost, fields
+
+    def spread(self, name: str, parent: Any, in_connection: bool) -> tuple[int, int]:
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.active:  # unknown or circular: validation says so
+            return 0, 0
+        target = self.type_of(fragment, parent)
+        key = (name, getattr(target, "name", ""), in_connection)
+        if key not in self.memo:
+            self.active.add(name)
+            self.memo[key] = self.selections(fragment.selection_set, target, in_connection)
+            self.active.discard(name)
+        return self.memo[key]
+
+    def type_of(self, node: InlineFragmentNode | FragmentDefinitionNode, parent: Any) -> Any:
+        if node.type_condition is None:
+            return parent
+        return self.schema.get_type(node.type_condition.name.value) or parent
+
+    def field(self, node: FieldNode, parent: Any, in_connection: bool) -> tuple[int, int]:
+        name = node.name.value
+        base = 2 if node.selection_set is not None else 1
+        definition = None
+        if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+            definition = parent.fields.get(name)
+        if name.startswith("__") or definition is None:
+            # meta fields cost nothing (bounded by the schema; introspection is for trusted
+            # callers); unknown fields fail validation, but still count as expanded fields
+            c, f = self.selections(node.selection_set, None, False)
+            return (0 if name.startswith("__") else base + c), 1 + f
+        page = self.page_size(node, definition)
+        if page is not None:
+            # max(.., 1): `first: 0` must not hide a subtree from the count
+            multiplier = max(page, 1)
+        elif is_list_type(get_nullable_type(definition.type)) and not in_connection:
+            multiplier = self.limits.default_page_size
+        else:
+            multiplier = 1
+        target = get_named_type(definition.type)
+        c, f = self.selections(node.selection_set, target, page is not None)
+        return multiplier * (base + c), 1 + f
+
+    def page_size(self, node: FieldNode, definition: Any) -> int | None:
+        """The page size a paginated field will use; the same rules as `page_request`."""
+        names = [a for a in PAGE_ARGUMENTS if a in definition.args]
+        if not names:
+            return None
+        size = None
+        for argument in node.arguments or ():
+            if argument.name.value not in names:
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                size = int(value.value)
+            elif isinstance(value, VariableNode):
+                raw = self.variables.get(value.name.value)
+                if isinstance(raw, int) and not isinstance(raw, bool):
+                    size = raw
+        if size is None:
+            return self.limits.default_page_size
+        if size < 0:
+            raise GraphQLError(
+                f"`{names[0]}` must not be negative.",
+                node,
+                extensions={"code": "BAD_USER_INPUT", "argument": names[0]},
+            )
+        if size > self.limits.max_page_size:
+            raise GraphQLError(
+                f"`{names[0]}` may be at most {self.limits.max_page_size}; "
+                "page through larger lists with `after`.",
+                node,
+                extensions={
+                    "code": "PAGE_SIZE_LIMIT",
+                    "argument": names[0],
+                    "limit": self.limits.max_page_size,
+                },
+            )
+        return size

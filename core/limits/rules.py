@@ -1,0 +1,134 @@
+"""The limits of a document and the validation rules that enforce them (depth, aliases,
+directives, introspection); each error carries a stable code and the limit's value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DirectiveNode,
+    GraphQLError,
+    ValidationContext,
+    ValidationRule,
+)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+
+from core.config import Settings
+
+
+def limit_error(code: str, message: str, limit: Any, **extensions: Any) -> GraphQLError:
+    """A request refused by a limit: the code names the limit, `limit` carries its value."""
+    return GraphQLError(message, extensions={"code": code, "limit": limit, **extensions})
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_depth: int = 8
+    max_aliases: int = 15
+    max_directives: int = 50
+    max_tokens: int = 2000
+    max_document_chars: int = 15_000
+    max_cost: int = 5000
+    max_validation_work: int = 20_000
+    default_page_size: int = 20
+    max_page_size: int = 100
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_depth=settings.max_depth,
+            max_aliases=settings.max_aliases,
+            max_directives=settings.max_directives,
+            max_tokens=settings.max_tokens,
+            max_document_chars=settings.max_document_chars,
+            max_cost=settings.max_cost,
+            max_validation_work=settings.max_validation_work,
+            default_page_size=settings.default_page_size,
+            max_page_size=settings.max_page_size,
+        )
+
+
+class _CodedContext:
+    """A ValidationContext whose reported errors carry a limit's code and value."""
+
+    def __init__(self, context: ValidationContext, code: str, limit: int) -> None:
+        self._context = context
+        self._code = code
+        self._limit = limit
+
+    def report_error(self, error: GraphQLError) -> None:
+        self._context.report_error(
+            GraphQLError(
+                error.message,
+                error.nodes,
+                extensions={"code": self._code, "limit": self._limit},
+            )
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+def _coded(rule: type[ValidationRule], code: str, limit: int) -> type[ValidationRule]:
+    """Wrap a strawberry limiter's rule (which does its work in `__init__`) to add a code."""
+
+    class Coded(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            rule(_CodedContext(context, code, limit))  # type: ignore[arg-type]
+            super().__init__(context)
+
+    Coded.__name__ = f"{rule.__name__}Coded"
+    return Coded
+
+
+def directive_limit_rule(limit: int) -> type[ValidationRule]:
+    class DirectiveLimit(ValidationRule):
+        """At most `limit` directives in one document (strawberry has no such limiter)."""
+
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.count = 0
+
+        def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+            self.count += 1
+
+        def leave_document(self, *_: Any) -> None:
+            if self.count > limit:
+                self.report_error(
+                    limit_error(
+                        "DIRECTIVE_LIMIT",
+                        f"{self.count} directives found; at most {limit} are allowed.",
+                        limit,
+                    )
+                )
+
+    return DirectiveLimit
+
+
+class HiddenIntrospection(NoSchemaIntrospectionCustomRule):
+    """Introspection refused (for callers that are not members or partner keys)."""
+
+    reported = False
+
+    def report_error(self, error: GraphQLError) -> None:
+        if not self.reported:
+            self.reported = True
+            super().report_error(
+                GraphQLError(
+                    "Introspection is not available to this caller.",
+                    error.nodes,
+                    extensions={"code": "INTROSPECTION_DISABLED"},
+                )
+            )
+
+
+def static_rules(limits: Limits) -> list[type[ValidationRule]]:
+    depth = QueryDepthLimiter(max_depth=limits.max_depth).validation_rules[0]
+    aliases = MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules[0]
+    return [
+        _coded(depth, "DEPTH_LIMIT", limits.max_depth),
+        _coded(aliases, "ALIAS_LIMIT", limits.max_aliases),
+        directive_limit_rule(limits.max_directives),
+    ]
