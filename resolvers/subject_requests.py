@@ -88,8 +88,7 @@ async def load_request(info: Info, global_id: str) -> SubjectRequestModel:
     """A request of the tenant; a subject sees only their own. NOT_FOUND otherwise."""
     loader = info.context.loaders.subject_request_by_id
     row = await load_by_global_id(loader, global_id, "SubjectRequest")
-    principal = info.context.principal
-    if principal.kind == "subject" and principal.contact_id not in row.contact_ids:
+    if not SubjectRequest.visible_to(info.context.principal, row):
         raise NotFound()
     return row
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from core.ids import encode_id
 from models import Block as BlockModel
 from schema.context import Info
+from schema.errors import UserError
 from schema.node import Node
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class BlockKind(enum.Enum):
 
 @strawberry.type(description="A typed, ordered piece of content in a space.")
 class Block(Node):
+    node_policy: ClassVar[str | None] = "Block"
+    node_loader: ClassVar[str | None] = "block_by_id"
     kind: BlockKind
     position: int = strawberry.field(description="Zero-based place in the space.")
     body: JSON = strawberry.field(description="Content; its shape depends on `kind`.")
@@ -69,7 +72,7 @@ class BlockErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a block mutation was refused; nothing was changed.")
-class BlockUserError:
+class BlockUserError(UserError):
     code: BlockErrorCode
     field: list[str] | None
     message: str

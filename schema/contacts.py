@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 
@@ -14,6 +14,7 @@ from models import Contact as ContactModel
 from schema.connection import Connection, child_connection
 from schema.consent import Consent, ConsentEvent
 from schema.context import Info
+from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
 from schema.personal_data import backed_by, personal
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 )
 @backed_by(ContactModel)
 class Contact(Node):
+    node_policy: ClassVar[str | None] = "Contact"
+    node_loader: ClassVar[str | None] = "contact_by_id"
     email: str | None = personal(ContactModel.email, description="Trimmed and lower-cased.")
     full_name: str | None = personal(ContactModel.full_name)
     company: str | None = personal(ContactModel.company)
@@ -123,7 +126,7 @@ class ContactErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a contact mutation was refused; nothing was changed.")
-class ContactUserError:
+class ContactUserError(UserError):
     code: ContactErrorCode
     field: list[str] | None
     message: str

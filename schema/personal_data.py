@@ -7,6 +7,7 @@ mask, or null with an entry in `extensions.redactions`) and records the read for
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from strawberry.extensions import FieldExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
 
+from core.audit import AuditSubject
 from policies.redaction import Decision, mask
 
 REASON = "not permitted by policy"
@@ -40,6 +42,11 @@ def backed_by(model: type[Any]) -> Callable[[type[Any]], type[Any]]:
     return mark
 
 
+def subject_of(source: AuditSubject) -> uuid.UUID | None:
+    """The subject a personal field's value is about (the audit subject protocol)."""
+    return source.subject_pk
+
+
 class Redact(FieldExtension):
     """Apply the caller's redaction decision to one personal field."""
 
@@ -57,13 +64,13 @@ class Redact(FieldExtension):
         decision = ctx.authz.field_decision(self.obj)
         if decision is Decision.FULL:
             if value is not None:
-                ctx.audit.read(getattr(source, "subject_pk", None), raw.field_name)
+                ctx.audit.read(subject_of(source), raw.field_name)
             return value
         if decision is Decision.MASKED:
             masked = mask(self.category, value)
             if masked is not None or value is None:
                 if value is not None:
-                    ctx.audit.read(getattr(source, "subject_pk", None), raw.field_name)
+                    ctx.audit.read(subject_of(source), raw.field_name)
                 return masked
             # a value with no partial form is withheld, as if redacted
         ctx.redactions.append((raw.path, self.category))

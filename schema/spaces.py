@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 
@@ -14,6 +14,7 @@ from models import Space as SpaceModel
 from schema.blocks import Block
 from schema.connection import Connection, child_connection
 from schema.context import Info
+from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
 from store.loaders import ACCESS_ORDER, BLOCK_ORDER
@@ -31,6 +32,8 @@ class SpaceStatus(enum.Enum):
 
 @strawberry.type(description="A personalised page a tenant shares with its clients.")
 class Space(Node):
+    node_policy: ClassVar[str | None] = "Space"
+    node_loader: ClassVar[str | None] = "space_by_id"
     title: str
     slug: str
     description: str
@@ -102,7 +105,7 @@ class SpaceErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a space mutation was refused; nothing was changed.")
-class SpaceUserError:
+class SpaceUserError(UserError):
     code: SpaceErrorCode
     field: list[str] | None
     message: str
