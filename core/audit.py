@@ -88,4 +88,5 @@ async def append_entries(
 
 async def verify_chain(db: Db) -> int | None:
     """The first broken sequence number of the current tenant's chain, or None if intact."""
-    return await db.scalar(text("SELECT audit_verify()"))
+    broken = await db.scalar(text("SELECT audit_verify()"))
+    return None if broken is None else int(broken)

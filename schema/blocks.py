@@ -51,7 +51,7 @@ class Block(Node):
             space_pk=row.space_id,
             kind=BlockKind(row.kind),
             position=row.position,
-            body=row.body,
+            body=JSON(row.body),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -61,6 +61,7 @@ class Block(Node):
         from schema.spaces import Space
 
         row = await info.context.loaders.space_by_id.load(self.space_pk)
+        assert row is not None  # a block's space is deleted with it, in one transaction
         return Space.from_model(row)
 
 

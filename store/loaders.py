@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
@@ -31,6 +31,8 @@ from store.pagination import (
     parse_datetime,
     parse_int,
 )
+
+R = TypeVar("R")
 
 SPACE_ORDER = Order(
     columns=(Space.created_at, Space.id), parsers=(parse_datetime, uuid.UUID), descending=True
@@ -151,8 +153,8 @@ class Loaders:
 
 
 async def load_by_global_id(
-    loader: DataLoader[uuid.UUID, Any], global_id: str, type_name: str
-) -> Any:
+    loader: DataLoader[uuid.UUID, R | None], global_id: str, type_name: str
+) -> R:
     """The row of the caller's tenant with this global ID; NOT_FOUND otherwise, whatever the
     reason (another tenant's row, a deleted one, a random ID all answer the same)."""
     row = await loader.load(decode_id(global_id, type_name))
