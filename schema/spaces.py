@@ -5,22 +5,18 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import ClassVar
 
 import strawberry
 
 from core.ids import encode_id
 from models import Space as SpaceModel
 from schema.blocks import Block
-from schema.connection import Connection, child_connection
-from schema.context import Info
+from schema.connection import nested_connection
 from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
 from store.loaders import ACCESS_ORDER, BLOCK_ORDER
-
-if TYPE_CHECKING:
-    from schema.space_access import SpaceAccess
 
 
 @strawberry.enum
@@ -57,42 +53,22 @@ class Space(Node):
             published_at=row.published_at,
         )
 
-    @strawberry.field(description="The space's content blocks, in order.")
-    async def blocks(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Block]:
-        loaders = info.context.loaders
-        return await child_connection(
-            info,
-            self.pk,
-            first,
-            after,
-            order=BLOCK_ORDER,
-            pages=loaders.blocks_by_space_id,
-            counts=loaders.block_count_by_space_id,
-            convert=Block.from_model,
-        )
-
-    @strawberry.field(
+    blocks = nested_connection(
+        Block,
+        pages="blocks_by_space_id",
+        counts="block_count_by_space_id",
+        order=BLOCK_ORDER,
+        description="The space's content blocks, in order.",
+    )
+    contacts = nested_connection(
+        "schema.space_access.SpaceAccess",
+        pages="space_access_by_space_id",
+        counts="space_access_count_by_space_id",
+        order=ACCESS_ORDER,
         description="The contacts this space is shared with: one access per contact, any state.",
         extensions=[Can("SpaceAccess", "read")],
+        nullable=True,
     )
-    async def contacts(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Annotated[SpaceAccess, strawberry.lazy("schema.space_access")]] | None:
-        from schema.space_access import SpaceAccess
-
-        loaders = info.context.loaders
-        return await child_connection(
-            info,
-            self.pk,
-            first,
-            after,
-            order=ACCESS_ORDER,
-            pages=loaders.space_access_by_space_id,
-            counts=loaders.space_access_count_by_space_id,
-            convert=SpaceAccess.from_model,
-        )
 
 
 @strawberry.enum
