@@ -44,6 +44,7 @@ from schema.subject_requests import (
     SubjectRequestUserError,
     SubjectRequestVerifyInput,
 )
+from store.contacts import forget_contact
 from store.loaders import load_by_global_id
 from store.outbox import enqueue
 from store.pagination import Order, parse_datetime
@@ -294,7 +295,7 @@ async def _correct(info: Info, row: SubjectRequestModel) -> None:
         )
     for contact_id in row.contact_ids:
         ctx.audit.record("update", contact_id, fields)
-        ctx.loaders.forget_contact(contact_id)
+        forget_contact(ctx.loaders, contact_id)
         ctx.db.add(
             DomainEvent(
                 id=uuid.uuid4(),

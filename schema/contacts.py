@@ -18,7 +18,7 @@ from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
 from schema.personal_data import backed_by, personal
-from store.loaders import ACCESS_ORDER, CONSENT_EVENT_ORDER
+from store.contacts import ACCESS_ORDER, CONSENT_EVENT_ORDER
 
 
 @strawberry.type(

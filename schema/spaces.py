@@ -16,7 +16,8 @@ from schema.connection import nested_connection
 from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
-from store.loaders import ACCESS_ORDER, BLOCK_ORDER
+from store.contacts import ACCESS_ORDER
+from store.spaces import BLOCK_ORDER
 
 
 @strawberry.enum
