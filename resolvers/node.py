@@ -6,7 +6,16 @@ import strawberry
 
 from core.errors import NotFound
 from core.ids import parse_id
-from resolvers import blocks, consent, contacts, space_access, spaces, subject_requests
+from resolvers import (
+    api_keys,
+    blocks,
+    consent,
+    contacts,
+    space_access,
+    spaces,
+    subject_requests,
+    webhooks,
+)
 from schema.context import Info
 from schema.node import Node
 from schema.permissions import require
@@ -19,6 +28,8 @@ READERS = {
     "SpaceAccess": (space_access.get_space_access, "SpaceAccess"),
     "ConsentEvent": (consent.get_consent_event, "Consent"),
     "SubjectRequest": (subject_requests.get_subject_request, "SubjectRequest"),
+    "ApiKey": (api_keys.get_api_key, "ApiKey"),
+    "WebhookSubscription": (webhooks.get_webhook_subscription, "WebhookSubscription"),
 }
 
 

@@ -13,6 +13,7 @@ from core.db import Db
 from core.errors import NotFound
 from core.ids import decode_id
 from models import (
+    ApiToken,
     Block,
     ConsentEvent,
     Contact,
@@ -20,6 +21,8 @@ from models import (
     SpaceAccess,
     SubjectRequest,
     SubjectRequestEvent,
+    WebhookDelivery,
+    WebhookSubscription,
 )
 from store.consent_ledger import current_consents
 from store.pagination import (
@@ -44,6 +47,20 @@ ACCESS_ORDER = Order(
 )
 CONSENT_EVENT_ORDER = Order(
     columns=(ConsentEvent.occurred_at, ConsentEvent.id),
+    parsers=(parse_datetime, uuid.UUID),
+    descending=True,
+)
+
+API_KEY_ORDER = Order(
+    columns=(ApiToken.created_at, ApiToken.id), parsers=(parse_datetime, uuid.UUID), descending=True
+)
+WEBHOOK_SUBSCRIPTION_ORDER = Order(
+    columns=(WebhookSubscription.created_at, WebhookSubscription.id),
+    parsers=(parse_datetime, uuid.UUID),
+    descending=True,
+)
+WEBHOOK_DELIVERY_ORDER = Order(
+    columns=(WebhookDelivery.created_at, WebhookDelivery.id),
     parsers=(parse_datetime, uuid.UUID),
     descending=True,
 )
@@ -86,6 +103,19 @@ class Loaders:
         )
         self._contacts(db)
         self._subject_requests(db)
+        self._partners(db)
+
+    def _partners(self, db: Db) -> None:
+        """API keys and webhooks (issue 11)."""
+        self.api_key_by_id: DataLoader[uuid.UUID, ApiToken | None] = DataLoader(
+            lambda ids: _by_id(db, ApiToken, ids)
+        )
+        self.webhook_subscription_by_id: DataLoader[uuid.UUID, WebhookSubscription | None] = (
+            DataLoader(lambda ids: _by_id(db, WebhookSubscription, ids))
+        )
+        self.webhook_delivery_by_id: DataLoader[uuid.UUID, WebhookDelivery | None] = DataLoader(
+            lambda ids: _by_id(db, WebhookDelivery, ids)
+        )
 
     def _subject_requests(self, db: Db) -> None:
         self.subject_request_by_id: DataLoader[uuid.UUID, SubjectRequest | None] = DataLoader(
