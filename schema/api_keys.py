@@ -115,7 +115,10 @@ class ApiKey(Node):
                 type=t.type_name,
                 actions=list(t.actions),
                 fields=[
-                    FieldReach(f.field, f.category, FieldAccess(f.decision.value)) for f in t.fields
+                    FieldReach(
+                        field=f.field, category=f.category, access=FieldAccess(f.decision.value)
+                    )
+                    for f in t.fields
                 ],
                 categories=sorted(
                     {f.category for f in t.fields if f.decision is not Decision.REDACTED}
