@@ -12,8 +12,16 @@ from sqlalchemy import text
 
 from core.db import Db
 
-PrincipalKind = Literal["member", "partner", "widget", "subject", "anonymous"]
-TOKEN_PREFIX = {"member": "msm_", "partner": "msp_", "widget": "msw_", "subject": "mss_"}
+PrincipalKind = Literal["member", "partner", "widget", "visitor", "subject", "anonymous"]
+TOKEN_PREFIX = {
+    "member": "msm_",
+    "partner": "msp_",
+    "widget": "msw_",
+    "subject": "mss_",
+    "visitor": "msv_",
+}
+# principals that act from a page on someone else's site: trusted documents only, CORS per key
+BROWSER_KINDS = frozenset({"widget", "visitor"})
 
 
 def new_token(kind: str) -> tuple[str, bytes]:
@@ -40,6 +48,8 @@ class Principal:
     policy_version: int = 0
     # a subject's magic-link token speaks for this one contact
     contact_id: uuid.UUID | None = None
+    # why a known credential was refused: "revoked", "expired" or "rotated"
+    refusal: str | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -53,6 +63,20 @@ class Principal:
 
 ANONYMOUS = Principal(kind="anonymous")
 REJECTED = Principal(kind="anonymous", rejected=True)
+
+
+def credential(authorization: str | None, key_param: str | None) -> str | None:
+    """The Authorization header, or else a widget key given as the `key` query parameter.
+
+    Widget keys are publishable (they sit in a page's source), so a page may put one in the
+    URL: reads then need no custom header, hence no preflight, and a CDN can cache them.
+    Only a widget key is taken from a URL; any other token there is ignored.
+    """
+    if authorization:
+        return authorization
+    if key_param and key_param.startswith(TOKEN_PREFIX["widget"]):
+        return f"Bearer {key_param}"
+    return None
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -71,6 +95,14 @@ AUTHENTICATE = text(
     "FROM app_authenticate(:hash) AS a"
 )
 
+REFUSAL = text("SELECT app_token_refusal(:hash)")
+# what the holder of a refused secret is told (extensions.reason carries the key)
+REFUSALS = {
+    "revoked": "This API key has been revoked.",
+    "expired": "This API key has expired.",
+    "rotated": "This secret was rotated out and its overlap has ended; use the new secret.",
+}
+
 
 async def authenticate(db: Db, authorization: str | None) -> Principal:
     """Resolve the Authorization header to a principal, scoping `db` to its tenant."""
@@ -79,9 +111,11 @@ async def authenticate(db: Db, authorization: str | None) -> Principal:
         return ANONYMOUS
     if not token or len(token) > 200:
         return REJECTED
-    row = (await db.execute(AUTHENTICATE, {"hash": hash_token(token)})).first()
+    digest = hash_token(token)
+    row = (await db.execute(AUTHENTICATE, {"hash": digest})).first()
     if row is None:
-        return REJECTED
+        refusal = await db.scalar(REFUSAL, {"hash": digest})
+        return Principal(kind="anonymous", rejected=True, refusal=refusal) if refusal else REJECTED
     db.adopt_tenant(row.tenant_id)
     if row.kind == "member":
         subjects: tuple[str, ...] = (row.role,) if row.role else ()

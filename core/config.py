@@ -74,10 +74,20 @@ class Settings:
     outbox_max_attempts: int = 8
     outbox_backoff_seconds: float = 30.0
     worker_poll_seconds: float = 5.0
+    # webhooks (microspace/webhooks.py): first retry delay, retry window, request timeout
+    webhook_backoff_seconds: float = 30.0
+    webhook_retry_hours: float = 24.0
+    webhook_timeout_seconds: float = 5.0
     # privacy engine (docs/privacy.md): signs export links and keys the suppression HMAC
     secret_key: str | None = None
     export_link_ttl: float = 3600.0
     retention_grace_days: int = 30
+    # widgets (docs/widget.md): the API's public base URL (invitation links), how long an
+    # invitation link and a visitor session last, the cache lifetime of widget reads
+    public_url: str = "http://localhost:8000"
+    invitation_link_ttl: float = 14 * 86400.0
+    visitor_session_ttl: float = 30 * 86400.0
+    widget_cache_seconds: int = 60
 
     def owner_url(self) -> URL:
         if not self.database_url:
@@ -136,7 +146,14 @@ def load_settings() -> Settings:
         outbox_max_attempts=_int("MICROSPACE_OUTBOX_MAX_ATTEMPTS", 8),
         outbox_backoff_seconds=_float("MICROSPACE_OUTBOX_BACKOFF_SECONDS", 30.0),
         worker_poll_seconds=_float("MICROSPACE_WORKER_POLL_SECONDS", 5.0),
+        webhook_backoff_seconds=_float("MICROSPACE_WEBHOOK_BACKOFF_SECONDS", 30.0),
+        webhook_retry_hours=_float("MICROSPACE_WEBHOOK_RETRY_HOURS", 24.0),
+        webhook_timeout_seconds=_float("MICROSPACE_WEBHOOK_TIMEOUT_SECONDS", 5.0),
         secret_key=os.environ.get("MICROSPACE_SECRET_KEY") or None,
         export_link_ttl=_float("MICROSPACE_EXPORT_LINK_TTL", 3600.0),
+        public_url=os.environ.get("MICROSPACE_PUBLIC_URL") or "http://localhost:8000",
+        invitation_link_ttl=_float("MICROSPACE_INVITATION_LINK_TTL", 14 * 86400.0),
+        visitor_session_ttl=_float("MICROSPACE_VISITOR_SESSION_TTL", 30 * 86400.0),
+        widget_cache_seconds=_int("MICROSPACE_WIDGET_CACHE_SECONDS", 60),
         retention_grace_days=_int("MICROSPACE_RETENTION_GRACE_DAYS", 30),
     )

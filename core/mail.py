@@ -106,6 +106,8 @@ def render(
     if kind == "space_invitation":
         subject = f"You are invited to {space_title}"
         body = f"{hello}\n\nYou have been invited to the space \u201c{space_title}\u201d."
+        if payload.get("link"):
+            body += f"\n\nOpen it here (the link is personal and expires): {payload['link']}"
     elif kind == "space_updated":
         subject = f"{space_title} has been updated"
         body = f"{hello}\n\nThe space \u201c{space_title}\u201d has been updated."
@@ -115,6 +117,13 @@ def render(
             f"{hello}\n\nWe received a {payload.get('request_kind', 'data')} request for your "
             f"personal data. To confirm it was you, use this code: {payload.get('code', '')}\n\n"
             "If you did not ask for this, ignore this e-mail."
+        )
+    elif kind == "webhook_failing":
+        subject = "Webhook deliveries are failing"
+        body = (
+            f"{hello}\n\nDeliveries to the webhook endpoint {payload.get('url', '')} have failed "
+            f"for a day; {payload.get('detail', '')}\n\nThe delivery log (`webhookDeliveries`) "
+            "shows each attempt; `webhookDeliveryRetry` sends one again."
         )
     elif kind == "marketing":
         subject = str(payload.get("subject") or "")

@@ -25,19 +25,24 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from core import http
-from core.auth import Principal, authenticate
+from core.auth import Principal, authenticate, credential
 from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for
 from core.http import Refusal, error_response
 from core.limits import Limits
 from core.ratelimit import Decision, RateLimited, TokenBuckets
 from core.ratelimit import headers as rate_headers
+from microspace import persisted
+from microspace.cors import Cors
 from microspace.exports import export_endpoint
+from microspace.invitations import invitation_endpoint
 from microspace.state import AppState
+from microspace.widget import widget_script
 from models.pii import validate_categories
 from policies.authz import Authorizer, TenantPolicies, load_enforcer, load_tenant_policies
 from schema.build import build_schema
 from schema.context import Context
+from store.audience import narrow_to_audience
 from store.loaders import Loaders
 
 log = logging.getLogger("microspace")
@@ -72,7 +77,9 @@ class GraphQLApp(GraphQL):
         settings = state.settings
         super().__init__(
             build_schema(limits=Limits.from_settings(settings)),
-            allow_queries_via_get=settings.allow_get_queries,
+            # GET by hash is always open (widget reads, CDN caching); GET with a query text
+            # only when configured (parse_http_body)
+            allow_queries_via_get=True,
             **kwargs,
         )
         self.state = state
@@ -89,6 +96,7 @@ class GraphQLApp(GraphQL):
             return
         request = Request(scope, http.replay(body))
         response = await self.handle(request)
+        response = persisted.http_cache(request, response, self.state.settings.widget_cache_seconds)
         if http.wants_graphql_response(request.headers.get("accept")) and (
             response.media_type == "application/json"
         ):
@@ -211,14 +219,18 @@ class GraphQLApp(GraphQL):
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         if request.method == "GET":
-            if not self.allow_queries_via_get:
+            data = http.parse_get(request.query_params)
+            if not self.state.settings.allow_get_queries and not http.persisted_query(
+                data.extensions
+            ):
                 raise Refusal(
                     405,
                     "GET_NOT_ALLOWED",
-                    "Send operations as POST with `Content-Type: application/json`.",
+                    "Send operations as POST with `Content-Type: application/json`, or by "
+                    "hash (`extensions.persistedQuery`) over GET.",
                     {"Allow": "POST"},
                 )
-            return http.parse_get(request.query_params)
+            return data
         return http.parse_post(request.content_type, await request.get_body())
 
     async def process_result(
@@ -233,10 +245,30 @@ class GraphQLApp(GraphQL):
             request.state.request_error = True
         return data
 
+    def should_render_graphql_ide(self, request: AsyncHTTPRequestAdapter) -> bool:
+        # a GET by hash has no `query` parameter but is an operation, not a browser visit
+        if "extensions" in request.query_params:
+            return False
+        return bool(super().should_render_graphql_ide(request))
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        # the document by hash, or a widget refused an untrusted one (microspace/persisted.py)
+        try:
+            kwargs["request_data"] = await persisted.resolve(
+                kwargs["context"], kwargs["request_data"]
+            )
+        except persisted.PersistedQueryError as error:
+            return error.result()
+        return await super().execute_single(*args, **kwargs)
+
     async def build_context(self, request: Request, db: Db) -> Context:
-        principal = await authenticate(db, request.headers.get("authorization"))
+        authorization = credential(
+            request.headers.get("authorization"), request.query_params.get("key")
+        )
+        principal = await authenticate(db, authorization)
         if principal.tenant_id is not None:
             await load_tenant_policies(db, self.state.tenant_policies, principal)
+        await narrow_to_audience(db, principal)
         return Context(
             request=request,
             request_id=request.state.request_id,
@@ -287,12 +319,15 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/exports/{token}", export_endpoint(state), methods=["GET"]),
+            Route("/invitations/{token}", invitation_endpoint(state), methods=["GET"]),
+            Route("/widget.js", widget_script(state), methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
         lifespan=lifespan,
     )
     app.state.microspace = state
+    app.add_middleware(Cors, state=state)
     app.add_middleware(RequestId)
     # start-up objects (schema, policies, models) never die: keep them out of the cyclic
     # collector's full passes, which otherwise walk them during large responses

@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for
+from core.invitation_links import Invitation, InvitationLinks
 from core.mail import Email, Sender, render, sender_from_settings
-from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess
+from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
 from store.consent_ledger import has_consent, lock_contact
@@ -54,6 +55,8 @@ class Worker:
     mail_from: str
     max_attempts: int = 8
     backoff_seconds: float = 30.0
+    # signs the link of each invitation e-mail as it is sent (never stored in the outbox)
+    links: InvitationLinks | None = None
 
     async def run_once(self) -> Stats:
         """Send everything that is due now, then return."""
@@ -103,7 +106,8 @@ class Worker:
             # them in, so the two can never deadlock. Shared: a withdrawal either committed
             # before this (and the consent check below sees it) or waits until this e-mail
             # is marked sent.
-            if contact_id is None or not await lock_contact(db, contact_id, exclusive=False):
+            # no contact: an operational e-mail to a member (no consent or access to check)
+            if contact_id is not None and not await lock_contact(db, contact_id, exclusive=False):
                 stats.skipped += 1
                 return
             claim = (
@@ -119,7 +123,10 @@ class Worker:
             if row is None:
                 stats.skipped += 1  # another worker holds it, or it changed since listed
                 return
-            await self._deliver(db, row, stats)
+            if row.member_id is not None:
+                await self._deliver_to_member(db, row, stats)
+            else:
+                await self._deliver(db, row, stats)
             await db.commit()
         except Exception:
             # a database error on one row (a deadlock, a timeout) must not stop the others
@@ -138,7 +145,11 @@ class Worker:
         space_title = None
         if row.space_id is not None:
             space_title = await db.scalar(select(Space.title).where(Space.id == row.space_id))
-        subject, body = render(row.kind, contact.full_name, space_title, row.payload)
+        payload = row.payload
+        if row.kind == EmailKind.SPACE_INVITATION.value and self.links and row.space_id:
+            invitation = Invitation(row.tenant_id, row.space_id, contact.id)
+            payload = {**payload, "link": self.links.url(invitation, now=datetime.now(UTC))}
+        subject, body = render(row.kind, contact.full_name, space_title, payload)
         email = Email(
             key=str(row.id), to=contact.email, subject=subject, body=body, sender=self.mail_from
         )
@@ -168,6 +179,25 @@ class Worker:
             )
         )
         await db.flush()
+        stats.sent += 1
+
+    async def _deliver_to_member(self, db: Db, row: OutboxMessage, stats: Stats) -> None:
+        """E-mail to the tenant's own people (e.g. webhook failures): no contact ledger."""
+        address = await db.scalar(select(Member.email).where(Member.id == row.member_id))
+        subject, body = render(row.kind, None, None, row.payload)
+        email = Email(
+            key=str(row.id), to=address, subject=subject, body=body, sender=self.mail_from
+        )
+        try:
+            await self.sender.send(email)
+        except Exception as exc:  # noqa: BLE001 - any sender failure is retried
+            self._failed(row, exc, stats)
+            return
+        row.status, row.sent_at, row.attempts = (
+            OutboxStatus.SENT.value,
+            datetime.now(UTC),
+            row.attempts + 1,
+        )
         stats.sent += 1
 
     async def _why_not(self, db: Db, row: OutboxMessage) -> str | None:
@@ -217,6 +247,7 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
         mail_from=settings.mail_from,
         max_attempts=settings.outbox_max_attempts,
         backoff_seconds=settings.outbox_backoff_seconds,
+        links=InvitationLinks(settings.secret(), settings.public_url, settings.invitation_link_ttl),
     )
     return worker, engine
 
@@ -249,15 +280,23 @@ async def _daily_retention(settings: Settings) -> None:
 
 
 async def run(settings: Settings, *, once: bool, sender: Sender | None = None) -> Stats:
+    from microspace.webhooks import webhooks_for
+
     worker, engine = worker_for(settings, sender)
+    hooks = webhooks_for(settings, worker.sessionmaker)
     try:
         if once:
+            await hooks.run_once()  # first: a failing endpoint queues an e-mail to owners
             return await worker.run_once()
         retention = asyncio.create_task(_daily_retention(settings))
+        stop = asyncio.Event()
+        deliveries = asyncio.create_task(hooks.run_forever(settings.worker_poll_seconds, stop))
         try:
             await worker.run_forever(settings.worker_poll_seconds)
         finally:
+            stop.set()
             retention.cancel()
+            await deliveries
         return Stats()
     finally:
         await engine.dispose()

@@ -21,6 +21,7 @@ from core.db import Db
 from models import Base, SubjectRequest, SubjectRequestEvent, Suppression
 from models.pii import personal_columns_of
 from models.privacy import SubjectLink, subject_models
+from store.events import emit
 
 FINAL_STEP = "complete"
 # a test hook: called after each step, so a crash can be injected midway
@@ -181,6 +182,9 @@ async def _finish(
     request.completed_at = datetime.now(UTC)
     request.progress = [*request.progress, FINAL_STEP]
     await db.flush()
+    # in the completing transaction: downstream copies are deleted only once this is final
+    await emit(db, "contact.erased", request.contact_ids, actor=actor[0])
+    await emit(db, "subject_request.completed", request.id, ["state"], actor=actor[0])
 
 
 async def forget_subject(db: Db, subject_hash: bytes, hash_hex: str) -> None:

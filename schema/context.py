@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +15,7 @@ from core.auth import Principal
 from core.config import Settings
 from core.db import Db
 from policies.authz import Authorizer
+from store.events import emit
 
 if TYPE_CHECKING:
     from store.loaders import Loaders
@@ -36,6 +39,12 @@ class Context:
 
     def __post_init__(self) -> None:
         self.audit = AuditBuffer(self.principal, self.request_id)
+
+    async def emit(
+        self, topic: str, object_ids: uuid.UUID | Sequence[uuid.UUID], fields: Iterable[str] = ()
+    ) -> None:
+        """Write the mutation's domain event in the request's transaction (store/events.py)."""
+        await emit(self.db, topic, object_ids, fields, actor=self.principal.kind)
 
 
 Info = strawberry.Info[Context, None]

@@ -206,7 +206,11 @@ async def test_correction_is_applied_audited_and_visible(api, new_tenant, new_me
         t = {"t": tenant.tenant_id}
         event = (
             await db.execute(
-                text("SELECT topic, payload::text FROM domain_events WHERE tenant_id = :t"), t
+                text(
+                    "SELECT topic, payload::text FROM domain_events "
+                    "WHERE tenant_id = :t AND topic LIKE 'contact.%'"
+                ),
+                t,
             )
         ).one()
         stored = await db.scalar(
@@ -216,7 +220,7 @@ async def test_correction_is_applied_audited_and_visible(api, new_tenant, new_me
             text("SELECT changes FROM subject_requests WHERE tenant_id = :t"), t
         )
     assert (
-        event.topic == "contact.changed"
+        event.topic == "contact.updated"
         and "jobTitle" in event.payload
         and "COO" not in event.payload
     )

@@ -1,0 +1,373 @@
+"""Webhook delivery from the domain-event outbox: at least once, signed, redacted, guarded.
+
+Two steps, each one row per transaction, claimed with `FOR UPDATE SKIP LOCKED` so any number
+of workers share one outbox without delivering a row twice in normal operation:
+
+1. dispatch: an undelivered domain event becomes one delivery per matching, enabled
+   subscription of an active key (unique per event and subscription), and is marked handed
+   over in the same transaction;
+2. deliver: a due delivery is read, its payload built, signed and POSTed, and the outcome
+   recorded, all while the row is locked; a crash before the commit leaves it pending, and
+   the next attempt carries the same `webhook-id`, so a receiver drops the duplicate.
+
+The payload's object is a GraphQL read run as the subscribing key (its scopes, the tenant's
+policy overrides, the same redaction extension), so a webhook never carries more than the
+key could read itself; the read is audited like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import strawberry
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from standardwebhooks import Webhook
+from starlette.requests import Request
+
+from core.auth import Principal
+from core.config import Settings
+from core.db import Db
+from core.egress import EgressRefused, check_url, resolve_public
+from models import ApiToken, DeliveryStatus, DomainEvent, Member, OutboxMessage, Tenant
+from models import WebhookDelivery as Delivery
+from models import WebhookSubscription as Subscription
+from policies.authz import Authorizer, TenantPolicies, load_enforcer, load_tenant_policies
+from resolvers.webhook_payloads import READS
+from schema.build import build_schema
+from schema.context import Context
+from schema.webhooks import webhook_id
+from store.events import emit, envelope
+from store.loaders import Loaders
+
+log = logging.getLogger("microspace.webhooks")
+BATCH = 100
+MAX_DELAY = timedelta(hours=4)
+EXCERPT_BYTES = 1024
+
+
+@dataclass
+class HookStats:
+    dispatched: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    disabled: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Attempt:
+    status_code: int | None
+    excerpt: str | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def backoff(attempts: int, base: float, rng: Callable[[], float] = random.random) -> timedelta:
+    """Exponential, capped, with "equal jitter": half the delay fixed, half random, so many
+    failing deliveries spread out instead of retrying in step."""
+    delay = min(timedelta(seconds=base * 2 ** max(attempts - 1, 0)), MAX_DELAY)
+    return delay / 2 + delay / 2 * rng()
+
+
+@dataclass
+class Webhooks:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings
+    schema: strawberry.Schema = field(default_factory=build_schema)
+    policies: TenantPolicies = field(default_factory=lambda: TenantPolicies(load_enforcer()))
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    async def run_once(self) -> HookStats:
+        """Dispatch every due event, then attempt every due delivery, then return."""
+        stats = HookStats()
+        await self._drain("app_domain_events_due", self._dispatch, stats)
+        await self._drain("app_webhook_deliveries_due", self._deliver, stats)
+        return stats
+
+    async def run_forever(self, poll_seconds: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                stats = await self.run_once()
+                if stats.delivered or stats.dead or stats.retried:
+                    log.info("webhooks: %s", stats)
+            except Exception:
+                log.exception("webhooks: listing due work failed; retrying")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def _drain(self, function: str, handle: Any, stats: HookStats) -> None:
+        seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        while True:
+            async with self.sessionmaker() as session:
+                rows = await session.execute(_due_statement(function), {"n": BATCH})
+                keys = [(r.tenant_id, r.id) for r in rows if (r.tenant_id, r.id) not in seen]
+            if not keys:
+                return
+            for key in keys:
+                seen.add(key)
+                await self._unit(handle, *key, stats)
+
+    async def _unit(
+        self, handle: Any, tenant_id: uuid.UUID, row_id: uuid.UUID, stats: HookStats
+    ) -> None:
+        db = Db(self.sessionmaker, statement_timeout=self.settings.statement_timeout)
+        try:
+            await db.set_tenant(tenant_id)
+            if await handle(db, row_id, stats):
+                await db.commit()
+        except Exception:
+            # one bad row (a deadlock, a timeout) must not stop the others; it stays due
+            log.exception("webhooks: %s not processed; it stays due", row_id)
+            stats.skipped += 1
+        finally:
+            await db.close()
+
+    async def _dispatch(self, db: Db, event_id: uuid.UUID, stats: HookStats) -> bool:
+        claim = (
+            select(DomainEvent)
+            .where(DomainEvent.id == event_id, DomainEvent.delivered_at.is_(None))
+            .with_for_update(skip_locked=True)
+        )
+        event = await db.scalar(claim)
+        if event is None:
+            stats.skipped += 1
+            return False
+        now = self.clock()
+        subscribed = (
+            select(Subscription.id)
+            .join(ApiToken, ApiToken.id == Subscription.api_key_id)
+            .where(
+                Subscription.event_types.any(event.topic),  # type: ignore[arg-type]
+                Subscription.disabled_at.is_(None),
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+            )
+        )
+        rows = [
+            {
+                "tenant_id": db.tenant_id,
+                "id": uuid.uuid4(),
+                "subscription_id": sid,
+                "event_id": event.id,
+                "event_type": event.topic,
+            }
+            for sid in await db.scalars(subscribed)
+        ]
+        if rows:
+            await db.execute(insert(Delivery).values(rows).on_conflict_do_nothing())
+        event.delivered_at = now
+        stats.dispatched += len(rows)
+        return True
+
+    async def _deliver(self, db: Db, delivery_id: uuid.UUID, stats: HookStats) -> bool:
+        claim = (
+            select(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.status == DeliveryStatus.PENDING.value,
+                Delivery.next_attempt_at <= func.now(),
+            )
+            .with_for_update(skip_locked=True)
+        )
+        row = await db.scalar(claim)
+        if row is None:
+            stats.skipped += 1  # another worker holds it, or it changed since listed
+            return False
+        sub = await db.scalar(select(Subscription).where(Subscription.id == row.subscription_id))
+        key = await db.scalar(select(ApiToken).where(ApiToken.id == sub.api_key_id))
+        now = self.clock()
+        if sub.disabled_at is not None or not _key_active(key, now):
+            row.status, row.last_error = (
+                DeliveryStatus.DEAD.value,
+                "key revoked or subscription disabled",
+            )
+            stats.dead += 1
+            return True
+        event = await db.scalar(select(DomainEvent).where(DomainEvent.id == row.event_id))
+        body = await self.payload(db, key, event)
+        attempt = await self.send(sub, row, body, now)
+        await self._record(db, sub, row, attempt, now, stats)
+        return True
+
+    async def payload(self, db: Db, key: ApiToken, event: DomainEvent) -> dict[str, Any]:
+        """The delivery body: the event and the object as this key reads it now."""
+        ref = event.payload or {}
+        obj, redactions = None, []
+        query = READS.get(str(ref.get("type")))
+        if query is not None and not event.topic.endswith((".deleted", ".erased")):
+            result = await self.read_as(db, key, query, {"id": ref.get("id")})
+            obj = (result.data or {}).get("object")
+            redactions = (result.extensions or {}).get("redactions", [])
+        return envelope(event.topic, event.id, event.created_at.isoformat(), ref, obj, redactions)
+
+    async def read_as(self, db: Db, key: ApiToken, query: str, variables: dict[str, Any]) -> Any:
+        """Run a GraphQL read as the key, in this transaction; its personal-data reads are
+        audited like an API request's."""
+        version = await db.scalar(select(Tenant.policy_version))
+        principal = Principal(
+            kind="partner",
+            tenant_id=key.tenant_id,
+            subjects=tuple(key.scopes or ()),
+            token_id=key.id,
+            policy_version=version or 0,
+        )
+        await load_tenant_policies(db, self.policies, principal)
+        request_id = f"webhook-{uuid.uuid4().hex[:12]}"
+        context = Context(
+            request=Request({"type": "http", "method": "POST", "path": "/webhooks", "headers": []}),
+            request_id=request_id,
+            principal=principal,
+            db=db,
+            loaders=Loaders(db),
+            authz=Authorizer(self.policies.enforcer, principal, self.policies),
+            settings=self.settings,
+        )
+        result = await self.schema.execute(query, variable_values=variables, context_value=context)
+        await context.audit.flush(db)
+        return result
+
+    async def send(
+        self, sub: Subscription, row: Delivery, body: dict[str, Any], now: datetime
+    ) -> Attempt:
+        """Sign and POST once; never follows a redirect, keeps at most 1 KiB of the answer."""
+        data = orjson.dumps(body).decode()
+        msg_id = webhook_id(row.id)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "Microspace-Webhooks/1",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(sub.secret).sign(msg_id, now, data),
+        }
+        development = self.settings.dev_mode
+        try:
+            target = check_url(sub.url, development=development)
+            url, extensions = sub.url, {}
+            if not development:
+                # connect to the address just checked; TLS still verifies the host name
+                address = await resolve_public(target)
+                host = f"[{address}]" if ":" in address else address
+                url = sub.url.replace(target.host, host, 1)
+                headers["host"] = (
+                    target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
+                )
+                extensions = {"sni_hostname": target.host}
+            return await _post(
+                url, headers, data, extensions, self.settings.webhook_timeout_seconds
+            )
+        except EgressRefused as refused:
+            return Attempt(None, None, f"refused: {refused}")
+
+    async def _record(
+        self,
+        db: Db,
+        sub: Subscription,
+        row: Delivery,
+        attempt: Attempt,
+        now: datetime,
+        stats: HookStats,
+    ) -> None:
+        row.attempts += 1
+        row.last_attempt_at, row.last_status_code = now, attempt.status_code
+        row.last_error, row.response_excerpt = attempt.error, attempt.excerpt
+        if attempt.ok:
+            row.status, row.delivered_at = DeliveryStatus.DELIVERED.value, now
+            sub.failing_since = sub.notified_at = None
+            stats.delivered += 1
+            return
+        sub.failing_since = sub.failing_since or now
+        window = timedelta(hours=self.settings.webhook_retry_hours)
+        due = now + backoff(row.attempts, self.settings.webhook_backoff_seconds)
+        if due <= row.window_started_at + window:
+            row.next_attempt_at = due
+            stats.retried += 1
+            return
+        row.status = DeliveryStatus.DEAD.value
+        stats.dead += 1
+        detail = (
+            f"the delivery of a {row.event_type} event was given up after {row.attempts} attempts."
+        )
+        if now - sub.failing_since >= window:
+            sub.disabled_at = now
+            sub.disabled_reason = (
+                f"No successful delivery for {self.settings.webhook_retry_hours:g} h."
+            )
+            detail += (
+                " The subscription has been disabled; subscribe again once the endpoint works."
+            )
+            await emit(db, "webhook_subscription.disabled", sub.id, ["disabledAt"], actor="worker")
+            stats.disabled += 1
+        if sub.notified_at is None or sub.disabled_at is not None:
+            await notify_owners(db, {"url": sub.url, "detail": detail})
+            sub.notified_at = now
+
+
+def _key_active(key: ApiToken | None, now: datetime) -> bool:
+    return (
+        key is not None
+        and key.revoked_at is None
+        and (key.expires_at is None or key.expires_at > now)
+    )
+
+
+def _due_statement(function: str) -> Any:
+    # the SECURITY DEFINER listings of migration 0006: keys of due rows of every tenant
+    assert function in ("app_domain_events_due", "app_webhook_deliveries_due")
+    return text(f"SELECT tenant_id, id FROM {function}(:n)")
+
+
+async def _post(
+    url: str, headers: dict[str, str], data: str, extensions: dict[str, Any], timeout: float
+) -> Attempt:
+    try:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=timeout) as client:
+            request = client.build_request(
+                "POST", url, content=data, headers=headers, extensions=extensions
+            )
+            response = await client.send(request, stream=True)
+            try:
+                kept = b""
+                async for chunk in response.aiter_raw():
+                    kept += chunk
+                    if len(kept) >= EXCERPT_BYTES:
+                        break
+            finally:
+                await response.aclose()
+        excerpt = kept[:EXCERPT_BYTES].decode("utf-8", "replace")[:EXCERPT_BYTES]
+        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+        return Attempt(response.status_code, excerpt, error)
+    except httpx.HTTPError as exc:
+        return Attempt(None, None, f"{type(exc).__name__}: {exc}"[:500])
+
+
+async def notify_owners(db: Db, payload: dict[str, Any]) -> None:
+    """One e-mail per owner through the outbox, in this transaction."""
+    for member_id in await db.scalars(select(Member.id).where(Member.role == "owner")):
+        db.add(
+            OutboxMessage(
+                id=uuid.uuid4(), kind="webhook_failing", member_id=member_id, payload=payload
+            )
+        )
+    await db.flush()
+
+
+def webhooks_for(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> Webhooks:
+    return Webhooks(sessionmaker=sessionmaker, settings=settings)
