@@ -103,7 +103,7 @@ async def test_widget_reads_no_contact_data_and_changes_nothing(api, client, new
 
 
 async def test_widget_runs_trusted_documents_only(api, client, new_tenant, owner_url):
-    t, key, ids = await _setup(api, new_tenant, owner_url)
+    _t, key, ids = await _setup(api, new_tenant, owner_url)
     headers = {"Authorization": f"Bearer {key}"}
 
     # a document as text: refused, even a valid read
@@ -140,7 +140,7 @@ async def test_documents_registered_on_the_fly_are_not_trusted(api, client, new_
 
 
 async def test_widget_get_by_hash_is_cacheable(api, client, new_tenant, owner_url):
-    t, key, ids = await _setup(api, new_tenant, owner_url)
+    _t, key, ids = await _setup(api, new_tenant, owner_url)
     params = {
         "key": key,
         "operationName": "WidgetSpace",
