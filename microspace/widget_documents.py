@@ -15,7 +15,7 @@ DOCUMENTS = {
     ),
     "VisitorConsent": (
         "query VisitorConsent($contactId: ID!) { viewer { kind contactId } "
-        "contact(id: $contactId) { id consents { purpose granted } } }"
+        "contact(id: $contactId) { id consents { purpose state } } }"
     ),
     "VisitorConsentGrant": (
         "mutation VisitorConsentGrant($input: ConsentGrantInput!) { consentGrant(input: $input) "

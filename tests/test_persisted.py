@@ -34,7 +34,7 @@ async def test_automatic_persisted_queries_for_members(api, client, new_tenant):
     assert again.json() == retry.json()
 
     # over GET too (Apollo's useGETForHashedQueries), though GET with text is off
-    params = {"extensions": '{"persistedQuery":{"version":1,"sha256Hash":"%s"}}' % digest}
+    params = {"extensions": f'{{"persistedQuery":{{"version":1,"sha256Hash":"{digest}"}}}}'}
     got = await client.get("/graphql", params=params, headers=auth)
     assert got.status_code == 200 and got.json() == retry.json()
 

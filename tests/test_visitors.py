@@ -70,7 +70,7 @@ async def test_the_invitation_email_link_accepts_and_opens_a_session(
     api, client, new_tenant, owner_url, settings, tmp_path
 ):
     # given an invitation sent by the worker
-    t, spaces, jane, _ = await _world(new_tenant, owner_url)
+    t, _spaces, jane, _ = await _world(new_tenant, owner_url)
     space = (await make_spaces(owner_url, t.tenant_id, 1, status="published"))[0]
     owner = api(t.token)
     await owner(INVITE, {"s": encode_id("Space", space), "ids": [encode_id("Contact", jane)]})
@@ -146,7 +146,7 @@ async def test_expired_forged_and_revoked_links_open_nothing(
 async def test_visitor_reads_their_published_spaces_only(
     api, client, new_tenant, owner_url, settings
 ):
-    t, spaces, jane, other = await _world(new_tenant, owner_url)
+    t, spaces, jane, _other = await _world(new_tenant, owner_url)
     session = await open_visitor(client, settings.secret(), t.tenant_id, spaces["shared"], jane)
     visitor = PersistedApi(client, session["visitorToken"], api(t.token))
 

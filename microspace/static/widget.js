@@ -66,10 +66,11 @@
 
   function block(b) {
     var body = b.body || {};
-    var wrap = el("div", null, { "class": "block block-" + b.kind, "data-block-id": b.id });
-    if (b.kind === "heading") wrap.appendChild(el("h" + Math.min(6, Math.max(2, body.level || 2)), body.text));
-    else if (b.kind === "rich_text") wrap.appendChild(el("p", body.text));
-    else if (b.kind === "checklist") {
+    var kind = String(b.kind).toLowerCase(); // the GraphQL enum: HEADING, RICH_TEXT, ...
+    var wrap = el("div", null, { "class": "block block-" + kind, "data-block-id": b.id });
+    if (kind === "heading") wrap.appendChild(el("h" + Math.min(6, Math.max(2, body.level || 2)), body.text));
+    else if (kind === "rich_text") wrap.appendChild(el("p", body.text));
+    else if (kind === "checklist") {
       var list = el("ul");
       (body.items || []).forEach(function (i) { list.appendChild(el("li", (i.checked ? "\u2611 " : "\u2610 ") + i.text)); });
       wrap.appendChild(list);
@@ -117,8 +118,9 @@
     call("VisitorConsent", { contactId: session.contactId }, session, "GET").then(function (data) {
       var consents = (data.contact && data.contact.consents) || [];
       var analytics = consents.filter(function (c) { return c.purpose === "ANALYTICS"; })[0];
-      if (analytics && analytics.granted) return recordView(spaceId, session);
-      if (analytics && analytics.granted === false) return null; // withdrawn: ask no more
+      var state = analytics ? analytics.state : "NOT_GIVEN";
+      if (state === "GRANTED") return recordView(spaceId, session);
+      if (state === "WITHDRAWN") return null; // they said no: do not ask again
       consentBar(root, spaceId, session);
     });
   }
