@@ -197,7 +197,9 @@ async def _open_invitation(api, new_tenant, owner_url, servers, browser, setting
 async def test_no_usage_event_before_consent_and_one_after(
     api, new_tenant, owner_url, servers, browser, settings
 ):
-    t, page, widget = await _open_invitation(api, new_tenant, owner_url, servers, browser, settings)
+    t, _page, widget = await _open_invitation(
+        api, new_tenant, owner_url, servers, browser, settings
+    )
     await asyncio.sleep(0.5)  # whatever the page would send on its own has been sent
     assert await _usage(owner_url, t.tenant_id) == 0
 
