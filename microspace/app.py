@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
@@ -69,7 +68,7 @@ class RequestId:
         await self.app(scope, receive, send_with_id)
 
 
-class GraphQLApp(GraphQL):
+class GraphQLApp(persisted.PersistedQueryView):
     """Strawberry's ASGI view: one database transaction per HTTP request, strict HTTP rules,
     a rate limit in cost points, and an execution timeout."""
 
@@ -244,22 +243,6 @@ class GraphQLApp(GraphQL):
             data.pop("data", None)
             request.state.request_error = True
         return data
-
-    def should_render_graphql_ide(self, request: AsyncHTTPRequestAdapter) -> bool:
-        # a GET by hash has no `query` parameter but is an operation, not a browser visit
-        if "extensions" in request.query_params:
-            return False
-        return bool(super().should_render_graphql_ide(request))
-
-    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        # the document by hash, or a widget refused an untrusted one (microspace/persisted.py)
-        try:
-            kwargs["request_data"] = await persisted.resolve(
-                kwargs["context"], kwargs["request_data"]
-            )
-        except persisted.PersistedQueryError as error:
-            return error.result()
-        return await super().execute_single(*args, **kwargs)
 
     async def build_context(self, request: Request, db: Db) -> Context:
         authorization = credential(

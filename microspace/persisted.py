@@ -14,13 +14,16 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
+from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.types import ExecutionResult
 
 from core.auth import BROWSER_KINDS
@@ -124,6 +127,26 @@ async def resolve(context: Context, data: GraphQLRequestData) -> GraphQLRequestD
         extensions=data.extensions,
         protocol=data.protocol,
     )
+
+
+class PersistedQueryView(GraphQL):
+    """Strawberry's ASGI view, with documents by hash (the hook of this module)."""
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # a GET by hash has no `query` parameter but is an operation, not a browser visit
+        params: Mapping[str, object] = getattr(request, "query_params", {})
+        if "extensions" in params:
+            return False
+        return bool(super().should_render_graphql_ide(request))
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        # the document by hash, or a widget refused an untrusted one
+        try:
+            kwargs["request_data"] = await resolve(kwargs["context"], kwargs["request_data"])
+        except PersistedQueryError as error:
+            return error.result()
+        result: ExecutionResult = await super().execute_single(*args, **kwargs)
+        return result
 
 
 def http_cache(request: Request, response: Response, max_age: int) -> Response:

@@ -42,7 +42,7 @@ class WebhookSubscription(Node):
     @classmethod
     def visible_to(cls, principal: Any, row: Any) -> bool:
         # a partner key sees its own subscriptions only
-        return principal.kind != "partner" or row.api_key_id == principal.token_id
+        return bool(principal.kind != "partner" or row.api_key_id == principal.token_id)
 
     @classmethod
     def from_model(cls, row: SubscriptionModel) -> WebhookSubscription:
