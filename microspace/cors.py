@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import text
 from starlette.datastructures import Headers
@@ -39,9 +39,15 @@ ORIGINS_OF = text("SELECT app_cors_origins(:hash)")
 ORIGIN_KNOWN = text("SELECT app_origin_known(:origin)")
 
 
-def _same_origin(scope: Scope, headers: Headers, origin: str) -> bool:
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _same_origin(scope: Scope, headers: Headers, origin: str, public: str) -> bool:
+    # behind a proxy the Host header may not be the public one: MICROSPACE_PUBLIC_URL is
     host = headers.get("host", "")
-    return origin in (f"{scope.get('scheme', 'http')}://{host}", f"https://{host}")
+    return origin in (f"{scope.get('scheme', 'http')}://{host}", f"https://{host}", public)
 
 
 class Cors:
@@ -55,7 +61,8 @@ class Cors:
             return
         headers = Headers(scope=scope)
         origin = headers.get("origin")
-        if origin is None or _same_origin(scope, headers, origin):
+        public = _origin_of(self.state.settings.public_url)
+        if origin is None or _same_origin(scope, headers, origin, public):
             await self.app(scope, receive, self._vary(send, None))
             return
         params = parse_qs(scope.get("query_string", b"").decode("latin-1"))

@@ -132,3 +132,45 @@ async def test_cli_registers_a_trusted_document(api, client, new_tenant, owner_u
     assert ran.json()["data"]["spaces"]["edges"] == []
     with pytest.raises(OperatorError):
         await register_document_cli(owner_url, str(t.tenant_id), "{ nope }")
+
+
+async def test_cli_commands_for_widgets(database_url, new_tenant, tmp_path):
+    """`document-register` and `tenant-web` through the real command line."""
+    import json
+
+    from tests.test_cli import run_cli
+
+    t = await new_tenant("P")
+    doc = tmp_path / "spaces.graphql"
+    doc.write_text(SPACES)
+    code, out, err = await run_cli(
+        database_url, "document-register", "--tenant", str(t.tenant_id), "--file", str(doc)
+    )
+    assert code == 0, err
+    assert json.loads(out) == {"sha256": sha256(SPACES), "trusted": True}
+
+    code, out, err = await run_cli(
+        database_url,
+        "tenant-web",
+        "--tenant",
+        str(t.tenant_id),
+        "--cors-origin",
+        "https://app.example",
+        "--visitor-url",
+        "https://shop.example/portal",
+    )
+    assert code == 0, err
+    assert json.loads(out) == {
+        "cors_origins": ["https://app.example"],
+        "visitor_url": "https://shop.example/portal",
+    }
+    for bad in (["--cors-origin", "https://app.example/"], ["--visitor-url", "ftp://x"]):
+        code, out, err = await run_cli(
+            database_url, "tenant-web", "--tenant", str(t.tenant_id), *bad
+        )
+        assert code == 2 and err.startswith("error: ") and out == "", (bad, err)
+    doc.write_text("{ nope }")
+    code, _, err = await run_cli(
+        database_url, "document-register", "--tenant", str(t.tenant_id), "--file", str(doc)
+    )
+    assert code == 2 and "does not validate" in err
