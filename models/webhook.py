@@ -79,4 +79,7 @@ class WebhookDelivery(TenantScoped, Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # start of the current retry window (about a day): creation, or a manual retry
     window_started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # the first failed attempt of the current window: if the subscription has not succeeded
+    # since (failing_since <= this) when the delivery dies, the endpoint failed all along
+    first_failed_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]

@@ -250,6 +250,7 @@ async def retry_webhook_delivery(info: Info, id: strawberry.ID) -> WebhookDelive
         now,
         now,
     )
+    row.first_failed_at = None
     await info.context.db.flush()
     info.context.audit.record("webhook_retry", None, [encode_id("WebhookDelivery", row.id)])
     return WebhookDeliveryPayload(delivery=WebhookDelivery.from_model(row))
