@@ -10,7 +10,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.audit import append_entries
-from models import ApiToken, Contact, Member, SubjectRequest, SubjectRequestEvent, Tenant
+from models import (
+    ApiToken,
+    Contact,
+    Member,
+    SubjectRequest,
+    SubjectRequestEvent,
+    Tenant,
+    WebhookDelivery,
+)
 from privacy.erasure import apply_step, steps, unit
 
 
@@ -53,6 +61,11 @@ async def purge_tenant(
         await db.execute(
             update(SubjectRequestEvent)
             .values(note=None)
+            .execution_options(synchronize_session=False)
+        )
+        await db.execute(
+            update(WebhookDelivery)
+            .values(response_excerpt=None)
             .execution_options(synchronize_session=False)
         )
         await db.execute(
