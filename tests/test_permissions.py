@@ -219,7 +219,9 @@ async def test_key_and_webhook_matrix(
     # newest first: the reader key, then (for a partner caller) the caller's own key
     reader, own = keys[0]["node"]["id"], keys[-1]["node"]["id"]
     sub = await owner(
-        PARTNER_CALLS["webhookSubscriptionCreate"].replace("userErrors", "subscription { id }"),
+        PARTNER_CALLS["webhookSubscriptionCreate"].replace(
+            "userErrors { code }", "subscription { id } userErrors { code }"
+        ),
         {"k": reader},
     )
     sub_id = sub["data"]["webhookSubscriptionCreate"]["subscription"]["id"]
