@@ -10,9 +10,11 @@ import base64
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import cast
 
 import strawberry
 from sqlalchemy import ColumnElement, select
+from strawberry.scalars import JSON
 
 from core.auth import Principal
 from core.egress import EgressRefused, check_url, resolve_public
@@ -60,7 +62,7 @@ def _own(info: Info) -> list[ColumnElement[bool]]:
 
 async def load_subscription(info: Info, global_id: str) -> SubscriptionModel:
     loader = info.context.loaders.webhook_subscription_by_id
-    row = await load_by_global_id(loader, global_id, "WebhookSubscription")
+    row: SubscriptionModel = await load_by_global_id(loader, global_id, "WebhookSubscription")
     principal = info.context.principal
     if principal.kind == "partner" and row.api_key_id != principal.token_id:
         raise NotFound()
@@ -91,7 +93,10 @@ def list_webhook_event_types() -> list[WebhookEventType]:
     """Every event type, with what it is about and a sample payload."""
     return [
         WebhookEventType(
-            name=name, object_type=type_name, description=text, sample_payload=sample_payload(name)
+            name=name,
+            object_type=type_name,
+            description=text,
+            sample_payload=cast(JSON, sample_payload(name)),
         )
         for name, (type_name, text) in EVENT_TYPES.items()
     ]

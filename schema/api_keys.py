@@ -100,11 +100,10 @@ class ApiKey(Node):
             return ApiKeyStatus.EXPIRED
         return ApiKeyStatus.ACTIVE
 
-    @strawberry.field(
-        description="What this key may do and read, by type and personal-data category, from "
-        "the tenant's current policies: review it before authorising an integration."
-    )
+    @strawberry.field
     def reach(self, info: Info) -> list[TypeReach]:
+        """What this key may do and read, by type and personal-data category, from the
+        tenant's current policies: review it before authorising an integration."""
         subjects = tuple(self.scopes) if self.kind is ApiKeyKind.PARTNER else ("widget",)
         principal = Principal(
             kind=self.kind.value, tenant_id=self.tenant_pk, subjects=subjects, token_id=self.pk
