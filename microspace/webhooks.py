@@ -263,12 +263,7 @@ class Webhooks:
             url, extensions = sub.url, {}
             if not development:
                 # connect to the address just checked; TLS still verifies the host name
-                address = await resolve_public(target)
-                host = f"[{address}]" if ":" in address else address
-                url = sub.url.replace(target.host, host, 1)
-                headers["host"] = (
-                    target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
-                )
+                url, headers["host"] = target.pinned(await resolve_public(target))
                 extensions = {"sni_hostname": target.host}
             return await _post(
                 url, headers, data, extensions, self.settings.webhook_timeout_seconds

@@ -367,3 +367,16 @@ async def test_payloads_read_as_the_subscribing_key(app, settings, api, new_tena
         await db.close()
     assert body["data"]["id"] == gid and body["data"]["object"]["fullName"] == "J*** R***"
     assert body["timestamp"] and datetime.fromisoformat(body["timestamp"]) <= datetime.now(UTC)
+
+
+def test_pinned_url_keeps_the_host_for_tls_and_the_host_header():
+    target = check_url("https://Hooks.Example.com:8443/in?x=1", development=False)
+    assert target.pinned("93.184.216.34") == (
+        "https://93.184.216.34:8443/in?x=1",
+        "hooks.example.com:8443",
+    )
+    plain = check_url("https://hooks.example.com/in", development=False)
+    assert plain.pinned("2606:2800:220:1::1") == (
+        "https://[2606:2800:220:1::1]/in",
+        "hooks.example.com",
+    )
