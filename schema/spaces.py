@@ -11,6 +11,7 @@ import strawberry
 
 from core.ids import encode_id
 from models import Space as SpaceModel
+from models.space import SpaceStatus
 from schema.blocks import Block
 from schema.connection import Connection, child_connection
 from schema.context import Info
@@ -22,11 +23,8 @@ if TYPE_CHECKING:
     from schema.space_access import SpaceAccess
 
 
-@strawberry.enum
-class SpaceStatus(enum.Enum):
-    DRAFT = "draft"
-    PUBLISHED = "published"
-    ARCHIVED = "archived"
+# the model's enum, published under its GraphQL name (declared once, in models/)
+strawberry.enum(SpaceStatus, name="SpaceStatus")
 
 
 @strawberry.type(description="A personalised page a tenant shares with its clients.")
