@@ -48,7 +48,9 @@ class Tenant(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
-    subscription_status: Mapped[str] = mapped_column(String(20), default="active")
+    subscription_status: Mapped[str] = mapped_column(
+        String(20), default=SubscriptionStatus.ACTIVE.value
+    )
     subscription_ends_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # bumped by every change of the tenant's policy overrides (models/audit.py PolicyRule)
