@@ -28,6 +28,7 @@ from schema.consent import (
 )
 from schema.context import Info
 from store.consent_ledger import lock_contact
+from store.contacts import forget_contact
 from store.loaders import load_by_global_id
 
 MAX_EVIDENCE = 2000
@@ -97,7 +98,7 @@ async def _record(
     await db.flush()
     if action is ConsentAction.WITHDRAWN:
         await _withdraw_effects(info, contact.id, input.purpose.value)
-    info.context.loaders.forget_contact(contact.id)
+    forget_contact(info.context.loaders, contact.id)
     info.context.audit.record(f"consent_{action.value}", contact.id, ["consents"])
     return ConsentPayload(
         consent=Consent.from_event(ConsentPurpose(row.purpose), row, row.contact_id),

@@ -45,6 +45,7 @@ from schema.subject_requests import (
     SubjectRequestUserError,
     SubjectRequestVerifyInput,
 )
+from store.contacts import forget_contact
 from store.loaders import load_by_global_id
 from store.outbox import enqueue
 from store.pagination import Order, parse_datetime
@@ -86,8 +87,7 @@ async def load_request(info: Info, global_id: str) -> SubjectRequestModel:
     """A request of the tenant; a subject sees only their own. NOT_FOUND otherwise."""
     loader = info.context.loaders.subject_request_by_id
     row = await load_by_global_id(loader, global_id, "SubjectRequest")
-    principal = info.context.principal
-    if principal.kind == "subject" and principal.contact_id not in row.contact_ids:
+    if not SubjectRequest.visible_to(info.context.principal, row):
         raise NotFound()
     return row
 
@@ -285,7 +285,7 @@ async def _correct(info: Info, row: SubjectRequestModel) -> None:
         )
     for contact_id in row.contact_ids:
         ctx.audit.record("update", contact_id, fields)
-        ctx.loaders.forget_contact(contact_id)
+        forget_contact(ctx.loaders, contact_id)
         ctx.db.add(
             DomainEvent(
                 id=uuid.uuid4(),

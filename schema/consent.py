@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 
@@ -13,6 +13,7 @@ from core.ids import encode_id
 from models import ConsentEvent as ConsentEventModel
 from models.consent import ConsentAction, ConsentPurpose, ConsentSource
 from schema.context import Info
+from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
 from schema.personal_data import backed_by, personal
@@ -84,6 +85,8 @@ class Consent:
 @strawberry.type(description="One entry of a contact's append-only consent ledger.")
 @backed_by(ConsentEventModel)
 class ConsentEvent(Node):
+    node_policy: ClassVar[str | None] = "Consent"
+    node_loader: ClassVar[str | None] = "consent_event_by_id"
     purpose: ConsentPurpose
     action: ConsentAction | None = personal(ConsentEventModel.action)
     source: ConsentSource
@@ -128,7 +131,7 @@ class ConsentErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a consent mutation was refused; nothing was recorded.")
-class ConsentUserError:
+class ConsentUserError(UserError):
     code: ConsentErrorCode
     field: list[str] | None
     message: str

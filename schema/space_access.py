@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 
@@ -14,6 +14,7 @@ from models import SpaceAccess as SpaceAccessModel
 from models.space_access import AccessState
 from schema.contacts import Contact
 from schema.context import Info
+from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
 from schema.personal_data import backed_by, personal
@@ -29,6 +30,8 @@ strawberry.enum(AccessState, name="AccessState")
 @strawberry.type(description="A contact's access to a space: invited, accepted or revoked.")
 @backed_by(SpaceAccessModel)
 class SpaceAccess(Node):
+    node_policy: ClassVar[str | None] = "SpaceAccess"
+    node_loader: ClassVar[str | None] = "space_access_by_id"
     state: AccessState
     invited_at: datetime
     accepted_at: datetime | None = personal(SpaceAccessModel.accepted_at)
@@ -79,7 +82,7 @@ class SpaceAccessErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a space access mutation was refused; nothing was changed.")
-class SpaceAccessUserError:
+class SpaceAccessUserError(UserError):
     code: SpaceAccessErrorCode
     field: list[str] | None
     message: str
