@@ -20,7 +20,6 @@ from schema.permissions import Can
 from store.contacts import ACCESS_ORDER
 from store.spaces import BLOCK_ORDER
 
-
 # the model's enum, published under its GraphQL name (declared once, in models/)
 strawberry.enum(SpaceStatus, name="SpaceStatus")
 
