@@ -115,7 +115,7 @@ async def _locked_request(db: Db, request_id: uuid.UUID) -> SubjectRequest:
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    request = await db.scalar(stmt)
+    request: SubjectRequest | None = await db.scalar(stmt)
     if request is None or request.kind != RequestKind.ERASURE:
         raise ErasureRefused("not an erasure request")
     return request

@@ -86,7 +86,7 @@ def _transition(
 async def load_request(info: Info, global_id: str) -> SubjectRequestModel:
     """A request of the tenant; a subject sees only their own. NOT_FOUND otherwise."""
     loader = info.context.loaders.subject_request_by_id
-    row = await load_by_global_id(loader, global_id, "SubjectRequest")
+    row: SubjectRequestModel = await load_by_global_id(loader, global_id, "SubjectRequest")
     if not SubjectRequest.visible_to(info.context.principal, row):
         raise NotFound()
     return row
@@ -140,7 +140,7 @@ async def _subject_email(info: Info, given: str | None) -> str | SubjectRequestP
             return _error(
                 Code.SUBJECT_MISMATCH, "email", "A subject may file requests about themself only."
             )
-        return contact.email
+        return str(contact.email)
     if given is None or not given.strip():
         return _error(Code.REQUIRED, "email", "email is required.")
     email = normalise_email(given)
@@ -208,14 +208,18 @@ async def file_correction_request(
     info: Info, input: SubjectCorrectionRequestInput
 ) -> SubjectRequestPayload:
     """Art. 16: correct the subject's contact fields."""
-    changes = {k: v for k, v in strawberry.asdict(input.changes).items() if v is not None}
+    changes: dict[str, str | None] = {
+        k: str(v) for k, v in strawberry.asdict(input.changes).items() if v is not None
+    }
     if not changes:
         return _error(Code.INVALID_CHANGES, "changes", "Name at least one field to correct.")
     values, errors = clean_fields(changes)
     if errors:
         first = errors[0]
         return _error(
-            Code.INVALID_CHANGES, f"changes.{to_camel_case(first.field[0])}", first.message
+            Code.INVALID_CHANGES,
+            f"changes.{to_camel_case((first.field or [''])[0])}",
+            first.message,
         )
     return await _file(info, RequestKind.CORRECTION, input.email, values)
 
@@ -256,6 +260,7 @@ def export_link(info: Info, request_id: uuid.UUID) -> ExportLink:
     from privacy.links import sign_link
 
     settings = info.context.settings
+    assert info.context.principal.tenant_id is not None  # members of a tenant only
     expires = datetime.now(UTC) + timedelta(seconds=settings.export_link_ttl)
     token = sign_link(
         settings.secret(),
