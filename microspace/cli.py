@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     print("migrations applied")
     return 0
@@ -67,7 +67,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 def cmd_seed_demo(_: argparse.Namespace) -> int:
     from microspace.tenants import seed_demo
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(seed_demo(settings.owner_url()))
     print(json.dumps(created.as_json()))
@@ -77,7 +77,7 @@ def cmd_seed_demo(_: argparse.Namespace) -> int:
 def cmd_tenant_create(args: argparse.Namespace) -> int:
     from microspace.tenants import create_tenant
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(create_tenant(settings.owner_url(), args.name, args.owner_email))
     print(json.dumps(created.as_json()))
@@ -87,7 +87,7 @@ def cmd_tenant_create(args: argparse.Namespace) -> int:
 def cmd_member_create(args: argparse.Namespace) -> int:
     from microspace.tenants import create_member
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(create_member(settings.owner_url(), args.tenant, args.email, args.role))
     print(json.dumps(created.as_json()))
@@ -97,7 +97,7 @@ def cmd_member_create(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from microspace.worker import run
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     try:
         stats = asyncio.run(run(settings, once=args.once))
@@ -121,7 +121,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_retention(args: argparse.Namespace) -> int:
     from microspace.worker import retention_once
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     if args.grace_days is not None:
         if args.grace_days < 0:
             raise OperatorError("--grace-days must not be negative")

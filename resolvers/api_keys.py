@@ -33,8 +33,9 @@ from schema.api_keys import (
 )
 from schema.connection import Connection, list_connection
 from schema.context import Info
+from store.api_keys import API_KEY_ORDER
 from store.events import emit
-from store.loaders import API_KEY_ORDER, forget, load_by_global_id
+from store.loaders import forget, load_by_global_id
 
 MAX_NAME = 200
 MAX_ORIGINS = 20

@@ -31,7 +31,6 @@ from schema.context import Info
 from schema.webhooks import (
     WebhookDelivery,
     WebhookDeliveryPayload,
-    WebhookDeliveryStatus,
     WebhookErrorCode,
     WebhookEventType,
     WebhookSubscription,
@@ -40,7 +39,8 @@ from schema.webhooks import (
     WebhookSubscriptionPayload,
     WebhookUserError,
 )
-from store.loaders import WEBHOOK_DELIVERY_ORDER, WEBHOOK_SUBSCRIPTION_ORDER, load_by_global_id
+from store.loaders import load_by_global_id
+from store.webhooks import WEBHOOK_DELIVERY_ORDER, WEBHOOK_SUBSCRIPTION_ORDER
 
 MAX_DESCRIPTION = 500
 MAX_EVENT_TYPES = 100
@@ -207,7 +207,7 @@ async def delete_webhook_subscription(
 async def list_webhook_deliveries(
     info: Info,
     subscription_id: strawberry.ID | None = None,
-    status: WebhookDeliveryStatus | None = None,
+    status: DeliveryStatus | None = None,
     first: int | None = None,
     after: str | None = None,
 ) -> Connection[WebhookDelivery]:

@@ -6,15 +6,18 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import strawberry
 
 from core.auth import Principal
 from core.ids import encode_id
 from models import ApiToken as ApiTokenModel
+from models.tenant import KEY_KINDS
 from policies.reach import reach
 from policies.redaction import Decision
 from schema.context import Info
+from schema.errors import UserError
 from schema.node import Node
 
 
@@ -57,6 +60,8 @@ class TypeReach:
 
 @strawberry.type(description="A partner or widget key. Its secret is never shown again.")
 class ApiKey(Node):
+    node_policy: ClassVar[str | None] = "ApiKey"
+    node_loader: ClassVar[str | None] = "api_key_by_id"
     name: str
     kind: ApiKeyKind
     scopes: list[str]
@@ -72,6 +77,11 @@ class ApiKey(Node):
     allowed_origins: list[str] = strawberry.field(description="Widgets: the embedding origins.")
     pk: strawberry.Private[uuid.UUID]
     tenant_pk: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def visible_to(cls, principal: Any, row: Any) -> bool:
+        """Members' sign-in tokens and subjects' magic links share the table: not keys."""
+        return bool(row.kind in KEY_KINDS)
 
     @classmethod
     def from_model(cls, row: ApiTokenModel) -> ApiKey:
@@ -142,7 +152,7 @@ class ApiKeyErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why an API key mutation was refused; nothing was changed.")
-class ApiKeyUserError:
+class ApiKeyUserError(UserError):
     code: ApiKeyErrorCode
     field: list[str] | None
     message: str
