@@ -12,7 +12,7 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 MAX_URL = 2000
 LOOPBACK_NAMES = ("localhost",)
@@ -32,6 +32,15 @@ class Target:
     host: str
     port: int
     scheme: str
+
+    def pinned(self, address: str) -> tuple[str, str]:
+        """The URL with the host replaced by the checked address, and the Host header."""
+        parts = urlsplit(self.url)
+        literal = f"[{address}]" if ":" in address else address
+        default = parts.port is None
+        netloc = literal if default else f"{literal}:{self.port}"
+        host = self.host if default else f"{self.host}:{self.port}"
+        return urlunsplit(parts._replace(netloc=netloc)), host
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -39,6 +39,7 @@ from microspace.state import AppState
 from microspace.widget import widget_script
 from models.pii import validate_categories
 from policies.authz import Authorizer, TenantPolicies, load_enforcer, load_tenant_policies
+from privacy.erasure import StepHook
 from schema.build import build_schema
 from schema.context import Context
 from store.audience import narrow_to_audience
@@ -260,10 +261,11 @@ class GraphQLApp(persisted.PersistedQueryView):
             loaders=Loaders(db),
             authz=Authorizer(self.state.enforcer, principal, self.state.tenant_policies),
             settings=self.state.settings,
+            erasure_after_step=self.state.erasure_after_step,
         )
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None) -> Starlette:
     engine = make_engine(
         settings.app_url(),
         pool_size=settings.pool_size,
@@ -278,6 +280,7 @@ def create_app(settings: Settings) -> Starlette:
         sessionmaker=sessionmaker_for(engine),
         enforcer=enforcer,
         tenant_policies=TenantPolicies(enforcer),
+        erasure_after_step=erasure_after_step,
     )
     graphql = GraphQLApp(state, graphql_ide="graphiql" if settings.dev_mode else None)
 

@@ -155,7 +155,7 @@ class Webhooks:
             select(Subscription.id)
             .join(ApiToken, ApiToken.id == Subscription.api_key_id)
             .where(
-                Subscription.event_types.any(event.topic),  # type: ignore[arg-type]
+                Subscription.event_types.contains([event.topic]),
                 Subscription.disabled_at.is_(None),
                 ApiToken.revoked_at.is_(None),
                 or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
@@ -263,12 +263,7 @@ class Webhooks:
             url, extensions = sub.url, {}
             if not development:
                 # connect to the address just checked; TLS still verifies the host name
-                address = await resolve_public(target)
-                host = f"[{address}]" if ":" in address else address
-                url = sub.url.replace(target.host, host, 1)
-                headers["host"] = (
-                    target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
-                )
+                url, headers["host"] = target.pinned(await resolve_public(target))
                 extensions = {"sni_hostname": target.host}
             return await _post(
                 url, headers, data, extensions, self.settings.webhook_timeout_seconds
@@ -294,6 +289,7 @@ class Webhooks:
             stats.delivered += 1
             return
         sub.failing_since = sub.failing_since or now
+        row.first_failed_at = row.first_failed_at or now
         window = timedelta(hours=self.settings.webhook_retry_hours)
         due = now + backoff(row.attempts, self.settings.webhook_backoff_seconds)
         if due <= row.window_started_at + window:
@@ -305,7 +301,8 @@ class Webhooks:
         detail = (
             f"the delivery of a {row.event_type} event was given up after {row.attempts} attempts."
         )
-        if now - sub.failing_since >= window:
+        # sustained: no delivery to this endpoint succeeded during this one's whole window
+        if sub.failing_since <= row.first_failed_at:
             sub.disabled_at = now
             sub.disabled_reason = (
                 f"No successful delivery for {self.settings.webhook_retry_hours:g} h."

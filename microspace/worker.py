@@ -203,7 +203,9 @@ class Worker:
     async def _why_not(self, db: Db, row: OutboxMessage) -> str | None:
         """Checked at send time, not only at enqueue time."""
         purpose = CONSENT_FOR_KIND.get(row.kind)
-        if purpose and not await has_consent(db, row.contact_id, purpose):
+        if purpose and (
+            row.contact_id is None or not await has_consent(db, row.contact_id, purpose)
+        ):
             return "consent withdrawn"
         if row.space_id is not None:
             state = await db.scalar(

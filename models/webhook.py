@@ -74,9 +74,13 @@ class WebhookDelivery(TenantScoped, Base):
     last_attempt_at: Mapped[datetime | None]
     last_status_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
-    # at most 1 KiB of the receiver's last answer, for the delivery log
-    response_excerpt: Mapped[str | None] = mapped_column(Text)
+    # at most 1 KiB of the receiver's last answer, for the delivery log; a receiver may echo
+    # what it was sent, so it is treated as personal data (retention clears it)
+    response_excerpt: Mapped[str | None] = mapped_column(Text, info={"pii": "user"})
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # start of the current retry window (about a day): creation, or a manual retry
     window_started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # the first failed attempt of the current window: if the subscription has not succeeded
+    # since (failing_since <= this) when the delivery dies, the endpoint failed all along
+    first_failed_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]

@@ -33,9 +33,9 @@ from schema.api_keys import (
 )
 from schema.connection import Connection, list_connection
 from schema.context import Info
+from store.api_keys import API_KEY_ORDER
 from store.events import emit
 from store.loaders import forget, load_by_global_id
-from store.partners import API_KEY_ORDER
 
 MAX_NAME = 200
 MAX_ORIGINS = 20
@@ -184,7 +184,7 @@ async def list_key_rows(db: Db) -> list[ApiToken]:
 
 async def revoke_key(db: Db, key_id: uuid.UUID, actor: str) -> ApiToken | None:
     """Revoke now; its next request fails in every process (the lookup checks revoked_at)."""
-    row = await db.scalar(
+    row: ApiToken | None = await db.scalar(
         select(ApiToken).where(ApiToken.id == key_id, ApiToken.kind.in_(KEY_KINDS))
     )
     if row is None:
@@ -198,7 +198,7 @@ async def revoke_key(db: Db, key_id: uuid.UUID, actor: str) -> ApiToken | None:
 
 async def load_key(info: Info, global_id: str) -> ApiToken:
     """A partner or widget key of the tenant; NOT_FOUND otherwise (member tokens included)."""
-    row = await load_by_global_id(info.context.loaders.api_key_by_id, global_id, "ApiKey")
+    row: ApiToken = await load_by_global_id(info.context.loaders.api_key_by_id, global_id, "ApiKey")
     if row.kind not in KEY_KINDS:
         raise NotFound()
     return row

@@ -13,6 +13,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from core.ids import encode_id
 from models import Space as SpaceModel
+from models import SpaceStatus
 from schema.connection import Connection, list_connection
 from schema.context import Info
 from schema.spaces import (
@@ -21,7 +22,6 @@ from schema.spaces import (
     SpaceDeletePayload,
     SpaceErrorCode,
     SpacePayload,
-    SpaceStatus,
     SpaceUpdateInput,
     SpaceUserError,
 )

@@ -8,6 +8,7 @@ from typing import Any
 
 from core.ids import encode_id
 from models import EVENT_TYPES
+from schema.personal_data import REASON
 from store.events import envelope
 
 # object type -> the read, aliased `object`; types without one deliver ids and fields only
@@ -96,7 +97,7 @@ def sample_payload(topic: str) -> dict[str, Any]:
     redactions: list[Any] = []
     if obj is not None and type_name == "Contact":
         redactions = [
-            {"path": ["object", f], "category": c, "reason": "policy"}
+            {"path": ["object", f], "category": c, "reason": REASON}
             for f, c in (("jobTitle", "user.job_title"), ("phone", "user.contact.phone_number"))
         ]
         obj["jobTitle"] = obj["phone"] = None

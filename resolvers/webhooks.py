@@ -10,9 +10,11 @@ import base64
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import cast
 
 import strawberry
 from sqlalchemy import ColumnElement, select
+from strawberry.scalars import JSON
 
 from core.auth import Principal
 from core.egress import EgressRefused, check_url, resolve_public
@@ -29,7 +31,6 @@ from schema.context import Info
 from schema.webhooks import (
     WebhookDelivery,
     WebhookDeliveryPayload,
-    WebhookDeliveryStatus,
     WebhookErrorCode,
     WebhookEventType,
     WebhookSubscription,
@@ -39,7 +40,7 @@ from schema.webhooks import (
     WebhookUserError,
 )
 from store.loaders import load_by_global_id
-from store.partners import WEBHOOK_DELIVERY_ORDER, WEBHOOK_SUBSCRIPTION_ORDER
+from store.webhooks import WEBHOOK_DELIVERY_ORDER, WEBHOOK_SUBSCRIPTION_ORDER
 
 MAX_DESCRIPTION = 500
 MAX_EVENT_TYPES = 100
@@ -61,7 +62,7 @@ def _own(info: Info) -> list[ColumnElement[bool]]:
 
 async def load_subscription(info: Info, global_id: str) -> SubscriptionModel:
     loader = info.context.loaders.webhook_subscription_by_id
-    row = await load_by_global_id(loader, global_id, "WebhookSubscription")
+    row: SubscriptionModel = await load_by_global_id(loader, global_id, "WebhookSubscription")
     principal = info.context.principal
     if principal.kind == "partner" and row.api_key_id != principal.token_id:
         raise NotFound()
@@ -92,7 +93,10 @@ def list_webhook_event_types() -> list[WebhookEventType]:
     """Every event type, with what it is about and a sample payload."""
     return [
         WebhookEventType(
-            name=name, object_type=type_name, description=text, sample_payload=sample_payload(name)
+            name=name,
+            object_type=type_name,
+            description=text,
+            sample_payload=cast(JSON, sample_payload(name)),
         )
         for name, (type_name, text) in EVENT_TYPES.items()
     ]
@@ -203,7 +207,7 @@ async def delete_webhook_subscription(
 async def list_webhook_deliveries(
     info: Info,
     subscription_id: strawberry.ID | None = None,
-    status: WebhookDeliveryStatus | None = None,
+    status: DeliveryStatus | None = None,
     first: int | None = None,
     after: str | None = None,
 ) -> Connection[WebhookDelivery]:
@@ -251,6 +255,7 @@ async def retry_webhook_delivery(info: Info, id: strawberry.ID) -> WebhookDelive
         now,
         now,
     )
+    row.first_failed_at = None
     await info.context.db.flush()
     info.context.audit.record("webhook_retry", None, [encode_id("WebhookDelivery", row.id)])
     return WebhookDeliveryPayload(delivery=WebhookDelivery.from_model(row))

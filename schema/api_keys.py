@@ -17,6 +17,7 @@ from models.tenant import KEY_KINDS
 from policies.reach import reach
 from policies.redaction import Decision
 from schema.context import Info
+from schema.errors import UserError
 from schema.node import Node
 
 
@@ -59,6 +60,8 @@ class TypeReach:
 
 @strawberry.type(description="A partner or widget key. Its secret is never shown again.")
 class ApiKey(Node):
+    node_policy: ClassVar[str | None] = "ApiKey"
+    node_loader: ClassVar[str | None] = "api_key_by_id"
     name: str
     kind: ApiKeyKind
     scopes: list[str]
@@ -75,13 +78,10 @@ class ApiKey(Node):
     pk: strawberry.Private[uuid.UUID]
     tenant_pk: strawberry.Private[uuid.UUID]
 
-    node_policy: ClassVar[str | None] = "ApiKey"
-    node_loader: ClassVar[str | None] = "api_key_by_id"
-
     @classmethod
     def visible_to(cls, principal: Any, row: Any) -> bool:
-        # member and subject tokens share the table but are not keys
-        return row.kind in KEY_KINDS
+        """Members' sign-in tokens and subjects' magic links share the table: not keys."""
+        return bool(row.kind in KEY_KINDS)
 
     @classmethod
     def from_model(cls, row: ApiTokenModel) -> ApiKey:
@@ -110,11 +110,10 @@ class ApiKey(Node):
             return ApiKeyStatus.EXPIRED
         return ApiKeyStatus.ACTIVE
 
-    @strawberry.field(
-        description="What this key may do and read, by type and personal-data category, from "
-        "the tenant's current policies: review it before authorising an integration."
-    )
+    @strawberry.field
     def reach(self, info: Info) -> list[TypeReach]:
+        """What this key may do and read, by type and personal-data category, from the
+        tenant's current policies: review it before authorising an integration."""
         subjects = tuple(self.scopes) if self.kind is ApiKeyKind.PARTNER else ("widget",)
         principal = Principal(
             kind=self.kind.value, tenant_id=self.tenant_pk, subjects=subjects, token_id=self.pk
@@ -153,7 +152,7 @@ class ApiKeyErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why an API key mutation was refused; nothing was changed.")
-class ApiKeyUserError:
+class ApiKeyUserError(UserError):
     code: ApiKeyErrorCode
     field: list[str] | None
     message: str

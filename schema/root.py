@@ -100,9 +100,8 @@ class Query:
     webhook_deliveries: Connection[WebhookDelivery] = strawberry.field(
         resolver=webhooks.list_webhook_deliveries, extensions=[Can("WebhookSubscription", "read")]
     )
-    # the catalogue is documentation: any authenticated caller may read it
     webhook_event_types: list[WebhookEventType] = strawberry.field(
-        resolver=webhooks.list_webhook_event_types, extensions=[Authenticated()]
+        resolver=webhooks.list_webhook_event_types, extensions=[Can("WebhookSubscription", "read")]
     )
 
 

@@ -11,9 +11,13 @@ import strawberry
 from strawberry.scalars import JSON
 
 from core.ids import encode_id
+from models import DeliveryStatus
 from models import WebhookDelivery as DeliveryModel
 from models import WebhookSubscription as SubscriptionModel
+from schema.errors import UserError
 from schema.node import Node
+
+strawberry.enum(DeliveryStatus, name="WebhookDeliveryStatus")
 
 
 @strawberry.enum
@@ -24,6 +28,8 @@ class WebhookSubscriptionStatus(enum.Enum):
 
 @strawberry.type(description="A partner key's subscription to some event types at one URL.")
 class WebhookSubscription(Node):
+    node_policy: ClassVar[str | None] = "WebhookSubscription"
+    node_loader: ClassVar[str | None] = "webhook_subscription_by_id"
     url: str
     event_types: list[str]
     description: str
@@ -36,12 +42,9 @@ class WebhookSubscription(Node):
     disabled_reason: str | None
     pk: strawberry.Private[uuid.UUID]
 
-    node_policy: ClassVar[str | None] = "WebhookSubscription"
-    node_loader: ClassVar[str | None] = "webhook_subscription_by_id"
-
     @classmethod
     def visible_to(cls, principal: Any, row: Any) -> bool:
-        # a partner key sees its own subscriptions only
+        """A partner key sees its own subscriptions only."""
         return bool(principal.kind != "partner" or row.api_key_id == principal.token_id)
 
     @classmethod
@@ -66,19 +69,14 @@ class WebhookSubscription(Node):
         return WebhookSubscriptionStatus.ACTIVE
 
 
-@strawberry.enum
-class WebhookDeliveryStatus(enum.Enum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    DEAD = "dead"
-
-
 @strawberry.type(description="One event for one subscription; its ID is the `webhook-id` header.")
 class WebhookDelivery(Node):
+    node_policy: ClassVar[str | None] = "WebhookSubscription"
+    node_loader: ClassVar[str | None] = "webhook_delivery_by_id"
     webhook_id: str = strawberry.field(description="The `webhook-id` every attempt carries.")
     subscription_id: strawberry.ID
     event_type: str
-    status: WebhookDeliveryStatus
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime
     last_attempt_at: datetime | None
@@ -92,6 +90,12 @@ class WebhookDelivery(Node):
     pk: strawberry.Private[uuid.UUID]
 
     @classmethod
+    def visible_to(cls, principal: Any, row: Any) -> bool:
+        """A partner key reads its deliveries through `webhookDeliveries` (which checks the
+        subscription is its own); node(id) answers members only."""
+        return bool(principal.kind != "partner")
+
+    @classmethod
     def from_model(cls, row: DeliveryModel) -> WebhookDelivery:
         return cls(
             id=strawberry.ID(encode_id("WebhookDelivery", row.id)),
@@ -99,7 +103,7 @@ class WebhookDelivery(Node):
             webhook_id=webhook_id(row.id),
             subscription_id=strawberry.ID(encode_id("WebhookSubscription", row.subscription_id)),
             event_type=row.event_type,
-            status=WebhookDeliveryStatus(row.status),
+            status=DeliveryStatus(row.status),
             attempts=row.attempts,
             next_attempt_at=row.next_attempt_at,
             last_attempt_at=row.last_attempt_at,
@@ -140,7 +144,7 @@ class WebhookErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a webhook mutation was refused; nothing was changed.")
-class WebhookUserError:
+class WebhookUserError(UserError):
     code: WebhookErrorCode
     field: list[str] | None
     message: str

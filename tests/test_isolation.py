@@ -8,7 +8,8 @@ Invariants:
 - the same holds for a partner key issued through `apiKeyCreate` (as an integration calls),
   for a widget key bound to the tenant's published spaces, and for a visitor session opened
   from an invitation link (both sending trusted documents by hash, as the widget does);
-  their writes are FORBIDDEN whatever the ID.
+  their writes are FORBIDDEN whatever the ID;
+- another tenant's API key or webhook subscription ID answers exactly as a random one.
 """
 
 from __future__ import annotations
@@ -171,3 +172,56 @@ async def test_widget_and_visitor_lists_hold_only_their_spaces(
     await make_spaces(owner_url, b.tenant_id, 2, status="published")
     result = await a_caller(SNAPSHOT)
     assert len(result["data"]["spaces"]["edges"]) == 1
+
+
+PARTNER_OPS = {
+    "apiKey": ("key", "query($id: ID!) { apiKey(id: $id) { id name } }"),
+    "node(ApiKey)": ("key", "query($id: ID!) { node(id: $id) { id } }"),
+    "apiKeyRotate": (
+        "key",
+        "mutation($id: ID!) { apiKeyRotate(input: {id: $id}) { secret userErrors { code } } }",
+    ),
+    "apiKeyRevoke": (
+        "key",
+        "mutation($id: ID!) { apiKeyRevoke(id: $id) { apiKey { id } userErrors { code } } }",
+    ),
+    "webhookSubscription": ("sub", "query($id: ID!) { webhookSubscription(id: $id) { id url } }"),
+    "webhookSubscriptionDelete": (
+        "sub",
+        "mutation($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedSubscriptionId userErrors { code } } }",
+    ),
+    "webhookDeliveries": (
+        "sub",
+        "query($id: ID!) { webhookDeliveries(subscriptionId: $id) { totalCount } }",
+    ),
+    "webhookSubscriptionCreate": (
+        "key",
+        'mutation($id: ID!) { webhookSubscriptionCreate(input: {url: "https://h.example.com/x", eventTypes: ["space.created"], apiKeyId: $id}) { subscription { id } userErrors { code } } }',
+    ),
+}
+
+
+@pytest.mark.parametrize("op", list(PARTNER_OPS))
+async def test_foreign_key_or_subscription_is_indistinguishable_from_random(api, new_tenant, op):
+    # given tenant B's key and subscription, and tenant A's owner
+    a, b = await new_tenant("A"), await new_tenant("B")
+    b_secret = await mint_key(api(b.token), "partner", ["spaces:read"])
+    b_key = (await api(b.token)("{ apiKeys { edges { node { id } } } }"))["data"]["apiKeys"]
+    key_id = b_key["edges"][0]["node"]["id"]
+    sub = await api(b.token)(PARTNER_OPS["webhookSubscriptionCreate"][1], {"id": key_id})
+    ids = {"key": key_id, "sub": sub["data"]["webhookSubscriptionCreate"]["subscription"]["id"]}
+    kind, query = PARTNER_OPS[op]
+    type_name = "ApiKey" if kind == "key" else "WebhookSubscription"
+
+    # when A uses B's ID, and a random one
+    on_foreign = await api(a.token)(query, {"id": ids[kind]})
+    on_random = await api(a.token)(query, {"id": encode_id(type_name, uuid.uuid4())})
+
+    # then both are the same NOT_FOUND, and B's key and subscription are untouched
+    assert error_codes(on_foreign) == ["NOT_FOUND"]
+    assert _strip(on_foreign) == _strip(on_random)
+    assert "errors" not in await api(b_secret)("{ spaces { totalCount } }")
+    still = await api(b.token)(
+        "query($id: ID!) { webhookSubscription(id: $id) { id } }", {"id": ids["sub"]}
+    )
+    assert still["data"]["webhookSubscription"]["id"] == ids["sub"]

@@ -60,6 +60,7 @@ TABLES = [
         response_excerpt text CHECK (length(response_excerpt) <= 1024),
         created_at timestamptz NOT NULL DEFAULT now(),
         window_started_at timestamptz NOT NULL DEFAULT now(),
+        first_failed_at timestamptz,
         delivered_at timestamptz,
         PRIMARY KEY (tenant_id, id),
         -- one delivery per event and subscription, however many dispatchers race

@@ -1,16 +1,13 @@
-"""API keys and webhooks: orders and loaders."""
+"""Webhook subscriptions and deliveries: orders and loaders."""
 
 from __future__ import annotations
 
 import uuid
 
-from models import ApiToken, WebhookDelivery, WebhookSubscription
+from models import WebhookDelivery, WebhookSubscription
 from store.loaders import register_by_id
 from store.pagination import Order, parse_datetime
 
-API_KEY_ORDER = Order(
-    columns=(ApiToken.created_at, ApiToken.id), parsers=(parse_datetime, uuid.UUID), descending=True
-)
 WEBHOOK_SUBSCRIPTION_ORDER = Order(
     columns=(WebhookSubscription.created_at, WebhookSubscription.id),
     parsers=(parse_datetime, uuid.UUID),
@@ -22,6 +19,5 @@ WEBHOOK_DELIVERY_ORDER = Order(
     descending=True,
 )
 
-register_by_id("api_key_by_id", ApiToken)
 register_by_id("webhook_subscription_by_id", WebhookSubscription)
 register_by_id("webhook_delivery_by_id", WebhookDelivery)
