@@ -6,7 +6,8 @@
   hash in `extensions.persistedQuery`; anything else is PERSISTED_QUERY_REQUIRED.
 - Members and partners get Apollo's automatic persisted queries: a hash the server does
   not know answers PERSISTED_QUERY_NOT_FOUND, and the client's retry with the text (whose
-  hash is checked) registers it for the tenant, untrusted.
+  hash is checked) registers it for the tenant, untrusted, once it passed the document
+  limits and validation (a document that cannot run is never stored).
 - A widget's GET by hash is cacheable: `Cache-Control` with a short max-age, an `ETag` of
   the body, 304 on a matching `If-None-Match` (http_cache below).
 """
@@ -99,7 +100,8 @@ async def _automatic(context: Context, data: GraphQLRequestData, digest: str) ->
                 "PERSISTED_QUERY_HASH_MISMATCH", "The query's SHA-256 is not the hash sent."
             )
         if context.principal.tenant_id is not None and digest not in SHIPPED:
-            await register_document(context.db, data.query, trusted=False)
+            # registered once the document has passed the limits and validation (below)
+            context.request.state.register_document = data.query
         return data.query
     document = SHIPPED.get(digest)
     if document is None and context.principal.tenant_id is not None:
@@ -146,6 +148,9 @@ class PersistedQueryView(GraphQL):
         except PersistedQueryError as error:
             return error.result()
         result: ExecutionResult = await super().execute_single(*args, **kwargs)
+        document = getattr(kwargs["context"].request.state, "register_document", None)
+        if document is not None and result.data is not None:
+            await register_document(kwargs["context"].db, document, trusted=False)
         return result
 
 

@@ -174,3 +174,14 @@ async def test_cli_commands_for_widgets(database_url, new_tenant, tmp_path):
         database_url, "document-register", "--tenant", str(t.tenant_id), "--file", str(doc)
     )
     assert code == 2 and "does not validate" in err
+
+
+async def test_a_document_that_cannot_run_is_never_registered(client, new_tenant):
+    t = await new_tenant("P")
+    auth = {"Authorization": f"Bearer {t.token}"}
+    bad = "{ nope }"
+    digest = sha256(bad)
+    retry = await client.post("/graphql", json={"query": bad, **by_hash(digest)}, headers=auth)
+    assert error_codes(retry.json()) == ["GRAPHQL_VALIDATION_FAILED"]
+    again = await client.post("/graphql", json=by_hash(digest), headers=auth)
+    assert error_codes(again.json()) == ["PERSISTED_QUERY_NOT_FOUND"]
