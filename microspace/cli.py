@@ -27,7 +27,7 @@ def _settings_with_database() -> tuple[Settings, bool]:
 
 
 def _migrate(settings: Settings) -> None:
-    from core.db import migrate
+    from core.migrate import migrate
 
     asyncio.run(migrate(settings.owner_url(), settings.app_db_password))
 
@@ -56,14 +56,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_migrate(_: argparse.Namespace) -> int:
+def cmd_migrate(_args: argparse.Namespace) -> int:
     settings, _ = _settings_with_database()
     _migrate(settings)
     print("migrations applied")
     return 0
 
 
-def cmd_seed_demo(_: argparse.Namespace) -> int:
+def cmd_seed_demo(_args: argparse.Namespace) -> int:
     from microspace.tenants import seed_demo
 
     settings, _ = _settings_with_database()

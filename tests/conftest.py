@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 
 from core.config import Settings, async_url, load_settings
-from core.db import migrate
+from core.migrate import migrate
 from microspace.app import create_app
 from microspace.tenants import Created, create_member, create_tenant
 
