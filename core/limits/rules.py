@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     DirectiveNode,
     GraphQLError,
     ValidationContext,
@@ -71,7 +72,7 @@ class _CodedContext:
         return getattr(self._context, name)
 
 
-def _coded(rule: type[ValidationRule], code: str, limit: int) -> type[ValidationRule]:
+def _coded(rule: type[ASTValidationRule], code: str, limit: int) -> type[ValidationRule]:
     """Wrap a strawberry limiter's rule (which does its work in `__init__`) to add a code."""
 
     class Coded(ValidationRule):
@@ -124,7 +125,7 @@ class HiddenIntrospection(NoSchemaIntrospectionCustomRule):
             )
 
 
-def static_rules(limits: Limits) -> list[type[ValidationRule]]:
+def static_rules(limits: Limits) -> list[type[ASTValidationRule]]:
     depth = QueryDepthLimiter(max_depth=limits.max_depth).validation_rules[0]
     aliases = MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules[0]
     return [
