@@ -3,7 +3,7 @@ directives, introspection); each error carries a stable code and the limit's val
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from graphql import (
@@ -26,29 +26,21 @@ def limit_error(code: str, message: str, limit: Any, **extensions: Any) -> Graph
 
 @dataclass(frozen=True)
 class Limits:
-    max_depth: int = 8
-    max_aliases: int = 15
-    max_directives: int = 50
-    max_tokens: int = 2000
-    max_document_chars: int = 15_000
-    max_cost: int = 5000
-    max_validation_work: int = 20_000
-    default_page_size: int = 20
-    max_page_size: int = 100
+    """The settings the document limits read; values (and defaults) come from `Settings`."""
+
+    max_depth: int
+    max_aliases: int
+    max_directives: int
+    max_tokens: int
+    max_document_chars: int
+    max_cost: int
+    max_validation_work: int
+    default_page_size: int
+    max_page_size: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
-        return cls(
-            max_depth=settings.max_depth,
-            max_aliases=settings.max_aliases,
-            max_directives=settings.max_directives,
-            max_tokens=settings.max_tokens,
-            max_document_chars=settings.max_document_chars,
-            max_cost=settings.max_cost,
-            max_validation_work=settings.max_validation_work,
-            default_page_size=settings.default_page_size,
-            max_page_size=settings.max_page_size,
-        )
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 class _CodedContext:
