@@ -30,6 +30,7 @@ from microspace.state import AppState
 from microspace.strawberry_adapter import OutcomeRequest, StrawberryView
 from models.pii import validate_categories
 from policies.authz import TenantPolicies, load_enforcer
+from privacy.erasure import StepHook
 from schema.build import build_schema
 from schema.context import Context
 
@@ -125,7 +126,7 @@ class GraphQLApp(StrawberryView):
         raise Refusal(429, "RATE_LIMITED", error.message, headers, **extensions)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None) -> Starlette:
     engine = make_engine(
         settings.app_url(),
         pool_size=settings.pool_size,
@@ -140,6 +141,7 @@ def create_app(settings: Settings) -> Starlette:
         sessionmaker=sessionmaker_for(engine),
         enforcer=enforcer,
         tenant_policies=TenantPolicies(enforcer),
+        erasure_after_step=erasure_after_step,
     )
     pipeline = Pipeline(state)
     graphql = GraphQLApp(pipeline, graphql_ide="graphiql" if settings.dev_mode else None)

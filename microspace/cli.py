@@ -56,17 +56,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_migrate(_args: argparse.Namespace) -> int:
-    settings, _ = _settings_with_database()
+def cmd_migrate(_: argparse.Namespace) -> int:
+    settings, _created = _settings_with_database()
     _migrate(settings)
     print("migrations applied")
     return 0
 
 
-def cmd_seed_demo(_args: argparse.Namespace) -> int:
+def cmd_seed_demo(_: argparse.Namespace) -> int:
     from microspace.tenants import seed_demo
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(seed_demo(settings.owner_url()))
     print(json.dumps(created.as_json()))
@@ -76,7 +76,7 @@ def cmd_seed_demo(_args: argparse.Namespace) -> int:
 def cmd_tenant_create(args: argparse.Namespace) -> int:
     from microspace.tenants import create_tenant
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(create_tenant(settings.owner_url(), args.name, args.owner_email))
     print(json.dumps(created.as_json()))
@@ -86,7 +86,7 @@ def cmd_tenant_create(args: argparse.Namespace) -> int:
 def cmd_member_create(args: argparse.Namespace) -> int:
     from microspace.tenants import create_member
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(create_member(settings.owner_url(), args.tenant, args.email, args.role))
     print(json.dumps(created.as_json()))
@@ -96,7 +96,7 @@ def cmd_member_create(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from microspace.worker import run
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     try:
         stats = asyncio.run(run(settings, once=args.once))
@@ -120,7 +120,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_retention(args: argparse.Namespace) -> int:
     from microspace.worker import retention_once
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     if args.grace_days is not None:
         if args.grace_days < 0:
             raise OperatorError("--grace-days must not be negative")

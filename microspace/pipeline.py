@@ -91,6 +91,7 @@ class Pipeline:
             authz=Authorizer(state.enforcer, principal, state.tenant_policies),
             settings=state.settings,
             outcome=outcome,
+            erasure_after_step=state.erasure_after_step,
         )
 
     async def audit_apart(self, context: Context) -> None:

@@ -7,13 +7,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from graphql import (
-    ASTValidationRule,
     DirectiveNode,
     GraphQLError,
     ValidationContext,
     ValidationRule,
 )
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 from core.config import Settings
