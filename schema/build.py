@@ -18,7 +18,6 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
-from core.config import Settings
 from core.errors import is_expected
 from core.limits import Limits, QueryLimits, static_rules
 from schema.blocks import Block
@@ -92,7 +91,7 @@ CACHE_SIZE = 256
 
 
 def build_schema(limits: Limits | None = None) -> strawberry.Schema:
-    limits = limits or Limits.from_settings(Settings())
+    limits = limits or Limits()
     # graphql-core's documented knob (a module attribute, so per process): its default of
     # 500,000 lets ~450 repeated `viewer { kind }` fields hold the event loop for ~1 s;
     # the queries we know use under 1,000

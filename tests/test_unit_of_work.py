@@ -61,6 +61,13 @@ async def test_a_timed_out_block_is_abandoned_and_closed(owner_engine, probe):
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.2), unit_of_work(db):
             await db.execute(_insert(probe, 1))
-            await db.execute(text("SELECT pg_sleep(5)"))
+            # worded apart from tests/test_timeouts.py's server-wide look for `SELECT pg_sleep`
+            await db.execute(text(f"SELECT 1 AS {probe} FROM pg_sleep(5)"))
     assert db._session is None  # closed: its connection went back to the pool or was dropped
     assert await _rows(owner_engine, probe) == []
+    async with owner_engine.connect() as conn:
+        running = await conn.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE :q"),
+            {"q": f"SELECT 1 AS {probe}%"},
+        )
+    assert running == 0  # the abandoned statement does not run on in the server

@@ -25,17 +25,17 @@ def limit_error(code: str, message: str, limit: Any, **extensions: Any) -> Graph
 
 @dataclass(frozen=True)
 class Limits:
-    """The settings the document limits read; values (and defaults) come from `Settings`."""
+    """The settings the document limits read; defaults are the settings' own (`Settings`)."""
 
-    max_depth: int
-    max_aliases: int
-    max_directives: int
-    max_tokens: int
-    max_document_chars: int
-    max_cost: int
-    max_validation_work: int
-    default_page_size: int
-    max_page_size: int
+    max_depth: int = Settings.max_depth
+    max_aliases: int = Settings.max_aliases
+    max_directives: int = Settings.max_directives
+    max_tokens: int = Settings.max_tokens
+    max_document_chars: int = Settings.max_document_chars
+    max_cost: int = Settings.max_cost
+    max_validation_work: int = Settings.max_validation_work
+    default_page_size: int = Settings.default_page_size
+    max_page_size: int = Settings.max_page_size
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
