@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.auth import bearer_token, credential, hash_token
+from core.db import Db, unit_of_work
 from core.http import error_response
 from microspace.state import AppState
 
@@ -87,16 +88,16 @@ class Cors:
     async def _origins_of(self, token: str) -> Sequence[str]:
         if len(token) > 200:
             return ()
-        async with self.state.sessionmaker() as session:
-            found = await session.scalar(ORIGINS_OF, {"hash": hash_token(token)})
+        async with unit_of_work(Db(self.state.sessionmaker)) as db:
+            found = await db.scalar(ORIGINS_OF, {"hash": hash_token(token)})
         return found or ()
 
     async def _preflight(self, headers: Headers, origin: str, key: str | None) -> Response:
         if key:
             allowed = origin in await self._origins_of(key)
         else:
-            async with self.state.sessionmaker() as session:
-                allowed = bool(await session.scalar(ORIGIN_KNOWN, {"origin": origin[:300]}))
+            async with unit_of_work(Db(self.state.sessionmaker)) as db:
+                allowed = bool(await db.scalar(ORIGIN_KNOWN, {"origin": origin[:300]}))
         method = headers.get("access-control-request-method", "")
         asked = [
             h.strip().lower()

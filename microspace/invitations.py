@@ -12,7 +12,6 @@ receives); otherwise a JSON document with the session.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -23,54 +22,38 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from core.auth import new_token
+from core.config import Settings
 from core.db import Db
-from core.http import Refusal, error_response
+from core.http import Refusal
 from core.ids import encode_id
 from core.invitation_links import (
     InvitationLinkError,
     InvitationLinkExpired,
     verify_invitation,
 )
-from microspace.state import AppState
+from microspace.pipeline import Pipeline
 from models import ApiToken, SpaceAccess, Tenant
 from models.space_access import AccessState
+from schema.context import Context
 from store.events import emit
 
-log = logging.getLogger("microspace.invitations")
 # the session is a credential: no cache may keep the answer
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
-def invitation_endpoint(state: AppState) -> Callable[[Request], Awaitable[Response]]:
+def invitation_endpoint(pipeline: Pipeline) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        db = Db(state.sessionmaker, statement_timeout=state.settings.statement_timeout)
-        try:
-            response = await _open(request, state, db)
-            await db.commit()
-            return response
-        except Refusal as refusal:
-            await db.rollback()
-            response = refusal.response()
-            response.headers.update(NO_STORE)
-            return response
-        except Exception:
-            await db.rollback()
-            request_id = request.state.request_id
-            log.exception("unexpected error opening an invitation, request %s", request_id)
-            return error_response(
-                500,
-                "INTERNAL_SERVER_ERROR",
-                f"Internal error. Quote request id {request_id} to the operator.",
-                requestId=request_id,
-            )
-        finally:
-            await db.close()
+        async def step(context: Context) -> Response:
+            return await _open(request, pipeline.state.settings, context.db)
+
+        response = await pipeline.serve(request, step)
+        response.headers.update(NO_STORE)
+        return response
 
     return endpoint
 
 
-async def _open(request: Request, state: AppState, db: Db) -> Response:
-    settings = state.settings
+async def _open(request: Request, settings: Settings, db: Db) -> Response:
     now = datetime.now(UTC)
     try:
         invitation = verify_invitation(settings.secret(), request.path_params["token"], now=now)

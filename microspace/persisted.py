@@ -15,22 +15,21 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import GraphQLError
-from starlette.requests import Request
 from starlette.responses import Response
-from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
-from strawberry.http.base import BaseRequestProtocol
 from strawberry.types import ExecutionResult
 
 from core.auth import BROWSER_KINDS
 from microspace.widget_documents import SHIPPED
 from schema.context import Context
 from store.persisted import SHA256, find_document, register_document, sha256_of
+
+if TYPE_CHECKING:
+    from microspace.strawberry_adapter import OutcomeRequest
 
 
 class PersistedQueryError(Exception):
@@ -88,77 +87,64 @@ async def _for_browser(context: Context, data: GraphQLRequestData, digest: str |
         raise PersistedQueryError(
             "PERSISTED_QUERY_HASH_MISMATCH", "The query's SHA-256 is not the hash sent."
         )
-    context.request.state.persisted = True
+    context.outcome.persisted_by = context.principal.kind
     return document
 
 
-async def _automatic(context: Context, data: GraphQLRequestData, digest: str) -> str:
-    """Apollo's automatic persisted queries, for members and partners."""
+async def _automatic(
+    context: Context, data: GraphQLRequestData, digest: str
+) -> tuple[str, str | None]:
+    """Apollo's automatic persisted queries, for members and partners: the document, and the
+    text to register if it runs (StrawberryView.execute_single calls register_automatic)."""
     if data.query:
         if sha256_of(data.query) != digest:
             raise PersistedQueryError(
                 "PERSISTED_QUERY_HASH_MISMATCH", "The query's SHA-256 is not the hash sent."
             )
-        if context.principal.tenant_id is not None and digest not in SHIPPED:
-            # registered once the document has passed the limits and validation (below)
-            context.request.state.register_document = data.query
-        return data.query
+        known = digest in SHIPPED or context.principal.tenant_id is None
+        return data.query, None if known else data.query
     document = SHIPPED.get(digest)
     if document is None and context.principal.tenant_id is not None:
         row = await find_document(context.db, digest)
         document = row.document if row is not None else None
     if document is None:
         raise PersistedQueryError("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
-    return document
+    return document, None
 
 
-async def resolve(context: Context, data: GraphQLRequestData) -> GraphQLRequestData:
-    """The request with the document it may run filled in, or PersistedQueryError."""
+async def register_automatic(context: Context, document: str) -> None:
+    """Keep an automatic persisted query for the tenant (untrusted: widgets cannot run it)."""
+    await register_document(context.db, document, trusted=False)
+
+
+async def resolve(
+    context: Context, data: GraphQLRequestData
+) -> tuple[GraphQLRequestData, str | None]:
+    """The request with the document it may run filled in, and an automatic persisted
+    query's text to keep once it ran; PersistedQueryError when it may not run."""
     digest = requested_hash(data.extensions)
+    to_register = None
     if context.principal.kind in BROWSER_KINDS:
         query = await _for_browser(context, data, digest)
     elif digest is not None:
-        query = await _automatic(context, data, digest)
+        query, to_register = await _automatic(context, data, digest)
     else:
-        return data
-    context.request.state.principal_kind = context.principal.kind
+        return data, None
     return GraphQLRequestData(
         query=query,
         variables=data.variables,
         operation_name=data.operation_name,
         extensions=data.extensions,
         protocol=data.protocol,
-    )
+    ), to_register
 
 
-class PersistedQueryView(GraphQL):
-    """Strawberry's ASGI view, with documents by hash (the hook of this module)."""
-
-    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
-        # a GET by hash has no `query` parameter but is an operation, not a browser visit
-        params: Mapping[str, object] = getattr(request, "query_params", {})
-        if "extensions" in params:
-            return False
-        return bool(super().should_render_graphql_ide(request))
-
-    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        # the document by hash, or a widget refused an untrusted one
-        try:
-            kwargs["request_data"] = await resolve(kwargs["context"], kwargs["request_data"])
-        except PersistedQueryError as error:
-            return error.result()
-        result: ExecutionResult = await super().execute_single(*args, **kwargs)
-        document = getattr(kwargs["context"].request.state, "register_document", None)
-        if document is not None and result.data is not None:
-            await register_document(kwargs["context"].db, document, trusted=False)
-        return result
-
-
-def http_cache(request: Request, response: Response, max_age: int) -> Response:
+def http_cache(request: OutcomeRequest, response: Response, max_age: int) -> Response:
     """Widget reads by GET and hash: cacheable for `max_age` seconds, revalidated by ETag."""
-    if request.method != "GET" or not getattr(request.state, "persisted", False):
+    ran_by = request.outcome.persisted_by
+    if request.method != "GET" or ran_by is None:
         return response
-    if getattr(request.state, "principal_kind", None) != "widget" or response.status_code != 200:
+    if ran_by != "widget" or response.status_code != 200:
         response.headers["cache-control"] = "private, no-store"
         return response
     if "errors" in orjson.loads(response.body):

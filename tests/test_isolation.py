@@ -65,6 +65,7 @@ async def _caller(api, tenant, caller: str) -> str:
     return await mint_key(api(tenant.token), "partner", KEY_SCOPES)
 
 
+@pytest.mark.big_queries
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize(
     ("kind", "op"), [("space", k) for k in SPACE_OPS] + [("block", k) for k in BLOCK_OPS]
@@ -93,6 +94,7 @@ async def test_foreign_id_is_indistinguishable_from_random(
     assert await api(b.token)(SNAPSHOT) == before
 
 
+@pytest.mark.big_queries
 @pytest.mark.parametrize("caller", CALLERS)
 async def test_lists_hold_only_own_tenant(api, new_tenant, owner_url, caller):
     a, b = await new_tenant("A"), await new_tenant("B")
@@ -136,6 +138,7 @@ async def _browser_caller(api, client, settings, owner_url, tenant, caller: str)
     return PersistedApi(client, session["visitorToken"], owner)
 
 
+@pytest.mark.big_queries
 @pytest.mark.parametrize("caller", BROWSER_CALLERS)
 @pytest.mark.parametrize(
     ("kind", "op"), [("space", k) for k in SPACE_OPS] + [("block", k) for k in BLOCK_OPS]
@@ -162,6 +165,7 @@ async def test_foreign_id_is_random_for_widgets_and_visitors(
     assert await api(b.token)(SNAPSHOT) == before
 
 
+@pytest.mark.big_queries
 @pytest.mark.parametrize("caller", BROWSER_CALLERS)
 async def test_widget_and_visitor_lists_hold_only_their_spaces(
     api, client, settings, new_tenant, owner_url, caller

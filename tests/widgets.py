@@ -47,7 +47,11 @@ class PersistedApi:
     async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.post(query, variables)
         assert response.status_code == 200, response.text
-        return response.json()
+        body: dict[str, Any] = response.json()
+        # a refused query would let "before == after" comparisons pass without checking
+        codes = [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+        assert "COST_LIMIT" not in codes, "mark the test `big_queries`"
+        return body
 
 
 def invitation_token(
