@@ -220,7 +220,7 @@ class Webhooks:
 
     async def read_as(self, db: Db, key: ApiToken, query: str, variables: dict[str, Any]) -> Any:
         """Run a GraphQL read as the key, in this transaction; its personal-data reads are
-        audited like an API request's."""
+        audited like an API request's (once per attempt: each attempt discloses them)."""
         version = await db.scalar(select(Tenant.policy_version))
         principal = Principal(
             kind="partner",
@@ -241,7 +241,15 @@ class Webhooks:
             settings=self.settings,
         )
         result = await self.schema.execute(query, variable_values=variables, context_value=context)
-        await context.audit.flush(db)
+        # audited in a short transaction of its own: appending takes the tenant's audit-chain
+        # lock, which must not be held through the POST that follows (API requests wait on it)
+        audit_db = Db(self.sessionmaker, statement_timeout=self.settings.statement_timeout)
+        try:
+            await audit_db.set_tenant(key.tenant_id)
+            await context.audit.flush(audit_db)
+            await audit_db.commit()
+        finally:
+            await audit_db.close()
         return result
 
     async def send(
