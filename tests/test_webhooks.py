@@ -228,6 +228,12 @@ async def test_replay_keeps_the_webhook_id(api, new_tenant, app, settings):
         "totalCount"
     ] == 1
     assert receiver.received[0].payload["data"]["object"]["email"].startswith("r***@")
+    # another key of the same tenant sees none of them
+    other = api(await _partner(api, tenant, ("contacts:read", "webhooks:manage")))
+    assert (await other(DELIVERIES, {"s": None}))["data"]["webhookDeliveries"]["totalCount"] == 0
+    assert (await other("{ webhookSubscriptions { totalCount } }"))["data"]["webhookSubscriptions"][
+        "totalCount"
+    ] == 0
 
 
 async def test_no_redirects_small_excerpt_and_timeout(api, new_tenant, app, settings):
@@ -423,3 +429,14 @@ async def test_a_slow_receiver_does_not_hold_up_api_requests(api, new_tenant, ap
         elapsed = asyncio.get_running_loop().time() - started
         await delivering
     assert read["data"]["contact"]["email"] and elapsed < 1.0
+
+
+async def test_a_binary_answer_is_kept_as_text(api, new_tenant, app, settings):
+    tenant = await new_tenant()
+    key = api(await _partner(api, tenant))
+    async with serving(Receiver(5716, reply=b"ok\x00\xff\xfe done")) as receiver:
+        await _subscribe(key, receiver.url, ["space.created"])
+        await key(SPACE)
+        await hooks(app, settings).run_once()
+    node = (await key(DELIVERIES, {"s": None}))["data"]["webhookDeliveries"]["edges"][0]["node"]
+    assert node["status"] == "DELIVERED" and node["responseExcerpt"].startswith("ok")
