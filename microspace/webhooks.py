@@ -26,19 +26,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import orjson
 import strawberry
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from standardwebhooks import Webhook
 from starlette.requests import Request
 
 from core.auth import Principal
 from core.config import Settings
-from core.db import Db
-from core.egress import EgressRefused, check_url, resolve_public
+from core.db import Db, unit_of_work
+from microspace.webhook_sender import Attempt, sign_and_post
 from models import ApiToken, DeliveryStatus, DomainEvent, Member, OutboxMessage, Tenant
 from models import WebhookDelivery as Delivery
 from models import WebhookSubscription as Subscription
@@ -53,7 +51,6 @@ from store.loaders import Loaders
 log = logging.getLogger("microspace.webhooks")
 BATCH = 100
 MAX_DELAY = timedelta(hours=4)
-EXCERPT_BYTES = 1024
 
 
 @dataclass
@@ -65,17 +62,6 @@ class HookStats:
     disabled: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Attempt:
-    status_code: int | None
-    excerpt: str | None
-    error: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 def backoff(attempts: int, base: float, rng: Callable[[], float] = random.random) -> timedelta:
@@ -128,17 +114,16 @@ class Webhooks:
     async def _unit(
         self, handle: Any, tenant_id: uuid.UUID, row_id: uuid.UUID, stats: HookStats
     ) -> None:
-        db = Db(self.sessionmaker, statement_timeout=self.settings.statement_timeout)
         try:
-            await db.set_tenant(tenant_id)
-            if await handle(db, row_id, stats):
-                await db.commit()
+            db = Db(self.sessionmaker, statement_timeout=self.settings.statement_timeout)
+            async with unit_of_work(db):
+                await db.set_tenant(tenant_id)
+                if not await handle(db, row_id, stats):
+                    db.discard()
         except Exception:
             # one bad row (a deadlock, a timeout) must not stop the others; it stays due
             log.exception("webhooks: %s not processed; it stays due", row_id)
             stats.skipped += 1
-        finally:
-            await db.close()
 
     async def _dispatch(self, db: Db, event_id: uuid.UUID, stats: HookStats) -> bool:
         claim = (
@@ -203,7 +188,15 @@ class Webhooks:
             return True
         event = await db.scalar(select(DomainEvent).where(DomainEvent.id == row.event_id))
         body = await self.payload(db, key, event)
-        attempt = await self.send(sub, row, body, now)
+        attempt = await sign_and_post(
+            sub.url,
+            sub.secret,
+            webhook_id(row.id),
+            orjson.dumps(body).decode(),
+            now,
+            development=self.settings.dev_mode,
+            timeout=self.settings.webhook_timeout_seconds,
+        )
         await self._record(db, sub, row, attempt, now, stats)
         return True
 
@@ -220,7 +213,7 @@ class Webhooks:
 
     async def read_as(self, db: Db, key: ApiToken, query: str, variables: dict[str, Any]) -> Any:
         """Run a GraphQL read as the key, in this transaction; its personal-data reads are
-        audited like an API request's."""
+        audited like an API request's (once per attempt: each attempt discloses them)."""
         version = await db.scalar(select(Tenant.policy_version))
         principal = Principal(
             kind="partner",
@@ -241,35 +234,13 @@ class Webhooks:
             settings=self.settings,
         )
         result = await self.schema.execute(query, variable_values=variables, context_value=context)
-        await context.audit.flush(db)
+        # audited in a short transaction of its own: appending takes the tenant's audit-chain
+        # lock, which must not be held through the POST that follows (API requests wait on it)
+        audit_db = Db(self.sessionmaker, statement_timeout=self.settings.statement_timeout)
+        async with unit_of_work(audit_db):
+            await audit_db.set_tenant(key.tenant_id)
+            await context.audit.flush(audit_db)
         return result
-
-    async def send(
-        self, sub: Subscription, row: Delivery, body: dict[str, Any], now: datetime
-    ) -> Attempt:
-        """Sign and POST once; never follows a redirect, keeps at most 1 KiB of the answer."""
-        data = orjson.dumps(body).decode()
-        msg_id = webhook_id(row.id)
-        headers = {
-            "content-type": "application/json",
-            "user-agent": "Microspace-Webhooks/1",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(sub.secret).sign(msg_id, now, data),
-        }
-        development = self.settings.dev_mode
-        try:
-            target = check_url(sub.url, development=development)
-            url, extensions = sub.url, {}
-            if not development:
-                # connect to the address just checked; TLS still verifies the host name
-                url, headers["host"] = target.pinned(await resolve_public(target))
-                extensions = {"sni_hostname": target.host}
-            return await _post(
-                url, headers, data, extensions, self.settings.webhook_timeout_seconds
-            )
-        except EgressRefused as refused:
-            return Attempt(None, None, f"refused: {refused}")
 
     async def _record(
         self,
@@ -329,30 +300,6 @@ def _due_statement(function: str) -> Any:
     # the SECURITY DEFINER listings of migration 0006: keys of due rows of every tenant
     assert function in ("app_domain_events_due", "app_webhook_deliveries_due")
     return text(f"SELECT tenant_id, id FROM {function}(:n)")
-
-
-async def _post(
-    url: str, headers: dict[str, str], data: str, extensions: dict[str, Any], timeout: float
-) -> Attempt:
-    try:
-        async with httpx.AsyncClient(follow_redirects=False, timeout=timeout) as client:
-            request = client.build_request(
-                "POST", url, content=data, headers=headers, extensions=extensions
-            )
-            response = await client.send(request, stream=True)
-            try:
-                kept = b""
-                async for chunk in response.aiter_raw():
-                    kept += chunk
-                    if len(kept) >= EXCERPT_BYTES:
-                        break
-            finally:
-                await response.aclose()
-        excerpt = kept[:EXCERPT_BYTES].decode("utf-8", "replace")[:EXCERPT_BYTES]
-        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-        return Attempt(response.status_code, excerpt, error)
-    except httpx.HTTPError as exc:
-        return Attempt(None, None, f"{type(exc).__name__}: {exc}"[:500])
 
 
 async def notify_owners(db: Db, payload: dict[str, Any]) -> None:

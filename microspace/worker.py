@@ -122,7 +122,7 @@ class Worker:
         # the contact first, then the outbox row: the order a consent withdrawal locks them
         # in, so the two can never deadlock. Shared: a withdrawal either committed before
         # this (and the consent check sees it) or waits until this e-mail is marked sent.
-        # no contact: an operational e-mail to a member (no consent or access to check)
+        # No contact: an operational e-mail to a member (no consent or access to check).
         if contact_id is not None and not await lock_contact(db, contact_id, exclusive=False):
             return None
         claim = (

@@ -26,6 +26,7 @@ from microspace.app import create_app
 from policies.authz import partner_scopes
 from tests.conftest import error_codes
 from tests.factories import make_space, mint_key
+from tests.query_count import count_statements
 from tests.test_cli import run_cli
 
 CREATE = """mutation($input: ApiKeyCreateInput!) { apiKeyCreate(input: $input) {
@@ -344,3 +345,31 @@ async def test_cli_bad_input_exits_2_with_one_line(database_url, new_tenant):
         code, out, err = await run_cli(database_url, *args)
         assert code == 2, (args, out, err)
         assert err.startswith("error: ") and err.count("\n") == 1 and out == "", (args, err)
+
+
+KEY_LISTING = """{ apiKeys(first: 50) { totalCount edges { node { id scopes status
+  reach { type categories fields { access } } } } }
+  webhookSubscriptions(first: 50) { totalCount edges { node { id url status } } } }"""
+
+
+@pytest.mark.big_queries
+async def test_listing_statement_count_is_independent_of_sizes(api, new_tenant, app_engine):
+    """Keys (with their reach, decided in memory) and subscriptions: no statement per row."""
+    counts = []
+    for n in (1, 8):
+        tenant = await new_tenant()
+        owner = api(tenant.token)
+        for _ in range(n):
+            created = await _create(owner, scopes=["contacts:read"])
+            await owner(
+                'mutation($k: ID!) { webhookSubscriptionCreate(input: {url: "https://h.example.com/x", '
+                'eventTypes: ["contact.created"], apiKeyId: $k}) { userErrors { code } } }',
+                {"k": created["apiKey"]["id"]},
+            )
+        with count_statements(app_engine) as statements:
+            result = await owner(KEY_LISTING)
+        assert "errors" not in result, result
+        assert len(result["data"]["apiKeys"]["edges"]) == n
+        assert result["data"]["webhookSubscriptions"]["totalCount"] == n
+        counts.append(len(statements))
+    assert counts[0] == counts[1]

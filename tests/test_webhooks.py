@@ -228,6 +228,12 @@ async def test_replay_keeps_the_webhook_id(api, new_tenant, app, settings):
         "totalCount"
     ] == 1
     assert receiver.received[0].payload["data"]["object"]["email"].startswith("r***@")
+    # another key of the same tenant sees none of them
+    other = api(await _partner(api, tenant, ("contacts:read", "webhooks:manage")))
+    assert (await other(DELIVERIES, {"s": None}))["data"]["webhookDeliveries"]["totalCount"] == 0
+    assert (await other("{ webhookSubscriptions { totalCount } }"))["data"]["webhookSubscriptions"][
+        "totalCount"
+    ] == 0
 
 
 async def test_no_redirects_small_excerpt_and_timeout(api, new_tenant, app, settings):
@@ -380,3 +386,58 @@ def test_pinned_url_keeps_the_host_for_tls_and_the_host_header():
         "https://[2606:2800:220:1::1]/in",
         "hooks.example.com",
     )
+
+
+async def test_two_worker_processes_deliver_nothing_twice(api, new_tenant, database_url):
+    """The same, with two `microspace worker --once` processes started at once."""
+    from tests.test_cli import run_cli
+
+    tenant = await new_tenant()
+    key = api(await _partner(api, tenant))
+    async with serving(Receiver(5717)) as receiver:
+        sub = await _subscribe(key, receiver.url, ["contact.created", "space.created"])
+        assert sub["userErrors"] == []
+        for i in range(40):
+            await key(CONTACT, {"e": f"x{i}-{uuid.uuid4().hex[:6]}@example.com"})
+        results = await asyncio.gather(
+            run_cli(database_url, "worker", "--once"), run_cli(database_url, "worker", "--once")
+        )
+        assert all(code == 0 for code, _, _ in results), results
+    ids = receiver.accepted_ids()
+    assert len(ids) == len(set(ids)) == 40
+    receiver.verify_all(sub["signingSecret"])
+
+
+async def test_a_slow_receiver_does_not_hold_up_api_requests(api, new_tenant, app, settings):
+    """While a delivery waits on its receiver, the tenant's audited reads go on (the webhook
+    read's audit entry is committed before the POST, not held through it)."""
+    tenant = await new_tenant()
+    key = api(await _partner(api, tenant))
+    owner = api(tenant.token)
+    # the receiver answers after 5 s; a read held behind the POST would take that long
+    async with serving(Receiver(5718, delay=5.0)) as slow:
+        await _subscribe(key, slow.url, ["contact.created"])
+        created = await key(CONTACT, {"e": f"s-{uuid.uuid4().hex[:6]}@example.com"})
+        cid = created["data"]["contactCreate"]["contact"]["id"]
+        delivering = asyncio.create_task(hooks(app, settings).run_once())
+        for _ in range(200):
+            if slow.received:
+                break
+            await asyncio.sleep(0.02)
+        assert slow.received and not delivering.done()
+        started = asyncio.get_running_loop().time()
+        read = await owner("query($id: ID!) { contact(id: $id) { email } }", {"id": cid})
+        elapsed = asyncio.get_running_loop().time() - started
+        await delivering
+    assert read["data"]["contact"]["email"] and elapsed < 2.5
+
+
+async def test_a_binary_answer_is_kept_as_text(api, new_tenant, app, settings):
+    tenant = await new_tenant()
+    key = api(await _partner(api, tenant))
+    async with serving(Receiver(5716, reply=b"ok\x00\xff\xfe done")) as receiver:
+        await _subscribe(key, receiver.url, ["space.created"])
+        await key(SPACE)
+        await hooks(app, settings).run_once()
+    node = (await key(DELIVERIES, {"s": None}))["data"]["webhookDeliveries"]["edges"][0]["node"]
+    assert node["status"] == "DELIVERED" and node["responseExcerpt"].startswith("ok")

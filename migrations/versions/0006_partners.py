@@ -195,6 +195,12 @@ def downgrade() -> None:
     op.execute("DELETE FROM outbox WHERE member_id IS NOT NULL")
     op.execute("ALTER TABLE outbox DROP COLUMN member_id")
     op.execute("ALTER TABLE outbox ALTER COLUMN contact_id SET NOT NULL")
+    op.execute("ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check")
+    op.execute(
+        "ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN "
+        "('space_invitation', 'space_updated', 'marketing', 'subject_verification'))"
+    )
+    op.execute("DROP INDEX ix_api_tokens_listing")
     for column in (
         "expires_at",
         "hint",
