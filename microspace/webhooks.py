@@ -1,18 +1,19 @@
 """Webhook delivery from the domain-event outbox: at least once, signed, redacted, guarded.
 
-Two steps, each one row per transaction, claimed with `FOR UPDATE SKIP LOCKED` so any number
-of workers share one outbox without delivering a row twice in normal operation:
+Two steps, rows claimed with `FOR UPDATE SKIP LOCKED` so any number of workers share one
+outbox without delivering a row twice in normal operation:
 
-1. dispatch: an undelivered domain event becomes one delivery per matching, enabled
-   subscription of an active key (unique per event and subscription), and is marked handed
-   over in the same transaction;
+1. dispatch (a tenant's due events in one transaction): each undelivered domain event becomes
+   one delivery per matching, enabled subscription of an active key (unique per event and
+   subscription), and is marked handed over in the same transaction;
 2. deliver: a due delivery is read, its payload built, signed and POSTed, and the outcome
    recorded, all while the row is locked; a crash before the commit leaves it pending, and
    the next attempt carries the same `webhook-id`, so a receiver drops the duplicate.
 
 The payload's object is a GraphQL read run as the subscribing key (its scopes, the tenant's
 policy overrides, the same redaction extension), so a webhook never carries more than the
-key could read itself; the read is audited like any other.
+key could read itself; the read is audited like any other (microspace/webhook_reads.py).
+Signing and the guarded POST are in microspace/webhook_sender.py.
 """
 
 from __future__ import annotations
