@@ -352,6 +352,7 @@ KEY_LISTING = """{ apiKeys(first: 50) { totalCount edges { node { id scopes stat
   webhookSubscriptions(first: 50) { totalCount edges { node { id url status } } } }"""
 
 
+@pytest.mark.big_queries
 async def test_listing_statement_count_is_independent_of_sizes(api, new_tenant, app_engine):
     """Keys (with their reach, decided in memory) and subscriptions: no statement per row."""
     counts = []

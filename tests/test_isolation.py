@@ -61,6 +61,7 @@ async def _caller(api, tenant, caller: str) -> str:
     return await mint_key(api(tenant.token), "partner", KEY_SCOPES)
 
 
+@pytest.mark.big_queries
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize(
     ("kind", "op"), [("space", k) for k in SPACE_OPS] + [("block", k) for k in BLOCK_OPS]
@@ -89,6 +90,7 @@ async def test_foreign_id_is_indistinguishable_from_random(
     assert await api(b.token)(SNAPSHOT) == before
 
 
+@pytest.mark.big_queries
 @pytest.mark.parametrize("caller", CALLERS)
 async def test_lists_hold_only_own_tenant(api, new_tenant, owner_url, caller):
     a, b = await new_tenant("A"), await new_tenant("B")
