@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from core.config import APP_ROLE
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+ROLE_ATTEMPTS = 8
 
 
 async def ensure_app_role(owner_url: URL, password: str) -> None:
@@ -34,9 +35,6 @@ async def ensure_app_role(owner_url: URL, password: str) -> None:
             if "tuple concurrently updated" not in str(exc) or attempt == ROLE_ATTEMPTS - 1:
                 raise
             await asyncio.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
-
-
-ROLE_ATTEMPTS = 8
 
 
 async def _ensure_app_role(owner_url: URL, password: str) -> None:
