@@ -15,13 +15,14 @@ from contextlib import asynccontextmanager
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.auth import authenticate
+from core.auth import authenticate, credential
 from core.db import Db, unit_of_work
 from core.http import Refusal, error_response
 from core.outcome import RequestOutcome
 from microspace.state import AppState
 from policies.authz import Authorizer, load_tenant_policies
 from schema.context import Context
+from store.audience import narrow_to_audience
 from store.loaders import Loaders
 
 log = logging.getLogger("microspace")
@@ -79,9 +80,14 @@ class Pipeline:
 
     async def context(self, request: Request, db: Db, outcome: RequestOutcome) -> Context:
         state = self.state
-        principal = await authenticate(db, request.headers.get("authorization"))
+        authorization = credential(
+            request.headers.get("authorization"), request.query_params.get("key")
+        )
+        principal = await authenticate(db, authorization)
         if principal.tenant_id is not None:
             await load_tenant_policies(db, state.tenant_policies, principal)
+        # a widget key or visitor sees less than its tenant (store/audience.py)
+        await narrow_to_audience(db, principal)
         return Context(
             request=request,
             request_id=request.state.request_id,

@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from core.auth import Principal
 from core.config import Settings
-from core.db import Db
+from core.db import Db, unit_of_work
 from models import ApiToken, DomainEvent, Tenant
 from policies.authz import Authorizer, TenantPolicies, load_tenant_policies
 from resolvers.webhook_payloads import READS
@@ -72,10 +72,7 @@ async def read_as(
     # audited in a short transaction of its own: appending takes the tenant's audit-chain
     # lock, which must not be held through the POST that follows (API requests wait on it)
     audit_db = Db(reader.sessionmaker, statement_timeout=reader.settings.statement_timeout)
-    try:
+    async with unit_of_work(audit_db):
         await audit_db.set_tenant(key.tenant_id)
         await context.audit.flush(audit_db)
-        await audit_db.commit()
-    finally:
-        await audit_db.close()
     return result

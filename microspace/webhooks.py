@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.config import Settings
-from core.db import Db
+from core.db import Db, unit_of_work
 from microspace.webhook_reads import payload_for
 from microspace.webhook_sender import Attempt, sign_and_post
 from models import ApiToken, DeliveryStatus, DomainEvent, Member, OutboxMessage
@@ -120,17 +120,16 @@ class Webhooks:
                     await self._unit(handle, tenant_id, row_id, stats)
 
     async def _unit(self, handle: Any, tenant_id: uuid.UUID, rows: Any, stats: HookStats) -> None:
-        db = Db(self.sessionmaker, statement_timeout=self.settings.statement_timeout)
         try:
-            await db.set_tenant(tenant_id)
-            if await handle(db, rows, stats):
-                await db.commit()
+            db = Db(self.sessionmaker, statement_timeout=self.settings.statement_timeout)
+            async with unit_of_work(db):
+                await db.set_tenant(tenant_id)
+                if not await handle(db, rows, stats):
+                    db.discard()
         except Exception:
             # one bad row (a deadlock, a timeout) must not stop the others; it stays due
             log.exception("webhooks: %s not processed; it stays due", rows)
             stats.skipped += 1
-        finally:
-            await db.close()
 
     async def _dispatch(self, db: Db, event_ids: list[uuid.UUID], stats: HookStats) -> bool:
         """Hand a tenant's events to its matching subscriptions, in one transaction."""

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for, unit_of_work
+from core.invitation_links import Invitation, InvitationLinks
 from core.mail import Email, Sender, render, sender_from_settings
 from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
@@ -54,6 +55,8 @@ class Worker:
     mail_from: str
     max_attempts: int = 8
     backoff_seconds: float = 30.0
+    # signs the link of each invitation e-mail as it is sent (never stored in the outbox)
+    links: InvitationLinks | None = None
 
     async def run_once(self) -> Stats:
         """Send everything that is due now, then return."""
@@ -113,20 +116,13 @@ class Worker:
 
     async def _claim(self, db: Db, outbox_id: uuid.UUID) -> OutboxMessage | None:
         """Lock the row for this transaction, or None when it is not due here and now."""
-        recipient = (
-            await db.execute(
-                select(OutboxMessage.contact_id, OutboxMessage.member_id).where(
-                    OutboxMessage.id == outbox_id
-                )
-            )
-        ).first()
-        if recipient is None:
-            return None
+        contact_id = await db.scalar(
+            select(OutboxMessage.contact_id).where(OutboxMessage.id == outbox_id)
+        )
         # the contact first, then the outbox row: the order a consent withdrawal locks them
         # in, so the two can never deadlock. Shared: a withdrawal either committed before
         # this (and the consent check sees it) or waits until this e-mail is marked sent.
-        # No contact: an operational e-mail to a member, with no consent to check.
-        contact_id = recipient.contact_id
+        # no contact: an operational e-mail to a member (no consent or access to check)
         if contact_id is not None and not await lock_contact(db, contact_id, exclusive=False):
             return None
         claim = (
@@ -152,7 +148,11 @@ class Worker:
         space_title = None
         if row.space_id is not None:
             space_title = await db.scalar(select(Space.title).where(Space.id == row.space_id))
-        subject, body = render(row.kind, contact.full_name, space_title, row.payload)
+        payload = row.payload
+        if row.kind == EmailKind.SPACE_INVITATION.value and self.links and row.space_id:
+            invitation = Invitation(row.tenant_id, row.space_id, contact.id)
+            payload = {**payload, "link": self.links.url(invitation, now=datetime.now(UTC))}
+        subject, body = render(row.kind, contact.full_name, space_title, payload)
         email = Email(
             key=str(row.id), to=contact.email, subject=subject, body=body, sender=self.mail_from
         )
@@ -252,6 +252,7 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
         mail_from=settings.mail_from,
         max_attempts=settings.outbox_max_attempts,
         backoff_seconds=settings.outbox_backoff_seconds,
+        links=InvitationLinks(settings.secret(), settings.public_url, settings.invitation_link_ttl),
     )
     return worker, engine
 
