@@ -1,0 +1,42 @@
+"""Audit fixes: the database refuses two blocks at one position of a space.
+
+Revision ID: 0007
+Revises: 0004
+"""
+
+from alembic import op
+
+revision = "0007"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+# Renumber first: a space whose order was corrupted by concurrent moves before this fix would
+# otherwise stop the migration. FORCE is lifted for the owner only inside this transaction.
+RENUMBER = """
+UPDATE blocks b SET position = r.n - 1
+FROM (
+    SELECT tenant_id, id,
+           row_number() OVER (PARTITION BY tenant_id, space_id ORDER BY position, created_at, id) AS n
+    FROM blocks
+) r
+WHERE b.tenant_id = r.tenant_id AND b.id = r.id AND b.position <> r.n - 1
+"""
+
+# DEFERRABLE INITIALLY DEFERRED: a reorder shifts a range of positions by one in a single
+# UPDATE, which passes through duplicates; only the state at commit must be dense and unique.
+UNIQUE_POSITION = """
+ALTER TABLE blocks ADD CONSTRAINT blocks_space_position_key
+    UNIQUE (tenant_id, space_id, position) DEFERRABLE INITIALLY DEFERRED
+"""
+
+
+def upgrade() -> None:
+    op.execute("ALTER TABLE blocks NO FORCE ROW LEVEL SECURITY")
+    op.execute(RENUMBER)
+    op.execute("ALTER TABLE blocks FORCE ROW LEVEL SECURITY")
+    op.execute(UNIQUE_POSITION)
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE blocks DROP CONSTRAINT blocks_space_position_key")
