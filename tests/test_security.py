@@ -143,6 +143,8 @@ FRAGMENT_BOMB = (
     + " fragment F40 on Query { viewer { kind } }"
 )
 NUL_VARIABLE = "mutation($t: String!) { spaceCreate(input: {title: $t}) { space { id } } }"
+SURROGATE_BODY = """mutation($b: JSON!) { blockAdd(input: {spaceId: "U3BhY2U6MA", kind: "heading",
+    body: $b}) { block { id } } }"""
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,28 @@ ATTACKS = [
         gql('mutation { spaceCreate(input: {title: "a\\u0000b"}) { space { id } } }'),
         200,
         "BAD_USER_INPUT",
+        request_error=True,
+    ),
+    Attack(
+        "lone surrogate in a variable",
+        gql(NUL_VARIABLE, {"t": "a\ud800b"}),
+        200,
+        "BAD_USER_INPUT",
+        request_error=True,
+    ),
+    Attack(
+        "lone surrogate in a block body",
+        gql(SURROGATE_BODY, {"b": {"text": "x", "note": ["\udfff"]}}),
+        200,
+        "BAD_USER_INPUT",
+        request_error=True,
+    ),
+    Attack(
+        "lone surrogate in a literal",
+        # a raw surrogate in the document (JSON "\\ud800" inside the query string)
+        gql('mutation { spaceCreate(input: {title: "a\ud800b"}) { space { id } } }'),
+        200,
+        "GRAPHQL_PARSE_FAILED",
         request_error=True,
     ),
 ]
