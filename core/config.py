@@ -58,6 +58,9 @@ class Settings:
     allow_get_queries: bool = False
     statement_timeout: float = 5.0
     execution_timeout: float = 10.0
+    # fair share of the pool (core/admission.py): requests running / waiting per tenant
+    tenant_max_concurrency: int = 4
+    tenant_max_queue: int = 64
     # token bucket per principal (per client IP when anonymous), in cost points, per process
     rate_limit_burst: int = 50_000
     rate_limit_rate: float = 1000.0
@@ -122,6 +125,8 @@ def load_settings() -> Settings:
         allow_get_queries=_bool("MICROSPACE_ALLOW_GET_QUERIES", False),
         statement_timeout=_float("MICROSPACE_STATEMENT_TIMEOUT", 5.0),
         execution_timeout=_float("MICROSPACE_EXECUTION_TIMEOUT", 10.0),
+        tenant_max_concurrency=_int("MICROSPACE_TENANT_MAX_CONCURRENCY", 4),
+        tenant_max_queue=_int("MICROSPACE_TENANT_MAX_QUEUE", 64),
         rate_limit_burst=_int("MICROSPACE_RATE_LIMIT_BURST", 50_000),
         rate_limit_rate=_float("MICROSPACE_RATE_LIMIT_RATE", 1000.0),
         mail_sender=os.environ.get("MICROSPACE_MAIL_SENDER", "file"),

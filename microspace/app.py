@@ -25,6 +25,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from core import http
+from core.admission import Admission, Overloaded
 from core.auth import Principal, authenticate
 from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for
@@ -77,6 +78,7 @@ class GraphQLApp(GraphQL):
         )
         self.state = state
         self.buckets = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_rate)
+        self.admission = Admission(settings.tenant_max_concurrency, settings.tenant_max_queue)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,7 +90,18 @@ class GraphQLApp(GraphQL):
             await refusal.response()(scope, receive, send)
             return
         request = Request(scope, http.replay(body))
-        response = await self.handle(request)
+        # the deadline starts before the admission and pool waits: a request's whole life
+        # is bounded by the execution timeout (core/admission.py, docs/limits.md)
+        request.state.deadline = deadline = (
+            asyncio.get_running_loop().time() + self.state.settings.execution_timeout
+        )
+        client = request.client.host if request.client else "unknown"
+        lane = self.admission.key(request.headers.get("authorization"), client)
+        try:
+            async with self.admission.slot(lane, deadline):
+                response = await self.handle(request)
+        except Overloaded as refusal:
+            response = refusal.response()
         if http.wants_graphql_response(request.headers.get("accept")) and (
             response.media_type == "application/json"
         ):
@@ -99,7 +112,12 @@ class GraphQLApp(GraphQL):
         settings = self.state.settings
         db = Db(self.state.sessionmaker, statement_timeout=settings.statement_timeout)
         try:
-            context = await self.build_context(request, db)
+            try:
+                async with asyncio.timeout_at(request.state.deadline):
+                    context = await self.build_context(request, db)
+            except TimeoutError:
+                await db.abandon()
+                return self.timed_out()
             decision = self.admit(request, context.principal)
             if decision is not None and not decision.allowed:
                 await db.rollback()
@@ -107,20 +125,14 @@ class GraphQLApp(GraphQL):
                     RateLimited(decision, settings.rate_limit_burst, settings.rate_limit_rate)
                 )
             try:
-                async with asyncio.timeout(settings.execution_timeout):
+                async with asyncio.timeout_at(request.state.deadline):
                     response = await self.run(request, context=context)
             except Refusal as refusal:
                 await db.rollback()
                 return refusal.response()
             except TimeoutError:
                 await db.abandon()
-                return error_response(
-                    503,
-                    "EXECUTION_TIMEOUT",
-                    f"The request ran past the {settings.execution_timeout:g} s execution "
-                    "timeout and was cancelled; nothing was changed.",
-                    limit=settings.execution_timeout,
-                )
+                return self.timed_out()
             except HTTPException as exc:
                 await db.rollback()
                 if isinstance(exc.__cause__, InvalidOperationTypeError) and request.method == "GET":
@@ -164,6 +176,17 @@ class GraphQLApp(GraphQL):
             )
         finally:
             await db.close()
+
+    def timed_out(self) -> Response:
+        limit = self.state.settings.execution_timeout
+        return error_response(
+            503,
+            "EXECUTION_TIMEOUT",
+            f"The request ran past the {limit:g} s execution timeout (waits for a database "
+            "connection included) and was cancelled; nothing was changed.",
+            {"Retry-After": "1"},
+            limit=limit,
+        )
 
     async def audit_apart(self, context: Context) -> None:
         """Write the audit entries of a rolled-back request in a transaction of their own."""
@@ -235,6 +258,7 @@ class GraphQLApp(GraphQL):
 
     async def build_context(self, request: Request, db: Db) -> Context:
         principal = await authenticate(db, request.headers.get("authorization"))
+        self.admission.learn(request.headers.get("authorization"), principal.tenant_id)
         if principal.tenant_id is not None:
             await load_tenant_policies(db, self.state.tenant_policies, principal)
         return Context(
