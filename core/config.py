@@ -38,7 +38,9 @@ class Settings:
     database_url: str | None = None
     app_database_url: str | None = None
     app_db_password: str = "microspace_app"
-    dev_mode: bool = True
+    # production unless asked: `serve` turns it on by itself only for the quick start
+    # (embedded database, loopback address); see microspace/cli.py
+    dev_mode: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
     default_page_size: int = 20
@@ -88,12 +90,15 @@ class Settings:
         return async_url(self.database_url)
 
     def secret(self) -> bytes:
-        """The key for export links and suppression hashes; required outside development."""
+        """The key for export links and suppression hashes.
+
+        There is no built-in fallback: a key in the source would let anyone forge export
+        links and reverse suppression hashes by dictionary. Without MICROSPACE_SECRET_KEY,
+        the CLI uses a random per-installation key (core/devdb.py), on loopback only.
+        """
         if self.secret_key:
             return self.secret_key.encode()
-        if self.dev_mode:
-            return b"microspace-development-only-secret"
-        raise RuntimeError("MICROSPACE_SECRET_KEY must be set when MICROSPACE_DEV is off")
+        raise RuntimeError("MICROSPACE_SECRET_KEY is not set")
 
     def app_url(self) -> URL:
         """The application's own login: a role that owns nothing and cannot bypass RLS."""
@@ -107,7 +112,7 @@ def load_settings() -> Settings:
         database_url=os.environ.get("DATABASE_URL") or None,
         app_database_url=os.environ.get("APP_DATABASE_URL") or None,
         app_db_password=os.environ.get("MICROSPACE_APP_DB_PASSWORD", "microspace_app"),
-        dev_mode=_bool("MICROSPACE_DEV", True),
+        dev_mode=_bool("MICROSPACE_DEV", False),
         host=os.environ.get("MICROSPACE_HOST", "127.0.0.1"),
         port=_int("MICROSPACE_PORT", 8000),
         default_page_size=_int("MICROSPACE_DEFAULT_PAGE_SIZE", 20),

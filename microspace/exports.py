@@ -91,7 +91,10 @@ async def _export(request: Request, state: AppState, db: Db) -> Response:
     principal = await _principal(request, db)
     try:
         tenant_id, request_id = verify_link(
-            state.settings.secret(), request.path_params["token"], now=datetime.now(UTC)
+            state.settings.secret(),
+            request.path_params["token"],
+            now=datetime.now(UTC),
+            max_ttl=state.settings.export_link_ttl,
         )
     except LinkExpired as exc:
         # another tenant learns nothing, not even that the link was genuine

@@ -59,6 +59,7 @@ def settings(database_url: URL) -> Settings:
         app_database_url=None,
         app_db_password="microspace_app",
         dev_mode=True,
+        secret_key="test-only-secret-key",
         # tests share one process and one client address: the rate limit has its own tests
         rate_limit_burst=10**9,
         rate_limit_rate=10.0**9,
