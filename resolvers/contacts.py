@@ -210,6 +210,38 @@ async def suppressed(info: Info, emails: list[str]) -> set[str]:
     return {by_hash[h] for h in rows}
 
 
+def reads_email(info: Info) -> bool:
+    """Whether the caller reads e-mail in full; only then may answers depend on an address
+    being in use or suppressed (otherwise they would confirm addresses the mask hides)."""
+    return info.context.authz.can("Contact.email", "read")
+
+
+def _unavailable(field: list[str]) -> ContactUserError:
+    """One answer for "in use" and "erased", naming no row, for masked callers."""
+    return ContactUserError(
+        code=ContactErrorCode.DUPLICATE_EMAIL,
+        field=field,
+        row=None,
+        message="An e-mail address cannot be used here: it is in use or was erased.",
+    )
+
+
+async def _taken(info: Info, email: str, row: ContactModel | None = None) -> ContactPayload | None:
+    """The user error for an address in use by another contact or suppressed, if it is."""
+    if await suppressed(info, [email]):
+        return ContactPayload(
+            user_errors=[_suppressed() if reads_email(info) else _unavailable(["email"])]
+        )
+    if reads_email(info):
+        return None  # the savepoint's unique violation answers DUPLICATE_EMAIL
+    stmt = select(ContactModel.id).where(ContactModel.email == email)
+    if row is not None:
+        stmt = stmt.where(ContactModel.id != row.id)
+    if await info.context.db.scalar(stmt) is not None:
+        return ContactPayload(user_errors=[_unavailable(["email"])])
+    return None
+
+
 def _suppressed(row: int | None = None) -> ContactUserError:
     return _error(
         ContactErrorCode.SUPPRESSED,
@@ -224,8 +256,8 @@ async def create_contact(info: Info, input: ContactCreateInput) -> ContactPayloa
     values, errors = clean_fields(_fields(input))
     if errors:
         return ContactPayload(user_errors=errors)
-    if await suppressed(info, [values["email"]]):
-        return ContactPayload(user_errors=[_suppressed()])
+    if taken := await _taken(info, values["email"]):
+        return taken
     return await _save(info, ContactModel(id=uuid.uuid4()), "create", **values)
 
 
@@ -235,8 +267,8 @@ async def update_contact(info: Info, input: ContactUpdateInput) -> ContactPayloa
     values, errors = clean_fields(_fields(input))
     if errors:
         return ContactPayload(user_errors=errors)
-    if values.get("email") and await suppressed(info, [values["email"]]):
-        return ContactPayload(user_errors=[_suppressed()])
+    if values.get("email") and (taken := await _taken(info, values["email"], row)):
+        return taken
     return await _save(info, row, "update", **values)
 
 
@@ -288,12 +320,14 @@ async def _check_import(info: Info, input: ContactImportInput) -> _Checked:
                 )
             else:
                 first_row[email] = index
-    if first_row:
+    if first_row and (reads_email(info) or not errors):
         stmt = select(ContactModel.email).where(ContactModel.email.in_(list(first_row)))
-        for email in await info.context.db.scalars(stmt):
-            errors.append(_duplicate(first_row[email]))
-        for email in await suppressed(info, list(first_row)):
-            errors.append(_suppressed(first_row[email]))
+        clashes = [_duplicate(first_row[e]) for e in await info.context.db.scalars(stmt)]
+        clashes += [_suppressed(first_row[e]) for e in await suppressed(info, list(first_row))]
+        if clashes and not reads_email(info):
+            # a masked caller learns neither which row nor why: no per-address oracle
+            clashes = [_unavailable(["contacts"])]
+        errors.extend(clashes)
     errors.sort(key=lambda e: e.row if e.row is not None else -1)
     return _Checked(rows=rows, errors=errors)
 
