@@ -44,11 +44,12 @@ class SubjectRequest(TenantScoped, Base):
     # the contacts matched when the request was filed (ids only)
     contact_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), default=list)
     state: Mapped[str] = mapped_column(String(16), default=RequestState.RECEIVED.value)
-    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    # free text by members: may name the person, so it is personal and erased with them
+    rejection_reason: Mapped[str | None] = mapped_column(Text, info={"pii": "user"})
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
     due_at: Mapped[datetime]
     extended_at: Mapped[datetime | None]
-    extension_reason: Mapped[str | None] = mapped_column(Text)
+    extension_reason: Mapped[str | None] = mapped_column(Text, info={"pii": "user"})
     verification_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
     verified_by: Mapped[str | None] = mapped_column(String(16))  # token | attestation
     # correction: {field: new value}; cleared once applied

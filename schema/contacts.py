@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     description="A person a tenant shares spaces with. Every personal-data field is nullable: "
     "it may be withheld by policy."
 )
-@backed_by(ContactModel)
+@backed_by(ContactModel, public=("created_at", "updated_at"))
 class Contact(Node):
     email: str | None = personal(ContactModel.email, description="Trimmed and lower-cased.")
     full_name: str | None = personal(ContactModel.full_name)

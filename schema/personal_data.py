@@ -30,11 +30,16 @@ class PersonalData:
     category: str
 
 
-def backed_by(model: type[Any]) -> Callable[[type[Any]], type[Any]]:
-    """Mark a GraphQL type as built from `model`: its personal columns must be guarded."""
+def backed_by(
+    model: type[Any], *, public: tuple[str, ...] = ()
+) -> Callable[[type[Any]], type[Any]]:
+    """Mark a GraphQL type as built from `model`: every field on one of its columns is
+    classified, either personal (guarded) or named in `public` (reveals nothing about the
+    person). The schema walk (tests/test_redaction.py) fails on any field that is neither."""
 
     def mark(cls: type[Any]) -> type[Any]:
         cls.__backed_by__ = model
+        cls.__public_columns__ = frozenset(public)
         return cls
 
     return mark
@@ -104,10 +109,18 @@ def compile_redaction(schema: strawberry.Schema) -> int:
 
 
 def personal(
-    column: InstrumentedAttribute[Any], *, description: str | None = None, **kwargs: Any
+    column: InstrumentedAttribute[Any],
+    *,
+    description: str | None = None,
+    category: str | None = None,
+    **kwargs: Any,
 ) -> Any:
-    """A nullable field backed by a personal-data column, redacted by policy."""
-    category = column.property.columns[0].info["pii"]
+    """A nullable field backed by a personal-data column, redacted by policy.
+
+    `category` classifies a column that is not personal by itself but reveals personal
+    data through this field (a consent's source or policy version reveals that it exists).
+    """
+    category = category or column.property.columns[0].info["pii"]
     return strawberry.field(
         description=description,
         directives=[PersonalData(category=category)],

@@ -29,7 +29,9 @@ class AccessState(enum.Enum):
 
 
 @strawberry.type(description="A contact's access to a space: invited, accepted or revoked.")
-@backed_by(SpaceAccessModel)
+@backed_by(
+    SpaceAccessModel, public=("state", "invited_at", "revoked_at", "created_at", "updated_at")
+)
 class SpaceAccess(Node):
     state: AccessState
     invited_at: datetime

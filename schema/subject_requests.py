@@ -34,7 +34,10 @@ class SubjectRequestState(enum.Enum):
     REJECTED = "rejected"
 
 
-@backed_by(SubjectRequestEventModel)
+@backed_by(
+    SubjectRequestEventModel,
+    public=("from_state", "to_state", "actor_kind", "actor_id", "occurred_at"),
+)
 @strawberry.type(description="One step of a request's audit trail.")
 class SubjectRequestEvent:
     from_state: SubjectRequestState | None
@@ -65,7 +68,10 @@ class ExportLink:
     expires_at: datetime
 
 
-@backed_by(SubjectRequestModel)
+@backed_by(
+    SubjectRequestModel,
+    public=("kind", "state", "received_at", "due_at", "extended_at", "verified_by", "completed_at"),
+)
 @strawberry.type(
     description="A data subject's request (GDPR Art. 15-17, 20), answered within a month."
 )
@@ -79,8 +85,9 @@ class SubjectRequest(Node):
     received_at: datetime
     due_at: datetime
     extended_at: datetime | None
-    extension_reason: str | None
-    rejection_reason: str | None
+    # free text written by members: may hold the subject's data (erased with the subject)
+    extension_reason: str | None = personal(SubjectRequestModel.extension_reason)
+    rejection_reason: str | None = personal(SubjectRequestModel.rejection_reason)
     verified_by: str | None
     completed_at: datetime | None
     matched_contact_count: int

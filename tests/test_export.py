@@ -190,6 +190,8 @@ async def plant(
                 state=state,
                 due_at=NOW + timedelta(days=30),
                 changes={"full_name": fp.mark("changes")},
+                rejection_reason=fp.mark("rejection"),
+                extension_reason=fp.mark("extension"),
                 created_by_kind="member",
                 verification_hash=b"\x01" * 32,
                 completed_at=NOW if state == "completed" else None,
