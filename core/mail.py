@@ -116,6 +116,13 @@ def render(
             f"personal data. To confirm it was you, use this code: {payload.get('code', '')}\n\n"
             "If you did not ask for this, ignore this e-mail."
         )
+    elif kind == "subject_link":
+        subject = "Your link to your data requests"
+        body = (
+            f"{hello}\n\nUse this token to file and follow requests about your personal data "
+            f"(send it as `Authorization: Bearer ...`): {payload.get('token', '')}\n\n"
+            "If you did not ask for this, ignore this e-mail."
+        )
     elif kind == "marketing":
         subject = str(payload.get("subject") or "")
         body = f"{hello}\n\n{payload.get('body') or ''}"

@@ -148,8 +148,8 @@ class Worker:
             self._failed(row, exc, stats)
             return
         now = datetime.now(UTC)
-        if row.kind == EmailKind.SUBJECT_VERIFICATION.value:
-            row.payload = {}  # a one-time code does not outlive its delivery
+        if row.kind in (EmailKind.SUBJECT_VERIFICATION.value, EmailKind.SUBJECT_LINK.value):
+            row.payload = {}  # a one-time code or token does not outlive its delivery
         row.status, row.sent_at, row.attempts, row.last_error = (
             OutboxStatus.SENT.value,
             now,

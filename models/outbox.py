@@ -21,6 +21,7 @@ class EmailKind(str, enum.Enum):
     SPACE_UPDATED = "space_updated"
     MARKETING = "marketing"
     SUBJECT_VERIFICATION = "subject_verification"
+    SUBJECT_LINK = "subject_link"
 
 
 # e-mail kinds that may only be queued and sent while the contact's consent is granted

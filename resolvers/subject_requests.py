@@ -246,6 +246,9 @@ async def verify_request(info: Info, input: SubjectRequestVerifyInput) -> Subjec
     elif input.attestation is not None:
         if info.context.principal.kind == "subject":
             raise Forbidden("A subject verifies with the code e-mailed to them.")
+        if info.context.principal.kind != "member":
+            # a key attesting would let it stand in for any subject it names
+            raise Forbidden("Only a member may attest to a subject's identity.")
         note = input.attestation.strip()
         if not note or len(note) > MAX_NOTE:
             return _error(
@@ -380,7 +383,11 @@ async def extend_request(info: Info, input: SubjectRequestReasonInput) -> Subjec
 
 
 async def create_subject_link(info: Info, contact_id: strawberry.ID) -> SubjectLinkPayload:
-    """A magic-link token with which the contact may file and verify requests about themself."""
+    """E-mail the contact a magic-link token to file and verify requests about themself.
+
+    The token goes to the contact's own address only: a caller who got it could act as the
+    subject (file, verify, download their export).
+    """
     contact = await load_contact(info, contact_id)
     token, digest = new_token("subject")
     info.context.db.add(
@@ -393,5 +400,6 @@ async def create_subject_link(info: Info, contact_id: strawberry.ID) -> SubjectL
             scopes=[],
         )
     )
+    await enqueue(info.context.db, EmailKind.SUBJECT_LINK, [contact.id], payload={"token": token})
     await info.context.db.flush()
-    return SubjectLinkPayload(token=token)
+    return SubjectLinkPayload(sent=True)

@@ -90,7 +90,7 @@ class SubjectRequest(Node):
     rejection_reason: str | None = personal(SubjectRequestModel.rejection_reason)
     verified_by: str | None
     completed_at: datetime | None
-    matched_contact_count: int
+    matched_count: strawberry.Private[int] = 0
     pk: strawberry.Private[uuid.UUID]
     trail_rows: strawberry.Private[list[SubjectRequestEventModel] | None] = None
 
@@ -109,8 +109,17 @@ class SubjectRequest(Node):
             rejection_reason=row.rejection_reason,
             verified_by=row.verified_by,
             completed_at=row.completed_at,
-            matched_contact_count=len(row.contact_ids or []),
+            matched_count=len(row.contact_ids or []),
         )
+
+    @strawberry.field(
+        description="How many contacts the address matched; null for partner keys, which "
+        "would otherwise learn whether any address is held."
+    )
+    def matched_contact_count(self, info: strawberry.Info) -> int | None:
+        if info.context.principal.kind == "partner":
+            return None
+        return self.matched_count
 
     @strawberry.field(description="Past its due date and not yet completed or rejected.")
     def overdue(self) -> bool:
@@ -191,5 +200,10 @@ class SubjectRequestPayload:
 @strawberry.type
 class SubjectLinkPayload:
     token: str | None = strawberry.field(
-        default=None, description="A magic-link token for the contact; shown once."
+        default=None,
+        description="Always null: the token is e-mailed to the contact's own address.",
+        deprecation_reason="The token goes to the contact by e-mail; see `sent`.",
+    )
+    sent: bool = strawberry.field(
+        default=False, description="The link was queued for e-mail to the contact's address."
     )

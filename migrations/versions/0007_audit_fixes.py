@@ -31,7 +31,14 @@ ALTER TABLE blocks ADD CONSTRAINT blocks_space_position_key
 """
 
 
+# a subject's magic link is e-mailed to the contact's own address, never handed to the caller
+OUTBOX_KINDS = """ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN
+   ('space_invitation', 'space_updated', 'marketing', 'subject_verification', 'subject_link'))"""
+
+
 def upgrade() -> None:
+    op.execute("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_kind_check")
+    op.execute(OUTBOX_KINDS)
     op.execute("ALTER TABLE blocks NO FORCE ROW LEVEL SECURITY")
     op.execute(RENUMBER)
     op.execute("ALTER TABLE blocks FORCE ROW LEVEL SECURITY")
@@ -40,3 +47,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("ALTER TABLE blocks DROP CONSTRAINT blocks_space_position_key")
+    op.execute("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_kind_check")
+    op.execute(OUTBOX_KINDS.replace(", 'subject_link'", ""))
