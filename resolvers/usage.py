@@ -58,6 +58,11 @@ async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayloa
     # shared lock: a concurrent withdrawal of analytics consent waits, then deletes this event
     await lock_contact(db, contact.id, exclusive=False)
     if not await has_consent(db, contact.id, ConsentPurpose.ANALYTICS.value):
+        if not info.context.authz.can("Consent", "read"):
+            # a write-only key must not learn the consent state: the same answer as a
+            # stored event, and the skip is in the audit log
+            info.context.audit.record("usage_skipped_no_consent", contact.id, [])
+            return UsageRecordPayload(recorded=None, accepted=True)
         return UsageRecordPayload(
             user_errors=[
                 UsageUserError(
@@ -69,7 +74,9 @@ async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayloa
         )
     db.add(UsageEvent(id=uuid.uuid4(), contact_id=contact.id, space_id=space.id, block_id=block_id))
     await db.flush()
-    return UsageRecordPayload(recorded=True)
+    if not info.context.authz.can("Consent", "read"):
+        return UsageRecordPayload(recorded=None, accepted=True)
+    return UsageRecordPayload(recorded=True, accepted=True)
 
 
 def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
