@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import Column, String, case, delete, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +23,7 @@ from models.pii import personal_columns_of
 from models.privacy import SubjectLink, subject_models
 
 FINAL_STEP = "complete"
+ERASED = "[erased with the subject]"
 # a test hook: called after each step, so a crash can be injected midway
 after_step: Callable[[str], Awaitable[None] | None] | None = None
 
@@ -186,10 +187,17 @@ async def _finish(
 async def forget_subject(db: Db, subject_hash: bytes, hash_hex: str) -> None:
     """Every request of this subject keeps the subject only as the keyed hash, and no notes."""
     requests = select(SubjectRequest.id).where(SubjectRequest.subject_hash == subject_hash)
+    # every nullable personal column (changes, members' reasons...), read from the map; a
+    # text that must stay present (a rejected request names a reason) says it was erased
+    cleared: dict[str, Any] = {
+        c.key: case((c.is_(None), None), else_=literal(ERASED)) if _is_text(c) else None
+        for c in personal_columns_of(SubjectRequest.__table__)
+        if c.nullable
+    }
     await db.execute(
         update(SubjectRequest)
         .where(SubjectRequest.subject_hash == subject_hash)
-        .values(subject_email=f"hmac:{hash_hex}", changes=None)
+        .values(subject_email=f"hmac:{hash_hex}", **cleared)
         .execution_options(synchronize_session=False)
     )
     await db.execute(
@@ -198,3 +206,7 @@ async def forget_subject(db: Db, subject_hash: bytes, hash_hex: str) -> None:
         .values(note=None)
         .execution_options(synchronize_session=False)
     )
+
+
+def _is_text(column: Column[Any]) -> bool:
+    return isinstance(column.type, String)
