@@ -191,7 +191,7 @@ async def forget_subject(db: Db, subject_hash: bytes, hash_hex: str) -> None:
     # text that must stay present (a rejected request names a reason) says it was erased
     cleared: dict[str, Any] = {
         c.key: case((c.is_(None), None), else_=literal(ERASED)) if _is_text(c) else None
-        for c in personal_columns_of(SubjectRequest.__table__)
+        for c in personal_columns_of(Base.metadata.tables[SubjectRequest.__tablename__])
         if c.nullable
     }
     await db.execute(
