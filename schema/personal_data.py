@@ -45,6 +45,17 @@ def backed_by(
     return mark
 
 
+def _audit_read(ctx: Any, source: Any, field: str) -> None:
+    """Record a disclosed read under every subject the value is about: one contact
+    (`subject_pk`), or several (`subject_pks`: a subject request matching many contacts)."""
+    subjects = getattr(source, "subject_pks", None)
+    if subjects:
+        for subject in subjects:
+            ctx.audit.read(subject, field)
+    else:
+        ctx.audit.read(getattr(source, "subject_pk", None), field)
+
+
 class Redact(FieldExtension):
     """Apply the caller's redaction decision to one personal field."""
 
@@ -62,13 +73,13 @@ class Redact(FieldExtension):
         decision = ctx.authz.field_decision(self.obj)
         if decision is Decision.FULL:
             if value is not None:
-                ctx.audit.read(getattr(source, "subject_pk", None), raw.field_name)
+                _audit_read(ctx, source, raw.field_name)
             return value
         if decision is Decision.MASKED:
             masked = mask(self.category, value)
             if masked is not None or value is None:
                 if value is not None:
-                    ctx.audit.read(getattr(source, "subject_pk", None), raw.field_name)
+                    _audit_read(ctx, source, raw.field_name)
                 return masked
             # a value with no partial form is withheld, as if redacted
         ctx.redactions.append((raw.path, self.category))

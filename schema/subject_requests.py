@@ -47,10 +47,15 @@ class SubjectRequestEvent:
     note: str | None = personal(SubjectRequestEventModel.note)
     occurred_at: datetime
     subject_pk: strawberry.Private[uuid.UUID | None] = None
+    # the request's matched contacts: a note read is audited under each of them
+    subject_pks: strawberry.Private[tuple[uuid.UUID, ...]] = ()
 
     @classmethod
-    def from_model(cls, row: SubjectRequestEventModel) -> SubjectRequestEvent:
+    def from_model(
+        cls, row: SubjectRequestEventModel, subjects: tuple[uuid.UUID, ...] = ()
+    ) -> SubjectRequestEvent:
         return cls(
+            subject_pks=subjects,
             from_state=SubjectRequestState(row.from_state) if row.from_state else None,
             to_state=SubjectRequestState(row.to_state),
             actor_kind=row.actor_kind,
@@ -91,6 +96,8 @@ class SubjectRequest(Node):
     verified_by: str | None
     completed_at: datetime | None
     matched_count: strawberry.Private[int] = 0
+    # the matched contacts: reads of the request's personal fields are audited under each
+    subject_pks: strawberry.Private[tuple[uuid.UUID, ...]] = ()
     pk: strawberry.Private[uuid.UUID]
     trail_rows: strawberry.Private[list[SubjectRequestEventModel] | None] = None
 
@@ -110,6 +117,7 @@ class SubjectRequest(Node):
             verified_by=row.verified_by,
             completed_at=row.completed_at,
             matched_count=len(row.contact_ids or []),
+            subject_pks=tuple(row.contact_ids or ()),
         )
 
     @strawberry.field(
@@ -129,7 +137,7 @@ class SubjectRequest(Node):
     @strawberry.field(description="Every state change: who, when, from and to.")
     async def trail(self, info: strawberry.Info) -> list[SubjectRequestEvent]:
         rows = await info.context.loaders.subject_request_events_by_request_id.load(self.pk)
-        return [SubjectRequestEvent.from_model(r) for r in rows]
+        return [SubjectRequestEvent.from_model(r, self.subject_pks) for r in rows]
 
 
 @strawberry.enum
