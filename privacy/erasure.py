@@ -187,17 +187,10 @@ async def _finish(
 async def forget_subject(db: Db, subject_hash: bytes, hash_hex: str) -> None:
     """Every request of this subject keeps the subject only as the keyed hash, and no notes."""
     requests = select(SubjectRequest.id).where(SubjectRequest.subject_hash == subject_hash)
-    # every nullable personal column (changes, members' reasons...), read from the map; a
-    # text that must stay present (a rejected request names a reason) says it was erased
-    cleared: dict[str, Any] = {
-        c.key: case((c.is_(None), None), else_=literal(ERASED)) if _is_text(c) else None
-        for c in personal_columns_of(Base.metadata.tables[SubjectRequest.__tablename__])
-        if c.nullable
-    }
     await db.execute(
         update(SubjectRequest)
         .where(SubjectRequest.subject_hash == subject_hash)
-        .values(subject_email=f"hmac:{hash_hex}", **cleared)
+        .values(subject_email=f"hmac:{hash_hex}", **cleared_request_columns())
         .execution_options(synchronize_session=False)
     )
     await db.execute(
@@ -210,3 +203,15 @@ async def forget_subject(db: Db, subject_hash: bytes, hash_hex: str) -> None:
 
 def _is_text(column: Column[Any]) -> bool:
     return isinstance(column.type, String)
+
+
+def cleared_request_columns() -> dict[str, Any]:
+    """Values that clear every nullable personal column of a subject request (correction
+    values, members' reasons...), read from the map; a text that must stay present (a
+    rejected request names a reason) says it was erased."""
+    table = Base.metadata.tables[SubjectRequest.__tablename__]
+    return {
+        c.key: case((c.is_(None), None), else_=literal(ERASED)) if _is_text(c) else None
+        for c in personal_columns_of(table)
+        if c.nullable
+    }

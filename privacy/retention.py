@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.audit import append_entries
 from models import ApiToken, Contact, Member, SubjectRequest, SubjectRequestEvent, Tenant
-from privacy.erasure import apply_step, steps, unit
+from privacy.erasure import apply_step, cleared_request_columns, steps, unit
 
 
 async def due_tenants(
@@ -46,7 +46,7 @@ async def purge_tenant(
             update(SubjectRequest)
             .values(
                 subject_email=func.concat("hmac:", func.encode(SubjectRequest.subject_hash, "hex")),
-                changes=None,
+                **cleared_request_columns(),
             )
             .execution_options(synchronize_session=False)
         )

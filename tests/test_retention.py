@@ -133,3 +133,41 @@ async def test_retention_command_prints_json(database_url):
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     assert isinstance(json.loads(out)["purged_tenant_ids"], list)
+
+
+async def test_retention_erases_members_free_text_about_subjects(
+    new_tenant, owner_url, owner_engine
+):
+    import uuid
+
+    from models import SubjectRequest
+
+    tenant = await new_tenant("Reasons")
+    marker = f"MRK{uuid.uuid4().hex[:10]}"
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        db.add(
+            SubjectRequest(
+                id=uuid.uuid4(),
+                kind="access",
+                subject_email=f"{marker.lower()}@example.com",
+                subject_hash=b"h" * 32,
+                state="rejected",
+                rejection_reason=f"{marker} is not a customer",
+                extension_reason=f"{marker} sent a big file",
+                due_at=NOW,
+                created_by_kind="member",
+                progress=[],
+            )
+        )
+    await _end(owner_url, tenant.tenant_id, 31)
+    engine = create_async_engine(owner_url)
+    try:
+        await run_retention(sessionmaker_for(engine), now=NOW, grace_days=30)
+    finally:
+        await engine.dispose()
+    async with owner_engine.connect() as conn:
+        left = await conn.scalar(
+            text("SELECT count(*) FROM subject_requests r WHERE r::text ILIKE :m"),
+            {"m": f"%{marker}%"},
+        )
+    assert left == 0
