@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for
 from core.mail import Email, Sender, render, sender_from_settings
-from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess
+from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess, SubjectRequest
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
 from store.consent_ledger import has_consent, lock_contact
@@ -56,8 +56,9 @@ class Worker:
     backoff_seconds: float = 30.0
 
     async def run_once(self) -> Stats:
-        """Send everything that is due now, then return."""
+        """Resume interrupted erasures, send everything that is due now, then return."""
         stats = Stats()
+        await resume_erasures(self.sessionmaker, stats)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
             keys = [k for k in await self._due() if k not in seen]
@@ -206,6 +207,42 @@ def _cancel(row: OutboxMessage, reason: str) -> None:
         datetime.now(UTC),
         reason,
     )
+
+
+async def resume_erasures(
+    sessionmaker: async_sessionmaker[AsyncSession], stats: Stats | None = None
+) -> int:
+    """Complete every erasure a crash left `processing`, through the same entry as the API.
+
+    Safe beside a live run: each step locks the request and skips steps already recorded.
+    """
+    from privacy import erasure
+    from privacy.erasure import ErasureRefused
+
+    async with sessionmaker() as session:
+        keys = (await session.execute(text("SELECT * FROM app_erasures_interrupted(100)"))).all()
+    resumed = 0
+    for tenant_id, request_id in keys:
+        try:
+            async with erasure.unit(sessionmaker, tenant_id) as db:
+                subject_hash = await db.scalar(
+                    select(SubjectRequest.subject_hash).where(SubjectRequest.id == request_id)
+                )
+            await erasure.run_erasure(
+                sessionmaker,
+                tenant_id,
+                request_id,
+                secret_hash_hex=subject_hash.hex(),
+                actor=("system", None),
+            )
+            resumed += 1
+        except ErasureRefused:
+            continue  # finished or changed meanwhile
+        except Exception:
+            log.exception("erasure %s of tenant %s failed to resume", request_id, tenant_id)
+            if stats is not None:
+                stats.errors.append(f"erasure {request_id}")
+    return resumed
 
 
 def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker, AsyncEngine]:

@@ -329,8 +329,15 @@ async def process_request(info: Info, id: strawberry.ID) -> SubjectRequestPayloa
         )
         return SubjectRequestPayload(request=SubjectRequest.from_model(fresh))
     if row.state != "verified":
+        hint = (
+            "it is already completed."
+            if row.state == "completed"
+            else "it was rejected."
+            if row.state == "rejected"
+            else "verify it first."
+        )
         return _error(
-            Code.INVALID_STATE, "id", f"A {row.state} request cannot be processed; verify it first."
+            Code.INVALID_STATE, "id", f"A {row.state} request cannot be processed; {hint}"
         )
     _transition(info, row, "processing")
     link = None

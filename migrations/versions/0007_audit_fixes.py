@@ -6,6 +6,8 @@ Revises: 0004
 
 from alembic import op
 
+from migrations.rls import APP_ROLE
+
 revision = "0007"
 down_revision = "0004"
 branch_labels = None
@@ -36,7 +38,30 @@ OUTBOX_KINDS = """ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kin
    ('space_invitation', 'space_updated', 'marketing', 'subject_verification', 'subject_link'))"""
 
 
+# The worker (application role, no tenant) finds erasures a crash left `processing`: this
+# function (run as the owner) lists their keys across tenants and nothing else; each is then
+# resumed in a transaction scoped to its own tenant, under row-level security.
+ERASURES_INTERRUPTED = """
+CREATE FUNCTION app_erasures_interrupted(p_limit integer)
+RETURNS TABLE (tenant_id uuid, id uuid)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$
+    SELECT r.tenant_id, r.id FROM subject_requests r
+    WHERE r.kind = 'erasure' AND r.state = 'processing'
+    ORDER BY r.due_at
+    LIMIT least(greatest(p_limit, 0), 1000)
+$$;
+"""
+
+
 def upgrade() -> None:
+    op.execute(
+        "DO $$ BEGIN EXECUTE format('CREATE POLICY owner_erasures_interrupted "
+        "ON subject_requests FOR SELECT TO %I USING (true)', current_user); END $$"
+    )
+    op.execute(ERASURES_INTERRUPTED)
+    op.execute("REVOKE ALL ON FUNCTION app_erasures_interrupted(integer) FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION app_erasures_interrupted(integer) TO {APP_ROLE}")
     op.execute("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_kind_check")
     op.execute(OUTBOX_KINDS)
     op.execute("ALTER TABLE blocks NO FORCE ROW LEVEL SECURITY")
@@ -46,6 +71,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION app_erasures_interrupted(integer)")
+    op.execute("DROP POLICY owner_erasures_interrupted ON subject_requests")
     op.execute("ALTER TABLE blocks DROP CONSTRAINT blocks_space_position_key")
     op.execute("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_kind_check")
     op.execute(OUTBOX_KINDS.replace(", 'subject_link'", ""))
