@@ -24,7 +24,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
-from core import http
+from core import access_log, http
 from core.admission import Admission, Overloaded
 from core.auth import Principal, authenticate
 from core.config import Settings
@@ -280,6 +280,7 @@ def create_app(settings: Settings) -> Starlette:
         statement_timeout=settings.statement_timeout,
     )
     validate_categories()  # a personal column without a fideslang category stops start-up
+    access_log.install()  # export links are secrets: the access log shows the route only
     enforcer = load_enforcer()
     state = AppState(
         settings=settings,

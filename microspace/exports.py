@@ -24,7 +24,7 @@ from core.auth import Principal, authenticate
 from core.db import Db
 from core.http import Refusal, error_response
 from microspace.state import AppState
-from models.subject_request import RequestKind, RequestState, SubjectRequest
+from models.subject_request import RequestKind, RequestState, SubjectRequest, Suppression
 from policies.authz import Authorizer, load_tenant_policies
 from privacy.export import build_document, document_zip
 from privacy.links import LinkExpired, LinkInvalid, verify_link
@@ -117,6 +117,14 @@ async def _export(request: Request, state: AppState, db: Db) -> Response:
     )
     if row is None or row.kind not in EXPORTABLE:
         raise invalid_link()
+    erased = await db.scalar(
+        select(Suppression.id).where(Suppression.email_hash == row.subject_hash).limit(1)
+    )
+    if erased is not None:
+        # the subject was erased since: their outstanding links are revoked with their data
+        raise Refusal(
+            410, "EXPORT_LINK_REVOKED", "This export link was revoked: its subject was erased."
+        )
     if row.state != RequestState.COMPLETED.value:
         raise Refusal(
             409,

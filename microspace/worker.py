@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for
-from core.mail import Email, Sender, render, sender_from_settings
+from core.mail import Email, FileSender, Sender, render, sender_from_settings
 from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess, SubjectRequest
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
@@ -59,6 +59,7 @@ class Worker:
         """Resume interrupted erasures, send everything that is due now, then return."""
         stats = Stats()
         await resume_erasures(self.sessionmaker, stats)
+        await self._prune_sink()
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
             keys = [k for k in await self._due() if k not in seen]
@@ -85,6 +86,26 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
             except TimeoutError:
                 pass
+
+    async def _prune_sink(self) -> None:
+        """The file sink keeps no e-mail whose outbox row was erased (erasure, retention)."""
+        if not isinstance(self.sender, FileSender):
+            return
+        held = {}
+        for key in self.sender.held_keys():
+            try:
+                held[uuid.UUID(key)] = key
+            except ValueError:
+                continue
+        if not held:
+            return
+        async with self.sessionmaker() as session:
+            known = set(
+                await session.scalars(
+                    text("SELECT id FROM app_outbox_known(:ids)"), {"ids": list(held)}
+                )
+            )
+        self.sender.forget([key for oid, key in held.items() if oid not in known])
 
     async def _due(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
         async with self.sessionmaker() as session:

@@ -54,7 +54,21 @@ $$;
 """
 
 
+# The file mail sink (development) keeps one file per outbox row; the worker keeps only the
+# files whose row still exists (an erasure or retention deletes the rows): this function
+# answers which of the given outbox ids still exist, across tenants, and nothing else.
+OUTBOX_KNOWN = """
+CREATE FUNCTION app_outbox_known(p_ids uuid[])
+RETURNS TABLE (id uuid)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$ SELECT o.id FROM outbox o WHERE o.id = ANY(p_ids) $$;
+"""
+
+
 def upgrade() -> None:
+    op.execute(OUTBOX_KNOWN)
+    op.execute("REVOKE ALL ON FUNCTION app_outbox_known(uuid[]) FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION app_outbox_known(uuid[]) TO {APP_ROLE}")
     op.execute(
         "DO $$ BEGIN EXECUTE format('CREATE POLICY owner_erasures_interrupted "
         "ON subject_requests FOR SELECT TO %I USING (true)', current_user); END $$"
@@ -71,6 +85,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION app_outbox_known(uuid[])")
     op.execute("DROP FUNCTION app_erasures_interrupted(integer)")
     op.execute("DROP POLICY owner_erasures_interrupted ON subject_requests")
     op.execute("ALTER TABLE blocks DROP CONSTRAINT blocks_space_position_key")
