@@ -196,7 +196,8 @@ class GraphQLApp(GraphQL):
             self.state.sessionmaker, statement_timeout=self.state.settings.statement_timeout
         )
         try:
-            await audit_db.set_tenant(context.principal.tenant_id)
+            # authenticated again: the audit chain takes its principal from this transaction
+            await authenticate(audit_db, context.request.headers.get("authorization"))
             await context.audit.flush(audit_db)
             await audit_db.commit()
         finally:

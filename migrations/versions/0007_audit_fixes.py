@@ -65,7 +65,74 @@ AS $$ SELECT o.id FROM outbox o WHERE o.id = ANY(p_ids) $$;
 """
 
 
+# Who a transaction speaks for, recorded by the token lookup itself (run as the owner) in a
+# session-temporary table the owner creates and the application role cannot write; the audit
+# chain takes its principal from there, never from the caller's arguments.
+AUTHENTICATE = """
+CREATE OR REPLACE FUNCTION app_authenticate(p_token_hash bytea)
+RETURNS TABLE (token_id uuid, tenant_id uuid, kind varchar, member_id uuid,
+               role varchar, scopes varchar[], policy_version integer, contact_id uuid)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$
+BEGIN
+    IF to_regclass('pg_temp.audit_principal') IS NULL THEN
+        CREATE TEMP TABLE audit_principal (
+            txid bigint NOT NULL, tenant_id uuid NOT NULL, kind varchar(16) NOT NULL,
+            principal_id uuid
+        );
+    END IF;
+    DELETE FROM pg_temp.audit_principal;
+    INSERT INTO pg_temp.audit_principal
+    SELECT txid_current(), t.tenant_id, t.kind, coalesce(t.member_id, t.id)
+    FROM api_tokens t
+    WHERE t.token_hash = p_token_hash AND t.revoked_at IS NULL;
+    RETURN QUERY
+    SELECT t.id, t.tenant_id, t.kind, t.member_id, m.role, t.scopes, tn.policy_version,
+           t.contact_id
+    FROM api_tokens t
+    JOIN tenants tn ON tn.id = t.tenant_id
+    LEFT JOIN members m ON m.tenant_id = t.tenant_id AND m.id = t.member_id
+    WHERE t.token_hash = p_token_hash AND t.revoked_at IS NULL;
+END
+$$
+"""
+
+# The application role's principal comes from the transaction's authentication; the owner
+# (retention, operators) still names its own ("system").
+APPEND_PRINCIPAL = f"""
+CREATE OR REPLACE FUNCTION audit_principal_for(p_tenant uuid, p_kind varchar, p_principal uuid)
+RETURNS TABLE (kind varchar, principal_id uuid)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$
+DECLARE
+    v_table regclass := to_regclass('pg_temp.audit_principal');
+BEGIN
+    IF session_user <> '{APP_ROLE}' THEN
+        RETURN QUERY SELECT p_kind, p_principal;
+        RETURN;
+    END IF;
+    -- a table of that name the application role made itself is not a record of ours
+    IF v_table IS NULL OR (SELECT relowner FROM pg_class WHERE oid = v_table)
+                          <> (SELECT oid FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'audit_append needs an authenticated principal in this transaction'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN QUERY SELECT a.kind, a.principal_id FROM pg_temp.audit_principal a
+        WHERE a.txid = txid_current() AND a.tenant_id = p_tenant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'audit_append needs an authenticated principal in this transaction'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$$
+"""
+
+
 def upgrade() -> None:
+    op.execute(AUTHENTICATE)
+    op.execute(APPEND_PRINCIPAL)
+    op.execute("REVOKE ALL ON FUNCTION audit_principal_for(uuid, varchar, uuid) FROM PUBLIC")
+    _bind_audit_append()
     op.execute(OUTBOX_KNOWN)
     op.execute("REVOKE ALL ON FUNCTION app_outbox_known(uuid[]) FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION app_outbox_known(uuid[]) TO {APP_ROLE}")
@@ -84,10 +151,80 @@ def upgrade() -> None:
     op.execute(UNIQUE_POSITION)
 
 
+def _earlier(name: str):  # type: ignore[no-untyped-def]
+    import importlib
+
+    return importlib.import_module(f"migrations.versions.{name}")
+
+
 def downgrade() -> None:
+    # the earlier functions: audit_append trusting its arguments, the plain token lookup
+    op.execute(
+        _earlier("0003_audit_policies").APPEND.replace(
+            "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"
+        )
+    )
+    op.execute("DROP FUNCTION app_authenticate(bytea)")
+    op.execute(_earlier("0004_subject_rights").AUTHENTICATE)
+    op.execute(f"GRANT EXECUTE ON FUNCTION app_authenticate(bytea) TO {APP_ROLE}")
+    op.execute("DROP FUNCTION audit_principal_for(uuid, varchar, uuid)")
     op.execute("DROP FUNCTION app_outbox_known(uuid[])")
     op.execute("DROP FUNCTION app_erasures_interrupted(integer)")
     op.execute("DROP POLICY owner_erasures_interrupted ON subject_requests")
     op.execute("ALTER TABLE blocks DROP CONSTRAINT blocks_space_position_key")
     op.execute("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_kind_check")
     op.execute(OUTBOX_KINDS.replace(", 'subject_link'", ""))
+
+
+def _bind_audit_append() -> None:
+    op.execute(APPEND)
+
+
+# migration 0003's audit_append, with the principal resolved by audit_principal_for
+APPEND = r"""
+CREATE OR REPLACE FUNCTION audit_append(
+    p_kind varchar, p_principal uuid, p_request varchar, p_entries jsonb
+) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$
+DECLARE
+    v_tenant uuid := app_current_tenant();
+    v_kind varchar;
+    v_principal uuid;
+    v_seq bigint;
+    v_hash bytea;
+    v_prev bytea;
+    v_at timestamptz := clock_timestamp();
+    v_id uuid;
+    v_subjects uuid[];
+    v_fields text[];
+    v_count integer := 0;
+    e jsonb;
+BEGIN
+    IF v_tenant IS NULL THEN
+        RAISE EXCEPTION 'audit_append needs a tenant' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT a.kind, a.principal_id INTO v_kind, v_principal
+        FROM audit_principal_for(v_tenant, p_kind, p_principal) a;
+    INSERT INTO audit_chain_heads (tenant_id, seq, hash)
+    VALUES (v_tenant, 0, '\x'::bytea) ON CONFLICT (tenant_id) DO NOTHING;
+    SELECT seq, hash INTO v_seq, v_hash FROM audit_chain_heads WHERE tenant_id = v_tenant FOR UPDATE;
+    FOR e IN SELECT value FROM jsonb_array_elements(p_entries) LOOP
+        v_seq := v_seq + 1;
+        v_prev := v_hash;
+        v_id := gen_random_uuid();
+        v_subjects := ARRAY(SELECT jsonb_array_elements_text(coalesce(e->'subjects', '[]'::jsonb))::uuid);
+        v_fields := ARRAY(SELECT jsonb_array_elements_text(coalesce(e->'fields', '[]'::jsonb)));
+        v_hash := audit_entry_hash(v_prev, v_tenant, v_id, v_seq, v_at, v_kind, v_principal,
+                                   p_request, e->>'operation', v_subjects, v_fields);
+        INSERT INTO audit_log (tenant_id, id, seq, occurred_at, principal_kind, principal_id,
+                               request_id, operation, subject_contact_ids, fields, prev_hash, hash)
+        VALUES (v_tenant, v_id, v_seq, v_at, v_kind, v_principal, p_request, e->>'operation',
+                v_subjects, v_fields, v_prev, v_hash);
+        v_count := v_count + 1;
+    END LOOP;
+    UPDATE audit_chain_heads SET seq = v_seq, hash = v_hash WHERE tenant_id = v_tenant;
+    RETURN v_count;
+END
+$$
+"""
