@@ -62,7 +62,7 @@ def serve_settings(settings: Settings, *, embedded: bool, host: str, dev: bool) 
 
 
 def _migrate(settings: Settings) -> None:
-    from core.db import migrate
+    from core.migrate import migrate
 
     asyncio.run(migrate(settings.owner_url(), settings.app_db_password))
 
@@ -94,7 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     print("migrations applied")
     return 0
@@ -103,7 +103,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 def cmd_seed_demo(_: argparse.Namespace) -> int:
     from microspace.tenants import seed_demo
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(seed_demo(settings.owner_url()))
     print(json.dumps(created.as_json()))
@@ -113,7 +113,7 @@ def cmd_seed_demo(_: argparse.Namespace) -> int:
 def cmd_tenant_create(args: argparse.Namespace) -> int:
     from microspace.tenants import create_tenant
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(create_tenant(settings.owner_url(), args.name, args.owner_email))
     print(json.dumps(created.as_json()))
@@ -123,7 +123,7 @@ def cmd_tenant_create(args: argparse.Namespace) -> int:
 def cmd_member_create(args: argparse.Namespace) -> int:
     from microspace.tenants import create_member
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(create_member(settings.owner_url(), args.tenant, args.email, args.role))
     print(json.dumps(created.as_json()))
@@ -133,7 +133,7 @@ def cmd_member_create(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from microspace.worker import run
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     try:
         stats = asyncio.run(run(settings, once=args.once))
@@ -157,7 +157,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_retention(args: argparse.Namespace) -> int:
     from microspace.worker import retention_once
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     if args.grace_days is not None:
         if args.grace_days < 0:
             raise OperatorError("--grace-days must not be negative")

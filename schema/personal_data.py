@@ -7,16 +7,18 @@ mask, or null with an entry in `extensions.redactions`) and records the read for
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLResolveInfo
+from graphql import GraphQLObjectType, GraphQLResolveInfo
 from sqlalchemy.orm import InstrumentedAttribute
 from strawberry.extensions import FieldExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
 
+from core.audit import AuditSubject
 from policies.redaction import Decision, mask
 
 REASON = "not permitted by policy"
@@ -45,15 +47,16 @@ def backed_by(
     return mark
 
 
-def _audit_read(ctx: Any, source: Any, field: str) -> None:
-    """Record a disclosed read under every subject the value is about: one contact
-    (`subject_pk`), or several (`subject_pks`: a subject request matching many contacts)."""
-    subjects = getattr(source, "subject_pks", None)
-    if subjects:
-        for subject in subjects:
-            ctx.audit.read(subject, field)
-    else:
-        ctx.audit.read(getattr(source, "subject_pk", None), field)
+def subjects_of(source: AuditSubject) -> tuple[uuid.UUID | None, ...]:
+    """The subjects a personal field's value is about (the audit subject protocol): one
+    contact, or several (`subject_pks`: a subject request that matched many contacts)."""
+    many: tuple[uuid.UUID, ...] = getattr(source, "subject_pks", ())
+    return many or (source.subject_pk,)
+
+
+def _audit_read(ctx: Any, source: AuditSubject, field: str) -> None:
+    for subject in subjects_of(source):
+        ctx.audit.read(subject, field)
 
 
 class Redact(FieldExtension):
@@ -63,7 +66,7 @@ class Redact(FieldExtension):
         self.category = category
         self.obj: str | None = None
 
-    def redact(self, source: Any, raw: GraphQLResolveInfo, value: Any) -> Any:
+    def redact(self, source: Any, raw: GraphQLResolveInfo[Any], value: Any) -> Any:
         """The value, its mask, or None recorded in `extensions.redactions`; a disclosed
         value is recorded for the audit. `raw` is graphql-core's info."""
         ctx = raw.context
@@ -93,11 +96,11 @@ class Redact(FieldExtension):
     ) -> Any:
         return self.redact(source, info._raw_info, await next_(source, info, **kwargs))
 
-    def compiled(self, attribute: str) -> Callable[[Any, GraphQLResolveInfo], Any]:
+    def compiled(self, attribute: str) -> Callable[[Any, GraphQLResolveInfo[Any]], Any]:
         """The same decision as a plain graphql-core resolver of an attribute field: it skips
         strawberry's per-field wrapping, which cost more than the redaction itself."""
 
-        def resolve(source: Any, raw: GraphQLResolveInfo) -> Any:
+        def resolve(source: Any, raw: GraphQLResolveInfo[Any]) -> Any:
             return self.redact(source, raw, getattr(source, attribute))
 
         return resolve
@@ -114,7 +117,9 @@ def compile_redaction(schema: strawberry.Schema) -> int:
             if redact is None or field.base_resolver is not None:
                 continue
             graphql_name = schema.config.name_converter.get_graphql_name(field)
-            graphql_types[name].fields[graphql_name].resolve = redact.compiled(field.python_name)
+            graphql_type = graphql_types[name]
+            assert isinstance(graphql_type, GraphQLObjectType)
+            graphql_type.fields[graphql_name].resolve = redact.compiled(field.python_name)
             compiled += 1
     return compiled
 

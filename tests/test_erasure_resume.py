@@ -11,12 +11,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
+import httpx
 from sqlalchemy import text
 
 from core.db import owner_db
+from microspace.app import create_app
 from microspace.worker import run
 from privacy import erasure
-from tests.conftest import error_codes
+from tests.conftest import Api, error_codes
 from tests.test_erasure import FILE, PROCESS, VERIFY, plant, scan
 
 PROCESS_ERRORS = (
@@ -25,14 +27,15 @@ PROCESS_ERRORS = (
 
 
 async def test_the_worker_completes_an_interrupted_erasure(
-    api, new_tenant, new_member, owner_url, owner_engine, settings, monkeypatch, tmp_path
+    api, new_tenant, new_member, owner_url, owner_engine, settings, tmp_path
 ):
     # given: an erasure that crashed after its first step
     tenant = await new_tenant()
     m = f"MRK{uuid.uuid4().hex[:10]}"
     email = f"{m.lower()}@example.com"
     await plant(owner_url, tenant.tenant_id, m, email)
-    officer = api((await new_member(tenant.tenant_id, "privacy_officer")).token)
+    officer_member = await new_member(tenant.tenant_id, "privacy_officer")
+    officer = api(officer_member.token)
     rid = (await officer(FILE, {"e": email}))["data"]["subjectErasureRequest"]["request"]["id"]
     await officer(VERIFY, {"id": rid, "a": "in person"})
     first_step = erasure.steps()[0][0]
@@ -41,9 +44,14 @@ async def test_the_worker_completes_an_interrupted_erasure(
         if step == first_step:
             raise RuntimeError("killed midway")
 
-    monkeypatch.setattr(erasure, "after_step", crash)
-    assert error_codes(await officer(PROCESS, {"id": rid})) == ["INTERNAL_SERVER_ERROR"]
-    monkeypatch.setattr(erasure, "after_step", None)
+    crashing = create_app(settings, erasure_after_step=crash)
+    try:
+        transport = httpx.ASGITransport(app=crashing)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            crashed = await Api(client, officer_member.token)(PROCESS, {"id": rid})
+    finally:
+        await crashing.state.microspace.engine.dispose()
+    assert error_codes(crashed) == ["INTERNAL_SERVER_ERROR"]
     assert await scan(owner_engine, m)
 
     # when: the worker runs once
