@@ -5,7 +5,8 @@ Invariants:
   (`app_authenticate`), never from its arguments: an entry claimed for another principal
   kind or id is recorded as the authenticated principal;
 - without an authentication in the transaction, the application role cannot append at all;
-- the application role cannot plant its own record of who is authenticated.
+- the application role cannot plant its own record of who is authenticated (the record is
+  signed with a key only the owner reads), nor call the signing function.
 """
 
 from __future__ import annotations
@@ -73,10 +74,15 @@ async def test_no_authentication_no_append(settings, new_tenant):
 
 async def test_the_app_role_cannot_plant_its_own_principal(settings, new_tenant):
     tenant = await new_tenant()
-    plant = [
-        "CREATE TEMP TABLE audit_principal (txid bigint, tenant_id uuid, kind varchar, principal_id uuid)",
-        "INSERT INTO audit_principal VALUES (txid_current(), app_current_tenant(), 'system', NULL)",
-        APPEND,
-    ]
+    claim = f"{tenant.tenant_id}:system:{uuid.uuid4()}:{'0' * 64}"
+    plant = [f"SELECT set_config('app.principal', '{claim}', true)", APPEND]
     with pytest.raises(DBAPIError):
         await _as_app(settings, tenant, plant)
+
+
+async def test_the_app_role_cannot_sign_a_claim(settings, new_tenant):
+    tenant = await new_tenant()
+    with pytest.raises(DBAPIError, match="permission denied"):
+        await _as_app(settings, tenant, ["SELECT audit_principal_signature('x')"])
+    with pytest.raises(DBAPIError, match="permission denied"):
+        await _as_app(settings, tenant, ["SELECT key FROM audit_key"])

@@ -65,27 +65,55 @@ AS $$ SELECT o.id FROM outbox o WHERE o.id = ANY(p_ids) $$;
 """
 
 
-# Who a transaction speaks for, recorded by the token lookup itself (run as the owner) in a
-# session-temporary table the owner creates and the application role cannot write; the audit
-# chain takes its principal from there, never from the caller's arguments.
+# Who a transaction speaks for, vouched for by the token lookup itself (run as the owner): it
+# sets a transaction-local `app.principal` signed with a key only the owner can read, bound
+# to this backend and this transaction's start time, so the application role can neither
+# invent one nor replay one from another transaction. The audit chain takes its principal
+# from there, never from the caller's arguments. (Nothing is written: a lookup leaves the
+# transaction read-only, which the erasure's no-writes check relies on.)
+AUDIT_KEY = """
+CREATE TABLE audit_key (
+    id integer PRIMARY KEY CHECK (id = 1),
+    key bytea NOT NULL
+);
+INSERT INTO audit_key VALUES (
+    1, uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
+       || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
+);
+REVOKE ALL ON audit_key FROM PUBLIC
+"""
+
+# sha256(key || sha256(key || message)): keyed, and immune to length extension
+PRINCIPAL_SIGNATURE = """
+CREATE FUNCTION audit_principal_signature(p_claim text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$
+    SELECT encode(sha256(k.key || sha256(k.key || convert_to(
+        p_claim || ':' || pg_backend_pid() || ':' || extract(epoch FROM now())::text, 'UTF8'
+    ))), 'hex')
+    FROM audit_key k WHERE k.id = 1
+$$;
+REVOKE ALL ON FUNCTION audit_principal_signature(text) FROM PUBLIC
+"""
+
 AUTHENTICATE = """
 CREATE OR REPLACE FUNCTION app_authenticate(p_token_hash bytea)
 RETURNS TABLE (token_id uuid, tenant_id uuid, kind varchar, member_id uuid,
                role varchar, scopes varchar[], policy_version integer, contact_id uuid)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
 AS $$
+DECLARE
+    v_claim text;
 BEGIN
-    IF to_regclass('pg_temp.audit_principal') IS NULL THEN
-        CREATE TEMP TABLE audit_principal (
-            txid bigint NOT NULL, tenant_id uuid NOT NULL, kind varchar(16) NOT NULL,
-            principal_id uuid
-        );
-    END IF;
-    DELETE FROM pg_temp.audit_principal;
-    INSERT INTO pg_temp.audit_principal
-    SELECT txid_current(), t.tenant_id, t.kind, coalesce(t.member_id, t.id)
-    FROM api_tokens t
-    WHERE t.token_hash = p_token_hash AND t.revoked_at IS NULL;
+    SELECT t.tenant_id || ':' || t.kind || ':' || coalesce(t.member_id, t.id)
+        INTO v_claim
+        FROM api_tokens t
+        WHERE t.token_hash = p_token_hash AND t.revoked_at IS NULL;
+    PERFORM set_config(
+        'app.principal',
+        coalesce(v_claim || ':' || audit_principal_signature(v_claim), ''),
+        true
+    );
     RETURN QUERY
     SELECT t.id, t.tenant_id, t.kind, t.member_id, m.role, t.scopes, tn.policy_version,
            t.contact_id
@@ -97,38 +125,42 @@ END
 $$
 """
 
-# The application role's principal comes from the transaction's authentication; the owner
-# (retention, operators) still names its own ("system").
+# The application role's principal is the vouched one; the owner (retention, operators)
+# still names its own ("system").
 APPEND_PRINCIPAL = f"""
 CREATE OR REPLACE FUNCTION audit_principal_for(p_tenant uuid, p_kind varchar, p_principal uuid)
 RETURNS TABLE (kind varchar, principal_id uuid)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
 AS $$
 DECLARE
-    v_table regclass := to_regclass('pg_temp.audit_principal');
+    v_value text := coalesce(current_setting('app.principal', true), '');
+    v_parts text[] := string_to_array(v_value, ':');
+    v_claim text;
 BEGIN
     IF session_user <> '{APP_ROLE}' THEN
         RETURN QUERY SELECT p_kind, p_principal;
         RETURN;
     END IF;
-    -- a table of that name the application role made itself is not a record of ours
-    IF v_table IS NULL OR (SELECT relowner FROM pg_class WHERE oid = v_table)
-                          <> (SELECT oid FROM pg_roles WHERE rolname = current_user) THEN
+    IF coalesce(array_length(v_parts, 1), 0) <> 4 THEN
         RAISE EXCEPTION 'audit_append needs an authenticated principal in this transaction'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    RETURN QUERY SELECT a.kind, a.principal_id FROM pg_temp.audit_principal a
-        WHERE a.txid = txid_current() AND a.tenant_id = p_tenant;
-    IF NOT FOUND THEN
+    v_claim := v_parts[1] || ':' || v_parts[2] || ':' || v_parts[3];
+    IF v_parts[1] <> p_tenant::text
+       OR v_parts[4] IS DISTINCT FROM audit_principal_signature(v_claim) THEN
         RAISE EXCEPTION 'audit_append needs an authenticated principal in this transaction'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    RETURN QUERY SELECT v_parts[2]::varchar, v_parts[3]::uuid;
 END
 $$
 """
 
 
 def upgrade() -> None:
+    for stmt in (AUDIT_KEY + ";" + PRINCIPAL_SIGNATURE).split(";\n"):
+        if stmt.strip():
+            op.execute(stmt)
     op.execute(AUTHENTICATE)
     op.execute(APPEND_PRINCIPAL)
     op.execute("REVOKE ALL ON FUNCTION audit_principal_for(uuid, varchar, uuid) FROM PUBLIC")
@@ -168,6 +200,8 @@ def downgrade() -> None:
     op.execute(_earlier("0004_subject_rights").AUTHENTICATE)
     op.execute(f"GRANT EXECUTE ON FUNCTION app_authenticate(bytea) TO {APP_ROLE}")
     op.execute("DROP FUNCTION audit_principal_for(uuid, varchar, uuid)")
+    op.execute("DROP FUNCTION audit_principal_signature(text)")
+    op.execute("DROP TABLE audit_key")
     op.execute("DROP FUNCTION app_outbox_known(uuid[])")
     op.execute("DROP FUNCTION app_erasures_interrupted(integer)")
     op.execute("DROP POLICY owner_erasures_interrupted ON subject_requests")
