@@ -80,8 +80,14 @@ INSERT INTO audit_key VALUES (
     1, uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
        || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
 );
-REVOKE ALL ON audit_key FROM PUBLIC
+REVOKE ALL ON audit_key FROM PUBLIC;
+ALTER TABLE audit_key ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_key FORCE ROW LEVEL SECURITY;
+DO $$ BEGIN EXECUTE format('CREATE POLICY owner_only ON audit_key FOR SELECT TO %I USING (true)',
+    current_user); END $$;
+GRANT SELECT ON audit_key TO microspace_app
 """
+# (like every table: RLS forced; the application role may SELECT it and sees no row)
 
 # sha256(key || sha256(key || message)): keyed, and immune to length extension
 PRINCIPAL_SIGNATURE = """
