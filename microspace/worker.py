@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for, unit_of_work
-from core.mail import Email, FileSender, Sender, render, sender_from_settings
+from core.mail import Email, Sender, render, sender_from_settings
+from microspace.housekeeping import prune_mail_sink, resume_erasures
 from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
@@ -58,8 +59,8 @@ class Worker:
     async def run_once(self) -> Stats:
         """Resume interrupted erasures, send everything that is due now, then return."""
         stats = Stats()
-        await resume_erasures(self.sessionmaker, stats)
-        await self._prune_sink()
+        await resume_erasures(self.sessionmaker, stats.errors)
+        await prune_mail_sink(self.sender, self.sessionmaker)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
             keys = [k for k in await self._due() if k not in seen]
@@ -86,26 +87,6 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
             except TimeoutError:
                 pass
-
-    async def _prune_sink(self) -> None:
-        """The file sink keeps no e-mail whose outbox row was erased (erasure, retention)."""
-        if not isinstance(self.sender, FileSender):
-            return
-        held = {}
-        for key in self.sender.held_keys():
-            try:
-                held[uuid.UUID(key)] = key
-            except ValueError:
-                continue
-        if not held:
-            return
-        async with self.sessionmaker() as session:
-            known = set(
-                await session.scalars(
-                    text("SELECT id FROM app_outbox_known(:ids)"), {"ids": list(held)}
-                )
-            )
-        self.sender.forget([key for oid, key in held.items() if oid not in known])
 
     async def _due(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
         async with self.sessionmaker() as session:
@@ -231,34 +212,6 @@ def _cancel(row: OutboxMessage, reason: str) -> None:
         datetime.now(UTC),
         reason,
     )
-
-
-async def resume_erasures(
-    sessionmaker: async_sessionmaker[AsyncSession], stats: Stats | None = None
-) -> int:
-    """Complete every erasure a crash left `processing`, through the same entry as the API.
-
-    Safe beside a live run: each step locks the request and skips steps already recorded.
-    """
-    from privacy import erasure
-    from privacy.requests import IllegalTransition
-
-    async with sessionmaker() as session:
-        keys = (await session.execute(text("SELECT * FROM app_erasures_interrupted(100)"))).all()
-    resumed = 0
-    for tenant_id, request_id in keys:
-        try:
-            # the caller's transaction only scopes the tenant: it writes nothing
-            async with erasure.unit(sessionmaker, tenant_id) as caller:
-                await erasure.run_erasure(caller, request_id, actor=("system", None))
-            resumed += 1
-        except (erasure.ErasureRefused, IllegalTransition):
-            continue  # finished or changed meanwhile
-        except Exception:
-            log.exception("erasure %s of tenant %s failed to resume", request_id, tenant_id)
-            if stats is not None:
-                stats.errors.append(f"erasure {request_id}")
-    return resumed
 
 
 def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker, AsyncEngine]:

@@ -16,9 +16,10 @@ from strawberry.utils.str_converters import to_camel_case
 from core.errors import Forbidden
 from core.ids import encode_id
 from models import Contact as ContactModel
-from models import Suppression
 from models.base import EMAIL_MAX
-from privacy.subjects import normalise_email, subject_hash
+from privacy.subjects import normalise_email
+from resolvers.contact_addresses import reads_email, suppressed, taken, unavailable
+from resolvers.contact_addresses import suppressed_error as _suppressed
 from schema.connection import Connection, list_connection
 from schema.contacts import (
     Contact,
@@ -200,66 +201,13 @@ async def _save(info: Info, row: ContactModel, operation: str, **changes: Any) -
     return ContactPayload(contact=Contact.from_model(row))
 
 
-async def suppressed(info: Info, emails: list[str]) -> set[str]:
-    """The addresses an erasure has suppressed: they may not come back (re-import, e-mail)."""
-    if not emails:
-        return set()
-    secret = info.context.settings.secret()
-    by_hash = {subject_hash(secret, e): e for e in emails}
-    rows = await info.context.db.scalars(
-        select(Suppression.email_hash).where(Suppression.email_hash.in_(list(by_hash)))
-    )
-    return {by_hash[h] for h in rows}
-
-
-def reads_email(info: Info) -> bool:
-    """Whether the caller reads e-mail in full; only then may answers depend on an address
-    being in use or suppressed (otherwise they would confirm addresses the mask hides)."""
-    return info.context.authz.can("Contact.email", "read")
-
-
-def _unavailable(field: list[str]) -> ContactUserError:
-    """One answer for "in use" and "erased", naming no row, for masked callers."""
-    return ContactUserError(
-        code=ContactErrorCode.DUPLICATE_EMAIL,
-        field=field,
-        row=None,
-        message="An e-mail address cannot be used here: it is in use or was erased.",
-    )
-
-
-async def _taken(info: Info, email: str, row: ContactModel | None = None) -> ContactPayload | None:
-    """The user error for an address in use by another contact or suppressed, if it is."""
-    if await suppressed(info, [email]):
-        return ContactPayload(
-            user_errors=[_suppressed() if reads_email(info) else _unavailable(["email"])]
-        )
-    if reads_email(info):
-        return None  # the savepoint's unique violation answers DUPLICATE_EMAIL
-    stmt = select(ContactModel.id).where(ContactModel.email == email)
-    if row is not None:
-        stmt = stmt.where(ContactModel.id != row.id)
-    if await info.context.db.scalar(stmt) is not None:
-        return ContactPayload(user_errors=[_unavailable(["email"])])
-    return None
-
-
-def _suppressed(row: int | None = None) -> ContactUserError:
-    return _error(
-        ContactErrorCode.SUPPRESSED,
-        "email",
-        "This address belongs to a person whose data was erased at their request; it cannot be added again.",
-        row,
-    )
-
-
 async def create_contact(info: Info, input: ContactCreateInput) -> ContactPayload:
     """Create a contact; its e-mail address must be new to the tenant and not suppressed."""
     values, errors = clean_fields(_fields(input))
     if errors:
         return ContactPayload(user_errors=errors)
-    if taken := await _taken(info, values["email"]):
-        return taken
+    if refused := await taken(info, values["email"]):
+        return refused
     return await _save(info, ContactModel(id=uuid.uuid4()), "create", **values)
 
 
@@ -269,8 +217,8 @@ async def update_contact(info: Info, input: ContactUpdateInput) -> ContactPayloa
     values, errors = clean_fields(_fields(input))
     if errors:
         return ContactPayload(user_errors=errors)
-    if values.get("email") and (taken := await _taken(info, values["email"], row)):
-        return taken
+    if values.get("email") and (refused := await taken(info, values["email"], row)):
+        return refused
     return await _save(info, row, "update", **values)
 
 
@@ -328,7 +276,7 @@ async def _check_import(info: Info, input: ContactImportInput) -> _Checked:
         clashes += [_suppressed(first_row[e]) for e in await suppressed(info, list(first_row))]
         if clashes and not reads_email(info):
             # a masked caller learns neither which row nor why: no per-address oracle
-            clashes = [_unavailable(["contacts"])]
+            clashes = [unavailable(["contacts"])]
         errors.extend(clashes)
     errors.sort(key=lambda e: e.row if e.row is not None else -1)
     return _Checked(rows=rows, errors=errors)
