@@ -1,4 +1,7 @@
-"""Audit fixes: the database refuses two blocks at one position of a space.
+"""Fixes of the black-box audit (issue 14): the database refuses two blocks at one position
+of a space; subject links go out by e-mail; the worker finds interrupted erasures and which
+mail-sink copies still have their outbox row; the audit chain takes its principal from a
+signed claim of the token lookup, not from its caller.
 
 Revision ID: 0007
 Revises: 0004
