@@ -76,6 +76,7 @@ async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayloa
         )
     db.add(UsageEvent(id=uuid.uuid4(), contact_id=contact.id, space_id=space.id, block_id=block_id))
     await db.flush()
+    await info.context.emit("usage.recorded", space.id)
     if not info.context.authz.can("Consent", "read"):
         return UsageRecordPayload(recorded=None, accepted=True)
     return UsageRecordPayload(recorded=True, accepted=True)

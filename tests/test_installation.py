@@ -79,9 +79,15 @@ def test_serve_refuses_what_would_expose_the_key(no_env):
     assert not serve_settings(configured, embedded=False, host="0.0.0.0", dev=False).dev_mode
 
 
-async def test_cli_serve_on_a_public_address_without_a_key_exits_2(database_url, monkeypatch):
-    monkeypatch.delenv("MICROSPACE_SECRET_KEY", raising=False)
-    monkeypatch.setenv("MICROSPACE_DEV", "1")
-    code, out, err = await run_cli(database_url, "serve", "--host", "0.0.0.0", "--port", "5721")
+async def test_cli_serve_on_a_public_address_without_a_key_exits_2(database_url):
+    code, out, err = await run_cli(
+        database_url,
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "5721",
+        env={"MICROSPACE_DEV": "1", "MICROSPACE_SECRET_KEY": ""},
+    )
     assert code == 2, (out, err)
     assert err.startswith("error: refusing to serve on 0.0.0.0")

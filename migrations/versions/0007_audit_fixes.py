@@ -4,7 +4,7 @@ mail-sink copies still have their outbox row; the audit chain takes its principa
 signed claim of the token lookup, not from its caller.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006 (given as 0004; chained after 0006 once that reached main: one head)
 """
 
 from alembic import op
@@ -12,7 +12,7 @@ from alembic import op
 from migrations.rls import APP_ROLE
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -38,7 +38,8 @@ ALTER TABLE blocks ADD CONSTRAINT blocks_space_position_key
 
 # a subject's magic link is e-mailed to the contact's own address, never handed to the caller
 OUTBOX_KINDS = """ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN
-   ('space_invitation', 'space_updated', 'marketing', 'subject_verification', 'subject_link'))"""
+   ('space_invitation', 'space_updated', 'marketing', 'subject_verification', 'webhook_failing',
+    'subject_link'))"""
 
 
 # The worker (application role, no tenant) finds erasures a crash left `processing`: this
@@ -117,7 +118,10 @@ BEGIN
     SELECT t.tenant_id || ':' || t.kind || ':' || coalesce(t.member_id, t.id)
         INTO v_claim
         FROM api_tokens t
-        WHERE t.token_hash = p_token_hash AND t.revoked_at IS NULL;
+        WHERE (t.token_hash = p_token_hash
+               OR (t.previous_token_hash = p_token_hash AND t.previous_expires_at > now()))
+          AND t.revoked_at IS NULL
+          AND (t.expires_at IS NULL OR t.expires_at > now());
     PERFORM set_config(
         'app.principal',
         coalesce(v_claim || ':' || audit_principal_signature(v_claim), ''),
@@ -129,7 +133,10 @@ BEGIN
     FROM api_tokens t
     JOIN tenants tn ON tn.id = t.tenant_id
     LEFT JOIN members m ON m.tenant_id = t.tenant_id AND m.id = t.member_id
-    WHERE t.token_hash = p_token_hash AND t.revoked_at IS NULL;
+    WHERE (t.token_hash = p_token_hash
+           OR (t.previous_token_hash = p_token_hash AND t.previous_expires_at > now()))
+      AND t.revoked_at IS NULL
+      AND (t.expires_at IS NULL OR t.expires_at > now());
 END
 $$
 """
@@ -206,7 +213,7 @@ def downgrade() -> None:
         )
     )
     op.execute("DROP FUNCTION app_authenticate(bytea)")
-    op.execute(_earlier("0004_subject_rights").AUTHENTICATE)
+    op.execute(_earlier("0006_partners").AUTHENTICATE)
     op.execute(f"GRANT EXECUTE ON FUNCTION app_authenticate(bytea) TO {APP_ROLE}")
     op.execute("DROP FUNCTION audit_principal_for(uuid, varchar, uuid)")
     op.execute("DROP FUNCTION audit_principal_signature(text)")
@@ -216,7 +223,7 @@ def downgrade() -> None:
     op.execute("DROP POLICY owner_erasures_interrupted ON subject_requests")
     op.execute("ALTER TABLE blocks DROP CONSTRAINT blocks_space_position_key")
     op.execute("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_kind_check")
-    op.execute(OUTBOX_KINDS.replace(", 'subject_link'", ""))
+    op.execute(OUTBOX_KINDS.replace(",\n    'subject_link'", ""))
 
 
 def _bind_audit_append() -> None:
