@@ -74,6 +74,9 @@ NOT_FREE_TEXT = {
     ("audit_log", "subject_contact_ids"): "uuid[] of contacts",
     ("api_tokens", "kind"): "token kind (CHECK)",
     ("api_tokens", "scopes"): "scope names of the policy file",
+    ("api_tokens", "hint"): "the first characters of the generated secret",
+    ("api_tokens", "allowed_origins"): "a widget key's web origins (set by members)",
+    ("api_tokens", "space_ids"): "uuid[] of a widget key's spaces",
 }
 
 
