@@ -12,8 +12,16 @@ from sqlalchemy import text
 
 from core.db import Db
 
-PrincipalKind = Literal["member", "partner", "widget", "subject", "anonymous"]
-TOKEN_PREFIX = {"member": "msm_", "partner": "msp_", "widget": "msw_", "subject": "mss_"}
+PrincipalKind = Literal["member", "partner", "widget", "visitor", "subject", "anonymous"]
+TOKEN_PREFIX = {
+    "member": "msm_",
+    "partner": "msp_",
+    "widget": "msw_",
+    "subject": "mss_",
+    "visitor": "msv_",
+}
+# principals that act from a page on someone else's site: trusted documents only, CORS per key
+BROWSER_KINDS = frozenset({"widget", "visitor"})
 
 
 def new_token(kind: str) -> tuple[str, bytes]:
@@ -55,6 +63,20 @@ class Principal:
 
 ANONYMOUS = Principal(kind="anonymous")
 REJECTED = Principal(kind="anonymous", rejected=True)
+
+
+def credential(authorization: str | None, key_param: str | None) -> str | None:
+    """The Authorization header, or else a widget key given as the `key` query parameter.
+
+    Widget keys are publishable (they sit in a page's source), so a page may put one in the
+    URL: reads then need no custom header, hence no preflight, and a CDN can cache them.
+    Only a widget key is taken from a URL; any other token there is ignored.
+    """
+    if authorization:
+        return authorization
+    if key_param and key_param.startswith(TOKEN_PREFIX["widget"]):
+        return f"Bearer {key_param}"
+    return None
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -151,13 +151,17 @@ class Settings:
     )
     # webhooks (microspace/webhooks.py): first retry delay, retry window, request timeout
     webhook_backoff_seconds: float = setting(
-        30.0, "MICROSPACE_WEBHOOK_BACKOFF_SECONDS", "first webhook retry delay, in seconds"
+        30.0,
+        "MICROSPACE_WEBHOOK_BACKOFF_SECONDS",
+        "first webhook retry delay (doubling, with jitter, capped at 4 h), in seconds",
     )
     webhook_retry_hours: float = setting(
-        24.0, "MICROSPACE_WEBHOOK_RETRY_HOURS", "how long a webhook delivery is retried, in hours"
+        24.0,
+        "MICROSPACE_WEBHOOK_RETRY_HOURS",
+        "how long a webhook delivery is retried before it is dead-lettered, in hours",
     )
     webhook_timeout_seconds: float = setting(
-        5.0, "MICROSPACE_WEBHOOK_TIMEOUT_SECONDS", "webhook request timeout, in seconds"
+        5.0, "MICROSPACE_WEBHOOK_TIMEOUT_SECONDS", "per-request webhook timeout, in seconds"
     )
     # privacy engine (docs/privacy.md): signs export links and keys the suppression HMAC
     secret_key: str | None = setting(
@@ -176,6 +180,27 @@ class Settings:
         30,
         "MICROSPACE_RETENTION_GRACE_DAYS",
         "days after a subscription ends before its personal data is erased",
+    )
+    # widgets (docs/widget.md)
+    public_url: str = setting(
+        "http://localhost:8000",
+        "MICROSPACE_PUBLIC_URL",
+        "the API's public base URL, used in invitation links (docs/widget.md)",
+    )
+    invitation_link_ttl: float = setting(
+        14 * 86400.0,
+        "MICROSPACE_INVITATION_LINK_TTL",
+        "how long an invitation e-mail's link works, in seconds",
+    )
+    visitor_session_ttl: float = setting(
+        30 * 86400.0,
+        "MICROSPACE_VISITOR_SESSION_TTL",
+        "how long a visitor session (opened from an invitation link) lasts, in seconds",
+    )
+    widget_cache_seconds: int = setting(
+        60,
+        "MICROSPACE_WIDGET_CACHE_SECONDS",
+        "`Cache-Control: max-age` of widget reads by GET persisted query",
     )
 
     def owner_url(self) -> URL:

@@ -115,6 +115,8 @@ def render(
     if kind == "space_invitation":
         subject = f"You are invited to {space_title}"
         body = f"{hello}\n\nYou have been invited to the space \u201c{space_title}\u201d."
+        if payload.get("link"):
+            body += f"\n\nOpen it here (the link is personal and expires): {payload['link']}"
     elif kind == "space_updated":
         subject = f"{space_title} has been updated"
         body = f"{hello}\n\nThe space \u201c{space_title}\u201d has been updated."

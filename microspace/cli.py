@@ -226,6 +226,45 @@ def _key_commands(sub: Any) -> None:
     kr.set_defaults(func=cmd_key_revoke)
 
 
+def cmd_document_register(args: argparse.Namespace) -> int:
+    from microspace.widget_admin import register_document_cli
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    with open(args.file, encoding="utf-8") as f:
+        document = f.read()
+    result = asyncio.run(register_document_cli(settings.owner_url(), args.tenant, document))
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_tenant_web(args: argparse.Namespace) -> int:
+    from microspace.widget_admin import set_tenant_web
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    origins = [] if args.no_cors_origins else (args.cors_origin or None)
+    result = asyncio.run(
+        set_tenant_web(settings.owner_url(), args.tenant, origins, args.visitor_url)
+    )
+    print(json.dumps(result))
+    return 0
+
+
+def _widget_commands(sub: Any) -> None:
+    """document-register (twin of persistedDocumentRegister) and tenant-web (docs/widget.md)."""
+    dr = sub.add_parser("document-register", help="trust a GraphQL document for widgets")
+    dr.add_argument("--tenant", required=True)
+    dr.add_argument("--file", required=True, help="the document's exact text")
+    dr.set_defaults(func=cmd_document_register)
+    tw = sub.add_parser("tenant-web", help="a tenant's CORS origins and invitation landing page")
+    tw.add_argument("--tenant", required=True)
+    tw.add_argument("--cors-origin", action="append", help="repeat; replaces the list")
+    tw.add_argument("--no-cors-origins", action="store_true", help="same-origin only")
+    tw.add_argument("--visitor-url", help="the page embedding the widget ('' to clear)")
+    tw.set_defaults(func=cmd_tenant_web)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="microspace", description=__doc__)
     sub = p.add_subparsers(dest="command")
@@ -259,6 +298,7 @@ def parser() -> argparse.ArgumentParser:
     wk.add_argument("--once", action="store_true", help="send what is due now, print JSON, exit")
     wk.set_defaults(func=cmd_worker)
     _key_commands(sub)
+    _widget_commands(sub)
     return p
 
 

@@ -16,13 +16,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.admission import Admission
-from core.auth import authenticate
+from core.auth import authenticate, credential
 from core.db import Db, unit_of_work
 from core.http import Refusal, error_response
 from core.outcome import RequestOutcome
 from microspace.state import AppState
 from policies.authz import Authorizer, load_tenant_policies
 from schema.context import Context
+from store.audience import narrow_to_audience
 from store.loaders import Loaders
 
 log = logging.getLogger("microspace")
@@ -50,7 +51,7 @@ class Pipeline:
         """
         deadline = asyncio.get_running_loop().time() + self.state.settings.execution_timeout
         client = request.client.host if request.client else "unknown"
-        lane = self.admission.key(request.headers.get("authorization"), client)
+        lane = self.admission.key(_credential(request), client)
         try:
             async with (
                 self.admission.slot(lane, deadline),
@@ -93,10 +94,13 @@ class Pipeline:
 
     async def context(self, request: Request, db: Db, outcome: RequestOutcome) -> Context:
         state = self.state
-        principal = await authenticate(db, request.headers.get("authorization"))
-        self.admission.learn(request.headers.get("authorization"), principal.tenant_id)
+        authorization = _credential(request)
+        principal = await authenticate(db, authorization)
+        self.admission.learn(authorization, principal.tenant_id)
         if principal.tenant_id is not None:
             await load_tenant_policies(db, state.tenant_policies, principal)
+        # a widget key or visitor sees less than its tenant (store/audience.py)
+        await narrow_to_audience(db, principal)
         return Context(
             request=request,
             request_id=request.state.request_id,
@@ -115,7 +119,7 @@ class Pipeline:
             return
         async with unit_of_work(self.db()) as audit_db:
             # authenticated again: the audit chain takes its principal from this transaction
-            await authenticate(audit_db, context.request.headers.get("authorization"))
+            await authenticate(audit_db, _credential(context.request))
             await context.audit.flush(audit_db)
 
     def timed_out(self) -> Response:
@@ -128,3 +132,7 @@ class Pipeline:
             {"Retry-After": "1"},
             limit=limit,
         )
+
+
+def _credential(request: Request) -> str | None:
+    return credential(request.headers.get("authorization"), request.query_params.get("key"))

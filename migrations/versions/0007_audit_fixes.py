@@ -4,7 +4,7 @@ mail-sink copies still have their outbox row; the audit chain takes its principa
 signed claim of the token lookup, not from its caller.
 
 Revision ID: 0007
-Revises: 0006 (given as 0004; chained after 0006 once that reached main: one head)
+Revises: 0011 (given as 0004; chained after 0006 and 0011 once they reached main: one head)
 """
 
 from alembic import op
@@ -12,7 +12,7 @@ from alembic import op
 from migrations.rls import APP_ROLE
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
