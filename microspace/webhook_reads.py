@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
-from core.auth import Principal
+from core.auth import Principal, act_as_key
 from core.config import Settings
 from core.db import Db, unit_of_work
 from models import ApiToken, DomainEvent, Tenant
@@ -73,6 +73,8 @@ async def read_as(
     # lock, which must not be held through the POST that follows (API requests wait on it)
     audit_db = Db(reader.sessionmaker, statement_timeout=reader.settings.statement_timeout)
     async with unit_of_work(audit_db):
-        await audit_db.set_tenant(key.tenant_id)
+        # as the key: the audit chain takes its principal from the transaction's lookup
+        if not await act_as_key(audit_db, key.token_hash):
+            await audit_db.set_tenant(key.tenant_id)
         await context.audit.flush(audit_db)
     return result

@@ -28,6 +28,7 @@ from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for, unit_of_work
 from core.invitation_links import Invitation, InvitationLinks
 from core.mail import Email, Sender, render, sender_from_settings
+from microspace.housekeeping import prune_mail_sink, resume_erasures
 from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
@@ -59,8 +60,10 @@ class Worker:
     links: InvitationLinks | None = None
 
     async def run_once(self) -> Stats:
-        """Send everything that is due now, then return."""
+        """Resume interrupted erasures, send everything that is due now, then return."""
         stats = Stats()
+        await resume_erasures(self.sessionmaker, stats.errors)
+        await prune_mail_sink(self.sender, self.sessionmaker)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
             keys = [k for k in await self._due() if k not in seen]
@@ -162,8 +165,8 @@ class Worker:
             self._failed(row, exc, stats)
             return
         now = datetime.now(UTC)
-        if row.kind == EmailKind.SUBJECT_VERIFICATION.value:
-            row.payload = {}  # a one-time code does not outlive its delivery
+        if row.kind in (EmailKind.SUBJECT_VERIFICATION.value, EmailKind.SUBJECT_LINK.value):
+            row.payload = {}  # a one-time code or token does not outlive its delivery
         row.status, row.sent_at, row.attempts, row.last_error = (
             OutboxStatus.SENT.value,
             now,
