@@ -104,6 +104,17 @@ REFUSALS = {
 }
 
 
+async def act_as_key(db: Db, token_hash: bytes) -> bool:
+    """Scope `db` to a stored key's tenant and principal, as a request with its secret
+    would (the worker, which holds only the hash, audits a key's webhook reads this way);
+    False when the key no longer authenticates (revoked, expired)."""
+    row = (await db.execute(AUTHENTICATE, {"hash": token_hash})).first()
+    if row is None:
+        return False
+    db.adopt_tenant(row.tenant_id)
+    return True
+
+
 async def authenticate(db: Db, authorization: str | None) -> Principal:
     """Resolve the Authorization header to a principal, scoping `db` to its tenant."""
     token = bearer_token(authorization)

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core import http
+from core import access_log, http
 from core.config import Settings
 from core.db import make_engine, sessionmaker_for
 from core.http import Refusal
@@ -143,6 +143,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         statement_timeout=settings.statement_timeout,
     )
     validate_categories()  # a personal column without a fideslang category stops start-up
+    access_log.install()  # export links are secrets: the access log shows the route only
     enforcer = load_enforcer()
     state = AppState(
         settings=settings,

@@ -28,6 +28,7 @@ from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for, unit_of_work
 from core.invitation_links import Invitation, InvitationLinks
 from core.mail import Email, Sender, render, sender_from_settings
+from microspace.housekeeping import prune_mail_sink, resume_erasures
 from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
@@ -59,8 +60,10 @@ class Worker:
     links: InvitationLinks | None = None
 
     async def run_once(self) -> Stats:
-        """Send everything that is due now, then return."""
+        """Resume interrupted erasures, send everything that is due now, then return."""
         stats = Stats()
+        await resume_erasures(self.sessionmaker, stats.errors)
+        await prune_mail_sink(self.sender, self.sessionmaker)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
             keys = [k for k in await self._due() if k not in seen]
@@ -122,7 +125,7 @@ class Worker:
         # the contact first, then the outbox row: the order a consent withdrawal locks them
         # in, so the two can never deadlock. Shared: a withdrawal either committed before
         # this (and the consent check sees it) or waits until this e-mail is marked sent.
-        # No contact: an operational e-mail to a member (no consent or access to check).
+        # no contact: an operational e-mail to a member (no consent or access to check)
         if contact_id is not None and not await lock_contact(db, contact_id, exclusive=False):
             return None
         claim = (
@@ -162,8 +165,8 @@ class Worker:
             self._failed(row, exc, stats)
             return
         now = datetime.now(UTC)
-        if row.kind == EmailKind.SUBJECT_VERIFICATION.value:
-            row.payload = {}  # a one-time code does not outlive its delivery
+        if row.kind in (EmailKind.SUBJECT_VERIFICATION.value, EmailKind.SUBJECT_LINK.value):
+            row.payload = {}  # a one-time code or token does not outlive its delivery
         row.status, row.sent_at, row.attempts, row.last_error = (
             OutboxStatus.SENT.value,
             now,
@@ -243,6 +246,15 @@ def _cancel(row: OutboxMessage, reason: str) -> None:
     )
 
 
+def _invitation_links(settings: Settings) -> InvitationLinks | None:
+    """What signs invitation links; without a secret key the e-mails go out without one
+    (the CLI always has a key: MICROSPACE_SECRET_KEY or the per-installation one)."""
+    if not settings.secret_key:
+        log.info("MICROSPACE_SECRET_KEY is not set: invitation e-mails carry no link")
+        return None
+    return InvitationLinks(settings.secret(), settings.public_url, settings.invitation_link_ttl)
+
+
 def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker, AsyncEngine]:
     """A worker on the application role's login; returns it and the engine to dispose."""
     engine = make_engine(settings.app_url(), pool_size=2, max_overflow=0)
@@ -252,7 +264,7 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
         mail_from=settings.mail_from,
         max_attempts=settings.outbox_max_attempts,
         backoff_seconds=settings.outbox_backoff_seconds,
-        links=InvitationLinks(settings.secret(), settings.public_url, settings.invitation_link_ttl),
+        links=_invitation_links(settings),
     )
     return worker, engine
 

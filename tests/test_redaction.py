@@ -46,12 +46,11 @@ PRINCIPALS = (
 
 # how the matrix reaches each type that has personal fields; a new type must be added here
 QUERY = """query($id: ID!) { contact(id: $id) { email fullName company jobTitle phone locale
-  consents { purpose state granted changedAt }
-  consentHistory { edges { node { action evidence occurredAt } } }
+  consents { purpose state granted changedAt source policyVersion }
+  consentHistory { edges { node { action evidence occurredAt source policyVersion } } }
   spaces { edges { node { acceptedAt } } } } }"""
-REQUESTS_QUERY = (
-    """{ subjectRequests { edges { node { kind subjectEmail trail { toState note } } } } }"""
-)
+REQUESTS_QUERY = """{ subjectRequests { edges { node { kind subjectEmail extensionReason rejectionReason
+    trail { toState note } } } } }"""
 QUERIES = {"contact": QUERY, "subjectRequests": REQUESTS_QUERY}
 # GraphQL path prefix -> (type, field that gates it as an operation)
 SECTIONS = {
@@ -86,13 +85,22 @@ def unguarded_fields(schema: strawberry.Schema) -> list[str]:
         if model is None:
             continue
         personal = {c.name: c.info["pii"] for c in model.__table__.columns if "pii" in c.info}
+        columns = {c.name for c in model.__table__.columns}
+        public = getattr(definition.origin, "__public_columns__", frozenset())
         for field in definition.fields:
-            if field.python_name not in personal:
-                continue
             redacts = [e for e in field.extensions if isinstance(e, Redact)]
             directives = [d for d in field.directives if isinstance(d, PersonalData)]
-            category = personal[field.python_name]
-            if not redacts or not directives or directives[0].category != category:
+            if field.python_name in personal:
+                category = personal[field.python_name]
+                if not redacts or not directives or directives[0].category != category:
+                    problems.append(f"{name}.{field.python_name}")
+            elif (
+                # a column the personal-data map does not name: classified by a guard with
+                # its category, or declared public on the type; unclassified fails
+                field.python_name in columns
+                and field.python_name not in {"id", *public}
+                and (not redacts or not directives)
+            ):
                 problems.append(f"{name}.{field.python_name}")
     return problems
 
