@@ -148,8 +148,8 @@ async def test_a_crash_between_claim_and_send_loses_nothing(
     env = {
         "DATABASE_URL": settings.database_url,
         "MICROSPACE_MAIL_DIR": str(tmp_path),
-        # the worker signs invitation links: the tests' key (no built-in key any more)
-        "MICROSPACE_SECRET_KEY": settings.secret_key or "",
+        # the worker signs invitation links with the API's key
+        "MICROSPACE_SECRET_KEY": settings.secret_key,
     }
     # when: a worker claims it and dies before sending
     code, output = await _subprocess(sys.executable, "-c", CRASHING_WORKER, env=env)
