@@ -131,6 +131,18 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from microspace.sdl import SCHEMA_FILE, printed_schema
+
+    sdl = printed_schema()
+    if args.write:
+        SCHEMA_FILE.write_text(sdl)
+        print(f"wrote {SCHEMA_FILE.name}")
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="microspace", description=__doc__)
     sub = p.add_subparsers(dest="command")
@@ -160,6 +172,9 @@ def parser() -> argparse.ArgumentParser:
     wk = sub.add_parser("worker", help="send queued e-mail from the outbox (SMTP or file sink)")
     wk.add_argument("--once", action="store_true", help="send what is due now, print JSON, exit")
     wk.set_defaults(func=cmd_worker)
+    sc = sub.add_parser("schema", help="print the GraphQL schema (SDL) the API serves")
+    sc.add_argument("--write", action="store_true", help="write it to schema.graphql instead")
+    sc.set_defaults(func=cmd_schema)
     return p
 
 

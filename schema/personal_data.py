@@ -108,8 +108,11 @@ def personal(
 ) -> Any:
     """A nullable field backed by a personal-data column, redacted by policy."""
     category = column.property.columns[0].info["pii"]
+    # the category also goes into the description: introspection does not carry schema
+    # directives, and clients (codegen, GraphiQL) read descriptions
+    note = f"Personal data ({category}): may come back masked or null by policy."
     return strawberry.field(
-        description=description,
+        description=f"{description} {note}" if description else note,
         directives=[PersonalData(category=category)],
         extensions=[Redact(category)],
         **kwargs,
