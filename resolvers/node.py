@@ -10,6 +10,7 @@ from resolvers import blocks, consent, contacts, space_access, spaces, subject_r
 from schema.context import Info
 from schema.node import Node
 from schema.permissions import require
+from store.pagination import PageSizeLimit
 
 # type -> (reader, the policy object its root field checks)
 READERS = {
@@ -31,3 +32,13 @@ async def get_node(info: Info, id: strawberry.ID) -> Node:
     reader, obj = entry
     require(info, obj, "read")
     return await reader(info, id)
+
+
+async def get_nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    """The objects with these IDs, in order: each one missing is null plus NOT_FOUND at its
+    own index, and the others still come back."""
+    maximum = info.context.settings.max_page_size
+    if len(ids) > maximum:
+        raise PageSizeLimit(f"`ids` may hold at most {maximum} IDs.", argument="ids", limit=maximum)
+    # awaitables as list items: graphql-core awaits each and places its error at its index
+    return [get_node(info, id) for id in ids]  # type: ignore[misc]

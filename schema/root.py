@@ -18,6 +18,7 @@ from resolvers import (
     usage,
     viewer,
 )
+from resolvers.node import get_nodes
 from schema.audit import AuditChainStatus, AuditEntry
 from schema.blocks import Block, BlockPayload, BlockRemovePayload
 from schema.connection import Connection
@@ -41,6 +42,7 @@ class Query:
     # its path, and sibling fields survive
     # node() applies the read check of the type the ID names (see resolvers/node.py)
     node: Node | None = strawberry.field(resolver=node.get_node, extensions=[Authenticated()])
+    nodes: list[Node | None] = strawberry.field(resolver=get_nodes, extensions=[Authenticated()])
     space: Space | None = strawberry.field(
         resolver=spaces.get_space, extensions=[Can("Space", "read")]
     )

@@ -12,7 +12,7 @@ import strawberry
 from core.ids import encode_id
 from models import Space as SpaceModel
 from schema.blocks import Block
-from schema.connection import Connection, child_connection
+from schema.connection import Connection, OrderDirection, child_connection
 from schema.context import Info
 from schema.node import Node
 from schema.permissions import Can
@@ -56,7 +56,12 @@ class Space(Node):
 
     @strawberry.field(description="The space's content blocks, in order.")
     async def blocks(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Block]:
         loaders = info.context.loaders
         return await child_connection(
@@ -64,6 +69,8 @@ class Space(Node):
             self.pk,
             first,
             after,
+            last=last,
+            before=before,
             order=BLOCK_ORDER,
             pages=loaders.blocks_by_space_id,
             counts=loaders.block_count_by_space_id,
@@ -90,6 +97,19 @@ class Space(Node):
             counts=loaders.space_access_count_by_space_id,
             convert=SpaceAccess.from_model,
         )
+
+
+@strawberry.enum
+class SpaceOrderField(enum.Enum):
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    TITLE = "title"
+
+
+@strawberry.input(description="How to order spaces; ties are broken by ID.")
+class SpaceOrder:
+    field: SpaceOrderField
+    direction: OrderDirection = OrderDirection.ASC
 
 
 @strawberry.enum
