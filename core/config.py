@@ -55,7 +55,7 @@ class Settings:
     max_cost: int = 5000
     # graphql-core's overlapping-fields budget: repeated fields cost quadratic validation work
     max_validation_work: int = 20_000
-    allow_get_queries: bool = False
+    allow_get_queries: bool = True
     statement_timeout: float = 5.0
     execution_timeout: float = 10.0
     # token bucket per principal (per client IP when anonymous), in cost points, per process
@@ -78,6 +78,8 @@ class Settings:
     secret_key: str | None = None
     export_link_ttl: float = 3600.0
     retention_grace_days: int = 30
+    # where `serve` keeps its embedded PostgreSQL when DATABASE_URL is unset (None: .data/)
+    embedded_data_dir: str | None = None
 
     def owner_url(self) -> URL:
         if not self.database_url:
@@ -119,7 +121,7 @@ def load_settings() -> Settings:
         max_body_bytes=_int("MICROSPACE_MAX_BODY_BYTES", 1_048_576),
         max_cost=_int("MICROSPACE_MAX_COST", 5000),
         max_validation_work=_int("MICROSPACE_MAX_VALIDATION_WORK", 20_000),
-        allow_get_queries=_bool("MICROSPACE_ALLOW_GET_QUERIES", False),
+        allow_get_queries=_bool("MICROSPACE_ALLOW_GET_QUERIES", True),
         statement_timeout=_float("MICROSPACE_STATEMENT_TIMEOUT", 5.0),
         execution_timeout=_float("MICROSPACE_EXECUTION_TIMEOUT", 10.0),
         rate_limit_burst=_int("MICROSPACE_RATE_LIMIT_BURST", 50_000),
@@ -139,4 +141,5 @@ def load_settings() -> Settings:
         secret_key=os.environ.get("MICROSPACE_SECRET_KEY") or None,
         export_link_ttl=_float("MICROSPACE_EXPORT_LINK_TTL", 3600.0),
         retention_grace_days=_int("MICROSPACE_RETENTION_GRACE_DAYS", 30),
+        embedded_data_dir=os.environ.get("MICROSPACE_DATA_DIR") or None,
     )

@@ -14,6 +14,7 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Result
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,6 +34,30 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 QUERY_CANCELED = "57014"
+# SQLSTATEs of a server that is down, restarting or refusing connections: class 08
+# (connection exception), admin/crash shutdown, cannot connect now
+UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """Whether an error (or what caused it) means the database cannot be reached right now."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, (OSError, PoolTimeout)):
+            return True
+        if isinstance(exc, DBAPIError):
+            if exc.connection_invalidated:
+                return True
+            state = _sqlstate(exc) or ""
+            if state.startswith(UNAVAILABLE_STATES):
+                return True
+        # asyncpg's own connection errors, unwrapped (during connect or a dropped socket)
+        name = type(exc).__name__
+        if name in ("ConnectionDoesNotExistError", "CannotConnectNowError", "InterfaceError"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 class StatementTimeout(ApiError):
@@ -55,7 +80,9 @@ def make_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=False,
+        # a connection that died with its server (restart, failover) is found at checkout and
+        # replaced, so the API recovers by itself when PostgreSQL comes back
+        pool_pre_ping=True,
         connect_args={"server_settings": server_settings},
     )
 

@@ -27,7 +27,7 @@ from strawberry.types import ExecutionResult
 from core import http
 from core.auth import Principal, authenticate
 from core.config import Settings
-from core.db import Db, make_engine, sessionmaker_for
+from core.db import Db, is_unavailable, make_engine, sessionmaker_for
 from core.http import Refusal, error_response
 from core.limits import Limits
 from core.ratelimit import Decision, RateLimited, TokenBuckets
@@ -134,6 +134,9 @@ class GraphQLApp(GraphQL):
             except StrawberryGraphQLError as exc:
                 await db.rollback()
                 return error_response(400, "BAD_REQUEST", exc.message)
+            if context.unavailable:
+                await db.abandon()
+                return self.unavailable(request)
             refused = getattr(request.state, "rate_limited", None)
             if refused is not None:
                 await db.rollback()
@@ -152,8 +155,11 @@ class GraphQLApp(GraphQL):
                 final = getattr(request.state, "rate_decision", decision)
                 response.headers.update(rate_headers(self.buckets, final))
             return response
-        except Exception:
-            await db.rollback()
+        except Exception as exc:
+            # abandon, not rollback: the connection may have died with its server
+            await db.abandon()
+            if is_unavailable(exc):
+                return self.unavailable(request)
             request_id = request.state.request_id
             log.exception("unexpected error in request %s", request_id)
             return error_response(
@@ -164,6 +170,12 @@ class GraphQLApp(GraphQL):
             )
         finally:
             await db.close()
+
+    def unavailable(self, request: Request) -> Response:
+        """One log line, no traceback: an outage is an operating condition, not a bug."""
+        request_id = request.state.request_id
+        log.warning("database unavailable: request %s answered 503", request_id)
+        return http.service_unavailable(request_id)
 
     async def audit_apart(self, context: Context) -> None:
         """Write the audit entries of a rolled-back request in a transaction of their own."""
@@ -273,8 +285,8 @@ def create_app(settings: Settings) -> Starlette:
         try:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except Exception:
-            log.exception("readiness check failed")
+        except Exception as exc:  # noqa: BLE001 - any failure means: not ready
+            log.warning("readiness check failed: %s", type(exc).__name__)
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from dataclasses import replace
 
@@ -19,9 +20,12 @@ def _settings_with_database() -> tuple[Settings, bool]:
     settings = load_settings()
     if settings.database_url:
         return settings, False
+    from pathlib import Path
+
     from core.devdb import embedded_url
 
-    url = embedded_url()
+    data_dir = settings.embedded_data_dir
+    url = embedded_url(Path(data_dir)) if data_dir else embedded_url()
     os.environ["DATABASE_URL"] = url
     return replace(settings, database_url=url), True
 
@@ -33,12 +37,35 @@ def _migrate(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings, embedded = _settings_with_database()
+    if not embedded:
+        return _serve(args, settings, embedded)
+    # the embedded PostgreSQL stops with the server, on Ctrl-C and on SIGTERM alike: uvicorn
+    # re-raises the signal once it has shut down, and SIGTERM's default would end the
+    # process without running any cleanup
+    from core.devdb import stop_embedded
+
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return _serve(args, settings, embedded)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop_embedded()
+        print("embedded PostgreSQL stopped", flush=True)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _serve(args: argparse.Namespace, settings: Settings, embedded: bool) -> int:
     import uvicorn
 
     from microspace.app import create_app
     from microspace.tenants import seed_demo
 
-    settings, embedded = _settings_with_database()
     _migrate(settings)
     host = args.host or settings.host
     port = args.port or settings.port

@@ -18,6 +18,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
+from core.db import is_unavailable
 from core.errors import is_expected
 from core.limits import Limits, QueryLimits, static_rules
 from schema.blocks import Block
@@ -44,6 +45,9 @@ class MaskUnexpected(MaskErrors):
         request_id = getattr(context, "request_id", None)
         if context is not None:
             context.failed = True
+            if is_unavailable(error.original_error):
+                # the HTTP layer answers 503 SERVICE_UNAVAILABLE and logs one line
+                context.unavailable = True
         return GraphQLError(
             message=f"Internal error. Quote request id {request_id} to the operator.",
             nodes=error.nodes,
@@ -59,7 +63,7 @@ class MicrospaceSchema(strawberry.Schema):
         # expected errors are answers, not incidents; log only what will be masked, with trace
         request_id = _request_id(execution_context)
         for error in errors:
-            if not is_expected(error):
+            if not is_expected(error) and not is_unavailable(error.original_error):
                 log.error(
                     "unexpected error in request %s at %s",
                     request_id,

@@ -29,6 +29,8 @@ class Context:
     settings: Settings
     # set when an unexpected error was masked: the request's transaction is rolled back
     failed: bool = False
+    # set when a resolver could not reach the database: the request answers 503
+    unavailable: bool = False
     # personal fields withheld by policy, as (path, category), reported in the response's
     # extensions (schema/build.py RedactionReport)
     redactions: list[tuple[Any, str]] = field(default_factory=list)
