@@ -80,6 +80,11 @@ class Settings:
     retention_grace_days: int = 30
     # where `serve` keeps its embedded PostgreSQL when DATABASE_URL is unset (None: .data/)
     embedded_data_dir: str | None = None
+    # operating (README "Operating"): logs, traces, shared rate limits
+    log_level: str = "INFO"
+    log_json: bool = True
+    otel_endpoint: str | None = None
+    redis_url: str | None = None
 
     def owner_url(self) -> URL:
         if not self.database_url:
@@ -142,4 +147,8 @@ def load_settings() -> Settings:
         export_link_ttl=_float("MICROSPACE_EXPORT_LINK_TTL", 3600.0),
         retention_grace_days=_int("MICROSPACE_RETENTION_GRACE_DAYS", 30),
         embedded_data_dir=os.environ.get("MICROSPACE_DATA_DIR") or None,
+        log_level=os.environ.get("MICROSPACE_LOG_LEVEL", "INFO"),
+        log_json=os.environ.get("MICROSPACE_LOG_FORMAT", "json").lower() != "console",
+        otel_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+        redis_url=os.environ.get("REDIS_URL") or None,
     )

@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from asgi_correlation_id import CorrelationIdMiddleware
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -32,7 +33,10 @@ from core.http import Refusal, error_response
 from core.limits import Limits
 from core.ratelimit import Decision, RateLimited, TokenBuckets
 from core.ratelimit import headers as rate_headers
+from microspace import tracing
 from microspace.exports import export_endpoint
+from microspace.logs import configure_structlog
+from microspace.observability import RequestContext, is_safe_id, metrics_endpoint
 from microspace.state import AppState
 from models.pii import validate_categories
 from policies.authz import Authorizer, TenantPolicies, load_enforcer, load_tenant_policies
@@ -43,27 +47,6 @@ from store.loaders import Loaders
 log = logging.getLogger("microspace")
 
 
-class RequestId:
-    """Give every request an id, echoed in `X-Request-ID` and in masked errors."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
 class GraphQLApp(GraphQL):
     """Strawberry's ASGI view: one database transaction per HTTP request, strict HTTP rules,
     a rate limit in cost points, and an execution timeout."""
@@ -71,7 +54,10 @@ class GraphQLApp(GraphQL):
     def __init__(self, state: AppState, **kwargs: Any) -> None:
         settings = state.settings
         super().__init__(
-            build_schema(limits=Limits.from_settings(settings)),
+            build_schema(
+                extra_extensions=tracing.schema_extensions(settings),
+                limits=Limits.from_settings(settings),
+            ),
             allow_queries_via_get=settings.allow_get_queries,
             **kwargs,
         )
@@ -88,7 +74,9 @@ class GraphQLApp(GraphQL):
             await refusal.response()(scope, receive, send)
             return
         request = Request(scope, http.replay(body))
-        response = await self.handle(request)
+        with self.state.metrics.request() as report:
+            response = await self.handle(request)
+            report(*outcome(request, response))
         if http.wants_graphql_response(request.headers.get("accept")) and (
             response.media_type == "application/json"
         ):
@@ -100,6 +88,7 @@ class GraphQLApp(GraphQL):
         db = Db(self.state.sessionmaker, statement_timeout=settings.statement_timeout)
         try:
             context = await self.build_context(request, db)
+            request.state.context = context
             decision = self.admit(request, context.principal)
             if decision is not None and not decision.allowed:
                 await db.rollback()
@@ -213,6 +202,7 @@ class GraphQLApp(GraphQL):
         return decision
 
     def rate_limited(self, error: RateLimited) -> Response:
+        self.state.metrics.rate_limited.inc()
         extensions = {k: v for k, v in (error.extensions or {}).items() if k != "code"}
         headers = rate_headers(self.buckets, error.decision)
         return error_response(429, "RATE_LIMITED", error.message, headers, **extensions)
@@ -237,6 +227,7 @@ class GraphQLApp(GraphQL):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         data = await super().process_result(request, result)
+        request.state.graphql_errors = bool(data.get("errors"))
         errors = data.get("errors") or []
         request_error = data.get("data") is None and errors and all("path" not in e for e in errors)
         if request_error and http.wants_graphql_response(request.headers.get("accept")):
@@ -260,6 +251,22 @@ class GraphQLApp(GraphQL):
         )
 
 
+def outcome(request: Request, response: Response) -> tuple[str | None, str, str]:
+    """(operation name, operation type, outcome) of a GraphQL request, for its metrics."""
+    context = getattr(request.state, "context", None)
+    name, kind = getattr(context, "operation", None) or (None, "unknown")
+    status = response.status_code
+    if status == 200:
+        result = "partial" if getattr(request.state, "graphql_errors", False) else "ok"
+    elif status == 429:
+        result = "rate_limited"
+    elif status == 503:
+        result = "unavailable" if getattr(context, "unavailable", True) else "timeout"
+    else:
+        result = "rejected" if status < 500 else "error"
+    return name, kind, result
+
+
 def create_app(settings: Settings) -> Starlette:
     engine = make_engine(
         settings.app_url(),
@@ -277,6 +284,8 @@ def create_app(settings: Settings) -> Starlette:
         tenant_policies=TenantPolicies(enforcer),
     )
     graphql = GraphQLApp(state, graphql_ide="graphiql" if settings.dev_mode else None)
+    state.metrics.watch_engine(engine)
+    configure_structlog()
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -294,6 +303,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
         await engine.dispose()
+        tracing.shutdown()
 
     app = Starlette(
         routes=[
@@ -301,11 +311,20 @@ def create_app(settings: Settings) -> Starlette:
             Route("/exports/{token}", export_endpoint(state), methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint(state, state.metrics)),
         ],
         lifespan=lifespan,
     )
     app.state.microspace = state
-    app.add_middleware(RequestId)
+    app.add_middleware(RequestContext)
+    # outermost: an incoming X-Request-ID is honoured when it is a plain token, else replaced
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name="X-Request-ID",
+        validator=is_safe_id,
+        generator=lambda: uuid.uuid4().hex,
+    )
+    tracing.instrument(app, engine, settings)  # outermost, when an endpoint is configured
     # start-up objects (schema, policies, models) never die: keep them out of the cyclic
     # collector's full passes, which otherwise walk them during large responses
     gc.freeze()

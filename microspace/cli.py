@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import signal
 import sys
@@ -79,7 +78,8 @@ def _serve(args: argparse.Namespace, settings: Settings, embedded: bool) -> int:
             '-d \'{"query":"{ spaces { edges { node { title blocks { edges { node { kind body } } } } } } }"}\'',
             flush=True,
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # our logging configuration stays (log_config=None); our access line replaces uvicorn's
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     return 0
 
 
@@ -206,11 +206,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv.insert(0, "serve")  # plain `python server.py [--port N]` serves
     args = parser().parse_args(argv)
+    from microspace.logs import configure_logging
+
+    settings = load_settings()
+    # the long-running commands log JSON lines at the configured level; one-shot commands
+    # print their result and log only warnings
+    long_running = args.command == "serve" or (
+        args.command == "worker" and not getattr(args, "once", False)
+    )
+    level = settings.log_level if long_running else "WARNING"
+    configure_logging(level, json=settings.log_json)
     try:
         return int(args.func(args))
     except OperatorError as exc:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import casbin
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
+from core.metrics import Metrics
 from policies.authz import TenantPolicies
 
 
@@ -18,3 +19,4 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     enforcer: casbin.Enforcer
     tenant_policies: TenantPolicies
+    metrics: Metrics = field(default_factory=Metrics)

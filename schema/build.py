@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import strawberry
@@ -91,6 +92,21 @@ class RedactionReport(SchemaExtension):
         return {"redactions": report}
 
 
+class OperationLabel(SchemaExtension):
+    """Tell the HTTP layer which operation ran (name and type), for its metrics."""
+
+    def on_execute(self) -> Iterator[None]:
+        ec = self.execution_context
+        context = ec.context
+        if context is not None and hasattr(context, "operation"):
+            try:
+                kind = ec.operation_type.value
+            except Exception:  # noqa: BLE001 - no single operation: the request fails later
+                kind = "unknown"
+            context.operation = (ec.operation_name, kind)
+        yield
+
+
 CACHE_SIZE = 256
 
 
@@ -119,6 +135,7 @@ def build_schema(
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
             RedactionReport,
+            OperationLabel,
             MaskUnexpected,
         ],
     )
