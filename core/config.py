@@ -85,6 +85,7 @@ class Settings:
     log_json: bool = True
     otel_endpoint: str | None = None
     redis_url: str | None = None
+    redis_prefix: str = "microspace:"
 
     def owner_url(self) -> URL:
         if not self.database_url:
@@ -151,4 +152,5 @@ def load_settings() -> Settings:
         log_json=os.environ.get("MICROSPACE_LOG_FORMAT", "json").lower() != "console",
         otel_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         redis_url=os.environ.get("REDIS_URL") or None,
+        redis_prefix=os.environ.get("MICROSPACE_REDIS_PREFIX", "microspace:"),
     )

@@ -33,6 +33,7 @@ from core.http import Refusal, error_response
 from core.limits import Limits
 from core.ratelimit import Decision, RateLimited, TokenBuckets
 from core.ratelimit import headers as rate_headers
+from core.shared_limits import RedisTokenBuckets
 from microspace import tracing
 from microspace.exports import export_endpoint
 from microspace.logs import configure_structlog
@@ -63,6 +64,17 @@ class GraphQLApp(GraphQL):
         )
         self.state = state
         self.buckets = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_rate)
+        # with REDIS_URL, one budget for every process (core/shared_limits.py)
+        self.shared = (
+            RedisTokenBuckets(
+                settings.redis_url,
+                settings.rate_limit_burst,
+                settings.rate_limit_rate,
+                prefix=settings.redis_prefix,
+            )
+            if settings.redis_url
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,7 +101,7 @@ class GraphQLApp(GraphQL):
         try:
             context = await self.build_context(request, db)
             request.state.context = context
-            decision = self.admit(request, context.principal)
+            decision = await self.admit(request, context.principal)
             if decision is not None and not decision.allowed:
                 await db.rollback()
                 return self.rate_limited(
@@ -180,25 +192,44 @@ class GraphQLApp(GraphQL):
         finally:
             await audit_db.close()
 
-    def admit(self, request: Request, principal: Principal) -> Decision | None:
+    async def take(self, key: str, amount: float) -> Decision:
+        if self.shared is not None:
+            return await self.shared.take(key, amount)
+        return self.buckets.take(key, amount)
+
+    async def admit(self, request: Request, principal: Principal) -> Decision | None:
         """Take one point for the request itself; the query's cost is taken after parsing."""
         if not self.buckets.enabled:
             return None
         # per token or key; per client address for anonymous callers and rejected tokens
         client = request.client.host if request.client else "unknown"
         key = principal.key if principal.authenticated else f"ip:{client}"
-        decision = self.buckets.take(key, 1)
-        if decision.allowed:
+        decision = await self.take(key, 1)
+        if not decision.allowed:
+            return decision
 
-            def charge_cost(cost: int) -> None:
-                charged = self.buckets.take(key, max(0, cost - 1))
-                request.state.rate_decision = charged
-                if not charged.allowed:
-                    error = RateLimited(charged, int(self.buckets.burst), self.buckets.rate)
-                    request.state.rate_limited = error
-                    raise error
+        def settle(charged: Decision) -> None:
+            request.state.rate_decision = charged
+            if not charged.allowed:
+                error = RateLimited(charged, int(self.buckets.burst), self.buckets.rate)
+                request.state.rate_limited = error
+                raise error
 
-            request.state.charge_cost = charge_cost
+        def charge_cost(cost: int) -> None:
+            if self.shared is None:
+                settle(self.buckets.take(key, max(0, cost - 1)))
+            else:
+                # validation hooks are synchronous: the shared store is asked just before
+                # execution (schema/build.py ChargeSharedCost)
+                request.state.pending_cost = cost
+
+        async def charge_pending() -> None:
+            cost = getattr(request.state, "pending_cost", None)
+            if cost is not None and self.shared is not None:
+                settle(await self.shared.take(key, max(0, cost - 1)))
+
+        request.state.charge_cost = charge_cost
+        request.state.charge_pending = charge_pending
         return decision
 
     def rate_limited(self, error: RateLimited) -> Response:
@@ -303,6 +334,8 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
         await engine.dispose()
+        if graphql.shared is not None:
+            await graphql.shared.close()
         tracing.shutdown()
 
     app = Starlette(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import strawberry
@@ -107,6 +107,18 @@ class OperationLabel(SchemaExtension):
         yield
 
 
+class ChargeSharedCost(SchemaExtension):
+    """With a shared (Redis) rate limit, take the query's cost before it executes: the
+    validation hook that computed it cannot wait on the network."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        request = getattr(self.execution_context.context, "request", None)
+        charge = getattr(getattr(request, "state", None), "charge_pending", None)
+        if charge is not None:
+            await charge()
+        yield
+
+
 CACHE_SIZE = 256
 
 
@@ -136,6 +148,7 @@ def build_schema(
             lambda: ValidationCache(maxsize=CACHE_SIZE),
             RedactionReport,
             OperationLabel,
+            ChargeSharedCost,
             MaskUnexpected,
         ],
     )
