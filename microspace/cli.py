@@ -65,7 +65,8 @@ def _serve(args: argparse.Namespace, settings: Settings, embedded: bool) -> int:
     from microspace.app import create_app
     from microspace.tenants import seed_demo
 
-    _migrate(settings)
+    if not args.no_migrate:
+        _migrate(settings)
     host = args.host or settings.host
     port = args.port or settings.port
     if embedded or args.demo:
@@ -124,7 +125,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from microspace.worker import run
 
     settings, _ = _settings_with_database()
-    _migrate(settings)
+    if not args.no_migrate:
+        _migrate(settings)
     try:
         stats = asyncio.run(run(settings, once=args.once))
     except KeyboardInterrupt:
@@ -177,6 +179,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true", help="seed the demo tenant on any database")
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="leave migrations to a separate job"
+    )
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     sub.add_parser(
@@ -198,6 +203,7 @@ def parser() -> argparse.ArgumentParser:
     mc.set_defaults(func=cmd_member_create)
     wk = sub.add_parser("worker", help="send queued e-mail from the outbox (SMTP or file sink)")
     wk.add_argument("--once", action="store_true", help="send what is due now, print JSON, exit")
+    wk.add_argument("--no-migrate", action="store_true", help="leave migrations to a separate job")
     wk.set_defaults(func=cmd_worker)
     sc = sub.add_parser("schema", help="print the GraphQL schema (SDL) the API serves")
     sc.add_argument("--write", action="store_true", help="write it to schema.graphql instead")
