@@ -79,9 +79,11 @@ async def authenticate(db: Db, authorization: str | None) -> Principal:
         return ANONYMOUS
     if not token or len(token) > 200:
         return REJECTED
-    row = (await db.execute(AUTHENTICATE, {"hash": hash_token(token)})).first()
-    if row is None:
+    rows = (await db.execute(AUTHENTICATE, {"hash": hash_token(token)})).all()
+    # the hash is unique per tenant (migration 0008); two matches would be ambiguous: refuse
+    if len(rows) != 1:
         return REJECTED
+    row = rows[0]
     db.adopt_tenant(row.tenant_id)
     if row.kind == "member":
         subjects: tuple[str, ...] = (row.role,) if row.role else ()
