@@ -112,10 +112,14 @@ class Db:
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         statement_timeout: float | None = None,
+        gate: asyncio.Semaphore | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
+        # first come, first served for pooled connections (see `admit`)
+        self._gate = gate
+        self._admitted = False
         self.tenant_id: uuid.UUID | None = None
         self.statement_timeout = statement_timeout
         # set when a statement was cancelled: the transaction is aborted and must roll back
@@ -145,10 +149,23 @@ class Db:
         self.tenant_id = tenant_id
         set_session_tenant(self.session, tenant_id)
 
+    async def _admit(self) -> None:
+        """Wait for a turn before this unit of work first takes a pooled connection.
+
+        SQLAlchemy's async pool hands a returned connection to whoever asks first, not to
+        whoever waited longest: under a burst, a request could wait out the pool timeout
+        while newer ones kept getting served. The gate (a semaphore as large as the pool,
+        which queues in order) makes the wait first come, first served.
+        """
+        if self._gate is not None and not self._admitted:
+            await self._gate.acquire()
+            self._admitted = True
+
     @asynccontextmanager
     async def _statement(self) -> AsyncIterator[None]:
         """One statement at a time; a cancelled statement becomes a clear STATEMENT_TIMEOUT."""
         async with self._lock:
+            await self._admit()
             try:
                 yield
             except asyncio.CancelledError:
@@ -201,6 +218,7 @@ class Db:
     async def savepoint(self) -> AsyncIterator[None]:
         """Run a block that may fail on a constraint without losing the request's work."""
         async with self._lock:
+            await self._admit()
             nested = await self.session.begin_nested()
         try:
             yield
@@ -237,9 +255,14 @@ class Db:
                 await self._session.invalidate()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        try:
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
+        finally:
+            if self._admitted and self._gate is not None:
+                self._admitted = False
+                self._gate.release()
 
 
 def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -64,6 +64,8 @@ class GraphQLApp(GraphQL):
         )
         self.state = state
         self.buckets = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_rate)
+        # requests take pooled connections in arrival order (core/db.py Db._admit)
+        self.gate = asyncio.Semaphore(settings.pool_size + settings.max_overflow)
         # with REDIS_URL, one budget for every process (core/shared_limits.py)
         self.shared = (
             RedisTokenBuckets(
@@ -97,7 +99,9 @@ class GraphQLApp(GraphQL):
 
     async def handle(self, request: Request) -> Response:
         settings = self.state.settings
-        db = Db(self.state.sessionmaker, statement_timeout=settings.statement_timeout)
+        db = Db(
+            self.state.sessionmaker, statement_timeout=settings.statement_timeout, gate=self.gate
+        )
         try:
             context = await self.build_context(request, db)
             request.state.context = context
