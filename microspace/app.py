@@ -1,8 +1,7 @@
-"""The Starlette application: routes, per-request unit of work, lifespan."""
+"""The Starlette application: routes, the `/graphql` endpoint, lifespan."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
@@ -10,50 +9,45 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from asgi_correlation_id import CorrelationIdMiddleware
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import StrawberryGraphQLError
-from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.schema.exceptions import InvalidOperationTypeError
-from strawberry.types import ExecutionResult
 
 from core import http
-from core.auth import Principal, authenticate
 from core.config import Settings
-from core.db import Db, is_unavailable, make_engine, sessionmaker_for
-from core.http import Refusal, error_response
+from core.db import make_engine, sessionmaker_for
+from core.http import Refusal
 from core.limits import Limits
-from core.ratelimit import Decision, RateLimited, TokenBuckets
+from core.outcome import RequestOutcome
+from core.ratelimit import TokenBuckets
 from core.ratelimit import headers as rate_headers
 from core.shared_limits import RedisTokenBuckets
 from microspace import tracing
 from microspace.exports import export_endpoint
 from microspace.logs import configure_structlog
 from microspace.observability import RequestContext, is_safe_id, metrics_endpoint
+from microspace.pipeline import Pipeline
 from microspace.state import AppState
+from microspace.strawberry_adapter import OutcomeRequest, StrawberryView
 from models.pii import validate_categories
-from policies.authz import Authorizer, TenantPolicies, load_enforcer, load_tenant_policies
+from policies.authz import TenantPolicies, load_enforcer
+from privacy.erasure import StepHook
 from schema.build import build_schema
 from schema.context import Context
-from store.loaders import Loaders
 
 log = logging.getLogger("microspace")
 
 
-class GraphQLApp(GraphQL):
-    """Strawberry's ASGI view: one database transaction per HTTP request, strict HTTP rules,
-    a rate limit in cost points, and an execution timeout."""
+class GraphQLApp(StrawberryView):
+    """The `/graphql` endpoint: strict HTTP rules, a rate limit in cost points, and one
+    opened request (a unit of work, within the execution timeout) per HTTP request."""
 
-    def __init__(self, state: AppState, **kwargs: Any) -> None:
-        settings = state.settings
+    def __init__(self, pipeline: Pipeline, **kwargs: Any) -> None:
+        settings = pipeline.state.settings
         super().__init__(
             build_schema(
                 extra_extensions=tracing.schema_extensions(settings),
@@ -62,10 +56,8 @@ class GraphQLApp(GraphQL):
             allow_queries_via_get=settings.allow_get_queries,
             **kwargs,
         )
-        self.state = state
+        self.pipeline = pipeline
         self.buckets = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_rate)
-        # requests take pooled connections in arrival order (core/db.py Db._admit)
-        self.gate = asyncio.Semaphore(settings.pool_size + settings.max_overflow)
         # with REDIS_URL, one budget for every process (core/shared_limits.py)
         self.shared = (
             RedisTokenBuckets(
@@ -83,216 +75,69 @@ class GraphQLApp(GraphQL):
             await super().__call__(scope, receive, send)
             return
         try:
-            body = await http.read_body(scope, receive, self.state.settings.max_body_bytes)
+            body = await http.read_body(scope, receive, self.pipeline.state.settings.max_body_bytes)
         except Refusal as refusal:
             await refusal.response()(scope, receive, send)
             return
-        request = Request(scope, http.replay(body))
-        with self.state.metrics.request() as report:
+        request = OutcomeRequest(scope, http.replay(body))
+        with self.pipeline.state.metrics.request() as report:
             response = await self.handle(request)
-            report(*outcome(request, response))
+            report(*outcome_labels(request, response))
         if http.wants_graphql_response(request.headers.get("accept")) and (
             response.media_type == "application/json"
         ):
             response.headers["content-type"] = http.GRAPHQL_RESPONSE
         await response(scope, receive, send)
 
-    async def handle(self, request: Request) -> Response:
-        settings = self.state.settings
-        db = Db(
-            self.state.sessionmaker, statement_timeout=settings.statement_timeout, gate=self.gate
-        )
-        try:
-            context = await self.build_context(request, db)
+    async def handle(self, request: OutcomeRequest) -> Response:
+        async def step(context: Context) -> Response:
             request.state.context = context
-            decision = await self.admit(request, context.principal)
-            if decision is not None and not decision.allowed:
-                await db.rollback()
-                return self.rate_limited(
-                    RateLimited(decision, settings.rate_limit_burst, settings.rate_limit_rate)
-                )
-            try:
-                async with asyncio.timeout(settings.execution_timeout):
-                    response = await self.run(request, context=context)
-            except Refusal as refusal:
-                await db.rollback()
-                return refusal.response()
-            except TimeoutError:
-                await db.abandon()
-                return error_response(
-                    503,
-                    "EXECUTION_TIMEOUT",
-                    f"The request ran past the {settings.execution_timeout:g} s execution "
-                    "timeout and was cancelled; nothing was changed.",
-                    limit=settings.execution_timeout,
-                )
-            except HTTPException as exc:
-                await db.rollback()
-                if isinstance(exc.__cause__, InvalidOperationTypeError) and request.method == "GET":
-                    return error_response(
-                        405,
-                        "MUTATION_OVER_GET",
-                        "Mutations are only accepted over POST.",
-                        {"Allow": "POST"},
-                    )
-                return error_response(exc.status_code, "BAD_REQUEST", exc.reason)
-            except StrawberryGraphQLError as exc:
-                await db.rollback()
-                return error_response(400, "BAD_REQUEST", exc.message)
-            if context.unavailable:
-                await db.abandon()
-                return self.unavailable(request)
-            refused = getattr(request.state, "rate_limited", None)
-            if refused is not None:
-                await db.rollback()
-                return self.rate_limited(refused)
-            if context.failed or db.aborted:
-                await db.abandon()
-                # the changes are undone, but what the response discloses is still audited
-                await self.audit_apart(context)
-            else:
-                # the audit of what this response discloses commits with it, or not at all
-                await context.audit.flush(db)
-                await db.commit()
-            if getattr(request.state, "request_error", False):
-                response.status_code = 400
-            if decision is not None:
-                final = getattr(request.state, "rate_decision", decision)
-                response.headers.update(rate_headers(self.buckets, final))
-            return response
-        except Exception as exc:
-            # abandon, not rollback: the connection may have died with its server
-            await db.abandon()
-            if is_unavailable(exc):
-                return self.unavailable(request)
-            request_id = request.state.request_id
-            log.exception("unexpected error in request %s", request_id)
-            return error_response(
-                500,
-                "INTERNAL_SERVER_ERROR",
-                f"Internal error. Quote request id {request_id} to the operator.",
-                requestId=request_id,
-            )
-        finally:
-            await db.close()
+            await self.admit(request, context)
+            response = await self.execute(request, context)
+            return self.finish(response, context.outcome)
 
-    def unavailable(self, request: Request) -> Response:
-        """One log line, no traceback: an outage is an operating condition, not a bug."""
-        request_id = request.state.request_id
-        log.warning("database unavailable: request %s answered 503", request_id)
-        return http.service_unavailable(request_id)
+        return await self.pipeline.serve(request, step, request.outcome)
 
-    async def audit_apart(self, context: Context) -> None:
-        """Write the audit entries of a rolled-back request in a transaction of their own."""
-        if not len(context.audit) or context.principal.tenant_id is None:
-            return
-        audit_db = Db(
-            self.state.sessionmaker, statement_timeout=self.state.settings.statement_timeout
-        )
-        try:
-            await audit_db.set_tenant(context.principal.tenant_id)
-            await context.audit.flush(audit_db)
-            await audit_db.commit()
-        finally:
-            await audit_db.close()
-
-    async def take(self, key: str, amount: float) -> Decision:
-        if self.shared is not None:
-            return await self.shared.take(key, amount)
-        return self.buckets.take(key, amount)
-
-    async def admit(self, request: Request, principal: Principal) -> Decision | None:
+    async def admit(self, request: Request, context: Context) -> None:
         """Take one point for the request itself; the query's cost is taken after parsing."""
         if not self.buckets.enabled:
-            return None
+            return
+        principal = context.principal
         # per token or key; per client address for anonymous callers and rejected tokens
         client = request.client.host if request.client else "unknown"
         key = principal.key if principal.authenticated else f"ip:{client}"
-        decision = await self.take(key, 1)
-        if not decision.allowed:
-            return decision
+        if self.shared is not None:
+            await context.outcome.admit_shared(self.shared, key)
+        else:
+            context.outcome.admit(self.buckets, key)
+        self.refuse_if_limited(context.outcome)
 
-        def settle(charged: Decision) -> None:
-            request.state.rate_decision = charged
-            if not charged.allowed:
-                error = RateLimited(charged, int(self.buckets.burst), self.buckets.rate)
-                request.state.rate_limited = error
-                raise error
+    def finish(self, response: Response, outcome: RequestOutcome) -> Response:
+        """Apply what the limits decided during execution to the HTTP answer."""
+        self.refuse_if_limited(outcome)
+        if outcome.request_error:
+            response.status_code = 400
+        if outcome.decision is not None:
+            response.headers.update(rate_headers(self.buckets, outcome.decision))
+        return response
 
-        def charge_cost(cost: int) -> None:
-            if self.shared is None:
-                settle(self.buckets.take(key, max(0, cost - 1)))
-            else:
-                # validation hooks are synchronous: the shared store is asked just before
-                # execution (schema/build.py ChargeSharedCost)
-                request.state.pending_cost = cost
-
-        async def charge_pending() -> None:
-            cost = getattr(request.state, "pending_cost", None)
-            if cost is not None and self.shared is not None:
-                settle(await self.shared.take(key, max(0, cost - 1)))
-
-        request.state.charge_cost = charge_cost
-        request.state.charge_pending = charge_pending
-        return decision
-
-    def rate_limited(self, error: RateLimited) -> Response:
-        self.state.metrics.rate_limited.inc()
+    def refuse_if_limited(self, outcome: RequestOutcome) -> None:
+        error = outcome.refusal
+        if error is None:
+            return
+        self.pipeline.state.metrics.rate_limited.inc()
         extensions = {k: v for k, v in (error.extensions or {}).items() if k != "code"}
         headers = rate_headers(self.buckets, error.decision)
-        return error_response(429, "RATE_LIMITED", error.message, headers, **extensions)
-
-    def encode_json(self, data: object) -> bytes:
-        # orjson: several times faster than json.dumps on large results
-        return orjson.dumps(data)
-
-    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
-        if request.method == "GET":
-            if not self.allow_queries_via_get:
-                raise Refusal(
-                    405,
-                    "GET_NOT_ALLOWED",
-                    "Send operations as POST with `Content-Type: application/json`.",
-                    {"Allow": "POST"},
-                )
-            return http.parse_get(request.query_params)
-        return http.parse_post(request.content_type, await request.get_body())
-
-    async def process_result(
-        self, request: Request, result: ExecutionResult
-    ) -> GraphQLHTTPResponse:
-        data = await super().process_result(request, result)
-        request.state.graphql_errors = bool(data.get("errors"))
-        errors = data.get("errors") or []
-        request_error = data.get("data") is None and errors and all("path" not in e for e in errors)
-        if request_error and http.wants_graphql_response(request.headers.get("accept")):
-            # GraphQL-over-HTTP: a request error has no `data` and a 4xx status
-            data.pop("data", None)
-            request.state.request_error = True
-        return data
-
-    async def build_context(self, request: Request, db: Db) -> Context:
-        principal = await authenticate(db, request.headers.get("authorization"))
-        if principal.tenant_id is not None:
-            await load_tenant_policies(db, self.state.tenant_policies, principal)
-        return Context(
-            request=request,
-            request_id=request.state.request_id,
-            principal=principal,
-            db=db,
-            loaders=Loaders(db),
-            authz=Authorizer(self.state.enforcer, principal, self.state.tenant_policies),
-            settings=self.state.settings,
-        )
+        raise Refusal(429, "RATE_LIMITED", error.message, headers, **extensions)
 
 
-def outcome(request: Request, response: Response) -> tuple[str | None, str, str]:
+def outcome_labels(request: OutcomeRequest, response: Response) -> tuple[str | None, str, str]:
     """(operation name, operation type, outcome) of a GraphQL request, for its metrics."""
     context = getattr(request.state, "context", None)
     name, kind = getattr(context, "operation", None) or (None, "unknown")
     status = response.status_code
     if status == 200:
-        result = "partial" if getattr(request.state, "graphql_errors", False) else "ok"
+        result = "partial" if request.outcome.graphql_errors else "ok"
     elif status == 429:
         result = "rate_limited"
     elif status == 503:
@@ -302,7 +147,7 @@ def outcome(request: Request, response: Response) -> tuple[str | None, str, str]
     return name, kind, result
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None) -> Starlette:
     engine = make_engine(
         settings.app_url(),
         pool_size=settings.pool_size,
@@ -317,8 +162,10 @@ def create_app(settings: Settings) -> Starlette:
         sessionmaker=sessionmaker_for(engine),
         enforcer=enforcer,
         tenant_policies=TenantPolicies(enforcer),
+        erasure_after_step=erasure_after_step,
     )
-    graphql = GraphQLApp(state, graphql_ide="graphiql" if settings.dev_mode else None)
+    pipeline = Pipeline(state)
+    graphql = GraphQLApp(pipeline, graphql_ide="graphiql" if settings.dev_mode else None)
     state.metrics.watch_engine(engine)
     configure_structlog()
 
@@ -345,7 +192,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/exports/{token}", export_endpoint(state), methods=["GET"]),
+            Route("/exports/{token}", export_endpoint(pipeline), methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint(state, state.metrics)),

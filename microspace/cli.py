@@ -30,7 +30,7 @@ def _settings_with_database() -> tuple[Settings, bool]:
 
 
 def _migrate(settings: Settings) -> None:
-    from core.db import migrate
+    from core.migrate import migrate
 
     asyncio.run(migrate(settings.owner_url(), settings.app_db_password))
 
@@ -85,7 +85,7 @@ def _serve(args: argparse.Namespace, settings: Settings, embedded: bool) -> int:
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     print("migrations applied")
     return 0
@@ -94,7 +94,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 def cmd_seed_demo(_: argparse.Namespace) -> int:
     from microspace.tenants import seed_demo
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(seed_demo(settings.owner_url()))
     print(json.dumps(created.as_json()))
@@ -104,7 +104,7 @@ def cmd_seed_demo(_: argparse.Namespace) -> int:
 def cmd_tenant_create(args: argparse.Namespace) -> int:
     from microspace.tenants import create_tenant
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(create_tenant(settings.owner_url(), args.name, args.owner_email))
     print(json.dumps(created.as_json()))
@@ -114,7 +114,7 @@ def cmd_tenant_create(args: argparse.Namespace) -> int:
 def cmd_member_create(args: argparse.Namespace) -> int:
     from microspace.tenants import create_member
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(create_member(settings.owner_url(), args.tenant, args.email, args.role))
     print(json.dumps(created.as_json()))
@@ -124,7 +124,7 @@ def cmd_member_create(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from microspace.worker import run
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     if not args.no_migrate:
         _migrate(settings)
     try:
@@ -149,7 +149,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_retention(args: argparse.Namespace) -> int:
     from microspace.worker import retention_once
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     if args.grace_days is not None:
         if args.grace_days < 0:
             raise OperatorError("--grace-days must not be negative")
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         args.command == "worker" and not getattr(args, "once", False)
     )
     level = settings.log_level if long_running else "WARNING"
-    configure_logging(level, json=settings.log_json)
+    configure_logging(level, json=settings.log_format.lower() != "console")
     try:
         return int(args.func(args))
     except OperatorError as exc:

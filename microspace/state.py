@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.config import Settings
 from core.metrics import Metrics
 from policies.authz import TenantPolicies
+from privacy.erasure import StepHook
 
 
 @dataclass
@@ -20,3 +21,5 @@ class AppState:
     enforcer: casbin.Enforcer
     tenant_policies: TenantPolicies
     metrics: Metrics = field(default_factory=Metrics)
+    # called after each committed erasure step; tests inject a crash with it
+    erasure_after_step: StepHook | None = None

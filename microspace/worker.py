@@ -25,7 +25,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
-from core.db import Db, make_engine, sessionmaker_for
+from core.db import Db, make_engine, sessionmaker_for, unit_of_work
 from core.mail import Email, Sender, render, sender_from_settings
 from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
@@ -93,40 +93,43 @@ class Worker:
             return [(r.tenant_id, r.id) for r in rows]
 
     async def _process(self, tenant_id: uuid.UUID, outbox_id: uuid.UUID, stats: Stats) -> None:
-        db = Db(self.sessionmaker)
         try:
-            await db.set_tenant(tenant_id)
-            contact_id = await db.scalar(
-                select(OutboxMessage.contact_id).where(OutboxMessage.id == outbox_id)
-            )
-            # the contact first, then the outbox row: the order a consent withdrawal locks
-            # them in, so the two can never deadlock. Shared: a withdrawal either committed
-            # before this (and the consent check below sees it) or waits until this e-mail
-            # is marked sent.
-            if contact_id is None or not await lock_contact(db, contact_id, exclusive=False):
-                stats.skipped += 1
-                return
-            claim = (
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.id == outbox_id,
-                    OutboxMessage.status == OutboxStatus.PENDING.value,
-                    OutboxMessage.next_attempt_at <= func.now(),
-                )
-                .with_for_update(skip_locked=True)
-            )
-            row = await db.scalar(claim)
-            if row is None:
-                stats.skipped += 1  # another worker holds it, or it changed since listed
-                return
-            await self._deliver(db, row, stats)
-            await db.commit()
+            async with unit_of_work(Db(self.sessionmaker)) as db:
+                await db.set_tenant(tenant_id)
+                row = await self._claim(db, outbox_id)
+                if row is None:
+                    stats.skipped += 1
+                    db.discard()  # nothing claimed, nothing to keep
+                    return
+                await self._deliver(db, row, stats)
         except Exception:
-            # a database error on one row (a deadlock, a timeout) must not stop the others
+            # a database error on one row (a deadlock, a timeout) must not stop the others;
+            # rolled back, the row is pending again
             log.exception("outbox %s: not processed; it stays pending", outbox_id)
             stats.skipped += 1
-        finally:
-            await db.close()  # without a commit: rolled back, the row is pending again
+
+    async def _claim(self, db: Db, outbox_id: uuid.UUID) -> OutboxMessage | None:
+        """Lock the row for this transaction, or None when it is not due here and now."""
+        contact_id = await db.scalar(
+            select(OutboxMessage.contact_id).where(OutboxMessage.id == outbox_id)
+        )
+        # the contact first, then the outbox row: the order a consent withdrawal locks them
+        # in, so the two can never deadlock. Shared: a withdrawal either committed before
+        # this (and the consent check sees it) or waits until this e-mail is marked sent.
+        if contact_id is None or not await lock_contact(db, contact_id, exclusive=False):
+            return None
+        claim = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.id == outbox_id,
+                OutboxMessage.status == OutboxStatus.PENDING.value,
+                OutboxMessage.next_attempt_at <= func.now(),
+            )
+            .with_for_update(skip_locked=True)
+        )
+        # None: another worker holds it, or it changed since listed
+        row: OutboxMessage | None = await db.scalar(claim)
+        return row
 
     async def _deliver(self, db: Db, row: OutboxMessage, stats: Stats) -> None:
         contact = await db.scalar(select(Contact).where(Contact.id == row.contact_id))

@@ -25,6 +25,7 @@ from schema.blocks import (
 from schema.context import Info
 from store.block_bodies import BodyError, validate_body
 from store.loaders import forget, load_by_global_id
+from store.spaces import forget_space
 
 
 async def load_block(info: Info, global_id: str) -> BlockModel:
@@ -67,7 +68,7 @@ async def _shift(info: Info, space_id: uuid.UUID, lo: int, hi: int | None, delta
 
 async def _done(info: Info, row: BlockModel) -> BlockPayload:
     await info.context.db.refresh(row)
-    info.context.loaders.forget_space(row.space_id)
+    forget_space(info.context.loaders, row.space_id)
     forget(info.context.loaders.block_by_id, row.id)
     return BlockPayload(block=Block.from_model(row))
 
@@ -131,6 +132,6 @@ async def remove_block(info: Info, id: strawberry.ID) -> BlockRemovePayload:
     await _count(info, row.space_id)
     await info.context.db.delete(row)
     await _shift(info, row.space_id, row.position + 1, None, -1)
-    info.context.loaders.forget_space(row.space_id)
+    forget_space(info.context.loaders, row.space_id)
     forget(info.context.loaders.block_by_id, row.id)
     return BlockRemovePayload(deleted_block_id=strawberry.ID(encode_id("Block", row.id)))

@@ -18,6 +18,7 @@ from core.errors import Forbidden
 from core.ids import encode_id
 from models import Contact as ContactModel
 from models import Suppression
+from models.base import EMAIL_MAX
 from privacy.subjects import normalise_email, subject_hash
 from schema.connection import Connection, OrderDirection, list_connection
 from schema.contacts import (
@@ -34,12 +35,13 @@ from schema.contacts import (
     ContactUserError,
 )
 from schema.context import Info
-from store.loaders import CONTACT_ORDER, load_by_global_id
+from store.contacts import CONTACT_ORDER, forget_contact
+from store.loaders import load_by_global_id
 from store.pagination import Order, parse_datetime, parse_str
 
 MAX_IMPORT_ROWS = 1000
 LIMITS = {
-    "email": 320,
+    "email": EMAIL_MAX,
     "full_name": 200,
     "company": 200,
     "job_title": 200,
@@ -245,7 +247,7 @@ async def _save(info: Info, row: ContactModel, operation: str, **changes: Any) -
             raise
         return ContactPayload(user_errors=[_duplicate()])
     await info.context.db.refresh(row)
-    info.context.loaders.forget_contact(row.id)
+    forget_contact(info.context.loaders, row.id)
     # which fields changed, never their values: the audit log holds no personal data
     info.context.audit.record(operation, row.id, [to_camel_case(f) for f in changes])
     return ContactPayload(contact=Contact.from_model(row))
@@ -300,7 +302,7 @@ async def delete_contact(info: Info, id: strawberry.ID) -> ContactDeletePayload:
     """
     row = await load_contact(info, id)
     await info.context.db.delete(row)
-    info.context.loaders.forget_contact(row.id)
+    forget_contact(info.context.loaders, row.id)
     info.context.audit.record("delete", row.id, [])
     return ContactDeletePayload(deleted_contact_id=strawberry.ID(encode_id("Contact", row.id)))
 

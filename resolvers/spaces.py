@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.ids import encode_id
 from models import Space as SpaceModel
+from models import SpaceStatus
 from schema.connection import Connection, OrderDirection, list_connection
 from schema.context import Info
 from schema.spaces import (
@@ -23,13 +24,13 @@ from schema.spaces import (
     SpaceOrder,
     SpaceOrderField,
     SpacePayload,
-    SpaceStatus,
     SpaceUpdateInput,
     SpaceUserError,
 )
-from store.loaders import SPACE_ORDER, load_by_global_id
+from store.loaders import load_by_global_id
 from store.outbox import queue_space_updated
 from store.pagination import Order, parse_datetime, parse_str
+from store.spaces import SPACE_ORDER, forget_space
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 LIMITS = {"title": 200, "slug": 100, "description": 5000}
@@ -161,7 +162,7 @@ async def _save(info: Info, row: SpaceModel, **changes: object) -> SpacePayload:
             raise
         return _duplicate_slug()
     await info.context.db.refresh(row)
-    info.context.loaders.forget_space(row.id)
+    forget_space(info.context.loaders, row.id)
     return SpacePayload(space=Space.from_model(row))
 
 
@@ -237,5 +238,5 @@ async def delete_space(info: Info, id: strawberry.ID) -> SpaceDeletePayload:
     """Delete a space and its blocks."""
     row = await load_space(info, id)
     await info.context.db.delete(row)
-    info.context.loaders.forget_space(row.id)
+    forget_space(info.context.loaders, row.id)
     return SpaceDeletePayload(deleted_space_id=strawberry.ID(encode_id("Space", row.id)))

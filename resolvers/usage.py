@@ -8,7 +8,9 @@ existence of a small group is hidden).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import strawberry
 from sqlalchemy import distinct, func, select
@@ -114,9 +116,8 @@ async def get_space_analytics(
         )
         .group_by(UsageEvent.block_id)
     )
-    stats = {
-        block_id: (views, viewers) for block_id, views, viewers in (await db.execute(stmt)).all()
-    }
+    rows: Sequence[Any] = (await db.execute(stmt)).all()
+    stats = {block_id: (views, viewers) for block_id, views, viewers in rows}
     block_ids = await db.scalars(
         select(BlockModel.id).where(BlockModel.space_id == space.id).order_by(BlockModel.position)
     )

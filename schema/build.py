@@ -22,6 +22,7 @@ from strawberry.types import ExecutionContext
 from core.db import is_unavailable
 from core.errors import is_expected
 from core.limits import Limits, QueryLimits, static_rules
+from core.outcome import RequestOutcome
 from schema.blocks import Block
 from schema.personal_data import REASON, compile_redaction
 from schema.root import Mutation, Query
@@ -112,10 +113,9 @@ class ChargeSharedCost(SchemaExtension):
     validation hook that computed it cannot wait on the network."""
 
     async def on_execute(self) -> AsyncIterator[None]:
-        request = getattr(self.execution_context.context, "request", None)
-        charge = getattr(getattr(request, "state", None), "charge_pending", None)
-        if charge is not None:
-            await charge()
+        outcome = getattr(self.execution_context.context, "outcome", None)
+        if isinstance(outcome, RequestOutcome):
+            await outcome.charge_pending()
         yield
 
 
@@ -123,7 +123,7 @@ CACHE_SIZE = 256
 
 
 def build_schema(
-    extra_extensions: list[Any] | None = None, limits: Limits | None = None
+    limits: Limits | None = None, extra_extensions: list[Any] | None = None
 ) -> strawberry.Schema:
     limits = limits or Limits()
     # graphql-core's documented knob (a module attribute, so per process): its default of
@@ -139,6 +139,7 @@ def build_schema(
         types=[Space, Block],
         # factories, not instances: an extension instance holds one request's state
         extensions=[
+            # tracing (microspace/tracing.py), when an endpoint is configured
             *(extra_extensions or []),
             # first: the character limit runs before anything parses
             lambda: QueryLimits(limits),

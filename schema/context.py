@@ -12,9 +12,11 @@ from core.audit import AuditBuffer
 from core.auth import Principal
 from core.config import Settings
 from core.db import Db
+from core.outcome import RequestOutcome
 from policies.authz import Authorizer
 
 if TYPE_CHECKING:
+    from privacy.erasure import StepHook
     from store.loaders import Loaders
 
 
@@ -27,6 +29,8 @@ class Context:
     loaders: Loaders
     authz: Authorizer
     settings: Settings
+    # what the limits decided (cost charged, refusal, request error), read by the entry
+    outcome: RequestOutcome = field(default_factory=RequestOutcome)
     # set when an unexpected error was masked: the request's transaction is rolled back
     failed: bool = False
     # set when a resolver could not reach the database: the request answers 503
@@ -36,6 +40,8 @@ class Context:
     # personal fields withheld by policy, as (path, category), reported in the response's
     # extensions (schema/build.py RedactionReport)
     redactions: list[tuple[Any, str]] = field(default_factory=list)
+    # called after each committed erasure step (tests inject a crash with it)
+    erasure_after_step: StepHook | None = None
     audit: AuditBuffer = field(init=False)
 
     def __post_init__(self) -> None:

@@ -59,7 +59,9 @@ def json_logs():
 
 async def test_metrics_count_operations_outcomes_and_refusals(settings, new_tenant):
     tenant = await new_tenant()
-    app = create_app(replace(settings, rate_limit_burst=2000, rate_limit_rate=0.001))
+    app = create_app(
+        replace(settings, rate_limit_burst=2000, rate_limit_rate=0.001, max_cost=250_000)
+    )
     auth = {"Authorization": f"Bearer {tenant.token}"}
     try:
         async with httpx.AsyncClient(

@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
-from core.db import migrate
 from core.devdb import restart_server, start_server, stop_server, url_of
+from core.migrate import migrate
 from microspace.app import create_app
 from microspace.tenants import create_tenant
 

@@ -161,7 +161,7 @@ async def test_migrations_started_twice_at_once_apply_once(database_url):
             await engine.dispose()
         from alembic.script import ScriptDirectory
 
-        from core.db import alembic_config
+        from core.migrate import alembic_config
 
         head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
         assert versions == [(head,)]

@@ -79,6 +79,18 @@ def test_breaking_change_check_against_the_last_tag(tmp_path: Path) -> None:
     assert _check(tmp_path).returncode == 0
 
 
+def test_this_repository_has_no_unexplained_breaking_change() -> None:
+    # CI runs the suite on the commit under test: its message is HEAD's
+    done = subprocess.run(
+        [sys.executable, str(CHECK), "--repo", str(ROOT)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("schema:")
+
+
 def _personal_fields_in_sdl(sdl: str) -> dict[tuple[str, str], str]:
     found = {}
     for definition in parse(sdl).definitions:
