@@ -14,7 +14,8 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from core import http
@@ -28,6 +29,8 @@ from core.ratelimit import headers as rate_headers
 from core.shared_limits import RedisTokenBuckets
 from microspace import tracing
 from microspace.exports import export_endpoint
+from microspace.graphiql import ASSETS as GRAPHIQL_ASSETS
+from microspace.graphiql import PREFIX as GRAPHIQL_PREFIX
 from microspace.logs import configure_structlog
 from microspace.observability import RequestContext, is_safe_id, metrics_endpoint
 from microspace.pipeline import Pipeline
@@ -196,6 +199,12 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint(state, state.metrics)),
+            # GraphiQL's own files, in development mode only, like GraphiQL itself
+            *(
+                [Mount(GRAPHIQL_PREFIX, StaticFiles(directory=GRAPHIQL_ASSETS))]
+                if settings.dev_mode
+                else []
+            ),
         ],
         lifespan=lifespan,
     )

@@ -24,6 +24,7 @@ from strawberry.types import ExecutionResult
 from core import http
 from core.http import Refusal
 from core.outcome import RequestOutcome
+from microspace.graphiql import PAGE
 from schema.context import Context
 
 # Strawberry view methods this module overrides or calls, with the parameters it relies on
@@ -46,6 +47,11 @@ class OutcomeRequest(Request):
 
 class StrawberryView(GraphQL[Context, None]):
     """Strawberry's ASGI view with strict HTTP parsing and GraphQL-over-HTTP request errors."""
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # GraphiQL from the API's own assets, never a CDN (microspace/graphiql.py)
+        return PAGE
 
     async def execute(self, request: Request, context: Context) -> Response:
         """Run one operation; the view's HTTP errors come back as coded refusals."""
