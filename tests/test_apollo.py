@@ -90,7 +90,8 @@ async def test_apollo_client_reads_lookups_pages_and_orders(settings, new_tenant
 
     lookup = seen["lookup"]
     assert isinstance(lookup, dict)
-    assert lookup["data"] == {"viewer": {"kind": "member"}, "space": None, "node": None}
+    viewer = {"kind": "member", "__typename": "Viewer"}  # Apollo asks for __typename
+    assert lookup["data"] == {"viewer": viewer, "space": None, "node": None}
     assert sorted(lookup["errors"], key=str) == [
         {"path": ["node"], "code": "NOT_FOUND"},
         {"path": ["space"], "code": "NOT_FOUND"},
