@@ -1,16 +1,18 @@
-"""More than one process: one rate-limit budget, one migration run.
+"""More than one process: one rate-limit budget, one migration run, one send per e-mail.
 
 Invariants guarded here:
 - two API processes (uvicorn, separate interpreters) against one Redis spend one budget per
   principal: requests alternating between them see one falling `RateLimit-Remaining`, and
   the budget is refused on both once it is spent;
 - migrations started twice at once (two `migrate` processes on a fresh database) both
-  succeed and leave the schema at head: the advisory lock serialises them.
+  succeed and leave the schema at head: the advisory lock serialises them;
+- two worker processes draining one outbox at once send each e-mail once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -170,3 +172,53 @@ async def test_migrations_started_twice_at_once_apply_once(database_url):
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+INVITE = """mutation($s: ID!, $ids: [ID!]!) {
+  spaceInvite(input: {spaceId: $s, contactIds: $ids}) { userErrors { code } } }"""
+
+
+async def test_two_workers_on_one_outbox_send_each_email_once(
+    api, new_tenant, owner_url, settings, tmp_path
+):
+    from sqlalchemy import select
+
+    from core.db import owner_db
+    from core.ids import encode_id
+    from models import EmailSent, OutboxMessage
+    from tests.factories import make_contacts, make_space
+
+    # given a dozen queued invitations
+    tenant = await new_tenant()
+    contacts = await make_contacts(owner_url, tenant.tenant_id, 12)
+    space, _ = await make_space(owner_url, tenant.tenant_id)
+    ids = [encode_id("Contact", c) for c in contacts]
+    invited = await api(tenant.token)(INVITE, {"s": space, "ids": ids})
+    assert invited["data"]["spaceInvite"]["userErrors"] == []
+    # when two workers drain the outbox at the same moment
+    env = _env(DATABASE_URL=settings.database_url, MICROSPACE_MAIL_DIR=str(tmp_path))
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "server.py"),
+            "worker",
+            "--once",
+            "--no-migrate",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    outputs = [await p.communicate() for p in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err.decode()
+    sent = [json.loads(out.decode().strip().splitlines()[-1])["sent"] for out, _ in outputs]
+    # then each e-mail went out once: one file, one record per contact, one claim each
+    assert sum(sent) == 12
+    assert len(list(tmp_path.glob("*.eml"))) == 12
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        records = list(await db.scalars(select(EmailSent.contact_id)))
+        statuses = list(await db.scalars(select(OutboxMessage.status)))
+    assert sorted(records) == sorted(contacts)
+    assert statuses == ["sent"] * 12
