@@ -40,6 +40,8 @@ class Principal:
     policy_version: int = 0
     # a subject's magic-link token speaks for this one contact
     contact_id: uuid.UUID | None = None
+    # why a known credential was refused: "revoked", "expired" or "rotated"
+    refusal: str | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -71,6 +73,14 @@ AUTHENTICATE = text(
     "FROM app_authenticate(:hash) AS a"
 )
 
+REFUSAL = text("SELECT app_token_refusal(:hash)")
+# what the holder of a refused secret is told (extensions.reason carries the key)
+REFUSALS = {
+    "revoked": "This API key has been revoked.",
+    "expired": "This API key has expired.",
+    "rotated": "This secret was rotated out and its overlap has ended; use the new secret.",
+}
+
 
 async def authenticate(db: Db, authorization: str | None) -> Principal:
     """Resolve the Authorization header to a principal, scoping `db` to its tenant."""
@@ -79,11 +89,15 @@ async def authenticate(db: Db, authorization: str | None) -> Principal:
         return ANONYMOUS
     if not token or len(token) > 200:
         return REJECTED
-    rows = (await db.execute(AUTHENTICATE, {"hash": hash_token(token)})).all()
-    # the hash is unique per tenant (migration 0008); two matches would be ambiguous: refuse
-    if len(rows) != 1:
+    digest = hash_token(token)
+    rows = (await db.execute(AUTHENTICATE, {"hash": digest})).all()
+    if len(rows) > 1:
+        # a hash is unique per tenant (migration 0008); two matches would be ambiguous
         return REJECTED
-    row = rows[0]
+    row = rows[0] if rows else None
+    if row is None:
+        refusal = await db.scalar(REFUSAL, {"hash": digest})
+        return Principal(kind="anonymous", rejected=True, refusal=refusal) if refusal else REJECTED
     db.adopt_tenant(row.tenant_id)
     if row.kind == "member":
         subjects: tuple[str, ...] = (row.role,) if row.role else ()
