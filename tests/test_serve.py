@@ -7,9 +7,11 @@ and the embedded PostgreSQL it started is no longer running.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,8 +32,12 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.parametrize(("sig", "port"), [(signal.SIGTERM, 5731), (signal.SIGINT, 5732)])
-def test_serve_stops_its_embedded_postgres(tmp_path: Path, sig: signal.Signals, port: int):
-    data = tmp_path / "pg"
+def test_serve_stops_its_embedded_postgres(sig: signal.Signals, port: int):
+    # not pytest's tmp_path: its directories are private to root, and PostgreSQL runs as an
+    # unprivileged user that must reach its data directory
+    base = Path(tempfile.mkdtemp(prefix="microspace-serve-"))
+    base.chmod(0o755)
+    data = base / "pg"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_DATABASE_URL")}
     env.update(MICROSPACE_DATA_DIR=str(data), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
@@ -74,3 +80,4 @@ def test_serve_stops_its_embedded_postgres(tmp_path: Path, sig: signal.Signals, 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
