@@ -62,6 +62,11 @@ class Metrics:
             "Requests waiting for a pooled connection.",
             registry=self.registry,
         )
+        self.webhooks_due = Gauge(
+            "microspace_webhook_deliveries_due",
+            "Webhook deliveries due, all tenants (counted up to 1000).",
+            registry=self.registry,
+        )
         self.outbox_due = Gauge(
             "microspace_outbox_due",
             "Outbox messages due for delivery, all tenants (counted up to 1000).",

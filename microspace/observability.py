@@ -86,11 +86,16 @@ def metrics_endpoint(state: AppState, metrics: Metrics) -> Callable[[Request], A
 
 
 async def refresh_outbox(state: AppState, metrics: Metrics) -> None:
-    """Due outbox rows of every tenant, through the one function that may list them."""
+    """Due outbox rows and webhook deliveries of every tenant, through the functions that
+    may list them (keys only)."""
     try:
         async with asyncio.timeout(2):
             async with state.engine.connect() as conn:
                 due = await conn.scalar(text("SELECT count(*) FROM app_outbox_due(1000)"))
+                hooks = await conn.scalar(
+                    text("SELECT count(*) FROM app_webhook_deliveries_due(1000)")
+                )
         metrics.outbox_due.set(float(due or 0))
+        metrics.webhooks_due.set(float(hooks or 0))
     except Exception as exc:  # noqa: BLE001 - a scrape must answer even when the database cannot
         log.warning("metrics: outbox backlog unavailable: %s", type(exc).__name__)

@@ -57,7 +57,7 @@ def json_logs():
         root.setLevel(level)
 
 
-async def test_metrics_count_operations_outcomes_and_refusals(settings, new_tenant):
+async def test_metrics_count_operations_outcomes_and_refusals(settings, new_tenant, caplog):
     tenant = await new_tenant()
     app = create_app(
         replace(settings, rate_limit_burst=2000, rate_limit_rate=0.001, max_cost=250_000)
@@ -124,6 +124,9 @@ async def test_metrics_count_operations_outcomes_and_refusals(settings, new_tena
     assert ("microspace_db_pool_in_use", ()) in got
     assert ("microspace_db_pool_waiting", ()) in got
     assert ("microspace_outbox_due", ()) in got
+    assert ("microspace_webhook_deliveries_due", ()) in got
+    # the backlog gauges were read from the database, not left at their initial value
+    assert not [r for r in caplog.records if "backlog unavailable" in r.getMessage()]
 
 
 async def test_incoming_request_id_is_honoured_when_plain(client, json_logs):
