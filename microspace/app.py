@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from core import http
+from core import access_log, http
 from core.config import Settings
 from core.db import make_engine, sessionmaker_for
 from core.http import Refusal
@@ -27,15 +27,18 @@ from core.outcome import RequestOutcome
 from core.ratelimit import TokenBuckets
 from core.ratelimit import headers as rate_headers
 from core.shared_limits import RedisTokenBuckets
-from microspace import tracing
+from microspace import persisted, tracing
+from microspace.cors import Cors
 from microspace.exports import export_endpoint
 from microspace.graphiql import ASSETS as GRAPHIQL_ASSETS
 from microspace.graphiql import PREFIX as GRAPHIQL_PREFIX
+from microspace.invitations import invitation_endpoint
 from microspace.logs import configure_structlog
 from microspace.observability import RequestContext, is_safe_id, metrics_endpoint
 from microspace.pipeline import Pipeline
 from microspace.state import AppState
 from microspace.strawberry_adapter import OutcomeRequest, StrawberryView
+from microspace.widget import widget_script
 from models.pii import validate_categories
 from policies.authz import TenantPolicies, load_enforcer
 from privacy.erasure import StepHook
@@ -56,9 +59,12 @@ class GraphQLApp(StrawberryView):
                 extra_extensions=tracing.schema_extensions(settings),
                 limits=Limits.from_settings(settings),
             ),
-            allow_queries_via_get=settings.allow_get_queries,
+            # GET by hash is always open (widget reads, CDN caching); GET with a query text
+            # as configured (StrawberryView.parse_http_body)
+            allow_queries_via_get=True,
             **kwargs,
         )
+        self.get_text_queries = settings.allow_get_queries
         self.pipeline = pipeline
         self.buckets = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_rate)
         # with REDIS_URL, one budget for every process (core/shared_limits.py)
@@ -86,6 +92,8 @@ class GraphQLApp(StrawberryView):
         with self.pipeline.state.metrics.request() as report:
             response = await self.handle(request)
             report(*outcome_labels(request, response))
+        max_age = self.pipeline.state.settings.widget_cache_seconds
+        response = persisted.http_cache(request, response, max_age)
         if http.wants_graphql_response(request.headers.get("accept")) and (
             response.media_type == "application/json"
         ):
@@ -158,6 +166,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         statement_timeout=settings.statement_timeout,
     )
     validate_categories()  # a personal column without a fideslang category stops start-up
+    access_log.install()  # export links are secrets: the access log shows the route only
     enforcer = load_enforcer()
     state = AppState(
         settings=settings,
@@ -196,6 +205,8 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/exports/{token}", export_endpoint(pipeline), methods=["GET"]),
+            Route("/invitations/{token}", invitation_endpoint(pipeline), methods=["GET"]),
+            Route("/widget.js", widget_script(state), methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint(state, state.metrics)),
@@ -209,6 +220,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         lifespan=lifespan,
     )
     app.state.microspace = state
+    app.add_middleware(Cors, state=state)
     app.add_middleware(RequestContext)
     # outermost: an incoming X-Request-ID is honoured when it is a plain token, else replaced
     app.add_middleware(

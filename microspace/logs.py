@@ -17,14 +17,14 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-EXPORT_PATH = re.compile(r"/exports/[^\s/?\"']+")
+EXPORT_PATH = re.compile(r"/(exports|invitations)/[^\s/?\"']+")
 MAX_FRAMES = 12
 
 
 def scrub_export_tokens(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key, value in event.items():
-        if isinstance(value, str) and "/exports/" in value:
-            event[key] = EXPORT_PATH.sub("/exports/{token}", value)
+        if isinstance(value, str) and ("/exports/" in value or "/invitations/" in value):
+            event[key] = EXPORT_PATH.sub(r"/\1/{token}", value)
     return event
 
 

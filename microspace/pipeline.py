@@ -16,13 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core import http
-from core.auth import authenticate
+from core.admission import Admission
+from core.auth import authenticate, credential
 from core.db import Db, is_unavailable, unit_of_work
 from core.http import Refusal, error_response
 from core.outcome import RequestOutcome
 from microspace.state import AppState
 from policies.authz import Authorizer, load_tenant_policies
 from schema.context import Context
+from store.audience import narrow_to_audience
 from store.loaders import Loaders
 
 log = logging.getLogger("microspace")
@@ -36,6 +38,8 @@ class Pipeline:
         settings = state.settings
         # requests take pooled connections in arrival order (core/db.py Db._admit)
         self.gate = asyncio.Semaphore(settings.pool_size + settings.max_overflow)
+        # a fair share of the pool per tenant (core/admission.py, docs/limits.md)
+        self.admission = Admission(settings.tenant_max_concurrency, settings.tenant_max_queue)
 
     def db(self, *, gated: bool = True) -> Db:
         return Db(
@@ -48,11 +52,21 @@ class Pipeline:
     async def serve(
         self, request: Request, step: Step, outcome: RequestOutcome | None = None
     ) -> Response:
-        """Run `step` in an opened request; a refusal, a timeout or a crash becomes one error."""
+        """Run `step` in an opened request; a refusal, a timeout or a crash becomes one error.
+
+        The deadline starts before the waits for an admission slot and for a pooled
+        connection: a request's whole life is bounded by the execution timeout.
+        """
+        deadline = asyncio.get_running_loop().time() + self.state.settings.execution_timeout
+        client = request.client.host if request.client else "unknown"
+        lane = self.admission.key(_credential(request), client)
         try:
-            async with self.open(request, outcome) as context:
-                async with asyncio.timeout(self.state.settings.execution_timeout):
-                    response = await step(context)
+            async with (
+                self.admission.slot(lane, deadline),
+                asyncio.timeout_at(deadline),
+                self.open(request, outcome) as context,
+            ):
+                response = await step(context)
             if context.unavailable:
                 return self.unavailable(request)
             return response
@@ -93,9 +107,13 @@ class Pipeline:
 
     async def context(self, request: Request, db: Db, outcome: RequestOutcome) -> Context:
         state = self.state
-        principal = await authenticate(db, request.headers.get("authorization"))
+        authorization = _credential(request)
+        principal = await authenticate(db, authorization)
+        self.admission.learn(authorization, principal.tenant_id)
         if principal.tenant_id is not None:
             await load_tenant_policies(db, state.tenant_policies, principal)
+        # a widget key or visitor sees less than its tenant (store/audience.py)
+        await narrow_to_audience(db, principal)
         return Context(
             request=request,
             request_id=request.state.request_id,
@@ -113,7 +131,8 @@ class Pipeline:
         if not len(context.audit) or context.principal.tenant_id is None:
             return
         async with unit_of_work(self.db(gated=False)) as audit_db:
-            await audit_db.set_tenant(context.principal.tenant_id)
+            # authenticated again: the audit chain takes its principal from this transaction
+            await authenticate(audit_db, _credential(context.request))
             await context.audit.flush(audit_db)
 
     def unavailable(self, request: Request) -> Response:
@@ -127,7 +146,12 @@ class Pipeline:
         return error_response(
             503,
             "EXECUTION_TIMEOUT",
-            f"The request ran past the {limit:g} s execution timeout and was cancelled; "
-            "nothing was changed.",
+            f"The request ran past the {limit:g} s execution timeout (waits for a database "
+            "connection included) and was cancelled; nothing was changed.",
+            {"Retry-After": "1"},
             limit=limit,
         )
+
+
+def _credential(request: Request) -> str | None:
+    return credential(request.headers.get("authorization"), request.query_params.get("key"))

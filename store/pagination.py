@@ -57,6 +57,10 @@ class Order:
     descending: bool = False
     nulls: tuple[Any, ...] | None = None
     tag: str | None = None
+    # the cursor names the row by its last column (its id) only, and the other keys are read
+    # back in SQL: for orders on a value some callers may not read (a consent's timestamp),
+    # which a cursor would otherwise hand out in plain base64
+    by_reference: bool = False
 
     def sql_columns(self) -> list[Any]:
         if self.nulls is None:
@@ -67,6 +71,9 @@ class Order:
         ]
 
     def cursor(self, row: Any) -> str:
+        if self.by_reference:
+            head = [self.tag] if self.tag else []
+            return encode_cursor([*head, _jsonable(getattr(row, self.columns[-1].key))])
         values = [getattr(row, c.key) for c in self.columns]
         if self.nulls is not None:
             values = [n if v is None else v for v, n in zip(values, self.nulls, strict=True)]
@@ -74,13 +81,15 @@ class Order:
         return encode_cursor([*head, *(_jsonable(v) for v in values)])
 
     def parse(self, cursor: str) -> tuple[Any, ...]:
-        raw = decode_cursor(cursor, len(self.columns) + (1 if self.tag else 0))
+        width = 1 if self.by_reference else len(self.columns)
+        raw = decode_cursor(cursor, width + (1 if self.tag else 0))
         if self.tag:
             if raw[0] != self.tag:
                 raise InvalidCursor()
             raw = raw[1:]
+        parsers = self.parsers[-1:] if self.by_reference else self.parsers
         try:
-            return tuple(parse(v) for parse, v in zip(self.parsers, raw, strict=True))
+            return tuple(parse(v) for parse, v in zip(parsers, raw, strict=True))
         except (TypeError, ValueError):
             raise InvalidCursor() from None
 
@@ -147,18 +156,23 @@ def page_request(
     )
 
 
-def _beyond(columns: Sequence[Any], descending: bool, cursor: tuple[Any, ...]) -> Any:
+def _beyond(columns: Sequence[Any], order: Order, descending: bool, cursor: tuple[Any, ...]) -> Any:
     """Rows past `cursor` in the direction of an order (descending or not)."""
     key = tuple_(*columns)
+    if order.by_reference:
+        # the referenced row's keys, read in SQL (RLS and the tenant scope apply as usual)
+        ref = order.columns[-1] == cursor[0]
+        values = [select(c).where(ref).scalar_subquery() for c in columns[:-1]]
+        cursor = (*values, cursor[0])
     return key < tuple_(*cursor) if descending else key > tuple_(*cursor)
 
 
 def _range(columns: Sequence[Any], order: Order, req: PageRequest) -> list[Any]:
     clauses = []
     if req.after is not None:
-        clauses.append(_beyond(columns, order.descending, req.after))
+        clauses.append(_beyond(columns, order, order.descending, req.after))
     if req.before is not None:
-        clauses.append(_beyond(columns, not order.descending, req.before))
+        clauses.append(_beyond(columns, order, not order.descending, req.before))
     return clauses
 
 

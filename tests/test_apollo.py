@@ -1,101 +1,111 @@
-"""Apollo Client (the npm package, in Node) against the live API.
+"""Apollo Client 4 with its persisted-queries link, against the running API (real protocol
+messages, over real HTTP).
 
-Invariants guarded here, as a client library sees them:
-- a missing object is `null` with NOT_FOUND at its own path, and the sibling `viewer`
-  survives (Apollo's `errorPolicy: "all"` keeps both);
-- walking `last`/`before` pages yields the whole list in order;
-- `orderBy` orders by title both ways, and the default is newest first.
+Invariants:
+- the first client sends the hash alone, gets PERSISTED_QUERY_NOT_FOUND, retries with the
+  text, and gets the data; a second client then gets the data by the hash alone;
+- the same over GET (`useGETForHashedQueries`);
+- a widget key's untrusted document ends in PERSISTED_QUERY_REQUIRED, with no retry loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
 import shutil
-import subprocess
-import sys
-import time
-import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from core.ids import encode_id
-from tests.factories import make_spaces
+from tests.factories import make_spaces, mint_key
+from tests.test_widget_browser import _serve
 
-ROOT = Path(__file__).resolve().parent.parent
-CLIENT = ROOT / "tests" / "js" / "apollo"
-PORT = 5737
-TITLES = ["delta", "alpha", "echo", "charlie", "bravo"]
+HERE = Path(__file__).with_name("apollo")
+URL = "http://127.0.0.1:5763/graphql"
 
 
-def _install() -> None:
-    if not (CLIENT / "node_modules" / "@apollo" / "client").exists():
-        subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund"], cwd=CLIENT, check=True, timeout=300
-        )
+@pytest.fixture(scope="module")
+def apollo() -> Path:
+    """The npm packages of tests/apollo (installed from the registry when missing)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.fail("node and npm are required for the Apollo Client test")
+    if not (HERE / "node_modules" / "@apollo" / "client").exists():
+        import subprocess
+
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True)
+    return HERE / "apq.mjs"
 
 
-def _serve(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "server.py"), "serve", "--port", str(PORT), "--no-migrate"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _run_client(base: str, token: str, missing: str) -> dict[str, object]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    done = subprocess.run(
-        ["node", "check.mjs", f"{base}/graphql", token, missing],
-        cwd=CLIENT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
-
-
-async def test_apollo_client_reads_lookups_pages_and_orders(settings, new_tenant, owner_url):
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js and npm are needed for the Apollo Client test")
-    import asyncio
-
-    await asyncio.to_thread(_install)
-    tenant = await new_tenant()
-    for title in TITLES:  # one transaction each: distinct creation times
-        await make_spaces(owner_url, tenant.tenant_id, 1, title=title)
-    missing = encode_id("Space", uuid.uuid4())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROSPACE_")}
-    env.update(DATABASE_URL=settings.database_url, MICROSPACE_LOG_LEVEL="WARNING")
-    proc = _serve(env)
+@pytest.fixture
+async def server(app) -> AsyncIterator[str]:
+    running, task = await _serve(app, 5763)
     try:
-        seen = await asyncio.to_thread(
-            _run_client, f"http://127.0.0.1:{PORT}", tenant.token, missing
-        )
+        yield URL
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        running.should_exit = True
+        await task
 
-    lookup = seen["lookup"]
-    assert isinstance(lookup, dict)
-    viewer = {"kind": "member", "__typename": "Viewer"}  # Apollo asks for __typename
-    assert lookup["data"] == {"viewer": viewer, "space": None, "node": None}
-    assert sorted(lookup["errors"], key=str) == [
-        {"path": ["node"], "code": "NOT_FOUND"},
-        {"path": ["space"], "code": "NOT_FOUND"},
-    ]
-    assert seen["newestFirst"] == list(reversed(TITLES))
-    assert seen["byTitle"] == sorted(TITLES)
-    assert seen["byTitleDesc"] == sorted(TITLES, reverse=True)
+
+async def _run(script: Path, token: str, mode: str) -> dict:
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(script),
+        URL,
+        token,
+        mode,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=script.parent,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    return json.loads(out)
+
+
+def _code(exchange: dict) -> str | None:
+    errors = exchange["response"].get("errors") or []
+    return errors[0]["extensions"]["code"] if errors else None
+
+
+@pytest.mark.parametrize("mode", ["post", "get"])
+async def test_apollo_automatic_persisted_queries(apollo, server, new_tenant, owner_url, mode):
+    t = await new_tenant("Apollo")
+    await make_spaces(owner_url, t.tenant_id, 2, title="Shared")
+    run = await _run(apollo, t.token, mode)
+    first, retry, second = run["exchanges"]
+
+    # the first client: the hash alone, PersistedQueryNotFound, then the text
+    assert first["method"] == ("GET" if mode == "get" else "POST")
+    hashed = first["request"] if mode == "post" else None
+    if hashed is not None:
+        assert "query" not in hashed
+        assert hashed["extensions"]["persistedQuery"]["version"] == 1
+    else:
+        assert "extensions=" in first["url"] and "query=" not in first["url"]
+    assert _code(first) == "PERSISTED_QUERY_NOT_FOUND"
+    assert retry["method"] == "POST" and "query" in retry["request"]
+    assert "persistedQuery" in retry["request"]["extensions"]
+    assert _code(retry) is None
+    # the second client: the hash alone is enough now
+    assert _code(second) is None
+    if mode == "post":
+        assert "query" not in second["request"]
+    else:
+        assert second["method"] == "GET" and "query=" not in second["url"]
+    for outcome in run["outcomes"]:
+        assert outcome["error"] is None
+        assert len(outcome["data"]["spaces"]["edges"]) == 2
+
+
+async def test_apollo_with_a_widget_key_cannot_register_documents(
+    apollo, server, api, new_tenant, owner_url
+):
+    t = await new_tenant("Apollo")
+    key = await mint_key(api(t.token), "widget", [], spaceIds=[], allowedOrigins=[])
+    run = await _run(apollo, key, "post")
+    assert [_code(e) for e in run["exchanges"]] == ["PERSISTED_QUERY_REQUIRED"] * 2
+    assert all(
+        "PERSISTED_QUERY_REQUIRED" in o["error"] or "trusted" in o["error"] for o in run["outcomes"]
+    )

@@ -5,13 +5,13 @@ hash is the SHA-256 of at least 128 random bits, so two tenants never share one;
 token up by its hash alone keeps a plain index (on Citus, a query across shards).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
