@@ -78,7 +78,10 @@ async def test_apollo_client_reads_lookups_pages_and_orders(settings, new_tenant
         await make_spaces(owner_url, tenant.tenant_id, 1, title=title)
     missing = encode_id("Space", uuid.uuid4())
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICROSPACE_")}
-    env.update(DATABASE_URL=settings.database_url, MICROSPACE_LOG_LEVEL="WARNING")
+    # development mode on a loopback address: GraphiQL on, no production key needed
+    env.update(
+        DATABASE_URL=settings.database_url, MICROSPACE_LOG_LEVEL="WARNING", MICROSPACE_DEV="true"
+    )
     proc = _serve(env)
     try:
         seen = await asyncio.to_thread(

@@ -117,7 +117,10 @@ async def test_graphiql_works_in_chromium_with_no_network(settings, new_tenant):
 
     tenant = await new_tenant()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICROSPACE_")}
-    env.update(DATABASE_URL=settings.database_url, MICROSPACE_LOG_LEVEL="WARNING")
+    # development mode on a loopback address: GraphiQL on, no production key needed
+    env.update(
+        DATABASE_URL=settings.database_url, MICROSPACE_LOG_LEVEL="WARNING", MICROSPACE_DEV="true"
+    )
     proc = _serve(env)
     base = f"http://127.0.0.1:{PORT}"
     try:

@@ -35,7 +35,13 @@ QUERY = {"query": "{ viewer { kind } }"}
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MICROSPACE_", "REDIS_"))}
-    env.update(MICROSPACE_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1", **extra)
+    # production mode, as deployed: with a key of its own
+    env.update(
+        MICROSPACE_LOG_LEVEL="WARNING",
+        MICROSPACE_SECRET_KEY=uuid.uuid4().hex * 2,
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
     return env
 
 

@@ -145,7 +145,7 @@ FRAGMENT_BOMB = (
     + " fragment F40 on Query { viewer { kind } }"
 )
 NUL_VARIABLE = "mutation($t: String!) { spaceCreate(input: {title: $t}) { space { id } } }"
-SURROGATE_BODY = """mutation($b: JSON!) { blockAdd(input: {spaceId: "U3BhY2U6MA", kind: "heading",
+SURROGATE_BODY = """mutation($b: JSON!) { blockAdd(input: {spaceId: "U3BhY2U6MA", kind: HEADING,
     body: $b}) { block { id } } }"""
 
 
