@@ -24,6 +24,7 @@ REFERENCE_TABLES = {
 }
 LOCAL_TABLES = {
     "alembic_version": "migration bookkeeping, coordinator only",
+    "audit_key": "the audit chain's signing key: one row, read by the owner's functions",
 }
 
 TABLES = """
