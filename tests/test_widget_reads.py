@@ -169,3 +169,14 @@ async def test_get_with_query_text_stays_refused(client):
     response = await client.get("/graphql", params={"query": "{ viewer { kind } }"})
     assert response.status_code == 405
     assert error_codes(response.json()) == ["GET_NOT_ALLOWED"]
+
+
+async def test_widget_script_is_served_with_its_document_hashes(client):
+    response = await client.get("/widget.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/javascript")
+    assert "__MICROSPACE_DOCUMENTS__" not in response.text
+    for digest in HASHES.values():
+        assert digest in response.text
+    # no document text ships in the script: the widget sends hashes only
+    assert "query WidgetSpace" not in response.text
