@@ -14,8 +14,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from core import access_log, http
@@ -30,8 +29,8 @@ from core.shared_limits import RedisTokenBuckets
 from microspace import persisted, tracing
 from microspace.cors import Cors
 from microspace.exports import export_endpoint
-from microspace.graphiql import ASSETS as GRAPHIQL_ASSETS
 from microspace.graphiql import PREFIX as GRAPHIQL_PREFIX
+from microspace.graphiql import asset as graphiql_asset
 from microspace.invitations import invitation_endpoint
 from microspace.logs import configure_structlog
 from microspace.observability import RequestContext, is_safe_id, metrics_endpoint
@@ -212,7 +211,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
             Route("/metrics", metrics_endpoint(state, state.metrics)),
             # GraphiQL's own files, in development mode only, like GraphiQL itself
             *(
-                [Mount(GRAPHIQL_PREFIX, StaticFiles(directory=GRAPHIQL_ASSETS))]
+                [Route(f"{GRAPHIQL_PREFIX}/{{name}}", graphiql_asset, methods=["GET"])]
                 if settings.dev_mode
                 else []
             ),

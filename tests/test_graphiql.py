@@ -110,7 +110,7 @@ def _browse(base: str, token: str) -> dict[str, object]:
 
 
 async def test_graphiql_works_in_chromium_with_no_network(settings, new_tenant):
-    pytest.importorskip("playwright", reason="install the `browser` extra")
+    pytest.importorskip("playwright", reason="install the `test` extra")
     if not Path(CHROMIUM).exists():
         pytest.skip("no system Chromium (apt install chromium)")
     import asyncio
