@@ -78,6 +78,10 @@ class Settings:
     secret_key: str | None = None
     export_link_ttl: float = 3600.0
     retention_grace_days: int = 30
+    # the API's public https address, for links in e-mail (one-click unsubscribe)
+    public_url: str = "https://localhost:8000"
+    # sign-in records are kept this many days, then purged by the worker
+    sign_in_retention_days: int = 90
 
     def owner_url(self) -> URL:
         if not self.database_url:
@@ -139,4 +143,6 @@ def load_settings() -> Settings:
         secret_key=os.environ.get("MICROSPACE_SECRET_KEY") or None,
         export_link_ttl=_float("MICROSPACE_EXPORT_LINK_TTL", 3600.0),
         retention_grace_days=_int("MICROSPACE_RETENTION_GRACE_DAYS", 30),
+        public_url=os.environ.get("MICROSPACE_PUBLIC_URL", "https://localhost:8000"),
+        sign_in_retention_days=_int("MICROSPACE_SIGN_IN_RETENTION_DAYS", 90),
     )

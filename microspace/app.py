@@ -34,6 +34,7 @@ from core.ratelimit import Decision, RateLimited, TokenBuckets
 from core.ratelimit import headers as rate_headers
 from microspace.exports import export_endpoint
 from microspace.state import AppState
+from microspace.unsubscribe import unsubscribe_endpoint
 from models.pii import validate_categories
 from policies.authz import Authorizer, TenantPolicies, load_enforcer, load_tenant_policies
 from schema.build import build_schema
@@ -287,6 +288,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/exports/{token}", export_endpoint(state), methods=["GET"]),
+            Route("/unsubscribe/{token}", unsubscribe_endpoint(state), methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

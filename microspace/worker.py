@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for
 from core.mail import Email, Sender, render, sender_from_settings
+from microspace.member_mail import deliver_to_member, with_unsubscribe
 from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
@@ -54,6 +55,9 @@ class Worker:
     mail_from: str
     max_attempts: int = 8
     backoff_seconds: float = 30.0
+    # the unsubscribe link of marketing e-mail is signed with this and points there
+    secret: bytes = b""
+    public_url: str = "https://localhost:8000"
 
     async def run_once(self) -> Stats:
         """Send everything that is due now, then return."""
@@ -96,9 +100,18 @@ class Worker:
         db = Db(self.sessionmaker)
         try:
             await db.set_tenant(tenant_id)
-            contact_id = await db.scalar(
-                select(OutboxMessage.contact_id).where(OutboxMessage.id == outbox_id)
-            )
+            keys = (
+                await db.execute(
+                    select(OutboxMessage.contact_id, OutboxMessage.member_id).where(
+                        OutboxMessage.id == outbox_id
+                    )
+                )
+            ).first()
+            if keys is not None and keys.member_id is not None:
+                await deliver_to_member(self, db, outbox_id, stats)
+                await db.commit()
+                return
+            contact_id = keys.contact_id if keys is not None else None
             # the contact first, then the outbox row: the order a consent withdrawal locks
             # them in, so the two can never deadlock. Shared: a withdrawal either committed
             # before this (and the consent check below sees it) or waits until this e-mail
@@ -139,8 +152,17 @@ class Worker:
         if row.space_id is not None:
             space_title = await db.scalar(select(Space.title).where(Space.id == row.space_id))
         subject, body = render(row.kind, contact.full_name, space_title, row.payload)
+        headers: tuple[tuple[str, str], ...] = ()
+        purpose = CONSENT_FOR_KIND.get(row.kind)
+        if purpose is not None:
+            body, headers = with_unsubscribe(self, row.tenant_id, row.contact_id, purpose, body)
         email = Email(
-            key=str(row.id), to=contact.email, subject=subject, body=body, sender=self.mail_from
+            key=str(row.id),
+            to=contact.email,
+            subject=subject,
+            body=body,
+            sender=self.mail_from,
+            headers=headers,
         )
         try:
             await self.sender.send(email)
@@ -217,6 +239,8 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
         mail_from=settings.mail_from,
         max_attempts=settings.outbox_max_attempts,
         backoff_seconds=settings.outbox_backoff_seconds,
+        secret=settings.secret(),
+        public_url=settings.public_url,
     )
     return worker, engine
 

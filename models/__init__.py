@@ -1,12 +1,16 @@
 """SQLAlchemy models. Importing this package registers the tenancy listener."""
 
 from models import tenancy as tenancy
+from models.account import AccountDeletion, TenantProfile
 from models.audit import AuditEntry, PolicyRule
 from models.base import Base, TenantScoped
 from models.block import Block, BlockKind
 from models.consent import ConsentAction, ConsentEvent, ConsentPurpose, ConsentSource
 from models.contact import Contact
+from models.journal import ErasureJournalEntry, JournalKind
 from models.outbox import EmailKind, EmailSent, OutboxMessage, OutboxStatus
+from models.plan import TenantPlan
+from models.sign_in import SignIn
 from models.space import Space, SpaceStatus
 from models.space_access import AccessState, SpaceAccess
 from models.subject_request import (
@@ -22,6 +26,7 @@ from models.usage import UsageEvent
 
 __all__ = [
     "AccessState",
+    "AccountDeletion",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -35,6 +40,8 @@ __all__ = [
     "DomainEvent",
     "EmailKind",
     "EmailSent",
+    "ErasureJournalEntry",
+    "JournalKind",
     "Member",
     "OutboxMessage",
     "OutboxStatus",
@@ -42,6 +49,7 @@ __all__ = [
     "RequestKind",
     "RequestState",
     "Role",
+    "SignIn",
     "Space",
     "SpaceAccess",
     "SpaceStatus",
@@ -50,6 +58,8 @@ __all__ = [
     "SubscriptionStatus",
     "Suppression",
     "Tenant",
+    "TenantPlan",
+    "TenantProfile",
     "TenantScoped",
     "TokenKind",
     "UsageEvent",

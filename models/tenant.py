@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKeyConstraint, LargeBinary, String, func
+from sqlalchemy import ForeignKeyConstraint, LargeBinary, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -55,9 +55,15 @@ class Member(TenantScoped, Base):
 
     __tablename__ = "members"
 
-    email: Mapped[str] = mapped_column(String(320))
+    email: Mapped[str] = mapped_column(String(320), info={"pii": "user.contact.email"})
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # the member's own profile (docs/privacy.md "Members"): corrected by the member themself
+    full_name: Mapped[str | None] = mapped_column(String(200), info={"pii": "user.name"})
+    company: Mapped[str | None] = mapped_column(
+        String(200), info={"pii": "user.contact.organization"}
+    )
+    address: Mapped[str | None] = mapped_column(Text, info={"pii": "user.contact.address"})
 
 
 class ApiToken(TenantScoped, Base):

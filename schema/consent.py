@@ -35,6 +35,8 @@ class ConsentSource(enum.Enum):
     WIDGET = "widget"
     API = "api"
     IMPORT = "import"
+    # recorded only by the e-mail's one-click unsubscribe link (microspace/unsubscribe.py)
+    ONE_CLICK = "one_click"
 
 
 @strawberry.enum
