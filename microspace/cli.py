@@ -131,6 +131,22 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erasure_journal(args: argparse.Namespace) -> int:
+    from microspace.erasure_ops import export_journal
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    return export_journal(settings, args)
+
+
+def cmd_erasure_replay(args: argparse.Namespace) -> int:
+    from microspace.erasure_ops import replay_journal
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    return replay_journal(settings, args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="microspace", description=__doc__)
     sub = p.add_subparsers(dest="command")
@@ -160,6 +176,19 @@ def parser() -> argparse.ArgumentParser:
     wk = sub.add_parser("worker", help="send queued e-mail from the outbox (SMTP or file sink)")
     wk.add_argument("--once", action="store_true", help="send what is due now, print JSON, exit")
     wk.set_defaults(func=cmd_worker)
+    ej = sub.add_parser(
+        "erasure-journal", help="print the erasure journal as JSON lines, for safe keeping"
+    )
+    ej.add_argument("--since", help="only entries from this ISO 8601 time on")
+    ej.set_defaults(func=cmd_erasure_journal)
+    er = sub.add_parser(
+        "erasure-replay", help="erase again what the journal lists, after restoring a backup"
+    )
+    er.add_argument("--since", required=True, help="when the restored backup was taken")
+    er.add_argument(
+        "--journal", required=True, help="JSON lines from `erasure-journal` ('-': stdin)"
+    )
+    er.set_defaults(func=cmd_erasure_replay)
     return p
 
 

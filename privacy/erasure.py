@@ -21,6 +21,7 @@ from core.db import Db
 from models import Base, SubjectRequest, SubjectRequestEvent, Suppression
 from models.pii import personal_columns_of
 from models.privacy import SubjectLink, subject_models
+from privacy.journal import record_contacts
 
 FINAL_STEP = "complete"
 # a test hook: called after each step, so a crash can be injected midway
@@ -167,6 +168,8 @@ async def _finish(
         .on_conflict_do_nothing(index_elements=["tenant_id", "email_hash"])
     )
     await forget_subject(db, request.subject_hash, hash_hex)
+    # what a restore from an older backup needs to erase the subject again (ids and HMAC)
+    await record_contacts(db, request.contact_ids, request.subject_hash)
     db.add(
         SubjectRequestEvent(
             id=uuid.uuid4(),

