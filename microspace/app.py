@@ -37,6 +37,7 @@ from microspace.state import AppState
 from microspace.unsubscribe import unsubscribe_endpoint
 from models.pii import validate_categories
 from policies.authz import Authorizer, TenantPolicies, load_enforcer, load_tenant_policies
+from privacy.sign_ins import SignInRecorder
 from schema.build import build_schema
 from schema.context import Context
 from store.loaders import Loaders
@@ -78,6 +79,7 @@ class GraphQLApp(GraphQL):
         )
         self.state = state
         self.buckets = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_rate)
+        self.sign_ins = SignInRecorder()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -236,6 +238,10 @@ class GraphQLApp(GraphQL):
 
     async def build_context(self, request: Request, db: Db) -> Context:
         principal = await authenticate(db, request.headers.get("authorization"))
+        if principal.authenticated:
+            # a session start of a member or contact is recorded, coarsely (privacy/sign_ins.py)
+            client = request.client.host if request.client else None
+            await self.sign_ins.observe(db, principal, request.headers.get("user-agent"), client)
         if principal.tenant_id is not None:
             await load_tenant_policies(db, self.state.tenant_policies, principal)
         return Context(

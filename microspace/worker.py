@@ -261,12 +261,30 @@ async def retention_once(settings: Settings, *, now: datetime | None = None) -> 
         await engine.dispose()
 
 
+async def sign_in_retention_once(settings: Settings, *, now: datetime | None = None) -> int:
+    """Delete sign-in records past MICROSPACE_SIGN_IN_RETENTION_DAYS (as the owner)."""
+    from privacy.sign_ins import purge_old_sign_ins
+
+    engine = make_engine(settings.owner_url(), pool_size=1, max_overflow=0)
+    db = Db(sessionmaker_for(engine))
+    try:
+        deleted = await purge_old_sign_ins(
+            db, now=now or datetime.now(UTC), days=settings.sign_in_retention_days
+        )
+        await db.commit()
+        return deleted
+    finally:
+        await db.close()
+        await engine.dispose()
+
+
 async def _daily_retention(settings: Settings) -> None:
     while True:
         try:
             purged = await retention_once(settings)
             if purged:
                 log.info("retention: purged personal data of %d tenant(s)", len(purged))
+            await sign_in_retention_once(settings)
         except Exception:
             log.exception("retention run failed; retrying in a day")
         await asyncio.sleep(24 * 3600)

@@ -51,7 +51,7 @@ class OutboxMessage(TenantScoped, Base):
     kind: Mapped[str] = mapped_column(String(32))
     contact_id: Mapped[uuid.UUID] = mapped_column(info={"pii": "user.unique_id.pseudonymous"})
     # e-mail to a member instead of a contact (account deletion codes); contact_id is null
-    member_id: Mapped[uuid.UUID | None] = mapped_column(info={"pii": "user.unique_id.pseudonymous"})
+    member_id: Mapped[uuid.UUID | None]
     space_id: Mapped[uuid.UUID | None]
     # template parameters (a member's message, a marketing subject and body): free text
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, info={"pii": "user"})

@@ -29,7 +29,9 @@ class SignIn(TenantScoped, Base):
         ),
     )
 
-    member_id: Mapped[uuid.UUID | None] = mapped_column(info={"pii": "user.unique_id.pseudonymous"})
+    # the member's own sessions: a key, like recorded_by elsewhere (the member's export and
+    # departure find them by it)
+    member_id: Mapped[uuid.UUID | None]
     contact_id: Mapped[uuid.UUID | None] = mapped_column(
         info={"pii": "user.unique_id.pseudonymous"}
     )

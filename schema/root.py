@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.scalars import JSON
 
 from resolvers import (
     audit,
@@ -10,6 +11,7 @@ from resolvers import (
     consent,
     contacts,
     emails,
+    members,
     node,
     policies,
     space_access,
@@ -24,6 +26,14 @@ from schema.connection import Connection
 from schema.consent import ConsentPayload
 from schema.contacts import Contact, ContactDeletePayload, ContactImportPayload, ContactPayload
 from schema.emails import EmailQueuePayload
+from schema.members import (
+    MemberLeavePayload,
+    MemberProfile,
+    MemberProfilePayload,
+    SignIn,
+    TenantProfile,
+    TenantProfilePayload,
+)
 from schema.node import Node
 from schema.permissions import Authenticated, Can
 from schema.policies import PolicyRule, PolicyRulePayload, PolicyRuleRemovePayload
@@ -69,6 +79,19 @@ class Query:
     # counts suppressed below k contacts unless the caller may read_individual Analytics
     space_analytics: SpaceAnalytics = strawberry.field(
         resolver=usage.get_space_analytics, extensions=[Can("Analytics", "read")]
+    )
+    # a member's own data (docs/privacy.md "Members"): Profile is every role's own record
+    my_profile: MemberProfile = strawberry.field(
+        resolver=members.get_my_profile, extensions=[Can("Profile", "read")]
+    )
+    my_data: JSON = strawberry.field(
+        resolver=members.export_my_data, extensions=[Can("Profile", "export")]
+    )
+    my_sign_ins: list[SignIn] = strawberry.field(
+        resolver=members.list_my_sign_ins, extensions=[Can("Profile", "read")]
+    )
+    tenant_profile: TenantProfile = strawberry.field(
+        resolver=members.get_tenant_profile, extensions=[Can("TenantProfile", "read")]
     )
 
 
@@ -166,6 +189,15 @@ class Mutation:
     )
     subject_request_extend: SubjectRequestPayload = strawberry.mutation(
         resolver=subject_requests.extend_request, extensions=[Can("SubjectRequest", "manage")]
+    )
+    member_profile_update: MemberProfilePayload = strawberry.mutation(
+        resolver=members.update_my_profile, extensions=[Can("Profile", "update")]
+    )
+    member_leave: MemberLeavePayload = strawberry.mutation(
+        resolver=members.leave_tenant, extensions=[Can("Profile", "delete")]
+    )
+    tenant_profile_update: TenantProfilePayload = strawberry.mutation(
+        resolver=members.update_tenant_profile, extensions=[Can("TenantProfile", "update")]
     )
     subject_link_create: SubjectLinkPayload = strawberry.mutation(
         resolver=subject_requests.create_subject_link, extensions=[Can("SubjectRequest", "manage")]

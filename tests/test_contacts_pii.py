@@ -31,6 +31,7 @@ NOT_PERSONAL = {
     "consent_events.policy_version",
     "consent_events.recorded_by",
     "outbox.kind",
+    "outbox.member_id",
     "outbox.space_id",
     "outbox.status",
     "outbox.attempts",
