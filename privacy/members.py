@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Column, delete, func, select, update
 
 from core.db import Db
-from models import ApiToken, JournalKind, Member, Role, SignIn, TenantProfile
+from models import ApiToken, JournalKind, Member, OutboxMessage, Role, SignIn, TenantProfile
 from models.pii import personal_columns_of
 from privacy.journal import record
 
@@ -66,6 +66,12 @@ async def erase_account_people(db: Db) -> None:
             update(TenantProfile).values(profile).execution_options(synchronize_session=False)
         )
     await db.execute(delete(SignIn).execution_options(synchronize_session=False))
+    # e-mail to members (deletion codes) still queued
+    await db.execute(
+        delete(OutboxMessage)
+        .where(OutboxMessage.member_id.is_not(None))
+        .execution_options(synchronize_session=False)
+    )
     await record(db, JournalKind.TENANT, db.tenant_id)
 
 

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from resolvers import (
+    account,
     audit,
     blocks,
     consent,
@@ -20,6 +21,7 @@ from resolvers import (
     usage,
     viewer,
 )
+from schema.account import AccountDeletionConfirmPayload, AccountDeletionRequestPayload
 from schema.audit import AuditChainStatus, AuditEntry
 from schema.blocks import Block, BlockPayload, BlockRemovePayload
 from schema.connection import Connection
@@ -198,6 +200,13 @@ class Mutation:
     )
     tenant_profile_update: TenantProfilePayload = strawberry.mutation(
         resolver=members.update_tenant_profile, extensions=[Can("TenantProfile", "update")]
+    )
+    # the whole account, now and for good (owners; docs/privacy.md "Account deletion")
+    account_deletion_request: AccountDeletionRequestPayload = strawberry.mutation(
+        resolver=account.request_account_deletion, extensions=[Can("Account", "delete")]
+    )
+    account_deletion_confirm: AccountDeletionConfirmPayload = strawberry.mutation(
+        resolver=account.confirm_account_deletion, extensions=[Can("Account", "delete")]
     )
     subject_link_create: SubjectLinkPayload = strawberry.mutation(
         resolver=subject_requests.create_subject_link, extensions=[Can("SubjectRequest", "manage")]
