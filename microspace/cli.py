@@ -147,6 +147,14 @@ def cmd_erasure_replay(args: argparse.Namespace) -> int:
     return replay_journal(settings, args)
 
 
+def cmd_plan_set(args: argparse.Namespace) -> int:
+    from microspace import plans
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    return plans.run(settings, args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="microspace", description=__doc__)
     sub = p.add_subparsers(dest="command")
@@ -176,6 +184,11 @@ def parser() -> argparse.ArgumentParser:
     wk = sub.add_parser("worker", help="send queued e-mail from the outbox (SMTP or file sink)")
     wk.add_argument("--once", action="store_true", help="send what is due now, print JSON, exit")
     wk.set_defaults(func=cmd_worker)
+    ps = sub.add_parser("plan-set", help="set a tenant's plan and its limits; print JSON")
+    from microspace.plans import add_arguments
+
+    add_arguments(ps)
+    ps.set_defaults(func=cmd_plan_set)
     ej = sub.add_parser(
         "erasure-journal", help="print the erasure journal as JSON lines, for safe keeping"
     )

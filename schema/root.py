@@ -14,6 +14,7 @@ from resolvers import (
     emails,
     members,
     node,
+    plans,
     policies,
     space_access,
     spaces,
@@ -38,6 +39,7 @@ from schema.members import (
 )
 from schema.node import Node
 from schema.permissions import Authenticated, Can
+from schema.plans import TenantUsage
 from schema.policies import PolicyRule, PolicyRulePayload, PolicyRuleRemovePayload
 from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
 from schema.spaces import Space, SpaceDeletePayload, SpacePayload
@@ -91,6 +93,9 @@ class Query:
     )
     my_sign_ins: list[SignIn] = strawberry.field(
         resolver=members.list_my_sign_ins, extensions=[Can("Profile", "read")]
+    )
+    tenant_usage: TenantUsage = strawberry.field(
+        resolver=plans.get_tenant_usage, extensions=[Can("Plan", "read")]
     )
     tenant_profile: TenantProfile = strawberry.field(
         resolver=members.get_tenant_profile, extensions=[Can("TenantProfile", "read")]

@@ -87,3 +87,13 @@ async def enqueue_to_members(
     ]
     await db.execute(insert(OutboxMessage), rows)
     return len(rows)
+
+
+async def active_recipients(db: Db, space_id: uuid.UUID) -> int:
+    """How many contacts a "space updated" e-mail would go to now (for plan limits)."""
+    stmt = (
+        select(func.count())
+        .select_from(SpaceAccess)
+        .where(SpaceAccess.space_id == space_id, SpaceAccess.state.in_(ACTIVE_STATES))
+    )
+    return int(await db.scalar(stmt) or 0)
