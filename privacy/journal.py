@@ -43,7 +43,8 @@ async def record(
 
 async def record_contacts(db: Db, contact_ids: Sequence[uuid.UUID], email_hash: bytes) -> None:
     """A subject's erasure: one entry per matched contact (one without a contact if none)."""
-    for contact_id in contact_ids or [None]:
+    targets: list[uuid.UUID | None] = [*contact_ids] or [None]
+    for contact_id in targets:
         await record(db, JournalKind.CONTACT, contact_id, email_hash)
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Column, delete, func, select, update
+from sqlalchemy import Column, Table, delete, func, select, update
 
 from core.db import Db
 from models import ApiToken, JournalKind, Member, OutboxMessage, Role, SignIn, TenantProfile
@@ -25,7 +25,7 @@ ERASED_EMAIL = func.concat("erased-", Member.id, "@invalid")
 def _erased_values(model: type[Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
     values: dict[str, Any] = {}
     column: Column[Any]
-    for column in personal_columns_of(model.__table__):
+    for column in personal_columns_of(cast(Table, model.__table__)):
         if column.key in keep or column.primary_key:
             continue
         values[column.key] = None if column.nullable else ERASED_EMAIL
@@ -98,7 +98,7 @@ async def member_document(db: Db, member_id: uuid.UUID) -> dict[str, Any]:
     """Everything held about the member in this tenant, machine-readable (versioned)."""
     member = await db.scalar(select(Member).where(Member.id == member_id))
     assert member is not None
-    personal = personal_columns_of(Member.__table__)
+    personal = personal_columns_of(cast(Table, Member.__table__))
     tokens = await db.scalars(
         select(ApiToken).where(ApiToken.member_id == member_id).order_by(ApiToken.created_at)
     )
@@ -129,7 +129,9 @@ async def member_document(db: Db, member_id: uuid.UUID) -> dict[str, Any]:
     if member.role == Role.OWNER.value:
         profile = await db.scalar(select(TenantProfile))
         document["tenant_profile"] = (
-            _row(profile, personal_columns_of(TenantProfile.__table__)) if profile else None
+            _row(profile, personal_columns_of(cast(Table, TenantProfile.__table__)))
+            if profile
+            else None
         )
     return document
 

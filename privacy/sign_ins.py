@@ -110,7 +110,7 @@ async def record_sign_in(
         "user_agent_family",
         "network",
     ]
-    await db.execute(insert(SignIn.__table__).from_select(columns, row))
+    await db.execute(insert(SignIn).from_select(columns, row))
 
 
 async def purge_old_sign_ins(db: Db, *, now: datetime, days: int) -> int:

@@ -60,7 +60,12 @@ class TenantProfile:
     @classmethod
     def from_model(cls, row: TenantProfileModel | None) -> TenantProfile:
         if row is None:
-            return cls(None, None, None, None)
+            return cls(
+                company_name=None,
+                billing_contact_name=None,
+                billing_email=None,
+                billing_address=None,
+            )
         return cls(
             company_name=row.company_name,
             billing_contact_name=row.billing_contact_name,
