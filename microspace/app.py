@@ -37,6 +37,7 @@ from microspace.state import AppState
 from microspace.unsubscribe import unsubscribe_endpoint
 from models.pii import validate_categories
 from policies.authz import Authorizer, TenantPolicies, load_enforcer, load_tenant_policies
+from privacy.erasure import StepHook
 from privacy.sign_ins import SignInRecorder
 from schema.build import build_schema
 from schema.context import Context
@@ -252,10 +253,11 @@ class GraphQLApp(GraphQL):
             loaders=Loaders(db),
             authz=Authorizer(self.state.enforcer, principal, self.state.tenant_policies),
             settings=self.state.settings,
+            erasure_after_step=self.state.erasure_after_step,
         )
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None) -> Starlette:
     engine = make_engine(
         settings.app_url(),
         pool_size=settings.pool_size,
@@ -270,6 +272,7 @@ def create_app(settings: Settings) -> Starlette:
         sessionmaker=sessionmaker_for(engine),
         enforcer=enforcer,
         tenant_policies=TenantPolicies(enforcer),
+        erasure_after_step=erasure_after_step,
     )
     graphql = GraphQLApp(state, graphql_ide="graphiql" if settings.dev_mode else None)
 

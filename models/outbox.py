@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKeyConstraint, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TenantScoped
+from models.base import EMAIL_MAX, Base, TenantScoped
 from models.consent import ConsentPurpose
 from models.privacy import SubjectLink
 
@@ -81,7 +81,7 @@ class EmailSent(TenantScoped, Base):
     contact_id: Mapped[uuid.UUID] = mapped_column(info={"pii": "user.unique_id.pseudonymous"})
     outbox_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(String(32))
-    to_address: Mapped[str] = mapped_column(String(320), info={"pii": "user.contact.email"})
+    to_address: Mapped[str] = mapped_column(String(EMAIL_MAX), info={"pii": "user.contact.email"})
     # rendered with the contact's name
     subject: Mapped[str] = mapped_column(String(300), info={"pii": "user"})
     message_id: Mapped[str] = mapped_column(String(300))

@@ -6,11 +6,12 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKeyConstraint, LargeBinary, String, Text, func
+from sqlalchemy import ColumnElement, ForeignKeyConstraint, LargeBinary, String, Table, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TenantScoped
+from models.base import EMAIL_MAX, Base, TenantScoped
+from models.pii import ERASED
 from models.privacy import SubjectLink
 
 
@@ -34,6 +35,12 @@ class TokenKind(str, enum.Enum):
     SUBJECT = "subject"
 
 
+def _erased_address(members: Table) -> ColumnElement[str]:
+    # unique per member (the column is unique per tenant) and never deliverable: the
+    # `invalid` top-level domain is reserved (RFC 2606)
+    return func.concat("erased-", members.c.id, "@invalid")
+
+
 class Tenant(Base):
     """A customer. Its row is visible only inside its own tenant scope (RLS on `id`)."""
 
@@ -41,7 +48,9 @@ class Tenant(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
-    subscription_status: Mapped[str] = mapped_column(String(20), default="active")
+    subscription_status: Mapped[str] = mapped_column(
+        String(20), default=SubscriptionStatus.ACTIVE.value
+    )
     subscription_ends_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # bumped by every change of the tenant's policy overrides (models/audit.py PolicyRule)
@@ -55,7 +64,9 @@ class Member(TenantScoped, Base):
 
     __tablename__ = "members"
 
-    email: Mapped[str] = mapped_column(String(320), info={"pii": "user.contact.email"})
+    email: Mapped[str] = mapped_column(
+        String(EMAIL_MAX), info={"pii": "user.contact.email", ERASED: _erased_address}
+    )
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # the member's own profile (docs/privacy.md "Members"): corrected by the member themself

@@ -57,7 +57,7 @@ async def request_deletion(db: Db, member_id: uuid.UUID) -> tuple[datetime, int]
     owners = list(
         await db.scalars(
             select(Member.id).where(
-                Member.role == Role.OWNER.value, ~Member.email.like("erased-%@invalid")
+                Member.role == Role.OWNER.value, Member.email.not_like("erased-%@invalid")
             )
         )
     )

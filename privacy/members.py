@@ -11,36 +11,19 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Column, Table, delete, func, select, update
+from sqlalchemy import Column, Table, delete, select, update
 
 from core.db import Db
 from models import ApiToken, JournalKind, Member, OutboxMessage, Role, SignIn, TenantProfile
 from models.pii import personal_columns_of
+from privacy.erasure import erase_columns
 from privacy.journal import record
-
-# a non-nullable personal column (the member's address) keeps a unique, undeliverable value
-ERASED_EMAIL = func.concat("erased-", Member.id, "@invalid")
-
-
-def _erased_values(model: type[Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    column: Column[Any]
-    for column in personal_columns_of(cast(Table, model.__table__)):
-        if column.key in keep or column.primary_key:
-            continue
-        values[column.key] = None if column.nullable else ERASED_EMAIL
-    return values
 
 
 async def erase_member(db: Db, member_id: uuid.UUID) -> None:
     """One member's personal data: profile anonymised, tokens revoked, sign-ins deleted.
     The row stays (ids in the audit trail point at it); it can no longer sign in."""
-    await db.execute(
-        update(Member)
-        .where(Member.id == member_id)
-        .values(_erased_values(Member))
-        .execution_options(synchronize_session=False)
-    )
+    await erase_columns(db, Member, Member.id == member_id)
     await db.execute(
         update(ApiToken)
         .where(ApiToken.member_id == member_id, ApiToken.revoked_at.is_(None))
@@ -55,16 +38,9 @@ async def erase_member(db: Db, member_id: uuid.UUID) -> None:
 
 
 async def erase_account_people(db: Db) -> None:
-    """Retention and account deletion: every member, the tenant profile and every sign-in of
-    the tenant; journalled so a restored backup can be purged again."""
-    await db.execute(
-        update(Member).values(_erased_values(Member)).execution_options(synchronize_session=False)
-    )
-    profile = _erased_values(TenantProfile)
-    if profile:
-        await db.execute(
-            update(TenantProfile).values(profile).execution_options(synchronize_session=False)
-        )
+    """Retention and account deletion, after the personal columns of members and the tenant
+    profile are erased (retention does that from the map): every sign-in and every e-mail
+    to a member, and a journal entry so a restored backup can be purged again."""
     await db.execute(delete(SignIn).execution_options(synchronize_session=False))
     # e-mail to members (deletion codes) still queued
     await db.execute(
@@ -80,7 +56,7 @@ async def is_last_owner(db: Db, member_id: uuid.UUID) -> bool:
     owners = await db.scalars(
         select(Member.id)
         .where(Member.role == Role.OWNER.value)
-        .where(~Member.email.like("erased-%@invalid"))
+        .where(Member.email.not_like("erased-%@invalid"))
         .with_for_update()
     )
     return list(owners) == [member_id]

@@ -63,4 +63,4 @@ async def _replay_contact(db: Db, contact_id: uuid.UUID | None, email_hash: byte
             .values(tenant_id=db.tenant_id, id=uuid.uuid4(), email_hash=email_hash)
             .on_conflict_do_nothing(index_elements=["tenant_id", "email_hash"])
         )
-        await forget_subject(db, email_hash, email_hash.hex())
+        await forget_subject(db, email_hash)

@@ -26,7 +26,6 @@ from schema.consent import (
     ConsentUserError,
     ConsentWithdrawInput,
 )
-from schema.consent import ConsentPurpose as ConsentPurposeEnum
 from schema.context import Info
 from store.consent_ledger import lock_contact
 from store.contacts import forget_contact
@@ -102,7 +101,7 @@ async def _record(
     forget_contact(info.context.loaders, contact.id)
     info.context.audit.record(f"consent_{action.value}", contact.id, ["consents"])
     return ConsentPayload(
-        consent=Consent.from_event(ConsentPurposeEnum(row.purpose), row, row.contact_id),
+        consent=Consent.from_event(ConsentPurpose(row.purpose), row, row.contact_id),
         event=ConsentEvent.from_model(row),
     )
 

@@ -17,6 +17,7 @@ from core.errors import Forbidden
 from core.ids import encode_id
 from models import Contact as ContactModel
 from models import Suppression
+from models.base import EMAIL_MAX
 from privacy.subjects import normalise_email, subject_hash
 from schema.connection import Connection, list_connection
 from schema.contacts import (
@@ -37,7 +38,7 @@ from store.loaders import load_by_global_id
 
 MAX_IMPORT_ROWS = 1000
 LIMITS = {
-    "email": 320,
+    "email": EMAIL_MAX,
     "full_name": 200,
     "company": 200,
     "job_title": 200,

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.ids import encode_id
 from models import Space as SpaceModel
+from models import SpaceStatus
 from schema.connection import Connection, list_connection
 from schema.context import Info
 from schema.spaces import (
@@ -20,7 +21,6 @@ from schema.spaces import (
     SpaceDeletePayload,
     SpaceErrorCode,
     SpacePayload,
-    SpaceStatus,
     SpaceUpdateInput,
     SpaceUserError,
 )

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from core.ids import encode_id
 from models import Block as BlockModel
+from models.block import BlockKind
 from schema.context import Info
 from schema.errors import UserError
 from schema.node import Node
@@ -20,15 +21,8 @@ if TYPE_CHECKING:
     from schema.spaces import Space
 
 
-@strawberry.enum
-class BlockKind(enum.Enum):
-    HEADING = "heading"
-    RICH_TEXT = "rich_text"
-    LINK = "link"
-    FILE = "file"
-    VIDEO = "video"
-    EMBED = "embed"
-    CHECKLIST = "checklist"
+# the model's enum, published under its GraphQL name (declared once, in models/)
+strawberry.enum(BlockKind, name="BlockKind")
 
 
 @strawberry.type(description="A typed, ordered piece of content in a space.")

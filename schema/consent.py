@@ -11,6 +11,7 @@ import strawberry
 
 from core.ids import encode_id
 from models import ConsentEvent as ConsentEventModel
+from models.consent import ConsentAction, ConsentPurpose, ConsentSource
 from schema.context import Info
 from schema.errors import UserError
 from schema.node import Node
@@ -21,28 +22,10 @@ if TYPE_CHECKING:
     from schema.contacts import Contact
 
 
-@strawberry.enum
-class ConsentPurpose(enum.Enum):
-    MARKETING_EMAIL = "marketing_email"
-    PRODUCT_UPDATES = "product_updates"
-    ANALYTICS = "analytics"
-    COOKIES = "cookies"
-
-
-@strawberry.enum
-class ConsentSource(enum.Enum):
-    FORM = "form"
-    WIDGET = "widget"
-    API = "api"
-    IMPORT = "import"
-    # recorded only by the e-mail's one-click unsubscribe link (microspace/unsubscribe.py)
-    ONE_CLICK = "one_click"
-
-
-@strawberry.enum
-class ConsentAction(enum.Enum):
-    GRANTED = "granted"
-    WITHDRAWN = "withdrawn"
+# the model's enums, published under their GraphQL names (declared once, in models/)
+strawberry.enum(ConsentPurpose, name="ConsentPurpose")
+strawberry.enum(ConsentSource, name="ConsentSource")
+strawberry.enum(ConsentAction, name="ConsentAction")
 
 
 @strawberry.enum

@@ -15,6 +15,7 @@ from core.db import Db
 from policies.authz import Authorizer
 
 if TYPE_CHECKING:
+    from privacy.erasure import StepHook
     from store.loaders import Loaders
 
 
@@ -32,6 +33,8 @@ class Context:
     # personal fields withheld by policy, as (path, category), reported in the response's
     # extensions (schema/build.py RedactionReport)
     redactions: list[tuple[Any, str]] = field(default_factory=list)
+    # called after each committed erasure step (tests inject a crash with it)
+    erasure_after_step: StepHook | None = None
     audit: AuditBuffer = field(init=False)
 
     def __post_init__(self) -> None:

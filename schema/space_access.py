@@ -11,6 +11,7 @@ import strawberry
 
 from core.ids import encode_id
 from models import SpaceAccess as SpaceAccessModel
+from models.space_access import AccessState
 from schema.contacts import Contact
 from schema.context import Info
 from schema.errors import UserError
@@ -22,11 +23,8 @@ if TYPE_CHECKING:
     from schema.spaces import Space
 
 
-@strawberry.enum
-class AccessState(enum.Enum):
-    INVITED = "invited"
-    ACCEPTED = "accepted"
-    REVOKED = "revoked"
+# the model's enum, published under its GraphQL name (declared once, in models/)
+strawberry.enum(AccessState, name="AccessState")
 
 
 @strawberry.type(description="A contact's access to a space: invited, accepted or revoked.")

@@ -11,6 +11,7 @@ import strawberry
 
 from core.ids import encode_id
 from models import Space as SpaceModel
+from models.space import SpaceStatus
 from schema.blocks import Block
 from schema.connection import nested_connection
 from schema.errors import UserError
@@ -19,12 +20,8 @@ from schema.permissions import Can
 from store.contacts import ACCESS_ORDER
 from store.spaces import BLOCK_ORDER
 
-
-@strawberry.enum
-class SpaceStatus(enum.Enum):
-    DRAFT = "draft"
-    PUBLISHED = "published"
-    ARCHIVED = "archived"
+# the model's enum, published under its GraphQL name (declared once, in models/)
+strawberry.enum(SpaceStatus, name="SpaceStatus")
 
 
 @strawberry.type(description="A personalised page a tenant shares with its clients.")

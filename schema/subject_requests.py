@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 import strawberry
 
 from core.ids import encode_id
+from models import RequestKind as SubjectRequestKind
+from models import RequestState as SubjectRequestState
 from models import SubjectRequest as SubjectRequestModel
 from models import SubjectRequestEvent as SubjectRequestEventModel
 from models.subject_request import OPEN_STATES
@@ -17,23 +19,9 @@ from schema.errors import UserError
 from schema.node import Node
 from schema.personal_data import backed_by, personal
 
-
-@strawberry.enum
-class SubjectRequestKind(enum.Enum):
-    ACCESS = "access"
-    PORTABILITY = "portability"
-    CORRECTION = "correction"
-    ERASURE = "erasure"
-
-
-@strawberry.enum
-class SubjectRequestState(enum.Enum):
-    RECEIVED = "received"
-    VERIFYING = "verifying"
-    VERIFIED = "verified"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    REJECTED = "rejected"
+# the model's enums, published under their GraphQL names (declared once, in models/)
+strawberry.enum(SubjectRequestKind, name="SubjectRequestKind")
+strawberry.enum(SubjectRequestState, name="SubjectRequestState")
 
 
 @backed_by(SubjectRequestEventModel)
