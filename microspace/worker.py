@@ -155,7 +155,11 @@ class Worker:
         headers: tuple[tuple[str, str], ...] = ()
         purpose = CONSENT_FOR_KIND.get(row.kind)
         if purpose is not None:
-            body, headers = with_unsubscribe(self, row.tenant_id, row.contact_id, purpose, body)
+            try:
+                body, headers = with_unsubscribe(self, row.tenant_id, row.contact_id, purpose, body)
+            except RuntimeError as exc:  # no key to sign the link: retried, never sent without
+                self._failed(row, exc, stats)
+                return
         email = Email(
             key=str(row.id),
             to=contact.email,
@@ -230,6 +234,15 @@ def _cancel(row: OutboxMessage, reason: str) -> None:
     )
 
 
+def _secret_or_empty(settings: Settings) -> bytes:
+    """Without the key the worker still sends transactional e-mail; marketing e-mail fails
+    and is retried, never sent without its unsubscribe link."""
+    try:
+        return settings.secret()
+    except RuntimeError:
+        return b""
+
+
 def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker, AsyncEngine]:
     """A worker on the application role's login; returns it and the engine to dispose."""
     engine = make_engine(settings.app_url(), pool_size=2, max_overflow=0)
@@ -239,7 +252,7 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
         mail_from=settings.mail_from,
         max_attempts=settings.outbox_max_attempts,
         backoff_seconds=settings.outbox_backoff_seconds,
-        secret=settings.secret(),
+        secret=_secret_or_empty(settings),
         public_url=settings.public_url,
     )
     return worker, engine
