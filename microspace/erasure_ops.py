@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,25 @@ def read_journal(path: str) -> list[dict[str, Any]]:
             continue
         try:
             entry = json.loads(line)
-            entry["tenant_id"], entry["kind"], entry["erased_at"]
-        except (ValueError, KeyError, TypeError):
+            _check_entry(entry)
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise OperatorError(f"{path}:{number}: not a journal entry") from None
         entries.append(entry)
     return sorted(entries, key=lambda e: e["erased_at"])
+
+
+def _check_entry(entry: dict[str, Any]) -> None:
+    """Raise unless the entry has the shape `erasure-journal` prints (ValueError and kin)."""
+    from models import JournalKind
+
+    uuid.UUID(entry["tenant_id"])
+    uuid.UUID(entry["id"])
+    JournalKind(entry["kind"])
+    datetime.fromisoformat(entry["erased_at"])
+    if entry["subject_id"] is not None:
+        uuid.UUID(entry["subject_id"])
+    if entry["email_hash"] is not None:
+        bytes.fromhex(entry["email_hash"])
 
 
 async def _journal(settings: Settings, since: datetime | None) -> list[dict[str, Any]]:

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import Db
-from models import JournalKind, Suppression
+from models import JournalKind, SubscriptionStatus, Suppression, Tenant
 from privacy.erasure import apply_step, forget_subject, steps, unit
 from privacy.journal import record
 from privacy.members import erase_member
@@ -39,9 +40,21 @@ async def replay(
         kind = JournalKind(entry["kind"])
         subject = uuid.UUID(entry["subject_id"]) if entry["subject_id"] else None
         email_hash = bytes.fromhex(entry["email_hash"]) if entry["email_hash"] else None
+        if not await _tenant_exists(sessionmaker, tenant_id):
+            continue  # created after the backup: nothing of it was restored
         if kind is JournalKind.TENANT:
             await purge_tenant(sessionmaker, tenant_id, now=erased_at)
         async with unit(sessionmaker, tenant_id) as db:
+            if kind is JournalKind.TENANT:
+                # an account deleted by its owners ended its subscription then
+                await db.execute(
+                    update(Tenant)
+                    .where(Tenant.id == tenant_id)
+                    .values(
+                        subscription_status=SubscriptionStatus.ENDED.value,
+                        subscription_ends_at=func.coalesce(Tenant.subscription_ends_at, erased_at),
+                    )
+                )
             if kind is JournalKind.CONTACT:
                 await _replay_contact(db, subject, email_hash)
             elif kind is JournalKind.MEMBER and subject is not None:
@@ -51,6 +64,13 @@ async def replay(
             )
         done[kind.value] += 1
     return done
+
+
+async def _tenant_exists(
+    sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID
+) -> bool:
+    async with unit(sessionmaker, tenant_id) as db:
+        return await db.scalar(select(Tenant.id).where(Tenant.id == tenant_id)) is not None
 
 
 async def _replay_contact(db: Db, contact_id: uuid.UUID | None, email_hash: bytes | None) -> None:

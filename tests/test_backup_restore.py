@@ -3,9 +3,10 @@
 Invariants:
 - the erasure journal holds ids, the suppression HMAC and times: no marker of the subject;
 - a real `pg_dump` taken before an erasure, restored with `pg_restore` into a fresh database,
-  brings the subject back; `erasure-replay --since <dump time>` with the journal exported by
-  `erasure-journal` erases them again: the marker scan finds nothing, the address is
-  suppressed, and the restored journal holds the entry again;
+  brings back a subject, a member who left and a deleted account; `erasure-replay --since
+  <dump time>` with the journal exported by `erasure-journal` erases them again: the marker
+  scan finds nothing, the address is suppressed, the account's subscription is ended and its
+  tokens revoked, and the restored journal holds the entries again;
 - replaying twice changes nothing more; bad operator input exits 2 with one line.
 """
 
@@ -16,14 +17,17 @@ import importlib.util
 import json
 import shutil
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from microspace.worker import run
+from tests.test_account_deletion import _codes as owner_codes
 from tests.test_cli import run_cli
-from tests.test_erasure import FILE, PROCESS, VERIFY, plant, scan
+from tests.test_erasure import FILE, PROCESS, VERIFY, plant, plant_member, scan
 
 
 async def _run(*args: str) -> tuple[int, str]:
@@ -58,7 +62,7 @@ def _libpq(url) -> str:
 
 
 async def test_erasure_is_replayed_on_a_restored_backup(
-    api, new_tenant, new_member, database_url, owner_engine, owner_url, tmp_path: Path
+    api, new_tenant, new_member, database_url, owner_engine, owner_url, settings, tmp_path: Path
 ):
     # given a subject with markers everywhere and an erasure request filed and verified
     tenant = await new_tenant()
@@ -70,6 +74,13 @@ async def test_erasure_is_replayed_on_a_restored_backup(
     officer = api((await new_member(tenant.tenant_id, "privacy_officer")).token)
     rid = (await officer(FILE, {"e": email}))["data"]["subjectErasureRequest"]["request"]["id"]
     await officer(VERIFY, {"id": rid, "a": f"Checked {marker} in person"})
+    # a member who will leave, and a whole account whose owners will delete it
+    member_marker = f"MRK{uuid.uuid4().hex[:10]}"
+    leaver = await plant_member(owner_url, tenant.tenant_id, member_marker)
+    gone = await new_tenant("Gone")
+    gone_marker = f"MRK{uuid.uuid4().hex[:10]}"
+    await plant(owner_url, gone.tenant_id, gone_marker, f"{gone_marker.lower()}@example.com")
+    await plant_member(owner_url, gone.tenant_id, gone_marker)
 
     # and a backup taken now
     backup_time = datetime.now(UTC)
@@ -82,15 +93,28 @@ async def test_erasure_is_replayed_on_a_restored_backup(
     # when the subject is erased, and the journal is exported for safe keeping
     done = await officer(PROCESS, {"id": rid})
     assert done["data"]["subjectRequestProcess"]["request"]["state"] == "COMPLETED"
-    assert await scan(owner_engine, marker) == []
+    assert (await api(leaver)("mutation { memberLeave { left } }"))["data"]["memberLeave"]["left"]
+    owner = api(gone.token)
+    await owner("mutation { accountDeletionRequest { expiresAt } }")
+    await run(replace(settings, mail_dir=str(tmp_path / "mail")), once=True)
+    code = next(iter((await owner_codes(tmp_path / "mail")).values()))
+    confirmed = await owner(
+        "mutation($c: String!) { accountDeletionConfirm(input: {code: $c}) { deleted } }",
+        {"c": code},
+    )
+    assert confirmed["data"]["accountDeletionConfirm"]["deleted"] is True
+    for m in (marker, member_marker, gone_marker):
+        assert await scan(owner_engine, m) == []
     code, journal, err = await run_cli(
         database_url, "erasure-journal", "--since", backup_time.isoformat()
     )
     assert code == 0, err
     entries = [json.loads(line) for line in journal.splitlines()]
-    mine = [e for e in entries if e["tenant_id"] == str(tenant.tenant_id)]
-    assert [e["kind"] for e in mine] == ["contact"] and mine[0]["email_hash"]
-    assert marker.lower() not in journal.lower() and "@" not in journal
+    mine = [e for e in entries if e["tenant_id"] in (str(tenant.tenant_id), str(gone.tenant_id))]
+    assert [e["kind"] for e in mine] == ["contact", "member", "tenant"] and mine[0]["email_hash"]
+    for m in (marker, member_marker, gone_marker):
+        assert m.lower() not in journal.lower()
+    assert "@" not in journal
     journal_file = tmp_path / "journal.jsonl"
     journal_file.write_text(journal)
 
@@ -109,8 +133,9 @@ async def test_erasure_is_replayed_on_a_restored_backup(
             str(dump),
         )
         assert code == 0, out
-        # the restore brought the subject back
-        assert await scan(fresh, marker), "the backup holds the subject"
+        # the restore brought the subject, the member and the deleted account back
+        for m in (marker, member_marker, gone_marker):
+            assert await scan(fresh, m), "the backup holds them"
 
         # then replaying the journal erases them again
         for _ in range(2):  # a second replay changes nothing more
@@ -123,8 +148,10 @@ async def test_erasure_is_replayed_on_a_restored_backup(
                 str(journal_file),
             )
             assert code == 0, err
-            assert json.loads(out)["replayed"]["contact"] >= 1
-            assert await scan(fresh, marker) == []
+            replayed = json.loads(out)["replayed"]
+            assert min(replayed["contact"], replayed["member"], replayed["tenant"]) >= 1
+            for m in (marker, member_marker, gone_marker):
+                assert await scan(fresh, m) == []
             assert await scan(fresh, email, tenant.tenant_id) == []
         async with fresh.connect() as conn:
             t = {"t": tenant.tenant_id}
@@ -137,7 +164,16 @@ async def test_erasure_is_replayed_on_a_restored_backup(
             contacts = await conn.scalar(
                 text("SELECT count(*) FROM contacts WHERE tenant_id = :t"), t
             )
-        assert (suppressed, journalled, contacts) == (1, 1, 1)
+            status = await conn.scalar(
+                text("SELECT subscription_status FROM tenants WHERE id = :g"),
+                {"g": gone.tenant_id},
+            )
+            live = await conn.scalar(
+                text("SELECT count(*) FROM api_tokens WHERE tenant_id = :g AND revoked_at IS NULL"),
+                {"g": gone.tenant_id},
+            )
+        assert (suppressed, journalled, contacts) == (1, 2, 1)
+        assert (status, live) == ("ended", 0)
         # the neighbour, who asked for nothing, is untouched
         assert await scan(fresh, neighbour)
     finally:

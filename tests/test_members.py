@@ -24,7 +24,7 @@ from microspace.worker import sign_in_retention_once
 from models import Base, SignIn
 from privacy.sign_ins import truncated_network, user_agent_family
 from tests.conftest import error_codes
-from tests.factories import make_key
+from tests.factories import make_contacts, make_key
 
 PROFILE = "{ myProfile { email role fullName company address } }"
 UPDATE = """mutation($n: String, $c: String, $a: String) {
@@ -187,3 +187,33 @@ async def test_sign_ins_are_recorded_coarsely_and_expire(
     assert await sign_in_retention_once(settings) >= 1
     async with owner_db(owner_url, tenant.tenant_id) as db:
         assert list(await db.scalars(select(SignIn))) == []
+
+
+async def test_a_contacts_session_is_recorded_and_erased_with_them(
+    api, client, new_tenant, new_member, owner_url, owner_engine
+):
+    from tests.test_erasure import _erase
+
+    tenant = await new_tenant()
+    (cid,) = await make_contacts(owner_url, tenant.tenant_id, 1)
+    from core.ids import encode_id
+
+    link = await api(tenant.token)(
+        "mutation($c: ID!) { subjectLinkCreate(contactId: $c) { token } }",
+        {"c": encode_id("Contact", cid)},
+    )
+    token = link["data"]["subjectLinkCreate"]["token"]
+    headers = {"Authorization": f"Bearer {token}", "User-Agent": CHROME}
+    await client.post("/graphql", json={"query": "{ viewer { kind } }"}, headers=headers)
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        rows = list(await db.scalars(select(SignIn).where(SignIn.contact_id == cid)))
+    assert [(r.user_agent_family, r.member_id) for r in rows] == [("Chrome", None)]
+    # the contact's erasure takes their sign-ins with them
+    officer = (await new_member(tenant.tenant_id, "privacy_officer")).token
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        from models import Contact
+
+        email = await db.scalar(select(Contact.email).where(Contact.id == cid))
+    await _erase(api, officer, email, "in person")
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        assert list(await db.scalars(select(SignIn).where(SignIn.contact_id == cid))) == []
