@@ -172,3 +172,17 @@ async def _contact_email(owner_url, tenant_id, cid) -> str:
 
     async with owner_db(owner_url, tenant_id) as db:
         return await db.scalar(select(Contact.email).where(Contact.id == cid))
+
+
+async def test_members_cannot_record_the_one_click_source(api, new_tenant, owner_url):
+    t = await new_tenant()
+    (cid,) = await make_contacts(owner_url, t.tenant_id, 1, consents=("marketing_email",))
+    forged = await api(t.token)(
+        """mutation($c: ID!) { consentWithdraw(input: {contactId: $c, purpose: MARKETING_EMAIL,
+           source: ONE_CLICK}) { userErrors { code field } } }""",
+        {"c": encode_id("Contact", cid)},
+    )
+    assert forged["data"]["consentWithdraw"]["userErrors"] == [
+        {"code": "RESERVED_SOURCE", "field": ["source"]}
+    ]
+    assert await _ledger(owner_url, t.tenant_id, cid) == [("granted", "import")]
