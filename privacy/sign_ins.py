@@ -19,6 +19,8 @@ from core.db import Db
 from models import SignIn
 
 SESSION_GAP = timedelta(minutes=30)
+# people's sessions: members, and contacts through a magic link or an invitation visit
+SESSION_KINDS = ("member", "subject", "visitor")
 # checked in order: Edge and Opera also say "Chrome", Chrome also says "Safari"
 FAMILIES = (
     ("edg/", "Edge"),
@@ -66,7 +68,7 @@ class SignInRecorder:
     async def observe(
         self, db: Db, principal: Principal, user_agent: str | None, address: str | None
     ) -> None:
-        if principal.token_id is None or principal.kind not in ("member", "subject"):
+        if principal.token_id is None or principal.kind not in SESSION_KINDS:
             return
         if principal.member_id is None and principal.contact_id is None:
             return
