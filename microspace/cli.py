@@ -27,7 +27,7 @@ def _settings_with_database() -> tuple[Settings, bool]:
 
 
 def _migrate(settings: Settings) -> None:
-    from core.db import migrate
+    from core.migrate import migrate
 
     asyncio.run(migrate(settings.owner_url(), settings.app_db_password))
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from core.db import Db
+from core.db import Db, unit_of_work
 from core.http import error_response
 from microspace.state import AppState
 from privacy.unsubscribe import UnsubscribeInvalid, verify, withdraw_by_link
@@ -40,17 +40,14 @@ def unsubscribe_endpoint(state: AppState) -> Callable[[Request], Awaitable[Respo
                 '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
                 "<button>Unsubscribe from these e-mails</button></form>"
             )
-        db = Db(state.sessionmaker, statement_timeout=state.settings.statement_timeout)
         try:
-            await db.set_tenant(tenant_id)
-            changed = await withdraw_by_link(db, contact_id, purpose)
-            await db.commit()
+            db = Db(state.sessionmaker, statement_timeout=state.settings.statement_timeout)
+            async with unit_of_work(db):
+                await db.set_tenant(tenant_id)
+                changed = await withdraw_by_link(db, contact_id, purpose)
         except Exception:
-            await db.rollback()
             log.exception("unsubscribe failed")
             return error_response(500, "INTERNAL_SERVER_ERROR", "Please try again later.")
-        finally:
-            await db.close()
         if changed:
             log.info("one-click unsubscribe recorded")
         # the same answer whether it changed anything: no oracle on the contact's state

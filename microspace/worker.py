@@ -25,7 +25,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
-from core.db import Db, make_engine, sessionmaker_for
+from core.db import Db, make_engine, sessionmaker_for, unit_of_work
 from core.mail import Email, Sender, render, sender_from_settings
 from microspace.member_mail import deliver_to_member, with_unsubscribe
 from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess
@@ -97,49 +97,49 @@ class Worker:
             return [(r.tenant_id, r.id) for r in rows]
 
     async def _process(self, tenant_id: uuid.UUID, outbox_id: uuid.UUID, stats: Stats) -> None:
-        db = Db(self.sessionmaker)
         try:
-            await db.set_tenant(tenant_id)
-            keys = (
-                await db.execute(
-                    select(OutboxMessage.contact_id, OutboxMessage.member_id).where(
-                        OutboxMessage.id == outbox_id
-                    )
+            async with unit_of_work(Db(self.sessionmaker)) as db:
+                await db.set_tenant(tenant_id)
+                member_id = await db.scalar(
+                    select(OutboxMessage.member_id).where(OutboxMessage.id == outbox_id)
                 )
-            ).first()
-            if keys is not None and keys.member_id is not None:
-                await deliver_to_member(self, db, outbox_id, stats)
-                await db.commit()
-                return
-            contact_id = keys.contact_id if keys is not None else None
-            # the contact first, then the outbox row: the order a consent withdrawal locks
-            # them in, so the two can never deadlock. Shared: a withdrawal either committed
-            # before this (and the consent check below sees it) or waits until this e-mail
-            # is marked sent.
-            if contact_id is None or not await lock_contact(db, contact_id, exclusive=False):
-                stats.skipped += 1
-                return
-            claim = (
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.id == outbox_id,
-                    OutboxMessage.status == OutboxStatus.PENDING.value,
-                    OutboxMessage.next_attempt_at <= func.now(),
-                )
-                .with_for_update(skip_locked=True)
-            )
-            row = await db.scalar(claim)
-            if row is None:
-                stats.skipped += 1  # another worker holds it, or it changed since listed
-                return
-            await self._deliver(db, row, stats)
-            await db.commit()
+                if member_id is not None:  # e-mail to a member (account deletion codes)
+                    await deliver_to_member(self, db, outbox_id, stats)
+                    return
+                row = await self._claim(db, outbox_id)
+                if row is None:
+                    stats.skipped += 1
+                    db.discard()  # nothing claimed, nothing to keep
+                    return
+                await self._deliver(db, row, stats)
         except Exception:
-            # a database error on one row (a deadlock, a timeout) must not stop the others
+            # a database error on one row (a deadlock, a timeout) must not stop the others;
+            # rolled back, the row is pending again
             log.exception("outbox %s: not processed; it stays pending", outbox_id)
             stats.skipped += 1
-        finally:
-            await db.close()  # without a commit: rolled back, the row is pending again
+
+    async def _claim(self, db: Db, outbox_id: uuid.UUID) -> OutboxMessage | None:
+        """Lock the row for this transaction, or None when it is not due here and now."""
+        contact_id = await db.scalar(
+            select(OutboxMessage.contact_id).where(OutboxMessage.id == outbox_id)
+        )
+        # the contact first, then the outbox row: the order a consent withdrawal locks them
+        # in, so the two can never deadlock. Shared: a withdrawal either committed before
+        # this (and the consent check sees it) or waits until this e-mail is marked sent.
+        if contact_id is None or not await lock_contact(db, contact_id, exclusive=False):
+            return None
+        claim = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.id == outbox_id,
+                OutboxMessage.status == OutboxStatus.PENDING.value,
+                OutboxMessage.next_attempt_at <= func.now(),
+            )
+            .with_for_update(skip_locked=True)
+        )
+        # None: another worker holds it, or it changed since listed
+        row: OutboxMessage | None = await db.scalar(claim)
+        return row
 
     async def _deliver(self, db: Db, row: OutboxMessage, stats: Stats) -> None:
         contact = await db.scalar(select(Contact).where(Contact.id == row.contact_id))
@@ -279,15 +279,12 @@ async def sign_in_retention_once(settings: Settings, *, now: datetime | None = N
     from privacy.sign_ins import purge_old_sign_ins
 
     engine = make_engine(settings.owner_url(), pool_size=1, max_overflow=0)
-    db = Db(sessionmaker_for(engine))
     try:
-        deleted = await purge_old_sign_ins(
-            db, now=now or datetime.now(UTC), days=settings.sign_in_retention_days
-        )
-        await db.commit()
-        return deleted
+        async with unit_of_work(Db(sessionmaker_for(engine))) as db:
+            return await purge_old_sign_ins(
+                db, now=now or datetime.now(UTC), days=settings.sign_in_retention_days
+            )
     finally:
-        await db.close()
         await engine.dispose()
 
 

@@ -90,9 +90,7 @@ class RedactionReport(SchemaExtension):
 CACHE_SIZE = 256
 
 
-def build_schema(
-    extra_extensions: list[Any] | None = None, limits: Limits | None = None
-) -> strawberry.Schema:
+def build_schema(limits: Limits | None = None) -> strawberry.Schema:
     limits = limits or Limits()
     # graphql-core's documented knob (a module attribute, so per process): its default of
     # 500,000 lets ~450 repeated `viewer { kind }` fields hold the event loop for ~1 s;
@@ -107,7 +105,6 @@ def build_schema(
         types=[Space, Block],
         # factories, not instances: an extension instance holds one request's state
         extensions=[
-            *(extra_extensions or []),
             # first: the character limit runs before anything parses
             lambda: QueryLimits(limits),
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),

@@ -12,6 +12,7 @@ from core.audit import AuditBuffer
 from core.auth import Principal
 from core.config import Settings
 from core.db import Db
+from core.outcome import RequestOutcome
 from policies.authz import Authorizer
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ class Context:
     loaders: Loaders
     authz: Authorizer
     settings: Settings
+    # what the limits decided (cost charged, refusal, request error), read by the entry
+    outcome: RequestOutcome = field(default_factory=RequestOutcome)
     # set when an unexpected error was masked: the request's transaction is rolled back
     failed: bool = False
     # personal fields withheld by policy, as (path, category), reported in the response's

@@ -68,7 +68,15 @@ async def test_owners_delete_the_account_at_once(
 
     # the code reaches every owner by e-mail and does not stay in the outbox
     await run(replace(settings, mail_dir=str(tmp_path)), once=True)
-    codes = await _codes(tmp_path)
+    async with owner_engine.connect() as conn:
+        owners = set(
+            await conn.scalars(
+                text("SELECT email FROM members WHERE tenant_id = :t AND role = 'owner'"),
+                {"t": tenant.tenant_id},
+            )
+        )
+    # (the worker sends every tenant's due e-mail: keep this tenant's)
+    codes = {to: c for to, c in (await _codes(tmp_path)).items() if to in owners}
     assert len(codes) == 2 and f"{m.lower()}@example.com" in codes
     code = next(iter(codes.values()))
     async with owner_engine.connect() as conn:

@@ -97,7 +97,12 @@ async def test_erasure_is_replayed_on_a_restored_backup(
     owner = api(gone.token)
     await owner("mutation { accountDeletionRequest { expiresAt } }")
     await run(replace(settings, mail_dir=str(tmp_path / "mail")), once=True)
-    code = next(iter((await owner_codes(tmp_path / "mail")).values()))
+    async with owner_engine.connect() as conn:
+        gone_owner = await conn.scalar(
+            text("SELECT email FROM members WHERE tenant_id = :t AND id = :m"),
+            {"t": gone.tenant_id, "m": gone.member_id},
+        )
+    code = (await owner_codes(tmp_path / "mail"))[gone_owner]
     confirmed = await owner(
         "mutation($c: String!) { accountDeletionConfirm(input: {code: $c}) { deleted } }",
         {"c": code},

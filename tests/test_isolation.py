@@ -47,6 +47,7 @@ def _strip(result: dict) -> dict:
     }
 
 
+@pytest.mark.big_queries
 @pytest.mark.parametrize(
     ("kind", "op"), [("space", k) for k in SPACE_OPS] + [("block", k) for k in BLOCK_OPS]
 )
@@ -69,6 +70,7 @@ async def test_foreign_id_is_indistinguishable_from_random(api, new_tenant, owne
     assert await api(b.token)(SNAPSHOT) == before
 
 
+@pytest.mark.big_queries
 async def test_lists_hold_only_own_tenant(api, new_tenant, owner_url):
     a, b = await new_tenant("A"), await new_tenant("B")
     await make_space(owner_url, a.tenant_id, blocks=1)
