@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ColumnElement
 
-from core.db import Db
+from core.db import Db, unit_of_work
 from models import Base, RequestKind, RequestState, SubjectRequest, SubjectRequestEvent, Suppression
 from models.pii import erased_values, personal_columns_of
 from models.privacy import SubjectLink, subject_models
@@ -76,16 +76,9 @@ async def unit(
     sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID
 ) -> AsyncIterator[Db]:
     """One committed transaction scoped to the tenant."""
-    db = Db(sessionmaker)
-    try:
+    async with unit_of_work(Db(sessionmaker)) as db:
         await db.set_tenant(tenant_id)
         yield db
-        await db.commit()
-    except BaseException:
-        await db.rollback()
-        raise
-    finally:
-        await db.close()
 
 
 async def apply_step(
