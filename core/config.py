@@ -129,6 +129,16 @@ class Settings:
     worker_poll_seconds: float = setting(
         5.0, "MICROSPACE_WORKER_POLL_SECONDS", "how often `worker` looks for due e-mail"
     )
+    # webhooks (microspace/webhooks.py): first retry delay, retry window, request timeout
+    webhook_backoff_seconds: float = setting(
+        30.0, "MICROSPACE_WEBHOOK_BACKOFF_SECONDS", "first webhook retry delay, in seconds"
+    )
+    webhook_retry_hours: float = setting(
+        24.0, "MICROSPACE_WEBHOOK_RETRY_HOURS", "how long a webhook delivery is retried, in hours"
+    )
+    webhook_timeout_seconds: float = setting(
+        5.0, "MICROSPACE_WEBHOOK_TIMEOUT_SECONDS", "webhook request timeout, in seconds"
+    )
     # privacy engine (docs/privacy.md): signs export links and keys the suppression HMAC
     secret_key: str | None = setting(
         None,

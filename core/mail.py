@@ -128,6 +128,13 @@ def render(
             "Deletion is immediate and permanent: nothing can undo it. If nobody of your "
             "company asked for this, ignore this e-mail."
         )
+    elif kind == "webhook_failing":
+        subject = "Webhook deliveries are failing"
+        body = (
+            f"{hello}\n\nDeliveries to the webhook endpoint {payload.get('url', '')} have failed "
+            f"for a day; {payload.get('detail', '')}\n\nThe delivery log (`webhookDeliveries`) "
+            "shows each attempt; `webhookDeliveryRetry` sends one again."
+        )
     elif kind == "marketing":
         subject = str(payload.get("subject") or "")
         body = f"{hello}\n\n{payload.get('body') or ''}"

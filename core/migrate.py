@@ -21,6 +21,11 @@ async def ensure_app_role(owner_url: URL, password: str) -> None:
     engine = create_async_engine(owner_url)
     try:
         async with engine.begin() as conn:
+            # two processes starting at once (two workers) would otherwise race on the role's
+            # catalog row ("tuple concurrently updated")
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('microspace_app_role'))")
+            )
             exists = await conn.scalar(
                 text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
             )

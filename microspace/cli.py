@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from dataclasses import replace
+from typing import Any
 
 from core.config import Settings, load_settings
 from microspace.tenants import OperatorError
@@ -155,6 +156,63 @@ def cmd_plan_set(args: argparse.Namespace) -> int:
     return plans.run(settings, args)
 
 
+def cmd_key_create(args: argparse.Namespace) -> int:
+    from microspace.keys import create_key
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    spec = {
+        "kind": args.kind,
+        "name": args.name,
+        "scopes": args.scope,
+        "expires": args.expires,
+        "spaces": args.space,
+        "origins": args.origin,
+    }
+    print(json.dumps(asyncio.run(create_key(settings.owner_url(), args.tenant, spec))))
+    return 0
+
+
+def cmd_key_list(args: argparse.Namespace) -> int:
+    from microspace.keys import list_keys
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    print(json.dumps(asyncio.run(list_keys(settings.owner_url(), args.tenant))))
+    return 0
+
+
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    from microspace.keys import revoke
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    print(json.dumps(asyncio.run(revoke(settings.owner_url(), args.tenant, args.id))))
+    return 0
+
+
+def _key_commands(sub: Any) -> None:
+    """key-create, key-list, key-revoke: twins of apiKeyCreate, apiKeys, apiKeyRevoke."""
+    kc = sub.add_parser(
+        "key-create", help="issue a partner or widget key; print JSON (secret once)"
+    )
+    kc.add_argument("--tenant", required=True)
+    kc.add_argument("--kind", required=True, help="partner or widget")
+    kc.add_argument("--name", required=True)
+    kc.add_argument("--scope", action="append", default=[], help="repeat for several")
+    kc.add_argument("--expires", help="ISO 8601 date-time")
+    kc.add_argument("--space", action="append", default=[], help="widget: a Space ID")
+    kc.add_argument("--origin", action="append", default=[], help="widget: scheme://host[:port]")
+    kc.set_defaults(func=cmd_key_create)
+    kl = sub.add_parser("key-list", help="list a tenant's partner and widget keys; print JSON")
+    kl.add_argument("--tenant", required=True)
+    kl.set_defaults(func=cmd_key_list)
+    kr = sub.add_parser("key-revoke", help="revoke a key now, in every process; print JSON")
+    kr.add_argument("--tenant", required=True)
+    kr.add_argument("--id", required=True)
+    kr.set_defaults(func=cmd_key_revoke)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="microspace", description=__doc__)
     sub = p.add_subparsers(dest="command")
@@ -202,6 +260,7 @@ def parser() -> argparse.ArgumentParser:
         "--journal", required=True, help="JSON lines from `erasure-journal` ('-': stdin)"
     )
     er.set_defaults(func=cmd_erasure_replay)
+    _key_commands(sub)
     return p
 
 

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for, unit_of_work
 from core.mail import Email, Sender, render, sender_from_settings
-from microspace.member_mail import deliver_to_member, with_unsubscribe
-from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess
+from microspace.unsubscribe_mail import with_unsubscribe
+from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
 from store.consent_ledger import has_consent, lock_contact
@@ -100,18 +100,15 @@ class Worker:
         try:
             async with unit_of_work(Db(self.sessionmaker)) as db:
                 await db.set_tenant(tenant_id)
-                member_id = await db.scalar(
-                    select(OutboxMessage.member_id).where(OutboxMessage.id == outbox_id)
-                )
-                if member_id is not None:  # e-mail to a member (account deletion codes)
-                    await deliver_to_member(self, db, outbox_id, stats)
-                    return
                 row = await self._claim(db, outbox_id)
                 if row is None:
                     stats.skipped += 1
                     db.discard()  # nothing claimed, nothing to keep
                     return
-                await self._deliver(db, row, stats)
+                if row.member_id is not None:
+                    await self._deliver_to_member(db, row, stats)
+                else:
+                    await self._deliver(db, row, stats)
         except Exception:
             # a database error on one row (a deadlock, a timeout) must not stop the others;
             # rolled back, the row is pending again
@@ -126,7 +123,8 @@ class Worker:
         # the contact first, then the outbox row: the order a consent withdrawal locks them
         # in, so the two can never deadlock. Shared: a withdrawal either committed before
         # this (and the consent check sees it) or waits until this e-mail is marked sent.
-        if contact_id is None or not await lock_contact(db, contact_id, exclusive=False):
+        # No contact: an operational e-mail to a member (no consent or access to check).
+        if contact_id is not None and not await lock_contact(db, contact_id, exclusive=False):
             return None
         claim = (
             select(OutboxMessage)
@@ -156,7 +154,7 @@ class Worker:
         purpose = CONSENT_FOR_KIND.get(row.kind)
         if purpose is not None:
             try:
-                body, headers = with_unsubscribe(self, row.tenant_id, row.contact_id, purpose, body)
+                body, headers = with_unsubscribe(self, row.tenant_id, contact.id, purpose, body)
             except RuntimeError as exc:  # no key to sign the link: retried, never sent without
                 self._failed(row, exc, stats)
                 return
@@ -196,10 +194,33 @@ class Worker:
         await db.flush()
         stats.sent += 1
 
+    async def _deliver_to_member(self, db: Db, row: OutboxMessage, stats: Stats) -> None:
+        """E-mail to the tenant's own people (e.g. webhook failures): no contact ledger."""
+        address = await db.scalar(select(Member.email).where(Member.id == row.member_id))
+        subject, body = render(row.kind, None, None, row.payload)
+        email = Email(
+            key=str(row.id), to=address, subject=subject, body=body, sender=self.mail_from
+        )
+        try:
+            await self.sender.send(email)
+        except Exception as exc:  # noqa: BLE001 - any sender failure is retried
+            self._failed(row, exc, stats)
+            return
+        if row.kind == EmailKind.ACCOUNT_DELETION.value:
+            row.payload = {}  # a one-time code does not outlive its delivery
+        row.status, row.sent_at, row.attempts = (
+            OutboxStatus.SENT.value,
+            datetime.now(UTC),
+            row.attempts + 1,
+        )
+        stats.sent += 1
+
     async def _why_not(self, db: Db, row: OutboxMessage) -> str | None:
         """Checked at send time, not only at enqueue time."""
         purpose = CONSENT_FOR_KIND.get(row.kind)
-        if purpose and not await has_consent(db, row.contact_id, purpose):
+        if purpose and (
+            row.contact_id is None or not await has_consent(db, row.contact_id, purpose)
+        ):
             return "consent withdrawn"
         if row.space_id is not None:
             state = await db.scalar(
@@ -301,15 +322,23 @@ async def _daily_retention(settings: Settings) -> None:
 
 
 async def run(settings: Settings, *, once: bool, sender: Sender | None = None) -> Stats:
+    from microspace.webhooks import webhooks_for
+
     worker, engine = worker_for(settings, sender)
+    hooks = webhooks_for(settings, worker.sessionmaker)
     try:
         if once:
+            await hooks.run_once()  # first: a failing endpoint queues an e-mail to owners
             return await worker.run_once()
         retention = asyncio.create_task(_daily_retention(settings))
+        stop = asyncio.Event()
+        deliveries = asyncio.create_task(hooks.run_forever(settings.worker_poll_seconds, stop))
         try:
             await worker.run_forever(settings.worker_poll_seconds)
         finally:
+            stop.set()
             retention.cancel()
+            await deliveries
         return Stats()
     finally:
         await engine.dispose()

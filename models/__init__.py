@@ -7,6 +7,7 @@ from models.base import Base, TenantScoped
 from models.block import Block, BlockKind
 from models.consent import ConsentAction, ConsentEvent, ConsentPurpose, ConsentSource
 from models.contact import Contact
+from models.domain_event import EVENT_TYPES, DomainEvent
 from models.journal import ErasureJournalEntry, JournalKind
 from models.outbox import EmailKind, EmailSent, OutboxMessage, OutboxStatus
 from models.plan import TenantPlan
@@ -14,7 +15,6 @@ from models.sign_in import SignIn
 from models.space import Space, SpaceStatus
 from models.space_access import AccessState, SpaceAccess
 from models.subject_request import (
-    DomainEvent,
     RequestKind,
     RequestState,
     SubjectRequest,
@@ -23,8 +23,10 @@ from models.subject_request import (
 )
 from models.tenant import ApiToken, Member, Role, SubscriptionStatus, Tenant, TokenKind
 from models.usage import UsageEvent
+from models.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 __all__ = [
+    "EVENT_TYPES",
     "AccessState",
     "AccountDeletion",
     "ApiToken",
@@ -37,6 +39,7 @@ __all__ = [
     "ConsentPurpose",
     "ConsentSource",
     "Contact",
+    "DeliveryStatus",
     "DomainEvent",
     "EmailKind",
     "EmailSent",
@@ -63,4 +66,6 @@ __all__ = [
     "TenantScoped",
     "TokenKind",
     "UsageEvent",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -22,6 +22,8 @@ class EmailKind(str, enum.Enum):
     MARKETING = "marketing"
     SUBJECT_VERIFICATION = "subject_verification"
     ACCOUNT_DELETION = "account_deletion"
+    # to the tenant's owners (members, not contacts): a webhook endpoint keeps failing
+    WEBHOOK_FAILING = "webhook_failing"
 
 
 # e-mail kinds that may only be queued and sent while the contact's consent is granted
@@ -45,12 +47,17 @@ class OutboxMessage(TenantScoped, Base):
         ForeignKeyConstraint(
             ["tenant_id", "space_id"], ["spaces.tenant_id", "spaces.id"], ondelete="CASCADE"
         ),
+        ForeignKeyConstraint(
+            ["tenant_id", "member_id"], ["members.tenant_id", "members.id"], ondelete="CASCADE"
+        ),
     )
     __mapper_args__ = {"eager_defaults": True}
 
     kind: Mapped[str] = mapped_column(String(32))
-    contact_id: Mapped[uuid.UUID] = mapped_column(info={"pii": "user.unique_id.pseudonymous"})
-    # e-mail to a member instead of a contact (account deletion codes); contact_id is null
+    # a contact, or (operational e-mail to the tenant's own people) a member
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        info={"pii": "user.unique_id.pseudonymous"}
+    )
     member_id: Mapped[uuid.UUID | None]
     space_id: Mapped[uuid.UUID | None]
     # template parameters (a member's message, a marketing subject and body): free text

@@ -105,14 +105,3 @@ class Suppression(TenantScoped, Base):
     email_hash: Mapped[bytes] = mapped_column(LargeBinary)
     request_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-
-
-class DomainEvent(TenantScoped, Base):
-    """The transactional outbox for subscribers (webhooks): ids and field names, no values."""
-
-    __tablename__ = "domain_events"
-
-    topic: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    delivered_at: Mapped[datetime | None]

@@ -6,7 +6,16 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, ForeignKeyConstraint, LargeBinary, String, Table, Text, func
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKeyConstraint,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -77,10 +86,16 @@ class Member(TenantScoped, Base):
     address: Mapped[str | None] = mapped_column(Text, info={"pii": "user.contact.address"})
 
 
+# the kinds a tenant issues through the API (apiKeyCreate); member and subject tokens come
+# from sign-in and subject links
+KEY_KINDS = (TokenKind.PARTNER.value, TokenKind.WIDGET.value)
+
+
 class ApiToken(TenantScoped, Base):
     """An opaque bearer credential, stored only as its SHA-256 hash."""
 
     __tablename__ = "api_tokens"
+    __mapper_args__ = {"eager_defaults": True}
     __subject__ = SubjectLink("contact_id", "delete")
     __table_args__ = (
         ForeignKeyConstraint(
@@ -97,3 +112,16 @@ class ApiToken(TenantScoped, Base):
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     revoked_at: Mapped[datetime | None]
+    # partner and widget keys (resolvers/api_keys.py): checked by app_authenticate on every
+    # request, so a revoked or expired key stops working in every process at once
+    expires_at: Mapped[datetime | None]
+    # the first characters of the secret, to tell keys apart in a list (never enough to use)
+    hint: Mapped[str] = mapped_column(String(16), default="")
+    created_by: Mapped[uuid.UUID | None]
+    # after a rotation the previous secret keeps working until previous_expires_at
+    previous_token_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_expires_at: Mapped[datetime | None]
+    rotated_at: Mapped[datetime | None]
+    # widget keys: the spaces they may show and the exact origins that may embed them
+    space_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), default=list)
+    allowed_origins: Mapped[list[str]] = mapped_column(ARRAY(String(300)), default=list)

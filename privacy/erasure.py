@@ -24,6 +24,7 @@ from models.pii import erased_values, personal_columns_of
 from models.privacy import SubjectLink, subject_models
 from privacy.journal import record_contacts
 from privacy.requests import Actor, transition
+from store.events import emit
 
 FINAL_STEP = "complete"
 # called with each step's name once that step has committed (tests inject a crash with it)
@@ -197,6 +198,9 @@ async def _finish(db: Db, request: SubjectRequest, actor: Actor) -> None:
     request.completed_at = datetime.now(UTC)
     request.progress = [*request.progress, FINAL_STEP]
     await db.flush()
+    # in the completing transaction: downstream copies are deleted only once this is final
+    await emit(db, "contact.erased", request.contact_ids, actor=actor[0])
+    await emit(db, "subject_request.completed", request.id, ["state"], actor=actor[0])
 
 
 async def forget_subject(db: Db, subject_hash: bytes) -> None:

@@ -66,7 +66,8 @@ async def _shift(info: Info, space_id: uuid.UUID, lo: int, hi: int | None, delta
     await info.context.db.execute(stmt)
 
 
-async def _done(info: Info, row: BlockModel) -> BlockPayload:
+async def _done(info: Info, row: BlockModel, topic: str, fields: list[str]) -> BlockPayload:
+    await info.context.emit(topic, row.id, fields)
     await info.context.db.refresh(row)
     forget_space(info.context.loaders, row.space_id)
     forget(info.context.loaders.block_by_id, row.id)
@@ -98,7 +99,7 @@ async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     )
     info.context.db.add(row)
     await info.context.db.flush()
-    return await _done(info, row)
+    return await _done(info, row, "block.created", [])
 
 
 async def update_block(info: Info, input: BlockUpdateInput) -> BlockPayload:
@@ -109,7 +110,7 @@ async def update_block(info: Info, input: BlockUpdateInput) -> BlockPayload:
         return body
     row.body = body
     await info.context.db.flush()
-    return await _done(info, row)
+    return await _done(info, row, "block.updated", ["body"])
 
 
 async def move_block(info: Info, input: BlockMoveInput) -> BlockPayload:
@@ -129,7 +130,7 @@ async def move_block(info: Info, input: BlockMoveInput) -> BlockPayload:
         await _shift(info, row.space_id, old + 1, new + 1, -1)
     row.position = new
     await info.context.db.flush()
-    return await _done(info, row)
+    return await _done(info, row, "block.moved", ["position"])
 
 
 async def remove_block(info: Info, id: strawberry.ID) -> BlockRemovePayload:
@@ -140,4 +141,5 @@ async def remove_block(info: Info, id: strawberry.ID) -> BlockRemovePayload:
     await _shift(info, row.space_id, row.position + 1, None, -1)
     forget_space(info.context.loaders, row.space_id)
     forget(info.context.loaders.block_by_id, row.id)
+    await info.context.emit("block.deleted", row.id)
     return BlockRemovePayload(deleted_block_id=strawberry.ID(encode_id("Block", row.id)))

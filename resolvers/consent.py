@@ -108,6 +108,7 @@ async def _record(
         await _withdraw_effects(info, contact.id, input.purpose.value)
     forget_contact(info.context.loaders, contact.id)
     info.context.audit.record(f"consent_{action.value}", contact.id, ["consents"])
+    await info.context.emit(f"consent.{action.value}", row.id, ["consents"])
     return ConsentPayload(
         consent=Consent.from_event(ConsentPurpose(row.purpose), row, row.contact_id),
         event=ConsentEvent.from_model(row),

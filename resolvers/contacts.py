@@ -198,6 +198,7 @@ async def _save(info: Info, row: ContactModel, operation: str, **changes: Any) -
     forget_contact(info.context.loaders, row.id)
     # which fields changed, never their values: the audit log holds no personal data
     info.context.audit.record(operation, row.id, [to_camel_case(f) for f in changes])
+    await info.context.emit(f"contact.{operation}d", row.id, [to_camel_case(f) for f in changes])
     return ContactPayload(contact=Contact.from_model(row))
 
 
@@ -259,6 +260,7 @@ async def delete_contact(info: Info, id: strawberry.ID) -> ContactDeletePayload:
     await info.context.db.delete(row)
     forget_contact(info.context.loaders, row.id)
     info.context.audit.record("delete", row.id, [])
+    await info.context.emit("contact.deleted", row.id)
     return ContactDeletePayload(deleted_contact_id=strawberry.ID(encode_id("Contact", row.id)))
 
 
@@ -347,6 +349,7 @@ async def import_contacts(info: Info, input: ContactImportInput) -> ContactImpor
         info.context.audit.record(
             "import", contact.id, [to_camel_case(f) for f in checked_fields(contact)]
         )
+    await info.context.emit("contact.created", [v["id"] for v in values])
     by_id = {c.id: c for c in created}
     contacts = [Contact.from_model(by_id[v["id"]]) for v in values]
     return ContactImportPayload(imported_count=len(contacts), contacts=contacts)

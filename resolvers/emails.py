@@ -63,6 +63,7 @@ async def notify_space(info: Info, input: SpaceNotifyInput) -> EmailQueuePayload
     if over is not None:
         return EmailQueuePayload(user_errors=[_plan_limit(over)])
     queued = await queue_space_updated(info.context.db, space.id, input.message.strip())
+    await info.context.emit("email.queued", space.id)
     return EmailQueuePayload(queued_count=queued)
 
 
@@ -99,6 +100,7 @@ async def queue_marketing(info: Info, input: MarketingEmailQueueInput) -> EmailQ
         return EmailQueuePayload(user_errors=[_plan_limit(over)])
     payload = {"subject": input.subject.strip(), "body": input.body}
     queued = await enqueue(db, EmailKind.MARKETING, allowed, payload=payload)
+    await info.context.emit("marketing_email.queued", allowed)
     return EmailQueuePayload(queued_count=queued, skipped_count=len(ids) - queued)
 
 

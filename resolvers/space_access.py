@@ -121,6 +121,7 @@ async def invite_to_space(info: Info, input: SpaceInviteInput) -> SpaceInvitePay
     await enqueue(db, EmailKind.SPACE_INVITATION, to_mail, space_id=space.id, payload=payload)
     for cid in ids:
         forget_contact(info.context.loaders, cid)
+    await info.context.emit("access.granted", [existing[cid].id for cid in to_mail], ["state"])
     return SpaceInvitePayload(space_accesses=[SpaceAccess.from_model(existing[cid]) for cid in ids])
 
 
@@ -147,4 +148,5 @@ async def revoke_space_access(info: Info, id: strawberry.ID) -> SpaceAccessPaylo
         )
         await db.refresh(row)
         forget_contact(info.context.loaders, row.contact_id)
+        await info.context.emit("access.revoked", row.id, ["state"])
     return SpaceAccessPayload(space_access=SpaceAccess.from_model(row))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import strawberry
 from sqlalchemy.exc import IntegrityError
+from strawberry.utils.str_converters import to_camel_case
 
 from core.ids import encode_id
 from models import Space as SpaceModel
@@ -109,7 +110,7 @@ def _duplicate_slug() -> SpacePayload:
     )
 
 
-async def _save(info: Info, row: SpaceModel, **changes: object) -> SpacePayload:
+async def _save(info: Info, row: SpaceModel, topic: str, **changes: object) -> SpacePayload:
     """Apply and flush in a savepoint so a duplicate slug is a user error, not a failed request."""
     try:
         # changes are applied inside: beginning a savepoint flushes what is already dirty
@@ -123,6 +124,7 @@ async def _save(info: Info, row: SpaceModel, **changes: object) -> SpacePayload:
         return _duplicate_slug()
     await info.context.db.refresh(row)
     forget_space(info.context.loaders, row.id)
+    await info.context.emit(topic, row.id, [to_camel_case(f) for f in changes])
     return SpacePayload(space=Space.from_model(row))
 
 
@@ -148,7 +150,7 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
                 SpaceUserError(code=SpaceErrorCode.PLAN_LIMIT, field=None, message=over.message)
             ]
         )
-    return await _save(info, row)
+    return await _save(info, row, "space.created")
 
 
 async def update_space(info: Info, input: SpaceUpdateInput) -> SpacePayload:
@@ -162,7 +164,8 @@ async def update_space(info: Info, input: SpaceUpdateInput) -> SpacePayload:
         "slug": input.slug,
         "description": input.description,
     }
-    return await _save(info, row, **{k: v for k, v in changes.items() if v is not None})
+    given = {k: v for k, v in changes.items() if v is not None}
+    return await _save(info, row, "space.updated", **given)
 
 
 async def _set_status(
@@ -184,7 +187,7 @@ async def _set_status(
     changes: dict[str, object] = {"status": status}
     if status == "published":
         changes["published_at"] = datetime.now(UTC)
-    return await _save(info, row, **changes)
+    return await _save(info, row, f"space.{status}", **changes)
 
 
 async def publish_space(info: Info, id: strawberry.ID) -> SpacePayload:
@@ -206,4 +209,5 @@ async def delete_space(info: Info, id: strawberry.ID) -> SpaceDeletePayload:
     row = await load_space(info, id)
     await info.context.db.delete(row)
     forget_space(info.context.loaders, row.id)
+    await info.context.emit("space.deleted", row.id)
     return SpaceDeletePayload(deleted_space_id=strawberry.ID(encode_id("Space", row.id)))

@@ -21,8 +21,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from core.auth import new_token
 from core.errors import Forbidden, NotFound
-from core.ids import encode_id
-from models import ApiToken, DomainEvent, EmailKind, RequestKind, RequestState
+from models import ApiToken, EmailKind, RequestKind, RequestState
 from models import Contact as ContactModel
 from models import SubjectRequest as SubjectRequestModel
 from models.base import EMAIL_MAX
@@ -186,6 +185,7 @@ async def _file(
         )
     _transition(info, row, State.VERIFYING)
     await ctx.db.flush()
+    await ctx.emit("subject_request.created", row.id)
     return SubjectRequestPayload(request=SubjectRequest.from_model(row))
 
 
@@ -253,6 +253,7 @@ async def verify_request(info: Info, input: SubjectRequestVerifyInput) -> Subjec
     row.verified_by, row.verification_hash = method, None
     _transition(info, row, State.VERIFIED, note)
     await info.context.db.flush()
+    await info.context.emit("subject_request.updated", row.id, ["state"])
     return SubjectRequestPayload(request=SubjectRequest.from_model(row))
 
 
@@ -291,13 +292,7 @@ async def _correct(info: Info, row: SubjectRequestModel) -> None:
     for contact_id in row.contact_ids:
         ctx.audit.record("update", contact_id, fields)
         forget_contact(ctx.loaders, contact_id)
-        ctx.db.add(
-            DomainEvent(
-                id=uuid.uuid4(),
-                topic="contact.changed",
-                payload={"contactId": encode_id("Contact", contact_id), "fields": fields},
-            )
-        )
+    await ctx.emit("contact.updated", row.contact_ids, fields)
     row.changes = None  # applied: no second copy of the new values
 
 
@@ -331,6 +326,7 @@ async def process_request(info: Info, id: strawberry.ID) -> SubjectRequestPayloa
     _transition(info, row, State.COMPLETED)
     row.completed_at = datetime.now(UTC)
     await ctx.db.flush()
+    await ctx.emit("subject_request.completed", row.id, ["state"])
     return SubjectRequestPayload(request=SubjectRequest.from_model(row), export_link=link)
 
 
@@ -354,6 +350,7 @@ async def reject_request(info: Info, input: SubjectRequestReasonInput) -> Subjec
     row.rejection_reason = reason
     _transition(info, row, State.REJECTED, reason)
     await info.context.db.flush()
+    await info.context.emit("subject_request.rejected", row.id, ["state"])
     return SubjectRequestPayload(request=SubjectRequest.from_model(row))
 
 
@@ -373,6 +370,7 @@ async def extend_request(info: Info, input: SubjectRequestReasonInput) -> Subjec
     row.due_at = add_months(row.due_at, 2)
     _transition(info, row, State(row.state), reason)
     await info.context.db.flush()
+    await info.context.emit("subject_request.updated", row.id, ["dueAt"])
     return SubjectRequestPayload(request=SubjectRequest.from_model(row))
 
 
@@ -391,4 +389,5 @@ async def create_subject_link(info: Info, contact_id: strawberry.ID) -> SubjectL
         )
     )
     await info.context.db.flush()
+    await info.context.emit("subject_link.created", contact.id)
     return SubjectLinkPayload(token=token)

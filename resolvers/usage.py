@@ -71,6 +71,7 @@ async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayloa
         )
     db.add(UsageEvent(id=uuid.uuid4(), contact_id=contact.id, space_id=space.id, block_id=block_id))
     await db.flush()
+    await info.context.emit("usage.recorded", space.id)
     return UsageRecordPayload(recorded=True)
 
 

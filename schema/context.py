@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,7 @@ from core.config import Settings
 from core.db import Db
 from core.outcome import RequestOutcome
 from policies.authz import Authorizer
+from store.events import emit
 
 if TYPE_CHECKING:
     from privacy.erasure import StepHook
@@ -42,6 +45,12 @@ class Context:
 
     def __post_init__(self) -> None:
         self.audit = AuditBuffer(self.principal, self.request_id)
+
+    async def emit(
+        self, topic: str, object_ids: uuid.UUID | Sequence[uuid.UUID], fields: Iterable[str] = ()
+    ) -> None:
+        """Write the mutation's domain event in the request's transaction (store/events.py)."""
+        await emit(self.db, topic, object_ids, fields, actor=self.principal.kind)
 
 
 Info = strawberry.Info[Context, None]

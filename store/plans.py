@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 
 from core.db import Db
 from models import ApiToken, Contact, OutboxMessage, Space, TenantPlan
 from models.outbox import OutboxStatus
 from models.plan import RESOURCES
+from models.tenant import KEY_KINDS
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,11 @@ def _count_stmt(resource: str) -> Any:
             OutboxMessage.status != OutboxStatus.CANCELLED.value,
         )
     if resource == "api_keys":
+        # partner and widget keys that still work (revoked or expired ones do not count)
         return count.select_from(ApiToken).where(
-            ApiToken.kind == "partner", ApiToken.revoked_at.is_(None)
+            ApiToken.kind.in_(KEY_KINDS),
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()),
         )
     raise ValueError(f"unknown plan resource {resource!r}")
 

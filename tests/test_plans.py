@@ -3,7 +3,7 @@
 Invariants:
 - `microspace plan-set` sets a tenant's plan (JSON out; bad input exits 2 with one line);
 - creating past a limit is the user error `PLAN_LIMIT` and writes nothing (spaces, contacts
-  one by one or imported, e-mail per month);
+  one by one or imported, e-mail per month, API keys);
 - `tenantUsage` shows usage against the limits as counts; no plan means no limit;
 - only owners and admins see the usage.
 """
@@ -14,7 +14,7 @@ import json
 
 from core.ids import encode_id
 from tests.conftest import error_codes
-from tests.factories import make_contacts
+from tests.factories import API_KEY_CREATE, make_contacts
 from tests.test_cli import run_cli
 
 USAGE = """{ tenantUsage { plan spaces { used limit } contacts { used limit }
@@ -81,6 +81,14 @@ async def test_limits_are_enforced_and_usage_is_shown(
     assert (await owner(QUEUE, {"ids": gids[:1]}))["data"]["marketingEmailQueue"][
         "queuedCount"
     ] == 1
+
+    # API keys: the plan allows none
+    key = await owner(
+        API_KEY_CREATE,
+        {"input": {"kind": "PARTNER", "name": "k", "scopes": ["spaces:read"]}},
+    )
+    assert key["data"]["apiKeyCreate"]["secret"] is None
+    assert [e["code"] for e in key["data"]["apiKeyCreate"]["userErrors"]] == ["PLAN_LIMIT"]
 
     usage = (await owner(USAGE))["data"]["tenantUsage"]
     assert usage == {

@@ -1,8 +1,8 @@
 """Privacy promises: member profiles, tenant profile, sign-in records, plans, account
-deletion, the erasure journal, member e-mail in the outbox, one-click opt-out as a source.
+deletion codes by e-mail, the erasure journal, one-click opt-out as a consent source.
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0006 (0004 when proposed; chained after the partners' migration once it was merged)
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from migrations.rls import APP_ROLE, grant_app, tenant_rls
 
 revision = "0010"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -91,16 +91,11 @@ STATEMENTS = [
     )
     """,
     "CREATE INDEX ix_erasure_journal_time ON erasure_journal (erased_at)",
-    # e-mail to members (account deletion codes) goes through the same outbox
-    "ALTER TABLE outbox ADD COLUMN member_id uuid",
-    """ALTER TABLE outbox ADD CONSTRAINT fk_outbox_member FOREIGN KEY (tenant_id, member_id)
-       REFERENCES members (tenant_id, id) ON DELETE CASCADE""",
-    "ALTER TABLE outbox ALTER COLUMN contact_id DROP NOT NULL",
-    "ALTER TABLE outbox ADD CONSTRAINT ck_outbox_recipient CHECK (contact_id IS NOT NULL OR member_id IS NOT NULL)",
+    # account deletion codes go to members through the outbox (member e-mail: 0006)
     "ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_kind_check",
     """ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN
        ('space_invitation', 'space_updated', 'marketing', 'subject_verification',
-        'account_deletion'))""",
+        'webhook_failing', 'account_deletion'))""",
     "ALTER TABLE consent_events DROP CONSTRAINT IF EXISTS consent_events_source_check",
     """ALTER TABLE consent_events ADD CONSTRAINT consent_events_source_check CHECK (source IN
        ('form', 'widget', 'api', 'import', 'one_click'))""",
@@ -152,7 +147,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE " + ", ".join(GRANTS) + " CASCADE")
-    op.execute("ALTER TABLE outbox DROP CONSTRAINT ck_outbox_recipient")
-    op.execute("ALTER TABLE outbox DROP COLUMN member_id")
+    op.execute("DELETE FROM outbox WHERE kind = 'account_deletion'")
+    op.execute("ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check")
+    op.execute(
+        "ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN ('space_invitation', "
+        "'space_updated', 'marketing', 'subject_verification', 'webhook_failing'))"
+    )
     for column in ("full_name", "company", "address"):
         op.execute(f"ALTER TABLE members DROP COLUMN {column}")
