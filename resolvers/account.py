@@ -31,6 +31,8 @@ async def request_account_deletion(info: Info) -> AccountDeletionRequestPayload:
         raise Forbidden("Only an owner can delete the account.")
     expires_at, owners = await account.request_deletion(info.context.db, member_id)
     info.context.audit.record("account_deletion_request", None, ["account"])
+    assert info.context.principal.tenant_id is not None
+    await info.context.emit("account.deletion_requested", info.context.principal.tenant_id)
     return AccountDeletionRequestPayload(
         expires_at=expires_at, owners_notified=owners, warning=account.WARNING
     )
@@ -60,4 +62,5 @@ async def confirm_account_deletion(
     await ctx.db.execute(delete(SignIn).execution_options(synchronize_session=False))
     # the audit keeps ids only: who confirmed (the actor) and what, never a value
     ctx.audit.record("account_delete", None, ["account"])
+    await ctx.emit("account.deleted", ctx.principal.tenant_id)
     return AccountDeletionConfirmPayload(deleted=True)

@@ -120,7 +120,9 @@ async def update_my_profile(info: Info, input: MemberProfileUpdateInput) -> Memb
         setattr(row, key, value)
     await db.flush()
     # the audit names the fields, never their values
-    info.context.audit.record("member_update", None, sorted(_camel(k) for k in values))
+    fields = sorted(_camel(k) for k in values)
+    info.context.audit.record("member_update", None, fields)
+    await info.context.emit("member.updated", row.id, fields)
     return MemberProfilePayload(profile=MemberProfile.from_model(row))
 
 
@@ -142,6 +144,7 @@ async def leave_tenant(info: Info) -> MemberLeavePayload:
     await erase_member(db, member_id)
     await record(db, JournalKind.MEMBER, member_id)
     info.context.audit.record("member_leave", None, ["member"])
+    await info.context.emit("member.left", member_id)
     return MemberLeavePayload(left=True)
 
 
@@ -172,5 +175,8 @@ async def update_tenant_profile(
     for key, value in values.items():
         setattr(row, key, value)
     await db.flush()
-    info.context.audit.record("tenant_profile_update", None, sorted(_camel(k) for k in values))
+    fields = sorted(_camel(k) for k in values)
+    info.context.audit.record("tenant_profile_update", None, fields)
+    assert db.tenant_id is not None
+    await info.context.emit("tenant_profile.updated", db.tenant_id, fields)
     return TenantProfilePayload(profile=TenantProfile.from_model(row))

@@ -116,7 +116,17 @@ async def test_owners_delete_the_account_at_once(
             t,
         )
         sign_ins = await conn.scalar(text("SELECT count(*) FROM sign_ins WHERE tenant_id = :t"), t)
+        events = list(
+            await conn.scalars(
+                text(
+                    "SELECT topic FROM domain_events WHERE tenant_id = :t AND topic LIKE 'account.%'"
+                ),
+                t,
+            )
+        )
     assert (status, live, journal, audit, sign_ins) == ("ended", 0, "tenant", 1, 0)
+    # integrations learn that they must delete their copies
+    assert sorted(events) == ["account.deleted", "account.deletion_requested"]
     assert error_codes(await owner("{ myProfile { email } }")) == ["UNAUTHENTICATED"]
 
 

@@ -123,6 +123,15 @@ async def test_member_leaves_and_last_owner_cannot(api, new_tenant, new_member, 
             )
             == "member"
         )
+        events = list(
+            await conn.scalars(
+                text(
+                    "SELECT topic FROM domain_events WHERE tenant_id = :t AND topic LIKE 'member.%'"
+                ),
+                t,
+            )
+        )
+    assert sorted(events) == ["member.left", "member.updated"]
     # now the first owner is the last one again
     assert (await owner(LEAVE))["data"]["memberLeave"]["userErrors"] == [{"code": "LAST_OWNER"}]
 
