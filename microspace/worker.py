@@ -26,7 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for, unit_of_work
+from core.invitation_links import Invitation, InvitationLinks
 from core.mail import Email, Sender, render, sender_from_settings
+from microspace.housekeeping import prune_mail_sink, resume_erasures
 from microspace.unsubscribe_mail import with_unsubscribe
 from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
@@ -58,10 +60,14 @@ class Worker:
     # the unsubscribe link of marketing e-mail is signed with this and points there
     secret: bytes = b""
     public_url: str = "https://localhost:8000"
+    # signs the link of each invitation e-mail as it is sent (never stored in the outbox)
+    links: InvitationLinks | None = None
 
     async def run_once(self) -> Stats:
-        """Send everything that is due now, then return."""
+        """Resume interrupted erasures, send everything that is due now, then return."""
         stats = Stats()
+        await resume_erasures(self.sessionmaker, stats.errors)
+        await prune_mail_sink(self.sender, self.sessionmaker)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
             keys = [k for k in await self._due() if k not in seen]
@@ -123,7 +129,7 @@ class Worker:
         # the contact first, then the outbox row: the order a consent withdrawal locks them
         # in, so the two can never deadlock. Shared: a withdrawal either committed before
         # this (and the consent check sees it) or waits until this e-mail is marked sent.
-        # No contact: an operational e-mail to a member (no consent or access to check).
+        # no contact: an operational e-mail to a member (no consent or access to check)
         if contact_id is not None and not await lock_contact(db, contact_id, exclusive=False):
             return None
         claim = (
@@ -149,15 +155,15 @@ class Worker:
         space_title = None
         if row.space_id is not None:
             space_title = await db.scalar(select(Space.title).where(Space.id == row.space_id))
-        subject, body = render(row.kind, contact.full_name, space_title, row.payload)
+        payload = row.payload
+        if row.kind == EmailKind.SPACE_INVITATION.value and self.links and row.space_id:
+            invitation = Invitation(row.tenant_id, row.space_id, contact.id)
+            payload = {**payload, "link": self.links.url(invitation, now=datetime.now(UTC))}
+        subject, body = render(row.kind, contact.full_name, space_title, payload)
         headers: tuple[tuple[str, str], ...] = ()
         purpose = CONSENT_FOR_KIND.get(row.kind)
         if purpose is not None:
-            try:
-                body, headers = with_unsubscribe(self, row.tenant_id, contact.id, purpose, body)
-            except RuntimeError as exc:  # no key to sign the link: retried, never sent without
-                self._failed(row, exc, stats)
-                return
+            body, headers = with_unsubscribe(self, row.tenant_id, contact.id, purpose, body)
         email = Email(
             key=str(row.id),
             to=contact.email,
@@ -172,8 +178,8 @@ class Worker:
             self._failed(row, exc, stats)
             return
         now = datetime.now(UTC)
-        if row.kind == EmailKind.SUBJECT_VERIFICATION.value:
-            row.payload = {}  # a one-time code does not outlive its delivery
+        if row.kind in (EmailKind.SUBJECT_VERIFICATION.value, EmailKind.SUBJECT_LINK.value):
+            row.payload = {}  # a one-time code or token does not outlive its delivery
         row.status, row.sent_at, row.attempts, row.last_error = (
             OutboxStatus.SENT.value,
             now,
@@ -255,15 +261,6 @@ def _cancel(row: OutboxMessage, reason: str) -> None:
     )
 
 
-def _secret_or_empty(settings: Settings) -> bytes:
-    """Without the key the worker still sends transactional e-mail; marketing e-mail fails
-    and is retried, never sent without its unsubscribe link."""
-    try:
-        return settings.secret()
-    except RuntimeError:
-        return b""
-
-
 def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker, AsyncEngine]:
     """A worker on the application role's login; returns it and the engine to dispose."""
     engine = make_engine(settings.app_url(), pool_size=2, max_overflow=0)
@@ -273,8 +270,9 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
         mail_from=settings.mail_from,
         max_attempts=settings.outbox_max_attempts,
         backoff_seconds=settings.outbox_backoff_seconds,
-        secret=_secret_or_empty(settings),
+        secret=settings.secret(),
         public_url=settings.public_url,
+        links=InvitationLinks(settings.secret(), settings.public_url, settings.invitation_link_ttl),
     )
     return worker, engine
 

@@ -10,6 +10,7 @@ from models.contact import Contact
 from models.domain_event import EVENT_TYPES, DomainEvent
 from models.journal import ErasureJournalEntry, JournalKind
 from models.outbox import EmailKind, EmailSent, OutboxMessage, OutboxStatus
+from models.persisted import PersistedDocument
 from models.plan import TenantPlan
 from models.sign_in import SignIn
 from models.space import Space, SpaceStatus
@@ -48,6 +49,7 @@ __all__ = [
     "Member",
     "OutboxMessage",
     "OutboxStatus",
+    "PersistedDocument",
     "PolicyRule",
     "RequestKind",
     "RequestState",

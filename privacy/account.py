@@ -94,5 +94,5 @@ async def confirm_deletion(
             .values(subscription_status="ended", subscription_ends_at=now)
         )
     # committed: the ledgers now open to this tenant's purge (app_erase_ledger, migration 0010)
-    await purge_tenant(sessionmaker, tenant_id, now=now)
+    await purge_tenant(sessionmaker, tenant_id, now=now, audited_by_caller=True)
     return None

@@ -33,7 +33,11 @@ async def due_tenants(
 
 
 async def purge_tenant(
-    sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, *, now: datetime
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tenant_id: uuid.UUID,
+    *,
+    now: datetime,
+    audited_by_caller: bool = False,
 ) -> None:
     """Erase every contact's data (one transaction per table, so a crash resumes), then the
     personal columns of the tables that reference no contact (members, the request trail),
@@ -54,13 +58,15 @@ async def purge_tenant(
             .values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
-        await append_entries(
-            db,
-            "system",
-            None,
-            None,
-            [{"operation": "erase", "subjects": [], "fields": ["retention"]}],
-        )
+        # an account deletion is audited by its own request, as the owner who confirmed it
+        if not audited_by_caller:
+            await append_entries(
+                db,
+                "system",
+                None,
+                None,
+                [{"operation": "erase", "subjects": [], "fields": ["retention"]}],
+            )
         await db.execute(
             update(Tenant).where(Tenant.id == tenant_id).values(personal_data_purged_at=now)
         )

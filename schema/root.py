@@ -15,6 +15,7 @@ from resolvers import (
     emails,
     members,
     node,
+    persisted,
     plans,
     policies,
     space_access,
@@ -42,6 +43,7 @@ from schema.members import (
 )
 from schema.node import Node
 from schema.permissions import Authenticated, Can
+from schema.persisted import PersistedDocumentPayload
 from schema.plans import TenantUsage
 from schema.policies import PolicyRule, PolicyRulePayload, PolicyRuleRemovePayload
 from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
@@ -246,6 +248,10 @@ class Mutation:
     )
     subject_link_create: SubjectLinkPayload = strawberry.mutation(
         resolver=subject_requests.create_subject_link, extensions=[Can("SubjectRequest", "manage")]
+    )
+    persisted_document_register: PersistedDocumentPayload = strawberry.mutation(
+        resolver=persisted.register_persisted_document,
+        extensions=[Can("PersistedDocument", "create")],
     )
     api_key_create: ApiKeySecretPayload = strawberry.mutation(
         resolver=api_keys.create_api_key, extensions=[Can("ApiKey", "create")]

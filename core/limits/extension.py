@@ -15,7 +15,7 @@ from strawberry.extensions import SchemaExtension
 from core.errors import is_expected
 from core.limits.cost import CostAnalysis
 from core.limits.inputs import reject_nul
-from core.limits.rules import HiddenIntrospection, Limits, limit_error
+from core.limits.rules import HiddenIntrospection, Limits, check_directives, limit_error
 from core.outcome import RequestOutcome
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
@@ -105,6 +105,7 @@ class QueryLimits(SchemaExtension):
         if document is None:
             return  # a syntax error: already reported
         reject_nul(document, ec.variables)
+        check_directives(document, self.limits.max_directives)
         analysis = CostAnalysis(ec.schema._schema, document, ec.variables, self.limits)
         try:
             self.cost, fields = analysis.total()

@@ -2,7 +2,7 @@
 deletion codes by e-mail, the erasure journal, one-click opt-out as a consent source.
 
 Revision ID: 0010
-Revises: 0006 (0004 when proposed; chained after the partners' migration once it was merged)
+Revises: 0007 (0004 when proposed; chained after the migrations merged since)
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from migrations.rls import APP_ROLE, grant_app, tenant_rls
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -95,7 +95,7 @@ STATEMENTS = [
     "ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_kind_check",
     """ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN
        ('space_invitation', 'space_updated', 'marketing', 'subject_verification',
-        'webhook_failing', 'account_deletion'))""",
+        'webhook_failing', 'subject_link', 'account_deletion'))""",
     "ALTER TABLE consent_events DROP CONSTRAINT IF EXISTS consent_events_source_check",
     """ALTER TABLE consent_events ADD CONSTRAINT consent_events_source_check CHECK (source IN
        ('form', 'widget', 'api', 'import', 'one_click'))""",
@@ -151,7 +151,8 @@ def downgrade() -> None:
     op.execute("ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check")
     op.execute(
         "ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN ('space_invitation', "
-        "'space_updated', 'marketing', 'subject_verification', 'webhook_failing'))"
+        "'space_updated', 'marketing', 'subject_verification', 'webhook_failing', "
+        "'subject_link'))"
     )
     for column in ("full_name", "company", "address"):
         op.execute(f"ALTER TABLE members DROP COLUMN {column}")
