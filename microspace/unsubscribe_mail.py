@@ -16,6 +16,8 @@ def with_unsubscribe(
     worker: Worker, tenant_id: uuid.UUID, contact_id: uuid.UUID, purpose: str, body: str
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The body with a visible opt-out link, and the RFC 8058 headers pointing at it."""
+    if not worker.secret:
+        raise RuntimeError("MICROSPACE_SECRET_KEY is needed to sign unsubscribe links")
     token = unsubscribe.sign(
         worker.secret, tenant_id=tenant_id, contact_id=contact_id, purpose=purpose
     )

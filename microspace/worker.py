@@ -163,7 +163,11 @@ class Worker:
         headers: tuple[tuple[str, str], ...] = ()
         purpose = CONSENT_FOR_KIND.get(row.kind)
         if purpose is not None:
-            body, headers = with_unsubscribe(self, row.tenant_id, contact.id, purpose, body)
+            try:
+                body, headers = with_unsubscribe(self, row.tenant_id, contact.id, purpose, body)
+            except RuntimeError as exc:  # no key to sign the link: retried, never sent without
+                self._failed(row, exc, stats)
+                return
         email = Email(
             key=str(row.id),
             to=contact.email,
@@ -261,6 +265,15 @@ def _cancel(row: OutboxMessage, reason: str) -> None:
     )
 
 
+def _invitation_links(settings: Settings) -> InvitationLinks | None:
+    """What signs invitation links; without a secret key the e-mails go out without one
+    (the CLI always has a key: MICROSPACE_SECRET_KEY or the per-installation one)."""
+    if not settings.secret_key:
+        log.info("MICROSPACE_SECRET_KEY is not set: invitation e-mails carry no link")
+        return None
+    return InvitationLinks(settings.secret(), settings.public_url, settings.invitation_link_ttl)
+
+
 def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker, AsyncEngine]:
     """A worker on the application role's login; returns it and the engine to dispose."""
     engine = make_engine(settings.app_url(), pool_size=2, max_overflow=0)
@@ -270,9 +283,10 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
         mail_from=settings.mail_from,
         max_attempts=settings.outbox_max_attempts,
         backoff_seconds=settings.outbox_backoff_seconds,
-        secret=settings.secret(),
+        # without a key, marketing e-mail is retried, never sent without its unsubscribe link
+        secret=settings.secret() if settings.secret_key else b"",
         public_url=settings.public_url,
-        links=InvitationLinks(settings.secret(), settings.public_url, settings.invitation_link_ttl),
+        links=_invitation_links(settings),
     )
     return worker, engine
 

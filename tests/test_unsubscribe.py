@@ -188,3 +188,16 @@ async def test_members_cannot_record_the_one_click_source(api, new_tenant, owner
         {"code": "RESERVED_SOURCE", "field": ["source"]}
     ]
     assert await _ledger(owner_url, t.tenant_id, cid) == [("granted", "import")]
+
+
+async def test_without_the_key_marketing_is_retried_never_sent_bare(
+    api, new_tenant, owner_url, settings, tmp_path
+):
+    t = await new_tenant()
+    (cid,) = await make_contacts(owner_url, t.tenant_id, 1, consents=("marketing_email",))
+    await api(t.token)(QUEUE, {"ids": [encode_id("Contact", cid)], "s": "Keyless"})
+    await run(replace(settings, mail_dir=str(tmp_path), secret_key=None), once=True)
+    row = (await _outbox(owner_url, t.tenant_id))["Keyless"]
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "MICROSPACE_SECRET_KEY" in row.last_error
+    assert not (tmp_path / f"{row.id}.eml").exists()
