@@ -123,7 +123,11 @@ async def authenticate(db: Db, authorization: str | None) -> Principal:
     if not token or len(token) > 200:
         return REJECTED
     digest = hash_token(token)
-    row = (await db.execute(AUTHENTICATE, {"hash": digest})).first()
+    rows = (await db.execute(AUTHENTICATE, {"hash": digest})).all()
+    if len(rows) > 1:
+        # a hash is unique per tenant (migration 0008); two matches would be ambiguous
+        return REJECTED
+    row = rows[0] if rows else None
     if row is None:
         refusal = await db.scalar(REFUSAL, {"hash": digest})
         return Principal(kind="anonymous", rejected=True, refusal=refusal) if refusal else REJECTED

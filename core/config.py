@@ -92,7 +92,9 @@ class Settings:
         "graphql-core's field-comparison budget (`VALIDATION_WORK_LIMIT`)",
     )
     allow_get_queries: bool = setting(
-        False, "MICROSPACE_ALLOW_GET_QUERIES", "run queries (never mutations) over GET"
+        True,
+        "MICROSPACE_ALLOW_GET_QUERIES",
+        "run queries (never mutations) over GET; off: HTTP 405 `GET_NOT_ALLOWED`",
     )
     statement_timeout: float = setting(
         5.0, "MICROSPACE_STATEMENT_TIMEOUT", "PostgreSQL statement timeout, in seconds"
@@ -117,7 +119,8 @@ class Settings:
     rate_limit_burst: int = setting(
         50_000,
         "MICROSPACE_RATE_LIMIT_BURST",
-        "cost points per principal, per process (HTTP 429 `RATE_LIMITED`)",
+        "cost points per principal, per process or shared with `REDIS_URL` (HTTP 429 "
+        "`RATE_LIMITED`)",
     )
     rate_limit_rate: float = setting(
         1000.0, "MICROSPACE_RATE_LIMIT_RATE", "cost points refilled per second"
@@ -207,6 +210,34 @@ class Settings:
         90,
         "MICROSPACE_SIGN_IN_RETENTION_DAYS",
         "days sign-in records are kept before the worker purges them",
+    )
+    embedded_data_dir: str | None = setting(
+        None,
+        "MICROSPACE_DATA_DIR",
+        "where `serve` keeps its embedded PostgreSQL when `DATABASE_URL` is unset",
+        shown="`.data/postgres`",
+    )
+    # operating (README "Operating"): logs, traces, shared rate limits
+    log_level: str = setting(
+        "INFO",
+        "MICROSPACE_LOG_LEVEL",
+        "level of `serve` and `worker` logs (one-shot commands log warnings only)",
+    )
+    log_format: str = setting(
+        "json", "MICROSPACE_LOG_FORMAT", "`json` (one object per line) or `console`"
+    )
+    otel_endpoint: str | None = setting(
+        None,
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTLP/HTTP collector for traces; no tracing when unset",
+    )
+    redis_url: str | None = setting(
+        None,
+        "REDIS_URL",
+        "share rate-limit budgets between processes; per process when unset",
+    )
+    redis_prefix: str = setting(
+        "microspace:", "MICROSPACE_REDIS_PREFIX", "prefix of the keys written to Redis"
     )
 
     def owner_url(self) -> URL:

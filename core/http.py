@@ -52,6 +52,22 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
+RETRY_AFTER_UNAVAILABLE = 5
+
+
+def service_unavailable(request_id: str) -> JSONResponse:
+    """The database cannot be reached: a 503 that tells clients when to try again."""
+    return error_response(
+        503,
+        "SERVICE_UNAVAILABLE",
+        "The service is temporarily unavailable; retry shortly. "
+        f"Quote request id {request_id} to the operator if it persists.",
+        {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+        requestId=request_id,
+        retryAfter=RETRY_AFTER_UNAVAILABLE,
+    )
+
+
 def body_too_large(limit: int) -> Refusal:
     return Refusal(
         413, "BODY_SIZE_LIMIT", f"The request body may be at most {limit} bytes.", limit=limit

@@ -73,18 +73,32 @@ def alembic_config(url: URL) -> Config:
     return cfg
 
 
+# pg_advisory_lock key of migrations (any constant: "msmigrat" in ASCII)
+MIGRATION_LOCK = 0x6D736D6967726174
+
+
 async def migrate(owner_url: URL, app_password: str, revision: str = "head") -> None:
-    """Create the application role, then apply migrations as the owner."""
-    await ensure_app_role(owner_url, app_password)
-    cfg = alembic_config(owner_url)
+    """Create the application role, then apply migrations as the owner.
+
+    Serialised by an advisory lock: processes started at once (several API replicas, a
+    migrate job) apply each migration once; the later ones wait, then find nothing to do.
+    """
     engine = create_async_engine(owner_url)
     try:
-        async with engine.begin() as conn:
+        async with engine.connect() as lock:
+            await lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            try:
+                await ensure_app_role(owner_url, app_password)
+                cfg = alembic_config(owner_url)
+                async with engine.begin() as conn:
 
-            def upgrade(sync_conn: Any) -> None:
-                cfg.attributes["connection"] = sync_conn
-                command.upgrade(cfg, revision)
+                    def upgrade(sync_conn: Any) -> None:
+                        cfg.attributes["connection"] = sync_conn
+                        command.upgrade(cfg, revision)
 
-            await conn.run_sync(upgrade)
+                    await conn.run_sync(upgrade)
+            finally:
+                await lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+                await lock.commit()
     finally:
         await engine.dispose()

@@ -8,8 +8,9 @@ record, one per request on the context, carries the decisions between the two.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from core.ratelimit import Decision, RateLimited, TokenBuckets
+from core.ratelimit import Budget, Decision, RateLimited, TokenBuckets
 
 
 @dataclass
@@ -26,6 +27,31 @@ class RequestOutcome:
     # the principal kind that ran a trusted document by hash (microspace/persisted.py): a
     # widget's GET is then cacheable
     persisted_by: str | None = None
+    # the response carries GraphQL errors (for the request metrics)
+    graphql_errors: bool = False
+    # the shared (Redis) store, once the request itself was admitted by it: the query's cost
+    # is then charged just before execution (`charge_pending`), as validation cannot await
+    shared: Any = None
+    pending_cost: int | None = None
+
+    async def admit_shared(self, shared: Any, key: str) -> Decision:
+        """`admit` against the shared store (core/shared_limits.py)."""
+        self.decision = await shared.take(key, 1)
+        if self.decision.allowed:
+            self.shared, self.key = shared, key
+        else:
+            self.refusal = self._refused(shared, self.decision)
+        return self.decision
+
+    async def charge_pending(self) -> None:
+        """Take the rest of the query's cost from the shared store; raise when refused."""
+        if self.shared is None or self.pending_cost is None:
+            return
+        cost, self.pending_cost = self.pending_cost, None
+        self.decision = await self.shared.take(self.key, max(0, cost - 1))
+        if not self.decision.allowed:
+            self.refusal = self._refused(self.shared, self.decision)
+            raise self.refusal
 
     def admit(self, buckets: TokenBuckets, key: str) -> Decision:
         """Take one point for the request itself; the query's cost is charged after parsing."""
@@ -38,6 +64,9 @@ class RequestOutcome:
 
     def charge_cost(self, cost: int) -> None:
         """Take the rest of the query's cost; raise (stopping execution) when it is refused."""
+        if self.shared is not None:
+            self.pending_cost = cost
+            return
         if self.buckets is None:
             return
         self.decision = self.buckets.take(self.key, max(0, cost - 1))
@@ -46,5 +75,5 @@ class RequestOutcome:
             raise self.refusal
 
     @staticmethod
-    def _refused(buckets: TokenBuckets, decision: Decision) -> RateLimited:
+    def _refused(buckets: Budget, decision: Decision) -> RateLimited:
         return RateLimited(decision, int(buckets.burst), buckets.rate)

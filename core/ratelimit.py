@@ -1,7 +1,8 @@
 """Token buckets per principal, counted in query cost points, held in this process.
 
-Each uvicorn worker keeps its own buckets, so with W workers a principal may spend up to
-W x the configured budget (see docs/limits.md); no state is written to PostgreSQL.
+Without REDIS_URL each uvicorn worker keeps its own buckets, so with W workers a principal
+may spend up to W x the configured budget (see docs/limits.md); with REDIS_URL every process
+spends one shared budget (core/shared_limits.py). No state is written to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from graphql import GraphQLError
 
@@ -80,7 +82,14 @@ class RateLimited(GraphQLError):
         self.decision = decision
 
 
-def headers(buckets: TokenBuckets, decision: Decision) -> dict[str, str]:
+class Budget(Protocol):
+    """What the headers need of a bucket store, in-process or shared."""
+
+    burst: float
+    rate: float
+
+
+def headers(buckets: Budget, decision: Decision) -> dict[str, str]:
     """`RateLimit-*` headers (IETF draft) and, when refused, `Retry-After`."""
     window = math.ceil(buckets.burst / buckets.rate)
     out = {

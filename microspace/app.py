@@ -9,12 +9,14 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from core import access_log, http
 from core.config import Settings
@@ -24,10 +26,15 @@ from core.limits import Limits
 from core.outcome import RequestOutcome
 from core.ratelimit import TokenBuckets
 from core.ratelimit import headers as rate_headers
-from microspace import persisted
+from core.shared_limits import RedisTokenBuckets
+from microspace import persisted, tracing
 from microspace.cors import Cors
 from microspace.exports import export_endpoint
+from microspace.graphiql import ASSETS as GRAPHIQL_ASSETS
+from microspace.graphiql import PREFIX as GRAPHIQL_PREFIX
 from microspace.invitations import invitation_endpoint
+from microspace.logs import configure_structlog
+from microspace.observability import RequestContext, is_safe_id, metrics_endpoint
 from microspace.pipeline import Pipeline
 from microspace.state import AppState
 from microspace.strawberry_adapter import OutcomeRequest, StrawberryView
@@ -42,27 +49,6 @@ from schema.context import Context
 log = logging.getLogger("microspace")
 
 
-class RequestId:
-    """Give every request an id, echoed in `X-Request-ID` and in masked errors."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
 class GraphQLApp(StrawberryView):
     """The `/graphql` endpoint: strict HTTP rules, a rate limit in cost points, and one
     opened request (a unit of work, within the execution timeout) per HTTP request."""
@@ -70,15 +56,29 @@ class GraphQLApp(StrawberryView):
     def __init__(self, pipeline: Pipeline, **kwargs: Any) -> None:
         settings = pipeline.state.settings
         super().__init__(
-            build_schema(limits=Limits.from_settings(settings)),
+            build_schema(
+                extra_extensions=tracing.schema_extensions(settings),
+                limits=Limits.from_settings(settings),
+            ),
             # GET by hash is always open (widget reads, CDN caching); GET with a query text
-            # only when configured (StrawberryView.parse_http_body)
+            # as configured (StrawberryView.parse_http_body)
             allow_queries_via_get=True,
             **kwargs,
         )
         self.get_text_queries = settings.allow_get_queries
         self.pipeline = pipeline
         self.buckets = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_rate)
+        # with REDIS_URL, one budget for every process (core/shared_limits.py)
+        self.shared = (
+            RedisTokenBuckets(
+                settings.redis_url,
+                settings.rate_limit_burst,
+                settings.rate_limit_rate,
+                prefix=settings.redis_prefix,
+            )
+            if settings.redis_url
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,7 +90,9 @@ class GraphQLApp(StrawberryView):
             await refusal.response()(scope, receive, send)
             return
         request = OutcomeRequest(scope, http.replay(body))
-        response = await self.handle(request)
+        with self.pipeline.state.metrics.request() as report:
+            response = await self.handle(request)
+            report(*outcome_labels(request, response))
         max_age = self.pipeline.state.settings.widget_cache_seconds
         response = persisted.http_cache(request, response, max_age)
         if http.wants_graphql_response(request.headers.get("accept")) and (
@@ -101,13 +103,14 @@ class GraphQLApp(StrawberryView):
 
     async def handle(self, request: OutcomeRequest) -> Response:
         async def step(context: Context) -> Response:
-            self.admit(request, context)
+            request.state.context = context
+            await self.admit(request, context)
             response = await self.execute(request, context)
             return self.finish(response, context.outcome)
 
         return await self.pipeline.serve(request, step, request.outcome)
 
-    def admit(self, request: Request, context: Context) -> None:
+    async def admit(self, request: Request, context: Context) -> None:
         """Take one point for the request itself; the query's cost is taken after parsing."""
         if not self.buckets.enabled:
             return
@@ -115,7 +118,10 @@ class GraphQLApp(StrawberryView):
         # per token or key; per client address for anonymous callers and rejected tokens
         client = request.client.host if request.client else "unknown"
         key = principal.key if principal.authenticated else f"ip:{client}"
-        context.outcome.admit(self.buckets, key)
+        if self.shared is not None:
+            await context.outcome.admit_shared(self.shared, key)
+        else:
+            context.outcome.admit(self.buckets, key)
         self.refuse_if_limited(context.outcome)
 
     def finish(self, response: Response, outcome: RequestOutcome) -> Response:
@@ -131,9 +137,26 @@ class GraphQLApp(StrawberryView):
         error = outcome.refusal
         if error is None:
             return
+        self.pipeline.state.metrics.rate_limited.inc()
         extensions = {k: v for k, v in (error.extensions or {}).items() if k != "code"}
         headers = rate_headers(self.buckets, error.decision)
         raise Refusal(429, "RATE_LIMITED", error.message, headers, **extensions)
+
+
+def outcome_labels(request: OutcomeRequest, response: Response) -> tuple[str | None, str, str]:
+    """(operation name, operation type, outcome) of a GraphQL request, for its metrics."""
+    context = getattr(request.state, "context", None)
+    name, kind = getattr(context, "operation", None) or (None, "unknown")
+    status = response.status_code
+    if status == 200:
+        result = "partial" if request.outcome.graphql_errors else "ok"
+    elif status == 429:
+        result = "rate_limited"
+    elif status == 503:
+        result = "unavailable" if getattr(context, "unavailable", True) else "timeout"
+    else:
+        result = "rejected" if status < 500 else "error"
+    return name, kind, result
 
 
 def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None) -> Starlette:
@@ -156,6 +179,8 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     )
     pipeline = Pipeline(state)
     graphql = GraphQLApp(pipeline, graphql_ide="graphiql" if settings.dev_mode else None)
+    state.metrics.watch_engine(engine)
+    configure_structlog()
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -164,8 +189,8 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         try:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except Exception:
-            log.exception("readiness check failed")
+        except Exception as exc:  # noqa: BLE001 - any failure means: not ready
+            log.warning("readiness check failed: %s", type(exc).__name__)
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
@@ -173,6 +198,9 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
         await engine.dispose()
+        if graphql.shared is not None:
+            await graphql.shared.close()
+        tracing.shutdown()
 
     app = Starlette(
         routes=[
@@ -183,12 +211,27 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
             Route("/widget.js", widget_script(state), methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint(state, state.metrics)),
+            # GraphiQL's own files, in development mode only, like GraphiQL itself
+            *(
+                [Mount(GRAPHIQL_PREFIX, StaticFiles(directory=GRAPHIQL_ASSETS))]
+                if settings.dev_mode
+                else []
+            ),
         ],
         lifespan=lifespan,
     )
     app.state.microspace = state
     app.add_middleware(Cors, state=state)
-    app.add_middleware(RequestId)
+    app.add_middleware(RequestContext)
+    # outermost: an incoming X-Request-ID is honoured when it is a plain token, else replaced
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name="X-Request-ID",
+        validator=is_safe_id,
+        generator=lambda: uuid.uuid4().hex,
+    )
+    tracing.instrument(app, engine, settings)  # outermost, when an endpoint is configured
     # start-up objects (schema, policies, models) never die: keep them out of the cyclic
     # collector's full passes, which otherwise walk them during large responses
     gc.freeze()

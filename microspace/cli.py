@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import ipaddress
 import json
-import logging
 import os
+import signal
 import sys
 from dataclasses import replace
 from typing import Any
@@ -21,9 +21,12 @@ def _settings_with_database() -> tuple[Settings, bool]:
     settings = load_settings()
     embedded = not settings.database_url
     if embedded:
+        from pathlib import Path
+
         from core.devdb import embedded_url
 
-        url = embedded_url()
+        data_dir = settings.embedded_data_dir
+        url = embedded_url(Path(data_dir)) if data_dir else embedded_url()
         os.environ["DATABASE_URL"] = url
         settings = replace(settings, database_url=url)
     if not settings.secret_key and (embedded or settings.dev_mode):
@@ -69,16 +72,40 @@ def _migrate(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings, embedded = _settings_with_database()
+    if not embedded:
+        return _serve(args, settings, embedded)
+    # the embedded PostgreSQL stops with the server, on Ctrl-C and on SIGTERM alike: uvicorn
+    # re-raises the signal once it has shut down, and SIGTERM's default would end the
+    # process without running any cleanup
+    from core.devdb import stop_embedded
+
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return _serve(args, settings, embedded)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop_embedded()
+        print("embedded PostgreSQL stopped", flush=True)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _serve(args: argparse.Namespace, settings: Settings, embedded: bool) -> int:
     import uvicorn
 
     from microspace.app import create_app
     from microspace.tenants import seed_demo
 
-    settings, embedded = _settings_with_database()
     host = args.host or settings.host
     port = args.port or settings.port
     settings = serve_settings(settings, embedded=embedded, host=host, dev=args.dev)
-    _migrate(settings)
+    if not args.no_migrate:
+        _migrate(settings)
     if embedded or args.demo:
         demo = asyncio.run(seed_demo(settings.owner_url()))
         if settings.dev_mode:
@@ -90,7 +117,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             '-d \'{"query":"{ spaces { edges { node { title blocks { edges { node { kind body } } } } } } }"}\'',
             flush=True,
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # our logging configuration stays (log_config=None); our access line replaces uvicorn's
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     return 0
 
 
@@ -135,7 +163,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from microspace.worker import run
 
     settings, _created = _settings_with_database()
-    _migrate(settings)
+    if not args.no_migrate:
+        _migrate(settings)
     try:
         stats = asyncio.run(run(settings, once=args.once))
     except KeyboardInterrupt:
@@ -191,6 +220,18 @@ def cmd_plan_set(args: argparse.Namespace) -> int:
     settings, _ = _settings_with_database()
     _migrate(settings)
     return plans.run(settings, args)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from microspace.sdl import SCHEMA_FILE, printed_schema
+
+    sdl = printed_schema()
+    if args.write:
+        SCHEMA_FILE.write_text(sdl)
+        print(f"wrote {SCHEMA_FILE.name}")
+    else:
+        sys.stdout.write(sdl)
+    return 0
 
 
 def cmd_key_create(args: argparse.Namespace) -> int:
@@ -297,6 +338,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true", help="seed the demo tenant on any database")
     serve.add_argument(
+        "--no-migrate", action="store_true", help="leave migrations to a separate job"
+    )
+    serve.add_argument(
         "--dev", action="store_true", help="development mode (GraphiQL) on any database"
     )
     serve.set_defaults(func=cmd_serve)
@@ -320,6 +364,7 @@ def parser() -> argparse.ArgumentParser:
     mc.set_defaults(func=cmd_member_create)
     wk = sub.add_parser("worker", help="send queued e-mail from the outbox (SMTP or file sink)")
     wk.add_argument("--once", action="store_true", help="send what is due now, print JSON, exit")
+    wk.add_argument("--no-migrate", action="store_true", help="leave migrations to a separate job")
     wk.set_defaults(func=cmd_worker)
     ps = sub.add_parser("plan-set", help="set a tenant's plan and its limits; print JSON")
     from microspace.plans import add_arguments
@@ -340,16 +385,28 @@ def parser() -> argparse.ArgumentParser:
     )
     er.set_defaults(func=cmd_erasure_replay)
     _key_commands(sub)
+    sc = sub.add_parser("schema", help="print the GraphQL schema (SDL) the API serves")
+    sc.add_argument("--write", action="store_true", help="write it to schema.graphql instead")
+    sc.set_defaults(func=cmd_schema)
     _widget_commands(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv.insert(0, "serve")  # plain `python server.py [--port N]` serves
     args = parser().parse_args(argv)
+    from microspace.logs import configure_logging
+
+    settings = load_settings()
+    # the long-running commands log JSON lines at the configured level; one-shot commands
+    # print their result and log only warnings
+    long_running = args.command == "serve" or (
+        args.command == "worker" and not getattr(args, "once", False)
+    )
+    level = settings.log_level if long_running else "WARNING"
+    configure_logging(level, json=settings.log_format.lower() != "console")
     try:
         return int(args.func(args))
     except OperatorError as exc:

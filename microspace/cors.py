@@ -93,8 +93,9 @@ class Cors:
         return found or ()
 
     async def _preflight(self, headers: Headers, origin: str, key: str | None) -> Response:
-        if key:
-            allowed = origin in await self._origins_of(key)
+        widget_key = bearer_token(credential(None, key))
+        if widget_key:
+            allowed = origin in await self._origins_of(widget_key)
         else:
             async with unit_of_work(Db(self.state.sessionmaker)) as db:
                 allowed = bool(await db.scalar(ORIGIN_KNOWN, {"origin": origin[:300]}))

@@ -15,9 +15,10 @@ from contextlib import asynccontextmanager
 from starlette.requests import Request
 from starlette.responses import Response
 
+from core import http
 from core.admission import Admission
 from core.auth import authenticate, credential
-from core.db import Db, unit_of_work
+from core.db import Db, is_unavailable, unit_of_work
 from core.http import Refusal, error_response
 from core.outcome import RequestOutcome
 from microspace.state import AppState
@@ -36,12 +37,19 @@ class Pipeline:
     def __init__(self, state: AppState) -> None:
         self.state = state
         settings = state.settings
+        # requests take pooled connections in arrival order (core/db.py Db._admit)
+        self.gate = asyncio.Semaphore(settings.pool_size + settings.max_overflow)
         # a fair share of the pool per tenant (core/admission.py, docs/limits.md)
         self.admission = Admission(settings.tenant_max_concurrency, settings.tenant_max_queue)
         self.sign_ins = SignInRecorder()
 
-    def db(self) -> Db:
-        return Db(self.state.sessionmaker, statement_timeout=self.state.settings.statement_timeout)
+    def db(self, *, gated: bool = True) -> Db:
+        return Db(
+            self.state.sessionmaker,
+            statement_timeout=self.state.settings.statement_timeout,
+            # the audit of a failed request runs while that request still holds its turn
+            gate=self.gate if gated else None,
+        )
 
     async def serve(
         self, request: Request, step: Step, outcome: RequestOutcome | None = None
@@ -60,12 +68,17 @@ class Pipeline:
                 asyncio.timeout_at(deadline),
                 self.open(request, outcome) as context,
             ):
-                return await step(context)
+                response = await step(context)
+            if context.unavailable:
+                return self.unavailable(request)
+            return response
         except Refusal as refusal:
             return refusal.response()
         except TimeoutError:
             return self.timed_out()
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                return self.unavailable(request)
             request_id = request.state.request_id
             log.exception("unexpected error in request %s", request_id)
             return error_response(
@@ -123,10 +136,16 @@ class Pipeline:
         """Write the audit entries of a rolled-back request in a transaction of their own."""
         if not len(context.audit) or context.principal.tenant_id is None:
             return
-        async with unit_of_work(self.db()) as audit_db:
+        async with unit_of_work(self.db(gated=False)) as audit_db:
             # authenticated again: the audit chain takes its principal from this transaction
             await authenticate(audit_db, _credential(context.request))
             await context.audit.flush(audit_db)
+
+    def unavailable(self, request: Request) -> Response:
+        """One log line, no traceback: an outage is an operating condition, not a bug."""
+        request_id = request.state.request_id
+        log.warning("database unavailable: request %s answered 503", request_id)
+        return http.service_unavailable(request_id)
 
     def timed_out(self) -> Response:
         limit = self.state.settings.execution_timeout

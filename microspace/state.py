@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import casbin
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
+from core.metrics import Metrics
 from policies.authz import TenantPolicies
 from privacy.erasure import StepHook
 
@@ -19,5 +20,6 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     enforcer: casbin.Enforcer
     tenant_policies: TenantPolicies
+    metrics: Metrics = field(default_factory=Metrics)
     # called after each committed erasure step; tests inject a crash with it
     erasure_after_step: StepHook | None = None

@@ -27,6 +27,7 @@ from core import http
 from core.http import Refusal
 from core.outcome import RequestOutcome
 from microspace import persisted
+from microspace.graphiql import PAGE
 from schema.context import Context
 
 # Strawberry view methods this module overrides or calls, with the parameters it relies on
@@ -63,6 +64,11 @@ class StrawberryView(GraphQL[Context, None]):
 
     # GET with a query text (GET by hash is always open: `allow_queries_via_get` stays on)
     get_text_queries = False
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # GraphiQL from the API's own assets, never a CDN (microspace/graphiql.py)
+        return PAGE
 
     async def execute(self, request: Request, context: Context) -> Response:
         """Run one operation; the view's HTTP errors come back as coded refusals."""
@@ -133,6 +139,8 @@ class StrawberryView(GraphQL[Context, None]):
     ) -> GraphQLHTTPResponse:
         data = await super().process_result(request, result)
         errors: list[Any] = list(data.get("errors") or [])
+        if isinstance(request, OutcomeRequest):
+            request.outcome.graphql_errors = bool(errors)
         request_error = data.get("data") is None and errors and all("path" not in e for e in errors)
         if request_error and http.wants_graphql_response(request.headers.get("accept")):
             # GraphQL-over-HTTP: a request error has no `data` and a 4xx status

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
     func,
 )
@@ -106,11 +107,14 @@ class ApiToken(TenantScoped, Base):
         ForeignKeyConstraint(
             ["tenant_id", "member_id"], ["members.tenant_id", "members.id"], ondelete="CASCADE"
         ),
+        # unique within the tenant (the distribution column, docs/scaling.md); looked up by
+        # the hash alone through its own index
+        UniqueConstraint("tenant_id", "token_hash", name="uq_api_tokens_tenant_token_hash"),
     )
 
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200), default="")
-    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, index=True)
     member_id: Mapped[uuid.UUID | None]
     # a subject's magic-link token: the one contact it speaks for
     contact_id: Mapped[uuid.UUID | None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
 import casbin
@@ -21,6 +22,8 @@ POLICY_PATH = HERE / "policy.csv"
 def load_enforcer(policy_path: Path = POLICY_PATH) -> casbin.Enforcer:
     """Load the model and default policy once, at start-up."""
     enforcer = casbin.Enforcer(str(MODEL_PATH))
+    # pycasbin logs every denied check as a WARNING: a denial is an answer, not an incident
+    logging.getLogger("casbin.enforcer").setLevel(logging.ERROR)
     for row in read_policy_rows(policy_path):
         if row[0] == "p":
             enforcer.add_policy(*row[1:])

@@ -24,7 +24,7 @@ from schema.blocks import (
     BlockUserError,
 )
 from schema.context import Info
-from store.block_bodies import BODIES, BodyError, validate_body
+from store.block_bodies import BodyError, validate_body
 from store.loaders import forget, load_by_global_id
 from store.spaces import forget_space
 
@@ -102,12 +102,8 @@ async def _done(info: Info, row: BlockModel, topic: str, fields: list[str]) -> B
 async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     """Add a block to a space, at the end unless a position is given."""
     space = await load_space(info, input.space_id)
-    if input.kind not in BODIES:
-        kinds = ", ".join(BODIES)
-        return _error(
-            BlockErrorCode.UNKNOWN_KIND, ["kind"], f"Unknown block kind; use one of: {kinds}."
-        )
-    body = _body_or_error(input.kind, input.body)
+    kind = input.kind.value  # a BlockKind: GraphQL validation refuses any other value
+    body = _body_or_error(kind, input.body)
     if isinstance(body, BlockPayload):
         return body
     count = await _count(info, space.id)
@@ -119,9 +115,7 @@ async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
             f"position must be between 0 and {count}.",
         )
     await _shift(info, space.id, position, None, 1)
-    row = BlockModel(
-        id=uuid.uuid4(), space_id=space.id, kind=input.kind, position=position, body=body
-    )
+    row = BlockModel(id=uuid.uuid4(), space_id=space.id, kind=kind, position=position, body=body)
     info.context.db.add(row)
     await info.context.db.flush()
     return await _done(info, row, "block.created", [])

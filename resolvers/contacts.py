@@ -6,7 +6,8 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import ColumnElement, insert, or_, select
@@ -20,7 +21,7 @@ from models.base import EMAIL_MAX
 from privacy.subjects import normalise_email
 from resolvers.contact_addresses import reads_email, suppressed, taken, unavailable
 from resolvers.contact_addresses import suppressed_error as _suppressed
-from schema.connection import Connection, list_connection
+from schema.connection import Connection, OrderDirection, list_connection
 from schema.contacts import (
     Contact,
     ContactCreateInput,
@@ -28,6 +29,8 @@ from schema.contacts import (
     ContactErrorCode,
     ContactImportInput,
     ContactImportPayload,
+    ContactOrder,
+    ContactOrderField,
     ContactPayload,
     ContactUpdateInput,
     ContactUserError,
@@ -36,6 +39,7 @@ from schema.context import Info
 from store import plans
 from store.contacts import CONTACT_ORDER, forget_contact
 from store.loaders import load_by_global_id
+from store.pagination import Order, parse_datetime, parse_str
 
 MAX_IMPORT_ROWS = 1000
 LIMITS = {
@@ -173,13 +177,62 @@ async def get_contact(info: Info, id: strawberry.ID) -> Contact:
     return Contact.from_model(await load_contact(info, id))
 
 
+ORDER_COLUMNS = {
+    ContactOrderField.CREATED_AT: (ContactModel.created_at, parse_datetime, None),
+    ContactOrderField.UPDATED_AT: (ContactModel.updated_at, parse_datetime, None),
+    # a contact without a name sorts as "": a keyset comparison with NULL would drop it
+    ContactOrderField.NAME: (ContactModel.full_name, parse_str, ""),
+}
+
+
+def contact_order(info: Info, order_by: ContactOrder | None) -> Order:
+    """The keyset order for `orderBy`; newest first when none is given."""
+    if order_by is None:
+        return CONTACT_ORDER
+    if order_by.field is ContactOrderField.NAME and not info.context.authz.can(
+        "Contact.fullName", "read"
+    ):
+        # the order of rows would disclose what a masked or withheld name is
+        raise Forbidden("Ordering contacts by name needs full read access to Contact.fullName.")
+    column, parser, null_as = ORDER_COLUMNS[order_by.field]
+    return Order(
+        columns=(column, ContactModel.id),
+        parsers=(parser, uuid.UUID),
+        descending=order_by.direction is OrderDirection.DESC,
+        nulls=(null_as, None),
+        tag=f"{order_by.field.value}.{order_by.direction.value}",
+    )
+
+
 async def list_contacts(
-    info: Info, first: int | None = None, after: str | None = None, search: str | None = None
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    search: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    order_by: ContactOrder | None = None,
+    updated_since: Annotated[
+        datetime | None,
+        strawberry.argument(description="Only contacts changed at or after this instant."),
+    ] = None,
 ) -> Connection[Contact]:
-    """The tenant's contacts, newest first, optionally matching `search`."""
+    """The tenant's contacts, newest first unless `orderBy` says otherwise, optionally
+    matching `search`."""
+    order = contact_order(info, order_by)
     where = [search_clause(info, search[:200])] if search and search.strip() else []
+    if updated_since is not None:
+        where.append(ContactModel.updated_at >= updated_since)
     return await list_connection(
-        info, ContactModel, where, first, after, order=CONTACT_ORDER, convert=Contact.from_model
+        info,
+        ContactModel,
+        where,
+        first,
+        after,
+        last=last,
+        before=before,
+        order=order,
+        convert=Contact.from_model,
     )
 
 

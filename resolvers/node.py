@@ -14,6 +14,7 @@ from schema.context import Info
 from schema.node import Node, fetchable_node_types
 from schema.permissions import require
 from store.loaders import load_by_global_id
+from store.pagination import PageSizeLimit
 
 
 async def get_node(info: Info, id: strawberry.ID) -> Node:
@@ -28,3 +29,13 @@ async def get_node(info: Info, id: strawberry.ID) -> Node:
     if not node_type.visible_to(info.context.principal, row):
         raise NotFound()
     return node_type.from_model(row)  # type: ignore[no-any-return]
+
+
+async def get_nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    """The objects with these IDs, in order: each one missing is null plus NOT_FOUND at its
+    own index, and the others still come back."""
+    maximum = info.context.settings.max_page_size
+    if len(ids) > maximum:
+        raise PageSizeLimit(f"`ids` may hold at most {maximum} IDs.", argument="ids", limit=maximum)
+    # awaitables as list items: graphql-core awaits each and places its error at its index
+    return [get_node(info, id) for id in ids]  # type: ignore[misc]

@@ -6,6 +6,7 @@ import re
 import unicodedata
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.exc import IntegrityError
@@ -14,13 +15,15 @@ from strawberry.utils.str_converters import to_camel_case
 from core.ids import encode_id
 from models import Space as SpaceModel
 from models import SpaceStatus
-from schema.connection import Connection, list_connection
+from schema.connection import Connection, OrderDirection, list_connection
 from schema.context import Info
 from schema.spaces import (
     Space,
     SpaceCreateInput,
     SpaceDeletePayload,
     SpaceErrorCode,
+    SpaceOrder,
+    SpaceOrderField,
     SpacePayload,
     SpaceUpdateInput,
     SpaceUserError,
@@ -28,6 +31,7 @@ from schema.spaces import (
 from store import plans
 from store.loaders import load_by_global_id
 from store.outbox import queue_space_updated
+from store.pagination import Order, parse_datetime, parse_str
 from store.spaces import SPACE_ORDER, forget_space
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -44,16 +48,53 @@ async def get_space(info: Info, id: strawberry.ID) -> Space:
     return Space.from_model(await load_space(info, id))
 
 
+ORDER_COLUMNS = {
+    SpaceOrderField.CREATED_AT: (SpaceModel.created_at, parse_datetime),
+    SpaceOrderField.UPDATED_AT: (SpaceModel.updated_at, parse_datetime),
+    SpaceOrderField.TITLE: (SpaceModel.title, parse_str),
+}
+
+
+def space_order(order_by: SpaceOrder | None) -> Order:
+    """The keyset order for `orderBy`; newest first when none is given."""
+    if order_by is None:
+        return SPACE_ORDER
+    column, parser = ORDER_COLUMNS[order_by.field]
+    return Order(
+        columns=(column, SpaceModel.id),
+        parsers=(parser, uuid.UUID),
+        descending=order_by.direction is OrderDirection.DESC,
+        tag=f"{order_by.field.value}.{order_by.direction.value}",
+    )
+
+
 async def list_spaces(
     info: Info,
     first: int | None = None,
     after: str | None = None,
     status: SpaceStatus | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    order_by: SpaceOrder | None = None,
+    updated_since: Annotated[
+        datetime | None,
+        strawberry.argument(description="Only spaces changed at or after this instant."),
+    ] = None,
 ) -> Connection[Space]:
-    """The tenant's spaces, newest first."""
+    """The tenant's spaces, newest first unless `orderBy` says otherwise."""
     where = [SpaceModel.status == status.value] if status else []
+    if updated_since is not None:
+        where.append(SpaceModel.updated_at >= updated_since)
     return await list_connection(
-        info, SpaceModel, where, first, after, order=SPACE_ORDER, convert=Space.from_model
+        info,
+        SpaceModel,
+        where,
+        first,
+        after,
+        last=last,
+        before=before,
+        order=space_order(order_by),
+        convert=Space.from_model,
     )
 
 

@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from core.ids import encode_id
 from models import Block as BlockModel
 from models.block import BlockKind
+from schema.block_bodies import BlockBody, typed_body
 from schema.context import Info
 from schema.errors import UserError
 from schema.node import Node
@@ -32,6 +33,7 @@ class Block(Node):
     kind: BlockKind
     position: int = strawberry.field(description="Zero-based place in the space.")
     body: JSON = strawberry.field(description="Content; its shape depends on `kind`.")
+    content: BlockBody = strawberry.field(description="The content, as the type of its kind.")
     created_at: datetime
     updated_at: datetime
     pk: strawberry.Private[uuid.UUID]
@@ -46,6 +48,7 @@ class Block(Node):
             kind=BlockKind(row.kind),
             position=row.position,
             body=JSON(row.body),
+            content=typed_body(row.kind, row.body),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -76,7 +79,7 @@ class BlockUserError(UserError):
 @strawberry.input
 class BlockAddInput:
     space_id: strawberry.ID
-    kind: str = strawberry.field(description="One of the BlockKind values, in lower case.")
+    kind: BlockKind
     body: JSON
     position: int | None = strawberry.field(default=None, description="Defaults to the end.")
 

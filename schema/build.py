@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import strawberry
@@ -18,8 +19,10 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
+from core.db import is_unavailable
 from core.errors import is_expected
 from core.limits import Limits, QueryLimits, static_rules
+from core.outcome import RequestOutcome
 from schema.blocks import Block
 from schema.personal_data import REASON, compile_redaction
 from schema.root import Mutation, Query
@@ -44,6 +47,9 @@ class MaskUnexpected(MaskErrors):
         request_id = getattr(context, "request_id", None)
         if context is not None:
             context.failed = True
+            if is_unavailable(error.original_error):
+                # the HTTP layer answers 503 SERVICE_UNAVAILABLE and logs one line
+                context.unavailable = True
         return GraphQLError(
             message=f"Internal error. Quote request id {request_id} to the operator.",
             nodes=error.nodes,
@@ -59,7 +65,7 @@ class MicrospaceSchema(strawberry.Schema):
         # expected errors are answers, not incidents; log only what will be masked, with trace
         request_id = _request_id(execution_context)
         for error in errors:
-            if not is_expected(error):
+            if not is_expected(error) and not is_unavailable(error.original_error):
                 log.error(
                     "unexpected error in request %s at %s",
                     request_id,
@@ -87,10 +93,38 @@ class RedactionReport(SchemaExtension):
         return {"redactions": report}
 
 
+class OperationLabel(SchemaExtension):
+    """Tell the HTTP layer which operation ran (name and type), for its metrics."""
+
+    def on_execute(self) -> Iterator[None]:
+        ec = self.execution_context
+        context = ec.context
+        if context is not None and hasattr(context, "operation"):
+            try:
+                kind = ec.operation_type.value
+            except Exception:  # noqa: BLE001 - no single operation: the request fails later
+                kind = "unknown"
+            context.operation = (ec.operation_name, kind)
+        yield
+
+
+class ChargeSharedCost(SchemaExtension):
+    """With a shared (Redis) rate limit, take the query's cost before it executes: the
+    validation hook that computed it cannot wait on the network."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        outcome = getattr(self.execution_context.context, "outcome", None)
+        if isinstance(outcome, RequestOutcome):
+            await outcome.charge_pending()
+        yield
+
+
 CACHE_SIZE = 256
 
 
-def build_schema(limits: Limits | None = None) -> strawberry.Schema:
+def build_schema(
+    limits: Limits | None = None, extra_extensions: list[Any] | None = None
+) -> strawberry.Schema:
     limits = limits or Limits()
     # graphql-core's documented knob (a module attribute, so per process): its default of
     # 500,000 lets ~450 repeated `viewer { kind }` fields hold the event loop for ~1 s;
@@ -105,6 +139,8 @@ def build_schema(limits: Limits | None = None) -> strawberry.Schema:
         types=[Space, Block],
         # factories, not instances: an extension instance holds one request's state
         extensions=[
+            # tracing (microspace/tracing.py), when an endpoint is configured
+            *(extra_extensions or []),
             # first: the character limit runs before anything parses
             lambda: QueryLimits(limits),
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
@@ -112,6 +148,8 @@ def build_schema(limits: Limits | None = None) -> strawberry.Schema:
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
             RedactionReport,
+            OperationLabel,
+            ChargeSharedCost,
             MaskUnexpected,
         ],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import importlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Generic, Optional, TypeVar
@@ -13,6 +14,12 @@ from strawberry.extensions import FieldExtension
 from store.pagination import ChildPageKey, Order, Page, keyset_page, page_request
 
 T = TypeVar("T")
+
+
+@strawberry.enum(description="The direction of an ordering.")
+class OrderDirection(enum.Enum):
+    ASC = "asc"
+    DESC = "desc"
 
 
 @strawberry.type
@@ -46,14 +53,14 @@ class Connection(Generic[T]):
         convert: Callable[[Any], T],
         count: Callable[[], Awaitable[int]],
         *,
-        after: str | None,
+        after: str | None = None,
     ) -> Connection[T]:
         edges = [Edge(cursor=c, node=convert(r)) for r, c in zip(page.rows, page.cursors)]
         return cls(
             edges=edges,
             page_info=PageInfo(
                 has_next_page=page.has_next,
-                has_previous_page=after is not None,
+                has_previous_page=page.has_previous,
                 start_cursor=page.cursors[0] if page.cursors else None,
                 end_cursor=page.cursors[-1] if page.cursors else None,
             ),
@@ -71,12 +78,20 @@ async def child_connection(
     pages: Any,
     counts: Any,
     convert: Callable[[Any], T],
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[T]:
     """A nested connection (a space's blocks, a contact's consent history...) through its
     page and count loaders, so a list of parents costs one statement per level."""
     settings = info.context.settings
     req = page_request(
-        first, after, order, default=settings.default_page_size, maximum=settings.max_page_size
+        first,
+        after,
+        order,
+        default=settings.default_page_size,
+        maximum=settings.max_page_size,
+        last=last,
+        before=before,
     )
     page = await pages.load(ChildPageKey(parent_id, req))
     return Connection.from_page(page, convert, lambda: counts.load(parent_id), after=after)
@@ -91,6 +106,8 @@ async def list_connection(
     *,
     order: Order,
     convert: Callable[[Any], T],
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[T]:
     """A top-level connection: one statement for the page, one for `totalCount` if asked."""
     ctx = info.context
@@ -100,6 +117,8 @@ async def list_connection(
         order,
         default=ctx.settings.default_page_size,
         maximum=ctx.settings.max_page_size,
+        last=last,
+        before=before,
     )
     page = await keyset_page(ctx.db, select(model).where(*where), order, req)
 
@@ -140,7 +159,12 @@ def nested_connection(
     returns: Any = Connection[node_annotation]
 
     async def resolve(
-        self: Any, info: Any, first: int | None = None, after: str | None = None
+        self: Any,
+        info: Any,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Any:
         loaders = info.context.loaders
         return await child_connection(
@@ -148,6 +172,8 @@ def nested_connection(
             self.pk,
             first,
             after,
+            last=last,
+            before=before,
             order=order,
             pages=getattr(loaders, pages),
             counts=getattr(loaders, counts),
@@ -158,6 +184,8 @@ def nested_connection(
         "info": strawberry.Info,
         "first": int | None,
         "after": str | None,
+        "last": int | None,
+        "before": str | None,
         "return": Optional[returns] if nullable else returns,  # noqa: UP045 - a runtime value
     }
     return strawberry.field(resolver=resolve, description=description, extensions=list(extensions))

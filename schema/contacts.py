@@ -11,7 +11,7 @@ import strawberry
 
 from core.ids import encode_id
 from models import Contact as ContactModel
-from schema.connection import nested_connection
+from schema.connection import OrderDirection, nested_connection
 from schema.consent import Consent, ConsentEvent
 from schema.context import Info
 from schema.errors import UserError
@@ -86,6 +86,23 @@ class Contact(Node):
         extensions=[Can("SpaceAccess", "read")],
         nullable=True,
     )
+
+
+@strawberry.enum
+class ContactOrderField(enum.Enum):
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    NAME = "name"
+
+
+@strawberry.input(
+    description="How to order contacts; ties are broken by ID. Ordering by NAME needs full "
+    "`read` access to `Contact.fullName` (no ordering oracle); contacts without a name sort as "
+    "an empty name."
+)
+class ContactOrder:
+    field: ContactOrderField
+    direction: OrderDirection = OrderDirection.ASC
 
 
 @strawberry.enum

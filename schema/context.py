@@ -36,6 +36,10 @@ class Context:
     outcome: RequestOutcome = field(default_factory=RequestOutcome)
     # set when an unexpected error was masked: the request's transaction is rolled back
     failed: bool = False
+    # set when a resolver could not reach the database: the request answers 503
+    unavailable: bool = False
+    # (operation name, operation type) once parsed, for metrics
+    operation: tuple[str | None, str] | None = None
     # personal fields withheld by policy, as (path, category), reported in the response's
     # extensions (schema/build.py RedactionReport)
     redactions: list[tuple[Any, str]] = field(default_factory=list)

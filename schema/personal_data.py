@@ -137,8 +137,11 @@ def personal(
     data through this field (a consent's source or policy version reveals that it exists).
     """
     category = category or column.property.columns[0].info["pii"]
+    # the category also goes into the description: introspection does not carry schema
+    # directives, and clients (codegen, GraphiQL) read descriptions
+    note = f"Personal data ({category}): may come back masked or null by policy."
     return strawberry.field(
-        description=description,
+        description=f"{description} {note}" if description else note,
         directives=[PersonalData(category=category)],
         extensions=[Redact(category)],
         **kwargs,

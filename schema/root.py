@@ -25,6 +25,7 @@ from resolvers import (
     viewer,
     webhooks,
 )
+from resolvers.node import get_nodes
 from schema.account import AccountDeletionConfirmPayload, AccountDeletionRequestPayload
 from schema.api_keys import ApiKey, ApiKeyPayload, ApiKeySecretPayload
 from schema.audit import AuditChainStatus, AuditEntry
@@ -64,14 +65,21 @@ from schema.webhooks import (
 @strawberry.type
 class Query:
     viewer: Viewer = strawberry.field(resolver=viewer.get_viewer, extensions=[Authenticated()])
+    # single-object lookups are nullable (Relay): a missing object is null plus NOT_FOUND at
+    # its path, and sibling fields survive
     # node() applies the read check of the type the ID names (see resolvers/node.py)
-    node: Node = strawberry.field(resolver=node.get_node, extensions=[Authenticated()])
-    space: Space = strawberry.field(resolver=spaces.get_space, extensions=[Can("Space", "read")])
+    node: Node | None = strawberry.field(resolver=node.get_node, extensions=[Authenticated()])
+    nodes: list[Node | None] = strawberry.field(resolver=get_nodes, extensions=[Authenticated()])
+    space: Space | None = strawberry.field(
+        resolver=spaces.get_space, extensions=[Can("Space", "read")]
+    )
     spaces: Connection[Space] = strawberry.field(
         resolver=spaces.list_spaces, extensions=[Can("Space", "read")]
     )
-    block: Block = strawberry.field(resolver=blocks.get_block, extensions=[Can("Block", "read")])
-    contact: Contact = strawberry.field(
+    block: Block | None = strawberry.field(
+        resolver=blocks.get_block, extensions=[Can("Block", "read")]
+    )
+    contact: Contact | None = strawberry.field(
         resolver=contacts.get_contact, extensions=[Can("Contact", "read")]
     )
     contacts: Connection[Contact] = strawberry.field(
@@ -83,7 +91,7 @@ class Query:
     audit_chain: AuditChainStatus = strawberry.field(
         resolver=audit.get_audit_chain_status, extensions=[Can("AuditEntry", "read")]
     )
-    subject_request: SubjectRequest = strawberry.field(
+    subject_request: SubjectRequest | None = strawberry.field(
         resolver=subject_requests.get_subject_request, extensions=[Can("SubjectRequest", "read")]
     )
     subject_requests: Connection[SubjectRequest] = strawberry.field(

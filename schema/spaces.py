@@ -13,7 +13,7 @@ from core.ids import encode_id
 from models import Space as SpaceModel
 from models.space import SpaceStatus
 from schema.blocks import Block
-from schema.connection import nested_connection
+from schema.connection import OrderDirection, nested_connection
 from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
@@ -67,6 +67,19 @@ class Space(Node):
         extensions=[Can("SpaceAccess", "read")],
         nullable=True,
     )
+
+
+@strawberry.enum
+class SpaceOrderField(enum.Enum):
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    TITLE = "title"
+
+
+@strawberry.input(description="How to order spaces; ties are broken by ID.")
+class SpaceOrder:
+    field: SpaceOrderField
+    direction: OrderDirection = OrderDirection.ASC
 
 
 @strawberry.enum

@@ -23,7 +23,7 @@ from microspace.app import create_app
 from tests.factories import make_space
 
 PROBE = "{ viewer { kind } spaces(first: 1) { totalCount } }"
-ADD = """mutation($s: ID!) { blockAdd(input: {spaceId: $s, kind: "heading", body: {text: "x"}}) {
+ADD = """mutation($s: ID!) { blockAdd(input: {spaceId: $s, kind: HEADING, body: {text: "x"}}) {
     block { id } } }"""
 
 

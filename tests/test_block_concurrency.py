@@ -20,7 +20,7 @@ from core.ids import decode_id
 from tests.conftest import error_codes
 from tests.factories import make_space
 
-ADD = """mutation($s: ID!) { blockAdd(input: {spaceId: $s, kind: "heading", body: {text: "x"}}) {
+ADD = """mutation($s: ID!) { blockAdd(input: {spaceId: $s, kind: HEADING, body: {text: "x"}}) {
     block { id } userErrors { code } } }"""
 MOVE = """mutation($b: ID!, $p: Int!) { blockMove(input: {id: $b, position: $p}) {
     block { id } userErrors { code } } }"""

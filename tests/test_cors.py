@@ -131,3 +131,17 @@ async def test_an_unknown_credential_gets_no_cors(client):
     response = await client.post(f"/graphql?key={fake}", json=VIEWER, headers={"Origin": SHOP})
     assert response.status_code == 403
     _no_cors(response)
+
+
+async def test_only_a_widget_key_is_read_from_the_url(api, client, new_tenant, owner_url):
+    """A member token in `?key=` is not a credential: no origin is allowed for it."""
+    t = await new_tenant("U")
+    await set_tenant_web(owner_url, str(t.tenant_id), ["https://app.shop.example"], None)
+    ask = {"Origin": "https://other.example", "Access-Control-Request-Method": "POST"}
+    preflight = await client.options(f"/graphql?key={t.token}", headers=ask)
+    assert preflight.status_code == 403
+    _no_cors(preflight)
+    request = await client.post(
+        f"/graphql?key={t.token}", json=VIEWER, headers={"Origin": "https://app.shop.example"}
+    )
+    assert request.status_code == 403 and error_codes(request.json()) == ["ORIGIN_NOT_ALLOWED"]

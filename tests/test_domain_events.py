@@ -75,7 +75,7 @@ M = {
     "spacePublish": "mutation($id: ID!) { spacePublish(id: $id) { space { id } userErrors { code } } }",
     "spaceArchive": "mutation($id: ID!) { spaceArchive(id: $id) { space { id } userErrors { code } } }",
     "spaceDelete": "mutation($id: ID!) { spaceDelete(id: $id) { deletedSpaceId userErrors { code } } }",
-    "blockAdd": 'mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: "heading", body: {text: "Hi"}}) { block { id } userErrors { code } } }',
+    "blockAdd": 'mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: HEADING, body: {text: "Hi"}}) { block { id } userErrors { code } } }',
     "blockUpdate": 'mutation($id: ID!) { blockUpdate(input: {id: $id, body: {text: "Ho"}}) { block { id } userErrors { code } } }',
     "blockMove": "mutation($id: ID!) { blockMove(input: {id: $id, position: 0}) { block { id } userErrors { code } } }",
     "blockRemove": "mutation($id: ID!) { blockRemove(id: $id) { deletedBlockId userErrors { code } } }",

@@ -66,9 +66,29 @@ async def test_failing_sibling_field_does_not_turn_into_a_500(api, new_tenant, o
     from core.ids import encode_id
 
     foreign = encode_id("Space", (await make_spaces(owner_url, other.tenant_id, 1))[0])
+    # (`spaceAnalytics` is non-null; `node` became nullable, see the next test)
     query = """query($id: ID!) { viewer { tenantId } spaces { edges { node { blocks { totalCount } } } }
-        node(id: $id) { id } }"""
+        spaceAnalytics(spaceId: $id) { views } }"""
     for _ in range(5):
         result = await api(tenant.token)(query, {"id": foreign})
         assert result["data"] is None and error_codes(result) == ["NOT_FOUND"]
     assert error_codes(await api(tenant.token)("{ spaces { totalCount } }")) == []
+
+
+async def test_missing_lookup_is_null_and_siblings_survive(api, new_tenant, owner_url):
+    # the Relay convention: a nullable lookup answers null plus NOT_FOUND at its own path
+    tenant, other = await new_tenant(), await new_tenant()
+    await make_spaces(owner_url, tenant.tenant_id, 2, blocks_each=2)
+    from core.ids import encode_id
+
+    foreign = encode_id("Space", (await make_spaces(owner_url, other.tenant_id, 1))[0])
+    query = """query($id: ID!) { viewer { tenantId } spaces { edges { node { blocks { totalCount } } } }
+        node(id: $id) { id } space(id: $id) { id } }"""
+    for _ in range(5):
+        result = await api(tenant.token)(query, {"id": foreign})
+        assert error_codes(result) == ["NOT_FOUND", "NOT_FOUND"]
+        assert sorted(e["path"] for e in result["errors"]) == [["node"], ["space"]]
+        data = result["data"]
+        assert data["node"] is None and data["space"] is None
+        assert data["viewer"]["tenantId"] == encode_id("Tenant", tenant.tenant_id)
+        assert [e["node"]["blocks"]["totalCount"] for e in data["spaces"]["edges"]] == [2, 2]

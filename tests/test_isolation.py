@@ -30,7 +30,7 @@ SPACE_OPS = {
     "spacePublish": "mutation($id: ID!) { spacePublish(id: $id) { space { id } userErrors { code } } }",
     "spaceArchive": "mutation($id: ID!) { spaceArchive(id: $id) { space { id } userErrors { code } } }",
     "spaceDelete": "mutation($id: ID!) { spaceDelete(id: $id) { deletedSpaceId userErrors { code } } }",
-    "blockAdd": 'mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: "heading", body: {text: "x"}}) { block { id } userErrors { code } } }',
+    "blockAdd": 'mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: HEADING, body: {text: "x"}}) { block { id } userErrors { code } } }',
 }
 BLOCK_OPS = {
     "block": "query($id: ID!) { block(id: $id) { id body } }",

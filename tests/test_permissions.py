@@ -28,6 +28,7 @@ from tests.factories import make_space, mint_key
 AUTHENTICATED_ONLY = {
     "viewer",  # the caller's own identity
     "node",  # applies the read check of the type its ID names
+    "nodes",  # node() for each ID
 }
 
 SCHEMA = build_schema()
@@ -86,7 +87,7 @@ def _call(name: str, space_id: str, block_id: str) -> tuple[str, dict]:
             {"s": space_id},
         ),
         "blockAdd": (
-            'mutation($s: ID!) { blockAdd(input: {spaceId: $s, kind: "heading", body: {text: "h"}}) { userErrors { code } } }',
+            'mutation($s: ID!) { blockAdd(input: {spaceId: $s, kind: HEADING, body: {text: "h"}}) { userErrors { code } } }',
             {"s": space_id},
         ),
         "blockUpdate": (

@@ -145,7 +145,7 @@ FRAGMENT_BOMB = (
     + " fragment F40 on Query { viewer { kind } }"
 )
 NUL_VARIABLE = "mutation($t: String!) { spaceCreate(input: {title: $t}) { space { id } } }"
-SURROGATE_BODY = """mutation($b: JSON!) { blockAdd(input: {spaceId: "U3BhY2U6MA", kind: "heading",
+SURROGATE_BODY = """mutation($b: JSON!) { blockAdd(input: {spaceId: "U3BhY2U6MA", kind: HEADING,
     body: $b}) { block { id } } }"""
 
 
@@ -241,7 +241,7 @@ ATTACKS = [
         "GET mutation",
         {"params": {"query": 'mutation { spaceCreate(input: {title: "x"}) { space { id } } }'}},
         405,
-        "GET_NOT_ALLOWED",
+        "MUTATION_OVER_GET",  # GET runs queries by default, never mutations
         method="GET",
     ),
     Attack(
@@ -476,6 +476,24 @@ async def test_get_runs_queries_only_when_configured_and_never_mutations(setting
             )
             assert refused.status_code == 405
             assert refused.json()["errors"][0]["extensions"]["code"] == "MUTATION_OVER_GET"
+    finally:
+        await app.state.microspace.engine.dispose()
+
+
+async def test_get_is_on_by_default_and_can_be_turned_off(settings, member):
+    assert Settings().allow_get_queries is True
+    app = create_app(production(settings, allow_get_queries=False))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
+            off = await c.get(
+                "/graphql",
+                params={"query": "{ spaces { totalCount } }"},
+                headers={"Authorization": f"Bearer {member}"},
+            )
+            assert off.status_code == 405
+            assert off.json()["errors"][0]["extensions"]["code"] == "GET_NOT_ALLOWED"
     finally:
         await app.state.microspace.engine.dispose()
 

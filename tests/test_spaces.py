@@ -62,7 +62,7 @@ async def test_block_positions_stay_dense(api, new_tenant, owner_url):
         {
             "input": {
                 "spaceId": space_id,
-                "kind": "rich_text",
+                "kind": "RICH_TEXT",
                 "body": {"text": "new"},
                 "position": 0,
             }
@@ -150,15 +150,14 @@ async def test_same_slug_in_two_tenants_is_fine(api, new_tenant):
 
 
 BAD_BLOCKS = [
-    ({"kind": "carousel", "body": {"text": "x"}}, "UNKNOWN_KIND", ["kind"]),
-    ({"kind": "heading", "body": {"text": ""}}, "INVALID_BODY", ["body", "text"]),
-    ({"kind": "heading", "body": {"text": "x", "level": 9}}, "INVALID_BODY", ["body", "level"]),
-    ({"kind": "heading", "body": {"txt": "x"}}, "INVALID_BODY", ["body", "text"]),
-    ({"kind": "link", "body": {"url": "javascript:alert(1)"}}, "INVALID_BODY", ["body", "url"]),
-    ({"kind": "checklist", "body": {"items": []}}, "INVALID_BODY", ["body", "items"]),
-    ({"kind": "rich_text", "body": "just a string"}, "INVALID_BODY", ["body"]),
-    ({"kind": "heading", "body": {"text": "x"}, "position": 5}, "INVALID_POSITION", ["position"]),
-    ({"kind": "heading", "body": {"text": "x"}, "position": -1}, "INVALID_POSITION", ["position"]),
+    ({"kind": "HEADING", "body": {"text": ""}}, "INVALID_BODY", ["body", "text"]),
+    ({"kind": "HEADING", "body": {"text": "x", "level": 9}}, "INVALID_BODY", ["body", "level"]),
+    ({"kind": "HEADING", "body": {"txt": "x"}}, "INVALID_BODY", ["body", "text"]),
+    ({"kind": "LINK", "body": {"url": "javascript:alert(1)"}}, "INVALID_BODY", ["body", "url"]),
+    ({"kind": "CHECKLIST", "body": {"items": []}}, "INVALID_BODY", ["body", "items"]),
+    ({"kind": "RICH_TEXT", "body": "just a string"}, "INVALID_BODY", ["body"]),
+    ({"kind": "HEADING", "body": {"text": "x"}, "position": 5}, "INVALID_POSITION", ["position"]),
+    ({"kind": "HEADING", "body": {"text": "x"}, "position": -1}, "INVALID_POSITION", ["position"]),
 ]
 
 
@@ -174,6 +173,21 @@ async def test_bad_block_input_is_a_user_error(api, new_tenant, owner_url, input
 
     assert result["block"] is None
     assert [(e["code"], e["field"]) for e in result["userErrors"]] == [(code, field)]
+    assert await owner(STATE) == before
+
+
+@pytest.mark.big_queries
+async def test_unknown_block_kind_is_refused_before_anything_runs(api, new_tenant, owner_url):
+    # `kind` is the BlockKind enum (it was a String): GraphQL validation refuses other values
+    tenant = await new_tenant()
+    owner = api(tenant.token)
+    space_id, _ = await make_space(owner_url, tenant.tenant_id, blocks=1)
+    before = await owner(STATE)
+    for kind in ("carousel", "heading"):
+        result = await owner(
+            ADD, {"input": {"spaceId": space_id, "kind": kind, "body": {"text": "x"}}}
+        )
+        assert result.get("data") is None and error_codes(result) == ["BAD_USER_INPUT"], result
     assert await owner(STATE) == before
 
 

@@ -165,7 +165,20 @@ async def test_widget_get_by_hash_is_cacheable(api, client, new_tenant, owner_ur
     assert hidden.headers["cache-control"] == "no-store"
 
 
-async def test_get_with_query_text_stays_refused(client):
+async def test_get_with_query_text_runs_queries_by_default(client):
+    # GET for queries is on by default (issue 15); MICROSPACE_ALLOW_GET_QUERIES=false turns
+    # it off with 405 GET_NOT_ALLOWED (tests/test_security.py), and mutations never run
     response = await client.get("/graphql", params={"query": "{ viewer { kind } }"})
-    assert response.status_code == 405
-    assert error_codes(response.json()) == ["GET_NOT_ALLOWED"]
+    assert response.status_code == 200
+    assert error_codes(response.json()) == ["UNAUTHENTICATED"]
+
+
+async def test_widget_script_is_served_with_its_document_hashes(client):
+    response = await client.get("/widget.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/javascript")
+    assert "__MICROSPACE_DOCUMENTS__" not in response.text
+    for digest in HASHES.values():
+        assert digest in response.text
+    # no document text ships in the script: the widget sends hashes only
+    assert "query WidgetSpace" not in response.text

@@ -2,7 +2,7 @@
 deletion codes by e-mail, the erasure journal, one-click opt-out as a consent source.
 
 Revision ID: 0010
-Revises: 0007 (0004 when proposed; chained after the migrations merged since)
+Revises: 0008 (0004 when proposed; chained after the migrations merged since)
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from migrations.rls import APP_ROLE, grant_app, tenant_rls
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

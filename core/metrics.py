@@ -1,0 +1,125 @@
+"""Prometheus metrics of one application instance (its own registry, so tests can build many).
+
+Labels stay bounded: the operation name is the client's, so only well-formed names are kept,
+up to MAX_OPERATIONS distinct ones; the rest count as `other`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+MAX_OPERATIONS = 200
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STATEMENT_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 100)
+
+# statements of the request being served: a list, so tasks that copy the context share it
+_statements: ContextVar[list[int] | None] = ContextVar("statements", default=None)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._operations: set[str] = set()
+        self.requests = Counter(
+            "microspace_graphql_requests",
+            "GraphQL requests by operation name, type and outcome.",
+            ["operation", "type", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "microspace_graphql_request_duration_seconds",
+            "Time to answer a GraphQL request, by operation type and outcome.",
+            ["type", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.statements = Histogram(
+            "microspace_graphql_sql_statements",
+            "SQL statements run for one GraphQL request.",
+            buckets=STATEMENT_BUCKETS,
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "microspace_rate_limit_refusals",
+            "Requests refused by the rate limit.",
+            registry=self.registry,
+        )
+        self.pool_in_use = Gauge(
+            "microspace_db_pool_in_use", "Pooled connections checked out.", registry=self.registry
+        )
+        self.pool_waiting = Gauge(
+            "microspace_db_pool_waiting",
+            "Requests waiting for a pooled connection.",
+            registry=self.registry,
+        )
+        self.webhooks_due = Gauge(
+            "microspace_webhook_deliveries_due",
+            "Webhook deliveries due, all tenants (counted up to 1000).",
+            registry=self.registry,
+        )
+        self.outbox_due = Gauge(
+            "microspace_outbox_due",
+            "Outbox messages due for delivery, all tenants (counted up to 1000).",
+            registry=self.registry,
+        )
+
+    def operation(self, name: str | None) -> str:
+        if not name:
+            return "anonymous"
+        if not NAME.match(name):
+            return "other"
+        if name not in self._operations:
+            if len(self._operations) >= MAX_OPERATIONS:
+                return "other"
+            self._operations.add(name)
+        return name
+
+    @contextmanager
+    def request(self) -> Iterator[Callable[[str | None, str, str], None]]:
+        """Measure one request; the caller reports (operation, type, outcome) when known."""
+        counter = [0]
+        token = _statements.set(counter)
+        started = time.perf_counter()
+        seen: dict[str, Any] = {}
+
+        def report(operation: str | None, kind: str, outcome: str) -> None:
+            seen.update(operation=operation, kind=kind, outcome=outcome)
+
+        try:
+            yield report
+        finally:
+            _statements.reset(token)
+            kind, outcome = seen.get("kind", "unknown"), seen.get("outcome", "error")
+            self.requests.labels(self.operation(seen.get("operation")), kind, outcome).inc()
+            self.latency.labels(kind, outcome).observe(time.perf_counter() - started)
+            self.statements.observe(counter[0])
+
+    def watch_engine(self, engine: AsyncEngine) -> None:
+        """Count statements per request and read the pool's state at scrape time."""
+
+        def count(*_: Any) -> None:
+            counter = _statements.get()
+            if counter is not None:
+                counter[0] += 1
+
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        pool = engine.sync_engine.pool
+        self.pool_in_use.set_function(lambda: float(getattr(pool, "checkedout", lambda: 0)()))
+        self.pool_waiting.set_function(lambda: float(_waiting(pool)))
+
+
+def _waiting(pool: Any) -> int:
+    """Waiters on the async pool's queue (SQLAlchemy exposes no public count: best effort)."""
+    queue = getattr(getattr(pool, "_pool", None), "_queue", None)
+    getters = getattr(queue, "_getters", None)
+    return sum(1 for g in getters if not g.done()) if getters is not None else 0

@@ -1,0 +1,96 @@
+"""Typed block bodies: one GraphQL type per block kind, joined in the `BlockBody` union.
+
+The shapes mirror store/block_bodies.py, which validates every body on write; a stored body
+is therefore already complete, and defaults below only fill what validation left implicit.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import strawberry
+
+
+@strawberry.type
+class HeadingBody:
+    text: str
+    level: int = strawberry.field(description="1 to 6; 2 unless given.")
+
+
+@strawberry.type
+class RichTextBody:
+    format: str = strawberry.field(description="`markdown` or `plain`.")
+    text: str
+
+
+@strawberry.type
+class LinkBody:
+    url: str
+    label: str | None
+
+
+@strawberry.type
+class FileBody:
+    url: str
+    name: str
+    size_bytes: int | None
+    mime_type: str | None
+
+
+@strawberry.type
+class VideoBody:
+    url: str
+    caption: str | None
+
+
+@strawberry.type
+class EmbedBody:
+    url: str
+    title: str | None
+    height: int | None
+
+
+@strawberry.type
+class ChecklistBodyItem:
+    text: str
+    checked: bool
+
+
+@strawberry.type
+class ChecklistBody:
+    items: list[ChecklistBodyItem]
+
+
+AnyBody = HeadingBody | RichTextBody | LinkBody | FileBody | VideoBody | EmbedBody | ChecklistBody
+BlockBody = Annotated[
+    AnyBody, strawberry.union("BlockBody", description="A block's content, typed by its kind.")
+]
+
+
+def typed_body(kind: str, body: Any) -> AnyBody:
+    """The typed form of a stored (already validated) body."""
+    if kind == "heading":
+        return HeadingBody(text=body["text"], level=body.get("level", 2))
+    if kind == "rich_text":
+        return RichTextBody(format=body.get("format", "markdown"), text=body["text"])
+    if kind == "link":
+        return LinkBody(url=body["url"], label=body.get("label"))
+    if kind == "file":
+        return FileBody(
+            url=body["url"],
+            name=body["name"],
+            size_bytes=body.get("sizeBytes"),
+            mime_type=body.get("mimeType"),
+        )
+    if kind == "video":
+        return VideoBody(url=body["url"], caption=body.get("caption"))
+    if kind == "embed":
+        return EmbedBody(url=body["url"], title=body.get("title"), height=body.get("height"))
+    if kind == "checklist":
+        return ChecklistBody(
+            items=[
+                ChecklistBodyItem(text=item["text"], checked=item.get("checked", False))
+                for item in body["items"]
+            ]
+        )
+    raise ValueError(f"no typed body for block kind {kind!r}")

@@ -1,0 +1,222 @@
+"""Metrics, request ids and logs an operator can read without learning personal data.
+
+Invariants guarded here:
+- `/metrics` counts GraphQL requests by operation name, type and outcome, with latency and
+  SQL-statements-per-request histograms, pool gauges, the outbox backlog and rate-limit
+  refusals;
+- an incoming `X-Request-ID` that is a plain token is honoured (response header, log lines);
+  anything else is replaced by a fresh id;
+- the logs of a mixed workload (reads and writes of personal fields, forbidden, not found,
+  invalid, rate-limited and failing requests, export downloads) are JSON lines carrying the
+  request id, and hold no planted personal value, no export token, no traceback, and no
+  warning for a denied Casbin check.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from microspace.app import create_app
+from microspace.logs import configure_structlog, formatter
+from privacy.links import sign_link
+from tests.conftest import error_codes
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+@pytest.fixture
+def json_logs():
+    """Every log line the application writes during the test, as the JSON the operator gets."""
+    configure_structlog()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter(json=True))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+async def test_metrics_count_operations_outcomes_and_refusals(settings, new_tenant, caplog):
+    tenant = await new_tenant()
+    app = create_app(
+        replace(settings, rate_limit_burst=2000, rate_limit_rate=0.001, max_cost=250_000)
+    )
+    auth = {"Authorization": f"Bearer {tenant.token}"}
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
+            # given named, failing and refused requests
+            for _ in range(3):
+                ok = await c.post(
+                    "/graphql",
+                    json={"query": "query ListSpaces { spaces { totalCount } }"},
+                    headers=auth,
+                )
+                assert ok.status_code == 200 and "errors" not in ok.json()
+            missing = await c.post(
+                "/graphql",
+                json={"query": 'query Missing { node(id: "U3BhY2U6eA") { id } }'},
+                headers=auth,
+            )
+            assert error_codes(missing.json())
+            refused = 0
+            # a page of 100 spaces x 100 blocks costs more than the whole bucket holds
+            costly = (
+                "{ spaces(first: 100) { edges { node { blocks(first: 100) { totalCount } } } } }"
+            )
+            for _ in range(3):
+                r = await c.post("/graphql", json={"query": costly}, headers=auth)
+                refused += r.status_code == 429
+            assert refused > 0
+            # when the metrics are scraped
+            scraped = await c.get("/metrics")
+        assert scraped.status_code == 200
+        got = samples(scraped.text)
+    finally:
+        await app.state.microspace.engine.dispose()
+
+    # then
+    def requests(operation: str, kind: str, outcome: str) -> float:
+        labels = (("operation", operation), ("outcome", outcome), ("type", kind))
+        return got.get(("microspace_graphql_requests_total", labels), 0.0)
+
+    assert requests("ListSpaces", "query", "ok") == 3
+    assert requests("Missing", "query", "partial") == 1
+    assert (
+        requests("anonymous", "unknown", "rate_limited")
+        + requests("anonymous", "query", "rate_limited")
+        == refused
+    )
+    assert got[("microspace_rate_limit_refusals_total", ())] == refused
+    count = got[
+        (
+            "microspace_graphql_request_duration_seconds_count",
+            (("outcome", "ok"), ("type", "query")),
+        )
+    ]
+    assert count >= 3
+    statements = got[("microspace_graphql_sql_statements_count", ())]
+    assert statements == 4 + 3
+    # each ListSpaces request ran SQL (authentication, tenant scope, the count)
+    assert got[("microspace_graphql_sql_statements_sum", ())] >= 3 * 3
+    assert ("microspace_db_pool_in_use", ()) in got
+    assert ("microspace_db_pool_waiting", ()) in got
+    assert ("microspace_outbox_due", ()) in got
+    assert ("microspace_webhook_deliveries_due", ()) in got
+    # the backlog gauges were read from the database, not left at their initial value
+    assert not [r for r in caplog.records if "backlog unavailable" in r.getMessage()]
+
+
+async def test_incoming_request_id_is_honoured_when_plain(client, json_logs):
+    plain = "req-" + uuid.uuid4().hex
+    honoured = await client.get("/healthz", headers={"X-Request-ID": plain})
+    assert honoured.headers["x-request-id"] == plain
+    forged = await client.get("/healthz", headers={"X-Request-ID": 'x" level=error'})
+    replaced = forged.headers["x-request-id"]
+    assert replaced != 'x" level=error' and len(replaced) == 32
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    access = [line for line in lines if line.get("logger") == "microspace.access"]
+    assert {line["request_id"] for line in access} >= {plain, replaced}
+
+
+CREATE = """mutation($input: ContactCreateInput!) { contactCreate(input: $input) {
+  contact { id email fullName } userErrors { code } } }"""
+READ = "{ contacts(first: 50) { edges { node { email fullName company phone } } } }"
+
+
+async def test_logs_hold_no_personal_value_and_no_export_token(
+    api, new_tenant, new_member, settings, monkeypatch, json_logs
+):
+    marker = "zq" + uuid.uuid4().hex[:10]
+    tenant = await new_tenant()
+    owner, viewer = api(tenant.token), api((await new_member(tenant.tenant_id, "viewer")).token)
+    contact = {
+        "email": f"{marker}@example.com",
+        "fullName": f"Name {marker}",
+        "company": f"Company {marker}",
+        "phone": "+41 44 000 00 00",
+    }
+    # given personal values carrying a marker, written and read
+    created = await owner(CREATE, {"input": contact})
+    assert created["data"]["contactCreate"]["userErrors"] == []
+    contact_id = created["data"]["contactCreate"]["contact"]["id"]
+    duplicate = await owner(CREATE, {"input": contact})
+    assert duplicate["data"]["contactCreate"]["userErrors"][0]["code"] == "DUPLICATE_EMAIL"
+    assert marker in json.dumps(await owner(READ))
+    await viewer(READ)  # masked or withheld for a viewer
+    # denied, missing, invalid and unauthenticated requests
+    denied = await viewer(
+        "mutation($id: ID!) { contactDelete(id: $id) { deletedContactId } }", {"id": contact_id}
+    )
+    assert error_codes(denied) == ["FORBIDDEN"]
+    assert error_codes(await owner('{ node(id: "Q29udGFjdDp4") { id } }'))
+    bad = await owner.client.post(
+        "/graphql",
+        json={"query": "{ contacts(search: 1) { totalCount }"},
+        headers={"Authorization": f"Bearer {tenant.token}"},
+    )
+    assert bad.status_code in (200, 400)
+    assert error_codes(await api(None)(READ)) == ["UNAUTHENTICATED"]
+    # an unexpected failure whose message quotes a personal value
+    import resolvers.contacts
+
+    def boom(*_, **__):
+        raise ValueError(f"duplicate key value (email)=({marker}@example.com)")
+
+    monkeypatch.setattr(resolvers.contacts, "search_clause", boom)
+    failed = await owner('{ contacts(search: "x") { totalCount } }')
+    assert error_codes(failed) == ["INTERNAL_SERVER_ERROR"]
+    # export downloads, valid-looking and malformed
+    tokens = [
+        sign_link(
+            settings.secret(),
+            tenant_id=tenant.tenant_id,
+            request_id=uuid.uuid4(),
+            expires_at=datetime.now(UTC) + timedelta(minutes=5),
+        ),
+        "not-a-link-" + uuid.uuid4().hex,
+    ]
+    for token in tokens:
+        r = await owner.client.get(
+            f"/exports/{token}", headers={"Authorization": f"Bearer {tenant.token}"}
+        )
+        assert r.status_code in (400, 404, 410)
+
+    # then every line is JSON with a request id, and none holds what it must not
+    text = json_logs.getvalue()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert len(lines) >= 10
+    assert marker not in text
+    assert "Traceback" not in text
+    for token in tokens:
+        assert token not in text
+    assert not [line for line in lines if line.get("logger", "").startswith("casbin")]
+    routes = {line.get("route") for line in lines if line.get("logger") == "microspace.access"}
+    assert {"/graphql", "/exports/{token}"} <= routes
+    assert all(
+        line.get("request_id") for line in lines if line.get("logger") == "microspace.access"
+    )
+    unexpected = [line for line in lines if line.get("error") == "ValueError"]
+    assert len(unexpected) == 1 and unexpected[0]["request_id"] and unexpected[0]["frames"]
