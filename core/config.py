@@ -188,7 +188,8 @@ class Settings:
     public_url: str = setting(
         "http://localhost:8000",
         "MICROSPACE_PUBLIC_URL",
-        "the API's public base URL, used in invitation links (docs/widget.md)",
+        "the API's public base URL (https in production), used in invitation links "
+        "(docs/widget.md) and one-click unsubscribe links (docs/privacy.md)",
     )
     invitation_link_ttl: float = setting(
         14 * 86400.0,
@@ -204,6 +205,11 @@ class Settings:
         60,
         "MICROSPACE_WIDGET_CACHE_SECONDS",
         "`Cache-Control: max-age` of widget reads by GET persisted query",
+    )
+    sign_in_retention_days: int = setting(
+        90,
+        "MICROSPACE_SIGN_IN_RETENTION_DAYS",
+        "days sign-in records are kept before the worker purges them",
     )
     embedded_data_dir: str | None = setting(
         None,

@@ -23,6 +23,8 @@ class Email:
     subject: str
     body: str
     sender: str
+    # extra headers (List-Unsubscribe on marketing e-mail), as (name, value) pairs
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def message_id(self) -> str:
@@ -36,6 +38,8 @@ class Email:
         msg["Subject"] = self.subject
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = self.message_id
+        for name, value in self.headers:
+            msg[name] = " ".join(value.split())  # no CR/LF can inject a header
         msg.set_content(self.body)
         return msg
 
@@ -126,6 +130,14 @@ def render(
             f"{hello}\n\nWe received a {payload.get('request_kind', 'data')} request for your "
             f"personal data. To confirm it was you, use this code: {payload.get('code', '')}\n\n"
             "If you did not ask for this, ignore this e-mail."
+        )
+    elif kind == "account_deletion":
+        subject = "Confirm the permanent deletion of your account"
+        body = (
+            f"{hello}\n\nAn owner asked to delete this account and all of its data. To confirm, "
+            f"use this code before it expires: {payload.get('code', '')}\n\n"
+            "Deletion is immediate and permanent: nothing can undo it. If nobody of your "
+            "company asked for this, ignore this e-mail."
         )
     elif kind == "subject_link":
         subject = "Your link to your data requests"

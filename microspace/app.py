@@ -37,6 +37,7 @@ from microspace.observability import RequestContext, is_safe_id, metrics_endpoin
 from microspace.pipeline import Pipeline
 from microspace.state import AppState
 from microspace.strawberry_adapter import OutcomeRequest, StrawberryView
+from microspace.unsubscribe import unsubscribe_endpoint
 from microspace.widget import widget_script
 from models.pii import validate_categories
 from policies.authz import TenantPolicies, load_enforcer
@@ -204,6 +205,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/exports/{token}", export_endpoint(pipeline), methods=["GET"]),
+            Route("/unsubscribe/{token}", unsubscribe_endpoint(state), methods=["GET", "POST"]),
             Route("/invitations/{token}", invitation_endpoint(pipeline), methods=["GET"]),
             Route("/widget.js", widget_script(state), methods=["GET"]),
             Route("/healthz", healthz),

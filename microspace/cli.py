@@ -198,6 +198,30 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erasure_journal(args: argparse.Namespace) -> int:
+    from microspace.erasure_ops import export_journal
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    return export_journal(settings, args)
+
+
+def cmd_erasure_replay(args: argparse.Namespace) -> int:
+    from microspace.erasure_ops import replay_journal
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    return replay_journal(settings, args)
+
+
+def cmd_plan_set(args: argparse.Namespace) -> int:
+    from microspace import plans
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    return plans.run(settings, args)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from microspace.sdl import SCHEMA_FILE, printed_schema
 
@@ -342,6 +366,24 @@ def parser() -> argparse.ArgumentParser:
     wk.add_argument("--once", action="store_true", help="send what is due now, print JSON, exit")
     wk.add_argument("--no-migrate", action="store_true", help="leave migrations to a separate job")
     wk.set_defaults(func=cmd_worker)
+    ps = sub.add_parser("plan-set", help="set a tenant's plan and its limits; print JSON")
+    from microspace.plans import add_arguments
+
+    add_arguments(ps)
+    ps.set_defaults(func=cmd_plan_set)
+    ej = sub.add_parser(
+        "erasure-journal", help="print the erasure journal as JSON lines, for safe keeping"
+    )
+    ej.add_argument("--since", help="only entries from this ISO 8601 time on")
+    ej.set_defaults(func=cmd_erasure_journal)
+    er = sub.add_parser(
+        "erasure-replay", help="erase again what the journal lists, after restoring a backup"
+    )
+    er.add_argument("--since", required=True, help="when the restored backup was taken")
+    er.add_argument(
+        "--journal", required=True, help="JSON lines from `erasure-journal` ('-': stdin)"
+    )
+    er.set_defaults(func=cmd_erasure_replay)
     _key_commands(sub)
     sc = sub.add_parser("schema", help="print the GraphQL schema (SDL) the API serves")
     sc.add_argument("--write", action="store_true", help="write it to schema.graphql instead")

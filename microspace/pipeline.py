@@ -23,6 +23,7 @@ from core.http import Refusal, error_response
 from core.outcome import RequestOutcome
 from microspace.state import AppState
 from policies.authz import Authorizer, load_tenant_policies
+from privacy.sign_ins import SignInRecorder
 from schema.context import Context
 from store.audience import narrow_to_audience
 from store.loaders import Loaders
@@ -40,6 +41,7 @@ class Pipeline:
         self.gate = asyncio.Semaphore(settings.pool_size + settings.max_overflow)
         # a fair share of the pool per tenant (core/admission.py, docs/limits.md)
         self.admission = Admission(settings.tenant_max_concurrency, settings.tenant_max_queue)
+        self.sign_ins = SignInRecorder()
 
     def db(self, *, gated: bool = True) -> Db:
         return Db(
@@ -110,6 +112,10 @@ class Pipeline:
         authorization = _credential(request)
         principal = await authenticate(db, authorization)
         self.admission.learn(authorization, principal.tenant_id)
+        if principal.authenticated:
+            # a session start of a member or contact is recorded, coarsely (privacy/sign_ins.py)
+            client = request.client.host if request.client else None
+            await self.sign_ins.observe(db, principal, request.headers.get("user-agent"), client)
         if principal.tenant_id is not None:
             await load_tenant_policies(db, state.tenant_policies, principal)
         # a widget key or visitor sees less than its tenant (store/audience.py)

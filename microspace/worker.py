@@ -29,6 +29,7 @@ from core.db import Db, make_engine, sessionmaker_for, unit_of_work
 from core.invitation_links import Invitation, InvitationLinks
 from core.mail import Email, Sender, render, sender_from_settings
 from microspace.housekeeping import prune_mail_sink, resume_erasures
+from microspace.unsubscribe_mail import with_unsubscribe
 from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
@@ -56,6 +57,9 @@ class Worker:
     mail_from: str
     max_attempts: int = 8
     backoff_seconds: float = 30.0
+    # the unsubscribe link of marketing e-mail is signed with this and points there
+    secret: bytes = b""
+    public_url: str = "https://localhost:8000"
     # signs the link of each invitation e-mail as it is sent (never stored in the outbox)
     links: InvitationLinks | None = None
 
@@ -156,8 +160,21 @@ class Worker:
             invitation = Invitation(row.tenant_id, row.space_id, contact.id)
             payload = {**payload, "link": self.links.url(invitation, now=datetime.now(UTC))}
         subject, body = render(row.kind, contact.full_name, space_title, payload)
+        headers: tuple[tuple[str, str], ...] = ()
+        purpose = CONSENT_FOR_KIND.get(row.kind)
+        if purpose is not None:
+            try:
+                body, headers = with_unsubscribe(self, row.tenant_id, contact.id, purpose, body)
+            except RuntimeError as exc:  # no key to sign the link: retried, never sent without
+                self._failed(row, exc, stats)
+                return
         email = Email(
-            key=str(row.id), to=contact.email, subject=subject, body=body, sender=self.mail_from
+            key=str(row.id),
+            to=contact.email,
+            subject=subject,
+            body=body,
+            sender=self.mail_from,
+            headers=headers,
         )
         try:
             await self.sender.send(email)
@@ -199,6 +216,8 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - any sender failure is retried
             self._failed(row, exc, stats)
             return
+        if row.kind == EmailKind.ACCOUNT_DELETION.value:
+            row.payload = {}  # a one-time code does not outlive its delivery
         row.status, row.sent_at, row.attempts = (
             OutboxStatus.SENT.value,
             datetime.now(UTC),
@@ -264,6 +283,9 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
         mail_from=settings.mail_from,
         max_attempts=settings.outbox_max_attempts,
         backoff_seconds=settings.outbox_backoff_seconds,
+        # without a key, marketing e-mail is retried, never sent without its unsubscribe link
+        secret=settings.secret() if settings.secret_key else b"",
+        public_url=settings.public_url,
         links=_invitation_links(settings),
     )
     return worker, engine
@@ -285,12 +307,27 @@ async def retention_once(settings: Settings, *, now: datetime | None = None) -> 
         await engine.dispose()
 
 
+async def sign_in_retention_once(settings: Settings, *, now: datetime | None = None) -> int:
+    """Delete sign-in records past MICROSPACE_SIGN_IN_RETENTION_DAYS (as the owner)."""
+    from privacy.sign_ins import purge_old_sign_ins
+
+    engine = make_engine(settings.owner_url(), pool_size=1, max_overflow=0)
+    try:
+        async with unit_of_work(Db(sessionmaker_for(engine))) as db:
+            return await purge_old_sign_ins(
+                db, now=now or datetime.now(UTC), days=settings.sign_in_retention_days
+            )
+    finally:
+        await engine.dispose()
+
+
 async def _daily_retention(settings: Settings) -> None:
     while True:
         try:
             purged = await retention_once(settings)
             if purged:
                 log.info("retention: purged personal data of %d tenant(s)", len(purged))
+            await sign_in_retention_once(settings)
         except Exception:
             log.exception("retention run failed; retrying in a day")
         await asyncio.sleep(24 * 3600)

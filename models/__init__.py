@@ -1,14 +1,18 @@
 """SQLAlchemy models. Importing this package registers the tenancy listener."""
 
 from models import tenancy as tenancy
+from models.account import AccountDeletion, TenantProfile
 from models.audit import AuditEntry, PolicyRule
 from models.base import Base, TenantScoped
 from models.block import Block, BlockKind
 from models.consent import ConsentAction, ConsentEvent, ConsentPurpose, ConsentSource
 from models.contact import Contact
 from models.domain_event import EVENT_TYPES, DomainEvent
+from models.journal import ErasureJournalEntry, JournalKind
 from models.outbox import EmailKind, EmailSent, OutboxMessage, OutboxStatus
 from models.persisted import PersistedDocument
+from models.plan import TenantPlan
+from models.sign_in import SignIn
 from models.space import Space, SpaceStatus
 from models.space_access import AccessState, SpaceAccess
 from models.subject_request import (
@@ -25,6 +29,7 @@ from models.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
 __all__ = [
     "EVENT_TYPES",
     "AccessState",
+    "AccountDeletion",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -39,6 +44,8 @@ __all__ = [
     "DomainEvent",
     "EmailKind",
     "EmailSent",
+    "ErasureJournalEntry",
+    "JournalKind",
     "Member",
     "OutboxMessage",
     "OutboxStatus",
@@ -47,6 +54,7 @@ __all__ = [
     "RequestKind",
     "RequestState",
     "Role",
+    "SignIn",
     "Space",
     "SpaceAccess",
     "SpaceStatus",
@@ -55,6 +63,8 @@ __all__ = [
     "SubscriptionStatus",
     "Suppression",
     "Tenant",
+    "TenantPlan",
+    "TenantProfile",
     "TenantScoped",
     "TokenKind",
     "UsageEvent",

@@ -34,6 +34,8 @@ class ConsentSource(str, enum.Enum):
     WIDGET = "widget"
     API = "api"
     IMPORT = "import"
+    # the contact's own POST to the one-click unsubscribe link of an e-mail (RFC 8058)
+    ONE_CLICK = "one_click"
 
 
 class ConsentEvent(TenantScoped, Base):

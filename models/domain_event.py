@@ -53,6 +53,17 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "api_key.revoked": ("ApiKey", "An API key was revoked."),
     "webhook_subscription.created": ("WebhookSubscription", "A webhook subscription was made."),
     "webhook_subscription.deleted": ("WebhookSubscription", "A webhook subscription was removed."),
+    "member.updated": ("Member", "A member corrected their own profile."),
+    "member.left": ("Member", "A member left the tenant; their profile was erased."),
+    "tenant_profile.updated": ("Tenant", "The tenant's billing profile changed."),
+    "account.deletion_requested": (
+        "Tenant",
+        "An owner asked to delete the account; a confirmation code went to every owner.",
+    ),
+    "account.deleted": (
+        "Tenant",
+        "The account's personal data was erased at its owners' request: delete your copies.",
+    ),
     "webhook_subscription.disabled": (
         "WebhookSubscription",
         "A subscription was disabled after a day of failed deliveries.",

@@ -12,6 +12,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    Text,
     UniqueConstraint,
     Uuid,
     func,
@@ -83,6 +84,12 @@ class Member(TenantScoped, Base):
     )
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # the member's own profile (docs/privacy.md "Members"): corrected by the member themself
+    full_name: Mapped[str | None] = mapped_column(String(200), info={"pii": "user.name"})
+    company: Mapped[str | None] = mapped_column(
+        String(200), info={"pii": "user.contact.organization"}
+    )
+    address: Mapped[str | None] = mapped_column(Text, info={"pii": "user.contact.address"})
 
 
 # the kinds a tenant issues through the API (apiKeyCreate); member and subject tokens come

@@ -22,6 +22,7 @@ from core.db import Db, unit_of_work
 from models import Base, RequestKind, RequestState, SubjectRequest, SubjectRequestEvent, Suppression
 from models.pii import erased_values, personal_columns_of
 from models.privacy import SubjectLink, subject_models
+from privacy.journal import record_contacts
 from privacy.requests import Actor, transition
 from store.events import emit
 
@@ -191,6 +192,8 @@ async def _finish(db: Db, request: SubjectRequest, actor: Actor) -> None:
         .on_conflict_do_nothing(index_elements=["tenant_id", "email_hash"])
     )
     await forget_subject(db, request.subject_hash)
+    # what a restore from an older backup needs to erase the subject again (ids and HMAC)
+    await record_contacts(db, request.contact_ids, request.subject_hash)
     transition(db, request, RequestState.COMPLETED, actor=actor)
     request.completed_at = datetime.now(UTC)
     request.progress = [*request.progress, FINAL_STEP]

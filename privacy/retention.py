@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.audit import append_entries
 from models import ApiToken, Contact, SubscriptionStatus, Tenant
 from privacy.erasure import apply_step, erase_columns, steps, unit, unlinked_personal_models
+from privacy.members import erase_account_people
 
 
 async def due_tenants(
@@ -32,7 +33,11 @@ async def due_tenants(
 
 
 async def purge_tenant(
-    sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, *, now: datetime
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tenant_id: uuid.UUID,
+    *,
+    now: datetime,
+    audited_by_caller: bool = False,
 ) -> None:
     """Erase every contact's data (one transaction per table, so a crash resumes), then the
     personal columns of the tables that reference no contact (members, the request trail),
@@ -45,19 +50,23 @@ async def purge_tenant(
     async with unit(sessionmaker, tenant_id) as db:
         for model in unlinked_personal_models():
             await erase_columns(db, model)  # every row of the tenant (the session's scope)
+        # member sign-ins and e-mail, and the journal entry a restore needs to repeat this
+        await erase_account_people(db)
         await db.execute(
             update(ApiToken)
             .where(ApiToken.revoked_at.is_(None))
             .values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
-        await append_entries(
-            db,
-            "system",
-            None,
-            None,
-            [{"operation": "erase", "subjects": [], "fields": ["retention"]}],
-        )
+        # an account deletion is audited by its own request, as the owner who confirmed it
+        if not audited_by_caller:
+            await append_entries(
+                db,
+                "system",
+                None,
+                None,
+                [{"operation": "erase", "subjects": [], "fields": ["retention"]}],
+            )
         await db.execute(
             update(Tenant).where(Tenant.id == tenant_id).values(personal_data_purged_at=now)
         )

@@ -33,6 +33,7 @@ from schema.api_keys import (
 )
 from schema.connection import Connection, list_connection
 from schema.context import Info
+from store import plans
 from store.api_keys import API_KEY_ORDER
 from store.events import emit
 from store.loaders import forget, load_by_global_id
@@ -235,6 +236,10 @@ async def create_api_key(info: Info, input: ApiKeyCreateInput) -> ApiKeySecretPa
         allowed_origins=list(input.allowed_origins),
     )
     ctx = info.context
+    over = await plans.check(ctx.db, "api_keys", 1)
+    if over is not None:
+        error = ApiKeyUserError(code=ApiKeyErrorCode.PLAN_LIMIT, field=None, message=over.message)
+        return ApiKeySecretPayload(user_errors=[error])
     issued = await issue_key(ctx.db, spec, ctx.principal.member_id, ctx.principal.kind)
     if isinstance(issued, list):
         return ApiKeySecretPayload(user_errors=issued)

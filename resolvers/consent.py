@@ -14,7 +14,7 @@ from sqlalchemy import delete, update
 
 from models import ConsentEvent as ConsentEventModel
 from models import OutboxMessage, UsageEvent
-from models.consent import ConsentAction, ConsentPurpose
+from models.consent import ConsentAction, ConsentPurpose, ConsentSource
 from models.outbox import CONSENT_FOR_KIND, OutboxStatus
 from resolvers.contacts import load_contact
 from schema.consent import (
@@ -79,6 +79,14 @@ async def _record(
     errors = _validate(
         input.policy_version, input.evidence, policy_required=action is ConsentAction.GRANTED
     )
+    if input.source.value == ConsentSource.ONE_CLICK.value:
+        errors.append(
+            ConsentUserError(
+                code=ConsentErrorCode.RESERVED_SOURCE,
+                field=["source"],
+                message="ONE_CLICK is recorded only by the contact's own unsubscribe link.",
+            )
+        )
     if errors:
         return ConsentPayload(user_errors=errors)
     db = info.context.db

@@ -36,6 +36,7 @@ from schema.contacts import (
     ContactUserError,
 )
 from schema.context import Info
+from store import plans
 from store.contacts import CONTACT_ORDER, forget_contact
 from store.loaders import load_by_global_id
 from store.pagination import Order, parse_datetime, parse_str
@@ -262,7 +263,14 @@ async def create_contact(info: Info, input: ContactCreateInput) -> ContactPayloa
         return ContactPayload(user_errors=errors)
     if refused := await taken(info, values["email"]):
         return refused
+    over = await plans.check(info.context.db, "contacts", 1)
+    if over is not None:
+        return ContactPayload(user_errors=[_plan_limit(over)])
     return await _save(info, ContactModel(id=uuid.uuid4()), "create", **values)
+
+
+def _plan_limit(over: plans.PlanLimit) -> ContactUserError:
+    return ContactUserError(code=ContactErrorCode.PLAN_LIMIT, field=None, message=over.message)
 
 
 async def update_contact(info: Info, input: ContactUpdateInput) -> ContactPayload:
@@ -356,6 +364,9 @@ async def import_contacts(info: Info, input: ContactImportInput) -> ContactImpor
     if not checked.rows:
         return ContactImportPayload()
     db = info.context.db
+    over = await plans.check(db, "contacts", len(checked.rows))
+    if over is not None:
+        return ContactImportPayload(user_errors=[_plan_limit(over)])
     # a bulk INSERT skips the ORM flush hook, so stamp the tenant here (RLS checks it too)
     values = [
         {"tenant_id": db.tenant_id, "id": uuid.uuid4(), **{f: None for f in OPTIONAL}, **r}

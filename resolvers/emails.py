@@ -23,8 +23,9 @@ from schema.emails import (
     MarketingEmailQueueInput,
     SpaceNotifyInput,
 )
+from store import plans
 from store.consent_ledger import current_consents, is_granted
-from store.outbox import enqueue, queue_space_updated
+from store.outbox import active_recipients, enqueue, queue_space_updated
 
 MAX_MESSAGE = 2000
 MAX_SUBJECT = 200
@@ -56,9 +57,18 @@ async def notify_space(info: Info, input: SpaceNotifyInput) -> EmailQueuePayload
     errors = _too_long("message", input.message, MAX_MESSAGE)
     if errors:
         return EmailQueuePayload(user_errors=errors)
+    over = await plans.check(
+        info.context.db, "emails_per_month", await active_recipients(info.context.db, space.id)
+    )
+    if over is not None:
+        return EmailQueuePayload(user_errors=[_plan_limit(over)])
     queued = await queue_space_updated(info.context.db, space.id, input.message.strip())
     await info.context.emit("email.queued", space.id)
     return EmailQueuePayload(queued_count=queued)
+
+
+def _plan_limit(over: plans.PlanLimit) -> EmailUserError:
+    return EmailUserError(code=EmailErrorCode.PLAN_LIMIT, field=None, message=over.message)
 
 
 async def queue_marketing(info: Info, input: MarketingEmailQueueInput) -> EmailQueuePayload:
@@ -85,6 +95,9 @@ async def queue_marketing(info: Info, input: MarketingEmailQueueInput) -> EmailQ
     latest = await current_consents(db, ids)
     purpose = CONSENT_FOR_KIND[EmailKind.MARKETING.value]
     allowed = [cid for cid, events in zip(ids, latest) if is_granted(events, purpose)]
+    over = await plans.check(db, "emails_per_month", len(allowed))
+    if over is not None:
+        return EmailQueuePayload(user_errors=[_plan_limit(over)])
     payload = {"subject": input.subject.strip(), "body": input.body}
     queued = await enqueue(db, EmailKind.MARKETING, allowed, payload=payload)
     await info.context.emit("marketing_email.queued", allowed)

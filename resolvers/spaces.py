@@ -28,6 +28,7 @@ from schema.spaces import (
     SpaceUpdateInput,
     SpaceUserError,
 )
+from store import plans
 from store.loaders import load_by_global_id
 from store.outbox import queue_space_updated
 from store.pagination import Order, parse_datetime, parse_str
@@ -183,6 +184,13 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
         description=input.description or "",
         status="draft",
     )
+    over = await plans.check(info.context.db, "spaces", 1)
+    if over is not None:
+        return SpacePayload(
+            user_errors=[
+                SpaceUserError(code=SpaceErrorCode.PLAN_LIMIT, field=None, message=over.message)
+            ]
+        )
     return await _save(info, row, "space.created")
 
 

@@ -149,6 +149,7 @@ class ApiKeyErrorCode(enum.Enum):
     INVALID_OVERLAP = "invalid_overlap"
     UNKNOWN_SPACE = "unknown_space"
     REVOKED = "revoked"
+    PLAN_LIMIT = "plan_limit"
 
 
 @strawberry.type(description="Why an API key mutation was refused; nothing was changed.")

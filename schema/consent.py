@@ -138,6 +138,8 @@ class ConsentEvent(Node):
 class ConsentErrorCode(enum.Enum):
     REQUIRED = "required"
     TOO_LONG = "too_long"
+    # only the contact's own one-click link records this source (docs/privacy.md)
+    RESERVED_SOURCE = "reserved_source"
 
 
 @strawberry.type(description="Why a consent mutation was refused; nothing was recorded.")

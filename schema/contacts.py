@@ -115,6 +115,7 @@ class ContactErrorCode(enum.Enum):
     INVALID_LOCALE = "invalid_locale"
     INVALID_CHARACTERS = "invalid_characters"
     TOO_MANY_ROWS = "too_many_rows"
+    PLAN_LIMIT = "plan_limit"
     SUPPRESSED = "suppressed"
 
 

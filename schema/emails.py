@@ -14,6 +14,7 @@ class EmailErrorCode(enum.Enum):
     REQUIRED = "required"
     TOO_LONG = "too_long"
     TOO_MANY = "too_many"
+    PLAN_LIMIT = "plan_limit"
 
 
 @strawberry.type(description="Why nothing was queued.")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.scalars import JSON
 
 from resolvers import (
+    account,
     api_keys,
     audit,
     blocks,
     consent,
     contacts,
     emails,
+    members,
     node,
     persisted,
+    plans,
     policies,
     space_access,
     spaces,
@@ -22,6 +26,7 @@ from resolvers import (
     webhooks,
 )
 from resolvers.node import get_nodes
+from schema.account import AccountDeletionConfirmPayload, AccountDeletionRequestPayload
 from schema.api_keys import ApiKey, ApiKeyPayload, ApiKeySecretPayload
 from schema.audit import AuditChainStatus, AuditEntry
 from schema.blocks import Block, BlockPayload, BlockRemovePayload
@@ -29,9 +34,18 @@ from schema.connection import Connection
 from schema.consent import ConsentPayload
 from schema.contacts import Contact, ContactDeletePayload, ContactImportPayload, ContactPayload
 from schema.emails import EmailQueuePayload
+from schema.members import (
+    MemberLeavePayload,
+    MemberProfile,
+    MemberProfilePayload,
+    SignIn,
+    TenantProfile,
+    TenantProfilePayload,
+)
 from schema.node import Node
 from schema.permissions import Authenticated, Can
 from schema.persisted import PersistedDocumentPayload
+from schema.plans import TenantUsage
 from schema.policies import PolicyRule, PolicyRulePayload, PolicyRuleRemovePayload
 from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
 from schema.spaces import Space, SpaceDeletePayload, SpacePayload
@@ -90,6 +104,22 @@ class Query:
     # counts suppressed below k contacts unless the caller may read_individual Analytics
     space_analytics: SpaceAnalytics = strawberry.field(
         resolver=usage.get_space_analytics, extensions=[Can("Analytics", "read")]
+    )
+    # a member's own data (docs/privacy.md "Members"): Profile is every role's own record
+    my_profile: MemberProfile = strawberry.field(
+        resolver=members.get_my_profile, extensions=[Can("Profile", "read")]
+    )
+    my_data: JSON = strawberry.field(
+        resolver=members.export_my_data, extensions=[Can("Profile", "export")]
+    )
+    my_sign_ins: list[SignIn] = strawberry.field(
+        resolver=members.list_my_sign_ins, extensions=[Can("Profile", "read")]
+    )
+    tenant_usage: TenantUsage = strawberry.field(
+        resolver=plans.get_tenant_usage, extensions=[Can("Plan", "read")]
+    )
+    tenant_profile: TenantProfile = strawberry.field(
+        resolver=members.get_tenant_profile, extensions=[Can("TenantProfile", "read")]
     )
     # partners (issue 11): keys for owners and admins; webhooks also for webhooks:manage keys
     api_key: ApiKey = strawberry.field(
@@ -207,6 +237,22 @@ class Mutation:
     )
     subject_request_extend: SubjectRequestPayload = strawberry.mutation(
         resolver=subject_requests.extend_request, extensions=[Can("SubjectRequest", "manage")]
+    )
+    member_profile_update: MemberProfilePayload = strawberry.mutation(
+        resolver=members.update_my_profile, extensions=[Can("Profile", "update")]
+    )
+    member_leave: MemberLeavePayload = strawberry.mutation(
+        resolver=members.leave_tenant, extensions=[Can("Profile", "delete")]
+    )
+    tenant_profile_update: TenantProfilePayload = strawberry.mutation(
+        resolver=members.update_tenant_profile, extensions=[Can("TenantProfile", "update")]
+    )
+    # the whole account, now and for good (owners; docs/privacy.md "Account deletion")
+    account_deletion_request: AccountDeletionRequestPayload = strawberry.mutation(
+        resolver=account.request_account_deletion, extensions=[Can("Account", "delete")]
+    )
+    account_deletion_confirm: AccountDeletionConfirmPayload = strawberry.mutation(
+        resolver=account.confirm_account_deletion, extensions=[Can("Account", "delete")]
     )
     subject_link_create: SubjectLinkPayload = strawberry.mutation(
         resolver=subject_requests.create_subject_link, extensions=[Can("SubjectRequest", "manage")]

@@ -89,6 +89,7 @@ class SpaceErrorCode(enum.Enum):
     INVALID_SLUG = "invalid_slug"
     DUPLICATE_SLUG = "duplicate_slug"
     INVALID_STATE = "invalid_state"
+    PLAN_LIMIT = "plan_limit"
 
 
 @strawberry.type(description="Why a space mutation was refused; nothing was changed.")

@@ -66,3 +66,34 @@ async def queue_space_updated(db: Db, space_id: uuid.UUID, message: str) -> int:
     )
     result = await db.execute(stmt)
     return cast("CursorResult[Any]", result).rowcount or 0
+
+
+async def enqueue_to_members(
+    db: Db, kind: EmailKind, member_ids: Sequence[uuid.UUID], *, payload: dict[str, Any]
+) -> int:
+    """Queue one e-mail per member (not a contact) in the current transaction."""
+    if not member_ids:
+        return 0
+    rows = [
+        {
+            "tenant_id": db.tenant_id,
+            "id": uuid.uuid4(),
+            "kind": kind.value,
+            "contact_id": None,
+            "member_id": mid,
+            "payload": payload,
+        }
+        for mid in member_ids
+    ]
+    await db.execute(insert(OutboxMessage), rows)
+    return len(rows)
+
+
+async def active_recipients(db: Db, space_id: uuid.UUID) -> int:
+    """How many contacts a "space updated" e-mail would go to now (for plan limits)."""
+    stmt = (
+        select(func.count())
+        .select_from(SpaceAccess)
+        .where(SpaceAccess.space_id == space_id, SpaceAccess.state.in_(ACTIVE_STATES))
+    )
+    return int(await db.scalar(stmt) or 0)

@@ -25,6 +25,11 @@ WITHOUT_EVENT = {
     # trusting a document for the tenant's widgets: configuration, not data (audited)
     "persistedDocumentRegister",
 }
+# mutations that end the caller's own access, checked with their events where they are tested
+COVERED_ELSEWHERE = {
+    "memberLeave",  # tests/test_members.py::test_member_leaves_and_last_owner_cannot
+    "accountDeletionConfirm",  # tests/test_account_deletion.py (an e-mailed code)
+}
 
 
 async def _topics(owner_url, tenant_id) -> list[tuple[str, dict]]:
@@ -100,6 +105,9 @@ M = {
     "apiKeyRotate": "mutation($id: ID!) { apiKeyRotate(input: {id: $id}) { apiKey { id } userErrors { code } } }",
     "apiKeyRevoke": "mutation($id: ID!) { apiKeyRevoke(id: $id) { apiKey { id } userErrors { code } } }",
     "webhookSubscriptionCreate": 'mutation($k: ID!) { webhookSubscriptionCreate(input: {url: "https://h.example.com/x", eventTypes: ["contact.created"], apiKeyId: $k}) { subscription { id } userErrors { code } } }',
+    "memberProfileUpdate": 'mutation { memberProfileUpdate(input: {fullName: "Ann Lee"}) { profile { fullName } userErrors { code } } }',
+    "tenantProfileUpdate": 'mutation { tenantProfileUpdate(input: {companyName: "Initech"}) { profile { companyName } userErrors { code } } }',
+    "accountDeletionRequest": "mutation { accountDeletionRequest { ownersNotified } }",
     "webhookSubscriptionDelete": "mutation($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedSubscriptionId userErrors { code } } }",
 }
 
@@ -222,10 +230,15 @@ async def test_every_mutation_writes_its_event(api, new_tenant, owner_url):
         ["contact.erased", "subject_request.completed"],
     )
     await s.run("spaceDelete", M["spaceDelete"], {"id": space}, ["space.deleted"])
+    await s.run("memberProfileUpdate", M["memberProfileUpdate"], {}, ["member.updated"])
+    await s.run("tenantProfileUpdate", M["tenantProfileUpdate"], {}, ["tenant_profile.updated"])
+    await s.run(
+        "accountDeletionRequest", M["accountDeletionRequest"], {}, ["account.deletion_requested"]
+    )
 
     # then every mutation of the schema was covered, and no event holds a value
     mutations = set(build_schema()._schema.mutation_type.fields)
-    assert mutations - WITHOUT_EVENT == s.covered
+    assert mutations - WITHOUT_EVENT - COVERED_ELSEWHERE == s.covered
     stored = str(await _topics(owner_url, tenant.tenant_id))
     assert email not in stored and "Ann Lee" not in stored and "Initech" not in stored
 

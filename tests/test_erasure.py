@@ -26,8 +26,11 @@ from models import (
     ConsentEvent,
     Contact,
     EmailSent,
+    Member,
     OutboxMessage,
+    SignIn,
     SpaceAccess,
+    TenantProfile,
     UsageEvent,
 )
 from models.pii import personal_columns
@@ -121,6 +124,7 @@ async def plant(
             )
         )
         db.add(UsageEvent(id=uuid.uuid4(), contact_id=cid, space_id=space_id))
+        db.add(SignIn(id=uuid.uuid4(), contact_id=cid, user_agent_family=marker, network=marker))
         db.add(
             ApiToken(
                 id=uuid.uuid4(),
@@ -160,6 +164,8 @@ async def plant(
         ("outbox", "last_error"),
         ("emails_sent", "to_address"),
         ("emails_sent", "subject"),
+        ("sign_ins", "user_agent_family"),
+        ("sign_ins", "network"),
         ("api_tokens", "name"),
     }
     return cid, planted
@@ -259,6 +265,18 @@ async def test_erasure_proof(api, new_tenant, new_member, owner_url, owner_engin
     assert len(await scan(owner_engine, neighbour_m)) == len(contact_planted)
     # the other tenant's copy: every marker but in the two address columns (shared address)
     assert len(await scan(owner_engine, elsewhere_m)) == len(contact_planted) - 2
+    # the journal keeps what a restore needs to repeat the erasure: the tenant, the contact
+    # id and the suppression HMAC (its markers were scanned above with every other table)
+    async with owner_engine.connect() as conn:
+        journal = (
+            await conn.execute(
+                text(
+                    "SELECT kind, subject_id, email_hash FROM erasure_journal WHERE tenant_id = :t"
+                ),
+                {"t": tenant.tenant_id},
+            )
+        ).all()
+    assert [(k, len(h)) for k, _, h in journal] == [("contact", 32)]
     async with owner_db(owner_url, other_tenant.tenant_id) as db:
         assert (
             await db.scalar(text("SELECT count(*) FROM contacts WHERE email = :e"), {"e": email})
@@ -394,3 +412,79 @@ async def test_ledger_cannot_be_emptied_outside_an_erasure(settings, new_tenant,
                     await conn.execute(text("SELECT app_erase_ledger(:c)"), {"c": cid})
     finally:
         await engine.dispose()
+
+
+MEMBER_COLUMNS = {("members", c) for c in ("email", "full_name", "company", "address")}
+PROFILE_COLUMNS = {
+    ("tenant_profiles", c)
+    for c in ("company_name", "billing_contact_name", "billing_email", "billing_address")
+}
+
+
+async def plant_member(owner_url, tenant_id, marker: str, role: str = "editor") -> str:
+    """A member (with a token and a sign-in) whose every personal column holds the marker."""
+    from core.auth import new_token
+    from models import ApiToken
+
+    token, digest = new_token("member")
+    mid = uuid.uuid4()
+    async with owner_db(owner_url, tenant_id) as db:
+        db.add(
+            Member(
+                id=mid,
+                email=f"{marker.lower()}@example.com",
+                role=role,
+                full_name=f"{marker} name",
+                company=f"{marker} co",
+                address=f"{marker} street",
+            )
+        )
+        await db.flush()
+        db.add(ApiToken(id=uuid.uuid4(), kind="member", member_id=mid, token_hash=digest))
+        db.add(SignIn(id=uuid.uuid4(), member_id=mid, user_agent_family=marker, network=marker))
+    return token
+
+
+async def test_member_departure_leaves_no_marker(api, new_tenant, owner_url, owner_engine):
+    tenant = await new_tenant()
+    m, neighbour = (f"MRK{uuid.uuid4().hex[:10]}" for _ in range(2))
+    token = await plant_member(owner_url, tenant.tenant_id, m)
+    await plant_member(owner_url, tenant.tenant_id, neighbour)
+    personal = {(pc.table, pc.column) for pc in personal_columns() if pc.table == "members"}
+    assert personal == MEMBER_COLUMNS, "plant a marker in the new member column"
+    assert len(await scan(owner_engine, m)) == len(MEMBER_COLUMNS) + 2  # + sign-in columns
+
+    left = await api(token)("mutation { memberLeave { left } }")
+
+    assert left["data"]["memberLeave"]["left"] is True
+    assert await scan(owner_engine, m) == []
+    assert len(await scan(owner_engine, neighbour)) == len(MEMBER_COLUMNS) + 2
+
+
+async def test_account_purge_leaves_no_marker_in_members_profile_or_sign_ins(
+    new_tenant, owner_url, owner_engine
+):
+    from core.db import sessionmaker_for
+    from privacy.retention import purge_tenant
+
+    tenant = await new_tenant()
+    m = f"MRK{uuid.uuid4().hex[:10]}"
+    await plant_member(owner_url, tenant.tenant_id, m)
+    await plant(owner_url, tenant.tenant_id, m, f"{m.lower()}-c@example.com")
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        db.add(
+            TenantProfile(
+                id=uuid.uuid4(),
+                company_name=f"{m} co",
+                billing_contact_name=f"{m} bill",
+                billing_email=f"{m}@bill.example",
+                billing_address=f"{m} way",
+            )
+        )
+    personal = {(pc.table, pc.column) for pc in personal_columns() if pc.table == "tenant_profiles"}
+    assert personal == PROFILE_COLUMNS, "plant a marker in the new profile column"
+    assert await scan(owner_engine, m)
+
+    await purge_tenant(sessionmaker_for(owner_engine), tenant.tenant_id, now=datetime.now(UTC))
+
+    assert await scan(owner_engine, m) == []

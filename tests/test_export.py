@@ -41,6 +41,7 @@ from models import (
     Contact,
     EmailSent,
     OutboxMessage,
+    SignIn,
     SpaceAccess,
     SubjectRequest,
     SubjectRequestEvent,
@@ -129,6 +130,14 @@ async def plant(
         )
         await db.flush()
         db.add(UsageEvent(id=uuid.uuid4(), contact_id=fp.contact_id, space_id=space_id))
+        db.add(
+            SignIn(
+                id=uuid.uuid4(),
+                contact_id=fp.contact_id,
+                user_agent_family="Firefox",
+                network="203.0.113.0/24",
+            )
+        )
         db.add(
             UsageEvent(
                 id=uuid.uuid4(), contact_id=fp.contact_id, space_id=space_id, block_id=block_id

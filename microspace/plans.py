@@ -1,0 +1,59 @@
+"""`microspace plan-set`: the operator sets a tenant's plan and its limits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from core.config import Settings
+from core.db import owner_db
+from microspace.tenants import OperatorError
+from models import Tenant, TenantPlan
+from models.plan import RESOURCES
+
+
+async def set_plan(
+    owner_url: URL, tenant: str, name: str, limits: dict[str, int | None]
+) -> dict[str, Any]:
+    try:
+        tenant_id = uuid.UUID(tenant)
+    except ValueError:
+        raise OperatorError(f"not a tenant id: {tenant!r}") from None
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise OperatorError("the plan name must be 1 to 64 characters")
+    bad = [f"--{r.replace('_', '-')}" for r, v in limits.items() if v is not None and v < 0]
+    if bad:
+        raise OperatorError(f"limits must not be negative: {', '.join(bad)}")
+    async with owner_db(owner_url, tenant_id) as db:
+        if await db.scalar(select(Tenant.id).where(Tenant.id == tenant_id)) is None:
+            raise OperatorError(f"no tenant {tenant_id}")
+        plan = await db.scalar(select(TenantPlan))
+        if plan is None:
+            plan = TenantPlan(id=uuid.uuid4())
+            db.add(plan)
+        plan.name = name
+        for resource, value in limits.items():
+            setattr(plan, f"max_{resource}", value)
+        await db.flush()
+    return {"tenant_id": str(tenant_id), "plan": name, "limits": limits}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenant", required=True)
+    parser.add_argument("--name", required=True, help="the plan's name, e.g. starter")
+    for resource in RESOURCES:
+        flag = resource.replace("_", "-")
+        parser.add_argument(f"--{flag}", type=int, help=f"limit on {flag}; omit: unlimited")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    limits = {r: getattr(args, r) for r in RESOURCES}
+    print(json.dumps(asyncio.run(set_plan(settings.owner_url(), args.tenant, args.name, limits))))
+    return 0

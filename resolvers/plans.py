@@ -1,0 +1,25 @@
+"""The tenant's usage against its plan."""
+
+from __future__ import annotations
+
+from schema.context import Info
+from schema.plans import TenantUsage, UsageLine
+from store.plans import usage
+
+
+async def get_tenant_usage(info: Info) -> TenantUsage:
+    """Usage of each limited resource against the tenant's plan."""
+    plan, counts = await usage(info.context.db)
+
+    def line(resource: str) -> UsageLine:
+        return UsageLine(
+            used=counts[resource], limit=plan.limit(resource) if plan is not None else None
+        )
+
+    return TenantUsage(
+        plan=plan.name if plan is not None else None,
+        spaces=line("spaces"),
+        contacts=line("contacts"),
+        emails_this_month=line("emails_per_month"),
+        api_keys=line("api_keys"),
+    )
