@@ -56,6 +56,8 @@ class Settings:
     # graphql-core's overlapping-fields budget: repeated fields cost quadratic validation work
     max_validation_work: int = 20_000
     allow_get_queries: bool = False
+    # answer supported queries with one SQL statement building the JSON (compiler/)
+    compiled_reads: bool = True
     statement_timeout: float = 5.0
     execution_timeout: float = 10.0
     # token bucket per principal (per client IP when anonymous), in cost points, per process
@@ -120,6 +122,7 @@ def load_settings() -> Settings:
         max_cost=_int("MICROSPACE_MAX_COST", 5000),
         max_validation_work=_int("MICROSPACE_MAX_VALIDATION_WORK", 20_000),
         allow_get_queries=_bool("MICROSPACE_ALLOW_GET_QUERIES", False),
+        compiled_reads=_bool("MICROSPACE_COMPILED_READS", True),
         statement_timeout=_float("MICROSPACE_STATEMENT_TIMEOUT", 5.0),
         execution_timeout=_float("MICROSPACE_EXECUTION_TIMEOUT", 10.0),
         rate_limit_burst=_int("MICROSPACE_RATE_LIMIT_BURST", 50_000),

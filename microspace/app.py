@@ -71,7 +71,9 @@ class GraphQLApp(GraphQL):
     def __init__(self, state: AppState, **kwargs: Any) -> None:
         settings = state.settings
         super().__init__(
-            build_schema(limits=Limits.from_settings(settings)),
+            build_schema(
+                limits=Limits.from_settings(settings), compiled_reads=settings.compiled_reads
+            ),
             allow_queries_via_get=settings.allow_get_queries,
             **kwargs,
         )
@@ -293,6 +295,8 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.microspace = state
+    # the compiled read path: tests flip `.enabled` to hold both paths to one answer
+    app.state.compiled_reads = graphql.schema.compiled_reads  # type: ignore[attr-defined]
     app.add_middleware(RequestId)
     # start-up objects (schema, policies, models) never die: keep them out of the cyclic
     # collector's full passes, which otherwise walk them during large responses

@@ -86,6 +86,12 @@ class TenantPolicies:
             self._decisions[key] = decision
         return decision
 
+    def scope(self, tenant_id: str) -> tuple[str, int]:
+        """Which rules decide for this tenant: the shared defaults, or its own version."""
+        if tenant_id in self._with_rules:
+            return tenant_id, self._versions.get(tenant_id, 0)
+        return "", 0
+
     def forget_decisions(self) -> None:
         self._decisions = {}
 
@@ -117,11 +123,18 @@ class Authorizer:
         policies: TenantPolicies | None = None,
     ) -> None:
         self._enforce = policies.decide if policies is not None else enforcer.enforce
+        self._policies = policies
         self._principal = principal
         self._domain = str(principal.tenant_id) if principal.tenant_id else ""
         self._memo: dict[tuple[str, str], bool] = {}
         self._fields: dict[str, Decision] = {}
         self.calls = 0
+
+    def identity(self) -> tuple[object, ...]:
+        """What every decision of this authorizer depends on (a key for cached plans)."""
+        p = self._principal
+        scope = self._policies.scope(self._domain) if self._policies else (self._domain, 0)
+        return (p.kind, p.authenticated, p.subjects, scope)
 
     def field_decision(self, obj: str) -> Decision:
         """The redaction decision for a personal field, memoised like `can`."""

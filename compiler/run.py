@@ -1,0 +1,77 @@
+"""Running a plan: one statement, its JSON text passed through, redactions and audit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from graphql.pyutils import Path
+
+from compiler.plan import Inputs, Plan, Shape
+
+
+def report(shape: Shape, value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
+    """The withheld fields under `value` (an object), as the redaction extension lists them."""
+    if not isinstance(value, dict):
+        return
+    for kind, key, detail in shape.items:
+        if kind == "redacted":
+            out.append((Path(path, key, None), detail))
+        elif kind == "object" or kind == "connection":
+            report(detail, value.get(key), Path(path, key, None), out)
+        elif kind == "edges":
+            edges = value.get(key) or []
+            base = Path(path, key, None)
+            for index, edge in enumerate(edges):
+                report(detail, edge, Path(base, index, None), out)
+
+
+def audited(items: str | None) -> list[tuple[uuid.UUID, str]]:
+    """`subject|field,field;subject|...` from the statement, as (subject, field) reads."""
+    reads = []
+    for item in (items or "").split(";"):
+        subject, _, fields = item.partition("|")
+        if not fields:
+            continue
+        sid = uuid.UUID(subject)
+        reads.extend((sid, f) for f in fields.split(","))
+    return reads
+
+
+def params(plan: Plan, tenant_id: uuid.UUID, inputs: Inputs) -> list[Any]:
+    """The statement's parameters; raises Unsupported or an API error to fall back."""
+    for check in plan.checks:
+        check(inputs)
+    return [tenant_id, *(p(inputs) for p in plan.params)]
+
+
+def assemble(
+    plan: Plan, row: Any
+) -> tuple[dict[str, Any], list[tuple[Path, str]], list[tuple[uuid.UUID, str]]] | None:
+    """The response data (JSON text kept as is unless redactions need a walk), the
+    redactions and the audited reads; None when a non-null root is missing."""
+    data: dict[str, Any] = {}
+    redactions: list[tuple[Path, str]] = []
+    reads: list[tuple[uuid.UUID, str]] = []
+    column = 0
+    for root in plan.roots:
+        if root.typename is not None:
+            data[root.key] = root.typename
+            continue
+        text, aud = row[column], row[column + 1]
+        column += 2
+        if text is None:
+            if not root.nullable:
+                return None
+            data[root.key] = None
+            continue
+        if root.shape is not None:
+            value = orjson.loads(text)
+            report(root.shape, value, Path(None, root.key, None), redactions)
+            data[root.key] = value
+        else:
+            data[root.key] = orjson.Fragment(text)
+        if root.audited:
+            reads.extend(audited(aud))
+    return data, redactions, reads

@@ -1,0 +1,36 @@
+"""The hook that lets the compiled read path answer a query before graphql-core executes it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from compiler import CompiledReads
+
+
+class CompiledExecution(SchemaExtension):
+    """After parsing, validation and the limits: if the compiler answers, execution is skipped
+    (strawberry runs graphql-core only when no extension has set a result)."""
+
+    def __init__(self, reads: CompiledReads) -> None:
+        self.reads = reads
+
+    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+        ec = self.execution_context
+        ctx = ec.context
+        if (
+            self.reads.enabled
+            and ctx is not None
+            and ec.graphql_document is not None
+            and ec.operation_type is OperationType.QUERY
+            and ec.query is not None
+        ):
+            data = await self.reads.execute(
+                ec.graphql_document, ec.query, ec.operation_name, ec.variables, ctx
+            )
+            if data is not None:
+                ec.result = ExecutionResult(data=data, errors=None)
+        yield
