@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Hashable
 from typing import Any
 
@@ -14,11 +15,10 @@ from graphql import (
     OperationType,
 )
 from graphql.execution.values import get_variable_values
-from graphql.pyutils import Path
 
 from compiler.collect import Collector, Unsupported
 from compiler.plan import Inputs, Plan, Planner
-from compiler.run import assemble, params
+from compiler.run import Answer, assemble, params
 from core.errors import ApiError
 
 log = logging.getLogger("microspace.compiler")
@@ -35,6 +35,7 @@ class CompiledReads:
         self._plans: dict[Hashable, Any] = {}
         self.compiled = 0  # requests answered here
         self.fallbacks = 0  # query requests left to the resolver path
+        self.reasons: Counter[str] = Counter()  # why plans were not made, by first cause
 
     def bind(self, schema: GraphQLSchema) -> None:
         self.schema = schema
@@ -46,20 +47,19 @@ class CompiledReads:
         operation_name: str | None,
         raw_variables: dict[str, Any] | None,
         ctx: Any,
-    ) -> dict[str, Any] | None:
-        """The response data if this path answers, else None (nothing was recorded)."""
+    ) -> Answer | None:
+        """The answer if this path gives it, else None (nothing was recorded)."""
         if not self.enabled or self.schema is None or not ctx.principal.authenticated:
             return None
-        answered = await self._answer(document, query, operation_name, raw_variables, ctx)
-        if answered is None:
+        answer = await self._answer(document, query, operation_name, raw_variables, ctx)
+        if answer is None:
             self.fallbacks += 1
             return None
-        data, redactions, reads = answered
-        ctx.redactions.extend(redactions)
-        for subject, field in reads:
+        ctx.redactions.extend(answer.redactions)
+        for subject, field in answer.reads:
             ctx.audit.read(subject, field)
         self.compiled += 1
-        return data
+        return answer
 
     async def _answer(
         self,
@@ -68,7 +68,7 @@ class CompiledReads:
         operation_name: str | None,
         raw_variables: dict[str, Any] | None,
         ctx: Any,
-    ) -> tuple[dict[str, Any], list[tuple[Path, str]], list[Any]] | None:
+    ) -> Answer | None:
         assert self.schema is not None
         op = _operation(document, operation_name)
         if op is None or op.operation is not OperationType.QUERY:
@@ -86,9 +86,12 @@ class CompiledReads:
         inputs = Inputs(variables, settings.default_page_size, settings.max_page_size)
         try:
             values = params(plan, ctx.principal.tenant_id, inputs)
-        except (Unsupported, ApiError):
+        except (Unsupported, ApiError) as why:
+            self.reasons[f"input: {type(why).__name__}"] += 1
             return None  # e.g. an invalid ID or page size: the resolver path's error
-        row = await ctx.db.fetch_row(plan.sql, values)
+        # only `__typename` at the root: nothing to ask the database
+        needs_sql = any(r.typename is None and r.denied is None for r in plan.roots)
+        row = await ctx.db.fetch_row(plan.sql, values) if needs_sql else ()
         return assemble(plan, row)
 
     def _plan(
@@ -117,6 +120,7 @@ class CompiledReads:
                 plan = Planner(self.schema, collector, ctx.authz, variables).operation(op)
             except Unsupported as why:
                 log.debug("not compiled: %s", why)
+                self.reasons[str(why)] += 1
                 plan = UNSUPPORTED
             if len(self._plans) >= MAX_PLANS:
                 self._plans.clear()

@@ -51,6 +51,8 @@ class RootPlan:
     typename: str | None = None  # `__typename` at the root: a constant, no SQL
     audited: bool = False
     shape: Shape | None = None
+    # the caller may not read this root: the answer is this one FORBIDDEN error
+    denied: tuple[str, list[FieldNode]] | None = None
 
 
 @dataclass
@@ -88,9 +90,12 @@ class Planner:
         self.aliases += 1
         return f"{prefix}{self.aliases}"
 
-    def allow(self, permission: tuple[str, str] | None) -> None:
-        if permission is not None and not self.authz.can(*permission):
-            raise Unsupported("denied: the resolver path answers with FORBIDDEN")
+    def denied(self, permission: tuple[str, str] | None) -> str | None:
+        """The FORBIDDEN message of `Can` (schema/permissions.py) if denied, else None."""
+        if permission is None or self.authz.can(*permission):
+            return None
+        obj, act = permission
+        return f"You may not {act} {obj}."
 
     # -- operation -----------------------------------------------------------------------
 
@@ -108,7 +113,18 @@ class Planner:
             root = ROOTS.get(name)
             if root is None:
                 raise Unsupported(f"root field {name}")
-            self.allow(root.permission)
+            message = self.denied(root.permission)
+            if message is not None:
+                # graphql-core reports the first failing non-null root field only: the
+                # answer is known when it comes first
+                if any(r.typename is None for r in roots):
+                    raise Unsupported("a denied root field after another")
+                return Plan(
+                    sql="",
+                    params=[],
+                    checks=[],
+                    roots=[RootPlan(key, nullable=False, denied=(message, nodes))],
+                )
             field_def = query_type.fields[name]
             shape = Shape()
             lateral, alias, audited = self.root(root, field_def, nodes, shape)
@@ -238,7 +254,11 @@ class Planner:
         shape: Shape,
         key: str,
     ) -> tuple[str, str | None]:
-        self.allow(rel.permission)
+        message = self.denied(rel.permission)
+        if message is not None:
+            # null and a FORBIDDEN error wherever the parent is in the result
+            shape.items.append(("denied", key, (message, nodes)))
+            return "NULL", None
         target = TYPES[rel.target]
         child_shape = Shape()
         if isinstance(rel, ToOne):
@@ -360,7 +380,9 @@ class Planner:
             else ""
         )
         lateral = (
-            f"LEFT JOIN LATERAL (SELECT json_build_object({', '.join(outer)}) AS j{aud_column} "
+            # count(*) makes it an aggregate: one row even for an empty page
+            f"LEFT JOIN LATERAL (SELECT json_build_object({', '.join(outer)}) AS j, "
+            f"count(*) AS _rows{aud_column} "
             f"FROM (SELECT {', '.join(middle)} FROM (SELECT * FROM {target.table} {k} "
             f"WHERE {' AND '.join(conditions)} ORDER BY {order_by} LIMIT {size} + 1) {k} "
             f"{' '.join(inner_joins)}) {x}) {sub} ON true"

@@ -3,28 +3,42 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
 from graphql.pyutils import Path
 
 from compiler.plan import Inputs, Plan, Shape
+from core.errors import Forbidden
 
 
-def report(shape: Shape, value: Any, path: Path, out: list[tuple[Path, str]]) -> None:
-    """The withheld fields under `value` (an object), as the redaction extension lists them."""
+def report(
+    shape: Shape,
+    value: Any,
+    path: Path,
+    out: list[tuple[Path, str]],
+    errors: list[GraphQLError],
+) -> None:
+    """The withheld fields under `value` (an object), as the redaction extension lists them,
+    and the FORBIDDEN errors of denied fields, as graphql-core reports them."""
     if not isinstance(value, dict):
         return
     for kind, key, detail in shape.items:
         if kind == "redacted":
             out.append((Path(path, key, None), detail))
-        elif kind == "object" or kind == "connection":
-            report(detail, value.get(key), Path(path, key, None), out)
+        elif kind == "denied":
+            message, nodes = detail
+            where = Path(path, key, None).as_list()
+            error = GraphQLError(message, nodes, path=where, original_error=Forbidden(message))
+            errors.append(error)
+        elif kind in ("object", "connection"):
+            report(detail, value.get(key), Path(path, key, None), out, errors)
         elif kind == "edges":
-            edges = value.get(key) or []
             base = Path(path, key, None)
-            for index, edge in enumerate(edges):
-                report(detail, edge, Path(base, index, None), out)
+            for index, edge in enumerate(value.get(key) or []):
+                report(detail, edge, Path(base, index, None), out, errors)
 
 
 def audited(items: str | None) -> list[tuple[uuid.UUID, str]]:
@@ -46,16 +60,25 @@ def params(plan: Plan, tenant_id: uuid.UUID, inputs: Inputs) -> list[Any]:
     return [tenant_id, *(p(inputs) for p in plan.params)]
 
 
-def assemble(
-    plan: Plan, row: Any
-) -> tuple[dict[str, Any], list[tuple[Path, str]], list[tuple[uuid.UUID, str]]] | None:
-    """The response data (JSON text kept as is unless redactions need a walk), the
+@dataclass
+class Answer:
+    data: dict[str, Any] | None
+    errors: list[GraphQLError]
+    redactions: list[tuple[Path, str]]
+    reads: list[tuple[uuid.UUID, str]]
+
+
+def assemble(plan: Plan, row: Any) -> Answer | None:
+    """The response (JSON text kept as is unless redactions or errors need a walk), the
     redactions and the audited reads; None when a non-null root is missing."""
     data: dict[str, Any] = {}
-    redactions: list[tuple[Path, str]] = []
-    reads: list[tuple[uuid.UUID, str]] = []
+    answer = Answer(data, [], [], [])
     column = 0
     for root in plan.roots:
+        if root.denied is not None:
+            message, nodes = root.denied
+            error = GraphQLError(message, nodes, path=[root.key], original_error=Forbidden(message))
+            return Answer(None, [error], [], [])
         if root.typename is not None:
             data[root.key] = root.typename
             continue
@@ -68,10 +91,10 @@ def assemble(
             continue
         if root.shape is not None:
             value = orjson.loads(text)
-            report(root.shape, value, Path(None, root.key, None), redactions)
+            report(root.shape, value, Path(None, root.key, None), answer.redactions, answer.errors)
             data[root.key] = value
         else:
             data[root.key] = orjson.Fragment(text)
         if root.audited:
-            reads.extend(audited(aud))
-    return data, redactions, reads
+            answer.reads.extend(audited(aud))
+    return answer

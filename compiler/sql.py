@@ -10,7 +10,7 @@ from __future__ import annotations
 # Python's str.split() whitespace (policies/redaction.py mask_name): spelled out, because
 # PostgreSQL's \s depends on the locale
 _PY_WHITESPACE = (
-    "\\t\\n\\x0b\\x0c\\r\\x1c\\x1d\\x1e\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a"
+    "\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a"
     "\\u2028\\u2029\\u202f\\u205f\\u3000"
 )
 WHITESPACE_RUN = f"E'[{_PY_WHITESPACE}]+'"

@@ -28,9 +28,9 @@ class CompiledExecution(SchemaExtension):
             and ec.operation_type is OperationType.QUERY
             and ec.query is not None
         ):
-            data = await self.reads.execute(
+            answer = await self.reads.execute(
                 ec.graphql_document, ec.query, ec.operation_name, ec.variables, ctx
             )
-            if data is not None:
-                ec.result = ExecutionResult(data=data, errors=None)
+            if answer is not None:
+                ec.result = ExecutionResult(data=answer.data, errors=answer.errors or None)
         yield
