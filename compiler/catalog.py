@@ -11,8 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from models import Block, Contact, Space, SpaceAccess
-from store.loaders import ACCESS_ORDER, BLOCK_ORDER, CONTACT_ORDER, SPACE_ORDER
+from models import Block, ConsentEvent, Contact, Space, SpaceAccess
+from models.consent import ConsentPurpose
+from store.loaders import (
+    ACCESS_ORDER,
+    BLOCK_ORDER,
+    CONSENT_EVENT_ORDER,
+    CONTACT_ORDER,
+    SPACE_ORDER,
+)
 from store.pagination import Order
 
 Permission = tuple[str, str] | None
@@ -42,27 +49,42 @@ class Children:
     permission: Permission = None
 
 
+@dataclass(frozen=True)
+class Consents:
+    """A contact's current consent per purpose (store/consent_ledger.py current_consents)."""
+
+    purposes: tuple[str, ...]
+    permission: Permission = None
+
+
 @dataclass
 class TableType:
     name: str
     table: str
     scalars: dict[str, tuple[str, str]]  # GraphQL field -> (column, kind)
-    personal: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> (column, category)
+    # GraphQL field -> (column, category, kind)
+    personal: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     subject_column: str | None = None  # whose personal data: the audit's subject
-    relations: dict[str, ToOne | Children] = field(default_factory=dict)
+    relations: dict[str, ToOne | Children | Consents] = field(default_factory=dict)
+    model: Any = None
+
+    def nullable(self, column: str) -> bool:
+        return bool(self.model.__table__.c[column].nullable)
 
 
 def _keyset(order: Order) -> Keyset:
-    kinds = {"created_at": "datetime", "id": "uuid", "position": "int"}
+    kinds = {"created_at": "datetime", "occurred_at": "datetime", "id": "uuid", "position": "int"}
     columns = tuple((c.key, kinds[c.key]) for c in order.columns)
     return Keyset(columns=columns, descending=order.descending, order=order)
 
 
-def _personal(model: Any, fields: dict[str, str]) -> dict[str, tuple[str, str]]:
+def _personal(model: Any, fields: dict[str, str]) -> dict[str, tuple[str, str, str]]:
+    """Personal fields with the category of their column (models/, the personal-data map)."""
     out = {}
-    for graphql_name, column in fields.items():
+    for graphql_name, spec in fields.items():
+        column, _, kind = spec.partition(":")
         category = model.__table__.c[column].info["pii"]
-        out[graphql_name] = (column, category)
+        out[graphql_name] = (column, category, kind or "plain")
     return out
 
 
@@ -71,11 +93,15 @@ SPACE_KEYSET = _keyset(SPACE_ORDER)
 BLOCK_KEYSET = _keyset(BLOCK_ORDER)
 ACCESS_KEYSET = _keyset(ACCESS_ORDER)
 CONTACT_KEYSET = _keyset(CONTACT_ORDER)
+CONSENT_EVENT_KEYSET = _keyset(CONSENT_EVENT_ORDER)
+# in the schema enum's order (schema/consent.py mirrors models.consent.ConsentPurpose)
+PURPOSES = tuple(p.value for p in ConsentPurpose)
 
 TYPES: dict[str, TableType] = {
     "Space": TableType(
         name="Space",
         table=Space.__tablename__,
+        model=Space,
         scalars={
             "id": ("id", "global_id"),
             "title": ("title", "plain"),
@@ -93,6 +119,7 @@ TYPES: dict[str, TableType] = {
     "Block": TableType(
         name="Block",
         table=Block.__tablename__,
+        model=Block,
         scalars={
             "id": ("id", "global_id"),
             "kind": ("kind", "enum"),
@@ -105,6 +132,7 @@ TYPES: dict[str, TableType] = {
     "SpaceAccess": TableType(
         name="SpaceAccess",
         table=SpaceAccess.__tablename__,
+        model=SpaceAccess,
         scalars={
             "id": ("id", "global_id"),
             "state": ("state", "enum"),
@@ -112,7 +140,7 @@ TYPES: dict[str, TableType] = {
             "revokedAt": ("revoked_at", "datetime"),
             **TIMESTAMPS,
         },
-        personal=_personal(SpaceAccess, {"acceptedAt": "accepted_at"}),
+        personal=_personal(SpaceAccess, {"acceptedAt": "accepted_at:datetime"}),
         subject_column="contact_id",
         relations={
             "contact": ToOne("Contact", "contact_id", ("Contact", "read")),
@@ -122,6 +150,7 @@ TYPES: dict[str, TableType] = {
     "Contact": TableType(
         name="Contact",
         table=Contact.__tablename__,
+        model=Contact,
         scalars={"id": ("id", "global_id"), **TIMESTAMPS},
         personal=_personal(
             Contact,
@@ -137,7 +166,32 @@ TYPES: dict[str, TableType] = {
         subject_column="id",
         relations={
             "spaces": Children("SpaceAccess", "contact_id", ACCESS_KEYSET, ("SpaceAccess", "read")),
+            "consentHistory": Children(
+                "ConsentEvent", "contact_id", CONSENT_EVENT_KEYSET, ("Consent", "read")
+            ),
+            "consents": Consents(PURPOSES, ("Consent", "read")),
         },
+    ),
+    "ConsentEvent": TableType(
+        name="ConsentEvent",
+        table=ConsentEvent.__tablename__,
+        model=ConsentEvent,
+        scalars={
+            "id": ("id", "global_id"),
+            "purpose": ("purpose", "enum"),
+            "source": ("source", "enum"),
+            "policyVersion": ("policy_version", "plain"),
+        },
+        personal=_personal(
+            ConsentEvent,
+            {
+                "action": "action:enum",
+                "evidence": "evidence",
+                "occurredAt": "occurred_at:datetime",
+            },
+        ),
+        subject_column="contact_id",
+        relations={"contact": ToOne("Contact", "contact_id", ("Contact", "read"))},
     ),
 }
 

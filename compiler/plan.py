@@ -17,7 +17,7 @@ from typing import Any
 from graphql import FieldNode, GraphQLObjectType, GraphQLSchema, OperationDefinitionNode
 
 from compiler import sql
-from compiler.catalog import ROOTS, TYPES, Children, Keyset, Root, TableType, ToOne
+from compiler.catalog import ROOTS, TYPES, Children, Consents, Keyset, Root, TableType, ToOne
 from compiler.collect import Collector, Fields, Getter, Unsupported, argument, object_type
 from core.ids import decode_id
 from policies.redaction import Decision
@@ -228,18 +228,20 @@ class Planner:
     def personal(
         self, t: TableType, alias: str, key: str, name: str, audited: dict[str, str], shape: Shape
     ) -> str:
-        column, category = t.personal[name]
-        is_time = column.endswith("_at")
+        column, category, kind = t.personal[name]
         decision = self.authz.field_decision(f"{t.name}.{name}")
         ref = f"{alias}.{column}"
         if decision is Decision.FULL:
             audited.setdefault(name, column)
-            return sql.iso(ref) if is_time else ref
-        if decision is Decision.MASKED:
-            if is_time:
-                raise Unsupported("a masked value with no partial form")
+            return self.scalar(t, ref, kind)
+        if decision is Decision.MASKED and kind == "plain":
             audited.setdefault(name, column)
             return sql.mask(category, ref)
+        if decision is Decision.MASKED and not t.nullable(column):
+            # a value with no partial form (a time, an enum) is withheld, as if redacted
+            pass
+        elif decision is Decision.MASKED:
+            raise Unsupported("a masked value with no partial form that may be null")
         shape.items.append(("redacted", key, category))
         return "NULL"
 
@@ -259,6 +261,8 @@ class Planner:
             # null and a FORBIDDEN error wherever the parent is in the result
             shape.items.append(("denied", key, (message, nodes)))
             return "NULL", None
+        if isinstance(rel, Consents):
+            return self.consents(rel, alias, field_def, nodes, joins, shape, key)
         target = TYPES[rel.target]
         child_shape = Shape()
         if isinstance(rel, ToOne):
@@ -287,6 +291,75 @@ class Planner:
         if child_shape:
             shape.items.append(("connection", key, child_shape))
         return f"{sub}.j", (f"{sub}.a" if audited else None)
+
+    def consents(
+        self,
+        rel: Consents,
+        alias: str,
+        field_def: Any,
+        nodes: list[FieldNode],
+        joins: list[str],
+        shape: Shape,
+        key: str,
+    ) -> tuple[str, str | None]:
+        """A contact's current consent per purpose: the latest event of each, or NOT_GIVEN."""
+        consent_type = object_type(field_def)
+        ev, p, sub = self.alias("ev"), self.alias("p"), self.alias("l")
+        pairs: list[str] = []
+        audited: dict[str, str] = {}
+        item_shape = Shape()
+        event = f"{ev}.id IS NOT NULL"
+        for k, fnodes in self.collector.fields(consent_type.name, nodes).items():
+            name = fnodes[0].name.value
+            if name == "__typename":
+                expr = sql.literal(consent_type.name)
+            elif name == "purpose":
+                expr = sql.enum_name(f"{p}.purpose")
+            elif name == "source":
+                expr = sql.enum_name(f"{ev}.source")
+            elif name == "policyVersion":
+                expr = f"{ev}.policy_version"
+            elif name in ("state", "granted", "changedAt"):
+                values = {
+                    "state": (f"CASE WHEN {event} THEN upper({ev}.action) ELSE 'NOT_GIVEN' END"),
+                    "granted": f"coalesce({ev}.action = 'granted', false)",
+                    "changedAt": sql.iso(f"{ev}.occurred_at"),
+                }
+                decision = self.authz.field_decision(f"{consent_type.name}.{name}")
+                if decision is Decision.FULL:
+                    expr = values[name]
+                    # a read is audited when a value is disclosed: changedAt only with an event
+                    audited.setdefault(name, event if name == "changedAt" else "true")
+                elif decision is Decision.MASKED and name == "changedAt":
+                    raise Unsupported("a masked value with no partial form that may be null")
+                else:  # withheld (an enum, a boolean: no partial form)
+                    category = "user.privacy_preferences"
+                    item_shape.items.append(("redacted", k, category))
+                    expr = "NULL"
+            else:
+                raise Unsupported(f"Consent.{name}")
+            pairs.append(f"{sql.literal(k)}, {expr}")
+        if len(pairs) > MAX_KEYS:
+            raise Unsupported("too many fields in one object")
+        aud = None
+        if audited:
+            flags = ", ".join(
+                f"CASE WHEN {cond} THEN {sql.literal(name)} END" for name, cond in audited.items()
+            )
+            aud = f"{alias}.id::text || '|' || concat_ws(',', {flags})"
+        purposes = ", ".join(f"({sql.literal(v)}, {n})" for n, v in enumerate(rel.purposes))
+        joins.append(
+            f"LEFT JOIN LATERAL (SELECT json_agg(json_build_object({', '.join(pairs)}) "
+            f"ORDER BY {p}.n) AS j"
+            + (f", string_agg({aud}, ';' ORDER BY {p}.n) AS a" if aud else "")
+            + f" FROM (VALUES {purposes}) AS {p}(purpose, n) "
+            f"LEFT JOIN LATERAL (SELECT * FROM consent_events {ev} WHERE {ev}.tenant_id = $1 "
+            f"AND {ev}.contact_id = {alias}.id AND {ev}.purpose = {p}.purpose "
+            f"ORDER BY {ev}.occurred_at DESC, {ev}.id DESC LIMIT 1) {ev} ON true) {sub} ON true"
+        )
+        if item_shape:
+            shape.items.append(("list", key, item_shape))
+        return f"{sub}.j", (f"{sub}.a" if aud else None)
 
     # -- connections ---------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ def report(
             errors.append(error)
         elif kind in ("object", "connection"):
             report(detail, value.get(key), Path(path, key, None), out, errors)
-        elif kind == "edges":
+        elif kind in ("edges", "list"):
             base = Path(path, key, None)
             for index, edge in enumerate(value.get(key) or []):
                 report(detail, edge, Path(base, index, None), out, errors)
