@@ -127,6 +127,10 @@ class CompiledReads:
             self._plans[key] = plan
         return None if plan is UNSUPPORTED else plan
 
+    def forget(self) -> None:
+        """Drop every plan (and so every decision taken while planning)."""
+        self._plans.clear()
+
     def share(self) -> float:
         total = self.compiled + self.fallbacks
         return self.compiled / total if total else 0.0

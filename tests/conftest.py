@@ -149,3 +149,17 @@ def new_member(owner_url: URL):
 
 def error_codes(result: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in result.get("errors") or []]
+
+
+@pytest.fixture(params=["compiled", "resolvers"])
+def read_path(request):
+    """Run a test once on each read path (compiler/ and the resolvers): one answer."""
+    if "api" not in request.fixturenames and "client" not in request.fixturenames:
+        yield request.param
+        return
+    reads = request.getfixturevalue("app").state.compiled_reads
+    reads.enabled = request.param == "compiled"
+    try:
+        yield request.param
+    finally:
+        reads.enabled = True

@@ -17,6 +17,9 @@ from core.ids import encode_id
 from tests.conftest import error_codes
 from tests.factories import make_space
 
+# every test here runs on both read paths (compiled SQL and resolvers)
+pytestmark = pytest.mark.usefixtures("read_path")
+
 SPACE_OPS = {
     "space": "query($id: ID!) { space(id: $id) { id title } }",
     "node": "query($id: ID!) { node(id: $id) { id } }",
