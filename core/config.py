@@ -52,7 +52,10 @@ class Settings:
     max_tokens: int = 2000
     max_document_chars: int = 15_000
     max_body_bytes: int = 1_048_576
-    max_cost: int = 5000
+    # 50 spaces with 20 blocks and 20 contacts each cost 22,500; 100 spaces 45,000
+    max_cost: int = 50_000
+    # list entries a response may hold (nested pages multiply): 100 x 100 is refused
+    max_nodes: int = 10_000
     # graphql-core's overlapping-fields budget: repeated fields cost quadratic validation work
     max_validation_work: int = 20_000
     allow_get_queries: bool = False
@@ -61,8 +64,9 @@ class Settings:
     statement_timeout: float = 5.0
     execution_timeout: float = 10.0
     # token bucket per principal (per client IP when anonymous), in cost points, per process
-    rate_limit_burst: int = 50_000
-    rate_limit_rate: float = 1000.0
+    # one token may load a 50-space page (cost 22,500) 10 times a second (docs/limits.md)
+    rate_limit_burst: int = 500_000
+    rate_limit_rate: float = 250_000.0
     # e-mail outbox and its worker (docs/contacts.md)
     mail_sender: str = "file"
     mail_dir: str = "outbox-mail"
@@ -119,14 +123,15 @@ def load_settings() -> Settings:
         max_tokens=_int("MICROSPACE_MAX_TOKENS", 2000),
         max_document_chars=_int("MICROSPACE_MAX_DOCUMENT_CHARS", 15_000),
         max_body_bytes=_int("MICROSPACE_MAX_BODY_BYTES", 1_048_576),
-        max_cost=_int("MICROSPACE_MAX_COST", 5000),
+        max_cost=_int("MICROSPACE_MAX_COST", 50_000),
+        max_nodes=_int("MICROSPACE_MAX_NODES", 10_000),
         max_validation_work=_int("MICROSPACE_MAX_VALIDATION_WORK", 20_000),
         allow_get_queries=_bool("MICROSPACE_ALLOW_GET_QUERIES", False),
         compiled_reads=_bool("MICROSPACE_COMPILED_READS", True),
         statement_timeout=_float("MICROSPACE_STATEMENT_TIMEOUT", 5.0),
         execution_timeout=_float("MICROSPACE_EXECUTION_TIMEOUT", 10.0),
-        rate_limit_burst=_int("MICROSPACE_RATE_LIMIT_BURST", 50_000),
-        rate_limit_rate=_float("MICROSPACE_RATE_LIMIT_RATE", 1000.0),
+        rate_limit_burst=_int("MICROSPACE_RATE_LIMIT_BURST", 500_000),
+        rate_limit_rate=_float("MICROSPACE_RATE_LIMIT_RATE", 250_000.0),
         mail_sender=os.environ.get("MICROSPACE_MAIL_SENDER", "file"),
         mail_dir=os.environ.get("MICROSPACE_MAIL_DIR", "outbox-mail"),
         mail_from=os.environ.get("MICROSPACE_MAIL_FROM", "Microspace <no-reply@localhost>"),

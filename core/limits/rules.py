@@ -30,7 +30,8 @@ class Limits:
     max_directives: int = 50
     max_tokens: int = 2000
     max_document_chars: int = 15_000
-    max_cost: int = 5000
+    max_cost: int = 50_000
+    max_nodes: int = 10_000
     max_validation_work: int = 20_000
     default_page_size: int = 20
     max_page_size: int = 100
@@ -44,6 +45,7 @@ class Limits:
             max_tokens=settings.max_tokens,
             max_document_chars=settings.max_document_chars,
             max_cost=settings.max_cost,
+            max_nodes=settings.max_nodes,
             max_validation_work=settings.max_validation_work,
             default_page_size=settings.default_page_size,
             max_page_size=settings.max_page_size,
