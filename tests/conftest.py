@@ -65,6 +65,7 @@ def settings(database_url: URL) -> Settings:
         # state snapshots (100 spaces x 100 blocks) cost ~100,000, over the production 5,000;
         # tests/test_security.py runs its own app with every production default
         max_cost=250_000,
+        max_nodes=1_000_000,
     )
 
 
