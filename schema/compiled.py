@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from compiler import CompiledReads
+
+
+def _error_order(error: GraphQLError) -> list[tuple[int, Any]]:
+    return [(0, k) if isinstance(k, int) else (1, k) for k in error.path or ()]
 
 
 class CompiledExecution(SchemaExtension):
@@ -34,3 +40,9 @@ class CompiledExecution(SchemaExtension):
             if answer is not None:
                 ec.result = ExecutionResult(data=answer.data, errors=answer.errors or None)
         yield
+        # one order whatever resolved first (errors of sibling list entries finish in any
+        # order on the resolver path): both read paths report the same list
+        result = ec.result
+        errors = getattr(result, "errors", None)
+        if errors and len(errors) > 1:
+            errors.sort(key=_error_order)
