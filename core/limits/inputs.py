@@ -41,8 +41,19 @@ def reject_nul(document: DocumentNode, variables: dict[str, Any] | None) -> None
     """PostgreSQL text and jsonb cannot hold U+0000: refuse it before anything runs."""
     finder = _NulFinder()
     visit(document, finder)
-    if finder.found or any("\x00" in s for s in _strings(variables)):
-        raise GraphQLError(
-            "Strings may not contain the NUL character (U+0000).",
-            extensions={"code": "BAD_USER_INPUT"},
-        )
+    if finder.found:
+        raise _nul_error()
+    reject_nul_variables(variables)
+
+
+def reject_nul_variables(variables: dict[str, Any] | None) -> None:
+    """The NUL check of the variables alone (a document's literals are checked once)."""
+    if variables and any("\x00" in s for s in _strings(variables)):
+        raise _nul_error()
+
+
+def _nul_error() -> GraphQLError:
+    return GraphQLError(
+        "Strings may not contain the NUL character (U+0000).",
+        extensions={"code": "BAD_USER_INPUT"},
+    )
