@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
@@ -58,7 +59,14 @@ def make_engine(
         max_overflow=max_overflow,
         pool_pre_ping=False,
         connect_args={"server_settings": server_settings},
+        # JSON columns (block bodies) through orjson: several times faster than `json`
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
     )
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def set_session_tenant(session: AsyncSession | Session, tenant_id: uuid.UUID) -> None:

@@ -28,13 +28,6 @@ class PageRequest:
     after: tuple[Any, ...] | None
 
 
-@dataclass
-class Page(Generic[M]):
-    rows: list[M]
-    has_next: bool
-    cursors: list[str]
-
-
 @dataclass(frozen=True)
 class Order:
     """A keyset order: columns plus how to read each cursor value back."""
@@ -52,6 +45,17 @@ class Order:
             return tuple(parse(v) for parse, v in zip(self.parsers, raw, strict=True))
         except (TypeError, ValueError):
             raise InvalidCursor() from None
+
+
+@dataclass
+class Page(Generic[M]):
+    rows: list[M]
+    has_next: bool
+    order: Order
+
+    def cursor(self, index: int) -> str:
+        """The cursor of one row, encoded only when a caller selects it."""
+        return self.order.cursor(self.rows[index])
 
 
 def _jsonable(value: Any) -> Any:
@@ -113,7 +117,7 @@ async def keyset_page(db: Db, stmt: Select[Any], order: Order, req: PageRequest)
 def _page(rows: list[Any], first: int, order: Order) -> Page[Any]:
     has_next = len(rows) > first
     rows = rows[:first]
-    return Page(rows=rows, has_next=has_next, cursors=[order.cursor(r) for r in rows])
+    return Page(rows=rows, has_next=has_next, order=order)
 
 
 @dataclass(frozen=True)
