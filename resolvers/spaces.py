@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import strawberry
 from sqlalchemy.exc import IntegrityError
 
-from core.ids import encode_id
+from core.ids import decode_id, encode_id
 from models import Space as SpaceModel
 from schema.connection import Connection, list_connection
 from schema.context import Info
@@ -142,12 +142,52 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
     return await _save(info, row)
 
 
+# title and description cannot collide with anything: one round trip, update and return
+UPDATE_TEXT = (
+    "UPDATE spaces SET title = coalesce($3, title), description = coalesce($4, description), "
+    "updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING id, title, slug, "
+    "description, status, created_at, updated_at, published_at"
+)
+
+
+async def _update_text(info: Info, input: SpaceUpdateInput) -> SpacePayload | None:
+    """The lean path (no slug change); None leaves the answer to the full path."""
+    ctx = info.context
+    if input.slug is not None or ctx.db.tenant_id is None:
+        return None
+    if input.title is None and input.description is None:
+        return None  # nothing to change: the full path answers without a write
+    title = input.title.strip() if input.title is not None else None
+    params = [ctx.db.tenant_id, decode_id(input.id, "Space"), title, input.description]
+    row = await ctx.db.fetch_row(UPDATE_TEXT, params)
+    if row is None:
+        return None  # not found: the full path answers NOT_FOUND
+    ctx.loaders.forget_space(row["id"])
+    return SpacePayload(
+        space=Space(
+            id=strawberry.ID(encode_id("Space", row["id"])),
+            pk=row["id"],
+            title=row["title"],
+            slug=row["slug"],
+            description=row["description"],
+            status=SpaceStatus(row["status"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            published_at=row["published_at"],
+        )
+    )
+
+
 async def update_space(info: Info, input: SpaceUpdateInput) -> SpacePayload:
     """Change a space's title, slug or description."""
-    row = await load_space(info, input.id)
     errors = _validate(input.title, input.slug, input.description)
     if errors:
+        await load_space(info, input.id)  # an unknown space is NOT_FOUND before bad input
         return SpacePayload(user_errors=errors)
+    lean = await _update_text(info, input)
+    if lean is not None:
+        return lean
+    row = await load_space(info, input.id)
     changes = {
         "title": input.title.strip() if input.title is not None else None,
         "slug": input.slug,
