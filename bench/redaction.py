@@ -50,7 +50,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
 from core.config import Settings, async_url, load_settings
-from core.db import migrate, owner_db
+from core.db import owner_db
+from core.migrate import migrate
 from microspace.app import create_app
 from microspace.tenants import create_member, create_tenant
 from schema.personal_data import Redact

@@ -13,14 +13,9 @@ from typing import Any
 
 from models import Block, ConsentEvent, Contact, Space, SpaceAccess
 from models.consent import ConsentPurpose
-from store.loaders import (
-    ACCESS_ORDER,
-    BLOCK_ORDER,
-    CONSENT_EVENT_ORDER,
-    CONTACT_ORDER,
-    SPACE_ORDER,
-)
+from store.contacts import ACCESS_ORDER, CONSENT_EVENT_ORDER, CONTACT_ORDER
 from store.pagination import Order
+from store.spaces import BLOCK_ORDER, SPACE_ORDER
 
 Permission = tuple[str, str] | None
 

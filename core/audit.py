@@ -9,12 +9,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 
 from core.auth import Principal
 from core.db import Db
+
+
+class AuditSubject(Protocol):
+    """An object whose personal fields are audited when read: it names the data subject
+    (a contact's id) the values are about, or None when they are about nobody in particular.
+    Every GraphQL type with a personal-data field implements it (tests/test_recipe.py)."""
+
+    @property
+    def subject_pk(self) -> uuid.UUID | None: ...
 
 
 class AuditBuffer:
@@ -79,4 +88,5 @@ async def append_entries(
 
 async def verify_chain(db: Db) -> int | None:
     """The first broken sequence number of the current tenant's chain, or None if intact."""
-    return await db.scalar(text("SELECT audit_verify()"))
+    broken = await db.scalar(text("SELECT audit_verify()"))
+    return None if broken is None else int(broken)

@@ -40,6 +40,8 @@ class Principal:
     policy_version: int = 0
     # a subject's magic-link token speaks for this one contact
     contact_id: uuid.UUID | None = None
+    # why a known credential was refused: "revoked", "expired" or "rotated"
+    refusal: str | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -71,6 +73,14 @@ AUTHENTICATE = text(
     "FROM app_authenticate(:hash) AS a"
 )
 
+REFUSAL = text("SELECT app_token_refusal(:hash)")
+# what the holder of a refused secret is told (extensions.reason carries the key)
+REFUSALS = {
+    "revoked": "This API key has been revoked.",
+    "expired": "This API key has expired.",
+    "rotated": "This secret was rotated out and its overlap has ended; use the new secret.",
+}
+
 
 async def authenticate(db: Db, authorization: str | None) -> Principal:
     """Resolve the Authorization header to a principal, scoping `db` to its tenant."""
@@ -79,9 +89,11 @@ async def authenticate(db: Db, authorization: str | None) -> Principal:
         return ANONYMOUS
     if not token or len(token) > 200:
         return REJECTED
-    row = (await db.execute(AUTHENTICATE, {"hash": hash_token(token)})).first()
+    digest = hash_token(token)
+    row = (await db.execute(AUTHENTICATE, {"hash": digest})).first()
     if row is None:
-        return REJECTED
+        refusal = await db.scalar(REFUSAL, {"hash": digest})
+        return Principal(kind="anonymous", rejected=True, refusal=refusal) if refusal else REJECTED
     db.adopt_tenant(row.tenant_id)
     if row.kind == "member":
         subjects: tuple[str, ...] = (row.role,) if row.role else ()

@@ -1,30 +1,17 @@
-"""Settings read from the environment, once, with documented defaults."""
+"""Settings read from the environment, once. Each is declared once, in `Settings`: name,
+type, default, environment variable and meaning; `load_settings`, `Limits` and the README's
+configuration table are derived from the declarations."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, make_url
 
 APP_ROLE = "microspace_app"
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
-
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw not in (None, "") else default
-
-
-def _bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+T = TypeVar("T")
 
 
 def async_url(url: str) -> URL:
@@ -33,57 +20,155 @@ def async_url(url: str) -> URL:
     return parsed.set(drivername="postgresql+asyncpg")
 
 
+def setting(default: T, env: str, meaning: str, shown: str | None = None) -> T:
+    """Declare a setting: its default, environment variable and one-line meaning (the README
+    row). `shown` replaces the default in the README where the value itself says little."""
+    metadata = {"env": env, "meaning": meaning, "shown": shown}
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str | None = None
-    app_database_url: str | None = None
-    app_db_password: str = "microspace_app"
-    dev_mode: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8000
-    default_page_size: int = 20
-    max_page_size: int = 100
-    pool_size: int = 10
-    max_overflow: int = 5
+    """Every setting, declared once: name and type here, the rest in `setting(...)`."""
+
+    database_url: str | None = setting(
+        None, "DATABASE_URL", "owner connection: migrations, CLI", shown="embedded server"
+    )
+    app_database_url: str | None = setting(
+        None,
+        "APP_DATABASE_URL",
+        "the API's own login (owns nothing, no BYPASSRLS)",
+        shown="`DATABASE_URL` with user `microspace_app`",
+    )
+    app_db_password: str = setting(
+        "microspace_app",
+        "MICROSPACE_APP_DB_PASSWORD",
+        "password set on the application role by `migrate`",
+    )
+    dev_mode: bool = setting(True, "MICROSPACE_DEV", "development mode (GraphiQL on)")
+    host: str = setting("127.0.0.1", "MICROSPACE_HOST", "where `serve` listens")
+    port: int = setting(8000, "MICROSPACE_PORT", "the port `serve` listens on")
+    default_page_size: int = setting(
+        20, "MICROSPACE_DEFAULT_PAGE_SIZE", "page size when `first` is omitted"
+    )
+    max_page_size: int = setting(
+        100,
+        "MICROSPACE_MAX_PAGE_SIZE",
+        "largest `first` accepted (above: `PAGE_SIZE_LIMIT`)",
+    )
+    pool_size: int = setting(10, "MICROSPACE_DB_POOL_SIZE", "connection pool per process")
+    max_overflow: int = setting(
+        5, "MICROSPACE_DB_MAX_OVERFLOW", "connections over the pool size, per process"
+    )
     # abuse limits (docs/limits.md): each answers with an error code naming it
-    max_depth: int = 8
-    max_aliases: int = 15
-    max_directives: int = 50
-    max_tokens: int = 2000
-    max_document_chars: int = 15_000
-    max_body_bytes: int = 1_048_576
+    max_depth: int = setting(8, "MICROSPACE_MAX_DEPTH", "document depth (`DEPTH_LIMIT`)")
+    max_aliases: int = setting(15, "MICROSPACE_MAX_ALIASES", "aliases per document (`ALIAS_LIMIT`)")
+    max_directives: int = setting(
+        50, "MICROSPACE_MAX_DIRECTIVES", "directives per document (`DIRECTIVE_LIMIT`)"
+    )
+    max_tokens: int = setting(2000, "MICROSPACE_MAX_TOKENS", "tokens per document (`TOKEN_LIMIT`)")
+    max_document_chars: int = setting(
+        15_000,
+        "MICROSPACE_MAX_DOCUMENT_CHARS",
+        "characters per document (`DOCUMENT_SIZE_LIMIT`)",
+    )
+    max_body_bytes: int = setting(
+        1_048_576, "MICROSPACE_MAX_BODY_BYTES", "request body size (HTTP 413 `BODY_SIZE_LIMIT`)"
+    )
     # 50 spaces with 20 blocks and 20 contacts each cost 22,500; 100 spaces 45,000
-    max_cost: int = 50_000
+    max_cost: int = setting(
+        50_000, "MICROSPACE_MAX_COST", "query cost before execution (`COST_LIMIT`)"
+    )
     # list entries a response may hold (nested pages multiply): 100 x 100 is refused
-    max_nodes: int = 10_000
+    max_nodes: int = setting(
+        10_000,
+        "MICROSPACE_MAX_NODES",
+        "list entries a response may hold, nested pages multiplied (`NODE_LIMIT`)",
+    )
     # graphql-core's overlapping-fields budget: repeated fields cost quadratic validation work
-    max_validation_work: int = 20_000
-    allow_get_queries: bool = False
-    # answer supported queries with one SQL statement building the JSON (compiler/)
-    compiled_reads: bool = True
-    statement_timeout: float = 5.0
-    execution_timeout: float = 10.0
+    max_validation_work: int = setting(
+        20_000,
+        "MICROSPACE_MAX_VALIDATION_WORK",
+        "graphql-core's field-comparison budget (`VALIDATION_WORK_LIMIT`)",
+    )
+    allow_get_queries: bool = setting(
+        False, "MICROSPACE_ALLOW_GET_QUERIES", "run queries (never mutations) over GET"
+    )
+    compiled_reads: bool = setting(
+        True,
+        "MICROSPACE_COMPILED_READS",
+        "answer supported queries with one SQL statement that builds the JSON (`compiler/`)",
+    )
+    statement_timeout: float = setting(
+        5.0, "MICROSPACE_STATEMENT_TIMEOUT", "PostgreSQL statement timeout, in seconds"
+    )
+    execution_timeout: float = setting(
+        10.0, "MICROSPACE_EXECUTION_TIMEOUT", "request execution timeout, in seconds"
+    )
     # token bucket per principal (per client IP when anonymous), in cost points, per process
     # one token may load a 50-space page (cost 22,500) 10 times a second (docs/limits.md)
-    rate_limit_burst: int = 500_000
-    rate_limit_rate: float = 250_000.0
+    rate_limit_burst: int = setting(
+        500_000,
+        "MICROSPACE_RATE_LIMIT_BURST",
+        "cost points per principal, per process (HTTP 429 `RATE_LIMITED`)",
+    )
+    rate_limit_rate: float = setting(
+        250_000.0, "MICROSPACE_RATE_LIMIT_RATE", "cost points refilled per second"
+    )
     # e-mail outbox and its worker (docs/contacts.md)
-    mail_sender: str = "file"
-    mail_dir: str = "outbox-mail"
-    mail_from: str = "Microspace <no-reply@localhost>"
-    smtp_host: str = "localhost"
-    smtp_port: int = 587
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = True
-    smtp_timeout: float = 30.0
-    outbox_max_attempts: int = 8
-    outbox_backoff_seconds: float = 30.0
-    worker_poll_seconds: float = 5.0
+    mail_sender: str = setting(
+        "file",
+        "MICROSPACE_MAIL_SENDER",
+        "`file` (one `.eml` per e-mail in `MICROSPACE_MAIL_DIR`) or `smtp`",
+    )
+    mail_dir: str = setting("outbox-mail", "MICROSPACE_MAIL_DIR", "file sink directory")
+    mail_from: str = setting(
+        "Microspace <no-reply@localhost>", "MICROSPACE_MAIL_FROM", "sender address"
+    )
+    smtp_host: str = setting("localhost", "MICROSPACE_SMTP_HOST", "SMTP server")
+    smtp_port: int = setting(587, "MICROSPACE_SMTP_PORT", "SMTP port")
+    smtp_username: str | None = setting(None, "MICROSPACE_SMTP_USERNAME", "SMTP login")
+    smtp_password: str | None = setting(None, "MICROSPACE_SMTP_PASSWORD", "SMTP password")
+    smtp_starttls: bool = setting(True, "MICROSPACE_SMTP_STARTTLS", "SMTP with STARTTLS")
+    smtp_timeout: float = setting(30.0, "MICROSPACE_SMTP_TIMEOUT", "SMTP timeout, in seconds")
+    outbox_max_attempts: int = setting(
+        8, "MICROSPACE_OUTBOX_MAX_ATTEMPTS", "attempts before an e-mail is dead-lettered"
+    )
+    outbox_backoff_seconds: float = setting(
+        30.0,
+        "MICROSPACE_OUTBOX_BACKOFF_SECONDS",
+        "first retry delay, doubled per attempt, in seconds",
+    )
+    worker_poll_seconds: float = setting(
+        5.0, "MICROSPACE_WORKER_POLL_SECONDS", "how often `worker` looks for due e-mail"
+    )
+    # webhooks (microspace/webhooks.py): first retry delay, retry window, request timeout
+    webhook_backoff_seconds: float = setting(
+        30.0, "MICROSPACE_WEBHOOK_BACKOFF_SECONDS", "first webhook retry delay, in seconds"
+    )
+    webhook_retry_hours: float = setting(
+        24.0, "MICROSPACE_WEBHOOK_RETRY_HOURS", "how long a webhook delivery is retried, in hours"
+    )
+    webhook_timeout_seconds: float = setting(
+        5.0, "MICROSPACE_WEBHOOK_TIMEOUT_SECONDS", "webhook request timeout, in seconds"
+    )
     # privacy engine (docs/privacy.md): signs export links and keys the suppression HMAC
-    secret_key: str | None = None
-    export_link_ttl: float = 3600.0
-    retention_grace_days: int = 30
+    secret_key: str | None = setting(
+        None,
+        "MICROSPACE_SECRET_KEY",
+        "signs export links, keys the suppression HMAC",
+        shown="a fixed development key; **required** when `MICROSPACE_DEV` is off",
+    )
+    export_link_ttl: float = setting(
+        3600.0,
+        "MICROSPACE_EXPORT_LINK_TTL",
+        "how long an access-export download link works, in seconds",
+    )
+    retention_grace_days: int = setting(
+        30,
+        "MICROSPACE_RETENTION_GRACE_DAYS",
+        "days after a subscription ends before its personal data is erased",
+    )
 
     def owner_url(self) -> URL:
         if not self.database_url:
@@ -105,46 +190,50 @@ class Settings:
         return self.owner_url().set(username=APP_ROLE, password=self.app_db_password)
 
 
+def _parse(kind: str, raw: str | None, default: Any) -> Any:
+    """One environment value of a setting's type; unset (or empty, but for text) keeps the
+    default."""
+    if kind == "str":
+        return default if raw is None else raw
+    if raw in (None, ""):
+        return None if kind == "str | None" else default
+    if kind == "bool":
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "str | None":
+        return raw
+    raise TypeError(f"no environment parsing for settings of type {kind}")
+
+
 def load_settings() -> Settings:
-    return Settings(
-        database_url=os.environ.get("DATABASE_URL") or None,
-        app_database_url=os.environ.get("APP_DATABASE_URL") or None,
-        app_db_password=os.environ.get("MICROSPACE_APP_DB_PASSWORD", "microspace_app"),
-        dev_mode=_bool("MICROSPACE_DEV", True),
-        host=os.environ.get("MICROSPACE_HOST", "127.0.0.1"),
-        port=_int("MICROSPACE_PORT", 8000),
-        default_page_size=_int("MICROSPACE_DEFAULT_PAGE_SIZE", 20),
-        max_page_size=_int("MICROSPACE_MAX_PAGE_SIZE", 100),
-        pool_size=_int("MICROSPACE_DB_POOL_SIZE", 10),
-        max_overflow=_int("MICROSPACE_DB_MAX_OVERFLOW", 5),
-        max_depth=_int("MICROSPACE_MAX_DEPTH", 8),
-        max_aliases=_int("MICROSPACE_MAX_ALIASES", 15),
-        max_directives=_int("MICROSPACE_MAX_DIRECTIVES", 50),
-        max_tokens=_int("MICROSPACE_MAX_TOKENS", 2000),
-        max_document_chars=_int("MICROSPACE_MAX_DOCUMENT_CHARS", 15_000),
-        max_body_bytes=_int("MICROSPACE_MAX_BODY_BYTES", 1_048_576),
-        max_cost=_int("MICROSPACE_MAX_COST", 50_000),
-        max_nodes=_int("MICROSPACE_MAX_NODES", 10_000),
-        max_validation_work=_int("MICROSPACE_MAX_VALIDATION_WORK", 20_000),
-        allow_get_queries=_bool("MICROSPACE_ALLOW_GET_QUERIES", False),
-        compiled_reads=_bool("MICROSPACE_COMPILED_READS", True),
-        statement_timeout=_float("MICROSPACE_STATEMENT_TIMEOUT", 5.0),
-        execution_timeout=_float("MICROSPACE_EXECUTION_TIMEOUT", 10.0),
-        rate_limit_burst=_int("MICROSPACE_RATE_LIMIT_BURST", 500_000),
-        rate_limit_rate=_float("MICROSPACE_RATE_LIMIT_RATE", 250_000.0),
-        mail_sender=os.environ.get("MICROSPACE_MAIL_SENDER", "file"),
-        mail_dir=os.environ.get("MICROSPACE_MAIL_DIR", "outbox-mail"),
-        mail_from=os.environ.get("MICROSPACE_MAIL_FROM", "Microspace <no-reply@localhost>"),
-        smtp_host=os.environ.get("MICROSPACE_SMTP_HOST", "localhost"),
-        smtp_port=_int("MICROSPACE_SMTP_PORT", 587),
-        smtp_username=os.environ.get("MICROSPACE_SMTP_USERNAME") or None,
-        smtp_password=os.environ.get("MICROSPACE_SMTP_PASSWORD") or None,
-        smtp_starttls=_bool("MICROSPACE_SMTP_STARTTLS", True),
-        smtp_timeout=_float("MICROSPACE_SMTP_TIMEOUT", 30.0),
-        outbox_max_attempts=_int("MICROSPACE_OUTBOX_MAX_ATTEMPTS", 8),
-        outbox_backoff_seconds=_float("MICROSPACE_OUTBOX_BACKOFF_SECONDS", 30.0),
-        worker_poll_seconds=_float("MICROSPACE_WORKER_POLL_SECONDS", 5.0),
-        secret_key=os.environ.get("MICROSPACE_SECRET_KEY") or None,
-        export_link_ttl=_float("MICROSPACE_EXPORT_LINK_TTL", 3600.0),
-        retention_grace_days=_int("MICROSPACE_RETENTION_GRACE_DAYS", 30),
-    )
+    """The settings from the environment, read once at start-up."""
+    values = {
+        f.name: _parse(str(f.type), os.environ.get(f.metadata["env"]), f.default)
+        for f in fields(Settings)
+    }
+    return Settings(**values)
+
+
+def _shown(f: Field[Any]) -> str:
+    if f.metadata["shown"]:
+        return str(f.metadata["shown"])
+    value = f.default
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"`{value}`"
+
+
+def readme_table() -> str:
+    """README.md's configuration table, derived from the declarations (tests/test_config.py
+    fails when the two drift: paste this function's output over the table)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for f in fields(Settings):
+        rows.append(f"| `{f.metadata['env']}` | {_shown(f)} | {f.metadata['meaning']} |")
+    return "\n".join(rows)

@@ -1,4 +1,4 @@
-"""Engines, the per-request `Db` wrapper, and migrations."""
+"""Engines, the per-request `Db` wrapper, and the unit of work that ends its transaction."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Result
 from sqlalchemy.exc import DBAPIError
@@ -25,13 +22,11 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from core.config import APP_ROLE
 from core.errors import ApiError
 
 T = TypeVar("T")
 # where a session records its tenant; models/tenancy.py reads it to scope every statement
 TENANT_KEY = "tenant_id"
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 QUERY_CANCELED = "57014"
@@ -102,6 +97,8 @@ class Db:
         self.statement_timeout = statement_timeout
         # set when a statement was cancelled: the transaction is aborted and must roll back
         self.aborted = False
+        # set by `discard()`: the unit of work rolls back although its block completed
+        self.discarded = False
 
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
@@ -212,6 +209,10 @@ class Db:
                 await nested.rollback()
             raise
 
+    def discard(self) -> None:
+        """Undo this transaction's work when the unit of work ends, without an exception."""
+        self.discarded = True
+
     async def commit(self) -> None:
         if self._session is not None:
             async with self._lock:
@@ -247,69 +248,38 @@ def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @asynccontextmanager
+async def unit_of_work(db: Db) -> AsyncIterator[Db]:
+    """The one place a transaction ends: committed when the block completes, rolled back
+    when it raises or after `db.discard()`, and the session closed in every case.
+
+    A block cut short by a timeout or a cancellation, or whose statement was cancelled
+    (`db.aborted`), is abandoned rather than rolled back: its connection may be mid-statement.
+    """
+    try:
+        yield db
+    except BaseException as exc:
+        if db.aborted or isinstance(exc, TimeoutError | asyncio.CancelledError):
+            await db.abandon()
+        else:
+            await db.rollback()
+        raise
+    else:
+        if db.aborted or db.discarded:
+            await db.abandon()
+        else:
+            await db.commit()
+    finally:
+        await db.close()
+
+
+@asynccontextmanager
 async def owner_db(url: URL, tenant_id: uuid.UUID | None = None) -> AsyncIterator[Db]:
     """A committed unit of work as the owner, for the CLI and seeding."""
     engine = create_async_engine(url)
-    db = Db(sessionmaker_for(engine))
     try:
-        if tenant_id is not None:
-            await db.set_tenant(tenant_id)
-        yield db
-        await db.commit()
-    except BaseException:
-        await db.rollback()
-        raise
-    finally:
-        await db.close()
-        await engine.dispose()
-
-
-async def ensure_app_role(owner_url: URL, password: str) -> None:
-    """Create (or re-password) the application's login: owns nothing, cannot bypass RLS."""
-    engine = create_async_engine(owner_url)
-    try:
-        async with engine.begin() as conn:
-            exists = await conn.scalar(
-                text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
-            )
-            if not exists:
-                await conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN"))
-            await conn.execute(
-                text(
-                    f"ALTER ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB "
-                    f"NOCREATEROLE PASSWORD {_quote_literal(password)}"
-                )
-            )
-            db_name = await conn.scalar(text("SELECT current_database()"))
-            await conn.execute(text(f'GRANT CONNECT ON DATABASE "{db_name}" TO {APP_ROLE}'))
-            await conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}"))
-    finally:
-        await engine.dispose()
-
-
-def _quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def alembic_config(url: URL) -> Config:
-    cfg = Config(str(MIGRATIONS / "alembic.ini"))
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["url"] = url
-    return cfg
-
-
-async def migrate(owner_url: URL, app_password: str, revision: str = "head") -> None:
-    """Create the application role, then apply migrations as the owner."""
-    await ensure_app_role(owner_url, app_password)
-    cfg = alembic_config(owner_url)
-    engine = create_async_engine(owner_url)
-    try:
-        async with engine.begin() as conn:
-
-            def upgrade(sync_conn: Any) -> None:
-                cfg.attributes["connection"] = sync_conn
-                command.upgrade(cfg, revision)
-
-            await conn.run_sync(upgrade)
+        async with unit_of_work(Db(sessionmaker_for(engine))) as db:
+            if tenant_id is not None:
+                await db.set_tenant(tenant_id)
+            yield db
     finally:
         await engine.dispose()

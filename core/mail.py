@@ -116,6 +116,13 @@ def render(
             f"personal data. To confirm it was you, use this code: {payload.get('code', '')}\n\n"
             "If you did not ask for this, ignore this e-mail."
         )
+    elif kind == "webhook_failing":
+        subject = "Webhook deliveries are failing"
+        body = (
+            f"{hello}\n\nDeliveries to the webhook endpoint {payload.get('url', '')} have failed "
+            f"for a day; {payload.get('detail', '')}\n\nThe delivery log (`webhookDeliveries`) "
+            "shows each attempt; `webhookDeliveryRetry` sends one again."
+        )
     elif kind == "marketing":
         subject = str(payload.get("subject") or "")
         body = f"{hello}\n\n{payload.get('body') or ''}"

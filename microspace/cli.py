@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from dataclasses import replace
+from typing import Any
 
 from core.config import Settings, load_settings
 from microspace.tenants import OperatorError
@@ -27,7 +28,7 @@ def _settings_with_database() -> tuple[Settings, bool]:
 
 
 def _migrate(settings: Settings) -> None:
-    from core.db import migrate
+    from core.migrate import migrate
 
     asyncio.run(migrate(settings.owner_url(), settings.app_db_password))
 
@@ -57,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     print("migrations applied")
     return 0
@@ -66,7 +67,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 def cmd_seed_demo(_: argparse.Namespace) -> int:
     from microspace.tenants import seed_demo
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(seed_demo(settings.owner_url()))
     print(json.dumps(created.as_json()))
@@ -76,7 +77,7 @@ def cmd_seed_demo(_: argparse.Namespace) -> int:
 def cmd_tenant_create(args: argparse.Namespace) -> int:
     from microspace.tenants import create_tenant
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(create_tenant(settings.owner_url(), args.name, args.owner_email))
     print(json.dumps(created.as_json()))
@@ -86,7 +87,7 @@ def cmd_tenant_create(args: argparse.Namespace) -> int:
 def cmd_member_create(args: argparse.Namespace) -> int:
     from microspace.tenants import create_member
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     created = asyncio.run(create_member(settings.owner_url(), args.tenant, args.email, args.role))
     print(json.dumps(created.as_json()))
@@ -96,7 +97,7 @@ def cmd_member_create(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from microspace.worker import run
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     _migrate(settings)
     try:
         stats = asyncio.run(run(settings, once=args.once))
@@ -120,7 +121,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_retention(args: argparse.Namespace) -> int:
     from microspace.worker import retention_once
 
-    settings, _ = _settings_with_database()
+    settings, _created = _settings_with_database()
     if args.grace_days is not None:
         if args.grace_days < 0:
             raise OperatorError("--grace-days must not be negative")
@@ -129,6 +130,63 @@ def cmd_retention(args: argparse.Namespace) -> int:
     purged = asyncio.run(retention_once(settings))
     print(json.dumps({"purged_tenant_ids": [str(t) for t in purged]}))
     return 0
+
+
+def cmd_key_create(args: argparse.Namespace) -> int:
+    from microspace.keys import create_key
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    spec = {
+        "kind": args.kind,
+        "name": args.name,
+        "scopes": args.scope,
+        "expires": args.expires,
+        "spaces": args.space,
+        "origins": args.origin,
+    }
+    print(json.dumps(asyncio.run(create_key(settings.owner_url(), args.tenant, spec))))
+    return 0
+
+
+def cmd_key_list(args: argparse.Namespace) -> int:
+    from microspace.keys import list_keys
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    print(json.dumps(asyncio.run(list_keys(settings.owner_url(), args.tenant))))
+    return 0
+
+
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    from microspace.keys import revoke
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    print(json.dumps(asyncio.run(revoke(settings.owner_url(), args.tenant, args.id))))
+    return 0
+
+
+def _key_commands(sub: Any) -> None:
+    """key-create, key-list, key-revoke: twins of apiKeyCreate, apiKeys, apiKeyRevoke."""
+    kc = sub.add_parser(
+        "key-create", help="issue a partner or widget key; print JSON (secret once)"
+    )
+    kc.add_argument("--tenant", required=True)
+    kc.add_argument("--kind", required=True, help="partner or widget")
+    kc.add_argument("--name", required=True)
+    kc.add_argument("--scope", action="append", default=[], help="repeat for several")
+    kc.add_argument("--expires", help="ISO 8601 date-time")
+    kc.add_argument("--space", action="append", default=[], help="widget: a Space ID")
+    kc.add_argument("--origin", action="append", default=[], help="widget: scheme://host[:port]")
+    kc.set_defaults(func=cmd_key_create)
+    kl = sub.add_parser("key-list", help="list a tenant's partner and widget keys; print JSON")
+    kl.add_argument("--tenant", required=True)
+    kl.set_defaults(func=cmd_key_list)
+    kr = sub.add_parser("key-revoke", help="revoke a key now, in every process; print JSON")
+    kr.add_argument("--tenant", required=True)
+    kr.add_argument("--id", required=True)
+    kr.set_defaults(func=cmd_key_revoke)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -160,6 +218,7 @@ def parser() -> argparse.ArgumentParser:
     wk = sub.add_parser("worker", help="send queued e-mail from the outbox (SMTP or file sink)")
     wk.add_argument("--once", action="store_true", help="send what is due now, print JSON, exit")
     wk.set_defaults(func=cmd_worker)
+    _key_commands(sub)
     return p
 
 

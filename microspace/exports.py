@@ -4,14 +4,13 @@ request.
 Two keys open it: the signed link (which request, until when) and a bearer token of a member
 of the same tenant with the right `SubjectRequest` `export`. A link shown to another tenant
 answers exactly like a link that never existed. Every download is audited, per contact, in
-the transaction that reads the data.
+the transaction that reads the data. The request is opened like every other
+(microspace/pipeline.py): authentication, tenant scope, policies, audit, unit of work.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -19,17 +18,12 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.audit import AuditBuffer
-from core.auth import Principal, authenticate
-from core.db import Db
-from core.http import Refusal, error_response
-from microspace.state import AppState
+from core.http import Refusal
+from microspace.pipeline import Pipeline
 from models.subject_request import RequestKind, RequestState, SubjectRequest
-from policies.authz import Authorizer, load_tenant_policies
 from privacy.export import build_document, document_zip
 from privacy.links import LinkExpired, LinkInvalid, verify_link
-
-log = logging.getLogger("microspace.exports")
+from schema.context import Context
 
 EXPORTABLE = (RequestKind.ACCESS.value, RequestKind.PORTABILITY.value)
 # exports are personal data: no shared or browser cache may keep a copy
@@ -41,57 +35,30 @@ def invalid_link() -> Refusal:
     return Refusal(404, "EXPORT_LINK_INVALID", "This export link is not valid.")
 
 
-def export_endpoint(state: AppState) -> Callable[[Request], Awaitable[Response]]:
+def export_endpoint(pipeline: Pipeline) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        settings = state.settings
-        db = Db(state.sessionmaker, statement_timeout=settings.statement_timeout)
-        try:
-            async with asyncio.timeout(settings.execution_timeout):
-                response = await _export(request, state, db)
-            await db.commit()
-        except Refusal as refusal:
-            await db.rollback()
-            response = refusal.response()
-        except TimeoutError:
-            await db.abandon()
-            response = error_response(
-                503, "EXECUTION_TIMEOUT", "The export took too long and was cancelled."
-            )
-        except Exception:
-            await db.rollback()
-            request_id = request.state.request_id
-            log.exception("unexpected error in export request %s", request_id)
-            response = error_response(
-                500,
-                "INTERNAL_SERVER_ERROR",
-                f"Internal error. Quote request id {request_id} to the operator.",
-                requestId=request_id,
-            )
-        finally:
-            await db.close()
+        async def step(context: Context) -> Response:
+            return await _export(request, context)
+
+        response = await pipeline.serve(request, step)
         response.headers.update(NO_STORE)
         return response
 
     return endpoint
 
 
-async def _principal(request: Request, db: Db) -> Principal:
-    principal = await authenticate(db, request.headers.get("authorization"))
+async def _export(request: Request, context: Context) -> Response:
+    fmt = request.query_params.get("format", "json")
+    if fmt not in FORMATS:
+        raise Refusal(400, "BAD_REQUEST", "`format` must be `json` or `zip`.")
+    principal = context.principal
     if not principal.authenticated:
         raise Refusal(
             401, "UNAUTHENTICATED", "Send a member's bearer token.", {"WWW-Authenticate": "Bearer"}
         )
-    return principal
-
-
-async def _export(request: Request, state: AppState, db: Db) -> Response:
-    fmt = request.query_params.get("format", "json")
-    if fmt not in FORMATS:
-        raise Refusal(400, "BAD_REQUEST", "`format` must be `json` or `zip`.")
-    principal = await _principal(request, db)
     try:
         tenant_id, request_id = verify_link(
-            state.settings.secret(), request.path_params["token"], now=datetime.now(UTC)
+            context.settings.secret(), request.path_params["token"], now=datetime.now(UTC)
         )
     except LinkExpired as exc:
         # another tenant learns nothing, not even that the link was genuine
@@ -104,9 +71,9 @@ async def _export(request: Request, state: AppState, db: Db) -> Response:
         raise invalid_link() from None
     if tenant_id != principal.tenant_id:
         raise invalid_link()
-    await load_tenant_policies(db, state.tenant_policies, principal)
-    if not Authorizer(state.enforcer, principal).can("SubjectRequest", "export"):
+    if not context.authz.can("SubjectRequest", "export"):
         raise Refusal(403, "FORBIDDEN", "You may not download subject exports.")
+    db = context.db
     row = await db.scalar(
         select(SubjectRequest).where(
             SubjectRequest.tenant_id == tenant_id, SubjectRequest.id == request_id
@@ -128,11 +95,10 @@ async def _export(request: Request, state: AppState, db: Db) -> Response:
         request_id=row.id,
         subject_hash=row.subject_hash,
     )
-    audit = AuditBuffer(principal, request.state.request_id)
     tables = [table for table, rows in doc["data"].items() if rows]
     for contact_id in row.contact_ids:
-        audit.record("export", contact_id, tables)
-    await audit.flush(db)  # committed with the read, or not at all
+        # flushed when the request's unit of work commits: with the read, or not at all
+        context.audit.record("export", contact_id, tables)
     name = f"subject-export-{row.id}.{fmt}"
     body = (
         document_zip(doc)

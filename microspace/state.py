@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
 from policies.authz import TenantPolicies
+from privacy.erasure import StepHook
 
 
 @dataclass
@@ -18,3 +19,5 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     enforcer: casbin.Enforcer
     tenant_policies: TenantPolicies
+    # called after each committed erasure step; tests inject a crash with it
+    erasure_after_step: StepHook | None = None

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 from core.auth import new_token
 from core.db import Db, owner_db
 from models import ApiToken, Block, Member, Role, Space, Tenant
+from models.base import EMAIL_MAX
 
 ROLES = [r.value for r in Role]
 
@@ -39,7 +40,7 @@ class Created:
 def normalise_email(email: str) -> str:
     value = email.strip().lower()
     local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain or len(value) > 320 or " " in value:
+    if not at or not local or "." not in domain or len(value) > EMAIL_MAX or " " in value:
         raise OperatorError(f"not an e-mail address: {email!r}")
     return value
 

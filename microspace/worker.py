@@ -25,9 +25,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
-from core.db import Db, make_engine, sessionmaker_for
+from core.db import Db, make_engine, sessionmaker_for, unit_of_work
 from core.mail import Email, Sender, render, sender_from_settings
-from models import Contact, EmailSent, OutboxMessage, Space, SpaceAccess
+from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
 from store.consent_ledger import has_consent, lock_contact
@@ -93,40 +93,47 @@ class Worker:
             return [(r.tenant_id, r.id) for r in rows]
 
     async def _process(self, tenant_id: uuid.UUID, outbox_id: uuid.UUID, stats: Stats) -> None:
-        db = Db(self.sessionmaker)
         try:
-            await db.set_tenant(tenant_id)
-            contact_id = await db.scalar(
-                select(OutboxMessage.contact_id).where(OutboxMessage.id == outbox_id)
-            )
-            # the contact first, then the outbox row: the order a consent withdrawal locks
-            # them in, so the two can never deadlock. Shared: a withdrawal either committed
-            # before this (and the consent check below sees it) or waits until this e-mail
-            # is marked sent.
-            if contact_id is None or not await lock_contact(db, contact_id, exclusive=False):
-                stats.skipped += 1
-                return
-            claim = (
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.id == outbox_id,
-                    OutboxMessage.status == OutboxStatus.PENDING.value,
-                    OutboxMessage.next_attempt_at <= func.now(),
-                )
-                .with_for_update(skip_locked=True)
-            )
-            row = await db.scalar(claim)
-            if row is None:
-                stats.skipped += 1  # another worker holds it, or it changed since listed
-                return
-            await self._deliver(db, row, stats)
-            await db.commit()
+            async with unit_of_work(Db(self.sessionmaker)) as db:
+                await db.set_tenant(tenant_id)
+                row = await self._claim(db, outbox_id)
+                if row is None:
+                    stats.skipped += 1
+                    db.discard()  # nothing claimed, nothing to keep
+                    return
+                if row.member_id is not None:
+                    await self._deliver_to_member(db, row, stats)
+                else:
+                    await self._deliver(db, row, stats)
         except Exception:
-            # a database error on one row (a deadlock, a timeout) must not stop the others
+            # a database error on one row (a deadlock, a timeout) must not stop the others;
+            # rolled back, the row is pending again
             log.exception("outbox %s: not processed; it stays pending", outbox_id)
             stats.skipped += 1
-        finally:
-            await db.close()  # without a commit: rolled back, the row is pending again
+
+    async def _claim(self, db: Db, outbox_id: uuid.UUID) -> OutboxMessage | None:
+        """Lock the row for this transaction, or None when it is not due here and now."""
+        contact_id = await db.scalar(
+            select(OutboxMessage.contact_id).where(OutboxMessage.id == outbox_id)
+        )
+        # the contact first, then the outbox row: the order a consent withdrawal locks them
+        # in, so the two can never deadlock. Shared: a withdrawal either committed before
+        # this (and the consent check sees it) or waits until this e-mail is marked sent.
+        # No contact: an operational e-mail to a member (no consent or access to check).
+        if contact_id is not None and not await lock_contact(db, contact_id, exclusive=False):
+            return None
+        claim = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.id == outbox_id,
+                OutboxMessage.status == OutboxStatus.PENDING.value,
+                OutboxMessage.next_attempt_at <= func.now(),
+            )
+            .with_for_update(skip_locked=True)
+        )
+        # None: another worker holds it, or it changed since listed
+        row: OutboxMessage | None = await db.scalar(claim)
+        return row
 
     async def _deliver(self, db: Db, row: OutboxMessage, stats: Stats) -> None:
         contact = await db.scalar(select(Contact).where(Contact.id == row.contact_id))
@@ -170,10 +177,31 @@ class Worker:
         await db.flush()
         stats.sent += 1
 
+    async def _deliver_to_member(self, db: Db, row: OutboxMessage, stats: Stats) -> None:
+        """E-mail to the tenant's own people (e.g. webhook failures): no contact ledger."""
+        address = await db.scalar(select(Member.email).where(Member.id == row.member_id))
+        subject, body = render(row.kind, None, None, row.payload)
+        email = Email(
+            key=str(row.id), to=address, subject=subject, body=body, sender=self.mail_from
+        )
+        try:
+            await self.sender.send(email)
+        except Exception as exc:  # noqa: BLE001 - any sender failure is retried
+            self._failed(row, exc, stats)
+            return
+        row.status, row.sent_at, row.attempts = (
+            OutboxStatus.SENT.value,
+            datetime.now(UTC),
+            row.attempts + 1,
+        )
+        stats.sent += 1
+
     async def _why_not(self, db: Db, row: OutboxMessage) -> str | None:
         """Checked at send time, not only at enqueue time."""
         purpose = CONSENT_FOR_KIND.get(row.kind)
-        if purpose and not await has_consent(db, row.contact_id, purpose):
+        if purpose and (
+            row.contact_id is None or not await has_consent(db, row.contact_id, purpose)
+        ):
             return "consent withdrawn"
         if row.space_id is not None:
             state = await db.scalar(
@@ -249,15 +277,23 @@ async def _daily_retention(settings: Settings) -> None:
 
 
 async def run(settings: Settings, *, once: bool, sender: Sender | None = None) -> Stats:
+    from microspace.webhooks import webhooks_for
+
     worker, engine = worker_for(settings, sender)
+    hooks = webhooks_for(settings, worker.sessionmaker)
     try:
         if once:
+            await hooks.run_once()  # first: a failing endpoint queues an e-mail to owners
             return await worker.run_once()
         retention = asyncio.create_task(_daily_retention(settings))
+        stop = asyncio.Event()
+        deliveries = asyncio.create_task(hooks.run_forever(settings.worker_poll_seconds, stop))
         try:
             await worker.run_forever(settings.worker_poll_seconds)
         finally:
+            stop.set()
             retention.cancel()
+            await deliveries
         return Stats()
     finally:
         await engine.dispose()

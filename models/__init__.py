@@ -6,11 +6,11 @@ from models.base import Base, TenantScoped
 from models.block import Block, BlockKind
 from models.consent import ConsentAction, ConsentEvent, ConsentPurpose, ConsentSource
 from models.contact import Contact
+from models.domain_event import EVENT_TYPES, DomainEvent
 from models.outbox import EmailKind, EmailSent, OutboxMessage, OutboxStatus
 from models.space import Space, SpaceStatus
 from models.space_access import AccessState, SpaceAccess
 from models.subject_request import (
-    DomainEvent,
     RequestKind,
     RequestState,
     SubjectRequest,
@@ -19,8 +19,10 @@ from models.subject_request import (
 )
 from models.tenant import ApiToken, Member, Role, SubscriptionStatus, Tenant, TokenKind
 from models.usage import UsageEvent
+from models.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 __all__ = [
+    "EVENT_TYPES",
     "AccessState",
     "ApiToken",
     "AuditEntry",
@@ -32,6 +34,7 @@ __all__ = [
     "ConsentPurpose",
     "ConsentSource",
     "Contact",
+    "DeliveryStatus",
     "DomainEvent",
     "EmailKind",
     "EmailSent",
@@ -53,4 +56,6 @@ __all__ = [
     "TenantScoped",
     "TokenKind",
     "UsageEvent",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

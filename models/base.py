@@ -16,6 +16,9 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s",
     "pk": "pk_%(table_name)s",
 }
+# the longest e-mail address any column holds or any input accepts: a 64-character local
+# part, "@", and a 255-character domain (RFC 5321)
+EMAIL_MAX = 320
 
 
 class Base(DeclarativeBase):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TenantScoped, Timestamps
+from models.base import EMAIL_MAX, Base, TenantScoped, Timestamps
 from models.privacy import SubjectLink
 
 
@@ -20,7 +20,7 @@ class Contact(TenantScoped, Timestamps, Base):
     __mapper_args__ = {"eager_defaults": True}
 
     # normalised: trimmed and lower-cased (see resolvers/contacts.py normalise_email)
-    email: Mapped[str] = mapped_column(String(320), info={"pii": "user.contact.email"})
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), info={"pii": "user.contact.email"})
     full_name: Mapped[str | None] = mapped_column(String(200), info={"pii": "user.name"})
     company: Mapped[str | None] = mapped_column(
         String(200), info={"pii": "user.contact.organization"}

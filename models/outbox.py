@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKeyConstraint, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TenantScoped
+from models.base import EMAIL_MAX, Base, TenantScoped
 from models.consent import ConsentPurpose
 from models.privacy import SubjectLink
 
@@ -21,6 +21,8 @@ class EmailKind(str, enum.Enum):
     SPACE_UPDATED = "space_updated"
     MARKETING = "marketing"
     SUBJECT_VERIFICATION = "subject_verification"
+    # to the tenant's owners (members, not contacts): a webhook endpoint keeps failing
+    WEBHOOK_FAILING = "webhook_failing"
 
 
 # e-mail kinds that may only be queued and sent while the contact's consent is granted
@@ -44,11 +46,18 @@ class OutboxMessage(TenantScoped, Base):
         ForeignKeyConstraint(
             ["tenant_id", "space_id"], ["spaces.tenant_id", "spaces.id"], ondelete="CASCADE"
         ),
+        ForeignKeyConstraint(
+            ["tenant_id", "member_id"], ["members.tenant_id", "members.id"], ondelete="CASCADE"
+        ),
     )
     __mapper_args__ = {"eager_defaults": True}
 
     kind: Mapped[str] = mapped_column(String(32))
-    contact_id: Mapped[uuid.UUID] = mapped_column(info={"pii": "user.unique_id.pseudonymous"})
+    # a contact, or (operational e-mail to the tenant's own people) a member
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        info={"pii": "user.unique_id.pseudonymous"}
+    )
+    member_id: Mapped[uuid.UUID | None]
     space_id: Mapped[uuid.UUID | None]
     # template parameters (a member's message, a marketing subject and body): free text
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, info={"pii": "user"})
@@ -78,7 +87,7 @@ class EmailSent(TenantScoped, Base):
     contact_id: Mapped[uuid.UUID] = mapped_column(info={"pii": "user.unique_id.pseudonymous"})
     outbox_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(String(32))
-    to_address: Mapped[str] = mapped_column(String(320), info={"pii": "user.contact.email"})
+    to_address: Mapped[str] = mapped_column(String(EMAIL_MAX), info={"pii": "user.contact.email"})
     # rendered with the contact's name
     subject: Mapped[str] = mapped_column(String(300), info={"pii": "user"})
     message_id: Mapped[str] = mapped_column(String(300))

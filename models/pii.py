@@ -1,17 +1,24 @@
 """The personal-data map: which columns hold personal data, and of what category.
 
 Declared once, on the columns (`info={"pii": "<fideslang category>"}`); redaction, export,
-erasure and the audit read it from here and keep no list of their own.
+erasure, retention and the audit read it from here and keep no list of their own. A NOT NULL
+personal column also declares what it becomes once erased (`info={ERASED: fn(table)}`, an
+SQL expression); a nullable one becomes NULL.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Column, MetaData, Table
 
 from models.base import Base
+
+# the column-info key of an erased NOT NULL column's replacement: a function of the table
+ERASED = "erased"
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,25 @@ def personal_columns(metadata: MetaData = Base.metadata) -> list[PersonalColumn]
 
 def personal_columns_of(table: Table) -> list[Column]:  # type: ignore[type-arg]
     return [c for c in table.columns if is_personal(c)]
+
+
+def erased_values(table: Table, *, keep: Collection[str] = ()) -> dict[str, Any]:
+    """The SET clause that erases a table's personal columns (but those in `keep`): NULL, or
+    the declared replacement of a NOT NULL column; one with neither is left out."""
+    values: dict[str, Any] = {}
+    for column in personal_columns_of(table):
+        if column.key in keep:
+            continue
+        if column.nullable:
+            values[column.key] = None
+        elif ERASED in column.info:
+            values[column.key] = column.info[ERASED](table)
+    return values
+
+
+def unerasable_columns(table: Table) -> list[str]:
+    """Personal columns that `erased_values` cannot clear: NOT NULL with no replacement."""
+    return [c.key for c in personal_columns_of(table) if not c.nullable and ERASED not in c.info]
 
 
 class UnknownCategory(ValueError):

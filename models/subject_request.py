@@ -7,11 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import LargeBinary, String, Text, Uuid, func
+from sqlalchemy import ColumnElement, LargeBinary, String, Table, Text, Uuid, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TenantScoped
+from models.base import EMAIL_MAX, Base, TenantScoped
+from models.pii import ERASED
 
 
 class RequestKind(str, enum.Enum):
@@ -30,7 +31,26 @@ class RequestState(str, enum.Enum):
     REJECTED = "rejected"
 
 
-OPEN_STATES = ("received", "verifying", "verified", "processing")
+State = RequestState
+# Every state change a request may make; None is "not filed yet". A state to itself is a
+# note in the trail without a change (a due-date extension), allowed while the request is
+# open. privacy/requests.py `transition` checks this table and writes the trail row.
+TRANSITIONS: dict[RequestState | None, frozenset[RequestState]] = {
+    None: frozenset({State.RECEIVED}),
+    State.RECEIVED: frozenset({State.RECEIVED, State.VERIFYING, State.VERIFIED, State.REJECTED}),
+    State.VERIFYING: frozenset({State.VERIFYING, State.VERIFIED, State.REJECTED}),
+    State.VERIFIED: frozenset({State.VERIFIED, State.PROCESSING, State.REJECTED}),
+    State.PROCESSING: frozenset({State.PROCESSING, State.COMPLETED}),
+    State.COMPLETED: frozenset(),
+    State.REJECTED: frozenset(),
+}
+# a request is open until it can move no further (completed or rejected)
+OPEN_STATES = tuple(s.value for s in RequestState if TRANSITIONS[s])
+
+
+def _keyed_hash(requests: Table) -> ColumnElement[str]:
+    # the subject kept only as its keyed hash: still findable by the hash, no longer readable
+    return func.concat("hmac:", func.encode(requests.c.subject_hash, "hex"))
 
 
 class SubjectRequest(TenantScoped, Base):
@@ -38,7 +58,9 @@ class SubjectRequest(TenantScoped, Base):
 
     kind: Mapped[str] = mapped_column(String(16))
     # the subject as given (normalised); replaced by its keyed hash once an erasure completes
-    subject_email: Mapped[str] = mapped_column(String(320), info={"pii": "user.contact.email"})
+    subject_email: Mapped[str] = mapped_column(
+        String(EMAIL_MAX), info={"pii": "user.contact.email", ERASED: _keyed_hash}
+    )
     # HMAC of the normalised e-mail: finds the subject's requests without holding the address
     subject_hash: Mapped[bytes] = mapped_column(LargeBinary)
     # the contacts matched when the request was filed (ids only)
@@ -83,14 +105,3 @@ class Suppression(TenantScoped, Base):
     email_hash: Mapped[bytes] = mapped_column(LargeBinary)
     request_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-
-
-class DomainEvent(TenantScoped, Base):
-    """The transactional outbox for subscribers (webhooks): ids and field names, no values."""
-
-    __tablename__ = "domain_events"
-
-    topic: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    delivered_at: Mapped[datetime | None]

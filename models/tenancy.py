@@ -25,7 +25,7 @@ def _touches_tenant_tables(state: ORMExecuteState) -> bool:
     if any(issubclass(m.class_, TenantScoped) for m in state.all_mappers):
         return True
     # select(func.count()).select_from(Model) names no entity: look at the FROM clause too
-    froms = getattr(state.statement, "get_final_froms", list)()
+    froms: list[object] = getattr(state.statement, "get_final_froms", list)()
     return any(getattr(f, "name", None) in _tenant_tables() for f in froms)
 
 

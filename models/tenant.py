@@ -6,11 +6,20 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKeyConstraint, LargeBinary, String, func
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKeyConstraint,
+    LargeBinary,
+    String,
+    Table,
+    Uuid,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TenantScoped
+from models.base import EMAIL_MAX, Base, TenantScoped
+from models.pii import ERASED
 from models.privacy import SubjectLink
 
 
@@ -34,6 +43,12 @@ class TokenKind(str, enum.Enum):
     SUBJECT = "subject"
 
 
+def _erased_address(members: Table) -> ColumnElement[str]:
+    # unique per member (the column is unique per tenant) and never deliverable: the
+    # `invalid` top-level domain is reserved (RFC 2606)
+    return func.concat("erased-", members.c.id, "@invalid")
+
+
 class Tenant(Base):
     """A customer. Its row is visible only inside its own tenant scope (RLS on `id`)."""
 
@@ -41,7 +56,9 @@ class Tenant(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
-    subscription_status: Mapped[str] = mapped_column(String(20), default="active")
+    subscription_status: Mapped[str] = mapped_column(
+        String(20), default=SubscriptionStatus.ACTIVE.value
+    )
     subscription_ends_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # bumped by every change of the tenant's policy overrides (models/audit.py PolicyRule)
@@ -55,15 +72,23 @@ class Member(TenantScoped, Base):
 
     __tablename__ = "members"
 
-    email: Mapped[str] = mapped_column(String(320))
+    email: Mapped[str] = mapped_column(
+        String(EMAIL_MAX), info={"pii": "user.contact.email", ERASED: _erased_address}
+    )
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# the kinds a tenant issues through the API (apiKeyCreate); member and subject tokens come
+# from sign-in and subject links
+KEY_KINDS = (TokenKind.PARTNER.value, TokenKind.WIDGET.value)
 
 
 class ApiToken(TenantScoped, Base):
     """An opaque bearer credential, stored only as its SHA-256 hash."""
 
     __tablename__ = "api_tokens"
+    __mapper_args__ = {"eager_defaults": True}
     __subject__ = SubjectLink("contact_id", "delete")
     __table_args__ = (
         ForeignKeyConstraint(
@@ -80,3 +105,16 @@ class ApiToken(TenantScoped, Base):
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     revoked_at: Mapped[datetime | None]
+    # partner and widget keys (resolvers/api_keys.py): checked by app_authenticate on every
+    # request, so a revoked or expired key stops working in every process at once
+    expires_at: Mapped[datetime | None]
+    # the first characters of the secret, to tell keys apart in a list (never enough to use)
+    hint: Mapped[str] = mapped_column(String(16), default="")
+    created_by: Mapped[uuid.UUID | None]
+    # after a rotation the previous secret keeps working until previous_expires_at
+    previous_token_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_expires_at: Mapped[datetime | None]
+    rotated_at: Mapped[datetime | None]
+    # widget keys: the spaces they may show and the exact origins that may embed them
+    space_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), default=list)
+    allowed_origins: Mapped[list[str]] = mapped_column(ARRAY(String(300)), default=list)

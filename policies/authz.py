@@ -136,6 +136,17 @@ class Authorizer:
         scope = self._policies.scope(self._domain) if self._policies else (self._domain, 0)
         return (p.kind, p.authenticated, p.subjects, scope)
 
+    def for_principal(self, principal: Principal) -> Authorizer:
+        """The same policies (tenant overrides included) asked for another principal: what a
+        key could do, answered for the member reviewing it."""
+        other = Authorizer.__new__(Authorizer)
+        other._enforce = self._enforce
+        other._principal = principal
+        other._domain = self._domain
+        other._policies = self._policies
+        other._memo, other._fields, other.calls = {}, {}, 0
+        return other
+
     def field_decision(self, obj: str) -> Decision:
         """The redaction decision for a personal field, memoised like `can`."""
         decision = self._fields.get(obj)
@@ -159,3 +170,22 @@ class Authorizer:
             if self._enforce(subject, self._domain, obj, act):
                 return True
         return False
+
+
+# policy subjects that are not partner scopes: member roles and the fixed principals
+NOT_SCOPES = frozenset(
+    {"owner", "admin", "editor", "viewer", "privacy_officer", "widget", "subject"}
+)
+
+
+def partner_scopes(policy_path: Path = POLICY_PATH) -> list[str]:
+    """The scopes a partner key may hold: every subject the default policy names that is
+    not a role or a fixed principal (so a new scope exists the day its lines are added)."""
+    subjects = {row[1] for row in read_policy_rows(policy_path) if row[0] == "p"}
+    return sorted(subjects - NOT_SCOPES)
+
+
+def policy_types(policy_path: Path = POLICY_PATH) -> list[str]:
+    """The types the default policy speaks of (`Contact` and `Contact.email` both name Contact)."""
+    objects = {row[3].split(".")[0] for row in read_policy_rows(policy_path) if row[0] == "p"}
+    return sorted(o for o in objects if o != "*")

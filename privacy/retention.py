@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.audit import append_entries
-from models import ApiToken, Contact, Member, SubjectRequest, SubjectRequestEvent, Tenant
-from privacy.erasure import apply_step, steps, unit
+from models import ApiToken, Contact, SubscriptionStatus, Tenant
+from privacy.erasure import apply_step, erase_columns, steps, unit, unlinked_personal_models
 
 
 async def due_tenants(
@@ -22,7 +22,7 @@ async def due_tenants(
     async with sessionmaker() as session:
         rows = await session.scalars(
             select(Tenant.id).where(
-                Tenant.subscription_status == "ended",
+                Tenant.subscription_status == SubscriptionStatus.ENDED.value,
                 Tenant.subscription_ends_at.is_not(None),
                 Tenant.subscription_ends_at <= cutoff,
                 Tenant.personal_data_purged_at.is_(None),
@@ -35,31 +35,16 @@ async def purge_tenant(
     sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, *, now: datetime
 ) -> None:
     """Erase every contact's data (one transaction per table, so a crash resumes), then the
-    personal data outside the contact tables, then mark the tenant purged."""
+    personal columns of the tables that reference no contact (members, the request trail),
+    as the personal-data map declares them, then mark the tenant purged."""
     async with unit(sessionmaker, tenant_id) as db:
         contact_ids = list(await db.scalars(select(Contact.id)))
     for _name, model, link in steps():
         async with unit(sessionmaker, tenant_id) as db:
             await apply_step(db, model, link, contact_ids)
     async with unit(sessionmaker, tenant_id) as db:
-        await db.execute(
-            update(SubjectRequest)
-            .values(
-                subject_email=func.concat("hmac:", func.encode(SubjectRequest.subject_hash, "hex")),
-                changes=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        await db.execute(
-            update(SubjectRequestEvent)
-            .values(note=None)
-            .execution_options(synchronize_session=False)
-        )
-        await db.execute(
-            update(Member)
-            .values(email=func.concat("erased-", Member.id, "@invalid"))
-            .execution_options(synchronize_session=False)
-        )
+        for model in unlinked_personal_models():
+            await erase_columns(db, model)  # every row of the tenant (the session's scope)
         await db.execute(
             update(ApiToken)
             .where(ApiToken.revoked_at.is_(None))

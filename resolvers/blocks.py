@@ -27,6 +27,7 @@ from schema.blocks import (
 from schema.context import Info
 from store.block_bodies import BODIES, BodyError, validate_body
 from store.loaders import forget, load_by_global_id
+from store.spaces import forget_space
 
 
 async def load_block(info: Info, global_id: str) -> BlockModel:
@@ -67,9 +68,10 @@ async def _shift(info: Info, space_id: uuid.UUID, lo: int, hi: int | None, delta
     await info.context.db.execute(stmt)
 
 
-async def _done(info: Info, row: BlockModel) -> BlockPayload:
+async def _done(info: Info, row: BlockModel, topic: str, fields: list[str]) -> BlockPayload:
+    await info.context.emit(topic, row.id, fields)
     await info.context.db.refresh(row)
-    info.context.loaders.forget_space(row.space_id)
+    forget_space(info.context.loaders, row.space_id)
     forget(info.context.loaders.block_by_id, row.id)
     return BlockPayload(block=Block.from_model(row))
 
@@ -99,7 +101,7 @@ async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     )
     info.context.db.add(row)
     await info.context.db.flush()
-    return await _done(info, row)
+    return await _done(info, row, "block.created", [])
 
 
 # one round trip: the body for the block's own kind (validated for every kind beforehand),
@@ -155,7 +157,7 @@ async def update_block(info: Info, input: BlockUpdateInput) -> BlockPayload:
         return body
     row.body = body
     await info.context.db.flush()
-    return await _done(info, row)
+    return await _done(info, row, "block.updated", ["body"])
 
 
 async def move_block(info: Info, input: BlockMoveInput) -> BlockPayload:
@@ -175,7 +177,7 @@ async def move_block(info: Info, input: BlockMoveInput) -> BlockPayload:
         await _shift(info, row.space_id, old + 1, new + 1, -1)
     row.position = new
     await info.context.db.flush()
-    return await _done(info, row)
+    return await _done(info, row, "block.moved", ["position"])
 
 
 async def remove_block(info: Info, id: strawberry.ID) -> BlockRemovePayload:
@@ -184,6 +186,7 @@ async def remove_block(info: Info, id: strawberry.ID) -> BlockRemovePayload:
     await _count(info, row.space_id)
     await info.context.db.delete(row)
     await _shift(info, row.space_id, row.position + 1, None, -1)
-    info.context.loaders.forget_space(row.space_id)
+    forget_space(info.context.loaders, row.space_id)
     forget(info.context.loaders.block_by_id, row.id)
+    await info.context.emit("block.deleted", row.id)
     return BlockRemovePayload(deleted_block_id=strawberry.ID(encode_id("Block", row.id)))

@@ -26,9 +26,9 @@ from schema.consent import (
     ConsentUserError,
     ConsentWithdrawInput,
 )
-from schema.consent import ConsentPurpose as ConsentPurposeEnum
 from schema.context import Info
 from store.consent_ledger import lock_contact
+from store.contacts import forget_contact
 from store.loaders import load_by_global_id
 
 MAX_EVIDENCE = 2000
@@ -98,10 +98,11 @@ async def _record(
     await db.flush()
     if action is ConsentAction.WITHDRAWN:
         await _withdraw_effects(info, contact.id, input.purpose.value)
-    info.context.loaders.forget_contact(contact.id)
+    forget_contact(info.context.loaders, contact.id)
     info.context.audit.record(f"consent_{action.value}", contact.id, ["consents"])
+    await info.context.emit(f"consent.{action.value}", row.id, ["consents"])
     return ConsentPayload(
-        consent=Consent.from_event(ConsentPurposeEnum(row.purpose), row, row.contact_id),
+        consent=Consent.from_event(ConsentPurpose(row.purpose), row, row.contact_id),
         event=ConsentEvent.from_model(row),
     )
 

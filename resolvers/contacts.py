@@ -17,6 +17,7 @@ from core.errors import Forbidden
 from core.ids import encode_id
 from models import Contact as ContactModel
 from models import Suppression
+from models.base import EMAIL_MAX
 from privacy.subjects import normalise_email, subject_hash
 from schema.connection import Connection, list_connection
 from schema.contacts import (
@@ -31,11 +32,12 @@ from schema.contacts import (
     ContactUserError,
 )
 from schema.context import Info
-from store.loaders import CONTACT_ORDER, load_by_global_id
+from store.contacts import CONTACT_ORDER, forget_contact
+from store.loaders import load_by_global_id
 
 MAX_IMPORT_ROWS = 1000
 LIMITS = {
-    "email": 320,
+    "email": EMAIL_MAX,
     "full_name": 200,
     "company": 200,
     "job_title": 200,
@@ -192,9 +194,10 @@ async def _save(info: Info, row: ContactModel, operation: str, **changes: Any) -
             raise
         return ContactPayload(user_errors=[_duplicate()])
     await info.context.db.refresh(row)
-    info.context.loaders.forget_contact(row.id)
+    forget_contact(info.context.loaders, row.id)
     # which fields changed, never their values: the audit log holds no personal data
     info.context.audit.record(operation, row.id, [to_camel_case(f) for f in changes])
+    await info.context.emit(f"contact.{operation}d", row.id, [to_camel_case(f) for f in changes])
     return ContactPayload(contact=Contact.from_model(row))
 
 
@@ -247,8 +250,9 @@ async def delete_contact(info: Info, id: strawberry.ID) -> ContactDeletePayload:
     """
     row = await load_contact(info, id)
     await info.context.db.delete(row)
-    info.context.loaders.forget_contact(row.id)
+    forget_contact(info.context.loaders, row.id)
     info.context.audit.record("delete", row.id, [])
+    await info.context.emit("contact.deleted", row.id)
     return ContactDeletePayload(deleted_contact_id=strawberry.ID(encode_id("Contact", row.id)))
 
 
@@ -334,6 +338,7 @@ async def import_contacts(info: Info, input: ContactImportInput) -> ContactImpor
         info.context.audit.record(
             "import", contact.id, [to_camel_case(f) for f in checked_fields(contact)]
         )
+    await info.context.emit("contact.created", [v["id"] for v in values])
     by_id = {c.id: c for c in created}
     contacts = [Contact.from_model(by_id[v["id"]]) for v in values]
     return ContactImportPayload(imported_count=len(contacts), contacts=contacts)

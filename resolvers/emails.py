@@ -57,6 +57,7 @@ async def notify_space(info: Info, input: SpaceNotifyInput) -> EmailQueuePayload
     if errors:
         return EmailQueuePayload(user_errors=errors)
     queued = await queue_space_updated(info.context.db, space.id, input.message.strip())
+    await info.context.emit("email.queued", space.id)
     return EmailQueuePayload(queued_count=queued)
 
 
@@ -86,6 +87,7 @@ async def queue_marketing(info: Info, input: MarketingEmailQueueInput) -> EmailQ
     allowed = [cid for cid, events in zip(ids, latest) if is_granted(events, purpose)]
     payload = {"subject": input.subject.strip(), "body": input.body}
     queued = await enqueue(db, EmailKind.MARKETING, allowed, payload=payload)
+    await info.context.emit("marketing_email.queued", allowed)
     return EmailQueuePayload(queued_count=queued, skipped_count=len(ids) - queued)
 
 

@@ -110,6 +110,7 @@ async def set_policy_rule(info: Info, input: PolicyRuleInput) -> PolicyRulePaylo
     await db.flush()
     await db.refresh(row)
     await _bump_version(info)
+    await info.context.emit("policy.updated", row.id, ["effect"])
     return PolicyRulePayload(rule=PolicyRule.from_model(row))
 
 
@@ -123,4 +124,5 @@ async def remove_policy_rule(info: Info, id: strawberry.ID) -> PolicyRuleRemoveP
         raise NotFound()
     await db.delete(row)
     await _bump_version(info)
+    await info.context.emit("policy.updated", row.id)
     return PolicyRuleRemovePayload(deleted_rule_id=strawberry.ID(encode_id("PolicyRule", row.id)))

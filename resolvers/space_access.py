@@ -27,6 +27,7 @@ from schema.space_access import (
     SpaceInviteInput,
     SpaceInvitePayload,
 )
+from store.contacts import forget_contact
 from store.loaders import load_by_global_id
 from store.outbox import enqueue
 
@@ -119,7 +120,8 @@ async def invite_to_space(info: Info, input: SpaceInviteInput) -> SpaceInvitePay
     payload = {"message": input.message.strip()} if input.message and input.message.strip() else {}
     await enqueue(db, EmailKind.SPACE_INVITATION, to_mail, space_id=space.id, payload=payload)
     for cid in ids:
-        info.context.loaders.forget_contact(cid)
+        forget_contact(info.context.loaders, cid)
+    await info.context.emit("access.granted", [existing[cid].id for cid in to_mail], ["state"])
     return SpaceInvitePayload(space_accesses=[SpaceAccess.from_model(existing[cid]) for cid in ids])
 
 
@@ -145,5 +147,6 @@ async def revoke_space_access(info: Info, id: strawberry.ID) -> SpaceAccessPaylo
             )
         )
         await db.refresh(row)
-        info.context.loaders.forget_contact(row.contact_id)
+        forget_contact(info.context.loaders, row.contact_id)
+        await info.context.emit("access.revoked", row.id, ["state"])
     return SpaceAccessPayload(space_access=SpaceAccess.from_model(row))

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 
 import strawberry
 from sqlalchemy.exc import IntegrityError
+from strawberry.utils.str_converters import to_camel_case
 
 from core.ids import decode_id, encode_id
 from models import Space as SpaceModel
+from models import SpaceStatus
 from schema.connection import Connection, list_connection
 from schema.context import Info
 from schema.spaces import (
@@ -20,12 +22,12 @@ from schema.spaces import (
     SpaceDeletePayload,
     SpaceErrorCode,
     SpacePayload,
-    SpaceStatus,
     SpaceUpdateInput,
     SpaceUserError,
 )
-from store.loaders import SPACE_ORDER, load_by_global_id
+from store.loaders import load_by_global_id
 from store.outbox import queue_space_updated
+from store.spaces import SPACE_ORDER, forget_space
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 LIMITS = {"title": 200, "slug": 100, "description": 5000}
@@ -107,7 +109,7 @@ def _duplicate_slug() -> SpacePayload:
     )
 
 
-async def _save(info: Info, row: SpaceModel, **changes: object) -> SpacePayload:
+async def _save(info: Info, row: SpaceModel, topic: str, **changes: object) -> SpacePayload:
     """Apply and flush in a savepoint so a duplicate slug is a user error, not a failed request."""
     try:
         # changes are applied inside: beginning a savepoint flushes what is already dirty
@@ -120,7 +122,8 @@ async def _save(info: Info, row: SpaceModel, **changes: object) -> SpacePayload:
             raise
         return _duplicate_slug()
     await info.context.db.refresh(row)
-    info.context.loaders.forget_space(row.id)
+    forget_space(info.context.loaders, row.id)
+    await info.context.emit(topic, row.id, [to_camel_case(f) for f in changes])
     return SpacePayload(space=Space.from_model(row))
 
 
@@ -139,7 +142,7 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
         description=input.description or "",
         status="draft",
     )
-    return await _save(info, row)
+    return await _save(info, row, "space.created")
 
 
 # title and description cannot collide with anything: one round trip, update and return
@@ -193,7 +196,8 @@ async def update_space(info: Info, input: SpaceUpdateInput) -> SpacePayload:
         "slug": input.slug,
         "description": input.description,
     }
-    return await _save(info, row, **{k: v for k, v in changes.items() if v is not None})
+    given = {k: v for k, v in changes.items() if v is not None}
+    return await _save(info, row, "space.updated", **given)
 
 
 async def _set_status(
@@ -215,7 +219,7 @@ async def _set_status(
     changes: dict[str, object] = {"status": status}
     if status == "published":
         changes["published_at"] = datetime.now(UTC)
-    return await _save(info, row, **changes)
+    return await _save(info, row, f"space.{status}", **changes)
 
 
 async def publish_space(info: Info, id: strawberry.ID) -> SpacePayload:
@@ -236,5 +240,6 @@ async def delete_space(info: Info, id: strawberry.ID) -> SpaceDeletePayload:
     """Delete a space and its blocks."""
     row = await load_space(info, id)
     await info.context.db.delete(row)
-    info.context.loaders.forget_space(row.id)
+    forget_space(info.context.loaders, row.id)
+    await info.context.emit("space.deleted", row.id)
     return SpaceDeletePayload(deleted_space_id=strawberry.ID(encode_id("Space", row.id)))

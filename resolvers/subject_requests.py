@@ -1,7 +1,9 @@
 """Data-subject requests: file, verify, process, reject, extend; get and list.
 
-State machine: received -> verifying -> verified -> processing -> completed | rejected.
-Every transition writes a trail row (who, from, to, when, note) in the same transaction.
+State machine: received -> verifying -> verified -> processing -> completed | rejected,
+checked by privacy/requests.py `transition` against the table declared with the states;
+every step writes a trail row (who, from, to, when, note) in the same transaction. A step
+the table refuses becomes the INVALID_STATE user error (`_state_error`).
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from strawberry.utils.str_converters import to_camel_case
 
 from core.auth import new_token
 from core.errors import Forbidden, NotFound
-from core.ids import encode_id
-from models import ApiToken, DomainEvent, EmailKind
+from models import ApiToken, EmailKind, RequestKind, RequestState
 from models import Contact as ContactModel
 from models import SubjectRequest as SubjectRequestModel
-from models import SubjectRequestEvent as EventModel
+from models.base import EMAIL_MAX
 from models.subject_request import OPEN_STATES
 from privacy import erasure
+from privacy.requests import Actor, IllegalTransition, check, transition
 from privacy.subjects import add_months, matching_contacts, normalise_email, subject_hash
 from resolvers.contacts import EMAIL_RE, clean_fields, load_contact
 from schema.connection import Connection, list_connection
@@ -37,13 +39,12 @@ from schema.subject_requests import (
     SubjectRequest,
     SubjectRequestErrorCode,
     SubjectRequestInput,
-    SubjectRequestKind,
     SubjectRequestPayload,
     SubjectRequestReasonInput,
-    SubjectRequestState,
     SubjectRequestUserError,
     SubjectRequestVerifyInput,
 )
+from store.contacts import forget_contact
 from store.loaders import load_by_global_id
 from store.outbox import enqueue
 from store.pagination import Order, parse_datetime
@@ -55,6 +56,7 @@ ORDER = Order(
 )
 MAX_NOTE = 2000
 Code = SubjectRequestErrorCode
+State = RequestState
 
 
 def _error(code: SubjectRequestErrorCode, field: str, message: str) -> SubjectRequestPayload:
@@ -63,33 +65,28 @@ def _error(code: SubjectRequestErrorCode, field: str, message: str) -> SubjectRe
     )
 
 
-def _actor(info: Info) -> tuple[str, uuid.UUID | None]:
+def _state_error(state: RequestState | None, doing: str) -> SubjectRequestPayload:
+    """The user error for a step the transitions table refuses (`doing`: "verified", ...)."""
+    name = state.value if state else "new"
+    return _error(Code.INVALID_STATE, "id", f"A {name} request cannot be {doing}.")
+
+
+def _actor(info: Info) -> Actor:
     p = info.context.principal
     return p.kind, p.member_id or p.token_id
 
 
-def _transition(info: Info, row: SubjectRequestModel, to: str, note: str | None = None) -> None:
-    kind, actor_id = _actor(info)
-    info.context.db.add(
-        EventModel(
-            id=uuid.uuid4(),
-            request_id=row.id,
-            from_state=row.state,
-            to_state=to,
-            actor_kind=kind,
-            actor_id=actor_id,
-            note=note,
-        )
-    )
-    row.state = to
+def _transition(
+    info: Info, row: SubjectRequestModel, to: RequestState, note: str | None = None
+) -> None:
+    transition(info.context.db, row, to, actor=_actor(info), note=note)
 
 
 async def load_request(info: Info, global_id: str) -> SubjectRequestModel:
     """A request of the tenant; a subject sees only their own. NOT_FOUND otherwise."""
     loader = info.context.loaders.subject_request_by_id
-    row = await load_by_global_id(loader, global_id, "SubjectRequest")
-    principal = info.context.principal
-    if principal.kind == "subject" and principal.contact_id not in row.contact_ids:
+    row: SubjectRequestModel = await load_by_global_id(loader, global_id, "SubjectRequest")
+    if not SubjectRequest.visible_to(info.context.principal, row):
         raise NotFound()
     return row
 
@@ -103,8 +100,8 @@ async def list_subject_requests(
     info: Info,
     first: int | None = None,
     after: str | None = None,
-    state: SubjectRequestState | None = None,
-    kind: SubjectRequestKind | None = None,
+    state: RequestState | None = None,
+    kind: RequestKind | None = None,
     overdue: bool | None = None,
 ) -> Connection[SubjectRequest]:
     """The tenant's subject requests, newest first (a subject: their own)."""
@@ -142,17 +139,17 @@ async def _subject_email(info: Info, given: str | None) -> str | SubjectRequestP
             return _error(
                 Code.SUBJECT_MISMATCH, "email", "A subject may file requests about themself only."
             )
-        return contact.email
+        return str(contact.email)
     if given is None or not given.strip():
         return _error(Code.REQUIRED, "email", "email is required.")
     email = normalise_email(given)
-    if len(email) > 320 or not EMAIL_RE.match(email):
+    if len(email) > EMAIL_MAX or not EMAIL_RE.match(email):
         return _error(Code.INVALID_EMAIL, "email", "email is not a valid e-mail address.")
     return email
 
 
 async def _file(
-    info: Info, kind: str, given: str | None, changes: dict[str, Any] | None = None
+    info: Info, kind: RequestKind, given: str | None, changes: dict[str, Any] | None = None
 ) -> SubjectRequestPayload:
     email = await _subject_email(info, given)
     if isinstance(email, SubjectRequestPayload):
@@ -163,11 +160,10 @@ async def _file(
     kind_, actor_id = _actor(info)
     row = SubjectRequestModel(
         id=uuid.uuid4(),
-        kind=kind,
+        kind=kind.value,
         subject_email=email,
         subject_hash=subject_hash(ctx.settings.secret(), email),
         contact_ids=contact_ids,
-        state="received",
         received_at=now,
         due_at=add_months(now, 1),
         changes=changes,
@@ -176,16 +172,7 @@ async def _file(
         progress=[],
     )
     ctx.db.add(row)
-    ctx.db.add(
-        EventModel(
-            id=uuid.uuid4(),
-            request_id=row.id,
-            from_state=None,
-            to_state="received",
-            actor_kind=kind_,
-            actor_id=actor_id,
-        )
-    )
+    _transition(info, row, State.RECEIVED)
     if contact_ids:
         # the subject proves it is them with a one-time code sent to the address we hold
         code = secrets.token_urlsafe(12)
@@ -194,49 +181,56 @@ async def _file(
             ctx.db,
             EmailKind.SUBJECT_VERIFICATION,
             contact_ids[:1],
-            payload={"code": code, "request_kind": kind},
+            payload={"code": code, "request_kind": kind.value},
         )
-    _transition(info, row, "verifying")
+    _transition(info, row, State.VERIFYING)
     await ctx.db.flush()
+    await ctx.emit("subject_request.created", row.id)
     return SubjectRequestPayload(request=SubjectRequest.from_model(row))
 
 
 async def file_access_request(info: Info, input: SubjectRequestInput) -> SubjectRequestPayload:
     """Art. 15: a copy of everything held about the subject."""
-    return await _file(info, "access", input.email)
+    return await _file(info, RequestKind.ACCESS, input.email)
 
 
 async def file_portability_request(info: Info, input: SubjectRequestInput) -> SubjectRequestPayload:
     """Art. 20: the subject's data in a machine-readable format (JSON, CSV in a zip)."""
-    return await _file(info, "portability", input.email)
+    return await _file(info, RequestKind.PORTABILITY, input.email)
 
 
 async def file_erasure_request(info: Info, input: SubjectRequestInput) -> SubjectRequestPayload:
     """Art. 17: erase the subject's personal data."""
-    return await _file(info, "erasure", input.email)
+    return await _file(info, RequestKind.ERASURE, input.email)
 
 
 async def file_correction_request(
     info: Info, input: SubjectCorrectionRequestInput
 ) -> SubjectRequestPayload:
     """Art. 16: correct the subject's contact fields."""
-    changes = {k: v for k, v in strawberry.asdict(input.changes).items() if v is not None}
+    changes: dict[str, str | None] = {
+        k: str(v) for k, v in strawberry.asdict(input.changes).items() if v is not None
+    }
     if not changes:
         return _error(Code.INVALID_CHANGES, "changes", "Name at least one field to correct.")
     values, errors = clean_fields(changes)
     if errors:
         first = errors[0]
         return _error(
-            Code.INVALID_CHANGES, f"changes.{to_camel_case(first.field[0])}", first.message
+            Code.INVALID_CHANGES,
+            f"changes.{to_camel_case((first.field or [''])[0])}",
+            first.message,
         )
-    return await _file(info, "correction", input.email, values)
+    return await _file(info, RequestKind.CORRECTION, input.email, values)
 
 
 async def verify_request(info: Info, input: SubjectRequestVerifyInput) -> SubjectRequestPayload:
     """Confirm the subject's identity: the e-mailed code, or a member's attestation."""
     row = await load_request(info, input.id)
-    if row.state not in ("received", "verifying"):
-        return _error(Code.INVALID_STATE, "id", f"A {row.state} request cannot be verified.")
+    try:
+        check(row, State.VERIFIED)
+    except IllegalTransition as exc:
+        return _state_error(exc.from_state, "verified")
     if input.token:
         expected = row.verification_hash or b""
         given = hashlib.sha256(input.token.encode()).digest()
@@ -257,8 +251,9 @@ async def verify_request(info: Info, input: SubjectRequestVerifyInput) -> Subjec
     else:
         return _error(Code.REQUIRED, "token", "Give the e-mailed code or an attestation.")
     row.verified_by, row.verification_hash = method, None
-    _transition(info, row, "verified", note)
+    _transition(info, row, State.VERIFIED, note)
     await info.context.db.flush()
+    await info.context.emit("subject_request.updated", row.id, ["state"])
     return SubjectRequestPayload(request=SubjectRequest.from_model(row))
 
 
@@ -266,6 +261,7 @@ def export_link(info: Info, request_id: uuid.UUID) -> ExportLink:
     from privacy.links import sign_link
 
     settings = info.context.settings
+    assert info.context.principal.tenant_id is not None  # members of a tenant only
     expires = datetime.now(UTC) + timedelta(seconds=settings.export_link_ttl)
     token = sign_link(
         settings.secret(),
@@ -295,14 +291,8 @@ async def _correct(info: Info, row: SubjectRequestModel) -> None:
         )
     for contact_id in row.contact_ids:
         ctx.audit.record("update", contact_id, fields)
-        ctx.loaders.forget_contact(contact_id)
-        ctx.db.add(
-            DomainEvent(
-                id=uuid.uuid4(),
-                topic="contact.changed",
-                payload={"contactId": encode_id("Contact", contact_id), "fields": fields},
-            )
-        )
+        forget_contact(ctx.loaders, contact_id)
+    await ctx.emit("contact.updated", row.contact_ids, fields)
     row.changes = None  # applied: no second copy of the new values
 
 
@@ -310,34 +300,33 @@ async def process_request(info: Info, id: strawberry.ID) -> SubjectRequestPayloa
     """Carry out a verified request; an interrupted erasure resumes where it stopped."""
     row = await load_request(info, id)
     ctx = info.context
-    if row.kind == "erasure" and row.state in ("verified", "processing"):
-        secret_hex = row.subject_hash.hex()
-        await erasure.run_erasure(
-            ctx.db.sessionmaker,
-            ctx.principal.tenant_id,
-            row.id,
-            secret_hash_hex=secret_hex,
-            actor=_actor(info),
-        )
+    doing = "processed; verify it first"
+    if row.kind == RequestKind.ERASURE and row.state in (State.VERIFIED, State.PROCESSING):
+        try:
+            await erasure.run_erasure(
+                ctx.db, row.id, actor=_actor(info), after_step=ctx.erasure_after_step
+            )
+        except IllegalTransition as exc:  # rejected meanwhile by another request
+            return _state_error(exc.from_state, doing)
         fresh = await ctx.db.scalar(
             select(SubjectRequestModel)
             .where(SubjectRequestModel.id == row.id)
             .execution_options(populate_existing=True)
         )
         return SubjectRequestPayload(request=SubjectRequest.from_model(fresh))
-    if row.state != "verified":
-        return _error(
-            Code.INVALID_STATE, "id", f"A {row.state} request cannot be processed; verify it first."
-        )
-    _transition(info, row, "processing")
+    # processing starts from verified only (an erasure left in processing resumes above)
+    if row.state != State.VERIFIED:
+        return _state_error(State(row.state), doing)
+    _transition(info, row, State.PROCESSING)
     link = None
-    if row.kind == "correction":
+    if row.kind == RequestKind.CORRECTION:
         await _correct(info, row)
     else:
         link = export_link(info, row.id)
-    _transition(info, row, "completed")
+    _transition(info, row, State.COMPLETED)
     row.completed_at = datetime.now(UTC)
     await ctx.db.flush()
+    await ctx.emit("subject_request.completed", row.id, ["state"])
     return SubjectRequestPayload(request=SubjectRequest.from_model(row), export_link=link)
 
 
@@ -354,11 +343,14 @@ async def reject_request(info: Info, input: SubjectRequestReasonInput) -> Subjec
     reason = _reason(input)
     if isinstance(reason, SubjectRequestPayload):
         return reason
-    if row.state not in ("received", "verifying", "verified"):
-        return _error(Code.INVALID_STATE, "id", f"A {row.state} request cannot be rejected.")
+    try:
+        check(row, State.REJECTED)
+    except IllegalTransition as exc:
+        return _state_error(exc.from_state, "rejected")
     row.rejection_reason = reason
-    _transition(info, row, "rejected", reason)
+    _transition(info, row, State.REJECTED, reason)
     await info.context.db.flush()
+    await info.context.emit("subject_request.rejected", row.id, ["state"])
     return SubjectRequestPayload(request=SubjectRequest.from_model(row))
 
 
@@ -368,14 +360,17 @@ async def extend_request(info: Info, input: SubjectRequestReasonInput) -> Subjec
     reason = _reason(input)
     if isinstance(reason, SubjectRequestPayload):
         return reason
-    if row.state not in OPEN_STATES:
-        return _error(Code.INVALID_STATE, "id", f"A {row.state} request cannot be extended.")
+    try:
+        check(row, State(row.state))  # staying put, with a note: open states only
+    except IllegalTransition as exc:
+        return _state_error(exc.from_state, "extended")
     if row.extended_at is not None:
         return _error(Code.ALREADY_EXTENDED, "id", "The due date can be extended once only.")
     row.extended_at, row.extension_reason = datetime.now(UTC), reason
     row.due_at = add_months(row.due_at, 2)
-    _transition(info, row, row.state, reason)
+    _transition(info, row, State(row.state), reason)
     await info.context.db.flush()
+    await info.context.emit("subject_request.updated", row.id, ["dueAt"])
     return SubjectRequestPayload(request=SubjectRequest.from_model(row))
 
 
@@ -394,4 +389,5 @@ async def create_subject_link(info: Info, contact_id: strawberry.ID) -> SubjectL
         )
     )
     await info.context.db.flush()
+    await info.context.emit("subject_link.created", contact.id)
     return SubjectLinkPayload(token=token)

@@ -8,7 +8,9 @@ existence of a small group is hidden).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import strawberry
 from sqlalchemy import distinct, func, select
@@ -69,6 +71,7 @@ async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayloa
         )
     db.add(UsageEvent(id=uuid.uuid4(), contact_id=contact.id, space_id=space.id, block_id=block_id))
     await db.flush()
+    await info.context.emit("usage.recorded", space.id)
     return UsageRecordPayload(recorded=True)
 
 
@@ -114,9 +117,8 @@ async def get_space_analytics(
         )
         .group_by(UsageEvent.block_id)
     )
-    stats = {
-        block_id: (views, viewers) for block_id, views, viewers in (await db.execute(stmt)).all()
-    }
+    rows: Sequence[Any] = (await db.execute(stmt)).all()
+    stats = {block_id: (views, viewers) for block_id, views, viewers in rows}
     block_ids = await db.scalars(
         select(BlockModel.id).where(BlockModel.space_id == space.id).order_by(BlockModel.position)
     )

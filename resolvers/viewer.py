@@ -15,6 +15,7 @@ async def get_viewer(info: Info) -> Viewer:
     """The authenticated principal, its tenant and (for members) its member record."""
     ctx = info.context
     principal = ctx.principal
+    assert principal.tenant_id is not None  # the field is for authenticated callers only
     tenant = await ctx.db.scalar(select(Tenant).where(Tenant.id == principal.tenant_id))
     email = None
     if principal.member_id is not None:

@@ -5,33 +5,30 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 from strawberry.scalars import JSON
 
 from core.ids import encode_id
 from models import Block as BlockModel
+from models.block import BlockKind
 from schema.context import Info
+from schema.errors import UserError
 from schema.node import Node
 
 if TYPE_CHECKING:
     from schema.spaces import Space
 
 
-@strawberry.enum
-class BlockKind(enum.Enum):
-    HEADING = "heading"
-    RICH_TEXT = "rich_text"
-    LINK = "link"
-    FILE = "file"
-    VIDEO = "video"
-    EMBED = "embed"
-    CHECKLIST = "checklist"
+# the model's enum, published under its GraphQL name (declared once, in models/)
+strawberry.enum(BlockKind, name="BlockKind")
 
 
 @strawberry.type(description="A typed, ordered piece of content in a space.")
 class Block(Node):
+    node_policy: ClassVar[str | None] = "Block"
+    node_loader: ClassVar[str | None] = "block_by_id"
     kind: BlockKind
     position: int = strawberry.field(description="Zero-based place in the space.")
     body: JSON = strawberry.field(description="Content; its shape depends on `kind`.")
@@ -48,7 +45,7 @@ class Block(Node):
             space_pk=row.space_id,
             kind=BlockKind(row.kind),
             position=row.position,
-            body=row.body,
+            body=JSON(row.body),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -58,6 +55,7 @@ class Block(Node):
         from schema.spaces import Space
 
         row = await info.context.loaders.space_by_id.load(self.space_pk)
+        assert row is not None  # a block's space is deleted with it, in one transaction
         return Space.from_model(row)
 
 
@@ -69,7 +67,7 @@ class BlockErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a block mutation was refused; nothing was changed.")
-class BlockUserError:
+class BlockUserError(UserError):
     code: BlockErrorCode
     field: list[str] | None
     message: str

@@ -98,11 +98,7 @@ def _path_order(entry: dict[str, Any]) -> list[tuple[int, Any]]:
 CACHE_SIZE = 256
 
 
-def build_schema(
-    extra_extensions: list[Any] | None = None,
-    limits: Limits | None = None,
-    compiled_reads: bool = True,
-) -> strawberry.Schema:
+def build_schema(limits: Limits | None = None, compiled_reads: bool = True) -> strawberry.Schema:
     limits = limits or Limits()
     # the compiled read path (compiler/): tried after the limits, before graphql-core runs
     reads = CompiledReads(enabled=compiled_reads)
@@ -119,7 +115,6 @@ def build_schema(
         types=[Space, Block],
         # factories, not instances: an extension instance holds one request's state
         extensions=[
-            *(extra_extensions or []),
             # first: the character limit runs before anything parses
             lambda: QueryLimits(limits),
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+import importlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, Generic, Optional, TypeVar
 
 import strawberry
 from sqlalchemy import func, select
+from strawberry.extensions import FieldExtension
 
 from store.pagination import ChildPageKey, Order, Page, keyset_page, page_request
 
@@ -117,3 +119,57 @@ async def list_connection(
         return int(await ctx.db.scalar(select(func.count()).select_from(model).where(*where)))
 
     return Connection.from_page(page, convert, count, after=after)
+
+
+def nested_connection(
+    node: type[Any] | str,
+    *,
+    pages: str,
+    counts: str,
+    order: Order,
+    description: str,
+    extensions: Sequence[FieldExtension] = (),
+    nullable: bool = False,
+) -> Any:
+    """A nested connection field (a space's blocks, a contact's consent history...), read
+    through the parent's page and count loaders (`Loaders` attribute names).
+
+    `node` is the node type, or "module.Type" for a type whose module imports this one (the
+    schema's types refer to each other as a graph does; strawberry resolves it lazily).
+    """
+    if isinstance(node, str):
+        module, _, name = node.rpartition(".")
+        node_annotation: Any = Annotated[name, strawberry.lazy(module)]
+
+        def node_type() -> Any:
+            return getattr(importlib.import_module(module), name)
+    else:
+        node_annotation = node
+
+        def node_type() -> Any:
+            return node
+
+    returns: Any = Connection[node_annotation]
+
+    async def resolve(
+        self: Any, info: Any, first: int | None = None, after: str | None = None
+    ) -> Any:
+        loaders = info.context.loaders
+        return await child_connection(
+            info,
+            self.pk,
+            first,
+            after,
+            order=order,
+            pages=getattr(loaders, pages),
+            counts=getattr(loaders, counts),
+            convert=node_type().from_model,
+        )
+
+    resolve.__annotations__ = {
+        "info": strawberry.Info,
+        "first": int | None,
+        "after": str | None,
+        "return": Optional[returns] if nullable else returns,  # noqa: UP045 - a runtime value
+    }
+    return strawberry.field(resolver=resolve, description=description, extensions=list(extensions))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 
 from core.ids import encode_id
 from models import ConsentEvent as ConsentEventModel
+from models.consent import ConsentAction, ConsentPurpose, ConsentSource
 from schema.context import Info
+from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
 from schema.personal_data import backed_by, personal
@@ -20,26 +22,10 @@ if TYPE_CHECKING:
     from schema.contacts import Contact
 
 
-@strawberry.enum
-class ConsentPurpose(enum.Enum):
-    MARKETING_EMAIL = "marketing_email"
-    PRODUCT_UPDATES = "product_updates"
-    ANALYTICS = "analytics"
-    COOKIES = "cookies"
-
-
-@strawberry.enum
-class ConsentSource(enum.Enum):
-    FORM = "form"
-    WIDGET = "widget"
-    API = "api"
-    IMPORT = "import"
-
-
-@strawberry.enum
-class ConsentAction(enum.Enum):
-    GRANTED = "granted"
-    WITHDRAWN = "withdrawn"
+# the model's enums, published under their GraphQL names (declared once, in models/)
+strawberry.enum(ConsentPurpose, name="ConsentPurpose")
+strawberry.enum(ConsentSource, name="ConsentSource")
+strawberry.enum(ConsentAction, name="ConsentAction")
 
 
 @strawberry.enum
@@ -99,6 +85,8 @@ class Consent:
 @strawberry.type(description="One entry of a contact's append-only consent ledger.")
 @backed_by(ConsentEventModel)
 class ConsentEvent(Node):
+    node_policy: ClassVar[str | None] = "Consent"
+    node_loader: ClassVar[str | None] = "consent_event_by_id"
     purpose: ConsentPurpose
     action: ConsentAction | None = personal(ConsentEventModel.action)
     source: ConsentSource
@@ -143,7 +131,7 @@ class ConsentErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a consent mutation was refused; nothing was recorded.")
-class ConsentUserError:
+class ConsentUserError(UserError):
     code: ConsentErrorCode
     field: list[str] | None
     message: str

@@ -5,22 +5,20 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import ClassVar
 
 import strawberry
 
 from core.ids import encode_id
 from models import Contact as ContactModel
-from schema.connection import Connection, child_connection
+from schema.connection import nested_connection
 from schema.consent import Consent, ConsentEvent
 from schema.context import Info
+from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
 from schema.personal_data import backed_by, personal
-from store.loaders import ACCESS_ORDER, CONSENT_EVENT_ORDER
-
-if TYPE_CHECKING:
-    from schema.space_access import SpaceAccess
+from store.contacts import ACCESS_ORDER, CONSENT_EVENT_ORDER
 
 
 @strawberry.type(
@@ -29,6 +27,8 @@ if TYPE_CHECKING:
 )
 @backed_by(ContactModel)
 class Contact(Node):
+    node_policy: ClassVar[str | None] = "Contact"
+    node_loader: ClassVar[str | None] = "contact_by_id"
     email: str | None = personal(ContactModel.email, description="Trimmed and lower-cased.")
     full_name: str | None = personal(ContactModel.full_name)
     company: str | None = personal(ContactModel.company)
@@ -68,45 +68,24 @@ class Contact(Node):
         latest = await info.context.loaders.consents_by_contact_id.load(self.pk)
         return Consent.for_all_purposes(latest, self.pk)
 
-    @strawberry.field(
+    consent_history = nested_connection(
+        ConsentEvent,
+        pages="consent_events_by_contact_id",
+        counts="consent_event_count_by_contact_id",
+        order=CONSENT_EVENT_ORDER,
         description="Every consent event of this contact, newest first.",
         extensions=[Can("Consent", "read")],
+        nullable=True,
     )
-    async def consent_history(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[ConsentEvent] | None:
-        loaders = info.context.loaders
-        return await child_connection(
-            info,
-            self.pk,
-            first,
-            after,
-            order=CONSENT_EVENT_ORDER,
-            pages=loaders.consent_events_by_contact_id,
-            counts=loaders.consent_event_count_by_contact_id,
-            convert=ConsentEvent.from_model,
-        )
-
-    @strawberry.field(
+    spaces = nested_connection(
+        "schema.space_access.SpaceAccess",
+        pages="space_access_by_contact_id",
+        counts="space_access_count_by_contact_id",
+        order=ACCESS_ORDER,
         description="The spaces this contact was invited to, with the state of each invitation.",
         extensions=[Can("SpaceAccess", "read")],
+        nullable=True,
     )
-    async def spaces(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Annotated[SpaceAccess, strawberry.lazy("schema.space_access")]] | None:
-        from schema.space_access import SpaceAccess
-
-        loaders = info.context.loaders
-        return await child_connection(
-            info,
-            self.pk,
-            first,
-            after,
-            order=ACCESS_ORDER,
-            pages=loaders.space_access_by_contact_id,
-            counts=loaders.space_access_count_by_contact_id,
-            convert=SpaceAccess.from_model,
-        )
 
 
 @strawberry.enum
@@ -123,7 +102,7 @@ class ContactErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a contact mutation was refused; nothing was changed.")
-class ContactUserError:
+class ContactUserError(UserError):
     code: ContactErrorCode
     field: list[str] | None
     message: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,9 +14,12 @@ from core.audit import AuditBuffer
 from core.auth import Principal
 from core.config import Settings
 from core.db import Db
+from core.outcome import RequestOutcome
 from policies.authz import Authorizer
+from store.events import emit
 
 if TYPE_CHECKING:
+    from privacy.erasure import StepHook
     from store.loaders import Loaders
 
 
@@ -27,15 +32,25 @@ class Context:
     loaders: Loaders
     authz: Authorizer
     settings: Settings
+    # what the limits decided (cost charged, refusal, request error), read by the entry
+    outcome: RequestOutcome = field(default_factory=RequestOutcome)
     # set when an unexpected error was masked: the request's transaction is rolled back
     failed: bool = False
     # personal fields withheld by policy, as (path, category), reported in the response's
     # extensions (schema/build.py RedactionReport)
     redactions: list[tuple[Any, str]] = field(default_factory=list)
+    # called after each committed erasure step (tests inject a crash with it)
+    erasure_after_step: StepHook | None = None
     audit: AuditBuffer = field(init=False)
 
     def __post_init__(self) -> None:
         self.audit = AuditBuffer(self.principal, self.request_id)
+
+    async def emit(
+        self, topic: str, object_ids: uuid.UUID | Sequence[uuid.UUID], fields: Iterable[str] = ()
+    ) -> None:
+        """Write the mutation's domain event in the request's transaction (store/events.py)."""
+        await emit(self.db, topic, object_ids, fields, actor=self.principal.kind)
 
 
 Info = strawberry.Info[Context, None]

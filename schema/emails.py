@@ -6,6 +6,8 @@ import enum
 
 import strawberry
 
+from schema.errors import UserError
+
 
 @strawberry.enum
 class EmailErrorCode(enum.Enum):
@@ -15,7 +17,7 @@ class EmailErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why nothing was queued.")
-class EmailUserError:
+class EmailUserError(UserError):
     code: EmailErrorCode
     field: list[str] | None
     message: str

@@ -8,6 +8,7 @@ from typing import Any
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
+from core.auth import REFUSALS
 from core.errors import Forbidden, Unauthenticated
 
 
@@ -15,6 +16,9 @@ def require(info: Info, obj: str | None, act: str | None) -> None:
     """Raise UNAUTHENTICATED or FORBIDDEN unless the principal may `act` on `obj`."""
     ctx = info.context
     if not ctx.principal.authenticated:
+        refusal = ctx.principal.refusal
+        if refusal in REFUSALS:
+            raise Unauthenticated(REFUSALS[refusal], reason=f"KEY_{refusal.upper()}")
         if ctx.principal.rejected:
             raise Unauthenticated("The bearer token is invalid or has been revoked.")
         raise Unauthenticated()

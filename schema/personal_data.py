@@ -7,16 +7,18 @@ mask, or null with an entry in `extensions.redactions`) and records the read for
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLResolveInfo
+from graphql import GraphQLObjectType, GraphQLResolveInfo
 from sqlalchemy.orm import InstrumentedAttribute
 from strawberry.extensions import FieldExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
 
+from core.audit import AuditSubject
 from policies.redaction import Decision, mask
 
 REASON = "not permitted by policy"
@@ -40,6 +42,11 @@ def backed_by(model: type[Any]) -> Callable[[type[Any]], type[Any]]:
     return mark
 
 
+def subject_of(source: AuditSubject) -> uuid.UUID | None:
+    """The subject a personal field's value is about (the audit subject protocol)."""
+    return source.subject_pk
+
+
 class Redact(FieldExtension):
     """Apply the caller's redaction decision to one personal field."""
 
@@ -47,7 +54,7 @@ class Redact(FieldExtension):
         self.category = category
         self.obj: str | None = None
 
-    def redact(self, source: Any, raw: GraphQLResolveInfo, value: Any) -> Any:
+    def redact(self, source: Any, raw: GraphQLResolveInfo[Any], value: Any) -> Any:
         """The value, its mask, or None recorded in `extensions.redactions`; a disclosed
         value is recorded for the audit. `raw` is graphql-core's info."""
         ctx = raw.context
@@ -57,13 +64,13 @@ class Redact(FieldExtension):
         decision = ctx.authz.field_decision(self.obj)
         if decision is Decision.FULL:
             if value is not None:
-                ctx.audit.read(getattr(source, "subject_pk", None), raw.field_name)
+                ctx.audit.read(subject_of(source), raw.field_name)
             return value
         if decision is Decision.MASKED:
             masked = mask(self.category, value)
             if masked is not None or value is None:
                 if value is not None:
-                    ctx.audit.read(getattr(source, "subject_pk", None), raw.field_name)
+                    ctx.audit.read(subject_of(source), raw.field_name)
                 return masked
             # a value with no partial form is withheld, as if redacted
         ctx.redactions.append((raw.path, self.category))
@@ -77,11 +84,11 @@ class Redact(FieldExtension):
     ) -> Any:
         return self.redact(source, info._raw_info, await next_(source, info, **kwargs))
 
-    def compiled(self, attribute: str) -> Callable[[Any, GraphQLResolveInfo], Any]:
+    def compiled(self, attribute: str) -> Callable[[Any, GraphQLResolveInfo[Any]], Any]:
         """The same decision as a plain graphql-core resolver of an attribute field: it skips
         strawberry's per-field wrapping, which cost more than the redaction itself."""
 
-        def resolve(source: Any, raw: GraphQLResolveInfo) -> Any:
+        def resolve(source: Any, raw: GraphQLResolveInfo[Any]) -> Any:
             return self.redact(source, raw, getattr(source, attribute))
 
         return resolve
@@ -98,7 +105,9 @@ def compile_redaction(schema: strawberry.Schema) -> int:
             if redact is None or field.base_resolver is not None:
                 continue
             graphql_name = schema.config.name_converter.get_graphql_name(field)
-            graphql_types[name].fields[graphql_name].resolve = redact.compiled(field.python_name)
+            graphql_type = graphql_types[name]
+            assert isinstance(graphql_type, GraphQLObjectType)
+            graphql_type.fields[graphql_name].resolve = redact.compiled(field.python_name)
             compiled += 1
     return compiled
 

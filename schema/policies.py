@@ -9,6 +9,7 @@ import strawberry
 
 from core.ids import encode_id
 from models.audit import PolicyRule as PolicyRuleModel
+from schema.errors import UserError
 from schema.node import Node
 
 
@@ -51,7 +52,7 @@ class PolicyErrorCode(enum.Enum):
 
 
 @strawberry.type
-class PolicyUserError:
+class PolicyUserError(UserError):
     code: PolicyErrorCode
     field: list[str] | None
     message: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import (
+    api_keys,
     audit,
     blocks,
     consent,
@@ -17,7 +18,9 @@ from resolvers import (
     subject_requests,
     usage,
     viewer,
+    webhooks,
 )
+from schema.api_keys import ApiKey, ApiKeyPayload, ApiKeySecretPayload
 from schema.audit import AuditChainStatus, AuditEntry
 from schema.blocks import Block, BlockPayload, BlockRemovePayload
 from schema.connection import Connection
@@ -32,6 +35,14 @@ from schema.spaces import Space, SpaceDeletePayload, SpacePayload
 from schema.subject_requests import SubjectLinkPayload, SubjectRequest, SubjectRequestPayload
 from schema.usage import SpaceAnalytics, UsageRecordPayload
 from schema.viewer import Viewer
+from schema.webhooks import (
+    WebhookDelivery,
+    WebhookDeliveryPayload,
+    WebhookEventType,
+    WebhookSubscription,
+    WebhookSubscriptionDeletePayload,
+    WebhookSubscriptionPayload,
+)
 
 
 @strawberry.type
@@ -69,6 +80,26 @@ class Query:
     # counts suppressed below k contacts unless the caller may read_individual Analytics
     space_analytics: SpaceAnalytics = strawberry.field(
         resolver=usage.get_space_analytics, extensions=[Can("Analytics", "read")]
+    )
+    # partners (issue 11): keys for owners and admins; webhooks also for webhooks:manage keys
+    api_key: ApiKey = strawberry.field(
+        resolver=api_keys.get_api_key, extensions=[Can("ApiKey", "read")]
+    )
+    api_keys: Connection[ApiKey] = strawberry.field(
+        resolver=api_keys.list_api_keys, extensions=[Can("ApiKey", "read")]
+    )
+    webhook_subscription: WebhookSubscription = strawberry.field(
+        resolver=webhooks.get_webhook_subscription, extensions=[Can("WebhookSubscription", "read")]
+    )
+    webhook_subscriptions: Connection[WebhookSubscription] = strawberry.field(
+        resolver=webhooks.list_webhook_subscriptions,
+        extensions=[Can("WebhookSubscription", "read")],
+    )
+    webhook_deliveries: Connection[WebhookDelivery] = strawberry.field(
+        resolver=webhooks.list_webhook_deliveries, extensions=[Can("WebhookSubscription", "read")]
+    )
+    webhook_event_types: list[WebhookEventType] = strawberry.field(
+        resolver=webhooks.list_webhook_event_types, extensions=[Can("WebhookSubscription", "read")]
     )
 
 
@@ -169,4 +200,24 @@ class Mutation:
     )
     subject_link_create: SubjectLinkPayload = strawberry.mutation(
         resolver=subject_requests.create_subject_link, extensions=[Can("SubjectRequest", "manage")]
+    )
+    api_key_create: ApiKeySecretPayload = strawberry.mutation(
+        resolver=api_keys.create_api_key, extensions=[Can("ApiKey", "create")]
+    )
+    api_key_rotate: ApiKeySecretPayload = strawberry.mutation(
+        resolver=api_keys.rotate_api_key, extensions=[Can("ApiKey", "update")]
+    )
+    api_key_revoke: ApiKeyPayload = strawberry.mutation(
+        resolver=api_keys.delete_api_key, extensions=[Can("ApiKey", "delete")]
+    )
+    webhook_subscription_create: WebhookSubscriptionPayload = strawberry.mutation(
+        resolver=webhooks.create_webhook_subscription,
+        extensions=[Can("WebhookSubscription", "create")],
+    )
+    webhook_subscription_delete: WebhookSubscriptionDeletePayload = strawberry.mutation(
+        resolver=webhooks.delete_webhook_subscription,
+        extensions=[Can("WebhookSubscription", "delete")],
+    )
+    webhook_delivery_retry: WebhookDeliveryPayload = strawberry.mutation(
+        resolver=webhooks.retry_webhook_delivery, extensions=[Can("WebhookSubscription", "update")]
     )

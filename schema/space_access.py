@@ -5,14 +5,16 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 
 from core.ids import encode_id
 from models import SpaceAccess as SpaceAccessModel
+from models.space_access import AccessState
 from schema.contacts import Contact
 from schema.context import Info
+from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
 from schema.personal_data import backed_by, personal
@@ -21,16 +23,15 @@ if TYPE_CHECKING:
     from schema.spaces import Space
 
 
-@strawberry.enum
-class AccessState(enum.Enum):
-    INVITED = "invited"
-    ACCEPTED = "accepted"
-    REVOKED = "revoked"
+# the model's enum, published under its GraphQL name (declared once, in models/)
+strawberry.enum(AccessState, name="AccessState")
 
 
 @strawberry.type(description="A contact's access to a space: invited, accepted or revoked.")
 @backed_by(SpaceAccessModel)
 class SpaceAccess(Node):
+    node_policy: ClassVar[str | None] = "SpaceAccess"
+    node_loader: ClassVar[str | None] = "space_access_by_id"
     state: AccessState
     invited_at: datetime
     accepted_at: datetime | None = personal(SpaceAccessModel.accepted_at)
@@ -81,7 +82,7 @@ class SpaceAccessErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a space access mutation was refused; nothing was changed.")
-class SpaceAccessUserError:
+class SpaceAccessUserError(UserError):
     code: SpaceAccessErrorCode
     field: list[str] | None
     message: str

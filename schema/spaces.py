@@ -5,32 +5,29 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import ClassVar
 
 import strawberry
 
 from core.ids import encode_id
 from models import Space as SpaceModel
+from models.space import SpaceStatus
 from schema.blocks import Block
-from schema.connection import Connection, child_connection
-from schema.context import Info
+from schema.connection import nested_connection
+from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
-from store.loaders import ACCESS_ORDER, BLOCK_ORDER
+from store.contacts import ACCESS_ORDER
+from store.spaces import BLOCK_ORDER
 
-if TYPE_CHECKING:
-    from schema.space_access import SpaceAccess
-
-
-@strawberry.enum
-class SpaceStatus(enum.Enum):
-    DRAFT = "draft"
-    PUBLISHED = "published"
-    ARCHIVED = "archived"
+# the model's enum, published under its GraphQL name (declared once, in models/)
+strawberry.enum(SpaceStatus, name="SpaceStatus")
 
 
 @strawberry.type(description="A personalised page a tenant shares with its clients.")
 class Space(Node):
+    node_policy: ClassVar[str | None] = "Space"
+    node_loader: ClassVar[str | None] = "space_by_id"
     title: str
     slug: str
     description: str
@@ -54,42 +51,22 @@ class Space(Node):
             published_at=row.published_at,
         )
 
-    @strawberry.field(description="The space's content blocks, in order.")
-    async def blocks(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Block]:
-        loaders = info.context.loaders
-        return await child_connection(
-            info,
-            self.pk,
-            first,
-            after,
-            order=BLOCK_ORDER,
-            pages=loaders.blocks_by_space_id,
-            counts=loaders.block_count_by_space_id,
-            convert=Block.from_model,
-        )
-
-    @strawberry.field(
+    blocks = nested_connection(
+        Block,
+        pages="blocks_by_space_id",
+        counts="block_count_by_space_id",
+        order=BLOCK_ORDER,
+        description="The space's content blocks, in order.",
+    )
+    contacts = nested_connection(
+        "schema.space_access.SpaceAccess",
+        pages="space_access_by_space_id",
+        counts="space_access_count_by_space_id",
+        order=ACCESS_ORDER,
         description="The contacts this space is shared with: one access per contact, any state.",
         extensions=[Can("SpaceAccess", "read")],
+        nullable=True,
     )
-    async def contacts(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Annotated[SpaceAccess, strawberry.lazy("schema.space_access")]] | None:
-        from schema.space_access import SpaceAccess
-
-        loaders = info.context.loaders
-        return await child_connection(
-            info,
-            self.pk,
-            first,
-            after,
-            order=ACCESS_ORDER,
-            pages=loaders.space_access_by_space_id,
-            counts=loaders.space_access_count_by_space_id,
-            convert=SpaceAccess.from_model,
-        )
 
 
 @strawberry.enum
@@ -102,7 +79,7 @@ class SpaceErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a space mutation was refused; nothing was changed.")
-class SpaceUserError:
+class SpaceUserError(UserError):
     code: SpaceErrorCode
     field: list[str] | None
     message: str

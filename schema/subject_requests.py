@@ -5,33 +5,23 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import strawberry
 
 from core.ids import encode_id
+from models import RequestKind as SubjectRequestKind
+from models import RequestState as SubjectRequestState
 from models import SubjectRequest as SubjectRequestModel
 from models import SubjectRequestEvent as SubjectRequestEventModel
 from models.subject_request import OPEN_STATES
+from schema.errors import UserError
 from schema.node import Node
 from schema.personal_data import backed_by, personal
 
-
-@strawberry.enum
-class SubjectRequestKind(enum.Enum):
-    ACCESS = "access"
-    PORTABILITY = "portability"
-    CORRECTION = "correction"
-    ERASURE = "erasure"
-
-
-@strawberry.enum
-class SubjectRequestState(enum.Enum):
-    RECEIVED = "received"
-    VERIFYING = "verifying"
-    VERIFIED = "verified"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    REJECTED = "rejected"
+# the model's enums, published under their GraphQL names (declared once, in models/)
+strawberry.enum(SubjectRequestKind, name="SubjectRequestKind")
+strawberry.enum(SubjectRequestState, name="SubjectRequestState")
 
 
 @backed_by(SubjectRequestEventModel)
@@ -70,6 +60,8 @@ class ExportLink:
     description="A data subject's request (GDPR Art. 15-17, 20), answered within a month."
 )
 class SubjectRequest(Node):
+    node_policy: ClassVar[str | None] = "SubjectRequest"
+    node_loader: ClassVar[str | None] = "subject_request_by_id"
     kind: SubjectRequestKind
     state: SubjectRequestState
     subject_email: str | None = personal(
@@ -86,6 +78,16 @@ class SubjectRequest(Node):
     matched_contact_count: int
     pk: strawberry.Private[uuid.UUID]
     trail_rows: strawberry.Private[list[SubjectRequestEventModel] | None] = None
+
+    @property
+    def subject_pk(self) -> uuid.UUID | None:
+        # the audit of these reads names no subject yet (audit finding 12, issue 14)
+        return None
+
+    @classmethod
+    def visible_to(cls, principal: Any, row: SubjectRequestModel) -> bool:
+        """A subject sees only requests about themselves; members see the tenant's."""
+        return principal.kind != "subject" or principal.contact_id in (row.contact_ids or [])
 
     @classmethod
     def from_model(cls, row: SubjectRequestModel) -> SubjectRequest:
@@ -129,7 +131,7 @@ class SubjectRequestErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why a subject-request mutation was refused; nothing was changed.")
-class SubjectRequestUserError:
+class SubjectRequestUserError(UserError):
     code: SubjectRequestErrorCode
     field: list[str] | None
     message: str

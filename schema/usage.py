@@ -10,6 +10,7 @@ import strawberry
 
 from schema.blocks import Block
 from schema.context import Info
+from schema.errors import UserError
 
 
 @strawberry.enum
@@ -19,7 +20,7 @@ class UsageErrorCode(enum.Enum):
 
 
 @strawberry.type(description="Why no usage event was stored.")
-class UsageUserError:
+class UsageUserError(UserError):
     code: UsageErrorCode
     field: list[str] | None
     message: str

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import CursorResult
 
 from core.db import Db
 from models import OutboxMessage, SpaceAccess
@@ -60,9 +61,8 @@ async def queue_space_updated(db: Db, space_id: uuid.UUID, message: str) -> int:
         SpaceAccess.space_id == space_id,
         SpaceAccess.state.in_(ACTIVE_STATES),
     )
-    table = OutboxMessage.__table__
-    stmt = insert(table).from_select(
+    stmt = insert(OutboxMessage).from_select(
         ["tenant_id", "id", "kind", "contact_id", "space_id", "payload"], source
     )
     result = await db.execute(stmt)
-    return result.rowcount or 0
+    return cast("CursorResult[Any]", result).rowcount or 0

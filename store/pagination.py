@@ -164,5 +164,6 @@ async def count_by_parent(
 ) -> list[int]:
     """Child counts for many parents in one grouped statement."""
     stmt = select(parent, func.count()).where(parent.in_(parent_ids)).group_by(parent)
-    counts = {pid: n for pid, n in (await db.execute(stmt)).all()}
+    rows: Sequence[Any] = (await db.execute(stmt)).all()
+    counts: dict[uuid.UUID, int] = {pid: n for pid, n in rows}
     return [counts.get(pid, 0) for pid in parent_ids]

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 
 from core.config import Settings, async_url, load_settings
-from core.db import migrate
+from core.migrate import migrate
 from microspace.app import create_app
 from microspace.tenants import Created, create_member, create_tenant
 
@@ -59,13 +59,25 @@ def settings(database_url: URL) -> Settings:
         app_database_url=None,
         app_db_password="microspace_app",
         dev_mode=True,
-        # tests share one process and one client address: the rate limit has its own tests
+        # every test's requests come from one process and one client address, so they would
+        # all drain one anonymous bucket and fail by test order; the rate limit has its own
+        # tests (tests/test_security.py) on an app with the production values
         rate_limit_burst=10**9,
         rate_limit_rate=10.0**9,
-        # state snapshots (100 spaces x 100 blocks) cost ~100,000, over the production 5,000;
-        # tests/test_security.py runs its own app with every production default
-        max_cost=250_000,
-        max_nodes=1_000_000,
+    )
+
+
+# state snapshots (100 spaces x 100 blocks) cost ~100,000 and hold 10,100 list entries,
+# over the production 50,000 and 10,000
+BIG_QUERY_COST = 250_000
+BIG_QUERY_NODES = 1_000_000
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "big_queries: the test's client talks to an app whose cost limit admits whole-state "
+        f"snapshots ({BIG_QUERY_COST}); every other test runs at the production limits",
     )
 
 
@@ -77,13 +89,28 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 
 
 @pytest.fixture(scope="session")
-def app_engine(app: Starlette) -> AsyncEngine:
-    return app.state.microspace.engine
+async def big_app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(replace(settings, max_cost=BIG_QUERY_COST, max_nodes=BIG_QUERY_NODES))
+    yield application
+    await application.state.microspace.engine.dispose()
 
 
 @pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+def served_app(request: pytest.FixtureRequest) -> Starlette:
+    """The app a test's client talks to: `big_app` when marked `big_queries`, else `app`."""
+    marked = request.node.get_closest_marker("big_queries") is not None
+    application: Starlette = request.getfixturevalue("big_app" if marked else "app")
+    return application
+
+
+@pytest.fixture
+def app_engine(served_app: Starlette) -> AsyncEngine:
+    return served_app.state.microspace.engine
+
+
+@pytest.fixture
+async def client(served_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=served_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
 
@@ -117,7 +144,11 @@ class Api:
     async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.post(query, variables)
         assert response.status_code == 200, response.text
-        return response.json()
+        body: dict[str, Any] = response.json()
+        # a refused query would make "before == after" comparisons pass without checking
+        # anything: a test that needs a big query is marked `big_queries`
+        assert "COST_LIMIT" not in error_codes(body), "mark the test `big_queries`"
+        return body
 
 
 @pytest.fixture
@@ -158,7 +189,7 @@ def read_path(request):
     if "api" not in request.fixturenames and "client" not in request.fixturenames:
         yield request.param
         return
-    reads = request.getfixturevalue("app").state.compiled_reads
+    reads = request.getfixturevalue("served_app").state.compiled_reads
     reads.enabled = request.param == "compiled"
     try:
         yield request.param

@@ -159,3 +159,17 @@ async def make_full_contact(url: URL, tenant_id: uuid.UUID) -> uuid.UUID:
             )
         )
     return cid
+
+
+API_KEY_CREATE = """mutation($input: ApiKeyCreateInput!) { apiKeyCreate(input: $input) {
+  apiKey { id kind scopes } secret userErrors { code field message } } }"""
+
+
+async def mint_key(owner: Any, kind: str, scopes: list[str], **extra: Any) -> str:
+    """A partner or widget key issued through `apiKeyCreate` by `owner` (a bound API client
+    of an owner or admin); returns its secret, as an integration would receive it."""
+    variables = {"input": {"kind": kind.upper(), "name": f"test {kind}", "scopes": scopes, **extra}}
+    result = await owner(API_KEY_CREATE, variables)
+    payload = result["data"]["apiKeyCreate"]
+    assert payload["userErrors"] == [], payload
+    return str(payload["secret"])

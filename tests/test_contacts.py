@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import event, select
 
 from core.db import owner_db
@@ -302,6 +303,7 @@ async def _count_statements(app_engine, call) -> tuple[int, dict]:
     return len(statements), result
 
 
+@pytest.mark.big_queries
 async def test_listing_contacts_costs_the_same_statements_for_5_or_100(
     api, new_tenant, owner_url, app_engine
 ):

@@ -15,7 +15,18 @@ from graphql import GraphQLNonNull
 from models import Base
 from schema.build import build_schema
 
-TABLES = ["contacts", "space_access", "consent_events", "outbox", "emails_sent", "usage_events"]
+TABLES = [
+    "contacts",
+    "space_access",
+    "consent_events",
+    "outbox",
+    "emails_sent",
+    "usage_events",
+    # partners: events and webhooks hold ids, field names and our own delivery state
+    "domain_events",
+    "webhook_subscriptions",
+    "webhook_deliveries",
+]
 # columns that hold no personal data: keys, states, enums, timestamps of our own actions
 NOT_PERSONAL = {
     "tenant_id",
@@ -37,6 +48,31 @@ NOT_PERSONAL = {
     "outbox.next_attempt_at",
     "outbox.sent_at",
     "outbox.cancelled_at",
+    "outbox.member_id",  # the tenant's own staff (operational e-mail), not a data subject
+    "domain_events.topic",
+    "domain_events.payload",  # type, global ID and changed field names: never values
+    "domain_events.delivered_at",
+    "webhook_subscriptions.api_key_id",
+    "webhook_subscriptions.url",
+    "webhook_subscriptions.event_types",
+    "webhook_subscriptions.description",
+    "webhook_subscriptions.secret",
+    "webhook_subscriptions.failing_since",
+    "webhook_subscriptions.notified_at",
+    "webhook_subscriptions.disabled_at",
+    "webhook_subscriptions.disabled_reason",
+    "webhook_deliveries.subscription_id",
+    "webhook_deliveries.event_id",
+    "webhook_deliveries.event_type",
+    "webhook_deliveries.status",
+    "webhook_deliveries.attempts",
+    "webhook_deliveries.next_attempt_at",
+    "webhook_deliveries.last_attempt_at",
+    "webhook_deliveries.last_status_code",
+    "webhook_deliveries.last_error",
+    "webhook_deliveries.window_started_at",
+    "webhook_deliveries.first_failed_at",
+    "webhook_deliveries.delivered_at",
     "emails_sent.outbox_id",
     "emails_sent.kind",
     "emails_sent.message_id",

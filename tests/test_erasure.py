@@ -14,10 +14,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from core.db import owner_db
+from microspace.app import create_app
 from models import (
     Base,
     ConsentEvent,
@@ -29,7 +31,7 @@ from models import (
 )
 from models.pii import personal_columns
 from privacy import erasure
-from tests.conftest import error_codes
+from tests.conftest import Api, error_codes
 from tests.factories import make_spaces
 
 FILE = "mutation($e: String!) { subjectErasureRequest(input: {email: $e}) { request { id } userErrors { code } } }"
@@ -205,7 +207,7 @@ def _is_text(table: str, column: str) -> bool:
 
 
 async def test_crash_midway_resumes_and_second_erasure_is_a_no_op(
-    api, new_tenant, new_member, owner_url, owner_engine, monkeypatch
+    api, new_tenant, new_member, owner_url, owner_engine, settings
 ):
     tenant = await new_tenant()
     m = f"MRK{uuid.uuid4().hex[:10]}"
@@ -220,9 +222,14 @@ async def test_crash_midway_resumes_and_second_erasure_is_a_no_op(
         if step == first_step:
             raise RuntimeError("killed midway")
 
-    monkeypatch.setattr(erasure, "after_step", crash)
-    crashed = await api(officer)(PROCESS, {"id": rid})
-    monkeypatch.setattr(erasure, "after_step", None)
+    # an app of its own, given the hook that kills the erasure after its first step
+    crashing = create_app(settings, erasure_after_step=crash)
+    try:
+        transport = httpx.ASGITransport(app=crashing)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            crashed = await Api(client, officer)(PROCESS, {"id": rid})
+    finally:
+        await crashing.state.microspace.engine.dispose()
     assert error_codes(crashed) == ["INTERNAL_SERVER_ERROR"]
     async with owner_db(owner_url, tenant.tenant_id) as db:
         state, progress = (

@@ -4,7 +4,9 @@ Invariants:
 - every query and mutation that takes a space or block ID answers NOT_FOUND for an ID of
   another tenant, with exactly the response a random ID gets;
 - such a request changes nothing in the other tenant;
-- lists never include another tenant's rows.
+- lists never include another tenant's rows;
+- the same holds for a partner key issued through `apiKeyCreate` (as an integration calls);
+- another tenant's API key or webhook subscription ID answers exactly as a random one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 
 from core.ids import encode_id
 from tests.conftest import error_codes
-from tests.factories import make_space
+from tests.factories import make_space, mint_key
 
 # every test here runs on both read paths (compiled SQL and resolvers)
 pytestmark = pytest.mark.usefixtures("read_path")
@@ -50,12 +52,29 @@ def _strip(result: dict) -> dict:
     }
 
 
+# a partner key's scopes: everything the operations above need but deleting a space
+KEY_SCOPES = ["spaces:write"]
+CALLERS = ("owner", "partner key")
+
+
+async def _caller(api, tenant, caller: str) -> str:
+    """Tenant A's owner token, or a partner key its owner issued through apiKeyCreate."""
+    if caller == "owner":
+        return tenant.token
+    return await mint_key(api(tenant.token), "partner", KEY_SCOPES)
+
+
+@pytest.mark.big_queries
+@pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize(
     ("kind", "op"), [("space", k) for k in SPACE_OPS] + [("block", k) for k in BLOCK_OPS]
 )
-async def test_foreign_id_is_indistinguishable_from_random(api, new_tenant, owner_url, kind, op):
-    # given a tenant B with a space and blocks, and an owner of tenant A
+async def test_foreign_id_is_indistinguishable_from_random(
+    api, new_tenant, owner_url, kind, op, caller
+):
+    # given a tenant B with a space and blocks, and an owner (or a key) of tenant A
     a, b = await new_tenant("A"), await new_tenant("B")
+    a_token = await _caller(api, a, caller)
     space_id, block_ids = await make_space(owner_url, b.tenant_id, blocks=2)
     foreign = space_id if kind == "space" else block_ids[0]
     random_id = encode_id("Space" if kind == "space" else "Block", uuid.uuid4())
@@ -63,20 +82,24 @@ async def test_foreign_id_is_indistinguishable_from_random(api, new_tenant, owne
     before = await api(b.token)(SNAPSHOT)
 
     # when A uses B's ID, and a random ID
-    on_foreign = await api(a.token)(query, {"id": foreign})
-    on_random = await api(a.token)(query, {"id": random_id})
+    on_foreign = await api(a_token)(query, {"id": foreign})
+    on_random = await api(a_token)(query, {"id": random_id})
 
-    # then both answers are the same NOT_FOUND, and B is untouched
-    assert error_codes(on_foreign) == ["NOT_FOUND"]
+    # then both answers are the same NOT_FOUND (FORBIDDEN where the key's scopes stop
+    # first: a delete), and B is untouched
+    refused = "FORBIDDEN" if (caller, op) == ("partner key", "spaceDelete") else "NOT_FOUND"
+    assert error_codes(on_foreign) == [refused]
     assert _strip(on_foreign) == _strip(on_random)
     assert await api(b.token)(SNAPSHOT) == before
 
 
-async def test_lists_hold_only_own_tenant(api, new_tenant, owner_url):
+@pytest.mark.big_queries
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_lists_hold_only_own_tenant(api, new_tenant, owner_url, caller):
     a, b = await new_tenant("A"), await new_tenant("B")
     await make_space(owner_url, a.tenant_id, blocks=1)
     b_space, _ = await make_space(owner_url, b.tenant_id, blocks=1)
-    result = await api(a.token)(SNAPSHOT)
+    result = await api(await _caller(api, a, caller))(SNAPSHOT)
     ids = [e["node"]["id"] for e in result["data"]["spaces"]["edges"]]
     assert len(ids) == 1 and b_space not in ids
 
@@ -91,3 +114,56 @@ async def test_block_of_own_space_cannot_reference_foreign_space(api, new_tenant
         "query($id: ID!) { space(id: $id) { blocks { totalCount } } }", {"id": b_space}
     )
     assert count["data"]["space"]["blocks"]["totalCount"] == 0
+
+
+PARTNER_OPS = {
+    "apiKey": ("key", "query($id: ID!) { apiKey(id: $id) { id name } }"),
+    "node(ApiKey)": ("key", "query($id: ID!) { node(id: $id) { id } }"),
+    "apiKeyRotate": (
+        "key",
+        "mutation($id: ID!) { apiKeyRotate(input: {id: $id}) { secret userErrors { code } } }",
+    ),
+    "apiKeyRevoke": (
+        "key",
+        "mutation($id: ID!) { apiKeyRevoke(id: $id) { apiKey { id } userErrors { code } } }",
+    ),
+    "webhookSubscription": ("sub", "query($id: ID!) { webhookSubscription(id: $id) { id url } }"),
+    "webhookSubscriptionDelete": (
+        "sub",
+        "mutation($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedSubscriptionId userErrors { code } } }",
+    ),
+    "webhookDeliveries": (
+        "sub",
+        "query($id: ID!) { webhookDeliveries(subscriptionId: $id) { totalCount } }",
+    ),
+    "webhookSubscriptionCreate": (
+        "key",
+        'mutation($id: ID!) { webhookSubscriptionCreate(input: {url: "https://h.example.com/x", eventTypes: ["space.created"], apiKeyId: $id}) { subscription { id } userErrors { code } } }',
+    ),
+}
+
+
+@pytest.mark.parametrize("op", list(PARTNER_OPS))
+async def test_foreign_key_or_subscription_is_indistinguishable_from_random(api, new_tenant, op):
+    # given tenant B's key and subscription, and tenant A's owner
+    a, b = await new_tenant("A"), await new_tenant("B")
+    b_secret = await mint_key(api(b.token), "partner", ["spaces:read"])
+    b_key = (await api(b.token)("{ apiKeys { edges { node { id } } } }"))["data"]["apiKeys"]
+    key_id = b_key["edges"][0]["node"]["id"]
+    sub = await api(b.token)(PARTNER_OPS["webhookSubscriptionCreate"][1], {"id": key_id})
+    ids = {"key": key_id, "sub": sub["data"]["webhookSubscriptionCreate"]["subscription"]["id"]}
+    kind, query = PARTNER_OPS[op]
+    type_name = "ApiKey" if kind == "key" else "WebhookSubscription"
+
+    # when A uses B's ID, and a random one
+    on_foreign = await api(a.token)(query, {"id": ids[kind]})
+    on_random = await api(a.token)(query, {"id": encode_id(type_name, uuid.uuid4())})
+
+    # then both are the same NOT_FOUND, and B's key and subscription are untouched
+    assert error_codes(on_foreign) == ["NOT_FOUND"]
+    assert _strip(on_foreign) == _strip(on_random)
+    assert "errors" not in await api(b_secret)("{ spaces { totalCount } }")
+    still = await api(b.token)(
+        "query($id: ID!) { webhookSubscription(id: $id) { id } }", {"id": ids["sub"]}
+    )
+    assert still["data"]["webhookSubscription"]["id"] == ids["sub"]

@@ -16,12 +16,13 @@ from sqlalchemy import update
 
 from core.auth import hash_token
 from core.db import owner_db
+from core.ids import encode_id
 from models import ApiToken, Role
-from policies.authz import load_enforcer
+from policies.authz import load_enforcer, partner_scopes
 from schema.build import build_schema
 from schema.permissions import Authenticated, Can
 from tests.conftest import error_codes
-from tests.factories import make_space
+from tests.factories import make_space, mint_key
 
 # Root fields open to any authenticated principal; each scopes what it returns itself.
 AUTHENTICATED_ONLY = {
@@ -180,3 +181,66 @@ async def test_unknown_token_of_right_shape_is_unauthenticated(api):
         'mutation { spaceCreate(input: {title: "x"}) { space { id } } }'
     )
     assert error_codes(result) == ["UNAUTHENTICATED"]
+
+
+# API keys and webhooks, for every role and every partner scope
+PARTNER_CALLS = {
+    "apiKeyCreate": 'mutation { apiKeyCreate(input: {kind: PARTNER, name: "n", scopes: ["spaces:read"]}) { userErrors { code } } }',
+    "apiKeyRotate": "mutation($k: ID!) { apiKeyRotate(input: {id: $k}) { userErrors { code } } }",
+    "apiKeyRevoke": "mutation($k: ID!) { apiKeyRevoke(id: $k) { userErrors { code } } }",
+    "webhookSubscriptionCreate": 'mutation($k: ID!) { webhookSubscriptionCreate(input: {url: "https://h.example.com/x", eventTypes: ["space.created"], apiKeyId: $k}) { userErrors { code } } }',
+    "webhookSubscriptionDelete": "mutation($w: ID!) { webhookSubscriptionDelete(id: $w) { userErrors { code } } }",
+    "webhookDeliveryRetry": "mutation($d: ID!) { webhookDeliveryRetry(id: $d) { userErrors { code } } }",
+}
+PARTNER_SCOPES = partner_scopes()
+PARTNER_MATRIX = [
+    (kind, subject, *m)
+    for kind, subjects in (("member", [r.value for r in Role]), ("partner", PARTNER_SCOPES))
+    for subject in subjects
+    for m in guarded_mutations()
+    if m[1] in {"ApiKey", "WebhookSubscription"}
+]
+
+
+@pytest.mark.parametrize(("kind", "subject", "mutation", "obj", "act"), PARTNER_MATRIX)
+async def test_key_and_webhook_matrix(
+    api, new_tenant, new_member, kind, subject, mutation, obj, act
+):
+    tenant = await new_tenant()
+    owner = api(tenant.token)
+    # the subject's own key (a partner key subscribes for itself: its own ID is the one given)
+    caller = (
+        (await new_member(tenant.tenant_id, subject)).token
+        if kind == "member"
+        else await mint_key(owner, "partner", [subject])
+    )
+    await mint_key(owner, "partner", ["spaces:read"])
+    keys = (await owner("{ apiKeys { edges { node { id } } } }"))["data"]["apiKeys"]["edges"]
+    # newest first: the reader key, then (for a partner caller) the caller's own key
+    reader, own = keys[0]["node"]["id"], keys[-1]["node"]["id"]
+    sub = await owner(
+        PARTNER_CALLS["webhookSubscriptionCreate"].replace(
+            "userErrors { code }", "subscription { id } userErrors { code }"
+        ),
+        {"k": reader},
+    )
+    sub_id = sub["data"]["webhookSubscriptionCreate"]["subscription"]["id"]
+    variables = {
+        "k": own if kind == "partner" else reader,
+        "w": sub_id,
+        "d": encode_id("WebhookDelivery", uuid.uuid4()),
+    }
+    query = PARTNER_CALLS[mutation]
+    used = {v: variables[v] for v in ("k", "w", "d") if f"${v}" in query}
+
+    result = await api(caller)(query, used)
+
+    if ENFORCER.enforce(subject, str(tenant.tenant_id), obj, act):
+        # allowed: but the delivery ID is random, and a key manages its own subscriptions only
+        unknown = mutation == "webhookDeliveryRetry" or (
+            kind == "partner" and mutation == "webhookSubscriptionDelete"
+        )
+        assert error_codes(result) == (["NOT_FOUND"] if unknown else []), result
+    else:
+        assert error_codes(result) == ["FORBIDDEN"], result
+        assert result["data"] is None

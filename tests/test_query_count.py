@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.factories import make_spaces
 from tests.query_count import count_statements
 
@@ -21,6 +23,7 @@ async def _listing(
     return len(statements), result["data"]
 
 
+@pytest.mark.big_queries
 async def test_listing_statement_count_is_independent_of_sizes(
     api, new_tenant, owner_url, app_engine
 ):

@@ -31,7 +31,7 @@ from policies.redaction import mask
 from schema.build import build_schema
 from schema.personal_data import PersonalData, Redact, backed_by
 from tests.conftest import error_codes
-from tests.factories import make_contacts, make_full_contact, make_key
+from tests.factories import make_contacts, make_full_contact, mint_key
 
 # every test here runs on both read paths (compiled SQL and resolvers)
 pytestmark = pytest.mark.usefixtures("read_path")
@@ -200,10 +200,11 @@ def expected(owner_data: dict, subject: str, tenant: str) -> tuple[dict, list[li
     return want, redacted, forbidden
 
 
-async def _token(kind: str, subject: str, tenant, new_member, owner_url) -> str:
+async def _token(kind: str, subject: str, tenant, new_member, api) -> str:
+    """A member's token, or a key issued through apiKeyCreate by the tenant's owner."""
     if kind == "member":
         return (await new_member(tenant.tenant_id, subject)).token
-    return await make_key(owner_url, tenant.tenant_id, kind, [subject] if kind == "partner" else [])
+    return await mint_key(api(tenant.token), kind, [subject] if kind == "partner" else [])
 
 
 async def _seed_request(owner_url, tenant_id, contact_id) -> None:
@@ -247,7 +248,7 @@ async def test_redaction_matrix(api, new_tenant, new_member, owner_url, kind, su
     pk = await make_full_contact(owner_url, tenant.tenant_id)
     await _seed_request(owner_url, tenant.tenant_id, pk)
     variables = {"id": encode_id("Contact", pk)}
-    token = await _token(kind, subject, tenant, new_member, owner_url)
+    token = await _token(kind, subject, tenant, new_member, api)
     casbin_subject = subject if kind != "widget" else "widget"
     for root, query in QUERIES.items():
         owner = await api(tenant.token)(query, variables if "$id" in query else None)
@@ -305,18 +306,16 @@ async def test_default_policy_examples(api, new_tenant, new_member, owner_url):
         "phone": None,
     }
     masked = (
-        await api(await make_key(owner_url, tenant.tenant_id, "partner", ["contacts:read"]))(
-            q, {"id": cid}
-        )
+        await api(await mint_key(api(tenant.token), "partner", ["contacts:read"]))(q, {"id": cid})
     )["data"]["contact"]
     assert masked["fullName"] == "J*** D***" and masked["email"].startswith("j***@")
     full = (
-        await api(await make_key(owner_url, tenant.tenant_id, "partner", ["contacts:read_pii"]))(
+        await api(await mint_key(api(tenant.token), "partner", ["contacts:read_pii"]))(
             q, {"id": cid}
         )
     )["data"]["contact"]
     assert full["email"].startswith("jane.doe-") and full["phone"] == "+44 20 7946 0958"
-    widget = await api(await make_key(owner_url, tenant.tenant_id, "widget", []))(q, {"id": cid})
+    widget = await api(await mint_key(api(tenant.token), "widget", []))(q, {"id": cid})
     assert error_codes(widget) == ["FORBIDDEN"]
 
 
@@ -335,7 +334,7 @@ async def test_search_is_no_oracle(api, new_tenant, new_member, owner_url):
     # a name the viewer may read is searchable
     assert (await viewer(SEARCH, {"s": "Jane D"}))["data"]["contacts"]["totalCount"] == 1
     # a key that reads everything masked cannot search at all
-    masked = api(await make_key(owner_url, tenant.tenant_id, "partner", ["contacts:read"]))
+    masked = api(await mint_key(api(tenant.token), "partner", ["contacts:read"]))
     assert error_codes(await masked(SEARCH, {"s": "jane"})) == ["FORBIDDEN"]
 
 

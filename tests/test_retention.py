@@ -9,14 +9,17 @@ Invariants (with a controlled clock):
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.db import owner_db, sessionmaker_for
-from models import Tenant
-from privacy.retention import run_retention
+from models import SubjectRequest, SubjectRequestEvent, Tenant
+from models.pii import unerasable_columns
+from privacy.erasure import unlinked_personal_models
+from privacy.retention import purge_tenant, run_retention
 from tests.factories import make_full_contact
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -133,3 +136,70 @@ async def test_retention_command_prints_json(database_url):
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     assert isinstance(json.loads(out)["purged_tenant_ids"], list)
+
+
+def test_every_personal_table_outside_the_subject_steps_is_erasable():
+    # the tables a subject's steps never reach are found from the personal-data map
+    unlinked = {m.__tablename__: m for m in unlinked_personal_models()}
+    assert {"members", "subject_requests", "subject_request_events"} <= set(unlinked)
+    # and each of their personal columns has an erased form: NULL or a declared replacement
+    assert {name: unerasable_columns(m.__table__) for name, m in unlinked.items()} == {
+        name: [] for name in unlinked
+    }
+
+
+async def test_purge_erases_members_and_requests_as_the_models_declare(new_tenant, owner_url):
+    # given an ended tenant with a member and a subject request with a noted trail
+    tenant = await new_tenant("Requests")
+    request_id, subject_hash = uuid.uuid4(), uuid.uuid4().bytes
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        db.add(
+            SubjectRequest(
+                id=request_id,
+                kind="correction",
+                subject_email="someone@example.com",
+                subject_hash=subject_hash,
+                contact_ids=[],
+                state="verifying",
+                due_at=NOW,
+                changes={"job_title": "new title"},
+                created_by_kind="member",
+                progress=[],
+            )
+        )
+        await db.flush()
+        db.add(
+            SubjectRequestEvent(
+                id=uuid.uuid4(),
+                request_id=request_id,
+                to_state="verifying",
+                actor_kind="member",
+                note="checked someone's passport",
+            )
+        )
+    await _end(owner_url, tenant.tenant_id, 31)
+
+    # when retention purges it
+    engine = create_async_engine(owner_url)
+    try:
+        await purge_tenant(sessionmaker_for(engine), tenant.tenant_id, now=NOW)
+    finally:
+        await engine.dispose()
+
+    # then every personal column of those tables holds its erased form
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        t = {"t": tenant.tenant_id}
+        emails = list(await db.scalars(text("SELECT email FROM members WHERE tenant_id = :t"), t))
+        request = (
+            await db.execute(
+                text("SELECT subject_email, changes FROM subject_requests WHERE tenant_id = :t"), t
+            )
+        ).one()
+        notes = list(
+            await db.scalars(
+                text("SELECT note FROM subject_request_events WHERE tenant_id = :t"), t
+            )
+        )
+    assert emails and all(e.startswith("erased-") and e.endswith("@invalid") for e in emails)
+    assert tuple(request) == (f"hmac:{subject_hash.hex()}", None)
+    assert notes == [None]

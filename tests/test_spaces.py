@@ -109,6 +109,7 @@ BAD_SPACES = [
 ]
 
 
+@pytest.mark.big_queries
 @pytest.mark.parametrize(("input", "code", "field"), BAD_SPACES)
 async def test_bad_space_input_is_a_user_error(api, new_tenant, input, code, field):
     owner = api((await new_tenant()).token)
@@ -119,6 +120,7 @@ async def test_bad_space_input_is_a_user_error(api, new_tenant, input, code, fie
     assert (await owner(STATE))["data"]["spaces"]["totalCount"] == 0
 
 
+@pytest.mark.big_queries
 async def test_duplicate_slug_is_a_user_error_and_changes_nothing(api, new_tenant):
     owner = api((await new_tenant()).token)
     await owner(CREATE, {"input": {"title": "One", "slug": "same"}})
@@ -160,6 +162,7 @@ BAD_BLOCKS = [
 ]
 
 
+@pytest.mark.big_queries
 @pytest.mark.parametrize(("input", "code", "field"), BAD_BLOCKS)
 async def test_bad_block_input_is_a_user_error(api, new_tenant, owner_url, input, code, field):
     tenant = await new_tenant()
@@ -174,6 +177,7 @@ async def test_bad_block_input_is_a_user_error(api, new_tenant, owner_url, input
     assert await owner(STATE) == before
 
 
+@pytest.mark.big_queries
 async def test_block_update_validates_against_its_kind(api, new_tenant, owner_url):
     tenant = await new_tenant()
     owner = api(tenant.token)

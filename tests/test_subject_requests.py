@@ -21,7 +21,7 @@ from core.db import owner_db
 from core.ids import encode_id
 from models import OutboxMessage
 from tests.conftest import error_codes
-from tests.factories import make_full_contact, make_key
+from tests.factories import make_full_contact, mint_key
 
 FIELDS = "id kind state subjectEmail receivedAt dueAt extendedAt rejectionReason verifiedBy overdue matchedContactCount trail { fromState toState actorKind note }"
 FILE = (
@@ -206,7 +206,11 @@ async def test_correction_is_applied_audited_and_visible(api, new_tenant, new_me
         t = {"t": tenant.tenant_id}
         event = (
             await db.execute(
-                text("SELECT topic, payload::text FROM domain_events WHERE tenant_id = :t"), t
+                text(
+                    "SELECT topic, payload::text FROM domain_events "
+                    "WHERE tenant_id = :t AND topic LIKE 'contact.%'"
+                ),
+                t,
             )
         ).one()
         stored = await db.scalar(
@@ -216,7 +220,7 @@ async def test_correction_is_applied_audited_and_visible(api, new_tenant, new_me
             text("SELECT changes FROM subject_requests WHERE tenant_id = :t"), t
         )
     assert (
-        event.topic == "contact.changed"
+        event.topic == "contact.updated"
         and "jobTitle" in event.payload
         and "COO" not in event.payload
     )
@@ -249,7 +253,7 @@ async def test_who_may_handle_requests(api, new_tenant, new_member, owner_url):
         assert error_codes(
             await api(token)(FILE % "subjectAccessRequest", {"e": "a@example.com"})
         ) == ["FORBIDDEN"]
-    dsr = await make_key(owner_url, tenant.tenant_id, "partner", ["dsr"])
+    dsr = await mint_key(api(tenant.token), "partner", ["dsr"])
     assert (await api(dsr)(FILE % "subjectAccessRequest", {"e": "a@example.com"}))["data"][
         "subjectAccessRequest"
     ]["userErrors"] == []

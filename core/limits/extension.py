@@ -16,6 +16,7 @@ from core.errors import is_expected
 from core.limits.cost import CostAnalysis
 from core.limits.inputs import reject_nul, reject_nul_variables
 from core.limits.rules import HiddenIntrospection, Limits, limit_error
+from core.outcome import RequestOutcome
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 
@@ -155,10 +156,9 @@ class QueryLimits(SchemaExtension):
                 nodes=self.nodes,
             )
         # the rate limit counts cost, so many aliases or big pages in one document cost more
-        request = getattr(ec.context, "request", None)
-        charge = getattr(getattr(request, "state", None), "charge_cost", None)
-        if charge is not None:
-            charge(self.cost)
+        outcome = getattr(ec.context, "outcome", None)
+        if isinstance(outcome, RequestOutcome):
+            outcome.charge_cost(self.cost)
 
     def _cost_error(self, cost: int) -> GraphQLError:
         return limit_error(

@@ -3,7 +3,7 @@ directives, introspection); each error carries a stable code and the limit's val
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from graphql import (
@@ -12,7 +12,7 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 from core.config import Settings
@@ -25,31 +25,22 @@ def limit_error(code: str, message: str, limit: Any, **extensions: Any) -> Graph
 
 @dataclass(frozen=True)
 class Limits:
-    max_depth: int = 8
-    max_aliases: int = 15
-    max_directives: int = 50
-    max_tokens: int = 2000
-    max_document_chars: int = 15_000
-    max_cost: int = 50_000
-    max_nodes: int = 10_000
-    max_validation_work: int = 20_000
-    default_page_size: int = 20
-    max_page_size: int = 100
+    """The settings the document limits read; defaults are the settings' own (`Settings`)."""
+
+    max_depth: int = Settings.max_depth
+    max_aliases: int = Settings.max_aliases
+    max_directives: int = Settings.max_directives
+    max_tokens: int = Settings.max_tokens
+    max_document_chars: int = Settings.max_document_chars
+    max_cost: int = Settings.max_cost
+    max_nodes: int = Settings.max_nodes
+    max_validation_work: int = Settings.max_validation_work
+    default_page_size: int = Settings.default_page_size
+    max_page_size: int = Settings.max_page_size
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
-        return cls(
-            max_depth=settings.max_depth,
-            max_aliases=settings.max_aliases,
-            max_directives=settings.max_directives,
-            max_tokens=settings.max_tokens,
-            max_document_chars=settings.max_document_chars,
-            max_cost=settings.max_cost,
-            max_nodes=settings.max_nodes,
-            max_validation_work=settings.max_validation_work,
-            default_page_size=settings.default_page_size,
-            max_page_size=settings.max_page_size,
-        )
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 class _CodedContext:
@@ -73,7 +64,7 @@ class _CodedContext:
         return getattr(self._context, name)
 
 
-def _coded(rule: type[ValidationRule], code: str, limit: int) -> type[ValidationRule]:
+def _coded(rule: type[ASTValidationRule], code: str, limit: int) -> type[ValidationRule]:
     """Wrap a strawberry limiter's rule (which does its work in `__init__`) to add a code."""
 
     class Coded(ValidationRule):
@@ -126,7 +117,7 @@ class HiddenIntrospection(NoSchemaIntrospectionCustomRule):
             )
 
 
-def static_rules(limits: Limits) -> list[type[ValidationRule]]:
+def static_rules(limits: Limits) -> list[type[ASTValidationRule]]:
     depth = QueryDepthLimiter(max_depth=limits.max_depth).validation_rules[0]
     aliases = MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules[0]
     return [

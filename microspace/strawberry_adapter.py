@@ -1,0 +1,94 @@
+"""Everything the application borrows from Strawberry's HTTP view, in one place.
+
+`StrawberryView` overrides a few methods of Strawberry's ASGI `GraphQL` view that are not a
+documented extension API (their names and signatures may change in any release), and
+`execute` turns the view's own HTTP errors (raised as `cross_web.HTTPException`) into the
+application's coded refusals. `OVERRIDDEN` lists what is relied on: tests/test_strawberry_
+adapter.py compares it with the installed Strawberry and fails when anything moved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+
+from core import http
+from core.http import Refusal
+from core.outcome import RequestOutcome
+from schema.context import Context
+
+# Strawberry view methods this module overrides or calls, with the parameters it relies on
+OVERRIDDEN: dict[str, tuple[str, ...]] = {
+    "encode_json": ("self", "data"),
+    "parse_http_body": ("self", "request"),
+    "process_result": ("self", "request", "result"),
+    "run": ("self", "request", "context", "root_value"),
+}
+
+
+class OutcomeRequest(Request):
+    """A Starlette request that carries its typed outcome to `process_result`, which
+    Strawberry calls with the request but not the context."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outcome = RequestOutcome()
+
+
+class StrawberryView(GraphQL[Context, None]):
+    """Strawberry's ASGI view with strict HTTP parsing and GraphQL-over-HTTP request errors."""
+
+    async def execute(self, request: Request, context: Context) -> Response:
+        """Run one operation; the view's HTTP errors come back as coded refusals."""
+        try:
+            return await self.run(request, context=context)
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError) and request.method == "GET":
+                raise Refusal(
+                    405,
+                    "MUTATION_OVER_GET",
+                    "Mutations are only accepted over POST.",
+                    {"Allow": "POST"},
+                ) from None
+            raise Refusal(exc.status_code, "BAD_REQUEST", exc.reason) from None
+        except StrawberryGraphQLError as exc:
+            raise Refusal(400, "BAD_REQUEST", exc.message) from None
+
+    def encode_json(self, data: object) -> bytes:
+        # orjson: several times faster than json.dumps on large results
+        return orjson.dumps(data)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        if request.method == "GET":
+            if not self.allow_queries_via_get:
+                raise Refusal(
+                    405,
+                    "GET_NOT_ALLOWED",
+                    "Send operations as POST with `Content-Type: application/json`.",
+                    {"Allow": "POST"},
+                )
+            params = {k: v for k, v in request.query_params.items() if v is not None}
+            return http.parse_get(params)
+        return http.parse_post(request.content_type, await request.get_body())
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        data = await super().process_result(request, result)
+        errors: list[Any] = list(data.get("errors") or [])
+        request_error = data.get("data") is None and errors and all("path" not in e for e in errors)
+        if request_error and http.wants_graphql_response(request.headers.get("accept")):
+            # GraphQL-over-HTTP: a request error has no `data` and a 4xx status
+            data.pop("data", None)
+            if isinstance(request, OutcomeRequest):
+                request.outcome.request_error = True
+        return data
