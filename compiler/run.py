@@ -68,7 +68,7 @@ class Answer:
     reads: list[tuple[uuid.UUID, str]]
 
 
-def assemble(plan: Plan, row: Any) -> Answer | None:
+def assemble(plan: Plan, row: Any, passthrough: bool = True) -> Answer | None:
     """The response (JSON text kept as is unless redactions or errors need a walk), the
     redactions and the audited reads; None when a non-null root is missing."""
     data: dict[str, Any] = {}
@@ -89,9 +89,11 @@ def assemble(plan: Plan, row: Any) -> Answer | None:
                 return None
             data[root.key] = None
             continue
-        if root.shape is not None:
+        if root.shape is not None or not passthrough:
             value = orjson.loads(text)
-            report(root.shape, value, Path(None, root.key, None), answer.redactions, answer.errors)
+            if root.shape is not None:
+                where = Path(None, root.key, None)
+                report(root.shape, value, where, answer.redactions, answer.errors)
             data[root.key] = value
         else:
             data[root.key] = orjson.Fragment(text)

@@ -232,6 +232,7 @@ class Webhooks:
             loaders=Loaders(db),
             authz=Authorizer(self.policies.enforcer, principal, self.policies),
             settings=self.settings,
+            json_passthrough=False,  # the payload is built from `result.data`
         )
         result = await self.schema.execute(query, variable_values=variables, context_value=context)
         # audited in a short transaction of its own: appending takes the tenant's audit-chain

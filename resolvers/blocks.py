@@ -26,6 +26,7 @@ from schema.blocks import (
 )
 from schema.context import Info
 from store.block_bodies import BODIES, BodyError, validate_body
+from store.events import event_payload, with_event
 from store.loaders import forget, load_by_global_id
 from store.spaces import forget_space
 
@@ -104,8 +105,9 @@ async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     return await _done(info, row, "block.created", [])
 
 
-# one round trip: the body for the block's own kind (validated for every kind beforehand),
-# written and returned; no row back means not found or a body invalid for its kind
+# one round trip: the body for the block's own kind (validated for every kind beforehand)
+# written and returned with its domain event; no row back means not found, or a body
+# invalid for the block's kind
 UPDATE_BODY = (
     "UPDATE blocks SET body = ({cases})::jsonb, updated_at = now() "
     "WHERE tenant_id = $1 AND id = $2 AND kind = ANY($3::text[]) "
@@ -125,14 +127,15 @@ async def _update_body(info: Info, block_id: uuid.UUID, body: Any) -> Block | No
     if not valid or ctx.db.tenant_id is None:
         return None
     kinds = list(valid)
-    cases = "CASE kind " + " ".join(
-        f"WHEN ${i + 4} THEN ${i + 4 + len(kinds)}" for i in range(len(kinds))
-    )
-    stmt = UPDATE_BODY.format(cases=cases + " END")
-    row = await ctx.db.fetch_row(stmt, [ctx.db.tenant_id, block_id, kinds, *kinds, *valid.values()])
+    n = len(kinds)
+    cases = " ".join(f"WHEN ${i + 4} THEN ${i + 4 + n}" for i in range(n))
+    stmt = with_event(UPDATE_BODY.format(cases=f"CASE kind {cases} END"), 4 + 2 * n)
+    event = event_payload("block.updated", block_id, ["body"], ctx.principal.kind)
+    params = [ctx.db.tenant_id, block_id, kinds, *kinds, *valid.values(), "block.updated", event]
+    row = await ctx.db.fetch_row(stmt, params)
     if row is None:
         return None
-    ctx.loaders.forget_space(row["space_id"])
+    forget_space(ctx.loaders, row["space_id"])
     forget(ctx.loaders.block_by_id, row["id"])
     return Block(
         id=strawberry.ID(encode_id("Block", row["id"])),

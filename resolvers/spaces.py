@@ -25,6 +25,7 @@ from schema.spaces import (
     SpaceUpdateInput,
     SpaceUserError,
 )
+from store.events import event_payload, with_event
 from store.loaders import load_by_global_id
 from store.outbox import queue_space_updated
 from store.spaces import SPACE_ORDER, forget_space
@@ -145,7 +146,8 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
     return await _save(info, row, "space.created")
 
 
-# title and description cannot collide with anything: one round trip, update and return
+# title and description cannot collide with anything: one round trip, update and return,
+# with the domain event
 UPDATE_TEXT = (
     "UPDATE spaces SET title = coalesce($3, title), description = coalesce($4, description), "
     "updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING id, title, slug, "
@@ -161,11 +163,16 @@ async def _update_text(info: Info, input: SpaceUpdateInput) -> SpacePayload | No
     if input.title is None and input.description is None:
         return None  # nothing to change: the full path answers without a write
     title = input.title.strip() if input.title is not None else None
-    params = [ctx.db.tenant_id, decode_id(input.id, "Space"), title, input.description]
-    row = await ctx.db.fetch_row(UPDATE_TEXT, params)
+    space_id = decode_id(input.id, "Space")
+    changed = [
+        f for f, v in (("title", title), ("description", input.description)) if v is not None
+    ]
+    event = event_payload("space.updated", space_id, changed, ctx.principal.kind)
+    params = [ctx.db.tenant_id, space_id, title, input.description, "space.updated", event]
+    row = await ctx.db.fetch_row(with_event(UPDATE_TEXT, 5), params)
     if row is None:
         return None  # not found: the full path answers NOT_FOUND
-    ctx.loaders.forget_space(row["id"])
+    forget_space(ctx.loaders, row["id"])
     return SpacePayload(
         space=Space(
             id=strawberry.ID(encode_id("Space", row["id"])),

@@ -36,6 +36,9 @@ class Context:
     outcome: RequestOutcome = field(default_factory=RequestOutcome)
     # set when an unexpected error was masked: the request's transaction is rolled back
     failed: bool = False
+    # compiled reads hand PostgreSQL's JSON text to the HTTP response as is; an in-process
+    # caller that reads `result.data` (webhook payloads) wants plain values
+    json_passthrough: bool = True
     # personal fields withheld by policy, as (path, category), reported in the response's
     # extensions (schema/build.py RedactionReport)
     redactions: list[tuple[Any, str]] = field(default_factory=list)
