@@ -17,8 +17,9 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 
 from compiler.collect import Collector, Unsupported
-from compiler.plan import Inputs, Plan, Planner
+from compiler.plan import Planner
 from compiler.run import Answer, assemble, params
+from compiler.shapes import Inputs, Plan
 from core.errors import ApiError
 
 log = logging.getLogger("microspace.compiler")
@@ -125,7 +126,7 @@ class CompiledReads:
             if len(self._plans) >= MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan
-        return None if plan is UNSUPPORTED else plan
+        return plan if isinstance(plan, Plan) else None
 
     def forget(self) -> None:
         """Drop every plan (and so every decision taken while planning)."""

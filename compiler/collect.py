@@ -84,7 +84,7 @@ class Collector:
         if abstract is None or not is_abstract_type(abstract):
             return False
         assert isinstance(concrete, GraphQLObjectType)
-        return self.schema.is_sub_type(abstract, concrete)  # type: ignore[arg-type]
+        return self.schema.is_sub_type(abstract, concrete)
 
     def _included(self, node: Any) -> bool:
         for directive in node.directives or ():

@@ -10,7 +10,7 @@ import orjson
 from graphql import GraphQLError
 from graphql.pyutils import Path
 
-from compiler.plan import Inputs, Plan, Shape
+from compiler.shapes import Inputs, Plan, Shape
 from core.errors import Forbidden
 
 
@@ -43,7 +43,7 @@ def report(
 
 def audited(items: str | None) -> list[tuple[uuid.UUID, str]]:
     """`subject|field,field;subject|...` from the statement, as (subject, field) reads."""
-    reads = []
+    reads: list[tuple[uuid.UUID, str]] = []
     for item in (items or "").split(";"):
         subject, _, fields = item.partition("|")
         if not fields:

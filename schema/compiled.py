@@ -24,7 +24,7 @@ class CompiledExecution(SchemaExtension):
     def __init__(self, reads: CompiledReads) -> None:
         self.reads = reads
 
-    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_execute(self) -> AsyncIterator[None]:
         ec = self.execution_context
         ctx = ec.context
         if (
