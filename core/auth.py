@@ -12,8 +12,16 @@ from sqlalchemy import text
 
 from core.db import Db
 
-PrincipalKind = Literal["member", "partner", "widget", "subject", "anonymous"]
-TOKEN_PREFIX = {"member": "msm_", "partner": "msp_", "widget": "msw_", "subject": "mss_"}
+PrincipalKind = Literal["member", "partner", "widget", "visitor", "subject", "anonymous"]
+TOKEN_PREFIX = {
+    "member": "msm_",
+    "partner": "msp_",
+    "widget": "msw_",
+    "subject": "mss_",
+    "visitor": "msv_",
+}
+# principals that act from a page on someone else's site: trusted documents only, CORS per key
+BROWSER_KINDS = frozenset({"widget", "visitor"})
 
 
 def new_token(kind: str) -> tuple[str, bytes]:
@@ -57,6 +65,20 @@ ANONYMOUS = Principal(kind="anonymous")
 REJECTED = Principal(kind="anonymous", rejected=True)
 
 
+def credential(authorization: str | None, key_param: str | None) -> str | None:
+    """The Authorization header, or else a widget key given as the `key` query parameter.
+
+    Widget keys are publishable (they sit in a page's source), so a page may put one in the
+    URL: reads then need no custom header, hence no preflight, and a CDN can cache them.
+    Only a widget key is taken from a URL; any other token there is ignored.
+    """
+    if authorization:
+        return authorization
+    if key_param and key_param.startswith(TOKEN_PREFIX["widget"]):
+        return f"Bearer {key_param}"
+    return None
+
+
 def bearer_token(authorization: str | None) -> str | None:
     if not authorization:
         return None
@@ -80,6 +102,17 @@ REFUSALS = {
     "expired": "This API key has expired.",
     "rotated": "This secret was rotated out and its overlap has ended; use the new secret.",
 }
+
+
+async def act_as_key(db: Db, token_hash: bytes) -> bool:
+    """Scope `db` to a stored key's tenant and principal, as a request with its secret
+    would (the worker, which holds only the hash, audits a key's webhook reads this way);
+    False when the key no longer authenticates (revoked, expired)."""
+    row = (await db.execute(AUTHENTICATE, {"hash": token_hash})).first()
+    if row is None:
+        return False
+    db.adopt_tenant(row.tenant_id)
+    return True
 
 
 async def authenticate(db: Db, authorization: str | None) -> Principal:

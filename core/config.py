@@ -45,7 +45,14 @@ class Settings:
         "MICROSPACE_APP_DB_PASSWORD",
         "password set on the application role by `migrate`",
     )
-    dev_mode: bool = setting(True, "MICROSPACE_DEV", "development mode (GraphiQL on)")
+    # production unless asked: `serve` turns it on by itself only for the quick start
+    # (embedded database, loopback address); see microspace/cli.py
+    dev_mode: bool = setting(
+        False,
+        "MICROSPACE_DEV",
+        "development mode (GraphiQL on)",
+        shown="`false` (on by itself only for the quick start: embedded database, loopback)",
+    )
     host: str = setting("127.0.0.1", "MICROSPACE_HOST", "where `serve` listens")
     port: int = setting(8000, "MICROSPACE_PORT", "the port `serve` listens on")
     default_page_size: int = setting(
@@ -103,7 +110,20 @@ class Settings:
         5.0, "MICROSPACE_STATEMENT_TIMEOUT", "PostgreSQL statement timeout, in seconds"
     )
     execution_timeout: float = setting(
-        10.0, "MICROSPACE_EXECUTION_TIMEOUT", "request execution timeout, in seconds"
+        10.0,
+        "MICROSPACE_EXECUTION_TIMEOUT",
+        "request timeout, in seconds, waits for a connection included",
+    )
+    # fair share of the pool (core/admission.py, docs/limits.md)
+    tenant_max_concurrency: int = setting(
+        4,
+        "MICROSPACE_TENANT_MAX_CONCURRENCY",
+        "requests of one tenant running at once, per process",
+    )
+    tenant_max_queue: int = setting(
+        64,
+        "MICROSPACE_TENANT_MAX_QUEUE",
+        "requests of one tenant waiting at once, per process (more: HTTP 503 `OVERLOADED`)",
     )
     # token bucket per principal (per client IP when anonymous), in cost points, per process
     # one token may load a 50-space page (cost 22,500) 10 times a second (docs/limits.md)
@@ -144,20 +164,25 @@ class Settings:
     )
     # webhooks (microspace/webhooks.py): first retry delay, retry window, request timeout
     webhook_backoff_seconds: float = setting(
-        30.0, "MICROSPACE_WEBHOOK_BACKOFF_SECONDS", "first webhook retry delay, in seconds"
+        30.0,
+        "MICROSPACE_WEBHOOK_BACKOFF_SECONDS",
+        "first webhook retry delay (doubling, with jitter, capped at 4 h), in seconds",
     )
     webhook_retry_hours: float = setting(
-        24.0, "MICROSPACE_WEBHOOK_RETRY_HOURS", "how long a webhook delivery is retried, in hours"
+        24.0,
+        "MICROSPACE_WEBHOOK_RETRY_HOURS",
+        "how long a webhook delivery is retried before it is dead-lettered, in hours",
     )
     webhook_timeout_seconds: float = setting(
-        5.0, "MICROSPACE_WEBHOOK_TIMEOUT_SECONDS", "webhook request timeout, in seconds"
+        5.0, "MICROSPACE_WEBHOOK_TIMEOUT_SECONDS", "per-request webhook timeout, in seconds"
     )
     # privacy engine (docs/privacy.md): signs export links and keys the suppression HMAC
     secret_key: str | None = setting(
         None,
         "MICROSPACE_SECRET_KEY",
         "signs export links, keys the suppression HMAC",
-        shown="a fixed development key; **required** when `MICROSPACE_DEV` is off",
+        shown="none; **required** in production mode and on any non-loopback address "
+        "(development: a random per-installation key in `.data/secret-key`)",
     )
     export_link_ttl: float = setting(
         3600.0,
@@ -169,6 +194,27 @@ class Settings:
         "MICROSPACE_RETENTION_GRACE_DAYS",
         "days after a subscription ends before its personal data is erased",
     )
+    # widgets (docs/widget.md)
+    public_url: str = setting(
+        "http://localhost:8000",
+        "MICROSPACE_PUBLIC_URL",
+        "the API's public base URL, used in invitation links (docs/widget.md)",
+    )
+    invitation_link_ttl: float = setting(
+        14 * 86400.0,
+        "MICROSPACE_INVITATION_LINK_TTL",
+        "how long an invitation e-mail's link works, in seconds",
+    )
+    visitor_session_ttl: float = setting(
+        30 * 86400.0,
+        "MICROSPACE_VISITOR_SESSION_TTL",
+        "how long a visitor session (opened from an invitation link) lasts, in seconds",
+    )
+    widget_cache_seconds: int = setting(
+        60,
+        "MICROSPACE_WIDGET_CACHE_SECONDS",
+        "`Cache-Control: max-age` of widget reads by GET persisted query",
+    )
 
     def owner_url(self) -> URL:
         if not self.database_url:
@@ -176,12 +222,15 @@ class Settings:
         return async_url(self.database_url)
 
     def secret(self) -> bytes:
-        """The key for export links and suppression hashes; required outside development."""
+        """The key for export links and suppression hashes.
+
+        There is no built-in fallback: a key in the source would let anyone forge export
+        links and reverse suppression hashes by dictionary. Without MICROSPACE_SECRET_KEY,
+        the CLI uses a random per-installation key (core/devdb.py), on loopback only.
+        """
         if self.secret_key:
             return self.secret_key.encode()
-        if self.dev_mode:
-            return b"microspace-development-only-secret"
-        raise RuntimeError("MICROSPACE_SECRET_KEY must be set when MICROSPACE_DEV is off")
+        raise RuntimeError("MICROSPACE_SECRET_KEY is not set")
 
     def app_url(self) -> URL:
         """The application's own login: a role that owns nothing and cannot bypass RLS."""

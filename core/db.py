@@ -27,6 +27,9 @@ from core.errors import ApiError
 T = TypeVar("T")
 # where a session records its tenant; models/tenancy.py reads it to scope every statement
 TENANT_KEY = "tenant_id"
+# statement options narrowing a session below its tenant (a widget's spaces, a visitor's own
+# rows: store/audience.py); models/tenancy.py adds them to every ORM statement
+NARROW_KEY = "narrow"
 
 
 QUERY_CANCELED = "57014"
@@ -70,6 +73,15 @@ def set_session_tenant(session: AsyncSession | Session, tenant_id: uuid.UUID) ->
 
 def session_tenant(session: Session) -> uuid.UUID | None:
     return session.info.get(TENANT_KEY)
+
+
+def narrow_session(session: AsyncSession | Session, options: Sequence[Any]) -> None:
+    session.info[NARROW_KEY] = tuple(options)
+
+
+def session_narrowing(session: Session) -> tuple[Any, ...]:
+    narrowing: tuple[Any, ...] = session.info.get(NARROW_KEY, ())
+    return narrowing
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
@@ -118,6 +130,10 @@ class Db:
             text("SELECT set_config('app.tenant_id', :tenant, true)"), {"tenant": str(tenant_id)}
         )
         self.adopt_tenant(tenant_id)
+
+    def narrow(self, options: Sequence[Any]) -> None:
+        """Hold every later ORM statement of this request to these criteria as well."""
+        narrow_session(self.session, options)
 
     def adopt_tenant(self, tenant_id: uuid.UUID) -> None:
         """Record the tenant that a statement just set with set_config in this transaction."""

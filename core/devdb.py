@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -11,6 +13,8 @@ from sqlalchemy.engine import URL
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = ROOT / ".data" / "postgres"
+# next to the embedded data directory: one random key per installation, never in the source
+SECRET_FILE = DEFAULT_DATA_DIR.parent / "secret-key"
 
 _server = None
 
@@ -40,3 +44,20 @@ def embedded_url(data_dir: Path = DEFAULT_DATA_DIR, database: str = "postgres") 
         query={"host": socket_dir} if socket_dir and not raw.hostname else {},
     )
     return url.render_as_string(hide_password=False)
+
+
+def installation_secret(path: Path = SECRET_FILE) -> str:
+    """This installation's own random key, created (mode 0600) on first use and kept."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()  # another process created it first: use theirs
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value

@@ -135,6 +135,11 @@ def parse_get(params: Mapping[str, str]) -> GraphQLRequestData:
     return operation(data)
 
 
+def persisted_query(extensions: Mapping[str, Any] | None) -> bool:
+    """Whether the request names its document by hash (`extensions.persistedQuery`)."""
+    return bool(extensions) and "persistedQuery" in (extensions or {})
+
+
 def operation(data: Any) -> GraphQLRequestData:
     if isinstance(data, list):
         raise Refusal(
@@ -145,14 +150,16 @@ def operation(data: Any) -> GraphQLRequestData:
     if not isinstance(data, dict):
         raise Refusal(400, "BAD_REQUEST", "The request body must be a JSON object.")
     query = data.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise Refusal(400, "BAD_REQUEST", "The request has no `query` string.")
     variables = data.get("variables")
     if not isinstance(variables, (dict, type(None))):
         raise Refusal(400, "BAD_REQUEST", "`variables` must be an object or null.")
     extensions = data.get("extensions")
     if not isinstance(extensions, (dict, type(None))):
         raise Refusal(400, "BAD_REQUEST", "`extensions` must be an object or null.")
+    if query is None and persisted_query(extensions):
+        pass  # sent by hash: microspace/persisted.py finds the document
+    elif not isinstance(query, str) or not query.strip():
+        raise Refusal(400, "BAD_REQUEST", "The request has no `query` string.")
     name = data.get("operationName")
     if not isinstance(name, (str, type(None))):
         raise Refusal(400, "BAD_REQUEST", "`operationName` must be a string or null.")

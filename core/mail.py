@@ -62,6 +62,15 @@ class FileSender:
         # atomic, and a re-send of the same e-mail replaces its file instead of adding one
         os.replace(tmp, self.directory / f"{email.key}.eml")
 
+    def held_keys(self) -> list[str]:
+        """The outbox ids of the e-mails the sink holds."""
+        return [p.stem for p in self.directory.glob("*.eml")] if self.directory.is_dir() else []
+
+    def forget(self, keys: list[str]) -> None:
+        """Remove these e-mails: their outbox rows are gone (erasure, retention)."""
+        for key in keys:
+            (self.directory / f"{key}.eml").unlink(missing_ok=True)
+
 
 class SmtpSender:
     """SMTP through smtplib (in a thread), STARTTLS by default."""
@@ -106,6 +115,8 @@ def render(
     if kind == "space_invitation":
         subject = f"You are invited to {space_title}"
         body = f"{hello}\n\nYou have been invited to the space \u201c{space_title}\u201d."
+        if payload.get("link"):
+            body += f"\n\nOpen it here (the link is personal and expires): {payload['link']}"
     elif kind == "space_updated":
         subject = f"{space_title} has been updated"
         body = f"{hello}\n\nThe space \u201c{space_title}\u201d has been updated."
@@ -114,6 +125,13 @@ def render(
         body = (
             f"{hello}\n\nWe received a {payload.get('request_kind', 'data')} request for your "
             f"personal data. To confirm it was you, use this code: {payload.get('code', '')}\n\n"
+            "If you did not ask for this, ignore this e-mail."
+        )
+    elif kind == "subject_link":
+        subject = "Your link to your data requests"
+        body = (
+            f"{hello}\n\nUse this token to file and follow requests about your personal data "
+            f"(send it as `Authorization: Bearer ...`): {payload.get('token', '')}\n\n"
             "If you did not ask for this, ignore this e-mail."
         )
     elif kind == "webhook_failing":

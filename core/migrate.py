@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from pathlib import Path
 from typing import Any
 
@@ -9,20 +11,36 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.config import APP_ROLE
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+ROLE_ATTEMPTS = 8
 
 
 async def ensure_app_role(owner_url: URL, password: str) -> None:
-    """Create (or re-password) the application's login: owns nothing, cannot bypass RLS."""
+    """Create (or re-password) the application's login: owns nothing, cannot bypass RLS.
+
+    The role is the server's, not one database's: processes starting at once against any
+    database of the server race on its catalog row ("tuple concurrently updated"), so a lost
+    race is retried, after a random pause; callers on one database queue on an advisory lock.
+    """
+    for attempt in range(ROLE_ATTEMPTS):
+        try:
+            await _ensure_app_role(owner_url, password)
+            return
+        except DBAPIError as exc:
+            if "tuple concurrently updated" not in str(exc) or attempt == ROLE_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
+
+
+async def _ensure_app_role(owner_url: URL, password: str) -> None:
     engine = create_async_engine(owner_url)
     try:
         async with engine.begin() as conn:
-            # two processes starting at once (two workers) would otherwise race on the role's
-            # catalog row ("tuple concurrently updated")
             await conn.execute(
                 text("SELECT pg_advisory_xact_lock(hashtext('microspace_app_role'))")
             )

@@ -23,6 +23,9 @@ class RequestOutcome:
     refusal: RateLimited | None = None
     # a GraphQL-over-HTTP request error (no `data`): answered with HTTP 400
     request_error: bool = False
+    # the principal kind that ran a trusted document by hash (microspace/persisted.py): a
+    # widget's GET is then cacheable
+    persisted_by: str | None = None
 
     def admit(self, buckets: TokenBuckets, key: str) -> Decision:
         """Take one point for the request itself; the query's cost is charged after parsing."""

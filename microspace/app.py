@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core import http
+from core import access_log, http
 from core.config import Settings
 from core.db import make_engine, sessionmaker_for
 from core.http import Refusal
@@ -24,10 +24,14 @@ from core.limits import Limits
 from core.outcome import RequestOutcome
 from core.ratelimit import TokenBuckets
 from core.ratelimit import headers as rate_headers
+from microspace import persisted
+from microspace.cors import Cors
 from microspace.exports import export_endpoint
+from microspace.invitations import invitation_endpoint
 from microspace.pipeline import Pipeline
 from microspace.state import AppState
 from microspace.strawberry_adapter import OutcomeRequest, StrawberryView
+from microspace.widget import widget_script
 from models.pii import validate_categories
 from policies.authz import TenantPolicies, load_enforcer
 from privacy.erasure import StepHook
@@ -68,9 +72,12 @@ class GraphQLApp(StrawberryView):
             build_schema(
                 limits=Limits.from_settings(settings), compiled_reads=settings.compiled_reads
             ),
-            allow_queries_via_get=settings.allow_get_queries,
+            # GET by hash is always open (widget reads, CDN caching); GET with a query text
+            # only when configured (StrawberryView.parse_http_body)
+            allow_queries_via_get=True,
             **kwargs,
         )
+        self.get_text_queries = settings.allow_get_queries
         self.pipeline = pipeline
         self.buckets = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_rate)
 
@@ -85,6 +92,8 @@ class GraphQLApp(StrawberryView):
             return
         request = OutcomeRequest(scope, http.replay(body))
         response = await self.handle(request)
+        max_age = self.pipeline.state.settings.widget_cache_seconds
+        response = persisted.http_cache(request, response, max_age)
         if http.wants_graphql_response(request.headers.get("accept")) and (
             response.media_type == "application/json"
         ):
@@ -136,6 +145,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         statement_timeout=settings.statement_timeout,
     )
     validate_categories()  # a personal column without a fideslang category stops start-up
+    access_log.install()  # export links are secrets: the access log shows the route only
     enforcer = load_enforcer()
     state = AppState(
         settings=settings,
@@ -169,6 +179,8 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/exports/{token}", export_endpoint(pipeline), methods=["GET"]),
+            Route("/invitations/{token}", invitation_endpoint(pipeline), methods=["GET"]),
+            Route("/widget.js", widget_script(state), methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
@@ -177,6 +189,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     app.state.microspace = state
     # the compiled read path: tests flip `.enabled` to hold both paths to one answer
     app.state.compiled_reads = graphql.schema.compiled_reads  # type: ignore[attr-defined]
+    app.add_middleware(Cors, state=state)
     app.add_middleware(RequestId)
     # start-up objects (schema, policies, models) never die: keep them out of the cyclic
     # collector's full passes, which otherwise walk them during large responses

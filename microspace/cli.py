@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -18,13 +19,47 @@ from microspace.tenants import OperatorError
 def _settings_with_database() -> tuple[Settings, bool]:
     """Settings whose database_url is set, starting the embedded server when it is not."""
     settings = load_settings()
-    if settings.database_url:
-        return settings, False
-    from core.devdb import embedded_url
+    embedded = not settings.database_url
+    if embedded:
+        from core.devdb import embedded_url
 
-    url = embedded_url()
-    os.environ["DATABASE_URL"] = url
-    return replace(settings, database_url=url), True
+        url = embedded_url()
+        os.environ["DATABASE_URL"] = url
+        settings = replace(settings, database_url=url)
+    if not settings.secret_key and (embedded or settings.dev_mode):
+        from core.devdb import installation_secret
+
+        settings = replace(settings, secret_key=installation_secret())
+    return settings, embedded
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve_settings(settings: Settings, *, embedded: bool, host: str, dev: bool) -> Settings:
+    """Production unless asked; refuse what would expose the installation's own key.
+
+    Development mode (GraphiQL, the generated key) switches itself on only for the quick
+    start: the embedded database on a loopback address, with MICROSPACE_DEV unset.
+    """
+    explicit = os.environ.get("MICROSPACE_DEV", "").strip() != ""
+    quick_start = embedded and is_loopback(host) and not explicit
+    settings = replace(settings, dev_mode=dev or settings.dev_mode or quick_start)
+    configured = bool(os.environ.get("MICROSPACE_SECRET_KEY"))
+    if not configured and not (settings.dev_mode or embedded):
+        raise OperatorError("MICROSPACE_SECRET_KEY must be set to serve in production mode")
+    if not configured and not is_loopback(host):
+        raise OperatorError(
+            f"refusing to serve on {host} with the generated per-installation key: "
+            "set MICROSPACE_SECRET_KEY"
+        )
+    return settings
 
 
 def _migrate(settings: Settings) -> None:
@@ -40,12 +75,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from microspace.tenants import seed_demo
 
     settings, embedded = _settings_with_database()
-    _migrate(settings)
     host = args.host or settings.host
     port = args.port or settings.port
+    settings = serve_settings(settings, embedded=embedded, host=host, dev=args.dev)
+    _migrate(settings)
     if embedded or args.demo:
         demo = asyncio.run(seed_demo(settings.owner_url()))
-        print(f"GraphiQL:   http://{host}:{port}/graphql", flush=True)
+        if settings.dev_mode:
+            print(f"GraphiQL:   http://{host}:{port}/graphql", flush=True)
         print(f"Demo owner token (shown once): {demo.token}", flush=True)
         print(
             f'Try: curl -s http://{host}:{port}/graphql -H "Authorization: Bearer {demo.token}" '
@@ -189,6 +226,45 @@ def _key_commands(sub: Any) -> None:
     kr.set_defaults(func=cmd_key_revoke)
 
 
+def cmd_document_register(args: argparse.Namespace) -> int:
+    from microspace.widget_admin import register_document_cli
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    with open(args.file, encoding="utf-8") as f:
+        document = f.read()
+    result = asyncio.run(register_document_cli(settings.owner_url(), args.tenant, document))
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_tenant_web(args: argparse.Namespace) -> int:
+    from microspace.widget_admin import set_tenant_web
+
+    settings, _ = _settings_with_database()
+    _migrate(settings)
+    origins = [] if args.no_cors_origins else (args.cors_origin or None)
+    result = asyncio.run(
+        set_tenant_web(settings.owner_url(), args.tenant, origins, args.visitor_url)
+    )
+    print(json.dumps(result))
+    return 0
+
+
+def _widget_commands(sub: Any) -> None:
+    """document-register (twin of persistedDocumentRegister) and tenant-web (docs/widget.md)."""
+    dr = sub.add_parser("document-register", help="trust a GraphQL document for widgets")
+    dr.add_argument("--tenant", required=True)
+    dr.add_argument("--file", required=True, help="the document's exact text")
+    dr.set_defaults(func=cmd_document_register)
+    tw = sub.add_parser("tenant-web", help="a tenant's CORS origins and invitation landing page")
+    tw.add_argument("--tenant", required=True)
+    tw.add_argument("--cors-origin", action="append", help="repeat; replaces the list")
+    tw.add_argument("--no-cors-origins", action="store_true", help="same-origin only")
+    tw.add_argument("--visitor-url", help="the page embedding the widget ('' to clear)")
+    tw.set_defaults(func=cmd_tenant_web)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="microspace", description=__doc__)
     sub = p.add_subparsers(dest="command")
@@ -196,6 +272,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true", help="seed the demo tenant on any database")
+    serve.add_argument(
+        "--dev", action="store_true", help="development mode (GraphiQL) on any database"
+    )
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     sub.add_parser(
@@ -219,6 +298,7 @@ def parser() -> argparse.ArgumentParser:
     wk.add_argument("--once", action="store_true", help="send what is due now, print JSON, exit")
     wk.set_defaults(func=cmd_worker)
     _key_commands(sub)
+    _widget_commands(sub)
     return p
 
 

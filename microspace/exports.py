@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from core.http import Refusal
 from microspace.pipeline import Pipeline
-from models.subject_request import RequestKind, RequestState, SubjectRequest
+from models.subject_request import RequestKind, RequestState, SubjectRequest, Suppression
 from privacy.export import build_document, document_zip
 from privacy.links import LinkExpired, LinkInvalid, verify_link
 from schema.context import Context
@@ -58,7 +58,10 @@ async def _export(request: Request, context: Context) -> Response:
         )
     try:
         tenant_id, request_id = verify_link(
-            context.settings.secret(), request.path_params["token"], now=datetime.now(UTC)
+            context.settings.secret(),
+            request.path_params["token"],
+            now=datetime.now(UTC),
+            max_ttl=context.settings.export_link_ttl,
         )
     except LinkExpired as exc:
         # another tenant learns nothing, not even that the link was genuine
@@ -81,6 +84,14 @@ async def _export(request: Request, context: Context) -> Response:
     )
     if row is None or row.kind not in EXPORTABLE:
         raise invalid_link()
+    erased = await db.scalar(
+        select(Suppression.id).where(Suppression.email_hash == row.subject_hash).limit(1)
+    )
+    if erased is not None:
+        # the subject was erased since: their outstanding links are revoked with their data
+        raise Refusal(
+            410, "EXPORT_LINK_REVOKED", "This export link was revoked: its subject was erased."
+        )
     if row.state != RequestState.COMPLETED.value:
         raise Refusal(
             409,

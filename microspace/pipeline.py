@@ -15,13 +15,15 @@ from contextlib import asynccontextmanager
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.auth import authenticate
+from core.admission import Admission
+from core.auth import authenticate, credential
 from core.db import Db, unit_of_work
 from core.http import Refusal, error_response
 from core.outcome import RequestOutcome
 from microspace.state import AppState
 from policies.authz import Authorizer, load_tenant_policies
 from schema.context import Context
+from store.audience import narrow_to_audience
 from store.loaders import Loaders
 
 log = logging.getLogger("microspace")
@@ -32,6 +34,9 @@ Step = Callable[[Context], Awaitable[Response]]
 class Pipeline:
     def __init__(self, state: AppState) -> None:
         self.state = state
+        settings = state.settings
+        # a fair share of the pool per tenant (core/admission.py, docs/limits.md)
+        self.admission = Admission(settings.tenant_max_concurrency, settings.tenant_max_queue)
 
     def db(self) -> Db:
         return Db(self.state.sessionmaker, statement_timeout=self.state.settings.statement_timeout)
@@ -39,11 +44,21 @@ class Pipeline:
     async def serve(
         self, request: Request, step: Step, outcome: RequestOutcome | None = None
     ) -> Response:
-        """Run `step` in an opened request; a refusal, a timeout or a crash becomes one error."""
+        """Run `step` in an opened request; a refusal, a timeout or a crash becomes one error.
+
+        The deadline starts before the waits for an admission slot and for a pooled
+        connection: a request's whole life is bounded by the execution timeout.
+        """
+        deadline = asyncio.get_running_loop().time() + self.state.settings.execution_timeout
+        client = request.client.host if request.client else "unknown"
+        lane = self.admission.key(_credential(request), client)
         try:
-            async with self.open(request, outcome) as context:
-                async with asyncio.timeout(self.state.settings.execution_timeout):
-                    return await step(context)
+            async with (
+                self.admission.slot(lane, deadline),
+                asyncio.timeout_at(deadline),
+                self.open(request, outcome) as context,
+            ):
+                return await step(context)
         except Refusal as refusal:
             return refusal.response()
         except TimeoutError:
@@ -79,9 +94,13 @@ class Pipeline:
 
     async def context(self, request: Request, db: Db, outcome: RequestOutcome) -> Context:
         state = self.state
-        principal = await authenticate(db, request.headers.get("authorization"))
+        authorization = _credential(request)
+        principal = await authenticate(db, authorization)
+        self.admission.learn(authorization, principal.tenant_id)
         if principal.tenant_id is not None:
             await load_tenant_policies(db, state.tenant_policies, principal)
+        # a widget key or visitor sees less than its tenant (store/audience.py)
+        await narrow_to_audience(db, principal)
         return Context(
             request=request,
             request_id=request.state.request_id,
@@ -99,7 +118,8 @@ class Pipeline:
         if not len(context.audit) or context.principal.tenant_id is None:
             return
         async with unit_of_work(self.db()) as audit_db:
-            await audit_db.set_tenant(context.principal.tenant_id)
+            # authenticated again: the audit chain takes its principal from this transaction
+            await authenticate(audit_db, _credential(context.request))
             await context.audit.flush(audit_db)
 
     def timed_out(self) -> Response:
@@ -107,7 +127,12 @@ class Pipeline:
         return error_response(
             503,
             "EXECUTION_TIMEOUT",
-            f"The request ran past the {limit:g} s execution timeout and was cancelled; "
-            "nothing was changed.",
+            f"The request ran past the {limit:g} s execution timeout (waits for a database "
+            "connection included) and was cancelled; nothing was changed.",
+            {"Retry-After": "1"},
             limit=limit,
         )
+
+
+def _credential(request: Request) -> str | None:
+    return credential(request.headers.get("authorization"), request.query_params.get("key"))

@@ -9,6 +9,7 @@ adapter.py compares it with the installed Strawberry and fails when anything mov
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -18,17 +19,29 @@ from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from core import http
 from core.http import Refusal
 from core.outcome import RequestOutcome
+from microspace import persisted
 from schema.context import Context
 
 # Strawberry view methods this module overrides or calls, with the parameters it relies on
 OVERRIDDEN: dict[str, tuple[str, ...]] = {
     "encode_json": ("self", "data"),
+    "execute_single": (
+        "self",
+        "request",
+        "request_adapter",
+        "sub_response",
+        "context",
+        "root_value",
+        "request_data",
+    ),
+    "should_render_graphql_ide": ("self", "request"),
     "parse_http_body": ("self", "request"),
     "process_result": ("self", "request", "result"),
     "run": ("self", "request", "context", "root_value"),
@@ -45,7 +58,11 @@ class OutcomeRequest(Request):
 
 
 class StrawberryView(GraphQL[Context, None]):
-    """Strawberry's ASGI view with strict HTTP parsing and GraphQL-over-HTTP request errors."""
+    """Strawberry's ASGI view with strict HTTP parsing and GraphQL-over-HTTP request errors,
+    and documents by hash (microspace/persisted.py)."""
+
+    # GET with a query text (GET by hash is always open: `allow_queries_via_get` stays on)
+    get_text_queries = False
 
     async def execute(self, request: Request, context: Context) -> Response:
         """Run one operation; the view's HTTP errors come back as coded refusals."""
@@ -69,16 +86,47 @@ class StrawberryView(GraphQL[Context, None]):
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         if request.method == "GET":
-            if not self.allow_queries_via_get:
+            params = {k: v for k, v in request.query_params.items() if v is not None}
+            data = http.parse_get(params)
+            if not self.get_text_queries and not http.persisted_query(data.extensions):
                 raise Refusal(
                     405,
                     "GET_NOT_ALLOWED",
-                    "Send operations as POST with `Content-Type: application/json`.",
+                    "Send operations as POST with `Content-Type: application/json`, or by "
+                    "hash (`extensions.persistedQuery`) over GET.",
                     {"Allow": "POST"},
                 )
-            params = {k: v for k, v in request.query_params.items() if v is not None}
-            return http.parse_get(params)
+            return data
         return http.parse_post(request.content_type, await request.get_body())
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # a GET by hash has no `query` parameter but is an operation, not a browser visit
+        params: Mapping[str, object] = getattr(request, "query_params", {})
+        if "extensions" in params:
+            return False
+        return bool(super().should_render_graphql_ide(request))
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        # the document by hash, or a widget refused an untrusted one
+        try:
+            request_data, to_register = await persisted.resolve(context, request_data)
+        except persisted.PersistedQueryError as error:
+            return error.result()
+        result: ExecutionResult = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if to_register is not None and result.data is not None:
+            # an automatic persisted query is kept once it passed the limits and validation
+            await persisted.register_automatic(context, to_register)
+        return result
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -1,18 +1,19 @@
 """Webhook delivery from the domain-event outbox: at least once, signed, redacted, guarded.
 
-Two steps, each one row per transaction, claimed with `FOR UPDATE SKIP LOCKED` so any number
-of workers share one outbox without delivering a row twice in normal operation:
+Two steps, rows claimed with `FOR UPDATE SKIP LOCKED` so any number of workers share one
+outbox without delivering a row twice in normal operation:
 
-1. dispatch: an undelivered domain event becomes one delivery per matching, enabled
-   subscription of an active key (unique per event and subscription), and is marked handed
-   over in the same transaction;
+1. dispatch (a tenant's due events in one transaction): each undelivered domain event becomes
+   one delivery per matching, enabled subscription of an active key (unique per event and
+   subscription), and is marked handed over in the same transaction;
 2. deliver: a due delivery is read, its payload built, signed and POSTed, and the outcome
    recorded, all while the row is locked; a crash before the commit leaves it pending, and
    the next attempt carries the same `webhook-id`, so a receiver drops the duplicate.
 
 The payload's object is a GraphQL read run as the subscribing key (its scopes, the tenant's
 policy overrides, the same redaction extension), so a webhook never carries more than the
-key could read itself; the read is audited like any other.
+key could read itself; the read is audited like any other (microspace/webhook_reads.py).
+Signing and the guarded POST are in microspace/webhook_sender.py.
 """
 
 from __future__ import annotations
@@ -31,22 +32,18 @@ import strawberry
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.requests import Request
 
-from core.auth import Principal
 from core.config import Settings
 from core.db import Db, unit_of_work
+from microspace.webhook_reads import payload_for
 from microspace.webhook_sender import Attempt, sign_and_post
-from models import ApiToken, DeliveryStatus, DomainEvent, Member, OutboxMessage, Tenant
+from models import ApiToken, DeliveryStatus, DomainEvent, Member, OutboxMessage
 from models import WebhookDelivery as Delivery
 from models import WebhookSubscription as Subscription
-from policies.authz import Authorizer, TenantPolicies, load_enforcer, load_tenant_policies
-from resolvers.webhook_payloads import READS
+from policies.authz import TenantPolicies, load_enforcer
 from schema.build import build_schema
-from schema.context import Context
 from schema.webhooks import webhook_id
-from store.events import emit, envelope
-from store.loaders import Loaders
+from store.events import emit
 
 log = logging.getLogger("microspace.webhooks")
 BATCH = 100
@@ -82,7 +79,7 @@ class Webhooks:
     async def run_once(self) -> HookStats:
         """Dispatch every due event, then attempt every due delivery, then return."""
         stats = HookStats()
-        await self._drain("app_domain_events_due", self._dispatch, stats)
+        await self._drain("app_domain_events_due", self._dispatch, stats, per_tenant=True)
         await self._drain("app_webhook_deliveries_due", self._deliver, stats)
         return stats
 
@@ -99,7 +96,11 @@ class Webhooks:
             except TimeoutError:
                 pass
 
-    async def _drain(self, function: str, handle: Any, stats: HookStats) -> None:
+    async def _drain(
+        self, function: str, handle: Any, stats: HookStats, *, per_tenant: bool = False
+    ) -> None:
+        """Handle every due row the listing function returns, a tenant's rows together (one
+        transaction each for events, one per row for deliveries), until none is new."""
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
             async with self.sessionmaker() as session:
@@ -107,58 +108,67 @@ class Webhooks:
                 keys = [(r.tenant_id, r.id) for r in rows if (r.tenant_id, r.id) not in seen]
             if not keys:
                 return
-            for key in keys:
-                seen.add(key)
-                await self._unit(handle, *key, stats)
+            seen.update(keys)
+            if per_tenant:
+                by_tenant: dict[uuid.UUID, list[uuid.UUID]] = {}
+                for tenant_id, row_id in keys:
+                    by_tenant.setdefault(tenant_id, []).append(row_id)
+                for tenant_id, ids in by_tenant.items():
+                    await self._unit(handle, tenant_id, ids, stats)
+            else:
+                for tenant_id, row_id in keys:
+                    await self._unit(handle, tenant_id, row_id, stats)
 
-    async def _unit(
-        self, handle: Any, tenant_id: uuid.UUID, row_id: uuid.UUID, stats: HookStats
-    ) -> None:
+    async def _unit(self, handle: Any, tenant_id: uuid.UUID, rows: Any, stats: HookStats) -> None:
         try:
             db = Db(self.sessionmaker, statement_timeout=self.settings.statement_timeout)
             async with unit_of_work(db):
                 await db.set_tenant(tenant_id)
-                if not await handle(db, row_id, stats):
+                if not await handle(db, rows, stats):
                     db.discard()
         except Exception:
             # one bad row (a deadlock, a timeout) must not stop the others; it stays due
-            log.exception("webhooks: %s not processed; it stays due", row_id)
+            log.exception("webhooks: %s not processed; it stays due", rows)
             stats.skipped += 1
 
-    async def _dispatch(self, db: Db, event_id: uuid.UUID, stats: HookStats) -> bool:
+    async def _dispatch(self, db: Db, event_ids: list[uuid.UUID], stats: HookStats) -> bool:
+        """Hand a tenant's events to its matching subscriptions, in one transaction."""
         claim = (
             select(DomainEvent)
-            .where(DomainEvent.id == event_id, DomainEvent.delivered_at.is_(None))
+            .where(DomainEvent.id.in_(event_ids), DomainEvent.delivered_at.is_(None))
             .with_for_update(skip_locked=True)
         )
-        event = await db.scalar(claim)
-        if event is None:
-            stats.skipped += 1
+        events = list(await db.scalars(claim))
+        if not events:
+            stats.skipped += 1  # another worker holds them, or handed them over already
             return False
         now = self.clock()
-        subscribed = (
-            select(Subscription.id)
+        active = (
+            select(Subscription.id, Subscription.event_types)
             .join(ApiToken, ApiToken.id == Subscription.api_key_id)
             .where(
-                Subscription.event_types.contains([event.topic]),
                 Subscription.disabled_at.is_(None),
                 ApiToken.revoked_at.is_(None),
                 or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
             )
         )
+        subscriptions = (await db.execute(active)).all()
         rows = [
             {
                 "tenant_id": db.tenant_id,
                 "id": uuid.uuid4(),
-                "subscription_id": sid,
+                "subscription_id": sub.id,
                 "event_id": event.id,
                 "event_type": event.topic,
             }
-            for sid in await db.scalars(subscribed)
+            for event in events
+            for sub in subscriptions
+            if event.topic in sub.event_types
         ]
         if rows:
             await db.execute(insert(Delivery).values(rows).on_conflict_do_nothing())
-        event.delivered_at = now
+        for event in events:
+            event.delivered_at = now
         stats.dispatched += len(rows)
         return True
 
@@ -202,46 +212,7 @@ class Webhooks:
 
     async def payload(self, db: Db, key: ApiToken, event: DomainEvent) -> dict[str, Any]:
         """The delivery body: the event and the object as this key reads it now."""
-        ref = event.payload or {}
-        obj, redactions = None, []
-        query = READS.get(str(ref.get("type")))
-        if query is not None and not event.topic.endswith((".deleted", ".erased")):
-            result = await self.read_as(db, key, query, {"id": ref.get("id")})
-            obj = (result.data or {}).get("object")
-            redactions = (result.extensions or {}).get("redactions", [])
-        return envelope(event.topic, event.id, event.created_at.isoformat(), ref, obj, redactions)
-
-    async def read_as(self, db: Db, key: ApiToken, query: str, variables: dict[str, Any]) -> Any:
-        """Run a GraphQL read as the key, in this transaction; its personal-data reads are
-        audited like an API request's (once per attempt: each attempt discloses them)."""
-        version = await db.scalar(select(Tenant.policy_version))
-        principal = Principal(
-            kind="partner",
-            tenant_id=key.tenant_id,
-            subjects=tuple(key.scopes or ()),
-            token_id=key.id,
-            policy_version=version or 0,
-        )
-        await load_tenant_policies(db, self.policies, principal)
-        request_id = f"webhook-{uuid.uuid4().hex[:12]}"
-        context = Context(
-            request=Request({"type": "http", "method": "POST", "path": "/webhooks", "headers": []}),
-            request_id=request_id,
-            principal=principal,
-            db=db,
-            loaders=Loaders(db),
-            authz=Authorizer(self.policies.enforcer, principal, self.policies),
-            settings=self.settings,
-            json_passthrough=False,  # the payload is built from `result.data`
-        )
-        result = await self.schema.execute(query, variable_values=variables, context_value=context)
-        # audited in a short transaction of its own: appending takes the tenant's audit-chain
-        # lock, which must not be held through the POST that follows (API requests wait on it)
-        audit_db = Db(self.sessionmaker, statement_timeout=self.settings.statement_timeout)
-        async with unit_of_work(audit_db):
-            await audit_db.set_tenant(key.tenant_id)
-            await context.audit.flush(audit_db)
-        return result
+        return await payload_for(self, db, key, event)
 
     async def _record(
         self,

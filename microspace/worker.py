@@ -26,7 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for, unit_of_work
+from core.invitation_links import Invitation, InvitationLinks
 from core.mail import Email, Sender, render, sender_from_settings
+from microspace.housekeeping import prune_mail_sink, resume_erasures
 from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
@@ -54,10 +56,14 @@ class Worker:
     mail_from: str
     max_attempts: int = 8
     backoff_seconds: float = 30.0
+    # signs the link of each invitation e-mail as it is sent (never stored in the outbox)
+    links: InvitationLinks | None = None
 
     async def run_once(self) -> Stats:
-        """Send everything that is due now, then return."""
+        """Resume interrupted erasures, send everything that is due now, then return."""
         stats = Stats()
+        await resume_erasures(self.sessionmaker, stats.errors)
+        await prune_mail_sink(self.sender, self.sessionmaker)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
             keys = [k for k in await self._due() if k not in seen]
@@ -119,7 +125,7 @@ class Worker:
         # the contact first, then the outbox row: the order a consent withdrawal locks them
         # in, so the two can never deadlock. Shared: a withdrawal either committed before
         # this (and the consent check sees it) or waits until this e-mail is marked sent.
-        # No contact: an operational e-mail to a member (no consent or access to check).
+        # no contact: an operational e-mail to a member (no consent or access to check)
         if contact_id is not None and not await lock_contact(db, contact_id, exclusive=False):
             return None
         claim = (
@@ -145,7 +151,11 @@ class Worker:
         space_title = None
         if row.space_id is not None:
             space_title = await db.scalar(select(Space.title).where(Space.id == row.space_id))
-        subject, body = render(row.kind, contact.full_name, space_title, row.payload)
+        payload = row.payload
+        if row.kind == EmailKind.SPACE_INVITATION.value and self.links and row.space_id:
+            invitation = Invitation(row.tenant_id, row.space_id, contact.id)
+            payload = {**payload, "link": self.links.url(invitation, now=datetime.now(UTC))}
+        subject, body = render(row.kind, contact.full_name, space_title, payload)
         email = Email(
             key=str(row.id), to=contact.email, subject=subject, body=body, sender=self.mail_from
         )
@@ -155,8 +165,8 @@ class Worker:
             self._failed(row, exc, stats)
             return
         now = datetime.now(UTC)
-        if row.kind == EmailKind.SUBJECT_VERIFICATION.value:
-            row.payload = {}  # a one-time code does not outlive its delivery
+        if row.kind in (EmailKind.SUBJECT_VERIFICATION.value, EmailKind.SUBJECT_LINK.value):
+            row.payload = {}  # a one-time code or token does not outlive its delivery
         row.status, row.sent_at, row.attempts, row.last_error = (
             OutboxStatus.SENT.value,
             now,
@@ -245,6 +255,7 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
         mail_from=settings.mail_from,
         max_attempts=settings.outbox_max_attempts,
         backoff_seconds=settings.outbox_backoff_seconds,
+        links=InvitationLinks(settings.secret(), settings.public_url, settings.invitation_link_ttl),
     )
     return worker, engine
 

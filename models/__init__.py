@@ -8,6 +8,7 @@ from models.consent import ConsentAction, ConsentEvent, ConsentPurpose, ConsentS
 from models.contact import Contact
 from models.domain_event import EVENT_TYPES, DomainEvent
 from models.outbox import EmailKind, EmailSent, OutboxMessage, OutboxStatus
+from models.persisted import PersistedDocument
 from models.space import Space, SpaceStatus
 from models.space_access import AccessState, SpaceAccess
 from models.subject_request import (
@@ -41,6 +42,7 @@ __all__ = [
     "Member",
     "OutboxMessage",
     "OutboxStatus",
+    "PersistedDocument",
     "PolicyRule",
     "RequestKind",
     "RequestState",

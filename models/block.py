@@ -6,7 +6,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String
+from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,6 +31,15 @@ class Block(TenantScoped, Timestamps, Base):
             ["tenant_id", "space_id"], ["spaces.tenant_id", "spaces.id"], ondelete="CASCADE"
         ),
         Index("ix_blocks_space_position", "tenant_id", "space_id", "position"),
+        # deferred: a reorder passes through duplicates inside one statement (migration 0007)
+        UniqueConstraint(
+            "tenant_id",
+            "space_id",
+            "position",
+            name="blocks_space_position_key",
+            deferrable=True,
+            initially="DEFERRED",
+        ),
     )
 
     space_id: Mapped[uuid.UUID]

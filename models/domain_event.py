@@ -35,6 +35,7 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "consent.withdrawn": ("ConsentEvent", "A contact withdrew consent: stop that processing."),
     "access.granted": ("SpaceAccess", "A contact was invited to a space."),
     "access.revoked": ("SpaceAccess", "A contact's access to a space was revoked."),
+    "access.accepted": ("SpaceAccess", "A contact opened their invitation link and accepted it."),
     "subject_request.created": ("SubjectRequest", "A data-subject request was filed."),
     "subject_request.updated": ("SubjectRequest", "A subject request was verified or extended."),
     "subject_request.completed": ("SubjectRequest", "A subject request was carried out."),

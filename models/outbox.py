@@ -21,6 +21,7 @@ class EmailKind(str, enum.Enum):
     SPACE_UPDATED = "space_updated"
     MARKETING = "marketing"
     SUBJECT_VERIFICATION = "subject_verification"
+    SUBJECT_LINK = "subject_link"
     # to the tenant's owners (members, not contacts): a webhook endpoint keeps failing
     WEBHOOK_FAILING = "webhook_failing"
 

@@ -3,7 +3,7 @@
 Declared once, on the columns (`info={"pii": "<fideslang category>"}`); redaction, export,
 erasure, retention and the audit read it from here and keep no list of their own. A NOT NULL
 personal column also declares what it becomes once erased (`info={ERASED: fn(table)}`, an
-SQL expression); a nullable one becomes NULL.
+SQL expression); a nullable one becomes NULL unless it declares a replacement too.
 """
 
 from __future__ import annotations
@@ -63,10 +63,11 @@ def erased_values(table: Table, *, keep: Collection[str] = ()) -> dict[str, Any]
     for column in personal_columns_of(table):
         if column.key in keep:
             continue
-        if column.nullable:
-            values[column.key] = None
-        elif ERASED in column.info:
+        if ERASED in column.info:
+            # declared: a NOT NULL column, or a nullable one a constraint needs present
             values[column.key] = column.info[ERASED](table)
+        elif column.nullable:
+            values[column.key] = None
     return values
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, LargeBinary, String, Table, Text, Uuid, func
+from sqlalchemy import ColumnElement, LargeBinary, String, Table, Text, Uuid, case, func, literal
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,6 +53,16 @@ def _keyed_hash(requests: Table) -> ColumnElement[str]:
     return func.concat("hmac:", func.encode(requests.c.subject_hash, "hex"))
 
 
+def _erased_reason(requests: Table) -> ColumnElement[str | None]:
+    # a rejected request must name a reason (CHECK): the member's text gives way to a marker
+    reason = requests.c.rejection_reason
+    return case((reason.is_(None), None), else_=literal(ERASED_TEXT))
+
+
+# what members' free text about a subject becomes once the subject is erased
+ERASED_TEXT = "[erased with the subject]"
+
+
 class SubjectRequest(TenantScoped, Base):
     __tablename__ = "subject_requests"
 
@@ -66,11 +76,14 @@ class SubjectRequest(TenantScoped, Base):
     # the contacts matched when the request was filed (ids only)
     contact_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), default=list)
     state: Mapped[str] = mapped_column(String(16), default=RequestState.RECEIVED.value)
-    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    # free text by members: may name the person, so it is personal and erased with them
+    rejection_reason: Mapped[str | None] = mapped_column(
+        Text, info={"pii": "user", ERASED: _erased_reason}
+    )
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
     due_at: Mapped[datetime]
     extended_at: Mapped[datetime | None]
-    extension_reason: Mapped[str | None] = mapped_column(Text)
+    extension_reason: Mapped[str | None] = mapped_column(Text, info={"pii": "user"})
     verification_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
     verified_by: Mapped[str | None] = mapped_column(String(16))  # token | attestation
     # correction: {field: new value}; cleared once applied

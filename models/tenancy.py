@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
-from core.db import session_tenant
+from core.db import session_narrowing, session_tenant
 from models.base import TenantScoped
 
 
@@ -51,7 +51,9 @@ def _scope_to_tenant(state: ORMExecuteState) -> None:
     state.statement = state.statement.options(
         with_loader_criteria(
             TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
-        )
+        ),
+        # a widget or visitor sees less than its tenant (store/audience.py)
+        *session_narrowing(state.session),
     )
 
 

@@ -41,6 +41,7 @@ class TokenKind(str, enum.Enum):
     PARTNER = "partner"
     WIDGET = "widget"
     SUBJECT = "subject"
+    VISITOR = "visitor"
 
 
 def _erased_address(members: Table) -> ColumnElement[str]:
@@ -65,6 +66,10 @@ class Tenant(Base):
     policy_version: Mapped[int] = mapped_column(default=0)
     # set by retention once every personal field of the tenant has been erased
     personal_data_purged_at: Mapped[datetime | None]
+    # origins whose pages may call the API with member or partner tokens (docs/widget.md)
+    cors_origins: Mapped[list[str]] = mapped_column(ARRAY(String(300)), default=list)
+    # where an invitation link lands: the page that embeds the tenant's widget
+    visitor_url: Mapped[str | None] = mapped_column(String(2000))
 
 
 class Member(TenantScoped, Base):

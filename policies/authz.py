@@ -174,7 +174,7 @@ class Authorizer:
 
 # policy subjects that are not partner scopes: member roles and the fixed principals
 NOT_SCOPES = frozenset(
-    {"owner", "admin", "editor", "viewer", "privacy_officer", "widget", "subject"}
+    {"owner", "admin", "editor", "viewer", "privacy_officer", "widget", "subject", "visitor"}
 )
 
 

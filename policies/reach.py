@@ -45,8 +45,13 @@ def reach(authz: Checks) -> list[TypeReach]:
     names = set(policy_types()) | {t for t in GATES if t in models}
     out = []
     for name in sorted(names):
-        actions = tuple(a for a in ACTIONS if authz.can(name, a))
         readable = authz.can(GATES.get(name, name), "read")
+        # a gated type is read (only) under its gate's root field
+        actions = (
+            (("read",) if readable else ())
+            if name in GATES
+            else tuple(a for a in ACTIONS if authz.can(name, a))
+        )
         fields: list[FieldReach] = []
         model = models.get(name)
         if model is not None:

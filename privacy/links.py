@@ -70,8 +70,18 @@ def sign_link(
     return f"{part}.{_signature(secret, part)}"
 
 
-def verify_link(secret: bytes, token: str, *, now: datetime) -> tuple[uuid.UUID, uuid.UUID]:
-    """(tenant_id, request_id) of a genuine, unexpired link; LinkInvalid or LinkExpired."""
+# clock skew between the process that signed a link and the one that checks it
+SKEW_SECONDS = 60
+
+
+def verify_link(
+    secret: bytes, token: str, *, now: datetime, max_ttl: float | None = None
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """(tenant_id, request_id) of a genuine, unexpired link; LinkInvalid or LinkExpired.
+
+    With `max_ttl`, a link whose expiry lies further ahead than any link this installation
+    issues is refused as invalid: even a genuine-looking long-lived link is never honoured.
+    """
     if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1 or not token.isascii():
         raise LinkInvalid("malformed export link")
     part, signature = token.split(".")
@@ -87,6 +97,8 @@ def verify_link(secret: bytes, token: str, *, now: datetime) -> tuple[uuid.UUID,
     except (ValueError, KeyError, TypeError) as exc:
         # signed by us but not in this shape: treat as malformed, never as a server error
         raise LinkInvalid("malformed export link payload") from exc
+    if max_ttl is not None and payload["exp"] - now.timestamp() > max_ttl + SKEW_SECONDS:
+        raise LinkInvalid("export link expiry beyond the configured maximum")
     if now.timestamp() >= payload["exp"]:
         raise LinkExpired(tenant_id, request_id)
     return tenant_id, request_id

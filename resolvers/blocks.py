@@ -9,6 +9,7 @@ import orjson
 import strawberry
 from sqlalchemy import func, select, update
 
+from core.errors import NotFound
 from core.ids import decode_id, encode_id
 from models import Block as BlockModel
 from models import Space as SpaceModel
@@ -55,9 +56,33 @@ def _body_or_error(kind: str, body: Any) -> dict[str, Any] | BlockPayload:
 async def _count(info: Info, space_id: uuid.UUID) -> int:
     """The space's block count, under the space's row lock so reorders never interleave."""
     lock = select(SpaceModel.id).where(SpaceModel.id == space_id).with_for_update()
-    await info.context.db.execute(lock)
+    if await info.context.db.scalar(lock) is None:
+        raise NotFound()  # deleted by a request that committed while this one waited
     stmt = select(func.count()).select_from(BlockModel).where(BlockModel.space_id == space_id)
     return int(await info.context.db.scalar(stmt))
+
+
+async def _reread(info: Info, row: BlockModel, *, lock: bool = False) -> BlockModel:
+    """The block as committed now; NOT_FOUND if a concurrent request deleted it.
+
+    Under READ COMMITTED a position read before the space lock may be stale: every reorder
+    re-reads the block after taking the lock.
+    """
+    stmt = select(BlockModel).where(BlockModel.id == row.id)
+    if lock:
+        stmt = stmt.with_for_update()
+    fresh = await info.context.db.scalar(stmt.execution_options(populate_existing=True))
+    if fresh is None:
+        forget(info.context.loaders.block_by_id, row.id)
+        raise NotFound()
+    return fresh  # type: ignore[no-any-return]
+
+
+async def _locked_block(info: Info, global_id: str) -> tuple[BlockModel, int]:
+    """The block with its space locked, and the space's block count."""
+    row = await load_block(info, global_id)
+    count = await _count(info, row.space_id)
+    return await _reread(info, row), count
 
 
 async def _shift(info: Info, space_id: uuid.UUID, lo: int, hi: int | None, delta: int) -> None:
@@ -151,10 +176,11 @@ async def _update_body(info: Info, block_id: uuid.UUID, body: Any) -> Block | No
 
 async def update_block(info: Info, input: BlockUpdateInput) -> BlockPayload:
     """Replace a block's body."""
+    # one UPDATE locks, writes and returns the row: no read before it
     block = await _update_body(info, decode_id(input.id, "Block"), input.body)
     if block is not None:
         return BlockPayload(block=block)
-    row = await load_block(info, input.id)
+    row = await _reread(info, await load_block(info, input.id), lock=True)
     body = _body_or_error(row.kind, input.body)
     if isinstance(body, BlockPayload):
         return body
@@ -165,8 +191,7 @@ async def update_block(info: Info, input: BlockUpdateInput) -> BlockPayload:
 
 async def move_block(info: Info, input: BlockMoveInput) -> BlockPayload:
     """Move a block to another position in its space."""
-    row = await load_block(info, input.id)
-    count = await _count(info, row.space_id)
+    row, count = await _locked_block(info, input.id)
     if not 0 <= input.position < count:
         return _error(
             BlockErrorCode.INVALID_POSITION,
@@ -185,8 +210,7 @@ async def move_block(info: Info, input: BlockMoveInput) -> BlockPayload:
 
 async def remove_block(info: Info, id: strawberry.ID) -> BlockRemovePayload:
     """Remove a block; later blocks move up."""
-    row = await load_block(info, id)
-    await _count(info, row.space_id)
+    row, _ = await _locked_block(info, id)
     await info.context.db.delete(row)
     await _shift(info, row.space_id, row.position + 1, None, -1)
     forget_space(info.context.loaders, row.space_id)

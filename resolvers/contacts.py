@@ -16,9 +16,10 @@ from strawberry.utils.str_converters import to_camel_case
 from core.errors import Forbidden
 from core.ids import encode_id
 from models import Contact as ContactModel
-from models import Suppression
 from models.base import EMAIL_MAX
-from privacy.subjects import normalise_email, subject_hash
+from privacy.subjects import normalise_email
+from resolvers.contact_addresses import reads_email, suppressed, taken, unavailable
+from resolvers.contact_addresses import suppressed_error as _suppressed
 from schema.connection import Connection, list_connection
 from schema.contacts import (
     Contact,
@@ -201,34 +202,13 @@ async def _save(info: Info, row: ContactModel, operation: str, **changes: Any) -
     return ContactPayload(contact=Contact.from_model(row))
 
 
-async def suppressed(info: Info, emails: list[str]) -> set[str]:
-    """The addresses an erasure has suppressed: they may not come back (re-import, e-mail)."""
-    if not emails:
-        return set()
-    secret = info.context.settings.secret()
-    by_hash = {subject_hash(secret, e): e for e in emails}
-    rows = await info.context.db.scalars(
-        select(Suppression.email_hash).where(Suppression.email_hash.in_(list(by_hash)))
-    )
-    return {by_hash[h] for h in rows}
-
-
-def _suppressed(row: int | None = None) -> ContactUserError:
-    return _error(
-        ContactErrorCode.SUPPRESSED,
-        "email",
-        "This address belongs to a person whose data was erased at their request; it cannot be added again.",
-        row,
-    )
-
-
 async def create_contact(info: Info, input: ContactCreateInput) -> ContactPayload:
     """Create a contact; its e-mail address must be new to the tenant and not suppressed."""
     values, errors = clean_fields(_fields(input))
     if errors:
         return ContactPayload(user_errors=errors)
-    if await suppressed(info, [values["email"]]):
-        return ContactPayload(user_errors=[_suppressed()])
+    if refused := await taken(info, values["email"]):
+        return refused
     return await _save(info, ContactModel(id=uuid.uuid4()), "create", **values)
 
 
@@ -238,8 +218,8 @@ async def update_contact(info: Info, input: ContactUpdateInput) -> ContactPayloa
     values, errors = clean_fields(_fields(input))
     if errors:
         return ContactPayload(user_errors=errors)
-    if values.get("email") and await suppressed(info, [values["email"]]):
-        return ContactPayload(user_errors=[_suppressed()])
+    if values.get("email") and (refused := await taken(info, values["email"], row)):
+        return refused
     return await _save(info, row, "update", **values)
 
 
@@ -292,12 +272,14 @@ async def _check_import(info: Info, input: ContactImportInput) -> _Checked:
                 )
             else:
                 first_row[email] = index
-    if first_row:
+    if first_row and (reads_email(info) or not errors):
         stmt = select(ContactModel.email).where(ContactModel.email.in_(list(first_row)))
-        for email in await info.context.db.scalars(stmt):
-            errors.append(_duplicate(first_row[email]))
-        for email in await suppressed(info, list(first_row)):
-            errors.append(_suppressed(first_row[email]))
+        clashes = [_duplicate(first_row[e]) for e in await info.context.db.scalars(stmt)]
+        clashes += [_suppressed(first_row[e]) for e in await suppressed(info, list(first_row))]
+        if clashes and not reads_email(info):
+            # a masked caller learns neither which row nor why: no per-address oracle
+            clashes = [unavailable(["contacts"])]
+        errors.extend(clashes)
     errors.sort(key=lambda e: e.row if e.row is not None else -1)
     return _Checked(rows=rows, errors=errors)
 

@@ -88,7 +88,14 @@ async def queue_marketing(info: Info, input: MarketingEmailQueueInput) -> EmailQ
     payload = {"subject": input.subject.strip(), "body": input.body}
     queued = await enqueue(db, EmailKind.MARKETING, allowed, payload=payload)
     await info.context.emit("marketing_email.queued", allowed)
-    return EmailQueuePayload(queued_count=queued, skipped_count=len(ids) - queued)
+    if not info.context.authz.can("Consent", "read"):
+        # per-contact skips would reveal consent to a key that may not read it: audited only
+        for cid in set(ids) - set(allowed):
+            info.context.audit.record("marketing_skipped_no_consent", cid, [])
+        return EmailQueuePayload(accepted_count=len(ids), queued_count=None, skipped_count=None)
+    return EmailQueuePayload(
+        accepted_count=len(ids), queued_count=queued, skipped_count=len(ids) - queued
+    )
 
 
 def _lock_contacts(ids: list[uuid.UUID]) -> Any:

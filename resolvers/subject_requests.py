@@ -240,6 +240,9 @@ async def verify_request(info: Info, input: SubjectRequestVerifyInput) -> Subjec
     elif input.attestation is not None:
         if info.context.principal.kind == "subject":
             raise Forbidden("A subject verifies with the code e-mailed to them.")
+        if info.context.principal.kind != "member":
+            # a key attesting would let it stand in for any subject it names
+            raise Forbidden("Only a member may attest to a subject's identity.")
         note = input.attestation.strip()
         if not note or len(note) > MAX_NOTE:
             return _error(
@@ -296,11 +299,20 @@ async def _correct(info: Info, row: SubjectRequestModel) -> None:
     row.changes = None  # applied: no second copy of the new values
 
 
+def _processing_hint(state: RequestState) -> str:
+    # a finished request says it is finished, not "verify it first"
+    if state == State.COMPLETED:
+        return "processed; it is already completed"
+    if state == State.REJECTED:
+        return "processed; it was rejected"
+    return "processed; verify it first"
+
+
 async def process_request(info: Info, id: strawberry.ID) -> SubjectRequestPayload:
     """Carry out a verified request; an interrupted erasure resumes where it stopped."""
     row = await load_request(info, id)
     ctx = info.context
-    doing = "processed; verify it first"
+    doing = _processing_hint(State(row.state))
     if row.kind == RequestKind.ERASURE and row.state in (State.VERIFIED, State.PROCESSING):
         try:
             await erasure.run_erasure(
@@ -316,7 +328,7 @@ async def process_request(info: Info, id: strawberry.ID) -> SubjectRequestPayloa
         return SubjectRequestPayload(request=SubjectRequest.from_model(fresh))
     # processing starts from verified only (an erasure left in processing resumes above)
     if row.state != State.VERIFIED:
-        return _state_error(State(row.state), doing)
+        return _state_error(State(row.state), _processing_hint(State(row.state)))
     _transition(info, row, State.PROCESSING)
     link = None
     if row.kind == RequestKind.CORRECTION:
@@ -375,7 +387,11 @@ async def extend_request(info: Info, input: SubjectRequestReasonInput) -> Subjec
 
 
 async def create_subject_link(info: Info, contact_id: strawberry.ID) -> SubjectLinkPayload:
-    """A magic-link token with which the contact may file and verify requests about themself."""
+    """E-mail the contact a magic-link token to file and verify requests about themself.
+
+    The token goes to the contact's own address only: a caller who got it could act as the
+    subject (file, verify, download their export).
+    """
     contact = await load_contact(info, contact_id)
     token, digest = new_token("subject")
     info.context.db.add(
@@ -388,6 +404,7 @@ async def create_subject_link(info: Info, contact_id: strawberry.ID) -> SubjectL
             scopes=[],
         )
     )
+    await enqueue(info.context.db, EmailKind.SUBJECT_LINK, [contact.id], payload={"token": token})
     await info.context.db.flush()
     await info.context.emit("subject_link.created", contact.id)
-    return SubjectLinkPayload(token=token)
+    return SubjectLinkPayload(sent=True)

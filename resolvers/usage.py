@@ -60,6 +60,11 @@ async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayloa
     # shared lock: a concurrent withdrawal of analytics consent waits, then deletes this event
     await lock_contact(db, contact.id, exclusive=False)
     if not await has_consent(db, contact.id, ConsentPurpose.ANALYTICS.value):
+        if not info.context.authz.can("Consent", "read"):
+            # a write-only key must not learn the consent state: the same answer as a
+            # stored event, and the skip is in the audit log
+            info.context.audit.record("usage_skipped_no_consent", contact.id, [])
+            return UsageRecordPayload(recorded=None, accepted=True)
         return UsageRecordPayload(
             user_errors=[
                 UsageUserError(
@@ -72,7 +77,9 @@ async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayloa
     db.add(UsageEvent(id=uuid.uuid4(), contact_id=contact.id, space_id=space.id, block_id=block_id))
     await db.flush()
     await info.context.emit("usage.recorded", space.id)
-    return UsageRecordPayload(recorded=True)
+    if not info.context.authz.can("Consent", "read"):
+        return UsageRecordPayload(recorded=None, accepted=True)
+    return UsageRecordPayload(recorded=True, accepted=True)
 
 
 def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
@@ -85,6 +92,45 @@ def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, da
         raise BadUserInput("`since` must be before `until`.", argument="since")
     if end - start > MAX_RANGE:
         raise BadUserInput("The range may span at most 366 days.", argument="since")
+    return start, end
+
+
+def _month_start(value: datetime) -> datetime:
+    return value.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _next_month(start: datetime) -> datetime:
+    return (start + timedelta(days=32)).replace(day=1)
+
+
+def _is_bucket(start: datetime, end: datetime) -> bool:
+    """One aligned bucket: a UTC day, an ISO week (from Monday), or a calendar month."""
+    midnight = start == start.replace(hour=0, minute=0, second=0, microsecond=0)
+    if not midnight:
+        return False
+    if end - start == timedelta(days=1):
+        return True
+    if end - start == timedelta(days=7):
+        return start.weekday() == 0
+    return start.day == 1 and end == _next_month(start)
+
+
+def _bucket(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    """The range for a caller who may not see individuals: exactly one aligned bucket.
+
+    Free ranges could be differenced ([t0,t2) minus [t0,t1) singles out the viewers of
+    [t1,t2)); buckets of one size never overlap, so their counts cannot be subtracted.
+    """
+    if since is None and until is None:
+        start = _month_start(datetime.now(UTC))
+        return start, _next_month(start)
+    start, end = _range(since, until)
+    if not _is_bucket(start.astimezone(UTC), end.astimezone(UTC)):
+        raise BadUserInput(
+            "Ask for one aligned bucket: a UTC day, an ISO week from Monday, or a calendar "
+            "month (`since` at its start, `until` at its end).",
+            argument="since",
+        )
     return start, end
 
 
@@ -102,8 +148,8 @@ async def get_space_analytics(
 ) -> SpaceAnalytics:
     """Views and unique viewers of a space and of each of its blocks over a time range."""
     space = await load_space(info, space_id)
-    start, end = _range(since, until)
     individual = info.context.authz.can("Analytics", "read_individual")
+    start, end = _range(since, until) if individual else _bucket(since, until)
     db = info.context.db
     # each count describes exactly the contacts it counts: the space page's viewers, or one
     # block's viewers; there is no total over blocks that a suppressed block could be

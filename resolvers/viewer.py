@@ -29,4 +29,7 @@ async def get_viewer(info: Info) -> Viewer:
         else None,
         email=email,
         roles=list(principal.subjects),
+        contact_id=strawberry.ID(encode_id("Contact", principal.contact_id))
+        if principal.contact_id
+        else None,
     )

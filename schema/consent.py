@@ -35,15 +35,23 @@ class ConsentState(enum.Enum):
     NOT_GIVEN = "not_given"
 
 
+# a consent's source and policy version exist only once consent was given or withdrawn:
+# shown to a caller from whom the state is withheld, they would reveal it
+REVEALS_CONSENT = "user.privacy_preferences"
+
+
 @strawberry.type(description="The current consent of a contact for one purpose (its latest event).")
+@backed_by(ConsentEventModel, public=("purpose",))
 class Consent:
     purpose: ConsentPurpose
     # personal data (privacy preferences): nullable so that redaction can withhold it
     state: ConsentState | None = personal(ConsentEventModel.action)
     granted: bool | None = personal(ConsentEventModel.action)
     changed_at: datetime | None = personal(ConsentEventModel.occurred_at)
-    source: ConsentSource | None
-    policy_version: str | None
+    source: ConsentSource | None = personal(ConsentEventModel.source, category=REVEALS_CONSENT)
+    policy_version: str | None = personal(
+        ConsentEventModel.policy_version, category=REVEALS_CONSENT
+    )
     subject_pk: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
@@ -83,14 +91,16 @@ class Consent:
 
 
 @strawberry.type(description="One entry of a contact's append-only consent ledger.")
-@backed_by(ConsentEventModel)
+@backed_by(ConsentEventModel, public=("purpose",))
 class ConsentEvent(Node):
     node_policy: ClassVar[str | None] = "Consent"
     node_loader: ClassVar[str | None] = "consent_event_by_id"
     purpose: ConsentPurpose
     action: ConsentAction | None = personal(ConsentEventModel.action)
-    source: ConsentSource
-    policy_version: str | None
+    source: ConsentSource | None = personal(ConsentEventModel.source, category=REVEALS_CONSENT)
+    policy_version: str | None = personal(
+        ConsentEventModel.policy_version, category=REVEALS_CONSENT
+    )
     evidence: str | None = personal(ConsentEventModel.evidence, description="Free-form proof.")
     occurred_at: datetime | None = personal(ConsentEventModel.occurred_at)
     contact_pk: strawberry.Private[uuid.UUID]

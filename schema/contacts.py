@@ -25,7 +25,7 @@ from store.contacts import ACCESS_ORDER, CONSENT_EVENT_ORDER
     description="A person a tenant shares spaces with. Every personal-data field is nullable: "
     "it may be withheld by policy."
 )
-@backed_by(ContactModel)
+@backed_by(ContactModel, public=("created_at", "updated_at"))
 class Contact(Node):
     node_policy: ClassVar[str | None] = "Contact"
     node_loader: ClassVar[str | None] = "contact_by_id"

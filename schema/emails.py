@@ -40,8 +40,15 @@ class MarketingEmailQueueInput:
 
 @strawberry.type
 class EmailQueuePayload:
-    queued_count: int = 0
-    skipped_count: int = strawberry.field(
-        default=0, description="Contacts left out: no marketing consent, or no active access."
+    accepted_count: int = strawberry.field(
+        default=0, description="Contacts the request covered (queued or skipped)."
+    )
+    queued_count: int | None = strawberry.field(
+        default=0, description="Null for a caller who may not read consent (see skippedCount)."
+    )
+    skipped_count: int | None = strawberry.field(
+        default=0,
+        description="Contacts left out: no marketing consent, or no active access. Null for "
+        "a caller who may not read consent: the counts would reveal it.",
     )
     user_errors: list[EmailUserError] = strawberry.field(default_factory=list)

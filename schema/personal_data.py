@@ -32,19 +32,31 @@ class PersonalData:
     category: str
 
 
-def backed_by(model: type[Any]) -> Callable[[type[Any]], type[Any]]:
-    """Mark a GraphQL type as built from `model`: its personal columns must be guarded."""
+def backed_by(
+    model: type[Any], *, public: tuple[str, ...] = ()
+) -> Callable[[type[Any]], type[Any]]:
+    """Mark a GraphQL type as built from `model`: every field on one of its columns is
+    classified, either personal (guarded) or named in `public` (reveals nothing about the
+    person). The schema walk (tests/test_redaction.py) fails on any field that is neither."""
 
     def mark(cls: type[Any]) -> type[Any]:
         cls.__backed_by__ = model
+        cls.__public_columns__ = frozenset(public)
         return cls
 
     return mark
 
 
-def subject_of(source: AuditSubject) -> uuid.UUID | None:
-    """The subject a personal field's value is about (the audit subject protocol)."""
-    return source.subject_pk
+def subjects_of(source: AuditSubject) -> tuple[uuid.UUID | None, ...]:
+    """The subjects a personal field's value is about (the audit subject protocol): one
+    contact, or several (`subject_pks`: a subject request that matched many contacts)."""
+    many: tuple[uuid.UUID, ...] = getattr(source, "subject_pks", ())
+    return many or (source.subject_pk,)
+
+
+def _audit_read(ctx: Any, source: AuditSubject, field: str) -> None:
+    for subject in subjects_of(source):
+        ctx.audit.read(subject, field)
 
 
 class Redact(FieldExtension):
@@ -64,13 +76,13 @@ class Redact(FieldExtension):
         decision = ctx.authz.field_decision(self.obj)
         if decision is Decision.FULL:
             if value is not None:
-                ctx.audit.read(subject_of(source), raw.field_name)
+                _audit_read(ctx, source, raw.field_name)
             return value
         if decision is Decision.MASKED:
             masked = mask(self.category, value)
             if masked is not None or value is None:
                 if value is not None:
-                    ctx.audit.read(subject_of(source), raw.field_name)
+                    _audit_read(ctx, source, raw.field_name)
                 return masked
             # a value with no partial form is withheld, as if redacted
         ctx.redactions.append((raw.path, self.category))
@@ -113,10 +125,18 @@ def compile_redaction(schema: strawberry.Schema) -> int:
 
 
 def personal(
-    column: InstrumentedAttribute[Any], *, description: str | None = None, **kwargs: Any
+    column: InstrumentedAttribute[Any],
+    *,
+    description: str | None = None,
+    category: str | None = None,
+    **kwargs: Any,
 ) -> Any:
-    """A nullable field backed by a personal-data column, redacted by policy."""
-    category = column.property.columns[0].info["pii"]
+    """A nullable field backed by a personal-data column, redacted by policy.
+
+    `category` classifies a column that is not personal by itself but reveals personal
+    data through this field (a consent's source or policy version reveals that it exists).
+    """
+    category = category or column.property.columns[0].info["pii"]
     return strawberry.field(
         description=description,
         directives=[PersonalData(category=category)],

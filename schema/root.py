@@ -12,6 +12,7 @@ from resolvers import (
     contacts,
     emails,
     node,
+    persisted,
     policies,
     space_access,
     spaces,
@@ -29,6 +30,7 @@ from schema.contacts import Contact, ContactDeletePayload, ContactImportPayload,
 from schema.emails import EmailQueuePayload
 from schema.node import Node
 from schema.permissions import Authenticated, Can
+from schema.persisted import PersistedDocumentPayload
 from schema.policies import PolicyRule, PolicyRulePayload, PolicyRuleRemovePayload
 from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
 from schema.spaces import Space, SpaceDeletePayload, SpacePayload
@@ -200,6 +202,10 @@ class Mutation:
     )
     subject_link_create: SubjectLinkPayload = strawberry.mutation(
         resolver=subject_requests.create_subject_link, extensions=[Can("SubjectRequest", "manage")]
+    )
+    persisted_document_register: PersistedDocumentPayload = strawberry.mutation(
+        resolver=persisted.register_persisted_document,
+        extensions=[Can("PersistedDocument", "create")],
     )
     api_key_create: ApiKeySecretPayload = strawberry.mutation(
         resolver=api_keys.create_api_key, extensions=[Can("ApiKey", "create")]

@@ -28,7 +28,9 @@ strawberry.enum(AccessState, name="AccessState")
 
 
 @strawberry.type(description="A contact's access to a space: invited, accepted or revoked.")
-@backed_by(SpaceAccessModel)
+@backed_by(
+    SpaceAccessModel, public=("state", "invited_at", "revoked_at", "created_at", "updated_at")
+)
 class SpaceAccess(Node):
     node_policy: ClassVar[str | None] = "SpaceAccess"
     node_loader: ClassVar[str | None] = "space_access_by_id"

@@ -24,7 +24,10 @@ strawberry.enum(SubjectRequestKind, name="SubjectRequestKind")
 strawberry.enum(SubjectRequestState, name="SubjectRequestState")
 
 
-@backed_by(SubjectRequestEventModel)
+@backed_by(
+    SubjectRequestEventModel,
+    public=("from_state", "to_state", "actor_kind", "actor_id", "occurred_at"),
+)
 @strawberry.type(description="One step of a request's audit trail.")
 class SubjectRequestEvent:
     from_state: SubjectRequestState | None
@@ -34,10 +37,15 @@ class SubjectRequestEvent:
     note: str | None = personal(SubjectRequestEventModel.note)
     occurred_at: datetime
     subject_pk: strawberry.Private[uuid.UUID | None] = None
+    # the request's matched contacts: a note read is audited under each of them
+    subject_pks: strawberry.Private[tuple[uuid.UUID, ...]] = ()
 
     @classmethod
-    def from_model(cls, row: SubjectRequestEventModel) -> SubjectRequestEvent:
+    def from_model(
+        cls, row: SubjectRequestEventModel, subjects: tuple[uuid.UUID, ...] = ()
+    ) -> SubjectRequestEvent:
         return cls(
+            subject_pks=subjects,
             from_state=SubjectRequestState(row.from_state) if row.from_state else None,
             to_state=SubjectRequestState(row.to_state),
             actor_kind=row.actor_kind,
@@ -55,7 +63,10 @@ class ExportLink:
     expires_at: datetime
 
 
-@backed_by(SubjectRequestModel)
+@backed_by(
+    SubjectRequestModel,
+    public=("kind", "state", "received_at", "due_at", "extended_at", "verified_by", "completed_at"),
+)
 @strawberry.type(
     description="A data subject's request (GDPR Art. 15-17, 20), answered within a month."
 )
@@ -71,17 +82,20 @@ class SubjectRequest(Node):
     received_at: datetime
     due_at: datetime
     extended_at: datetime | None
-    extension_reason: str | None
-    rejection_reason: str | None
+    # free text written by members: may hold the subject's data (erased with the subject)
+    extension_reason: str | None = personal(SubjectRequestModel.extension_reason)
+    rejection_reason: str | None = personal(SubjectRequestModel.rejection_reason)
     verified_by: str | None
     completed_at: datetime | None
-    matched_contact_count: int
+    matched_count: strawberry.Private[int] = 0
+    # the matched contacts: reads of the request's personal fields are audited under each
+    subject_pks: strawberry.Private[tuple[uuid.UUID, ...]] = ()
     pk: strawberry.Private[uuid.UUID]
     trail_rows: strawberry.Private[list[SubjectRequestEventModel] | None] = None
 
     @property
     def subject_pk(self) -> uuid.UUID | None:
-        # the audit of these reads names no subject yet (audit finding 12, issue 14)
+        # reads are audited under every matched contact: `subject_pks` (subjects_of)
         return None
 
     @classmethod
@@ -104,8 +118,18 @@ class SubjectRequest(Node):
             rejection_reason=row.rejection_reason,
             verified_by=row.verified_by,
             completed_at=row.completed_at,
-            matched_contact_count=len(row.contact_ids or []),
+            matched_count=len(row.contact_ids or []),
+            subject_pks=tuple(row.contact_ids or ()),
         )
+
+    @strawberry.field(
+        description="How many contacts the address matched; null for partner keys, which "
+        "would otherwise learn whether any address is held."
+    )
+    def matched_contact_count(self, info: strawberry.Info) -> int | None:
+        if info.context.principal.kind == "partner":
+            return None
+        return self.matched_count
 
     @strawberry.field(description="Past its due date and not yet completed or rejected.")
     def overdue(self) -> bool:
@@ -115,7 +139,7 @@ class SubjectRequest(Node):
     @strawberry.field(description="Every state change: who, when, from and to.")
     async def trail(self, info: strawberry.Info) -> list[SubjectRequestEvent]:
         rows = await info.context.loaders.subject_request_events_by_request_id.load(self.pk)
-        return [SubjectRequestEvent.from_model(r) for r in rows]
+        return [SubjectRequestEvent.from_model(r, self.subject_pks) for r in rows]
 
 
 @strawberry.enum
@@ -186,5 +210,10 @@ class SubjectRequestPayload:
 @strawberry.type
 class SubjectLinkPayload:
     token: str | None = strawberry.field(
-        default=None, description="A magic-link token for the contact; shown once."
+        default=None,
+        description="Always null: the token is e-mailed to the contact's own address.",
+        deprecation_reason="The token goes to the contact by e-mail; see `sent`.",
+    )
+    sent: bool = strawberry.field(
+        default=False, description="The link was queued for e-mail to the contact's address."
     )

@@ -35,7 +35,14 @@ class UsageRecordInput:
 
 @strawberry.type
 class UsageRecordPayload:
-    recorded: bool = False
+    recorded: bool | None = strawberry.field(
+        default=False,
+        description="Whether the event was stored (it is only with analytics consent); null "
+        "for a caller who may not read consent, to whom the answer must not reveal it.",
+    )
+    accepted: bool = strawberry.field(
+        default=False, description="The request was valid and processed."
+    )
     user_errors: list[UsageUserError] = strawberry.field(default_factory=list)
 
 

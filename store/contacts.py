@@ -22,6 +22,8 @@ CONSENT_EVENT_ORDER = Order(
     columns=(ConsentEvent.occurred_at, ConsentEvent.id),
     parsers=(parse_datetime, uuid.UUID),
     descending=True,
+    # occurred_at is withheld from some callers: the cursor holds only the event's id
+    by_reference=True,
 )
 
 register_by_id("contact_by_id", Contact)

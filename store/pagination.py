@@ -35,11 +35,22 @@ class Order:
     columns: tuple[InstrumentedAttribute[Any], ...]
     parsers: tuple[Callable[[Any], Any], ...]
     descending: bool = False
+    # the cursor names the row by its last column (its id) only, and the other keys are read
+    # back in SQL: for orders on a value some callers may not read (a consent's timestamp),
+    # which a cursor would otherwise hand out in plain base64
+    by_reference: bool = False
 
     def cursor(self, row: Any) -> str:
-        return encode_cursor([_jsonable(getattr(row, c.key)) for c in self.columns])
+        columns = self.columns[-1:] if self.by_reference else self.columns
+        return encode_cursor([_jsonable(getattr(row, c.key)) for c in columns])
 
     def parse(self, cursor: str) -> tuple[Any, ...]:
+        if self.by_reference:
+            (raw_id,) = decode_cursor(cursor, 1)
+            try:
+                return (self.parsers[-1](raw_id),)
+            except (TypeError, ValueError):
+                raise InvalidCursor() from None
         raw = decode_cursor(cursor, len(self.columns))
         try:
             return tuple(parse(v) for parse, v in zip(self.parsers, raw, strict=True))
@@ -97,6 +108,11 @@ def page_request(
 
 def _after_clause(columns: Sequence[Any], order: Order, after: tuple[Any, ...]) -> Any:
     key = tuple_(*columns)
+    if order.by_reference:
+        # the referenced row's keys, read in SQL (RLS and the tenant scope apply as usual)
+        ref = order.columns[-1] == after[0]
+        values = [select(c).where(ref).scalar_subquery() for c in order.columns[:-1]]
+        after = (*values, after[0])
     return key < tuple_(*after) if order.descending else key > tuple_(*after)
 
 

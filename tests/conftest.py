@@ -59,6 +59,7 @@ def settings(database_url: URL) -> Settings:
         app_database_url=None,
         app_db_password="microspace_app",
         dev_mode=True,
+        secret_key="test-only-secret-key",
         # every test's requests come from one process and one client address, so they would
         # all drain one anonymous bucket and fail by test order; the rate limit has its own
         # tests (tests/test_security.py) on an app with the production values

@@ -260,6 +260,9 @@ async def test_key_states_what_it_can_read(api, new_tenant):
     assert {f["field"]: f["access"] for f in contact["fields"]}["email"] == "MASKED"
     assert "user.contact.email" in contact["categories"]
     assert "Space" not in reach and "SubjectRequest" not in reach
+    # consent history rows are readable under Consent, their personal fields withheld
+    assert reach["ConsentEvent"]["actions"] == ["read"]
+    assert {f["access"] for f in reach["ConsentEvent"]["fields"]} == {"WITHHELD"}
     pii_key = (await _create(owner, scopes=["contacts:read_pii"]))["apiKey"]["id"]
     pii = {r["type"]: r for r in (await owner(REACH, {"id": pii_key}))["data"]["apiKey"]["reach"]}
     assert {f["access"] for f in pii["Contact"]["fields"]} == {"FULL"}

@@ -11,8 +11,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def run_cli(database_url, *args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "DATABASE_URL": database_url.render_as_string(hide_password=False)}
+async def run_cli(
+    database_url, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    # development, as the tests' own app: production is the default now (webhooks to
+    # loopback receivers would be refused), and the tests' key, not a generated one
+    env = {
+        "MICROSPACE_DEV": "1",
+        "MICROSPACE_SECRET_KEY": "test-only-secret-key",
+        **os.environ,
+        "DATABASE_URL": database_url.render_as_string(hide_password=False),
+        **(env or {}),
+    }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "server.py"),

@@ -22,6 +22,8 @@ from schema.build import build_schema
 WITHOUT_EVENT = {
     # a replay of a delivery: no data changed (the audit log records it)
     "webhookDeliveryRetry",
+    # trusting a document for the tenant's widgets: configuration, not data (audited)
+    "persistedDocumentRegister",
 }
 
 

@@ -190,6 +190,8 @@ async def plant(
                 state=state,
                 due_at=NOW + timedelta(days=30),
                 changes={"full_name": fp.mark("changes")},
+                rejection_reason=fp.mark("rejection"),
+                extension_reason=fp.mark("extension"),
                 created_by_kind="member",
                 verification_hash=b"\x01" * 32,
                 completed_at=NOW if state == "completed" else None,
@@ -508,6 +510,29 @@ def test_links_round_trip_and_refuse_other_keys() -> None:
     for bad in ("", ".", "a.b.c", "é.é", token + "=", "." + token.split(".")[1]):
         with pytest.raises(LinkInvalid):
             verify_link(b"k1", bad, now=NOW)
+
+
+def test_links_expiring_beyond_the_configured_maximum_are_refused() -> None:
+    tenant_id, request_id = uuid.uuid4(), uuid.uuid4()
+    forged = sign_link(
+        b"k1", tenant_id=tenant_id, request_id=request_id, expires_at=NOW + timedelta(days=3650)
+    )
+    with pytest.raises(LinkInvalid):
+        verify_link(b"k1", forged, now=NOW, max_ttl=3600)
+    fine = sign_link(
+        b"k1", tenant_id=tenant_id, request_id=request_id, expires_at=NOW + timedelta(hours=1)
+    )
+    assert verify_link(b"k1", fine, now=NOW, max_ttl=3600) == (tenant_id, request_id)
+
+
+async def test_a_ten_year_link_does_not_download(
+    client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    ten_years = link(
+        settings, world.tenant.tenant_id, world.subject.request_id, ttl=10 * 365 * 86400
+    )
+    response = await download(client, world.tenant.token, ten_years)
+    assert (response.status_code, code_of(response)) == (404, "EXPORT_LINK_INVALID")
 
 
 FILE_ACCESS = "mutation($e: String) { subjectAccessRequest(input: {email: $e}) { request { id } userErrors { code } } }"

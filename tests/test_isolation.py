@@ -5,7 +5,10 @@ Invariants:
   another tenant, with exactly the response a random ID gets;
 - such a request changes nothing in the other tenant;
 - lists never include another tenant's rows;
-- the same holds for a partner key issued through `apiKeyCreate` (as an integration calls);
+- the same holds for a partner key issued through `apiKeyCreate` (as an integration calls),
+  for a widget key bound to the tenant's published spaces, and for a visitor session opened
+  from an invitation link (both sending trusted documents by hash, as the widget does);
+  their writes are FORBIDDEN whatever the ID;
 - another tenant's API key or webhook subscription ID answers exactly as a random one.
 """
 
@@ -17,7 +20,8 @@ import pytest
 
 from core.ids import encode_id
 from tests.conftest import error_codes
-from tests.factories import make_space, mint_key
+from tests.factories import make_access, make_contacts, make_space, make_spaces, mint_key
+from tests.widgets import PersistedApi, open_visitor
 
 # every test here runs on both read paths (compiled SQL and resolvers)
 pytestmark = pytest.mark.usefixtures("read_path")
@@ -114,6 +118,67 @@ async def test_block_of_own_space_cannot_reference_foreign_space(api, new_tenant
         "query($id: ID!) { space(id: $id) { blocks { totalCount } } }", {"id": b_space}
     )
     assert count["data"]["space"]["blocks"]["totalCount"] == 0
+
+
+BROWSER_CALLERS = ("widget key", "visitor session")
+READS = {"space", "node", "block"}
+
+
+async def _browser_caller(api, client, settings, owner_url, tenant, caller: str) -> PersistedApi:
+    """A widget key bound to a published space of `tenant`, or the visitor session of a
+    contact that space is shared with."""
+    space = (await make_spaces(owner_url, tenant.tenant_id, 1, blocks_each=1, status="published"))[
+        0
+    ]
+    owner = api(tenant.token)
+    if caller == "widget key":
+        gid = encode_id("Space", space)
+        key = await mint_key(owner, "widget", [], spaceIds=[gid], allowedOrigins=[])
+        return PersistedApi(client, key, owner)
+    contact = (await make_contacts(owner_url, tenant.tenant_id, 1))[0]
+    await make_access(owner_url, tenant.tenant_id, space, [contact])
+    session = await open_visitor(client, settings.secret(), tenant.tenant_id, space, contact)
+    return PersistedApi(client, session["visitorToken"], owner)
+
+
+@pytest.mark.big_queries
+@pytest.mark.parametrize("caller", BROWSER_CALLERS)
+@pytest.mark.parametrize(
+    ("kind", "op"), [("space", k) for k in SPACE_OPS] + [("block", k) for k in BLOCK_OPS]
+)
+async def test_foreign_id_is_random_for_widgets_and_visitors(
+    api, client, settings, new_tenant, owner_url, kind, op, caller
+):
+    # given a tenant B with published content, and a widget key (or visitor) of tenant A
+    a, b = await new_tenant("A"), await new_tenant("B")
+    a_caller = await _browser_caller(api, client, settings, owner_url, a, caller)
+    b_space = (await make_spaces(owner_url, b.tenant_id, 1, blocks_each=2, status="published"))[0]
+    blocks = await api(b.token)(SNAPSHOT)
+    b_block = blocks["data"]["spaces"]["edges"][0]["node"]["blocks"]["edges"][0]["node"]["id"]
+    foreign = encode_id("Space", b_space) if kind == "space" else b_block
+    random_id = encode_id("Space" if kind == "space" else "Block", uuid.uuid4())
+    query = (SPACE_OPS if kind == "space" else BLOCK_OPS)[op]
+    before = await api(b.token)(SNAPSHOT)
+
+    on_foreign = await a_caller(query, {"id": foreign})
+    on_random = await a_caller(query, {"id": random_id})
+
+    assert error_codes(on_foreign) == ["NOT_FOUND" if op in READS else "FORBIDDEN"]
+    assert _strip(on_foreign) == _strip(on_random)
+    assert await api(b.token)(SNAPSHOT) == before
+
+
+@pytest.mark.big_queries
+@pytest.mark.parametrize("caller", BROWSER_CALLERS)
+async def test_widget_and_visitor_lists_hold_only_their_spaces(
+    api, client, settings, new_tenant, owner_url, caller
+):
+    a, b = await new_tenant("A"), await new_tenant("B")
+    a_caller = await _browser_caller(api, client, settings, owner_url, a, caller)
+    await make_spaces(owner_url, a.tenant_id, 2, status="published")  # not bound, not shared
+    await make_spaces(owner_url, b.tenant_id, 2, status="published")
+    result = await a_caller(SNAPSHOT)
+    assert len(result["data"]["spaces"]["edges"]) == 1
 
 
 PARTNER_OPS = {

@@ -145,7 +145,12 @@ async def test_a_crash_between_claim_and_send_loses_nothing(
     t = await new_tenant()
     cid, _ = await _invite_one(api, t, owner_url)
     (row,) = await _outbox(owner_url, t.tenant_id)
-    env = {"DATABASE_URL": settings.database_url, "MICROSPACE_MAIL_DIR": str(tmp_path)}
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "MICROSPACE_MAIL_DIR": str(tmp_path),
+        # the worker signs invitation links with the API's key
+        "MICROSPACE_SECRET_KEY": settings.secret_key,
+    }
     # when: a worker claims it and dies before sending
     code, output = await _subprocess(sys.executable, "-c", CRASHING_WORKER, env=env)
     assert code == 3, output

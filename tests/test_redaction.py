@@ -3,8 +3,10 @@
 Invariants:
 - every field backed by a personal-data column carries `@personalData` and the redaction
   extension (schema walk), and every personal column names a fideslang category;
-- for every role and partner scope, each personal field comes back in full, masked or null
-  exactly as the default policy says, and `extensions.redactions` lists exactly the nulls;
+- for every role and partner scope, a widget key and a visitor session (the contact's own),
+  each personal field comes back in full, masked or null exactly as the default policy says,
+  and `extensions.redactions` lists exactly the nulls;
+- a visitor session of another contact, like a widget key, reads nothing of the contact;
 - searching needs full `read` on what it matches: no oracle on masked or withheld fields;
 - mutation payloads are redacted like reads;
 - a tenant's policy override takes effect on its next request, and only in that tenant;
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 import strawberry
 from graphql import GraphQLNonNull
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from core.ids import encode_id
 from models import Contact as ContactModel
@@ -32,6 +34,7 @@ from schema.build import build_schema
 from schema.personal_data import PersonalData, Redact, backed_by
 from tests.conftest import error_codes
 from tests.factories import make_contacts, make_full_contact, mint_key
+from tests.widgets import PersistedApi, open_visitor
 
 # every test here runs on both read paths (compiled SQL and resolvers)
 pytestmark = pytest.mark.usefixtures("read_path")
@@ -39,17 +42,18 @@ pytestmark = pytest.mark.usefixtures("read_path")
 ENFORCER = load_enforcer()
 SCOPES = sorted({row[1] for row in read_policy_rows() if row[0] == "p" and ":" in row[1]})
 PRINCIPALS = (
-    [("member", r.value) for r in Role] + [("partner", s) for s in SCOPES] + [("widget", "widget")]
+    [("member", r.value) for r in Role]
+    + [("partner", s) for s in SCOPES]
+    + [("widget", "widget"), ("visitor", "visitor")]
 )
 
 # how the matrix reaches each type that has personal fields; a new type must be added here
 QUERY = """query($id: ID!) { contact(id: $id) { email fullName company jobTitle phone locale
-  consents { purpose state granted changedAt }
-  consentHistory { edges { node { action evidence occurredAt } } }
+  consents { purpose state granted changedAt source policyVersion }
+  consentHistory { edges { node { action evidence occurredAt source policyVersion } } }
   spaces { edges { node { acceptedAt } } } } }"""
-REQUESTS_QUERY = (
-    """{ subjectRequests { edges { node { kind subjectEmail trail { toState note } } } } }"""
-)
+REQUESTS_QUERY = """{ subjectRequests { edges { node { kind subjectEmail extensionReason rejectionReason
+    trail { toState note } } } } }"""
 QUERIES = {"contact": QUERY, "subjectRequests": REQUESTS_QUERY}
 # GraphQL path prefix -> (type, field that gates it as an operation)
 SECTIONS = {
@@ -84,13 +88,22 @@ def unguarded_fields(schema: strawberry.Schema) -> list[str]:
         if model is None:
             continue
         personal = {c.name: c.info["pii"] for c in model.__table__.columns if "pii" in c.info}
+        columns = {c.name for c in model.__table__.columns}
+        public = getattr(definition.origin, "__public_columns__", frozenset())
         for field in definition.fields:
-            if field.python_name not in personal:
-                continue
             redacts = [e for e in field.extensions if isinstance(e, Redact)]
             directives = [d for d in field.directives if isinstance(d, PersonalData)]
-            category = personal[field.python_name]
-            if not redacts or not directives or directives[0].category != category:
+            if field.python_name in personal:
+                category = personal[field.python_name]
+                if not redacts or not directives or directives[0].category != category:
+                    problems.append(f"{name}.{field.python_name}")
+            elif (
+                # a column the personal-data map does not name: classified by a guard with
+                # its category, or declared public on the type; unclassified fails
+                field.python_name in columns
+                and field.python_name not in {"id", *public}
+                and (not redacts or not directives)
+            ):
                 problems.append(f"{name}.{field.python_name}")
     return problems
 
@@ -200,11 +213,28 @@ def expected(owner_data: dict, subject: str, tenant: str) -> tuple[dict, list[li
     return want, redacted, forbidden
 
 
-async def _token(kind: str, subject: str, tenant, new_member, api) -> str:
-    """A member's token, or a key issued through apiKeyCreate by the tenant's owner."""
+async def _token(kind: str, subject: str, tenant, new_member, api, client, settings, pk) -> Any:
+    """A bound client for: a member's token, a key issued through apiKeyCreate by the
+    tenant's owner, or the visitor session contact `pk` opens from their invitation link
+    (widgets and visitors send trusted documents by hash)."""
     if kind == "member":
-        return (await new_member(tenant.tenant_id, subject)).token
-    return await mint_key(api(tenant.token), kind, [subject] if kind == "partner" else [])
+        return api((await new_member(tenant.tenant_id, subject)).token)
+    if kind == "visitor":
+        space = await _accepted_space(settings.owner_url(), tenant.tenant_id, pk)
+        session = await open_visitor(client, settings.secret(), tenant.tenant_id, space, pk)
+        return PersistedApi(client, session["visitorToken"], api(tenant.token))
+    key = await mint_key(api(tenant.token), kind, [subject] if kind == "partner" else [])
+    return PersistedApi(client, key, api(tenant.token)) if kind == "widget" else api(key)
+
+
+async def _accepted_space(owner_url, tenant_id, contact_id) -> uuid.UUID:
+    from core.db import owner_db
+    from models import SpaceAccess
+
+    async with owner_db(owner_url, tenant_id) as db:
+        return await db.scalar(
+            select(SpaceAccess.space_id).where(SpaceAccess.contact_id == contact_id)
+        )
 
 
 async def _seed_request(owner_url, tenant_id, contact_id) -> None:
@@ -241,21 +271,23 @@ async def _seed_request(owner_url, tenant_id, contact_id) -> None:
 
 
 @pytest.mark.parametrize(("kind", "subject"), PRINCIPALS)
-async def test_redaction_matrix(api, new_tenant, new_member, owner_url, kind, subject):
+async def test_redaction_matrix(
+    api, client, settings, new_tenant, new_member, owner_url, kind, subject
+):
     # given a contact with every personal field set (and a request about them), as the
     # owner sees them
     tenant = await new_tenant()
     pk = await make_full_contact(owner_url, tenant.tenant_id)
     await _seed_request(owner_url, tenant.tenant_id, pk)
     variables = {"id": encode_id("Contact", pk)}
-    token = await _token(kind, subject, tenant, new_member, api)
-    casbin_subject = subject if kind != "widget" else "widget"
+    caller = await _token(kind, subject, tenant, new_member, api, client, settings, pk)
+    casbin_subject = subject
     for root, query in QUERIES.items():
         owner = await api(tenant.token)(query, variables if "$id" in query else None)
         assert "errors" not in owner and "extensions" not in owner, owner
 
         # when the principal reads the same
-        result = await api(token)(query, variables if "$id" in query else None)
+        result = await caller(query, variables if "$id" in query else None)
 
         # then every field is value, mask or null as the policy says
         want, redacted, forbidden = expected(owner["data"], casbin_subject, str(tenant.tenant_id))
@@ -281,7 +313,25 @@ def test_masks():
     assert mask("user.contact.phone_number", "+44 20 7946 0958") == "***58"
 
 
-async def test_default_policy_examples(api, new_tenant, new_member, owner_url):
+async def test_visitor_of_another_contact_reads_nothing_of_them(
+    api, client, settings, new_tenant, owner_url
+):
+    tenant = await new_tenant()
+    jane = await make_full_contact(owner_url, tenant.tenant_id)
+    other = await make_full_contact(owner_url, tenant.tenant_id)
+    space = await _accepted_space(owner_url, tenant.tenant_id, other)
+    session = await open_visitor(client, settings.secret(), tenant.tenant_id, space, other)
+    visitor = PersistedApi(client, session["visitorToken"], api(tenant.token))
+    on_jane = await visitor(QUERY, {"id": encode_id("Contact", jane)})
+    on_random = await visitor(QUERY, {"id": encode_id("Contact", uuid.uuid4())})
+    assert error_codes(on_jane) == ["NOT_FOUND"] and on_jane["data"] is None
+    assert on_jane["errors"][0]["message"] == on_random["errors"][0]["message"]
+    assert "extensions" not in on_jane
+    listed = await visitor(REQUESTS_QUERY)
+    assert error_codes(listed) == ["FORBIDDEN"]
+
+
+async def test_default_policy_examples(api, client, new_tenant, new_member, owner_url):
     """The issue's examples, spelled out: editor, viewer and partner scopes."""
     tenant = await new_tenant()
     cid = encode_id("Contact", await make_full_contact(owner_url, tenant.tenant_id))
@@ -315,7 +365,8 @@ async def test_default_policy_examples(api, new_tenant, new_member, owner_url):
         )
     )["data"]["contact"]
     assert full["email"].startswith("jane.doe-") and full["phone"] == "+44 20 7946 0958"
-    widget = await api(await mint_key(api(tenant.token), "widget", []))(q, {"id": cid})
+    widget_key = await mint_key(api(tenant.token), "widget", [])
+    widget = await PersistedApi(client, widget_key, api(tenant.token))(q, {"id": cid})
     assert error_codes(widget) == ["FORBIDDEN"]
 
 

@@ -203,3 +203,37 @@ async def test_purge_erases_members_and_requests_as_the_models_declare(new_tenan
     assert emails and all(e.startswith("erased-") and e.endswith("@invalid") for e in emails)
     assert tuple(request) == (f"hmac:{subject_hash.hex()}", None)
     assert notes == [None]
+
+
+async def test_retention_erases_members_free_text_about_subjects(
+    new_tenant, owner_url, owner_engine
+):
+    tenant = await new_tenant("Reasons")
+    marker = f"MRK{uuid.uuid4().hex[:10]}"
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        db.add(
+            SubjectRequest(
+                id=uuid.uuid4(),
+                kind="access",
+                subject_email=f"{marker.lower()}@example.com",
+                subject_hash=b"h" * 32,
+                state="rejected",
+                rejection_reason=f"{marker} is not a customer",
+                extension_reason=f"{marker} sent a big file",
+                due_at=NOW,
+                created_by_kind="member",
+                progress=[],
+            )
+        )
+    await _end(owner_url, tenant.tenant_id, 31)
+    engine = create_async_engine(owner_url)
+    try:
+        await run_retention(sessionmaker_for(engine), now=NOW, grace_days=30)
+    finally:
+        await engine.dispose()
+    async with owner_engine.connect() as conn:
+        left = await conn.scalar(
+            text("SELECT count(*) FROM subject_requests r WHERE r::text ILIKE :m"),
+            {"m": f"%{marker}%"},
+        )
+    assert left == 0

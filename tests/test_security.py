@@ -136,6 +136,8 @@ ALIASES_IN_FRAGMENT = (
     + " }"
 )
 DIRECTIVES_60 = "{ " + " ".join(["__typename @include(if: true)"] * 60) + " }"
+# graphql-cop's Directive Overloading: unknown directives, each one a validation error
+UNKNOWN_DIRECTIVES_60 = "{ __typename " + "@aa " * 60 + "}"
 TOKENS_3000 = "{ " + " ".join(["a"] * 3000) + " }"
 CHARS_20000 = "{ __typename }\n#" + "x" * 20_000
 CIRCULAR = "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
@@ -148,6 +150,8 @@ FRAGMENT_BOMB = (
     + " fragment F40 on Query { viewer { kind } }"
 )
 NUL_VARIABLE = "mutation($t: String!) { spaceCreate(input: {title: $t}) { space { id } } }"
+SURROGATE_BODY = """mutation($b: JSON!) { blockAdd(input: {spaceId: "U3BhY2U6MA", kind: "heading",
+    body: $b}) { block { id } } }"""
 
 
 @dataclass(frozen=True)
@@ -316,6 +320,28 @@ ATTACKS = [
         "BAD_USER_INPUT",
         request_error=True,
     ),
+    Attack(
+        "lone surrogate in a variable",
+        gql(NUL_VARIABLE, {"t": "a\ud800b"}),
+        200,
+        "BAD_USER_INPUT",
+        request_error=True,
+    ),
+    Attack(
+        "lone surrogate in a block body",
+        gql(SURROGATE_BODY, {"b": {"text": "x", "note": ["\udfff"]}}),
+        200,
+        "BAD_USER_INPUT",
+        request_error=True,
+    ),
+    Attack(
+        "lone surrogate in a literal",
+        # a raw surrogate in the document (JSON "\\ud800" inside the query string)
+        gql('mutation { spaceCreate(input: {title: "a\ud800b"}) { space { id } } }'),
+        200,
+        "GRAPHQL_PARSE_FAILED",
+        request_error=True,
+    ),
 ]
 
 LEAKS = ("Traceback", 'File "', ".py", "SELECT", "asyncpg", "sqlalchemy", socket.gethostname())
@@ -383,6 +409,17 @@ async def test_real_pages_pass_the_default_limits(http, member, first):
     body = (await http.post("/graphql", **request)).json()
     assert "errors" not in body, body
     assert len(body["data"]["spaces"]["edges"]) == 2
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+async def test_directive_overloading_gets_the_one_limit_error(http, member, anonymous):
+    request = gql(UNKNOWN_DIRECTIVES_60)
+    if not anonymous:
+        request["headers"] = {**request["headers"], "Authorization": f"Bearer {member}"}
+    body = (await http.post("/graphql", **request)).json()
+    # counted before validation: 60 unknown directives are not validated one by one
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["DIRECTIVE_LIMIT"], body
+    assert body["errors"][0]["extensions"]["limit"] == 50
 
 
 async def test_server_answers_within_a_second_during_attacks(http, member):

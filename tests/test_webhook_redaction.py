@@ -137,3 +137,34 @@ async def test_payload_redaction_matrix(api, new_tenant, owner_url, app, setting
         for f in r["fields"]
     )
     assert kinds == ({"partner"} if reads_personal else set()), scope
+
+
+REACH = """query($id: ID!) { apiKey(id: $id) { reach { type fields { field access } } } }"""
+
+
+@pytest.mark.parametrize("scope", partner_scopes())
+async def test_reach_matches_what_the_key_reads(api, new_tenant, owner_url, scope):
+    """What a key says it can read of a contact is what it gets: FULL the value, MASKED a
+    changed non-null value, WITHHELD null (or the whole type refused)."""
+    tenant = await new_tenant()
+    owner = api(tenant.token)
+    gid = encode_id("Contact", await make_full_contact(owner_url, tenant.tenant_id))
+    secret = await mint_key(owner, "partner", [scope])
+    key_id = (await owner("{ apiKeys { edges { node { id } } } }"))["data"]["apiKeys"]["edges"]
+    reach = (await owner(REACH, {"id": key_id[0]["node"]["id"]}))["data"]["apiKey"]["reach"]
+    contact = {
+        f["field"]: f["access"] for r in reach if r["type"] == "Contact" for f in r["fields"]
+    }
+    full = (await owner(READS["Contact"], {"id": gid}))["data"]["object"]
+    got = await api(secret)(READS["Contact"], {"id": gid})
+    if not contact or "errors" in got:
+        assert error_codes(got) == ["FORBIDDEN"] and set(contact.values()) <= {"WITHHELD"}
+        return
+    for field, access in contact.items():
+        value = got["data"]["object"][field]
+        if access == "FULL":
+            assert value == full[field], (scope, field)
+        elif access == "MASKED":
+            assert value is not None and value != full[field], (scope, field)
+        else:
+            assert value is None, (scope, field)

@@ -14,8 +14,8 @@ from strawberry.extensions import SchemaExtension
 
 from core.errors import is_expected
 from core.limits.cost import CostAnalysis
-from core.limits.inputs import reject_nul, reject_nul_variables
-from core.limits.rules import HiddenIntrospection, Limits, limit_error
+from core.limits.inputs import reject_nul
+from core.limits.rules import HiddenIntrospection, Limits, check_directives, limit_error
 from core.outcome import RequestOutcome
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
@@ -59,12 +59,6 @@ def annotate(error: GraphQLError, trusted: bool) -> GraphQLError:
         error.original_error,
         extensions,
     )
-
-
-# (document text, integer variables) -> (cost, fields, nodes) or the page-size error; the
-# NUL check of the document's literals passed for every key here
-ANALYSES: dict[tuple[str, tuple[tuple[str, int], ...]], tuple[int, int, int] | GraphQLError] = {}
-MAX_ANALYSES = 1024
 
 
 class QueryLimits(SchemaExtension):
@@ -111,28 +105,15 @@ class QueryLimits(SchemaExtension):
         document = ec.graphql_document
         if document is None:
             return  # a syntax error: already reported
-        # a document's analysis depends on its text and its integer variables (page sizes)
-        # only: computed once per pair, not on every request
-        ints = tuple(sorted((k, v) for k, v in (ec.variables or {}).items() if isinstance(v, int)))
-        key = (ec.query or "", ints)
-        analysed = ANALYSES.get(key) if ec.query is not None else None
-        if analysed is None:
-            reject_nul(document, None)
-            analysis = CostAnalysis(ec.schema._schema, document, ec.variables, self.limits)
-            try:
-                analysed = analysis.totals()
-            except GraphQLError as error:
-                analysed = error
-            if ec.query is not None:
-                if len(ANALYSES) >= MAX_ANALYSES:
-                    ANALYSES.clear()
-                ANALYSES[key] = analysed
-        reject_nul_variables(ec.variables)
-        if isinstance(analysed, GraphQLError):
+        reject_nul(document, ec.variables)
+        check_directives(document, self.limits.max_directives)
+        analysis = CostAnalysis(ec.schema._schema, document, ec.variables, self.limits)
+        try:
+            self.cost, fields, self.nodes = analysis.totals()
+        except GraphQLError as error:
             # a bad page size: reported after validation, which may have more to say
-            self.deferred = analysed
+            self.deferred = error
             return
-        self.cost, fields, self.nodes = analysed
         if fields > self.limits.max_cost:
             # every field costs at least 1: refuse before validation walks the expansion
             raise self._cost_error(max(self.cost, fields))

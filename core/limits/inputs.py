@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,33 +28,28 @@ def _strings(value: Any) -> Iterator[str]:
             stack.extend(item)
 
 
+# NUL: text and jsonb cannot hold it. Lone UTF-16 surrogates (JSON "\ud800"): asyncpg
+# cannot encode them as UTF-8, and the write would fail deep inside the request.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 class _NulFinder(Visitor):
     found = False
 
     def enter_string_value(self, node: StringValueNode, *_: Any) -> Any:
-        if "\x00" in node.value:
+        if UNSTORABLE.search(node.value):
             self.found = True
             return Visitor.BREAK
         return None
 
 
 def reject_nul(document: DocumentNode, variables: dict[str, Any] | None) -> None:
-    """PostgreSQL text and jsonb cannot hold U+0000: refuse it before anything runs."""
+    """Refuse U+0000 and lone surrogates, which PostgreSQL cannot store, before anything runs."""
     finder = _NulFinder()
     visit(document, finder)
-    if finder.found:
-        raise _nul_error()
-    reject_nul_variables(variables)
-
-
-def reject_nul_variables(variables: dict[str, Any] | None) -> None:
-    """The NUL check of the variables alone (a document's literals are checked once)."""
-    if variables and any("\x00" in s for s in _strings(variables)):
-        raise _nul_error()
-
-
-def _nul_error() -> GraphQLError:
-    return GraphQLError(
-        "Strings may not contain the NUL character (U+0000).",
-        extensions={"code": "BAD_USER_INPUT"},
-    )
+    if finder.found or any(UNSTORABLE.search(s) for s in _strings(variables)):
+        raise GraphQLError(
+            "Strings may not contain the NUL character (U+0000) or a lone UTF-16 surrogate "
+            "(U+D800 to U+DFFF).",
+            extensions={"code": "BAD_USER_INPUT"},
+        )

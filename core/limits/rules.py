@@ -7,11 +7,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from graphql import (
-    DirectiveNode,
+    DocumentNode,
     GraphQLError,
     ValidationContext,
     ValidationRule,
+    visit,
 )
+from graphql.language import Visitor
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
@@ -76,28 +78,29 @@ def _coded(rule: type[ASTValidationRule], code: str, limit: int) -> type[Validat
     return Coded
 
 
-def directive_limit_rule(limit: int) -> type[ValidationRule]:
-    class DirectiveLimit(ValidationRule):
-        """At most `limit` directives in one document (strawberry has no such limiter)."""
+class _DirectiveCounter(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
 
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            self.count = 0
+    def enter_directive(self, *_: Any) -> None:
+        self.count += 1
 
-        def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
-            self.count += 1
 
-        def leave_document(self, *_: Any) -> None:
-            if self.count > limit:
-                self.report_error(
-                    limit_error(
-                        "DIRECTIVE_LIMIT",
-                        f"{self.count} directives found; at most {limit} are allowed.",
-                        limit,
-                    )
-                )
+def check_directives(document: DocumentNode, limit: int) -> None:
+    """At most `limit` directives in one document (strawberry has no such limiter).
 
-    return DirectiveLimit
+    Counted on the parsed document, before validation: validating every unknown directive
+    first would answer one error per directive (graphql-cop's Directive Overloading).
+    """
+    counter = _DirectiveCounter()
+    visit(document, counter)
+    if counter.count > limit:
+        raise limit_error(
+            "DIRECTIVE_LIMIT",
+            f"{counter.count} directives found; at most {limit} are allowed.",
+            limit,
+        )
 
 
 class HiddenIntrospection(NoSchemaIntrospectionCustomRule):
@@ -123,5 +126,4 @@ def static_rules(limits: Limits) -> list[type[ASTValidationRule]]:
     return [
         _coded(depth, "DEPTH_LIMIT", limits.max_depth),
         _coded(aliases, "ALIAS_LIMIT", limits.max_aliases),
-        directive_limit_rule(limits.max_directives),
     ]

@@ -1,0 +1,101 @@
+"""Signed, expiring invitation links: `base64url(payload) "." base64url(HMAC-SHA256(payload))`.
+
+The payload names the tenant, the space and the contact invited to it, and the expiry. The
+key is derived for this purpose alone, so an export link (privacy/links.py) or any other
+value signed with the same secret never verifies as an invitation.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+VERSION = 1
+PURPOSE = b"microspace.invitation-link.v1"
+MAX_TOKEN_CHARS = 512
+
+
+class InvitationLinkError(Exception):
+    code = "INVITATION_LINK_INVALID"
+
+
+class InvitationLinkInvalid(InvitationLinkError):
+    """Malformed, tampered with, or signed with another key."""
+
+
+class InvitationLinkExpired(InvitationLinkError):
+    code = "INVITATION_LINK_EXPIRED"
+
+
+@dataclass(frozen=True)
+class Invitation:
+    tenant_id: uuid.UUID
+    space_id: uuid.UUID
+    contact_id: uuid.UUID
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _signature(secret: bytes, part: str) -> str:
+    key = hmac.new(secret, PURPOSE, hashlib.sha256).digest()
+    return _b64(hmac.new(key, part.encode("ascii"), hashlib.sha256).digest())
+
+
+def sign_invitation(secret: bytes, invitation: Invitation, *, expires_at: datetime) -> str:
+    """A token for one contact's invitation to one space, valid until `expires_at` (aware)."""
+    if expires_at.tzinfo is None:
+        raise ValueError("expires_at must be timezone-aware")
+    payload = {
+        "v": VERSION,
+        "t": str(invitation.tenant_id),
+        "s": str(invitation.space_id),
+        "c": str(invitation.contact_id),
+        "exp": int(expires_at.timestamp()),
+    }
+    part = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    return f"{part}.{_signature(secret, part)}"
+
+
+def verify_invitation(secret: bytes, token: str, *, now: datetime) -> Invitation:
+    """The invitation a genuine, unexpired token names; InvitationLinkInvalid or -Expired."""
+    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1 or not token.isascii():
+        raise InvitationLinkInvalid("This invitation link is not valid.")
+    part, signature = token.split(".")
+    # compare the encoded signatures: base64 decoding ignores the last character's spare bits
+    if not hmac.compare_digest(signature.encode("ascii"), _signature(secret, part).encode()):
+        raise InvitationLinkInvalid("This invitation link is not valid.")
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        if payload["v"] != VERSION or not isinstance(payload["exp"], int):
+            raise ValueError("unknown link version")
+        invitation = Invitation(
+            uuid.UUID(payload["t"]), uuid.UUID(payload["s"]), uuid.UUID(payload["c"])
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvitationLinkInvalid("This invitation link is not valid.") from exc
+    if now.timestamp() >= payload["exp"]:
+        raise InvitationLinkExpired(
+            "This invitation link has expired; ask the sender to invite you again."
+        )
+    return invitation
+
+
+@dataclass(frozen=True)
+class InvitationLinks:
+    """Makes the link an invitation e-mail carries, at send time (microspace/worker.py)."""
+
+    secret: bytes
+    public_url: str
+    ttl_seconds: float
+
+    def url(self, invitation: Invitation, *, now: datetime) -> str:
+        expires = now + timedelta(seconds=self.ttl_seconds)
+        token = sign_invitation(self.secret, invitation, expires_at=expires)
+        return f"{self.public_url.rstrip('/')}/invitations/{token}"

@@ -1,0 +1,138 @@
+"""CORS for `/graphql`: per widget key, per tenant for members, exact origins only.
+
+- A cross-origin request is answered with `Access-Control-Allow-Origin: <that origin>` only
+  when its credential allows the origin: a widget key its own `allowedOrigins`, a visitor
+  session its tenant's widget origins, a member or partner token its tenant's
+  `cors_origins` (empty by default: same-origin only).
+- Never a wildcard, never `Access-Control-Allow-Credentials`: callers send bearer tokens,
+  not cookies, so nothing ambient rides along.
+- A disallowed origin gets no CORS headers (the browser refuses), and the request is not
+  run at all (403 ORIGIN_NOT_ALLOWED), so a page cannot act blind through a simple request.
+- A preflight carries no credential: it is decided on the widget key in the URL (`?key=`),
+  else on whether any tenant or widget key allows the origin; the request that follows is
+  checked against its own credential as above.
+- Every response varies on Origin (`Vary: Origin`), so a cache never serves one origin's
+  headers to another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import text
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.auth import bearer_token, credential, hash_token
+from core.db import Db, unit_of_work
+from core.http import error_response
+from microspace.state import AppState
+
+PATHS = ("/graphql",)
+ALLOW_METHODS = "GET, POST"
+ALLOW_HEADERS = ("authorization", "content-type", "accept")
+EXPOSE_HEADERS = "ETag, X-Request-ID, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+PREFLIGHT_MAX_AGE = "600"
+
+ORIGINS_OF = text("SELECT app_cors_origins(:hash)")
+ORIGIN_KNOWN = text("SELECT app_origin_known(:origin)")
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _same_origin(scope: Scope, headers: Headers, origin: str, public: str) -> bool:
+    # behind a proxy the Host header may not be the public one: MICROSPACE_PUBLIC_URL is
+    host = headers.get("host", "")
+    return origin in (f"{scope.get('scheme', 'http')}://{host}", f"https://{host}", public)
+
+
+class Cors:
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        public = _origin_of(self.state.settings.public_url)
+        if origin is None or _same_origin(scope, headers, origin, public):
+            await self.app(scope, receive, self._vary(send, None))
+            return
+        params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        key = (params.get("key") or [None])[0]
+        if scope["method"] == "OPTIONS":
+            response = await self._preflight(headers, origin, key)
+            await response(scope, receive, send)
+            return
+        token = bearer_token(credential(headers.get("authorization"), key))
+        if not token or origin not in await self._origins_of(token):
+            response = error_response(
+                403,
+                "ORIGIN_NOT_ALLOWED",
+                f"This credential may not be used from {origin[:100]!r}: the origin is not in "
+                "its allowed origins.",
+                {"Vary": "Origin"},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, self._vary(send, origin))
+
+    async def _origins_of(self, token: str) -> Sequence[str]:
+        if len(token) > 200:
+            return ()
+        async with unit_of_work(Db(self.state.sessionmaker)) as db:
+            found = await db.scalar(ORIGINS_OF, {"hash": hash_token(token)})
+        return found or ()
+
+    async def _preflight(self, headers: Headers, origin: str, key: str | None) -> Response:
+        if key:
+            allowed = origin in await self._origins_of(key)
+        else:
+            async with unit_of_work(Db(self.state.sessionmaker)) as db:
+                allowed = bool(await db.scalar(ORIGIN_KNOWN, {"origin": origin[:300]}))
+        method = headers.get("access-control-request-method", "")
+        asked = [
+            h.strip().lower()
+            for h in headers.get("access-control-request-headers", "").split(",")
+            if h.strip()
+        ]
+        if (
+            not allowed
+            or method not in ("GET", "POST")
+            or any(h not in ALLOW_HEADERS for h in asked)
+        ):
+            # no CORS headers: the browser refuses the request it was about to send
+            return Response(status_code=403, headers={"Vary": "Origin"})
+        return Response(
+            status_code=204,
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": ALLOW_METHODS,
+                "Access-Control-Allow-Headers": ", ".join(ALLOW_HEADERS),
+                "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
+                "Vary": "Origin",
+            },
+        )
+
+    @staticmethod
+    def _vary(send: Send, origin: str | None) -> Send:
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = [(b"vary", b"Origin")]
+                if origin is not None:
+                    extra += [
+                        (b"access-control-allow-origin", origin.encode("latin-1")),
+                        (b"access-control-expose-headers", EXPOSE_HEADERS.encode()),
+                    ]
+                message.setdefault("headers", []).extend(extra)
+            await send(message)
+
+        return send_with_cors

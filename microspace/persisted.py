@@ -1,0 +1,158 @@
+"""Persisted queries: trusted documents for widgets, automatic persisted queries for the rest.
+
+- A widget key or visitor session (pages on a customer's site) may run only trusted
+  documents: those shipped with the reference widget and those a tenant's owner or admin
+  registered (`persistedDocumentRegister`, `microspace document-register`). It sends the
+  hash in `extensions.persistedQuery`; anything else is PERSISTED_QUERY_REQUIRED.
+- Members and partners get Apollo's automatic persisted queries: a hash the server does
+  not know answers PERSISTED_QUERY_NOT_FOUND, and the client's retry with the text (whose
+  hash is checked) registers it for the tenant, untrusted, once it passed the document
+  limits and validation (a document that cannot run is never stored).
+- A widget's GET by hash is cacheable: `Cache-Control` with a short max-age, an `ETag` of
+  the body, 304 on a matching `If-None-Match` (http_cache below).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from graphql import GraphQLError
+from starlette.responses import Response
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
+
+from core.auth import BROWSER_KINDS
+from microspace.widget_documents import SHIPPED
+from schema.context import Context
+from store.persisted import SHA256, find_document, register_document, sha256_of
+
+if TYPE_CHECKING:
+    from microspace.strawberry_adapter import OutcomeRequest
+
+
+class PersistedQueryError(Exception):
+    """Answered as a GraphQL request error with a stable code (and Apollo's message where
+    the protocol fixes one: its client matches `PersistedQueryNotFound`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def result(self) -> ExecutionResult:
+        return ExecutionResult(
+            data=None, errors=[GraphQLError(str(self), extensions={"code": self.code})]
+        )
+
+
+def requested_hash(extensions: dict[str, Any] | None) -> str | None:
+    """The SHA-256 of `extensions.persistedQuery`, validated; None when there is none."""
+    persisted = (extensions or {}).get("persistedQuery")
+    if persisted is None:
+        return None
+    if not isinstance(persisted, dict) or persisted.get("version") != 1:
+        raise PersistedQueryError(
+            "PERSISTED_QUERY_INVALID", "`extensions.persistedQuery` must have `version: 1`."
+        )
+    digest = persisted.get("sha256Hash")
+    if not isinstance(digest, str) or not SHA256.match(digest):
+        raise PersistedQueryError(
+            "PERSISTED_QUERY_INVALID",
+            "`extensions.persistedQuery.sha256Hash` must be 64 lower-case hex digits.",
+        )
+    return digest
+
+
+async def _trusted(context: Context, digest: str) -> str | None:
+    if digest in SHIPPED:
+        return SHIPPED[digest]
+    if context.principal.tenant_id is None:
+        return None
+    row = await find_document(context.db, digest)
+    return row.document if row is not None and row.trusted else None
+
+
+async def _for_browser(context: Context, data: GraphQLRequestData, digest: str | None) -> str:
+    """A widget's or visitor's document: trusted, or refused."""
+    digest = digest or (sha256_of(data.query) if data.query else None)
+    document = await _trusted(context, digest) if digest else None
+    if document is None:
+        raise PersistedQueryError(
+            "PERSISTED_QUERY_REQUIRED",
+            "Widgets may run only trusted documents: send the SHA-256 of a document shipped "
+            "with the widget or registered for your tenant in `extensions.persistedQuery`.",
+        )
+    if data.query and data.query != document:
+        raise PersistedQueryError(
+            "PERSISTED_QUERY_HASH_MISMATCH", "The query's SHA-256 is not the hash sent."
+        )
+    context.outcome.persisted_by = context.principal.kind
+    return document
+
+
+async def _automatic(
+    context: Context, data: GraphQLRequestData, digest: str
+) -> tuple[str, str | None]:
+    """Apollo's automatic persisted queries, for members and partners: the document, and the
+    text to register if it runs (StrawberryView.execute_single calls register_automatic)."""
+    if data.query:
+        if sha256_of(data.query) != digest:
+            raise PersistedQueryError(
+                "PERSISTED_QUERY_HASH_MISMATCH", "The query's SHA-256 is not the hash sent."
+            )
+        known = digest in SHIPPED or context.principal.tenant_id is None
+        return data.query, None if known else data.query
+    document = SHIPPED.get(digest)
+    if document is None and context.principal.tenant_id is not None:
+        row = await find_document(context.db, digest)
+        document = row.document if row is not None else None
+    if document is None:
+        raise PersistedQueryError("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
+    return document, None
+
+
+async def register_automatic(context: Context, document: str) -> None:
+    """Keep an automatic persisted query for the tenant (untrusted: widgets cannot run it)."""
+    await register_document(context.db, document, trusted=False)
+
+
+async def resolve(
+    context: Context, data: GraphQLRequestData
+) -> tuple[GraphQLRequestData, str | None]:
+    """The request with the document it may run filled in, and an automatic persisted
+    query's text to keep once it ran; PersistedQueryError when it may not run."""
+    digest = requested_hash(data.extensions)
+    to_register = None
+    if context.principal.kind in BROWSER_KINDS:
+        query = await _for_browser(context, data, digest)
+    elif digest is not None:
+        query, to_register = await _automatic(context, data, digest)
+    else:
+        return data, None
+    return GraphQLRequestData(
+        query=query,
+        variables=data.variables,
+        operation_name=data.operation_name,
+        extensions=data.extensions,
+        protocol=data.protocol,
+    ), to_register
+
+
+def http_cache(request: OutcomeRequest, response: Response, max_age: int) -> Response:
+    """Widget reads by GET and hash: cacheable for `max_age` seconds, revalidated by ETag."""
+    ran_by = request.outcome.persisted_by
+    if request.method != "GET" or ran_by is None:
+        return response
+    if ran_by != "widget" or response.status_code != 200:
+        response.headers["cache-control"] = "private, no-store"
+        return response
+    if "errors" in orjson.loads(response.body):
+        response.headers["cache-control"] = "no-store"
+        return response
+    etag = '"' + hashlib.sha256(response.body).hexdigest()[:32] + '"'
+    headers = {"cache-control": f"public, max-age={max_age}", "etag": etag}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
+    return response

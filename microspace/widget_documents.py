@@ -1,0 +1,36 @@
+"""The documents the reference widget (`/widget.js`) runs, trusted for every tenant.
+
+A widget key or visitor session may run only these and the documents a tenant registered
+(microspace/persisted.py); the widget sends them by hash, never as text.
+"""
+
+from __future__ import annotations
+
+from store.persisted import sha256_of
+
+DOCUMENTS = {
+    "WidgetSpace": (
+        "query WidgetSpace($id: ID!) { space(id: $id) { id title description "
+        "blocks(first: 100) { edges { node { id kind position body } } } } }"
+    ),
+    "VisitorConsent": (
+        "query VisitorConsent($contactId: ID!) { viewer { kind contactId } "
+        "contact(id: $contactId) { id consents { purpose state } } }"
+    ),
+    "VisitorConsentGrant": (
+        "mutation VisitorConsentGrant($input: ConsentGrantInput!) { consentGrant(input: $input) "
+        "{ consent { purpose granted } userErrors { code message } } }"
+    ),
+    "VisitorConsentWithdraw": (
+        "mutation VisitorConsentWithdraw($input: ConsentWithdrawInput!) { "
+        "consentWithdraw(input: $input) { consent { purpose granted } userErrors { code message } } }"
+    ),
+    "VisitorUsageRecord": (
+        "mutation VisitorUsageRecord($input: UsageRecordInput!) { usageRecord(input: $input) "
+        "{ recorded userErrors { code message } } }"
+    ),
+}
+
+# operation name -> SHA-256 (what widget.js sends); SHA-256 -> document (what the server runs)
+HASHES = {name: sha256_of(doc) for name, doc in DOCUMENTS.items()}
+SHIPPED = {sha256_of(doc): doc for doc in DOCUMENTS.values()}

@@ -1,0 +1,75 @@
+"""What a widget key or a visitor session may see of its tenant, as criteria on every
+statement of the request (models/tenancy.py applies them next to the tenant criterion).
+
+- A widget key: the published spaces among those bound to the key, and their blocks; no
+  contact, access, consent or usage row at all.
+- A visitor (a contact who opened an invitation link): the published spaces shared with
+  them (invited or accepted, not revoked) and their blocks; their own contact, access,
+  consent and usage rows; nothing of any other contact.
+
+Narrowing the session rather than each resolver means `node(id)`, lists, nested lists and
+loaders all answer from the same rows: a draft, an archived space, or a space of another
+key is NOT_FOUND exactly like a random ID, because to this request it does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, select
+from sqlalchemy.orm import with_loader_criteria
+
+from core.auth import Principal
+from core.db import Db
+from models import ApiToken, Block, ConsentEvent, Contact, Space, SpaceAccess, UsageEvent
+from models.space import SpaceStatus
+from models.space_access import ACTIVE_STATES
+
+PUBLISHED = SpaceStatus.PUBLISHED.value
+
+
+async def widget_space_ids(db: Db, token_id: uuid.UUID | None) -> list[uuid.UUID]:
+    """The spaces a widget key is bound to (issued with the key, resolvers/api_keys.py)."""
+    ids = await db.scalar(select(ApiToken.space_ids).where(ApiToken.id == token_id))
+    return list(ids or [])
+
+
+def _spaces(principal: Principal, bound: list[uuid.UUID]) -> ColumnElement[bool]:
+    if principal.kind == "widget":
+        return and_(Space.id.in_(bound), Space.status == PUBLISHED)
+    shared = select(SpaceAccess.space_id).where(
+        SpaceAccess.contact_id == principal.contact_id, SpaceAccess.state.in_(ACTIVE_STATES)
+    )
+    return and_(Space.id.in_(shared), Space.status == PUBLISHED)
+
+
+def _own(column: Any, contact_id: uuid.UUID | None) -> ColumnElement[bool]:
+    # a widget speaks for no contact: not one contact row exists for it
+    return column == contact_id if contact_id is not None else false()
+
+
+async def narrow_to_audience(db: Db, principal: Principal) -> None:
+    """Hold the request's session to what this widget key or visitor may see."""
+    if principal.kind not in ("widget", "visitor"):
+        return
+    bound = await widget_space_ids(db, principal.token_id) if principal.kind == "widget" else []
+    spaces = _spaces(principal, bound)
+    visible = select(Space.id).where(spaces)
+    contact = principal.contact_id if principal.kind == "visitor" else None
+    db.narrow(
+        [
+            with_loader_criteria(Space, spaces, include_aliases=True),
+            with_loader_criteria(Block, Block.space_id.in_(visible), include_aliases=True),
+            with_loader_criteria(Contact, _own(Contact.id, contact), include_aliases=True),
+            with_loader_criteria(
+                SpaceAccess, _own(SpaceAccess.contact_id, contact), include_aliases=True
+            ),
+            with_loader_criteria(
+                ConsentEvent, _own(ConsentEvent.contact_id, contact), include_aliases=True
+            ),
+            with_loader_criteria(
+                UsageEvent, _own(UsageEvent.contact_id, contact), include_aliases=True
+            ),
+        ]
+    )

@@ -1,0 +1,222 @@
+"""The reference widget in a real browser (Debian's chromium, driven by Playwright).
+
+A host page on another origin (http://127.0.0.1:5761) embeds `/widget.js` from the API
+(http://localhost:5760). Invariants:
+- the blocks of a published space bound to the key render inside the widget's shadow root;
+- a draft bound to the key does not show (NOT_FOUND, like a random ID);
+- the same page on an origin the key does not allow (http://127.0.0.1:5762) is refused by
+  the browser's CORS check, and nothing renders;
+- a visitor arriving from their invitation link is asked before any analytics: no usage
+  event before consent, one after allowing; declining records nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+from playwright.async_api import Browser, async_playwright
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from core.db import owner_db
+from core.ids import encode_id
+from microspace.widget_admin import set_tenant_web
+from models import Block, UsageEvent
+from tests.factories import make_access, make_contacts, make_spaces, mint_key
+from tests.widgets import invitation_token
+
+API = "http://localhost:5760"
+PAGE = "http://127.0.0.1:5761"
+ELSEWHERE = "http://127.0.0.1:5762"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HOST_PAGE = """<!doctype html><html><head><title>Shop</title></head><body>
+<h1>Our partner portal</h1>
+<div id="published" data-microspace-space="{published}"></div>
+<div id="draft" data-microspace-space="{draft}"></div>
+<script src="{api}/widget.js" data-key="{key}" async></script>
+</body></html>"""
+
+
+def _chromium() -> str:
+    """Debian's chromium, installed here when missing (as .ci/run does)."""
+    if not os.path.exists(CHROMIUM) and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "chromium"], check=False, capture_output=True)
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is required: apt-get install -y chromium")
+    return CHROMIUM
+
+
+async def _serve(app, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    return server, task
+
+
+@pytest.fixture
+async def servers(app) -> AsyncIterator[dict[str, str]]:
+    """The API on 5760 and the host page on 5761 and 5762; `pages` holds the page HTML."""
+    pages: dict[str, str] = {}
+
+    async def page(_request) -> HTMLResponse:
+        return HTMLResponse(pages["html"])
+
+    host = Starlette(routes=[Route("/page.html", page)])
+    started = [await _serve(app, 5760), await _serve(host, 5761), await _serve(host, 5762)]
+    try:
+        yield pages
+    finally:
+        for server, task in started:
+            server.should_exit = True
+            await task
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=_chromium(), args=ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def _usage(owner_url, tenant_id) -> int:
+    async with owner_db(owner_url, tenant_id) as db:
+        return int(await db.scalar(select(func.count()).select_from(UsageEvent)))
+
+
+async def _world(api, new_tenant, owner_url, servers):
+    t = await new_tenant("Browser")
+    published = (
+        await make_spaces(owner_url, t.tenant_id, 1, status="published", title="Welcome pack")
+    )[0]
+    draft = (await make_spaces(owner_url, t.tenant_id, 1, status="draft", title="Secret draft"))[0]
+    async with owner_db(owner_url, t.tenant_id) as db:
+        for i, text in enumerate(["Getting started", "Your first week"]):
+            db.add(
+                Block(
+                    id=uuid.uuid4(),
+                    space_id=published,
+                    kind="heading",
+                    position=i,
+                    body={"text": text},
+                )
+            )
+        db.add(
+            Block(
+                id=uuid.uuid4(),
+                space_id=draft,
+                kind="heading",
+                position=0,
+                body={"text": "Unreleased plan"},
+            )
+        )
+    ids = [encode_id("Space", s) for s in (published, draft)]
+    key = await mint_key(api(t.token), "widget", [], spaceIds=ids, allowedOrigins=[PAGE])
+    servers["html"] = HOST_PAGE.format(published=ids[0], draft=ids[1], api=API, key=key)
+    await set_tenant_web(owner_url, str(t.tenant_id), None, f"{PAGE}/page.html")
+    return t, published
+
+
+async def test_blocks_render_and_a_draft_does_not(api, new_tenant, owner_url, servers, browser):
+    await _world(api, new_tenant, owner_url, servers)
+    page = await browser.new_page()
+    await page.goto(f"{PAGE}/page.html")
+
+    widget = page.locator("#published")
+    await widget.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)
+    # Playwright's locators pierce open shadow roots: the blocks are inside the widget's
+    assert await widget.locator("h1").inner_text() == "Welcome pack"
+    assert await widget.locator(".block h2").all_inner_texts() == [
+        "Getting started",
+        "Your first week",
+    ]
+    assert await page.evaluate("document.querySelector('#published').shadowRoot !== null")
+    assert await page.evaluate("document.body.innerText.indexOf('Getting started')") == -1
+
+    draft = page.locator("#draft")
+    await draft.and_(page.locator("[data-state=error]")).wait_for(timeout=15_000)
+    assert await draft.get_attribute("data-error") == "NOT_FOUND"
+    html = await page.evaluate("document.querySelector('#draft').shadowRoot.innerHTML")
+    assert "Unreleased plan" not in html and "Secret draft" not in html
+
+
+async def test_a_disallowed_origin_is_refused_by_the_browser(
+    api, new_tenant, owner_url, servers, browser
+):
+    await _world(api, new_tenant, owner_url, servers)
+    page = await browser.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    await page.goto(f"{ELSEWHERE}/page.html")
+
+    widget = page.locator("#published")
+    await widget.and_(page.locator("[data-state=error]")).wait_for(timeout=15_000)
+    # the fetch failed in the browser (no Access-Control-Allow-Origin), not in the API
+    assert await widget.get_attribute("data-error") == "NETWORK"
+    assert any("CORS policy" in line for line in console), console
+    html = await page.evaluate("document.querySelector('#published').shadowRoot.innerHTML")
+    assert "Getting started" not in html
+
+
+async def _open_invitation(api, new_tenant, owner_url, servers, browser, settings):
+    t, published = await _world(api, new_tenant, owner_url, servers)
+    contact = (await make_contacts(owner_url, t.tenant_id, 1))[0]
+    await make_access(owner_url, t.tenant_id, published, [contact])
+    token = invitation_token(settings.secret(), t.tenant_id, published, contact)
+    page = await browser.new_page()
+    # the e-mail's link: the API accepts, then redirects to the tenant's widget page
+    await page.goto(f"{API}/invitations/{token}")
+    assert page.url == f"{PAGE}/page.html"  # the session left the address bar at once
+    widget = page.locator("#published")
+    await widget.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)
+    await widget.locator(".consent").wait_for(timeout=15_000)
+    return t, page, widget
+
+
+async def test_no_usage_event_before_consent_and_one_after(
+    api, new_tenant, owner_url, servers, browser, settings
+):
+    t, _page, widget = await _open_invitation(
+        api, new_tenant, owner_url, servers, browser, settings
+    )
+    await asyncio.sleep(0.5)  # whatever the page would send on its own has been sent
+    assert await _usage(owner_url, t.tenant_id) == 0
+
+    await widget.locator("button[data-consent=allow]").click()
+    for _ in range(100):
+        if await _usage(owner_url, t.tenant_id):
+            break
+        await asyncio.sleep(0.1)
+    assert await _usage(owner_url, t.tenant_id) == 1
+    assert await widget.locator(".consent").count() == 0
+
+
+async def test_declining_records_nothing(api, new_tenant, owner_url, servers, browser, settings):
+    t, page, widget = await _open_invitation(api, new_tenant, owner_url, servers, browser, settings)
+    await widget.locator("button[data-consent=decline]").click()
+    await page.reload()
+    await widget.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)
+    await asyncio.sleep(0.5)
+    assert await widget.locator(".consent").count() == 0  # not asked again this session
+    assert await _usage(owner_url, t.tenant_id) == 0
