@@ -27,6 +27,8 @@ class Keyset:
     columns: tuple[tuple[str, str], ...]  # (column, kind: datetime | uuid | int)
     descending: bool
     order: Order  # the resolver path's order: parses `after` the same way
+    # the cursor holds only the row's id (a withheld column must not leak through it)
+    by_reference: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,15 +72,20 @@ class TableType:
 def _keyset(order: Order) -> Keyset:
     kinds = {"created_at": "datetime", "occurred_at": "datetime", "id": "uuid", "position": "int"}
     columns = tuple((c.key, kinds[c.key]) for c in order.columns)
-    return Keyset(columns=columns, descending=order.descending, order=order)
+    by_reference = bool(getattr(order, "by_reference", False))
+    return Keyset(
+        columns=columns, descending=order.descending, order=order, by_reference=by_reference
+    )
 
 
 def _personal(model: Any, fields: dict[str, str]) -> dict[str, tuple[str, str, str]]:
     """Personal fields with the category of their column (models/, the personal-data map)."""
     out = {}
     for graphql_name, spec in fields.items():
-        column, _, kind = spec.partition(":")
-        category = model.__table__.c[column].info["pii"]
+        column, _, rest = spec.partition(":")
+        kind, _, category = rest.partition(":")
+        # a column that is no personal data itself may reveal some (schema/consent.py)
+        category = category or model.__table__.c[column].info["pii"]
         out[graphql_name] = (column, category, kind or "plain")
     return out
 
@@ -90,6 +97,8 @@ ACCESS_KEYSET = _keyset(ACCESS_ORDER)
 CONTACT_KEYSET = _keyset(CONTACT_ORDER)
 CONSENT_EVENT_KEYSET = _keyset(CONSENT_EVENT_ORDER)
 # in the schema enum's order (schema/consent.py mirrors models.consent.ConsentPurpose)
+# source and policy version exist only once consent was given or withdrawn (schema/consent.py)
+REVEALS_CONSENT = "user.privacy_preferences"
 PURPOSES = tuple(p.value for p in ConsentPurpose)
 
 TYPES: dict[str, TableType] = {
@@ -174,13 +183,13 @@ TYPES: dict[str, TableType] = {
         scalars={
             "id": ("id", "global_id"),
             "purpose": ("purpose", "enum"),
-            "source": ("source", "enum"),
-            "policyVersion": ("policy_version", "plain"),
         },
         personal=_personal(
             ConsentEvent,
             {
                 "action": "action:enum",
+                "source": f"source:enum:{REVEALS_CONSENT}",
+                "policyVersion": f"policy_version:plain:{REVEALS_CONSENT}",
                 "evidence": "evidence",
                 "occurredAt": "occurred_at:datetime",
             },

@@ -61,6 +61,8 @@ class ConnectionPlanning:
 
         conditions = filters(k)
         has_after = get_after(self.variables) is not None
+        if has_after and keyset.by_reference:
+            raise Unsupported("a cursor by reference: the resolver path looks the row up")
         if has_after:
             conditions.append(self.after(keyset, get_after, k))
         direction = " DESC" if keyset.descending else ""
@@ -71,7 +73,8 @@ class ConnectionPlanning:
         cursor_needed = False
         node_aud: str | None = None
         edge_type = object_type(conn_type.fields["edges"])
-        cursor = sql.cursor([(kind, f"{k}.{c}") for c, kind in keyset.columns])
+        parts = [(kind, f"{k}.{c}") for c, kind in keyset.columns]
+        cursor = sql.cursor(parts[-1:] if keyset.by_reference else parts)
         for key, fnodes in self.collector.fields(conn_type.name, nodes).items():
             name = fnodes[0].name.value
             if name == "__typename":

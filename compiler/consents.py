@@ -7,7 +7,7 @@ from typing import Any
 from graphql import FieldNode
 
 from compiler import sql
-from compiler.catalog import Consents
+from compiler.catalog import REVEALS_CONSENT, Consents
 from compiler.collect import Unsupported, object_type
 from compiler.shapes import MAX_KEYS, Shape
 from policies.redaction import Decision
@@ -43,22 +43,29 @@ class ConsentPlanning:
                 expr = sql.literal(consent_type.name)
             elif name == "purpose":
                 expr = sql.enum_name(f"{p}.purpose")
-            elif name == "source":
-                expr = sql.enum_name(f"{ev}.source")
-            elif name == "policyVersion":
-                expr = f"{ev}.policy_version"
-            elif name in ("state", "granted", "changedAt"):
+            elif name in ("state", "granted", "changedAt", "source", "policyVersion"):
                 values = {
                     "state": (f"CASE WHEN {event} THEN upper({ev}.action) ELSE 'NOT_GIVEN' END"),
                     "granted": f"coalesce({ev}.action = 'granted', false)",
                     "changedAt": sql.iso(f"{ev}.occurred_at"),
+                    "source": sql.enum_name(f"{ev}.source"),
+                    "policyVersion": f"{ev}.policy_version",
                 }
+                # a value exists: always for state and granted, else only with an event
+                present = {
+                    "changedAt": event,
+                    "source": event,
+                    "policyVersion": f"{ev}.policy_version IS NOT NULL",
+                }.get(name, "true")
                 decision = self.authz.field_decision(f"{consent_type.name}.{name}")
                 if decision is Decision.FULL:
                     expr = values[name]
-                    # a read is audited when a value is disclosed: changedAt only with an event
-                    audited.setdefault(name, event if name == "changedAt" else "true")
-                elif decision is Decision.MASKED and name == "changedAt":
+                    # a read is audited when a value is disclosed
+                    audited.setdefault(name, present)
+                elif decision is Decision.MASKED and name == "policyVersion":
+                    expr = sql.mask(REVEALS_CONSENT, values[name])
+                    audited.setdefault(name, present)
+                elif decision is Decision.MASKED and present != "true":
                     raise Unsupported("a masked value with no partial form that may be null")
                 else:  # withheld (an enum, a boolean: no partial form)
                     category = "user.privacy_preferences"
