@@ -25,6 +25,8 @@ from core.errors import ApiError
 log = logging.getLogger("microspace.compiler")
 MAX_PLANS = 2048
 UNSUPPORTED = object()
+# principals whose reads are their tenant's rows, by policy: the only ones compiled
+SCOPED_BY_TENANT = frozenset({"member", "partner"})
 
 
 class CompiledReads:
@@ -51,6 +53,10 @@ class CompiledReads:
     ) -> Answer | None:
         """The answer if this path gives it, else None (nothing was recorded)."""
         if not self.enabled or self.schema is None or not ctx.principal.authenticated:
+            return None
+        if ctx.principal.kind not in SCOPED_BY_TENANT:
+            # widget keys, visitors and subjects see less than their tenant: the resolvers
+            # narrow their reads (published, bound, their own spaces); the compiler does not
             return None
         answer = await self._answer(document, query, operation_name, raw_variables, ctx)
         if answer is None:
