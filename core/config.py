@@ -82,8 +82,15 @@ class Settings:
     max_body_bytes: int = setting(
         1_048_576, "MICROSPACE_MAX_BODY_BYTES", "request body size (HTTP 413 `BODY_SIZE_LIMIT`)"
     )
+    # 50 spaces with 20 blocks and 20 contacts each cost 22,500; 100 spaces 45,000
     max_cost: int = setting(
-        5000, "MICROSPACE_MAX_COST", "query cost before execution (`COST_LIMIT`)"
+        50_000, "MICROSPACE_MAX_COST", "query cost before execution (`COST_LIMIT`)"
+    )
+    # list entries a response may hold (nested pages multiply): 100 x 100 is refused
+    max_nodes: int = setting(
+        10_000,
+        "MICROSPACE_MAX_NODES",
+        "list entries a response may hold, nested pages multiplied (`NODE_LIMIT`)",
     )
     # graphql-core's overlapping-fields budget: repeated fields cost quadratic validation work
     max_validation_work: int = setting(
@@ -95,6 +102,11 @@ class Settings:
         True,
         "MICROSPACE_ALLOW_GET_QUERIES",
         "run queries (never mutations) over GET; off: HTTP 405 `GET_NOT_ALLOWED`",
+    )
+    compiled_reads: bool = setting(
+        True,
+        "MICROSPACE_COMPILED_READS",
+        "answer supported queries with one SQL statement that builds the JSON (`compiler/`)",
     )
     statement_timeout: float = setting(
         5.0, "MICROSPACE_STATEMENT_TIMEOUT", "PostgreSQL statement timeout, in seconds"
@@ -116,14 +128,15 @@ class Settings:
         "requests of one tenant waiting at once, per process (more: HTTP 503 `OVERLOADED`)",
     )
     # token bucket per principal (per client IP when anonymous), in cost points, per process
+    # one token may load a 50-space page (cost 22,500) 10 times a second (docs/limits.md)
     rate_limit_burst: int = setting(
-        50_000,
+        500_000,
         "MICROSPACE_RATE_LIMIT_BURST",
         "cost points per principal, per process or shared with `REDIS_URL` (HTTP 429 "
         "`RATE_LIMITED`)",
     )
     rate_limit_rate: float = setting(
-        1000.0, "MICROSPACE_RATE_LIMIT_RATE", "cost points refilled per second"
+        250_000.0, "MICROSPACE_RATE_LIMIT_RATE", "cost points refilled per second"
     )
     # e-mail outbox and its worker (docs/contacts.md)
     mail_sender: str = setting(

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import asyncpg
+import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Result
 from sqlalchemy.exc import DBAPIError
@@ -82,7 +84,14 @@ def make_engine(
         # replaced, so the API recovers by itself when PostgreSQL comes back
         pool_pre_ping=True,
         connect_args={"server_settings": server_settings},
+        # JSON columns (block bodies) through orjson: several times faster than `json`
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
     )
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def set_session_tenant(session: AsyncSession | Session, tenant_id: uuid.UUID) -> None:
@@ -190,14 +199,17 @@ class Db:
                 if _sqlstate(exc) != QUERY_CANCELED:
                     raise
                 self.aborted = True
-                limit = self.statement_timeout
-                raise StatementTimeout(
-                    f"A database statement ran past the {limit:g} s statement timeout and was "
-                    "cancelled; nothing was changed."
-                    if limit
-                    else "A database statement was cancelled; nothing was changed.",
-                    limit=limit,
-                ) from None
+                raise self._timeout() from None
+
+    def _timeout(self) -> StatementTimeout:
+        limit = self.statement_timeout
+        return StatementTimeout(
+            f"A database statement ran past the {limit:g} s statement timeout and was "
+            "cancelled; nothing was changed."
+            if limit
+            else "A database statement was cancelled; nothing was changed.",
+            limit=limit,
+        )
 
     async def execute(self, stmt: Executable, params: Any = None) -> Result[Any]:
         async with self._statement():
@@ -210,6 +222,21 @@ class Db:
     async def scalar(self, stmt: Executable, params: Any = None) -> Any:
         async with self._statement():
             return await self.session.scalar(stmt, params)
+
+    async def fetch_row(self, sql: str, params: Sequence[Any]) -> Any:
+        """One row of a hand-written statement, on the request's connection and transaction,
+        straight through asyncpg (its prepared-statement cache; no ORM, no decoding)."""
+        async with self._statement():
+            conn = await self.session.connection()
+            raw = await conn.get_raw_connection()
+            try:
+                return await raw.driver_connection.fetchrow(sql, *params)  # type: ignore[union-attr]
+            except asyncpg.QueryCanceledError:
+                self.aborted = True
+                raise self._timeout() from None
+            except asyncpg.PostgresError:
+                self.aborted = True
+                raise
 
     def add(self, obj: object) -> None:
         self.session.add(obj)

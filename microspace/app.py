@@ -58,6 +58,7 @@ class GraphQLApp(StrawberryView):
             build_schema(
                 extra_extensions=tracing.schema_extensions(settings),
                 limits=Limits.from_settings(settings),
+                compiled_reads=settings.compiled_reads,
             ),
             # GET by hash is always open (widget reads, CDN caching); GET with a query text
             # as configured (StrawberryView.parse_http_body)
@@ -221,6 +222,8 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         lifespan=lifespan,
     )
     app.state.microspace = state
+    # the compiled read path: tests flip `.enabled` to hold both paths to one answer
+    app.state.compiled_reads = graphql.schema.compiled_reads  # type: ignore[attr-defined]
     app.add_middleware(Cors, state=state)
     app.add_middleware(RequestContext)
     # outermost: an incoming X-Request-ID is honoured when it is a plain token, else replaced

@@ -67,6 +67,7 @@ async def read_as(
         loaders=Loaders(db),
         authz=Authorizer(reader.policies.enforcer, principal, reader.policies),
         settings=reader.settings,
+        json_passthrough=False,  # the payload is built from `result.data`
     )
     result = await reader.schema.execute(query, variable_values=variables, context_value=context)
     # audited in a short transaction of its own: appending takes the tenant's audit-chain

@@ -89,6 +89,12 @@ class TenantPolicies:
             self._decisions[key] = decision
         return decision
 
+    def scope(self, tenant_id: str) -> tuple[str, int]:
+        """Which rules decide for this tenant: the shared defaults, or its own version."""
+        if tenant_id in self._with_rules:
+            return tenant_id, self._versions.get(tenant_id, 0)
+        return "", 0
+
     def forget_decisions(self) -> None:
         self._decisions = {}
 
@@ -120,11 +126,18 @@ class Authorizer:
         policies: TenantPolicies | None = None,
     ) -> None:
         self._enforce = policies.decide if policies is not None else enforcer.enforce
+        self._policies = policies
         self._principal = principal
         self._domain = str(principal.tenant_id) if principal.tenant_id else ""
         self._memo: dict[tuple[str, str], bool] = {}
         self._fields: dict[str, Decision] = {}
         self.calls = 0
+
+    def identity(self) -> tuple[object, ...]:
+        """What every decision of this authorizer depends on (a key for cached plans)."""
+        p = self._principal
+        scope = self._policies.scope(self._domain) if self._policies else (self._domain, 0)
+        return (p.kind, p.authenticated, p.subjects, scope)
 
     def for_principal(self, principal: Principal) -> Authorizer:
         """The same policies (tenant overrides included) asked for another principal: what a
@@ -133,6 +146,7 @@ class Authorizer:
         other._enforce = self._enforce
         other._principal = principal
         other._domain = self._domain
+        other._policies = self._policies
         other._memo, other._fields, other.calls = {}, {}, 0
         return other
 

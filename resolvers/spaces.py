@@ -12,7 +12,7 @@ import strawberry
 from sqlalchemy.exc import IntegrityError
 from strawberry.utils.str_converters import to_camel_case
 
-from core.ids import encode_id
+from core.ids import decode_id, encode_id
 from models import Space as SpaceModel
 from models import SpaceStatus
 from schema.connection import Connection, OrderDirection, list_connection
@@ -29,6 +29,7 @@ from schema.spaces import (
     SpaceUserError,
 )
 from store import plans
+from store.events import event_payload, with_event
 from store.loaders import load_by_global_id
 from store.outbox import queue_space_updated
 from store.pagination import Order, parse_datetime, parse_str
@@ -194,12 +195,58 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
     return await _save(info, row, "space.created")
 
 
+# title and description cannot collide with anything: one round trip, update and return,
+# with the domain event
+UPDATE_TEXT = (
+    "UPDATE spaces SET title = coalesce($3, title), description = coalesce($4, description), "
+    "updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING id, title, slug, "
+    "description, status, created_at, updated_at, published_at"
+)
+
+
+async def _update_text(info: Info, input: SpaceUpdateInput) -> SpacePayload | None:
+    """The lean path (no slug change); None leaves the answer to the full path."""
+    ctx = info.context
+    if input.slug is not None or ctx.db.tenant_id is None:
+        return None
+    if input.title is None and input.description is None:
+        return None  # nothing to change: the full path answers without a write
+    title = input.title.strip() if input.title is not None else None
+    space_id = decode_id(input.id, "Space")
+    changed = [
+        f for f, v in (("title", title), ("description", input.description)) if v is not None
+    ]
+    event = event_payload("space.updated", space_id, changed, ctx.principal.kind)
+    params = [ctx.db.tenant_id, space_id, title, input.description, "space.updated", event]
+    row = await ctx.db.fetch_row(with_event(UPDATE_TEXT, 5), params)
+    if row is None:
+        return None  # not found: the full path answers NOT_FOUND
+    forget_space(ctx.loaders, row["id"])
+    return SpacePayload(
+        space=Space(
+            id=strawberry.ID(encode_id("Space", row["id"])),
+            pk=row["id"],
+            title=row["title"],
+            slug=row["slug"],
+            description=row["description"],
+            status=SpaceStatus(row["status"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            published_at=row["published_at"],
+        )
+    )
+
+
 async def update_space(info: Info, input: SpaceUpdateInput) -> SpacePayload:
     """Change a space's title, slug or description."""
-    row = await load_space(info, input.id)
     errors = _validate(input.title, input.slug, input.description)
     if errors:
+        await load_space(info, input.id)  # an unknown space is NOT_FOUND before bad input
         return SpacePayload(user_errors=errors)
+    lean = await _update_text(info, input)
+    if lean is not None:
+        return lean
+    row = await load_space(info, input.id)
     changes = {
         "title": input.title.strip() if input.title is not None else None,
         "slug": input.slug,

@@ -19,11 +19,13 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
+from compiler import CompiledReads
 from core.db import is_unavailable
 from core.errors import is_expected
 from core.limits import Limits, QueryLimits, static_rules
 from core.outcome import RequestOutcome
 from schema.blocks import Block
+from schema.compiled import CompiledExecution
 from schema.personal_data import REASON, compile_redaction
 from schema.root import Mutation, Query
 from schema.spaces import Space
@@ -90,6 +92,8 @@ class RedactionReport(SchemaExtension):
             if head is None:
                 head = parents[id(parent)] = parent.as_list() if parent is not None else []
             report.append({"path": [*head, path.key], "category": category, "reason": REASON})
+        # one order whatever resolved first: both read paths give the same list
+        report.sort(key=_path_order)
         return {"redactions": report}
 
 
@@ -119,13 +123,21 @@ class ChargeSharedCost(SchemaExtension):
         yield
 
 
+def _path_order(entry: dict[str, Any]) -> list[tuple[int, Any]]:
+    return [(0, k) if isinstance(k, int) else (1, k) for k in entry["path"]]
+
+
 CACHE_SIZE = 256
 
 
 def build_schema(
-    limits: Limits | None = None, extra_extensions: list[Any] | None = None
+    limits: Limits | None = None,
+    extra_extensions: list[Any] | None = None,
+    compiled_reads: bool = True,
 ) -> strawberry.Schema:
     limits = limits or Limits()
+    # the compiled read path (compiler/): tried after the limits, before graphql-core runs
+    reads = CompiledReads(enabled=compiled_reads)
     # graphql-core's documented knob (a module attribute, so per process): its default of
     # 500,000 lets ~450 repeated `viewer { kind }` fields hold the event loop for ~1 s;
     # the queries we know use under 1,000
@@ -147,11 +159,15 @@ def build_schema(
             lambda: AddValidationRules(rules),
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
-            RedactionReport,
+            # before the compiled path: a shared rate limit refuses before any work is done
             OperationLabel,
             ChargeSharedCost,
+            lambda: CompiledExecution(reads),
+            RedactionReport,
             MaskUnexpected,
         ],
     )
+    reads.bind(schema._schema)
+    schema.compiled_reads = reads  # type: ignore[attr-defined]
     compile_redaction(schema)
     return schema

@@ -26,14 +26,27 @@ class OrderDirection(enum.Enum):
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    _page: strawberry.Private[Page[Any]]
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return self._page.cursor(0) if self._page.rows else None
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return self._page.cursor(len(self._page.rows) - 1) if self._page.rows else None
 
 
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
     node: T
+    _page: strawberry.Private[Page[Any]]
+    _index: strawberry.Private[int]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        # encoded only when selected: most lists never ask for it
+        return self._page.cursor(self._index)
 
 
 @strawberry.type
@@ -55,14 +68,13 @@ class Connection(Generic[T]):
         *,
         after: str | None = None,
     ) -> Connection[T]:
-        edges = [Edge(cursor=c, node=convert(r)) for r, c in zip(page.rows, page.cursors)]
+        edges = [Edge(node=convert(r), _page=page, _index=i) for i, r in enumerate(page.rows)]
         return cls(
             edges=edges,
             page_info=PageInfo(
                 has_next_page=page.has_next,
                 has_previous_page=page.has_previous,
-                start_cursor=page.cursors[0] if page.cursors else None,
-                end_cursor=page.cursors[-1] if page.cursors else None,
+                _page=page,
             ),
             _count=count,
         )

@@ -40,6 +40,9 @@ class Context:
     unavailable: bool = False
     # (operation name, operation type) once parsed, for metrics
     operation: tuple[str | None, str] | None = None
+    # compiled reads hand PostgreSQL's JSON text to the HTTP response as is; an in-process
+    # caller that reads `result.data` (webhook payloads) wants plain values
+    json_passthrough: bool = True
     # personal fields withheld by policy, as (path, category), reported in the response's
     # extensions (schema/build.py RedactionReport)
     redactions: list[tuple[Any, str]] = field(default_factory=list)

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import insert
 
 from core.db import Db
@@ -47,6 +48,30 @@ async def emit(
         for object_id in ids
     ]
     await db.execute(insert(DomainEvent), rows)
+
+
+def with_event(update_sql: str, first_param: int) -> str:
+    """`update_sql` (an UPDATE ... RETURNING id, ...) that also writes its domain event, in
+    the same statement: one round trip. The event's topic and payload are the parameters
+    `first_param` and `first_param + 1` (see `event_payload`); none is written when the
+    UPDATE matches no row."""
+    return (
+        f"WITH u AS ({update_sql}), e AS (INSERT INTO domain_events (tenant_id, id, topic, "
+        f"payload) SELECT $1, gen_random_uuid(), ${first_param}, ${first_param + 1}::jsonb "
+        "FROM u) SELECT * FROM u"
+    )
+
+
+def event_payload(topic: str, object_id: uuid.UUID, fields: Iterable[str], actor: str) -> str:
+    """The payload `emit` writes, as JSON text for `with_event`."""
+    type_name = EVENT_TYPES[topic][0]
+    payload = {
+        "type": type_name,
+        "id": encode_id(type_name, object_id),
+        "fields": list(fields),
+        **({"actor": actor} if actor else {}),
+    }
+    return orjson.dumps(payload).decode()
 
 
 def envelope(

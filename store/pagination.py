@@ -35,14 +35,6 @@ class PageRequest:
     backward: bool = False
 
 
-@dataclass
-class Page(Generic[M]):
-    rows: list[M]
-    has_next: bool
-    cursors: list[str]
-    has_previous: bool = False
-
-
 @dataclass(frozen=True)
 class Order:
     """A keyset order: columns plus how to read each cursor value back.
@@ -92,6 +84,18 @@ class Order:
             return tuple(parse(v) for parse, v in zip(parsers, raw, strict=True))
         except (TypeError, ValueError):
             raise InvalidCursor() from None
+
+
+@dataclass
+class Page(Generic[M]):
+    rows: list[M]
+    has_next: bool
+    order: Order
+    has_previous: bool = False
+
+    def cursor(self, index: int) -> str:
+        """The cursor of one row, encoded only when a caller selects it."""
+        return self.order.cursor(self.rows[index])
 
 
 def _jsonable(value: Any) -> Any:
@@ -203,12 +207,7 @@ def _page(rows: list[Any], req: PageRequest, order: Order) -> Page[Any]:
         has_next, has_previous = req.before is not None, more
     else:
         has_next, has_previous = more, req.after is not None
-    return Page(
-        rows=rows,
-        has_next=has_next,
-        cursors=[order.cursor(r) for r in rows],
-        has_previous=has_previous,
-    )
+    return Page(rows=rows, has_next=has_next, order=order, has_previous=has_previous)
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,10 @@ def settings(database_url: URL) -> Settings:
     )
 
 
-# state snapshots (100 spaces x 100 blocks) cost ~100,000, over the production 5,000
+# state snapshots (100 spaces x 100 blocks) cost ~100,000 and hold 10,100 list entries,
+# over the production 50,000 and 10,000
 BIG_QUERY_COST = 250_000
+BIG_QUERY_NODES = 1_000_000
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -89,7 +91,7 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 
 @pytest.fixture(scope="session")
 async def big_app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(replace(settings, max_cost=BIG_QUERY_COST))
+    application = create_app(replace(settings, max_cost=BIG_QUERY_COST, max_nodes=BIG_QUERY_NODES))
     yield application
     await application.state.microspace.engine.dispose()
 
@@ -180,3 +182,17 @@ def new_member(owner_url: URL):
 
 def error_codes(result: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in result.get("errors") or []]
+
+
+@pytest.fixture(params=["compiled", "resolvers"])
+def read_path(request):
+    """Run a test once on each read path (compiler/ and the resolvers): one answer."""
+    if "api" not in request.fixturenames and "client" not in request.fixturenames:
+        yield request.param
+        return
+    reads = request.getfixturevalue("served_app").state.compiled_reads
+    reads.enabled = request.param == "compiled"
+    try:
+        yield request.param
+    finally:
+        reads.enabled = True

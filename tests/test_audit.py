@@ -80,9 +80,11 @@ async def test_changes_are_audited_without_values(api, new_tenant, owner_engine)
 
 
 async def test_disclosure_is_audited_even_when_the_request_rolls_back(
-    api, new_tenant, owner_url, monkeypatch
+    api, served_app, new_tenant, owner_url, monkeypatch
 ):
     tenant = await new_tenant()
+    # the failure is planted in a resolver: this request takes the resolver path
+    monkeypatch.setattr(served_app.state.compiled_reads, "enabled", False)
     cid = encode_id("Contact", await make_full_contact(owner_url, tenant.tenant_id))
 
     def boom(*args, **kwargs):

@@ -19,9 +19,11 @@ SECRET = "boom: SELECT password FROM members WHERE host='db.internal' /srv/app/s
 
 
 async def test_unexpected_exception_is_masked_and_logged(
-    client, new_tenant, owner_url, monkeypatch, caplog
+    app, client, new_tenant, owner_url, monkeypatch, caplog
 ):
     tenant = await new_tenant()
+    # the failure is planted in a resolver: this request takes the resolver path
+    monkeypatch.setattr(app.state.compiled_reads, "enabled", False)
     await make_spaces(owner_url, tenant.tenant_id, 1)
 
     def explode(cls, row):

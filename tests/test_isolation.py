@@ -23,6 +23,9 @@ from tests.conftest import error_codes
 from tests.factories import make_access, make_contacts, make_space, make_spaces, mint_key
 from tests.widgets import PersistedApi, open_visitor
 
+# every test here runs on both read paths (compiled SQL and resolvers)
+pytestmark = pytest.mark.usefixtures("read_path")
+
 SPACE_OPS = {
     "space": "query($id: ID!) { space(id: $id) { id title } }",
     "node": "query($id: ID!) { node(id: $id) { id } }",

@@ -22,6 +22,9 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("data: store", ["store"]),
     ("domain: policies", ["policies"]),
     ("domain: privacy engine", ["privacy"]),
+    # the read compiler: plans from the GraphQL document, the catalog of tables and the
+    # policy decisions; the schema's execution hook calls it
+    ("domain: read compiler", ["compiler"]),
     # the schema's types and request context sit below the resolvers that return them
     ("wiring", ["schema"]),
     ("domain: resolvers", ["resolvers"]),

@@ -36,6 +36,9 @@ from tests.conftest import error_codes
 from tests.factories import make_contacts, make_full_contact, mint_key
 from tests.widgets import PersistedApi, open_visitor
 
+# every test here runs on both read paths (compiled SQL and resolvers)
+pytestmark = pytest.mark.usefixtures("read_path")
+
 ENFORCER = load_enforcer()
 SCOPES = sorted({row[1] for row in read_policy_rows() if row[0] == "p" and ":" in row[1]})
 PRINCIPALS = (
@@ -485,6 +488,7 @@ async def test_casbin_calls_do_not_grow_with_rows(
             calls.clear()
             # cold: answers are shared across requests, and this counts a request's own asks
             app.state.microspace.tenant_policies.forget_decisions()
+            app.state.compiled_reads.forget()  # plans hold decisions too
             result = await api(token)(LIST, {"n": n})
             assert len(result["data"]["contacts"]["edges"]) == n
             counts.append(len(calls))

@@ -48,6 +48,7 @@ def production(settings: Settings, **overrides: Any) -> Settings:
             "max_document_chars",
             "max_body_bytes",
             "max_cost",
+            "max_nodes",
             "max_validation_work",
             "allow_get_queries",
             "statement_timeout",
@@ -122,6 +123,10 @@ def nested(depth: int) -> str:
 
 COST_BOMB = """{ spaces(first: 100) { edges { node { blocks(first: 100) { edges { node {
     space { blocks(first: 100) { totalCount } } } } } } } } }"""
+# 100 x 101 list entries of almost nothing: cheap in points, too many entries
+NODE_BOMB = (
+    "{ spaces(first: 100) { edges { node { blocks(first: 100) { edges { __typename } } } } } }"
+)
 ALIASES_101 = "{ " + " ".join(f"a{i}: __typename" for i in range(101)) + " }"
 ALIASES_IN_FRAGMENT = (
     "query { "
@@ -207,7 +212,15 @@ ATTACKS = [
         gql(COST_BOMB),
         200,
         "COST_LIMIT",
-        5000,
+        50_000,
+        request_error=True,
+    ),
+    Attack(
+        "nested pages multiplied past 10,000 entries, within the cost limit",
+        gql(NODE_BOMB),
+        200,
+        "NODE_LIMIT",
+        10_000,
         request_error=True,
     ),
     Attack(
@@ -218,7 +231,9 @@ ATTACKS = [
         20_000,
         request_error=True,
     ),
-    Attack("fragment spread bomb", gql(FRAGMENT_BOMB), 200, "COST_LIMIT", 5000, request_error=True),
+    Attack(
+        "fragment spread bomb", gql(FRAGMENT_BOMB), 200, "COST_LIMIT", 50_000, request_error=True
+    ),
     Attack(
         "circular fragments", gql(CIRCULAR), 200, "GRAPHQL_VALIDATION_FAILED", request_error=True
     ),
@@ -379,6 +394,21 @@ async def test_cost_error_names_the_computed_cost(http, member):
     assert [e["extensions"]["code"] for e in body["errors"]] == ["COST_LIMIT"]
     # a fourth nested level would not fit in depth 8 in this schema at all
     assert "DEPTH_LIMIT" in json.dumps((await http.post("/graphql", **gql(nested(12)))).json())
+
+
+PAGE = """{ spaces(first: %d) { edges { node { id title slug createdAt
+    blocks(first: 20) { edges { node { id kind position body } } }
+    contacts { edges { node { contact { id email fullName company } } } } } } } }"""
+
+
+@pytest.mark.parametrize("first", [50, 100])
+async def test_real_pages_pass_the_default_limits(http, member, first):
+    """A frontend page of 50 (or 100) spaces with their blocks and contacts is no abuse."""
+    request = gql(PAGE % first)
+    request["headers"] = {**request["headers"], "Authorization": f"Bearer {member}"}
+    body = (await http.post("/graphql", **request)).json()
+    assert "errors" not in body, body
+    assert len(body["data"]["spaces"]["edges"]) == 2
 
 
 @pytest.mark.parametrize("anonymous", [True, False])
@@ -555,3 +585,19 @@ async def test_rate_limit_counts_cost_and_answers_429(settings, owner_url):
             ).status_code == 200
     finally:
         await app.state.microspace.engine.dispose()
+
+
+def test_rate_limit_default_lets_one_token_load_ten_pages_a_second():
+    """The default refill pays for ten 50-space pages a second; the bucket for a burst."""
+    from graphql import parse
+
+    from core.limits import Limits
+    from core.limits.cost import CostAnalysis
+    from schema.build import build_schema
+
+    limits = Limits.from_settings(DEFAULTS)
+    schema = build_schema(limits=limits)._schema
+    cost, _ = CostAnalysis(schema, parse(PAGE % 50), None, limits).total()
+    assert cost <= DEFAULTS.max_cost
+    assert DEFAULTS.rate_limit_rate / cost >= 10
+    assert DEFAULTS.rate_limit_burst / cost >= 20

@@ -29,7 +29,14 @@ LIST = "{ spaces { totalCount edges { node { title } } } }"
 async def slow_app(settings) -> AsyncIterator:
     # one pooled connection, so "the next request" runs on the connection that timed out
     app = create_app(
-        replace(settings, pool_size=1, max_overflow=0, statement_timeout=0.3, execution_timeout=1.0)
+        replace(
+            settings,
+            pool_size=1,
+            max_overflow=0,
+            statement_timeout=0.3,
+            execution_timeout=1.0,
+            compiled_reads=False,  # the sleep is planted in a resolver
+        )
     )
     yield app
     await app.state.microspace.engine.dispose()
@@ -83,7 +90,14 @@ async def test_execution_past_timeout_is_cancelled_and_next_request_succeeds(
     tenant = await new_tenant()
     await make_spaces(owner_url, tenant.tenant_id, 1)
     app = create_app(
-        replace(settings, pool_size=1, max_overflow=0, statement_timeout=5.0, execution_timeout=0.5)
+        replace(
+            settings,
+            pool_size=1,
+            max_overflow=0,
+            statement_timeout=5.0,
+            execution_timeout=0.5,
+            compiled_reads=False,
+        )
     )
     try:
         async with httpx.AsyncClient(

@@ -33,7 +33,7 @@ class CostAnalysis:
 
     Other list fields multiply by the default page size; the list fields of a connection
     (`edges`) are already counted by its `first`. Also counts the fields the document
-    expands to. Fragments are costed once per (type, context): repeated spreads cannot make
+    expands to, and the nodes (list entries) a response can hold: nested lists multiply. Fragments are costed once per (type, context): repeated spreads cannot make
     this explode, and the expanded count lets us refuse such documents before validation
     (whose fragment walks are not memoised) ever sees them.
     """
@@ -54,41 +54,46 @@ class CostAnalysis:
         self.operations = [
             d for d in document.definitions if isinstance(d, OperationDefinitionNode)
         ]
-        self.memo: dict[tuple[str, str, bool], tuple[int, int]] = {}
+        self.memo: dict[tuple[str, str, bool], tuple[int, int, int]] = {}
         self.active: set[str] = set()
 
     def total(self) -> tuple[int, int]:
         """(cost, expanded field count) of every operation in the document."""
-        cost = fields = 0
+        cost, fields, _ = self.totals()
+        return cost, fields
+
+    def totals(self) -> tuple[int, int, int]:
+        """(cost, expanded field count, nodes) of every operation in the document."""
+        cost = fields = nodes = 0
         for operation in self.operations:
             root = self.schema.get_root_type(operation.operation)
-            c, f = self.selections(operation.selection_set, root, False)
-            cost, fields = cost + c, fields + f
-        return cost, fields
+            c, f, n = self.selections(operation.selection_set, root, False)
+            cost, fields, nodes = cost + c, fields + f, nodes + n
+        return cost, fields, nodes
 
     def selections(
         self, selection_set: SelectionSetNode | None, parent: Any, in_connection: bool
-    ) -> tuple[int, int]:
-        cost = fields = 0
+    ) -> tuple[int, int, int]:
+        cost = fields = nodes = 0
         if selection_set is None:
-            return 0, 0
+            return 0, 0, 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                c, f = self.field(selection, parent, in_connection)
+                c, f, n = self.field(selection, parent, in_connection)
             elif isinstance(selection, InlineFragmentNode):
                 target = self.type_of(selection, parent)
-                c, f = self.selections(selection.selection_set, target, in_connection)
+                c, f, n = self.selections(selection.selection_set, target, in_connection)
             elif isinstance(selection, FragmentSpreadNode):
-                c, f = self.spread(selection.name.value, parent, in_connection)
+                c, f, n = self.spread(selection.name.value, parent, in_connection)
             else:  # pragma: no cover
                 continue
-            cost, fields = cost + c, fields + f
-        return cost, fields
+            cost, fields, nodes = cost + c, fields + f, nodes + n
+        return cost, fields, nodes
 
-    def spread(self, name: str, parent: Any, in_connection: bool) -> tuple[int, int]:
+    def spread(self, name: str, parent: Any, in_connection: bool) -> tuple[int, int, int]:
         fragment = self.fragments.get(name)
         if fragment is None or name in self.active:  # unknown or circular: validation says so
-            return 0, 0
+            return 0, 0, 0
         target = self.type_of(fragment, parent)
         key = (name, getattr(target, "name", ""), in_connection)
         if key not in self.memo:
@@ -102,7 +107,7 @@ class CostAnalysis:
             return parent
         return self.schema.get_type(node.type_condition.name.value) or parent
 
-    def field(self, node: FieldNode, parent: Any, in_connection: bool) -> tuple[int, int]:
+    def field(self, node: FieldNode, parent: Any, in_connection: bool) -> tuple[int, int, int]:
         name = node.name.value
         base = 2 if node.selection_set is not None else 1
         definition = None
@@ -111,19 +116,22 @@ class CostAnalysis:
         if name.startswith("__") or definition is None:
             # meta fields cost nothing (bounded by the schema; introspection is for trusted
             # callers); unknown fields fail validation, but still count as expanded fields
-            c, f = self.selections(node.selection_set, None, False)
-            return (0 if name.startswith("__") else base + c), 1 + f
+            c, f, n = self.selections(node.selection_set, None, False)
+            return (0 if name.startswith("__") else base + c), 1 + f, n
         page = self.page_size(node, definition)
+        listed = True
         if page is not None:
             # max(.., 1): `first: 0` must not hide a subtree from the count
             multiplier = max(page, 1)
         elif is_list_type(get_nullable_type(definition.type)) and not in_connection:
             multiplier = self.limits.default_page_size
         else:
-            multiplier = 1
+            multiplier, listed = 1, False
         target = get_named_type(definition.type)
-        c, f = self.selections(node.selection_set, target, page is not None)
-        return multiplier * (base + c), 1 + f
+        c, f, n = self.selections(node.selection_set, target, page is not None)
+        # a page (or list) of entries, each holding its own nested entries
+        nodes = multiplier * (1 + n) if listed else n
+        return multiplier * (base + c), 1 + f, nodes
 
     def page_size(self, node: FieldNode, definition: Any) -> int | None:
         """The page size a paginated field will use; the same rules as `page_request`."""

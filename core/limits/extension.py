@@ -67,6 +67,7 @@ class QueryLimits(SchemaExtension):
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.cost = 0
+        self.nodes = 0
         self.deferred: GraphQLError | None = None
 
     def on_operation(self) -> Iterator[None]:
@@ -108,7 +109,7 @@ class QueryLimits(SchemaExtension):
         check_directives(document, self.limits.max_directives)
         analysis = CostAnalysis(ec.schema._schema, document, ec.variables, self.limits)
         try:
-            self.cost, fields = analysis.total()
+            self.cost, fields, self.nodes = analysis.totals()
         except GraphQLError as error:
             # a bad page size: reported after validation, which may have more to say
             self.deferred = error
@@ -126,6 +127,15 @@ class QueryLimits(SchemaExtension):
             raise self.deferred
         if self.cost > self.limits.max_cost:
             raise self._cost_error(self.cost)
+        if self.nodes > self.limits.max_nodes:
+            raise limit_error(
+                "NODE_LIMIT",
+                f"The response could hold {self.nodes} list entries; at most "
+                f"{self.limits.max_nodes} are allowed. Ask for smaller pages (`first`) or fewer "
+                "nested lists.",
+                self.limits.max_nodes,
+                nodes=self.nodes,
+            )
         # the rate limit counts cost, so many aliases or big pages in one document cost more
         outcome = getattr(ec.context, "outcome", None)
         if isinstance(outcome, RequestOutcome):

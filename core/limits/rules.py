@@ -35,6 +35,7 @@ class Limits:
     max_tokens: int = Settings.max_tokens
     max_document_chars: int = Settings.max_document_chars
     max_cost: int = Settings.max_cost
+    max_nodes: int = Settings.max_nodes
     max_validation_work: int = Settings.max_validation_work
     default_page_size: int = Settings.default_page_size
     max_page_size: int = Settings.max_page_size

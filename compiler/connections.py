@@ -1,0 +1,206 @@
+"""Planning a connection: one page by keyset, its edges, cursors, page info and count."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from graphql import FieldNode, GraphQLObjectType
+
+from compiler import sql
+from compiler.catalog import Keyset, TableType
+from compiler.collect import Getter, Unsupported, argument, object_type
+from compiler.shapes import MAX_KEYS, Inputs, Shape
+from store.pagination import page_request
+
+
+class ConnectionPlanning:
+    """The connection part of `Planner` (compiler/plan.py), which provides the helpers."""
+
+    param: Any
+    alias: Any
+    collector: Any
+    variables: dict[str, Any]
+    object: Any
+
+    def connection(
+        self,
+        target: TableType,
+        keyset: Keyset,
+        field_def: Any,
+        nodes: list[FieldNode],
+        *,
+        parent: tuple[str, str] | None,
+        where: list[tuple[str, str]],
+        shape: Shape,
+    ) -> tuple[str, str, bool]:
+        """A LATERAL subquery with the connection's JSON (and audit) of one page."""
+        conn_type = object_type(field_def)
+        get_first = argument(field_def, nodes[0], "first")
+        get_after = argument(field_def, nodes[0], "after")
+        order = keyset.order
+
+        def first(i: Inputs) -> int:
+            req = page_request(
+                get_first(i.variables),
+                None,
+                order,
+                default=i.default_page_size,
+                maximum=i.max_page_size,
+            )
+            return req.first
+
+        size = self.param(first, "int")
+        k, x, sub = self.alias("k"), self.alias("x"), self.alias("c")
+
+        def filters(alias: str) -> list[str]:
+            out = [f"{alias}.tenant_id = $1", *[f"{alias}.{c} = {p}" for c, p in where]]
+            if parent is not None:
+                out.append(f"{alias}.{parent[1]} = {parent[0]}")
+            return out
+
+        conditions = filters(k)
+        has_after = get_after(self.variables) is not None
+        if has_after and keyset.by_reference:
+            raise Unsupported("a cursor by reference: the resolver path looks the row up")
+        if has_after:
+            conditions.append(self.after(keyset, get_after, k))
+        direction = " DESC" if keyset.descending else ""
+        order_by = ", ".join(f"{k}.{c}{direction}" for c, _ in keyset.columns)
+        middle: list[str] = [f"row_number() OVER (ORDER BY {order_by}) AS _n"]
+        inner_joins: list[str] = []
+        outer: list[str] = []
+        cursor_needed = False
+        node_aud: str | None = None
+        edge_type = object_type(conn_type.fields["edges"])
+        parts = [(kind, f"{k}.{c}") for c, kind in keyset.columns]
+        cursor = sql.cursor(parts[-1:] if keyset.by_reference else parts)
+        for key, fnodes in self.collector.fields(conn_type.name, nodes).items():
+            name = fnodes[0].name.value
+            if name == "__typename":
+                outer.append(f"{sql.literal(key)}, {sql.literal(conn_type.name)}")
+            elif name == "totalCount":
+                count_alias = self.alias("n")
+                outer.append(
+                    f"{sql.literal(key)}, (SELECT count(*) FROM {target.table} {count_alias} "
+                    f"WHERE {' AND '.join(filters(count_alias))})"
+                )
+            elif name == "pageInfo":
+                info, needs_cursor = self.page_info(fnodes, size, x, has_after, conn_type)
+                cursor_needed |= needs_cursor
+                outer.append(f"{sql.literal(key)}, {info}")
+            elif name == "edges":
+                edge_shape = Shape()
+                edge, aud = self.edge(target, edge_type, fnodes, k, inner_joins, edge_shape, cursor)
+                column = self.alias("e")
+                middle.append(f"{edge} AS {column}")
+                if aud is not None:
+                    node_aud = aud if node_aud is None else f"concat_ws(';', {node_aud}, {aud})"
+                outer.append(
+                    f"{sql.literal(key)}, coalesce(json_agg({x}.{column} ORDER BY {x}._n) "
+                    f"FILTER (WHERE {x}._n <= {size}), '[]'::json)"
+                )
+                if edge_shape:
+                    shape.items.append(("edges", key, edge_shape))
+            else:
+                raise Unsupported(f"{conn_type.name}.{name}")
+        if len(outer) > MAX_KEYS:
+            raise Unsupported("too many fields in one object")
+        if cursor_needed:
+            middle.append(f"{cursor} AS cur")
+        if node_aud is not None:
+            middle.append(f"{node_aud} AS a")
+        aud_column = (
+            f", string_agg({x}.a, ';' ORDER BY {x}._n) FILTER (WHERE {x}._n <= {size}) AS a"
+            if node_aud is not None
+            else ""
+        )
+        lateral = (
+            # count(*) makes it an aggregate: one row even for an empty page
+            f"LEFT JOIN LATERAL (SELECT json_build_object({', '.join(outer)}) AS j, "
+            f"count(*) AS _rows{aud_column} "
+            f"FROM (SELECT {', '.join(middle)} FROM (SELECT * FROM {target.table} {k} "
+            f"WHERE {' AND '.join(conditions)} ORDER BY {order_by} LIMIT {size} + 1) {k} "
+            f"{' '.join(inner_joins)}) {x}) {sub} ON true"
+        )
+        return lateral, sub, node_aud is not None
+
+    def after(self, keyset: Keyset, get_after: Getter, k: str) -> str:
+        casts = {"datetime": "timestamptz", "uuid": "uuid", "int": "int"}
+        values = []
+        for index, (_column, kind) in enumerate(keyset.columns):
+
+            def value(i: Inputs, n: int = index) -> Any:
+                parsed = keyset.order.parse(get_after(i.variables))
+                v = parsed[n]
+                if isinstance(v, dt.datetime) and v.tzinfo is None:
+                    raise Unsupported("a cursor time without offset")
+                return v
+
+            values.append(self.param(value, casts[kind]))
+        columns = ", ".join(f"{k}.{c}" for c, _ in keyset.columns)
+        op = "<" if keyset.descending else ">"
+        return f"({columns}) {op} ({', '.join(values)})"
+
+    def edge(
+        self,
+        target: TableType,
+        edge_type: GraphQLObjectType,
+        nodes: list[FieldNode],
+        k: str,
+        joins: list[str],
+        shape: Shape,
+        cursor: str,
+    ) -> tuple[str, str | None]:
+        pairs = []
+        aud: str | None = None
+        for key, fnodes in self.collector.fields(edge_type.name, nodes).items():
+            name = fnodes[0].name.value
+            if name == "__typename":
+                expr = sql.literal(edge_type.name)
+            elif name == "cursor":
+                expr = cursor
+            elif name == "node":
+                node_shape = Shape()
+                fields = self.collector.fields(target.name, fnodes)
+                expr, aud, inner = self.object(target, k, fields, node_shape)
+                joins.extend(inner)
+                if node_shape:
+                    shape.items.append(("object", key, node_shape))
+            else:
+                raise Unsupported(f"{edge_type.name}.{name}")
+            pairs.append(f"{sql.literal(key)}, {expr}")
+        if len(pairs) > MAX_KEYS:
+            raise Unsupported("too many fields in one object")
+        return f"json_build_object({', '.join(pairs)})", aud
+
+    def page_info(
+        self,
+        nodes: list[FieldNode],
+        size: str,
+        x: str,
+        has_after: bool,
+        conn_type: GraphQLObjectType,
+    ) -> tuple[str, bool]:
+        info_type = object_type(conn_type.fields["pageInfo"])
+        pairs = []
+        cursor_needed = False
+        for key, fnodes in self.collector.fields(info_type.name, nodes).items():
+            name = fnodes[0].name.value
+            if name == "__typename":
+                expr = sql.literal(info_type.name)
+            elif name == "hasNextPage":
+                expr = f"count(*) > {size}"
+            elif name == "hasPreviousPage":
+                expr = "true" if has_after else "false"
+            elif name in ("startCursor", "endCursor"):
+                cursor_needed = True
+                direction = "" if name == "startCursor" else " DESC"
+                expr = (
+                    f"(array_agg({x}.cur ORDER BY {x}._n{direction}) "
+                    f"FILTER (WHERE {x}._n <= {size}))[1]"
+                )
+            else:
+                raise Unsupported(f"PageInfo.{name}")
+            pairs.append(f"{sql.literal(key)}, {expr}")
+        return f"json_build_object({', '.join(pairs)})", cursor_needed

@@ -1,0 +1,97 @@
+"""Planning a contact's current consents: the latest event per purpose, or NOT_GIVEN."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import FieldNode
+
+from compiler import sql
+from compiler.catalog import REVEALS_CONSENT, Consents
+from compiler.collect import Unsupported, object_type
+from compiler.shapes import MAX_KEYS, Shape
+from policies.redaction import Decision
+
+
+class ConsentPlanning:
+    """The consent part of `Planner` (compiler/plan.py), which provides the helpers."""
+
+    alias: Any
+    authz: Any
+    collector: Any
+
+    def consents(
+        self,
+        rel: Consents,
+        alias: str,
+        field_def: Any,
+        nodes: list[FieldNode],
+        joins: list[str],
+        shape: Shape,
+        key: str,
+    ) -> tuple[str, str | None]:
+        """A contact's current consent per purpose: the latest event of each, or NOT_GIVEN."""
+        consent_type = object_type(field_def)
+        ev, p, sub = self.alias("ev"), self.alias("p"), self.alias("l")
+        pairs: list[str] = []
+        audited: dict[str, str] = {}
+        item_shape = Shape()
+        event = f"{ev}.id IS NOT NULL"
+        for k, fnodes in self.collector.fields(consent_type.name, nodes).items():
+            name = fnodes[0].name.value
+            if name == "__typename":
+                expr = sql.literal(consent_type.name)
+            elif name == "purpose":
+                expr = sql.enum_name(f"{p}.purpose")
+            elif name in ("state", "granted", "changedAt", "source", "policyVersion"):
+                values = {
+                    "state": (f"CASE WHEN {event} THEN upper({ev}.action) ELSE 'NOT_GIVEN' END"),
+                    "granted": f"coalesce({ev}.action = 'granted', false)",
+                    "changedAt": sql.iso(f"{ev}.occurred_at"),
+                    "source": sql.enum_name(f"{ev}.source"),
+                    "policyVersion": f"{ev}.policy_version",
+                }
+                # a value exists: always for state and granted, else only with an event
+                present = {
+                    "changedAt": event,
+                    "source": event,
+                    "policyVersion": f"{ev}.policy_version IS NOT NULL",
+                }.get(name, "true")
+                decision = self.authz.field_decision(f"{consent_type.name}.{name}")
+                if decision is Decision.FULL:
+                    expr = values[name]
+                    # a read is audited when a value is disclosed
+                    audited.setdefault(name, present)
+                elif decision is Decision.MASKED and name == "policyVersion":
+                    expr = sql.mask(REVEALS_CONSENT, values[name])
+                    audited.setdefault(name, present)
+                elif decision is Decision.MASKED and present != "true":
+                    raise Unsupported("a masked value with no partial form that may be null")
+                else:  # withheld (an enum, a boolean: no partial form)
+                    category = "user.privacy_preferences"
+                    item_shape.items.append(("redacted", k, category))
+                    expr = "NULL"
+            else:
+                raise Unsupported(f"Consent.{name}")
+            pairs.append(f"{sql.literal(k)}, {expr}")
+        if len(pairs) > MAX_KEYS:
+            raise Unsupported("too many fields in one object")
+        aud = None
+        if audited:
+            flags = ", ".join(
+                f"CASE WHEN {cond} THEN {sql.literal(name)} END" for name, cond in audited.items()
+            )
+            aud = f"{alias}.id::text || '|' || concat_ws(',', {flags})"
+        purposes = ", ".join(f"({sql.literal(v)}, {n})" for n, v in enumerate(rel.purposes))
+        joins.append(
+            f"LEFT JOIN LATERAL (SELECT json_agg(json_build_object({', '.join(pairs)}) "
+            f"ORDER BY {p}.n) AS j"
+            + (f", string_agg({aud}, ';' ORDER BY {p}.n) AS a" if aud else "")
+            + f" FROM (VALUES {purposes}) AS {p}(purpose, n) "
+            f"LEFT JOIN LATERAL (SELECT * FROM consent_events {ev} WHERE {ev}.tenant_id = $1 "
+            f"AND {ev}.contact_id = {alias}.id AND {ev}.purpose = {p}.purpose "
+            f"ORDER BY {ev}.occurred_at DESC, {ev}.id DESC LIMIT 1) {ev} ON true) {sub} ON true"
+        )
+        if item_shape:
+            shape.items.append(("list", key, item_shape))
+        return f"{sub}.j", (f"{sub}.a" if aud else None)

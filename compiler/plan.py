@@ -1,0 +1,261 @@
+"""Planning: a validated query operation becomes one SQL statement that builds its JSON.
+
+Every root field is a LATERAL subquery of one statement; nested objects and connections are
+LATERAL subqueries of their parent row. Each subquery yields its JSON (`j`) and, when its
+subtree discloses personal data, the audit's `subject|field,field` items (`a`). Casbin is
+asked here, once per plan: a denied field becomes null and a FORBIDDEN error (a denied
+root the whole answer), field decisions become a column, a SQL mask or NULL. Connections
+are planned in compiler/connections.py, current consents in compiler/consents.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from graphql import FieldNode, GraphQLObjectType, GraphQLSchema, OperationDefinitionNode
+
+from compiler import sql
+from compiler.catalog import ROOTS, TYPES, Children, Consents, Root, TableType, ToOne
+from compiler.collect import Collector, Fields, Getter, Unsupported, argument
+from compiler.connections import ConnectionPlanning
+from compiler.consents import ConsentPlanning
+from compiler.shapes import MAX_KEYS, Inputs, Param, Plan, RootPlan, Shape
+from core.ids import decode_id
+from policies.redaction import Decision
+
+
+class Planner(ConnectionPlanning, ConsentPlanning):
+    """One operation's statement, its parameters and how to read its row."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        collector: Collector,
+        authz: Any,
+        variables: dict[str, Any],
+    ) -> None:
+        self.schema = schema
+        self.collector = collector
+        self.authz = authz
+        self.variables = variables  # only their shape (null or not, booleans) shapes the plan
+        self.params: list[Param] = []
+        # request-time conditions for the plan to apply (else the resolver path answers)
+        self.checks: list[Callable[[Inputs], None]] = []
+        self.aliases = 0
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def param(self, fn: Param, cast: str) -> str:
+        self.params.append(fn)
+        return f"${len(self.params) + 1}::{cast}"  # $1 is the tenant
+
+    def alias(self, prefix: str) -> str:
+        self.aliases += 1
+        return f"{prefix}{self.aliases}"
+
+    def denied(self, permission: tuple[str, str] | None) -> str | None:
+        """The FORBIDDEN message of `Can` (schema/permissions.py) if denied, else None."""
+        if permission is None or self.authz.can(*permission):
+            return None
+        obj, act = permission
+        return f"You may not {act} {obj}."
+
+    # -- operation -----------------------------------------------------------------------
+
+    def operation(self, op: OperationDefinitionNode) -> Plan:
+        query_type = self.schema.query_type
+        assert query_type is not None
+        roots: list[RootPlan] = []
+        columns: list[str] = []
+        joins: list[str] = []
+        for key, nodes in self.collector.fields(query_type.name, [op.selection_set]).items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                roots.append(RootPlan(key, nullable=False, typename=query_type.name))
+                continue
+            root = ROOTS.get(name)
+            if root is None:
+                raise Unsupported(f"root field {name}")
+            message = self.denied(root.permission)
+            if message is not None:
+                # graphql-core reports the first failing non-null root field only: the
+                # answer is known when it comes first
+                if any(r.typename is None for r in roots):
+                    raise Unsupported("a denied root field after another")
+                return Plan(
+                    sql="",
+                    params=[],
+                    checks=[],
+                    roots=[RootPlan(key, nullable=False, denied=(message, nodes))],
+                )
+            field_def = query_type.fields[name]
+            shape = Shape()
+            lateral, alias, audited = self.root(root, field_def, nodes, shape)
+            joins.append(lateral)
+            columns.append(f"{alias}.j::text")
+            columns.append(f"{alias}.a" if audited else "NULL")
+            nullable = not str(field_def.type).endswith("!")
+            roots.append(RootPlan(key, nullable, audited=audited, shape=shape or None))
+        text = f"SELECT {', '.join(columns) or 'NULL'} FROM (SELECT 1) AS _root " + " ".join(joins)
+        return Plan(sql=text, params=self.params, checks=self.checks, roots=roots)
+
+    def root(
+        self, root: Root, field_def: Any, nodes: list[FieldNode], shape: Shape
+    ) -> tuple[str, str, bool]:
+        target = TYPES[root.target]
+        if root.by_id:
+            get_id = argument(field_def, nodes[0], "id")
+            type_name = root.target
+            id_param = self.param(lambda i: decode_id(get_id(i.variables), type_name), "uuid")
+            t = self.alias("t")
+            fields = self.collector.fields(target.name, nodes)
+            json, aud, inner = self.object(target, t, fields, shape)
+            alias = self.alias("r")
+            lateral = (
+                f"LEFT JOIN LATERAL (SELECT {json} AS j, {aud or 'NULL'} AS a "
+                f"FROM {target.table} {t} {' '.join(inner)} "
+                f"WHERE {t}.tenant_id = $1 AND {t}.id = {id_param}) {alias} ON true"
+            )
+            return lateral, alias, aud is not None
+        assert root.keyset is not None
+        where: list[tuple[str, str]] = []
+        for arg_name, column in root.filters.items():
+            get = argument(field_def, nodes[0], arg_name)
+            if get(self.variables) is not None:
+
+                def value(i: Inputs, g: Getter = get) -> Any:
+                    return g(i.variables)
+
+                where.append((column, self.param(value, "text")))
+        if "search" in field_def.args:
+            get_search = argument(field_def, nodes[0], "search")
+
+            def no_search(i: Inputs, g: Getter = get_search) -> None:
+                value = g(i.variables)
+                if value and value.strip():
+                    raise Unsupported("search")
+
+            self.checks.append(no_search)
+        return self.connection(
+            target, root.keyset, field_def, nodes, parent=None, where=where, shape=shape
+        )
+
+    # -- objects -------------------------------------------------------------------------
+
+    def object(
+        self, t: TableType, alias: str, fields: Fields, shape: Shape
+    ) -> tuple[str, str | None, list[str]]:
+        """(JSON expression, audit expression or None, LATERAL joins) of one row."""
+        if len(fields) > MAX_KEYS:
+            raise Unsupported("too many fields in one object")
+        pairs: list[str] = []
+        joins: list[str] = []
+        audited: dict[str, str] = {}  # GraphQL field -> column, disclosed values
+        child_auds: list[str] = []
+        graphql_type = self.schema.get_type(t.name)
+        assert isinstance(graphql_type, GraphQLObjectType)
+        for key, nodes in fields.items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                expr = sql.literal(t.name)
+            elif name in t.scalars:
+                column, kind = t.scalars[name]
+                expr = self.scalar(t, f"{alias}.{column}", kind)
+            elif name in t.personal:
+                expr = self.personal(t, alias, key, name, audited, shape)
+            elif name in t.relations:
+                expr, aud = self.relation(
+                    t, alias, t.relations[name], graphql_type.fields[name], nodes, joins, shape, key
+                )
+                if aud is not None:
+                    child_auds.append(aud)
+            else:
+                raise Unsupported(f"{t.name}.{name}")
+            pairs.append(f"{sql.literal(key)}, {expr}")
+        json = f"json_build_object({', '.join(pairs)})"
+        auds = child_auds
+        if audited and t.subject_column:
+            flags = ", ".join(
+                f"CASE WHEN {alias}.{col} IS NOT NULL THEN {sql.literal(name)} END"
+                for name, col in audited.items()
+            )
+            auds = [f"{alias}.{t.subject_column}::text || '|' || concat_ws(',', {flags})", *auds]
+        aud = f"concat_ws(';', {', '.join(auds)})" if auds else None
+        return json, aud, joins
+
+    def scalar(self, t: TableType, column: str, kind: str) -> str:
+        if kind == "global_id":
+            return sql.global_id(t.name, column)
+        if kind == "enum":
+            return sql.enum_name(column)
+        if kind == "datetime":
+            return sql.iso(column)
+        return column
+
+    def personal(
+        self, t: TableType, alias: str, key: str, name: str, audited: dict[str, str], shape: Shape
+    ) -> str:
+        column, category, kind = t.personal[name]
+        decision = self.authz.field_decision(f"{t.name}.{name}")
+        ref = f"{alias}.{column}"
+        if decision is Decision.FULL:
+            audited.setdefault(name, column)
+            return self.scalar(t, ref, kind)
+        if decision is Decision.MASKED and kind == "plain":
+            audited.setdefault(name, column)
+            return sql.mask(category, ref)
+        if decision is Decision.MASKED and not t.nullable(column):
+            # a value with no partial form (a time, an enum) is withheld, as if redacted
+            pass
+        elif decision is Decision.MASKED:
+            raise Unsupported("a masked value with no partial form that may be null")
+        shape.items.append(("redacted", key, category))
+        return "NULL"
+
+    def relation(
+        self,
+        t: TableType,
+        alias: str,
+        rel: ToOne | Children | Consents,
+        field_def: Any,
+        nodes: list[FieldNode],
+        joins: list[str],
+        shape: Shape,
+        key: str,
+    ) -> tuple[str, str | None]:
+        message = self.denied(rel.permission)
+        if message is not None:
+            # null and a FORBIDDEN error wherever the parent is in the result
+            shape.items.append(("denied", key, (message, nodes)))
+            return "NULL", None
+        if isinstance(rel, Consents):
+            return self.consents(rel, alias, field_def, nodes, joins, shape, key)
+        target = TYPES[rel.target]
+        child_shape = Shape()
+        if isinstance(rel, ToOne):
+            fields = self.collector.fields(target.name, nodes)
+            o = self.alias("o")
+            json, aud, inner = self.object(target, o, fields, child_shape)
+            sub = self.alias("l")
+            joins.append(
+                f"LEFT JOIN LATERAL (SELECT {json} AS j, {aud or 'NULL'} AS a "
+                f"FROM {target.table} {o} {' '.join(inner)} "
+                f"WHERE {o}.tenant_id = $1 AND {o}.id = {alias}.{rel.column}) {sub} ON true"
+            )
+            if child_shape:
+                shape.items.append(("object", key, child_shape))
+            return f"{sub}.j", (f"{sub}.a" if aud is not None else None)
+        lateral, sub, audited = self.connection(
+            target,
+            rel.keyset,
+            field_def,
+            nodes,
+            parent=(f"{alias}.id", rel.parent_column),
+            where=[],
+            shape=child_shape,
+        )
+        joins.append(lateral)
+        if child_shape:
+            shape.items.append(("connection", key, child_shape))
+        return f"{sub}.j", (f"{sub}.a" if audited else None)

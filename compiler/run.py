@@ -1,0 +1,102 @@
+"""Running a plan: one statement, its JSON text passed through, redactions and audit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import GraphQLError
+from graphql.pyutils import Path
+
+from compiler.shapes import Inputs, Plan, Shape
+from core.errors import Forbidden
+
+
+def report(
+    shape: Shape,
+    value: Any,
+    path: Path,
+    out: list[tuple[Path, str]],
+    errors: list[GraphQLError],
+) -> None:
+    """The withheld fields under `value` (an object), as the redaction extension lists them,
+    and the FORBIDDEN errors of denied fields, as graphql-core reports them."""
+    if not isinstance(value, dict):
+        return
+    for kind, key, detail in shape.items:
+        if kind == "redacted":
+            out.append((Path(path, key, None), detail))
+        elif kind == "denied":
+            message, nodes = detail
+            where = Path(path, key, None).as_list()
+            error = GraphQLError(message, nodes, path=where, original_error=Forbidden(message))
+            errors.append(error)
+        elif kind in ("object", "connection"):
+            report(detail, value.get(key), Path(path, key, None), out, errors)
+        elif kind in ("edges", "list"):
+            base = Path(path, key, None)
+            for index, edge in enumerate(value.get(key) or []):
+                report(detail, edge, Path(base, index, None), out, errors)
+
+
+def audited(items: str | None) -> list[tuple[uuid.UUID, str]]:
+    """`subject|field,field;subject|...` from the statement, as (subject, field) reads."""
+    reads: list[tuple[uuid.UUID, str]] = []
+    for item in (items or "").split(";"):
+        subject, _, fields = item.partition("|")
+        if not fields:
+            continue
+        sid = uuid.UUID(subject)
+        reads.extend((sid, f) for f in fields.split(","))
+    return reads
+
+
+def params(plan: Plan, tenant_id: uuid.UUID, inputs: Inputs) -> list[Any]:
+    """The statement's parameters; raises Unsupported or an API error to fall back."""
+    for check in plan.checks:
+        check(inputs)
+    return [tenant_id, *(p(inputs) for p in plan.params)]
+
+
+@dataclass
+class Answer:
+    data: dict[str, Any] | None
+    errors: list[GraphQLError]
+    redactions: list[tuple[Path, str]]
+    reads: list[tuple[uuid.UUID, str]]
+
+
+def assemble(plan: Plan, row: Any, passthrough: bool = True) -> Answer | None:
+    """The response (JSON text kept as is unless redactions or errors need a walk), the
+    redactions and the audited reads; None when a non-null root is missing."""
+    data: dict[str, Any] = {}
+    answer = Answer(data, [], [], [])
+    column = 0
+    for root in plan.roots:
+        if root.denied is not None:
+            message, nodes = root.denied
+            error = GraphQLError(message, nodes, path=[root.key], original_error=Forbidden(message))
+            return Answer(None, [error], [], [])
+        if root.typename is not None:
+            data[root.key] = root.typename
+            continue
+        text, aud = row[column], row[column + 1]
+        column += 2
+        if text is None:
+            if not root.nullable:
+                return None
+            data[root.key] = None
+            continue
+        if root.shape is not None or not passthrough:
+            value = orjson.loads(text)
+            if root.shape is not None:
+                where = Path(None, root.key, None)
+                report(root.shape, value, where, answer.redactions, answer.errors)
+            data[root.key] = value
+        else:
+            data[root.key] = orjson.Fragment(text)
+        if root.audited:
+            answer.reads.extend(audited(aud))
+    return answer

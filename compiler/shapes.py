@@ -1,0 +1,48 @@
+"""What a plan is made of: its inputs, its parts and where its result needs a walk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import FieldNode
+
+Param = Callable[["Inputs"], Any]
+MAX_KEYS = 50  # json_build_object takes at most 100 arguments
+
+
+@dataclass
+class Inputs:
+    variables: dict[str, Any]
+    default_page_size: int
+    max_page_size: int
+
+
+@dataclass
+class Shape:
+    """Where a result holds withheld fields: walked to report `extensions.redactions`."""
+
+    items: list[tuple[str, str, Any]] = field(default_factory=list)  # (kind, key, detail)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+@dataclass
+class RootPlan:
+    key: str
+    nullable: bool
+    typename: str | None = None  # `__typename` at the root: a constant, no SQL
+    audited: bool = False
+    shape: Shape | None = None
+    # the caller may not read this root: the answer is this one FORBIDDEN error
+    denied: tuple[str, list[FieldNode]] | None = None
+
+
+@dataclass
+class Plan:
+    sql: str
+    params: list[Param]
+    checks: list[Callable[[Inputs], None]]
+    roots: list[RootPlan]

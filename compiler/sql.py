@@ -1,0 +1,120 @@
+"""SQL expressions that produce exactly what the resolver path serialises.
+
+Each helper returns SQL text for one value: a Relay global ID (core/ids.py), an ISO 8601
+timestamp as Python's `datetime.isoformat()` writes it, a keyset cursor, an enum's GraphQL
+name, and the masks of policies/redaction.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+
+# Python's str.split() whitespace (policies/redaction.py mask_name): spelled out, because
+# PostgreSQL's \s depends on the locale
+_PY_WHITESPACE = (
+    "\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+WHITESPACE_RUN = f"E'[{_PY_WHITESPACE}]+'"
+
+
+def literal(value: str) -> str:
+    """A SQL string literal (values here are names from the schema, never user input)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def b64url(raw_text: str) -> str:
+    """base64url without padding of a text's UTF-8 bytes (PostgreSQL wraps base64 lines)."""
+    return (
+        f"rtrim(translate(encode(convert_to({raw_text}, 'UTF8'), 'base64'), E'+/\\n', '-_'), '=')"
+    )
+
+
+def global_id(type_name: str, column: str) -> str:
+    """`encode_id(type_name, uuid)`, cheaply when the encoding allows it.
+
+    A UUID's text (hex digits and hyphens) never yields `+` or `/` in base64 once it starts
+    on a 3-byte boundary, and 36 bytes need no padding: a prefix of 3n bytes is a constant
+    and the rest a plain `encode`. Other prefixes take the UUID's first characters along;
+    if no combination of them yields `+` or `/`, only the padding is trimmed."""
+    prefix = type_name + ":"
+    carry = (3 - len(prefix) % 3) % 3
+    if len(prefix) + 36 <= 57:  # PostgreSQL wraps base64 lines after 57 bytes
+        if carry == 0:
+            head = base64.b64encode(prefix.encode()).decode()
+            return f"{literal(head)} || encode({column}::text::bytea, 'base64')"
+        heads = (prefix + "".join(c) for c in itertools.product(HEX, repeat=carry))
+        if not any(set(base64.b64encode(h.encode()).decode()) & {"+", "/"} for h in heads):
+            return f"rtrim(encode(({literal(prefix)} || {column}::text)::bytea, 'base64'), '=')"
+    return b64url(f"{literal(prefix)} || {column}::text")
+
+
+HEX = "0123456789abcdef"
+
+
+def iso(column: str) -> str:
+    """`datetime.isoformat()` of a UTC timestamptz: microseconds only when non-zero."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+        f"CASE WHEN date_trunc('second', {column}) = {column} THEN '' "
+        f"ELSE to_char({utc}, '.US') END || '+00:00'"
+    )
+
+
+def enum_name(column: str) -> str:
+    """The GraphQL enum name of a stored value (the schema's enums are VALUE -> value)."""
+    return f"upper({column})"
+
+
+def cursor(parts: list[tuple[str, str]]) -> str:
+    """`encode_cursor` of a keyset: a compact JSON array, base64url; parts are (kind, column)."""
+    items = []
+    for kind, column in parts:
+        if kind == "datetime":
+            items.append(f"'\"' || {iso(column)} || '\"'")
+        elif kind == "uuid":
+            items.append(f"'\"' || {column}::text || '\"'")
+        else:  # int
+            items.append(f"{column}::text")
+    return b64url("'[' || " + " || ',' || ".join(items) + " || ']'")
+
+
+def mask_text(column: str) -> str:
+    return f"CASE WHEN {column} = '' THEN '***' ELSE left({column}, 1) || '***' END"
+
+
+def mask_email(column: str) -> str:
+    return (
+        f"CASE WHEN strpos({column}, '@') = 0 THEN {mask_text(column)} "
+        f"ELSE left(split_part({column}, '@', 1), 1) || '***@' "
+        f"|| substr({column}, strpos({column}, '@') + 1) END"
+    )
+
+
+def mask_name(column: str) -> str:
+    return (
+        f"CASE WHEN {column} IS NULL THEN NULL ELSE coalesce((SELECT string_agg(left(w, 1) "
+        f"|| '***', ' ' ORDER BY n) FROM regexp_split_to_table({column}, {WHITESPACE_RUN}) "
+        "WITH ORDINALITY AS _w(w, n) WHERE w <> ''), '***') END"
+    )
+
+
+def mask_phone(column: str) -> str:
+    digits = f"regexp_replace({column}, '[^0-9]', '', 'g')"
+    return (
+        f"CASE WHEN length({digits}) >= 2 THEN '***' || right({digits}, 2) "
+        f"WHEN {column} IS NULL THEN NULL ELSE '***' END"
+    )
+
+
+MASKS = {
+    "user.contact.email": mask_email,
+    "user.name": mask_name,
+    "user.contact.phone_number": mask_phone,
+}
+
+
+def mask(category: str, column: str) -> str:
+    return MASKS.get(category, mask_text)(column)
