@@ -24,6 +24,8 @@ the table prints both).
 
 Exits 1 if the Casbin call count differs between 50 and 500 rows, or if redaction's share
 (without the audit write) of a 500-row request is 15% or more.
+
+One file on purpose: set-up, measurement and report of a benchmark that runs on its own.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Settings read from the environment, once. Each is declared once, in `Settings`: name,
 type, default, environment variable and meaning; `load_settings`, `Limits` and the README's
-configuration table are derived from the declarations."""
+configuration table are derived from the declarations.
+
+Longer than most modules: one declaration per setting, and nothing else.
+"""
 
 from __future__ import annotations
 

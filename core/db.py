@@ -1,4 +1,8 @@
-"""Engines, the per-request `Db` wrapper, and the unit of work that ends its transaction."""
+"""Engines, the per-request `Db` wrapper, and the unit of work that ends its transaction.
+
+Over 300 lines on purpose: the Db wrapper, its statement guard and the unit of work keep one
+invariant together (one statement at a time, one way a transaction ends).
+"""
 
 from __future__ import annotations
 

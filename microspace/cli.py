@@ -1,4 +1,8 @@
-"""`microspace <command>`: serve the API and operate tenants from the same codebase."""
+"""`microspace <command>`: serve the API and operate tenants from the same codebase.
+
+Over 300 lines on purpose: one thin function per operator command (arguments and JSON
+output); the work is in the modules they call.
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ Invariants:
   is a typed user error and writes nothing;
 - every change is audited and writes its domain event;
 - a key states what it can read, by type and personal-data category, as the policy decides.
+
+Over 300 lines on purpose: one module per promise, with its matrix and its cases together.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ viewer, an editor, a privacy officer, a partner key with contact scopes, a widge
 subject. `data`, `errors`, `extensions` (the redaction report) and the audit entries must be
 identical. Queries the compiler does not support are counted, and the share compiled is
 printed and held to a floor.
+
+Over 300 lines on purpose: one module per promise, with its matrix and its cases together.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ Invariants:
 - the completed request keeps the subject only as the keyed hash;
 - an erasure killed midway completes on the next run; a second erasure is a no-op;
 - the address is suppressed: it cannot be created or imported again.
+
+Over 300 lines on purpose: one module per promise, with its matrix and its cases together.
 """
 
 from __future__ import annotations

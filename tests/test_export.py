@@ -9,6 +9,8 @@ Invariants:
   right `SubjectRequest` `export`, for a completed request; a link shown to another tenant
   answers exactly like one that never existed;
 - every download is audited per contact and never cached.
+
+Over 300 lines on purpose: one module per promise, with its matrix and its cases together.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ Invariants:
 - GET never runs a mutation, and runs queries only when configured;
 - `application/graphql-response+json` clients get status 400 and no `data` on request errors;
 - the rate limit counts query cost, so aliases and big pages in one document cost more.
+
+Over 300 lines on purpose: one module per promise, with its matrix and its cases together.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ Invariants:
 - verification needs the e-mailed code (or a member's attestation); a wrong code changes nothing;
 - a correction is visible in the next read and audited by field name, never by value;
 - a subject (magic-link token) files and sees requests about themself only.
+
+Over 300 lines on purpose: one module per promise, with its matrix and its cases together.
 """
 
 from __future__ import annotations

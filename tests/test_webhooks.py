@@ -11,6 +11,8 @@ Invariants:
 - bad subscriptions are typed user errors: unknown event type, http in production,
   private addresses in production, an event type the key cannot read;
 - every event type has a sample payload; the delivery log and replay work.
+
+Over 300 lines on purpose: one module per promise, with its matrix and its cases together.
 """
 
 from __future__ import annotations
