@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 from graphql import FieldNode, GraphQLObjectType
@@ -33,8 +34,18 @@ class ConnectionPlanning:
         parent: tuple[str, str] | None,
         where: list[tuple[str, str]],
         shape: Shape,
+        handled: Collection[str] = (),
     ) -> tuple[str, str, bool]:
         """A LATERAL subquery with the connection's JSON (and audit) of one page."""
+        # an argument this planner does not apply (backward pages, orderBy, updatedSince,
+        # any added later) sends the query to the resolver path, never silently ignored
+        known = {"first", "after", "search", *handled}
+        for name in field_def.args:
+            if (
+                name not in known
+                and argument(field_def, nodes[0], name)(self.variables) is not None
+            ):
+                raise Unsupported(f"argument {name}")
         conn_type = object_type(field_def)
         get_first = argument(field_def, nodes[0], "first")
         get_after = argument(field_def, nodes[0], "after")

@@ -69,7 +69,9 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         roots: list[RootPlan] = []
         columns: list[str] = []
         joins: list[str] = []
-        for key, nodes in self.collector.fields(query_type.name, [op.selection_set]).items():
+        selected = self.collector.fields(query_type.name, [op.selection_set])
+        lookups = sum(1 for nodes in selected.values() if nodes[0].name.value != "__typename")
+        for key, nodes in selected.items():
             name = nodes[0].name.value
             if name == "__typename":
                 roots.append(RootPlan(key, nullable=False, typename=query_type.name))
@@ -77,19 +79,23 @@ class Planner(ConnectionPlanning, ConsentPlanning):
             root = ROOTS.get(name)
             if root is None:
                 raise Unsupported(f"root field {name}")
+            field_def = query_type.fields[name]
             message = self.denied(root.permission)
             if message is not None:
+                if not str(field_def.type).endswith("!"):
+                    # a nullable root answers null at its path, its siblings survive
+                    raise Unsupported("a denied nullable root field")
                 # graphql-core reports the first failing non-null root field only: the
                 # answer is known when it comes first
-                if any(r.typename is None for r in roots):
-                    raise Unsupported("a denied root field after another")
+                if lookups > 1:
+                    # siblings answer (or fail) on their own, in an order graphql-core keeps
+                    raise Unsupported("a denied root field beside others")
                 return Plan(
                     sql="",
                     params=[],
                     checks=[],
                     roots=[RootPlan(key, nullable=False, denied=(message, nodes))],
                 )
-            field_def = query_type.fields[name]
             shape = Shape()
             lateral, alias, audited = self.root(root, field_def, nodes, shape)
             joins.append(lateral)
@@ -138,7 +144,14 @@ class Planner(ConnectionPlanning, ConsentPlanning):
 
             self.checks.append(no_search)
         return self.connection(
-            target, root.keyset, field_def, nodes, parent=None, where=where, shape=shape
+            target,
+            root.keyset,
+            field_def,
+            nodes,
+            parent=None,
+            where=where,
+            shape=shape,
+            handled=root.filters.keys(),
         )
 
     # -- objects -------------------------------------------------------------------------

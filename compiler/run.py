@@ -70,7 +70,8 @@ class Answer:
 
 def assemble(plan: Plan, row: Any, passthrough: bool = True) -> Answer | None:
     """The response (JSON text kept as is unless redactions or errors need a walk), the
-    redactions and the audited reads; None when a non-null root is missing."""
+    redactions and the audited reads; None (the resolver path answers) when a root is
+    missing."""
     data: dict[str, Any] = {}
     answer = Answer(data, [], [], [])
     column = 0
@@ -85,10 +86,9 @@ def assemble(plan: Plan, row: Any, passthrough: bool = True) -> Answer | None:
         text, aud = row[column], row[column + 1]
         column += 2
         if text is None:
-            if not root.nullable:
-                return None
-            data[root.key] = None
-            continue
+            # a lookup that found nothing answers null plus NOT_FOUND at its path, and a
+            # non-null root nulls the whole response: the resolver path says either
+            return None
         if root.shape is not None or not passthrough:
             value = orjson.loads(text)
             if root.shape is not None:
