@@ -210,6 +210,8 @@ async def main() -> None:
         await load()
     else:
         print(f"[project_seed] {DB} already seeded ({TAG}); --force (or RESEED=1) reloads")
+        # a seeded database still takes the migrations added since it was loaded
+        print("[project_seed] " + cli("migrate"))
     write_params()
 
 
