@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.sql import sqltypes
+
 from models import Block, ConsentEvent, Contact, Space, SpaceAccess
 from models.consent import ConsentPurpose
 from store.contacts import ACCESS_ORDER, CONSENT_EVENT_ORDER, CONTACT_ORDER
@@ -67,6 +69,17 @@ class TableType:
 
     def nullable(self, column: str) -> bool:
         return bool(self.model.__table__.c[column].nullable)
+
+    def json_kind(self, column: str, kind: str) -> str:
+        """How a column's value becomes JSON text (compiler/sql.py json_text)."""
+        if kind != "plain":
+            return kind
+        column_type = self.model.__table__.c[column].type
+        if isinstance(column_type, sqltypes.JSON):
+            return "json"
+        if isinstance(column_type, sqltypes.Integer):
+            return "number"
+        return "text"
 
 
 def _keyset(order: Order) -> Keyset:

@@ -78,28 +78,36 @@ class ConnectionPlanning:
             conditions.append(self.after(keyset, get_after, k))
         direction = " DESC" if keyset.descending else ""
         order_by = ", ".join(f"{k}.{c}{direction}" for c, _ in keyset.columns)
-        middle: list[str] = [f"row_number() OVER (ORDER BY {order_by}) AS _n"]
+        fields = self.collector.fields(conn_type.name, nodes)
+        # page info needs the row past the page and the rows' numbers; without it a page
+        # is a plain ORDER BY ... LIMIT that its aggregates read in order
+        paged = any(f[0].name.value == "pageInfo" for f in fields.values())
+        middle: list[str] = [f"row_number() OVER (ORDER BY {order_by}) AS _n"] if paged else []
+        in_page = f" ORDER BY {x}._n) FILTER (WHERE {x}._n <= {size})" if paged else ")"
         inner_joins: list[str] = []
-        outer: list[str] = []
+        outer: list[tuple[str, sql.Piece]] = []
+        aggregates = False
         cursor_needed = False
         node_aud: str | None = None
         edge_type = object_type(conn_type.fields["edges"])
         parts = [(kind, f"{k}.{c}") for c, kind in keyset.columns]
         cursor = sql.cursor(parts[-1:] if keyset.by_reference else parts)
-        for key, fnodes in self.collector.fields(conn_type.name, nodes).items():
+        for key, fnodes in fields.items():
             name = fnodes[0].name.value
             if name == "__typename":
-                outer.append(f"{sql.literal(key)}, {sql.literal(conn_type.name)}")
+                outer.append((key, sql.Raw(f'"{conn_type.name}"')))
             elif name == "totalCount":
                 count_alias = self.alias("n")
-                outer.append(
-                    f"{sql.literal(key)}, (SELECT count(*) FROM {target.table} {count_alias} "
-                    f"WHERE {' AND '.join(filters(count_alias))})"
+                count = (
+                    f"(SELECT count(*) FROM {target.table} {count_alias} "
+                    f"WHERE {' AND '.join(filters(count_alias))})::text"
                 )
+                outer.append((key, count))
             elif name == "pageInfo":
                 info, needs_cursor = self.page_info(fnodes, size, x, has_after, conn_type)
                 cursor_needed |= needs_cursor
-                outer.append(f"{sql.literal(key)}, {info}")
+                aggregates = True
+                outer.append((key, info))
             elif name == "edges":
                 edge_shape = Shape()
                 edge, aud = self.edge(target, edge_type, fnodes, k, inner_joins, edge_shape, cursor)
@@ -107,10 +115,8 @@ class ConnectionPlanning:
                 middle.append(f"{edge} AS {column}")
                 if aud is not None:
                     node_aud = aud if node_aud is None else f"concat_ws(';', {node_aud}, {aud})"
-                outer.append(
-                    f"{sql.literal(key)}, coalesce(json_agg({x}.{column} ORDER BY {x}._n) "
-                    f"FILTER (WHERE {x}._n <= {size}), '[]'::json)"
-                )
+                aggregates = True
+                outer.append((key, sql.json_array(f"string_agg({x}.{column}, ','{in_page}")))
                 if edge_shape:
                     shape.items.append(("edges", key, edge_shape))
             else:
@@ -121,18 +127,19 @@ class ConnectionPlanning:
             middle.append(f"{cursor} AS cur")
         if node_aud is not None:
             middle.append(f"{node_aud} AS a")
-        aud_column = (
-            f", string_agg({x}.a, ';' ORDER BY {x}._n) FILTER (WHERE {x}._n <= {size}) AS a"
-            if node_aud is not None
-            else ""
-        )
+        columns = [f"{sql.json_object(outer)} AS j"]
+        if node_aud is not None:
+            columns.append(f"string_agg({x}.a, ';'{in_page} AS a")
+        if not aggregates:
+            columns.append("count(*) AS _rows")  # an aggregate: one row even for no rows
+        limit = f"{size} + 1" if paged else size
+        # the middle subquery keeps the page's order (a to-one join may be a hash join), and
+        # a plain aggregate reads its input in that order
         lateral = (
-            # count(*) makes it an aggregate: one row even for an empty page
-            f"LEFT JOIN LATERAL (SELECT json_build_object({', '.join(outer)}) AS j, "
-            f"count(*) AS _rows{aud_column} "
-            f"FROM (SELECT {', '.join(middle)} FROM (SELECT * FROM {target.table} {k} "
-            f"WHERE {' AND '.join(conditions)} ORDER BY {order_by} LIMIT {size} + 1) {k} "
-            f"{' '.join(inner_joins)}) {x}) {sub} ON true"
+            f"LEFT JOIN LATERAL (SELECT {', '.join(columns)} "
+            f"FROM (SELECT {', '.join(middle) or 'NULL AS _'} FROM (SELECT * FROM {target.table} {k} "
+            f"WHERE {' AND '.join(conditions)} ORDER BY {order_by} LIMIT {limit}) {k} "
+            f"{' '.join(inner_joins)} ORDER BY {order_by}) {x}) {sub} ON true"
         )
         return lateral, sub, node_aud is not None
 
@@ -163,14 +170,15 @@ class ConnectionPlanning:
         shape: Shape,
         cursor: str,
     ) -> tuple[str, str | None]:
-        pairs = []
+        pairs: list[tuple[str, sql.Piece]] = []
         aud: str | None = None
         for key, fnodes in self.collector.fields(edge_type.name, nodes).items():
             name = fnodes[0].name.value
+            expr: sql.Piece
             if name == "__typename":
-                expr = sql.literal(edge_type.name)
+                expr = sql.Raw(f'"{edge_type.name}"')
             elif name == "cursor":
-                expr = cursor
+                expr = sql.json_text(cursor, "cursor", nullable=False)
             elif name == "node":
                 node_shape = Shape()
                 fields = self.collector.fields(target.name, fnodes)
@@ -180,10 +188,10 @@ class ConnectionPlanning:
                     shape.items.append(("object", key, node_shape))
             else:
                 raise Unsupported(f"{edge_type.name}.{name}")
-            pairs.append(f"{sql.literal(key)}, {expr}")
+            pairs.append((key, expr))
         if len(pairs) > MAX_KEYS:
             raise Unsupported("too many fields in one object")
-        return f"json_build_object({', '.join(pairs)})", aud
+        return sql.json_object(pairs), aud
 
     def page_info(
         self,
@@ -194,24 +202,26 @@ class ConnectionPlanning:
         conn_type: GraphQLObjectType,
     ) -> tuple[str, bool]:
         info_type = object_type(conn_type.fields["pageInfo"])
-        pairs = []
+        pairs: list[tuple[str, sql.Piece]] = []
         cursor_needed = False
         for key, fnodes in self.collector.fields(info_type.name, nodes).items():
             name = fnodes[0].name.value
+            expr: sql.Piece
             if name == "__typename":
-                expr = sql.literal(info_type.name)
+                expr = sql.Raw(f'"{info_type.name}"')
             elif name == "hasNextPage":
-                expr = f"count(*) > {size}"
+                expr = f"(count(*) > {size})::text"
             elif name == "hasPreviousPage":
-                expr = "true" if has_after else "false"
+                expr = sql.Raw("true" if has_after else "false")
             elif name in ("startCursor", "endCursor"):
                 cursor_needed = True
                 direction = "" if name == "startCursor" else " DESC"
-                expr = (
+                first = (
                     f"(array_agg({x}.cur ORDER BY {x}._n{direction}) "
                     f"FILTER (WHERE {x}._n <= {size}))[1]"
                 )
+                expr = sql.json_text(first, "cursor", nullable=True)
             else:
                 raise Unsupported(f"PageInfo.{name}")
-            pairs.append(f"{sql.literal(key)}, {expr}")
-        return f"json_build_object({', '.join(pairs)})", cursor_needed
+            pairs.append((key, expr))
+        return sql.json_object(pairs), cursor_needed

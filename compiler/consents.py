@@ -33,16 +33,17 @@ class ConsentPlanning:
         """A contact's current consent per purpose: the latest event of each, or NOT_GIVEN."""
         consent_type = object_type(field_def)
         ev, p, sub = self.alias("ev"), self.alias("p"), self.alias("l")
-        pairs: list[str] = []
+        pairs: list[tuple[str, sql.Piece]] = []
         audited: dict[str, str] = {}
         item_shape = Shape()
         event = f"{ev}.id IS NOT NULL"
         for k, fnodes in self.collector.fields(consent_type.name, nodes).items():
             name = fnodes[0].name.value
+            expr: sql.Piece
             if name == "__typename":
-                expr = sql.literal(consent_type.name)
+                expr = sql.Raw(f'"{consent_type.name}"')
             elif name == "purpose":
-                expr = sql.enum_name(f"{p}.purpose")
+                expr = sql.json_text(sql.enum_name(f"{p}.purpose"), "enum", nullable=False)
             elif name in ("state", "granted", "changedAt", "source", "policyVersion"):
                 values = {
                     "state": (f"CASE WHEN {event} THEN upper({ev}.action) ELSE 'NOT_GIVEN' END"),
@@ -57,23 +58,25 @@ class ConsentPlanning:
                     "source": event,
                     "policyVersion": f"{ev}.policy_version IS NOT NULL",
                 }.get(name, "true")
+                kind = {"changedAt": "datetime"}.get(name, "text")
+                nullable = present != "true"
                 decision = self.authz.field_decision(f"{consent_type.name}.{name}")
                 if decision is Decision.FULL:
-                    expr = values[name]
+                    expr = sql.json_text(values[name], kind, nullable)
                     # a read is audited when a value is disclosed
                     audited.setdefault(name, present)
                 elif decision is Decision.MASKED and name == "policyVersion":
-                    expr = sql.mask(REVEALS_CONSENT, values[name])
+                    expr = sql.json_text(sql.mask(REVEALS_CONSENT, values[name]), "text", nullable)
                     audited.setdefault(name, present)
                 elif decision is Decision.MASKED and present != "true":
                     raise Unsupported("a masked value with no partial form that may be null")
                 else:  # withheld (an enum, a boolean: no partial form)
                     category = "user.privacy_preferences"
                     item_shape.items.append(("redacted", k, category))
-                    expr = "NULL"
+                    expr = sql.Raw("null")
             else:
                 raise Unsupported(f"Consent.{name}")
-            pairs.append(f"{sql.literal(k)}, {expr}")
+            pairs.append((k, expr))
         if len(pairs) > MAX_KEYS:
             raise Unsupported("too many fields in one object")
         aud = None
@@ -82,10 +85,10 @@ class ConsentPlanning:
                 f"CASE WHEN {cond} THEN {sql.literal(name)} END" for name, cond in audited.items()
             )
             aud = f"{alias}.id::text || '|' || concat_ws(',', {flags})"
+        items = sql.json_array(f"string_agg({sql.json_object(pairs)}, ',' ORDER BY {p}.n)")
         purposes = ", ".join(f"({sql.literal(v)}, {n})" for n, v in enumerate(rel.purposes))
         joins.append(
-            f"LEFT JOIN LATERAL (SELECT json_agg(json_build_object({', '.join(pairs)}) "
-            f"ORDER BY {p}.n) AS j"
+            f"LEFT JOIN LATERAL (SELECT {items} AS j"
             + (f", string_agg({aud}, ';' ORDER BY {p}.n) AS a" if aud else "")
             + f" FROM (VALUES {purposes}) AS {p}(purpose, n) "
             f"LEFT JOIN LATERAL (SELECT * FROM consent_events {ev} WHERE {ev}.tenant_id = $1 "

@@ -162,7 +162,7 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         """(JSON expression, audit expression or None, LATERAL joins) of one row."""
         if len(fields) > MAX_KEYS:
             raise Unsupported("too many fields in one object")
-        pairs: list[str] = []
+        pairs: list[tuple[str, sql.Piece]] = []
         joins: list[str] = []
         audited: dict[str, str] = {}  # GraphQL field -> column, disclosed values
         child_auds: list[str] = []
@@ -170,23 +170,28 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         assert isinstance(graphql_type, GraphQLObjectType)
         for key, nodes in fields.items():
             name = nodes[0].name.value
+            expr: sql.Piece
             if name == "__typename":
-                expr = sql.literal(t.name)
+                expr = sql.Raw(f'"{t.name}"')
             elif name in t.scalars:
                 column, kind = t.scalars[name]
-                expr = self.scalar(t, f"{alias}.{column}", kind)
+                value = self.scalar(t, f"{alias}.{column}", kind)
+                expr = sql.json_text(value, t.json_kind(column, kind), t.nullable(column))
             elif name in t.personal:
-                expr = self.personal(t, alias, key, name, audited, shape)
+                column, _, kind = t.personal[name]
+                value = self.personal(t, alias, key, name, audited, shape)
+                expr = sql.json_text(value, t.json_kind(column, kind), t.nullable(column))
             elif name in t.relations:
-                expr, aud = self.relation(
+                value, aud = self.relation(
                     t, alias, t.relations[name], graphql_type.fields[name], nodes, joins, shape, key
                 )
+                expr = sql.json_nullable(value)
                 if aud is not None:
                     child_auds.append(aud)
             else:
                 raise Unsupported(f"{t.name}.{name}")
-            pairs.append(f"{sql.literal(key)}, {expr}")
-        json = f"json_build_object({', '.join(pairs)})"
+            pairs.append((key, expr))
+        json = sql.json_object(pairs)
         auds = child_auds
         if audited and t.subject_column:
             flags = ", ".join(
