@@ -169,7 +169,7 @@ class ConnectionPlanning:
         joins: list[str],
         shape: Shape,
         cursor: str,
-    ) -> tuple[str, str | None]:
+    ) -> tuple[sql.Parts, str | None]:
         pairs: list[tuple[str, sql.Piece]] = []
         aud: str | None = None
         for key, fnodes in self.collector.fields(edge_type.name, nodes).items():
@@ -200,7 +200,7 @@ class ConnectionPlanning:
         x: str,
         has_after: bool,
         conn_type: GraphQLObjectType,
-    ) -> tuple[str, bool]:
+    ) -> tuple[sql.Parts, bool]:
         info_type = object_type(conn_type.fields["pageInfo"])
         pairs: list[tuple[str, sql.Piece]] = []
         cursor_needed = False

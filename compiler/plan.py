@@ -158,8 +158,8 @@ class Planner(ConnectionPlanning, ConsentPlanning):
 
     def object(
         self, t: TableType, alias: str, fields: Fields, shape: Shape
-    ) -> tuple[str, str | None, list[str]]:
-        """(JSON expression, audit expression or None, LATERAL joins) of one row."""
+    ) -> tuple[sql.Parts, str | None, list[str]]:
+        """(JSON text, audit expression or None, LATERAL joins) of one row."""
         if len(fields) > MAX_KEYS:
             raise Unsupported("too many fields in one object")
         pairs: list[tuple[str, sql.Piece]] = []

@@ -132,7 +132,18 @@ class Raw:
     text: str
 
 
-Piece = str | Raw  # a SQL expression of never-null JSON text, or JSON text itself
+@dataclass(frozen=True)
+class Parts:
+    """JSON text in pieces, kept apart until a column needs it: a parent object takes the
+    pieces of its children, so constants merge and large texts are copied fewer times."""
+
+    pieces: tuple[Piece, ...]
+
+    def __str__(self) -> str:
+        return concat(list(self.pieces))
+
+
+Piece = str | Raw | Parts  # SQL of never-null JSON text, JSON text itself, or pieces
 # kinds whose text is its JSON inside quotes (base64, ISO digits): nothing to escape
 QUOTED = ("global_id", "datetime", "cursor")
 
@@ -140,16 +151,15 @@ QUOTED = ("global_id", "datetime", "cursor")
 def json_text(expr: str, kind: str, nullable: bool) -> Piece:
     """The JSON text of a SQL value as json_build_object would write it.
 
-    `kind`: global_id and datetime (characters that never need escaping), number and json
-    (their text is their JSON), anything else through to_json."""
+    `kind`: global_id, datetime and cursor (characters that never need escaping), number
+    and json (their text is their JSON), anything else through to_json."""
     if expr == "NULL":
         return Raw("null")
     if kind in QUOTED:
-        out = f"('\"' || {expr} || '\"')"
-    elif kind in ("number", "json"):
-        out = f"({expr})::text"
-    else:
-        out = f"to_json({expr})::text"
+        if not nullable:
+            return Parts((Raw('"'), f"({expr})", Raw('"')))
+        return f"coalesce('\"' || {expr} || '\"', 'null')"
+    out = f"({expr})::text" if kind in ("number", "json") else f"to_json({expr})::text"
     return f"coalesce({out}, 'null')" if nullable else out
 
 
@@ -158,38 +168,47 @@ def json_nullable(expr: str) -> Piece:
     return Raw("null") if expr == "NULL" else f"coalesce({expr}, 'null')"
 
 
+def _flat(pieces: list[Piece] | tuple[Piece, ...], out: list[str], raw: list[str]) -> None:
+    for piece in pieces:
+        if isinstance(piece, Parts):
+            _flat(piece.pieces, out, raw)
+        elif isinstance(piece, Raw):
+            raw.append(piece.text)
+        else:
+            if raw:
+                out.append(literal("".join(raw)))
+                raw.clear()
+            out.append(piece)
+
+
+def _tree(terms: list[str]) -> str:
+    # `||` copies both sides: a balanced tree copies each piece log(n) times, not up to n
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return f"({_tree(terms[:half])} || {_tree(terms[half:])})"
+
+
 def concat(pieces: list[Piece]) -> str:
     """One SQL text expression; adjacent constants merge into one literal."""
     out: list[str] = []
-    raw = ""
-    for piece in pieces:
-        if isinstance(piece, Raw):
-            raw += piece.text
-            continue
-        if raw:
-            out.append(literal(raw))
-            raw = ""
-        out.append(piece)
+    raw: list[str] = []
+    _flat(pieces, out, raw)
     if raw:
-        out.append(literal(raw))
-    return " || ".join(out) if out else "''"
+        out.append(literal("".join(raw)))
+    return _tree(out) if out else "''"
 
 
-def json_pieces(pairs: list[tuple[str, Piece]]) -> list[Piece]:
-    """An object's pieces: keys are GraphQL names or aliases (no character to escape)."""
+def json_object(pairs: list[tuple[str, Piece]]) -> Parts:
+    """An object's JSON text, keys in order (GraphQL names and aliases: nothing to escape)."""
     pieces: list[Piece] = [Raw("{")]
     for n, (key, value) in enumerate(pairs):
         pieces.append(Raw(("," if n else "") + '"' + key + '":'))
         pieces.append(value)
     pieces.append(Raw("}"))
-    return pieces
+    return Parts(tuple(pieces))
 
 
-def json_object(pairs: list[tuple[str, Piece]]) -> str:
-    """A SQL expression of the object's JSON text, keys in order."""
-    return concat(json_pieces(pairs))
-
-
-def json_array(items: str) -> str:
+def json_array(items: str) -> Parts:
     """The JSON array of a `string_agg(item, ',')`, which is NULL over no rows."""
-    return f"'[' || coalesce({items}, '') || ']'"
+    return Parts((Raw("["), f"coalesce({items}, '')", Raw("]")))
