@@ -199,7 +199,8 @@ class Planner(ConnectionPlanning, ConsentPlanning):
                 for name, col in audited.items()
             )
             auds = [f"{alias}.{t.subject_column}::text || '|' || concat_ws(',', {flags})", *auds]
-        aud = f"concat_ws(';', {', '.join(auds)})" if auds else None
+        # one part needs no concat_ws (its NULL, an empty item to the reader, stays NULL)
+        aud = auds[0] if len(auds) == 1 else f"concat_ws(';', {', '.join(auds)})" if auds else None
         return json, aud, joins
 
     def scalar(self, t: TableType, column: str, kind: str) -> str:
