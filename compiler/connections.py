@@ -37,9 +37,9 @@ class ConnectionPlanning:
         handled: Collection[str] = (),
     ) -> tuple[str, str, bool]:
         """A LATERAL subquery with the connection's JSON (and audit) of one page."""
-        # an argument this planner does not apply (backward pages, orderBy, updatedSince,
-        # any added later) sends the query to the resolver path, never silently ignored
-        known = {"first", "after", "search", *handled}
+        # an argument this planner does not apply (orderBy, updatedSince, any added later)
+        # sends the query to the resolver path, never silently ignored
+        known = {"first", "after", "last", "before", "search", *handled}
         for name in field_def.args:
             if (
                 name not in known
@@ -49,15 +49,22 @@ class ConnectionPlanning:
         conn_type = object_type(field_def)
         get_first = argument(field_def, nodes[0], "first")
         get_after = argument(field_def, nodes[0], "after")
+        get_last = argument(field_def, nodes[0], "last")
+        get_before = argument(field_def, nodes[0], "before")
         order = keyset.order
+        # a `last` page (store/pagination.py): read backwards from the end of the range, the
+        # row past the page tells hasPreviousPage, rows answer in the order's direction
+        backward = get_last(self.variables) is not None
 
         def first(i: Inputs) -> int:
+            # its errors (first and last, a size over the cap) fall back to the resolver path
             req = page_request(
                 get_first(i.variables),
                 None,
                 order,
                 default=i.default_page_size,
                 maximum=i.max_page_size,
+                last=get_last(i.variables),
             )
             return req.first
 
@@ -72,18 +79,25 @@ class ConnectionPlanning:
 
         conditions = filters(k)
         has_after = get_after(self.variables) is not None
-        if has_after and keyset.by_reference:
+        has_before = get_before(self.variables) is not None
+        if (has_after or has_before) and keyset.by_reference:
             raise Unsupported("a cursor by reference: the resolver path looks the row up")
         if has_after:
             conditions.append(self.after(keyset, get_after, k))
+        if has_before:
+            conditions.append(self.after(keyset, get_before, k, before=True))
         direction = " DESC" if keyset.descending else ""
         order_by = ", ".join(f"{k}.{c}{direction}" for c, _ in keyset.columns)
+        scan_direction = " DESC" if keyset.descending != backward else ""
+        scan = ", ".join(f"{k}.{c}{scan_direction}" for c, _ in keyset.columns)
+        # row numbers count in the scan's direction: the page reads them the other way back
+        n_order = f"{x}._n DESC" if backward else f"{x}._n"
         fields = self.collector.fields(conn_type.name, nodes)
         # page info needs the row past the page and the rows' numbers; without it a page
         # is a plain ORDER BY ... LIMIT that its aggregates read in order
         paged = any(f[0].name.value == "pageInfo" for f in fields.values())
-        middle: list[str] = [f"row_number() OVER (ORDER BY {order_by}) AS _n"] if paged else []
-        in_page = f" ORDER BY {x}._n) FILTER (WHERE {x}._n <= {size})" if paged else ")"
+        middle: list[str] = [f"row_number() OVER (ORDER BY {scan}) AS _n"] if paged else []
+        in_page = f" ORDER BY {n_order}) FILTER (WHERE {x}._n <= {size})" if paged else ")"
         inner_joins: list[str] = []
         outer: list[tuple[str, sql.Piece]] = []
         aggregates = False
@@ -104,7 +118,9 @@ class ConnectionPlanning:
                 )
                 outer.append((key, count))
             elif name == "pageInfo":
-                info, needs_cursor = self.page_info(fnodes, size, x, has_after, conn_type)
+                info, needs_cursor = self.page_info(
+                    fnodes, size, x, conn_type, backward=backward, cursors=(has_after, has_before)
+                )
                 cursor_needed |= needs_cursor
                 aggregates = True
                 outer.append((key, info))
@@ -138,12 +154,13 @@ class ConnectionPlanning:
         lateral = (
             f"LEFT JOIN LATERAL (SELECT {', '.join(columns)} "
             f"FROM (SELECT {', '.join(middle) or 'NULL AS _'} FROM (SELECT * FROM {target.table} {k} "
-            f"WHERE {' AND '.join(conditions)} ORDER BY {order_by} LIMIT {limit}) {k} "
+            f"WHERE {' AND '.join(conditions)} ORDER BY {scan} LIMIT {limit}) {k} "
             f"{' '.join(inner_joins)} ORDER BY {order_by}) {x}) {sub} ON true"
         )
         return lateral, sub, node_aud is not None
 
-    def after(self, keyset: Keyset, get_after: Getter, k: str) -> str:
+    def after(self, keyset: Keyset, get_after: Getter, k: str, *, before: bool = False) -> str:
+        """Rows past an `after` cursor in the order's direction, or before a `before` one."""
         casts = {"datetime": "timestamptz", "uuid": "uuid", "int": "int"}
         values = []
         for index, (_column, kind) in enumerate(keyset.columns):
@@ -157,7 +174,7 @@ class ConnectionPlanning:
 
             values.append(self.param(value, casts[kind]))
         columns = ", ".join(f"{k}.{c}" for c, _ in keyset.columns)
-        op = "<" if keyset.descending else ">"
+        op = "<" if keyset.descending != before else ">"
         return f"({columns}) {op} ({', '.join(values)})"
 
     def edge(
@@ -198,8 +215,10 @@ class ConnectionPlanning:
         nodes: list[FieldNode],
         size: str,
         x: str,
-        has_after: bool,
         conn_type: GraphQLObjectType,
+        *,
+        backward: bool,
+        cursors: tuple[bool, bool],  # after and before given
     ) -> tuple[sql.Parts, bool]:
         info_type = object_type(conn_type.fields["pageInfo"])
         pairs: list[tuple[str, sql.Piece]] = []
@@ -209,13 +228,17 @@ class ConnectionPlanning:
             expr: sql.Piece
             if name == "__typename":
                 expr = sql.Raw(f'"{info_type.name}"')
-            elif name == "hasNextPage":
-                expr = f"(count(*) > {size})::text"
-            elif name == "hasPreviousPage":
-                expr = sql.Raw("true" if has_after else "false")
+            elif name in ("hasNextPage", "hasPreviousPage"):
+                # the row past the page answers for the direction read; the other one is
+                # whether a cursor bounds the range (store/pagination.py _page)
+                if (name == "hasNextPage") != backward:
+                    expr = f"(count(*) > {size})::text"
+                else:
+                    bounded = cursors[1] if backward else cursors[0]
+                    expr = sql.Raw("true" if bounded else "false")
             elif name in ("startCursor", "endCursor"):
                 cursor_needed = True
-                direction = "" if name == "startCursor" else " DESC"
+                direction = "" if (name == "startCursor") != backward else " DESC"
                 first = (
                     f"(array_agg({x}.cur ORDER BY {x}._n{direction}) "
                     f"FILTER (WHERE {x}._n <= {size}))[1]"
