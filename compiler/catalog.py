@@ -8,6 +8,7 @@ is not compiled: the resolver path answers it.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.sql import sqltypes
 from models import Block, ConsentEvent, Contact, Space, SpaceAccess
 from models.consent import ConsentPurpose
 from store.contacts import ACCESS_ORDER, CONSENT_EVENT_ORDER, CONTACT_ORDER
-from store.pagination import Order
+from store.pagination import Order, parse_datetime, parse_str
 from store.spaces import BLOCK_ORDER, SPACE_ORDER
 
 Permission = tuple[str, str] | None
@@ -26,11 +27,25 @@ Permission = tuple[str, str] | None
 class Keyset:
     """A keyset order as SQL: columns with their cursor kinds, and the direction."""
 
-    columns: tuple[tuple[str, str], ...]  # (column, kind: datetime | uuid | int)
+    columns: tuple[tuple[str, str], ...]  # (column, kind: datetime | uuid | int | text)
     descending: bool
     order: Order  # the resolver path's order: parses `after` the same way
     # the cursor holds only the row's id (a withheld column must not leak through it)
     by_reference: bool = False
+
+    def sql(self, alias: str) -> list[str]:
+        """The keys as SQL: a NULL sorts as the order's stand-in (store/pagination.py)."""
+        nulls = self.order.nulls or (None,) * len(self.columns)
+        return [
+            f"{alias}.{c}" if n is None else f"coalesce({alias}.{c}, {_sql_value(n)})"
+            for (c, _), n in zip(self.columns, nulls, strict=True)
+        ]
+
+
+def _sql_value(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -82,8 +97,19 @@ class TableType:
         return "text"
 
 
+KINDS = {
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "occurred_at": "datetime",
+    "id": "uuid",
+    "position": "int",
+    "title": "text",
+    "full_name": "text",
+}
+
+
 def _keyset(order: Order) -> Keyset:
-    kinds = {"created_at": "datetime", "occurred_at": "datetime", "id": "uuid", "position": "int"}
+    kinds = KINDS
     columns = tuple((c.key, kinds[c.key]) for c in order.columns)
     by_reference = bool(getattr(order, "by_reference", False))
     return Keyset(
@@ -235,3 +261,34 @@ ROOTS: dict[str, Root] = {
     # `search` is left to the resolver path (its filter needs read on the searched fields)
     "contacts": Root("Contact", ("Contact", "read"), by_id=False, keyset=CONTACT_KEYSET),
 }
+
+
+# `orderBy` of the root lists, as resolvers/spaces.py space_order and resolvers/contacts.py
+# contact_order build it: (type, field value) -> (column, parser, what NULL sorts as)
+ORDER_FIELDS: dict[tuple[str, str], tuple[str, Any, str | None]] = {
+    ("Space", "created_at"): ("created_at", parse_datetime, None),
+    ("Space", "updated_at"): ("updated_at", parse_datetime, None),
+    ("Space", "title"): ("title", parse_str, None),
+    ("Contact", "created_at"): ("created_at", parse_datetime, None),
+    ("Contact", "updated_at"): ("updated_at", parse_datetime, None),
+    ("Contact", "name"): ("full_name", parse_str, ""),
+}
+# an order that would disclose a value the caller may not read (the resolver: FORBIDDEN)
+ORDER_PERMISSIONS = {("Contact", "name"): ("Contact.fullName", "read")}
+
+
+def order_keyset(target: TableType, field: str, direction: str) -> Keyset | None:
+    """The keyset of an `orderBy` (field and direction values), None if not compiled."""
+    spec = ORDER_FIELDS.get((target.name, field))
+    if spec is None:
+        return None
+    column, parser, null_as = spec
+    model = target.model
+    order = Order(
+        columns=(getattr(model, column), model.id),
+        parsers=(parser, uuid.UUID),
+        descending=direction == "desc",
+        nulls=(null_as, None) if target.name == "Contact" else None,
+        tag=f"{field}.{direction}",
+    )
+    return _keyset(order)

@@ -9,7 +9,7 @@ from typing import Any
 from graphql import FieldNode, GraphQLObjectType
 
 from compiler import sql
-from compiler.catalog import Keyset, TableType
+from compiler.catalog import ORDER_PERMISSIONS, Keyset, TableType, order_keyset
 from compiler.collect import Getter, Unsupported, argument, object_type
 from compiler.shapes import MAX_KEYS, Inputs, Shape
 from store.pagination import page_request
@@ -19,6 +19,8 @@ class ConnectionPlanning:
     """The connection part of `Planner` (compiler/plan.py), which provides the helpers."""
 
     param: Any
+    authz: Any
+    checks: Any
     alias: Any
     collector: Any
     variables: dict[str, Any]
@@ -39,7 +41,7 @@ class ConnectionPlanning:
         """A LATERAL subquery with the connection's JSON (and audit) of one page."""
         # an argument this planner does not apply (orderBy, updatedSince, any added later)
         # sends the query to the resolver path, never silently ignored
-        known = {"first", "after", "last", "before", "search", *handled}
+        known = {"first", "after", "last", "before", "orderBy", "updatedSince", "search", *handled}
         for name in field_def.args:
             if (
                 name not in known
@@ -51,6 +53,9 @@ class ConnectionPlanning:
         get_after = argument(field_def, nodes[0], "after")
         get_last = argument(field_def, nodes[0], "last")
         get_before = argument(field_def, nodes[0], "before")
+        get_order = argument(field_def, nodes[0], "orderBy")
+        if get_order(self.variables) is not None:
+            keyset = self.ordered(target, get_order)
         order = keyset.order
         # a `last` page (store/pagination.py): read backwards from the end of the range, the
         # row past the page tells hasPreviousPage, rows answer in the order's direction
@@ -71,8 +76,22 @@ class ConnectionPlanning:
         size = self.param(first, "int")
         k, x, sub = self.alias("k"), self.alias("x"), self.alias("c")
 
+        get_since = argument(field_def, nodes[0], "updatedSince")
+        since: str | None = None
+        if get_since(self.variables) is not None:
+
+            def since_value(i: Inputs) -> Any:
+                value = get_since(i.variables)
+                if not isinstance(value, dt.datetime) or value.tzinfo is None:
+                    raise Unsupported("an updatedSince without offset")
+                return value
+
+            since = self.param(since_value, "timestamptz")
+
         def filters(alias: str) -> list[str]:
             out = [f"{alias}.tenant_id = $1", *[f"{alias}.{c} = {p}" for c, p in where]]
+            if since is not None:  # the count too, as the resolver path's `where`
+                out.append(f"{alias}.updated_at >= {since}")
             if parent is not None:
                 out.append(f"{alias}.{parent[1]} = {parent[0]}")
             return out
@@ -87,9 +106,9 @@ class ConnectionPlanning:
         if has_before:
             conditions.append(self.after(keyset, get_before, k, before=True))
         direction = " DESC" if keyset.descending else ""
-        order_by = ", ".join(f"{k}.{c}{direction}" for c, _ in keyset.columns)
+        order_by = ", ".join(f"{c}{direction}" for c in keyset.sql(k))
         scan_direction = " DESC" if keyset.descending != backward else ""
-        scan = ", ".join(f"{k}.{c}{scan_direction}" for c, _ in keyset.columns)
+        scan = ", ".join(f"{c}{scan_direction}" for c in keyset.sql(k))
         # row numbers count in the scan's direction: the page reads them the other way back
         n_order = f"{x}._n DESC" if backward else f"{x}._n"
         fields = self.collector.fields(conn_type.name, nodes)
@@ -104,8 +123,8 @@ class ConnectionPlanning:
         cursor_needed = False
         node_aud: str | None = None
         edge_type = object_type(conn_type.fields["edges"])
-        parts = [(kind, f"{k}.{c}") for c, kind in keyset.columns]
-        cursor = sql.cursor(parts[-1:] if keyset.by_reference else parts)
+        parts = [(kind, c) for (_, kind), c in zip(keyset.columns, keyset.sql(k), strict=True)]
+        cursor = sql.cursor(parts[-1:] if keyset.by_reference else parts, order.tag)
         for key, fnodes in fields.items():
             name = fnodes[0].name.value
             if name == "__typename":
@@ -140,6 +159,8 @@ class ConnectionPlanning:
         if len(outer) > MAX_KEYS:
             raise Unsupported("too many fields in one object")
         if cursor_needed:
+            if cursor is None:
+                raise Unsupported("a cursor of a text key")
             middle.append(f"{cursor} AS cur")
         if node_aud is not None:
             middle.append(f"{node_aud} AS a")
@@ -159,9 +180,30 @@ class ConnectionPlanning:
         )
         return lateral, sub, node_aud is not None
 
+    def ordered(self, target: TableType, get_order: Getter) -> Keyset:
+        """The keyset of `orderBy`; the plan holds for requests asking the same order."""
+        chosen = get_order(self.variables)
+        field, direction = _value(chosen.get("field")), _value(chosen.get("direction", "asc"))
+        keyset = order_keyset(target, str(field), str(direction))
+        if keyset is None:
+            raise Unsupported(f"orderBy {field}")
+        permission = ORDER_PERMISSIONS.get((target.name, str(field)))
+        if permission is not None and not self.authz.can(*permission):
+            raise Unsupported("an orderBy the caller may not use")  # FORBIDDEN, resolver path
+        tag = keyset.order.tag
+
+        def same_order(i: Inputs) -> None:
+            value = get_order(i.variables) or {}
+            asked = f"{_value(value.get('field'))}.{_value(value.get('direction', 'asc'))}"
+            if asked != tag:
+                raise Unsupported("another orderBy than planned")
+
+        self.checks.append(same_order)
+        return keyset
+
     def after(self, keyset: Keyset, get_after: Getter, k: str, *, before: bool = False) -> str:
         """Rows past an `after` cursor in the order's direction, or before a `before` one."""
-        casts = {"datetime": "timestamptz", "uuid": "uuid", "int": "int"}
+        casts = {"datetime": "timestamptz", "uuid": "uuid", "int": "int", "text": "text"}
         values = []
         for index, (_column, kind) in enumerate(keyset.columns):
 
@@ -173,7 +215,7 @@ class ConnectionPlanning:
                 return v
 
             values.append(self.param(value, casts[kind]))
-        columns = ", ".join(f"{k}.{c}" for c, _ in keyset.columns)
+        columns = ", ".join(keyset.sql(k))
         op = "<" if keyset.descending != before else ">"
         return f"({columns}) {op} ({', '.join(values)})"
 
@@ -185,7 +227,7 @@ class ConnectionPlanning:
         k: str,
         joins: list[str],
         shape: Shape,
-        cursor: str,
+        cursor: str | None,
     ) -> tuple[sql.Parts, str | None]:
         pairs: list[tuple[str, sql.Piece]] = []
         aud: str | None = None
@@ -195,6 +237,8 @@ class ConnectionPlanning:
             if name == "__typename":
                 expr = sql.Raw(f'"{edge_type.name}"')
             elif name == "cursor":
+                if cursor is None:
+                    raise Unsupported("a cursor of a text key")
                 expr = sql.json_text(cursor, "cursor", nullable=False)
             elif name == "node":
                 node_shape = Shape()
@@ -248,3 +292,8 @@ class ConnectionPlanning:
                 raise Unsupported(f"PageInfo.{name}")
             pairs.append((key, expr))
         return sql.json_object(pairs), cursor_needed
+
+
+def _value(member: Any) -> Any:
+    """An enum member's stored value (input objects keep their members)."""
+    return getattr(member, "value", member)

@@ -70,10 +70,14 @@ def enum_name(column: str) -> str:
     return f"upper({column})"
 
 
-def cursor(parts: list[tuple[str, str]]) -> str:
-    """`encode_cursor` of a keyset: a compact JSON array, base64url; parts are (kind, column)."""
-    items = []
+def cursor(parts: list[tuple[str, str]], tag: str | None = None) -> str | None:
+    """`encode_cursor` of a keyset: a compact JSON array, base64url; parts are (kind, column).
+
+    None for a text key: Python's JSON escapes every non-ASCII character, to_json none."""
+    items = [literal(f'"{tag}"')] if tag else []  # tags are field.direction names
     for kind, column in parts:
+        if kind == "text":
+            return None
         if kind == "datetime":
             items.append(f"'\"' || {iso(column)} || '\"'")
         elif kind == "uuid":
