@@ -148,14 +148,15 @@ class Parts:
 
 
 Piece = str | Raw | Parts  # SQL of never-null JSON text, JSON text itself, or pieces
-# kinds whose text is its JSON inside quotes (base64, ISO digits): nothing to escape
-QUOTED = ("global_id", "datetime", "cursor")
+# kinds whose text is its JSON inside quotes (base64, ISO digits, GraphQL enum names):
+# nothing to escape
+QUOTED = ("global_id", "datetime", "cursor", "enum")
 
 
 def json_text(expr: str, kind: str, nullable: bool) -> Piece:
     """The JSON text of a SQL value as json_build_object would write it.
 
-    `kind`: global_id, datetime and cursor (characters that never need escaping), number
+    `kind`: global_id, datetime, cursor and enum (characters never escaped), number
     and json (their text is their JSON), anything else through to_json."""
     if expr == "NULL":
         return Raw("null")
