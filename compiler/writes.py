@@ -31,7 +31,7 @@ from store.events import event_payload
 AUTH_COLUMNS = "a.token_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, a.contact_id"
 
 BLOCK_UPDATE = (
-    "WITH a AS (SELECT * FROM app_authenticate({auth})), "
+    "WITH a AS (SELECT * FROM app_token_check({auth})), "
     "u AS (UPDATE blocks SET body = (SELECT v.b FROM unnest($3::text[], $4::jsonb[]) AS "
     "v(k, b) WHERE v.k = blocks.kind), updated_at = now() "
     "WHERE tenant_id = $1 AND id = $2::uuid AND kind = ANY($3::text[]) "

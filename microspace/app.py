@@ -234,6 +234,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     app.state.microspace = state
     # the compiled read path: tests flip `.enabled` to hold both paths to one answer
     app.state.compiled_reads = graphql.schema.compiled_reads  # type: ignore[attr-defined]
+    app.state.fast_lane = graphql.fast
     app.add_middleware(Cors, state=state)
     app.add_middleware(RequestContext)
     # outermost: an incoming X-Request-ID is honoured when it is a plain token, else replaced

@@ -9,9 +9,10 @@ document text and a remembered member or partner credential is answered here, in
 round trips on one pooled connection:
 
 1. `BEGIN` and the tenant's `set_config`, as one simple query;
-2. the plan's statement, which also authenticates the credential again
-   (`app_authenticate`): the token must still be valid and its principal and policy
-   version unchanged, or the answer is thrown away and the whole way answers;
+2. the plan's statement, which also checks the credential again (`app_token_check`, or
+   `app_authenticate` when the audit must name the principal): the token must still be
+   valid and its principal and policy version unchanged, or the transaction is rolled back
+   and the whole way answers;
 3. the audit of the personal data it disclosed, if any, then `COMMIT`.
 
 What is checked per request is what depends on the request: the variables (coerced, NUL
@@ -31,6 +32,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from graphql import DocumentNode, OperationDefinitionNode
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -53,8 +55,6 @@ from policies.authz import Authorizer
 from schema.build import redaction_report
 
 MAX_COSTS = 4096
-
-AUDIT_APPEND = "SELECT audit_append($1, $2, $3, $4::jsonb)"
 
 
 @dataclass(frozen=True)
@@ -89,11 +89,21 @@ class Statement:
     key: str | None  # a write's root field key
 
 
-def _auth_sql(plan_sql: str, position: int) -> str:
-    """The plan's statement with the credential checked in it: one row per match."""
+def _name(document: DocumentNode, body: _Body) -> str | None:
+    """The operation's name, as the whole way reports it in the request metrics."""
+    if body.operation_name is not None:
+        return body.operation_name
+    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return ops[0].name.value if len(ops) == 1 and ops[0].name else None
+
+
+def _auth_sql(plan: Plan, position: int) -> str:
+    """The plan's statement with the credential checked in it: one row per match. A plan
+    that discloses personal data also vouches for the principal its audit entry names."""
+    check = "app_authenticate" if any(r.audited for r in plan.roots) else "app_token_check"
     return (
         "SELECT a.token_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, "
-        f"a.contact_id, q.* FROM app_authenticate(${position}) AS a, LATERAL ({plan_sql}) AS q"
+        f"a.contact_id, q.* FROM {check}(${position}) AS a, LATERAL ({plan.sql}) AS q"
     )
 
 
@@ -176,7 +186,7 @@ class FastLane:
                 plan.sql.format(auth=f"${len(values) + 1}"), values, None, plan.key
             )
             response = await self._run(request, principal, digest, statement, cost)
-            return None if response is None else (response, body.operation_name)
+            return None if response is None else (response, _name(document, body))
         prepared = self.reads.prepare(
             document,
             body.query,
@@ -190,10 +200,10 @@ class FastLane:
             self._miss("not compiled")
             return None
         values = prepared.values
-        sql = _auth_sql(prepared.plan.sql, len(values) + 1)
+        sql = _auth_sql(prepared.plan, len(values) + 1)
         statement = Statement(sql, values, prepared.plan, None)
         response = await self._run(request, principal, digest, statement, cost)
-        return None if response is None else (response, body.operation_name)
+        return None if response is None else (response, _name(document, body))
 
     def _miss(self, why: str) -> None:
         self.misses[why] += 1
@@ -269,6 +279,8 @@ class FastLane:
             budget = self.shared if self.shared is not None else self.buckets
             response.headers.update(rate_headers(budget, decision))
         self.answered += 1
+        if statement.plan is not None:
+            self.reads.compiled += 1
         return response
 
     async def _statements(
@@ -282,7 +294,7 @@ class FastLane:
                 rows = await conn.fetch(statement.sql, *statement.values, digest)
                 done = self._answer(request, principal, digest, statement, rows)
                 if done is not None and done[2] is not None:
-                    await conn.execute(AUDIT_APPEND, *done[2])
+                    await done[2].flush_raw(conn)
             except asyncpg.PostgresError:
                 done = None  # the whole way answers, and reports the error as it does
             await conn.execute("ROLLBACK" if done is None else "COMMIT")
@@ -298,7 +310,7 @@ class FastLane:
         digest: bytes,
         statement: Statement,
         rows: list[Any],
-    ) -> tuple[dict[str, Any], list[Any], tuple[Any, ...] | None] | None:
+    ) -> tuple[dict[str, Any], list[Any], AuditBuffer | None] | None:
         if len(rows) != 1 or not _same_principal(rows[0], principal):
             # revoked, expired, another role or policy version: authenticate the whole way
             self.pipeline.known.forget(digest)
@@ -314,13 +326,7 @@ class FastLane:
             return None
         audit = None
         if answer.reads:
-            buffer = AuditBuffer(principal, request.state.request_id)
+            audit = AuditBuffer(principal, request.state.request_id)
             for subject, field in answer.reads:
-                buffer.read(subject, field)
-            audit = (
-                principal.kind,
-                principal.member_id or principal.token_id,
-                request.state.request_id,
-                orjson.dumps(buffer.grouped()).decode(),
-            )
+                audit.read(subject, field)
         return answer.data, answer.redactions, audit
