@@ -24,7 +24,7 @@ from compiler.collect import Unsupported
 from compiler.plan import Planner
 from compiler.shapes import Shape
 from core.ids import decode_id
-from store.block_bodies import BODIES, BodyError, validate_body
+from store.block_bodies import valid_bodies
 from store.events import event_payload
 
 # the credential's row (microspace/fastlane.py compares it with the remembered principal)
@@ -107,15 +107,10 @@ def write_values(
     Unsupported or an API error (the whole way answers) when the input is not good."""
     data = plan.input(variables)
     block_id = decode_id(str(data.get("id")), "Block")
-    kinds: list[str] = []
-    bodies: list[str] = []
-    for kind in BODIES:
-        try:
-            bodies.append(orjson.dumps(validate_body(kind, data.get("body"))).decode())
-        except BodyError:
-            continue
-        kinds.append(kind)
-    if not kinds:
+    valid = valid_bodies(data.get("body"))
+    if not valid:
         raise Unsupported("a body valid for no kind")
+    kinds = list(valid)
+    bodies = [orjson.dumps(b).decode() for b in valid.values()]
     event = event_payload("block.updated", block_id, ["body"], actor)
     return [tenant_id, block_id, kinds, bodies, event]
