@@ -99,12 +99,10 @@ class ConnectionPlanning:
         conditions = filters(k)
         has_after = get_after(self.variables) is not None
         has_before = get_before(self.variables) is not None
-        if (has_after or has_before) and keyset.by_reference:
-            raise Unsupported("a cursor by reference: the resolver path looks the row up")
         if has_after:
-            conditions.append(self.after(keyset, get_after, k))
+            conditions.append(self.after(keyset, get_after, k, target.table))
         if has_before:
-            conditions.append(self.after(keyset, get_before, k, before=True))
+            conditions.append(self.after(keyset, get_before, k, target.table, before=True))
         direction = " DESC" if keyset.descending else ""
         order_by = ", ".join(f"{c}{direction}" for c in keyset.sql(k))
         scan_direction = " DESC" if keyset.descending != backward else ""
@@ -201,11 +199,14 @@ class ConnectionPlanning:
         self.checks.append(same_order)
         return keyset
 
-    def after(self, keyset: Keyset, get_after: Getter, k: str, *, before: bool = False) -> str:
+    def after(
+        self, keyset: Keyset, get_after: Getter, k: str, table: str, *, before: bool = False
+    ) -> str:
         """Rows past an `after` cursor in the order's direction, or before a `before` one."""
         casts = {"datetime": "timestamptz", "uuid": "uuid", "int": "int", "text": "text"}
         values = []
-        for index, (_column, kind) in enumerate(keyset.columns):
+        keys = keyset.columns[-1:] if keyset.by_reference else keyset.columns
+        for index, (_column, kind) in enumerate(keys):
 
             def value(i: Inputs, n: int = index) -> Any:
                 parsed = keyset.order.parse(get_after(i.variables))
@@ -215,6 +216,15 @@ class ConnectionPlanning:
                 return v
 
             values.append(self.param(value, casts[kind]))
+        if keyset.by_reference:
+            # the cursor names a row (its id): its other keys are read in SQL, under RLS and
+            # the tenant as the resolver path's scalar subqueries (store/pagination.py)
+            r = self.alias("r")
+            values = [
+                f"(SELECT {key} FROM {table} {r} WHERE {r}.tenant_id = $1 AND "
+                f"{r}.{keyset.columns[-1][0]} = {values[0]})"
+                for key in keyset.sql(r)[:-1]
+            ] + values
         columns = ", ".join(keyset.sql(k))
         op = "<" if keyset.descending != before else ">"
         return f"({columns}) {op} ({', '.join(values)})"

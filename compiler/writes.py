@@ -63,14 +63,15 @@ class WritePlanner(Planner):
             raise Unsupported("a denied mutation")
         node = nodes[0]
         payload_type = "BlockPayload"
-        pairs: list[str] = []
+        pairs: list[tuple[str, sql.Piece]] = []
         joins: list[str] = []
         for out_key, out_nodes in self.collector.fields(payload_type, [node]).items():
             name = out_nodes[0].name.value
+            expr: sql.Piece
             if name == "__typename":
-                expr = sql.literal(payload_type)
+                expr = sql.Raw(f'"{payload_type}"')
             elif name == "userErrors":
-                expr = "'[]'::json"
+                expr = sql.Raw("[]")
             elif name == "block":
                 shape = Shape()
                 block_fields = self.collector.fields("Block", out_nodes)
@@ -80,14 +81,15 @@ class WritePlanner(Planner):
                 joins.extend(inner)
             else:
                 raise Unsupported(f"{payload_type}.{name}")
-            pairs.append(f"{sql.literal(out_key)}, {expr}")
+            pairs.append((out_key, expr))
         if self.params or self.checks:
             # nested pages take parameters of their own: not in a write's fixed numbering
             raise Unsupported("a payload with parameters")
         text = BLOCK_UPDATE.format(
             auth="{auth}",
-            payload=f"json_build_object({', '.join(pairs)})::text",
-            joins=" ".join(joins),
+            # JSON text (compiler/sql.py) holds braces: the text is formatted once more
+            payload=_braces(str(sql.json_object(pairs))),
+            joins=_braces(" ".join(joins)),
         )
         field_def = mutation_type.fields["blockUpdate"]
 
@@ -114,3 +116,8 @@ def write_values(
     bodies = [orjson.dumps(b).decode() for b in valid.values()]
     event = event_payload("block.updated", block_id, ["body"], actor)
     return [tenant_id, block_id, kinds, bodies, event]
+
+
+def _braces(text: str) -> str:
+    """Text kept as is by a later str.format."""
+    return text.replace("{", "{{").replace("}", "}}")

@@ -94,3 +94,35 @@ async def test_invalid_page_input_falls_back(app, api, world, audits):  # noqa: 
         {"first": 2, "since": "2024-01-01T00:00:00"},
     ):
         assert not await differ.check(token, PAGE, variables), variables
+
+
+HISTORY = """
+query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {
+  contact(id: $id) {
+    consentHistory(first: $first, after: $after, last: $last, before: $before) {
+      edges { cursor node { id purpose occurredAt } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+}
+"""
+
+
+async def test_cursors_by_reference_compile(app, api, world, audits):  # noqa: F811
+    """Consent-history cursors name the event only: its time is read in SQL, as the
+    resolver path reads it."""
+    differ = Differ(app, api, audits)
+    contact = world.ids["Contact"][-1]  # the one with a consent event
+    token = world.tokens["owner"]
+    first = await api(token).post(HISTORY, {"id": contact, "first": 5})
+    edges = first.json()["data"]["contact"]["consentHistory"]["edges"]
+    assert edges
+    cursor = edges[0]["cursor"]
+    for principal in ("owner", "privacy_officer"):
+        for variables in (
+            {"first": 5, "after": cursor},
+            {"last": 5, "before": cursor},
+            {"last": 1},
+        ):
+            await differ.check(world.tokens[principal], HISTORY, {"id": contact, **variables})
+    assert differ.compiled >= 3
