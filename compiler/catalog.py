@@ -8,7 +8,6 @@ is not compiled: the resolver path answers it.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlalchemy.sql import sqltypes
 from models import Block, ConsentEvent, Contact, Space, SpaceAccess
 from models.consent import ConsentPurpose
 from store.contacts import ACCESS_ORDER, CONSENT_EVENT_ORDER, CONTACT_ORDER
-from store.pagination import Order, parse_datetime, parse_str
+from store.pagination import Order
 from store.spaces import BLOCK_ORDER, SPACE_ORDER
 
 Permission = tuple[str, str] | None
@@ -108,7 +107,7 @@ KINDS = {
 }
 
 
-def _keyset(order: Order) -> Keyset:
+def keyset_of(order: Order) -> Keyset:
     kinds = KINDS
     columns = tuple((c.key, kinds[c.key]) for c in order.columns)
     by_reference = bool(getattr(order, "by_reference", False))
@@ -130,11 +129,11 @@ def _personal(model: Any, fields: dict[str, str]) -> dict[str, tuple[str, str, s
 
 
 TIMESTAMPS = {"createdAt": ("created_at", "datetime"), "updatedAt": ("updated_at", "datetime")}
-SPACE_KEYSET = _keyset(SPACE_ORDER)
-BLOCK_KEYSET = _keyset(BLOCK_ORDER)
-ACCESS_KEYSET = _keyset(ACCESS_ORDER)
-CONTACT_KEYSET = _keyset(CONTACT_ORDER)
-CONSENT_EVENT_KEYSET = _keyset(CONSENT_EVENT_ORDER)
+SPACE_KEYSET = keyset_of(SPACE_ORDER)
+BLOCK_KEYSET = keyset_of(BLOCK_ORDER)
+ACCESS_KEYSET = keyset_of(ACCESS_ORDER)
+CONTACT_KEYSET = keyset_of(CONTACT_ORDER)
+CONSENT_EVENT_KEYSET = keyset_of(CONSENT_EVENT_ORDER)
 # in the schema enum's order (schema/consent.py mirrors models.consent.ConsentPurpose)
 # source and policy version exist only once consent was given or withdrawn (schema/consent.py)
 REVEALS_CONSENT = "user.privacy_preferences"
@@ -261,34 +260,3 @@ ROOTS: dict[str, Root] = {
     # `search` is left to the resolver path (its filter needs read on the searched fields)
     "contacts": Root("Contact", ("Contact", "read"), by_id=False, keyset=CONTACT_KEYSET),
 }
-
-
-# `orderBy` of the root lists, as resolvers/spaces.py space_order and resolvers/contacts.py
-# contact_order build it: (type, field value) -> (column, parser, what NULL sorts as)
-ORDER_FIELDS: dict[tuple[str, str], tuple[str, Any, str | None]] = {
-    ("Space", "created_at"): ("created_at", parse_datetime, None),
-    ("Space", "updated_at"): ("updated_at", parse_datetime, None),
-    ("Space", "title"): ("title", parse_str, None),
-    ("Contact", "created_at"): ("created_at", parse_datetime, None),
-    ("Contact", "updated_at"): ("updated_at", parse_datetime, None),
-    ("Contact", "name"): ("full_name", parse_str, ""),
-}
-# an order that would disclose a value the caller may not read (the resolver: FORBIDDEN)
-ORDER_PERMISSIONS = {("Contact", "name"): ("Contact.fullName", "read")}
-
-
-def order_keyset(target: TableType, field: str, direction: str) -> Keyset | None:
-    """The keyset of an `orderBy` (field and direction values), None if not compiled."""
-    spec = ORDER_FIELDS.get((target.name, field))
-    if spec is None:
-        return None
-    column, parser, null_as = spec
-    model = target.model
-    order = Order(
-        columns=(getattr(model, column), model.id),
-        parsers=(parser, uuid.UUID),
-        descending=direction == "desc",
-        nulls=(null_as, None) if target.name == "Contact" else None,
-        tag=f"{field}.{direction}",
-    )
-    return _keyset(order)

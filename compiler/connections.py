@@ -9,8 +9,9 @@ from typing import Any
 from graphql import FieldNode, GraphQLObjectType
 
 from compiler import sql
-from compiler.catalog import ORDER_PERMISSIONS, Keyset, TableType, order_keyset
+from compiler.catalog import Keyset, TableType
 from compiler.collect import Getter, Unsupported, argument, object_type
+from compiler.orders import planned_order
 from compiler.shapes import MAX_KEYS, Inputs, Shape
 from store.pagination import page_request
 
@@ -55,7 +56,7 @@ class ConnectionPlanning:
         get_before = argument(field_def, nodes[0], "before")
         get_order = argument(field_def, nodes[0], "orderBy")
         if get_order(self.variables) is not None:
-            keyset = self.ordered(target, get_order)
+            keyset = planned_order(target, get_order, self.variables, self.authz, self.checks)
         order = keyset.order
         # a `last` page (store/pagination.py): read backwards from the end of the range, the
         # row past the page tells hasPreviousPage, rows answer in the order's direction
@@ -178,27 +179,6 @@ class ConnectionPlanning:
         )
         return lateral, sub, node_aud is not None
 
-    def ordered(self, target: TableType, get_order: Getter) -> Keyset:
-        """The keyset of `orderBy`; the plan holds for requests asking the same order."""
-        chosen = get_order(self.variables)
-        field, direction = _value(chosen.get("field")), _value(chosen.get("direction", "asc"))
-        keyset = order_keyset(target, str(field), str(direction))
-        if keyset is None:
-            raise Unsupported(f"orderBy {field}")
-        permission = ORDER_PERMISSIONS.get((target.name, str(field)))
-        if permission is not None and not self.authz.can(*permission):
-            raise Unsupported("an orderBy the caller may not use")  # FORBIDDEN, resolver path
-        tag = keyset.order.tag
-
-        def same_order(i: Inputs) -> None:
-            value = get_order(i.variables) or {}
-            asked = f"{_value(value.get('field'))}.{_value(value.get('direction', 'asc'))}"
-            if asked != tag:
-                raise Unsupported("another orderBy than planned")
-
-        self.checks.append(same_order)
-        return keyset
-
     def after(
         self, keyset: Keyset, get_after: Getter, k: str, table: str, *, before: bool = False
     ) -> str:
@@ -302,8 +282,3 @@ class ConnectionPlanning:
                 raise Unsupported(f"PageInfo.{name}")
             pairs.append((key, expr))
         return sql.json_object(pairs), cursor_needed
-
-
-def _value(member: Any) -> Any:
-    """An enum member's stored value (input objects keep their members)."""
-    return getattr(member, "value", member)
