@@ -26,7 +26,7 @@ log = logging.getLogger("microspace.compiler")
 MAX_PLANS = 2048
 UNSUPPORTED = object()
 # principals whose reads are their tenant's rows, by policy: the only ones compiled
-SCOPED_BY_TENANT = frozenset({"member", "partner"})
+SCOPED_BY_TENANT = frozenset({"member", "partner", "subject"})
 
 
 class CompiledReads:
@@ -52,9 +52,10 @@ class CompiledReads:
         ctx: Any,
     ) -> Answer | None:
         """The answer if this path gives it, else None (nothing was recorded)."""
-        if not self.enabled or self.schema is None or not ctx.principal.authenticated:
+        if not self.enabled or self.schema is None:
             return None
-        if ctx.principal.kind not in SCOPED_BY_TENANT:
+        # an unauthenticated caller is refused at every root the compiler knows, without SQL
+        if ctx.principal.authenticated and ctx.principal.kind not in SCOPED_BY_TENANT:
             # widget keys, visitors and subjects see less than their tenant: the resolvers
             # narrow their reads (published, bound, their own spaces); the compiler does not
             return None
@@ -114,7 +115,9 @@ class CompiledReads:
             (d.variable.name.value, _tag(variables, d.variable.name.value))
             for d in op.variable_definitions or ()
         )
-        key = (query, op.name.value if op.name else None, ctx.authz.identity(), shape)
+        principal = ctx.principal
+        identity = (ctx.authz.identity(), principal.rejected, principal.refusal)
+        key = (query, op.name.value if op.name else None, identity, shape)
         plan = self._plans.get(key)
         if plan is None:
             fragments = {
@@ -124,7 +127,9 @@ class CompiledReads:
             }
             collector = Collector(self.schema, fragments, variables)
             try:
-                plan = Planner(self.schema, collector, ctx.authz, variables).operation(op)
+                plan = Planner(self.schema, collector, ctx.authz, variables, principal).operation(
+                    op
+                )
             except Unsupported as why:
                 log.debug("not compiled: %s", why)
                 self.reasons[str(why)] += 1

@@ -21,6 +21,8 @@ from compiler.collect import Collector, Fields, Getter, Unsupported, argument
 from compiler.connections import ConnectionPlanning
 from compiler.consents import ConsentPlanning
 from compiler.shapes import MAX_KEYS, Inputs, Param, Plan, RootPlan, Shape
+from core.auth import REFUSALS, Principal
+from core.errors import ApiError, Forbidden, Unauthenticated
 from core.ids import decode_id
 from policies.redaction import Decision
 
@@ -34,8 +36,10 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         collector: Collector,
         authz: Any,
         variables: dict[str, Any],
+        principal: Principal | None = None,
     ) -> None:
         self.schema = schema
+        self.principal = principal
         self.collector = collector
         self.authz = authz
         self.variables = variables  # only their shape (null or not, booleans) shapes the plan
@@ -61,6 +65,21 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         obj, act = permission
         return f"You may not {act} {obj}."
 
+    def refused(self, permission: tuple[str, str]) -> Callable[[], ApiError] | None:
+        """The error a root field's `Can` raises (schema/permissions.py `require`), if any."""
+        p = self.principal
+        if p is not None and not p.authenticated:
+            if p.refusal is not None and p.refusal in REFUSALS:
+                text, reason = REFUSALS[p.refusal], f"KEY_{p.refusal.upper()}"
+                return lambda: Unauthenticated(text, reason=reason)
+            if p.rejected:
+                return lambda: Unauthenticated("The bearer token is invalid or has been revoked.")
+            return Unauthenticated
+        denied = self.denied(permission)
+        if denied is None:
+            return None
+        return lambda: Forbidden(denied)
+
     # -- operation -----------------------------------------------------------------------
 
     def operation(self, op: OperationDefinitionNode) -> Plan:
@@ -70,7 +89,6 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         columns: list[str] = []
         joins: list[str] = []
         selected = self.collector.fields(query_type.name, [op.selection_set])
-        lookups = sum(1 for nodes in selected.values() if nodes[0].name.value != "__typename")
         for key, nodes in selected.items():
             name = nodes[0].name.value
             if name == "__typename":
@@ -80,29 +98,22 @@ class Planner(ConnectionPlanning, ConsentPlanning):
             if root is None:
                 raise Unsupported(f"root field {name}")
             field_def = query_type.fields[name]
-            message = self.denied(root.permission)
-            if message is not None:
-                if not str(field_def.type).endswith("!"):
-                    # a nullable root answers null at its path, its siblings survive
-                    raise Unsupported("a denied nullable root field")
-                # graphql-core reports the first failing non-null root field only: the
-                # answer is known when it comes first
-                if lookups > 1:
-                    # siblings answer (or fail) on their own, in an order graphql-core keeps
-                    raise Unsupported("a denied root field beside others")
-                return Plan(
-                    sql="",
-                    params=[],
-                    checks=[],
-                    roots=[RootPlan(key, nullable=False, denied=(message, nodes))],
-                )
+            nullable = not str(field_def.type).endswith("!")
+            refused = self.refused(root.permission)
+            if refused is not None:
+                # no SQL: null and the error at its path (compiler/run.py orders the errors)
+                roots.append(RootPlan(key, nullable, denied=(refused, nodes)))
+                continue
             shape = Shape()
             lateral, alias, audited = self.root(root, field_def, nodes, shape)
             joins.append(lateral)
             columns.append(f"{alias}.j::text")
             columns.append(f"{alias}.a" if audited else "NULL")
-            nullable = not str(field_def.type).endswith("!")
             roots.append(RootPlan(key, nullable, audited=audited, shape=shape or None))
+        if any(r.denied and not r.nullable for r in roots) and joins:
+            # a failing non-null root cancels its siblings: what they reported by then
+            # depends on timing
+            raise Unsupported("a denied root field beside others")
         text = f"SELECT {', '.join(columns) or 'NULL'} FROM (SELECT 1) AS _root " + " ".join(joins)
         return Plan(sql=text, params=self.params, checks=self.checks, roots=roots)
 

@@ -74,12 +74,26 @@ def assemble(plan: Plan, row: Any, passthrough: bool = True) -> Answer | None:
     missing."""
     data: dict[str, Any] = {}
     answer = Answer(data, [], [], [])
+    # denied roots fail as their resolvers start, in field order, before any SQL answers;
+    # the first non-null one nulls the whole response (the planner leaves it no siblings)
+    fatal: GraphQLError | None = None
+    for root in plan.roots:
+        if root.denied is None:
+            continue
+        refused, nodes = root.denied
+        exc = refused()
+        error = GraphQLError(str(exc), nodes, path=[root.key], original_error=exc)
+        if root.nullable:
+            answer.errors.append(error)
+        elif fatal is None:
+            fatal = error
+    if fatal is not None:
+        return Answer(None, [*answer.errors, fatal], [], [])
     column = 0
     for root in plan.roots:
         if root.denied is not None:
-            message, nodes = root.denied
-            error = GraphQLError(message, nodes, path=[root.key], original_error=Forbidden(message))
-            return Answer(None, [error], [], [])
+            data[root.key] = None
+            continue
         if root.typename is not None:
             data[root.key] = root.typename
             continue

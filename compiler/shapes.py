@@ -36,8 +36,8 @@ class RootPlan:
     typename: str | None = None  # `__typename` at the root: a constant, no SQL
     audited: bool = False
     shape: Shape | None = None
-    # the caller may not read this root: the answer is this one FORBIDDEN error
-    denied: tuple[str, list[FieldNode]] | None = None
+    # the caller may not read this root: null (or no data) and this error, made per request
+    denied: tuple[Callable[[], Exception], list[FieldNode]] | None = None
 
 
 @dataclass
