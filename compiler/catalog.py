@@ -64,6 +64,7 @@ class TableType:
     subject_column: str | None = None  # whose personal data: the audit's subject
     relations: dict[str, ToOne | Children | Consents] = field(default_factory=dict)
     model: Any = None
+    typed_body: str | None = None  # the field giving `body` as its kind's type (compiler/bodies.py)
 
     def nullable(self, column: str) -> bool:
         return bool(self.model.__table__.c[column].nullable)
@@ -132,6 +133,7 @@ TYPES: dict[str, TableType] = {
             **TIMESTAMPS,
         },
         relations={"space": ToOne("Space", "space_id")},
+        typed_body="content",
     ),
     "SpaceAccess": TableType(
         name="SpaceAccess",

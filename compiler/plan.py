@@ -15,7 +15,7 @@ from typing import Any
 
 from graphql import FieldNode, GraphQLObjectType, GraphQLSchema, OperationDefinitionNode
 
-from compiler import sql
+from compiler import bodies, sql
 from compiler.catalog import ROOTS, TYPES, Children, Consents, Root, TableType, ToOne
 from compiler.collect import Collector, Fields, Getter, Unsupported, argument
 from compiler.connections import ConnectionPlanning
@@ -188,6 +188,8 @@ class Planner(ConnectionPlanning, ConsentPlanning):
                 expr = self.scalar(t, f"{alias}.{column}", kind)
             elif name in t.personal:
                 expr = self.personal(t, alias, key, name, audited, shape)
+            elif name == t.typed_body:
+                expr = bodies.content(alias, nodes, self.collector.fields)
             elif name in t.relations:
                 expr, aud = self.relation(
                     t, alias, t.relations[name], graphql_type.fields[name], nodes, joins, shape, key

@@ -73,3 +73,82 @@ async def test_root_combinations_answer_alike(app, api, world, audits, owner_url
     # answers without SQL (only denied non-null roots beside allowed ones fall back)
     for principal in ("subject", "real_subject", "anonymous", "rejected"):
         assert by_principal[principal] == len(combos), principal
+
+
+BODIES = [
+    ("heading", {"text": "Title", "level": 3}),
+    ("heading", {"text": "No level"}),
+    ("rich_text", {"format": "plain", "text": 'Plain ünïcode "quoted"'}),
+    ("rich_text", {"text": "no format"}),
+    ("link", {"url": "https://example.com/a", "label": "A"}),
+    ("link", {"url": "https://example.com/b"}),
+    ("file", {"url": "https://e.com/f", "name": "f.pdf", "sizeBytes": 12, "mimeType": "x/y"}),
+    ("file", {"url": "https://e.com/g", "name": "g"}),
+    ("video", {"url": "https://e.com/v", "caption": "V"}),
+    ("video", {"url": "https://e.com/w"}),
+    ("embed", {"url": "https://e.com/e", "title": "E", "height": 300}),
+    ("embed", {"url": "https://e.com/e2"}),
+    ("checklist", {"items": [{"text": "one", "checked": True}, {"text": "two"}]}),
+]
+ALL_MEMBERS = """__typename
+  ... on HeadingBody { text level }
+  ... on RichTextBody { f: format text }
+  ... on LinkBody { url label }
+  ... on FileBody { url name sizeBytes mimeType __typename }
+  ... on VideoBody { url caption }
+  ... on EmbedBody { url title height }
+  ... on ChecklistBody { items { text checked __typename } n: items { checked } }"""
+CONTENT_SELECTIONS = [
+    ALL_MEMBERS,
+    "__typename",
+    "... on HeadingBody { level } ... on ChecklistBody { __typename }",
+    "...B fragment",
+]
+
+
+async def test_typed_block_content_answers_alike(app, api, world, audits, owner_url):  # noqa: F811
+    from core.db import owner_db
+    from core.ids import decode_id, encode_id
+    from models import Block
+
+    differ = Differ(app, api, audits)
+    space_id = decode_id(world.ids["Space"][0], "Space")
+    engine_url = owner_url
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(engine_url)
+    async with engine.connect() as conn:
+        tenant_id = await conn.scalar(
+            text("SELECT tenant_id FROM spaces WHERE id = :s"), {"s": space_id}
+        )
+    await engine.dispose()
+    block_ids = []
+    async with owner_db(owner_url, tenant_id) as db:
+        for position, (kind, body) in enumerate(BODIES, start=100):
+            bid = uuid.uuid4()
+            block_ids.append(encode_id("Block", bid))
+            db.add(Block(id=bid, space_id=space_id, kind=kind, position=position, body=body))
+    fragment = (
+        " fragment B on BlockBody { __typename ... on LinkBody { label } "
+        "...on HeadingBody { text } }"
+    )
+    compiled = 0
+    for selection in CONTENT_SELECTIONS:
+        tail = ""
+        if selection.endswith(" fragment"):
+            selection, tail = selection.removesuffix(" fragment"), fragment
+        queries = [
+            f'{{ space(id: "{world.ids["Space"][0]}") {{ blocks(first: 25) {{ edges {{ node '
+            f"{{ kind content {{ {selection} }} }} }} }} }} }}{tail}",
+            *(
+                f'{{ block(id: "{b}") {{ id c: content {{ {selection} }} }} }}{tail}'
+                for b in block_ids
+            ),
+        ]
+        for query in queries:
+            for principal in ("owner", "viewer", "partner"):
+                compiled += await differ.check(world.tokens[principal], query, None)
+    print(f"\ntyped content: {differ.compiled}/{differ.total} compiled")
+    # a partner key may not read spaces or blocks (refused: compiled as a denial)
+    assert differ.compiled == differ.total
