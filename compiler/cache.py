@@ -100,7 +100,7 @@ class CompiledReads:
         # only `__typename` at the root: nothing to ask the database
         needs_sql = any(r.typename is None and r.denied is None for r in plan.roots)
         row = await ctx.db.fetch_row(plan.sql, values) if needs_sql else ()
-        return assemble(plan, row, getattr(ctx, "json_passthrough", True))
+        return assemble(plan, row, getattr(ctx, "json_passthrough", True), inputs.failed)
 
     def _plan(
         self,

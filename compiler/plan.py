@@ -105,11 +105,14 @@ class Planner(ConnectionPlanning, ConsentPlanning):
                 roots.append(RootPlan(key, nullable, denied=(refused, nodes)))
                 continue
             shape = Shape()
-            lateral, alias, audited = self.root(root, field_def, nodes, shape)
+            lateral, alias, audited = self.root(root, field_def, key, nodes, shape)
             joins.append(lateral)
             columns.append(f"{alias}.j::text")
             columns.append(f"{alias}.a" if audited else "NULL")
-            roots.append(RootPlan(key, nullable, audited=audited, shape=shape or None))
+            lookup = nodes if root.by_id and nullable else None
+            roots.append(
+                RootPlan(key, nullable, audited=audited, shape=shape or None, lookup=lookup)
+            )
         if any(r.denied and not r.nullable for r in roots) and joins:
             # a failing non-null root cancels its siblings: what they reported by then
             # depends on timing
@@ -118,13 +121,21 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         return Plan(sql=text, params=self.params, checks=self.checks, roots=roots)
 
     def root(
-        self, root: Root, field_def: Any, nodes: list[FieldNode], shape: Shape
+        self, root: Root, field_def: Any, key: str, nodes: list[FieldNode], shape: Shape
     ) -> tuple[str, str, bool]:
         target = TYPES[root.target]
         if root.by_id:
             get_id = argument(field_def, nodes[0], "id")
-            type_name = root.target
-            id_param = self.param(lambda i: decode_id(get_id(i.variables), type_name), "uuid")
+
+            def row_id(i: Inputs, g: Getter = get_id, type_name: str = root.target) -> Any:
+                try:
+                    return decode_id(g(i.variables), type_name)
+                except ApiError as exc:
+                    # the resolver's error at this root's path; the statement finds no row
+                    i.failed[key] = exc
+                    return None
+
+            id_param = self.param(row_id, "uuid")
             t = self.alias("t")
             fields = self.collector.fields(target.name, nodes)
             json, aud, inner = self.object(target, t, fields, shape)

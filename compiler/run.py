@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from graphql.pyutils import Path
 
 from compiler.shapes import Inputs, Plan, Shape
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFound
 
 
 def report(
@@ -68,7 +68,9 @@ class Answer:
     reads: list[tuple[uuid.UUID, str]]
 
 
-def assemble(plan: Plan, row: Any, passthrough: bool = True) -> Answer | None:
+def assemble(
+    plan: Plan, row: Any, passthrough: bool = True, failed: dict[str, Exception] | None = None
+) -> Answer | None:
     """The response (JSON text kept as is unless redactions or errors need a walk), the
     redactions and the audited reads; None (the resolver path answers) when a root is
     missing."""
@@ -100,14 +102,21 @@ def assemble(plan: Plan, row: Any, passthrough: bool = True) -> Answer | None:
         text, aud = row[column], row[column + 1]
         column += 2
         if text is None:
-            # a lookup that found nothing answers null plus NOT_FOUND at its path, and a
-            # non-null root nulls the whole response: the resolver path says either
-            return None
+            if root.lookup is None:
+                return None  # a non-null root would null the whole response: not planned
+            # a lookup that found nothing (or had an undecodable ID) is null, with its error
+            exc = (failed or {}).get(root.key) or NotFound()
+            where = [root.key]
+            answer.errors.append(
+                GraphQLError(str(exc), root.lookup, path=where, original_error=exc)
+            )
+            data[root.key] = None
+            continue
         if root.shape is not None or not passthrough:
             value = orjson.loads(text)
             if root.shape is not None:
-                where = Path(None, root.key, None)
-                report(root.shape, value, where, answer.redactions, answer.errors)
+                at = Path(None, root.key, None)
+                report(root.shape, value, at, answer.redactions, answer.errors)
             data[root.key] = value
         else:
             data[root.key] = orjson.Fragment(text)

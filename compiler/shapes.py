@@ -17,6 +17,8 @@ class Inputs:
     variables: dict[str, Any]
     default_page_size: int
     max_page_size: int
+    # root lookups whose ID failed to decode, by response key: null and this error
+    failed: dict[str, Exception] = field(default_factory=dict)
 
 
 @dataclass
@@ -38,6 +40,8 @@ class RootPlan:
     shape: Shape | None = None
     # the caller may not read this root: null (or no data) and this error, made per request
     denied: tuple[Callable[[], Exception], list[FieldNode]] | None = None
+    # a lookup by ID: none found is null and NOT_FOUND at its path (its nodes locate it)
+    lookup: list[FieldNode] | None = None
 
 
 @dataclass

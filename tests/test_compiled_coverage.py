@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import uuid
 
+from core.ids import encode_id
 from tests.test_compiled_reads import PRINCIPALS, Differ, audits, world  # noqa: F401
 
 ROOT_SELECTIONS = {
@@ -16,6 +17,9 @@ ROOT_SELECTIONS = {
     "contact": 'contact(id: "$Contact") { id email fullName consents { purpose } }',
     "contacts": "contacts(first: 2) { edges { node { id email phone } } }",
     "typename": "__typename",
+    "missing": 'space(id: "$Missing") { id }',
+    "invalid": 'contact(id: "not an id") { id email }',
+    "wrong_type": 'block(id: "$Space") { id }',
 }
 
 
@@ -25,6 +29,7 @@ def _query(names: tuple[str, ...], ids: dict[str, list[str]]) -> str:
         text = ROOT_SELECTIONS[name]
         for kind, values in ids.items():
             text = text.replace(f"${kind}", values[0])
+        text = text.replace("$Missing", encode_id("Space", uuid.UUID(int=7)))
         parts.append(f"r{index}: {text}")
     return "{ " + " ".join(parts) + " }"
 
@@ -61,18 +66,31 @@ async def test_root_combinations_answer_alike(app, api, world, audits, owner_url
     names = tuple(ROOT_SELECTIONS)
     combos = [(n,) for n in names] + list(itertools.permutations(names[:5], 2))
     combos += list(itertools.permutations(("space", "spaces", "contact"), 3))
+    combos += [(n,) for n in names[6:]] + [(n, "space") for n in names[6:]]
+    combos += [("missing", "invalid", "wrong_type", "spaces"), ("contacts", "invalid", "typename")]
     by_principal: dict[str, int] = {}
     for combo in combos:
         query = _query(combo, world.ids)
         for principal, token in tokens.items():
             compiled = await differ.check(token, query, None)
             by_principal[principal] = by_principal.get(principal, 0) + compiled
+    lookup = "query($a: ID!, $b: ID!) { a: space(id: $a) { id title } b: block(id: $b) { id } }"
+    values = [
+        world.ids["Space"][0],
+        "@",
+        encode_id("Space", uuid.UUID(int=8)),
+        world.ids["Block"][0],
+    ]
+    for a, b in itertools.product(values, repeat=2):
+        for principal, token in tokens.items():
+            compiled = await differ.check(token, lookup, {"a": a, "b": b})
+            by_principal[principal] = by_principal.get(principal, 0) + compiled
     print(f"\nroot combinations: {differ.compiled}/{differ.total} compiled, {by_principal}")
     print(app.state.compiled_reads.reasons)
     # a subject may read none of these roots: every combination is a denial the planner
     # answers without SQL (only denied non-null roots beside allowed ones fall back)
     for principal in ("subject", "real_subject", "anonymous", "rejected"):
-        assert by_principal[principal] == len(combos), principal
+        assert by_principal[principal] == len(combos) + 16, principal
 
 
 BODIES = [
@@ -139,8 +157,10 @@ async def test_typed_block_content_answers_alike(app, api, world, audits, owner_
         if selection.endswith(" fragment"):
             selection, tail = selection.removesuffix(" fragment"), fragment
         queries = [
-            f'{{ space(id: "{world.ids["Space"][0]}") {{ blocks(first: 25) {{ edges {{ node '
-            f"{{ kind content {{ {selection} }} }} }} }} }} }}{tail}",
+            (
+                f'{{ space(id: "{world.ids["Space"][0]}") {{ blocks(first: 25) {{ edges {{ node '
+                f"{{ kind content {{ {selection} }} }} }} }} }} }}{tail}"
+            ),
             *(
                 f'{{ block(id: "{b}") {{ id c: content {{ {selection} }} }} }}{tail}'
                 for b in block_ids
