@@ -25,8 +25,8 @@ from core.errors import ApiError
 log = logging.getLogger("microspace.compiler")
 MAX_PLANS = 2048
 UNSUPPORTED = object()
-# principals whose reads are their tenant's rows, by policy: the only ones compiled
-SCOPED_BY_TENANT = frozenset({"member", "partner", "subject"})
+# principals compiled: a widget key's and a visitor's narrower view is compiler/audience.py
+COMPILED_KINDS = frozenset({"member", "partner", "subject", "widget", "visitor"})
 
 
 class CompiledReads:
@@ -55,9 +55,7 @@ class CompiledReads:
         if not self.enabled or self.schema is None:
             return None
         # an unauthenticated caller is refused at every root the compiler knows, without SQL
-        if ctx.principal.authenticated and ctx.principal.kind not in SCOPED_BY_TENANT:
-            # widget keys, visitors and subjects see less than their tenant: the resolvers
-            # narrow their reads (published, bound, their own spaces); the compiler does not
+        if ctx.principal.authenticated and ctx.principal.kind not in COMPILED_KINDS:
             return None
         answer = await self._answer(document, query, operation_name, raw_variables, ctx)
         if answer is None:
@@ -92,6 +90,7 @@ class CompiledReads:
             return None
         settings = ctx.settings
         inputs = Inputs(variables, settings.default_page_size, settings.max_page_size)
+        inputs.principal = ctx.principal
         try:
             values = params(plan, ctx.principal.tenant_id, inputs)
         except (Unsupported, ApiError) as why:

@@ -11,11 +11,13 @@ are planned in compiler/connections.py, current consents in compiler/consents.py
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from graphql import FieldNode, GraphQLObjectType, GraphQLSchema, OperationDefinitionNode
 
 from compiler import bodies, sql
+from compiler.audience import NARROWED, Audience
 from compiler.catalog import ROOTS, TYPES, Children, Consents, Root, TableType, ToOne
 from compiler.collect import Collector, Fields, Getter, Unsupported, argument
 from compiler.connections import ConnectionPlanning
@@ -40,6 +42,8 @@ class Planner(ConnectionPlanning, ConsentPlanning):
     ) -> None:
         self.schema = schema
         self.principal = principal
+        kind = principal.kind if principal is not None else None
+        self.audience = Audience(kind, self.param) if kind in NARROWED else None
         self.collector = collector
         self.authz = authz
         self.variables = variables  # only their shape (null or not, booleans) shapes the plan
@@ -64,6 +68,12 @@ class Planner(ConnectionPlanning, ConsentPlanning):
             return None
         obj, act = permission
         return f"You may not {act} {obj}."
+
+    def seen(self, t: TableType) -> TableType:
+        """`t` as this caller may see it: a widget key or visitor reads fewer rows."""
+        if self.audience is None:
+            return t
+        return replace(t, table=self.audience.table(t.table))
 
     def refused(self, permission: tuple[str, str]) -> Callable[[], ApiError] | None:
         """The error a root field's `Can` raises (schema/permissions.py `require`), if any."""
@@ -123,7 +133,7 @@ class Planner(ConnectionPlanning, ConsentPlanning):
     def root(
         self, root: Root, field_def: Any, key: str, nodes: list[FieldNode], shape: Shape
     ) -> tuple[str, str, bool]:
-        target = TYPES[root.target]
+        target = self.seen(TYPES[root.target])
         if root.by_id:
             get_id = argument(field_def, nodes[0], "id")
 
@@ -268,7 +278,7 @@ class Planner(ConnectionPlanning, ConsentPlanning):
             return "NULL", None
         if isinstance(rel, Consents):
             return self.consents(rel, alias, field_def, nodes, joins, shape, key)
-        target = TYPES[rel.target]
+        target = self.seen(TYPES[rel.target])
         child_shape = Shape()
         if isinstance(rel, ToOne):
             fields = self.collector.fields(target.name, nodes)

@@ -19,6 +19,7 @@ class Inputs:
     max_page_size: int
     # root lookups whose ID failed to decode, by response key: null and this error
     failed: dict[str, Exception] = field(default_factory=dict)
+    principal: Any = None  # whose rows a widget key or visitor sees (compiler/audience.py)
 
 
 @dataclass
