@@ -23,6 +23,7 @@ from compiler.collect import Collector, Fields, Getter, Unsupported, argument
 from compiler.connections import ConnectionPlanning
 from compiler.consents import ConsentPlanning
 from compiler.shapes import MAX_KEYS, Inputs, Param, Plan, RootPlan, Shape
+from compiler.viewer import viewer_json
 from core.auth import REFUSALS, Principal
 from core.errors import ApiError, Forbidden, Unauthenticated
 from core.ids import decode_id
@@ -75,7 +76,7 @@ class Planner(ConnectionPlanning, ConsentPlanning):
             return t
         return replace(t, table=self.audience.table(t.table))
 
-    def refused(self, permission: tuple[str, str]) -> Callable[[], ApiError] | None:
+    def refused(self, permission: tuple[str, str] | None) -> Callable[[], ApiError] | None:
         """The error a root field's `Can` raises (schema/permissions.py `require`), if any."""
         p = self.principal
         if p is not None and not p.authenticated:
@@ -105,14 +106,21 @@ class Planner(ConnectionPlanning, ConsentPlanning):
                 roots.append(RootPlan(key, nullable=False, typename=query_type.name))
                 continue
             root = ROOTS.get(name)
-            if root is None:
+            if root is None and name != "viewer":
                 raise Unsupported(f"root field {name}")
             field_def = query_type.fields[name]
             nullable = not str(field_def.type).endswith("!")
-            refused = self.refused(root.permission)
+            refused = self.refused(root.permission if root is not None else None)
             if refused is not None:
                 # no SQL: null and the error at its path (compiler/run.py orders the errors)
                 roots.append(RootPlan(key, nullable, denied=(refused, nodes)))
+                continue
+            if root is None:  # `viewer`: the caller's identity
+                alias = self.alias("r")
+                json = viewer_json(self.collector.fields("Viewer", nodes), self.param)
+                joins.append(f"LEFT JOIN LATERAL (SELECT {json} AS j) {alias} ON true")
+                columns.extend([f"{alias}.j::text", "NULL"])
+                roots.append(RootPlan(key, nullable))
                 continue
             shape = Shape()
             lateral, alias, audited = self.root(root, field_def, key, nodes, shape)
@@ -127,7 +135,9 @@ class Planner(ConnectionPlanning, ConsentPlanning):
             # a failing non-null root cancels its siblings: what they reported by then
             # depends on timing
             raise Unsupported("a denied root field beside others")
-        text = f"SELECT {', '.join(columns) or 'NULL'} FROM (SELECT 1) AS _root " + " ".join(joins)
+        # $1 (the tenant) is named even when no root uses it, so that it has a type
+        source = "(SELECT $1::uuid AS _tenant) AS _root"
+        text = f"SELECT {', '.join(columns) or 'NULL'} FROM {source} " + " ".join(joins)
         return Plan(sql=text, params=self.params, checks=self.checks, roots=roots)
 
     def root(

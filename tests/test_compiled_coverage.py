@@ -12,6 +12,25 @@ from core.ids import encode_id
 from microspace.widget_documents import DOCUMENTS
 from tests.test_compiled_reads import PRINCIPALS, Differ, audits, world  # noqa: F401
 
+
+class Strict:
+    """A client whose every error carries a code: a failing statement on the compiled path
+    would otherwise pass for a query left to the resolver path."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        response = await self.client.post(query, variables)
+        for error in response.json().get("errors") or []:
+            assert (error.get("extensions") or {}).get("code"), (query, variables, error)
+        return response
+
+
+def strict(factory: Any) -> Any:
+    return lambda token: Strict(factory(token))
+
+
 ROOT_SELECTIONS = {
     "space": 'space(id: "$Space") { id title blocks(first: 2) { edges { node { id body } } } }',
     "spaces": "spaces(first: 3) { totalCount edges { node { id status } } }",
@@ -60,7 +79,7 @@ async def _subject_token(owner_url, world) -> str:  # noqa: F811
 
 
 async def test_root_combinations_answer_alike(app, api, world, audits, owner_url):  # noqa: F811
-    differ = Differ(app, api, audits)
+    differ = Differ(app, strict(api), audits)
     tokens = {p: world.tokens[p] for p in PRINCIPALS}
     tokens["real_subject"] = await _subject_token(owner_url, world)
     tokens["anonymous"] = None
@@ -87,6 +106,16 @@ async def test_root_combinations_answer_alike(app, api, world, audits, owner_url
         for principal, token in tokens.items():
             compiled = await differ.check(token, lookup, {"a": a, "b": b})
             by_principal[principal] = by_principal.get(principal, 0) + compiled
+    viewer = "viewer { __typename kind tenantId tenantName memberId email roles contactId }"
+    for other in (
+        "",
+        "__typename",
+        'space(id: "{}") {{ id }}'.format(world.ids["Space"][0]),
+        "spaces { totalCount }",
+    ):
+        for principal, token in tokens.items():
+            await differ.check(token, f"{{ v: {viewer} {other} }}", None)
+            await differ.check(token, f"{{ {other} w: viewer {{ kind roles }} }}", None)
     print(f"\nroot combinations: {differ.compiled}/{differ.total} compiled, {by_principal}")
     print(app.state.compiled_reads.reasons)
     # a subject may read none of these roots: every combination is a denial the planner
@@ -131,7 +160,7 @@ async def test_typed_block_content_answers_alike(app, api, world, audits, owner_
     from core.ids import decode_id, encode_id
     from models import Block
 
-    differ = Differ(app, api, audits)
+    differ = Differ(app, strict(api), audits)
     space_id = decode_id(world.ids["Space"][0], "Space")
     engine_url = owner_url
     from sqlalchemy import text
@@ -178,6 +207,7 @@ async def test_typed_block_content_answers_alike(app, api, world, audits, owner_
 
 AUDIENCE_QUERIES = [
     DOCUMENTS["WidgetSpace"],
+    DOCUMENTS["VisitorConsent"],
     (
         "query($id: ID!) { space(id: $id) { id status blocks { totalCount pageInfo { hasNextPage } "
         "edges { cursor node { id content { __typename } space { id status } } } } } }"
@@ -245,7 +275,7 @@ async def test_widget_keys_and_visitors_see_only_their_rows_on_both_paths(
     for token in tokens.values():
         clients[token] = PersistedApi(client, token, owner)
         clients[token].registered = {sha256(q) for q in AUDIENCE_QUERIES}
-    differ = Differ(app, lambda token: clients[token], audits)
+    differ = Differ(app, strict(lambda token: clients[token]), audits)
 
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -263,7 +293,8 @@ async def test_widget_keys_and_visitors_see_only_their_rows_on_both_paths(
     compiled = {p: 0 for p in tokens}
     answered: dict[str, list[Any]] = {p: [] for p in tokens}
     for query in AUDIENCE_QUERIES:
-        variables_list = [{"id": i} for i in ids] if "$id" in query else [None]
+        name = "contactId" if "$contactId" in query else "id"
+        variables_list = [{name: i} for i in ids] if f"${name}" in query else [None]
         for variables in variables_list:
             for principal, token in tokens.items():
                 compiled[principal] += await differ.check(token, query, variables)
