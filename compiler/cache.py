@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -20,11 +21,23 @@ from compiler.collect import Collector, Unsupported
 from compiler.plan import Planner
 from compiler.run import Answer, assemble, params
 from compiler.shapes import Inputs, Plan
+from compiler.writes import WritePlan, WritePlanner, write_values
 from core.errors import ApiError
 
 log = logging.getLogger("microspace.compiler")
 MAX_PLANS = 2048
 UNSUPPORTED = object()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    plan: Plan
+    values: list[Any]
+    needs_sql: bool
+    # root lookups whose ID did not decode: null and this error (compiler/run.py assemble)
+    failed: dict[str, Exception]
+
+
 # principals compiled: a widget key's and a visitor's narrower view is compiler/audience.py
 COMPILED_KINDS = frozenset({"member", "partner", "subject", "widget", "visitor"})
 
@@ -39,6 +52,8 @@ class CompiledReads:
         self.compiled = 0  # requests answered here
         self.fallbacks = 0  # query requests left to the resolver path
         self.reasons: Counter[str] = Counter()  # why plans were not made, by first cause
+        # documents answered here once, by (text, operation name): microspace/fastlane.py
+        self._known: dict[tuple[str, str | None], DocumentNode] = {}
 
     def bind(self, schema: GraphQLSchema) -> None:
         self.schema = schema
@@ -65,16 +80,38 @@ class CompiledReads:
         for subject, field in answer.reads:
             ctx.audit.read(subject, field)
         self.compiled += 1
+        if not answer.errors:
+            self.learn(query, operation_name, document)
         return answer
 
-    async def _answer(
+    def learn(self, query: str, operation_name: str | None, document: DocumentNode) -> None:
+        """Remember a document this path answered after the resolver path's checks (limits,
+        validation as a member or partner key): microspace/fastlane.py answers it again
+        without them."""
+        if (query, operation_name) in self._known:
+            return
+        if len(self._known) >= MAX_PLANS:
+            self._known.clear()
+        self._known[(query, operation_name)] = document
+        ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(ops) == 1:
+            # a lone operation runs whether or not the request names it
+            self._known[(query, None)] = document
+
+    def known(self, query: str, operation_name: str | None) -> DocumentNode | None:
+        return self._known.get((query, operation_name))
+
+    def prepare(
         self,
         document: DocumentNode,
         query: str,
         operation_name: str | None,
         raw_variables: dict[str, Any] | None,
-        ctx: Any,
-    ) -> Answer | None:
+        principal: Any,
+        authz: Any,
+        settings: Any,
+    ) -> Prepared | None:
+        """The plan and its statement's parameters, or None (the resolver path answers)."""
         assert self.schema is not None
         op = _operation(document, operation_name)
         if op is None or op.operation is not OperationType.QUERY:
@@ -85,21 +122,84 @@ class CompiledReads:
         if isinstance(coerced, list):
             return None  # the resolver path reports the variable errors
         variables = coerced.coerced
-        plan = self._plan(document, query, op, variables, ctx)
+        plan = self._plan(document, query, op, variables, authz, principal)
         if plan is None:
             return None
-        settings = ctx.settings
         inputs = Inputs(variables, settings.default_page_size, settings.max_page_size)
-        inputs.principal = ctx.principal
+        inputs.principal = principal
         try:
-            values = params(plan, ctx.principal.tenant_id, inputs)
+            values = params(plan, principal.tenant_id, inputs)
         except (Unsupported, ApiError) as why:
             self.reasons[f"input: {type(why).__name__}"] += 1
             return None  # e.g. an invalid ID or page size: the resolver path's error
         # only `__typename` at the root: nothing to ask the database
         needs_sql = any(r.typename is None and r.denied is None for r in plan.roots)
-        row = await ctx.db.fetch_row(plan.sql, values) if needs_sql else ()
-        return assemble(plan, row, getattr(ctx, "json_passthrough", True), inputs.failed)
+        return Prepared(plan, values, needs_sql, inputs.failed)
+
+    def prepare_write(
+        self,
+        document: DocumentNode,
+        query: str,
+        operation_name: str | None,
+        raw_variables: dict[str, Any] | None,
+        principal: Any,
+        authz: Any,
+    ) -> tuple[WritePlan, list[Any]] | None:
+        """A mutation's one-statement plan (compiler/writes.py) and its parameters, or None."""
+        assert self.schema is not None
+        op = _operation(document, operation_name)
+        if op is None or op.operation is not OperationType.MUTATION:
+            return None
+        coerced = get_variable_values(
+            self.schema, op.variable_definitions or (), raw_variables or {}
+        )
+        if isinstance(coerced, list):
+            return None
+        variables = coerced.coerced
+        shape = tuple(
+            (d.variable.name.value, _tag(variables, d.variable.name.value))
+            for d in op.variable_definitions or ()
+        )
+        key = ("write", query, op.name.value if op.name else None, authz.identity(), shape)
+        plan = self._plans.get(key)
+        if plan is None:
+            fragments = {
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            collector = Collector(self.schema, fragments, variables)
+            try:
+                plan = WritePlanner(self.schema, collector, authz, variables).mutation(op)
+            except Unsupported as why:
+                self.reasons[str(why)] += 1
+                plan = UNSUPPORTED
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.clear()
+            self._plans[key] = plan
+        if not isinstance(plan, WritePlan):
+            return None
+        try:
+            return plan, write_values(plan, coerced, principal.tenant_id, principal.kind)
+        except (Unsupported, ApiError):
+            return None
+
+    async def _answer(
+        self,
+        document: DocumentNode,
+        query: str,
+        operation_name: str | None,
+        raw_variables: dict[str, Any] | None,
+        ctx: Any,
+    ) -> Answer | None:
+        prepared = self.prepare(
+            document, query, operation_name, raw_variables, ctx.principal, ctx.authz, ctx.settings
+        )
+        if prepared is None:
+            return None
+        plan = prepared.plan
+        row = await ctx.db.fetch_row(plan.sql, prepared.values) if prepared.needs_sql else ()
+        return assemble(plan, row, getattr(ctx, "json_passthrough", True), prepared.failed)
 
     def _plan(
         self,
@@ -107,15 +207,16 @@ class CompiledReads:
         query: str,
         op: OperationDefinitionNode,
         variables: dict[str, Any],
-        ctx: Any,
+        authz: Any,
+        principal: Any,
     ) -> Plan | None:
         assert self.schema is not None
         shape = tuple(
             (d.variable.name.value, _tag(variables, d.variable.name.value))
             for d in op.variable_definitions or ()
         )
-        principal = ctx.principal
-        identity = (ctx.authz.identity(), principal.rejected, principal.refusal)
+        # an unauthenticated caller's error depends on why its credential was refused
+        identity = (authz.identity(), principal.rejected, principal.refusal)
         key = (query, op.name.value if op.name else None, identity, shape)
         plan = self._plans.get(key)
         if plan is None:
@@ -126,9 +227,7 @@ class CompiledReads:
             }
             collector = Collector(self.schema, fragments, variables)
             try:
-                plan = Planner(self.schema, collector, ctx.authz, variables, principal).operation(
-                    op
-                )
+                plan = Planner(self.schema, collector, authz, variables, principal).operation(op)
             except Unsupported as why:
                 log.debug("not compiled: %s", why)
                 self.reasons[str(why)] += 1

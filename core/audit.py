@@ -57,6 +57,19 @@ class AuditBuffer:
     def __len__(self) -> int:
         return len(self._entries)
 
+    async def flush_raw(self, conn: Any) -> None:
+        """`flush` on a raw asyncpg connection in its open transaction (microspace/fastlane.py)."""
+        if self._entries and self._principal.tenant_id is not None:
+            p = self._principal
+            await conn.execute(
+                "SELECT audit_append($1, $2, $3, $4::jsonb)",
+                p.kind,
+                p.member_id or p.token_id,
+                self._request_id,
+                json.dumps(self.grouped()),
+            )
+        self._entries.clear()
+
     async def flush(self, db: Db) -> None:
         """Append the buffered entries (one statement) in the request's transaction."""
         if self._entries and self._principal.tenant_id is not None:

@@ -7,6 +7,7 @@ invariant together (one statement at a time, one way a transaction ends).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -14,9 +15,9 @@ from typing import Any, TypeVar
 
 import asyncpg
 import orjson
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Result
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
+from sqlalchemy.util import greenlet_spawn
 
 from core.errors import ApiError
 
@@ -80,18 +82,68 @@ def make_engine(
         # a startup setting is the connection's default: every statement of every request
         # gets it, with no extra round trip, and RESET ALL on a pooled connection restores it
         server_settings["statement_timeout"] = str(max(1, int(statement_timeout * 1000)))
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        # a connection that died with its server (restart, failover) is found at checkout and
-        # replaced, so the API recovers by itself when PostgreSQL comes back
-        pool_pre_ping=True,
         connect_args={"server_settings": server_settings},
         # JSON columns (block bodies) through orjson: several times faster than `json`
         json_serializer=_json_text,
         json_deserializer=orjson.loads,
     )
+    ping_idle_connections(engine)
+    return engine
+
+
+# a pooled connection idle this long is pinged before reuse
+IDLE_PING_SECONDS = 1.0
+
+
+def ping_idle_connections(engine: AsyncEngine, idle: float = IDLE_PING_SECONDS) -> None:
+    """Find a connection that died with its server (restart, failover) at checkout and
+    replace it, so the API recovers by itself when PostgreSQL comes back.
+
+    SQLAlchemy's `pool_pre_ping` does this on every checkout, at three round trips (BEGIN,
+    ping, ROLLBACK on asyncpg); a connection handed back moments ago was alive then, so only
+    one that sat idle is pinged. A ping that fails invalidates the pool: every connection
+    opened before it is replaced, and the checkout retries on a fresh one.
+    """
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _returned(_: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _taken(dbapi_connection: Any, record: Any, _: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < idle:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            error = DisconnectionError(f"idle connection failed its ping: {type(exc).__name__}")
+            error.invalidate_pool = True
+            raise error from exc
+
+
+_IDLE_SINCE = "microspace_idle_since"
+
+
+@asynccontextmanager
+async def raw_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection as asyncpg's own, for a statement that needs neither session nor
+    ORM (microspace/fastlane.py). The caller ends its transaction; a block that raises
+    (a cancelled statement included) does not hand the connection back: it is closed."""
+    fairy = await engine.raw_connection()
+    try:
+        yield fairy.driver_connection
+    except BaseException:
+        await greenlet_spawn(fairy.invalidate)
+        raise
+    finally:
+        await greenlet_spawn(fairy.close)
 
 
 def _json_text(value: Any) -> str:

@@ -123,3 +123,10 @@ def _waiting(pool: Any) -> int:
     queue = getattr(getattr(pool, "_pool", None), "_queue", None)
     getters = getattr(queue, "_getters", None)
     return sum(1 for g in getters if not g.done()) if getters is not None else 0
+
+
+def count_statements(n: int) -> None:
+    """Count statements sent around SQLAlchemy (raw asyncpg) for the current request."""
+    counter = _statements.get()
+    if counter is not None:
+        counter[0] += n

@@ -29,6 +29,7 @@ from core.shared_limits import RedisTokenBuckets
 from microspace import persisted, tracing
 from microspace.cors import Cors
 from microspace.exports import export_endpoint
+from microspace.fastlane import FastLane
 from microspace.graphiql import PREFIX as GRAPHIQL_PREFIX
 from microspace.graphiql import asset as graphiql_asset
 from microspace.invitations import invitation_endpoint
@@ -54,10 +55,11 @@ class GraphQLApp(StrawberryView):
 
     def __init__(self, pipeline: Pipeline, **kwargs: Any) -> None:
         settings = pipeline.state.settings
+        limits = Limits.from_settings(settings)
         super().__init__(
             build_schema(
                 extra_extensions=tracing.schema_extensions(settings),
-                limits=Limits.from_settings(settings),
+                limits=limits,
                 compiled_reads=settings.compiled_reads,
             ),
             # GET by hash is always open (widget reads, CDN caching); GET with a query text
@@ -79,6 +81,9 @@ class GraphQLApp(StrawberryView):
             if settings.redis_url
             else None
         )
+        # documents the compiled read path answered before, answered again without Strawberry
+        reads = self.schema.compiled_reads  # type: ignore[attr-defined]
+        self.fast = FastLane(pipeline, reads, limits, self.buckets, self.shared)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,8 +96,13 @@ class GraphQLApp(StrawberryView):
             return
         request = OutcomeRequest(scope, http.replay(body))
         with self.pipeline.state.metrics.request() as report:
-            response = await self.handle(request)
-            report(*outcome_labels(request, response))
+            fast = await self.fast.answer(request, body)
+            if fast is not None:
+                response, operation = fast
+                report(operation, "query", "ok" if response.status_code == 200 else "unavailable")
+            else:
+                response = await self.handle(request)
+                report(*outcome_labels(request, response))
         max_age = self.pipeline.state.settings.widget_cache_seconds
         response = persisted.http_cache(request, response, max_age)
         if http.wants_graphql_response(request.headers.get("accept")) and (
@@ -224,6 +234,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     app.state.microspace = state
     # the compiled read path: tests flip `.enabled` to hold both paths to one answer
     app.state.compiled_reads = graphql.schema.compiled_reads  # type: ignore[attr-defined]
+    app.state.fast_lane = graphql.fast
     app.add_middleware(Cors, state=state)
     app.add_middleware(RequestContext)
     # outermost: an incoming X-Request-ID is honoured when it is a plain token, else replaced

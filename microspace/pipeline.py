@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,7 @@ from starlette.responses import Response
 
 from core import http
 from core.admission import Admission
-from core.auth import authenticate, credential
+from core.auth import Principal, authenticate, bearer_token, credential, hash_token
 from core.db import Db, is_unavailable, unit_of_work
 from core.http import Refusal, error_response
 from core.outcome import RequestOutcome
@@ -31,6 +32,34 @@ from store.loaders import Loaders
 log = logging.getLogger("microspace")
 
 Step = Callable[[Context], Awaitable[Response]]
+# credentials the fast lane may answer (microspace/fastlane.py): their reads are their
+# tenant's rows and they see the whole schema
+FAST_KINDS = frozenset({"member", "partner"})
+MAX_PRINCIPALS = 100_000
+
+
+class KnownPrincipals:
+    """Principals the pipeline authenticated, by token hash (never the token), bounded."""
+
+    def __init__(self, limit: int = MAX_PRINCIPALS) -> None:
+        self.limit = limit
+        self._by_hash: OrderedDict[bytes, Principal] = OrderedDict()
+
+    def learn(self, authorization: str | None, principal: Principal) -> None:
+        token = bearer_token(authorization)
+        if not token or principal.kind not in FAST_KINDS or not principal.authenticated:
+            return
+        digest = hash_token(token)
+        self._by_hash[digest] = principal
+        self._by_hash.move_to_end(digest)
+        while len(self._by_hash) > self.limit:
+            self._by_hash.popitem(last=False)
+
+    def get(self, digest: bytes) -> Principal | None:
+        return self._by_hash.get(digest)
+
+    def forget(self, digest: bytes) -> None:
+        self._by_hash.pop(digest, None)
 
 
 class Pipeline:
@@ -42,6 +71,7 @@ class Pipeline:
         # a fair share of the pool per tenant (core/admission.py, docs/limits.md)
         self.admission = Admission(settings.tenant_max_concurrency, settings.tenant_max_queue)
         self.sign_ins = SignInRecorder()
+        self.known = KnownPrincipals()
 
     def db(self, *, gated: bool = True) -> Db:
         return Db(
@@ -112,6 +142,7 @@ class Pipeline:
         authorization = _credential(request)
         principal = await authenticate(db, authorization)
         self.admission.learn(authorization, principal.tenant_id)
+        self.known.learn(authorization, principal)
         if principal.authenticated:
             # a session start of a member or contact is recorded, coarsely (privacy/sign_ins.py)
             client = request.client.host if request.client else None

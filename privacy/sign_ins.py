@@ -65,17 +65,22 @@ class SignInRecorder:
         self.gap = gap
         self._seen: dict[uuid.UUID, float] = {}
 
+    def due(self, principal: Principal) -> bool:
+        """Whether this principal's request starts a session that `observe` would record."""
+        if principal.token_id is None or principal.kind not in SESSION_KINDS:
+            return False
+        if principal.member_id is None and principal.contact_id is None:
+            return False
+        last = self._seen.get(principal.token_id)
+        return last is None or time.monotonic() - last >= self.gap.total_seconds()
+
     async def observe(
         self, db: Db, principal: Principal, user_agent: str | None, address: str | None
     ) -> None:
-        if principal.token_id is None or principal.kind not in SESSION_KINDS:
+        if not self.due(principal):
             return
-        if principal.member_id is None and principal.contact_id is None:
-            return
+        assert principal.token_id is not None
         now = time.monotonic()
-        last = self._seen.get(principal.token_id)
-        if last is not None and now - last < self.gap.total_seconds():
-            return
         self._seen[principal.token_id] = now
         if len(self._seen) > 100_000:  # bounded: forget the oldest half
             for key in sorted(self._seen, key=self._seen.__getitem__)[:50_000]:

@@ -27,7 +27,7 @@ from schema.blocks import (
     BlockUserError,
 )
 from schema.context import Info
-from store.block_bodies import BODIES, BodyError, validate_body
+from store.block_bodies import BodyError, valid_bodies, validate_body
 from store.events import event_payload, with_event
 from store.loaders import forget, load_by_global_id
 from store.spaces import forget_space
@@ -137,12 +137,7 @@ UPDATE_BODY = (
 
 async def _update_body(info: Info, block_id: uuid.UUID, body: Any) -> Block | None:
     """Update and return in one statement; None leaves the answer to the full path."""
-    valid: dict[str, str] = {}
-    for kind in BODIES:
-        try:
-            valid[kind] = orjson.dumps(validate_body(kind, body)).decode()
-        except BodyError:
-            continue
+    valid = {kind: orjson.dumps(b).decode() for kind, b in valid_bodies(body).items()}
     ctx = info.context
     if not valid or ctx.db.tenant_id is None:
         return None

@@ -83,18 +83,23 @@ class RedactionReport(SchemaExtension):
         redactions = getattr(self.execution_context.context, "redactions", None)
         if not redactions:
             return {}
-        # the fields of one row share their parent's path: build each parent's list once
-        parents: dict[int, list[Any]] = {}
-        report = []
-        for path, category in redactions:
-            parent = path.prev
-            head = parents.get(id(parent))
-            if head is None:
-                head = parents[id(parent)] = parent.as_list() if parent is not None else []
-            report.append({"path": [*head, path.key], "category": category, "reason": REASON})
-        # one order whatever resolved first: both read paths give the same list
-        report.sort(key=_path_order)
-        return {"redactions": report}
+        return {"redactions": redaction_report(redactions)}
+
+
+def redaction_report(redactions: list[tuple[Any, str]]) -> list[dict[str, Any]]:
+    """The `extensions.redactions` entries of (path, category) pairs, in one stable order."""
+    # the fields of one row share their parent's path: build each parent's list once
+    parents: dict[int, list[Any]] = {}
+    report = []
+    for path, category in redactions:
+        parent = path.prev
+        head = parents.get(id(parent))
+        if head is None:
+            head = parents[id(parent)] = parent.as_list() if parent is not None else []
+        report.append({"path": [*head, path.key], "category": category, "reason": REASON})
+    # one order whatever resolved first: both read paths give the same list
+    report.sort(key=_path_order)
+    return report
 
 
 class OperationLabel(SchemaExtension):

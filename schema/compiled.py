@@ -40,9 +40,20 @@ class CompiledExecution(SchemaExtension):
             if answer is not None:
                 ec.result = ExecutionResult(data=answer.data, errors=answer.errors or None)
         yield
+        result = ec.result
+        if (
+            ec.operation_type is OperationType.MUTATION
+            and ctx is not None
+            and ec.graphql_document is not None
+            and ec.query is not None
+            and getattr(ctx.principal, "kind", None) in ("member", "partner")
+            and result is not None
+            and not result.errors
+        ):
+            # validated and within the limits: the fast lane may plan it (compiler/writes.py)
+            self.reads.learn(ec.query, ec.operation_name, ec.graphql_document)
         # one order whatever resolved first (errors of sibling list entries finish in any
         # order on the resolver path): both read paths report the same list
-        result = ec.result
         errors = getattr(result, "errors", None)
         if errors and len(errors) > 1:
             errors.sort(key=_error_order)

@@ -80,6 +80,21 @@ class BodyError(ValueError):
         self.message = message
 
 
+def valid_bodies(body: Any) -> dict[str, dict[str, Any]]:
+    """The normalised body for every kind it is valid for (no error detail: cheaper when most
+    kinds refuse it, as for an update that does not read the block's kind first)."""
+    if not isinstance(body, dict):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for kind, model in BODIES.items():
+        try:
+            parsed = model.model_validate(body)
+        except ValidationError:
+            continue
+        out[kind] = parsed.model_dump(by_alias=True, exclude_none=True)
+    return out
+
+
 def validate_body(kind: str, body: Any) -> dict[str, Any]:
     """The normalised body for `kind`, or BodyError naming the first bad field."""
     if not isinstance(body, dict):

@@ -137,9 +137,18 @@ def audits(app):
         seen.append(self.grouped())
         await original(self, db)
 
+    # the fast lane (microspace/fastlane.py) appends on its raw connection
+    original_raw = AuditBuffer.flush_raw
+
+    async def flush_raw(self: AuditBuffer, conn: Any) -> None:
+        seen.append(self.grouped())
+        await original_raw(self, conn)
+
     AuditBuffer.flush = flush  # type: ignore[method-assign]
+    AuditBuffer.flush_raw = flush_raw  # type: ignore[method-assign]
     yield seen
     AuditBuffer.flush = original  # type: ignore[method-assign]
+    AuditBuffer.flush_raw = original_raw  # type: ignore[method-assign]
 
 
 def _normal_audit(entries: list[list[dict[str, Any]]]) -> list[Any]:

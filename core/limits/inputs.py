@@ -15,7 +15,7 @@ from graphql import (
 from graphql.language import Visitor
 
 
-def _strings(value: Any) -> Iterator[str]:
+def strings(value: Any) -> Iterator[str]:
     stack = [value]
     while stack:
         item = stack.pop()
@@ -47,7 +47,7 @@ def reject_nul(document: DocumentNode, variables: dict[str, Any] | None) -> None
     """Refuse U+0000 and lone surrogates, which PostgreSQL cannot store, before anything runs."""
     finder = _NulFinder()
     visit(document, finder)
-    if finder.found or any(UNSTORABLE.search(s) for s in _strings(variables)):
+    if finder.found or any(UNSTORABLE.search(s) for s in strings(variables)):
         raise GraphQLError(
             "Strings may not contain the NUL character (U+0000) or a lone UTF-16 surrogate "
             "(U+D800 to U+DFFF).",

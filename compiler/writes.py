@@ -1,0 +1,116 @@
+"""Compiled writes: a mutation the fast lane answers in one statement (microspace/fastlane.py).
+
+A mutation document whose only root field has a write plan here (today `blockUpdate`, the
+most frequent write of a frontend) runs as one statement that checks the credential,
+writes the row, records its domain event and builds the payload's JSON from the returned
+row. Anything the resolver would answer otherwise (an unknown or foreign ID, a body invalid
+for the block's kind, a denied field) writes nothing here and goes the whole way, which
+then answers with its error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import OperationDefinitionNode
+from graphql.execution.values import VariableValues, get_argument_values
+
+from compiler import sql
+from compiler.catalog import TYPES
+from compiler.collect import Unsupported
+from compiler.plan import Planner
+from compiler.shapes import Shape
+from core.ids import decode_id
+from store.block_bodies import valid_bodies
+from store.events import event_payload
+
+# the credential's row (microspace/fastlane.py compares it with the remembered principal)
+AUTH_COLUMNS = "a.token_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, a.contact_id"
+
+BLOCK_UPDATE = (
+    "WITH a AS (SELECT * FROM app_token_check({auth})), "
+    "u AS (UPDATE blocks SET body = (SELECT v.b FROM unnest($3::text[], $4::jsonb[]) AS "
+    "v(k, b) WHERE v.k = blocks.kind), updated_at = now() "
+    "WHERE tenant_id = $1 AND id = $2::uuid AND kind = ANY($3::text[]) "
+    "AND EXISTS (SELECT 1 FROM a) RETURNING *), "
+    "e AS (INSERT INTO domain_events (tenant_id, id, topic, payload) "
+    "SELECT $1, gen_random_uuid(), 'block.updated', $5::jsonb FROM u) "
+    f"SELECT {AUTH_COLUMNS}, (SELECT {{payload}} FROM u {{joins}}) AS j FROM a"
+)
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    key: str  # the root field's response key
+    sql: str  # `{auth}` stands where the credential's parameter goes
+    input: Callable[[VariableValues], dict[str, Any]]  # coerced variables -> the input
+
+
+class WritePlanner(Planner):
+    def mutation(self, op: OperationDefinitionNode) -> WritePlan:
+        mutation_type = self.schema.mutation_type
+        assert mutation_type is not None
+        selected = self.collector.fields(mutation_type.name, [op.selection_set])
+        if len(selected) != 1:
+            raise Unsupported("a mutation of several root fields")
+        ((key, nodes),) = selected.items()
+        if len(nodes) != 1 or nodes[0].name.value != "blockUpdate":
+            raise Unsupported("a mutation without a write plan")
+        if self.denied(("Block", "update")) is not None:
+            raise Unsupported("a denied mutation")
+        node = nodes[0]
+        payload_type = "BlockPayload"
+        pairs: list[str] = []
+        joins: list[str] = []
+        for out_key, out_nodes in self.collector.fields(payload_type, [node]).items():
+            name = out_nodes[0].name.value
+            if name == "__typename":
+                expr = sql.literal(payload_type)
+            elif name == "userErrors":
+                expr = "'[]'::json"
+            elif name == "block":
+                shape = Shape()
+                block_fields = self.collector.fields("Block", out_nodes)
+                expr, aud, inner = self.object(TYPES["Block"], "u", block_fields, shape)
+                if shape or aud is not None:
+                    raise Unsupported("a payload with personal or denied fields")
+                joins.extend(inner)
+            else:
+                raise Unsupported(f"{payload_type}.{name}")
+            pairs.append(f"{sql.literal(out_key)}, {expr}")
+        if self.params or self.checks:
+            # nested pages take parameters of their own: not in a write's fixed numbering
+            raise Unsupported("a payload with parameters")
+        text = BLOCK_UPDATE.format(
+            auth="{auth}",
+            payload=f"json_build_object({', '.join(pairs)})::text",
+            joins=" ".join(joins),
+        )
+        field_def = mutation_type.fields["blockUpdate"]
+
+        def input_of(variables: VariableValues) -> dict[str, Any]:
+            data = get_argument_values(field_def, node, variables).get("input")
+            if not isinstance(data, dict):
+                raise Unsupported("input")
+            return data
+
+        return WritePlan(key, text, input_of)
+
+
+def write_values(
+    plan: WritePlan, variables: VariableValues, tenant_id: Any, actor: str
+) -> list[Any]:
+    """The statement's parameters: the body for every kind it is valid for, and the event;
+    Unsupported or an API error (the whole way answers) when the input is not good."""
+    data = plan.input(variables)
+    block_id = decode_id(str(data.get("id")), "Block")
+    valid = valid_bodies(data.get("body"))
+    if not valid:
+        raise Unsupported("a body valid for no kind")
+    kinds = list(valid)
+    bodies = [orjson.dumps(b).decode() for b in valid.values()]
+    event = event_payload("block.updated", block_id, ["body"], actor)
+    return [tenant_id, block_id, kinds, bodies, event]

@@ -1,0 +1,332 @@
+"""The fast lane: a query the compiled read path answered before, answered again without
+Strawberry, graphql-core or an ORM session.
+
+The first request of a document takes the whole way (microspace/app.py): parsing, the
+limits, validation, then the compiled read path, which remembers the document
+(`CompiledReads.learn`). The first request of a credential authenticates through the
+pipeline, which remembers the principal (`KnownPrincipals`). A later POST with the same
+document text and a remembered member or partner credential is answered here, in three
+round trips on one pooled connection:
+
+1. `BEGIN` and the tenant's `set_config`, as one simple query;
+2. the plan's statement, which also checks the credential again (`app_token_check`, or
+   `app_authenticate` when the audit must name the principal): the token must still be
+   valid and its principal and policy version unchanged, or the transaction is rolled back
+   and the whole way answers;
+3. the audit of the personal data it disclosed, if any, then `COMMIT`.
+
+What is checked per request is what depends on the request: the variables (coerced, NUL
+refused), the cost and node limits, the rate limit, the tenant's admission and the
+deadline. Anything this lane does not answer exactly as the whole way would (errors, a
+missing row, a limit exceeded, a session start to record, a database error) goes the
+whole way from the start, with nothing taken or written here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+from graphql import DocumentNode, OperationDefinitionNode
+from starlette.requests import Request
+from starlette.responses import Response
+
+from compiler import CompiledReads
+from compiler.run import assemble
+from compiler.shapes import Plan
+from core import http
+from core.audit import AuditBuffer
+from core.auth import Principal, bearer_token, hash_token
+from core.db import raw_connection
+from core.http import Refusal
+from core.limits import Limits
+from core.limits.cost import CostAnalysis
+from core.limits.inputs import UNSTORABLE, strings
+from core.metrics import count_statements
+from core.ratelimit import TokenBuckets
+from core.ratelimit import headers as rate_headers
+from microspace.pipeline import Pipeline
+from policies.authz import Authorizer
+from schema.build import redaction_report
+
+MAX_COSTS = 4096
+
+
+@dataclass(frozen=True)
+class _Body:
+    query: str
+    operation_name: str | None
+    variables: dict[str, Any] | None
+
+
+def _body(raw: bytes) -> _Body | None:
+    """The operation of a plain JSON POST, or None for anything else (persisted queries,
+    batches, odd shapes): the whole way parses those and reports their errors."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not data.keys() <= {"query", "operationName", "variables"}:
+        return None
+    query, name, variables = data.get("query"), data.get("operationName"), data.get("variables")
+    if not isinstance(query, str) or not (name is None or isinstance(name, str)):
+        return None
+    if not (variables is None or isinstance(variables, dict)):
+        return None
+    return _Body(query, name, variables)
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str  # the credential's hash is the last parameter
+    values: list[Any]
+    plan: Plan | None  # a read's plan; None for a write
+    key: str | None  # a write's root field key
+
+
+def _name(document: DocumentNode, body: _Body) -> str | None:
+    """The operation's name, as the whole way reports it in the request metrics."""
+    if body.operation_name is not None:
+        return body.operation_name
+    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return ops[0].name.value if len(ops) == 1 and ops[0].name else None
+
+
+def _auth_sql(plan: Plan, position: int) -> str:
+    """The plan's statement with the credential checked in it: one row per match. A plan
+    that discloses personal data also vouches for the principal its audit entry names."""
+    check = "app_authenticate" if any(r.audited for r in plan.roots) else "app_token_check"
+    return (
+        "SELECT a.token_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, "
+        f"a.contact_id, q.* FROM {check}(${position}) AS a, LATERAL ({plan.sql}) AS q"
+    )
+
+
+def _same_principal(row: Any, principal: Principal) -> bool:
+    if row["kind"] == "member":
+        subjects: tuple[str, ...] = (row["role"],) if row["role"] else ()
+    else:
+        subjects = tuple(row["scopes"] or ())
+    return (
+        row["token_id"] == principal.token_id
+        and row["kind"] == principal.kind
+        and row["member_id"] == principal.member_id
+        and row["contact_id"] == principal.contact_id
+        and row["policy_version"] == principal.policy_version
+        and subjects == principal.subjects
+    )
+
+
+class FastLane:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        reads: CompiledReads,
+        limits: Limits,
+        buckets: TokenBuckets,
+        shared: Any,
+    ) -> None:
+        self.pipeline = pipeline
+        self.state = pipeline.state
+        self.reads = reads
+        self.limits = limits
+        self.buckets = buckets
+        self.shared = shared
+        self.enabled = True
+        self._costs: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self.answered = 0  # requests answered here (tests, metrics)
+        self.misses: Counter[str] = Counter()  # why the whole way answered, by first cause
+
+    async def answer(self, request: Request, raw: bytes) -> tuple[Response, str | None] | None:
+        """The response, or None: the whole way answers (nothing was taken or written)."""
+        if not self.enabled or not self.reads.enabled or request.method != "POST":
+            return None
+        headers = request.headers
+        if http.media_type(headers.get("content-type")) != "application/json":
+            return None
+        token = bearer_token(headers.get("authorization"))
+        if not token or len(token) > 200:
+            return None
+        digest = hash_token(token)
+        principal = self.pipeline.known.get(digest)
+        if principal is None or self.pipeline.sign_ins.due(principal):
+            self._miss("credential not known yet")
+            return None
+        tenant = str(principal.tenant_id)
+        if not self.state.tenant_policies.is_current(tenant, principal.policy_version):
+            self._miss("policies changed")
+            return None
+        body = _body(raw)
+        if body is None:
+            self._miss("not a plain operation")
+            return None
+        document = self.reads.known(body.query, body.operation_name)
+        if document is None:
+            self._miss("document not known yet")
+            return None
+        if any(UNSTORABLE.search(s) for s in strings(body.variables)):
+            self._miss("unstorable input")
+            return None
+        cost = self._cost(body, document)
+        if cost is None:
+            self._miss("limits")
+            return None
+        authz = Authorizer(self.state.enforcer, principal, self.state.tenant_policies)
+        write = self.reads.prepare_write(
+            document, body.query, body.operation_name, body.variables, principal, authz
+        )
+        if write is not None:
+            plan, values = write
+            statement = Statement(
+                plan.sql.format(auth=f"${len(values) + 1}"), values, None, plan.key
+            )
+            response = await self._run(request, principal, digest, statement, cost)
+            return None if response is None else (response, _name(document, body))
+        prepared = self.reads.prepare(
+            document,
+            body.query,
+            body.operation_name,
+            body.variables,
+            principal,
+            authz,
+            self.state.settings,
+        )
+        if prepared is None or not prepared.needs_sql:
+            self._miss("not compiled")
+            return None
+        values = prepared.values
+        sql = _auth_sql(prepared.plan, len(values) + 1)
+        statement = Statement(sql, values, prepared.plan, None)
+        response = await self._run(request, principal, digest, statement, cost)
+        return None if response is None else (response, _name(document, body))
+
+    def _miss(self, why: str) -> None:
+        self.misses[why] += 1
+
+    def _cost(self, body: _Body, document: Any) -> int | None:
+        """The query's cost, or None when a limit refuses it (the whole way says why)."""
+        # only page sizes (integers) change a document's cost
+        ints = tuple(
+            (k, v) for k, v in (body.variables or {}).items() if isinstance(v, int) or v is None
+        )
+        key = (body.query, body.operation_name, ints)
+        known = self._costs.get(key)
+        if known is None:
+            schema = self.reads.schema
+            assert schema is not None
+            analysis = CostAnalysis(schema, document, body.variables, self.limits)
+            try:
+                cost, _fields, nodes = analysis.totals()
+            except Exception:  # noqa: BLE001 - a bad page size: the whole way reports it
+                return None
+            if len(self._costs) >= MAX_COSTS:
+                self._costs.clear()
+            known = self._costs[key] = (cost, nodes)
+        cost, nodes = known
+        if cost > self.limits.max_cost or nodes > self.limits.max_nodes:
+            return None
+        return cost
+
+    async def _run(
+        self,
+        request: Request,
+        principal: Principal,
+        digest: bytes,
+        statement: Statement,
+        cost: int,
+    ) -> Response | None:
+        pipeline = self.pipeline
+        settings = self.state.settings
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.execution_timeout
+        client = request.client.host if request.client else "unknown"
+        lane = pipeline.admission.key(request.headers.get("authorization"), client)
+        try:
+            async with pipeline.admission.slot(lane, deadline), asyncio.timeout_at(deadline):
+                # the request's own point and its cost, in one take (refused: nothing taken)
+                decision = None
+                if self.buckets.enabled:
+                    if self.shared is not None:
+                        decision = await self.shared.take(principal.key, cost)
+                    else:
+                        decision = self.buckets.take(principal.key, cost)
+                    if not decision.allowed:
+                        self._miss("rate limited")
+                        return None
+                async with pipeline.gate:
+                    answer = await self._statements(request, principal, digest, statement)
+        except Refusal as refusal:
+            return refusal.response()
+        except TimeoutError:
+            return pipeline.timed_out()
+        except Exception:  # noqa: BLE001 - a lost connection: the whole way answers (503)
+            self._miss("connection")
+            return None
+        if answer is None:
+            self._miss("answer")
+            return None
+        data, redactions = answer
+        out: dict[str, Any] = {"data": data}
+        if redactions:
+            out["extensions"] = {"redactions": redaction_report(redactions)}
+        response = Response(orjson.dumps(out), media_type="application/json")
+        if decision is not None:
+            budget = self.shared if self.shared is not None else self.buckets
+            response.headers.update(rate_headers(budget, decision))
+        self.answered += 1
+        if statement.plan is not None:
+            self.reads.compiled += 1
+        return response
+
+    async def _statements(
+        self, request: Request, principal: Principal, digest: bytes, statement: Statement
+    ) -> tuple[dict[str, Any], list[Any]] | None:
+        async with raw_connection(self.state.engine) as conn:
+            # a literal UUID (from our own principal, never from the request)
+            tenant = uuid.UUID(str(principal.tenant_id))
+            await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)")
+            try:
+                rows = await conn.fetch(statement.sql, *statement.values, digest)
+                done = self._answer(request, principal, digest, statement, rows)
+                if done is not None and done[2] is not None:
+                    await done[2].flush_raw(conn)
+            except asyncpg.PostgresError:
+                done = None  # the whole way answers, and reports the error as it does
+            await conn.execute("ROLLBACK" if done is None else "COMMIT")
+            count_statements(5 if done is not None and done[2] is not None else 4)
+        if done is None:
+            return None
+        return done[0], done[1]
+
+    def _answer(
+        self,
+        request: Request,
+        principal: Principal,
+        digest: bytes,
+        statement: Statement,
+        rows: list[Any],
+    ) -> tuple[dict[str, Any], list[Any], AuditBuffer | None] | None:
+        if len(rows) != 1 or not _same_principal(rows[0], principal):
+            # revoked, expired, another role or policy version: authenticate the whole way
+            self.pipeline.known.forget(digest)
+            return None
+        if statement.plan is None:
+            # a write: its payload, or nothing written (the whole way says why)
+            payload = rows[0]["j"]
+            if payload is None:
+                return None
+            return {statement.key or "": orjson.Fragment(payload)}, [], None
+        answer = assemble(statement.plan, tuple(rows[0])[7:])
+        if answer is None or answer.errors or answer.data is None:
+            return None
+        audit = None
+        if answer.reads:
+            audit = AuditBuffer(principal, request.state.request_id)
+            for subject, field in answer.reads:
+                audit.read(subject, field)
+        return answer.data, answer.redactions, audit

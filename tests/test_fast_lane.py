@@ -1,0 +1,246 @@
+"""The fast lane (microspace/fastlane.py) answers as the whole way does, through HTTP.
+
+Invariants:
+- a repeated query is answered by the fast lane with the body and the rate-limit headers the
+  whole way gives;
+- a revoked token, a changed role and a changed tenant policy count from the very next
+  request: the fast lane never answers with what a credential could do before;
+- another tenant's token sending a known document gets its own tenant's answer (NOT_FOUND
+  for a foreign ID, exactly as a random ID);
+- personal data it discloses is audited in the same transaction, as the whole way does;
+- `blockUpdate` through the fast lane writes the body and its domain event; a foreign ID, an
+  invalid body and a denied role get the whole way's answers, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from core.ids import encode_id
+from tests.conftest import error_codes
+from tests.factories import make_access, make_contacts, make_space, make_spaces
+
+SPACE = """query Q($id: ID!) { space(id: $id) { id title
+    blocks(first: 20) { edges { node { id kind position body } } } } }"""
+CONTACTS = """query C { spaces(first: 5) { edges { node { id
+    contacts { edges { node { contact { id email fullName } } } } } } } }"""
+UPDATE = """mutation U($id: ID!, $body: JSON!) { blockUpdate(input: {id: $id, body: $body}) {
+    block { id kind position body } userErrors { code message } } }"""
+
+
+def lane(app):
+    return app.state.fast_lane
+
+
+async def _twice(api, token, query, variables=None):
+    """The whole way's answer, then the same request again (the fast lane's, if it may)."""
+    first = await api(token).post(query, variables)
+    second = await api(token).post(query, variables)
+    return first, second
+
+
+async def test_a_repeated_query_is_answered_alike_by_the_fast_lane(app, api, new_tenant, owner_url):
+    owner = await new_tenant("Fast")
+    space, _ = await make_space(owner_url, owner.tenant_id, blocks=3)
+    answered = lane(app).answered
+    first, second = await _twice(api, owner.token, SPACE, {"id": space})
+    assert lane(app).answered == answered + 1
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert len(second.json()["data"]["space"]["blocks"]["edges"]) == 3
+    for header in ("ratelimit-limit", "ratelimit-policy", "content-type", "x-request-id"):
+        assert header in second.headers
+    assert first.headers["content-type"] == second.headers["content-type"]
+
+
+async def test_a_revoked_token_is_refused_on_the_next_request(
+    app, api, new_tenant, owner_url, owner_engine
+):
+    owner = await new_tenant("Revoked")
+    space, _ = await make_space(owner_url, owner.tenant_id, blocks=1)
+    await _twice(api, owner.token, SPACE, {"id": space})
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE api_tokens SET revoked_at = now() WHERE member_id = :m"),
+            {"m": owner.member_id},
+        )
+    answered = lane(app).answered
+    response = await api(owner.token).post(SPACE, {"id": space})
+    assert lane(app).answered == answered
+    assert error_codes(response.json()) == ["UNAUTHENTICATED"]
+    assert response.json().get("data") in (None, {"space": None})
+
+
+async def test_a_changed_role_is_seen_on_the_next_request(
+    app, api, new_tenant, new_member, owner_url, owner_engine
+):
+    owner = await new_tenant("Role")
+    sid = (await make_spaces(owner_url, owner.tenant_id, 1))[0]
+    contacts = await make_contacts(owner_url, owner.tenant_id, 2)
+    await make_access(owner_url, owner.tenant_id, sid, contacts)
+    member = await new_member(owner.tenant_id, "owner")
+    first, second = await _twice(api, member.token, CONTACTS)
+    assert first.json() == second.json()
+    emails = [
+        e["node"]["contact"]["email"]
+        for e in second.json()["data"]["spaces"]["edges"][0]["node"]["contacts"]["edges"]
+    ]
+    assert all("@example.com" in e for e in emails)
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE members SET role = 'editor' WHERE id = :m"), {"m": member.member_id}
+        )
+    masked = (await api(member.token).post(CONTACTS)).json()
+    edges = masked["data"]["spaces"]["edges"][0]["node"]["contacts"]["edges"]
+    assert edges and all(e["node"]["contact"]["email"] not in emails for e in edges)
+    # and the next requests, answered by the fast lane again, stay with the new role
+    again = (await api(member.token).post(CONTACTS)).json()
+    assert again == masked
+
+
+async def test_a_changed_policy_is_seen_on_the_next_request(app, api, new_tenant, owner_url):
+    owner = await new_tenant("Policy")
+    sid = (await make_spaces(owner_url, owner.tenant_id, 1))[0]
+    contacts = await make_contacts(owner_url, owner.tenant_id, 1)
+    await make_access(owner_url, owner.tenant_id, sid, contacts)
+    first, second = await _twice(api, owner.token, CONTACTS)
+    assert first.json() == second.json()
+    assert "extensions" not in second.json()
+    rule = """mutation { policyRuleSet(input: {subject: "owner", object: "Contact.email",
+        action: "read", effect: DENY}) { rule { id } userErrors { code } } }"""
+    assert (await api(owner.token)(rule))["data"]["policyRuleSet"]["userErrors"] == []
+    after = (await api(owner.token).post(CONTACTS)).json()
+    email = after["data"]["spaces"]["edges"][0]["node"]["contacts"]["edges"][0]["node"]["contact"]
+    assert email["email"].startswith("c***@")  # masked: full reads are denied now
+    assert (await api(owner.token).post(CONTACTS)).json() == after
+
+
+async def test_another_tenants_token_gets_its_own_tenants_answer(app, api, new_tenant, owner_url):
+    a = await new_tenant("A")
+    b = await new_tenant("B")
+    space_a, _ = await make_space(owner_url, a.tenant_id, blocks=2)
+    space_b, _ = await make_space(owner_url, b.tenant_id, blocks=1)
+    await _twice(api, a.token, SPACE, {"id": space_a})
+    await _twice(api, b.token, SPACE, {"id": space_b})
+    answered = lane(app).answered
+    foreign = (await api(b.token).post(SPACE, {"id": space_a})).json()
+    random = (await api(b.token).post(SPACE, {"id": encode_id("Space", uuid.uuid4())})).json()
+    assert error_codes(foreign) == error_codes(random) == ["NOT_FOUND"]
+    assert foreign["data"] == random["data"]
+    own = (await api(b.token).post(SPACE, {"id": space_b})).json()
+    assert own["data"]["space"]["id"] == space_b
+    assert len(own["data"]["space"]["blocks"]["edges"]) == 1
+    assert lane(app).answered == answered + 1  # only its own space; not found went the whole way
+
+
+async def _audit_rows(owner_engine, tenant_id):
+    async with owner_engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT operation, fields, subject_contact_ids FROM audit_log "
+                "WHERE tenant_id = :t AND operation = 'read' ORDER BY seq"
+            ),
+            {"t": tenant_id},
+        )
+        return [(r[0], sorted(r[1]), sorted(map(str, r[2]))) for r in rows]
+
+
+async def test_disclosed_personal_data_is_audited_alike(
+    app, api, new_tenant, owner_url, owner_engine
+):
+    owner = await new_tenant("Audit")
+    sid = (await make_spaces(owner_url, owner.tenant_id, 1))[0]
+    contacts = await make_contacts(owner_url, owner.tenant_id, 3)
+    await make_access(owner_url, owner.tenant_id, sid, contacts)
+    answered = lane(app).answered
+    await _twice(api, owner.token, CONTACTS)
+    assert lane(app).answered == answered + 1
+    rows = await _audit_rows(owner_engine, owner.tenant_id)
+    assert len(rows) == 2
+    assert rows[0] == rows[1]
+    assert rows[1][1] == ["email", "fullName"]
+    assert rows[1][2] == sorted(map(str, contacts))
+    async with owner_engine.connect() as conn:
+        broken = await conn.execute(
+            text("SELECT set_config('app.tenant_id', :t, false), audit_verify()"),
+            {"t": str(owner.tenant_id)},
+        )
+        assert broken.one()[1] is None  # the chain still verifies
+
+
+async def _events(owner_engine, tenant_id):
+    async with owner_engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT topic, payload FROM domain_events WHERE tenant_id = :t ORDER BY created_at"
+            ),
+            {"t": tenant_id},
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+async def test_block_update_through_the_fast_lane_writes_and_records_its_event(
+    app, api, new_tenant, owner_url, owner_engine
+):
+    owner = await new_tenant("Write")
+    _, blocks = await make_space(owner_url, owner.tenant_id, blocks=2)
+    answered = lane(app).answered
+    first = await api(owner.token).post(UPDATE, {"id": blocks[0], "body": {"text": "one"}})
+    second = await api(owner.token).post(UPDATE, {"id": blocks[0], "body": {"text": "two"}})
+    assert lane(app).answered == answered + 1
+    a, b = first.json()["data"]["blockUpdate"], second.json()["data"]["blockUpdate"]
+    assert a["userErrors"] == b["userErrors"] == []
+    assert a["block"]["body"] == {"text": "one", "level": 2}
+    assert b["block"]["body"] == {"text": "two", "level": 2}
+    assert {k: v for k, v in a["block"].items() if k != "body"} == {
+        k: v for k, v in b["block"].items() if k != "body"
+    }
+    read = await api(owner.token)("query($id: ID!) { block(id: $id) { body } }", {"id": blocks[0]})
+    assert read["data"]["block"]["body"] == {"text": "two", "level": 2}
+    events = await _events(owner_engine, owner.tenant_id)
+    assert [t for t, _ in events] == ["block.updated", "block.updated"]
+    assert events[0][1] == events[1][1]  # the same payload from both ways
+
+
+async def test_block_update_refusals_are_the_whole_ways(
+    app, api, new_tenant, new_member, owner_url, owner_engine
+):
+    owner = await new_tenant("Refusals")
+    other = await new_tenant("Other")
+    _, blocks = await make_space(owner_url, owner.tenant_id, blocks=1)
+    _, foreign = await make_space(owner_url, other.tenant_id, blocks=1)
+    await _twice(api, owner.token, UPDATE, {"id": blocks[0], "body": {"text": "ok"}})
+    answered = lane(app).answered
+    bad = (await api(owner.token)(UPDATE, {"id": blocks[0], "body": {"text": 5}}))["data"]
+    assert bad["blockUpdate"]["block"] is None
+    assert [e["code"] for e in bad["blockUpdate"]["userErrors"]] == ["INVALID_BODY"]
+    stranger = await api(owner.token)(UPDATE, {"id": foreign[0], "body": {"text": "x"}})
+    assert error_codes(stranger) == ["NOT_FOUND"]
+    garbage = await api(owner.token)(UPDATE, {"id": "not-an-id", "body": {"text": "x"}})
+    assert error_codes(garbage) == ["INVALID_ID"]
+    viewer = await new_member(owner.tenant_id, "viewer")
+    await api(viewer.token)("{ viewer { kind } }")
+    denied = await api(viewer.token)(UPDATE, {"id": blocks[0], "body": {"text": "x"}})
+    assert error_codes(denied) == ["FORBIDDEN"]
+    assert lane(app).answered == answered
+    # nothing written by any of them: the body is the last good one, the other tenant's too
+    read = await api(owner.token)("query($id: ID!) { block(id: $id) { body } }", {"id": blocks[0]})
+    assert read["data"]["block"]["body"]["text"] == "ok"
+    assert len(await _events(owner_engine, other.tenant_id)) == 0
+
+
+async def test_rate_limit_refusals_come_from_the_whole_way(app, api, new_tenant, owner_url):
+    owner = await new_tenant("Limited")
+    space, _ = await make_space(owner_url, owner.tenant_id, blocks=1)
+    buckets = app.state.fast_lane.buckets
+    saved = (buckets.burst, buckets.rate)
+    try:
+        await _twice(api, owner.token, SPACE, {"id": space})
+        buckets.burst, buckets.rate = 1.0, 0.001
+        refused = await api(owner.token).post(SPACE, {"id": space})
+        assert refused.status_code == 429
+        assert error_codes(refused.json()) == ["RATE_LIMITED"]
+    finally:
+        buckets.burst, buckets.rate = saved
