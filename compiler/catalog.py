@@ -224,3 +224,13 @@ ROOTS: dict[str, Root] = {
     # `search` is left to the resolver path (its filter needs read on the searched fields)
     "contacts": Root("Contact", ("Contact", "read"), by_id=False, keyset=CONTACT_KEYSET),
 }
+
+
+# types `node(id)` fetches (schema/node.py), with the policy object their read checks
+NODE_POLICIES = {
+    "Space": "Space",
+    "Block": "Block",
+    "Contact": "Contact",
+    "SpaceAccess": "SpaceAccess",
+    "ConsentEvent": "Consent",
+}

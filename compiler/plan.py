@@ -22,6 +22,7 @@ from compiler.catalog import ROOTS, TYPES, Children, Consents, Root, TableType, 
 from compiler.collect import Collector, Fields, Getter, Unsupported, argument
 from compiler.connections import ConnectionPlanning
 from compiler.consents import ConsentPlanning
+from compiler.node import NodePlanning
 from compiler.shapes import MAX_KEYS, Inputs, Param, Plan, RootPlan, Shape
 from compiler.viewer import viewer_json
 from core.auth import REFUSALS, Principal
@@ -30,7 +31,7 @@ from core.ids import decode_id
 from policies.redaction import Decision
 
 
-class Planner(ConnectionPlanning, ConsentPlanning):
+class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
     """One operation's statement, its parameters and how to read its row."""
 
     def __init__(
@@ -106,7 +107,7 @@ class Planner(ConnectionPlanning, ConsentPlanning):
                 roots.append(RootPlan(key, nullable=False, typename=query_type.name))
                 continue
             root = ROOTS.get(name)
-            if root is None and name != "viewer":
+            if root is None and name not in ("viewer", "node"):
                 raise Unsupported(f"root field {name}")
             field_def = query_type.fields[name]
             nullable = not str(field_def.type).endswith("!")
@@ -114,6 +115,16 @@ class Planner(ConnectionPlanning, ConsentPlanning):
             if refused is not None:
                 # no SQL: null and the error at its path (compiler/run.py orders the errors)
                 roots.append(RootPlan(key, nullable, denied=(refused, nodes)))
+                continue
+            if name == "node":
+                node_joins, json_column, aud_column, shapes = self.node(field_def, key, nodes)
+                joins.extend(node_joins)
+                columns.extend([json_column, aud_column or "NULL"])
+                roots.append(
+                    RootPlan(
+                        key, nullable, audited=aud_column is not None, lookup=nodes, shapes=shapes
+                    )
+                )
                 continue
             if root is None:  # `viewer`: the caller's identity
                 alias = self.alias("r")

@@ -69,7 +69,11 @@ class Answer:
 
 
 def assemble(
-    plan: Plan, row: Any, passthrough: bool = True, failed: dict[str, Exception] | None = None
+    plan: Plan,
+    row: Any,
+    passthrough: bool = True,
+    failed: dict[str, Exception] | None = None,
+    chosen: dict[str, str] | None = None,
 ) -> Answer | None:
     """The response (JSON text kept as is unless redactions or errors need a walk), the
     redactions and the audited reads; None (the resolver path answers) when a root is
@@ -112,11 +116,17 @@ def assemble(
             )
             data[root.key] = None
             continue
-        if root.shape is not None or not passthrough:
+        shape = root.shape
+        if root.shapes is not None:
+            # `node(id)`: the shape of the type its ID named (unknown: the resolver path)
+            if chosen is None or root.key not in chosen:
+                return None
+            shape = root.shapes[chosen[root.key]] or None
+        if shape is not None or not passthrough:
             value = orjson.loads(text)
-            if root.shape is not None:
+            if shape is not None:
                 at = Path(None, root.key, None)
-                report(root.shape, value, at, answer.redactions, answer.errors)
+                report(shape, value, at, answer.redactions, answer.errors)
             data[root.key] = value
         else:
             data[root.key] = orjson.Fragment(text)

@@ -19,6 +19,8 @@ class Inputs:
     max_page_size: int
     # root lookups whose ID failed to decode, by response key: null and this error
     failed: dict[str, Exception] = field(default_factory=dict)
+    # `node(id)` roots: the type their ID named, by response key
+    chosen: dict[str, str] = field(default_factory=dict)
     principal: Any = None  # whose rows a widget key or visitor sees (compiler/audience.py)
 
 
@@ -43,6 +45,8 @@ class RootPlan:
     denied: tuple[Callable[[], Exception], list[FieldNode]] | None = None
     # a lookup by ID: none found is null and NOT_FOUND at its path (its nodes locate it)
     lookup: list[FieldNode] | None = None
+    # `node(id)`: the redaction shape of each type it may answer (the ID picks one)
+    shapes: dict[str, Shape] | None = None
 
 
 @dataclass

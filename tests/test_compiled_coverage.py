@@ -31,6 +31,9 @@ def strict(factory: Any) -> Any:
     return lambda token: Strict(factory(token))
 
 
+NODE = """query($id: ID!) { node(id: $id) { id __typename
+  ... on Space { title status blocks(first: 2) { edges { node { id content { __typename } } } } }
+  ... on Block { body space { id } } ... on Contact { email fullName phone consents { purpose } } } }"""
 ROOT_SELECTIONS = {
     "space": 'space(id: "$Space") { id title blocks(first: 2) { edges { node { id body } } } }',
     "spaces": "spaces(first: 3) { totalCount edges { node { id status } } }",
@@ -116,6 +119,18 @@ async def test_root_combinations_answer_alike(app, api, world, audits, owner_url
         for principal, token in tokens.items():
             await differ.check(token, f"{{ v: {viewer} {other} }}", None)
             await differ.check(token, f"{{ {other} w: viewer {{ kind roles }} }}", None)
+    foreign = [
+        encode_id("ApiKey", uuid.uuid4()),
+        encode_id("Nothing", uuid.uuid4()),
+        encode_id("Space", uuid.uuid4()),
+        "%%%",
+    ]
+    for node_id in [*(world.ids[k][0] for k in ("Space", "Block", "Contact")), *foreign]:
+        for principal, token in tokens.items():
+            await differ.check(token, NODE, {"id": node_id})
+            await differ.check(
+                token, "query($id: ID!) { node(id: $id) { __typename } }", {"id": node_id}
+            )
     print(f"\nroot combinations: {differ.compiled}/{differ.total} compiled, {by_principal}")
     print(app.state.compiled_reads.reasons)
     # a subject may read none of these roots: every combination is a denial the planner
@@ -222,6 +237,7 @@ AUDIENCE_QUERIES = [
     "{ contacts(first: 50) { totalCount edges { node { id email phone } } } }",
     "query($id: ID!) { space(id: $id) { id contacts { totalCount edges { node { state } } } } }",
     "query($id: ID!) { a: space(id: $id) { id } b: spaces { totalCount } c: contacts { totalCount } }",
+    NODE,
 ]
 
 
