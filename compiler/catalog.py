@@ -212,6 +212,8 @@ class Root:
     keyset: Keyset | None = None
     # connection arguments the compiler understands besides first/after: name -> column
     filters: dict[str, str] = field(default_factory=dict)
+    # `search`: (policy object read in full, column) pairs it may match
+    searchable: tuple[tuple[str, str], ...] = ()
 
 
 ROOTS: dict[str, Root] = {
@@ -221,8 +223,18 @@ ROOTS: dict[str, Root] = {
     "spaces": Root(
         "Space", ("Space", "read"), by_id=False, keyset=SPACE_KEYSET, filters={"status": "status"}
     ),
-    # `search` is left to the resolver path (its filter needs read on the searched fields)
-    "contacts": Root("Contact", ("Contact", "read"), by_id=False, keyset=CONTACT_KEYSET),
+    # resolvers/contacts.py SEARCHABLE
+    "contacts": Root(
+        "Contact",
+        ("Contact", "read"),
+        by_id=False,
+        keyset=CONTACT_KEYSET,
+        searchable=(
+            ("Contact.fullName", "full_name"),
+            ("Contact.company", "company"),
+            ("Contact.email", "email"),
+        ),
+    ),
 }
 
 

@@ -187,15 +187,8 @@ class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
                     return g(i.variables)
 
                 where.append((column, self.param(value, "text")))
-        if "search" in field_def.args:
-            get_search = argument(field_def, nodes[0], "search")
-
-            def no_search(i: Inputs, g: Getter = get_search) -> None:
-                value = g(i.variables)
-                if value and value.strip():
-                    raise Unsupported("search")
-
-            self.checks.append(no_search)
+        if root.searchable:
+            target = self.searched(target, argument(field_def, nodes[0], "search"), root)
         return self.connection(
             target,
             root.keyset,
@@ -206,6 +199,27 @@ class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
             shape=shape,
             handled=root.filters.keys(),
         )
+
+    def searched(self, target: TableType, get_search: Getter, root: Root) -> TableType:
+        """The rows matching `search` (resolvers/contacts.py search_clause): only columns
+        the caller may read in full are matched; none is FORBIDDEN (the resolver path)."""
+        columns = [column for obj, column in root.searchable if self.authz.can(obj, "read")]
+
+        def pattern(i: Inputs, g: Getter = get_search) -> str | None:
+            value = g(i.variables)
+            if not value or not value.strip():
+                return None
+            if not columns:
+                raise Unsupported("search without a readable field")
+            text = value[:200].strip()
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return f"%{escaped}%"
+
+        p = self.param(pattern, "text")
+        s = self.alias("s")
+        matches = " OR ".join(f"{s}.{c} ILIKE {p} ESCAPE '\\'" for c in columns)
+        where = f"{p} IS NULL" + (f" OR {matches}" if matches else "")
+        return replace(target, table=f"(SELECT * FROM {target.table} {s} WHERE {where})")
 
     # -- objects -------------------------------------------------------------------------
 

@@ -131,6 +131,11 @@ async def test_root_combinations_answer_alike(app, api, world, audits, owner_url
             await differ.check(
                 token, "query($id: ID!) { node(id: $id) { __typename } }", {"id": node_id}
             )
+    search = "query($q: String) { contacts(first: 10, search: $q) { totalCount edges { node { id email } } } }"
+    needles = ["", "  ", "ann", "ANN", "%", "_", "\\", "de la", "example.com", " Marie ", "x" * 250]
+    for needle in [*needles, None]:
+        for principal, token in tokens.items():
+            await differ.check(token, search, {"q": needle})
     print(f"\nroot combinations: {differ.compiled}/{differ.total} compiled, {by_principal}")
     print(app.state.compiled_reads.reasons)
     # a subject may read none of these roots: every combination is a denial the planner
