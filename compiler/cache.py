@@ -36,7 +36,6 @@ class Prepared:
     needs_sql: bool
     # root lookups whose ID did not decode: null and this error (compiler/run.py assemble)
     failed: dict[str, Exception]
-    chosen: dict[str, str]  # `node(id)` roots: the type each ID named
 
 
 # principals compiled: a widget key's and a visitor's narrower view is compiler/audience.py
@@ -135,7 +134,7 @@ class CompiledReads:
             return None  # e.g. an invalid ID or page size: the resolver path's error
         # only `__typename` at the root: nothing to ask the database
         needs_sql = any(r.typename is None and r.denied is None for r in plan.roots)
-        return Prepared(plan, values, needs_sql, inputs.failed, inputs.chosen)
+        return Prepared(plan, values, needs_sql, inputs.failed)
 
     def prepare_write(
         self,
@@ -201,7 +200,7 @@ class CompiledReads:
         plan = prepared.plan
         row = await ctx.db.fetch_row(plan.sql, prepared.values) if prepared.needs_sql else ()
         passthrough = getattr(ctx, "json_passthrough", True)
-        return assemble(plan, row, passthrough, prepared.failed, prepared.chosen)
+        return assemble(plan, row, passthrough, prepared.failed)
 
     def _plan(
         self,

@@ -33,8 +33,9 @@ class NodePlanning:
 
     def node(
         self, field_def: Any, key: str, nodes: list[FieldNode]
-    ) -> tuple[list[str], str, str | None, dict[str, Shape]]:
-        """(LATERAL joins, JSON column, audit column or None, redaction shape by type)."""
+    ) -> tuple[list[str], list[str], bool, dict[str, Shape]]:
+        """(LATERAL joins, columns: JSON, audit and the type the ID named, audited, redaction
+        shape by type)."""
         planned: dict[str, tuple[str, str | None, list[str], Shape]] = {}
         refused: dict[str, str] = {}
         for type_name, policy in NODE_POLICIES.items():
@@ -93,6 +94,6 @@ class NodePlanning:
         json_column = (
             f"coalesce({', '.join(jsons)})::text" if len(jsons) > 1 else f"{jsons[0]}::text"
         )
-        aud_column = f"coalesce({', '.join(auds)})" if auds else None
+        aud_column = f"coalesce({', '.join(auds)})" if auds else "NULL"
         shapes = {name: parts[3] for name, parts in planned.items()}
-        return joins, json_column, aud_column, shapes
+        return joins, [json_column, aud_column, type_param], bool(auds), shapes

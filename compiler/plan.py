@@ -117,14 +117,10 @@ class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
                 roots.append(RootPlan(key, nullable, denied=(refused, nodes)))
                 continue
             if name == "node":
-                node_joins, json_column, aud_column, shapes = self.node(field_def, key, nodes)
+                node_joins, node_columns, audited, shapes = self.node(field_def, key, nodes)
                 joins.extend(node_joins)
-                columns.extend([json_column, aud_column or "NULL"])
-                roots.append(
-                    RootPlan(
-                        key, nullable, audited=aud_column is not None, lookup=nodes, shapes=shapes
-                    )
-                )
+                columns.extend(node_columns)
+                roots.append(RootPlan(key, nullable, audited=audited, lookup=nodes, shapes=shapes))
                 continue
             if root is None:  # `viewer`: the caller's identity
                 alias = self.alias("r")

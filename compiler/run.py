@@ -73,7 +73,6 @@ def assemble(
     row: Any,
     passthrough: bool = True,
     failed: dict[str, Exception] | None = None,
-    chosen: dict[str, str] | None = None,
 ) -> Answer | None:
     """The response (JSON text kept as is unless redactions or errors need a walk), the
     redactions and the audited reads; None (the resolver path answers) when a root is
@@ -105,6 +104,12 @@ def assemble(
             continue
         text, aud = row[column], row[column + 1]
         column += 2
+        shape = root.shape
+        if root.shapes is not None:
+            # `node(id)`: the shape of the type its ID named (a third column)
+            chosen = row[column]
+            column += 1
+            shape = (root.shapes[chosen] or None) if chosen is not None else None
         if text is None:
             if root.lookup is None:
                 return None  # a non-null root would null the whole response: not planned
@@ -116,12 +121,6 @@ def assemble(
             )
             data[root.key] = None
             continue
-        shape = root.shape
-        if root.shapes is not None:
-            # `node(id)`: the shape of the type its ID named (unknown: the resolver path)
-            if chosen is None or root.key not in chosen:
-                return None
-            shape = root.shapes[chosen[root.key]] or None
         if shape is not None or not passthrough:
             value = orjson.loads(text)
             if shape is not None:
