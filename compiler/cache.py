@@ -20,7 +20,7 @@ from graphql.execution.values import get_variable_values
 from compiler.collect import Collector, Unsupported
 from compiler.plan import Planner
 from compiler.run import Answer, assemble, params
-from compiler.shapes import Inputs, Plan
+from compiler.shapes import Inputs, Plan, RootPlan
 from compiler.writes import WritePlan, WritePlanner, write_values
 from core.errors import ApiError
 
@@ -129,7 +129,13 @@ class CompiledReads:
         inputs.principal = principal
         try:
             values = params(plan, principal.tenant_id, inputs)
-        except (Unsupported, ApiError) as why:
+        except ApiError as why:
+            failing = _failing_list(plan, inputs)
+            if failing is not None:
+                return Prepared(failing, [], False, {})
+            self.reasons[f"input: {type(why).__name__}"] += 1
+            return None  # e.g. an invalid cursor in a nested page: the resolver path's error
+        except Unsupported as why:
             self.reasons[f"input: {type(why).__name__}"] += 1
             return None  # e.g. an invalid ID or page size: the resolver path's error
         # only `__typename` at the root: nothing to ask the database
@@ -245,6 +251,24 @@ class CompiledReads:
     def share(self) -> float:
         total = self.compiled + self.fallbacks
         return self.compiled / total if total else 0.0
+
+
+def _failing_list(plan: Plan, inputs: Inputs) -> Plan | None:
+    """The answer when a root list's own argument failed (an invalid cursor or page size),
+    as a plan without SQL; None if other roots ask the database (a failing non-null root
+    cancels them, and what they reported by then depends on timing)."""
+    if inputs.listing_error is None:
+        return None
+    key, exc = inputs.listing_error
+    roots = []
+    for root in plan.roots:
+        if root.key == key and root.nodes is not None:
+            roots.append(RootPlan(key, root.nullable, denied=(lambda: exc, root.nodes)))
+        elif root.typename is None and root.denied is None:
+            return None
+        else:
+            roots.append(root)
+    return Plan(sql="", params=[], checks=[], roots=roots)
 
 
 def _tag(variables: dict[str, Any], name: str) -> Hashable:

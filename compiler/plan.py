@@ -53,10 +53,16 @@ class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
         # request-time conditions for the plan to apply (else the resolver path answers)
         self.checks: list[Callable[[Inputs], None]] = []
         self.aliases = 0
+        # the root list being planned, and how deep in relations: a bad argument of the
+        # root list itself is an error the plan can answer (compiler/cache.py)
+        self.listing: str | None = None
+        self.nested = 0
 
     # -- helpers -------------------------------------------------------------------------
 
     def param(self, fn: Param, cast: str) -> str:
+        if self.listing is not None and self.nested == 0:
+            fn = _own_argument(fn, self.listing)
         self.params.append(fn)
         return f"${len(self.params) + 1}::{cast}"  # $1 is the tenant
 
@@ -130,13 +136,17 @@ class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
                 roots.append(RootPlan(key, nullable))
                 continue
             shape = Shape()
+            self.listing = None if root.by_id else key
             lateral, alias, audited = self.root(root, field_def, key, nodes, shape)
+            self.listing = None
             joins.append(lateral)
             columns.append(f"{alias}.j::text")
             columns.append(f"{alias}.a" if audited else "NULL")
             lookup = nodes if root.by_id and nullable else None
             roots.append(
-                RootPlan(key, nullable, audited=audited, shape=shape or None, lookup=lookup)
+                RootPlan(
+                    key, nullable, audited=audited, shape=shape or None, lookup=lookup, nodes=nodes
+                )
             )
         if any(r.denied and not r.nullable for r in roots) and joins:
             # a failing non-null root cancels its siblings: what they reported by then
@@ -291,7 +301,14 @@ class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
         shape.items.append(("redacted", key, category))
         return "NULL"
 
-    def relation(
+    def relation(self, *args: Any) -> tuple[str, str | None]:
+        self.nested += 1
+        try:
+            return self._relation(*args)
+        finally:
+            self.nested -= 1
+
+    def _relation(
         self,
         t: TableType,
         alias: str,
@@ -337,3 +354,16 @@ class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
         if child_shape:
             shape.items.append(("connection", key, child_shape))
         return f"{sub}.j", (f"{sub}.a" if audited else None)
+
+
+def _own_argument(fn: Param, key: str) -> Param:
+    """`fn`, noting which root list's own argument failed (a page size, a cursor)."""
+
+    def value(i: Inputs) -> Any:
+        try:
+            return fn(i)
+        except ApiError as exc:
+            i.listing_error = (key, exc)
+            raise
+
+    return value

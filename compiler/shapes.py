@@ -21,6 +21,8 @@ class Inputs:
     failed: dict[str, Exception] = field(default_factory=dict)
     # `node(id)` roots: the type their ID named, by response key
     chosen: dict[str, str] = field(default_factory=dict)
+    # a root list's own argument that failed: (response key, the resolver's error)
+    listing_error: tuple[str, Exception] | None = None
     principal: Any = None  # whose rows a widget key or visitor sees (compiler/audience.py)
 
 
@@ -47,6 +49,7 @@ class RootPlan:
     lookup: list[FieldNode] | None = None
     # `node(id)`: the redaction shape of each type it may answer (the ID picks one)
     shapes: dict[str, Shape] | None = None
+    nodes: list[FieldNode] | None = None  # the root field's nodes (to locate an error)
 
 
 @dataclass

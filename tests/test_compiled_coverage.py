@@ -136,6 +136,18 @@ async def test_root_combinations_answer_alike(app, api, world, audits, owner_url
     for needle in [*needles, None]:
         for principal, token in tokens.items():
             await differ.check(token, search, {"q": needle})
+    bad_pages = [
+        '{ spaces(after: "junk") { totalCount } }',
+        '{ __typename s: spaces(first: 2, after: "e30") { edges { node { id } } } }',
+        '{{ c: contact(id: "{}") {{ id }} contacts(after: "!!") {{ totalCount }} }}'.format(
+            world.ids["Contact"][0]
+        ),
+        '{ spaces(first: 1) { edges { node { blocks(after: "junk") { totalCount } } } } }',
+        '{ spaces(after: "junk") { totalCount } contacts { totalCount } }',
+    ]
+    for query in bad_pages:
+        for principal, token in tokens.items():
+            await differ.check(token, query, None)
     print(f"\nroot combinations: {differ.compiled}/{differ.total} compiled, {by_principal}")
     print(app.state.compiled_reads.reasons)
     # a subject may read none of these roots: every combination is a denial the planner
