@@ -20,7 +20,7 @@ from graphql.execution.values import get_variable_values
 from compiler.collect import Collector, Unsupported
 from compiler.plan import Planner
 from compiler.run import Answer, assemble, params
-from compiler.shapes import Inputs, Plan
+from compiler.shapes import Inputs, Plan, RootPlan
 from compiler.writes import WritePlan, WritePlanner, write_values
 from core.errors import ApiError
 
@@ -34,10 +34,12 @@ class Prepared:
     plan: Plan
     values: list[Any]
     needs_sql: bool
+    # root lookups whose ID did not decode: null and this error (compiler/run.py assemble)
+    failed: dict[str, Exception]
 
 
-# principals whose reads are their tenant's rows, by policy: the only ones compiled
-SCOPED_BY_TENANT = frozenset({"member", "partner"})
+# principals compiled: a widget key's and a visitor's narrower view is compiler/audience.py
+COMPILED_KINDS = frozenset({"member", "partner", "subject", "widget", "visitor"})
 
 
 class CompiledReads:
@@ -65,11 +67,10 @@ class CompiledReads:
         ctx: Any,
     ) -> Answer | None:
         """The answer if this path gives it, else None (nothing was recorded)."""
-        if not self.enabled or self.schema is None or not ctx.principal.authenticated:
+        if not self.enabled or self.schema is None:
             return None
-        if ctx.principal.kind not in SCOPED_BY_TENANT:
-            # widget keys, visitors and subjects see less than their tenant: the resolvers
-            # narrow their reads (published, bound, their own spaces); the compiler does not
+        # an unauthenticated caller is refused at every root the compiler knows, without SQL
+        if ctx.principal.authenticated and ctx.principal.kind not in COMPILED_KINDS:
             return None
         answer = await self._answer(document, query, operation_name, raw_variables, ctx)
         if answer is None:
@@ -121,18 +122,25 @@ class CompiledReads:
         if isinstance(coerced, list):
             return None  # the resolver path reports the variable errors
         variables = coerced.coerced
-        plan = self._plan(document, query, op, variables, authz)
+        plan = self._plan(document, query, op, variables, authz, principal)
         if plan is None:
             return None
         inputs = Inputs(variables, settings.default_page_size, settings.max_page_size)
+        inputs.principal = principal
         try:
             values = params(plan, principal.tenant_id, inputs)
-        except (Unsupported, ApiError) as why:
+        except ApiError as why:
+            failing = _failing_list(plan, inputs)
+            if failing is not None:
+                return Prepared(failing, [], False, {})
+            self.reasons[f"input: {type(why).__name__}"] += 1
+            return None  # e.g. an invalid cursor in a nested page: the resolver path's error
+        except Unsupported as why:
             self.reasons[f"input: {type(why).__name__}"] += 1
             return None  # e.g. an invalid ID or page size: the resolver path's error
         # only `__typename` at the root: nothing to ask the database
         needs_sql = any(r.typename is None and r.denied is None for r in plan.roots)
-        return Prepared(plan, values, needs_sql)
+        return Prepared(plan, values, needs_sql, inputs.failed)
 
     def prepare_write(
         self,
@@ -197,7 +205,8 @@ class CompiledReads:
             return None
         plan = prepared.plan
         row = await ctx.db.fetch_row(plan.sql, prepared.values) if prepared.needs_sql else ()
-        return assemble(plan, row, getattr(ctx, "json_passthrough", True))
+        passthrough = getattr(ctx, "json_passthrough", True)
+        return assemble(plan, row, passthrough, prepared.failed)
 
     def _plan(
         self,
@@ -206,13 +215,16 @@ class CompiledReads:
         op: OperationDefinitionNode,
         variables: dict[str, Any],
         authz: Any,
+        principal: Any,
     ) -> Plan | None:
         assert self.schema is not None
         shape = tuple(
             (d.variable.name.value, _tag(variables, d.variable.name.value))
             for d in op.variable_definitions or ()
         )
-        key = (query, op.name.value if op.name else None, authz.identity(), shape)
+        # an unauthenticated caller's error depends on why its credential was refused
+        identity = (authz.identity(), principal.rejected, principal.refusal)
+        key = (query, op.name.value if op.name else None, identity, shape)
         plan = self._plans.get(key)
         if plan is None:
             fragments = {
@@ -222,7 +234,7 @@ class CompiledReads:
             }
             collector = Collector(self.schema, fragments, variables)
             try:
-                plan = Planner(self.schema, collector, authz, variables).operation(op)
+                plan = Planner(self.schema, collector, authz, variables, principal).operation(op)
             except Unsupported as why:
                 log.debug("not compiled: %s", why)
                 self.reasons[str(why)] += 1
@@ -239,6 +251,24 @@ class CompiledReads:
     def share(self) -> float:
         total = self.compiled + self.fallbacks
         return self.compiled / total if total else 0.0
+
+
+def _failing_list(plan: Plan, inputs: Inputs) -> Plan | None:
+    """The answer when a root list's own argument failed (an invalid cursor or page size),
+    as a plan without SQL; None if other roots ask the database (a failing non-null root
+    cancels them, and what they reported by then depends on timing)."""
+    if inputs.listing_error is None:
+        return None
+    key, exc = inputs.listing_error
+    roots = []
+    for root in plan.roots:
+        if root.key == key and root.nodes is not None:
+            roots.append(RootPlan(key, root.nullable, denied=(lambda: exc, root.nodes)))
+        elif root.typename is None and root.denied is None:
+            return None
+        else:
+            roots.append(root)
+    return Plan(sql="", params=[], checks=[], roots=roots)
 
 
 def _tag(variables: dict[str, Any], name: str) -> Hashable:

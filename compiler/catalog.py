@@ -80,6 +80,7 @@ class TableType:
     subject_column: str | None = None  # whose personal data: the audit's subject
     relations: dict[str, ToOne | Children | Consents] = field(default_factory=dict)
     model: Any = None
+    typed_body: str | None = None  # the field giving `body` as its kind's type (compiler/bodies.py)
 
     def nullable(self, column: str) -> bool:
         return bool(self.model.__table__.c[column].nullable)
@@ -170,6 +171,7 @@ TYPES: dict[str, TableType] = {
             **TIMESTAMPS,
         },
         relations={"space": ToOne("Space", "space_id")},
+        typed_body="content",
     ),
     "SpaceAccess": TableType(
         name="SpaceAccess",
@@ -248,6 +250,8 @@ class Root:
     keyset: Keyset | None = None
     # connection arguments the compiler understands besides first/after: name -> column
     filters: dict[str, str] = field(default_factory=dict)
+    # `search`: (policy object read in full, column) pairs it may match
+    searchable: tuple[tuple[str, str], ...] = ()
 
 
 ROOTS: dict[str, Root] = {
@@ -257,6 +261,26 @@ ROOTS: dict[str, Root] = {
     "spaces": Root(
         "Space", ("Space", "read"), by_id=False, keyset=SPACE_KEYSET, filters={"status": "status"}
     ),
-    # `search` is left to the resolver path (its filter needs read on the searched fields)
-    "contacts": Root("Contact", ("Contact", "read"), by_id=False, keyset=CONTACT_KEYSET),
+    # resolvers/contacts.py SEARCHABLE
+    "contacts": Root(
+        "Contact",
+        ("Contact", "read"),
+        by_id=False,
+        keyset=CONTACT_KEYSET,
+        searchable=(
+            ("Contact.fullName", "full_name"),
+            ("Contact.company", "company"),
+            ("Contact.email", "email"),
+        ),
+    ),
+}
+
+
+# types `node(id)` fetches (schema/node.py), with the policy object their read checks
+NODE_POLICIES = {
+    "Space": "Space",
+    "Block": "Block",
+    "Contact": "Contact",
+    "SpaceAccess": "SpaceAccess",
+    "ConsentEvent": "Consent",
 }

@@ -11,21 +11,27 @@ are planned in compiler/connections.py, current consents in compiler/consents.py
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from graphql import FieldNode, GraphQLObjectType, GraphQLSchema, OperationDefinitionNode
 
-from compiler import sql
+from compiler import bodies, sql
+from compiler.audience import NARROWED, Audience
 from compiler.catalog import ROOTS, TYPES, Children, Consents, Root, TableType, ToOne
 from compiler.collect import Collector, Fields, Getter, Unsupported, argument
 from compiler.connections import ConnectionPlanning
 from compiler.consents import ConsentPlanning
+from compiler.node import NodePlanning
 from compiler.shapes import MAX_KEYS, Inputs, Param, Plan, RootPlan, Shape
+from compiler.viewer import viewer_json
+from core.auth import REFUSALS, Principal
+from core.errors import ApiError, Forbidden, Unauthenticated
 from core.ids import decode_id
 from policies.redaction import Decision
 
 
-class Planner(ConnectionPlanning, ConsentPlanning):
+class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
     """One operation's statement, its parameters and how to read its row."""
 
     def __init__(
@@ -34,8 +40,12 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         collector: Collector,
         authz: Any,
         variables: dict[str, Any],
+        principal: Principal | None = None,
     ) -> None:
         self.schema = schema
+        self.principal = principal
+        kind = principal.kind if principal is not None else None
+        self.audience = Audience(kind, self.param) if kind in NARROWED else None
         self.collector = collector
         self.authz = authz
         self.variables = variables  # only their shape (null or not, booleans) shapes the plan
@@ -43,10 +53,16 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         # request-time conditions for the plan to apply (else the resolver path answers)
         self.checks: list[Callable[[Inputs], None]] = []
         self.aliases = 0
+        # the root list being planned, and how deep in relations: a bad argument of the
+        # root list itself is an error the plan can answer (compiler/cache.py)
+        self.listing: str | None = None
+        self.nested = 0
 
     # -- helpers -------------------------------------------------------------------------
 
     def param(self, fn: Param, cast: str) -> str:
+        if self.listing is not None and self.nested == 0:
+            fn = _own_argument(fn, self.listing)
         self.params.append(fn)
         return f"${len(self.params) + 1}::{cast}"  # $1 is the tenant
 
@@ -61,6 +77,27 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         obj, act = permission
         return f"You may not {act} {obj}."
 
+    def seen(self, t: TableType) -> TableType:
+        """`t` as this caller may see it: a widget key or visitor reads fewer rows."""
+        if self.audience is None:
+            return t
+        return replace(t, table=self.audience.table(t.table))
+
+    def refused(self, permission: tuple[str, str] | None) -> Callable[[], ApiError] | None:
+        """The error a root field's `Can` raises (schema/permissions.py `require`), if any."""
+        p = self.principal
+        if p is not None and not p.authenticated:
+            if p.refusal is not None and p.refusal in REFUSALS:
+                text, reason = REFUSALS[p.refusal], f"KEY_{p.refusal.upper()}"
+                return lambda: Unauthenticated(text, reason=reason)
+            if p.rejected:
+                return lambda: Unauthenticated("The bearer token is invalid or has been revoked.")
+            return Unauthenticated
+        denied = self.denied(permission)
+        if denied is None:
+            return None
+        return lambda: Forbidden(denied)
+
     # -- operation -----------------------------------------------------------------------
 
     def operation(self, op: OperationDefinitionNode) -> Plan:
@@ -70,50 +107,72 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         columns: list[str] = []
         joins: list[str] = []
         selected = self.collector.fields(query_type.name, [op.selection_set])
-        lookups = sum(1 for nodes in selected.values() if nodes[0].name.value != "__typename")
         for key, nodes in selected.items():
             name = nodes[0].name.value
             if name == "__typename":
                 roots.append(RootPlan(key, nullable=False, typename=query_type.name))
                 continue
             root = ROOTS.get(name)
-            if root is None:
+            if root is None and name not in ("viewer", "node"):
                 raise Unsupported(f"root field {name}")
             field_def = query_type.fields[name]
-            message = self.denied(root.permission)
-            if message is not None:
-                if not str(field_def.type).endswith("!"):
-                    # a nullable root answers null at its path, its siblings survive
-                    raise Unsupported("a denied nullable root field")
-                # graphql-core reports the first failing non-null root field only: the
-                # answer is known when it comes first
-                if lookups > 1:
-                    # siblings answer (or fail) on their own, in an order graphql-core keeps
-                    raise Unsupported("a denied root field beside others")
-                return Plan(
-                    sql="",
-                    params=[],
-                    checks=[],
-                    roots=[RootPlan(key, nullable=False, denied=(message, nodes))],
-                )
+            nullable = not str(field_def.type).endswith("!")
+            refused = self.refused(root.permission if root is not None else None)
+            if refused is not None:
+                # no SQL: null and the error at its path (compiler/run.py orders the errors)
+                roots.append(RootPlan(key, nullable, denied=(refused, nodes)))
+                continue
+            if name == "node":
+                node_joins, node_columns, audited, shapes = self.node(field_def, key, nodes)
+                joins.extend(node_joins)
+                columns.extend(node_columns)
+                roots.append(RootPlan(key, nullable, audited=audited, lookup=nodes, shapes=shapes))
+                continue
+            if root is None:  # `viewer`: the caller's identity
+                alias = self.alias("r")
+                json = viewer_json(self.collector.fields("Viewer", nodes), self.param)
+                joins.append(f"LEFT JOIN LATERAL (SELECT {json} AS j) {alias} ON true")
+                columns.extend([f"{alias}.j::text", "NULL"])
+                roots.append(RootPlan(key, nullable))
+                continue
             shape = Shape()
-            lateral, alias, audited = self.root(root, field_def, nodes, shape)
+            self.listing = None if root.by_id else key
+            lateral, alias, audited = self.root(root, field_def, key, nodes, shape)
+            self.listing = None
             joins.append(lateral)
             columns.append(f"{alias}.j::text")
             columns.append(f"{alias}.a" if audited else "NULL")
-            nullable = not str(field_def.type).endswith("!")
-            roots.append(RootPlan(key, nullable, audited=audited, shape=shape or None))
-        text = f"SELECT {', '.join(columns) or 'NULL'} FROM (SELECT 1) AS _root " + " ".join(joins)
+            lookup = nodes if root.by_id and nullable else None
+            roots.append(
+                RootPlan(
+                    key, nullable, audited=audited, shape=shape or None, lookup=lookup, nodes=nodes
+                )
+            )
+        if any(r.denied and not r.nullable for r in roots) and joins:
+            # a failing non-null root cancels its siblings: what they reported by then
+            # depends on timing
+            raise Unsupported("a denied root field beside others")
+        # $1 (the tenant) is named even when no root uses it, so that it has a type
+        source = "(SELECT $1::uuid AS _tenant) AS _root"
+        text = f"SELECT {', '.join(columns) or 'NULL'} FROM {source} " + " ".join(joins)
         return Plan(sql=text, params=self.params, checks=self.checks, roots=roots)
 
     def root(
-        self, root: Root, field_def: Any, nodes: list[FieldNode], shape: Shape
+        self, root: Root, field_def: Any, key: str, nodes: list[FieldNode], shape: Shape
     ) -> tuple[str, str, bool]:
-        target = TYPES[root.target]
+        target = self.seen(TYPES[root.target])
         if root.by_id:
             get_id = argument(field_def, nodes[0], "id")
-            type_name = root.target
-            id_param = self.param(lambda i: decode_id(get_id(i.variables), type_name), "uuid")
+
+            def row_id(i: Inputs, g: Getter = get_id, type_name: str = root.target) -> Any:
+                try:
+                    return decode_id(g(i.variables), type_name)
+                except ApiError as exc:
+                    # the resolver's error at this root's path; the statement finds no row
+                    i.failed[key] = exc
+                    return None
+
+            id_param = self.param(row_id, "uuid")
             t = self.alias("t")
             fields = self.collector.fields(target.name, nodes)
             json, aud, inner = self.object(target, t, fields, shape)
@@ -134,15 +193,8 @@ class Planner(ConnectionPlanning, ConsentPlanning):
                     return g(i.variables)
 
                 where.append((column, self.param(value, "text")))
-        if "search" in field_def.args:
-            get_search = argument(field_def, nodes[0], "search")
-
-            def no_search(i: Inputs, g: Getter = get_search) -> None:
-                value = g(i.variables)
-                if value and value.strip():
-                    raise Unsupported("search")
-
-            self.checks.append(no_search)
+        if root.searchable:
+            target = self.searched(target, argument(field_def, nodes[0], "search"), root)
         return self.connection(
             target,
             root.keyset,
@@ -153,6 +205,27 @@ class Planner(ConnectionPlanning, ConsentPlanning):
             shape=shape,
             handled=root.filters.keys(),
         )
+
+    def searched(self, target: TableType, get_search: Getter, root: Root) -> TableType:
+        """The rows matching `search` (resolvers/contacts.py search_clause): only columns
+        the caller may read in full are matched; none is FORBIDDEN (the resolver path)."""
+        columns = [column for obj, column in root.searchable if self.authz.can(obj, "read")]
+
+        def pattern(i: Inputs, g: Getter = get_search) -> str | None:
+            value = g(i.variables)
+            if not value or not value.strip():
+                return None
+            if not columns:
+                raise Unsupported("search without a readable field")
+            text = value[:200].strip()
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return f"%{escaped}%"
+
+        p = self.param(pattern, "text")
+        s = self.alias("s")
+        matches = " OR ".join(f"{s}.{c} ILIKE {p} ESCAPE '\\'" for c in columns)
+        where = f"{p} IS NULL" + (f" OR {matches}" if matches else "")
+        return replace(target, table=f"(SELECT * FROM {target.table} {s} WHERE {where})")
 
     # -- objects -------------------------------------------------------------------------
 
@@ -181,6 +254,9 @@ class Planner(ConnectionPlanning, ConsentPlanning):
                 column, _, kind = t.personal[name]
                 value = self.personal(t, alias, key, name, audited, shape)
                 expr = sql.json_text(value, t.json_kind(column, kind), t.nullable(column))
+            elif name == t.typed_body:
+                content = bodies.content(alias, nodes, self.collector.fields)
+                expr = sql.json_nullable(f"({content})::text")
             elif name in t.relations:
                 value, aud = self.relation(
                     t, alias, t.relations[name], graphql_type.fields[name], nodes, joins, shape, key
@@ -232,7 +308,14 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         shape.items.append(("redacted", key, category))
         return "NULL"
 
-    def relation(
+    def relation(self, *args: Any) -> tuple[str, str | None]:
+        self.nested += 1
+        try:
+            return self._relation(*args)
+        finally:
+            self.nested -= 1
+
+    def _relation(
         self,
         t: TableType,
         alias: str,
@@ -250,7 +333,7 @@ class Planner(ConnectionPlanning, ConsentPlanning):
             return "NULL", None
         if isinstance(rel, Consents):
             return self.consents(rel, alias, field_def, nodes, joins, shape, key)
-        target = TYPES[rel.target]
+        target = self.seen(TYPES[rel.target])
         child_shape = Shape()
         if isinstance(rel, ToOne):
             fields = self.collector.fields(target.name, nodes)
@@ -278,3 +361,16 @@ class Planner(ConnectionPlanning, ConsentPlanning):
         if child_shape:
             shape.items.append(("connection", key, child_shape))
         return f"{sub}.j", (f"{sub}.a" if audited else None)
+
+
+def _own_argument(fn: Param, key: str) -> Param:
+    """`fn`, noting which root list's own argument failed (a page size, a cursor)."""
+
+    def value(i: Inputs) -> Any:
+        try:
+            return fn(i)
+        except ApiError as exc:
+            i.listing_error = (key, exc)
+            raise
+
+    return value

@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from graphql.pyutils import Path
 
 from compiler.shapes import Inputs, Plan, Shape
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFound
 
 
 def report(
@@ -68,32 +68,64 @@ class Answer:
     reads: list[tuple[uuid.UUID, str]]
 
 
-def assemble(plan: Plan, row: Any, passthrough: bool = True) -> Answer | None:
+def assemble(
+    plan: Plan,
+    row: Any,
+    passthrough: bool = True,
+    failed: dict[str, Exception] | None = None,
+) -> Answer | None:
     """The response (JSON text kept as is unless redactions or errors need a walk), the
     redactions and the audited reads; None (the resolver path answers) when a root is
     missing."""
     data: dict[str, Any] = {}
     answer = Answer(data, [], [], [])
+    # denied roots fail as their resolvers start, in field order, before any SQL answers;
+    # the first non-null one nulls the whole response (the planner leaves it no siblings)
+    fatal: GraphQLError | None = None
+    for root in plan.roots:
+        if root.denied is None:
+            continue
+        refused, nodes = root.denied
+        exc = refused()
+        error = GraphQLError(str(exc), nodes, path=[root.key], original_error=exc)
+        if root.nullable:
+            answer.errors.append(error)
+        elif fatal is None:
+            fatal = error
+    if fatal is not None:
+        return Answer(None, [*answer.errors, fatal], [], [])
     column = 0
     for root in plan.roots:
         if root.denied is not None:
-            message, nodes = root.denied
-            error = GraphQLError(message, nodes, path=[root.key], original_error=Forbidden(message))
-            return Answer(None, [error], [], [])
+            data[root.key] = None
+            continue
         if root.typename is not None:
             data[root.key] = root.typename
             continue
         text, aud = row[column], row[column + 1]
         column += 2
+        shape = root.shape
+        if root.shapes is not None:
+            # `node(id)`: the shape of the type its ID named (a third column)
+            chosen = row[column]
+            column += 1
+            shape = (root.shapes[chosen] or None) if chosen is not None else None
         if text is None:
-            # a lookup that found nothing answers null plus NOT_FOUND at its path, and a
-            # non-null root nulls the whole response: the resolver path says either
-            return None
-        if root.shape is not None or not passthrough:
+            if root.lookup is None:
+                return None  # a non-null root would null the whole response: not planned
+            # a lookup that found nothing (or had an undecodable ID) is null, with its error
+            exc = (failed or {}).get(root.key) or NotFound()
+            where = [root.key]
+            answer.errors.append(
+                GraphQLError(str(exc), root.lookup, path=where, original_error=exc)
+            )
+            data[root.key] = None
+            continue
+        if shape is not None or not passthrough:
             value = orjson.loads(text)
-            if root.shape is not None:
-                where = Path(None, root.key, None)
-                report(root.shape, value, where, answer.redactions, answer.errors)
+            if shape is not None:
+                at = Path(None, root.key, None)
+                report(shape, value, at, answer.redactions, answer.errors)
             data[root.key] = value
         else:
             data[root.key] = orjson.Fragment(text)

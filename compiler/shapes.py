@@ -17,6 +17,13 @@ class Inputs:
     variables: dict[str, Any]
     default_page_size: int
     max_page_size: int
+    # root lookups whose ID failed to decode, by response key: null and this error
+    failed: dict[str, Exception] = field(default_factory=dict)
+    # `node(id)` roots: the type their ID named, by response key
+    chosen: dict[str, str] = field(default_factory=dict)
+    # a root list's own argument that failed: (response key, the resolver's error)
+    listing_error: tuple[str, Exception] | None = None
+    principal: Any = None  # whose rows a widget key or visitor sees (compiler/audience.py)
 
 
 @dataclass
@@ -36,8 +43,13 @@ class RootPlan:
     typename: str | None = None  # `__typename` at the root: a constant, no SQL
     audited: bool = False
     shape: Shape | None = None
-    # the caller may not read this root: the answer is this one FORBIDDEN error
-    denied: tuple[str, list[FieldNode]] | None = None
+    # the caller may not read this root: null (or no data) and this error, made per request
+    denied: tuple[Callable[[], Exception], list[FieldNode]] | None = None
+    # a lookup by ID: none found is null and NOT_FOUND at its path (its nodes locate it)
+    lookup: list[FieldNode] | None = None
+    # `node(id)`: the redaction shape of each type it may answer (the ID picks one)
+    shapes: dict[str, Shape] | None = None
+    nodes: list[FieldNode] | None = None  # the root field's nodes (to locate an error)
 
 
 @dataclass

@@ -1,0 +1,99 @@
+"""`node(id)`: the object of any compiled type by its global ID (resolvers/node.py).
+
+The ID's type is known only per request, so the statement holds one lookup per compiled
+type and the parameters enable at most one. As the resolver does: a malformed ID is
+INVALID_ID, a type `node` cannot fetch NOT_FOUND, a type the caller may not read
+FORBIDDEN, a missing row NOT_FOUND. A node type the compiler does not plan leaves the
+request to the resolver path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import FieldNode, GraphQLObjectType
+
+from compiler.catalog import NODE_POLICIES, TYPES
+from compiler.collect import Unsupported, argument
+from compiler.shapes import Inputs, Shape
+from core.errors import ApiError, Forbidden, NotFound
+from core.ids import parse_id
+
+
+class NodePlanning:
+    """The `node` part of `Planner` (compiler/plan.py), which provides the helpers."""
+
+    schema: Any
+    param: Any
+    alias: Any
+    collector: Any
+    object: Any
+    seen: Any
+    denied: Any
+
+    def node(
+        self, field_def: Any, key: str, nodes: list[FieldNode]
+    ) -> tuple[list[str], list[str], bool, dict[str, Shape]]:
+        """(LATERAL joins, columns: JSON, audit and the type the ID named, audited, redaction
+        shape by type)."""
+        planned: dict[str, tuple[str, str | None, list[str], Shape]] = {}
+        refused: dict[str, str] = {}
+        for type_name, policy in NODE_POLICIES.items():
+            message = self.denied((policy, "read"))
+            if message is not None:
+                refused[type_name] = message
+                continue
+            target = self.seen(TYPES[type_name])
+            t = self.alias("t")
+            shape = Shape()
+            try:
+                json, aud, inner = self.object(
+                    target, t, self.collector.fields(type_name, nodes), shape
+                )
+            except Unsupported:
+                continue  # this type's selection: the resolver path, when asked for
+            source = f"FROM {target.table} {t} {' '.join(inner)} WHERE {t}.tenant_id = $1"
+            planned[type_name] = (json, aud, [source, t], shape)
+        get_id = argument(field_def, nodes[0], "id")
+        schema = self.schema
+
+        def row_id(i: Inputs) -> Any:
+            try:
+                type_name, row = parse_id(get_id(i.variables))
+            except ApiError as exc:
+                i.failed[key] = exc
+                return None
+            if type_name in planned:
+                i.chosen[key] = type_name
+                return row
+            if type_name in refused:
+                i.failed[key] = Forbidden(refused[type_name])
+                return None
+            graphql_type = schema.get_type(type_name)
+            if isinstance(graphql_type, GraphQLObjectType) and any(
+                n.name == "Node" for n in graphql_type.interfaces
+            ):
+                raise Unsupported(f"node of type {type_name}")
+            i.failed[key] = NotFound()
+            return None
+
+        id_param = self.param(row_id, "uuid")
+        type_param = self.param(lambda i: i.chosen.get(key), "text")
+        joins, jsons, auds = [], [], []
+        for type_name, (json, aud, (source, t), _shape) in planned.items():
+            alias = self.alias("r")
+            joins.append(
+                f"LEFT JOIN LATERAL (SELECT {json} AS j, {aud or 'NULL'} AS a {source} "
+                f"AND {t}.id = {id_param} AND {type_param} = '{type_name}') {alias} ON true"
+            )
+            jsons.append(f"{alias}.j")
+            if aud is not None:
+                auds.append(f"{alias}.a")
+        if not planned:
+            raise Unsupported("node: no type planned")
+        json_column = (
+            f"coalesce({', '.join(jsons)})::text" if len(jsons) > 1 else f"{jsons[0]}::text"
+        )
+        aud_column = f"coalesce({', '.join(auds)})" if auds else "NULL"
+        shapes = {name: parts[3] for name, parts in planned.items()}
+        return joins, [json_column, aud_column, type_param], bool(auds), shapes
