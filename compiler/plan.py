@@ -6,6 +6,10 @@ subtree discloses personal data, the audit's `subject|field,field` items (`a`). 
 asked here, once per plan: a denied field becomes null and a FORBIDDEN error (a denied
 root the whole answer), field decisions become a column, a SQL mask or NULL. Connections
 are planned in compiler/connections.py, current consents in compiler/consents.py.
+
+Over 300 lines on purpose: the operation, its roots and the objects under them share one
+parameter list and one alias counter; connections, consents, orders and typed bodies live
+in modules of their own.
 """
 
 from __future__ import annotations

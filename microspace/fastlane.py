@@ -20,6 +20,9 @@ refused), the cost and node limits, the rate limit, the tenant's admission and t
 deadline. Anything this lane does not answer exactly as the whole way would (errors, a
 missing row, a limit exceeded, a session start to record, a database error) goes the
 whole way from the start, with nothing taken or written here.
+
+Over 300 lines on purpose: what it checks, runs and refuses is one invariant (answer as
+the whole way would, or not at all), read best in one place.
 """
 
 from __future__ import annotations
