@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,37 +152,23 @@ class CompiledReads:
         authz: Any,
     ) -> tuple[WritePlan, list[Any]] | None:
         """A mutation's one-statement plan (compiler/writes.py) and its parameters, or None."""
-        assert self.schema is not None
+        schema = self.schema
+        assert schema is not None
         op = _operation(document, operation_name)
         if op is None or op.operation is not OperationType.MUTATION:
             return None
-        coerced = get_variable_values(
-            self.schema, op.variable_definitions or (), raw_variables or {}
-        )
+        coerced = get_variable_values(schema, op.variable_definitions or (), raw_variables or {})
         if isinstance(coerced, list):
             return None
         variables = coerced.coerced
-        shape = tuple(
-            (d.variable.name.value, _tag(variables, d.variable.name.value))
-            for d in op.variable_definitions or ()
+        plan = self._cached(
+            ("write", authz.identity()),
+            document,
+            query,
+            op,
+            variables,
+            lambda c: WritePlanner(schema, c, authz, variables).mutation(op),
         )
-        key = ("write", query, op.name.value if op.name else None, authz.identity(), shape)
-        plan = self._plans.get(key)
-        if plan is None:
-            fragments = {
-                d.name.value: d
-                for d in document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
-            collector = Collector(self.schema, fragments, variables)
-            try:
-                plan = WritePlanner(self.schema, collector, authz, variables).mutation(op)
-            except Unsupported as why:
-                self.reasons[str(why)] += 1
-                plan = UNSUPPORTED
-            if len(self._plans) >= MAX_PLANS:
-                self._plans.clear()
-            self._plans[key] = plan
         if not isinstance(plan, WritePlan):
             return None
         try:
@@ -217,13 +203,36 @@ class CompiledReads:
         authz: Any,
         principal: Any,
     ) -> Plan | None:
+        schema = self.schema
+        assert schema is not None
+        # an unauthenticated caller's error depends on why its credential was refused
+        identity = (authz.identity(), principal.rejected, principal.refusal)
+        plan = self._cached(
+            identity,
+            document,
+            query,
+            op,
+            variables,
+            lambda c: Planner(schema, c, authz, variables, principal).operation(op),
+        )
+        return plan if isinstance(plan, Plan) else None
+
+    def _cached(
+        self,
+        identity: Hashable,
+        document: DocumentNode,
+        query: str,
+        op: OperationDefinitionNode,
+        variables: dict[str, Any],
+        build: Callable[[Collector], Any],
+    ) -> Any:
+        """The plan of (document, operation, policy identity, variable shape), made once;
+        UNSUPPORTED (with its reason counted) when the planner declines."""
         assert self.schema is not None
         shape = tuple(
             (d.variable.name.value, _tag(variables, d.variable.name.value))
             for d in op.variable_definitions or ()
         )
-        # an unauthenticated caller's error depends on why its credential was refused
-        identity = (authz.identity(), principal.rejected, principal.refusal)
         key = (query, op.name.value if op.name else None, identity, shape)
         plan = self._plans.get(key)
         if plan is None:
@@ -232,9 +241,8 @@ class CompiledReads:
                 for d in document.definitions
                 if isinstance(d, FragmentDefinitionNode)
             }
-            collector = Collector(self.schema, fragments, variables)
             try:
-                plan = Planner(self.schema, collector, authz, variables, principal).operation(op)
+                plan = build(Collector(self.schema, fragments, variables))
             except Unsupported as why:
                 log.debug("not compiled: %s", why)
                 self.reasons[str(why)] += 1
@@ -242,7 +250,7 @@ class CompiledReads:
             if len(self._plans) >= MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan
-        return plan if isinstance(plan, Plan) else None
+        return plan
 
     def forget(self) -> None:
         """Drop every plan (and so every decision taken while planning)."""
