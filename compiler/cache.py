@@ -15,7 +15,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
 )
-from graphql.execution.values import get_variable_values
+from graphql.execution.values import VariableValues, get_variable_values
 
 from compiler.collect import Collector, Unsupported
 from compiler.plan import Planner
@@ -101,6 +101,23 @@ class CompiledReads:
     def known(self, query: str, operation_name: str | None) -> DocumentNode | None:
         return self._known.get((query, operation_name))
 
+    def _operation(
+        self,
+        document: DocumentNode,
+        operation_name: str | None,
+        raw_variables: dict[str, Any] | None,
+        kind: OperationType,
+    ) -> tuple[OperationDefinitionNode, VariableValues] | None:
+        """The operation of this kind and its coerced variables; None when the document has
+        none, or the variables are bad (the resolver path reports them)."""
+        assert self.schema is not None
+        op = _operation(document, operation_name)
+        if op is None or op.operation is not kind:
+            return None
+        definitions = op.variable_definitions or ()
+        coerced = get_variable_values(self.schema, definitions, raw_variables or {})
+        return None if isinstance(coerced, list) else (op, coerced)
+
     def prepare(
         self,
         document: DocumentNode,
@@ -112,15 +129,10 @@ class CompiledReads:
         settings: Any,
     ) -> Prepared | None:
         """The plan and its statement's parameters, or None (the resolver path answers)."""
-        assert self.schema is not None
-        op = _operation(document, operation_name)
-        if op is None or op.operation is not OperationType.QUERY:
+        found = self._operation(document, operation_name, raw_variables, OperationType.QUERY)
+        if found is None:
             return None
-        coerced = get_variable_values(
-            self.schema, op.variable_definitions or (), raw_variables or {}
-        )
-        if isinstance(coerced, list):
-            return None  # the resolver path reports the variable errors
+        op, coerced = found
         variables = coerced.coerced
         plan = self._plan(document, query, op, variables, authz, principal)
         if plan is None:
@@ -154,12 +166,10 @@ class CompiledReads:
         """A mutation's one-statement plan (compiler/writes.py) and its parameters, or None."""
         schema = self.schema
         assert schema is not None
-        op = _operation(document, operation_name)
-        if op is None or op.operation is not OperationType.MUTATION:
+        found = self._operation(document, operation_name, raw_variables, OperationType.MUTATION)
+        if found is None:
             return None
-        coerced = get_variable_values(schema, op.variable_definitions or (), raw_variables or {})
-        if isinstance(coerced, list):
-            return None
+        op, coerced = found
         variables = coerced.coerced
         plan = self._cached(
             ("write", authz.identity()),
