@@ -134,10 +134,11 @@ class CompiledReads:
             return None
         op, coerced = found
         variables = coerced.coerced
-        plan = self._plan(document, query, op, variables, authz, principal)
+        pages = (settings.default_page_size, settings.max_page_size)
+        plan = self._plan(document, query, op, variables, authz, principal, pages)
         if plan is None:
             return None
-        inputs = Inputs(variables, settings.default_page_size, settings.max_page_size)
+        inputs = Inputs(variables, *pages)
         inputs.principal = principal
         try:
             values = params(plan, principal.tenant_id, inputs)
@@ -212,18 +213,20 @@ class CompiledReads:
         variables: dict[str, Any],
         authz: Any,
         principal: Any,
+        pages: tuple[int, int],
     ) -> Plan | None:
         schema = self.schema
         assert schema is not None
-        # an unauthenticated caller's error depends on why its credential was refused
-        identity = (authz.identity(), principal.rejected, principal.refusal)
+        # an unauthenticated caller's error depends on why its credential was refused; a
+        # page size written in the query may be over the maximum
+        identity = (authz.identity(), principal.rejected, principal.refusal, pages)
         plan = self._cached(
             identity,
             document,
             query,
             op,
             variables,
-            lambda c: Planner(schema, c, authz, variables, principal).operation(op),
+            lambda c: Planner(schema, c, authz, variables, principal, pages).operation(op),
         )
         return plan if isinstance(plan, Plan) else None
 

@@ -136,11 +136,11 @@ class ConnectionPlanning:
                 )
                 outer.append((key, count))
             elif name == "pageInfo":
-                info, needs_cursor = self.page_info(
+                info, needs_cursor, aggregated = self.page_info(
                     fnodes, size, x, conn_type, backward=backward, cursors=(has_after, has_before)
                 )
                 cursor_needed |= needs_cursor
-                aggregates = True
+                aggregates |= aggregated
                 outer.append((key, info))
             elif name == "edges":
                 edge_shape = Shape()
@@ -234,6 +234,9 @@ class ConnectionPlanning:
                 node_shape = Shape()
                 fields = self.collector.fields(target.name, fnodes)
                 expr, aud, inner = self.object(target, k, fields, node_shape)
+                if node_shape.fails:
+                    # which entry fails first depends on the rows
+                    raise Unsupported("a failing field under a list")
                 joins.extend(inner)
                 if node_shape:
                     shape.items.append(("object", key, node_shape))
@@ -253,10 +256,13 @@ class ConnectionPlanning:
         *,
         backward: bool,
         cursors: tuple[bool, bool],  # after and before given
-    ) -> tuple[sql.Parts, bool]:
+    ) -> tuple[sql.Parts, bool, bool]:
+        """(JSON, whether it needs the rows' cursors, whether it aggregates the rows: a
+        selection of constants alone does not, and makes no row over no rows)."""
         info_type = object_type(conn_type.fields["pageInfo"])
         pairs: list[tuple[str, sql.Piece]] = []
         cursor_needed = False
+        aggregated = False
         for key, fnodes in self.collector.fields(info_type.name, nodes).items():
             name = fnodes[0].name.value
             expr: sql.Piece
@@ -267,11 +273,12 @@ class ConnectionPlanning:
                 # whether a cursor bounds the range (store/pagination.py _page)
                 if (name == "hasNextPage") != backward:
                     expr = f"(count(*) > {size})::text"
+                    aggregated = True
                 else:
                     bounded = cursors[1] if backward else cursors[0]
                     expr = sql.Raw("true" if bounded else "false")
             elif name in ("startCursor", "endCursor"):
-                cursor_needed = True
+                cursor_needed = aggregated = True
                 direction = "" if (name == "startCursor") != backward else " DESC"
                 first = (
                     f"(array_agg({x}.cur ORDER BY {x}._n{direction}) "
@@ -281,4 +288,4 @@ class ConnectionPlanning:
             else:
                 raise Unsupported(f"PageInfo.{name}")
             pairs.append((key, expr))
-        return sql.json_object(pairs), cursor_needed
+        return sql.json_object(pairs), cursor_needed, aggregated

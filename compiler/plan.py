@@ -5,7 +5,8 @@ LATERAL subqueries of their parent row. Each subquery yields its JSON (`j`) and,
 subtree discloses personal data, the audit's `subject|field,field` items (`a`). Casbin is
 asked here, once per plan: a denied field becomes null and a FORBIDDEN error (a denied
 root the whole answer), field decisions become a column, a SQL mask or NULL. Connections
-are planned in compiler/connections.py, current consents in compiler/consents.py.
+are planned in compiler/connections.py, current consents in compiler/consents.py, bad page
+arguments written in the query and what they null in compiler/failures.py.
 
 Over 300 lines on purpose: the operation, its roots and the objects under them share one
 parameter list and one alias counter; connections, consents, orders and typed bodies live
@@ -26,6 +27,7 @@ from compiler.catalog import ROOTS, TYPES, Children, Consents, Root, TableType, 
 from compiler.collect import Collector, Fields, Getter, Unsupported, argument
 from compiler.connections import ConnectionPlanning
 from compiler.consents import ConsentPlanning
+from compiler.failures import FailurePlanning
 from compiler.node import NodePlanning
 from compiler.shapes import MAX_KEYS, Inputs, Param, Plan, RootPlan, Shape
 from compiler.viewer import viewer_json
@@ -35,7 +37,7 @@ from core.ids import decode_id
 from policies.redaction import Decision
 
 
-class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
+class Planner(ConnectionPlanning, ConsentPlanning, FailurePlanning, NodePlanning):
     """One operation's statement, its parameters and how to read its row."""
 
     def __init__(
@@ -45,8 +47,12 @@ class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
         authz: Any,
         variables: dict[str, Any],
         principal: Principal | None = None,
+        pages: tuple[int, int] | None = None,
     ) -> None:
         self.schema = schema
+        # the default and maximum page size: bad page arguments written in the query are
+        # known while planning (compiler/failures.py)
+        self.pages = pages
         self.principal = principal
         kind = principal.kind if principal is not None else None
         self.audience = Audience(kind, self.param) if kind in NARROWED else None
@@ -143,6 +149,8 @@ class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
             self.listing = None if root.by_id else key
             lateral, alias, audited = self.root(root, field_def, key, nodes, shape)
             self.listing = None
+            if shape.fails and not nullable:
+                raise Unsupported("a failing field under a non-null root")
             joins.append(lateral)
             columns.append(f"{alias}.j::text")
             columns.append(f"{alias}.a" if audited else "NULL")
@@ -239,6 +247,13 @@ class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
         """(JSON text, audit expression or None, LATERAL joins) of one row."""
         if len(fields) > MAX_KEYS:
             raise Unsupported("too many fields in one object")
+        failure = self.failure(t, fields)
+        if failure is not None:
+            # null wherever the row exists: no field of it is read (nor audited)
+            if any(nodes[0].name.value in t.personal for nodes in fields.values()):
+                raise Unsupported("personal data beside a failing field")
+            shape.fails = failure
+            return sql.json_object([]), None, []
         pairs: list[tuple[str, sql.Piece]] = []
         joins: list[str] = []
         audited: dict[str, str] = {}  # GraphQL field -> column, disclosed values
@@ -333,8 +348,15 @@ class Planner(ConnectionPlanning, ConsentPlanning, NodePlanning):
         message = self.denied(rel.permission)
         if message is not None:
             # null and a FORBIDDEN error wherever the parent is in the result
-            shape.items.append(("denied", key, (message, nodes)))
+            shape.items.append(("error", key, (Forbidden(message), nodes)))
             return "NULL", None
+        if isinstance(rel, Children):
+            exc = self.page_error(field_def, nodes, rel.keyset)
+            if exc is not None:
+                # null and the resolver's error wherever the parent is (a non-null one
+                # nulls its parent instead: `failure`)
+                shape.items.append(("error", key, (exc, nodes)))
+                return "NULL", None
         if isinstance(rel, Consents):
             return self.consents(rel, alias, field_def, nodes, joins, shape, key)
         target = self.seen(TYPES[rel.target])

@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from graphql.pyutils import Path
 
 from compiler.shapes import Inputs, Plan, Shape
-from core.errors import Forbidden, NotFound
+from core.errors import NotFound
 
 
 def report(
@@ -22,23 +22,35 @@ def report(
     errors: list[GraphQLError],
 ) -> None:
     """The withheld fields under `value` (an object), as the redaction extension lists them,
-    and the FORBIDDEN errors of denied fields, as graphql-core reports them."""
+    and the errors of fields that fail as they start (denied, bad page arguments), as
+    graphql-core reports them."""
     if not isinstance(value, dict):
         return
     for kind, key, detail in shape.items:
         if kind == "redacted":
             out.append((Path(path, key, None), detail))
-        elif kind == "denied":
-            message, nodes = detail
-            where = Path(path, key, None).as_list()
-            error = GraphQLError(message, nodes, path=where, original_error=Forbidden(message))
-            errors.append(error)
+        elif kind == "error":
+            exc, nodes = detail
+            errors.append(_located(exc, nodes, Path(path, key, None).as_list()))
+        elif kind == "object" and detail.fails and value.get(key) is not None:
+            value[key] = None  # a non-null field below failed: null here, with its errors
+            failed(detail, Path(path, key, None), errors)
         elif kind in ("object", "connection"):
             report(detail, value.get(key), Path(path, key, None), out, errors)
         elif kind in ("edges", "list"):
             base = Path(path, key, None)
             for index, edge in enumerate(value.get(key) or []):
                 report(detail, edge, Path(base, index, None), out, errors)
+
+
+def failed(shape: Shape, path: Path, errors: list[GraphQLError]) -> None:
+    """The errors of an object nulled by a failing non-null field (Shape.fails)."""
+    for rest, exc, nodes in shape.fails or ():
+        errors.append(_located(exc, nodes, [*path.as_list(), *rest]))
+
+
+def _located(exc: Exception, nodes: list[Any], where: list[str | int]) -> GraphQLError:
+    return GraphQLError(str(exc), nodes, path=where, original_error=exc)
 
 
 def audited(items: str | None) -> list[tuple[uuid.UUID, str]]:
@@ -72,7 +84,7 @@ def assemble(
     plan: Plan,
     row: Any,
     passthrough: bool = True,
-    failed: dict[str, Exception] | None = None,
+    lookups: dict[str, Exception] | None = None,
 ) -> Answer | None:
     """The response (JSON text kept as is unless redactions or errors need a walk), the
     redactions and the audited reads; None (the resolver path answers) when a root is
@@ -87,7 +99,7 @@ def assemble(
             continue
         refused, nodes = root.denied
         exc = refused()
-        error = GraphQLError(str(exc), nodes, path=[root.key], original_error=exc)
+        error = _located(exc, nodes, [root.key])
         if root.nullable:
             answer.errors.append(error)
         elif fatal is None:
@@ -114,12 +126,13 @@ def assemble(
             if root.lookup is None:
                 return None  # a non-null root would null the whole response: not planned
             # a lookup that found nothing (or had an undecodable ID) is null, with its error
-            exc = (failed or {}).get(root.key) or NotFound()
-            where = [root.key]
-            answer.errors.append(
-                GraphQLError(str(exc), root.lookup, path=where, original_error=exc)
-            )
+            exc = (lookups or {}).get(root.key) or NotFound()
+            answer.errors.append(_located(exc, root.lookup, [root.key]))
             data[root.key] = None
+            continue
+        if shape is not None and shape.fails:
+            data[root.key] = None
+            failed(shape, Path(None, root.key, None), answer.errors)
             continue
         if shape is not None or not passthrough:
             value = orjson.loads(text)

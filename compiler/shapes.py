@@ -9,6 +9,8 @@ from typing import Any
 from graphql import FieldNode
 
 Param = Callable[["Inputs"], Any]
+# an error the resolver path raises below an object: (path from the object, error, nodes)
+Failure = tuple[tuple[str, ...], Exception, list[FieldNode]]
 MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 
 
@@ -31,9 +33,12 @@ class Shape:
     """Where a result holds withheld fields: walked to report `extensions.redactions`."""
 
     items: list[tuple[str, str, Any]] = field(default_factory=list)  # (kind, key, detail)
+    # a non-null field of the object fails on its own arguments: the object is null and
+    # these are its errors (compiler/plan.py `failure`)
+    fails: list[Failure] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.items)
+        return bool(self.items or self.fails)
 
 
 @dataclass

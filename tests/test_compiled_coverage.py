@@ -339,3 +339,93 @@ async def test_widget_keys_and_visitors_see_only_their_rows_on_both_paths(
         "widget": len(answered["widget"]) - len(ids),
         "visitor": len(answered["visitor"]),
     }
+
+
+def _page_error_queries(ids: dict[str, list[str]]) -> list[str]:
+    space, block, contact = ids["Space"][0], ids["Block"][0], ids["Contact"][1]
+    missing = encode_id("Space", uuid.UUID(int=9))
+    values = {"$space": space, "$block": block, "$contact": contact, "$missing": missing}
+    out = []
+    for query in PAGE_ERRORS:
+        for name, value in values.items():
+            query = query.replace(name, value)
+        out.append(query)
+    return out
+
+
+PAGE_ERRORS = [
+    # nullable nested connections: null and the error under every parent in the list
+    '{ spaces(first: 5) { edges { node { id contacts(after: "junk") { totalCount } } } } }',
+    (
+        "{ contacts(first: 4) { edges { node { id email spaces(first: 2, last: 1) { totalCount }"
+        ' consentHistory(after: "zz") { totalCount } } } } }'
+    ),
+    '{ space(id: "$space") { id contacts(before: "e30") { totalCount } } }',
+    # a non-null one (Space.blocks) nulls its nearest nullable ancestor
+    '{ space(id: "$space") { id title blocks(after: "junk") { totalCount } } }',
+    (
+        '{ s: space(id: "$space") { contacts(after: "!") { totalCount } '
+        "blocks(first: 1, last: 1) { totalCount } } spaces { totalCount } }"
+    ),
+    (
+        '{ space(id: "$space") { a: blocks(first: 2, last: 1) { totalCount } '
+        'b: blocks(after: "x") { totalCount } } }'
+    ),
+    '{ space(id: "$missing") { id blocks(after: "junk") { totalCount } } }',
+    '{ block(id: "$block") { id space { id blocks(before: "W10") { totalCount } } } }',
+    '{ node(id: "$space") { id ... on Space { blocks(before: "?") { totalCount } } } }',
+    (
+        '{ contact(id: "$contact") { id spaces { edges { node { id '
+        'space { id blocks(after: "junk") { totalCount } } } } } } }'
+    ),
+]
+
+
+async def test_nested_page_errors_answer_alike(app, api, world, audits):  # noqa: F811
+    """A nested connection's own bad argument (a cursor, a page size) is an error the
+    compiled path reports as the resolver path does: for a nullable connection at every
+    parent, for Space.blocks (non-null) at the nearest nullable ancestor."""
+    differ = Differ(app, strict(api), audits)
+    executed = ("owner", "viewer", "editor", "privacy_officer", "partner", "subject")
+    for query in _page_error_queries(world.ids):
+        for principal in executed:
+            assert await differ.check(world.tokens[principal], query, None), (
+                principal,
+                query,
+                differ.reads.reasons,
+            )
+    # the error itself, for one of them: the list indices are in its path
+    response = await api(world.tokens["owner"]).post(_page_error_queries(world.ids)[0])
+    body = response.json()
+    assert body["data"]["spaces"]["edges"][0]["node"]["contacts"] is None
+    error = body["errors"][0]
+    assert error["path"] == ["spaces", "edges", 0, "node", "contacts"]
+    assert error["extensions"]["code"] == "INVALID_CURSOR"
+    assert len(body["errors"]) == len(body["data"]["spaces"]["edges"])
+
+
+async def test_a_failing_non_null_connection_under_a_list_is_left_to_the_resolver_path(
+    app,
+    api,
+    world,  # noqa: F811
+    audits,  # noqa: F811
+):
+    """Which entry of a list reports first decides the answer there: not compiled."""
+    differ = Differ(app, strict(api), audits)
+    query = '{ spaces(first: 3) { edges { node { id blocks(after: "junk") { totalCount } } } } }'
+    assert not await differ.check(world.tokens["owner"], query, None)
+    # with the cursor in a variable the plan cannot know: the resolver path answers
+    query = 'query($c: String) { space(id: "%s") { contacts(after: $c) { totalCount } } }'
+    assert not await differ.check(world.tokens["owner"], query % world.ids["Space"][0], {"c": "x"})
+
+
+async def test_page_info_of_constants_over_no_rows(app, api, world, audits):  # noqa: F811
+    """`hasPreviousPage` alone is a constant: the page still answers over no rows."""
+    differ = Differ(app, strict(api), audits)
+    bare = world.ids["Space"][2]  # shared with no contact
+    for query in (
+        f'{{ space(id: "{bare}") {{ contacts(first: 5) {{ pageInfo {{ hasPreviousPage }} }} }} }}',
+        f'{{ space(id: "{bare}") {{ blocks(first: 0) {{ pageInfo {{ hasPreviousPage }} }} }} }}',
+        "{ spaces(first: 0) { pageInfo { hasPreviousPage __typename } } }",
+    ):
+        assert await differ.check(world.tokens["owner"], query, None), query
