@@ -343,9 +343,11 @@ async def test_generated_queries_answer_alike_on_both_paths(app, api, world, aud
         f"before execution on both paths), compiled {differ.compiled} ({share:.1%} of executed)"
     )
     print("not compiled, by cause:", app.state.compiled_reads.reasons.most_common(12))
-    # the target is 90% (issue 10); backward pages, orderBy and updatedSince, which came after
-    # the compiler, are still answered by the resolver path: this floor keeps what is compiled
-    assert share >= 0.74
+    # the target is 90% (issue 10); the draws differ from run to run (93-96% seen): the floor
+    # leaves them 3 points. Left to the resolver path: a root list's bad argument beside other
+    # roots and a failing Space.blocks under a list (the resolver path's answer depends on
+    # timing there), arguments in variables that fail
+    assert share >= 0.90
 
 
 TRICKY = [
