@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -85,24 +85,21 @@ class Metrics:
         return name
 
     @contextmanager
-    def request(self) -> Iterator[Callable[[str | None, str, str], None]]:
+    def request(self) -> Iterator[Report]:
         """Measure one request; the caller reports (operation, type, outcome) when known."""
         counter = [0]
         token = _statements.set(counter)
         started = time.perf_counter()
-        seen: dict[str, Any] = {}
-
-        def report(operation: str | None, kind: str, outcome: str) -> None:
-            seen.update(operation=operation, kind=kind, outcome=outcome)
-
+        report = Report()
         try:
             yield report
         finally:
             _statements.reset(token)
-            kind, outcome = seen.get("kind", "unknown"), seen.get("outcome", "error")
-            self.requests.labels(self.operation(seen.get("operation")), kind, outcome).inc()
-            self.latency.labels(kind, outcome).observe(time.perf_counter() - started)
-            self.statements.observe(counter[0])
+            if not report.discarded:
+                kind, outcome = report.kind, report.outcome
+                self.requests.labels(self.operation(report.operation), kind, outcome).inc()
+                self.latency.labels(kind, outcome).observe(time.perf_counter() - started)
+                self.statements.observe(counter[0])
 
     def watch_engine(self, engine: AsyncEngine) -> None:
         """Count statements per request and read the pool's state at scrape time."""
@@ -116,6 +113,23 @@ class Metrics:
         pool = engine.sync_engine.pool
         self.pool_in_use.set_function(lambda: float(getattr(pool, "checkedout", lambda: 0)()))
         self.pool_waiting.set_function(lambda: float(_waiting(pool)))
+
+
+class Report:
+    """What a request turned out to be, told to `Metrics.request` when known."""
+
+    def __init__(self) -> None:
+        self.operation: str | None = None
+        self.kind = "unknown"
+        self.outcome = "error"  # unless told otherwise: it raised
+        self.discarded = False
+
+    def __call__(self, operation: str | None, kind: str, outcome: str) -> None:
+        self.operation, self.kind, self.outcome = operation, kind, outcome
+
+    def discard(self) -> None:
+        """Not counted here: the request is handed on and counted where it is answered."""
+        self.discarded = True
 
 
 def _waiting(pool: Any) -> int:

@@ -26,7 +26,7 @@ from core.outcome import RequestOutcome
 from core.ratelimit import TokenBuckets
 from core.ratelimit import headers as rate_headers
 from core.shared_limits import RedisTokenBuckets
-from microspace import persisted, tracing
+from microspace import front_door, persisted, tracing
 from microspace.cors import Cors
 from microspace.exports import export_endpoint
 from microspace.fastlane import FastLane
@@ -96,10 +96,15 @@ class GraphQLApp(StrawberryView):
             return
         request = OutcomeRequest(scope, http.replay(body))
         with self.pipeline.state.metrics.request() as report:
-            fast = await self.fast.answer(request, body)
+            fast = None
+            if request.method == "POST" and not scope.get(front_door.TRIED):
+                client = request.client.host if request.client else "unknown"
+                fast = await self.fast.answer(
+                    request.headers, body, client, request.state.request_id
+                )
             if fast is not None:
-                response, operation = fast
-                report(operation, "query", "ok" if response.status_code == 200 else "unavailable")
+                response = fast.response
+                report(*fast.labels())
             else:
                 response = await self.handle(request)
                 report(*outcome_labels(request, response))
@@ -244,6 +249,8 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         validator=is_safe_id,
         generator=lambda: uuid.uuid4().hex,
     )
+    # what the fast lane answers skips the layers above (microspace/front_door.py)
+    app.add_middleware(front_door.FrontDoor, state=state, lane=graphql.fast)
     tracing.instrument(app, engine, settings)  # outermost, when an endpoint is configured
     # start-up objects (schema, policies, models) never die: keep them out of the cyclic
     # collector's full passes, which otherwise walk them during large responses

@@ -36,7 +36,7 @@ from typing import Any
 import asyncpg
 import orjson
 from graphql import DocumentNode, OperationDefinitionNode
-from starlette.requests import Request
+from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from compiler import CompiledReads
@@ -82,6 +82,18 @@ def _body(raw: bytes) -> _Body | None:
     if not (variables is None or isinstance(variables, dict)):
         return None
     return _Body(query, name, variables)
+
+
+@dataclass(frozen=True)
+class Reply:
+    response: Response
+    operation: str | None  # the operation's name, for the request metrics
+    kind: str  # "query" or "mutation"
+
+    def labels(self) -> tuple[str | None, str, str]:
+        """(operation, type, outcome) for the request metrics."""
+        ok = self.response.status_code == 200
+        return self.operation, self.kind, "ok" if ok else "unavailable"
 
 
 @dataclass(frozen=True)
@@ -145,11 +157,17 @@ class FastLane:
         self.answered = 0  # requests answered here (tests, metrics)
         self.misses: Counter[str] = Counter()  # why the whole way answered, by first cause
 
-    async def answer(self, request: Request, raw: bytes) -> tuple[Response, str | None] | None:
-        """The response, or None: the whole way answers (nothing was taken or written)."""
-        if not self.enabled or not self.reads.enabled or request.method != "POST":
+    @property
+    def open(self) -> bool:
+        return self.enabled and self.reads.enabled
+
+    async def answer(
+        self, headers: Headers, raw: bytes, client: str, request_id: str
+    ) -> Reply | None:
+        """The answer to a POST, or None: the whole way answers (nothing was taken or
+        written)."""
+        if not self.open:
             return None
-        headers = request.headers
         if http.media_type(headers.get("content-type")) != "application/json":
             return None
         token = bearer_token(headers.get("authorization"))
@@ -188,8 +206,10 @@ class FastLane:
             statement = Statement(
                 plan.sql.format(auth=f"${len(values) + 1}"), values, None, plan.key
             )
-            response = await self._run(request, principal, digest, statement, cost)
-            return None if response is None else (response, _name(document, body))
+            response = await self._run(
+                headers, client, request_id, principal, digest, statement, cost
+            )
+            return None if response is None else Reply(response, _name(document, body), "mutation")
         prepared = self.reads.prepare(
             document,
             body.query,
@@ -203,10 +223,11 @@ class FastLane:
             self._miss("not compiled")
             return None
         values = prepared.values
-        sql = _auth_sql(prepared.plan, len(values) + 1)
-        statement = Statement(sql, values, prepared.plan, None)
-        response = await self._run(request, principal, digest, statement, cost)
-        return None if response is None else (response, _name(document, body))
+        statement = Statement(
+            _auth_sql(prepared.plan, len(values) + 1), values, prepared.plan, None
+        )
+        response = await self._run(headers, client, request_id, principal, digest, statement, cost)
+        return None if response is None else Reply(response, _name(document, body), "query")
 
     def _miss(self, why: str) -> None:
         self.misses[why] += 1
@@ -237,7 +258,9 @@ class FastLane:
 
     async def _run(
         self,
-        request: Request,
+        headers: Headers,
+        client: str,
+        request_id: str,
         principal: Principal,
         digest: bytes,
         statement: Statement,
@@ -247,8 +270,7 @@ class FastLane:
         settings = self.state.settings
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.execution_timeout
-        client = request.client.host if request.client else "unknown"
-        lane = pipeline.admission.key(request.headers.get("authorization"), client)
+        lane = pipeline.admission.key(headers.get("authorization"), client)
         try:
             async with pipeline.admission.slot(lane, deadline), asyncio.timeout_at(deadline):
                 # the request's own point and its cost, in one take (refused: nothing taken)
@@ -262,7 +284,7 @@ class FastLane:
                         self._miss("rate limited")
                         return None
                 async with pipeline.gate:
-                    answer = await self._statements(request, principal, digest, statement)
+                    answer = await self._statements(request_id, principal, digest, statement)
         except Refusal as refusal:
             return refusal.response()
         except TimeoutError:
@@ -277,17 +299,18 @@ class FastLane:
         out: dict[str, Any] = {"data": data}
         if redactions:
             out["extensions"] = {"redactions": redaction_report(redactions)}
-        response = Response(orjson.dumps(out), media_type="application/json")
+        extra = None
         if decision is not None:
             budget = self.shared if self.shared is not None else self.buckets
-            response.headers.update(rate_headers(budget, decision))
+            extra = rate_headers(budget, decision)
+        response = Response(orjson.dumps(out), headers=extra, media_type="application/json")
         self.answered += 1
         if statement.plan is not None:
             self.reads.compiled += 1
         return response
 
     async def _statements(
-        self, request: Request, principal: Principal, digest: bytes, statement: Statement
+        self, request_id: str, principal: Principal, digest: bytes, statement: Statement
     ) -> tuple[dict[str, Any], list[Any]] | None:
         async with raw_connection(self.state.engine) as conn:
             # a literal UUID (from our own principal, never from the request)
@@ -295,7 +318,7 @@ class FastLane:
             await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)")
             try:
                 rows = await conn.fetch(statement.sql, *statement.values, digest)
-                done = self._answer(request, principal, digest, statement, rows)
+                done = self._answer(request_id, principal, digest, statement, rows)
                 if done is not None and done[2] is not None:
                     await done[2].flush_raw(conn)
             except asyncpg.PostgresError:
@@ -308,7 +331,7 @@ class FastLane:
 
     def _answer(
         self,
-        request: Request,
+        request_id: str,
         principal: Principal,
         digest: bytes,
         statement: Statement,
@@ -329,7 +352,7 @@ class FastLane:
             return None
         audit = None
         if answer.reads:
-            audit = AuditBuffer(principal, request.state.request_id)
+            audit = AuditBuffer(principal, request_id)
             for subject, field in answer.reads:
                 audit.read(subject, field)
         return answer.data, answer.redactions, audit

@@ -220,3 +220,45 @@ async def test_logs_hold_no_personal_value_and_no_export_token(
     )
     unexpected = [line for line in lines if line.get("error") == "ValueError"]
     assert len(unexpected) == 1 and unexpected[0]["request_id"] and unexpected[0]["frames"]
+
+
+SPACES = "query Few { spaces(first: 2) { edges { node { id title } } } }"
+
+
+async def test_fast_lane_answers_carry_what_the_middleware_stack_adds(
+    app, client, new_tenant, json_logs
+):
+    """A request the fast lane answers skips the middleware stack (microspace/front_door.py)
+    yet gets the same request id, `Vary`, media type, metrics and access line."""
+    tenant = await new_tenant()
+    lane = app.state.fast_lane
+    auth = {"Authorization": f"Bearer {tenant.token}"}
+    plain = "req-" + uuid.uuid4().hex
+    asks = {**auth, "X-Request-ID": plain, "Accept": "application/graphql-response+json"}
+    whole = await client.post("/graphql", json={"query": SPACES}, headers=asks)
+    answered = lane.answered
+    fast = await client.post("/graphql", json={"query": SPACES}, headers=asks)
+    assert lane.answered == answered + 1
+    assert fast.json() == whole.json() and "errors" not in fast.json()
+    for header in ("x-request-id", "vary", "content-type", "ratelimit-policy"):
+        assert fast.headers[header] == whole.headers[header], header
+    assert fast.headers["x-request-id"] == plain
+    assert fast.headers["content-type"] == "application/graphql-response+json"
+    forged = await client.post(
+        "/graphql", json={"query": SPACES}, headers={**auth, "X-Request-ID": 'x" level=error'}
+    )
+    assert lane.answered == answered + 2
+    replaced = forged.headers["x-request-id"]
+    assert len(replaced) == 32 and forged.headers["content-type"] == "application/json"
+    # a request the lane declines is asked once and counted once, by the whole way
+    misses = sum(lane.misses.values())
+    other = await client.post("/graphql", json={"query": "{ spaces { totalCount } }"}, headers=auth)
+    assert other.status_code == 200 and sum(lane.misses.values()) == misses + 1
+    scraped = samples((await client.get("/metrics")).text)
+    few = (("operation", "Few"), ("outcome", "ok"), ("type", "query"))
+    assert scraped[("microspace_graphql_requests_total", few)] == 3
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    access = [line for line in lines if line.get("logger") == "microspace.access"]
+    graphql = [line for line in access if line.get("route") == "/graphql"]
+    assert {line["request_id"] for line in graphql} >= {plain, replaced}
+    assert len(graphql) == 4 and all(line["status"] == 200 for line in graphql)
