@@ -15,12 +15,13 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
 )
-from graphql.execution.values import VariableValues, get_variable_values
+from graphql.execution.values import VariableValues
 
 from compiler.collect import Collector, Unsupported
 from compiler.plan import Planner
 from compiler.run import Answer, assemble, params
 from compiler.shapes import Inputs, Plan, RootPlan
+from compiler.variables import Variables
 from compiler.writes import WritePlan, WritePlanner, write_values
 from core.errors import ApiError
 
@@ -57,6 +58,7 @@ class CompiledReads:
 
     def bind(self, schema: GraphQLSchema) -> None:
         self.schema = schema
+        self._variables = Variables(schema)
 
     async def execute(
         self,
@@ -114,8 +116,7 @@ class CompiledReads:
         op = _operation(document, operation_name)
         if op is None or op.operation is not kind:
             return None
-        definitions = op.variable_definitions or ()
-        coerced = get_variable_values(self.schema, definitions, raw_variables or {})
+        coerced = self._variables.coerce(op, raw_variables or {})
         return None if isinstance(coerced, list) else (op, coerced)
 
     def prepare(

@@ -97,14 +97,17 @@ class Admission:
         if lane.running >= self.limit and lane.waiting >= self.queue:
             self._drop_if_idle(key, lane)
             raise Overloaded(1.0, self.limit)
-        lane.waiting += 1
-        try:
-            async with asyncio.timeout_at(deadline):
-                await lane.semaphore.acquire()
-        except TimeoutError:
-            raise Overloaded(max(1.0, deadline - loop.time()), self.limit) from None
-        finally:
-            lane.waiting -= 1
+        if lane.semaphore.locked():
+            lane.waiting += 1
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await lane.semaphore.acquire()
+            except TimeoutError:
+                raise Overloaded(max(1.0, deadline - loop.time()), self.limit) from None
+            finally:
+                lane.waiting -= 1
+        else:
+            await lane.semaphore.acquire()  # a free slot: taken without waiting
         lane.running += 1
         try:
             yield

@@ -30,6 +30,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._operations: set[str] = set()
+        # the labelled children per (operation, type, outcome): found once, not per request
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.requests = Counter(
             "microspace_graphql_requests",
             "GraphQL requests by operation name, type and outcome.",
@@ -96,9 +98,15 @@ class Metrics:
         finally:
             _statements.reset(token)
             if not report.discarded:
-                kind, outcome = report.kind, report.outcome
-                self.requests.labels(self.operation(report.operation), kind, outcome).inc()
-                self.latency.labels(kind, outcome).observe(time.perf_counter() - started)
+                labels = (self.operation(report.operation), report.kind, report.outcome)
+                children = self._children.get(labels)
+                if children is None:
+                    children = self._children[labels] = (
+                        self.requests.labels(*labels),
+                        self.latency.labels(*labels[1:]),
+                    )
+                children[0].inc()
+                children[1].observe(time.perf_counter() - started)
                 self.statements.observe(counter[0])
 
     def watch_engine(self, engine: AsyncEngine) -> None:

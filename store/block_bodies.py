@@ -73,6 +73,17 @@ BODIES: dict[str, type[_Body]] = {
 }
 
 
+def _keys(model: type[_Body]) -> tuple[frozenset[str], frozenset[str]]:
+    """The keys a body of `model` may hold (unknown ones are refused) and must hold."""
+    fields = model.model_fields
+    allowed = frozenset(f.alias or name for name, f in fields.items())
+    required = frozenset(f.alias or name for name, f in fields.items() if f.is_required())
+    return allowed, required
+
+
+_KEYS = {kind: _keys(model) for kind, model in BODIES.items()}
+
+
 class BodyError(ValueError):
     def __init__(self, path: list[str], message: str) -> None:
         super().__init__(message)
@@ -85,8 +96,12 @@ def valid_bodies(body: Any) -> dict[str, dict[str, Any]]:
     kinds refuse it, as for an update that does not read the block's kind first)."""
     if not isinstance(body, dict):
         return {}
+    keys = body.keys()
     out: dict[str, dict[str, Any]] = {}
     for kind, model in BODIES.items():
+        allowed, required = _KEYS[kind]
+        if not (keys <= allowed and required <= keys):
+            continue  # refused on its keys alone: spare the validation error's cost
         try:
             parsed = model.model_validate(body)
         except ValidationError:

@@ -1,0 +1,48 @@
+"""`valid_bodies` (one pass over every block kind, used by `blockUpdate`) names exactly the
+kinds whose own validation accepts a body, with the same normalised value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from store.block_bodies import BODIES, BodyError, valid_bodies, validate_body
+
+BODY_SAMPLES: list[Any] = [
+    {"text": "Hello"},
+    {"text": "Hello", "level": 3},
+    {"text": "Hello", "format": "plain"},
+    {"text": "Hello", "level": 9},
+    {"url": "https://example.com/a"},
+    {"url": "https://example.com/a", "label": "A"},
+    {"url": "https://example.com/a.pdf", "name": "a.pdf", "sizeBytes": 10},
+    {"url": "https://example.com/a.pdf", "name": "a.pdf", "size_bytes": 10},
+    {"url": "ftp://example.com/a"},
+    {"url": "https://example.com/v", "caption": "V", "height": 100},
+    {"items": [{"text": "one"}, {"text": "two", "checked": True}]},
+    {"items": []},
+    {"text": "Hello", "unknown": 1},
+    {},
+    {"text": ""},
+    {"text": 5},
+    [],
+    "text",
+    None,
+]
+
+
+@pytest.mark.parametrize("body", BODY_SAMPLES)
+def test_valid_bodies_equal_each_kinds_own_validation(body: Any) -> None:
+    expected = {}
+    for kind in BODIES:
+        try:
+            expected[kind] = validate_body(kind, body)
+        except BodyError:
+            pass
+    assert valid_bodies(body) == expected
+
+
+def test_the_samples_reach_every_kind() -> None:
+    reached = {kind for body in BODY_SAMPLES for kind in valid_bodies(body)}
+    assert reached == set(BODIES)
