@@ -330,9 +330,19 @@ class Db:
         """Undo this transaction's work when the unit of work ends, without an exception."""
         self.discarded = True
 
-    async def commit(self) -> None:
-        if self._session is not None:
-            async with self._lock:
+    async def finish(self) -> None:
+        """Commit; or abandon when a statement was cancelled or the work was discarded.
+
+        Decided under the statement lock: a statement cancelled with a failing sibling
+        field may still be unwinding when the request's block completes (graphql-core does
+        not wait for what it cancels), and only then marks the transaction aborted.
+        """
+        if self._session is None:
+            return
+        async with self._lock:
+            if self.aborted or self.discarded:
+                await self._abandon()
+            else:
                 await self._session.commit()
 
     async def rollback(self) -> None:
@@ -349,10 +359,14 @@ class Db:
         if self._session is None:
             return
         async with self._lock:
-            try:
-                await self._session.rollback()
-            except Exception:  # noqa: BLE001 - any failure here means: do not reuse it
-                await self._session.invalidate()
+            await self._abandon()
+
+    async def _abandon(self) -> None:
+        assert self._session is not None
+        try:
+            await self._session.rollback()
+        except Exception:  # noqa: BLE001 - any failure here means: do not reuse it
+            await self._session.invalidate()
 
     async def close(self) -> None:
         try:
@@ -386,10 +400,7 @@ async def unit_of_work(db: Db) -> AsyncIterator[Db]:
             await db.rollback()
         raise
     else:
-        if db.aborted or db.discarded:
-            await db.abandon()
-        else:
-            await db.commit()
+        await db.finish()
     finally:
         await db.close()
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 
+from core.ids import encode_id
 from schema.spaces import Space
 from tests.conftest import error_codes
-from tests.factories import make_spaces
+from tests.factories import make_contacts, make_spaces
 
 SECRET = "boom: SELECT password FROM members WHERE host='db.internal' /srv/app/secret.py"
 
@@ -75,6 +76,23 @@ async def test_failing_sibling_field_does_not_turn_into_a_500(api, new_tenant, o
         result = await api(tenant.token)(query, {"id": foreign})
         assert result["data"] is None and error_codes(result) == ["NOT_FOUND"]
     assert error_codes(await api(tenant.token)("{ spaces { totalCount } }")) == []
+
+
+async def test_bad_argument_beside_a_lookup_in_flight_is_the_argument_error(
+    app, api, new_tenant, owner_url, monkeypatch
+):
+    # the failing root refuses its arguments before any SQL, while the sibling lookup's
+    # statement is in flight: the request completes before the cancelled statement has
+    # unwound, and used to commit a transaction that statement had invalidated (a 500)
+    monkeypatch.setattr(app.state.compiled_reads, "enabled", False)
+    tenant = await new_tenant()
+    contact = encode_id("Contact", (await make_contacts(owner_url, tenant.tenant_id, 1))[0])
+    query = """query($id: ID!) { contact(id: $id) { locale }
+        contacts(first: 0, last: 0, orderBy: {field: CREATED_AT, direction: ASC}) { totalCount } }"""
+    for _ in range(5):
+        result = await api(tenant.token)(query, {"id": contact})
+        assert result["data"] is None and error_codes(result) == ["BAD_USER_INPUT"]
+    assert error_codes(await api(tenant.token)("{ contacts { totalCount } }")) == []
 
 
 async def test_missing_lookup_is_null_and_siblings_survive(api, new_tenant, owner_url):
