@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""CPU per request of one operation through the ASGI app, in process (no HTTP server).
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:55432/bench_microspace \\
+        python bench/lane.py q1 --params /tmp/microspace-bench/data/microspace_params.tsv
+
+Sends the benchmark's q1, q2 or q3 (bench/peer/) one request at a time, each row's owner
+token in turn, after 300 warm-up requests (the fast lane learns documents and tokens), and
+prints the CPU time per request: the least and the median over batches of 300, since a
+busy machine only ever adds time.
+
+On a shared machine, count instructions instead (repeatable whatever else runs; system
+calls are not counted):
+
+    valgrind --tool=callgrind --instr-atstart=no python bench/lane.py q1 --callgrind -n 200
+
+turns instrumentation on for the measured requests only; divide `Collected` by n.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+PEER = Path(__file__).parent / "peer"
+WARM_UP = 300
+BATCH = 300
+
+
+def _settings() -> None:
+    # the peer benchmark's production settings (bench/peer/system.conf)
+    os.environ.setdefault("MICROSPACE_DEV", "false")
+    os.environ.setdefault("MICROSPACE_SECRET_KEY", "bench-not-a-production-secret")
+    os.environ.setdefault("MICROSPACE_RATE_LIMIT_BURST", "1000000000")
+    os.environ.setdefault("MICROSPACE_RATE_LIMIT_RATE", "1000000000")
+    os.environ.setdefault("MICROSPACE_DB_POOL_SIZE", "10")
+    os.environ.setdefault("MICROSPACE_DB_MAX_OVERFLOW", "0")
+
+
+def _request(op: str, query: str, row: list[str], i: int) -> tuple[bytes, str]:
+    _tenant, space, block, token = row
+    variables: dict[str, Any] | None = None
+    if op == "q1":
+        variables = {"spaceId": space}
+    elif op == "q3":  # a new body every time: every request writes
+        variables = {"blockId": block, "body": {"text": f"edited in process (rev {i})"}}
+    return json.dumps({"query": query, "variables": variables}).encode(), token
+
+
+async def _call(app: Any, body: bytes, token: str) -> int:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"bench"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # no disconnect while the request is served
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def main(args: argparse.Namespace) -> None:
+    _settings()
+    from microspace.asgi import create
+
+    app = create()
+    rows = [line.split("\t") for line in Path(args.params).read_text().splitlines() if line]
+    query = (PEER / f"{args.op}.graphql").read_text()
+    requests = [_request(args.op, query, rows[i % len(rows)], i) for i in range(args.n + WARM_UP)]
+    for body, token in requests[:WARM_UP]:
+        status = await _call(app, body, token)
+        assert status == 200, status
+    lane = app.state.fast_lane
+    measured = requests[WARM_UP:]
+    if args.callgrind:
+        pid = str(os.getpid())
+        subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)  # noqa: ASYNC221
+        for body, token in measured:
+            await _call(app, body, token)
+        subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)  # noqa: ASYNC221
+        return
+    per_batch = []
+    for start in range(0, len(measured) - BATCH + 1, BATCH):
+        began = time.process_time()
+        for body, token in measured[start : start + BATCH]:
+            await _call(app, body, token)
+        per_batch.append((time.process_time() - began) / BATCH * 1000)
+    per_batch.sort()
+    print(
+        f"{args.op}: {per_batch[0]:.3f} ms CPU per request (median of batches "
+        f"{per_batch[len(per_batch) // 2]:.3f}); fast lane answered {lane.answered}, "
+        f"missed {dict(lane.misses)}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("op", choices=["q1", "q2", "q3"])
+    parser.add_argument("--params", default="/tmp/microspace-bench/data/microspace_params.tsv")
+    parser.add_argument("-n", type=int, default=3000, help="measured requests")
+    parser.add_argument("--callgrind", action="store_true")
+    uvloop.run(main(parser.parse_args()))
