@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.db import pool_waiting
+
 MAX_OPERATIONS = 200
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -120,7 +122,7 @@ class Metrics:
         event.listen(engine.sync_engine, "before_cursor_execute", count)
         pool = engine.sync_engine.pool
         self.pool_in_use.set_function(lambda: float(getattr(pool, "checkedout", lambda: 0)()))
-        self.pool_waiting.set_function(lambda: float(_waiting(pool)))
+        self.pool_waiting.set_function(lambda: float(pool_waiting(pool)))
 
 
 class Report:
@@ -138,13 +140,6 @@ class Report:
     def discard(self) -> None:
         """Not counted here: the request is handed on and counted where it is answered."""
         self.discarded = True
-
-
-def _waiting(pool: Any) -> int:
-    """Waiters on the async pool's queue (SQLAlchemy exposes no public count: best effort)."""
-    queue = getattr(getattr(pool, "_pool", None), "_queue", None)
-    getters = getattr(queue, "_getters", None)
-    return sum(1 for g in getters if not g.done()) if getters is not None else 0
 
 
 def count_statements(n: int) -> None:

@@ -45,7 +45,7 @@ from compiler.shapes import Plan
 from core import http
 from core.audit import AuditBuffer
 from core.auth import Principal, bearer_token, hash_token
-from core.db import raw_connection
+from core.db import RawConnections
 from core.http import Refusal
 from core.limits import Limits
 from core.limits.cost import CostAnalysis
@@ -153,6 +153,10 @@ class FastLane:
         self.buckets = buckets
         self.shared = shared
         self.enabled = True
+        settings = self.state.settings
+        self.connections = RawConnections(
+            self.state.engine, settings.pool_size + settings.max_overflow
+        )
         self._costs: dict[tuple[Any, ...], tuple[int, int]] = {}
         self.answered = 0  # requests answered here (tests, metrics)
         self.misses: Counter[str] = Counter()  # why the whole way answered, by first cause
@@ -312,7 +316,7 @@ class FastLane:
     async def _statements(
         self, request_id: str, principal: Principal, digest: bytes, statement: Statement
     ) -> tuple[dict[str, Any], list[Any]] | None:
-        async with raw_connection(self.state.engine) as conn:
+        async with self.connections.connection() as conn:
             # a literal UUID (from our own principal, never from the request)
             tenant = uuid.UUID(str(principal.tenant_id))
             await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)")

@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import text
@@ -244,3 +245,56 @@ async def test_rate_limit_refusals_come_from_the_whole_way(app, api, new_tenant,
         assert error_codes(refused.json()) == ["RATE_LIMITED"]
     finally:
         buckets.burst, buckets.rate = saved
+
+
+async def test_connections_kept_between_requests_never_starve_the_whole_way(
+    settings, new_tenant, owner_url
+):
+    """While fast-lane requests overlap, a finished one leaves its connection for the next
+    (core/db.py RawConnections); a request of the whole way still gets one at once, and
+    none is kept once the lane is quiet."""
+    from dataclasses import replace
+
+    import httpx
+
+    from microspace.app import create_app
+
+    app = create_app(replace(settings, pool_size=3, max_overflow=0))
+    owner = await new_tenant("Spare")
+    space, _ = await make_space(owner_url, owner.tenant_id, blocks=2)
+    auth = {"Authorization": f"Bearer {owner.token}"}
+    body = {"query": SPACE, "variables": {"id": space}}
+    pool = app.state.microspace.engine.sync_engine.pool
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
+            assert (await c.post("/graphql", json=body, headers=auth)).status_code == 200
+            stop = asyncio.Event()
+            kept = 0
+
+            async def lane_load() -> None:
+                nonlocal kept
+                while not stop.is_set():
+                    r = await c.post("/graphql", json=body, headers=auth)
+                    assert r.status_code == 200 and "errors" not in r.json()
+                    kept = max(kept, len(lane(app).connections._idle))
+
+            loaders = [asyncio.create_task(lane_load()) for _ in range(6)]
+            await asyncio.sleep(0.3)
+            answered = lane(app).answered
+            for n in range(5):
+                # a document the lane does not know: the whole way, on a pooled session
+                query = f"query Whole{n} {{ spaces {{ totalCount }} }}"
+                r = await asyncio.wait_for(
+                    c.post("/graphql", json={"query": query}, headers=auth), 5
+                )
+                assert r.status_code == 200 and r.json()["data"]["spaces"]["totalCount"] == 1
+            stop.set()
+            await asyncio.gather(*loaders)
+        assert lane(app).answered > answered  # the lane kept answering meanwhile
+        assert kept > 0  # connections were kept between overlapping requests
+        assert lane(app).connections._idle == []  # and all went back once it was quiet
+        assert pool.checkedout() == 0
+    finally:
+        await app.state.microspace.engine.dispose()
