@@ -141,11 +141,17 @@ class RawConnections:
     finished one leaves its connection here for the next (at most `spare` wait, none longer
     than `hold` seconds). The pool gets every one back as soon as none of these requests
     runs, or anyone waits on the pool: the whole way never waits on connections kept here.
+    A connection marked `scoped` (the lane sets a read's tenant for the session) is `reset`
+    first, or closed if that fails: no connection reaches the pool scoped to a tenant.
     """
 
-    def __init__(self, engine: AsyncEngine, spare: int, hold: float = 0.1) -> None:
+    def __init__(
+        self, engine: AsyncEngine, spare: int, *, reset: str | None = None, hold: float = 0.1
+    ) -> None:
         self.engine = engine
         self.spare = spare
+        self.reset = reset  # run before the pool has back a connection marked `scoped`
+        self._scoped: set[asyncpg.Connection] = set()
         self.hold = hold
         self._idle: list[tuple[Any, float]] = []  # (checked-out connection, kept since)
         self._running = 0
@@ -158,6 +164,7 @@ class RawConnections:
             try:
                 yield fairy.driver_connection
             except BaseException:
+                self._scoped.discard(fairy.driver_connection)
                 await greenlet_spawn(fairy.invalidate)
                 raise
             await self._leave(fairy)
@@ -171,20 +178,36 @@ class RawConnections:
             fairy, since = self._idle.pop()
             if time.monotonic() - since < self.hold:
                 return fairy
-            await greenlet_spawn(fairy.close)  # the pool's turn to hand it out
+            await self._return(fairy)  # the pool's turn to hand it out
         return await self.engine.raw_connection()
 
     async def _leave(self, fairy: Any) -> None:
         if self._running > 1 and len(self._idle) < self.spare:
             self._idle.append((fairy, time.monotonic()))
         else:
-            await greenlet_spawn(fairy.close)
+            await self._return(fairy)
 
     async def give_back(self) -> None:
         """Every connection kept here, back to the pool."""
         while self._idle:
             fairy, _ = self._idle.pop()
-            await greenlet_spawn(fairy.close)
+            await self._return(fairy)
+
+    def scoped(self, conn: asyncpg.Connection) -> None:
+        """`conn` holds session state that `reset` undoes before the pool has it back."""
+        self._scoped.add(conn)
+
+    async def _return(self, fairy: Any) -> None:
+        conn = fairy.driver_connection
+        if self.reset is not None and conn in self._scoped:
+            self._scoped.discard(conn)
+            try:
+                await conn.execute(self.reset)
+            except BaseException:
+                # never into the pool with what the reset should have undone
+                await greenlet_spawn(fairy.invalidate)
+                raise
+        await greenlet_spawn(fairy.close)
 
 
 def _pool_waiters(engine: AsyncEngine) -> bool:

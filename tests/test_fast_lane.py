@@ -296,5 +296,16 @@ async def test_connections_kept_between_requests_never_starve_the_whole_way(
         assert kept > 0  # connections were kept between overlapping requests
         assert lane(app).connections._idle == []  # and all went back once it was quiet
         assert pool.checkedout() == 0
+        # a read's tenant is set for the session on the lane's connections: none of them
+        # reaches the pool still scoped to it
+        engine = app.state.microspace.engine
+        held = [await engine.connect() for _ in range(3)]
+        try:
+            for conn in held:
+                scoped = await conn.scalar(text("SELECT current_setting('app.tenant_id', true)"))
+                assert scoped in (None, "")
+        finally:
+            for conn in held:
+                await conn.close()
     finally:
         await app.state.microspace.engine.dispose()
