@@ -30,12 +30,22 @@ from store.events import event_payload
 # the credential's row (microspace/fastlane.py compares it with the remembered principal)
 AUTH_COLUMNS = "a.token_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, a.contact_id"
 
+# the credential's principal as microspace/fastlane.py remembers it (`_same_principal`):
+# the row is written only for the very principal whose rights planned the write, so the
+# statement may commit by itself
+WHO = (
+    "jsonb_build_array(a.token_id, a.kind, a.member_id, a.contact_id, a.policy_version, "
+    "CASE WHEN a.kind = 'member' THEN CASE WHEN coalesce(a.role, '') = '' THEN '[]'::jsonb "
+    "ELSE jsonb_build_array(a.role) END ELSE to_jsonb(coalesce(a.scopes, ARRAY[]::varchar[])) "
+    "END)"
+)
+
 BLOCK_UPDATE = (
     "WITH a AS (SELECT * FROM app_token_check({auth})), "
     "u AS (UPDATE blocks SET body = (SELECT v.b FROM unnest($3::text[], $4::jsonb[]) AS "
     "v(k, b) WHERE v.k = blocks.kind), updated_at = now() "
     "WHERE tenant_id = $1 AND id = $2::uuid AND kind = ANY($3::text[]) "
-    "AND EXISTS (SELECT 1 FROM a) RETURNING *), "
+    f"AND EXISTS (SELECT 1 FROM a WHERE {WHO} = {{who}}::jsonb) RETURNING *), "
     "e AS (INSERT INTO domain_events (tenant_id, id, topic, payload) "
     "SELECT $1, gen_random_uuid(), 'block.updated', $5::jsonb FROM u) "
     f"SELECT {AUTH_COLUMNS}, (SELECT {{payload}} FROM u {{joins}}) AS j FROM a"
@@ -45,7 +55,9 @@ BLOCK_UPDATE = (
 @dataclass(frozen=True)
 class WritePlan:
     key: str  # the root field's response key
-    sql: str  # `{auth}` stands where the credential's parameter goes
+    # `{auth}` stands where the credential's parameter goes, `{who}` the principal's
+    # (microspace/fastlane.py `principal_json`)
+    sql: str
     input: Callable[[VariableValues], dict[str, Any]]  # coerced variables -> the input
 
 
@@ -87,6 +99,7 @@ class WritePlanner(Planner):
             raise Unsupported("a payload with parameters")
         text = BLOCK_UPDATE.format(
             auth="{auth}",
+            who="{who}",
             # JSON text (compiler/sql.py) holds braces: the text is formatted once more
             payload=_braces(str(sql.json_object(pairs))),
             joins=_braces(" ".join(joins)),

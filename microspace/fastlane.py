@@ -102,7 +102,8 @@ class Statement:
     values: list[Any]
     plan: Plan | None  # a read's plan; None for a write
     key: str | None  # a write's root field key
-    # a read that writes nothing (no audit entry): one statement, no transaction of its own
+    # one statement, no transaction of its own: a read that writes nothing, or a write that
+    # checks its principal and commits by itself
     alone: bool = False
 
 
@@ -141,6 +142,23 @@ def _same_principal(row: Any, principal: Principal) -> bool:
         and row["policy_version"] == principal.policy_version
         and subjects == principal.subjects
     )
+
+
+def _principal_json(principal: Principal) -> str:
+    """What `_same_principal` compares, as compiler/writes.py `WHO` builds it in SQL."""
+
+    def text(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    who = [
+        text(principal.token_id),
+        principal.kind,
+        text(principal.member_id),
+        text(principal.contact_id),
+        principal.policy_version,
+        list(principal.subjects),
+    ]
+    return orjson.dumps(who).decode()
 
 
 class FastLane:
@@ -215,9 +233,10 @@ class FastLane:
         )
         if write is not None:
             writing, values = write
-            statement = Statement(
-                writing.sql.format(auth=f"${len(values) + 1}"), values, None, writing.key
-            )
+            values = [*values, _principal_json(principal)]
+            sql = writing.sql.format(who=f"${len(values)}", auth=f"${len(values) + 1}")
+            # it writes only for this principal (compiler/writes.py): it commits by itself
+            statement = Statement(sql, values, None, writing.key, alone=True)
             response = await self._run(
                 headers, client, request_id, principal, digest, statement, cost
             )
@@ -352,9 +371,11 @@ class FastLane:
         digest: bytes,
         statement: Statement,
     ) -> tuple[dict[str, Any], list[Any]] | None:
-        """A read that writes nothing, as one statement in its own implicit transaction:
-        two round trips, not four. The tenant is set for the session: these connections
-        are only the lane's until `RESET` (RawConnections) hands them back to the pool."""
+        """One statement in its own implicit transaction, two round trips instead of four:
+        a read that writes nothing, or a write that is whole in its statement (it checks
+        the principal itself and commits by itself). The tenant is set for the session:
+        these connections are only the lane's until `RESET` (RawConnections) hands them
+        back to the pool."""
         self.connections.scoped(conn)
         await conn.execute(f"SELECT set_config('app.tenant_id', '{tenant}', false)")
         count_statements(2)
@@ -375,16 +396,19 @@ class FastLane:
         statement: Statement,
         rows: list[Any],
     ) -> tuple[dict[str, Any], list[Any], AuditBuffer | None] | None:
-        if len(rows) != 1 or not _same_principal(rows[0], principal):
+        same = len(rows) == 1 and _same_principal(rows[0], principal)
+        if not same:
             # revoked, expired, another role or policy version: authenticate the whole way
             self.pipeline.known.forget(digest)
-            return None
         if statement.plan is None:
-            # a write: its payload, or nothing written (the whole way says why)
-            payload = rows[0]["j"]
+            # a write: its payload, committed for the principal the statement vouched for;
+            # or nothing written (the whole way says why)
+            payload = rows[0]["j"] if len(rows) == 1 else None
             if payload is None:
                 return None
             return {statement.key or "": orjson.Fragment(payload)}, [], None
+        if not same:
+            return None
         answer = assemble(statement.plan, tuple(rows[0])[7:])
         if answer is None or answer.errors or answer.data is None:
             return None

@@ -232,6 +232,39 @@ async def test_block_update_refusals_are_the_whole_ways(
     assert len(await _events(owner_engine, other.tenant_id)) == 0
 
 
+async def test_block_update_by_a_demoted_or_revoked_member_writes_nothing(
+    app, api, new_tenant, new_member, owner_url, owner_engine
+):
+    # the lane's write commits by itself: the statement must write only for the very
+    # principal the lane remembers, never for what the credential could do before
+    owner = await new_tenant("Demoted")
+    _, blocks = await make_space(owner_url, owner.tenant_id, blocks=1)
+    editor = await new_member(owner.tenant_id, "editor")
+    await _twice(api, editor.token, UPDATE, {"id": blocks[0], "body": {"text": "ok"}})
+    before = len(await _events(owner_engine, owner.tenant_id))
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE members SET role = 'viewer' WHERE id = :m"), {"m": editor.member_id}
+        )
+    denied = await api(editor.token)(UPDATE, {"id": blocks[0], "body": {"text": "late"}})
+    assert error_codes(denied) == ["FORBIDDEN"]
+    again = await api(editor.token)(UPDATE, {"id": blocks[0], "body": {"text": "later"}})
+    assert error_codes(again) == ["FORBIDDEN"]
+    writer = await new_member(owner.tenant_id, "editor")
+    await _twice(api, writer.token, UPDATE, {"id": blocks[0], "body": {"text": "fine"}})
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE api_tokens SET revoked_at = now() WHERE member_id = :m"),
+            {"m": writer.member_id},
+        )
+    revoked = await api(writer.token)(UPDATE, {"id": blocks[0], "body": {"text": "gone"}})
+    assert error_codes(revoked) == ["UNAUTHENTICATED"]
+    read = await api(owner.token)("query($id: ID!) { block(id: $id) { body } }", {"id": blocks[0]})
+    assert read["data"]["block"]["body"]["text"] == "fine"
+    # the two writes of `writer` only
+    assert len(await _events(owner_engine, owner.tenant_id)) == before + 2
+
+
 async def test_rate_limit_refusals_come_from_the_whole_way(app, api, new_tenant, owner_url):
     owner = await new_tenant("Limited")
     space, _ = await make_space(owner_url, owner.tenant_id, blocks=1)
