@@ -99,6 +99,11 @@ async def test_backward_pages_are_the_forward_pages(api, new_tenant, owner_url):
     assert error_codes(both) == ["BAD_USER_INPUT"]
     too_many = await owner(SPACES, {"last": 10_000})
     assert error_codes(too_many) in (["PAGE_SIZE_LIMIT"], ["QUERY_TOO_COSTLY"])
+    # the error names the argument the client sent
+    negative = await owner(SPACES, {"last": -3})
+    assert error_codes(negative) == ["BAD_USER_INPUT"]
+    assert negative["errors"][0]["extensions"]["argument"] == "last"
+    assert "`last`" in negative["errors"][0]["message"]
 
 
 async def test_blocks_page_backwards(api, new_tenant, owner_url):

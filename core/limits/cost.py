@@ -139,32 +139,33 @@ class CostAnalysis:
         if not names:
             return None
         size = None
+        given = names[0]  # the argument the size came from, named in the error
         for argument in node.arguments or ():
             if argument.name.value not in names:
                 continue
             value = argument.value
             if isinstance(value, IntValueNode):
-                size = int(value.value)
+                size, given = int(value.value), argument.name.value
             elif isinstance(value, VariableNode):
                 raw = self.variables.get(value.name.value)
                 if isinstance(raw, int) and not isinstance(raw, bool):
-                    size = raw
+                    size, given = raw, argument.name.value
         if size is None:
             return self.limits.default_page_size
         if size < 0:
             raise GraphQLError(
-                f"`{names[0]}` must not be negative.",
+                f"`{given}` must not be negative.",
                 node,
-                extensions={"code": "BAD_USER_INPUT", "argument": names[0]},
+                extensions={"code": "BAD_USER_INPUT", "argument": given},
             )
         if size > self.limits.max_page_size:
             raise GraphQLError(
-                f"`{names[0]}` may be at most {self.limits.max_page_size}; "
+                f"`{given}` may be at most {self.limits.max_page_size}; "
                 "page through larger lists with `after`.",
                 node,
                 extensions={
                     "code": "PAGE_SIZE_LIMIT",
-                    "argument": names[0],
+                    "argument": given,
                     "limit": self.limits.max_page_size,
                 },
             )
