@@ -406,6 +406,11 @@ class Db:
         """Undo this transaction's work when the unit of work ends, without an exception."""
         self.discarded = True
 
+    async def commit(self) -> None:
+        if self._session is not None:
+            async with self._lock:
+                await self._session.commit()
+
     async def finish(self) -> None:
         """Commit; or abandon when a statement was cancelled or the work was discarded.
 
