@@ -182,8 +182,11 @@ class RawConnections:
         return await self.engine.raw_connection()
 
     async def _leave(self, fairy: Any) -> None:
+        now = time.monotonic()
+        while self._idle and now - self._idle[0][1] >= self.hold:
+            await self._return(self._idle.pop(0)[0])  # the oldest first: none waits longer
         if self._running > 1 and len(self._idle) < self.spare:
-            self._idle.append((fairy, time.monotonic()))
+            self._idle.append((fairy, now))
         else:
             await self._return(fairy)
 
