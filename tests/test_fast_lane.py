@@ -285,7 +285,8 @@ async def test_connections_kept_between_requests_never_starve_the_whole_way(
 ):
     """While fast-lane requests overlap, a finished one leaves its connection for the next
     (core/db.py RawConnections); a request of the whole way still gets one at once, and
-    none is kept once the lane is quiet."""
+    none is kept once the lane is quiet. Two tenants share those connections: each gets
+    only its own rows."""
     from dataclasses import replace
 
     import httpx
@@ -297,28 +298,40 @@ async def test_connections_kept_between_requests_never_starve_the_whole_way(
     space, _ = await make_space(owner_url, owner.tenant_id, blocks=2)
     auth = {"Authorization": f"Bearer {owner.token}"}
     body = {"query": SPACE, "variables": {"id": space}}
+    neighbour = await new_tenant("Neighbour")
+    their_space, _ = await make_space(owner_url, neighbour.tenant_id, blocks=3)
+    readers = [
+        (auth, body, space),
+        (
+            {"Authorization": f"Bearer {neighbour.token}"},
+            {"query": SPACE, "variables": {"id": their_space}},
+            their_space,
+        ),
+    ]
     pool = app.state.microspace.engine.sync_engine.pool
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t"
         ) as c:
-            assert (await c.post("/graphql", json=body, headers=auth)).status_code == 200
+            for who, asked, _ in readers:
+                assert (await c.post("/graphql", json=asked, headers=who)).status_code == 200
             stop = asyncio.Event()
             kept = 0
 
-            async def lane_load() -> None:
+            async def lane_load(who: dict, asked: dict, own: str) -> None:
                 nonlocal kept
                 while not stop.is_set():
-                    r = await c.post("/graphql", json=body, headers=auth)
+                    r = await c.post("/graphql", json=asked, headers=who)
                     assert r.status_code == 200 and "errors" not in r.json()
+                    assert r.json()["data"]["space"]["id"] == own
                     kept = max(kept, len(lane(app).connections._idle))
 
-            loaders = [asyncio.create_task(lane_load()) for _ in range(6)]
+            loaders = [asyncio.create_task(lane_load(*readers[i % 2])) for i in range(6)]
             await asyncio.sleep(0.3)
             answered = lane(app).answered
             for n in range(5):
                 # a document the lane does not know: the whole way, on a pooled session
-                query = f"query Whole{n} {{ spaces {{ totalCount }} }}"
+                query = f"query Whole{n}{uuid.uuid4().hex} {{ spaces {{ totalCount }} }}"
                 r = await asyncio.wait_for(
                     c.post("/graphql", json={"query": query}, headers=auth), 5
                 )

@@ -266,3 +266,11 @@ async def test_fast_lane_answers_carry_what_the_middleware_stack_adds(
     graphql = [line for line in access if line.get("route") == "/graphql"]
     assert {line["request_id"] for line in graphql} >= {plain, replaced}
     assert len(graphql) == 4 and all(line["status"] == 200 for line in graphql)
+    # an Origin header is for CORS to decide, not the front door: a known document from a
+    # known token is refused from an origin the credential may not be used from
+    answered = lane.answered
+    foreign = await client.post(
+        "/graphql", json={"query": SPACES}, headers={**auth, "Origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 403 and error_codes(foreign.json()) == ["ORIGIN_NOT_ALLOWED"]
+    assert lane.answered == answered
