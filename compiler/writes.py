@@ -1,11 +1,11 @@
 """Compiled writes: a mutation the fast lane answers in one statement (microspace/fastlane.py).
 
 A mutation document whose only root field has a write plan here (today `blockUpdate`, the
-most frequent write of a frontend) runs as one statement that checks the credential,
-writes the row, records its domain event and builds the payload's JSON from the returned
-row. Anything the resolver would answer otherwise (an unknown or foreign ID, a body invalid
-for the block's kind, a denied field) writes nothing here and goes the whole way, which
-then answers with its error.
+most frequent write of a frontend) runs as one statement, in one round trip: it sets the
+tenant, checks the credential, writes the row, records its domain event and builds the
+payload's JSON from the returned row. Anything the resolver would answer otherwise (an
+unknown or foreign ID, a body invalid for the block's kind, a denied field) writes nothing
+here and goes the whole way, which then answers with its error.
 """
 
 from __future__ import annotations
@@ -27,28 +27,14 @@ from core.ids import decode_id
 from store.block_bodies import valid_bodies
 from store.events import event_payload
 
-# the credential's row (microspace/fastlane.py compares it with the remembered principal)
-AUTH_COLUMNS = "a.token_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, a.contact_id"
-
-# the credential's principal as microspace/fastlane.py remembers it (`_same_principal`):
-# the row is written only for the very principal whose rights planned the write, so the
-# statement may commit by itself
-WHO = (
-    "jsonb_build_array(a.token_id, a.kind, a.member_id, a.contact_id, a.policy_version, "
-    "CASE WHEN a.kind = 'member' THEN CASE WHEN coalesce(a.role, '') = '' THEN '[]'::jsonb "
-    "ELSE jsonb_build_array(a.role) END ELSE to_jsonb(coalesce(a.scopes, ARRAY[]::varchar[])) "
-    "END)"
-)
-
+# migration 0013 `app_lane_block_update`: it scopes itself to the tenant, checks that the
+# credential still stands for the principal the lane remembers (`{who}`), writes the row
+# and its domain event; the payload's JSON is built here from the row it returns
 BLOCK_UPDATE = (
-    "WITH a AS (SELECT * FROM app_token_check({auth})), "
-    "u AS (UPDATE blocks SET body = (SELECT v.b FROM unnest($3::text[], $4::jsonb[]) AS "
-    "v(k, b) WHERE v.k = blocks.kind), updated_at = now() "
-    "WHERE tenant_id = $1 AND id = $2::uuid AND kind = ANY($3::text[]) "
-    f"AND EXISTS (SELECT 1 FROM a WHERE {WHO} = {{who}}::jsonb) RETURNING *), "
-    "e AS (INSERT INTO domain_events (tenant_id, id, topic, payload) "
-    "SELECT $1, gen_random_uuid(), 'block.updated', $5::jsonb FROM u) "
-    f"SELECT {AUTH_COLUMNS}, (SELECT {{payload}} FROM u {{joins}}) AS j FROM a"
+    "SELECT r.same, CASE WHEN (r.block).id IS NOT NULL THEN "
+    "(SELECT {payload} FROM (SELECT (r.block).*) AS u {joins}) END AS j "
+    "FROM app_lane_block_update($1, $2::uuid, $3::text[], $4::jsonb[], $5::jsonb, "
+    "{who}::jsonb, {auth}) AS r"
 )
 
 

@@ -141,17 +141,13 @@ class RawConnections:
     finished one leaves its connection here for the next (at most `spare` wait, none longer
     than `hold` seconds). The pool gets every one back as soon as none of these requests
     runs, or anyone waits on the pool: the whole way never waits on connections kept here.
-    A connection marked `scoped` (the lane sets a read's tenant for the session) is `reset`
-    first, or closed if that fails: no connection reaches the pool scoped to a tenant.
+    The lane's statements set their tenant for their own transaction only (migration
+    0013): a connection holds no session state to undo.
     """
 
-    def __init__(
-        self, engine: AsyncEngine, spare: int, *, reset: str | None = None, hold: float = 0.1
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, spare: int, *, hold: float = 0.1) -> None:
         self.engine = engine
         self.spare = spare
-        self.reset = reset  # run before the pool has back a connection marked `scoped`
-        self._scoped: set[asyncpg.Connection] = set()
         self.hold = hold
         self._idle: list[tuple[Any, float]] = []  # (checked-out connection, kept since)
         self._running = 0
@@ -164,7 +160,6 @@ class RawConnections:
             try:
                 yield fairy.driver_connection
             except BaseException:
-                self._scoped.discard(fairy.driver_connection)
                 await greenlet_spawn(fairy.invalidate)
                 raise
             await self._leave(fairy)
@@ -196,20 +191,7 @@ class RawConnections:
             fairy, _ = self._idle.pop()
             await self._return(fairy)
 
-    def scoped(self, conn: asyncpg.Connection) -> None:
-        """`conn` holds session state that `reset` undoes before the pool has it back."""
-        self._scoped.add(conn)
-
     async def _return(self, fairy: Any) -> None:
-        conn = fairy.driver_connection
-        if self.reset is not None and conn in self._scoped:
-            self._scoped.discard(conn)
-            try:
-                await conn.execute(self.reset)
-            except BaseException:
-                # never into the pool with what the reset should have undone
-                await greenlet_spawn(fairy.invalidate)
-                raise
         await greenlet_spawn(fairy.close)
 
 

@@ -5,15 +5,17 @@ The first request of a document takes the whole way (microspace/app.py): parsing
 limits, validation, then the compiled read path, which remembers the document
 (`CompiledReads.learn`). The first request of a credential authenticates through the
 pipeline, which remembers the principal (`KnownPrincipals`). A later POST with the same
-document text and a remembered member or partner credential is answered here, in three
-round trips on one pooled connection (two for a read that writes nothing, see `_alone`):
+document text and a remembered member or partner credential is answered here, on one
+pooled connection. A read that writes nothing, and a write, take one round trip (`_alone`):
+one statement that sets the tenant for its own transaction, checks the credential again
+(the token must still be valid, its principal and policy version unchanged) and reads or
+writes. A read that discloses personal data takes three:
 
 1. `BEGIN` and the tenant's `set_config`, as one simple query;
-2. the plan's statement, which also checks the credential again (`app_token_check`, or
-   `app_authenticate` when the audit must name the principal): the token must still be
-   valid and its principal and policy version unchanged, or the transaction is rolled back
-   and the whole way answers;
-3. the audit of the personal data it disclosed, if any, then `COMMIT`.
+2. the plan's statement, which also checks the credential again (`app_authenticate`, which
+   also vouches for the principal the audit names), or the transaction is rolled back and
+   the whole way answers;
+3. the audit of the personal data it disclosed, then `COMMIT`.
 
 What is checked per request is what depends on the request: the variables (coerced, NUL
 refused), the cost and node limits, the rate limit, the tenant's admission and the
@@ -102,8 +104,9 @@ class Statement:
     values: list[Any]
     plan: Plan | None  # a read's plan; None for a write
     key: str | None  # a write's root field key
-    # one statement, no transaction of its own: a read that writes nothing, or a write that
-    # checks its principal and commits by itself
+    # one statement in one round trip, its own transaction, which it scopes to the tenant
+    # itself (migration 0013): a read that writes nothing, or a write that checks its
+    # principal and commits by itself
     alone: bool = False
 
 
@@ -119,13 +122,24 @@ def _audited(plan: Plan) -> bool:
     return any(r.audited for r in plan.roots)
 
 
+AUTH_COLUMNS = "a.token_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, a.contact_id"
+
+
 def _auth_sql(plan: Plan, position: int) -> str:
     """The plan's statement with the credential checked in it: one row per match. A plan
-    that discloses personal data also vouches for the principal its audit entry names."""
-    check = "app_authenticate" if _audited(plan) else "app_token_check"
+    that discloses personal data also vouches for the principal its audit entry names (in
+    the transaction the lane scoped); any other scopes itself (migration 0013): the plan
+    depends on the scope's row and cannot be flattened into the join (OFFSET 0), so none of
+    it runs before the tenant is set."""
+    if _audited(plan):
+        return (
+            f"SELECT {AUTH_COLUMNS}, q.* FROM app_authenticate(${position}) AS a, "
+            f"LATERAL ({plan.sql}) AS q"
+        )
     return (
-        "SELECT a.token_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, "
-        f"a.contact_id, q.* FROM {check}(${position}) AS a, LATERAL ({plan.sql}) AS q"
+        f"SELECT {AUTH_COLUMNS}, q.* FROM app_lane_scope($1, ${position}) AS a "
+        f"CROSS JOIN LATERAL (SELECT * FROM ({plan.sql}) AS p "
+        "WHERE a.token_id IS NOT NULL OFFSET 0) AS q"
     )
 
 
@@ -145,7 +159,8 @@ def _same_principal(row: Any, principal: Principal) -> bool:
 
 
 def _principal_json(principal: Principal) -> str:
-    """What `_same_principal` compares, as compiler/writes.py `WHO` builds it in SQL."""
+    """What `_same_principal` compares, as migration 0013 `app_lane_block_update` builds it
+    from the credential's row."""
 
     def text(value: Any) -> str | None:
         return None if value is None else str(value)
@@ -179,9 +194,7 @@ class FastLane:
         self.enabled = True
         settings = self.state.settings
         self.connections = RawConnections(
-            self.state.engine,
-            settings.pool_size + settings.max_overflow,
-            reset="RESET app.tenant_id",
+            self.state.engine, settings.pool_size + settings.max_overflow
         )
         self._costs: dict[tuple[Any, ...], tuple[int, int]] = {}
         self.answered = 0  # requests answered here (tests, metrics)
@@ -344,10 +357,10 @@ class FastLane:
         self, request_id: str, principal: Principal, digest: bytes, statement: Statement
     ) -> tuple[dict[str, Any], list[Any]] | None:
         async with self.connections.connection() as conn:
+            if statement.alone:
+                return await self._alone(conn, request_id, principal, digest, statement)
             # a literal UUID (from our own principal, never from the request)
             tenant = uuid.UUID(str(principal.tenant_id))
-            if statement.alone:
-                return await self._alone(conn, tenant, request_id, principal, digest, statement)
             await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)")
             try:
                 rows = await conn.fetch(statement.sql, *statement.values, digest)
@@ -365,20 +378,16 @@ class FastLane:
     async def _alone(
         self,
         conn: asyncpg.Connection,
-        tenant: uuid.UUID,
         request_id: str,
         principal: Principal,
         digest: bytes,
         statement: Statement,
     ) -> tuple[dict[str, Any], list[Any]] | None:
-        """One statement in its own implicit transaction, two round trips instead of four:
-        a read that writes nothing, or a write that is whole in its statement (it checks
-        the principal itself and commits by itself). The tenant is set for the session:
-        these connections are only the lane's until `RESET` (RawConnections) hands them
-        back to the pool."""
-        self.connections.scoped(conn)
-        await conn.execute(f"SELECT set_config('app.tenant_id', '{tenant}', false)")
-        count_statements(2)
+        """One statement in its own implicit transaction, one round trip instead of four: a
+        read that writes nothing, or a write that is whole in its statement (it checks the
+        principal itself and commits by itself). The statement sets the tenant for its own
+        transaction (migration 0013), so the connection goes back as it came."""
+        count_statements(1)
         try:
             rows = await conn.fetch(statement.sql, *statement.values, digest)
         except asyncpg.PostgresError:
@@ -396,17 +405,20 @@ class FastLane:
         statement: Statement,
         rows: list[Any],
     ) -> tuple[dict[str, Any], list[Any], AuditBuffer | None] | None:
+        if statement.plan is None:
+            # a write: its payload, committed for the principal the statement vouched for;
+            # or nothing written (the whole way says why)
+            if not (len(rows) == 1 and rows[0]["same"]):
+                self.pipeline.known.forget(digest)
+                return None
+            payload = rows[0]["j"]
+            if payload is None:
+                return None
+            return {statement.key or "": orjson.Fragment(payload)}, [], None
         same = len(rows) == 1 and _same_principal(rows[0], principal)
         if not same:
             # revoked, expired, another role or policy version: authenticate the whole way
             self.pipeline.known.forget(digest)
-        if statement.plan is None:
-            # a write: its payload, committed for the principal the statement vouched for;
-            # or nothing written (the whole way says why)
-            payload = rows[0]["j"] if len(rows) == 1 else None
-            if payload is None:
-                return None
-            return {statement.key or "": orjson.Fragment(payload)}, [], None
         if not same:
             return None
         answer = assemble(statement.plan, tuple(rows[0])[7:])

@@ -9,7 +9,10 @@ Invariants:
   for a foreign ID, exactly as a random ID);
 - personal data it discloses is audited in the same transaction, as the whole way does;
 - `blockUpdate` through the fast lane writes the body and its domain event; a foreign ID, an
-  invalid body and a denied role get the whole way's answers, and nothing is written.
+  invalid body and a denied role get the whole way's answers, and nothing is written;
+- a read that discloses no personal data and a write take one round trip each: the
+  statement scopes itself to its tenant, and the credential check in it sees only that
+  tenant's tokens.
 """
 
 from __future__ import annotations
@@ -342,8 +345,8 @@ async def test_connections_kept_between_requests_never_starve_the_whole_way(
         assert kept > 0  # connections were kept between overlapping requests
         assert lane(app).connections._idle == []  # and all went back once it was quiet
         assert pool.checkedout() == 0
-        # a read's tenant is set for the session on the lane's connections: none of them
-        # reaches the pool still scoped to it
+        # a lane statement sets its tenant for its own transaction only: none of the lane's
+        # connections reaches the pool still scoped to it
         engine = app.state.microspace.engine
         held = [await engine.connect() for _ in range(3)]
         try:
@@ -355,3 +358,56 @@ async def test_connections_kept_between_requests_never_starve_the_whole_way(
                 await conn.close()
     finally:
         await app.state.microspace.engine.dispose()
+
+
+async def test_a_read_and_a_write_take_one_round_trip_each(
+    app, api, new_tenant, owner_url, monkeypatch
+):
+    """One statement per request on the lane's connection: the tenant is set inside it
+    (migration 0013 `app_lane_scope`, `app_lane_block_update`), not in a round trip of
+    its own; and the answer is still the tenant's own."""
+    import asyncpg
+
+    owner = await new_tenant("OneTrip")
+    space, blocks = await make_space(owner_url, owner.tenant_id, blocks=2)
+    block = blocks[0]
+    await _twice(api, owner.token, SPACE, {"id": space})
+    await api(owner.token).post(UPDATE, {"id": block, "body": {"text": "first"}})
+    sent: list[str] = []
+    for method in ("execute", "fetch", "fetchrow", "fetchval"):
+        original = getattr(asyncpg.Connection, method)
+
+        def counting(self, query, *args, __original=original, **kwargs):
+            sent.append(query)
+            return __original(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(asyncpg.Connection, method, counting)
+    answered = lane(app).answered
+    read = await api(owner.token).post(SPACE, {"id": space})
+    write = await api(owner.token).post(UPDATE, {"id": block, "body": {"text": "second"}})
+    assert lane(app).answered == answered + 2
+    assert len(sent) == 2, sent
+    assert "app_lane_scope" in sent[0] and "app_lane_block_update" in sent[1]
+    assert read.json()["data"]["space"]["id"] == space
+    assert write.json()["data"]["blockUpdate"]["block"]["body"]["text"] == "second"
+
+
+async def test_the_credential_check_sees_only_the_scoped_tenants_tokens(app_engine, new_tenant):
+    """`app_token_check` runs with the caller's rights (migration 0013): row-level
+    security shows it the tokens of the tenant the statement is scoped to, no other."""
+    from core.auth import hash_token
+
+    owner = await new_tenant("Check")
+    other = await new_tenant("CheckOther")
+    digest = hash_token(owner.token)
+    check = text("SELECT token_id, tenant_id FROM app_token_check(:h)")
+    async with app_engine.begin() as conn:
+        assert (await conn.execute(check, {"h": digest})).all() == []  # no tenant set
+    for tenant, expected in ((other.tenant_id, 0), (owner.tenant_id, 1)):
+        async with app_engine.begin() as conn:
+            await conn.execute(
+                text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant)}
+            )
+            rows = (await conn.execute(check, {"h": digest})).all()
+        assert len(rows) == expected
+        assert all(str(row.tenant_id) == str(owner.tenant_id) for row in rows)
