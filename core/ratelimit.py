@@ -65,6 +65,13 @@ class TokenBuckets:
         retry = 0.0 if allowed else (min(amount, self.burst) - tokens) / self.rate
         return Decision(allowed, tokens, retry, (self.burst - tokens) / self.rate)
 
+    def give_back(self, key: str, amount: float) -> None:
+        """Return `amount` points taken for a request that was then answered elsewhere."""
+        now = self.clock()
+        tokens, updated = self._buckets.pop(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - updated) * self.rate + amount)
+        self._buckets[key] = (tokens, now)
+
 
 class RateLimited(GraphQLError):
     """Raised while executing when the request's cost exceeds what the bucket holds."""

@@ -31,7 +31,8 @@ local updated = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - updated) * rate)
 local allowed = 0
 if tokens >= amount then
-  tokens = tokens - amount
+  -- a negative amount gives points back, never past the burst
+  tokens = math.min(burst, tokens - amount)
   allowed = 1
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now))
@@ -68,6 +69,13 @@ class RedisTokenBuckets:
         tokens = float(raw)
         retry = 0.0 if allowed else (min(amount, self.burst) - tokens) / self.rate
         return Decision(bool(allowed), tokens, max(0.0, retry), (self.burst - tokens) / self.rate)
+
+    async def give_back(self, key: str, amount: float) -> None:
+        """Return `amount` points taken for a request that was then answered elsewhere."""
+        try:
+            await self.script(keys=[self.prefix + key], args=[self.burst, self.rate, -amount])
+        except Exception as exc:  # noqa: BLE001 - the points are lost, the request is not
+            log.warning("rate limit store unavailable, points not returned: %s", type(exc).__name__)
 
     async def close(self) -> None:
         await self.redis.aclose()

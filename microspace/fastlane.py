@@ -315,10 +315,10 @@ class FastLane:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.execution_timeout
         lane = pipeline.admission.key(headers.get("authorization"), client)
+        decision = None
         try:
             async with pipeline.admission.slot(lane, deadline), asyncio.timeout_at(deadline):
                 # the request's own point and its cost, in one take (refused: nothing taken)
-                decision = None
                 if self.buckets.enabled:
                     if self.shared is not None:
                         decision = await self.shared.take(principal.key, cost)
@@ -335,9 +335,11 @@ class FastLane:
             return pipeline.timed_out()
         except Exception:  # noqa: BLE001 - a lost connection: the whole way answers (503)
             self._miss("connection")
+            await self._give_back(principal, decision, cost)
             return None
         if answer is None:
             self._miss("answer")
+            await self._give_back(principal, decision, cost)
             return None
         data, redactions = answer
         out: dict[str, Any] = {"data": data}
@@ -352,6 +354,16 @@ class FastLane:
         if statement.plan is not None:
             self.reads.compiled += 1
         return response
+
+    async def _give_back(self, principal: Principal, decision: Any, cost: int) -> None:
+        """The points a request took here, back to its bucket: the whole way answers it and
+        takes what it costs there, once."""
+        if decision is None or not decision.allowed:
+            return
+        if self.shared is not None:
+            await self.shared.give_back(principal.key, cost)
+        else:
+            self.buckets.give_back(principal.key, cost)
 
     async def _statements(
         self, request_id: str, principal: Principal, digest: bytes, statement: Statement

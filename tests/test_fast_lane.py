@@ -411,3 +411,35 @@ async def test_the_credential_check_sees_only_the_scoped_tenants_tokens(app_engi
             rows = (await conn.execute(check, {"h": digest})).all()
         assert len(rows) == expected
         assert all(str(row.tenant_id) == str(owner.tenant_id) for row in rows)
+
+
+async def test_a_request_the_lane_hands_on_is_charged_once(app, api, new_tenant, owner_url):
+    """The lane takes a request's points before its statement; when the statement finds
+    nothing to answer (here an unknown block) the whole way answers and charges it: the
+    lane gives its points back, so the caller pays what the whole way alone would take."""
+    owner = await new_tenant("ChargedOnce")
+    _, blocks = await make_space(owner_url, owner.tenant_id, blocks=1)
+    unknown = encode_id("Block", uuid.uuid4())
+    buckets = app.state.fast_lane.buckets
+    saved = (buckets.burst, buckets.rate)
+
+    async def spent(variables: dict) -> tuple[int, list[str]]:
+        response = await api(owner.token).post(UPDATE, variables)
+        return int(response.headers["ratelimit-remaining"]), error_codes(response.json())
+
+    try:
+        buckets.burst, buckets.rate = 10_000.0, 0.000_001
+        await _twice(api, owner.token, UPDATE, {"id": blocks[0], "body": {"text": "known"}})
+        answered = lane(app).answered
+        first, codes = await spent({"id": unknown, "body": {"text": "x"}})
+        through_lane, _ = await spent({"id": unknown, "body": {"text": "y"}})
+        assert codes == ["NOT_FOUND"]
+        assert lane(app).answered == answered  # the lane handed both on
+        lane(app).enabled = False
+        try:
+            whole_way, _ = await spent({"id": unknown, "body": {"text": "z"}})
+        finally:
+            lane(app).enabled = True
+        assert first - through_lane == through_lane - whole_way > 0
+    finally:
+        buckets.burst, buckets.rate = saved

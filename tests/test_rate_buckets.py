@@ -1,0 +1,38 @@
+"""Points given back (microspace/fastlane.py hands a request on to the whole way after
+taking them) return to the bucket, in-process and in Redis, and never past its burst."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from core.ratelimit import TokenBuckets
+from core.shared_limits import RedisTokenBuckets
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def test_in_process_points_given_back_return_up_to_the_burst():
+    now = [0.0]
+    buckets = TokenBuckets(10, 0.5, clock=lambda: now[0])
+    assert buckets.take("k", 4).remaining == 6
+    buckets.give_back("k", 4)
+    assert buckets.take("k", 0).remaining == 10
+    buckets.give_back("k", 4)  # more than was taken: the burst still bounds it
+    assert buckets.take("k", 0).remaining == 10
+    assert not buckets.take("k", 11).allowed
+
+
+async def test_shared_points_given_back_return_up_to_the_burst():
+    prefix = f"test-{uuid.uuid4().hex[:10]}:"
+    buckets = RedisTokenBuckets(REDIS_URL, 10, 0.000_001, prefix=prefix)
+    try:
+        assert round((await buckets.take("k", 4)).remaining) == 6
+        await buckets.give_back("k", 4)
+        assert round((await buckets.take("k", 0)).remaining) == 10
+        await buckets.give_back("k", 4)
+        assert round((await buckets.take("k", 0)).remaining) == 10
+        assert not (await buckets.take("k", 11)).allowed
+    finally:
+        await buckets.redis.delete(f"{prefix}ratelimit:k")
+        await buckets.close()
