@@ -58,7 +58,7 @@ SCOPE = """
 CREATE FUNCTION app_lane_scope(p_tenant uuid, p_token_hash bytea)
 RETURNS TABLE (token_id uuid, tenant_id uuid, kind varchar, member_id uuid,
                role varchar, scopes varchar[], policy_version integer, contact_id uuid)
-LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER ROWS 1
 AS $$
 DECLARE
     v_tenant text;
@@ -79,7 +79,7 @@ CREATE FUNCTION app_lane_block_update(
     p_tenant uuid, p_id uuid, p_kinds text[], p_bodies jsonb[], p_event jsonb,
     p_who jsonb, p_token_hash bytea)
 RETURNS TABLE (same boolean, block blocks)
-LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER ROWS 1
 AS $$
 DECLARE
     v_tenant text;
