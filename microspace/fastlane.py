@@ -53,7 +53,7 @@ from core.limits import Limits
 from core.limits.cost import CostAnalysis
 from core.limits.inputs import UNSTORABLE, strings
 from core.metrics import count_statements
-from core.ratelimit import TokenBuckets
+from core.ratelimit import Decision, TokenBuckets
 from core.ratelimit import headers as rate_headers
 from microspace.pipeline import Pipeline
 from policies.authz import Authorizer
@@ -355,7 +355,7 @@ class FastLane:
             self.reads.compiled += 1
         return response
 
-    async def _give_back(self, principal: Principal, decision: Any, cost: int) -> None:
+    async def _give_back(self, principal: Principal, decision: Decision | None, cost: int) -> None:
         """The points a request took here, back to its bucket: the whole way answers it and
         takes what it costs there, once."""
         if decision is None or not decision.allowed:
@@ -427,11 +427,9 @@ class FastLane:
             if payload is None:
                 return None
             return {statement.key or "": orjson.Fragment(payload)}, [], None
-        same = len(rows) == 1 and _same_principal(rows[0], principal)
-        if not same:
+        if not (len(rows) == 1 and _same_principal(rows[0], principal)):
             # revoked, expired, another role or policy version: authenticate the whole way
             self.pipeline.known.forget(digest)
-        if not same:
             return None
         answer = assemble(statement.plan, tuple(rows[0])[7:])
         if answer is None or answer.errors or answer.data is None:
