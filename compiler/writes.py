@@ -42,7 +42,7 @@ BLOCK_UPDATE = (
 class WritePlan:
     key: str  # the root field's response key
     # `{auth}` stands where the credential's parameter goes, `{who}` the principal's
-    # (microspace/fastlane.py `principal_json`)
+    # (microspace/fastlane.py `_principal_json`)
     sql: str
     input: Callable[[VariableValues], dict[str, Any]]  # coerced variables -> the input
 

@@ -443,3 +443,43 @@ async def test_a_request_the_lane_hands_on_is_charged_once(app, api, new_tenant,
         assert first - through_lane == through_lane - whole_way > 0
     finally:
         buckets.burst, buckets.rate = saved
+
+
+async def test_a_read_runs_only_after_its_statement_has_set_the_tenant(
+    app, api, new_tenant, owner_url, monkeypatch
+):
+    """A lane read sets its tenant inside its own statement (`app_lane_scope`), so the
+    plan must run after that function: on the inner side of the top nested loop, never
+    flattened beside it. Were it to run first, row-level security would see no tenant and
+    a list would come back empty instead of the tenant's rows."""
+    import json
+
+    import asyncpg
+
+    owner = await new_tenant("ScopeFirst")
+    await make_spaces(owner_url, owner.tenant_id, 2)
+    listing = "query L { spaces(first: 5) { edges { node { id title } } } }"
+    await _twice(api, owner.token, listing)
+    plans: list[dict] = []
+    original = asyncpg.Connection.fetch
+
+    async def explaining(self, query, *args, **kwargs):
+        rows = await original(self, query, *args, **kwargs)
+        if "app_lane_scope" in query:
+            raw = await self.fetchval(f"EXPLAIN (FORMAT JSON) {query}", *args)
+            # the app's connections may decode JSON themselves
+            plans.append((json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"])
+        return rows
+
+    monkeypatch.setattr(asyncpg.Connection, "fetch", explaining)
+    answered = lane(app).answered
+    response = await api(owner.token).post(listing)
+    assert lane(app).answered == answered + 1, (lane(app).misses, plans)
+    assert len(response.json()["data"]["spaces"]["edges"]) == 2
+    (plan,) = plans
+    assert plan["Node Type"] == "Nested Loop"
+    outer, inner = plan["Plans"]
+    assert outer["Parent Relationship"] == "Outer"
+    assert outer["Node Type"] == "Function Scan" and outer["Function Name"] == "app_lane_scope"
+    assert inner["Parent Relationship"] == "Inner"
+    assert "app_lane_scope" not in json.dumps(inner)

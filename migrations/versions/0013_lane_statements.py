@@ -71,7 +71,7 @@ $$
 """
 
 # `same` is false when the credential no longer stands for the principal `p_who` describes
-# (microspace/fastlane.py `principal_json`): revoked, expired, another role, scopes or
+# (microspace/fastlane.py `_principal_json`): revoked, expired, another role, scopes or
 # policy version. Then nothing is written. `block` is null when no block of a kind in
 # `p_kinds` has the id: nothing is written either, and the whole way says why.
 BLOCK_UPDATE = """
