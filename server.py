@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from microspace.app import create_app
-from microspace.cli import main
+from microspace.commands.cli import main
 
 __all__ = ["create_app", "main"]
 

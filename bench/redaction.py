@@ -55,7 +55,7 @@ from core.config import Settings, async_url, load_settings
 from core.db import owner_db
 from core.migrate import migrate
 from microspace.app import create_app
-from microspace.tenants import create_member, create_tenant
+from microspace.commands.tenants import create_member, create_tenant
 from schema.personal_data import Redact
 
 ROWS = 500

@@ -53,7 +53,7 @@ class CompiledReads:
         self.compiled = 0  # requests answered here
         self.fallbacks = 0  # query requests left to the resolver path
         self.reasons: Counter[str] = Counter()  # why plans were not made, by first cause
-        # documents answered here once, by (text, operation name): microspace/fastlane.py
+        # documents answered here once, by (text, operation name): microspace/lane/lane.py
         self._known: dict[tuple[str, str | None], DocumentNode] = {}
 
     def bind(self, schema: GraphQLSchema) -> None:
@@ -88,7 +88,7 @@ class CompiledReads:
 
     def learn(self, query: str, operation_name: str | None, document: DocumentNode) -> None:
         """Remember a document this path answered after the resolver path's checks (limits,
-        validation as a member or partner key): microspace/fastlane.py answers it again
+        validation as a member or partner key): microspace/lane/lane.py answers it again
         without them."""
         if (query, operation_name) in self._known:
             return

@@ -1,7 +1,7 @@
 """Variables coerced without graphql-core's general walk, for operations whose variables
 are all leaf values (IDs, strings, numbers, JSON, enums) without defaults.
 
-A request of the fast lane (microspace/fastlane.py) spends about a tenth of its Python
+A request of the fast lane (microspace/lane/lane.py) spends about a tenth of its Python
 time in `get_variable_values`, most of it re-reading the variable definitions' types. Here
 they are read once per operation; each value is coerced by graphql-core's own
 `coerce_input_value`, so a value is accepted exactly when graphql-core accepts it. Anything

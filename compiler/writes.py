@@ -1,4 +1,4 @@
-"""Compiled writes: a mutation the fast lane answers in one statement (microspace/fastlane.py).
+"""Compiled writes: a mutation the fast lane answers in one statement (microspace/lane/lane.py).
 
 A mutation document whose only root field has a write plan here (today `blockUpdate`, the
 most frequent write of a frontend) runs as one statement, in one round trip: it sets the
@@ -42,7 +42,7 @@ BLOCK_UPDATE = (
 class WritePlan:
     key: str  # the root field's response key
     # `{auth}` stands where the credential's parameter goes, `{who}` the principal's
-    # (microspace/fastlane.py `_principal_json`)
+    # (microspace/lane/lane.py `_principal_json`)
     sql: str
     input: Callable[[VariableValues], dict[str, Any]]  # coerced variables -> the input
 

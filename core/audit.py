@@ -58,7 +58,7 @@ class AuditBuffer:
         return len(self._entries)
 
     async def flush_raw(self, conn: Any) -> None:
-        """`flush` on a raw asyncpg connection in its open transaction (microspace/fastlane.py)."""
+        """`flush` on a raw asyncpg connection in its open transaction (microspace/lane/lane.py)."""
         if self._entries and self._principal.tenant_id is not None:
             p = self._principal
             await conn.execute(

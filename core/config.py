@@ -49,7 +49,7 @@ class Settings:
         "password set on the application role by `migrate`",
     )
     # production unless asked: `serve` turns it on by itself only for the quick start
-    # (embedded database, loopback address); see microspace/cli.py
+    # (embedded database, loopback address); see microspace/commands/cli.py
     dev_mode: bool = setting(
         False,
         "MICROSPACE_DEV",
@@ -168,7 +168,7 @@ class Settings:
     worker_poll_seconds: float = setting(
         5.0, "MICROSPACE_WORKER_POLL_SECONDS", "how often `worker` looks for due e-mail"
     )
-    # webhooks (microspace/webhooks.py): first retry delay, retry window, request timeout
+    # webhooks (microspace/jobs/webhooks.py): first retry delay, retry window, request timeout
     webhook_backoff_seconds: float = setting(
         30.0,
         "MICROSPACE_WEBHOOK_BACKOFF_SECONDS",

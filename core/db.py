@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
-from sqlalchemy.util import greenlet_spawn
 
 from core.errors import ApiError
 
@@ -129,75 +128,6 @@ def ping_idle_connections(engine: AsyncEngine, idle: float = IDLE_PING_SECONDS) 
 
 
 _IDLE_SINCE = "microspace_idle_since"
-
-
-class RawConnections:
-    """Pooled connections as asyncpg's own, for statements that need neither session nor
-    ORM (microspace/fastlane.py). The caller ends its transaction; a block that raises (a
-    cancelled statement included) does not hand its connection back: it is closed.
-
-    A checkout from SQLAlchemy's async pool and the checkin cost two greenlet switches,
-    about a tenth of a fast-lane request's CPU. So while other such requests are running, a
-    finished one leaves its connection here for the next (at most `spare` wait, none longer
-    than `hold` seconds). The pool gets every one back as soon as none of these requests
-    runs, or anyone waits on the pool: the whole way never waits on connections kept here.
-    The lane's statements set their tenant for their own transaction only (migration
-    0013): a connection holds no session state to undo.
-    """
-
-    def __init__(self, engine: AsyncEngine, spare: int, *, hold: float = 0.1) -> None:
-        self.engine = engine
-        self.spare = spare
-        self.hold = hold
-        self._idle: list[tuple[Any, float]] = []  # (checked-out connection, kept since)
-        self._running = 0
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        self._running += 1
-        try:
-            fairy = await self._take()
-            try:
-                yield fairy.driver_connection
-            except BaseException:
-                await greenlet_spawn(fairy.invalidate)
-                raise
-            await self._leave(fairy)
-        finally:
-            self._running -= 1
-            if self._idle and (self._running == 0 or _pool_waiters(self.engine)):
-                await self.give_back()
-
-    async def _take(self) -> Any:
-        while self._idle:
-            fairy, since = self._idle.pop()
-            if time.monotonic() - since < self.hold:
-                return fairy
-            await self._return(fairy)  # the pool's turn to hand it out
-        return await self.engine.raw_connection()
-
-    async def _leave(self, fairy: Any) -> None:
-        now = time.monotonic()
-        while self._idle and now - self._idle[0][1] >= self.hold:
-            await self._return(self._idle.pop(0)[0])  # the oldest first: none waits longer
-        if self._running > 1 and len(self._idle) < self.spare:
-            self._idle.append((fairy, now))
-        else:
-            await self._return(fairy)
-
-    async def give_back(self) -> None:
-        """Every connection kept here, back to the pool."""
-        while self._idle:
-            fairy, _ = self._idle.pop()
-            await self._return(fairy)
-
-    async def _return(self, fairy: Any) -> None:
-        await greenlet_spawn(fairy.close)
-
-
-def _pool_waiters(engine: AsyncEngine) -> bool:
-    # unknown reads as none: connections kept here still go back within `hold`
-    return pool_waiting(engine.sync_engine.pool) > 0
 
 
 def pool_waiting(pool: Any) -> int:

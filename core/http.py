@@ -173,7 +173,7 @@ def operation(data: Any) -> GraphQLRequestData:
     if not isinstance(extensions, (dict, type(None))):
         raise Refusal(400, "BAD_REQUEST", "`extensions` must be an object or null.")
     if query is None and persisted_query(extensions):
-        pass  # sent by hash: microspace/persisted.py finds the document
+        pass  # sent by hash: microspace/web/persisted.py finds the document
     elif not isinstance(query, str) or not query.strip():
         raise Refusal(400, "BAD_REQUEST", "The request has no `query` string.")
     name = data.get("operationName")

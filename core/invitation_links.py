@@ -89,7 +89,7 @@ def verify_invitation(secret: bytes, token: str, *, now: datetime) -> Invitation
 
 @dataclass(frozen=True)
 class InvitationLinks:
-    """Makes the link an invitation e-mail carries, at send time (microspace/worker.py)."""
+    """Makes the link an invitation e-mail carries, at send time (microspace/jobs/worker.py)."""
 
     secret: bytes
     public_url: str

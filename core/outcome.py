@@ -24,7 +24,7 @@ class RequestOutcome:
     refusal: RateLimited | None = None
     # a GraphQL-over-HTTP request error (no `data`): answered with HTTP 400
     request_error: bool = False
-    # the principal kind that ran a trusted document by hash (microspace/persisted.py): a
+    # the principal kind that ran a trusted document by hash (microspace/web/persisted.py): a
     # widget's GET is then cacheable
     persisted_by: str | None = None
     # the response carries GraphQL errors (for the request metrics)

@@ -26,20 +26,21 @@ from core.outcome import RequestOutcome
 from core.ratelimit import TokenBuckets
 from core.ratelimit import headers as rate_headers
 from core.shared_limits import RedisTokenBuckets
-from microspace import front_door, persisted, tracing
-from microspace.cors import Cors
-from microspace.exports import export_endpoint
-from microspace.fastlane import FastLane
-from microspace.graphiql import PREFIX as GRAPHIQL_PREFIX
-from microspace.graphiql import asset as graphiql_asset
-from microspace.invitations import invitation_endpoint
-from microspace.logs import configure_structlog
-from microspace.observability import RequestContext, is_safe_id, metrics_endpoint
-from microspace.pipeline import Pipeline
-from microspace.state import AppState
-from microspace.strawberry_adapter import OutcomeRequest, StrawberryView
-from microspace.unsubscribe import unsubscribe_endpoint
-from microspace.widget import widget_script
+from microspace.endpoints.exports import export_endpoint
+from microspace.endpoints.invitations import invitation_endpoint
+from microspace.endpoints.unsubscribe import unsubscribe_endpoint
+from microspace.endpoints.widget import widget_script
+from microspace.lane import front_door
+from microspace.lane.lane import FastLane
+from microspace.web import persisted, tracing
+from microspace.web.cors import Cors
+from microspace.web.graphiql import PREFIX as GRAPHIQL_PREFIX
+from microspace.web.graphiql import asset as graphiql_asset
+from microspace.web.logs import configure_structlog
+from microspace.web.observability import RequestContext, is_safe_id, metrics_endpoint
+from microspace.web.pipeline import Pipeline
+from microspace.web.state import AppState
+from microspace.web.strawberry_adapter import OutcomeRequest, StrawberryView
 from models.pii import validate_categories
 from policies.authz import TenantPolicies, load_enforcer
 from privacy.erasure import StepHook
@@ -96,18 +97,8 @@ class GraphQLApp(StrawberryView):
             return
         request = OutcomeRequest(scope, http.replay(body))
         with self.pipeline.state.metrics.request() as report:
-            fast = None
-            if request.method == "POST" and not scope.get(front_door.TRIED):
-                client = request.client.host if request.client else "unknown"
-                fast = await self.fast.answer(
-                    request.headers, body, client, request.state.request_id
-                )
-            if fast is not None:
-                response = fast.response
-                report(*fast.labels())
-            else:
-                response = await self.handle(request)
-                report(*outcome_labels(request, response))
+            response = await self.handle(request)
+            report(*outcome_labels(request, response))
         max_age = self.pipeline.state.settings.widget_cache_seconds
         response = persisted.http_cache(request, response, max_age)
         if http.wants_graphql_response(request.headers.get("accept")) and (
@@ -249,7 +240,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         validator=is_safe_id,
         generator=lambda: uuid.uuid4().hex,
     )
-    # what the fast lane answers skips the layers above (microspace/front_door.py)
+    # what the fast lane answers skips the layers above (microspace/lane/front_door.py)
     app.add_middleware(front_door.FrontDoor, state=state, lane=graphql.fast)
     tracing.instrument(app, engine, settings)  # outermost, when an endpoint is configured
     # start-up objects (schema, policies, models) never die: keep them out of the cyclic

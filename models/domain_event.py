@@ -1,7 +1,7 @@
 """Domain events: the transactional outbox every mutation writes, and the event catalogue.
 
 An event holds ids and field names, never values: the values a subscriber receives are read
-at delivery time, under the subscribing key's policy (microspace/webhooks.py), so an erased
+at delivery time, under the subscribing key's policy (microspace/jobs/webhooks.py), so an erased
 or withdrawn value is never replayed from here.
 """
 

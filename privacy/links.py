@@ -2,7 +2,7 @@
 
 The payload names the tenant, the subject request and the expiry; the signature is over the
 encoded payload exactly as sent, so any changed character fails. A link is not a credential
-on its own: the download also needs a bearer token of the same tenant (microspace/exports.py).
+on its own: the download also needs a bearer token of the same tenant (microspace/endpoints/exports.py).
 """
 
 from __future__ import annotations

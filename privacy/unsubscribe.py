@@ -22,7 +22,7 @@ from models.consent import ConsentAction, ConsentSource
 from models.outbox import CONSENT_FOR_KIND, OutboxStatus
 from store.consent_ledger import current_consents, is_granted, lock_contact
 
-PURPOSE_KEY = b"microspace.unsubscribe.v1"
+PURPOSE_KEY = b"microspace.endpoints.unsubscribe.v1"
 VERSION = 1
 MAX_TOKEN_CHARS = 300
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"

@@ -1,6 +1,6 @@
 """API keys: get, list, create, rotate, revoke (partner and widget keys; owners and admins).
 
-`issue_key` and `revoke_key` take a plain `Db` so the CLI twins (microspace/cli.py) run the
+`issue_key` and `revoke_key` take a plain `Db` so the CLI twins (microspace/commands/cli.py) run the
 same validation and writes as the GraphQL mutations.
 """
 

@@ -1,6 +1,6 @@
 """E-mail: queue automated e-mail in the outbox, in the transaction of the change.
 
-The worker (microspace/worker.py) sends it later. Marketing e-mail is queued only while the
+The worker (microspace/jobs/worker.py) sends it later. Marketing e-mail is queued only while the
 contact's marketing consent is granted, and the worker checks again at send time.
 """
 

@@ -1,7 +1,7 @@
 """Webhook subscriptions and deliveries: get, list, create, delete, retry; the event types.
 
 A partner key (scope `webhooks:manage`) manages its own subscriptions only; owners and
-admins manage every key's. Delivery itself is the worker's (microspace/webhooks.py).
+admins manage every key's. Delivery itself is the worker's (microspace/jobs/webhooks.py).
 """
 
 from __future__ import annotations

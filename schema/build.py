@@ -156,7 +156,7 @@ def build_schema(
         types=[Space, Block],
         # factories, not instances: an extension instance holds one request's state
         extensions=[
-            # tracing (microspace/tracing.py), when an endpoint is configured
+            # tracing (microspace/web/tracing.py), when an endpoint is configured
             *(extra_extensions or []),
             # first: the character limit runs before anything parses
             lambda: QueryLimits(limits),

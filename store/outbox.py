@@ -1,6 +1,6 @@
 """The outbox: e-mail queued in the transaction of the change that causes it.
 
-The worker (microspace/worker.py) sends it later; consent is checked again at send time.
+The worker (microspace/jobs/worker.py) sends it later; consent is checked again at send time.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from core.config import Settings, async_url, load_settings
 from core.migrate import migrate
 from microspace.app import create_app
-from microspace.tenants import Created, create_member, create_tenant
+from microspace.commands.tenants import Created, create_member, create_tenant
 
 
 def _server_url() -> URL:

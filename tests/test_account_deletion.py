@@ -21,7 +21,7 @@ from email.policy import default
 from sqlalchemy import text, update
 
 from core.db import owner_db
-from microspace.worker import run
+from microspace.jobs.worker import run
 from models import AccountDeletion
 from tests.conftest import error_codes
 from tests.test_erasure import plant, plant_member, scan

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from microspace.worker import run
+from microspace.jobs.worker import run
 from tests.test_account_deletion import _codes as owner_codes
 from tests.test_cli import run_cli
 from tests.test_erasure import FILE, PROCESS, VERIFY, plant, plant_member, scan

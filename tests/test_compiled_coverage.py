@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from core.ids import encode_id
-from microspace.widget_documents import DOCUMENTS
+from microspace.web.widget_documents import DOCUMENTS
 from tests.test_compiled_reads import PRINCIPALS, Differ, audits, world  # noqa: F401
 
 

@@ -81,7 +81,7 @@ class World:
 async def world(app, database_url) -> World:
     import httpx
 
-    from microspace.tenants import create_member, create_tenant
+    from microspace.commands.tenants import create_member, create_tenant
     from tests.conftest import Api
 
     owner_url = database_url
@@ -137,7 +137,7 @@ def audits(app):
         seen.append(self.grouped())
         await original(self, db)
 
-    # the fast lane (microspace/fastlane.py) appends on its raw connection
+    # the fast lane (microspace/lane/lane.py) appends on its raw connection
     original_raw = AuditBuffer.flush_raw
 
     async def flush_raw(self: AuditBuffer, conn: Any) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core.db import owner_db
 from core.ids import encode_id
-from microspace.worker import run
+from microspace.jobs.worker import run
 from models import ConsentEvent, EmailSent, OutboxMessage
 from tests.conftest import error_codes
 from tests.factories import make_contacts

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.access_log import RedactExportTokens
 from core.db import owner_db, sessionmaker_for
-from microspace.worker import run
+from microspace.jobs.worker import run
 from models import Contact, Tenant
 from privacy.retention import run_retention
 from tests.factories import make_full_contact

@@ -13,8 +13,8 @@ from __future__ import annotations
 import uuid
 
 from core.ids import encode_id
-from microspace.widget_admin import set_tenant_web
-from microspace.widget_documents import HASHES
+from microspace.commands.widget_admin import set_tenant_web
+from microspace.web.widget_documents import HASHES
 from tests.conftest import error_codes
 from tests.factories import make_access, make_contacts, make_spaces, mint_key
 from tests.widgets import by_hash, open_visitor
@@ -101,7 +101,7 @@ async def test_member_tokens_are_same_origin_unless_the_tenant_allows(
 async def test_a_malformed_tenant_origin_is_refused(new_tenant, owner_url):
     import pytest
 
-    from microspace.tenants import OperatorError
+    from microspace.commands.tenants import OperatorError
 
     t = await new_tenant("X")
     for bad in ("shop.example", "https://shop.example/", "*", "https://u@shop.example"):

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from core.db import owner_db
 from microspace.app import create_app
-from microspace.worker import run
+from microspace.jobs.worker import run
 from privacy import erasure
 from tests.conftest import Api, error_codes
 from tests.test_erasure import FILE, PROCESS, VERIFY, plant, scan

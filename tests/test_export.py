@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL
 from core.audit import append_entries
 from core.config import Settings
 from core.db import owner_db
-from microspace.tenants import Created, create_member, create_tenant
+from microspace.commands.tenants import Created, create_member, create_tenant
 from models import (
     ApiToken,
     AuditEntry,

@@ -1,4 +1,4 @@
-"""The fast lane (microspace/fastlane.py) answers as the whole way does, through HTTP.
+"""The fast lane (microspace/lane/lane.py) answers as the whole way does, through HTTP.
 
 Invariants:
 - a repeated query is answered by the fast lane with the body and the rate-limit headers the
@@ -287,7 +287,7 @@ async def test_connections_kept_between_requests_never_starve_the_whole_way(
     settings, new_tenant, owner_url
 ):
     """While fast-lane requests overlap, a finished one leaves its connection for the next
-    (core/db.py RawConnections); a request of the whole way still gets one at once, and
+    (microspace/lane/connections.py RawConnections); a request of the whole way still gets one at once, and
     none is kept once the lane is quiet. Two tenants share those connections: each gets
     only its own rows."""
     from dataclasses import replace

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from microspace.app import create_app
-from microspace.graphiql import PREFIX
+from microspace.web.graphiql import PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

@@ -17,8 +17,8 @@ import pytest
 
 from core.config import Settings, load_settings
 from core.devdb import installation_secret
-from microspace.cli import serve_settings
-from microspace.tenants import OperatorError
+from microspace.commands.cli import serve_settings
+from microspace.commands.tenants import OperatorError
 from tests.test_cli import run_cli
 
 

@@ -4,6 +4,9 @@ Invariants guarded here:
 - a package imports only packages of its own layer rank or below (LAYERS, bottom first);
   function-local imports count, `if TYPE_CHECKING:` imports (annotations only) do not;
 - the one arrow up is the schema's root wiring calling the resolvers (ROOT_WIRING);
+- inside the entry package, each room imports only the rooms ROOMS allows it: background
+  jobs and the HTTP stack know nothing of each other, endpoints and the fast lane stand on
+  the HTTP stack, the app composes them, and operator commands may use any of them;
 - no import circle between modules, except among the schema's node types, which refer to
   each other as a graph does.
 """
@@ -32,6 +35,17 @@ LAYERS: list[tuple[str, list[str]]] = [
 ]
 RANK = {pkg: rank for rank, (_, pkgs) in enumerate(LAYERS) for pkg in pkgs}
 ROOT_WIRING = {"schema.root"}  # may import resolvers: the root fields point at them
+
+# the entry package's rooms (microspace/<room>/; the app and asgi modules are "app") and
+# the rooms each may import besides its own
+ROOMS: dict[str, set[str]] = {
+    "web": set(),
+    "jobs": set(),
+    "lane": {"web"},
+    "endpoints": {"web"},
+    "app": {"web", "lane", "endpoints"},
+    "commands": {"app", "web", "lane", "endpoints", "jobs"},
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -96,6 +110,26 @@ def upward_imports(graph: dict[str, set[str]]) -> list[str]:
     return sorted(found)
 
 
+def _room(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "microspace":
+        return None
+    return parts[1] if len(parts) > 2 else "app"
+
+
+def crossed_rooms(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for src, targets in graph.items():
+        room = _room(src)
+        if room is None:
+            continue
+        for dst in targets:
+            other = _room(dst)
+            if other is not None and other != room and other not in ROOMS[room]:
+                found.append(f"{src} -> {dst}")
+    return sorted(found)
+
+
 def _allowed_circle(members: set[str]) -> bool:
     return all(_pkg(m) == "schema" and m not in ROOT_WIRING for m in members)
 
@@ -144,6 +178,15 @@ def test_imports_only_point_down() -> None:
     assert upward_imports(_graph()) == []
 
 
+def test_every_room_of_the_entry_package_is_placed() -> None:
+    rooms = {p.name for p in (ROOT / "microspace").iterdir() if (p / "__init__.py").exists()}
+    assert rooms == set(ROOMS) - {"app"}
+
+
+def test_rooms_of_the_entry_package_import_only_what_they_may() -> None:
+    assert crossed_rooms(_graph()) == []
+
+
 def test_no_import_circles_except_the_schema_node_types() -> None:
     bad = [sorted(c) for c in circles(_graph()) if not _allowed_circle(c)]
     assert bad == []
@@ -157,6 +200,11 @@ def test_the_checks_can_fail() -> None:
         "store.b": {"store.a"},
     }
     assert upward_imports(graph) == ["core.db -> models.base"]
+    rooms = {
+        "microspace.jobs.worker": {"microspace.web.state"},
+        "microspace.lane.lane": {"microspace.web.pipeline"},
+    }
+    assert crossed_rooms(rooms) == ["microspace.jobs.worker -> microspace.web.state"]
     assert circles(graph) == [{"store.a", "store.b"}]
     assert _allowed_circle({"schema.spaces", "schema.blocks"})
     assert not _allowed_circle({"schema.root", "schema.spaces"})

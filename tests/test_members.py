@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from core.db import owner_db
-from microspace.worker import sign_in_retention_once
+from microspace.jobs.worker import sign_in_retention_once
 from models import Base, SignIn
 from privacy.sign_ins import truncated_network, user_agent_family
 from tests.conftest import error_codes

@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from microspace.app import create_app
-from microspace.logs import configure_structlog, formatter
+from microspace.web.logs import configure_structlog, formatter
 from privacy.links import sign_link
 from tests.conftest import error_codes
 
@@ -228,7 +228,7 @@ SPACES = "query Few { spaces(first: 2) { edges { node { id title } } } }"
 async def test_fast_lane_answers_carry_what_the_middleware_stack_adds(
     app, client, new_tenant, json_logs
 ):
-    """A request the fast lane answers skips the middleware stack (microspace/front_door.py)
+    """A request the fast lane answers skips the middleware stack (microspace/lane/front_door.py)
     yet gets the same request id, `Vary`, media type, metrics and access line."""
     tenant = await new_tenant()
     lane = app.state.fast_lane

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from core.devdb import restart_server, start_server, stop_server, url_of
 from core.migrate import migrate
 from microspace.app import create_app
-from microspace.tenants import create_tenant
+from microspace.commands.tenants import create_tenant
 
 QUERY = {"query": "{ viewer { kind } spaces { totalCount } }"}
 REQUESTS = 6

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from core.db import owner_db
 from core.ids import encode_id
 from core.mail import Email
-from microspace.worker import run
+from microspace.jobs.worker import run
 from models import EmailSent, OutboxMessage
 from tests.factories import make_contacts, make_space
 
@@ -100,7 +100,7 @@ async def test_invitations_are_queued_and_sent_to_the_file_sink(
 CRASHING_WORKER = """
 import asyncio, os
 from core.config import load_settings
-from microspace.worker import run
+from microspace.jobs.worker import run
 
 class Crash:
     async def send(self, email):

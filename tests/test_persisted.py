@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from core.ids import encode_id
-from microspace.tenants import OperatorError
-from microspace.widget_admin import register_document_cli
+from microspace.commands.tenants import OperatorError
+from microspace.commands.widget_admin import register_document_cli
 from tests.conftest import error_codes
 from tests.factories import make_spaces, mint_key
 from tests.widgets import REGISTER, by_hash, sha256

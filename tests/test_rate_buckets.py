@@ -1,4 +1,4 @@
-"""Points given back (microspace/fastlane.py hands a request on to the whole way after
+"""Points given back (microspace/lane/lane.py hands a request on to the whole way after
 taking them) return to the bucket, in-process and in Redis, and never past its burst."""
 
 from __future__ import annotations

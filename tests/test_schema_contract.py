@@ -16,8 +16,8 @@ from pathlib import Path
 
 from graphql import introspection_from_schema, parse
 
-from microspace.cli import main
-from microspace.sdl import SCHEMA_FILE, printed_schema
+from microspace.commands.cli import main
+from microspace.web.sdl import SCHEMA_FILE, printed_schema
 from models.pii import personal_columns
 
 ROOT = Path(__file__).resolve().parent.parent

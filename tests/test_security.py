@@ -97,7 +97,7 @@ async def http(live: Live) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="module")
 async def member(database_url) -> str:
-    from microspace.tenants import create_tenant
+    from microspace.commands.tenants import create_tenant
 
     owner_url = database_url
     created = await create_tenant(
@@ -531,7 +531,7 @@ async def test_get_is_on_by_default_and_can_be_turned_off(settings, member):
 
 
 async def test_rate_limit_counts_cost_and_answers_429(settings, owner_url):
-    from microspace.tenants import create_tenant
+    from microspace.commands.tenants import create_tenant
 
     created = await create_tenant(
         owner_url, f"RL {uuid.uuid4().hex[:6]}", f"o-{uuid.uuid4().hex[:8]}@example.com"

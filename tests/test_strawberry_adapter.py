@@ -1,4 +1,4 @@
-"""The application's hold on Strawberry's HTTP view (microspace/strawberry_adapter.py).
+"""The application's hold on Strawberry's HTTP view (microspace/web/strawberry_adapter.py).
 
 Invariants guarded here, so that a Strawberry upgrade that renames or reshapes anything the
 application overrides or calls fails here, loudly, rather than silently skipping an override:
@@ -19,7 +19,7 @@ from cross_web import HTTPException
 from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import InvalidOperationTypeError
 
-from microspace.strawberry_adapter import OVERRIDDEN, StrawberryView
+from microspace.web.strawberry_adapter import OVERRIDDEN, StrawberryView
 
 
 def _base_method(name: str) -> object:
@@ -38,7 +38,7 @@ def test_strawberry_still_has_what_the_adapter_relies_on(name: str) -> None:
     base = _base_method(name)
     assert _parameters(base) == OVERRIDDEN[name], (
         f"Strawberry changed the signature of GraphQL.{name}: review "
-        "microspace/strawberry_adapter.py"
+        "microspace/web/strawberry_adapter.py"
     )
 
 

@@ -314,7 +314,7 @@ async def test_the_code_reaches_the_subject_by_e_mail_and_then_leaves_the_outbox
     from dataclasses import replace
     from pathlib import Path
 
-    from microspace.worker import run
+    from microspace.jobs.worker import run
 
     tenant = await new_tenant()
     cid = await make_full_contact(owner_url, tenant.tenant_id)

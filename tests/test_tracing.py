@@ -17,8 +17,8 @@ import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from strawberry.extensions.tracing import OpenTelemetryExtension
 
-from microspace import tracing
 from microspace.app import create_app
+from microspace.web import tracing
 
 PORT = 5733
 

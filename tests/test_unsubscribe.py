@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from core.db import owner_db
 from core.ids import encode_id
-from microspace.worker import run
+from microspace.jobs.worker import run
 from models import ConsentEvent, OutboxMessage
 from tests.factories import make_contacts, make_space
 

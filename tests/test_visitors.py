@@ -25,8 +25,8 @@ from sqlalchemy import func, select
 
 from core.db import owner_db
 from core.ids import encode_id
-from microspace.widget_admin import set_tenant_web
-from microspace.worker import run
+from microspace.commands.widget_admin import set_tenant_web
+from microspace.jobs.worker import run
 from models import OutboxMessage, UsageEvent
 from tests.conftest import error_codes
 from tests.factories import make_access, make_contacts, make_spaces

@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 
 from core.db import Db, owner_db
 from core.ids import encode_id
-from microspace.webhooks import Webhooks
+from microspace.jobs.webhooks import Webhooks
 from models import EVENT_TYPES, ApiToken, DomainEvent
 from policies.authz import partner_scopes
 from resolvers.webhook_payloads import READS

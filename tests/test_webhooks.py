@@ -30,8 +30,8 @@ from core.db import Db, owner_db
 from core.egress import EgressRefused, check_url, resolve_public
 from core.mail import Email
 from microspace.app import create_app
-from microspace.webhooks import Webhooks, backoff
-from microspace.worker import Worker
+from microspace.jobs.webhooks import Webhooks, backoff
+from microspace.jobs.worker import Worker
 from models import EVENT_TYPES
 from schema.build import build_schema
 from tests.factories import mint_key

@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from core.db import owner_db
 from core.ids import encode_id
-from microspace.widget_admin import set_tenant_web
+from microspace.commands.widget_admin import set_tenant_web
 from models import Block, UsageEvent
 from tests.factories import make_access, make_contacts, make_spaces, mint_key
 from tests.widgets import invitation_token

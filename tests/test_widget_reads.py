@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from core.ids import encode_id
-from microspace.widget_documents import DOCUMENTS, HASHES
+from microspace.web.widget_documents import DOCUMENTS, HASHES
 from tests.conftest import error_codes
 from tests.factories import make_contacts, make_spaces, mint_key
 from tests.widgets import PersistedApi, by_hash, sha256

@@ -119,7 +119,7 @@ CREATE INDEX ix_usage_events_contact ON usage_events (tenant_id, contact_id)
 
 # The worker finds due e-mails of every tenant through this function, which runs as the
 # owner and returns keys only. It then sets each row's tenant and reads, locks and sends the
-# row under row-level security like any request (microspace/worker.py, docs/contacts.md).
+# row under row-level security like any request (microspace/jobs/worker.py, docs/contacts.md).
 OUTBOX_DUE = """
 CREATE FUNCTION app_outbox_due(p_limit integer)
 RETURNS TABLE (tenant_id uuid, id uuid)

@@ -121,7 +121,7 @@ $$
 """
 
 # The worker lists due work of every tenant through these (keys only), then handles each row
-# in a transaction scoped to its tenant, under row-level security (microspace/webhooks.py).
+# in a transaction scoped to its tenant, under row-level security (microspace/jobs/webhooks.py).
 EVENTS_DUE = """
 CREATE FUNCTION app_domain_events_due(p_limit integer)
 RETURNS TABLE (tenant_id uuid, id uuid)

@@ -2,7 +2,7 @@
 
 `app_authenticate` also signs the principal into `app.principal` for `audit_append`, which
 costs a SQL-function call (planned on every call) per request. A statement of the fast lane
-(microspace/fastlane.py) that appends no audit entry only needs to know that the token
+(microspace/lane/lane.py) that appends no audit entry only needs to know that the token
 still stands for the principal it remembers: this function returns the same row, signs
 nothing, and is planned once per connection (PL/pgSQL caches its plans).
 

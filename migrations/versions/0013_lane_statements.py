@@ -10,7 +10,7 @@ to the tenant's own tokens.
 
 `app_lane_scope` sets the tenant for its transaction (the calling statement's own) and
 returns the credential's row; a read's plan runs LATERAL to it, behind an optimisation
-fence, so none of the plan runs before the function has returned (microspace/fastlane.py
+fence, so none of the plan runs before the function has returned (microspace/lane/lane.py
 `_auth_sql`). Before, the lane set the tenant in a round trip of its own.
 
 `app_lane_block_update` is the lane's block update in one round trip: it sets the tenant
@@ -71,7 +71,7 @@ $$
 """
 
 # `same` is false when the credential no longer stands for the principal `p_who` describes
-# (microspace/fastlane.py `_principal_json`): revoked, expired, another role, scopes or
+# (microspace/lane/lane.py `_principal_json`): revoked, expired, another role, scopes or
 # policy version. Then nothing is written. `block` is null when no block of a kind in
 # `p_kinds` has the id: nothing is written either, and the whole way says why.
 BLOCK_UPDATE = """

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import text
@@ -28,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.auth import bearer_token, credential, hash_token
 from core.db import Db, unit_of_work
 from core.http import error_response
-from microspace.state import AppState
+from microspace.web.state import AppState
 
 PATHS = ("/graphql",)
 ALLOW_METHODS = "GET, POST"
@@ -36,8 +37,19 @@ ALLOW_HEADERS = ("authorization", "content-type", "accept")
 EXPOSE_HEADERS = "ETag, X-Request-ID, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
 PREFLIGHT_MAX_AGE = "600"
 
+# a verdict the front door took already (microspace/lane/front_door.py), not taken twice
+VERDICT = "microspace.cors_verdict"
+
 ORIGINS_OF = text("SELECT app_cors_origins(:hash)")
 ORIGIN_KNOWN = text("SELECT app_origin_known(:origin)")
+
+
+@dataclass(frozen=True)
+class Allowed:
+    origin: str | None  # echoed in Access-Control-Allow-Origin; None: same origin or none
+
+
+SAME_ORIGIN = Allowed(None)
 
 
 def _origin_of(url: str) -> str:
@@ -61,29 +73,33 @@ class Cors:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        verdict = scope.pop(VERDICT, None) or await self.decide(scope, headers)
+        if isinstance(verdict, Response):
+            await verdict(scope, receive, send)
+            return
+        await self.app(scope, receive, self.with_headers(send, verdict.origin))
+
+    async def decide(self, scope: Scope, headers: Headers) -> Allowed | Response:
+        """Allowed (with the origin to echo, or None for same-origin and origin-less
+        requests), or the answer that ends the request here: a preflight's or a refusal."""
         origin = headers.get("origin")
         public = _origin_of(self.state.settings.public_url)
         if origin is None or _same_origin(scope, headers, origin, public):
-            await self.app(scope, receive, self._vary(send, None))
-            return
+            return SAME_ORIGIN
         params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         key = (params.get("key") or [None])[0]
         if scope["method"] == "OPTIONS":
-            response = await self._preflight(headers, origin, key)
-            await response(scope, receive, send)
-            return
+            return await self._preflight(headers, origin, key)
         token = bearer_token(credential(headers.get("authorization"), key))
         if not token or origin not in await self._origins_of(token):
-            response = error_response(
+            return error_response(
                 403,
                 "ORIGIN_NOT_ALLOWED",
                 f"This credential may not be used from {origin[:100]!r}: the origin is not in "
                 "its allowed origins.",
                 {"Vary": "Origin"},
             )
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, self._vary(send, origin))
+        return Allowed(origin)
 
     async def _origins_of(self, token: str) -> Sequence[str]:
         if len(token) > 200:
@@ -124,16 +140,21 @@ class Cors:
         )
 
     @staticmethod
-    def _vary(send: Send, origin: str | None) -> Send:
+    def with_headers(send: Send, origin: str | None) -> Send:
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = [(b"vary", b"Origin")]
-                if origin is not None:
-                    extra += [
-                        (b"access-control-allow-origin", origin.encode("latin-1")),
-                        (b"access-control-expose-headers", EXPOSE_HEADERS.encode()),
-                    ]
-                message.setdefault("headers", []).extend(extra)
+                message.setdefault("headers", []).extend(headers_for(origin))
             await send(message)
 
         return send_with_cors
+
+
+def headers_for(origin: str | None) -> list[tuple[bytes, bytes]]:
+    """What an allowed request's answer carries: `Vary` always, the origin when echoed."""
+    extra = [(b"vary", b"Origin")]
+    if origin is not None:
+        extra += [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-expose-headers", EXPOSE_HEADERS.encode()),
+        ]
+    return extra

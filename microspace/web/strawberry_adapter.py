@@ -26,8 +26,8 @@ from strawberry.types import ExecutionResult
 from core import http
 from core.http import Refusal
 from core.outcome import RequestOutcome
-from microspace import persisted
-from microspace.graphiql import PAGE
+from microspace.web import persisted
+from microspace.web.graphiql import PAGE
 from schema.context import Context
 
 # Strawberry view methods this module overrides or calls, with the parameters it relies on
@@ -60,14 +60,14 @@ class OutcomeRequest(Request):
 
 class StrawberryView(GraphQL[Context, None]):
     """Strawberry's ASGI view with strict HTTP parsing and GraphQL-over-HTTP request errors,
-    and documents by hash (microspace/persisted.py)."""
+    and documents by hash (microspace/web/persisted.py)."""
 
     # GET with a query text (GET by hash is always open: `allow_queries_via_get` stays on)
     get_text_queries = False
 
     @property
     def graphql_ide_html(self) -> str:
-        # GraphiQL from the API's own assets, never a CDN (microspace/graphiql.py)
+        # GraphiQL from the API's own assets, never a CDN (microspace/web/graphiql.py)
         return PAGE
 
     async def execute(self, request: Request, context: Context) -> Response:

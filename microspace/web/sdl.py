@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 
 
 def printed_schema() -> str:

@@ -1,7 +1,7 @@
 """GraphiQL with its assets served by the API itself (development mode only).
 
 Strawberry's page loads React and GraphiQL from a public CDN and stays blank where that is
-blocked; this page loads the same files from `/graphiql-assets/` (microspace/static/graphiql,
+blocked; this page loads the same files from `/graphiql-assets/` (microspace/web/static/graphiql,
 copied from npm: see SOURCES.md there, stored gzip-compressed). The page holds no token:
 the caller pastes theirs into GraphiQL's headers editor.
 """

@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 from core.audit import append_entries
 from core.db import Db, owner_db
 from core.ids import InvalidId, decode_id, encode_id
-from microspace.tenants import OperatorError
+from microspace.commands.tenants import OperatorError
 from models import ApiToken, Tenant
 from resolvers.api_keys import KeySpec, issue_key, list_key_rows, revoke_key
 

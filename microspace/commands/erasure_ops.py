@@ -13,7 +13,7 @@ from typing import Any
 
 from core.config import Settings
 from core.db import make_engine, sessionmaker_for
-from microspace.tenants import OperatorError
+from microspace.commands.tenants import OperatorError
 
 
 def parse_time(raw: str) -> datetime:

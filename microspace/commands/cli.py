@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from core.config import Settings, load_settings
-from microspace.tenants import OperatorError
+from microspace.commands.tenants import OperatorError
 
 
 def _settings_with_database() -> tuple[Settings, bool]:
@@ -103,7 +103,7 @@ def _serve(args: argparse.Namespace, settings: Settings, embedded: bool) -> int:
     import uvicorn
 
     from microspace.app import create_app
-    from microspace.tenants import seed_demo
+    from microspace.commands.tenants import seed_demo
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -134,7 +134,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def cmd_seed_demo(_: argparse.Namespace) -> int:
-    from microspace.tenants import seed_demo
+    from microspace.commands.tenants import seed_demo
 
     settings, _created = _settings_with_database()
     _migrate(settings)
@@ -144,7 +144,7 @@ def cmd_seed_demo(_: argparse.Namespace) -> int:
 
 
 def cmd_tenant_create(args: argparse.Namespace) -> int:
-    from microspace.tenants import create_tenant
+    from microspace.commands.tenants import create_tenant
 
     settings, _created = _settings_with_database()
     _migrate(settings)
@@ -154,7 +154,7 @@ def cmd_tenant_create(args: argparse.Namespace) -> int:
 
 
 def cmd_member_create(args: argparse.Namespace) -> int:
-    from microspace.tenants import create_member
+    from microspace.commands.tenants import create_member
 
     settings, _created = _settings_with_database()
     _migrate(settings)
@@ -164,7 +164,7 @@ def cmd_member_create(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from microspace.worker import run
+    from microspace.jobs.worker import run
 
     settings, _created = _settings_with_database()
     if not args.no_migrate:
@@ -189,7 +189,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
-    from microspace.worker import retention_once
+    from microspace.jobs.worker import retention_once
 
     settings, _created = _settings_with_database()
     if args.grace_days is not None:
@@ -203,7 +203,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
 
 def cmd_erasure_journal(args: argparse.Namespace) -> int:
-    from microspace.erasure_ops import export_journal
+    from microspace.commands.erasure_ops import export_journal
 
     settings, _ = _settings_with_database()
     _migrate(settings)
@@ -211,7 +211,7 @@ def cmd_erasure_journal(args: argparse.Namespace) -> int:
 
 
 def cmd_erasure_replay(args: argparse.Namespace) -> int:
-    from microspace.erasure_ops import replay_journal
+    from microspace.commands.erasure_ops import replay_journal
 
     settings, _ = _settings_with_database()
     _migrate(settings)
@@ -219,7 +219,7 @@ def cmd_erasure_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_set(args: argparse.Namespace) -> int:
-    from microspace import plans
+    from microspace.commands import plans
 
     settings, _ = _settings_with_database()
     _migrate(settings)
@@ -227,7 +227,7 @@ def cmd_plan_set(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from microspace.sdl import SCHEMA_FILE, printed_schema
+    from microspace.web.sdl import SCHEMA_FILE, printed_schema
 
     sdl = printed_schema()
     if args.write:
@@ -239,7 +239,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_key_create(args: argparse.Namespace) -> int:
-    from microspace.keys import create_key
+    from microspace.commands.keys import create_key
 
     settings, _ = _settings_with_database()
     _migrate(settings)
@@ -256,7 +256,7 @@ def cmd_key_create(args: argparse.Namespace) -> int:
 
 
 def cmd_key_list(args: argparse.Namespace) -> int:
-    from microspace.keys import list_keys
+    from microspace.commands.keys import list_keys
 
     settings, _ = _settings_with_database()
     _migrate(settings)
@@ -265,7 +265,7 @@ def cmd_key_list(args: argparse.Namespace) -> int:
 
 
 def cmd_key_revoke(args: argparse.Namespace) -> int:
-    from microspace.keys import revoke
+    from microspace.commands.keys import revoke
 
     settings, _ = _settings_with_database()
     _migrate(settings)
@@ -296,7 +296,7 @@ def _key_commands(sub: Any) -> None:
 
 
 def cmd_document_register(args: argparse.Namespace) -> int:
-    from microspace.widget_admin import register_document_cli
+    from microspace.commands.widget_admin import register_document_cli
 
     settings, _ = _settings_with_database()
     _migrate(settings)
@@ -308,7 +308,7 @@ def cmd_document_register(args: argparse.Namespace) -> int:
 
 
 def cmd_tenant_web(args: argparse.Namespace) -> int:
-    from microspace.widget_admin import set_tenant_web
+    from microspace.commands.widget_admin import set_tenant_web
 
     settings, _ = _settings_with_database()
     _migrate(settings)
@@ -371,7 +371,7 @@ def parser() -> argparse.ArgumentParser:
     wk.add_argument("--no-migrate", action="store_true", help="leave migrations to a separate job")
     wk.set_defaults(func=cmd_worker)
     ps = sub.add_parser("plan-set", help="set a tenant's plan and its limits; print JSON")
-    from microspace.plans import add_arguments
+    from microspace.commands.plans import add_arguments
 
     add_arguments(ps)
     ps.set_defaults(func=cmd_plan_set)
@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv.insert(0, "serve")  # plain `python server.py [--port N]` serves
     args = parser().parse_args(argv)
-    from microspace.logs import configure_logging
+    from microspace.web.logs import configure_logging
 
     settings = load_settings()
     # the long-running commands log JSON lines at the configured level; one-shot commands

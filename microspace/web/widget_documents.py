@@ -1,7 +1,7 @@
 """The documents the reference widget (`/widget.js`) runs, trusted for every tenant.
 
 A widget key or visitor session may run only these and the documents a tenant registered
-(microspace/persisted.py); the widget sends them by hash, never as text.
+(microspace/web/persisted.py); the widget sends them by hash, never as text.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 
 from core.config import Settings
 from core.db import owner_db
-from microspace.tenants import OperatorError
+from microspace.commands.tenants import OperatorError
 from models import Tenant, TenantPlan
 from models.plan import RESOURCES
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from core.db import owner_db
-from microspace.tenants import OperatorError
+from microspace.commands.tenants import OperatorError
 from models import Tenant
 from resolvers.api_keys import origin_error
 from resolvers.persisted import document_problem

@@ -31,14 +31,14 @@ from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for, unit_of_work
 from core.invitation_links import Invitation, InvitationLinks
 from core.mail import Email, Sender, render, sender_from_settings
-from microspace.housekeeping import prune_mail_sink, resume_erasures
-from microspace.unsubscribe_mail import with_unsubscribe
+from microspace.jobs.housekeeping import prune_mail_sink, resume_erasures
+from microspace.jobs.unsubscribe_mail import with_unsubscribe
 from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
 from store.consent_ledger import has_consent, lock_contact
 
-log = logging.getLogger("microspace.worker")
+log = logging.getLogger("microspace.jobs.worker")
 BATCH = 100
 MAX_BACKOFF = timedelta(hours=6)
 
@@ -337,7 +337,7 @@ async def _daily_retention(settings: Settings) -> None:
 
 
 async def run(settings: Settings, *, once: bool, sender: Sender | None = None) -> Stats:
-    from microspace.webhooks import webhooks_for
+    from microspace.jobs.webhooks import webhooks_for
 
     worker, engine = worker_for(settings, sender)
     hooks = webhooks_for(settings, worker.sessionmaker)

@@ -9,8 +9,8 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
-from microspace.state import AppState
-from microspace.widget_documents import HASHES
+from microspace.web.state import AppState
+from microspace.web.widget_documents import HASHES
 
 SCRIPT = Path(__file__).with_name("static") / "widget.js"
 

@@ -13,7 +13,7 @@ from core.mail import FileSender, Sender
 from privacy import erasure
 from privacy.requests import IllegalTransition
 
-log = logging.getLogger("microspace.worker")
+log = logging.getLogger("microspace.jobs.worker")
 
 
 async def resume_erasures(

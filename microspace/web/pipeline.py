@@ -22,7 +22,7 @@ from core.auth import Principal, authenticate, bearer_token, credential, hash_to
 from core.db import Db, is_unavailable, unit_of_work
 from core.http import Refusal, error_response
 from core.outcome import RequestOutcome
-from microspace.state import AppState
+from microspace.web.state import AppState
 from policies.authz import Authorizer, load_tenant_policies
 from privacy.sign_ins import SignInRecorder
 from schema.context import Context
@@ -32,7 +32,7 @@ from store.loaders import Loaders
 log = logging.getLogger("microspace")
 
 Step = Callable[[Context], Awaitable[Response]]
-# credentials the fast lane may answer (microspace/fastlane.py): their reads are their
+# credentials the fast lane may answer (microspace/lane/lane.py): their reads are their
 # tenant's rows and they see the whole schema
 FAST_KINDS = frozenset({"member", "partner"})
 MAX_PRINCIPALS = 100_000

@@ -12,8 +12,8 @@ outbox without delivering a row twice in normal operation:
 
 The payload's object is a GraphQL read run as the subscribing key (its scopes, the tenant's
 policy overrides, the same redaction extension), so a webhook never carries more than the
-key could read itself; the read is audited like any other (microspace/webhook_reads.py).
-Signing and the guarded POST are in microspace/webhook_sender.py.
+key could read itself; the read is audited like any other (microspace/jobs/webhook_reads.py).
+Signing and the guarded POST are in microspace/jobs/webhook_sender.py.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.config import Settings
 from core.db import Db, unit_of_work
-from microspace.webhook_reads import payload_for
-from microspace.webhook_sender import Attempt, sign_and_post
+from microspace.jobs.webhook_reads import payload_for
+from microspace.jobs.webhook_sender import Attempt, sign_and_post
 from models import ApiToken, DeliveryStatus, DomainEvent, Member, OutboxMessage
 from models import WebhookDelivery as Delivery
 from models import WebhookSubscription as Subscription
@@ -45,7 +45,7 @@ from schema.build import build_schema
 from schema.webhooks import webhook_id
 from store.events import emit
 
-log = logging.getLogger("microspace.webhooks")
+log = logging.getLogger("microspace.jobs.webhooks")
 BATCH = 100
 MAX_DELAY = timedelta(hours=4)
 

@@ -17,7 +17,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.metrics import Metrics
-from microspace.state import AppState
+from microspace.web.state import AppState
 
 access = structlog.get_logger("microspace.access")
 log = logging.getLogger("microspace")

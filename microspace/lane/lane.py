@@ -47,7 +47,6 @@ from compiler.shapes import Plan
 from core import http
 from core.audit import AuditBuffer
 from core.auth import Principal, bearer_token, hash_token
-from core.db import RawConnections
 from core.http import Refusal
 from core.limits import Limits
 from core.limits.cost import CostAnalysis
@@ -55,7 +54,8 @@ from core.limits.inputs import UNSTORABLE, strings
 from core.metrics import count_statements
 from core.ratelimit import Decision, TokenBuckets
 from core.ratelimit import headers as rate_headers
-from microspace.pipeline import Pipeline
+from microspace.lane.connections import RawConnections
+from microspace.web.pipeline import Pipeline
 from policies.authz import Authorizer
 from schema.build import redaction_report
 

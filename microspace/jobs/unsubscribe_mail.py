@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from privacy import unsubscribe
 
 if TYPE_CHECKING:
-    from microspace.worker import Worker
+    from microspace.jobs.worker import Worker
 
 
 def with_unsubscribe(

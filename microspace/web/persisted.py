@@ -24,12 +24,12 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from core.auth import BROWSER_KINDS
-from microspace.widget_documents import SHIPPED
+from microspace.web.widget_documents import SHIPPED
 from schema.context import Context
 from store.persisted import SHA256, find_document, register_document, sha256_of
 
 if TYPE_CHECKING:
-    from microspace.strawberry_adapter import OutcomeRequest
+    from microspace.web.strawberry_adapter import OutcomeRequest
 
 
 class PersistedQueryError(Exception):

@@ -5,7 +5,7 @@ Two keys open it: the signed link (which request, until when) and a bearer token
 of the same tenant with the right `SubjectRequest` `export`. A link shown to another tenant
 answers exactly like a link that never existed. Every download is audited, per contact, in
 the transaction that reads the data. The request is opened like every other
-(microspace/pipeline.py): authentication, tenant scope, policies, audit, unit of work.
+(microspace/web/pipeline.py): authentication, tenant scope, policies, audit, unit of work.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.http import Refusal
-from microspace.pipeline import Pipeline
+from microspace.web.pipeline import Pipeline
 from models.subject_request import RequestKind, RequestState, SubjectRequest, Suppression
 from privacy.export import build_document, document_zip
 from privacy.links import LinkExpired, LinkInvalid, verify_link

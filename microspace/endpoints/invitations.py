@@ -31,7 +31,7 @@ from core.invitation_links import (
     InvitationLinkExpired,
     verify_invitation,
 )
-from microspace.pipeline import Pipeline
+from microspace.web.pipeline import Pipeline
 from models import ApiToken, SpaceAccess, Tenant
 from models.space_access import AccessState
 from schema.context import Context

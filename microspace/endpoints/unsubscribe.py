@@ -16,10 +16,10 @@ from starlette.responses import HTMLResponse, Response
 
 from core.db import Db, unit_of_work
 from core.http import error_response
-from microspace.state import AppState
+from microspace.web.state import AppState
 from privacy.unsubscribe import UnsubscribeInvalid, verify, withdraw_by_link
 
-log = logging.getLogger("microspace.unsubscribe")
+log = logging.getLogger("microspace.endpoints.unsubscribe")
 DONE = "<!doctype html><title>Unsubscribed</title><p>You will receive no more of these e-mails.</p>"
 
 
