@@ -1,4 +1,4 @@
-"""The compiled read path (DESIGN.md "Performance: two read paths, one answer").
+"""The compiled read path (docs/performance.md, "The compiled read path").
 
 A query operation whose every field the compiler supports runs as one SQL statement that
 builds the response JSON in PostgreSQL; everything else, and every error, is answered by

@@ -119,8 +119,3 @@ class Admission:
     def _drop_if_idle(self, key: str, lane: _Lane) -> None:
         if lane.running == 0 and lane.waiting == 0:
             self._lanes.pop(key, None)
-
-    def busy(self, key: str) -> tuple[int, int]:
-        """(running, waiting) of one lane, for tests and metrics."""
-        lane = self._lanes.get(key)
-        return (lane.running, lane.waiting) if lane else (0, 0)

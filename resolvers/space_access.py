@@ -41,11 +41,6 @@ async def load_space_access(info: Info, global_id: str) -> SpaceAccessModel:
     )
 
 
-async def get_space_access(info: Info, id: strawberry.ID) -> SpaceAccess:
-    """One space access of the caller's tenant."""
-    return SpaceAccess.from_model(await load_space_access(info, id))
-
-
 def _invite_errors(input: SpaceInviteInput) -> list[SpaceAccessUserError]:
     if not input.contact_ids:
         return [
