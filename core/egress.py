@@ -55,9 +55,34 @@ def _is_loopback(host: str) -> bool:
     return (ip is not None and ip.is_loopback) or host.lower() in LOOPBACK_NAMES
 
 
+# NAT64 prefixes (RFC 6052 well-known, RFC 8215 local-use): the last 32 bits are IPv4
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# IPv4-compatible addresses (RFC 4291, deprecated): ::a.b.c.d, routed as IPv4 by some stacks
+COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address an IPv6 address carries inside it: mapped, compatible, 6to4,
+    Teredo (server and client) and NAT64. A guard that checks only the IPv6 form would let
+    `[2002:7f00:1::]` (6to4 for 127.0.0.1) through."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if any(ip in net for net in NAT64) or (ip in COMPATIBLE and int(ip) > 1):
+        found.append(low32)
+    return found
+
+
 def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return _public(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = embedded_ipv4(ip)
+        if inner:
+            return all(_public(v4) for v4 in inner)
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
 
 

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import select, text
 
 from core.db import Db, owner_db
-from core.egress import EgressRefused, check_url, resolve_public
+from core.egress import EgressRefused, Target, check_url, resolve_public
 from core.mail import Email
 from microspace.app import create_app
 from microspace.jobs.webhooks import Webhooks, backoff
@@ -309,10 +309,35 @@ async def test_production_refuses_http_and_private_addresses(api, new_tenant, se
                 "https://169.254.169.254/latest",
                 "https://[::1]/h",
                 "https://localhost/h",
+                *(f"https://[{v6}]/h" for v6 in PRIVATE_IPV4_IN_IPV6),
             ):
                 assert await subscribe(private) == "PRIVATE_ADDRESS", private
     finally:
         await production.state.microspace.engine.dispose()
+
+
+# IPv6 forms that carry a private IPv4 address: 6to4 and IPv4-mapped of 127.0.0.1, NAT64
+# (well-known and local-use) of 127.0.0.1 and 10.0.0.1, IPv4-compatible of 192.168.1.1,
+# and Teredo whose client is 127.11.0.1
+PRIVATE_IPV4_IN_IPV6 = (
+    "2002:7f00:1::",
+    "::ffff:127.0.0.1",
+    "64:ff9b::7f00:1",
+    "64:ff9b:1::a00:1",
+    "::192.168.1.1",
+    "2001:0:808:808:0:fbff:80f4:fffe",
+)
+
+
+async def test_guard_refuses_ipv6_forms_of_private_ipv4_at_delivery():
+    for v6 in PRIVATE_IPV4_IN_IPV6:
+        target = Target(url=f"https://[{v6}]/h", host=v6, port=443, scheme="https")
+        with pytest.raises(EgressRefused):
+            await resolve_public(target)
+    # the same forms of a public address stay callable
+    for v6 in ("2002:808:808::", "64:ff9b::808:808", "::ffff:808:808"):
+        target = Target(url=f"https://[{v6}]/h", host=v6, port=443, scheme="https")
+        assert await resolve_public(target) == v6
 
 
 async def test_guard_resolves_names():
