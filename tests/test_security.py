@@ -424,6 +424,21 @@ async def test_directive_overloading_gets_the_one_limit_error(http, member, anon
     assert body["errors"][0]["extensions"]["limit"] == 50
 
 
+@pytest.mark.parametrize("anonymous", [True, False])
+async def test_a_repeated_directive_gets_one_error_before_validation(http, member, anonymous):
+    """graphql-cop's Directive Overloading probe: ten copies of one unknown directive."""
+    request = gql("query cop { __typename " + "@aa" * 10 + " }")
+    if not anonymous:
+        request["headers"] = {**request["headers"], "Authorization": f"Bearer {member}"}
+    response = await http.post("/graphql", **request)
+    body = response.json()
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["DIRECTIVE_REPEATED"], body
+    # a known directive repeated is refused the same way
+    request["content"] = gql("{ __typename @skip(if: false) @skip(if: false) }")["content"]
+    body = (await http.post("/graphql", **request)).json()
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["DIRECTIVE_REPEATED"], body
+
+
 async def test_server_answers_within_a_second_during_attacks(http, member):
     probe = gql("{ viewer { kind } spaces(first: 5) { totalCount } }")
     probe["headers"] = {**probe["headers"], "Authorization": f"Bearer {member}"}

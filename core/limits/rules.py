@@ -82,13 +82,21 @@ class _DirectiveCounter(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
+        self.repeated: str | None = None  # the first name written twice at one place
 
     def enter_directive(self, *_: Any) -> None:
         self.count += 1
 
+    def enter(self, node: Any, *_: Any) -> None:
+        directives = getattr(node, "directives", None)
+        if self.repeated is None and directives:
+            names = [d.name.value for d in directives]
+            self.repeated = next((n for n in names if names.count(n) > 1), None)
+
 
 def check_directives(document: DocumentNode, limit: int) -> None:
-    """At most `limit` directives in one document (strawberry has no such limiter).
+    """At most `limit` directives in one document (strawberry has no such limiter), and
+    none written twice at one location.
 
     Counted on the parsed document, before validation: validating every unknown directive
     first would answer one error per directive (graphql-cop's Directive Overloading).
@@ -100,6 +108,14 @@ def check_directives(document: DocumentNode, limit: int) -> None:
             "DIRECTIVE_LIMIT",
             f"{counter.count} directives found; at most {limit} are allowed.",
             limit,
+        )
+    if counter.repeated is not None:
+        # no directive of this schema is repeatable: `@aa@aa@aa` is refused in one error
+        raise limit_error(
+            "DIRECTIVE_REPEATED",
+            f"The directive @{counter.repeated[:50]} is written more than once at one place; "
+            "a directive may appear at most once per location.",
+            1,
         )
 
 
