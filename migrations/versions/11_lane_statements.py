@@ -135,5 +135,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for signature in SIGNATURES:
         op.execute(f"DROP FUNCTION {signature}")
-    previous = importlib.import_module("migrations.versions.0012_fast_lane")
+    previous = importlib.import_module("migrations.versions.10_fast_lane")
     op.execute(previous.TOKEN_CHECK.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))

@@ -208,12 +208,12 @@ def _earlier(name: str):  # type: ignore[no-untyped-def]
 def downgrade() -> None:
     # the earlier functions: audit_append trusting its arguments, the plain token lookup
     op.execute(
-        _earlier("0003_audit_policies").APPEND.replace(
+        _earlier("03_audit_policies").APPEND.replace(
             "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"
         )
     )
     op.execute("DROP FUNCTION app_authenticate(bytea)")
-    op.execute(_earlier("0006_partners").AUTHENTICATE)
+    op.execute(_earlier("05_partners").AUTHENTICATE)
     op.execute(f"GRANT EXECUTE ON FUNCTION app_authenticate(bytea) TO {APP_ROLE}")
     op.execute("DROP FUNCTION audit_principal_for(uuid, varchar, uuid)")
     op.execute("DROP FUNCTION audit_principal_signature(text)")

@@ -183,7 +183,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     import importlib
 
-    previous = importlib.import_module("migrations.versions.0004_subject_rights")
+    previous = importlib.import_module("migrations.versions.04_subject_rights")
     op.execute("DROP FUNCTION app_authenticate(bytea)")
     _function(previous.AUTHENTICATE, "app_authenticate(bytea)")
     for fn in ("app_token_refusal(bytea)", "app_domain_events_due(integer)"):
