@@ -247,6 +247,13 @@ class Settings:
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTLP/HTTP collector for traces; no tracing when unset",
     )
+    trusted_proxies: str = setting(
+        "",
+        "MICROSPACE_TRUSTED_PROXIES",
+        "proxies (comma-separated addresses or networks) whose `X-Forwarded-For` and "
+        "`X-Forwarded-Proto` `serve` believes; any other peer's are ignored, loopback's too",
+        shown="none",
+    )
     redis_url: str | None = setting(
         None,
         "REDIS_URL",

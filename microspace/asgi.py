@@ -2,6 +2,10 @@
 
 Settings come from the environment (core/config.py); migrations are not run here (run
 `microspace migrate` first), so any number of server processes can start at once.
+
+Forwarded headers are the server's to believe: uvicorn believes them from any loopback peer
+unless told otherwise, so run it with `--no-proxy-headers`, or behind a proxy with
+`--forwarded-allow-ips` set to that proxy (what `serve` does from MICROSPACE_TRUSTED_PROXIES).
 """
 
 from __future__ import annotations

@@ -66,6 +66,13 @@ def serve_settings(settings: Settings, *, embedded: bool, host: str, dev: bool) 
             f"refusing to serve on {host} with the generated per-installation key: "
             "set MICROSPACE_SECRET_KEY"
         )
+    for entry in filter(None, (e.strip() for e in settings.trusted_proxies.split(","))):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise OperatorError(
+                f"MICROSPACE_TRUSTED_PROXIES: {entry[:60]!r} is not an address or network"
+            ) from None
     return settings
 
 
@@ -121,9 +128,22 @@ def _serve(args: argparse.Namespace, settings: Settings, embedded: bool) -> int:
             '-d \'{"query":"{ spaces { edges { node { title blocks { edges { node { kind body } } } } } } }"}\'',
             flush=True,
         )
-    # our logging configuration stays (log_config=None); our access line replaces uvicorn's
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options(settings))
     return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How `serve` runs uvicorn. Forwarded headers are believed only from the configured
+    proxies: uvicorn's own default believes any loopback peer, so a local process could
+    choose the address recorded for a sign-in and the rate-limit key of its requests."""
+    trusted = settings.trusted_proxies.strip()
+    return {
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+        # our logging configuration stays; our access line replaces uvicorn's
+        "log_config": None,
+        "access_log": False,
+    }
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
