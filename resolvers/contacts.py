@@ -55,8 +55,11 @@ LIMITS = {
     "locale": 35,
 }
 OPTIONAL = ("full_name", "company", "job_title", "phone", "locale")
+# RFC 5321: a local part of at most 64 octets, a path of at most 254; RFC 1035: labels of
+# at most 63, a domain of at most 253
 EMAIL_RE = re.compile(
-    r"^[^@\s\"(),:;<>\[\\\]]{1,64}@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
+    r"^(?=.{3,254}$)[^@\s\"(),:;<>\[\\\]]{1,64}@(?=.{1,253}$)"
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
 )
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().\-/]*$")
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")

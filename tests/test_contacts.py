@@ -114,6 +114,24 @@ async def test_invalid_fields_are_user_errors(api, new_tenant):
     assert result["data"]["contactCreate"]["contact"] is None
 
 
+@pytest.mark.parametrize(
+    ("email", "valid"),
+    [
+        ("jo@" + "d" * 63 + ".example", True),
+        ("jo@" + "d" * 64 + ".example", False),  # a label longer than 63 (RFC 1035)
+        ("jo@" + "d" * 300 + ".example", False),
+        ("j" * 64 + "@example.com", True),
+        ("j" * 65 + "@example.com", False),  # a local part longer than 64 (RFC 5321)
+        ("jo@" + ("d" * 60 + ".") * 4 + "example.com", False),  # a path longer than 254
+    ],
+)
+async def test_address_lengths_follow_the_rfcs(api, new_tenant, email, valid):
+    owner = api((await new_tenant()).token)
+    result = await owner(CREATE, {"input": {"email": email}})
+    codes = [e["code"] for e in result["data"]["contactCreate"]["userErrors"]]
+    assert codes == ([] if valid else ["INVALID_EMAIL"]), result
+
+
 async def test_duplicate_email_variants_are_a_user_error(api, new_tenant):
     owner = api((await new_tenant()).token)
     first = await owner(CREATE, {"input": {"email": "Jane.Doe@Example.com"}})
