@@ -29,7 +29,7 @@ from policies.authz import partner_scopes
 from tests.conftest import error_codes
 from tests.factories import make_space, mint_key
 from tests.query_count import count_statements
-from tests.test_cli import run_cli
+from tests.test_cli import run_cli, run_cli_process
 
 CREATE = """mutation($input: ApiKeyCreateInput!) { apiKeyCreate(input: $input) {
   apiKey { id kind name scopes hint status expiresAt spaceIds allowedOrigins }
@@ -278,7 +278,8 @@ async def test_key_states_what_it_can_read(api, new_tenant):
 async def test_cli_twins(database_url, new_tenant, api):
     tenant = await new_tenant()
     t = str(tenant.tenant_id)
-    code, out, err = await run_cli(
+    # in a new interpreter: the key commands' smoke test as an operator runs them
+    code, out, err = await run_cli_process(
         database_url,
         "key-create",
         "--tenant",

@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.factories import make_spaces, mint_key
-from tests.test_widget_browser import _serve
+from tests.ports import serve
 
 HERE = Path(__file__).with_name("apollo")
-URL = "http://127.0.0.1:5763/graphql"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +29,9 @@ def apollo() -> Path:
     """The npm packages of tests/apollo (installed from the registry when missing)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
-        pytest.fail("node and npm are required for the Apollo Client test")
+        pytest.skip(
+            "Node.js and npm are needed for the Apollo Client test: apt-get install nodejs npm"
+        )
     if not (HERE / "node_modules" / "@apollo" / "client").exists():
         import subprocess
 
@@ -40,19 +41,19 @@ def apollo() -> Path:
 
 @pytest.fixture
 async def server(app) -> AsyncIterator[str]:
-    running, task = await _serve(app, 5763)
+    running, task, port = await serve(app)
     try:
-        yield URL
+        yield f"http://127.0.0.1:{port}/graphql"
     finally:
         running.should_exit = True
         await task
 
 
-async def _run(script: Path, token: str, mode: str) -> dict:
+async def _run(script: Path, url: str, token: str, mode: str) -> dict:
     proc = await asyncio.create_subprocess_exec(
         "node",
         str(script),
-        URL,
+        url,
         token,
         mode,
         stdout=asyncio.subprocess.PIPE,
@@ -73,7 +74,7 @@ def _code(exchange: dict) -> str | None:
 async def test_apollo_automatic_persisted_queries(apollo, server, new_tenant, owner_url, mode):
     t = await new_tenant("Apollo")
     await make_spaces(owner_url, t.tenant_id, 2, title="Shared")
-    run = await _run(apollo, t.token, mode)
+    run = await _run(apollo, server, t.token, mode)
     first, retry, second = run["exchanges"]
 
     # the first client: the hash alone, PersistedQueryNotFound, then the text
@@ -104,7 +105,7 @@ async def test_apollo_with_a_widget_key_cannot_register_documents(
 ):
     t = await new_tenant("Apollo")
     key = await mint_key(api(t.token), "widget", [], spaceIds=[], allowedOrigins=[])
-    run = await _run(apollo, key, "post")
+    run = await _run(apollo, server, key, "post")
     assert [_code(e) for e in run["exchanges"]] == ["PERSISTED_QUERY_REQUIRED"] * 2
     assert all(
         "PERSISTED_QUERY_REQUIRED" in o["error"] or "trusted" in o["error"] for o in run["outcomes"]

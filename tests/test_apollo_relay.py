@@ -23,10 +23,10 @@ import pytest
 
 from core.ids import encode_id
 from tests.factories import make_spaces
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "tests" / "js" / "apollo"
-PORT = 5737
 TITLES = ["delta", "alpha", "echo", "charlie", "bravo"]
 
 
@@ -37,9 +37,9 @@ def _install() -> None:
         )
 
 
-def _serve(env: dict[str, str]) -> subprocess.Popen[str]:
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "server.py"), "serve", "--port", str(PORT), "--no-migrate"],
+        [sys.executable, str(ROOT / "server.py"), "serve", "--port", str(port), "--no-migrate"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -69,7 +69,9 @@ def _run_client(base: str, token: str, missing: str) -> dict[str, object]:
 
 async def test_apollo_client_reads_lookups_pages_and_orders(settings, new_tenant, owner_url):
     if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js and npm are needed for the Apollo Client test")
+        pytest.skip(
+            "Node.js and npm are needed for the Apollo Client test: apt-get install nodejs npm"
+        )
     import asyncio
 
     await asyncio.to_thread(_install)
@@ -82,10 +84,11 @@ async def test_apollo_client_reads_lookups_pages_and_orders(settings, new_tenant
     env.update(
         DATABASE_URL=settings.database_url, MICROSPACE_LOG_LEVEL="WARNING", MICROSPACE_DEV="true"
     )
-    proc = _serve(env)
+    port = free_port()
+    proc = _serve(env, port)
     try:
         seen = await asyncio.to_thread(
-            _run_client, f"http://127.0.0.1:{PORT}", tenant.token, missing
+            _run_client, f"http://127.0.0.1:{port}", tenant.token, missing
         )
     finally:
         proc.terminate()

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from microspace.jobs.worker import run
 from tests.test_account_deletion import _codes as owner_codes
-from tests.test_cli import run_cli
+from tests.test_cli import run_cli, run_cli_process
 from tests.test_erasure import FILE, PROCESS, VERIFY, plant, plant_member, scan
 
 
@@ -110,7 +110,8 @@ async def test_erasure_is_replayed_on_a_restored_backup(
     assert confirmed["data"]["accountDeletionConfirm"]["deleted"] is True
     for m in (marker, member_marker, gone_marker):
         assert await scan(owner_engine, m) == []
-    code, journal, err = await run_cli(
+    # in a new interpreter: the erasure commands' smoke test as an operator runs them
+    code, journal, err = await run_cli_process(
         database_url, "erasure-journal", "--since", backup_time.isoformat()
     )
     assert code == 0, err

@@ -3,47 +3,104 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
+import logging
 import os
 import sys
+import threading
+import traceback
 from pathlib import Path
+
+from microspace.commands.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def run_cli(
-    database_url, *args: str, env: dict[str, str] | None = None
-) -> tuple[int, str, str]:
+def _cli_env(database_url, env: dict[str, str] | None) -> dict[str, str]:
     # development, as the tests' own app: production is the default now (webhooks to
     # loopback receivers would be refused), and the tests' key, not a generated one
-    env = {
+    return {
         "MICROSPACE_DEV": "1",
         "MICROSPACE_SECRET_KEY": "test-only-secret-key",
         **os.environ,
         "DATABASE_URL": database_url.render_as_string(hide_password=False),
         **(env or {}),
     }
+
+
+async def run_cli(
+    database_url, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """`microspace <args>` in this process: exit code, stdout, stderr. A new interpreter costs
+    over a second; each command family also has one test through `run_cli_process`."""
+    return await asyncio.to_thread(_main_in_process, _cli_env(database_url, env), list(args))
+
+
+# one at a time: the swapped environment and streams are process-wide
+_IN_PROCESS = threading.Lock()
+
+
+def _main_in_process(environ: dict[str, str], argv: list[str]) -> tuple[int, str, str]:
+    # the CLI reads os.environ, prints to sys.stdout/stderr and sets the root logger up: all
+    # three are the process's, so they are swapped for the call and put back after it
+    with _IN_PROCESS:
+        return _swapped(environ, argv)
+
+
+def _swapped(environ: dict[str, str], argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = dict(os.environ)
+    root = logging.getLogger()
+    saved_logging = (root.handlers[:], root.level)
+    os.environ.update(environ)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse's usage errors, `serve`'s signal exit
+                if isinstance(exc.code, str):
+                    print(exc.code, file=sys.stderr)
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            except Exception:  # noqa: BLE001 - as the interpreter: a traceback, status 1
+                traceback.print_exc()
+                code = 1
+    finally:
+        for name in set(os.environ) - set(saved_env):
+            del os.environ[name]
+        os.environ.update(saved_env)
+        root.handlers, root.level = saved_logging
+    return code, out.getvalue(), err.getvalue()
+
+
+async def run_cli_process(
+    database_url, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """`python server.py <args>` in a new interpreter, as an operator runs it."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "server.py"),
         *args,
-        env=env,
+        env=_cli_env(database_url, env),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
+    assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
 
 async def test_tenant_and_member_create_print_stable_json(database_url, api):
-    code, out, err = await run_cli(
+    # in a new interpreter: the tenant commands' smoke test as an operator runs them
+    code, out, err = await run_cli_process(
         database_url, "tenant-create", "--name", "Globex", "--owner-email", " Boss@Globex.example "
     )
     assert code == 0, err
     tenant = json.loads(out)
     assert set(tenant) == {"tenant_id", "member_id", "role", "token"} and tenant["role"] == "owner"
 
-    code, out, err = await run_cli(
+    code, out, err = await run_cli_process(
         database_url,
         "member-create",
         "--tenant",

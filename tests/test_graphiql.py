@@ -22,10 +22,10 @@ import pytest
 
 from microspace.app import create_app
 from microspace.web.graphiql import PREFIX
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-PORT = 5736
 HTML = {"Accept": "text/html"}
 
 
@@ -52,9 +52,9 @@ async def test_production_serves_neither_page_nor_assets(settings):
         await app.state.microspace.engine.dispose()
 
 
-def _serve(env: dict[str, str]) -> subprocess.Popen[str]:
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "server.py"), "serve", "--port", str(PORT), "--no-migrate"],
+        [sys.executable, str(ROOT / "server.py"), "serve", "--port", str(port), "--no-migrate"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -112,7 +112,7 @@ def _browse(base: str, token: str) -> dict[str, object]:
 async def test_graphiql_works_in_chromium_with_no_network(settings, new_tenant):
     pytest.importorskip("playwright", reason="install the `test` extra")
     if not Path(CHROMIUM).exists():
-        pytest.skip("no system Chromium (apt install chromium)")
+        pytest.skip("no system Chromium: apt-get install chromium")
     import asyncio
 
     tenant = await new_tenant()
@@ -121,8 +121,9 @@ async def test_graphiql_works_in_chromium_with_no_network(settings, new_tenant):
     env.update(
         DATABASE_URL=settings.database_url, MICROSPACE_LOG_LEVEL="WARNING", MICROSPACE_DEV="true"
     )
-    proc = _serve(env)
-    base = f"http://127.0.0.1:{PORT}"
+    port = free_port()
+    proc = _serve(env, port)
+    base = f"http://127.0.0.1:{port}"
     try:
         await asyncio.to_thread(_wait_ready, base)
         seen = await asyncio.to_thread(_browse, base, tenant.token)

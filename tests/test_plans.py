@@ -15,7 +15,7 @@ import json
 from core.ids import encode_id
 from tests.conftest import error_codes
 from tests.factories import API_KEY_CREATE, make_contacts
-from tests.test_cli import run_cli
+from tests.test_cli import run_cli, run_cli_process
 
 USAGE = """{ tenantUsage { plan spaces { used limit } contacts { used limit }
   emailsThisMonth { used limit } apiKeys { used limit } } }"""
@@ -35,7 +35,8 @@ async def test_limits_are_enforced_and_usage_is_shown(
     free = (await owner(USAGE))["data"]["tenantUsage"]
     assert free["plan"] is None and free["spaces"] == {"used": 0, "limit": None}
 
-    code, out, err = await run_cli(
+    # in a new interpreter: the plan command's smoke test as an operator runs it
+    code, out, err = await run_cli_process(
         database_url,
         "plan-set",
         "--tenant",

@@ -26,9 +26,9 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-PORTS = (5734, 5735)
 BURST = 40
 QUERY = {"query": "{ viewer { kind } }"}
 
@@ -72,34 +72,35 @@ def _serve(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 @pytest.fixture
-def redis_prefix():
+def redis_prefix(redis_url):
     prefix = f"test-{uuid.uuid4().hex[:10]}:"
     yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
     client.close()
 
 
-async def test_two_api_processes_spend_one_budget(settings, new_tenant, redis_prefix):
+async def test_two_api_processes_spend_one_budget(settings, new_tenant, redis_url, redis_prefix):
     tenant = await new_tenant()
+    ports = (free_port(), free_port())
     env = _env(
         DATABASE_URL=settings.database_url,
-        REDIS_URL=REDIS_URL,
+        REDIS_URL=redis_url,
         MICROSPACE_REDIS_PREFIX=redis_prefix,
         MICROSPACE_RATE_LIMIT_BURST=str(BURST),
         MICROSPACE_RATE_LIMIT_RATE="0.001",
     )
-    procs = [_serve(port, env) for port in PORTS]
+    procs = [_serve(port, env) for port in ports]
     try:
-        await asyncio.to_thread(_wait_ready, procs, PORTS)
+        await asyncio.to_thread(_wait_ready, procs, ports)
         auth = {"Authorization": f"Bearer {tenant.token}"}
         remaining: list[int] = []
-        allowed = {port: 0 for port in PORTS}
+        allowed = {port: 0 for port in ports}
         async with httpx.AsyncClient(timeout=10) as client:
             # when requests alternate between the two processes until the budget is spent
             for i in range(2 * BURST):
-                port = PORTS[i % 2]
+                port = ports[i % 2]
                 r = await client.post(f"http://127.0.0.1:{port}/graphql", json=QUERY, headers=auth)
                 if r.status_code == 429:
                     break
@@ -107,7 +108,7 @@ async def test_two_api_processes_spend_one_budget(settings, new_tenant, redis_pr
                 allowed[port] += 1
                 remaining.append(int(r.headers["RateLimit-Remaining"]))
             # then both refuse from now on
-            for port in PORTS:
+            for port in ports:
                 r = await client.post(f"http://127.0.0.1:{port}/graphql", json=QUERY, headers=auth)
                 assert r.status_code == 429, r.text
                 assert r.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"

@@ -3,13 +3,10 @@ taking them) return to the bucket, in-process and in Redis, and never past its b
 
 from __future__ import annotations
 
-import os
 import uuid
 
 from core.ratelimit import TokenBuckets
 from core.shared_limits import RedisTokenBuckets
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def test_in_process_points_given_back_return_up_to_the_burst():
@@ -23,9 +20,9 @@ def test_in_process_points_given_back_return_up_to_the_burst():
     assert not buckets.take("k", 11).allowed
 
 
-async def test_shared_points_given_back_return_up_to_the_burst():
+async def test_shared_points_given_back_return_up_to_the_burst(redis_url):
     prefix = f"test-{uuid.uuid4().hex[:10]}:"
-    buckets = RedisTokenBuckets(REDIS_URL, 10, 0.000_001, prefix=prefix)
+    buckets = RedisTokenBuckets(redis_url, 10, 0.000_001, prefix=prefix)
     try:
         assert round((await buckets.take("k", 4)).remaining) == 6
         await buckets.give_back("k", 4)

@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -31,8 +33,9 @@ def _alive(pid: int) -> bool:
     return status.exists() and "\nState:\tZ" not in status.read_text()
 
 
-@pytest.mark.parametrize(("sig", "port"), [(signal.SIGTERM, 5731), (signal.SIGINT, 5732)])
-def test_serve_stops_its_embedded_postgres(sig: signal.Signals, port: int):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_its_embedded_postgres(sig: signal.Signals):
+    port = free_port()
     # not pytest's tmp_path: its directories are private to root, and PostgreSQL runs as an
     # unprivileged user that must reach its data directory
     base = Path(tempfile.mkdtemp(prefix="microspace-serve-"))

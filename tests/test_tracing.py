@@ -20,8 +20,6 @@ from strawberry.extensions.tracing import OpenTelemetryExtension
 from microspace.app import create_app
 from microspace.web import tracing
 
-PORT = 5733
-
 
 def _middleware_names(app) -> list[str]:
     return [m.cls.__name__ for m in app.user_middleware]
@@ -50,10 +48,11 @@ async def test_spans_reach_the_configured_collector(settings, new_tenant):
         def log_message(self, *_: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", PORT), Collector)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)  # a free port: tests run in parallel
+    port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    traced = replace(settings, otel_endpoint=f"http://127.0.0.1:{PORT}")
+    traced = replace(settings, otel_endpoint=f"http://127.0.0.1:{port}")
     tenant = await new_tenant()
     app = create_app(traced)
     try:

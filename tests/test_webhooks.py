@@ -89,7 +89,7 @@ async def test_outage_then_recovery_loses_nothing(api, new_tenant, app, settings
             return 500
         return 200
 
-    async with serving(Receiver(5710, answer=answer)) as receiver:
+    async with serving(Receiver(answer=answer)) as receiver:
         sub = await _subscribe(key, receiver.url, ["contact.created", "space.created"])
         assert sub["userErrors"] == [], sub
         secret = sub["signingSecret"]
@@ -129,7 +129,7 @@ async def test_outage_then_recovery_loses_nothing(api, new_tenant, app, settings
 async def test_two_workers_deliver_nothing_twice(api, new_tenant, app, settings):
     tenant = await new_tenant()
     key = api(await _partner(api, tenant))
-    async with serving(Receiver(5711)) as receiver:
+    async with serving(Receiver()) as receiver:
         sub = await _subscribe(key, receiver.url, ["contact.created"])
         assert sub["userErrors"] == []
         for i in range(30):
@@ -145,7 +145,7 @@ async def test_two_workers_deliver_nothing_twice(api, new_tenant, app, settings)
 async def test_dead_letter_emails_owners_and_disables(api, new_tenant, app, settings, owner_url):
     tenant = await new_tenant()
     key = api(await _partner(api, tenant))
-    async with serving(Receiver(5712, answer=lambda n, wid: 500)) as receiver:
+    async with serving(Receiver(answer=lambda n, wid: 500)) as receiver:
         sub = await _subscribe(key, receiver.url, ["contact.created"])
         # a retry window of about a second stands in for the day; other tests' events are
         # handed over first, so the window is spent on this delivery's attempts
@@ -208,7 +208,7 @@ async def test_replay_keeps_the_webhook_id(api, new_tenant, app, settings):
     owner = api(tenant.token)
     key_secret = await _partner(api, tenant, ("contacts:read", "webhooks:manage"))
     key_id = (await owner("{ apiKeys { edges { node { id } } } }"))["data"]["apiKeys"]["edges"][0]
-    async with serving(Receiver(5713)) as receiver:
+    async with serving(Receiver()) as receiver:
         # an owner subscribes on the key's behalf
         sub = await _subscribe(
             owner, receiver.url, ["contact.created"], apiKeyId=key_id["node"]["id"]
@@ -242,8 +242,10 @@ async def test_no_redirects_small_excerpt_and_timeout(api, new_tenant, app, sett
     tenant = await new_tenant()
     key = api(await _partner(api, tenant))
     async with (
-        serving(Receiver(5719)) as elsewhere,
-        serving(Receiver(5714, answer=lambda n, wid: 302, reply=b"x" * 5000)) as receiver,
+        serving(Receiver()) as elsewhere,
+        serving(
+            Receiver(answer=lambda n, wid: 302, reply=b"x" * 5000, location=elsewhere.url)
+        ) as receiver,
     ):
         await _subscribe(key, receiver.url, ["space.created"])
         await key(SPACE)
@@ -255,7 +257,7 @@ async def test_no_redirects_small_excerpt_and_timeout(api, new_tenant, app, sett
 
     tenant2 = await new_tenant()
     key2 = api(await _partner(api, tenant2))
-    async with serving(Receiver(5715, delay=2.0)) as slow:
+    async with serving(Receiver(delay=2.0)) as slow:
         await _subscribe(key2, slow.url, ["space.created"])
         await key2(SPACE)
         await hooks(app, settings, webhook_timeout_seconds=0.3).run_once()
@@ -417,17 +419,18 @@ def test_pinned_url_keeps_the_host_for_tls_and_the_host_header():
 
 async def test_two_worker_processes_deliver_nothing_twice(api, new_tenant, database_url):
     """The same, with two `microspace worker --once` processes started at once."""
-    from tests.test_cli import run_cli
+    from tests.test_cli import run_cli_process
 
     tenant = await new_tenant()
     key = api(await _partner(api, tenant))
-    async with serving(Receiver(5717)) as receiver:
+    async with serving(Receiver()) as receiver:
         sub = await _subscribe(key, receiver.url, ["contact.created", "space.created"])
         assert sub["userErrors"] == []
         for i in range(40):
             await key(CONTACT, {"e": f"x{i}-{uuid.uuid4().hex[:6]}@example.com"})
         results = await asyncio.gather(
-            run_cli(database_url, "worker", "--once"), run_cli(database_url, "worker", "--once")
+            run_cli_process(database_url, "worker", "--once"),
+            run_cli_process(database_url, "worker", "--once"),
         )
         assert all(code == 0 for code, _, _ in results), results
     ids = receiver.accepted_ids()
@@ -442,7 +445,7 @@ async def test_a_slow_receiver_does_not_hold_up_api_requests(api, new_tenant, ap
     key = api(await _partner(api, tenant))
     owner = api(tenant.token)
     # the receiver answers after 5 s; a read held behind the POST would take that long
-    async with serving(Receiver(5718, delay=5.0)) as slow:
+    async with serving(Receiver(delay=5.0)) as slow:
         await _subscribe(key, slow.url, ["contact.created"])
         created = await key(CONTACT, {"e": f"s-{uuid.uuid4().hex[:6]}@example.com"})
         cid = created["data"]["contactCreate"]["contact"]["id"]
@@ -462,7 +465,7 @@ async def test_a_slow_receiver_does_not_hold_up_api_requests(api, new_tenant, ap
 async def test_a_binary_answer_is_kept_as_text(api, new_tenant, app, settings):
     tenant = await new_tenant()
     key = api(await _partner(api, tenant))
-    async with serving(Receiver(5716, reply=b"ok\x00\xff\xfe done")) as receiver:
+    async with serving(Receiver(reply=b"ok\x00\xff\xfe done")) as receiver:
         await _subscribe(key, receiver.url, ["space.created"])
         await key(SPACE)
         await hooks(app, settings).run_once()

