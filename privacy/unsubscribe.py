@@ -14,13 +14,14 @@ import hmac
 import json
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import text
 
+from core.audit import AuditBuffer, append_entries
+from core.auth import Principal
 from core.db import Db
-from models import ConsentEvent, OutboxMessage
-from models.consent import ConsentAction, ConsentSource
-from models.outbox import CONSENT_FOR_KIND, OutboxStatus
-from store.consent_ledger import current_consents, is_granted, lock_contact
+from models.consent import ConsentSource
+from models.outbox import CONSENT_FOR_KIND
+from privacy.consent import withdraw
 
 PURPOSE_KEY = b"microspace.endpoints.unsubscribe.v1"
 VERSION = 1
@@ -67,34 +68,25 @@ def link(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/unsubscribe/{token}"
 
 
-async def withdraw_by_link(db: Db, contact_id: uuid.UUID, purpose: str) -> bool:
-    """Withdraw the purpose for the contact, recorded with source `one_click`, and cancel its
-    queued e-mail that needs it. Idempotent: False if nothing changed (already withdrawn,
-    or the contact no longer exists)."""
-    # exclusive, like consentWithdraw: the worker holds it shared while it checks consent
-    if not await lock_contact(db, contact_id, exclusive=True):
-        return False
-    if not is_granted((await current_consents(db, [contact_id]))[0], purpose):
-        return False
-    db.add(
-        ConsentEvent(
-            id=uuid.uuid4(),
-            contact_id=contact_id,
-            purpose=purpose,
-            action=ConsentAction.WITHDRAWN.value,
-            source=ConsentSource.ONE_CLICK.value,
-        )
+async def withdraw_by_link(db: Db, contact_id: uuid.UUID, purpose: str, request_id: str) -> bool:
+    """The contact's own withdrawal through the link: `privacy.consent.withdraw` with source
+    `one_click`, audited as by the data subject. Idempotent: False if nothing changed
+    (already withdrawn, or the contact no longer exists)."""
+    audit = AuditBuffer(Principal(kind="subject", tenant_id=db.tenant_id), request_id)
+    row = await withdraw(
+        db,
+        contact_id,
+        purpose,
+        source=ConsentSource.ONE_CLICK,
+        audit=audit,
+        actor="subject",
+        only_if_granted=True,
     )
-    await db.flush()
-    kinds = [kind for kind, needed in CONSENT_FOR_KIND.items() if needed == purpose]
-    await db.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.contact_id == contact_id,
-            OutboxMessage.status == OutboxStatus.PENDING.value,
-            OutboxMessage.kind.in_(kinds),
-        )
-        .values(status=OutboxStatus.CANCELLED.value, last_error="consent withdrawn")
-        .execution_options(synchronize_session=False)
-    )
+    if row is None:
+        return False
+    # audit_append takes who acted from the transaction's authentication, and a link
+    # authenticates nobody: the database vouches for the data subject on the strength of
+    # the one-click ledger row just written (migration 0014), and for nothing else
+    await db.execute(text("SELECT audit_vouch_one_click(:c)"), {"c": contact_id})
+    await append_entries(db, "subject", contact_id, request_id, audit.grouped())
     return True

@@ -1,21 +1,18 @@
 """Consent: grant and withdraw (appending to the ledger); read the history.
 
-A withdrawal takes effect at once, in the same transaction: the contact's queued e-mail that
-needs the purpose is cancelled, and withdrawing analytics deletes the stored usage events.
+A withdrawal is privacy/consent.py `withdraw`, the same for every caller (a member, a
+partner, a visitor's own change, the one-click link): it takes effect at once, in the same
+transaction.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-
 import strawberry
-from sqlalchemy import delete, update
 
+from core.errors import NotFound
 from models import ConsentEvent as ConsentEventModel
-from models import OutboxMessage, UsageEvent
 from models.consent import ConsentAction, ConsentPurpose, ConsentSource
-from models.outbox import CONSENT_FOR_KIND, OutboxStatus
+from privacy import consent as consent_ops
 from resolvers.contacts import load_contact
 from schema.consent import (
     Consent,
@@ -72,10 +69,9 @@ def _validate(
     return errors
 
 
-async def _record(
-    info: Info, input: ConsentGrantInput | ConsentWithdrawInput, action: ConsentAction
-) -> ConsentPayload:
-    contact = await load_contact(info, input.contact_id)
+def _refusals(
+    input: ConsentGrantInput | ConsentWithdrawInput, action: ConsentAction
+) -> list[ConsentUserError]:
     errors = _validate(
         input.policy_version, input.evidence, policy_required=action is ConsentAction.GRANTED
     )
@@ -87,62 +83,57 @@ async def _record(
                 message="ONE_CLICK is recorded only by the contact's own unsubscribe link.",
             )
         )
-    if errors:
-        return ConsentPayload(user_errors=errors)
-    db = info.context.db
-    # exclusive: usage recording and e-mail sending hold it shared while they check consent
-    await lock_contact(db, contact.id, exclusive=True)
-    row = ConsentEventModel(
-        id=uuid.uuid4(),
-        contact_id=contact.id,
-        purpose=input.purpose.value,
-        action=action.value,
-        source=input.source.value,
-        policy_version=(input.policy_version or "").strip() or None,
-        evidence=input.evidence or None,
-        recorded_by=info.context.principal.token_id,
-    )
-    db.add(row)
-    await db.flush()
-    if action is ConsentAction.WITHDRAWN:
-        await _withdraw_effects(info, contact.id, input.purpose.value)
-    forget_contact(info.context.loaders, contact.id)
-    info.context.audit.record(f"consent_{action.value}", contact.id, ["consents"])
-    await info.context.emit(f"consent.{action.value}", row.id, ["consents"])
+    return errors
+
+
+def _payload(info: Info, row: ConsentEventModel) -> ConsentPayload:
+    forget_contact(info.context.loaders, row.contact_id)
     return ConsentPayload(
         consent=Consent.from_event(ConsentPurpose(row.purpose), row, row.contact_id),
         event=ConsentEvent.from_model(row),
     )
 
 
-async def _withdraw_effects(info: Info, contact_id: uuid.UUID, purpose: str) -> None:
-    """Everything that depends on the purpose stops now, in the withdrawal's transaction."""
-    db = info.context.db
-    kinds = [kind for kind, needed in CONSENT_FOR_KIND.items() if needed == purpose]
-    if kinds:
-        await db.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.contact_id == contact_id,
-                OutboxMessage.status == OutboxStatus.PENDING.value,
-                OutboxMessage.kind.in_(kinds),
-            )
-            .values(
-                status=OutboxStatus.CANCELLED.value,
-                cancelled_at=datetime.now(UTC),
-                last_error="consent withdrawn",
-            )
-        )
-    if purpose == ConsentPurpose.ANALYTICS.value:
-        # usage events are kept only while analytics consent is granted
-        await db.execute(delete(UsageEvent).where(UsageEvent.contact_id == contact_id))
-
-
 async def grant_consent(info: Info, input: ConsentGrantInput) -> ConsentPayload:
     """Record that a contact granted consent for a purpose."""
-    return await _record(info, input, ConsentAction.GRANTED)
+    contact = await load_contact(info, input.contact_id)
+    if errors := _refusals(input, ConsentAction.GRANTED):
+        return ConsentPayload(user_errors=errors)
+    # exclusive: usage recording and e-mail sending hold it shared while they check consent
+    if not await lock_contact(info.context.db, contact.id, exclusive=True):
+        raise NotFound()  # erased since it was loaded: as if it never existed
+    row = await consent_ops.append(
+        info.context.db,
+        contact.id,
+        input.purpose.value,
+        ConsentAction.GRANTED,
+        ConsentSource(input.source.value),
+        policy_version=(input.policy_version or "").strip() or None,
+        evidence=input.evidence or None,
+        recorded_by=info.context.principal.token_id,
+    )
+    info.context.audit.record("consent_granted", contact.id, ["consents"])
+    await info.context.emit("consent.granted", row.id, ["consents"])
+    return _payload(info, row)
 
 
 async def withdraw_consent(info: Info, input: ConsentWithdrawInput) -> ConsentPayload:
     """Record a withdrawal; it takes effect at once for everything that depends on it."""
-    return await _record(info, input, ConsentAction.WITHDRAWN)
+    contact = await load_contact(info, input.contact_id)
+    if errors := _refusals(input, ConsentAction.WITHDRAWN):
+        return ConsentPayload(user_errors=errors)
+    principal = info.context.principal
+    row = await consent_ops.withdraw(
+        info.context.db,
+        contact.id,
+        input.purpose.value,
+        source=ConsentSource(input.source.value),
+        audit=info.context.audit,
+        actor=principal.kind,
+        recorded_by=principal.token_id,
+        policy_version=(input.policy_version or "").strip() or None,
+        evidence=input.evidence or None,
+    )
+    if row is None:
+        raise NotFound()  # erased since it was loaded: as if it never existed
+    return _payload(info, row)

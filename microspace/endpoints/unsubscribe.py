@@ -1,7 +1,8 @@
 """`/unsubscribe/{token}`: the one-click opt-out endpoint (RFC 8058), no login needed.
 
 POST withdraws the consent the signed token names (a mail provider sends
-`List-Unsubscribe=One-Click` as the body). GET only shows a page with a button that POSTs:
+`List-Unsubscribe=One-Click` as the body), the same withdrawal as `consentWithdraw`
+(privacy/consent.py): ledger, audit entry, `consent.withdrawn` event, cancelled e-mail. GET only shows a page with a button that POSTs:
 link scanners and previews fetch URLs, and must not unsubscribe anyone.
 """
 
@@ -44,7 +45,8 @@ def unsubscribe_endpoint(state: AppState) -> Callable[[Request], Awaitable[Respo
             db = Db(state.sessionmaker, statement_timeout=state.settings.statement_timeout)
             async with unit_of_work(db):
                 await db.set_tenant(tenant_id)
-                changed = await withdraw_by_link(db, contact_id, purpose)
+                request_id = getattr(request.state, "request_id", None) or ""
+                changed = await withdraw_by_link(db, contact_id, purpose, request_id)
         except Exception:
             log.exception("unsubscribe failed")
             return error_response(500, "INTERNAL_SERVER_ERROR", "Please try again later.")
