@@ -2,8 +2,9 @@
 
 POST withdraws the consent the signed token names (a mail provider sends
 `List-Unsubscribe=One-Click` as the body), the same withdrawal as `consentWithdraw`
-(privacy/consent.py): ledger, audit entry, `consent.withdrawn` event, cancelled e-mail. GET only shows a page with a button that POSTs:
-link scanners and previews fetch URLs, and must not unsubscribe anyone.
+(privacy/consent.py): ledger, audit entry, `consent.withdrawn` event, cancelled e-mail.
+GET only shows a page with a button that POSTs: link scanners and previews fetch URLs, and
+must not unsubscribe anyone.
 """
 
 from __future__ import annotations
