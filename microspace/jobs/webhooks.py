@@ -144,7 +144,7 @@ class Webhooks:
             return False
         now = self.clock()
         active = (
-            select(Subscription.id, Subscription.event_types)
+            select(Subscription.id, Subscription.event_types, Subscription.created_at)
             .join(ApiToken, ApiToken.id == Subscription.api_key_id)
             .where(
                 Subscription.disabled_at.is_(None),
@@ -163,7 +163,8 @@ class Webhooks:
             }
             for event in events
             for sub in subscriptions
-            if event.topic in sub.event_types
+            # a subscription hears what happens from its creation on, not the backlog
+            if event.topic in sub.event_types and event.created_at >= sub.created_at
         ]
         if rows:
             await db.execute(insert(Delivery).values(rows).on_conflict_do_nothing())
