@@ -22,10 +22,27 @@ from graphql import (
     get_nullable_type,
     is_list_type,
 )
+from graphql.pyutils import Undefined
+from graphql.utilities import coerce_input_value, value_from_ast
 
 from core.limits.rules import Limits
 
 PAGE_ARGUMENTS = ("first", "last")
+
+
+def page_variables(variables: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """The variables that can change a document's cost, for a cache of costs by document.
+
+    Only a number (`100`, `100.0`, `1e2`) or null can become a page size: graphql-core
+    coerces no other JSON value to an Int. `100.0 == 100` in Python, so both share a key
+    and a cost, as they share a page size; `true == 1` too, but a boolean is no Int, so it
+    stays out. Defaults are in the document text, itself part of the key.
+    """
+    return tuple(
+        (k, v)
+        for k, v in (variables or {}).items()
+        if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    )
 
 
 class CostAnalysis:
@@ -33,9 +50,13 @@ class CostAnalysis:
 
     Other list fields multiply by the default page size; the list fields of a connection
     (`edges`) are already counted by its `first`. Also counts the fields the document
-    expands to, and the nodes (list entries) a response can hold: nested lists multiply. Fragments are costed once per (type, context): repeated spreads cannot make
-    this explode, and the expanded count lets us refuse such documents before validation
-    (whose fragment walks are not memoised) ever sees them.
+    expands to, and the nodes (list entries) a response can hold: nested lists multiply.
+    Fragments are costed once per (type, context) in each operation: repeated spreads
+    cannot make this explode, and the expanded count lets us refuse such documents before
+    validation (whose fragment walks are not memoised) ever sees them.
+
+    A page size given by a variable counts as execution will see it: coerced as
+    graphql-core coerces it, or the operation's default when the variable is not given.
     """
 
     def __init__(
@@ -56,6 +77,8 @@ class CostAnalysis:
         ]
         self.memo: dict[tuple[str, str, bool], tuple[int, int, int]] = {}
         self.active: set[str] = set()
+        # the operation being costed: a variable's value depends on its definition there
+        self.operation: OperationDefinitionNode | None = None
 
     def total(self) -> tuple[int, int]:
         """(cost, expanded field count) of every operation in the document."""
@@ -66,6 +89,8 @@ class CostAnalysis:
         """(cost, expanded field count, nodes) of every operation in the document."""
         cost = fields = nodes = 0
         for operation in self.operations:
+            # fragments are memoised per operation: each has its own variable defaults
+            self.operation, self.memo = operation, {}
             root = self.schema.get_root_type(operation.operation)
             c, f, n = self.selections(operation.selection_set, root, False)
             cost, fields, nodes = cost + c, fields + f, nodes + n
@@ -147,9 +172,9 @@ class CostAnalysis:
             if isinstance(value, IntValueNode):
                 size, given = int(value.value), argument.name.value
             elif isinstance(value, VariableNode):
-                raw = self.variables.get(value.name.value)
-                if isinstance(raw, int) and not isinstance(raw, bool):
-                    size, given = raw, argument.name.value
+                coerced = self.variable(value.name.value, definition.args[argument.name.value])
+                if isinstance(coerced, int):
+                    size, given = coerced, argument.name.value
         if size is None:
             return self.limits.default_page_size
         if size < 0:
@@ -170,3 +195,16 @@ class CostAnalysis:
                 },
             )
         return size
+
+    def variable(self, name: str, argument: Any) -> Any:
+        """A variable's value as execution will see it: graphql-core's coercion (`100.0` is
+        the Int 100) of the value given, else the operation's default for it. A value that
+        does not coerce fails the request before it runs: it counts as not given."""
+        if name in self.variables:
+            value = coerce_input_value(self.variables[name], argument.type)
+            return None if value is Undefined else value
+        for definition in (self.operation.variable_definitions or ()) if self.operation else ():
+            if definition.variable.name.value == name and definition.default_value is not None:
+                value = value_from_ast(definition.default_value, argument.type)
+                return None if value is Undefined else value
+        return None
