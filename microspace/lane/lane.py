@@ -49,7 +49,7 @@ from core.audit import AuditBuffer
 from core.auth import Principal, bearer_token, hash_token
 from core.http import Refusal
 from core.limits import Limits
-from core.limits.cost import CostAnalysis
+from core.limits.cost import CostAnalysis, page_variables
 from core.limits.inputs import UNSTORABLE, strings
 from core.metrics import count_statements
 from core.ratelimit import Decision, TokenBuckets
@@ -278,11 +278,7 @@ class FastLane:
 
     def _cost(self, body: _Body, document: Any) -> int | None:
         """The query's cost, or None when a limit refuses it (the whole way says why)."""
-        # only page sizes (integers) change a document's cost
-        ints = tuple(
-            (k, v) for k, v in (body.variables or {}).items() if isinstance(v, int) or v is None
-        )
-        key = (body.query, body.operation_name, ints)
+        key = (body.query, body.operation_name, page_variables(body.variables))
         known = self._costs.get(key)
         if known is None:
             schema = self.reads.schema
