@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -29,6 +30,11 @@ from core.config import Settings, async_url, load_settings
 from core.migrate import migrate
 from microspace.app import create_app
 from microspace.commands.tenants import Created, create_member, create_tenant
+
+# any property-based test draws the same examples every run, on every worker: a failure
+# reproduces, and a count asserted over the draws holds the same corpus
+hypothesis.settings.register_profile("microspace", derandomize=True, database=None)
+hypothesis.settings.load_profile("microspace")
 
 # held while one process migrates the run's template and copies it (workers start together)
 TEMPLATE_LOCK = 7_305_001

@@ -260,7 +260,9 @@ async def test_suite_queries_answer_alike_on_both_paths(app, api, world, audits)
         f"\nsuite queries: {len(found)} x {len(PRINCIPALS)} principals, "
         f"{differ.compiled}/{differ.total} compiled"
     )
-    assert differ.compiled > 0
+    # a check that the compiled path did not answer compares nothing: count the comparisons
+    # (668 of 1,183 seen; the floor leaves room for queries the planner gives up)
+    assert differ.compiled >= 500, differ.compiled
 
 
 class _Realistic(Visitor):
@@ -296,8 +298,11 @@ def generated_queries(app, ids: dict[str, list[str]]) -> list[str]:
     schema = app.state.compiled_reads.schema
     drawn: list[str] = []
 
+    # derandomised: the same draws every run (and on every worker), so a failure reproduces
+    # and the floors below hold the same corpus, not a lucky one
     @settings(
         max_examples=GENERATED,
+        derandomize=True,
         database=None,
         deadline=None,
         phases=[Phase.generate],
@@ -343,9 +348,12 @@ async def test_generated_queries_answer_alike_on_both_paths(app, api, world, aud
         f"before execution on both paths), compiled {differ.compiled} ({share:.1%} of executed)"
     )
     print("not compiled, by cause:", app.state.compiled_reads.reasons.most_common(12))
-    # the target is 90% (issue 10); the draws differ from run to run (93-96.5% seen): the
-    # floor leaves them 3 points. Most of the rest is a root list's bad argument beside roots
-    # that wait for the database: the resolver path cancels them and answers
+    # a check that the compiled path did not answer compares nothing: the draws are the same
+    # every run (derandomised), 2,082 queries and 1,455 comparisons seen; the floor leaves
+    # room for schema changes, which change the draws
+    assert differ.compiled >= 1_300, differ.compiled
+    # the target is 90% (issue 10); 96.7% seen: the floor leaves room. Most of the rest is a
+    # root list's bad argument beside roots that wait for the database: the resolver path cancels them and answers
     # INTERNAL_SERVER_ERROR (the cancelled statement breaks the session's commit)
     assert share >= 0.90
 
