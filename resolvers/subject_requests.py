@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from sqlalchemy import any_, func, select, update
 from strawberry.utils.str_converters import to_camel_case
 
 from core.auth import new_token
+from core.db import StatementTimeout
 from core.errors import Forbidden, NotFound
 from models import ApiToken, EmailKind, RequestKind, RequestState
 from models import Contact as ContactModel
@@ -52,6 +54,7 @@ from store.loaders import load_by_global_id
 from store.outbox import enqueue
 from store.pagination import Order, parse_datetime
 
+log = logging.getLogger("microspace.privacy")
 ORDER = Order(
     columns=(SubjectRequestModel.received_at, SubjectRequestModel.id),
     parsers=(parse_datetime, uuid.UUID),
@@ -323,6 +326,13 @@ async def process_request(info: Info, id: strawberry.ID) -> SubjectRequestPayloa
             )
         except IllegalTransition as exc:  # rejected meanwhile by another request
             return _state_error(exc.from_state, doing)
+        except StatementTimeout:
+            # each step commits on its own: the finished ones stay done, and the worker
+            # completes the rest (microspace/jobs/housekeeping.py). The request read below
+            # says so (PROCESSING), where an error would claim that nothing changed.
+            log.warning(
+                "erasure %s cut off by the statement timeout; the worker resumes it", row.id
+            )
         fresh = await ctx.db.scalar(
             select(SubjectRequestModel)
             .where(SubjectRequestModel.id == row.id)
