@@ -7,8 +7,6 @@ transaction.
 
 from __future__ import annotations
 
-import strawberry
-
 from core.errors import NotFound
 from models import ConsentEvent as ConsentEventModel
 from models.consent import ConsentAction, ConsentPurpose, ConsentSource
@@ -26,16 +24,9 @@ from schema.consent import (
 from schema.context import Info
 from store.consent_ledger import lock_contact
 from store.contacts import forget_contact
-from store.loaders import load_by_global_id
 
 MAX_EVIDENCE = 2000
 MAX_POLICY_VERSION = 50
-
-
-async def get_consent_event(info: Info, id: strawberry.ID) -> ConsentEvent:
-    """One consent event of the caller's tenant."""
-    loader = info.context.loaders.consent_event_by_id
-    return ConsentEvent.from_model(await load_by_global_id(loader, id, "ConsentEvent"))
 
 
 def _validate(
