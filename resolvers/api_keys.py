@@ -37,12 +37,12 @@ from store import plans
 from store.api_keys import API_KEY_ORDER
 from store.events import emit
 from store.loaders import forget, load_by_global_id
+from store.tokens import HINT_LENGTH, mint_token
 
 MAX_NAME = 200
 MAX_ORIGINS = 20
 MAX_SPACES = 100
 MAX_OVERLAP = 7 * 24 * 3600
-HINT_LENGTH = 8
 
 
 def _error(code: ApiKeyErrorCode, field: str, message: str) -> ApiKeyUserError:
@@ -158,21 +158,17 @@ async def issue_key(
             )
     if errors:
         return errors
-    secret, digest = new_token(spec.kind)
-    row = ApiToken(
-        id=uuid.uuid4(),
-        kind=spec.kind,
+    row, secret = await mint_token(
+        db,
+        spec.kind,
         name=spec.name.strip(),
-        token_hash=digest,
-        hint=secret[:HINT_LENGTH],
         scopes=sorted(set(spec.scopes)),
         expires_at=_aware(spec.expires_at) if spec.expires_at else None,
         created_by=created_by,
         space_ids=spaces,
         allowed_origins=list(dict.fromkeys(spec.allowed_origins or [])),
+        hint=True,
     )
-    db.add(row)
-    await db.flush()
     await emit(db, "api_key.created", row.id, ["scopes"], actor=actor)
     return Issued(row=row, secret=secret)
 

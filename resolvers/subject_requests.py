@@ -23,11 +23,10 @@ import strawberry
 from sqlalchemy import any_, func, select, update
 from strawberry.utils.str_converters import to_camel_case
 
-from core.auth import new_token
 from core.db import StatementTimeout
 from core.errors import Forbidden, NotFound
-from models import ApiToken, EmailKind, RequestKind, RequestState
 from models import Contact as ContactModel
+from models import EmailKind, RequestKind, RequestState
 from models import SubjectRequest as SubjectRequestModel
 from models.base import EMAIL_MAX
 from models.subject_request import OPEN_STATES
@@ -53,6 +52,7 @@ from store.contacts import forget_contact
 from store.loaders import load_by_global_id
 from store.outbox import enqueue
 from store.pagination import Order, parse_datetime
+from store.tokens import mint_token
 
 log = logging.getLogger("microspace.privacy")
 ORDER = Order(
@@ -406,16 +406,8 @@ async def create_subject_link(info: Info, contact_id: strawberry.ID) -> SubjectL
     subject (file, verify, download their export).
     """
     contact = await load_contact(info, contact_id)
-    token, digest = new_token("subject")
-    info.context.db.add(
-        ApiToken(
-            id=uuid.uuid4(),
-            kind="subject",
-            contact_id=contact.id,
-            token_hash=digest,
-            name="magic link",
-            scopes=[],
-        )
+    _, token = await mint_token(
+        info.context.db, "subject", name="magic link", contact_id=contact.id
     )
     await enqueue(info.context.db, EmailKind.SUBJECT_LINK, [contact.id], payload={"token": token})
     await info.context.db.flush()

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from core.auth import new_token
 from core.db import Db, owner_db
-from models import ApiToken, Block, Member, Role, Space, Tenant
+from models import Block, Member, Role, Space, Tenant
 from models.base import EMAIL_MAX
+from store.tokens import mint_token
 
 ROLES = [r.value for r in Role]
 
@@ -54,18 +54,7 @@ async def add_member(db: Db, email: str, role: str) -> Created:
     member = Member(id=uuid.uuid4(), email=email, role=role)
     db.add(member)
     await db.flush()
-    token, digest = new_token("member")
-    db.add(
-        ApiToken(
-            id=uuid.uuid4(),
-            kind="member",
-            member_id=member.id,
-            token_hash=digest,
-            name="cli",
-            scopes=[],
-        )
-    )
-    await db.flush()
+    _, token = await mint_token(db, "member", name="cli", member_id=member.id)
     assert db.tenant_id is not None
     return Created(tenant_id=db.tenant_id, member_id=member.id, role=role, token=token)
 
@@ -172,16 +161,5 @@ async def seed_demo(owner_url: URL) -> Created:
             await db.flush()
             return await add_member(db, "owner@demo.example", "owner")
         owner = await db.scalar(select(Member).where(Member.email == "owner@demo.example"))
-        token, digest = new_token("member")
-        db.add(
-            ApiToken(
-                id=uuid.uuid4(),
-                kind="member",
-                member_id=owner.id,
-                token_hash=digest,
-                name="demo",
-                scopes=[],
-            )
-        )
-        await db.flush()
+        _, token = await mint_token(db, "member", name="demo", member_id=owner.id)
         return Created(tenant_id=DEMO_TENANT_ID, member_id=owner.id, role="owner", token=token)

@@ -12,7 +12,6 @@ receives); otherwise a JSON document with the session.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -21,7 +20,6 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from core.auth import new_token
 from core.config import Settings
 from core.db import Db
 from core.http import Refusal
@@ -32,10 +30,11 @@ from core.invitation_links import (
     verify_invitation,
 )
 from microspace.web.pipeline import Pipeline
-from models import ApiToken, SpaceAccess, Tenant
+from models import SpaceAccess, Tenant
 from models.space_access import AccessState
 from schema.context import Context
 from store.events import emit
+from store.tokens import mint_token
 
 # the session is a credential: no cache may keep the answer
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -75,19 +74,10 @@ async def _open(request: Request, settings: Settings, db: Db) -> Response:
     if access.state != AccessState.ACCEPTED.value:
         access.state, access.accepted_at = AccessState.ACCEPTED.value, now
         await emit(db, "access.accepted", access.id, ["state", "acceptedAt"], actor="visitor")
-    token, digest = new_token("visitor")
     expires = now + timedelta(seconds=settings.visitor_session_ttl)
-    db.add(
-        ApiToken(
-            id=uuid.uuid4(),
-            kind="visitor",
-            name="visitor session",
-            token_hash=digest,
-            contact_id=invitation.contact_id,
-            expires_at=expires,
-        )
+    _, token = await mint_token(
+        db, "visitor", name="visitor session", contact_id=invitation.contact_id, expires_at=expires
     )
-    await db.flush()
     session = {
         "visitorToken": token,
         "contactId": encode_id("Contact", invitation.contact_id),

@@ -1,0 +1,51 @@
+"""Bearer credentials (`api_tokens`), minted in one place: a random secret the caller shows
+once, and a row that keeps only its SHA-256 hash (core/auth.py `new_token`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from core.auth import new_token
+from core.db import Db
+from models import ApiToken
+
+# the first characters of a key's secret, kept to tell keys apart in a list: the kind's
+# prefix and a few random characters, never enough to use
+HINT_LENGTH = 8
+
+
+async def mint_token(
+    db: Db,
+    kind: str,
+    *,
+    name: str,
+    member_id: uuid.UUID | None = None,
+    contact_id: uuid.UUID | None = None,
+    scopes: Sequence[str] = (),
+    expires_at: datetime | None = None,
+    created_by: uuid.UUID | None = None,
+    space_ids: Sequence[uuid.UUID] = (),
+    allowed_origins: Sequence[str] = (),
+    hint: bool = False,
+) -> tuple[ApiToken, str]:
+    """Store a new credential of the session's tenant; its secret is returned here only."""
+    secret, digest = new_token(kind)
+    row = ApiToken(
+        id=uuid.uuid4(),
+        kind=kind,
+        name=name,
+        token_hash=digest,
+        hint=secret[:HINT_LENGTH] if hint else "",
+        member_id=member_id,
+        contact_id=contact_id,
+        scopes=list(scopes),
+        expires_at=expires_at,
+        created_by=created_by,
+        space_ids=list(space_ids),
+        allowed_origins=list(allowed_origins),
+    )
+    db.add(row)
+    await db.flush()
+    return row, secret
