@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from graphql import OperationDefinitionNode
 from graphql.execution.values import VariableValues, get_argument_values
 
@@ -24,17 +23,16 @@ from compiler.collect import Unsupported
 from compiler.plan import Planner
 from compiler.shapes import Shape
 from core.ids import decode_id
-from store.block_bodies import valid_bodies
-from store.events import event_payload
+from store.blocks import ARGUMENTS, update_values
 
-# migration 0013 `app_lane_block_update`: it scopes itself to the tenant, checks that the
-# credential still stands for the principal the lane remembers (`{who}`), writes the row
-# and its domain event; the payload's JSON is built here from the row it returns
+# `app_lane_block_update` (migrations 0013, 0015): it scopes itself to the tenant, checks
+# that the credential still stands for the principal the lane remembers (`{who}`), then
+# writes through `app_block_update` as the resolver does (store/blocks.py); the payload's
+# JSON is built here from the row it returns
 BLOCK_UPDATE = (
     "SELECT r.same, CASE WHEN (r.block).id IS NOT NULL THEN "
     "(SELECT {payload} FROM (SELECT (r.block).*) AS u {joins}) END AS j "
-    "FROM app_lane_block_update($1, $2::uuid, $3::text[], $4::jsonb[], $5::jsonb, "
-    "{who}::jsonb, {auth}) AS r"
+    f"FROM app_lane_block_update($1, {ARGUMENTS}, {{who}}::jsonb, {{auth}}) AS r"
 )
 
 
@@ -107,14 +105,10 @@ def write_values(
     """The statement's parameters: the body for every kind it is valid for, and the event;
     Unsupported or an API error (the whole way answers) when the input is not good."""
     data = plan.input(variables)
-    block_id = decode_id(str(data.get("id")), "Block")
-    valid = valid_bodies(data.get("body"))
-    if not valid:
+    values = update_values(decode_id(str(data.get("id")), "Block"), data.get("body"), actor)
+    if values is None:
         raise Unsupported("a body valid for no kind")
-    kinds = list(valid)
-    bodies = [orjson.dumps(b).decode() for b in valid.values()]
-    event = event_payload("block.updated", block_id, ["body"], actor)
-    return [tenant_id, block_id, kinds, bodies, event]
+    return [tenant_id, *values]
 
 
 def _braces(text: str) -> str:

@@ -27,8 +27,8 @@ from schema.blocks import (
     BlockUserError,
 )
 from schema.context import Info
-from store.block_bodies import BodyError, valid_bodies, validate_body
-from store.events import event_payload, with_event
+from store.block_bodies import BodyError, validate_body
+from store.blocks import ARGUMENTS, update_values
 from store.loaders import forget, load_by_global_id
 from store.spaces import forget_space
 
@@ -125,29 +125,21 @@ async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     return await _done(info, row, "block.created", [])
 
 
-# one round trip: the body for the block's own kind (validated for every kind beforehand)
-# written and returned with its domain event; no row back means not found, or a body
-# invalid for the block's kind
+# one round trip: `app_block_update` (store/blocks.py), the lane's write as well; no row
+# back means not found, or a body invalid for the block's kind
 UPDATE_BODY = (
-    "UPDATE blocks SET body = ({cases})::jsonb, updated_at = now() "
-    "WHERE tenant_id = $1 AND id = $2 AND kind = ANY($3::text[]) "
-    "RETURNING id, space_id, kind, position, body::text, created_at, updated_at"
+    "SELECT id, space_id, kind, position, body::text, created_at, updated_at "
+    f"FROM app_block_update($1, {ARGUMENTS})"
 )
 
 
 async def _update_body(info: Info, block_id: uuid.UUID, body: Any) -> Block | None:
-    """Update and return in one statement; None leaves the answer to the full path."""
-    valid = {kind: orjson.dumps(b).decode() for kind, b in valid_bodies(body).items()}
+    """Update and return in one statement; None when nothing was written."""
     ctx = info.context
-    if not valid or ctx.db.tenant_id is None:
+    values = update_values(block_id, body, ctx.principal.kind)
+    if values is None or ctx.db.tenant_id is None:
         return None
-    kinds = list(valid)
-    n = len(kinds)
-    cases = " ".join(f"WHEN ${i + 4} THEN ${i + 4 + n}" for i in range(n))
-    stmt = with_event(UPDATE_BODY.format(cases=f"CASE kind {cases} END"), 4 + 2 * n)
-    event = event_payload("block.updated", block_id, ["body"], ctx.principal.kind)
-    params = [ctx.db.tenant_id, block_id, kinds, *kinds, *valid.values(), "block.updated", event]
-    row = await ctx.db.fetch_row(stmt, params)
+    row = await ctx.db.fetch_row(UPDATE_BODY, [ctx.db.tenant_id, *values])
     if row is None:
         return None
     forget_space(ctx.loaders, row["space_id"])
@@ -167,17 +159,20 @@ async def _update_body(info: Info, block_id: uuid.UUID, body: Any) -> Block | No
 
 async def update_block(info: Info, input: BlockUpdateInput) -> BlockPayload:
     """Replace a block's body."""
-    # one UPDATE locks, writes and returns the row: no read before it
-    block = await _update_body(info, decode_id(input.id, "Block"), input.body)
-    if block is not None:
-        return BlockPayload(block=block)
-    row = await _reread(info, await load_block(info, input.id), lock=True)
-    body = _body_or_error(row.kind, input.body)
-    if isinstance(body, BlockPayload):
-        return body
-    row.body = body
-    await info.context.db.flush()
-    return await _done(info, row, "block.updated", ["body"])
+    # one statement locks, writes and returns the row: no read before it
+    block_id = decode_id(input.id, "Block")
+    block = await _update_body(info, block_id, input.body)
+    if block is None:
+        # nothing written: NOT_FOUND, or the error of a body invalid for the block's kind
+        row = await load_block(info, input.id)
+        body = _body_or_error(row.kind, input.body)
+        if isinstance(body, BlockPayload):
+            return body
+        # valid after all: the block committed after the statement began; write it now
+        block = await _update_body(info, block_id, input.body)
+        if block is None:
+            raise NotFound()
+    return BlockPayload(block=block)
 
 
 async def move_block(info: Info, input: BlockMoveInput) -> BlockPayload:

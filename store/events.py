@@ -1,4 +1,6 @@
-"""`emit`: the one way a mutation writes its domain event, in its own transaction.
+"""The domain event, written one way: `app_emit_events` (migration 0015) is the only
+INSERT into `domain_events`, and `event_payload` the only shape of its payload. `emit` calls
+it from Python; `with_event` from a one-statement update; `app_block_update` from SQL.
 
 The event names the object (type and global ID) and the fields that changed, never their
 values; webhooks read the values at delivery time under the subscriber's policy.
@@ -11,11 +13,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import text
 
 from core.db import Db
 from core.ids import encode_id
-from models.domain_event import EVENT_TYPES, DomainEvent
+from models.domain_event import EVENT_TYPES
+
+# the tenant is explicit: row-level security checks it against the transaction's
+EMIT = text("SELECT app_emit_events(:tenant, :topic, CAST(:payloads AS jsonb[]))")
 
 
 async def emit(
@@ -27,43 +32,31 @@ async def emit(
     actor: str | None = None,
 ) -> None:
     """Write one event per object (one statement however many objects, e.g. an import)."""
-    type_name = EVENT_TYPES[topic][0]  # KeyError: an event type missing from the catalogue
+    if topic not in EVENT_TYPES:
+        raise KeyError(topic)  # an event type missing from the catalogue
     ids = [object_ids] if isinstance(object_ids, uuid.UUID) else list(object_ids)
     if not ids:
         return
     changed = list(fields)
-    rows = [
-        {
-            # a core INSERT skips the ORM's stamping: the tenant is explicit (RLS checks it)
-            "tenant_id": db.tenant_id,
-            "id": uuid.uuid4(),
-            "topic": topic,
-            "payload": {
-                "type": type_name,
-                "id": encode_id(type_name, object_id),
-                "fields": changed,
-                **({"actor": actor} if actor else {}),
-            },
-        }
-        for object_id in ids
-    ]
-    await db.execute(insert(DomainEvent), rows)
+    payloads = [event_payload(topic, object_id, changed, actor) for object_id in ids]
+    await db.execute(EMIT, {"tenant": db.tenant_id, "topic": topic, "payloads": payloads})
 
 
 def with_event(update_sql: str, first_param: int) -> str:
     """`update_sql` (an UPDATE ... RETURNING id, ...) that also writes its domain event, in
     the same statement: one round trip. The event's topic and payload are the parameters
     `first_param` and `first_param + 1` (see `event_payload`); none is written when the
-    UPDATE matches no row."""
+    UPDATE matches no row (the call runs once per returned row)."""
     return (
-        f"WITH u AS ({update_sql}), e AS (INSERT INTO domain_events (tenant_id, id, topic, "
-        f"payload) SELECT $1, gen_random_uuid(), ${first_param}, ${first_param + 1}::jsonb "
-        "FROM u) SELECT * FROM u"
+        f"WITH u AS ({update_sql}) SELECT u.*, app_emit_events($1, ${first_param}, "
+        f"ARRAY[${first_param + 1}::jsonb]) AS event FROM u"
     )
 
 
-def event_payload(topic: str, object_id: uuid.UUID, fields: Iterable[str], actor: str) -> str:
-    """The payload `emit` writes, as JSON text for `with_event`."""
+def event_payload(
+    topic: str, object_id: uuid.UUID, fields: Iterable[str], actor: str | None
+) -> str:
+    """The payload of one event, as JSON text for `app_emit_events`."""
     type_name = EVENT_TYPES[topic][0]
     payload = {
         "type": type_name,

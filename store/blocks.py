@@ -1,0 +1,28 @@
+"""`blockUpdate`'s write, defined once: the SQL function `app_block_update` (migration
+0015). The resolver calls it in the request's transaction, the fast lane through
+`app_lane_block_update`, which scopes the statement and checks the credential first."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+
+from store.block_bodies import valid_bodies
+from store.events import event_payload
+
+# the function's arguments after the tenant ($1), as `update_values` orders them
+ARGUMENTS = "$2::uuid, $3::text[], $4::jsonb[], $5::jsonb"
+
+
+def update_values(block_id: uuid.UUID, body: Any, actor: str) -> list[Any] | None:
+    """The arguments after the tenant: the id, the body for every kind it is valid for
+    (the block's kind is read by the UPDATE itself, no read before it) and the event; None
+    when the body is valid for no kind (nothing to write)."""
+    valid = valid_bodies(body)
+    if not valid:
+        return None
+    bodies = [orjson.dumps(b).decode() for b in valid.values()]
+    event = event_payload("block.updated", block_id, ["body"], actor)
+    return [block_id, list(valid), bodies, event]
