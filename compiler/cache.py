@@ -17,6 +17,7 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues
 
+from compiler.catalog import Catalog, SchemaFacts, build_catalog, install
 from compiler.collect import Collector, Unsupported
 from compiler.plan import Planner
 from compiler.run import Answer, assemble, params
@@ -56,8 +57,11 @@ class CompiledReads:
         # documents answered here once, by (text, operation name): microspace/lane/lane.py
         self._known: dict[tuple[str, str | None], DocumentNode] = {}
 
-    def bind(self, schema: GraphQLSchema) -> None:
+    def bind(self, schema: GraphQLSchema, facts: SchemaFacts) -> None:
+        """Plan for `schema`, from what it declares (schema/declared.py)."""
         self.schema = schema
+        self.catalog: Catalog = build_catalog(schema, facts)
+        install(self.catalog)
         self._variables = Variables(schema)
 
     async def execute(
@@ -227,7 +231,9 @@ class CompiledReads:
             query,
             op,
             variables,
-            lambda c: Planner(schema, c, authz, variables, principal, pages).operation(op),
+            lambda c: Planner(
+                schema, c, authz, variables, principal, pages, self.catalog
+            ).operation(op),
         )
         return plan if isinstance(plan, Plan) else None
 

@@ -1,25 +1,48 @@
 """What the compiler knows: GraphQL object types backed by one table each.
 
-A type lists its scalar fields (column and how it is serialised), its personal fields
-(redacted by policy, audited when disclosed), and its relations (to-one objects and child
-connections) with the permission each field carries in schema/. Anything not listed here
-is not compiled: the resolver path answers it.
+Two halves. Stated here: which table backs a type, how its relations join (to-one objects
+and child connections with their keyset orders), whose personal data a row holds, the root
+fields the compiler plans. Derived from the schema's own declarations when it is built
+(schema/declared.py hands them over through `CompiledReads.bind`): which fields read a
+column and how they serialise, which are personal data and of what category
+(`@personalData`), and the permission each field carries (`Can`). A field the schema adds
+to a compiled type is compiled with it when it reads a column; anything else is answered
+by the resolver path (tests/test_compiled_catalog.py keeps the list of those).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from graphql import GraphQLEnumType, GraphQLObjectType, GraphQLSchema, get_named_type
 from sqlalchemy.sql import sqltypes
 
 from models import Block, ConsentEvent, Contact, Space, SpaceAccess
 from models.consent import ConsentPurpose
-from store.contacts import ACCESS_ORDER, CONSENT_EVENT_ORDER, CONTACT_ORDER
+from store.contacts import ACCESS_ORDER, CONSENT_EVENT_ORDER, CONTACT_ORDER, SEARCHABLE
 from store.pagination import Order
 from store.spaces import BLOCK_ORDER, SPACE_ORDER
 
 Permission = tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the schema declares of one field (schema/declared.py)."""
+
+    python_name: str  # the attribute a plain field reads: the column of the same name
+    permission: Permission = None  # its `Can(obj, act)`
+    category: str | None = None  # its `@personalData` category: redacted by policy
+    resolved: bool = False  # it has a resolver of its own (a relation, a computed value)
+
+
+@dataclass(frozen=True)
+class SchemaFacts:
+    # GraphQL type -> GraphQL field -> what it declares
+    fields: dict[str, dict[str, Declared]]
+    # node types `node(id)` fetches -> the policy object their read checks (Node.node_policy)
+    node_policies: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -68,13 +91,16 @@ class Consents:
 
     purposes: tuple[str, ...]
     permission: Permission = None
+    # `Consent` field -> its `@personalData` category (from the schema)
+    categories: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class TableType:
     name: str
     table: str
-    scalars: dict[str, tuple[str, str]]  # GraphQL field -> (column, kind)
+    # GraphQL field -> (column, kind); filled from the schema's declarations
+    scalars: dict[str, tuple[str, str]] = field(default_factory=dict)
     # GraphQL field -> (column, category, kind)
     personal: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     subject_column: str | None = None  # whose personal data: the audit's subject
@@ -117,127 +143,62 @@ def keyset_of(order: Order) -> Keyset:
     )
 
 
-def _personal(model: Any, fields: dict[str, str]) -> dict[str, tuple[str, str, str]]:
-    """Personal fields with the category of their column (models/, the personal-data map)."""
-    out = {}
-    for graphql_name, spec in fields.items():
-        column, _, rest = spec.partition(":")
-        kind, _, category = rest.partition(":")
-        # a column that is no personal data itself may reveal some (schema/consent.py)
-        category = category or model.__table__.c[column].info["pii"]
-        out[graphql_name] = (column, category, kind or "plain")
-    return out
-
-
-TIMESTAMPS = {"createdAt": ("created_at", "datetime"), "updatedAt": ("updated_at", "datetime")}
 SPACE_KEYSET = keyset_of(SPACE_ORDER)
 BLOCK_KEYSET = keyset_of(BLOCK_ORDER)
 ACCESS_KEYSET = keyset_of(ACCESS_ORDER)
 CONTACT_KEYSET = keyset_of(CONTACT_ORDER)
 CONSENT_EVENT_KEYSET = keyset_of(CONSENT_EVENT_ORDER)
 # in the schema enum's order (schema/consent.py mirrors models.consent.ConsentPurpose)
-# source and policy version exist only once consent was given or withdrawn (schema/consent.py)
-REVEALS_CONSENT = "user.privacy_preferences"
 PURPOSES = tuple(p.value for p in ConsentPurpose)
 
-TYPES: dict[str, TableType] = {
-    "Space": TableType(
+# The tables behind the compiled types; fields, categories and permissions are filled in
+# from the schema (`build_catalog`). In the order `node(id)` tries them.
+TABLES: tuple[TableType, ...] = (
+    TableType(
         name="Space",
         table=Space.__tablename__,
         model=Space,
-        scalars={
-            "id": ("id", "global_id"),
-            "title": ("title", "plain"),
-            "slug": ("slug", "plain"),
-            "description": ("description", "plain"),
-            "status": ("status", "enum"),
-            "publishedAt": ("published_at", "datetime"),
-            **TIMESTAMPS,
-        },
         relations={
             "blocks": Children("Block", "space_id", BLOCK_KEYSET),
-            "contacts": Children("SpaceAccess", "space_id", ACCESS_KEYSET, ("SpaceAccess", "read")),
+            "contacts": Children("SpaceAccess", "space_id", ACCESS_KEYSET),
         },
     ),
-    "Block": TableType(
+    TableType(
         name="Block",
         table=Block.__tablename__,
         model=Block,
-        scalars={
-            "id": ("id", "global_id"),
-            "kind": ("kind", "enum"),
-            "position": ("position", "plain"),
-            "body": ("body", "plain"),
-            **TIMESTAMPS,
-        },
         relations={"space": ToOne("Space", "space_id")},
         typed_body="content",
     ),
-    "SpaceAccess": TableType(
-        name="SpaceAccess",
-        table=SpaceAccess.__tablename__,
-        model=SpaceAccess,
-        scalars={
-            "id": ("id", "global_id"),
-            "state": ("state", "enum"),
-            "invitedAt": ("invited_at", "datetime"),
-            "revokedAt": ("revoked_at", "datetime"),
-            **TIMESTAMPS,
-        },
-        personal=_personal(SpaceAccess, {"acceptedAt": "accepted_at:datetime"}),
-        subject_column="contact_id",
-        relations={
-            "contact": ToOne("Contact", "contact_id", ("Contact", "read")),
-            "space": ToOne("Space", "space_id", ("Space", "read")),
-        },
-    ),
-    "Contact": TableType(
+    TableType(
         name="Contact",
         table=Contact.__tablename__,
         model=Contact,
-        scalars={"id": ("id", "global_id"), **TIMESTAMPS},
-        personal=_personal(
-            Contact,
-            {
-                "email": "email",
-                "fullName": "full_name",
-                "company": "company",
-                "jobTitle": "job_title",
-                "phone": "phone",
-                "locale": "locale",
-            },
-        ),
         subject_column="id",
         relations={
-            "spaces": Children("SpaceAccess", "contact_id", ACCESS_KEYSET, ("SpaceAccess", "read")),
-            "consentHistory": Children(
-                "ConsentEvent", "contact_id", CONSENT_EVENT_KEYSET, ("Consent", "read")
-            ),
-            "consents": Consents(PURPOSES, ("Consent", "read")),
+            "spaces": Children("SpaceAccess", "contact_id", ACCESS_KEYSET),
+            "consentHistory": Children("ConsentEvent", "contact_id", CONSENT_EVENT_KEYSET),
+            "consents": Consents(PURPOSES),
         },
     ),
-    "ConsentEvent": TableType(
+    TableType(
+        name="SpaceAccess",
+        table=SpaceAccess.__tablename__,
+        model=SpaceAccess,
+        subject_column="contact_id",
+        relations={
+            "contact": ToOne("Contact", "contact_id"),
+            "space": ToOne("Space", "space_id"),
+        },
+    ),
+    TableType(
         name="ConsentEvent",
         table=ConsentEvent.__tablename__,
         model=ConsentEvent,
-        scalars={
-            "id": ("id", "global_id"),
-            "purpose": ("purpose", "enum"),
-        },
-        personal=_personal(
-            ConsentEvent,
-            {
-                "action": "action:enum",
-                "source": f"source:enum:{REVEALS_CONSENT}",
-                "policyVersion": f"policy_version:plain:{REVEALS_CONSENT}",
-                "evidence": "evidence",
-                "occurredAt": "occurred_at:datetime",
-            },
-        ),
         subject_column="contact_id",
-        relations={"contact": ToOne("Contact", "contact_id", ("Contact", "read"))},
+        relations={"contact": ToOne("Contact", "contact_id")},
     ),
-}
+)
 
 
 @dataclass(frozen=True)
@@ -254,33 +215,103 @@ class Root:
     searchable: tuple[tuple[str, str], ...] = ()
 
 
+# the root fields planned; their permissions come from the schema's `Can`
 ROOTS: dict[str, Root] = {
-    "space": Root("Space", ("Space", "read"), by_id=True),
-    "block": Root("Block", ("Block", "read"), by_id=True),
-    "contact": Root("Contact", ("Contact", "read"), by_id=True),
+    "space": Root("Space", ("", ""), by_id=True),
+    "block": Root("Block", ("", ""), by_id=True),
+    "contact": Root("Contact", ("", ""), by_id=True),
     "spaces": Root(
-        "Space", ("Space", "read"), by_id=False, keyset=SPACE_KEYSET, filters={"status": "status"}
+        "Space", ("", ""), by_id=False, keyset=SPACE_KEYSET, filters={"status": "status"}
     ),
-    # resolvers/contacts.py SEARCHABLE
+    # contact search: one definition for both read paths (store/contacts.py)
     "contacts": Root(
         "Contact",
-        ("Contact", "read"),
+        ("", ""),
         by_id=False,
         keyset=CONTACT_KEYSET,
-        searchable=(
-            ("Contact.fullName", "full_name"),
-            ("Contact.company", "company"),
-            ("Contact.email", "email"),
-        ),
+        searchable=tuple((obj, column.key) for obj, column in SEARCHABLE),
     ),
 }
 
 
-# types `node(id)` fetches (schema/node.py), with the policy object their read checks
-NODE_POLICIES = {
-    "Space": "Space",
-    "Block": "Block",
-    "Contact": "Contact",
-    "SpaceAccess": "SpaceAccess",
-    "ConsentEvent": "Consent",
-}
+@dataclass(frozen=True)
+class Catalog:
+    types: dict[str, TableType]
+    roots: dict[str, Root]
+    # compiled types `node(id)` fetches, with the policy object their read checks
+    node_policies: dict[str, str]
+
+
+def build_catalog(schema: GraphQLSchema, facts: SchemaFacts) -> Catalog:
+    """The catalog of this schema: the tables above with what the schema declares."""
+    types = {t.name: _derived(schema, facts, t) for t in TABLES}
+    query = facts.fields[_name(schema.query_type)]
+    roots = {}
+    for name, root in ROOTS.items():
+        permission = query[name].permission
+        assert permission is not None, f"Query.{name} carries no Can"
+        roots[name] = replace(root, permission=permission)
+    policies = {n: p for n, p in facts.node_policies.items() if n in types}
+    return Catalog(types, roots, {n: policies[n] for n in types if n in policies})
+
+
+def _derived(schema: GraphQLSchema, facts: SchemaFacts, t: TableType) -> TableType:
+    """`t` with the fields its schema type declares: a field without a resolver of its own
+    reads the column of its name; relations take the field's permission."""
+    graphql_type = schema.get_type(t.name)
+    assert isinstance(graphql_type, GraphQLObjectType)
+    declared = facts.fields[t.name]
+    columns = t.model.__table__.c
+    scalars: dict[str, tuple[str, str]] = {}
+    personal: dict[str, tuple[str, str, str]] = {}
+    for name, fact in declared.items():
+        if fact.resolved or fact.python_name not in columns:
+            continue
+        kind = _kind(graphql_type.fields[name].type)
+        if fact.category is not None:
+            personal[name] = (fact.python_name, fact.category, kind)
+        else:
+            scalars[name] = (fact.python_name, "global_id" if name == "id" else kind)
+    relations: dict[str, ToOne | Children | Consents] = {}
+    for name, rel in t.relations.items():
+        rel = replace(rel, permission=declared[name].permission)
+        if isinstance(rel, Consents):
+            consent = facts.fields["Consent"].items()
+            rel = replace(rel, categories={n: f.category for n, f in consent if f.category})
+        relations[name] = rel
+    return replace(t, scalars=scalars, personal=personal, relations=relations)
+
+
+def _kind(graphql_type: Any) -> str:
+    """How a column's value is written (compiler/plan.py `scalar`), by its GraphQL type."""
+    named = get_named_type(graphql_type)
+    if isinstance(named, GraphQLEnumType):
+        return "enum"
+    if named.name == "DateTime":
+        return "datetime"
+    return "plain"
+
+
+def _name(graphql_type: GraphQLObjectType | None) -> str:
+    assert graphql_type is not None
+    return graphql_type.name
+
+
+# The catalog of the schema last bound (CompiledReads.bind): every build derives the same
+# one from the same declarations. The planner takes its catalog from its context; this is
+# for compiler/writes.py, which names the Block type.
+TYPES: dict[str, TableType] = {}
+_installed: list[Catalog] = []
+
+
+def install(catalog: Catalog) -> None:
+    TYPES.clear()
+    TYPES.update(catalog.types)
+    _installed[:] = [catalog]
+
+
+def installed() -> Catalog:
+    """The catalog of the schema last bound."""
+    if not _installed:
+        raise RuntimeError("no schema bound to the compiler yet (CompiledReads.bind)")
+    return _installed[0]

@@ -7,7 +7,7 @@ from typing import Any
 from graphql import FieldNode
 
 from compiler import sql
-from compiler.catalog import REVEALS_CONSENT, Consents
+from compiler.catalog import Consents
 from compiler.collect import Unsupported, object_type
 from compiler.shapes import MAX_KEYS, Shape
 from policies.redaction import Decision
@@ -66,13 +66,13 @@ class ConsentPlanning:
                     # a read is audited when a value is disclosed
                     audited.setdefault(name, present)
                 elif decision is Decision.MASKED and name == "policyVersion":
-                    expr = sql.json_text(sql.mask(REVEALS_CONSENT, values[name]), "text", nullable)
+                    category = rel.categories[name]
+                    expr = sql.json_text(sql.mask(category, values[name]), "text", nullable)
                     audited.setdefault(name, present)
                 elif decision is Decision.MASKED and present != "true":
                     raise Unsupported("a masked value with no partial form that may be null")
                 else:  # withheld (an enum, a boolean: no partial form)
-                    category = "user.privacy_preferences"
-                    item_shape.items.append(("redacted", k, category))
+                    item_shape.items.append(("redacted", k, rel.categories[name]))
                     expr = sql.Raw("null")
             else:
                 raise Unsupported(f"Consent.{name}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from graphql import FieldNode, GraphQLObjectType, VariableNode, is_non_null_type
 
-from compiler.catalog import TYPES, Children, Keyset, TableType, ToOne
+from compiler.catalog import Children, Keyset, TableType, ToOne
 from compiler.collect import Fields, Unsupported, argument
 from compiler.shapes import Failure
 from core.errors import ApiError, Forbidden
@@ -26,6 +26,7 @@ class FailurePlanning:
     """The failing-argument part of `Planner` (compiler/plan.py), which provides the helpers."""
 
     schema: Any
+    catalog: Any
     collector: Any
     variables: dict[str, Any]
     pages: tuple[int, int] | None
@@ -88,7 +89,7 @@ class FailurePlanning:
             elif exc is not None:
                 first = first or ((key,), exc, nodes)
             elif isinstance(rel, ToOne) and required:
-                target = TYPES[rel.target]
+                target = self.catalog.types[rel.target]
                 inner = self.failure(target, self.collector.fields(target.name, nodes))
                 if inner is not None:
                     below.append([((key, *rest), e, n) for rest, e, n in inner])

@@ -13,7 +13,6 @@ from typing import Any
 
 from graphql import FieldNode, GraphQLObjectType
 
-from compiler.catalog import NODE_POLICIES, TYPES
 from compiler.collect import Unsupported, argument
 from compiler.shapes import Inputs, Shape
 from core.errors import ApiError, Forbidden, NotFound
@@ -24,6 +23,7 @@ class NodePlanning:
     """The `node` part of `Planner` (compiler/plan.py), which provides the helpers."""
 
     schema: Any
+    catalog: Any
     param: Any
     alias: Any
     collector: Any
@@ -38,12 +38,12 @@ class NodePlanning:
         shape by type)."""
         planned: dict[str, tuple[str, str | None, list[str], Shape]] = {}
         refused: dict[str, str] = {}
-        for type_name, policy in NODE_POLICIES.items():
+        for type_name, policy in self.catalog.node_policies.items():
             message = self.denied((policy, "read"))
             if message is not None:
                 refused[type_name] = message
                 continue
-            target = self.seen(TYPES[type_name])
+            target = self.seen(self.catalog.types[type_name])
             t = self.alias("t")
             shape = Shape()
             try:

@@ -20,10 +20,11 @@ from dataclasses import replace
 from typing import Any
 
 from graphql import FieldNode, GraphQLObjectType, GraphQLSchema, OperationDefinitionNode
+from sqlalchemy import literal_column
 
 from compiler import bodies, sql
 from compiler.audience import NARROWED, Audience
-from compiler.catalog import ROOTS, TYPES, Children, Consents, Root, TableType, ToOne
+from compiler.catalog import Catalog, Children, Consents, Root, TableType, ToOne, installed
 from compiler.collect import Collector, Fields, Getter, Unsupported, argument
 from compiler.connections import ConnectionPlanning
 from compiler.consents import ConsentPlanning
@@ -35,6 +36,7 @@ from core.auth import REFUSALS, Principal
 from core.errors import ApiError, Forbidden, Unauthenticated
 from core.ids import decode_id
 from policies.redaction import Decision
+from store.contacts import search_matches, search_pattern
 
 
 class Planner(ConnectionPlanning, ConsentPlanning, FailurePlanning, NodePlanning):
@@ -48,8 +50,10 @@ class Planner(ConnectionPlanning, ConsentPlanning, FailurePlanning, NodePlanning
         variables: dict[str, Any],
         principal: Principal | None = None,
         pages: tuple[int, int] | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         self.schema = schema
+        self.catalog = catalog or installed()
         # the default and maximum page size: bad page arguments written in the query are
         # known while planning (compiler/failures.py)
         self.pages = pages
@@ -122,7 +126,7 @@ class Planner(ConnectionPlanning, ConsentPlanning, FailurePlanning, NodePlanning
             if name == "__typename":
                 roots.append(RootPlan(key, nullable=False, typename=query_type.name))
                 continue
-            root = ROOTS.get(name)
+            root = self.catalog.roots.get(name)
             if root is None and name not in ("viewer", "node"):
                 raise Unsupported(f"root field {name}")
             field_def = query_type.fields[name]
@@ -172,7 +176,7 @@ class Planner(ConnectionPlanning, ConsentPlanning, FailurePlanning, NodePlanning
     def root(
         self, root: Root, field_def: Any, key: str, nodes: list[FieldNode], shape: Shape
     ) -> tuple[str, str, bool]:
-        target = self.seen(TYPES[root.target])
+        target = self.seen(self.catalog.types[root.target])
         if root.by_id:
             get_id = argument(field_def, nodes[0], "id")
 
@@ -219,24 +223,24 @@ class Planner(ConnectionPlanning, ConsentPlanning, FailurePlanning, NodePlanning
         )
 
     def searched(self, target: TableType, get_search: Getter, root: Root) -> TableType:
-        """The rows matching `search` (resolvers/contacts.py search_clause): only columns
-        the caller may read in full are matched; none is FORBIDDEN (the resolver path)."""
+        """The rows matching `search`, as the resolver path matches them (store/contacts.py):
+        only columns the caller may read in full; none is FORBIDDEN (the resolver path)."""
         columns = [column for obj, column in root.searchable if self.authz.can(obj, "read")]
 
         def pattern(i: Inputs, g: Getter = get_search) -> str | None:
-            value = g(i.variables)
-            if not value or not value.strip():
-                return None
-            if not columns:
+            found = search_pattern(g(i.variables))
+            if found is not None and not columns:
                 raise Unsupported("search without a readable field")
-            text = value[:200].strip()
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            return f"%{escaped}%"
+            return found
 
         p = self.param(pattern, "text")
         s = self.alias("s")
-        matches = " OR ".join(f"{s}.{c} ILIKE {p} ESCAPE '\\'" for c in columns)
-        where = f"{p} IS NULL" + (f" OR {matches}" if matches else "")
+        where = f"{p} IS NULL"
+        if columns:
+            matches = search_matches(
+                [literal_column(f"{s}.{c}") for c in columns], literal_column(p)
+            )
+            where += f" OR {sql.render(matches)}"
         return replace(target, table=f"(SELECT * FROM {target.table} {s} WHERE {where})")
 
     # -- objects -------------------------------------------------------------------------
@@ -359,7 +363,7 @@ class Planner(ConnectionPlanning, ConsentPlanning, FailurePlanning, NodePlanning
                 return "NULL", None
         if isinstance(rel, Consents):
             return self.consents(rel, alias, field_def, nodes, joins, shape, key)
-        target = self.seen(TYPES[rel.target])
+        target = self.seen(self.catalog.types[rel.target])
         child_shape = Shape()
         if isinstance(rel, ToOne):
             fields = self.collector.fields(target.name, nodes)

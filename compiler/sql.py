@@ -12,6 +12,12 @@ from __future__ import annotations
 import base64
 import itertools
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.dialects.postgresql.base import PGDialect
+
+_POSTGRESQL = PGDialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
 
 # Python's str.split() whitespace (policies/redaction.py mask_name): spelled out, because
 # PostgreSQL's \s depends on the locale
@@ -25,6 +31,12 @@ WHITESPACE_RUN = f"E'[{_PY_WHITESPACE}]+'"
 def literal(value: str) -> str:
     """A SQL string literal (values here are names from the schema, never user input)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def render(expression: ColumnElement[Any]) -> str:
+    """A SQLAlchemy expression as PostgreSQL text: what the resolver path builds with
+    SQLAlchemy (contact search), written over the plan's aliases and parameters."""
+    return str(expression.compile(dialect=_POSTGRESQL))
 
 
 def b64url(raw_text: str) -> str:

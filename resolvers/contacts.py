@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import ColumnElement, insert, or_, select
+from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.exc import IntegrityError
 from strawberry.utils.str_converters import to_camel_case
 
@@ -41,7 +41,13 @@ from schema.contacts import (
 )
 from schema.context import Info
 from store import plans
-from store.contacts import CONTACT_ORDER, forget_contact
+from store.contacts import (
+    CONTACT_ORDER,
+    forget_contact,
+    search_columns,
+    search_matches,
+    search_pattern,
+)
 from store.loaders import load_by_global_id
 from store.pagination import Order, parse_datetime, parse_str
 
@@ -154,24 +160,14 @@ def _duplicate(row: int | None = None) -> ContactUserError:
     )
 
 
-# (GraphQL field, column) pairs a search may match
-SEARCHABLE = (
-    ("Contact.fullName", ContactModel.full_name),
-    ("Contact.company", ContactModel.company),
-    ("Contact.email", ContactModel.email),
-)
-
-
 def search_clause(info: Info, search: str) -> ColumnElement[bool]:
-    """The one place contact search is defined: it matches only fields the caller may `read`
-    in full, so a masked or withheld field is never an oracle (a viewer cannot find a
-    contact by e-mail)."""
-    columns = [col for obj, col in SEARCHABLE if info.context.authz.can(obj, "read")]
+    """Contact search (store/contacts.py, shared with the compiled path): only fields the
+    caller may `read` in full are matched, so a masked or withheld field is never an oracle
+    (a viewer cannot find a contact by e-mail)."""
+    columns = search_columns(info.context.authz.can)
     if not columns:
         raise Forbidden("Searching contacts needs full read access to a name, company or e-mail.")
-    escaped = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    return or_(*(col.ilike(pattern, escape="\\") for col in columns))
+    return search_matches(columns, search_pattern(search))
 
 
 async def load_contact(info: Info, global_id: str) -> ContactModel:
@@ -227,7 +223,7 @@ async def list_contacts(
     """The tenant's contacts, newest first unless `orderBy` says otherwise, optionally
     matching `search`."""
     order = contact_order(info, order_by)
-    where = [search_clause(info, search[:200])] if search and search.strip() else []
+    where = [search_clause(info, search)] if search and search_pattern(search) else []
     if updated_since is not None:
         where.append(ContactModel.updated_at >= updated_since)
     return await list_connection(

@@ -26,6 +26,7 @@ from core.limits import Limits, QueryLimits, static_rules
 from core.outcome import RequestOutcome
 from schema.blocks import Block
 from schema.compiled import CompiledExecution
+from schema.declared import schema_facts
 from schema.personal_data import REASON, compile_redaction
 from schema.root import Mutation, Query
 from schema.spaces import Space
@@ -172,7 +173,8 @@ def build_schema(
             MaskUnexpected,
         ],
     )
-    reads.bind(schema._schema)
+    # the compiler plans from the schema's own declarations (permissions, personal data)
+    reads.bind(schema._schema, schema_facts(schema))
     schema.compiled_reads = reads  # type: ignore[attr-defined]
     compile_redaction(schema)
     return schema

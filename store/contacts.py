@@ -1,9 +1,12 @@
-"""Contacts, their consent ledger and their space access: orders and loaders."""
+"""Contacts, their consent ledger and their space access: orders, loaders and search."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from sqlalchemy import ColumnElement, or_
 from strawberry.dataloader import DataLoader
 
 from core.db import Db
@@ -25,6 +28,37 @@ CONSENT_EVENT_ORDER = Order(
     # occurred_at is withheld from some callers: the cursor holds only the event's id
     by_reference=True,
 )
+
+# What a contact search may match, for both read paths (resolvers/contacts.py and
+# compiler/plan.py): (policy object the caller must read in full, column), in this order.
+# A masked or withheld field is never matched, so search is no oracle for it.
+SEARCHABLE = (
+    ("Contact.fullName", Contact.full_name),
+    ("Contact.company", Contact.company),
+    ("Contact.email", Contact.email),
+)
+SEARCH_MAX = 200  # characters of `search` used
+
+
+def search_columns(can: Callable[[str, str], bool]) -> list[Any]:
+    """The searchable columns the caller may read in full (`can` is `Authorizer.can`)."""
+    return [column for obj, column in SEARCHABLE if can(obj, "read")]
+
+
+def search_pattern(search: str | None) -> str | None:
+    """The ILIKE pattern of `search`; None when it is empty or blank (no filter)."""
+    if not search or not search.strip():
+        return None
+    text = search[:SEARCH_MAX].strip()
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_matches(columns: Sequence[Any], pattern: Any) -> ColumnElement[bool]:
+    """How a search matches: any of `columns` contains the pattern, case-insensitively.
+    The compiler renders it over its own aliases and parameter."""
+    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
+
 
 register_by_id("contact_by_id", Contact)
 register_by_id("space_access_by_id", SpaceAccess)
