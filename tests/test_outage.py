@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,9 +29,13 @@ QUERY = {"query": "{ viewer { kind } spaces { totalCount } }"}
 REQUESTS = 6
 
 
-async def test_outage_answers_503_logs_one_line_and_recovers(tmp_path: Path, settings, caplog):
+async def test_outage_answers_503_logs_one_line_and_recovers(settings, caplog):
+    # not pytest's tmp_path: its directories are private to root, and PostgreSQL runs as an
+    # unprivileged user that must reach its data directory (its stop failed there)
+    base = Path(tempfile.mkdtemp(prefix="microspace-outage-"))
+    base.chmod(0o755)
     # given an API on its own PostgreSQL, with a pooled connection in use
-    server = await asyncio.to_thread(start_server, tmp_path / "pg")
+    server = await asyncio.to_thread(start_server, base / "pg")
     try:
         url = url_of(server)
         await migrate(make_url(url), "microspace_app")
@@ -75,3 +81,4 @@ async def test_outage_answers_503_logs_one_line_and_recovers(tmp_path: Path, set
         await app.state.microspace.engine.dispose()
     finally:
         await asyncio.to_thread(stop_server, server)
+        shutil.rmtree(base, ignore_errors=True)
