@@ -146,7 +146,12 @@ class Issued:
 async def issue_key(
     db: Db, spec: KeySpec, created_by: uuid.UUID | None, actor: str
 ) -> Issued | list[ApiKeyUserError]:
-    """Validate and store a new key; the secret is returned here and never again."""
+    """Validate and store a new key within the plan's limit; the secret is returned here and
+    never again."""
+    # here, not in the mutation: the CLI's key-create goes through this function too
+    over = await plans.check(db, "api_keys", 1)
+    if over is not None:
+        return [ApiKeyUserError(code=ApiKeyErrorCode.PLAN_LIMIT, field=None, message=over.message)]
     now = datetime.now(UTC)
     errors = check_spec(spec, now)
     spaces = list(dict.fromkeys(spec.space_ids or []))
@@ -232,10 +237,6 @@ async def create_api_key(info: Info, input: ApiKeyCreateInput) -> ApiKeySecretPa
         allowed_origins=list(input.allowed_origins),
     )
     ctx = info.context
-    over = await plans.check(ctx.db, "api_keys", 1)
-    if over is not None:
-        error = ApiKeyUserError(code=ApiKeyErrorCode.PLAN_LIMIT, field=None, message=over.message)
-        return ApiKeySecretPayload(user_errors=[error])
     issued = await issue_key(ctx.db, spec, ctx.principal.member_id, ctx.principal.kind)
     if isinstance(issued, list):
         return ApiKeySecretPayload(user_errors=issued)
