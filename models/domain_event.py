@@ -60,10 +60,6 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
         "Tenant",
         "An owner asked to delete the account; a confirmation code went to every owner.",
     ),
-    "account.deleted": (
-        "Tenant",
-        "The account's personal data was erased at its owners' request: delete your copies.",
-    ),
     "webhook_subscription.disabled": (
         "WebhookSubscription",
         "A subscription was disabled after a day of failed deliveries.",

@@ -20,7 +20,8 @@ from models.base import Base, TenantScoped
 class JournalKind(str, enum.Enum):
     CONTACT = "contact"  # a subject's erasure: contact id (if matched) and suppression HMAC
     MEMBER = "member"  # a member who left the tenant
-    TENANT = "tenant"  # the whole account: deleted by its owners or purged by retention
+    TENANT = "tenant"  # the account's personal data, purged by retention
+    ACCOUNT = "account"  # the whole account, deleted by its owners (app_delete_tenant)
 
 
 class ErasureJournalEntry(TenantScoped, Base):

@@ -1,8 +1,9 @@
 """Immediate deletion of a whole account, at the owners' request.
 
 An owner asks; a one-time code goes by e-mail to every owner; confirming it within its
-validity erases all of the tenant's personal data at once, through the retention engine
-(privacy/retention.py `purge_tenant`), and ends the subscription. Nothing can undo it.
+validity deletes every row of the tenant at once, content included (`app_delete_tenant`,
+migration 0017), but what docs/privacy.md "Account deletion" lists as kept: the audit
+chain, the erasure journal and the tenant row as a nameless tombstone. Nothing can undo it.
 """
 
 from __future__ import annotations
@@ -14,22 +15,22 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, select, text, update
 
 from core.db import Db
-from models import AccountDeletion, Member, Role, Tenant
+from models import AccountDeletion, JournalKind, Member, Role
 from models.outbox import EmailKind
 from privacy.erasure import unit
-from privacy.retention import purge_tenant
+from privacy.journal import record
 from store.outbox import enqueue_to_members
 
 CODE_TTL = timedelta(minutes=30)
 MAX_ATTEMPTS = 5
 WARNING = (
-    "Confirming erases every piece of personal data this account holds (contacts, consent, "
-    "e-mail history, members, billing profile, sign-ins) at once and ends the subscription. "
-    "It is permanent: nothing can undo it, and no backup will be used to bring it back."
+    "Confirming deletes the whole account at once: its spaces, blocks and content, contacts, "
+    "consent and e-mail history, members, billing profile, sign-ins, API keys and webhooks, "
+    "and ends the subscription. It is permanent: nothing can undo it, and no backup will be "
+    "used to bring it back."
 )
 
 
@@ -65,13 +66,14 @@ async def request_deletion(db: Db, member_id: uuid.UUID) -> tuple[datetime, int]
     return expires_at, len(owners)
 
 
-async def confirm_deletion(
-    sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, code: str
-) -> Refusal | None:
-    """Check the code (its own committed transaction, so failed attempts count), then purge."""
+async def confirm_deletion(db: Db, tenant_id: uuid.UUID, code: str) -> Refusal | None:
+    """Check the code in a committed transaction of its own (so failed attempts count); on a
+    match, confirm and delete the account in the caller's transaction `db`, the only one in
+    which `app_delete_tenant` accepts the confirmation. The caller's audit entry then commits
+    with the deletion (the audit chain is kept)."""
     now = datetime.now(UTC)
-    async with unit(sessionmaker, tenant_id) as db:
-        pending = await db.scalar(
+    async with unit(db.sessionmaker, tenant_id) as check:
+        pending = await check.scalar(
             select(AccountDeletion)
             .where(AccountDeletion.confirmed_at.is_(None))
             .order_by(AccountDeletion.created_at.desc())
@@ -87,12 +89,18 @@ async def confirm_deletion(
         if not hmac.compare_digest(pending.code_hash, _hash(code)):
             pending.attempts += 1
             return Refusal.INVALID_CODE
-        pending.confirmed_at = now
-        await db.execute(
-            update(Tenant)
-            .where(Tenant.id == tenant_id)
-            .values(subscription_status="ended", subscription_ends_at=now)
-        )
-    # committed: the ledgers now open to this tenant's purge (app_erase_ledger, migration 0010)
-    await purge_tenant(sessionmaker, tenant_id, now=now, audited_by_caller=True)
+        matched = pending.id
+    # no savepoint: app_delete_tenant checks that this transaction wrote the confirmation
+    confirmed = await db.scalar(
+        update(AccountDeletion)
+        .where(AccountDeletion.id == matched, AccountDeletion.confirmed_at.is_(None))
+        .values(confirmed_at=func.now())
+        .returning(AccountDeletion.id)
+        .execution_options(synchronize_session=False)
+    )
+    if confirmed is None:
+        return Refusal.NO_PENDING_REQUEST  # another request confirmed it meanwhile
+    await db.execute(text("SELECT app_delete_tenant(:t)"), {"t": tenant_id})
+    # kept: a backup restored later is deleted again (privacy/replay.py)
+    await record(db, JournalKind.ACCOUNT, tenant_id)
     return None

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,7 +46,7 @@ async def replay(
             await purge_tenant(sessionmaker, tenant_id, now=erased_at)
         async with unit(sessionmaker, tenant_id) as db:
             if kind is JournalKind.TENANT:
-                # an account deleted by its owners ended its subscription then
+                # retention purged an account whose subscription had ended
                 await db.execute(
                     update(Tenant)
                     .where(Tenant.id == tenant_id)
@@ -55,6 +55,9 @@ async def replay(
                         subscription_ends_at=func.coalesce(Tenant.subscription_ends_at, erased_at),
                     )
                 )
+            elif kind is JournalKind.ACCOUNT:
+                # deleted by its owners: every row again (as the owner, no confirmation asked)
+                await db.execute(text("SELECT app_delete_tenant(:t)"), {"t": tenant_id})
             if kind is JournalKind.CONTACT:
                 await _replay_contact(db, subject, email_hash)
             elif kind is JournalKind.MEMBER and subject is not None:

@@ -1,5 +1,8 @@
 """Retention: after a subscription ends and the grace period passes, erase the tenant's
-personal data with the same engine as a subject's erasure, and record that it did."""
+personal data with the same engine as a subject's erasure, and record that it did.
+
+Content (spaces, blocks, policies) stays, as docs/privacy.md "Retention" says; deleting the
+whole account is the owners' choice (privacy/account.py)."""
 
 from __future__ import annotations
 
@@ -37,7 +40,6 @@ async def purge_tenant(
     tenant_id: uuid.UUID,
     *,
     now: datetime,
-    audited_by_caller: bool = False,
 ) -> None:
     """Erase every contact's data (one transaction per table, so a crash resumes), then the
     personal columns of the tables that reference no contact (members, the request trail),
@@ -58,15 +60,13 @@ async def purge_tenant(
             .values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
-        # an account deletion is audited by its own request, as the owner who confirmed it
-        if not audited_by_caller:
-            await append_entries(
-                db,
-                "system",
-                None,
-                None,
-                [{"operation": "erase", "subjects": [], "fields": ["retention"]}],
-            )
+        await append_entries(
+            db,
+            "system",
+            None,
+            None,
+            [{"operation": "erase", "subjects": [], "fields": ["retention"]}],
+        )
         await db.execute(
             update(Tenant).where(Tenant.id == tenant_id).values(personal_data_purged_at=now)
         )

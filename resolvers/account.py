@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete
-
 from core.errors import Forbidden
-from models import SignIn
 from privacy import account
 from schema.account import (
     AccountDeletionConfirmInput,
@@ -41,13 +38,11 @@ async def request_account_deletion(info: Info) -> AccountDeletionRequestPayload:
 async def confirm_account_deletion(
     info: Info, input: AccountDeletionConfirmInput
 ) -> AccountDeletionConfirmPayload:
-    """Erase the account's personal data now and end the subscription, if the code matches."""
+    """Delete the account now (every row but what docs/privacy.md keeps), if the code matches."""
     ctx = info.context
     if ctx.principal.member_id is None or ctx.principal.tenant_id is None:
         raise Forbidden("Only an owner can delete the account.")
-    refusal = await account.confirm_deletion(
-        ctx.db.sessionmaker, ctx.principal.tenant_id, input.code
-    )
+    refusal = await account.confirm_deletion(ctx.db, ctx.principal.tenant_id, input.code)
     if refusal is not None:
         return AccountDeletionConfirmPayload(
             user_errors=[
@@ -58,9 +53,7 @@ async def confirm_account_deletion(
                 )
             ]
         )
-    # this request's own session start, written in its still open transaction
-    await ctx.db.execute(delete(SignIn).execution_options(synchronize_session=False))
-    # the audit keeps ids only: who confirmed (the actor) and what, never a value
+    # the audit keeps ids only: who confirmed (the actor) and what, never a value. No
+    # `account.deleted` event: the webhooks and keys that would carry it are deleted too
     ctx.audit.record("account_delete", None, ["account"])
-    await ctx.emit("account.deleted", ctx.principal.tenant_id)
     return AccountDeletionConfirmPayload(deleted=True)
