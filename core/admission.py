@@ -6,10 +6,12 @@ before that wait, so the admission wait, the pool wait and the execution togethe
 within the execution timeout. A request that cannot be admitted in time gets HTTP 503
 `OVERLOADED` with `Retry-After`: nothing ran, and it is safe to retry.
 
-The tenant is known only after authentication, which itself needs a connection; the key is
-therefore learned: once a credential authenticated, its later requests queue under its
-tenant. A credential not seen yet queues under itself (authentication refuses a wrong one
-in one short statement), and anonymous callers under their client address.
+The tenant is known only after authentication, which itself needs a connection. So a
+credential not seen yet is first identified (`identify`: one short statement in a
+transaction of its own, at most `limit` at once per client address), and only then
+queues under its tenant, like every later request of it: sixty new keys of one tenant
+hold that tenant's share of the pool, not sixty connections. A credential that names no
+tenant (wrong, revoked) queues with the anonymous callers of its client address.
 """
 
 from __future__ import annotations
@@ -22,21 +24,27 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import text
+
+from core.auth import bearer_token, hash_token
+from core.db import Db, unit_of_work
 from core.http import Refusal
 
-# credential -> tenant, bounded: a forgotten credential only queues under its address again
+# credential -> tenant, bounded: a forgotten credential is only identified again
 MAX_KNOWN_CREDENTIALS = 100_000
+# the tenant of a secret, and nothing else: no principal, no tenant scope kept
+TENANT_OF = text("SELECT tenant_id FROM app_authenticate(:hash)")
 
 
 class Overloaded(Refusal):
     """Too many requests of one tenant at once: refused before it ran, safe to retry."""
 
-    def __init__(self, retry_after: float, limit: int) -> None:
+    def __init__(self, retry_after: float, limit: int, of: str = "this tenant") -> None:
         seconds = max(1, math.ceil(retry_after))
         super().__init__(
             503,
             "OVERLOADED",
-            "Too many requests of this tenant are running at once; nothing was done. "
+            f"Too many requests of {of} are running at once; nothing was done. "
             f"Retry after {seconds} s.",
             {"Retry-After": str(seconds)},
             limit=limit,
@@ -67,15 +75,24 @@ class Admission:
             return None
         return hashlib.sha256(authorization.encode("utf-8", "surrogatepass")).digest()
 
-    def key(self, authorization: str | None, client: str) -> str:
-        """The lane of a request: its credential's tenant once known, else its address."""
+    @staticmethod
+    def tenant_lane(tenant_id: uuid.UUID | None) -> str:
+        """The lane of a request whose principal is known (the fast lane's)."""
+        return f"tenant:{tenant_id}"
+
+    async def lane(self, db: Db, authorization: str | None, client: str, deadline: float) -> str:
+        """The lane of a request, a new credential identified first: its first request
+        must not wait on a row lock or the pool outside its tenant's share."""
         credential = self.credential(authorization)
         if credential is None:
             return f"ip:{client}"
         tenant = self._tenants.get(credential)
-        # a credential not yet seen queues on its own: one caller's new token must not
-        # share a lane with every other caller behind the same address
-        return f"tenant:{tenant}" if tenant else f"credential:{credential.hex()}"
+        if tenant is None:
+            # identification is bounded too: a few at a time per address, one short statement
+            async with self.slot(f"identify:{client}", deadline):
+                tenant = await identify(db, authorization)
+            self.learn(authorization, tenant)
+        return self.tenant_lane(tenant) if tenant else f"ip:{client}"
 
     def learn(self, authorization: str | None, tenant_id: uuid.UUID | None) -> None:
         """Remember which tenant a credential belongs to, for its next requests."""
@@ -87,6 +104,11 @@ class Admission:
         while len(self._tenants) > MAX_KNOWN_CREDENTIALS:
             self._tenants.popitem(last=False)
 
+    def holding(self, tenant_id: uuid.UUID) -> int:
+        """Requests of a tenant running or waiting in its lane now (metrics, tests)."""
+        lane = self._lanes.get(f"tenant:{tenant_id}")
+        return lane.running + lane.waiting if lane else 0
+
     @asynccontextmanager
     async def slot(self, key: str, deadline: float) -> AsyncIterator[None]:
         """Run inside one of the lane's slots; Overloaded if none frees up before deadline."""
@@ -96,14 +118,15 @@ class Admission:
         loop = asyncio.get_running_loop()
         if lane.running >= self.limit and lane.waiting >= self.queue:
             self._drop_if_idle(key, lane)
-            raise Overloaded(1.0, self.limit)
+            raise Overloaded(1.0, self.limit, _whose(key))
         if lane.semaphore.locked():
             lane.waiting += 1
             try:
                 async with asyncio.timeout_at(deadline):
                     await lane.semaphore.acquire()
             except TimeoutError:
-                raise Overloaded(max(1.0, deadline - loop.time()), self.limit) from None
+                retry = max(1.0, deadline - loop.time())
+                raise Overloaded(retry, self.limit, _whose(key)) from None
             finally:
                 lane.waiting -= 1
         else:
@@ -119,3 +142,19 @@ class Admission:
     def _drop_if_idle(self, key: str, lane: _Lane) -> None:
         if lane.running == 0 and lane.waiting == 0:
             self._lanes.pop(key, None)
+
+
+def _whose(key: str) -> str:
+    return "this tenant" if key.startswith("tenant:") else "this client address"
+
+
+async def identify(db: Db, authorization: str | None) -> uuid.UUID | None:
+    """The tenant of a credential, in a short transaction of its own (the request's own
+    transaction authenticates it again, fully); None when it names none."""
+    token = bearer_token(authorization)
+    if not token or len(token) > 200:
+        return None  # authentication refuses it without a statement
+    async with unit_of_work(db):
+        rows = (await db.execute(TENANT_OF, {"hash": hash_token(token)})).all()
+    # two matches would be ambiguous: authentication refuses them
+    return rows[0].tenant_id if len(rows) == 1 else None

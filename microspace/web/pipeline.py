@@ -91,8 +91,9 @@ class Pipeline:
         """
         deadline = asyncio.get_running_loop().time() + self.state.settings.execution_timeout
         client = request.client.host if request.client else "unknown"
-        lane = self.admission.key(_credential(request), client)
         try:
+            async with asyncio.timeout_at(deadline):
+                lane = await self.admission.lane(self.db(), _credential(request), client, deadline)
             async with (
                 self.admission.slot(lane, deadline),
                 asyncio.timeout_at(deadline),
