@@ -310,7 +310,7 @@ class FastLane:
         settings = self.state.settings
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.execution_timeout
-        lane = pipeline.admission.key(headers.get("authorization"), client)
+        lane = pipeline.admission.tenant_lane(principal.tenant_id)
         decision = None
         try:
             async with pipeline.admission.slot(lane, deadline), asyncio.timeout_at(deadline):
