@@ -8,12 +8,37 @@ import smtplib
 import ssl
 import tempfile
 from dataclasses import dataclass
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import SMTP
+from email.policy import Policy as EmailPolicy
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Protocol
 
 from core.config import Settings
+
+# RFC 5322 2.1.1: no line longer than 998 characters
+MAX_LINE = 998
+
+
+class VerbatimHeader(UnstructuredHeader, BaseHeader):
+    """A header written exactly as given, on one line. The email package folds a long
+    value without spaces into RFC 2047 encoded-words (`=?utf-8?q?=3Chttps...?=`), which
+    RFC 2369/8058 receivers do not decode: List-Unsubscribe must read `<https://...>`."""
+
+    def fold(self, *, policy: EmailPolicy) -> str:
+        line = f"{self.name}: {self}"
+        if not line.isascii() or len(line) > MAX_LINE or "\r" in line or "\n" in line:
+            raise ValueError(f"{self.name} cannot be written verbatim on one line")
+        return line + policy.linesep
+
+
+_HEADERS = HeaderRegistry()
+for _name in ("List-Unsubscribe", "List-Unsubscribe-Post"):
+    _HEADERS.map_to_type(_name.lower(), VerbatimHeader)
+# CRLF: the file sink holds exactly the bytes the SMTP sender transmits
+POLICY = SMTP.clone(header_factory=_HEADERS)
 
 
 @dataclass(frozen=True)
@@ -32,7 +57,7 @@ class Email:
         return f"<{self.key}@microspace.outbox>"
 
     def message(self) -> EmailMessage:
-        msg = EmailMessage()
+        msg = EmailMessage(policy=POLICY)
         msg["From"] = self.sender
         msg["To"] = self.to
         msg["Subject"] = self.subject
@@ -62,7 +87,7 @@ class FileSender:
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
-            fh.write(email.message().as_bytes())
+            fh.write(email.message().as_bytes())  # as SmtpSender sends them
         # atomic, and a re-send of the same e-mail replaces its file instead of adding one
         os.replace(tmp, self.directory / f"{email.key}.eml")
 
@@ -92,6 +117,7 @@ class SmtpSender:
                 smtp.starttls(context=ssl.create_default_context())
             if s.smtp_username:
                 smtp.login(s.smtp_username, s.smtp_password or "")
+            # flattened with the message's policy: the bytes the file sink writes
             smtp.send_message(email.message())
 
 

@@ -173,7 +173,8 @@ async def test_no_vouching_for_a_subject_without_a_one_click_withdrawal(
     token = sign(
         settings.secret(), tenant_id=t.tenant_id, contact_id=cid, purpose="marketing_email"
     )
-    assert (await client.post(f"/unsubscribe/{token}")).status_code == 200
+    one_click = {"List-Unsubscribe": "One-Click"}
+    assert (await client.post(f"/unsubscribe/{token}", data=one_click)).status_code == 200
     engine = create_async_engine(settings.app_url())
     try:
         # a later transaction cannot reuse the committed withdrawal to speak for the contact
