@@ -165,12 +165,20 @@ async def test_widget_get_by_hash_is_cacheable(api, client, new_tenant, owner_ur
     assert hidden.headers["cache-control"] == "no-store"
 
 
-async def test_get_with_query_text_runs_queries_by_default(client):
+async def test_get_with_query_text_runs_queries_by_default(client, new_tenant):
     # GET for queries is on by default (issue 15); MICROSPACE_ALLOW_GET_QUERIES=false turns
     # it off with 405 GET_NOT_ALLOWED (tests/test_security.py), and mutations never run
-    response = await client.get("/graphql", params={"query": "{ viewer { kind } }"})
+    member = {"Authorization": f"Bearer {(await new_tenant()).token}"}
+    response = await client.get("/graphql", params={"query": "{ viewer { kind } }"}, headers=member)
     assert response.status_code == 200
-    assert error_codes(response.json()) == ["UNAUTHENTICATED"]
+    assert response.json()["data"]["viewer"]["kind"] == "member"
+
+
+async def test_an_anonymous_get_with_query_text_is_refused(client):
+    # graphql-cop's "GET Method Query Support": `{__typename}` by GET without a credential
+    response = await client.get("/graphql", params={"query": "query cop { __typename }"})
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert error_codes(response.json()) == ["GET_NOT_ALLOWED"]
 
 
 async def test_widget_script_is_served_with_its_document_hashes(client):

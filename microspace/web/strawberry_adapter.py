@@ -102,6 +102,16 @@ class StrawberryView(GraphQL[Context, None]):
                     "hash (`extensions.persistedQuery`) over GET.",
                     {"Allow": "POST"},
                 )
+            if not (http.persisted_query(data.extensions) or _has_credential(request)):
+                # an anonymous caller reads nothing by GET: no cross-site GET can run an
+                # operation for it (graphql-cop's "GET Method Query Support")
+                raise Refusal(
+                    405,
+                    "GET_NOT_ALLOWED",
+                    "A query by GET needs a credential (a bearer token, or a widget key in "
+                    "`key`); without one, send it as POST with `Content-Type: application/json`.",
+                    {"Allow": "POST"},
+                )
             return data
         return http.parse_post(request.content_type, await request.get_body())
 
@@ -148,3 +158,7 @@ class StrawberryView(GraphQL[Context, None]):
             if isinstance(request, OutcomeRequest):
                 request.outcome.request_error = True
         return data
+
+
+def _has_credential(request: AsyncHTTPRequestAdapter) -> bool:
+    return bool(request.headers.get("authorization") or request.query_params.get("key"))
