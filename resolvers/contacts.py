@@ -25,6 +25,7 @@ from models.base import EMAIL_MAX
 from privacy.subjects import normalise_email
 from resolvers.contact_addresses import reads_email, suppressed, taken, unavailable
 from resolvers.contact_addresses import suppressed_error as _suppressed
+from resolvers.plans import limit_message
 from schema.connection import Connection, OrderDirection, list_connection
 from schema.contacts import (
     Contact,
@@ -264,16 +265,20 @@ async def create_contact(info: Info, input: ContactCreateInput) -> ContactPayloa
     values, errors = clean_fields(_fields(input))
     if errors:
         return ContactPayload(user_errors=errors)
-    if refused := await taken(info, values["email"]):
-        return refused
+    # the plan first: answered after the address check, PLAN_LIMIT would tell a masked
+    # caller that an address it was refused for is in use (an existence oracle)
     over = await plans.check(info.context.db, "contacts", 1)
     if over is not None:
-        return ContactPayload(user_errors=[_plan_limit(over)])
+        return ContactPayload(user_errors=[_plan_limit(info, over)])
+    if refused := await taken(info, values["email"]):
+        return refused
     return await _save(info, ContactModel(id=uuid.uuid4()), "create", **values)
 
 
-def _plan_limit(over: plans.PlanLimit) -> ContactUserError:
-    return ContactUserError(code=ContactErrorCode.PLAN_LIMIT, field=None, message=over.message)
+def _plan_limit(info: Info, over: plans.PlanLimit) -> ContactUserError:
+    return ContactUserError(
+        code=ContactErrorCode.PLAN_LIMIT, field=None, message=limit_message(info, over)
+    )
 
 
 async def update_contact(info: Info, input: ContactUpdateInput) -> ContactPayload:
@@ -361,15 +366,16 @@ async def import_contacts(info: Info, input: ContactImportInput) -> ContactImpor
                 )
             ]
         )
+    db = info.context.db
+    # the plan before the addresses, as in create_contact: no existence oracle at the limit
+    over = await plans.check(db, "contacts", len(input.contacts)) if input.contacts else None
+    if over is not None:
+        return ContactImportPayload(user_errors=[_plan_limit(info, over)])
     checked = await _check_import(info, input)
     if checked.errors:
         return ContactImportPayload(user_errors=checked.errors)
     if not checked.rows:
         return ContactImportPayload()
-    db = info.context.db
-    over = await plans.check(db, "contacts", len(checked.rows))
-    if over is not None:
-        return ContactImportPayload(user_errors=[_plan_limit(over)])
     # a bulk INSERT skips the ORM flush hook, so stamp the tenant here (RLS checks it too)
     values = [
         {"tenant_id": db.tenant_id, "id": uuid.uuid4(), **{f: None for f in OPTIONAL}, **r}

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from core.errors import NotFound
 from core.ids import decode_id
 from models.outbox import CONSENT_FOR_KIND, EmailKind
+from resolvers.plans import limit_message
 from resolvers.spaces import load_space
 from schema.context import Info
 from schema.emails import (
@@ -61,14 +62,16 @@ async def notify_space(info: Info, input: SpaceNotifyInput) -> EmailQueuePayload
         info.context.db, "emails_per_month", await active_recipients(info.context.db, space.id)
     )
     if over is not None:
-        return EmailQueuePayload(user_errors=[_plan_limit(over)])
+        return EmailQueuePayload(user_errors=[_plan_limit(info, over)])
     queued = await queue_space_updated(info.context.db, space.id, input.message.strip())
     await info.context.emit("email.queued", space.id)
     return EmailQueuePayload(queued_count=queued)
 
 
-def _plan_limit(over: plans.PlanLimit) -> EmailUserError:
-    return EmailUserError(code=EmailErrorCode.PLAN_LIMIT, field=None, message=over.message)
+def _plan_limit(info: Info, over: plans.PlanLimit) -> EmailUserError:
+    return EmailUserError(
+        code=EmailErrorCode.PLAN_LIMIT, field=None, message=limit_message(info, over)
+    )
 
 
 async def queue_marketing(info: Info, input: MarketingEmailQueueInput) -> EmailQueuePayload:
@@ -97,7 +100,7 @@ async def queue_marketing(info: Info, input: MarketingEmailQueueInput) -> EmailQ
     allowed = [cid for cid, events in zip(ids, latest) if is_granted(events, purpose)]
     over = await plans.check(db, "emails_per_month", len(allowed))
     if over is not None:
-        return EmailQueuePayload(user_errors=[_plan_limit(over)])
+        return EmailQueuePayload(user_errors=[_plan_limit(info, over)])
     payload = {"subject": input.subject.strip(), "body": input.body}
     queued = await enqueue(db, EmailKind.MARKETING, allowed, payload=payload)
     await info.context.emit("marketing_email.queued", allowed)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from schema.context import Info
 from schema.plans import TenantUsage, UsageLine
-from store.plans import usage
+from store.plans import PlanLimit, usage
+
+
+def limit_message(info: Info, over: PlanLimit) -> str:
+    """A plan refusal: the plan's name and figures only for those who may read the plan."""
+    return over.message if info.context.authz.can("Plan", "read") else over.summary
 
 
 async def get_tenant_usage(info: Info) -> TenantUsage:

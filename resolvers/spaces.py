@@ -15,6 +15,7 @@ from strawberry.utils.str_converters import to_camel_case
 from core.ids import decode_id, encode_id
 from models import Space as SpaceModel
 from models import SpaceStatus
+from resolvers.plans import limit_message
 from schema.connection import Connection, OrderDirection, list_connection
 from schema.context import Info
 from schema.spaces import (
@@ -189,7 +190,9 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
     if over is not None:
         return SpacePayload(
             user_errors=[
-                SpaceUserError(code=SpaceErrorCode.PLAN_LIMIT, field=None, message=over.message)
+                SpaceUserError(
+                    code=SpaceErrorCode.PLAN_LIMIT, field=None, message=limit_message(info, over)
+                )
             ]
         )
     return await _save(info, row, "space.created")

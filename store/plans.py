@@ -35,6 +35,15 @@ class PlanLimit:
             "Ask the operator for a larger plan."
         )
 
+    @property
+    def summary(self) -> str:
+        """The refusal without the plan's name or figures, for callers who may not read it."""
+        name = self.resource.replace("_", " ")
+        return (
+            f"This account has reached its plan's limit for {name}. An owner or admin can see "
+            "the plan and ask for a larger one."
+        )
+
 
 def _count_stmt(resource: str) -> Any:
     count = select(func.count())
