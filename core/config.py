@@ -104,7 +104,8 @@ class Settings:
     allow_get_queries: bool = setting(
         True,
         "MICROSPACE_ALLOW_GET_QUERIES",
-        "run queries (never mutations) over GET; off: HTTP 405 `GET_NOT_ALLOWED`",
+        "run queries (never mutations) over GET, for callers with a credential; off, or "
+        "anonymous: HTTP 405 `GET_NOT_ALLOWED`",
     )
     compiled_reads: bool = setting(
         True,
