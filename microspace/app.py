@@ -197,7 +197,9 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - any failure means: not ready
             log.warning("readiness check failed: %s", type(exc).__name__)
-            return JSONResponse({"status": "unavailable"}, status_code=503)
+            # like every endpoint during an outage: probes and balancers know when to ask again
+            retry = {"Retry-After": str(http.RETRY_AFTER_UNAVAILABLE)}
+            return JSONResponse({"status": "unavailable"}, status_code=503, headers=retry)
         return JSONResponse({"status": "ok"})
 
     @contextlib.asynccontextmanager

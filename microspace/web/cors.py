@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -27,10 +28,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.auth import bearer_token, credential, hash_token
-from core.db import Db, unit_of_work
-from core.http import error_response
+from core.db import Db, is_unavailable, unit_of_work
+from core.http import error_response, service_unavailable
 from microspace.web.state import AppState
 
+log = logging.getLogger("microspace")
 PATHS = ("/graphql",)
 ALLOW_METHODS = "GET, POST"
 ALLOW_HEADERS = ("authorization", "content-type", "accept")
@@ -73,7 +75,13 @@ class Cors:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        verdict = scope.pop(VERDICT, None) or await self.decide(scope, headers)
+        try:
+            verdict = scope.pop(VERDICT, None) or await self.decide(scope, headers)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            # the origin cannot be checked, so nothing runs: the outage's 503 (no CORS headers)
+            verdict = self.unavailable(scope)
         if isinstance(verdict, Response):
             await verdict(scope, receive, send)
             return
@@ -100,6 +108,14 @@ class Cors:
                 {"Vary": "Origin"},
             )
         return Allowed(origin)
+
+    def unavailable(self, scope: Scope) -> Response:
+        """One log line, no traceback, as the pipeline answers an outage."""
+        request_id = scope.get("state", {}).get("request_id", "")
+        log.warning("database unavailable: request %s answered 503", request_id)
+        response = service_unavailable(request_id)
+        response.headers["Vary"] = "Origin"
+        return response
 
     async def _origins_of(self, token: str) -> Sequence[str]:
         if len(token) > 200:
