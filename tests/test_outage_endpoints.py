@@ -2,9 +2,9 @@
 
 Invariants guarded here (against a throwaway PostgreSQL that the test stops and starts, as
 tests/test_outage.py does for `/graphql`):
-- while the database is down, the one-click unsubscribe POST, an invitation link, an export
-  download, a widget's cross-origin read and its preflight, `/graphql` and `/readyz` answer
-  503 with `Retry-After`, never 500; each logs one line, and no traceback;
+- while the database is down, the one-click unsubscribe POST, opening an invitation link,
+  an export download, a widget's cross-origin read and its preflight, `/graphql` and
+  `/readyz` answer 503 with `Retry-After`, never 500; each logs one line, no traceback;
 - what needs no database keeps answering: `/healthz` (liveness: restarting the process
   would not bring the database back), `/widget.js` (a static script, so embedding pages
   still load; its reads get the 503) and the unsubscribe page behind the link;
@@ -24,6 +24,7 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy.engine import make_url
@@ -64,6 +65,7 @@ async def test_every_endpoint_answers_503_with_retry_after(settings, caplog):
         expires = datetime.now(UTC) + timedelta(hours=1)
         export = sign_link(secret, tenant_id=t, request_id=uuid.uuid4(), expires_at=expires)
         auth = {"Authorization": f"Bearer {tenant.token}"}
+        public = _origin(settings.public_url)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             owner = Api(client, tenant.token)
@@ -84,9 +86,6 @@ async def test_every_endpoint_answers_503_with_retry_after(settings, caplog):
                     "unsubscribe": await client.post(
                         unsubscribe, content=ONE_CLICK_BODY, headers=FORM
                     ),
-                    "invitation": await client.get(
-                        f"/invitations/{invitation_token(secret, t, space, contact)}"
-                    ),
                     "export": await client.get(f"/exports/{export}", headers=auth),
                     "widget read": await client.get(
                         "/graphql", params=widget_read, headers={"Origin": SHOP}
@@ -99,6 +98,13 @@ async def test_every_endpoint_answers_503_with_retry_after(settings, caplog):
                     "graphql": await client.post("/graphql", json=QUERY, headers=auth),
                     "readyz": await client.get("/readyz"),
                 }
+                # opening an invitation: the GET, and the POST of a page's button (same
+                # origin) where the link shows one; whichever accepts needs the database
+                invitation = f"/invitations/{invitation_token(secret, t, space, contact)}"
+                opened = [
+                    await client.get(invitation),
+                    await client.post(invitation, headers={"Origin": public}),
+                ]
                 up = {
                     "healthz": await client.get("/healthz"),
                     "widget.js": await client.get("/widget.js"),
@@ -110,8 +116,13 @@ async def test_every_endpoint_answers_503_with_retry_after(settings, caplog):
                 assert answer.status_code == 503, (name, answer.status_code, answer.text)
                 assert int(answer.headers["retry-after"]) > 0, name
             assert {name: a.status_code for name, a in up.items()} == dict.fromkeys(up, 200)
+            # 405: a method the link does not take; 200: a page that needs no database
+            codes = sorted(a.status_code for a in opened)
+            assert codes in ([405, 503], [200, 503], [503, 503]), codes
+            unavailable = [a for a in [*down.values(), *opened] if a.status_code == 503]
+            assert all(int(a.headers["retry-after"]) > 0 for a in unavailable)
             warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-            assert len(warnings) == len(down), warnings  # one line per request
+            assert len(warnings) == len(unavailable), warnings  # one line per request
             assert all(r.exc_info is None for r in caplog.records)
             assert "Traceback" not in caplog.text
 
@@ -125,3 +136,8 @@ async def test_every_endpoint_answers_503_with_retry_after(settings, caplog):
         with contextlib.suppress(subprocess.CalledProcessError):
             await asyncio.to_thread(stop_server, server)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
