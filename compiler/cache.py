@@ -19,11 +19,13 @@ from graphql.execution.values import VariableValues
 
 from compiler.catalog import Catalog, SchemaFacts, build_catalog, install
 from compiler.collect import Collector, Unsupported
-from compiler.plan import Planner
+from compiler.context import Authz
+from compiler.plan import plan_context, plan_operation
 from compiler.run import Answer, assemble, params
 from compiler.shapes import Inputs, Plan, RootPlan
 from compiler.variables import Variables
 from compiler.writes import WritePlan, WritePlanner, write_values
+from core.auth import Principal
 from core.errors import ApiError
 
 log = logging.getLogger("microspace.compiler")
@@ -129,8 +131,8 @@ class CompiledReads:
         query: str,
         operation_name: str | None,
         raw_variables: dict[str, Any] | None,
-        principal: Any,
-        authz: Any,
+        principal: Principal,
+        authz: Authz,
         settings: Any,
     ) -> Prepared | None:
         """The plan and its statement's parameters, or None (the resolver path answers)."""
@@ -166,8 +168,8 @@ class CompiledReads:
         query: str,
         operation_name: str | None,
         raw_variables: dict[str, Any] | None,
-        principal: Any,
-        authz: Any,
+        principal: Principal,
+        authz: Authz,
     ) -> tuple[WritePlan, list[Any]] | None:
         """A mutation's one-statement plan (compiler/writes.py) and its parameters, or None."""
         schema = self.schema
@@ -183,7 +185,7 @@ class CompiledReads:
             query,
             op,
             variables,
-            lambda c: WritePlanner(schema, c, authz, variables).mutation(op),
+            lambda c: WritePlanner(schema, c, authz, variables, catalog=self.catalog).mutation(op),
         )
         if not isinstance(plan, WritePlan):
             return None
@@ -216,11 +218,11 @@ class CompiledReads:
         query: str,
         op: OperationDefinitionNode,
         variables: dict[str, Any],
-        authz: Any,
-        principal: Any,
+        authz: Authz,
+        principal: Principal,
         pages: tuple[int, int],
     ) -> Plan | None:
-        schema = self.schema
+        schema, catalog = self.schema, self.catalog
         assert schema is not None
         # an unauthenticated caller's error depends on why its credential was refused; a
         # page size written in the query may be over the maximum
@@ -231,9 +233,9 @@ class CompiledReads:
             query,
             op,
             variables,
-            lambda c: Planner(
-                schema, c, authz, variables, principal, pages, self.catalog
-            ).operation(op),
+            lambda c: plan_operation(
+                plan_context(schema, catalog, c, authz, variables, principal, pages), op
+            ),
         )
         return plan if isinstance(plan, Plan) else None
 

@@ -9,12 +9,11 @@ checked per request, and its error leaves the query to the resolver path.
 
 from __future__ import annotations
 
-from typing import Any
-
-from graphql import FieldNode, GraphQLObjectType, VariableNode, is_non_null_type
+from graphql import FieldNode, GraphQLField, GraphQLObjectType, VariableNode, is_non_null_type
 
 from compiler.catalog import Children, Keyset, TableType, ToOne
 from compiler.collect import Fields, Unsupported, argument
+from compiler.context import PlanContext
 from compiler.shapes import Failure
 from core.errors import ApiError, Forbidden
 from store.pagination import page_request
@@ -22,86 +21,77 @@ from store.pagination import page_request
 PAGE_ARGUMENTS = ("first", "after", "last", "before")
 
 
-class FailurePlanning:
-    """The failing-argument part of `Planner` (compiler/plan.py), which provides the helpers."""
-
-    schema: Any
-    catalog: Any
-    collector: Any
-    variables: dict[str, Any]
-    pages: tuple[int, int] | None
-    denied: Any
-
-    def page_error(self, field_def: Any, nodes: list[FieldNode], keyset: Keyset) -> ApiError | None:
-        """The error a nested connection's page arguments raise on the resolver path when
-        the query spells them out, else None."""
-        given = [a for a in nodes[0].arguments or () if a.name.value in PAGE_ARGUMENTS]
-        if self.pages is None or any(isinstance(a.value, VariableNode) for a in given):
-            return None
-        first, after, last, before = (
-            argument(field_def, nodes[0], name)(self.variables) for name in PAGE_ARGUMENTS
-        )
-        default, maximum = self.pages
-        try:
-            page_request(
-                first,
-                after,
-                keyset.order,
-                default=default,
-                maximum=maximum,
-                last=last,
-                before=before,
-            )
-        except ApiError as exc:
-            return exc
+def page_error(
+    ctx: PlanContext, field_def: GraphQLField, nodes: list[FieldNode], keyset: Keyset
+) -> ApiError | None:
+    """The error a nested connection's page arguments raise on the resolver path when
+    the query spells them out, else None."""
+    given = [a for a in nodes[0].arguments or () if a.name.value in PAGE_ARGUMENTS]
+    if ctx.pages is None or any(isinstance(a.value, VariableNode) for a in given):
         return None
+    first, after, last, before = (
+        argument(field_def, nodes[0], name)(ctx.variables) for name in PAGE_ARGUMENTS
+    )
+    default, maximum = ctx.pages
+    try:
+        page_request(
+            first,
+            after,
+            keyset.order,
+            default=default,
+            maximum=maximum,
+            last=last,
+            before=before,
+        )
+    except ApiError as exc:
+        return exc
+    return None
 
-    def failure(self, t: TableType, fields: Fields) -> list[Failure] | None:
-        """The errors when a non-null field of this object fails on its own page arguments
-        (graphql-core then nulls the object), else None.
 
-        Relations fail as their resolvers start: the nullable ones (denied, bad page
-        arguments) report, every sibling starts before the first non-null failure nulls the
-        object, and the rest are cancelled while they wait for the database. A non-null
-        object below fails after its row is loaded: with no other relation beside it."""
-        graphql_type = self.schema.get_type(t.name)
-        assert isinstance(graphql_type, GraphQLObjectType)
-        started: list[Failure] = []
-        first: Failure | None = None
-        below: list[list[Failure]] = []
-        waiting = 0
-        for key, nodes in fields.items():
-            name = nodes[0].name.value
-            rel = t.relations.get(name)
-            if rel is None:
-                continue
-            field_def = graphql_type.fields[name]
-            message = self.denied(rel.permission)
-            if message is not None:
-                started.append(((key,), Forbidden(message), nodes))
-                continue
-            required = is_non_null_type(field_def.type)
-            exc = (
-                self.page_error(field_def, nodes, rel.keyset) if isinstance(rel, Children) else None
-            )
-            if exc is not None and not required:
-                started.append(((key,), exc, nodes))
-            elif exc is not None:
-                first = first or ((key,), exc, nodes)
-            elif isinstance(rel, ToOne) and required:
-                target = self.catalog.types[rel.target]
-                inner = self.failure(target, self.collector.fields(target.name, nodes))
-                if inner is not None:
-                    below.append([((key, *rest), e, n) for rest, e, n in inner])
-                else:
-                    waiting += 1
+def failure(ctx: PlanContext, t: TableType, fields: Fields) -> list[Failure] | None:
+    """The errors when a non-null field of this object fails on its own page arguments
+    (graphql-core then nulls the object), else None.
+
+    Relations fail as their resolvers start: the nullable ones (denied, bad page
+    arguments) report, every sibling starts before the first non-null failure nulls the
+    object, and the rest are cancelled while they wait for the database. A non-null
+    object below fails after its row is loaded: with no other relation beside it."""
+    graphql_type = ctx.schema.get_type(t.name)
+    assert isinstance(graphql_type, GraphQLObjectType)
+    started: list[Failure] = []
+    first: Failure | None = None
+    below: list[list[Failure]] = []
+    waiting = 0
+    for key, nodes in fields.items():
+        name = nodes[0].name.value
+        rel = t.relations.get(name)
+        if rel is None:
+            continue
+        field_def = graphql_type.fields[name]
+        message = ctx.denied(rel.permission)
+        if message is not None:
+            started.append(((key,), Forbidden(message), nodes))
+            continue
+        required = is_non_null_type(field_def.type)
+        exc = page_error(ctx, field_def, nodes, rel.keyset) if isinstance(rel, Children) else None
+        if exc is not None and not required:
+            started.append(((key,), exc, nodes))
+        elif exc is not None:
+            first = first or ((key,), exc, nodes)
+        elif isinstance(rel, ToOne) and required:
+            target = ctx.catalog.types[rel.target]
+            inner = failure(ctx, target, ctx.collector.fields(target.name, nodes))
+            if inner is not None:
+                below.append([((key, *rest), e, n) for rest, e, n in inner])
             else:
                 waiting += 1
-        if first is not None:
-            return [*started, first]
-        if not below:
-            return None
-        if len(below) > 1 or waiting:
-            # which of them reports first depends on when their rows arrive
-            raise Unsupported("a failing object beside other relations")
-        return [*started, *below[0]]
+        else:
+            waiting += 1
+    if first is not None:
+        return [*started, first]
+    if not below:
+        return None
+    if len(below) > 1 or waiting:
+        # which of them reports first depends on when their rows arrive
+        raise Unsupported("a failing object beside other relations")
+    return [*started, *below[0]]

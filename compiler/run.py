@@ -65,7 +65,7 @@ def audited(items: str | None) -> list[tuple[uuid.UUID, str]]:
     return reads
 
 
-def params(plan: Plan, tenant_id: uuid.UUID, inputs: Inputs) -> list[Any]:
+def params(plan: Plan, tenant_id: uuid.UUID | None, inputs: Inputs) -> list[Any]:
     """The statement's parameters; raises Unsupported or an API error to fall back."""
     for check in plan.checks:
         check(inputs)
@@ -91,19 +91,7 @@ def assemble(
     missing."""
     data: dict[str, Any] = {}
     answer = Answer(data, [], [], [])
-    # denied roots fail as their resolvers start, in field order, before any SQL answers;
-    # the first non-null one nulls the whole response (the planner leaves it no siblings)
-    fatal: GraphQLError | None = None
-    for root in plan.roots:
-        if root.denied is None:
-            continue
-        refused, nodes = root.denied
-        exc = refused()
-        error = _located(exc, nodes, [root.key])
-        if root.nullable:
-            answer.errors.append(error)
-        elif fatal is None:
-            fatal = error
+    fatal = _denied(plan, answer.errors)
     if fatal is not None:
         return Answer(None, [*answer.errors, fatal], [], [])
     column = 0
@@ -145,3 +133,20 @@ def assemble(
         if root.audited:
             answer.reads.extend(audited(aud))
     return answer
+
+
+def _denied(plan: Plan, errors: list[GraphQLError]) -> GraphQLError | None:
+    """The errors of denied roots: they fail as their resolvers start, in field order,
+    before any SQL answers. The first non-null one is returned: it nulls the whole
+    response (the planner leaves it no siblings)."""
+    fatal: GraphQLError | None = None
+    for root in plan.roots:
+        if root.denied is None:
+            continue
+        refused, nodes = root.denied
+        error = _located(refused(), nodes, [root.key])
+        if root.nullable:
+            errors.append(error)
+        elif fatal is None:
+            fatal = error
+    return fatal

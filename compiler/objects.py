@@ -1,0 +1,216 @@
+"""Planning one row: its fields as JSON text, its personal data and its relations.
+
+A scalar is its column serialised as the resolver path writes it; a personal field follows
+the caller's decision (the value, a SQL mask, or NULL and an entry in
+`extensions.redactions`), and a disclosed one adds `subject|field` to the audit; a to-one
+relation is a LATERAL subquery, a child connection compiler/connections.py, current
+consents compiler/consents.py, a typed body compiler/bodies.py.
+"""
+
+from __future__ import annotations
+
+from graphql import FieldNode, GraphQLField, GraphQLObjectType
+
+from compiler import bodies, sql
+from compiler.catalog import Children, Consents, TableType, ToOne
+from compiler.collect import Fields, Unsupported
+from compiler.connections import connection
+from compiler.consents import consents
+from compiler.context import ObjectSql, PlanContext
+from compiler.failures import failure, page_error
+from compiler.shapes import MAX_KEYS, Shape
+from core.errors import Forbidden
+from policies.redaction import Decision
+
+Relation = ToOne | Children | Consents
+
+
+def object_json(
+    ctx: PlanContext, t: TableType, alias: str, fields: Fields, shape: Shape
+) -> ObjectSql:
+    """(JSON text, audit expression or None, LATERAL joins) of one row."""
+    if len(fields) > MAX_KEYS:
+        raise Unsupported("too many fields in one object")
+    failed = failure(ctx, t, fields)
+    if failed is not None:
+        # null wherever the row exists: no field of it is read (nor audited)
+        if any(nodes[0].name.value in t.personal for nodes in fields.values()):
+            raise Unsupported("personal data beside a failing field")
+        shape.fails = failed
+        return sql.json_object([]), None, []
+    pairs: list[tuple[str, sql.Piece]] = []
+    joins: list[str] = []
+    audited: dict[str, str] = {}  # GraphQL field -> column, disclosed values
+    child_auds: list[str] = []
+    graphql_type = ctx.schema.get_type(t.name)
+    assert isinstance(graphql_type, GraphQLObjectType)
+    for key, nodes in fields.items():
+        name = nodes[0].name.value
+        expr: sql.Piece
+        if name == "__typename":
+            expr = sql.Raw(f'"{t.name}"')
+        elif name in t.scalars:
+            column, kind = t.scalars[name]
+            value = scalar(t, f"{alias}.{column}", kind)
+            expr = sql.json_text(value, t.json_kind(column, kind), t.nullable(column))
+        elif name in t.personal:
+            column, _, kind = t.personal[name]
+            value = personal(ctx, t, alias, key, name, audited, shape)
+            expr = sql.json_text(value, t.json_kind(column, kind), t.nullable(column))
+        elif name == t.typed_body:
+            content = bodies.content(alias, nodes, ctx.collector.fields)
+            expr = sql.json_nullable(f"({content})::text")
+        elif name in t.relations:
+            field_def = graphql_type.fields[name]
+            value, aud = relation(
+                ctx, t, alias, t.relations[name], field_def, nodes, joins, shape, key
+            )
+            expr = sql.json_nullable(value)
+            if aud is not None:
+                child_auds.append(aud)
+        else:
+            raise Unsupported(f"{t.name}.{name}")
+        pairs.append((key, expr))
+    return sql.json_object(pairs), _audit(t, alias, audited, child_auds), joins
+
+
+def _audit(t: TableType, alias: str, audited: dict[str, str], child_auds: list[str]) -> str | None:
+    """The row's `subject|field,...` item (the disclosed fields that are not NULL) and its
+    relations' items, `;`-separated; None when nothing is disclosed."""
+    auds = child_auds
+    if audited and t.subject_column:
+        flags = ", ".join(
+            f"CASE WHEN {alias}.{col} IS NOT NULL THEN {sql.literal(name)} END"
+            for name, col in audited.items()
+        )
+        auds = [f"{alias}.{t.subject_column}::text || '|' || concat_ws(',', {flags})", *auds]
+    # one part needs no concat_ws (its NULL, an empty item to the reader, stays NULL)
+    return auds[0] if len(auds) == 1 else f"concat_ws(';', {', '.join(auds)})" if auds else None
+
+
+def scalar(t: TableType, column: str, kind: str) -> str:
+    if kind == "global_id":
+        return sql.global_id(t.name, column)
+    if kind == "enum":
+        return sql.enum_name(column)
+    if kind == "datetime":
+        return sql.iso(column)
+    return column
+
+
+def personal(
+    ctx: PlanContext,
+    t: TableType,
+    alias: str,
+    key: str,
+    name: str,
+    audited: dict[str, str],
+    shape: Shape,
+) -> str:
+    """A personal field's SQL by the caller's decision: value, mask or NULL (redacted)."""
+    column, category, kind = t.personal[name]
+    decision = ctx.authz.field_decision(f"{t.name}.{name}")
+    ref = f"{alias}.{column}"
+    if decision is Decision.FULL:
+        audited.setdefault(name, column)
+        return scalar(t, ref, kind)
+    if decision is Decision.MASKED and kind == "plain":
+        audited.setdefault(name, column)
+        return sql.mask(category, ref)
+    if decision is Decision.MASKED and not t.nullable(column):
+        # a value with no partial form (a time, an enum) is withheld, as if redacted
+        pass
+    elif decision is Decision.MASKED:
+        raise Unsupported("a masked value with no partial form that may be null")
+    shape.items.append(("redacted", key, category))
+    return "NULL"
+
+
+def relation(
+    ctx: PlanContext,
+    t: TableType,
+    alias: str,
+    rel: Relation,
+    field_def: GraphQLField,
+    nodes: list[FieldNode],
+    joins: list[str],
+    shape: Shape,
+    key: str,
+) -> tuple[str, str | None]:
+    """(JSON, audit or None) of a relation of the row `alias`; its subquery joins `joins`."""
+    ctx.nested += 1
+    try:
+        return _relation(ctx, t, alias, rel, field_def, nodes, joins, shape, key)
+    finally:
+        ctx.nested -= 1
+
+
+def _relation(
+    ctx: PlanContext,
+    t: TableType,
+    alias: str,
+    rel: Relation,
+    field_def: GraphQLField,
+    nodes: list[FieldNode],
+    joins: list[str],
+    shape: Shape,
+    key: str,
+) -> tuple[str, str | None]:
+    message = ctx.denied(rel.permission)
+    if message is not None:
+        # null and a FORBIDDEN error wherever the parent is in the result
+        shape.items.append(("error", key, (Forbidden(message), nodes)))
+        return "NULL", None
+    if isinstance(rel, Children):
+        exc = page_error(ctx, field_def, nodes, rel.keyset)
+        if exc is not None:
+            # null and the resolver's error wherever the parent is (a non-null one
+            # nulls its parent instead: compiler/failures.py `failure`)
+            shape.items.append(("error", key, (exc, nodes)))
+            return "NULL", None
+    if isinstance(rel, Consents):
+        return consents(ctx, rel, alias, field_def, nodes, joins, shape, key)
+    target = ctx.seen(ctx.catalog.types[rel.target])
+    if isinstance(rel, ToOne):
+        return _to_one(ctx, target, alias, rel, nodes, joins, shape, key)
+    child_shape = Shape()
+    lateral, sub, audited = connection(
+        ctx,
+        target,
+        rel.keyset,
+        field_def,
+        nodes,
+        parent=(f"{alias}.id", rel.parent_column),
+        where=[],
+        shape=child_shape,
+    )
+    joins.append(lateral)
+    if child_shape:
+        shape.items.append(("connection", key, child_shape))
+    return f"{sub}.j", (f"{sub}.a" if audited else None)
+
+
+def _to_one(
+    ctx: PlanContext,
+    target: TableType,
+    alias: str,
+    rel: ToOne,
+    nodes: list[FieldNode],
+    joins: list[str],
+    shape: Shape,
+    key: str,
+) -> tuple[str, str | None]:
+    """The row `rel.column` names, as a LATERAL subquery."""
+    child_shape = Shape()
+    fields = ctx.collector.fields(target.name, nodes)
+    o = ctx.alias("o")
+    json, aud, inner = object_json(ctx, target, o, fields, child_shape)
+    sub = ctx.alias("l")
+    joins.append(
+        f"LEFT JOIN LATERAL (SELECT {json} AS j, {aud or 'NULL'} AS a "
+        f"FROM {target.table} {o} {' '.join(inner)} "
+        f"WHERE {o}.tenant_id = $1 AND {o}.id = {alias}.{rel.column}) {sub} ON true"
+    )
+    if child_shape:
+        shape.items.append(("object", key, child_shape))
+    return f"{sub}.j", (f"{sub}.a" if aud is not None else None)
