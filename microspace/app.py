@@ -215,7 +215,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/exports/{token}", export_endpoint(pipeline), methods=["GET"]),
             Route("/unsubscribe/{token}", unsubscribe_endpoint(state), methods=["GET", "POST"]),
-            Route("/invitations/{token}", invitation_endpoint(pipeline), methods=["GET"]),
+            Route("/invitations/{token}", invitation_endpoint(pipeline), methods=["GET", "POST"]),
             Route("/widget.js", widget_script(state), methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

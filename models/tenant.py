@@ -134,3 +134,5 @@ class ApiToken(TenantScoped, Base):
     # widget keys: the spaces they may show and the exact origins that may embed them
     space_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), default=list)
     allowed_origins: Mapped[list[str]] = mapped_column(ARRAY(String(300)), default=list)
+    # a visitor session: the space access whose invitation opened it (one per access)
+    space_access_id: Mapped[uuid.UUID | None]

@@ -6,10 +6,11 @@ import uuid
 from datetime import UTC, datetime
 
 import strawberry
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from core.errors import NotFound
 from core.ids import decode_id
+from models import ApiToken as ApiTokenModel
 from models import Contact as ContactModel
 from models import OutboxMessage
 from models import Space as SpaceModel
@@ -121,7 +122,8 @@ async def invite_to_space(info: Info, input: SpaceInviteInput) -> SpaceInvitePay
 
 
 async def revoke_space_access(info: Info, id: strawberry.ID) -> SpaceAccessPayload:
-    """Revoke a contact's access to a space; its queued e-mail about the space is cancelled."""
+    """Revoke a contact's access to a space; its queued e-mail about the space is cancelled
+    and its visitor session revoked."""
     row = await load_space_access(info, id)
     if row.state != AccessState.REVOKED.value:
         row.state = AccessState.REVOKED.value
@@ -140,6 +142,23 @@ async def revoke_space_access(info: Info, id: strawberry.ID) -> SpaceAccessPaylo
                 cancelled_at=row.revoked_at,
                 last_error="access revoked",
             )
+        )
+        # the access's visitor session ends with it. Sessions opened before they named their
+        # access (migration 0018) cannot tell which access opened them: all of the contact's go
+        await db.execute(
+            update(ApiTokenModel)
+            .where(
+                ApiTokenModel.kind == "visitor",
+                ApiTokenModel.revoked_at.is_(None),
+                or_(
+                    ApiTokenModel.space_access_id == row.id,
+                    and_(
+                        ApiTokenModel.space_access_id.is_(None),
+                        ApiTokenModel.contact_id == row.contact_id,
+                    ),
+                ),
+            )
+            .values(revoked_at=row.revoked_at)
         )
         await db.refresh(row)
         forget_contact(info.context.loaders, row.contact_id)

@@ -28,6 +28,7 @@ async def mint_token(
     created_by: uuid.UUID | None = None,
     space_ids: Sequence[uuid.UUID] = (),
     allowed_origins: Sequence[str] = (),
+    space_access_id: uuid.UUID | None = None,
     hint: bool = False,
 ) -> tuple[ApiToken, str]:
     """Store a new credential of the session's tenant; its secret is returned here only."""
@@ -45,6 +46,7 @@ async def mint_token(
         created_by=created_by,
         space_ids=list(space_ids),
         allowed_origins=list(allowed_origins),
+        space_access_id=space_access_id,
     )
     db.add(row)
     await db.flush()

@@ -1,9 +1,13 @@
 """Contacts open their spaces: the invitation link, visitor sessions, their consent.
 
 Invariants:
-- the invitation e-mail carries a signed, expiring link; opening it accepts the invitation
-  (ACCEPTED with acceptedAt) and opens a visitor session;
-- an expired, forged or revoked link gets a clear error and opens nothing;
+- the invitation e-mail carries a signed, expiring link; its GET only shows a page (a mail
+  scanner's fetch accepts nothing and opens nothing); the page's POST accepts the invitation
+  (ACCEPTED with acceptedAt) and opens the access's one visitor session;
+- opening the link again hands out a new secret for that same session, never a second one;
+- an expired, forged or revoked link gets a clear error and opens nothing; revoking the
+  access revokes its session; after a re-invitation the earlier link stays dead
+  (INVITATION_SUPERSEDED) and the new one opens the same session again;
 - a visitor reads the published spaces shared with them; a draft, a space not shared with
   them and a random ID answer the same NOT_FOUND; of contacts they see only themselves,
   with their personal fields redacted;
@@ -30,7 +34,12 @@ from microspace.jobs.worker import run
 from models import OutboxMessage, UsageEvent
 from tests.conftest import error_codes
 from tests.factories import make_access, make_contacts, make_spaces
-from tests.widgets import PersistedApi, invitation_token, open_visitor
+from tests.widgets import (
+    PersistedApi,
+    current_invitation_token,
+    invitation_token,
+    open_visitor,
+)
 
 INVITE = """mutation($s: ID!, $ids: [ID!]!) { spaceInvite(input: {spaceId: $s, contactIds: $ids}) {
   userErrors { code } } }"""
@@ -85,8 +94,10 @@ async def test_the_invitation_email_link_accepts_and_opens_a_session(
     assert link.group(1).startswith(settings.public_url)
     assert "link" not in row.payload  # signed at send time, never stored
 
-    # when the contact opens it
-    opened = await client.get(f"/invitations/{link.group(2)}")
+    # when the contact opens it: the page, then its button
+    page = await client.get(f"/invitations/{link.group(2)}")
+    assert page.status_code == 200 and '<form method="post"' in page.text, page.text
+    opened = await client.post(f"/invitations/{link.group(2)}")
 
     # then the invitation is accepted, once, and a visitor session opens
     assert opened.status_code == 200, opened.text
@@ -109,8 +120,10 @@ async def test_the_link_redirects_to_the_tenants_widget_page(
 ):
     t, spaces, jane, _ = await _world(new_tenant, owner_url)
     await set_tenant_web(owner_url, str(t.tenant_id), None, "https://shop.example/portal")
-    token = invitation_token(settings.secret(), t.tenant_id, spaces["shared"], jane)
-    response = await client.get(f"/invitations/{token}")
+    token = await current_invitation_token(
+        client, settings.secret(), t.tenant_id, spaces["shared"], jane
+    )
+    response = await client.post(f"/invitations/{token}")
     assert response.status_code == 303
     location = response.headers["location"]
     assert location.startswith("https://shop.example/portal#microspace-visitorToken=msv_")
@@ -136,9 +149,12 @@ async def test_expired_forged_and_revoked_links_open_nothing(
         (not_invited, 410, "INVITATION_REVOKED"),
     ]
     for token, status, code in cases:
-        response = await client.get(f"/invitations/{token}")
-        assert response.status_code == status, (code, response.text)
-        assert error_codes(response.json()) == [code]
+        for response in (
+            await client.get(f"/invitations/{token}"),
+            await client.post(f"/invitations/{token}"),
+        ):
+            assert response.status_code == status, (code, response.text)
+            assert error_codes(response.json()) == [code]
     access = await api(t.token)(ACCESS, {"c": encode_id("Contact", jane)})
     assert {e["node"]["state"] for e in access["data"]["contact"]["spaces"]["edges"]} == {"INVITED"}
 

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from core.db import owner_db
 from core.ids import encode_id
 from microspace.commands.widget_admin import set_tenant_web
-from models import Block, UsageEvent
+from models import Block, SpaceAccess, UsageEvent
 from tests.factories import make_access, make_contacts, make_spaces, mint_key
 from tests.ports import serve
 from tests.widgets import invitation_token
@@ -171,10 +171,16 @@ async def _open_invitation(api, new_tenant, owner_url, servers, browser, setting
     t, published = await _world(api, new_tenant, owner_url, servers)
     contact = (await make_contacts(owner_url, t.tenant_id, 1))[0]
     await make_access(owner_url, t.tenant_id, published, [contact])
-    token = invitation_token(settings.secret(), t.tenant_id, published, contact)
+    async with owner_db(owner_url, t.tenant_id) as db:
+        invited_at = await db.scalar(select(SpaceAccess.invited_at))
+    token = invitation_token(
+        settings.secret(), t.tenant_id, published, contact, invited_at=invited_at
+    )
     page = await browser.new_page()
-    # the e-mail's link: the API accepts, then redirects to the tenant's widget page
+    # the e-mail's link shows a page; its button accepts, then redirects to the widget page
     await page.goto(f"{servers['api']}/invitations/{token}")
+    await page.locator("form button").click()
+    await page.wait_for_url(f"{servers['page']}/page.html", timeout=15_000)
     assert page.url == f"{servers['page']}/page.html"  # the session left the address bar at once
     widget = page.locator("#published")
     await widget.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)

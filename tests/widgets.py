@@ -9,8 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
-from core.invitation_links import Invitation, sign_invitation
+from core.db import Db, unit_of_work
+from core.invitation_links import EPOCH, Invitation, sign_invitation
+from models import SpaceAccess
+
+# the invited_at of no access: a link for an invitation that is not the current one
+NO_INVITATION = EPOCH
 
 REGISTER = """mutation($input: PersistedDocumentRegisterInput!) {
   persistedDocumentRegister(input: $input) { document { sha256 trusted } userErrors { code } } }"""
@@ -55,10 +61,46 @@ class PersistedApi:
 
 
 def invitation_token(
-    secret: bytes, tenant_id: uuid.UUID, space_id: uuid.UUID, contact_id: uuid.UUID, **ttl: Any
+    secret: bytes,
+    tenant_id: uuid.UUID,
+    space_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    *,
+    invited_at: datetime | None = None,
+    **ttl: Any,
 ) -> str:
+    """A link as the worker signs it; without `invited_at` (the access's, see
+    `invited_at_of`) a link of no current invitation, which answers INVITATION_SUPERSEDED."""
     expires = datetime.now(UTC) + timedelta(**(ttl or {"hours": 1}))
-    return sign_invitation(secret, Invitation(tenant_id, space_id, contact_id), expires_at=expires)
+    invitation = Invitation(tenant_id, space_id, contact_id, invited_at or NO_INVITATION)
+    return sign_invitation(secret, invitation, expires_at=expires)
+
+
+async def invited_at_of(
+    client: httpx.AsyncClient, tenant_id: uuid.UUID, space_id: uuid.UUID, contact_id: uuid.UUID
+) -> datetime | None:
+    """The access's current invitation, read through the app behind the test client."""
+    state = client._transport.app.state.microspace  # type: ignore[attr-defined]
+    async with unit_of_work(Db(state.sessionmaker)) as db:
+        await db.set_tenant(tenant_id)
+        invited: datetime | None = await db.scalar(
+            select(SpaceAccess.invited_at).where(
+                SpaceAccess.space_id == space_id, SpaceAccess.contact_id == contact_id
+            )
+        )
+        return invited
+
+
+async def current_invitation_token(
+    client: httpx.AsyncClient,
+    secret: bytes,
+    tenant_id: uuid.UUID,
+    space_id: uuid.UUID,
+    contact_id: uuid.UUID,
+) -> str:
+    """The link the invitation e-mail of the access would carry now."""
+    invited_at = await invited_at_of(client, tenant_id, space_id, contact_id)
+    return invitation_token(secret, tenant_id, space_id, contact_id, invited_at=invited_at)
 
 
 async def open_visitor(
@@ -68,9 +110,10 @@ async def open_visitor(
     space_id: uuid.UUID,
     contact_id: uuid.UUID,
 ) -> dict[str, Any]:
-    """Open the invitation link as the contact would; returns the visitor session."""
-    token = invitation_token(secret, tenant_id, space_id, contact_id)
-    response = await client.get(f"/invitations/{token}")
+    """Open the invitation link as the contact would (its page's button POSTs); returns the
+    visitor session."""
+    token = await current_invitation_token(client, secret, tenant_id, space_id, contact_id)
+    response = await client.post(f"/invitations/{token}")
     assert response.status_code == 200, response.text
     session: dict[str, Any] = response.json()
     return session

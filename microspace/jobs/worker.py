@@ -37,6 +37,7 @@ from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
 from models.space_access import ACTIVE_STATES
 from store.consent_ledger import has_consent, lock_contact
+from store.subscription_end import STOPPED_MAIL, has_ended
 
 log = logging.getLogger("microspace.jobs.worker")
 BATCH = 100
@@ -160,7 +161,13 @@ class Worker:
             space_title = await db.scalar(select(Space.title).where(Space.id == row.space_id))
         payload = row.payload
         if row.kind == EmailKind.SPACE_INVITATION.value and self.links and row.space_id:
-            invitation = Invitation(row.tenant_id, row.space_id, contact.id)
+            # the link opens only this invitation: a later re-invitation changes invited_at
+            invited_at = await db.scalar(
+                select(SpaceAccess.invited_at).where(
+                    SpaceAccess.space_id == row.space_id, SpaceAccess.contact_id == contact.id
+                )
+            )
+            invitation = Invitation(row.tenant_id, row.space_id, contact.id, invited_at)
             payload = {**payload, "link": self.links.url(invitation, now=datetime.now(UTC))}
         subject, body = render(row.kind, contact.full_name, space_title, payload)
         headers: tuple[tuple[str, str], ...] = ()
@@ -235,6 +242,8 @@ class Worker:
             row.contact_id is None or not await has_consent(db, row.contact_id, purpose)
         ):
             return "consent withdrawn"
+        if row.kind in STOPPED_MAIL and await has_ended(db, row.tenant_id):
+            return "subscription ended"
         if row.space_id is not None:
             state = await db.scalar(
                 select(SpaceAccess.state).where(
