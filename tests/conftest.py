@@ -16,6 +16,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -153,6 +154,18 @@ SLOW_FIRST = (
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable
+
+
+@pytest.fixture
+def tmp_path(tmp_path: Path) -> Path:
+    """pytest's, reachable by other users: an embedded PostgreSQL runs as an unprivileged user
+    that must reach its data directory, and pytest makes its directories private."""
+    tmp_path.chmod(0o755)
+    parents = list(tmp_path.parents)
+    top = next((i for i, p in enumerate(parents) if p.name.startswith("pytest-of-")), -1)
+    for parent in parents[: top + 1]:  # up to pytest-of-<user> (none with --basetemp)
+        parent.chmod(0o711)  # traversal only
+    return tmp_path
 
 
 @pytest.fixture(scope="session")
