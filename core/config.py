@@ -101,6 +101,20 @@ class Settings:
         "MICROSPACE_MAX_VALIDATION_WORK",
         "graphql-core's field-comparison budget (`VALIDATION_WORK_LIMIT`)",
     )
+    # automatic persisted queries (docs/limits.md): 500 x 8,000 bounds a tenant's store at
+    # ~4 MB; Apollo sends printed documents (no comments), so real ones are far smaller
+    apq_max_documents: int = setting(
+        500,
+        "MICROSPACE_APQ_MAX_DOCUMENTS",
+        "automatic persisted queries kept per tenant, the least recently used evicted "
+        "(trusted documents not counted; 0: none kept)",
+    )
+    apq_max_document_chars: int = setting(
+        8_000,
+        "MICROSPACE_APQ_MAX_DOCUMENT_CHARS",
+        "characters of an automatic persisted query; longer ones run but are not kept "
+        "(`PERSISTED_QUERY_TOO_LARGE` warning)",
+    )
     allow_get_queries: bool = setting(
         True,
         "MICROSPACE_ALLOW_GET_QUERIES",

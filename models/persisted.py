@@ -20,3 +20,6 @@ class PersistedDocument(TenantScoped, Base):
     # registered by an owner or admin: widgets and visitors may run it
     trusted: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # last run by hash, written at most once a minute (store/persisted.py): the automatic
+    # ones least recently used are evicted past a tenant's cap
+    last_used_at: Mapped[datetime] = mapped_column(server_default=func.now())

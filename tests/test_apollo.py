@@ -5,7 +5,9 @@ Invariants:
 - the first client sends the hash alone, gets PERSISTED_QUERY_NOT_FOUND, retries with the
   text, and gets the data; a second client then gets the data by the hash alone;
 - the same over GET (`useGETForHashedQueries`);
-- a widget key's untrusted document ends in PERSISTED_QUERY_REQUIRED, with no retry loop.
+- a widget key's untrusted document ends in PERSISTED_QUERY_REQUIRED, with no retry loop;
+- a document over the automatic cap still runs for every client: the hash alone is never
+  found, the text answers with data and a warning (no error), and Apollo takes the data.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import asyncio
 import json
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from microspace.app import create_app
 from tests.factories import make_spaces, mint_key
 from tests.ports import serve
 
@@ -110,3 +114,24 @@ async def test_apollo_with_a_widget_key_cannot_register_documents(
     assert all(
         "PERSISTED_QUERY_REQUIRED" in o["error"] or "trusted" in o["error"] for o in run["outcomes"]
     )
+
+
+async def test_apollo_with_a_document_too_large_to_persist(apollo, settings, new_tenant, owner_url):
+    capped = create_app(replace(settings, apq_max_document_chars=20))
+    running, task, port = await serve(capped)
+    try:
+        t = await new_tenant("Apollo")
+        await make_spaces(owner_url, t.tenant_id, 2, title="Shared")
+        run = await _run(apollo, f"http://127.0.0.1:{port}/graphql", t.token, "post")
+    finally:
+        running.should_exit = True
+        await task
+        await capped.state.microspace.engine.dispose()
+    # not stored, so each client's hash is unknown and its text runs
+    assert [_code(e) for e in run["exchanges"]] == ["PERSISTED_QUERY_NOT_FOUND", None] * 2
+    for retry in run["exchanges"][1::2]:
+        [warning] = retry["response"]["extensions"]["warnings"]
+        assert warning["extensions"]["code"] == "PERSISTED_QUERY_TOO_LARGE"
+    for outcome in run["outcomes"]:
+        assert outcome["error"] is None
+        assert len(outcome["data"]["spaces"]["edges"]) == 2

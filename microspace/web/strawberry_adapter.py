@@ -139,9 +139,9 @@ class StrawberryView(GraphQL[Context, None]):
         result: ExecutionResult = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
-        if to_register is not None and result.data is not None:
+        if to_register is not None:
             # an automatic persisted query is kept once it passed the limits and validation
-            await persisted.register_automatic(context, to_register)
+            await persisted.keep_automatic(context, to_register, result)
         return result
 
     async def process_result(
