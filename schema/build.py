@@ -30,6 +30,7 @@ from schema.declared import schema_facts
 from schema.personal_data import REASON, compile_redaction
 from schema.root import Mutation, Query
 from schema.spaces import Space
+from schema.subscription_end import SubscriptionState
 
 log = logging.getLogger("core.errors")
 
@@ -168,6 +169,7 @@ def build_schema(
             # before the compiled path: a shared rate limit refuses before any work is done
             OperationLabel,
             ChargeSharedCost,
+            SubscriptionState,
             lambda: CompiledExecution(reads),
             RedactionReport,
             MaskUnexpected,

@@ -17,6 +17,7 @@ from core.db import Db
 from core.outcome import RequestOutcome
 from policies.authz import Authorizer
 from store.events import emit
+from store.subscription_end import Subscription, Subscriptions
 
 if TYPE_CHECKING:
     from privacy.erasure import StepHook
@@ -48,6 +49,10 @@ class Context:
     redactions: list[tuple[Any, str]] = field(default_factory=list)
     # called after each committed erasure step (tests inject a crash with it)
     erasure_after_step: StepHook | None = None
+    # each tenant's subscription, shared across requests (None: not checked, e.g. the
+    # worker's in-process reads); `subscription` is set for a mutation before it runs
+    subscriptions: Subscriptions | None = None
+    subscription: Subscription | None = None
     audit: AuditBuffer = field(init=False)
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from core.auth import REFUSALS
 from core.errors import Forbidden, Unauthenticated
+from store.subscription_end import refusal as subscription_refusal
 
 
 def require(info: Info, obj: str | None, act: str | None) -> None:
@@ -24,6 +25,14 @@ def require(info: Info, obj: str | None, act: str | None) -> None:
         raise Unauthenticated()
     if obj is not None and act is not None and not ctx.authz.can(obj, act):
         raise Forbidden(f"You may not {act} {obj}.")
+    subscription = getattr(ctx, "subscription", None)  # set for mutations only
+    if subscription is not None and info.path.typename == "Mutation":
+        # after the subscription ends, writes but the exempt ones (store/subscription_end.py)
+        ended = subscription_refusal(
+            subscription, info.field_name, ctx.settings.retention_grace_days
+        )
+        if ended is not None:
+            raise ended
 
 
 class Can(FieldExtension):

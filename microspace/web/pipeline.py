@@ -28,6 +28,7 @@ from privacy.sign_ins import SignInRecorder
 from schema.context import Context
 from store.audience import narrow_to_audience
 from store.loaders import Loaders
+from store.subscription_end import Subscriptions
 
 log = logging.getLogger("microspace")
 
@@ -72,6 +73,8 @@ class Pipeline:
         self.admission = Admission(settings.tenant_max_concurrency, settings.tenant_max_queue)
         self.sign_ins = SignInRecorder()
         self.known = KnownPrincipals()
+        # tenants' subscriptions, by policy version (store/subscription_end.py)
+        self.subscriptions = Subscriptions()
 
     def db(self, *, gated: bool = True) -> Db:
         return Db(
@@ -162,6 +165,7 @@ class Pipeline:
             settings=state.settings,
             outcome=outcome,
             erasure_after_step=state.erasure_after_step,
+            subscriptions=self.subscriptions,
         )
 
     async def audit_apart(self, context: Context) -> None:
