@@ -51,3 +51,12 @@ async def mint_token(
     db.add(row)
     await db.flush()
     return row, secret
+
+
+async def reissue(db: Db, row: ApiToken, *, expires_at: datetime | None) -> str:
+    """A new secret for an existing credential, live again until `expires_at`; the old
+    secret stops working at once (a visitor session reopened from its invitation)."""
+    secret, digest = new_token(row.kind)
+    row.token_hash, row.expires_at, row.revoked_at = digest, expires_at, None
+    await db.flush()
+    return secret

@@ -26,7 +26,6 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from core.auth import new_token
 from core.config import Settings
 from core.db import Db
 from core.http import Refusal
@@ -42,7 +41,7 @@ from models import ApiToken, SpaceAccess, Tenant
 from models.space_access import AccessState
 from schema.context import Context
 from store.events import emit
-from store.tokens import mint_token
+from store.tokens import mint_token, reissue
 
 # the session is a credential: no cache may keep the answer. `same-origin`, not
 # `no-referrer`: the button's POST must carry its Origin (checked below), and no other site
@@ -172,7 +171,4 @@ async def _session(db: Db, access: SpaceAccess, expires: datetime) -> str:
             space_access_id=access.id,
         )
         return secret
-    secret, digest = new_token("visitor")
-    row.token_hash, row.expires_at, row.revoked_at = digest, expires, None
-    await db.flush()
-    return secret
+    return await reissue(db, row, expires_at=expires)
