@@ -7,7 +7,7 @@ asked here, once per plan: a denied field becomes null and a FORBIDDEN error (a 
 root the whole answer), field decisions become a column, a SQL mask or NULL.
 
 Plain functions over one `PlanContext` (compiler/context.py): the roots here, one row in
-compiler/objects.py, connections in compiler/connections.py, `node(id)` in
+compiler/objects.py, connections in compiler/connections.py and pages.py, `node(id)` in
 compiler/node.py, current consents in compiler/consents.py, bad page arguments written in
 the query and what they null in compiler/failures.py.
 """
