@@ -213,7 +213,9 @@ class Settings:
     retention_grace_days: int = setting(
         30,
         "MICROSPACE_RETENTION_GRACE_DAYS",
-        "days after a subscription ends before its personal data is erased",
+        "days after a subscription ends before its personal data is erased; until then "
+        "reads and exports work and writes answer `SUBSCRIPTION_ENDED`, but for data-subject "
+        "rights and the exit (`docs/privacy.md`)",
     )
     # widgets (docs/widget.md)
     public_url: str = setting(
