@@ -3,7 +3,7 @@
 Invariants:
 - sixty API keys of tenant A, each sending its first request (a write that waits on a
   locked row), hold no more of the pool than tenant A's share: tenant B's reads stay
-  within twice B's own idle p99, measured in the same test;
+  within twice B's own idle p99, measured in the same test before and after the flood;
 - every one of A's requests gets a clear answer (200, or 503 OVERLOADED /
   EXECUTION_TIMEOUT with Retry-After), never a 500.
 """
@@ -30,7 +30,8 @@ from tests.factories import make_space
 PROBE = "{ viewer { kind } spaces(first: 1) { totalCount } }"
 ADD = """mutation($s: ID!) { blockAdd(input: {spaceId: $s, kind: HEADING, body: {text: "x"}}) {
     block { id } } }"""
-SAMPLES = 60
+# p99 of 200 is the third-slowest: one scheduling hiccup of a busy machine does not decide it
+SAMPLES = 200
 
 
 async def _fresh_keys(owner_url, tenant_id: uuid.UUID, count: int) -> list[str]:
@@ -146,6 +147,9 @@ async def test_fresh_credentials_of_one_tenant_leave_another_at_its_idle_pace(
             loaded = [await _probe(c, b.token) for _ in range(SAMPLES)]
             await lock.rollback()
             answers = await asyncio.gather(*flood)
+            # idle again once A is done: the baseline brackets the flood, so a change in the
+            # machine's other load during the test does not pass for unfairness
+            idle_after = [await _probe(c, b.token) for _ in range(SAMPLES)]
     finally:
         await lock.close()
         for pending in flood:
@@ -153,7 +157,8 @@ async def test_fresh_credentials_of_one_tenant_leave_another_at_its_idle_pace(
         await app.state.microspace.engine.dispose()
 
     # then: B answered at its idle pace; A's requests each got a clear answer
-    assert _p99(loaded) <= 2 * _p99(idle), (_p99(idle), _p99(loaded), sorted(loaded)[-5:])
+    baseline = max(_p99(idle), _p99(idle_after))
+    assert _p99(loaded) <= 2 * baseline, (baseline, _p99(loaded), sorted(loaded)[-5:])
     for response in answers:
         if response.status_code == 503:
             assert response.headers["retry-after"]
