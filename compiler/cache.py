@@ -278,10 +278,6 @@ class CompiledReads:
         """Drop every plan (and so every decision taken while planning)."""
         self._plans.clear()
 
-    def share(self) -> float:
-        total = self.compiled + self.fallbacks
-        return self.compiled / total if total else 0.0
-
 
 def _failing_list(plan: Plan, inputs: Inputs) -> Plan | None:
     """The answer when a root list's own argument failed (an invalid cursor or page size),
