@@ -402,13 +402,17 @@ async def unit_of_work(db: Db) -> AsyncIterator[Db]:
 
 
 @asynccontextmanager
-async def owner_db(url: URL, tenant_id: uuid.UUID | None = None) -> AsyncIterator[Db]:
-    """A committed unit of work as the owner, for the CLI and seeding."""
-    engine = create_async_engine(url)
+async def owner_db(
+    owner: URL | AsyncEngine, tenant_id: uuid.UUID | None = None
+) -> AsyncIterator[Db]:
+    """A committed unit of work as the owner, for the CLI and seeding: on an engine of its
+    own for a URL, or on the caller's engine (which it leaves open)."""
+    engine = create_async_engine(owner) if isinstance(owner, URL) else owner
     try:
         async with unit_of_work(Db(sessionmaker_for(engine))) as db:
             if tenant_id is not None:
                 await db.set_tenant(tenant_id)
             yield db
     finally:
-        await engine.dispose()
+        if engine is not owner:
+            await engine.dispose()

@@ -31,6 +31,7 @@ from core.config import Settings, async_url, load_settings
 from core.migrate import migrate
 from microspace.app import create_app
 from microspace.commands.tenants import Created, create_member, create_tenant
+from tests.factories import dispose_engines
 
 # any property-based test draws the same examples every run, on every worker: a failure
 # reproduces, and a count asserted over the draws holds the same corpus
@@ -275,8 +276,16 @@ async def client(served_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-@pytest.fixture
+@pytest.fixture(scope="session", autouse=True)
+async def _factory_engines() -> AsyncIterator[None]:
+    yield
+    await dispose_engines()
+
+
+@pytest.fixture(scope="session")
 async def owner_engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
+    """The owner's engine for the whole session: a connection per helper call would cost a
+    new PostgreSQL backend each time (about a tenth of a small test)."""
     engine = create_async_engine(database_url)
     yield engine
     await engine.dispose()
@@ -320,20 +329,22 @@ def api(client: httpx.AsyncClient):
 
 
 @pytest.fixture
-def new_tenant(owner_url: URL):
+def new_tenant(owner_engine: AsyncEngine):
     async def make(name: str = "Tenant") -> Created:
         return await create_tenant(
-            owner_url, f"{name} {uuid.uuid4().hex[:6]}", f"owner-{uuid.uuid4().hex[:8]}@example.com"
+            owner_engine,
+            f"{name} {uuid.uuid4().hex[:6]}",
+            f"owner-{uuid.uuid4().hex[:8]}@example.com",
         )
 
     return make
 
 
 @pytest.fixture
-def new_member(owner_url: URL):
+def new_member(owner_engine: AsyncEngine):
     async def make(tenant_id: uuid.UUID, role: str) -> Created:
         return await create_member(
-            owner_url, str(tenant_id), f"{role}-{uuid.uuid4().hex[:8]}@example.com", role
+            owner_engine, str(tenant_id), f"{role}-{uuid.uuid4().hex[:8]}@example.com", role
         )
 
     return make

@@ -6,10 +6,27 @@ import uuid
 from typing import Any
 
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.db import owner_db
 from core.ids import encode_id
 from models import Block, Space
+
+# one owner engine per database for the session (tests share one event loop): a new
+# connection per factory call would start a PostgreSQL backend each time
+_ENGINES: dict[str, AsyncEngine] = {}
+
+
+def _owner(url: URL) -> AsyncEngine:
+    key = url.render_as_string(hide_password=False)
+    if key not in _ENGINES:
+        _ENGINES[key] = create_async_engine(url)
+    return _ENGINES[key]
+
+
+async def dispose_engines() -> None:
+    while _ENGINES:
+        await _ENGINES.popitem()[1].dispose()
 
 
 async def make_spaces(
@@ -17,7 +34,7 @@ async def make_spaces(
 ) -> list[uuid.UUID]:
     """`count` spaces, each with `blocks_each` heading blocks; returns their ids."""
     ids = []
-    async with owner_db(url, tenant_id) as db:
+    async with owner_db(_owner(url), tenant_id) as db:
         for i in range(count):
             sid = uuid.uuid4()
             ids.append(sid)
@@ -49,7 +66,7 @@ async def make_spaces(
 async def make_space(url: URL, tenant_id: uuid.UUID, blocks: int = 0) -> tuple[str, list[str]]:
     """One space with `blocks` blocks; returns global IDs (space, [blocks])."""
     sid = (await make_spaces(url, tenant_id, 1, blocks))[0]
-    async with owner_db(url, tenant_id) as db:
+    async with owner_db(_owner(url), tenant_id) as db:
         from sqlalchemy import select
 
         rows = await db.scalars(
@@ -65,7 +82,7 @@ async def make_contacts(
     from models import ConsentEvent, Contact
 
     ids = []
-    async with owner_db(url, tenant_id) as db:
+    async with owner_db(_owner(url), tenant_id) as db:
         for i in range(count):
             cid = uuid.uuid4()
             ids.append(cid)
@@ -100,7 +117,7 @@ async def make_access(
     """Invite the contacts to the space (no e-mail queued)."""
     from models import SpaceAccess
 
-    async with owner_db(url, tenant_id) as db:
+    async with owner_db(_owner(url), tenant_id) as db:
         for cid in contact_ids:
             db.add(SpaceAccess(id=uuid.uuid4(), space_id=space_id, contact_id=cid, state="invited"))
         await db.flush()
@@ -112,7 +129,7 @@ async def make_key(url: URL, tenant_id: uuid.UUID, kind: str, scopes: list[str])
     from models import ApiToken
 
     token, digest = new_token(kind)
-    async with owner_db(url, tenant_id) as db:
+    async with owner_db(_owner(url), tenant_id) as db:
         db.add(ApiToken(id=uuid.uuid4(), kind=kind, token_hash=digest, name="test", scopes=scopes))
     return token
 
@@ -125,7 +142,7 @@ async def make_full_contact(url: URL, tenant_id: uuid.UUID) -> uuid.UUID:
 
     space_id = (await make_spaces(url, tenant_id, 1))[0]
     cid = uuid.uuid4()
-    async with owner_db(url, tenant_id) as db:
+    async with owner_db(_owner(url), tenant_id) as db:
         db.add(
             Contact(
                 id=cid,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import Db, owner_db
 from models import Block, Member, Role, Space, Tenant
@@ -59,7 +60,7 @@ async def add_member(db: Db, email: str, role: str) -> Created:
     return Created(tenant_id=db.tenant_id, member_id=member.id, role=role, token=token)
 
 
-async def create_tenant(owner_url: URL, name: str, owner_email: str) -> Created:
+async def create_tenant(owner_url: URL | AsyncEngine, name: str, owner_email: str) -> Created:
     name = name.strip()
     if not name or len(name) > 200:
         raise OperatorError("the tenant name must be 1 to 200 characters")
@@ -71,7 +72,9 @@ async def create_tenant(owner_url: URL, name: str, owner_email: str) -> Created:
         return await add_member(db, owner_email, "owner")
 
 
-async def create_member(owner_url: URL, tenant: str, email: str, role: str) -> Created:
+async def create_member(
+    owner_url: URL | AsyncEngine, tenant: str, email: str, role: str
+) -> Created:
     try:
         tenant_id = uuid.UUID(tenant)
     except ValueError:
