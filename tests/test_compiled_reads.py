@@ -13,6 +13,8 @@ Over 300 lines on purpose: one module per promise, with its matrix and its cases
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import random
 import uuid
 from pathlib import Path
@@ -29,6 +31,7 @@ from graphql import (
     VariableNode,
     parse,
     print_ast,
+    print_schema,
     visit,
 )
 from graphql.language import REMOVE, Visitor
@@ -294,8 +297,29 @@ class _Realistic(Visitor):
         return None
 
 
-def generated_queries(app, ids: dict[str, list[str]]) -> list[str]:
-    schema = app.state.compiled_reads.schema
+# the draws, kept: drawing them costs about 15 s of CPU a run, and the floors below hold
+# this corpus. Drawn again (and the file rewritten) when the schema or the draw changes.
+CORPUS = Path(__file__).with_name("corpus") / "generated_queries.json"
+
+
+def _corpus_key(schema) -> str:
+    text = f"{print_schema(schema)}|{GENERATED}|{','.join(ROOTS)}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def drawn_queries(schema) -> list[str]:
+    key = _corpus_key(schema)
+    if CORPUS.exists():
+        kept = json.loads(CORPUS.read_text())
+        if kept.get("key") == key:
+            return list(kept["documents"])
+    drawn = draw_queries(schema)
+    CORPUS.parent.mkdir(exist_ok=True)
+    CORPUS.write_text(json.dumps({"key": key, "documents": drawn}, indent=0) + "\n")
+    return drawn
+
+
+def draw_queries(schema) -> list[str]:
     drawn: list[str] = []
 
     # derandomised: the same draws every run (and on every worker), so a failure reproduces
@@ -313,6 +337,11 @@ def generated_queries(app, ids: dict[str, list[str]]) -> list[str]:
         drawn.append(print_ast(document))
 
     draw()
+    return drawn
+
+
+def generated_queries(app, ids: dict[str, list[str]]) -> list[str]:
+    drawn = drawn_queries(app.state.compiled_reads.schema)
     rng = random.Random(10)
     out: dict[str, None] = {}
     for text in drawn:
