@@ -202,6 +202,23 @@ def write_params() -> None:
     print(f"[project_seed] wrote {len(lines)} rows to {PARAMS_OUT}")
 
 
+# the origin the shared bench's browser-shaped runs send (ORIGIN=https://app.example): each
+# tenant allows it, as a customer's own frontend on that origin would be set up
+BROWSER_ORIGIN = "https://app.example"
+
+
+async def allow_browser_origin() -> None:
+    conn = await asyncpg.connect(OWNER_DSN)
+    try:
+        await conn.execute(
+            "UPDATE tenants SET cors_origins = array_append(cors_origins, $1) "
+            "WHERE NOT ($1 = ANY(cors_origins))",
+            BROWSER_ORIGIN,
+        )
+    finally:
+        await conn.close()
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--force", action="store_true")
@@ -212,6 +229,7 @@ async def main() -> None:
         print(f"[project_seed] {DB} already seeded ({TAG}); --force (or RESEED=1) reloads")
         # a seeded database still takes the migrations added since it was loaded
         print("[project_seed] " + cli("migrate"))
+    await allow_browser_origin()
     write_params()
 
 
