@@ -145,3 +145,33 @@ async def test_only_a_widget_key_is_read_from_the_url(api, client, new_tenant, o
         f"/graphql?key={t.token}", json=VIEWER, headers={"Origin": "https://app.shop.example"}
     )
     assert request.status_code == 403 and error_codes(request.json()) == ["ORIGIN_NOT_ALLOWED"]
+
+
+async def test_the_fast_lane_answers_an_allowed_origin_with_its_cors_headers(
+    app, api, client, new_tenant, owner_url
+):
+    """The lane's one entrance decides CORS by the same rules: an allowed origin is answered
+    by the lane with the headers the stack would add; a refused one never reaches it."""
+    t = await new_tenant("Lane")
+    await set_tenant_web(owner_url, str(t.tenant_id), [SHOP], None)
+    auth = {"Authorization": f"Bearer {t.token}"}
+    query = {"query": "query LaneCors { spaces(first: 1) { totalCount } }"}
+    lane = app.state.fast_lane
+    first = await client.post("/graphql", json=query, headers={**auth, "Origin": SHOP})
+    answered = lane.answered
+
+    again = await client.post("/graphql", json=query, headers={**auth, "Origin": SHOP})
+    assert lane.answered == answered + 1
+    assert again.status_code == 200 and again.json() == first.json()
+    assert again.headers["access-control-allow-origin"] == SHOP
+    assert (
+        again.headers["access-control-expose-headers"]
+        == first.headers["access-control-expose-headers"]
+    )
+    assert "Origin" in again.headers["vary"]
+
+    refused = await client.post("/graphql", json=query, headers={**auth, "Origin": EVIL})
+    assert lane.answered == answered + 1
+    assert refused.status_code == 403
+    assert error_codes(refused.json()) == ["ORIGIN_NOT_ALLOWED"]
+    _no_cors(refused)
