@@ -279,6 +279,12 @@ class Settings:
     redis_prefix: str = setting(
         "microspace:", "MICROSPACE_REDIS_PREFIX", "prefix of the keys written to Redis"
     )
+    metrics_token: str | None = setting(
+        None,
+        "MICROSPACE_METRICS_TOKEN",
+        "bearer token a scraper sends to `/metrics` (`Authorization: Bearer ...`); unset, "
+        "`/metrics` answers 403 in production mode and is open in development mode",
+    )
 
     def owner_url(self) -> URL:
         if not self.database_url:

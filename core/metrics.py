@@ -1,7 +1,8 @@
 """Prometheus metrics of one application instance (its own registry, so tests can build many).
 
 Labels stay bounded: the operation name is the client's, so only well-formed names are kept,
-up to MAX_OPERATIONS distinct ones; the rest count as `other`.
+and each tenant brings at most TENANT_OPERATIONS distinct ones (`OperationLabels`): a tenant
+that sends thousands of names sees its own later ones counted as `other`, never another's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import pool_waiting
 
-MAX_OPERATIONS = 200
+# distinct names one tenant (or all anonymous callers together) may make labels of
+TENANT_OPERATIONS = 50
+# every tenant's together: a backstop on the series count, reached only by many tenants
+MAX_OPERATIONS = 2000
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STATEMENT_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 100)
@@ -31,7 +35,7 @@ _statements: ContextVar[list[int] | None] = ContextVar("statements", default=Non
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._operations: set[str] = set()
+        self.operations = OperationLabels()
         # the labelled children per (operation, type, outcome): found once, not per request
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.requests = Counter(
@@ -77,17 +81,6 @@ class Metrics:
             registry=self.registry,
         )
 
-    def operation(self, name: str | None) -> str:
-        if not name:
-            return "anonymous"
-        if not NAME.match(name):
-            return "other"
-        if name not in self._operations:
-            if len(self._operations) >= MAX_OPERATIONS:
-                return "other"
-            self._operations.add(name)
-        return name
-
     @contextmanager
     def request(self) -> Iterator[Report]:
         """Measure one request; the caller reports (operation, type, outcome) when known."""
@@ -100,7 +93,8 @@ class Metrics:
         finally:
             _statements.reset(token)
             if not report.discarded:
-                labels = (self.operation(report.operation), report.kind, report.outcome)
+                operation = self.operations.label(report.operation, report.tenant)
+                labels = (operation, report.kind, report.outcome)
                 children = self._children.get(labels)
                 if children is None:
                     children = self._children[labels] = (
@@ -125,17 +119,54 @@ class Metrics:
         self.pool_waiting.set_function(lambda: float(pool_waiting(pool)))
 
 
+class OperationLabels:
+    """Operation names as labels, a share per tenant: a name becomes a label when a request
+    of a known tenant brings it, within that tenant's share and the overall backstop."""
+
+    def __init__(self, per_tenant: int = TENANT_OPERATIONS, total: int = MAX_OPERATIONS) -> None:
+        self.per_tenant = per_tenant
+        self.total = total
+        self._labels: set[str] = set()
+        self._by_tenant: dict[str, set[str]] = {}
+
+    def label(self, name: str | None, tenant: str | None) -> str:
+        """`name`, or `other` past its tenant's share. A request not attributed to a tenant
+        (`tenant` None) adds no label: it uses one some tenant brought, or `other`."""
+        if not name:
+            return "anonymous"
+        if not NAME.match(name):
+            return "other"
+        if tenant is None:
+            return name if name in self._labels else "other"
+        own = self._by_tenant.setdefault(tenant, set())
+        if name in own:
+            return name
+        if len(own) >= self.per_tenant:
+            return "other"
+        if name not in self._labels:
+            if len(self._labels) >= self.total:
+                return "other"
+            self._labels.add(name)
+        own.add(name)
+        return name
+
+
 class Report:
     """What a request turned out to be, told to `Metrics.request` when known."""
 
     def __init__(self) -> None:
         self.operation: str | None = None
+        # whose request: a tenant id, `anonymous` for callers without one, None when unknown
+        self.tenant: str | None = None
         self.kind = "unknown"
         self.outcome = "error"  # unless told otherwise: it raised
         self.discarded = False
 
-    def __call__(self, operation: str | None, kind: str, outcome: str) -> None:
+    def __call__(
+        self, operation: str | None, kind: str, outcome: str, tenant: str | None = None
+    ) -> None:
         self.operation, self.kind, self.outcome = operation, kind, outcome
+        self.tenant = tenant
 
     def discard(self) -> None:
         """Not counted here: the request is handed on and counted where it is answered."""

@@ -98,7 +98,7 @@ class GraphQLApp(StrawberryView):
         request = OutcomeRequest(scope, http.replay(body))
         with self.pipeline.state.metrics.request() as report:
             response = await self.handle(request)
-            report(*outcome_labels(request, response))
+            report(*outcome_labels(request, response), tenant=tenant_label(request))
         max_age = self.pipeline.state.settings.widget_cache_seconds
         response = persisted.http_cache(request, response, max_age)
         if http.wants_graphql_response(request.headers.get("accept")) and (
@@ -163,6 +163,13 @@ def outcome_labels(request: OutcomeRequest, response: Response) -> tuple[str | N
     else:
         result = "rejected" if status < 500 else "error"
     return name, kind, result
+
+
+def tenant_label(request: OutcomeRequest) -> str:
+    """Whose operation names a request may add to the metrics (core/metrics.py)."""
+    principal = getattr(getattr(request.state, "context", None), "principal", None)
+    tenant = getattr(principal, "tenant_id", None)
+    return str(tenant) if tenant is not None else "anonymous"
 
 
 def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None) -> Starlette:

@@ -213,6 +213,11 @@ def _skip_fails(report: Any) -> None:
     report.longrepr = f"skipped under CI (CI=true), where nothing may skip: {reason}"
 
 
+# the bearer token the tests' scrapes send to `/metrics` (as a production scraper must)
+METRICS_TOKEN = "test-only-metrics-token"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: URL) -> Settings:
     return replace(
@@ -222,6 +227,7 @@ def settings(database_url: URL) -> Settings:
         app_db_password="microspace_app",
         dev_mode=True,
         secret_key="test-only-secret-key",
+        metrics_token=METRICS_TOKEN,
         # every test's requests come from one process and one client address, so they would
         # all drain one anonymous bucket and fail by test order; the rate limit has its own
         # tests (tests/test_security.py) on an app with the production values

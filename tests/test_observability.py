@@ -25,10 +25,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.metrics import TENANT_OPERATIONS
 from microspace.app import create_app
 from microspace.web.logs import configure_structlog, formatter
 from privacy.links import sign_link
-from tests.conftest import error_codes
+from tests.conftest import METRICS_AUTH, error_codes
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -89,7 +90,7 @@ async def test_metrics_count_operations_outcomes_and_refusals(settings, new_tena
                 refused += r.status_code == 429
             assert refused > 0
             # when the metrics are scraped
-            scraped = await c.get("/metrics")
+            scraped = await c.get("/metrics", headers=METRICS_AUTH)
         assert scraped.status_code == 200
         got = samples(scraped.text)
     finally:
@@ -234,7 +235,7 @@ async def test_fast_lane_answers_carry_what_the_middleware_stack_adds(
     lane = app.state.fast_lane
     auth = {"Authorization": f"Bearer {tenant.token}"}
     few = (("operation", "Few"), ("outcome", "ok"), ("type", "query"))
-    counted = samples((await client.get("/metrics")).text).get(
+    counted = samples((await client.get("/metrics", headers=METRICS_AUTH)).text).get(
         ("microspace_graphql_requests_total", few), 0.0
     )
     plain = "req-" + uuid.uuid4().hex
@@ -259,7 +260,7 @@ async def test_fast_lane_answers_carry_what_the_middleware_stack_adds(
     unknown = f"query Once{uuid.uuid4().hex} {{ spaces {{ totalCount }} }}"  # not known yet
     other = await client.post("/graphql", json={"query": unknown}, headers=auth)
     assert other.status_code == 200 and sum(lane.misses.values()) == misses + 1
-    scraped = samples((await client.get("/metrics")).text)
+    scraped = samples((await client.get("/metrics", headers=METRICS_AUTH)).text)
     assert scraped[("microspace_graphql_requests_total", few)] == counted + 3
     lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
     access = [line for line in lines if line.get("logger") == "microspace.access"]
@@ -274,3 +275,52 @@ async def test_fast_lane_answers_carry_what_the_middleware_stack_adds(
     )
     assert foreign.status_code == 403 and error_codes(foreign.json()) == ["ORIGIN_NOT_ALLOWED"]
     assert lane.answered == answered
+
+
+async def test_metrics_answer_only_the_configured_token(settings, client):
+    # given the tests' app, configured with a metrics token
+    assert (await client.get("/metrics", headers=METRICS_AUTH)).status_code == 200
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic eDp4"}):
+        refused = await client.get("/metrics", headers=headers)
+        assert refused.status_code == 401, headers
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert error_codes(refused.json()) == ["UNAUTHENTICATED"]
+        assert "microspace_" not in refused.text
+    # and a production app without one: nobody scrapes it, and the answer says what to set
+    app = create_app(replace(settings, dev_mode=False, metrics_token=None))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
+            closed = await c.get("/metrics", headers=METRICS_AUTH)
+    finally:
+        await app.state.microspace.engine.dispose()
+    assert closed.status_code == 403
+    assert error_codes(closed.json()) == ["METRICS_TOKEN_NOT_SET"]
+    assert "MICROSPACE_METRICS_TOKEN" in closed.json()["errors"][0]["message"]
+
+
+async def test_one_tenant_cannot_blind_another_s_operation_labels(client, api, new_tenant):
+    noisy, quiet = await new_tenant(), await new_tenant()
+    run = uuid.uuid4().hex[:8]
+    # given a tenant that sends more operation names than its share
+    flood = [f"Flood{run}n{i}" for i in range(TENANT_OPERATIONS + 5)]
+    loud = api(noisy.token)
+    for name in flood:
+        assert "errors" not in await loud(f"query {name} {{ spaces {{ totalCount }} }}")
+    # when another tenant runs a named operation
+    named = f"Quiet{run}"
+    assert "errors" not in await api(quiet.token)(f"query {named} {{ spaces {{ totalCount }} }}")
+
+    # then the other tenant's operation has its label, and the noisy one's overflow is
+    # counted as `other`
+    scraped = samples((await client.get("/metrics", headers=METRICS_AUTH)).text)
+    labelled = {
+        dict(labels)["operation"]
+        for name, labels in scraped
+        if name == "microspace_graphql_requests_total"
+    }
+    assert named in labelled
+    assert [n for n in flood if n in labelled] == flood[:TENANT_OPERATIONS]
+    other = (("operation", "other"), ("outcome", "ok"), ("type", "query"))
+    assert scraped[("microspace_graphql_requests_total", other)] >= 5

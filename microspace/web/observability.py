@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
 import time
@@ -16,6 +17,9 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.auth import bearer_token
+from core.config import Settings
+from core.http import error_response
 from core.metrics import Metrics
 from microspace.web.state import AppState
 
@@ -78,11 +82,39 @@ def route_of(scope: Scope) -> str:
 
 
 def metrics_endpoint(state: AppState, metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(_: Request) -> Response:
+    async def endpoint(request: Request) -> Response:
+        refused = metrics_refusal(state.settings, request.headers.get("authorization"))
+        if refused is not None:
+            return refused
         await refresh_outbox(state, metrics)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return endpoint
+
+
+def metrics_refusal(settings: Settings, authorization: str | None) -> Response | None:
+    """Why a scrape is refused, or None. The series name operations, backlogs and pool
+    pressure: with `MICROSPACE_METRICS_TOKEN` only its bearer reads them; without it nobody
+    in production, anybody in development (the quick start has no token)."""
+    expected = settings.metrics_token
+    if expected:
+        given = bearer_token(authorization) or ""
+        if hmac.compare_digest(given.encode(), expected.encode()):
+            return None
+        return error_response(
+            401,
+            "UNAUTHENTICATED",
+            "Send the metrics token (MICROSPACE_METRICS_TOKEN) as `Authorization: Bearer ...`.",
+            {"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    if settings.dev_mode:
+        return None
+    return error_response(
+        403,
+        "METRICS_TOKEN_NOT_SET",
+        "Metrics are off in production until MICROSPACE_METRICS_TOKEN is set; the scraper "
+        "then sends it as `Authorization: Bearer ...`.",
+    )
 
 
 async def refresh_outbox(state: AppState, metrics: Metrics) -> None:
