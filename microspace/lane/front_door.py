@@ -1,16 +1,18 @@
-"""The front door: a `POST /graphql` that the fast lane answers, answered before the
+"""The front door: a `/graphql` request that the fast lane answers, answered before the
 middleware stack.
 
 For a request the fast lane answers (microspace/lane/lane.py), the stack only adds headers
-and a log line, yet its five layers cost about as much CPU as the lane's own checks. What
-the stack adds to such an answer is added here the same way: the request id
-(`X-Request-ID`, honoured when it is a plain token), `Vary: Origin`, the GraphQL response
-media type when asked for, the request metrics and the access line.
+and a log line, yet its layers cost about as much CPU as the lane's own checks. What the
+stack adds to such an answer is added here the same way: the request id (`X-Request-ID`,
+honoured when it is a plain token), the CORS headers and `Vary: Origin`, the GraphQL
+response media type when asked for, the request metrics and the access line.
 
-This is the lane's one entrance. A request with an `Origin` header is decided here by the
-same CORS rules as the stack's (microspace/web/cors.py), and the verdict rides along to the
-stack when the lane does not answer. Everything else goes through the whole stack
-untouched: another path or method, a refused origin or a preflight, one without a
+This is the lane's one entrance, for POSTs and for GETs with a query text. A browser's
+request (with another `Origin`) takes the lane too: its statement checks the origin against
+the credential's allow-list, the one the CORS middleware reads (microspace/web/cors.py), and
+when the credential does not allow it the lane declines and the stack refuses it as always.
+A preflight is answered here by the CORS middleware's own rules. Everything else goes
+through the whole stack untouched: another path or method, a POST without a
 `Content-Length` within the body limit, and any request the lane declines, whose body is
 replayed.
 """
@@ -28,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core import http
 from core.http import Refusal
 from microspace.lane.lane import FastLane
-from microspace.web.cors import SAME_ORIGIN, VERDICT, Cors
+from microspace.web.cors import Cors
 from microspace.web.cors import headers_for as cors_headers
 from microspace.web.observability import access, is_safe_id
 from microspace.web.state import AppState
@@ -44,70 +46,107 @@ class FrontDoor:
         self.cors = Cors(app, state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["path"] != PATH
-            or scope["method"] != "POST"
-            or not self.lane.open
-        ):
+        if scope["type"] != "http" or scope["path"] != PATH or not self.lane.open:
             await self.app(scope, receive, send)
             return
+        method = scope["method"]
         headers = Headers(scope=scope)
+        if method == "OPTIONS" and "origin" in headers:
+            await self._preflight(scope, receive, send, headers)
+        elif method == "POST":
+            await self._post(scope, receive, send, headers)
+        elif method == "GET" and b"query=" in scope.get("query_string", b""):
+            await self._answer(scope, receive, send, headers, b"")
+        else:
+            await self.app(scope, receive, send)
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
         limit = self.state.settings.max_body_bytes
         declared = headers.get("content-length")
         if not (declared and declared.isdigit() and int(declared) <= limit):
             await self.app(scope, receive, send)
             return
-        verdict = SAME_ORIGIN
-        if "origin" in headers:
-            try:
-                decided = await self.cors.decide(scope, headers)
-            except Exception:  # noqa: BLE001 (an outage: the stack answers it as it answers all)
-                await self.app(scope, receive, send)
-                return
-            if isinstance(decided, Response):
-                scope[VERDICT] = decided
-                await self.app(scope, receive, send)
-                return
-            verdict = decided
-        started = time.perf_counter()
         try:
             body = await http.read_body(scope, receive, limit)
         except Refusal:  # a body longer than declared: the endpoint reports it
-            scope[VERDICT] = verdict
             await self.app(scope, receive, send)
             return
+        await self._answer(scope, http.replay(body), send, headers, body)
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, body: bytes
+    ) -> None:
+        """The lane's answer, with what the stack would add; or the whole stack's, the body
+        replayed. A cross-origin request's origin is checked by the lane's own statement
+        against the credential's allow-list; when the credential does not allow it, the lane
+        declines and the stack refuses the origin as it always does."""
+        started = time.perf_counter()
+        origin = self.cors.cross_origin(scope, headers)
         incoming = headers.get("x-request-id")
         request_id = incoming if incoming and is_safe_id(incoming) else uuid.uuid4().hex
         client = scope["client"][0] if scope.get("client") else "unknown"
         metrics = self.state.metrics
         with metrics.request() as report:
-            reply = await self.lane.answer(headers, body, client, request_id)
+            if scope["method"] == "GET":
+                query_string = scope.get("query_string", b"")
+                reply = await self.lane.answer_get(
+                    headers, query_string, client, request_id, origin
+                )
+            else:
+                reply = await self.lane.answer(headers, body, client, request_id, origin)
             if reply is None:
                 report.discard()  # the whole way counts this request
             else:
                 report(*reply.labels())
         if reply is None:
-            scope[VERDICT] = verdict
-            await self.app(scope, http.replay(body), send)
+            await self.app(scope, receive, send)
             return
         response = reply.response
-        status = response.status_code
         raw = response.raw_headers
         if http.wants_graphql_response(headers.get("accept")):
             raw = [
                 (k, http.GRAPHQL_RESPONSE.encode()) if k == b"content-type" else (k, v)
                 for k, v in raw
             ]
-        raw.extend(cors_headers(verdict.origin))
+        raw.extend(cors_headers(origin))
+        await self._send(scope, send, response.status_code, raw, response.body, request_id, started)
+
+    async def _preflight(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers
+    ) -> None:
+        """A preflight, answered here by the CORS middleware's own rules (a credential-less
+        decision on the widget key in the URL, or on any allowed origin)."""
+        started = time.perf_counter()
+        try:
+            decided = await self.cors.decide(scope, headers)
+        except Exception:  # noqa: BLE001 (an outage: the stack answers it as it answers all)
+            decided = None
+        if not isinstance(decided, Response):  # same origin, or the outage's answer
+            await self.app(scope, receive, send)
+            return
+        incoming = headers.get("x-request-id")
+        request_id = incoming if incoming and is_safe_id(incoming) else uuid.uuid4().hex
+        raw = decided.raw_headers
+        await self._send(scope, send, decided.status_code, raw, decided.body, request_id, started)
+
+    async def _send(
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        raw: list[tuple[bytes, bytes]],
+        body: bytes | memoryview,
+        request_id: str,
+        started: float,
+    ) -> None:
         raw.append((b"x-request-id", request_id.encode()))
         await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": response.body})
+        await send({"type": "http.response.body", "body": body})
         correlation_id.set(request_id)
         access.info(
             "request",
             request_id=request_id,
-            method="POST",
+            method=scope["method"],
             route=PATH,
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),

@@ -30,15 +30,17 @@ the whole way would, or not at all), read best in one place.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import orjson
 from graphql import DocumentNode, OperationDefinitionNode
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 
 from compiler import CompiledReads
@@ -60,6 +62,7 @@ from policies.authz import Authorizer
 from schema.build import redaction_report
 
 MAX_COSTS = 4096
+log = logging.getLogger("microspace")
 
 
 @dataclass(frozen=True)
@@ -86,16 +89,42 @@ def _body(raw: bytes) -> _Body | None:
     return _Body(query, name, variables)
 
 
+def _get_body(query_string: bytes) -> _Body | None:
+    """The operation of a GET with a query text, parsed as the whole way parses it
+    (`core.http.parse_get`, the last of repeated parameters), or None for anything else:
+    a document by hash, a widget key in the URL, a parameter that does not parse."""
+    params = dict(QueryParams(query_string).items())
+    if "extensions" in params or "key" in params or not params.get("query"):
+        return None
+    try:
+        data = http.parse_get(params)
+    except Refusal:
+        return None
+    if not isinstance(data.query, str) or data.extensions:
+        return None
+    return _Body(data.query, data.operation_name, data.variables)
+
+
+@dataclass(frozen=True)
+class _Request:
+    headers: Headers
+    client: str
+    request_id: str
+    origin: str | None  # a cross-origin request's Origin, which the credential must allow
+    get: bool
+
+
 @dataclass(frozen=True)
 class Reply:
     response: Response
     operation: str | None  # the operation's name, for the request metrics
     kind: str  # "query" or "mutation"
+    personal: bool = False  # the answer discloses personal data (audited)
+    outcome: str = "ok"  # as the whole way names it (microspace/app.py outcome_labels)
 
     def labels(self) -> tuple[str | None, str, str]:
         """(operation, type, outcome) for the request metrics."""
-        ok = self.response.status_code == 200
-        return self.operation, self.kind, "ok" if ok else "unavailable"
+        return self.operation, self.kind, self.outcome
 
 
 @dataclass(frozen=True)
@@ -108,6 +137,13 @@ class Statement:
     # itself (migration 0013): a read that writes nothing, or a write that checks its
     # principal and commits by itself
     alone: bool = False
+    # a cross-origin request's Origin, which the credential must allow (`_credential`)
+    origin: str | None = None
+
+    def arguments(self, digest: bytes) -> list[Any]:
+        """The statement's parameters: its values, the credential's hash, the origin."""
+        tail = [digest] if self.origin is None else [digest, self.origin]
+        return [*self.values, *tail]
 
 
 def _name(document: DocumentNode, body: _Body) -> str | None:
@@ -125,19 +161,33 @@ def _audited(plan: Plan) -> bool:
 AUTH_COLUMNS = "a.token_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, a.contact_id"
 
 
-def _auth_sql(plan: Plan, position: int) -> str:
+def _credential(position: int, origin: str | None) -> str:
+    """Where the credential's hash goes in a statement. For a cross-origin request (its
+    Origin is the next parameter) the hash only when the credential allows that origin, by
+    the allow-list the CORS middleware reads (`app_cors_origins`), else NULL: no token
+    matches, nothing is read or written, and the whole way refuses the origin."""
+    if origin is None:
+        return f"${position}"
+    return (
+        f"(CASE WHEN ${position + 1}::text = ANY(app_cors_origins(${position})) "
+        f"THEN ${position} END)"
+    )
+
+
+def _auth_sql(plan: Plan, position: int, origin: str | None) -> str:
     """The plan's statement with the credential checked in it: one row per match. A plan
     that discloses personal data also vouches for the principal its audit entry names (in
     the transaction the lane scoped); any other scopes itself (migration 0013): the plan
     depends on the scope's row and cannot be flattened into the join (OFFSET 0), so none of
     it runs before the tenant is set."""
+    hashed = _credential(position, origin)
     if _audited(plan):
         return (
-            f"SELECT {AUTH_COLUMNS}, q.* FROM app_authenticate(${position}) AS a, "
+            f"SELECT {AUTH_COLUMNS}, q.* FROM app_authenticate({hashed}) AS a, "
             f"LATERAL ({plan.sql}) AS q"
         )
     return (
-        f"SELECT {AUTH_COLUMNS}, q.* FROM app_lane_scope($1, ${position}) AS a "
+        f"SELECT {AUTH_COLUMNS}, q.* FROM app_lane_scope($1, {hashed}) AS a "
         f"CROSS JOIN LATERAL (SELECT * FROM ({plan.sql}) AS p "
         "WHERE a.token_id IS NOT NULL OFFSET 0) AS q"
     )
@@ -205,15 +255,42 @@ class FastLane:
         return self.enabled and self.reads.enabled
 
     async def answer(
-        self, headers: Headers, raw: bytes, client: str, request_id: str
+        self,
+        headers: Headers,
+        raw: bytes,
+        client: str,
+        request_id: str,
+        origin: str | None = None,
     ) -> Reply | None:
         """The answer to a POST, or None: the whole way answers (nothing was taken or
-        written)."""
+        written). `origin`: a cross-origin request's Origin, which the credential must
+        allow (microspace/web/cors.py)."""
         if not self.open:
             return None
         if http.media_type(headers.get("content-type")) != "application/json":
             return None
-        token = bearer_token(headers.get("authorization"))
+        request = _Request(headers, client, request_id, origin, get=False)
+        return await self._operation(request, lambda: _body(raw))
+
+    async def answer_get(
+        self,
+        headers: Headers,
+        query_string: bytes,
+        client: str,
+        request_id: str,
+        origin: str | None = None,
+    ) -> Reply | None:
+        """The answer to a GET with a query text, as `answer` answers a POST; a mutation
+        over GET, like anything else the lane does not know, goes the whole way."""
+        if not (self.open and self.state.settings.allow_get_queries):
+            return None
+        request = _Request(headers, client, request_id, origin, get=True)
+        return await self._operation(request, lambda: _get_body(query_string))
+
+    async def _operation(
+        self, request: _Request, parse: Callable[[], _Body | None]
+    ) -> Reply | None:
+        token = bearer_token(request.headers.get("authorization"))
         if not token or len(token) > 200:
             return None
         digest = hash_token(token)
@@ -225,7 +302,7 @@ class FastLane:
         if not self.state.tenant_policies.is_current(tenant, principal.policy_version):
             self._miss("policies changed")
             return None
-        body = _body(raw)
+        body = parse()
         if body is None:
             self._miss("not a plain operation")
             return None
@@ -241,19 +318,24 @@ class FastLane:
             self._miss("limits")
             return None
         authz = Authorizer(self.state.enforcer, principal, self.state.tenant_policies)
+        origin = request.origin
         write = self.reads.prepare_write(
             document, body.query, body.operation_name, body.variables, principal, authz
         )
         if write is not None:
+            if request.get:
+                self._miss("mutation over GET")
+                return None
             writing, values = write
             values = [*values, _principal_json(principal)]
-            sql = writing.sql.format(who=f"${len(values)}", auth=f"${len(values) + 1}")
+            auth = _credential(len(values) + 1, origin)
+            sql = writing.sql.format(who=f"${len(values)}", auth=auth)
             # it writes only for this principal (compiler/writes.py): it commits by itself
-            statement = Statement(sql, values, None, writing.key, alone=True)
-            response = await self._run(
-                headers, client, request_id, principal, digest, statement, cost
-            )
-            return None if response is None else Reply(response, _name(document, body), "mutation")
+            statement = Statement(sql, values, None, writing.key, alone=True, origin=origin)
+            done = await self._run(request, principal, digest, statement, cost)
+            if done is None:
+                return None
+            return Reply(done[0], _name(document, body), "mutation", outcome=done[2])
         prepared = self.reads.prepare(
             document,
             body.query,
@@ -268,10 +350,12 @@ class FastLane:
             return None
         values = prepared.values
         plan = prepared.plan
-        sql = _auth_sql(plan, len(values) + 1)
-        statement = Statement(sql, values, plan, None, alone=not _audited(plan))
-        response = await self._run(headers, client, request_id, principal, digest, statement, cost)
-        return None if response is None else Reply(response, _name(document, body), "query")
+        sql = _auth_sql(plan, len(values) + 1, origin)
+        statement = Statement(sql, values, plan, None, alone=not _audited(plan), origin=origin)
+        done = await self._run(request, principal, digest, statement, cost)
+        if done is None:
+            return None
+        return Reply(done[0], _name(document, body), "query", personal=done[1], outcome=done[2])
 
     def _miss(self, why: str) -> None:
         self.misses[why] += 1
@@ -298,14 +382,14 @@ class FastLane:
 
     async def _run(
         self,
-        headers: Headers,
-        client: str,
-        request_id: str,
+        request: _Request,
         principal: Principal,
         digest: bytes,
         statement: Statement,
         cost: int,
-    ) -> Response | None:
+    ) -> tuple[Response, bool, str] | None:
+        """The response, whether it discloses personal data and its outcome for the
+        metrics, or None: the whole way answers."""
         pipeline = self.pipeline
         settings = self.state.settings
         loop = asyncio.get_running_loop()
@@ -324,12 +408,24 @@ class FastLane:
                         self._miss("rate limited")
                         return None
                 async with pipeline.gate:
-                    answer = await self._statements(request_id, principal, digest, statement)
+                    answer = await self._statements(
+                        request.request_id, principal, digest, statement
+                    )
         except Refusal as refusal:
-            return refusal.response()
+            refused = refusal.response()
+            status = refused.status_code
+            outcome = (
+                "rate_limited" if status == 429 else "unavailable" if status >= 500 else "rejected"
+            )
+            return refused, False, outcome
         except TimeoutError:
-            return pipeline.timed_out()
-        except Exception:  # noqa: BLE001 - a lost connection: the whole way answers (503)
+            return pipeline.timed_out(), False, "timeout"
+        except Exception as exc:  # noqa: BLE001 - e.g. a lost connection: the whole way answers
+            log.warning(
+                "fast lane: %s in request %s; the whole way answers it",
+                type(exc).__name__,
+                request.request_id,
+            )
             self._miss("connection")
             await self._give_back(principal, decision, cost)
             return None
@@ -337,7 +433,7 @@ class FastLane:
             self._miss("answer")
             await self._give_back(principal, decision, cost)
             return None
-        data, redactions = answer
+        data, redactions, personal = answer
         out: dict[str, Any] = {"data": data}
         if redactions:
             out["extensions"] = {"redactions": redaction_report(redactions)}
@@ -349,7 +445,7 @@ class FastLane:
         self.answered += 1
         if statement.plan is not None:
             self.reads.compiled += 1
-        return response
+        return response, personal, "ok"
 
     async def _give_back(self, principal: Principal, decision: Decision | None, cost: int) -> None:
         """The points a request took here, back to its bucket: the whole way answers it and
@@ -363,7 +459,8 @@ class FastLane:
 
     async def _statements(
         self, request_id: str, principal: Principal, digest: bytes, statement: Statement
-    ) -> tuple[dict[str, Any], list[Any]] | None:
+    ) -> tuple[dict[str, Any], list[Any], bool] | None:
+        """(data, redactions, whether personal data was disclosed), or None."""
         async with self.connections.connection() as conn:
             if statement.alone:
                 return await self._alone(conn, request_id, principal, digest, statement)
@@ -371,7 +468,7 @@ class FastLane:
             tenant = uuid.UUID(str(principal.tenant_id))
             await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)")
             try:
-                rows = await conn.fetch(statement.sql, *statement.values, digest)
+                rows = await conn.fetch(statement.sql, *statement.arguments(digest))
                 done = self._answer(request_id, principal, digest, statement, rows)
                 if done is not None and done[2] is not None:
                     await done[2].flush_raw(conn)
@@ -381,7 +478,7 @@ class FastLane:
             count_statements(5 if done is not None and done[2] is not None else 4)
         if done is None:
             return None
-        return done[0], done[1]
+        return done[0], done[1], done[2] is not None
 
     async def _alone(
         self,
@@ -390,20 +487,20 @@ class FastLane:
         principal: Principal,
         digest: bytes,
         statement: Statement,
-    ) -> tuple[dict[str, Any], list[Any]] | None:
+    ) -> tuple[dict[str, Any], list[Any], bool] | None:
         """One statement in its own implicit transaction, one round trip instead of four: a
         read that writes nothing, or a write that is whole in its statement (it checks the
         principal itself and commits by itself). The statement sets the tenant for its own
         transaction (migration 0013), so the connection goes back as it came."""
         count_statements(1)
         try:
-            rows = await conn.fetch(statement.sql, *statement.values, digest)
+            rows = await conn.fetch(statement.sql, *statement.arguments(digest))
         except asyncpg.PostgresError:
             return None  # the whole way answers, and reports the error as it does
         done = self._answer(request_id, principal, digest, statement, rows)
         if done is None or done[2] is not None:
             return None  # an audit entry needs the transaction of the other way
-        return done[0], done[1]
+        return done[0], done[1], False
 
     def _answer(
         self,

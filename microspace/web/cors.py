@@ -39,9 +39,6 @@ ALLOW_HEADERS = ("authorization", "content-type", "accept")
 EXPOSE_HEADERS = "ETag, X-Request-ID, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
 PREFLIGHT_MAX_AGE = "600"
 
-# a verdict the front door took already (microspace/lane/front_door.py), not taken twice
-VERDICT = "microspace.cors_verdict"
-
 ORIGINS_OF = text("SELECT app_cors_origins(:hash)")
 ORIGIN_KNOWN = text("SELECT app_origin_known(:origin)")
 
@@ -76,7 +73,7 @@ class Cors:
             return
         headers = Headers(scope=scope)
         try:
-            verdict = scope.pop(VERDICT, None) or await self.decide(scope, headers)
+            verdict = await self.decide(scope, headers)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -87,12 +84,20 @@ class Cors:
             return
         await self.app(scope, receive, self.with_headers(send, verdict.origin))
 
+    def cross_origin(self, scope: Scope, headers: Headers) -> str | None:
+        """The request's `Origin` when it is another origin than the API's own, so that its
+        credential must allow it; None for same-origin and origin-less requests."""
+        origin = headers.get("origin")
+        if origin is None:
+            return None
+        public = _origin_of(self.state.settings.public_url)
+        return None if _same_origin(scope, headers, origin, public) else origin
+
     async def decide(self, scope: Scope, headers: Headers) -> Allowed | Response:
         """Allowed (with the origin to echo, or None for same-origin and origin-less
         requests), or the answer that ends the request here: a preflight's or a refusal."""
-        origin = headers.get("origin")
-        public = _origin_of(self.state.settings.public_url)
-        if origin is None or _same_origin(scope, headers, origin, public):
+        origin = self.cross_origin(scope, headers)
+        if origin is None:
             return SAME_ORIGIN
         params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         key = (params.get("key") or [None])[0]
