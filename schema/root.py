@@ -65,8 +65,8 @@ from schema.webhooks import (
 @strawberry.type
 class Query:
     viewer: Viewer = strawberry.field(resolver=viewer.get_viewer, extensions=[Authenticated()])
-    # single-object lookups are nullable (Relay): a missing object is null plus NOT_FOUND at
-    # its path, and sibling fields survive
+    # every lookup by ID is nullable (Relay): a missing object is null plus NOT_FOUND (or
+    # INVALID_ID) at its path, and sibling fields survive; tests/test_lookups.py holds it
     # node() applies the read check of the type the ID names (see resolvers/node.py)
     node: Node | None = strawberry.field(resolver=node.get_node, extensions=[Authenticated()])
     nodes: list[Node | None] = strawberry.field(resolver=get_nodes, extensions=[Authenticated()])
@@ -102,7 +102,7 @@ class Query:
         resolver=policies.list_policy_rules, extensions=[Can("Policy", "manage")]
     )
     # counts suppressed below k contacts unless the caller may read_individual Analytics
-    space_analytics: SpaceAnalytics = strawberry.field(
+    space_analytics: SpaceAnalytics | None = strawberry.field(
         resolver=usage.get_space_analytics, extensions=[Can("Analytics", "read")]
     )
     # a member's own data (docs/privacy.md "Members"): Profile is every role's own record
@@ -122,13 +122,13 @@ class Query:
         resolver=members.get_tenant_profile, extensions=[Can("TenantProfile", "read")]
     )
     # partners (issue 11): keys for owners and admins; webhooks also for webhooks:manage keys
-    api_key: ApiKey = strawberry.field(
+    api_key: ApiKey | None = strawberry.field(
         resolver=api_keys.get_api_key, extensions=[Can("ApiKey", "read")]
     )
     api_keys: Connection[ApiKey] = strawberry.field(
         resolver=api_keys.list_api_keys, extensions=[Can("ApiKey", "read")]
     )
-    webhook_subscription: WebhookSubscription = strawberry.field(
+    webhook_subscription: WebhookSubscription | None = strawberry.field(
         resolver=webhooks.get_webhook_subscription, extensions=[Can("WebhookSubscription", "read")]
     )
     webhook_subscriptions: Connection[WebhookSubscription] = strawberry.field(
