@@ -324,3 +324,27 @@ async def test_one_tenant_cannot_blind_another_s_operation_labels(client, api, n
     assert [n for n in flood if n in labelled] == flood[:TENANT_OPERATIONS]
     other = (("operation", "other"), ("outcome", "ok"), ("type", "query"))
     assert scraped[("microspace_graphql_requests_total", other)] >= 5
+
+
+async def test_metrics_show_what_the_fast_lane_answered_and_missed(app, client, new_tenant):
+    tenant = await new_tenant()
+    auth = {"Authorization": f"Bearer {tenant.token}"}
+
+    def lane_series(text: str) -> tuple[float, float, float]:
+        scraped = samples(text)
+        answered = scraped.get(("microspace_fast_lane_answered_total", ()), 0.0)
+        unknown = (("cause", "document not known yet"),)
+        missed = scraped.get(("microspace_fast_lane_missed_total", unknown), 0.0)
+        compiled = scraped.get(("microspace_compiled_reads_total", ()), 0.0)
+        return answered, missed, compiled
+
+    await client.post("/graphql", json={"query": SPACES}, headers=auth)  # the token, learned
+    before = lane_series((await client.get("/metrics", headers=METRICS_AUTH)).text)
+    fresh = f"query Fresh{uuid.uuid4().hex[:8]} {{ spaces {{ totalCount }} }}"
+    await client.post("/graphql", json={"query": fresh}, headers=auth)  # missed: not known yet
+    await client.post("/graphql", json={"query": fresh}, headers=auth)  # answered
+    after = lane_series((await client.get("/metrics", headers=METRICS_AUTH)).text)
+
+    assert after[0] == before[0] + 1
+    assert after[1] == before[1] + 1
+    assert after[2] == before[2] + 2  # both answered by the compiled statement, one on the lane

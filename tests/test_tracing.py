@@ -63,6 +63,7 @@ async def test_spans_reach_the_configured_collector(settings, new_tenant):
             transport=httpx.ASGITransport(app=app), base_url="http://t"
         ) as c:
             secret = "variable-value-never-traced"
+            auth = {"Authorization": f"Bearer {tenant.token}"}
             r = await c.post(
                 "/graphql",
                 json={
@@ -70,9 +71,16 @@ async def test_spans_reach_the_configured_collector(settings, new_tenant):
                     'b: contacts(search: "literal-value-never-traced") { totalCount } }',
                     "variables": {"s": secret},
                 },
-                headers={"Authorization": f"Bearer {tenant.token}"},
+                headers=auth,
             )
             assert r.status_code == 200 and "errors" not in r.json(), r.text
+            # the same again, answered by the fast lane: its statement is traced too
+            lane = app.state.fast_lane
+            answered = lane.answered
+            known = "query Known { spaces(first: 1) { totalCount } }"
+            for _ in range(2):
+                await c.post("/graphql", json={"query": known}, headers=auth)
+            assert lane.answered == answered + 1
         tracing.tracer_provider(traced).force_flush()
     finally:
         await app.state.microspace.engine.dispose()
@@ -81,6 +89,7 @@ async def test_spans_reach_the_configured_collector(settings, new_tenant):
         server.server_close()
 
     names: set[str] = set()
+    statements: list[str] = []
     for path, body in received:
         assert path == "/v1/traces"
         assert secret.encode() not in body
@@ -89,6 +98,13 @@ async def test_spans_reach_the_configured_collector(settings, new_tenant):
         for resource in request.resource_spans:
             for scope in resource.scope_spans:
                 names.update(span.name for span in scope.spans)
+                statements += [
+                    a.value.string_value
+                    for span in scope.spans
+                    for a in span.attributes
+                    if a.key == "db.statement"
+                ]
     assert any(n.startswith("POST /graphql") for n in names), names
     assert any("GraphQL" in n or "Traced" in n for n in names), names
     assert any(n.split()[0] in ("SELECT", "select") or "SELECT" in n for n in names), names
+    assert any("app_lane_scope" in sql for sql in statements), "the lane's statement"

@@ -30,16 +30,18 @@ the whole way would, or not at all), read best in one place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import orjson
 from graphql import DocumentNode, OperationDefinitionNode
+from prometheus_client.core import CounterMetricFamily
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 
@@ -57,6 +59,7 @@ from core.metrics import count_statements
 from core.ratelimit import Decision, TokenBuckets
 from core.ratelimit import headers as rate_headers
 from microspace.lane.connections import RawConnections
+from microspace.web import tracing
 from microspace.web.pipeline import Pipeline
 from policies.authz import Authorizer
 from schema.build import redaction_report
@@ -249,6 +252,10 @@ class FastLane:
         self._costs: dict[tuple[Any, ...], tuple[int, int]] = {}
         self.answered = 0  # requests answered here (tests, metrics)
         self.misses: Counter[str] = Counter()  # why the whole way answered, by first cause
+        self.state.metrics.registry.register(LaneMetrics(self))
+        # the lane's statements, traced like the whole way's (SQLAlchemy's instrumentation)
+        provider = tracing.tracer_provider(settings)
+        self.tracer = None if provider is None else provider.get_tracer("microspace.lane")
 
     @property
     def open(self) -> bool:
@@ -468,7 +475,8 @@ class FastLane:
             tenant = uuid.UUID(str(principal.tenant_id))
             await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)")
             try:
-                rows = await conn.fetch(statement.sql, *statement.arguments(digest))
+                with self._span(statement.sql):
+                    rows = await conn.fetch(statement.sql, *statement.arguments(digest))
                 done = self._answer(request_id, principal, digest, statement, rows)
                 if done is not None and done[2] is not None:
                     await done[2].flush_raw(conn)
@@ -494,13 +502,22 @@ class FastLane:
         transaction (migration 0013), so the connection goes back as it came."""
         count_statements(1)
         try:
-            rows = await conn.fetch(statement.sql, *statement.arguments(digest))
+            with self._span(statement.sql):
+                rows = await conn.fetch(statement.sql, *statement.arguments(digest))
         except asyncpg.PostgresError:
             return None  # the whole way answers, and reports the error as it does
         done = self._answer(request_id, principal, digest, statement, rows)
         if done is None or done[2] is not None:
             return None  # an audit entry needs the transaction of the other way
         return done[0], done[1], False
+
+    def _span(self, sql: str) -> contextlib.AbstractContextManager[Any]:
+        if self.tracer is None:
+            return contextlib.nullcontext()
+        attributes = {"db.system": "postgresql", "db.statement": sql}
+        span: contextlib.AbstractContextManager[Any]
+        span = self.tracer.start_as_current_span("SELECT", attributes=attributes)
+        return span
 
     def _answer(
         self,
@@ -533,3 +550,32 @@ class FastLane:
             for subject, field in answer.reads:
                 audit.read(subject, field)
         return answer.data, answer.redactions, audit
+
+
+class LaneMetrics:
+    """The lane's counters in /metrics, read at scrape time: what it answered, why it
+    handed requests to the whole way, and what the compiled read path answered in all
+    (its share of queries: against `microspace_graphql_requests_total{type="query"}`)."""
+
+    def __init__(self, lane: FastLane) -> None:
+        self.lane = lane
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        lane = self.lane
+        answered = CounterMetricFamily(
+            "microspace_fast_lane_answered", "Requests the fast lane answered."
+        )
+        answered.add_metric([], lane.answered)
+        missed = CounterMetricFamily(
+            "microspace_fast_lane_missed",
+            "Requests the fast lane handed to the whole way, by first cause.",
+            labels=["cause"],
+        )
+        for cause, count in sorted(lane.misses.items()):
+            missed.add_metric([cause], count)
+        compiled = CounterMetricFamily(
+            "microspace_compiled_reads",
+            "Queries answered by one compiled SQL statement (fast lane included).",
+        )
+        compiled.add_metric([], lane.reads.compiled)
+        yield from (answered, missed, compiled)
