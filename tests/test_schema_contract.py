@@ -3,8 +3,10 @@
 Invariants guarded here:
 - `schema.graphql` is exactly what `microspace schema` prints (a change to the API surface
   updates the file in the same commit);
-- the breaking-change check passes without a tag, fails on a breaking change since the last
-  tag, and passes again when the commit message carries a `Breaking-Change:` reason;
+- the breaking-change check compares with the schema before the change (the merge base with
+  main on a branch, the previous commit on main), refuses a break unless an entry added to
+  CHANGELOG.md's breaking changes names it, lets a later unrelated commit pass, passes with a
+  message where there is no earlier commit (a shallow clone), and runs in `.ci/run`;
 - every personal-data field names its category in introspection and in the SDL.
 """
 
@@ -36,12 +38,14 @@ def test_committed_schema_matches_the_printed_one(capsys) -> None:
     )
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
         ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e", *args],
         check=True,
         capture_output=True,
+        text=True,
     )
+    return done.stdout
 
 
 def _check(repo: Path) -> subprocess.CompletedProcess[str]:
@@ -53,34 +57,109 @@ def _check(repo: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _commit(repo: Path, sdl: str, message: str) -> None:
-    (repo / "schema.graphql").write_text(sdl)
-    _git(repo, "add", "schema.graphql")
-    _git(repo, "commit", "-q", "-m", message)
+def _commit(repo: Path, message: str, **files: str) -> None:
+    for name, text in files.items():
+        (repo / name).write_text(text)
+        _git(repo, "add", name)
+    _git(repo, "commit", "-q", "--allow-empty", "-m", message)
 
 
-def test_breaking_change_check_against_the_last_tag(tmp_path: Path) -> None:
-    # given a repository with no tag
-    _git(tmp_path, "init", "-q")
-    _commit(tmp_path, V1, "v1")
-    first = _check(tmp_path)
-    assert first.returncode == 0 and "no tagged version" in first.stdout
-    # when a field is added after a tag: not breaking
-    _git(tmp_path, "tag", "v1.0.0")
-    _commit(tmp_path, ADDED, "add slug")
-    assert _check(tmp_path).returncode == 0
-    # when a field is removed without a reason: refused, naming the change
-    _commit(tmp_path, REMOVED, "drop title")
-    refused = _check(tmp_path)
+def _repo(path: Path) -> Path:
+    path.mkdir(exist_ok=True)
+    _git(path, "init", "-q", "-b", "main")
+    _commit(path, "v1", **{"schema.graphql": V1, "CHANGELOG.md": CHANGELOG})
+    return path
+
+
+CHANGELOG = "# Changelog\n\n## Unreleased\n\n### Breaking changes\n\n### Added\n"
+
+
+def _entry(line: str, section: str = "### Breaking changes") -> str:
+    return CHANGELOG.replace(f"{section}\n", f"{section}\n{line}\n")
+
+
+def test_breaking_change_check_on_main(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    first = _check(repo)
+    assert first.returncode == 0 and "no earlier commit" in first.stdout, first.stdout
+    # when a field is added: not breaking
+    _commit(repo, "add slug", **{"schema.graphql": ADDED})
+    assert _check(repo).returncode == 0
+    # when a field is removed without an entry: refused, naming the change
+    _commit(repo, "drop title", **{"schema.graphql": REMOVED})
+    refused = _check(repo)
     assert refused.returncode == 1, refused.stdout
-    assert "FIELD_REMOVED" in refused.stdout and "Space.title" in refused.stdout
-    # then a stated reason in the commit message lets it pass
-    _commit(tmp_path, REMOVED + "\n", "drop title\n\nBreaking-Change: title moved to slug")
-    assert _check(tmp_path).returncode == 0
+    assert "FIELD_REMOVED Space.title" in refused.stdout and "CHANGELOG.md" in refused.stdout
+    # nor with an entry outside the breaking changes, nor one naming another field, nor
+    # with the old reason in the commit message
+    for changelog in (_entry("- `Space.title` removed.", "### Added"), _entry("- `Space.tit`")):
+        _git(repo, "reset", "-q", "--hard", "HEAD~1")
+        _commit(repo, "drop title", **{"schema.graphql": REMOVED, "CHANGELOG.md": changelog})
+        assert _check(repo).returncode == 1, changelog
+    _git(repo, "reset", "-q", "--hard", "HEAD~1")
+    _commit(repo, "drop title\n\nBreaking-Change: moved", **{"schema.graphql": REMOVED})
+    assert _check(repo).returncode == 1
+    # then an entry naming it, added with the change, accepts it
+    _git(repo, "reset", "-q", "--hard", "HEAD~1")
+    entry = _entry("- `Space.title` removed: read `slug` instead.")
+    _commit(repo, "drop title", **{"schema.graphql": REMOVED, "CHANGELOG.md": entry})
+    accepted = _check(repo)
+    assert accepted.returncode == 0 and "accepted" in accepted.stdout, accepted.stdout
+    # and a later unrelated commit passes: it compares with the schema that has the break
+    _commit(repo, "docs", **{"README.md": "hello\n"})
+    later = _check(repo)
+    assert later.returncode == 0 and "no breaking change" in later.stdout, later.stdout
+    # while a second break needs an entry of its own: the earlier one accepts nothing
+    _commit(repo, "drop space", **{"schema.graphql": REMOVED.replace("Space", "Room")})
+    again = _check(repo)
+    assert again.returncode == 1 and "TYPE_REMOVED Space" in again.stdout, again.stdout
+
+
+def test_breaking_change_check_on_a_branch(tmp_path: Path) -> None:
+    # given a branch whose first commit breaks and whose second changes something else
+    repo = _repo(tmp_path)
+    _git(repo, "checkout", "-q", "-b", "feature")
+    _commit(repo, "drop title", **{"schema.graphql": REMOVED})
+    _commit(repo, "docs", **{"README.md": "hello\n"})
+    # then the whole branch is the change: compared with the merge base, refused
+    refused = _check(repo)
+    assert refused.returncode == 1 and "merge base with main" in refused.stdout, refused.stdout
+    # main moving on meanwhile changes nothing
+    _git(repo, "checkout", "-q", "main")
+    _commit(repo, "main docs", **{"NOTES.md": "x\n"})
+    _git(repo, "checkout", "-q", "feature")
+    assert _check(repo).returncode == 1
+    # an entry not yet committed is seen (the check runs before a commit too); committed, too
+    (repo / "CHANGELOG.md").write_text(_entry("- `Space.title`: removed."))
+    assert _check(repo).returncode == 0
+    _commit(repo, "changelog", **{"CHANGELOG.md": _entry("- `Space.title`: removed.")})
+    assert _check(repo).returncode == 0
+
+
+def test_breaking_change_check_on_fresh_and_shallow_clones(tmp_path: Path) -> None:
+    origin = _repo(tmp_path / "origin")
+    entry = _entry("- `Space.title` removed.")
+    _commit(origin, "drop title", **{"schema.graphql": REMOVED, "CHANGELOG.md": entry})
+    _commit(origin, "drop slug", **{"schema.graphql": V1.replace("title: String!", "n: Int")})
+    # a fresh clone checks out main: its last commit is the change, and it breaks
+    _git(tmp_path, "clone", "-q", str(origin), "fresh")
+    fresh = _check(tmp_path / "fresh")
+    assert fresh.returncode == 1 and "the previous commit" in fresh.stdout, fresh.stdout
+    # a shallow clone has no earlier commit: it says so and passes
+    _git(tmp_path, "clone", "-q", "--depth", "1", f"file://{origin}", "shallow")
+    shallow = _check(tmp_path / "shallow")
+    assert shallow.returncode == 0, shallow.stdout
+    assert "no earlier commit to compare with (a shallow clone)" in shallow.stdout
+
+
+def test_ci_runs_the_check_before_the_suite() -> None:
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    check = next(i for i, line in enumerate(lines) if ".ci/schema_breaking.py" in line)
+    assert check < len(lines) - 1  # the last line is the test command (tests/test_ci.py)
 
 
 def test_this_repository_has_no_unexplained_breaking_change() -> None:
-    # CI runs the suite on the commit under test: its message is HEAD's
+    # CI runs the suite on the commit under test (or a branch): breaks named in CHANGELOG.md
     done = subprocess.run(
         [sys.executable, str(CHECK), "--repo", str(ROOT)],
         check=False,
