@@ -4,12 +4,16 @@ Only `POST` with `Content-Type: application/json` runs operations (a browser can
 that cross-site without a CORS preflight, which is what stops CSRF); `GET` runs queries
 only when configured, never mutations. Responses are `application/graphql-response+json`
 when the client accepts it (request errors then get status 400), else `application/json`.
+A query answered over GET gets its caching headers, and 304, from `get_caching`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -186,3 +190,78 @@ def operation(data: Any) -> GraphQLRequestData:
         extensions=extensions,
         protocol="http",
     )
+
+
+# -- HTTP caching of queries answered over GET (docs/caching.md) ----------------------------
+
+# RFC 9110 section 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE; a list is comma-separated
+_ENTITY_TAG = re.compile(r'[\s,]*(?:W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
+# what the answer depends on besides the URL: the media type (by Accept) and the credential
+VARY = "Accept, Authorization"
+
+
+@dataclass(frozen=True)
+class Caching:
+    """How to answer a GET: `status` 200 with the body, or 304 without one; `headers` to set
+    either way (RFC 9110 section 15.4.5: a 304 carries the 200's ETag, Cache-Control and Vary)."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def none_match(header: str | None, etag: str) -> bool:
+    """Whether `If-None-Match` names the current representation: weak comparison (RFC 9110
+    section 13.1.2, `W/` ignored on both sides), any tag of a list, or `*`."""
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    at = 0
+    while at < len(header):
+        match = _ENTITY_TAG.match(header, at)
+        if match is None:
+            return False  # not a list of entity tags: no precondition to honour
+        if '"' + match.group(1) + '"' == opaque:
+            return True
+        at = match.end()
+    return False
+
+
+def get_caching(
+    request_headers: Mapping[str, str],
+    body: bytes,
+    *,
+    status: int,
+    caller: str,
+    personal: bool,
+    widget_max_age: int,
+) -> Caching:
+    """The caching of one GraphQL answer to a GET, from what it is and who asked.
+
+    `caller` is the principal's kind (member, partner, widget, visitor, anonymous, ...);
+    `personal`: the answer discloses personal data (an audited read). Only a 200 without
+    GraphQL errors is a representation: it gets an ETag and `If-None-Match` can turn it into
+    a 304. Personal data and visitors' answers are `private, no-store`; a widget's reads are
+    public for `widget_max_age` seconds; other reads `private, no-cache` (stored by the
+    browser only, revalidated by ETag each time). Errors are never stored.
+    """
+    # a top-level `"errors":` key, as compact JSON writes it (a nested field aliased
+    # `errors` also matches: then the answer is just not stored)
+    if status != 200 or b'"errors":' in body:
+        return Caching(status, {"Cache-Control": "no-store", "Vary": VARY})
+    if personal or caller == "visitor":
+        policy = "private, no-store"
+    elif caller == "widget":
+        policy = f"public, max-age={widget_max_age}"
+    else:
+        policy = "private, no-cache"
+    etag = etag_of(body)
+    headers = {"Cache-Control": policy, "ETag": etag, "Vary": VARY}
+    if none_match(request_headers.get("if-none-match"), etag):
+        return Caching(304, headers)
+    return Caching(200, headers)

@@ -24,9 +24,10 @@ class RequestOutcome:
     refusal: RateLimited | None = None
     # a GraphQL-over-HTTP request error (no `data`): answered with HTTP 400
     request_error: bool = False
-    # the principal kind that ran a trusted document by hash (microspace/web/persisted.py): a
-    # widget's GET is then cacheable
-    persisted_by: str | None = None
+    # who asked (the principal's kind) and whether the answer disclosed personal data (an
+    # audited read): what a GET's caching depends on (core/http.py get_caching)
+    caller: str = "anonymous"
+    personal: bool = False
     # the response carries GraphQL errors (for the request metrics)
     graphql_errors: bool = False
     # the shared (Redis) store, once the request itself was admitted by it: the query's cost

@@ -32,7 +32,7 @@ from microspace.endpoints.unsubscribe import unsubscribe_endpoint
 from microspace.endpoints.widget import widget_script
 from microspace.lane import front_door
 from microspace.lane.lane import FastLane
-from microspace.web import persisted, tracing
+from microspace.web import tracing
 from microspace.web.cors import Cors
 from microspace.web.graphiql import PREFIX as GRAPHIQL_PREFIX
 from microspace.web.graphiql import asset as graphiql_asset
@@ -99,8 +99,8 @@ class GraphQLApp(StrawberryView):
         with self.pipeline.state.metrics.request() as report:
             response = await self.handle(request)
             report(*outcome_labels(request, response), tenant=tenant_label(request))
-        max_age = self.pipeline.state.settings.widget_cache_seconds
-        response = persisted.http_cache(request, response, max_age)
+        if request.method == "GET" and response.media_type == "application/json":
+            response = self.cached(request, response)
         if http.wants_graphql_response(request.headers.get("accept")) and (
             response.media_type == "application/json"
         ):
@@ -110,8 +110,11 @@ class GraphQLApp(StrawberryView):
     async def handle(self, request: OutcomeRequest) -> Response:
         async def step(context: Context) -> Response:
             request.state.context = context
+            context.outcome.caller = context.principal.kind
             await self.admit(request, context)
             response = await self.execute(request, context)
+            # read before the audit is flushed with the commit
+            context.outcome.personal = len(context.audit) > 0
             return self.finish(response, context.outcome)
 
         return await self.pipeline.serve(request, step, request.outcome)
@@ -137,6 +140,27 @@ class GraphQLApp(StrawberryView):
             response.status_code = 400
         if outcome.decision is not None:
             response.headers.update(rate_headers(self.buckets, outcome.decision))
+        return response
+
+    def cached(self, request: OutcomeRequest, response: Response) -> Response:
+        """A GET's caching headers, or 304 Not Modified (core/http.py get_caching)."""
+        outcome = request.outcome
+        caching = http.get_caching(
+            request.headers,
+            bytes(response.body),
+            status=response.status_code,
+            caller=outcome.caller,
+            personal=outcome.personal,
+            widget_max_age=self.pipeline.state.settings.widget_cache_seconds,
+        )
+        if caching.status == 304:
+            kept = {
+                k: v
+                for k, v in response.headers.items()
+                if k not in ("content-length", "content-type")
+            }
+            response = Response(status_code=304, headers=kept)
+        response.headers.update(caching.headers)
         return response
 
     def refuse_if_limited(self, outcome: RequestOutcome) -> None:

@@ -12,17 +12,14 @@
   `apq_max_document_chars` runs but is not kept, with a PERSISTED_QUERY_TOO_LARGE warning
   in the response's `extensions` (an error would make Apollo Client drop the data).
 - A widget's GET by hash is cacheable: `Cache-Control` with a short max-age, an `ETag` of
-  the body, 304 on a matching `If-None-Match` (http_cache below).
+  the body, 304 on a matching `If-None-Match` (core/http.py get_caching).
 """
 
 from __future__ import annotations
 
-import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import orjson
 from graphql import GraphQLError
-from starlette.responses import Response
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
@@ -31,9 +28,6 @@ from microspace.web.widget_documents import SHIPPED
 from schema.context import Context
 from store import persisted as store
 from store.persisted import SHA256, find_document, sha256_of
-
-if TYPE_CHECKING:
-    from microspace.web.strawberry_adapter import OutcomeRequest
 
 
 class PersistedQueryError(Exception):
@@ -95,7 +89,6 @@ async def _for_browser(context: Context, data: GraphQLRequestData, digest: str |
         raise PersistedQueryError(
             "PERSISTED_QUERY_HASH_MISMATCH", "The query's SHA-256 is not the hash sent."
         )
-    context.outcome.persisted_by = context.principal.kind
     return document
 
 
@@ -169,22 +162,3 @@ async def resolve(context: Context, data: GraphQLRequestData) -> tuple[GraphQLRe
         extensions=data.extensions,
         protocol=data.protocol,
     ), to_register
-
-
-def http_cache(request: OutcomeRequest, response: Response, max_age: int) -> Response:
-    """Widget reads by GET and hash: cacheable for `max_age` seconds, revalidated by ETag."""
-    ran_by = request.outcome.persisted_by
-    if request.method != "GET" or ran_by is None:
-        return response
-    if ran_by != "widget" or response.status_code != 200:
-        response.headers["cache-control"] = "private, no-store"
-        return response
-    if "errors" in orjson.loads(response.body):
-        response.headers["cache-control"] = "no-store"
-        return response
-    etag = '"' + hashlib.sha256(response.body).hexdigest()[:32] + '"'
-    headers = {"cache-control": f"public, max-age={max_age}", "etag": etag}
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers=headers)
-    response.headers.update(headers)
-    return response

@@ -1,0 +1,179 @@
+"""HTTP caching of queries answered over GET, through HTTP (docs/caching.md).
+
+Invariants:
+- an answer that discloses personal data (an audited read) is `private, no-store`, whoever
+  asked; other member and partner reads are `private, no-cache` with an ETag; a widget's
+  reads stay public for a short max-age (tests/test_widget_reads.py); errors are `no-store`;
+- every one varies on Accept (the media type) and Authorization (the credential);
+- `If-None-Match` is compared weakly (RFC 9110 section 13.1.2): a weak tag, any tag of a
+  list or `*` answers 304 with the ETag, Cache-Control and Vary of the 200 and no body.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.http import etag_of, get_caching, none_match
+from tests.factories import make_contacts, make_key, make_spaces, mint_key
+from tests.widgets import by_hash
+
+SPACES = "{ spaces(first: 5) { edges { node { id title } } } }"
+CONTACTS = "{ contacts(first: 5) { edges { node { id email fullName } } } }"
+MISSING = 'query { contact(id: "Q29udGFjdDpub3BlCg") { id email } }'
+
+
+async def _get(client, token: str, query: str, **headers: str):
+    headers["Authorization"] = f"Bearer {token}"
+    return await client.get("/graphql", params={"query": query}, headers=headers)
+
+
+def _varies_on(response, *names: str) -> bool:
+    varied = {v.strip().lower() for v in response.headers.get("vary", "").split(",")}
+    return {n.lower() for n in names} <= varied
+
+
+@pytest.fixture
+async def tenant(new_tenant, owner_url):
+    t = await new_tenant("Cache")
+    await make_spaces(owner_url, t.tenant_id, 2)
+    await make_contacts(owner_url, t.tenant_id, 2)
+    return t
+
+
+async def test_a_members_personal_read_is_private_no_store(client, tenant):
+    response = await _get(client, tenant.token, CONTACTS)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["contacts"]["edges"][0]["node"]["email"]
+    assert response.headers["cache-control"] == "private, no-store"
+    assert _varies_on(response, "Accept", "Authorization")
+
+
+async def test_a_partners_personal_read_is_private_no_store(client, tenant, owner_url):
+    key = await make_key(owner_url, tenant.tenant_id, "partner", ["contacts:read"])
+    response = await _get(client, key, CONTACTS)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["contacts"]["edges"]
+    assert response.headers["cache-control"] == "private, no-store"
+
+
+async def test_a_read_without_personal_data_is_private_and_revalidated(client, tenant):
+    response = await _get(client, tenant.token, SPACES)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["spaces"]["edges"]
+    assert response.headers["cache-control"] == "private, no-cache"
+    assert response.headers["etag"] == etag_of(response.content)
+    assert _varies_on(response, "Accept", "Authorization")
+
+
+async def test_an_answer_with_errors_is_never_stored(client, tenant):
+    response = await _get(client, tenant.token, MISSING)
+    assert response.status_code == 200 and response.json()["errors"]
+    assert response.headers["cache-control"] == "no-store"
+    assert "etag" not in response.headers
+    # nor a conditional request turned into a 304: there is no representation
+    again = await _get(client, tenant.token, MISSING, **{"If-None-Match": "*"})
+    assert again.status_code == 200 and again.json()["errors"]
+
+
+def _matching(etag: str) -> dict[str, str]:
+    return {
+        "the same tag": etag,
+        "the tag weak, as a gzip proxy sends it back": f"W/{etag}",
+        "a list holding it": f'"0000", W/"1111" ,{etag}',
+        "a list holding it weak": f'"0000", W/{etag}',
+        "any representation": "*",
+    }
+
+
+@pytest.mark.parametrize("form", list(_matching('"x"')))
+async def test_if_none_match_answers_304(client, tenant, form):
+    first = await _get(client, tenant.token, SPACES)
+    etag = first.headers["etag"]
+    again = await _get(client, tenant.token, SPACES, **{"If-None-Match": _matching(etag)[form]})
+    assert again.status_code == 304, again.text
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    assert again.headers["cache-control"] == first.headers["cache-control"]
+    assert again.headers["vary"] == first.headers["vary"]
+
+
+@pytest.mark.parametrize("sent", ['"0000"', 'W/"0000", "1111"', "not-a-tag", ""])
+async def test_if_none_match_without_the_current_tag_answers_200(client, tenant, sent):
+    first = await _get(client, tenant.token, SPACES)
+    again = await _get(client, tenant.token, SPACES, **{"If-None-Match": sent})
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert again.headers["etag"] == first.headers["etag"]
+
+
+async def test_a_personal_read_is_revalidated_too(client, tenant):
+    first = await _get(client, tenant.token, CONTACTS)
+    weak = "W/" + first.headers["etag"]
+    again = await _get(client, tenant.token, CONTACTS, **{"If-None-Match": weak})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["cache-control"] == "private, no-store"
+
+
+async def test_a_widgets_weak_tag_answers_304(api, client, new_tenant, owner_url):
+    from core.ids import encode_id
+    from microspace.web.widget_documents import HASHES
+
+    t = await new_tenant("W")
+    space = (await make_spaces(owner_url, t.tenant_id, 1, status="published"))[0]
+    key = await mint_key(api(t.token), "widget", [], spaceIds=[encode_id("Space", space)])
+    extensions = by_hash(HASHES["WidgetSpace"])["extensions"]
+    params = {
+        "key": key,
+        "variables": f'{{"id": "{encode_id("Space", space)}"}}',
+        "extensions": str(extensions).replace("'", '"'),
+    }
+    first = await client.get("/graphql", params=params)
+    assert first.status_code == 200 and first.json()["data"]["space"], first.text
+    assert first.headers["cache-control"] == "public, max-age=60"
+    again = await client.get(
+        "/graphql", params=params, headers={"If-None-Match": "W/" + first.headers["etag"]}
+    )
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["cache-control"] == "public, max-age=60"
+
+
+# -- the function itself (the fast lane calls it too) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "matches"),
+    [
+        ('"abc"', True),
+        ('W/"abc"', True),
+        (' "x" , W/"abc"', True),
+        ('"a,b", "abc"', True),  # a comma may stand inside a tag
+        ('"x",,"abc"', True),  # empty list elements are allowed
+        (" * ", True),
+        ('"abc', False),
+        ("abc", False),
+        ('"ABC"', False),
+        ('w/"abc"', False),  # `W/` is case-sensitive
+        ("", False),
+        (None, False),
+    ],
+)
+def test_none_match_compares_weakly(header, matches):
+    assert none_match(header, '"abc"') is matches
+
+
+def test_the_caller_and_the_answer_decide_the_policy():
+    body = b'{"data":{"spaces":null}}'
+
+    def policy(caller: str, personal: bool = False, status: int = 200, body: bytes = body):
+        caching = get_caching(
+            {}, body, status=status, caller=caller, personal=personal, widget_max_age=30
+        )
+        return caching.headers["Cache-Control"]
+
+    assert policy("member") == policy("partner") == policy("anonymous") == "private, no-cache"
+    assert policy("member", personal=True) == "private, no-store"
+    assert policy("widget", personal=True) == "private, no-store"
+    assert policy("visitor") == "private, no-store"
+    assert policy("widget") == "public, max-age=30"
+    assert policy("widget", status=429) == "no-store"
+    assert policy("widget", body=b'{"data":null,"errors":[]}') == "no-store"
