@@ -62,6 +62,11 @@ class Metrics:
             "Requests refused by the rate limit.",
             registry=self.registry,
         )
+        self.rate_limit_fallbacks = Counter(
+            "microspace_rate_limit_local_decisions",
+            "Rate-limit decisions taken by this process's own buckets as Redis was unreachable.",
+            registry=self.registry,
+        )
         self.pool_in_use = Gauge(
             "microspace_db_pool_in_use", "Pooled connections checked out.", registry=self.registry
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.ratelimit import Budget, Decision, RateLimited, TokenBuckets
+from core.ratelimit import Budget, CostExceedsBurst, Decision, RateLimited, TokenBuckets
 
 
 @dataclass
@@ -20,8 +20,9 @@ class RequestOutcome:
     key: str = ""
     # the latest rate-limit decision, reported in the `RateLimit-*` headers
     decision: Decision | None = None
-    # set when the query's cost was refused: the request is answered with HTTP 429
-    refusal: RateLimited | None = None
+    # set when the query's cost was refused: the request is answered with HTTP 429, or 400
+    # when the cost exceeds the whole bucket (it would never be admitted)
+    refusal: RateLimited | CostExceedsBurst | None = None
     # a GraphQL-over-HTTP request error (no `data`): answered with HTTP 400
     request_error: bool = False
     # who asked (the principal's kind) and whether the answer disclosed personal data (an
@@ -65,6 +66,10 @@ class RequestOutcome:
 
     def charge_cost(self, cost: int) -> None:
         """Take the rest of the query's cost; raise (stopping execution) when it is refused."""
+        budget = self.shared if self.shared is not None else self.buckets
+        if budget is not None and cost > budget.burst:
+            self.refusal = CostExceedsBurst(cost, int(budget.burst))
+            raise self.refusal
         if self.shared is not None:
             self.pending_cost = cost
             return

@@ -89,6 +89,19 @@ class RateLimited(GraphQLError):
         self.decision = decision
 
 
+class CostExceedsBurst(GraphQLError):
+    """Raised while executing when the query costs more than the whole bucket holds: no
+    wait would ever admit it, so it is refused for good (HTTP 400), not asked to retry."""
+
+    def __init__(self, cost: int, burst: int) -> None:
+        super().__init__(
+            f"This query costs {cost} points, more than the {burst} the rate limit can ever "
+            "hold, so it would never be admitted; retrying will not help. Ask for smaller "
+            "pages (`first`) or fewer nested lists, or split it.",
+            extensions={"code": "COST_EXCEEDS_BURST", "cost": cost, "limit": burst},
+        )
+
+
 class Budget(Protocol):
     """What the headers need of a bucket store, in-process or shared."""
 

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,7 +22,7 @@ from core.db import make_engine, sessionmaker_for
 from core.http import Refusal
 from core.limits import Limits
 from core.outcome import RequestOutcome
-from core.ratelimit import TokenBuckets
+from core.ratelimit import CostExceedsBurst, TokenBuckets
 from core.ratelimit import headers as rate_headers
 from core.shared_limits import RedisTokenBuckets
 from microspace.endpoints.exports import export_endpoint
@@ -37,7 +36,12 @@ from microspace.web.cors import Cors
 from microspace.web.graphiql import PREFIX as GRAPHIQL_PREFIX
 from microspace.web.graphiql import asset as graphiql_asset
 from microspace.web.logs import configure_structlog
-from microspace.web.observability import RequestContext, is_safe_id, metrics_endpoint
+from microspace.web.observability import (
+    RequestContext,
+    is_safe_id,
+    metrics_endpoint,
+    readiness_endpoint,
+)
 from microspace.web.pipeline import Pipeline
 from microspace.web.state import AppState
 from microspace.web.strawberry_adapter import OutcomeRequest, StrawberryView
@@ -78,6 +82,7 @@ class GraphQLApp(StrawberryView):
                 settings.rate_limit_burst,
                 settings.rate_limit_rate,
                 prefix=settings.redis_prefix,
+                on_fallback=pipeline.state.metrics.rate_limit_fallbacks.inc,
             )
             if settings.redis_url
             else None
@@ -169,6 +174,9 @@ class GraphQLApp(StrawberryView):
             return
         self.pipeline.state.metrics.rate_limited.inc()
         extensions = {k: v for k, v in (error.extensions or {}).items() if k != "code"}
+        if isinstance(error, CostExceedsBurst):
+            # final: no Retry-After, as no wait would admit it
+            raise Refusal(400, "COST_EXCEEDS_BURST", error.message, **extensions)
         headers = rate_headers(self.buckets, error.decision)
         raise Refusal(429, "RATE_LIMITED", error.message, headers, **extensions)
 
@@ -222,17 +230,6 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(_: Request) -> Response:
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - any failure means: not ready
-            log.warning("readiness check failed: %s", type(exc).__name__)
-            # like every endpoint during an outage: probes and balancers know when to ask again
-            retry = {"Retry-After": str(http.RETRY_AFTER_UNAVAILABLE)}
-            return JSONResponse({"status": "unavailable"}, status_code=503, headers=retry)
-        return JSONResponse({"status": "ok"})
-
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
@@ -249,7 +246,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
             Route("/invitations/{token}", invitation_endpoint(pipeline), methods=["GET", "POST"]),
             Route("/widget.js", widget_script(state), methods=["GET"]),
             Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            Route("/readyz", readiness_endpoint(state, graphql.shared)),
             Route("/metrics", metrics_endpoint(state, state.metrics)),
             # GraphiQL's own files, in development mode only, like GraphiQL itself
             *(

@@ -5,12 +5,15 @@ Invariants guarded here:
   drifts, print the new one with
   `.venv/bin/python -c "from core.config import readme_table; print(readme_table())"`;
 - every declaration names its own environment variable and says what it means;
+- docs/limits.md's table states each variable's default as core/config.py declares it, and
+  it is the one place stating the rate-limit figures: no other document does;
 - `load_settings()` reads each variable with its setting's type, and `Limits` takes its
   values (and defaults) from the settings.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -19,7 +22,8 @@ import pytest
 from core.config import Settings, load_settings, readme_table
 from core.limits import Limits
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 
 
 def test_the_readme_table_is_derived_from_the_declarations() -> None:
@@ -65,3 +69,34 @@ def test_limits_come_from_the_settings() -> None:
     assert (limits.max_cost, limits.max_depth) == (123, 4)
     # the defaults are the settings' defaults, not a second copy of them
     assert Limits() == Limits.from_settings(Settings())
+
+
+def test_the_limits_doc_states_the_declared_defaults() -> None:
+    by_env = {f.metadata["env"]: f.default for f in fields(Settings)}
+    stated = {}
+    for line in (ROOT / "docs" / "limits.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 4 and re.fullmatch(r"`[A-Z_]+`", cells[1]):
+            stated[cells[1].strip("`")] = cells[2].split()[0]
+    assert {"MICROSPACE_RATE_LIMIT_BURST", "MICROSPACE_RATE_LIMIT_RATE"} <= stated.keys()
+    for env, value in stated.items():
+        default = by_env[env]
+        if isinstance(default, bool):
+            default = str(default).lower()
+        elif isinstance(default, float) and default.is_integer():
+            default = int(default)
+        assert value == str(default), f"docs/limits.md says {env} = {value}, the code {default}"
+
+
+def test_no_other_document_states_rate_limit_figures() -> None:
+    # a figure next to a rate-limit variable, outside the one source (docs/limits.md) and
+    # README's derived table: `MICROSPACE_RATE_LIMIT_BURST` points (50,000)
+    figure = re.compile(r"MICROSPACE_RATE_LIMIT_(BURST|RATE)`[^.|]{0,40}?\(?\d[\d,]*")
+    for doc in [README, *sorted((ROOT / "docs").glob("*.md"))]:
+        if doc.name == "limits.md":
+            continue
+        text = "\n".join(
+            line for line in doc.read_text().splitlines() if not line.startswith("| `MICROSPACE")
+        )
+        found = figure.search(text)
+        assert found is None, f"{doc.name} states a rate-limit figure: {found.group(0)!r}"

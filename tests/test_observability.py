@@ -83,8 +83,8 @@ async def test_metrics_count_operations_outcomes_and_refusals(settings, new_tena
             )
             assert error_codes(missing.json())
             refused = 0
-            # 50 spaces x 50 blocks: within the document limits, dearer than the whole bucket
-            costly = "{ spaces(first: 50) { edges { node { blocks(first: 50) { totalCount } } } } }"
+            # 20 spaces x 20 blocks (cost 1,320): the bucket of 2,000 holds one
+            costly = "{ spaces(first: 20) { edges { node { blocks(first: 20) { totalCount } } } } }"
             for _ in range(3):
                 r = await c.post("/graphql", json={"query": costly}, headers=auth)
                 refused += r.status_code == 429

@@ -1,4 +1,4 @@
-"""Request ids, access lines and the `/metrics` endpoint."""
+"""Request ids, access lines, and the `/metrics` and `/readyz` endpoints."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.auth import bearer_token
 from core.config import Settings
-from core.http import error_response
+from core.http import RETRY_AFTER_UNAVAILABLE, error_response
 from core.metrics import Metrics
+from core.shared_limits import RedisTokenBuckets
 from microspace.web.state import AppState
 
 access = structlog.get_logger("microspace.access")
@@ -88,6 +89,36 @@ def metrics_endpoint(state: AppState, metrics: Metrics) -> Callable[[Request], A
             return refused
         await refresh_outbox(state, metrics)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return endpoint
+
+
+def readiness_endpoint(
+    state: AppState, shared: RedisTokenBuckets | None
+) -> Callable[[Request], Awaitable[Response]]:
+    """`/readyz`: 503 (with `Retry-After`) while the database cannot be reached; ready with
+    an unreachable Redis, whose absence the body names (the local rate limits decide)."""
+
+    async def endpoint(_: Request) -> Response:
+        try:
+            async with state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means: not ready
+            log.warning("readiness check failed: %s", type(exc).__name__)
+            # like every endpoint during an outage: probes and balancers know when to ask again
+            retry = {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)}
+            return JSONResponse({"status": "unavailable"}, status_code=503, headers=retry)
+        body: dict[str, str] = {"status": "ok"}
+        if shared is not None:
+            error = await shared.check()
+            body["rateLimits"] = "shared" if error is None else "local"
+            if error is not None:
+                body["redis"] = "unreachable"
+                body["detail"] = (
+                    f"Redis is unreachable ({error}): each process applies its own local "
+                    "rate limits until it is back."
+                )
+        return JSONResponse(body)
 
     return endpoint
 
