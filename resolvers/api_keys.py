@@ -84,7 +84,11 @@ def check_spec(spec: KeySpec, now: datetime) -> list[ApiKeyUserError]:
         errors.append(_error(ApiKeyErrorCode.REQUIRED, "name", "Give the key a name."))
     elif len(name) > MAX_NAME or any(unicodedata.category(c) in ("Cc", "Cf") for c in name):
         errors.append(
-            _error(ApiKeyErrorCode.TOO_LONG, "name", f"name: 1 to {MAX_NAME} printable characters.")
+            _error(
+                ApiKeyErrorCode.TOO_LONG,
+                "name",
+                f"The name may be at most {MAX_NAME} printable characters.",
+            )
         )
     known = partner_scopes()
     if spec.kind == "partner":

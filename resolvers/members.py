@@ -66,19 +66,20 @@ def _clean(data: dict[str, str | None]) -> tuple[dict[str, Any], list[MemberUser
             continue
         value = normalise_email(raw) if field.endswith("email") else raw.strip()
         allowed = "\n" if field.endswith("address") else ""
-        code = None
+        code, name = None, _camel(field)
         if any(unicodedata.category(c) in ("Cc", "Cf", "Cs") and c not in allowed for c in value):
             code = MemberErrorCode.INVALID_CHARACTERS
+            message = f"{name} may not hold control characters" + (
+                " (line breaks are allowed)." if allowed else "."
+            )
         elif len(value) > LIMITS[field]:
             code = MemberErrorCode.TOO_LONG
+            message = f"{name} may be at most {LIMITS[field]} characters."
         elif field.endswith("email") and value and not EMAIL_RE.match(value):
             code = MemberErrorCode.INVALID_EMAIL
+            message = f"{name} is not a valid e-mail address."
         if code is not None:
-            errors.append(
-                MemberUserError(
-                    code=code, field=[_camel(field)], message=f"{_camel(field)}: {code.value}"
-                )
-            )
+            errors.append(MemberUserError(code=code, field=[name], message=message))
         out[field] = value or None
     return out, errors
 

@@ -271,7 +271,7 @@ async def _set_status(
                 SpaceUserError(
                     code=SpaceErrorCode.INVALID_STATE,
                     field=["id"],
-                    message=f"A {row.status} space cannot become {status}.",
+                    message=f"A space that is {row.status} cannot become {status}.",
                 )
             ]
         )
