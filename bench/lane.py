@@ -7,7 +7,8 @@
 Sends the benchmark's q1, q2 or q3 (bench/peer/) one request at a time, each row's owner
 token in turn, after 300 warm-up requests (the fast lane learns documents and tokens), and
 prints the CPU time per request: the least and the median over batches of 300, since a
-busy machine only ever adds time.
+busy machine only ever adds time. `--origin https://app.example` sends a browser's Origin
+(the seed allows it), `--get` sends queries as GraphQL over GET.
 
 On a shared machine, count instructions instead (repeatable whatever else runs; system
 calls are not counted):
@@ -27,6 +28,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import uvloop
 
@@ -45,36 +47,60 @@ def _settings() -> None:
     os.environ.setdefault("MICROSPACE_DB_MAX_OVERFLOW", "0")
 
 
-def _request(op: str, query: str, row: list[str], i: int) -> tuple[bytes, str]:
+def _request(op: str, query: str, row: list[str], i: int) -> tuple[dict[str, Any], str]:
     _tenant, space, block, token = row
     variables: dict[str, Any] | None = None
     if op == "q1":
         variables = {"spaceId": space}
     elif op == "q3":  # a new body every time: every request writes
         variables = {"blockId": block, "body": {"text": f"edited in process (rev {i})"}}
-    return json.dumps({"query": query, "variables": variables}).encode(), token
+    return {"query": query, "variables": variables}, token
 
 
-async def _call(app: Any, body: bytes, token: str) -> int:
-    scope = {
+class Shape:
+    """How the requests are sent: a plain POST, with a browser's Origin, or by GET."""
+
+    def __init__(self, origin: str | None, get: bool) -> None:
+        self.origin = origin
+        self.get = get
+
+    def scope(self, operation: dict[str, Any], token: str) -> tuple[dict[str, Any], bytes]:
+        headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
+        if self.origin:
+            headers.append((b"origin", self.origin.encode()))
+        body, query_string = b"", b""
+        if self.get and not operation["query"].lstrip().startswith("mutation"):
+            params = {"query": operation["query"], "variables": json.dumps(operation["variables"])}
+            query_string = urlencode(params).encode()
+        else:
+            body = json.dumps(operation).encode()
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+        method = "GET" if query_string else "POST"
+        return _scope(method, query_string, headers), body
+
+
+def _scope(method: str, query_string: bytes, headers: list[Any]) -> dict[str, Any]:
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
         "path": "/graphql",
         "raw_path": b"/graphql",
-        "query_string": b"",
+        "query_string": query_string,
         "root_path": "",
-        "headers": [
-            (b"host", b"bench"),
-            (b"content-type", b"application/json"),
-            (b"authorization", f"Bearer {token}".encode()),
-            (b"content-length", str(len(body)).encode()),
-        ],
+        "headers": headers,
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
     }
+
+
+async def _call(app: Any, shape: Shape, operation: dict[str, Any], token: str) -> int:
+    scope, body = shape.scope(operation, token)
     sent = False
     status = 0
 
@@ -103,8 +129,9 @@ async def main(args: argparse.Namespace) -> None:
     rows = [line.split("\t") for line in Path(args.params).read_text().splitlines() if line]
     query = (PEER / f"{args.op}.graphql").read_text()
     requests = [_request(args.op, query, rows[i % len(rows)], i) for i in range(args.n + WARM_UP)]
+    shape = Shape(args.origin, args.get)
     for body, token in requests[:WARM_UP]:
-        status = await _call(app, body, token)
+        status = await _call(app, shape, body, token)
         assert status == 200, status
     lane = app.state.fast_lane
     measured = requests[WARM_UP:]
@@ -112,14 +139,14 @@ async def main(args: argparse.Namespace) -> None:
         pid = str(os.getpid())
         subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)  # noqa: ASYNC221
         for body, token in measured:
-            await _call(app, body, token)
+            await _call(app, shape, body, token)
         subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)  # noqa: ASYNC221
         return
     per_batch = []
     for start in range(0, len(measured) - BATCH + 1, BATCH):
         began = time.process_time()
         for body, token in measured[start : start + BATCH]:
-            await _call(app, body, token)
+            await _call(app, shape, body, token)
         per_batch.append((time.process_time() - began) / BATCH * 1000)
     per_batch.sort()
     print(
@@ -135,4 +162,6 @@ if __name__ == "__main__":
     parser.add_argument("--params", default="/tmp/microspace-bench/data/microspace_params.tsv")
     parser.add_argument("-n", type=int, default=3000, help="measured requests")
     parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--origin", help="send this Origin header, as a browser page does")
+    parser.add_argument("--get", action="store_true", help="queries as GraphQL over GET")
     uvloop.run(main(parser.parse_args()))
