@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -115,6 +116,16 @@ async def act_as_key(db: Db, token_hash: bytes) -> bool:
     return True
 
 
+def subjects_of(kind: str, role: str | None, scopes: Sequence[str] | None) -> tuple[str, ...]:
+    """The Casbin subjects of a credential's row: a member's role, a partner key's scopes,
+    any other kind itself."""
+    if kind == "member":
+        return (role,) if role else ()
+    if kind == "partner":
+        return tuple(scopes or ())
+    return (kind,)
+
+
 async def authenticate(db: Db, authorization: str | None) -> Principal:
     """Resolve the Authorization header to a principal, scoping `db` to its tenant."""
     token = bearer_token(authorization)
@@ -132,16 +143,10 @@ async def authenticate(db: Db, authorization: str | None) -> Principal:
         refusal = await db.scalar(REFUSAL, {"hash": digest})
         return Principal(kind="anonymous", rejected=True, refusal=refusal) if refusal else REJECTED
     db.adopt_tenant(row.tenant_id)
-    if row.kind == "member":
-        subjects: tuple[str, ...] = (row.role,) if row.role else ()
-    elif row.kind == "partner":
-        subjects = tuple(row.scopes or ())
-    else:
-        subjects = (row.kind,)
     return Principal(
         kind=row.kind,
         tenant_id=row.tenant_id,
-        subjects=subjects,
+        subjects=subjects_of(row.kind, row.role, row.scopes),
         token_id=row.token_id,
         member_id=row.member_id,
         policy_version=row.policy_version,

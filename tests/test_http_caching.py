@@ -147,7 +147,6 @@ async def test_a_widgets_weak_tag_answers_304(api, client, new_tenant, owner_url
     assert again.headers["cache-control"] == "public, max-age=60"
 
 
-@pytest.mark.xfail(strict=True, reason="the fast lane does not call get_caching yet")
 async def test_the_fast_lane_caches_alike(app, client, tenant):
     stack = await _get(client, tenant.token, SPACES)
     app.state.fast_lane.enabled = True

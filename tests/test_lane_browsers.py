@@ -9,7 +9,10 @@ Invariants:
   refused from the very next request;
 - a GET with a query text is answered by the lane with the whole way's body; a mutation
   over GET is refused as the whole way refuses it, and writes nothing;
-- a preflight is answered by the front door by the CORS middleware's rules.
+- a preflight is answered by the front door by the CORS middleware's rules;
+- a widget key's GET by the hash of a shipped document is answered by the lane with the
+  whole way's body, caching headers and 304; a known widget key still runs trusted
+  documents only.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from __future__ import annotations
 import orjson
 from sqlalchemy import text
 
-from core.ids import decode_id
+from core.ids import decode_id, encode_id
 from microspace.commands.widget_admin import set_tenant_web
+from microspace.web.widget_documents import DOCUMENTS, HASHES
 from tests.conftest import error_codes
-from tests.factories import make_space
+from tests.factories import make_space, make_spaces, mint_key
 
 SHOP = "https://shop.example"
 EVIL = "https://evil.example"
@@ -185,3 +189,88 @@ async def test_a_preflight_is_answered_at_the_front_door_by_the_cors_rules(
     assert "x-request-id" in allowed.headers
     assert refused.status_code == 403
     _no_cors(refused)
+
+
+def _widget_params(key: str, space: str) -> dict[str, str]:
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": HASHES["WidgetSpace"]}}
+    return {
+        "key": key,
+        "operationName": "WidgetSpace",
+        "variables": orjson.dumps({"id": space}).decode(),
+        "extensions": orjson.dumps(persisted).decode(),
+    }
+
+
+async def test_a_widgets_get_by_hash_is_answered_by_the_lane_with_the_same_caching(
+    app, api, client, new_tenant, owner_url
+):
+    t = await new_tenant("WidgetLane")
+    published, draft = [
+        encode_id(
+            "Space", (await make_spaces(owner_url, t.tenant_id, 1, blocks_each=2, status=s))[0]
+        )
+        for s in ("published", "draft")
+    ]
+    key = await mint_key(
+        api(t.token), "widget", [], spaceIds=[published, draft], allowedOrigins=[SHOP]
+    )
+    params = _widget_params(key, published)
+    first = await client.get("/graphql", params=params, headers={"Origin": SHOP})
+    lane = app.state.fast_lane
+    answered = lane.answered
+
+    again = await client.get("/graphql", params=params, headers={"Origin": SHOP})
+    etag = again.headers["etag"]
+    not_modified = await client.get(
+        "/graphql", params=params, headers={"Origin": SHOP, "If-None-Match": f"W/{etag}"}
+    )
+    refused = await client.get("/graphql", params=params, headers={"Origin": EVIL})
+    hidden = await client.get("/graphql", params=_widget_params(key, draft))
+
+    assert lane.answered == answered + 2
+    assert again.content == first.content and again.json()["data"]["space"]["id"] == published
+    for header in ("cache-control", "etag", "vary", "access-control-allow-origin"):
+        assert again.headers[header] == first.headers[header], header
+    assert again.headers["cache-control"].startswith("public, max-age=")
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    assert not_modified.headers["etag"] == etag
+    assert refused.status_code == 403 and error_codes(refused.json()) == ["ORIGIN_NOT_ALLOWED"]
+    assert error_codes(hidden.json()) == ["NOT_FOUND"]
+    assert hidden.headers["cache-control"] == "no-store"
+
+
+async def test_a_known_widget_key_still_runs_trusted_documents_only(
+    app, api, client, new_tenant, owner_url
+):
+    t = await new_tenant("WidgetText")
+    space = encode_id(
+        "Space",
+        (await make_spaces(owner_url, t.tenant_id, 1, blocks_each=1, status="published"))[0],
+    )
+    key = await mint_key(api(t.token), "widget", [], spaceIds=[space], allowedOrigins=[SHOP])
+    for _ in range(2):  # the lane knows the key
+        await client.get("/graphql", params=_widget_params(key, space))
+    answered = app.state.fast_lane.answered
+    # not a trusted document's text (a shipped document's text is, as its hash)
+    untrusted = DOCUMENTS["WidgetSpace"].replace("title ", "")
+    text_query = {"query": untrusted, "variables": {"id": space}}
+    for _ in range(2):  # the lane knows the document too, from a member
+        owner = {"Authorization": f"Bearer {t.token}"}
+        assert (await client.post("/graphql", json=text_query, headers=owner)).status_code == 200
+    answered = app.state.fast_lane.answered
+
+    posted = await client.post(
+        "/graphql", json=text_query, headers={"Authorization": f"Bearer {key}"}
+    )
+    got = await client.get(
+        "/graphql",
+        params={
+            "key": key,
+            "query": untrusted,
+            "variables": orjson.dumps({"id": space}).decode(),
+        },
+    )
+
+    assert error_codes(posted.json()) == ["PERSISTED_QUERY_REQUIRED"]
+    assert error_codes(got.json()) == ["PERSISTED_QUERY_REQUIRED"]
+    assert app.state.fast_lane.answered == answered

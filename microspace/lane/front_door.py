@@ -55,7 +55,7 @@ class FrontDoor:
             await self._preflight(scope, receive, send, headers)
         elif method == "POST":
             await self._post(scope, receive, send, headers)
-        elif method == "GET" and b"query=" in scope.get("query_string", b""):
+        elif method == "GET" and _operation_in(scope.get("query_string", b"")):
             await self._answer(scope, receive, send, headers, b"")
         else:
             await self.app(scope, receive, send)
@@ -102,14 +102,28 @@ class FrontDoor:
             await self.app(scope, receive, send)
             return
         response = reply.response
-        raw = response.raw_headers
+        status, raw, content = response.status_code, response.raw_headers, response.body
+        if scope["method"] == "GET":
+            # the whole way's caching headers, or its 304 (core/http.py get_caching)
+            caching = http.get_caching(
+                headers,
+                bytes(content),
+                status=status,
+                caller=reply.caller,
+                personal=reply.personal,
+                widget_max_age=self.state.settings.widget_cache_seconds,
+            )
+            if caching.status == 304:
+                status, content = 304, b""
+                raw = [(k, v) for k, v in raw if k not in (b"content-length", b"content-type")]
+            raw += [(k.lower().encode(), v.encode()) for k, v in caching.headers.items()]
         if http.wants_graphql_response(headers.get("accept")):
             raw = [
                 (k, http.GRAPHQL_RESPONSE.encode()) if k == b"content-type" else (k, v)
                 for k, v in raw
             ]
         raw.extend(cors_headers(origin))
-        await self._send(scope, send, response.status_code, raw, response.body, request_id, started)
+        await self._send(scope, send, status, raw, content, request_id, started)
 
     async def _preflight(
         self, scope: Scope, receive: Receive, send: Send, headers: Headers
@@ -151,3 +165,9 @@ class FrontDoor:
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
+
+
+def _operation_in(query_string: bytes) -> bool:
+    """Whether a GET carries an operation (a query text or a document's hash), not a visit
+    of the GraphQL IDE."""
+    return b"query=" in query_string or b"extensions=" in query_string

@@ -50,7 +50,7 @@ from compiler.run import assemble
 from compiler.shapes import Plan
 from core import http
 from core.audit import AuditBuffer
-from core.auth import Principal, bearer_token, hash_token
+from core.auth import BROWSER_KINDS, Principal, bearer_token, credential, hash_token, subjects_of
 from core.http import Refusal
 from core.limits import Limits
 from core.limits.cost import CostAnalysis, page_variables
@@ -59,10 +59,12 @@ from core.metrics import count_statements
 from core.ratelimit import Decision, TokenBuckets
 from core.ratelimit import headers as rate_headers
 from microspace.lane.connections import RawConnections
-from microspace.web import tracing
+from microspace.web import persisted, tracing
 from microspace.web.pipeline import Pipeline
+from microspace.web.widget_documents import SHIPPED
 from policies.authz import Authorizer
 from schema.build import redaction_report
+from store.persisted import sha256_of
 
 MAX_COSTS = 4096
 log = logging.getLogger("microspace")
@@ -73,44 +75,63 @@ class _Body:
     query: str
     operation_name: str | None
     variables: dict[str, Any] | None
+    trusted: bool = False  # a document shipped with the widget, by hash or by its text
+
+
+def _parse(data: dict[str, Any]) -> _Body | None:
+    """A plain operation, by its text or by the hash of a document shipped with the widget
+    (`extensions.persistedQuery`, which the whole way runs for every credential); None for
+    anything else (any other hash, batches, odd shapes): the whole way parses those and
+    reports their errors."""
+    if not data.keys() <= {"query", "operationName", "variables", "extensions"}:
+        return None
+    query, name, variables = data.get("query"), data.get("operationName"), data.get("variables")
+    if not (name is None or isinstance(name, str)):
+        return None
+    if not (variables is None or isinstance(variables, dict)):
+        return None
+    if data.get("extensions") is None:
+        if not (isinstance(query, str) and query):
+            return None
+        return _Body(query, name, variables, trusted=sha256_of(query) in SHIPPED)
+    try:
+        digest = persisted.requested_hash(data["extensions"])
+    except persisted.PersistedQueryError:
+        return None
+    shipped = SHIPPED.get(digest or "")
+    if shipped is None or set(data["extensions"]) != {"persistedQuery"}:
+        return None
+    if query is not None and query != shipped:
+        return None  # the whole way says the hash does not match
+    return _Body(shipped, name, variables, trusted=True)
 
 
 def _body(raw: bytes) -> _Body | None:
-    """The operation of a plain JSON POST, or None for anything else (persisted queries,
-    batches, odd shapes): the whole way parses those and reports their errors."""
+    """The operation of a JSON POST (`_operation`), or None."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(data, dict) or not data.keys() <= {"query", "operationName", "variables"}:
-        return None
-    query, name, variables = data.get("query"), data.get("operationName"), data.get("variables")
-    if not isinstance(query, str) or not (name is None or isinstance(name, str)):
-        return None
-    if not (variables is None or isinstance(variables, dict)):
-        return None
-    return _Body(query, name, variables)
+    return _parse(data) if isinstance(data, dict) else None
 
 
-def _get_body(query_string: bytes) -> _Body | None:
-    """The operation of a GET with a query text, parsed as the whole way parses it
-    (`core.http.parse_get`, the last of repeated parameters), or None for anything else:
-    a document by hash, a widget key in the URL, a parameter that does not parse."""
-    params = dict(QueryParams(query_string).items())
-    if "extensions" in params or "key" in params or not params.get("query"):
-        return None
-    try:
-        data = http.parse_get(params)
-    except Refusal:
-        return None
-    if not isinstance(data.query, str) or data.extensions:
-        return None
-    return _Body(data.query, data.operation_name, data.variables)
+def _get_body(params: dict[str, str]) -> _Body | None:
+    """The operation of a GET (`_operation`), its parameters parsed as the whole way parses
+    them (`core.http.parse_get`, the last of repeated parameters), or None."""
+    data: dict[str, Any] = {k: params[k] for k in ("query", "operationName") if k in params}
+    for key in ("variables", "extensions"):
+        if params.get(key):
+            try:
+                data[key] = orjson.loads(params[key])
+            except orjson.JSONDecodeError:
+                return None
+    return _parse(data)
 
 
 @dataclass(frozen=True)
 class _Request:
     headers: Headers
+    key: str | None  # a widget key given in the URL (`core.auth.credential`)
     client: str
     request_id: str
     origin: str | None  # a cross-origin request's Origin, which the credential must allow
@@ -123,6 +144,7 @@ class Reply:
     operation: str | None  # the operation's name, for the request metrics
     kind: str  # "query" or "mutation"
     personal: bool = False  # the answer discloses personal data (audited)
+    caller: str = "member"  # the principal's kind, for the caching of a GET
     outcome: str = "ok"  # as the whole way names it (microspace/app.py outcome_labels)
 
     def labels(self) -> tuple[str | None, str, str]:
@@ -197,10 +219,7 @@ def _auth_sql(plan: Plan, position: int, origin: str | None) -> str:
 
 
 def _same_principal(row: Any, principal: Principal) -> bool:
-    if row["kind"] == "member":
-        subjects: tuple[str, ...] = (row["role"],) if row["role"] else ()
-    else:
-        subjects = tuple(row["scopes"] or ())
+    subjects = subjects_of(row["kind"], row["role"], row["scopes"])
     return (
         row["token_id"] == principal.token_id
         and row["kind"] == principal.kind
@@ -276,7 +295,7 @@ class FastLane:
             return None
         if http.media_type(headers.get("content-type")) != "application/json":
             return None
-        request = _Request(headers, client, request_id, origin, get=False)
+        request = _Request(headers, None, client, request_id, origin, get=False)
         return await self._operation(request, lambda: _body(raw))
 
     async def answer_get(
@@ -291,13 +310,14 @@ class FastLane:
         over GET, like anything else the lane does not know, goes the whole way."""
         if not (self.open and self.state.settings.allow_get_queries):
             return None
-        request = _Request(headers, client, request_id, origin, get=True)
-        return await self._operation(request, lambda: _get_body(query_string))
+        params = dict(QueryParams(query_string).items())
+        request = _Request(headers, params.get("key"), client, request_id, origin, get=True)
+        return await self._operation(request, lambda: _get_body(params))
 
     async def _operation(
         self, request: _Request, parse: Callable[[], _Body | None]
     ) -> Reply | None:
-        token = bearer_token(request.headers.get("authorization"))
+        token = bearer_token(credential(request.headers.get("authorization"), request.key))
         if not token or len(token) > 200:
             return None
         digest = hash_token(token)
@@ -313,6 +333,8 @@ class FastLane:
         if body is None:
             self._miss("not a plain operation")
             return None
+        if principal.kind in BROWSER_KINDS and not body.trusted:
+            return None  # a widget runs trusted documents only: the whole way says so
         document = self.reads.known(body.query, body.operation_name)
         if document is None:
             self._miss("document not known yet")
@@ -342,7 +364,9 @@ class FastLane:
             done = await self._run(request, principal, digest, statement, cost)
             if done is None:
                 return None
-            return Reply(done[0], _name(document, body), "mutation", outcome=done[2])
+            return Reply(
+                done[0], _name(document, body), "mutation", caller=principal.kind, outcome=done[2]
+            )
         prepared = self.reads.prepare(
             document,
             body.query,
@@ -362,7 +386,8 @@ class FastLane:
         done = await self._run(request, principal, digest, statement, cost)
         if done is None:
             return None
-        return Reply(done[0], _name(document, body), "query", personal=done[1], outcome=done[2])
+        name = _name(document, body)
+        return Reply(done[0], name, "query", done[1], principal.kind, done[2])
 
     def _miss(self, why: str) -> None:
         self.misses[why] += 1

@@ -33,9 +33,10 @@ from store.subscription_end import Subscriptions
 log = logging.getLogger("microspace")
 
 Step = Callable[[Context], Awaitable[Response]]
-# credentials the fast lane may answer (microspace/lane/lane.py): their reads are their
-# tenant's rows and they see the whole schema
-FAST_KINDS = frozenset({"member", "partner"})
+# credentials the fast lane may answer (microspace/lane/lane.py): members and partners, and
+# widget keys for the documents shipped with the widget (their plans narrow every table to
+# the key's audience, compiler/audience.py)
+FAST_KINDS = frozenset({"member", "partner", "widget"})
 MAX_PRINCIPALS = 100_000
 
 
