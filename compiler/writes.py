@@ -25,14 +25,14 @@ from compiler.shapes import Shape
 from core.ids import decode_id
 from store.blocks import ARGUMENTS, update_values
 
-# `app_lane_block_update` (migrations 0013, 0015): it scopes itself to the tenant, checks
-# that the credential still stands for the principal the lane remembers (`{who}`), then
-# writes through `app_block_update` as the resolver does (store/blocks.py); the payload's
+# `app_block_update` (migration 0021), the resolver's write too (store/blocks.py): given
+# the credential, it scopes itself to the tenant and checks that the credential still
+# stands for the principal the lane remembers (`{who}`) before it writes; the payload's
 # JSON is built here from the row it returns
 BLOCK_UPDATE = (
     "SELECT r.same, CASE WHEN (r.block).id IS NOT NULL THEN "
     "(SELECT {payload} FROM (SELECT (r.block).*) AS u {joins}) END AS j "
-    f"FROM app_lane_block_update($1, {ARGUMENTS}, {{who}}::jsonb, {{auth}}) AS r"
+    f"FROM app_block_update($1, {ARGUMENTS}, {{who}}::jsonb, {{auth}}) AS r"
 )
 
 

@@ -125,11 +125,12 @@ async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     return await _done(info, row, "block.created", [])
 
 
-# one round trip: `app_block_update` (store/blocks.py), the lane's write as well; no row
+# one round trip: `app_block_update` (store/blocks.py), the lane's write as well; no block
 # back means not found, or a body invalid for the block's kind
 UPDATE_BODY = (
-    "SELECT id, space_id, kind, position, body::text, created_at, updated_at "
-    f"FROM app_block_update($1, {ARGUMENTS})"
+    "SELECT b.id, b.space_id, b.kind, b.position, b.body::text, b.created_at, b.updated_at "
+    f"FROM app_block_update($1, {ARGUMENTS}) AS r, LATERAL (SELECT (r.block).*) AS b "
+    "WHERE b.id IS NOT NULL"
 )
 
 

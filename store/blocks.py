@@ -1,6 +1,7 @@
 """`blockUpdate`'s write, defined once: the SQL function `app_block_update` (migration
-0015). The resolver calls it in the request's transaction, the fast lane through
-`app_lane_block_update`, which scopes the statement and checks the credential first."""
+0021). The resolver calls it in the request's transaction; the fast lane gives it the
+principal and the token hash too, and it scopes the statement and checks the credential
+first (compiler/writes.py)."""
 
 from __future__ import annotations
 

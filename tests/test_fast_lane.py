@@ -367,7 +367,7 @@ async def test_a_read_and_a_write_take_one_round_trip_each(
     app, api, new_tenant, owner_url, monkeypatch
 ):
     """One statement per request on the lane's connection: the tenant is set inside it
-    (migration 0013 `app_lane_scope`, `app_lane_block_update`), not in a round trip of
+    (migration 0013 `app_lane_scope`, 0021 `app_block_update`), not in a round trip of
     its own; and the answer is still the tenant's own."""
     import asyncpg
 
@@ -390,7 +390,7 @@ async def test_a_read_and_a_write_take_one_round_trip_each(
     write = await api(owner.token).post(UPDATE, {"id": block, "body": {"text": "second"}})
     assert lane(app).answered == answered + 2
     assert len(sent) == 2, sent
-    assert "app_lane_scope" in sent[0] and "app_lane_block_update" in sent[1]
+    assert "app_lane_scope" in sent[0] and "app_block_update" in sent[1]
     assert read.json()["data"]["space"]["id"] == space
     assert write.json()["data"]["blockUpdate"]["block"]["body"]["text"] == "second"
 

@@ -10,7 +10,8 @@ Invariants:
 - every function taking a token hash is in the matrix, and calls the match;
 - the matrix notices when one function's match is changed (negative controls: each function
   in turn given a private match that ignores the overlap's end, or revocation);
-- the match stays inlined into `app_token_check`, which the fast lane's statements call.
+- the match stays inlined into `app_token_check`, and both into `app_lane_check`, which the fast
+  lane's statements call.
 
 Rows are made as the owner; entry points run as the application role (`SET LOCAL ROLE`),
 each in a savepoint of its own so no setting leaks from one into the next.
@@ -185,16 +186,32 @@ async def _lane_scope(conn: AsyncConnection, world: World, key: Key) -> bool:
     return found == [world.tenants["A"]]
 
 
-async def _lane_block_update(conn: AsyncConnection, world: World, key: Key) -> bool:
-    # the principal the lane would remember for this key (microspace/lane/lane.py
-    # `_principal_json`); an unknown block id: nothing is written either way
-    who = [str(key.token_id), "partner", None, None, world.policy_version["A"], SCOPES]
+def _who(world: World, key: Key) -> str:
+    """The principal the lane would remember for this key (microspace/lane/lane.py
+    `_principal_json`)."""
+    return json.dumps([str(key.token_id), "partner", None, None, world.policy_version["A"], SCOPES])
+
+
+async def _lane_check(conn: AsyncConnection, world: World, key: Key) -> bool:
+    # its callers set the tenant first (migration 0021)
+    await conn.execute(
+        text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(world.tenants["A"])}
+    )
+    same = await conn.scalar(
+        text("SELECT same FROM app_lane_check(:a, CAST(:who AS jsonb), :h)"),
+        {"a": world.tenants["A"], "who": _who(world, key), "h": key.presented},
+    )
+    return bool(same)
+
+
+async def _block_update(conn: AsyncConnection, world: World, key: Key) -> bool:
+    # the lane's call; an unknown block id: nothing is written either way
     same = await conn.scalar(
         text(
-            "SELECT same FROM app_lane_block_update(:a, :id, CAST('{}' AS text[]), "
+            "SELECT same FROM app_block_update(:a, :id, CAST('{}' AS text[]), "
             "CAST('{}' AS jsonb[]), CAST('{}' AS jsonb), CAST(:who AS jsonb), :h)"
         ),
-        {"a": world.tenants["A"], "id": uuid.uuid4(), "who": json.dumps(who), "h": key.presented},
+        {"a": world.tenants["A"], "id": uuid.uuid4(), "who": _who(world, key), "h": key.presented},
     )
     return bool(same)
 
@@ -209,7 +226,8 @@ ENTRY_POINTS: dict[str, Verdict] = {
     "app_authenticate": _authenticate,
     "app_token_check": _token_check,
     "app_lane_scope": _lane_scope,
-    "app_lane_block_update": _lane_block_update,
+    "app_lane_check": _lane_check,
+    "app_block_update": _block_update,
     "app_cors_origins": _cors_origins,
 }
 
@@ -277,7 +295,7 @@ async def test_every_function_taking_a_token_hash_is_in_the_matrix_and_calls_the
     assert set(sources) == {*ENTRY_POINTS, "app_token_refusal", "app_token_match"}
     for name, source in sources.items():
         if name != "app_token_match":
-            assert "app_token_match(" in source or "app_token_check(" in source, name
+            assert any(f"{m}(" in source for m in CALLERS_OF_THE_MATCH), name
 
 
 # ------------------------------------------------------------------------ negative controls
@@ -298,6 +316,20 @@ async def _definition(conn: AsyncConnection, name: str) -> str:
     return sql
 
 
+# the match, and the functions that call it for others: each gets a lax copy in turn
+CALLERS_OF_THE_MATCH = ("app_token_match", "app_token_check", "app_lane_check")
+
+
+def _lax(name: str) -> str:
+    return name.replace("app_", "test_lax_", 1)
+
+
+def _laxed(definition: str) -> str:
+    for name in CALLERS_OF_THE_MATCH:
+        definition = definition.replace(f"{name}(", f"{_lax(name)}(")
+    return definition
+
+
 async def _give_private_match(conn: AsyncConnection, name: str, condition: str) -> None:
     match = await _definition(conn, "app_token_match")
     assert condition in match
@@ -305,18 +337,13 @@ async def _give_private_match(conn: AsyncConnection, name: str, condition: str) 
     if name == "app_token_match":
         await conn.exec_driver_sql(lax_match)
         return
-    lax_match = lax_match.replace("public.app_token_match(", "public.test_lax_match(")
-    await conn.exec_driver_sql(lax_match)
-    check = await _definition(conn, "app_token_check")
-    check = check.replace("public.app_token_check(", "public.test_lax_check(")
-    await conn.exec_driver_sql(check.replace("app_token_match(", "test_lax_match("))
+    # lax copies of the match and of each function calling it for others, calling each other
+    await conn.exec_driver_sql(_laxed(lax_match))
+    for caller in CALLERS_OF_THE_MATCH[1:]:
+        await conn.exec_driver_sql(_laxed(await _definition(conn, caller)))
     own = await _definition(conn, name)
-    lax_own = own.replace("app_token_match(", "test_lax_match(").replace(
-        "app_token_check(", "test_lax_check("
-    )
-    # app_token_check keeps its own name
-    header = "check(p_token_hash bytea)"
-    lax_own = lax_own.replace(f"test_lax_{header}", f"app_token_{header}")
+    # the function keeps its own name
+    lax_own = _laxed(own).replace(f"public.{_lax(name)}(", f"public.{name}(", 1)
     assert lax_own != own
     await conn.exec_driver_sql(lax_own)
 
@@ -336,7 +363,7 @@ async def test_a_function_with_its_own_match_is_caught(
     if await _as_app(owner_conn, _refusal, world, key) != key.state.refusal:
         disagreeing.add("app_token_refusal")
     assert disagreeing, f"the matrix did not notice {name} ignoring {laxity}"
-    if name not in ("app_token_match", "app_token_check"):
+    if name not in CALLERS_OF_THE_MATCH:
         # a function of its own: only it disagrees (the others still share the match)
         assert disagreeing == {name}
 
@@ -348,7 +375,8 @@ async def test_the_match_is_inlined_into_the_lanes_check(
     owner_conn: AsyncConnection, world: World
 ) -> None:
     """PostgreSQL inlines `app_token_check` and the match inside it into the calling
-    statement: no function scan is left, only the index lookups (migrations 0013, 0016)."""
+    statement, and the lane's check (`app_lane_check`) with them: no function scan is
+    left, only the index lookups (migrations 0013, 0016, 0021)."""
 
     async def plan(conn: AsyncConnection, _world: World, key: Key) -> str:
         await conn.execute(
@@ -357,9 +385,15 @@ async def test_the_match_is_inlined_into_the_lanes_check(
         )
         # a literal, as a custom plan of the lane's prepared statement would see it
         literal = "'\\x" + key.presented.hex() + "'::bytea"
-        rows = await conn.execute(text(f"EXPLAIN SELECT * FROM app_token_check({literal})"))
-        return "\n".join(row[0] for row in rows)
+        plans = []
+        for call in (
+            f"app_token_check({literal})",
+            f"app_lane_check('{world.tenants['A']}', '[]'::jsonb, {literal})",
+        ):
+            rows = await conn.execute(text(f"EXPLAIN SELECT * FROM {call}"))
+            plans.append("\n".join(row[0] for row in rows))
+        return plans
 
-    explained = await _as_app(owner_conn, plan, world, world.keys["valid"])
-    assert "Function Scan" not in explained, explained
-    assert "api_tokens" in explained
+    for explained in await _as_app(owner_conn, plan, world, world.keys["valid"]):
+        assert "Function Scan" not in explained, explained
+        assert "api_tokens" in explained

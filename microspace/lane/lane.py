@@ -231,7 +231,7 @@ def _same_principal(row: Any, principal: Principal) -> bool:
 
 
 def _principal_json(principal: Principal) -> str:
-    """What `_same_principal` compares, as migration 0013 `app_lane_block_update` builds it
+    """What `_same_principal` compares, as migration 0021 `app_lane_check` builds it
     from the credential's row."""
 
     def text(value: Any) -> str | None:
