@@ -274,3 +274,22 @@ async def test_a_known_widget_key_still_runs_trusted_documents_only(
     assert error_codes(posted.json()) == ["PERSISTED_QUERY_REQUIRED"]
     assert error_codes(got.json()) == ["PERSISTED_QUERY_REQUIRED"]
     assert app.state.fast_lane.answered == answered
+
+
+def test_the_lanes_query_parameters_are_starlettes():
+    """The lane reads a GET's parameters as the whole way's Starlette does."""
+    from starlette.datastructures import QueryParams
+
+    from microspace.lane.lane import query_params
+
+    cases = [
+        b"",
+        b"query=%7B+viewer+%7B+kind+%7D+%7D&variables=%7B%7D",
+        b"query=a&query=b&&=x&empty=&bare&%ZZ=1&plus=a+b%2Bc",
+        b"operationName=%C3%A9t%C3%A9&x=%E2%82%AC%FF&semi=a;b",
+        b"a=" + b"%41" * 20_000 + b"&b=1",
+        "naïve=ünïcode".encode(),
+    ]
+    for raw in cases:
+        assert query_params(raw) == dict(QueryParams(raw).items()), raw
+        assert query_params(raw) == dict(QueryParams(raw).items()), raw  # decoded, then kept
