@@ -486,3 +486,41 @@ async def test_a_read_runs_only_after_its_statement_has_set_the_tenant(
     assert outer["Node Type"] == "Function Scan" and outer["Function Name"] == "app_lane_scope"
     assert inner["Parent Relationship"] == "Inner"
     assert "app_lane_scope" not in json.dumps(inner)
+
+
+async def test_a_lane_write_without_a_matching_token_writes_nothing(
+    app_engine, new_tenant, owner_url
+):
+    """The lane's call of `app_block_update` (migration 0021) names a principal; its token
+    hash is NULL when the request's origin is refused (`_credential`). Such a call writes
+    nothing, even in a transaction already scoped to the tenant: only a call without a
+    principal (the resolver's, in its scoped transaction) skips the check."""
+    import json
+
+    from core.ids import decode_id
+    from store.blocks import update_values
+
+    owner = await new_tenant("NoToken")
+    _, blocks = await make_space(owner_url, owner.tenant_id, blocks=1)
+    values = update_values(decode_id(blocks[0], "Block"), {"text": "sneaked"}, "member")
+    assert values is not None
+    who = json.dumps([None, "member", str(owner.member_id), None, 0, ["owner"]])
+    call = text(
+        "SELECT r.same, (r.block).id AS written FROM app_block_update(:t, :id, :kinds, "
+        "CAST(:bodies AS jsonb[]), CAST(:event AS jsonb), CAST(:who AS jsonb), NULL) AS r"
+    )
+    params = dict(zip(("id", "kinds", "bodies", "event"), values, strict=True))
+    async with app_engine.begin() as conn:
+        await conn.execute(
+            text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(owner.tenant_id)}
+        )
+        row = (await conn.execute(call, {"t": owner.tenant_id, "who": who, **params})).one()
+    assert (row.same, row.written) == (False, None)
+    async with app_engine.begin() as conn:
+        await conn.execute(
+            text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(owner.tenant_id)}
+        )
+        body = await conn.scalar(
+            text("SELECT body->>'text' FROM blocks WHERE id = :id"), {"id": values[0]}
+        )
+    assert body != "sneaked"

@@ -10,10 +10,11 @@ tuplestore and result copying: about a fifth of the statement's database CPU. No
   ended (migration 0020's rule)? A plain SQL function over `app_token_check` (the one
   token match), STABLE with the caller's rights: PostgreSQL inlines it into the calling
   statement, no call of its own. Not exactly one matching row: not the same principal;
-- `app_block_update` is the one block update, and the lane's too: given a token hash it
+- `app_block_update` is the one block update, and the lane's too: given a principal it
   first scopes its transaction to the tenant and asks `app_lane_check` (in order: a
-  PL/pgSQL function's statements run one after the other); given none (the resolver, in
-  a transaction already scoped) it writes at once. The event still goes through
+  PL/pgSQL function's statements run one after the other), and a NULL token hash (the
+  lane's for a refused origin) matches nothing; given none (the resolver, in a
+  transaction already scoped) it writes at once. The event still goes through
   `app_emit_events`, the one writer of domain events. `app_lane_block_update` is gone.
 
 `LANE_PRELUDE` is that scope-and-check, as every lane write function starts.
@@ -75,7 +76,7 @@ DECLARE
     v_block blocks;
 BEGIN
     same := true;
-    IF p_token_hash IS NOT NULL THEN
+    IF p_who IS NOT NULL THEN
         {LANE_PRELUDE}
     END IF;
     IF same AND NOT v_ended THEN
