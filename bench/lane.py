@@ -41,6 +41,7 @@ def _settings() -> None:
     # the peer benchmark's production settings (bench/peer/system.conf)
     os.environ.setdefault("MICROSPACE_DEV", "false")
     os.environ.setdefault("MICROSPACE_SECRET_KEY", "bench-not-a-production-secret")
+    os.environ.setdefault("MICROSPACE_PUBLIC_URL", "https://api.bench.example")
     os.environ.setdefault("MICROSPACE_RATE_LIMIT_BURST", "1000000000")
     os.environ.setdefault("MICROSPACE_RATE_LIMIT_RATE", "1000000000")
     os.environ.setdefault("MICROSPACE_DB_POOL_SIZE", "10")

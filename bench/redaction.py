@@ -245,6 +245,7 @@ async def run(reps: int, warmup: int, with_uvicorn: bool) -> int:
             app_database_url=None,
             app_db_password="microspace_app",
             dev_mode=False,
+            public_url="https://api.bench.example",
             max_page_size=ROWS,
             max_cost=10**7,
             rate_limit_burst=0,  # 0 turns the rate limit off

@@ -8,13 +8,19 @@ Longer than most modules: one declaration per setting, and nothing else.
 from __future__ import annotations
 
 import os
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 
 APP_ROLE = "microspace_app"
+DEV_PUBLIC_URL = "http://localhost:8000"
 T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting a process cannot start with; the message is one line saying why."""
 
 
 def async_url(url: str) -> URL:
@@ -218,11 +224,13 @@ class Settings:
         "rights and the exit (`docs/privacy.md`)",
     )
     # widgets (docs/widget.md)
+    # empty: unset; see with_public_url
     public_url: str = setting(
-        "http://localhost:8000",
+        "",
         "MICROSPACE_PUBLIC_URL",
-        "the API's public base URL (https in production), used in invitation links "
-        "(docs/widget.md) and one-click unsubscribe links (docs/privacy.md)",
+        "the API's public base URL, used in invitation links (docs/widget.md) and one-click "
+        "unsubscribe links (docs/privacy.md); its origin passes the CORS check",
+        shown=f"none; **required** in production, https (development: `{DEV_PUBLIC_URL}`)",
     )
     invitation_link_ttl: float = setting(
         14 * 86400.0,
@@ -288,7 +296,10 @@ class Settings:
 
     def owner_url(self) -> URL:
         if not self.database_url:
-            raise RuntimeError("DATABASE_URL is not set and no embedded server was started")
+            raise ConfigError(
+                "DATABASE_URL (the owner's login) is not set: this command needs it; the API "
+                "and the worker need only APP_DATABASE_URL"
+            )
         return async_url(self.database_url)
 
     def secret(self) -> bytes:
@@ -302,11 +313,41 @@ class Settings:
             return self.secret_key.encode()
         raise RuntimeError("MICROSPACE_SECRET_KEY is not set")
 
+    def with_public_url(self) -> Settings:
+        """These settings with the public URL resolved, or a ConfigError saying why not.
+
+        Production requires MICROSPACE_PUBLIC_URL, https: a default would put localhost in
+        every invitation and unsubscribe link, and let that origin pass the CORS check.
+        Development falls back to localhost.
+        """
+        url = self.public_url.strip()
+        if self.dev_mode:
+            return replace(self, public_url=url or DEV_PUBLIC_URL)
+        if not url:
+            raise ConfigError(
+                "MICROSPACE_PUBLIC_URL must be set in production: the https URL clients reach "
+                "the API at, used in invitation and unsubscribe links"
+            )
+        if not _https_base(url):
+            raise ConfigError(
+                f"MICROSPACE_PUBLIC_URL must be an https URL in production (no query), not "
+                f"{url[:100]!r}"
+            )
+        return replace(self, public_url=url)
+
     def app_url(self) -> URL:
         """The application's own login: a role that owns nothing and cannot bypass RLS."""
         if self.app_database_url:
             return async_url(self.app_database_url)
         return self.owner_url().set(username=APP_ROLE, password=self.app_db_password)
+
+
+def _https_base(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    return parts.scheme == "https" and bool(parts.hostname) and not (parts.query or parts.fragment)
 
 
 def _parse(kind: str, raw: str | None, default: Any) -> Any:

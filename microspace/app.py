@@ -205,6 +205,7 @@ def tenant_label(request: OutcomeRequest) -> str:
 
 
 def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None) -> Starlette:
+    settings = settings.with_public_url()  # production refuses to start without it
     engine = make_engine(
         settings.app_url(),
         pool_size=settings.pool_size,

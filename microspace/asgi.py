@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from core.config import load_settings
+from core.config import ConfigError, load_settings
 from microspace.app import create_app
 
 
 def create() -> Starlette:
-    """The application, configured from the environment."""
-    return create_app(load_settings())
+    """The application, configured from the environment; a setting it cannot start with
+    ends the process with one line saying why."""
+    try:
+        return create_app(load_settings())
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None

@@ -41,7 +41,11 @@ async def test_page_and_assets_are_served_by_the_api(client):
 
 
 async def test_production_serves_neither_page_nor_assets(settings):
-    app = create_app(replace(settings, dev_mode=False, secret_key="x" * 32))
+    app = create_app(
+        replace(
+            settings, dev_mode=False, secret_key="x" * 32, public_url="https://api.test.example"
+        )
+    )
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t"

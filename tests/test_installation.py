@@ -21,6 +21,8 @@ from microspace.commands.cli import serve_settings
 from microspace.commands.tenants import OperatorError
 from tests.test_cli import run_cli
 
+PUBLIC = "https://api.test.example"
+
 
 @pytest.fixture
 def no_env(monkeypatch):
@@ -62,7 +64,7 @@ def test_serve_is_development_only_for_the_quick_start_or_when_asked(
     if env_dev is not None:
         no_env.setenv("MICROSPACE_DEV", env_dev)
     no_env.setenv("MICROSPACE_SECRET_KEY", "configured")
-    settings = Settings(dev_mode=env_dev == "1", secret_key="configured")
+    settings = Settings(dev_mode=env_dev == "1", secret_key="configured", public_url=PUBLIC)
     assert serve_settings(settings, embedded=embedded, host=host, dev=dev).dev_mode is expected
 
 
@@ -75,7 +77,7 @@ def test_serve_refuses_what_would_expose_the_key(no_env):
     with pytest.raises(OperatorError, match="production"):
         serve_settings(Settings(), embedded=False, host="127.0.0.1", dev=False)
     no_env.setenv("MICROSPACE_SECRET_KEY", "configured")
-    configured = Settings(secret_key="configured")
+    configured = Settings(secret_key="configured", public_url=PUBLIC)
     assert not serve_settings(configured, embedded=False, host="0.0.0.0", dev=False).dev_mode
 
 

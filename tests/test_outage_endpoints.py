@@ -65,7 +65,7 @@ async def test_every_endpoint_answers_503_with_retry_after(settings, caplog):
         expires = datetime.now(UTC) + timedelta(hours=1)
         export = sign_link(secret, tenant_id=t, request_id=uuid.uuid4(), expires_at=expires)
         auth = {"Authorization": f"Bearer {tenant.token}"}
-        public = _origin(settings.public_url)
+        public = _origin(settings.with_public_url().public_url)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             owner = Api(client, tenant.token)

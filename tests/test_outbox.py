@@ -150,6 +150,7 @@ async def test_a_crash_between_claim_and_send_loses_nothing(
         "MICROSPACE_MAIL_DIR": str(tmp_path),
         # the worker signs invitation links with the API's key
         "MICROSPACE_SECRET_KEY": settings.secret_key,
+        "MICROSPACE_PUBLIC_URL": "https://api.test.example",
     }
     # when: a worker claims it and dies before sending
     code, output = await _subprocess(sys.executable, "-c", CRASHING_WORKER, env=env)

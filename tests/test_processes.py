@@ -39,6 +39,7 @@ def _env(**extra: str) -> dict[str, str]:
     env.update(
         MICROSPACE_LOG_LEVEL="WARNING",
         MICROSPACE_SECRET_KEY=uuid.uuid4().hex * 2,
+        MICROSPACE_PUBLIC_URL="https://api.test.example",
         PYTHONUNBUFFERED="1",
         **extra,
     )

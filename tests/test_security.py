@@ -495,7 +495,7 @@ async def test_graphiql_only_in_development(http, settings):
     # the live server runs with dev_mode from the test settings (development)
     page = await http.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
-    prod = create_app(production(settings, dev_mode=False))
+    prod = create_app(production(settings, dev_mode=False, public_url="https://api.test.example"))
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=prod), base_url="http://t"

@@ -91,7 +91,7 @@ async def test_the_invitation_email_link_accepts_and_opens_a_session(
     )
     link = re.search(r"(https?://\S+/invitations/(\S+))", message.get_content())
     assert link, message.get_content()
-    assert link.group(1).startswith(settings.public_url)
+    assert link.group(1).startswith(settings.with_public_url().public_url + "/invitations/")
     assert "link" not in row.payload  # signed at send time, never stored
 
     # when the contact opens it: the page, then its button

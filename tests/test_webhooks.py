@@ -285,7 +285,14 @@ async def test_bad_subscriptions_are_user_errors(api, new_tenant, types, url, co
 
 
 async def test_production_refuses_http_and_private_addresses(api, new_tenant, settings):
-    production = create_app(replace(settings, dev_mode=False, secret_key="test-secret"))
+    production = create_app(
+        replace(
+            settings,
+            dev_mode=False,
+            secret_key="test-secret",
+            public_url="https://api.test.example",
+        )
+    )
     try:
         transport = httpx.ASGITransport(app=production)
         async with httpx.AsyncClient(transport=transport, base_url="http://prod") as client:

@@ -16,14 +16,16 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from core.config import Settings, load_settings
+from core.config import ConfigError, Settings, load_settings
 from microspace.commands.tenants import OperatorError
 
 
 def _settings_with_database() -> tuple[Settings, bool]:
-    """Settings whose database_url is set, starting the embedded server when it is not."""
+    """Settings with a database: DATABASE_URL, APP_DATABASE_URL alone (the API and the
+    worker in compose), or the embedded server, started when neither is set."""
     settings = load_settings()
-    embedded = not settings.database_url
+    # the API and the worker may hold only the application role's login (APP_DATABASE_URL)
+    embedded = not settings.database_url and not settings.app_database_url
     if embedded:
         from pathlib import Path
 
@@ -73,7 +75,7 @@ def serve_settings(settings: Settings, *, embedded: bool, host: str, dev: bool) 
             raise OperatorError(
                 f"MICROSPACE_TRUSTED_PROXIES: {entry[:60]!r} is not an address or network"
             ) from None
-    return settings
+    return settings.with_public_url()
 
 
 def _migrate(settings: Settings) -> None:
@@ -433,6 +435,6 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(level, json=settings.log_format.lower() != "console")
     try:
         return int(args.func(args))
-    except OperatorError as exc:
+    except (OperatorError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

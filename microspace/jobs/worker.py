@@ -23,6 +23,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -31,6 +32,7 @@ from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for, unit_of_work
 from core.invitation_links import Invitation, InvitationLinks
 from core.mail import Email, Sender, render, sender_from_settings
+from microspace.jobs.heartbeat import HEARTBEAT, beat
 from microspace.jobs.housekeeping import prune_mail_sink, resume_erasures
 from microspace.jobs.unsubscribe_mail import with_unsubscribe
 from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
@@ -66,6 +68,8 @@ class Worker:
     public_url: str = "https://localhost:8000"
     # signs the link of each invitation e-mail as it is sent (never stored in the outbox)
     links: InvitationLinks | None = None
+    # touched after each pass and each e-mail: the liveness check (jobs/heartbeat.py)
+    heartbeat: Path | None = None
 
     async def run_once(self) -> Stats:
         """Resume interrupted erasures, send everything that is due now, then return."""
@@ -80,12 +84,14 @@ class Worker:
             for key in keys:
                 seen.add(key)
                 await self._process(*key, stats)
+                self._beat()
 
     async def run_forever(self, poll_seconds: float, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         while not stop.is_set():
             try:
                 stats = await self.run_once()
+                self._beat()
             except Exception:
                 # the database may be briefly unreachable: keep polling rather than exit
                 log.exception("outbox: listing due e-mail failed; retrying")
@@ -98,6 +104,10 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
             except TimeoutError:
                 pass
+
+    def _beat(self) -> None:
+        if self.heartbeat is not None:
+            beat(self.heartbeat)
 
     async def _due(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
         async with self.sessionmaker() as session:
@@ -288,6 +298,7 @@ def _invitation_links(settings: Settings) -> InvitationLinks | None:
 
 def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker, AsyncEngine]:
     """A worker on the application role's login; returns it and the engine to dispose."""
+    settings = settings.with_public_url()  # the links it mails point there
     engine = make_engine(settings.app_url(), pool_size=2, max_overflow=0)
     worker = Worker(
         sessionmaker=sessionmaker_for(engine),
@@ -299,24 +310,28 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
         secret=settings.secret() if settings.secret_key else b"",
         public_url=settings.public_url,
         links=_invitation_links(settings),
+        heartbeat=HEARTBEAT,
     )
     return worker, engine
 
 
 async def retention_once(settings: Settings, *, now: datetime | None = None) -> list[uuid.UUID]:
-    """Purge the tenants whose subscription ended past the grace period (as the owner:
-    retention crosses tenants and empties append-only ledgers)."""
+    """Purge the tenants whose subscription ended past the grace period, then sign-in
+    records past theirs; returns the purged tenants. As the owner: retention crosses
+    tenants and empties append-only ledgers (`microspace retention`, daily in compose)."""
     from privacy.retention import run_retention
 
     engine = make_engine(settings.owner_url(), pool_size=1, max_overflow=0)
     try:
-        return await run_retention(
+        purged = await run_retention(
             sessionmaker_for(engine),
             now=now or datetime.now(UTC),
             grace_days=settings.retention_grace_days,
         )
     finally:
         await engine.dispose()
+    await sign_in_retention_once(settings, now=now)
+    return purged
 
 
 async def sign_in_retention_once(settings: Settings, *, now: datetime | None = None) -> int:
@@ -339,7 +354,6 @@ async def _daily_retention(settings: Settings) -> None:
             purged = await retention_once(settings)
             if purged:
                 log.info("retention: purged personal data of %d tenant(s)", len(purged))
-            await sign_in_retention_once(settings)
         except Exception:
             log.exception("retention run failed; retrying in a day")
         await asyncio.sleep(24 * 3600)
@@ -354,14 +368,19 @@ async def run(settings: Settings, *, once: bool, sender: Sender | None = None) -
         if once:
             await hooks.run_once()  # first: a failing endpoint queues an e-mail to owners
             return await worker.run_once()
-        retention = asyncio.create_task(_daily_retention(settings))
+        retention = None
+        if settings.database_url:
+            retention = asyncio.create_task(_daily_retention(settings))
+        else:  # only the application role's login here (compose): a job with the owner's
+            log.info("retention: left to `microspace retention` (DATABASE_URL is not set here)")
         stop = asyncio.Event()
         deliveries = asyncio.create_task(hooks.run_forever(settings.worker_poll_seconds, stop))
         try:
             await worker.run_forever(settings.worker_poll_seconds)
         finally:
             stop.set()
-            retention.cancel()
+            if retention is not None:
+                retention.cancel()
             await deliveries
         return Stats()
     finally:
