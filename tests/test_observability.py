@@ -287,7 +287,9 @@ async def test_metrics_answer_only_the_configured_token(settings, client):
         assert error_codes(refused.json()) == ["UNAUTHENTICATED"]
         assert "microspace_" not in refused.text
     # and a production app without one: nobody scrapes it, and the answer says what to set
-    app = create_app(replace(settings, dev_mode=False, metrics_token=None))
+    app = create_app(
+        replace(settings, dev_mode=False, metrics_token=None, public_url="https://api.test.example")
+    )
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t"
