@@ -265,7 +265,10 @@ class Settings:
         "level of `serve` and `worker` logs (one-shot commands log warnings only)",
     )
     log_format: str = setting(
-        "json", "MICROSPACE_LOG_FORMAT", "`json` (one object per line) or `console`"
+        "json",
+        "MICROSPACE_LOG_FORMAT",
+        "`json` (one object per line) or `console`; unset, `serve` in development mode logs "
+        "`console`",
     )
     otel_endpoint: str | None = setting(
         None,

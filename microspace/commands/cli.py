@@ -1,23 +1,28 @@
 """`microspace <command>`: serve the API and operate tenants from the same codebase.
 
-Over 300 lines on purpose: one thin function per operator command (arguments and JSON
-output); the work is in the modules they call.
+Over 300 lines on purpose: one thin function per operator command (its arguments and JSON
+output); the work is in the modules they call, `serve`'s in microspace/commands/serve.py.
+`--help` shows DESCRIPTION, not this note.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import os
 import signal
 import sys
 from dataclasses import replace
-from typing import Any
+from typing import Any, NoReturn
 
 from core.config import ConfigError, Settings, load_settings
 from microspace.commands.tenants import OperatorError
+
+DESCRIPTION = (
+    "Serve the Microspace API and operate its tenants. Every command applies pending "
+    "migrations first. Without DATABASE_URL it works on an embedded PostgreSQL under .data/."
+)
 
 
 def _settings_with_database() -> tuple[Settings, bool]:
@@ -42,42 +47,6 @@ def _settings_with_database() -> tuple[Settings, bool]:
     return settings, embedded
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def serve_settings(settings: Settings, *, embedded: bool, host: str, dev: bool) -> Settings:
-    """Production unless asked; refuse what would expose the installation's own key.
-
-    Development mode (GraphiQL, the generated key) switches itself on only for the quick
-    start: the embedded database on a loopback address, with MICROSPACE_DEV unset.
-    """
-    explicit = os.environ.get("MICROSPACE_DEV", "").strip() != ""
-    quick_start = embedded and is_loopback(host) and not explicit
-    settings = replace(settings, dev_mode=dev or settings.dev_mode or quick_start)
-    configured = bool(os.environ.get("MICROSPACE_SECRET_KEY"))
-    if not configured and not (settings.dev_mode or embedded):
-        raise OperatorError("MICROSPACE_SECRET_KEY must be set to serve in production mode")
-    if not configured and not is_loopback(host):
-        raise OperatorError(
-            f"refusing to serve on {host} with the generated per-installation key: "
-            "set MICROSPACE_SECRET_KEY"
-        )
-    for entry in filter(None, (e.strip() for e in settings.trusted_proxies.split(","))):
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise OperatorError(
-                f"MICROSPACE_TRUSTED_PROXIES: {entry[:60]!r} is not an address or network"
-            ) from None
-    return settings.with_public_url()
-
-
 def _migrate(settings: Settings) -> None:
     from core.migrate import migrate
 
@@ -85,9 +54,11 @@ def _migrate(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from microspace.commands.serve import serve
+
     settings, embedded = _settings_with_database()
     if not embedded:
-        return _serve(args, settings, embedded)
+        return serve(args, settings, embedded, _migrate)
     # the embedded PostgreSQL stops with the server, on Ctrl-C and on SIGTERM alike: uvicorn
     # re-raises the signal once it has shut down, and SIGTERM's default would end the
     # process without running any cleanup
@@ -95,7 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        return _serve(args, settings, embedded)
+        return serve(args, settings, embedded, _migrate)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -106,46 +77,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
-
-
-def _serve(args: argparse.Namespace, settings: Settings, embedded: bool) -> int:
-    import uvicorn
-
-    from microspace.app import create_app
-    from microspace.commands.tenants import seed_demo
-
-    host = args.host or settings.host
-    port = args.port or settings.port
-    settings = serve_settings(settings, embedded=embedded, host=host, dev=args.dev)
-    if not args.no_migrate:
-        _migrate(settings)
-    if embedded or args.demo:
-        demo = asyncio.run(seed_demo(settings.owner_url()))
-        if settings.dev_mode:
-            print(f"GraphiQL:   http://{host}:{port}/graphql", flush=True)
-        print(f"Demo owner token (shown once): {demo.token}", flush=True)
-        print(
-            f'Try: curl -s http://{host}:{port}/graphql -H "Authorization: Bearer {demo.token}" '
-            "-H 'Content-Type: application/json' "
-            '-d \'{"query":"{ spaces { edges { node { title blocks { edges { node { kind body } } } } } } }"}\'',
-            flush=True,
-        )
-    uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options(settings))
-    return 0
-
-
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """How `serve` runs uvicorn. Forwarded headers are believed only from the configured
-    proxies: uvicorn's own default believes any loopback peer, so a local process could
-    choose the address recorded for a sign-in and the rate-limit key of its requests."""
-    trusted = settings.trusted_proxies.strip()
-    return {
-        "proxy_headers": bool(trusted),
-        "forwarded_allow_ips": trusted or None,
-        # our logging configuration stays; our access line replaces uvicorn's
-        "log_config": None,
-        "access_log": False,
-    }
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -295,25 +226,36 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+TENANT = "The tenant's id (a UUID, as tenant-create prints it)."
+
+
 def _key_commands(sub: Any) -> None:
     """key-create, key-list, key-revoke: twins of apiKeyCreate, apiKeys, apiKeyRevoke."""
     kc = sub.add_parser(
-        "key-create", help="issue a partner or widget key; print JSON (secret once)"
+        "key-create",
+        help="Issue a partner or widget key and print it as JSON (the secret only this once).",
     )
-    kc.add_argument("--tenant", required=True)
-    kc.add_argument("--kind", required=True, help="partner or widget")
-    kc.add_argument("--name", required=True)
-    kc.add_argument("--scope", action="append", default=[], help="repeat for several")
-    kc.add_argument("--expires", help="ISO 8601 date-time")
-    kc.add_argument("--space", action="append", default=[], help="widget: a Space ID")
-    kc.add_argument("--origin", action="append", default=[], help="widget: scheme://host[:port]")
+    kc.add_argument("--tenant", required=True, help=TENANT)
+    kc.add_argument("--kind", required=True, help="partner or widget.")
+    kc.add_argument("--name", required=True, help="A name to tell the key apart.")
+    kc.add_argument("--scope", action="append", default=[], help="A scope; repeat for several.")
+    kc.add_argument("--expires", help="When the key stops working (ISO 8601 date-time).")
+    kc.add_argument(
+        "--space", action="append", default=[], help="For a widget key: a Space ID it may read."
+    )
+    kc.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        help="For a widget key: a page origin it may be used from (scheme://host[:port]).",
+    )
     kc.set_defaults(func=cmd_key_create)
-    kl = sub.add_parser("key-list", help="list a tenant's partner and widget keys; print JSON")
-    kl.add_argument("--tenant", required=True)
+    kl = sub.add_parser("key-list", help="List a tenant's partner and widget keys as JSON.")
+    kl.add_argument("--tenant", required=True, help=TENANT)
     kl.set_defaults(func=cmd_key_list)
-    kr = sub.add_parser("key-revoke", help="revoke a key now, in every process; print JSON")
-    kr.add_argument("--tenant", required=True)
-    kr.add_argument("--id", required=True)
+    kr = sub.add_parser("key-revoke", help="Revoke a key now, in every process; print JSON.")
+    kr.add_argument("--tenant", required=True, help=TENANT)
+    kr.add_argument("--id", required=True, help="The key's ID, as key-list prints it.")
     kr.set_defaults(func=cmd_key_revoke)
 
 
@@ -344,75 +286,107 @@ def cmd_tenant_web(args: argparse.Namespace) -> int:
 
 def _widget_commands(sub: Any) -> None:
     """document-register (twin of persistedDocumentRegister) and tenant-web (docs/widget.md)."""
-    dr = sub.add_parser("document-register", help="trust a GraphQL document for widgets")
-    dr.add_argument("--tenant", required=True)
-    dr.add_argument("--file", required=True, help="the document's exact text")
+    dr = sub.add_parser(
+        "document-register", help="Trust a GraphQL document for the tenant's widgets."
+    )
+    dr.add_argument("--tenant", required=True, help=TENANT)
+    dr.add_argument("--file", required=True, help="A file holding the document's exact text.")
     dr.set_defaults(func=cmd_document_register)
-    tw = sub.add_parser("tenant-web", help="a tenant's CORS origins and invitation landing page")
-    tw.add_argument("--tenant", required=True)
-    tw.add_argument("--cors-origin", action="append", help="repeat; replaces the list")
-    tw.add_argument("--no-cors-origins", action="store_true", help="same-origin only")
-    tw.add_argument("--visitor-url", help="the page embedding the widget ('' to clear)")
+    tw = sub.add_parser(
+        "tenant-web", help="Set a tenant's CORS origins and its invitation landing page."
+    )
+    tw.add_argument("--tenant", required=True, help=TENANT)
+    tw.add_argument(
+        "--cors-origin",
+        action="append",
+        help="An origin member tokens may be used from; repeat for several (replaces the list).",
+    )
+    tw.add_argument("--no-cors-origins", action="store_true", help="Same-origin requests only.")
+    tw.add_argument("--visitor-url", help="The page that embeds the widget ('' to clear it).")
     tw.set_defaults(func=cmd_tenant_web)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is the one `error: ...` line the README promises."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="microspace", description=__doc__)
-    sub = p.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="apply migrations and serve the API (default)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--demo", action="store_true", help="seed the demo tenant on any database")
+    p = Parser(prog="microspace", description=DESCRIPTION)
+    sub = p.add_subparsers(dest="command", metavar="<command>")
+    serve = sub.add_parser(
+        "serve", help="Apply pending migrations and serve the API (the default command)."
+    )
+    serve.add_argument("--host", help="The address to listen on (default: MICROSPACE_HOST).")
+    serve.add_argument("--port", type=int, help="The port to listen on (default: MICROSPACE_PORT).")
     serve.add_argument(
-        "--no-migrate", action="store_true", help="leave migrations to a separate job"
+        "--demo", action="store_true", help="Seed the demo tenant, whatever the database."
     )
     serve.add_argument(
-        "--dev", action="store_true", help="development mode (GraphiQL) on any database"
+        "--no-migrate", action="store_true", help="Leave migrations to a separate job."
+    )
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="Development mode (GraphiQL on), whatever the database.",
     )
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("migrate", help="Apply pending database migrations.").set_defaults(
+        func=cmd_migrate
+    )
     sub.add_parser(
-        "seed-demo", help="create the demo tenant; print a new owner token"
+        "seed-demo", help="Create the demo tenant if needed and print a new owner token."
     ).set_defaults(func=cmd_seed_demo)
-    tc = sub.add_parser("tenant-create", help="create a tenant and its owner; print JSON")
-    tc.add_argument("--name", required=True)
-    tc.add_argument("--owner-email", required=True)
+    tc = sub.add_parser("tenant-create", help="Create a tenant and its owner; print JSON.")
+    tc.add_argument("--name", required=True, help="The tenant's name.")
+    tc.add_argument("--owner-email", required=True, help="The owner's e-mail address.")
     tc.set_defaults(func=cmd_tenant_create)
     rt = sub.add_parser(
-        "retention", help="erase personal data of tenants ended past the grace period; print JSON"
+        "retention",
+        help="Erase the personal data of tenants whose subscription ended past the grace "
+        "period; print JSON.",
     )
-    rt.add_argument("--grace-days", type=int, help="override MICROSPACE_RETENTION_GRACE_DAYS")
+    rt.add_argument(
+        "--grace-days", type=int, help="Days of grace (default: MICROSPACE_RETENTION_GRACE_DAYS)."
+    )
     rt.set_defaults(func=cmd_retention)
-    mc = sub.add_parser("member-create", help="add a member to a tenant; print JSON")
-    mc.add_argument("--tenant", required=True)
-    mc.add_argument("--email", required=True)
-    mc.add_argument("--role", required=True)
+    mc = sub.add_parser("member-create", help="Add a member to a tenant; print JSON.")
+    mc.add_argument("--tenant", required=True, help=TENANT)
+    mc.add_argument("--email", required=True, help="The member's e-mail address.")
+    mc.add_argument(
+        "--role", required=True, help="owner, admin, editor, viewer or privacy_officer."
+    )
     mc.set_defaults(func=cmd_member_create)
-    wk = sub.add_parser("worker", help="send queued e-mail from the outbox (SMTP or file sink)")
-    wk.add_argument("--once", action="store_true", help="send what is due now, print JSON, exit")
-    wk.add_argument("--no-migrate", action="store_true", help="leave migrations to a separate job")
+    wk = sub.add_parser("worker", help="Send queued e-mail and deliver webhooks, until stopped.")
+    wk.add_argument(
+        "--once", action="store_true", help="Send what is due now, print JSON and exit."
+    )
+    wk.add_argument("--no-migrate", action="store_true", help="Leave migrations to a separate job.")
     wk.set_defaults(func=cmd_worker)
-    ps = sub.add_parser("plan-set", help="set a tenant's plan and its limits; print JSON")
+    ps = sub.add_parser("plan-set", help="Set a tenant's plan and its limits; print JSON.")
     from microspace.commands.plans import add_arguments
 
     add_arguments(ps)
     ps.set_defaults(func=cmd_plan_set)
     ej = sub.add_parser(
-        "erasure-journal", help="print the erasure journal as JSON lines, for safe keeping"
+        "erasure-journal", help="Print the erasure journal as JSON lines, for safe keeping."
     )
-    ej.add_argument("--since", help="only entries from this ISO 8601 time on")
+    ej.add_argument("--since", help="Only entries from this time on (ISO 8601).")
     ej.set_defaults(func=cmd_erasure_journal)
     er = sub.add_parser(
-        "erasure-replay", help="erase again what the journal lists, after restoring a backup"
+        "erasure-replay",
+        help="After restoring a backup, erase again what the journal lists since it was taken.",
     )
-    er.add_argument("--since", required=True, help="when the restored backup was taken")
+    er.add_argument("--since", required=True, help="When the restored backup was taken (ISO 8601).")
     er.add_argument(
-        "--journal", required=True, help="JSON lines from `erasure-journal` ('-': stdin)"
+        "--journal", required=True, help="JSON lines from erasure-journal ('-': standard input)."
     )
     er.set_defaults(func=cmd_erasure_replay)
     _key_commands(sub)
-    sc = sub.add_parser("schema", help="print the GraphQL schema (SDL) the API serves")
-    sc.add_argument("--write", action="store_true", help="write it to schema.graphql instead")
+    sc = sub.add_parser("schema", help="Print the GraphQL schema (SDL) the API serves.")
+    sc.add_argument("--write", action="store_true", help="Write it to schema.graphql instead.")
     sc.set_defaults(func=cmd_schema)
     _widget_commands(sub)
     return p
@@ -426,8 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     from microspace.web.logs import configure_logging
 
     settings = load_settings()
-    # the long-running commands log JSON lines at the configured level; one-shot commands
-    # print their result and log only warnings
+    # the long-running commands log at the configured level (`serve` in development for a
+    # terminal: microspace/commands/serve.py); one-shot commands print their result and log
+    # only warnings
     long_running = args.command == "serve" or (
         args.command == "worker" and not getattr(args, "once", False)
     )

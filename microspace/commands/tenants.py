@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.auth import hash_token
 from core.db import Db, owner_db
-from models import Block, Member, Role, Space, Tenant
+from models import ApiToken, Block, Member, Role, Space, Tenant
 from models.base import EMAIL_MAX
 from store.tokens import mint_token
 
 ROLES = [r.value for r in Role]
+DEMO_OWNER = "owner@demo.example"
+# the quick start keeps its demo token and reuses it until then (microspace/commands/serve.py)
+DEMO_TOKEN_LIFETIME = timedelta(days=30)
 
 
 class OperatorError(ValueError):
@@ -47,6 +52,13 @@ def normalise_email(email: str) -> str:
 
 
 async def add_member(db: Db, email: str, role: str) -> Created:
+    member = await _new_member(db, email, role)
+    _, token = await mint_token(db, "member", name="cli", member_id=member.id)
+    assert db.tenant_id is not None
+    return Created(tenant_id=db.tenant_id, member_id=member.id, role=role, token=token)
+
+
+async def _new_member(db: Db, email: str, role: str) -> Member:
     if role not in ROLES:
         raise OperatorError(f"unknown role {role!r}; use one of: {', '.join(ROLES)}")
     email = normalise_email(email)
@@ -55,9 +67,7 @@ async def add_member(db: Db, email: str, role: str) -> Created:
     member = Member(id=uuid.uuid4(), email=email, role=role)
     db.add(member)
     await db.flush()
-    _, token = await mint_token(db, "member", name="cli", member_id=member.id)
-    assert db.tenant_id is not None
-    return Created(tenant_id=db.tenant_id, member_id=member.id, role=role, token=token)
+    return member
 
 
 async def create_tenant(owner_url: URL | AsyncEngine, name: str, owner_email: str) -> Created:
@@ -138,8 +148,9 @@ DEMO_SPACES = [
 ]
 
 
-async def seed_demo(owner_url: URL) -> Created:
-    """Create the demo tenant once (with spaces and blocks); mint a fresh owner token."""
+async def seed_demo(owner_url: URL, kept: str | None = None) -> Created:
+    """Create the demo tenant once (with spaces and blocks); return an owner token: `kept`
+    while it is a live token of the demo owner, else a new one that expires in 30 days."""
     async with owner_db(owner_url, DEMO_TENANT_ID) as db:
         tenant = await db.scalar(select(Tenant).where(Tenant.id == DEMO_TENANT_ID))
         if tenant is None:
@@ -162,7 +173,25 @@ async def seed_demo(owner_url: URL) -> Created:
                         )
                     )
             await db.flush()
-            return await add_member(db, "owner@demo.example", "owner")
-        owner = await db.scalar(select(Member).where(Member.email == "owner@demo.example"))
-        _, token = await mint_token(db, "member", name="demo", member_id=owner.id)
-        return Created(tenant_id=DEMO_TENANT_ID, member_id=owner.id, role="owner", token=token)
+        owner = await db.scalar(select(Member).where(Member.email == DEMO_OWNER))
+        if owner is None:
+            owner = await _new_member(db, DEMO_OWNER, "owner")
+        if kept is None or not await _live(db, kept, owner.id):
+            expires = datetime.now(UTC) + DEMO_TOKEN_LIFETIME
+            _, kept = await mint_token(
+                db, "member", name="demo", member_id=owner.id, expires_at=expires
+            )
+        return Created(tenant_id=DEMO_TENANT_ID, member_id=owner.id, role="owner", token=kept)
+
+
+async def _live(db: Db, token: str, member_id: uuid.UUID) -> bool:
+    """Whether `token` is a live credential of that member: not revoked, not expired."""
+    found = await db.scalar(
+        select(ApiToken.id).where(
+            ApiToken.token_hash == hash_token(token),
+            ApiToken.member_id == member_id,
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()),
+        )
+    )
+    return found is not None

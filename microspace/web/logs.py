@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line, carrying the request id.
+"""Structured logs: one JSON object per line, carrying the request id (or, for a person at
+a terminal, aligned text: `MICROSPACE_LOG_FORMAT=console`, and `serve` in development).
 
 What never reaches a log line: export link tokens (paths are logged as their route, and any
 `/exports/<token>` left in a message is rewritten), exception messages (database errors quote
@@ -74,9 +75,13 @@ def configure_structlog() -> None:
     )
 
 
-def formatter(*, json: bool = True) -> logging.Formatter:
+def formatter(*, json: bool = True, colors: bool = False) -> logging.Formatter:
     """One line per event: JSON for machines, or aligned text for a terminal."""
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=colors)
+    )
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared_processors(),
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
@@ -87,7 +92,9 @@ def configure_logging(level: str = "INFO", *, json: bool = True, stream: Any = N
     """Route the standard library's logging (ours, uvicorn's) through structlog."""
     configure_structlog()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter(json=json))
+    # colours for a terminal only: escape codes in a file or a pipe are noise
+    colors = bool(getattr(handler.stream, "isatty", lambda: False)())
+    handler.setFormatter(formatter(json=json, colors=colors))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
@@ -96,3 +103,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True, stream: Any = N
         logging.getLogger(name).propagate = True
     # our own access line names the route (`/exports/{token}`), uvicorn's the full path
     logging.getLogger("uvicorn.access").disabled = True
+    # libraries' start-up chatter, not news to an operator: alembic lists its plugins,
+    # casbin prints its model
+    for name in ("alembic.runtime.plugins", "casbin.policy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
