@@ -149,3 +149,46 @@ async def test_cli_bad_input_exits_2_with_one_line(database_url, new_tenant):
         code, out, err = await run_cli(database_url, *args)
         assert code == 2, (args, out, err)
         assert err.startswith("error: ") and err.count("\n") == 1 and out == ""
+
+
+async def test_usage_errors_print_one_error_line(database_url):
+    cases = [
+        ("key-create",),  # three required options missing
+        ("member-create", "--tenant", "t", "--email", "x@example.com"),
+        ("serve", "--port", "eighty"),
+        ("no-such-command",),
+    ]
+    for args in cases:
+        code, out, err = await run_cli(database_url, *args)
+        assert code == 2 and out == "", (args, out, err)
+        # one line, as the README promises, naming what to read next
+        assert err.startswith("error: ") and err.count("\n") == 1, (args, err)
+        assert "--help" in err and "usage:" not in err
+
+
+def test_help_texts_are_plain_sentences():
+    from microspace.commands.cli import parser
+
+    top = parser()
+    text = top.format_help()
+    assert "on purpose" not in text and "300 lines" not in text
+    commands = next(a for a in top._actions if a.choices)
+    for action in commands._choices_actions:
+        assert action.help and action.help[0].isupper() and action.help.endswith("."), action
+    for name, sub in commands.choices.items():
+        for option in sub._actions:
+            if option.dest != "help":
+                assert option.help and option.help.endswith("."), (name, option.dest)
+
+
+async def test_key_errors_are_sentences_naming_the_options(database_url, new_tenant):
+    tenant = str((await new_tenant()).tenant_id)
+    code, out, err = await run_cli(
+        database_url,
+        *("key-create", "--tenant", tenant, "--kind", "partner", "--name", "Sync"),
+        *("--expires", "2001-01-01T00:00:00Z"),
+    )
+    assert code == 2 and out == ""
+    assert err == "error: Give at least one scope. --expires must be in the future.\n"
+    code, out, err = await run_cli(database_url, "key-revoke", "--tenant", tenant, "--id", "x")
+    assert code == 2 and err == "error: --id 'x': The ID given is not an API key ID.\n"

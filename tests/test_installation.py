@@ -17,7 +17,7 @@ import pytest
 
 from core.config import Settings, load_settings
 from core.devdb import installation_secret
-from microspace.commands.cli import serve_settings
+from microspace.commands.serve import serve_settings
 from microspace.commands.tenants import OperatorError
 from tests.test_cli import run_cli
 

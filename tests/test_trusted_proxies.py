@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from microspace.app import create_app
-from microspace.commands.cli import OperatorError, serve_settings, uvicorn_options
+from microspace.commands.serve import OperatorError, serve_settings, uvicorn_options
 
 FORWARDED = "203.0.113.9"
 

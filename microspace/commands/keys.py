@@ -35,11 +35,26 @@ def _when(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# how an error names a GraphQL input field in camelCase: as its option (a plain word such as
+# `name` stays, as it may be prose)
+OPTIONS = {"expiresAt": "--expires", "spaceIds": "--space", "allowedOrigins": "--origin"}
+
+
 def _global(value: str, type_name: str, option: str) -> uuid.UUID:
     try:
         return decode_id(value, type_name)
-    except InvalidId:
-        raise OperatorError(f"{option} is not a {type_name} ID: {value!r}") from None
+    except InvalidId as exc:
+        raise OperatorError(f"{option} {value!r}: {exc}") from None
+
+
+def _sentences(messages: list[str]) -> str:
+    """User errors as the CLI says them: sentences, naming options rather than fields."""
+    out = []
+    for message in messages:
+        for field, option in OPTIONS.items():
+            message = message.replace(field, option)
+        out.append(message if message.endswith(".") else message + ".")
+    return " ".join(out)
 
 
 def key_json(row: ApiToken, secret: str | None = None) -> dict[str, Any]:
@@ -95,7 +110,7 @@ async def create_key(owner_url: URL, tenant: str, spec_args: dict[str, Any]) -> 
         await _checked_tenant(db, tenant_id)
         issued = await issue_key(db, spec, None, "operator")
         if isinstance(issued, list):
-            raise OperatorError("; ".join(e.message for e in issued))
+            raise OperatorError(_sentences([e.message for e in issued]))
         await _audit(db, "api_key_create", issued.row)
         await db.refresh(issued.row)
         return key_json(issued.row, issued.secret)

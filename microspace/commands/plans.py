@@ -45,12 +45,19 @@ async def set_plan(
     return {"tenant_id": str(tenant_id), "plan": name, "limits": limits}
 
 
+# how the help names a resource where its flag says it badly
+NAMES = {"api_keys": "API keys", "emails_per_month": "e-mails a month"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tenant", required=True)
-    parser.add_argument("--name", required=True, help="the plan's name, e.g. starter")
+    parser.add_argument("--tenant", required=True, help="The tenant's id (a UUID).")
+    parser.add_argument("--name", required=True, help="The plan's name, e.g. starter.")
     for resource in RESOURCES:
         flag = resource.replace("_", "-")
-        parser.add_argument(f"--{flag}", type=int, help=f"limit on {flag}; omit: unlimited")
+        what = NAMES.get(resource, flag.replace("-", " "))
+        parser.add_argument(
+            f"--{flag}", type=int, help=f"The most {what} allowed (omitted: no limit)."
+        )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
