@@ -157,7 +157,7 @@ class Settings:
         500_000,
         "MICROSPACE_RATE_LIMIT_BURST",
         "cost points per principal, per process or shared with `REDIS_URL` (HTTP 429 "
-        "`RATE_LIMITED`)",
+        "`RATE_LIMITED`; a query dearer than the whole bucket: HTTP 400 `COST_EXCEEDS_BURST`)",
     )
     rate_limit_rate: float = setting(
         250_000.0, "MICROSPACE_RATE_LIMIT_RATE", "cost points refilled per second"

@@ -127,3 +127,50 @@ async def test_readiness_names_the_shared_limits_when_redis_answers(settings, re
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok", "rateLimits": "shared"}
     assert not error_codes(ready.json())
+
+
+async def test_redis_is_asked_again_after_a_pause_and_the_warning_repeats_slowly(redis_url, caplog):
+    from core.shared_limits import RETRY_SECONDS, WARN_SECONDS, RedisTokenBuckets
+
+    now = [1000.0]
+    local: list[int] = []
+    buckets = RedisTokenBuckets(
+        redis_url,
+        10,
+        0.000_001,
+        prefix=f"test-{uuid.uuid4().hex[:10]}:",
+        on_fallback=lambda: local.append(1),
+        clock=lambda: now[0],
+    )
+    script, calls = buckets.script, [0]
+
+    async def unreachable(**_: object) -> object:
+        calls[0] += 1
+        raise ConnectionError("down")
+
+    try:
+        with caplog.at_level(logging.INFO, logger="microspace.ratelimit"):
+            # given Redis failing: the local bucket decides, Redis is not asked again at once
+            buckets.script = unreachable
+            assert (await buckets.take("k", 4)).allowed
+            assert not (await buckets.take("k", 7)).allowed  # the local bucket holds 6
+            assert calls[0] == 1 and len(local) == 2 and buckets.unreachable == "ConnectionError"
+            # a minute on, still failing: asked again, and one more warning
+            now[0] += WARN_SECONDS
+            await buckets.take("k", 1)
+            assert calls[0] == 2
+            # when it answers again, a pause later
+            buckets.script = script
+            now[0] += RETRY_SECONDS
+            decision = await buckets.take("k", 4)
+        # then Redis decides again (its own full bucket), and one line says it is back
+        assert decision.allowed and round(decision.remaining) == 6
+        assert buckets.unreachable is None and len(local) == 3
+        assert await buckets.check() is None
+        lines = [r.getMessage() for r in caplog.records if r.name == "microspace.ratelimit"]
+        assert len(lines) == 3, lines
+        assert "unreachable" in lines[0] and "unreachable" in lines[1]
+        assert "reachable again" in lines[2]
+    finally:
+        await buckets.redis.delete(f"{buckets.prefix}k")
+        await buckets.close()
