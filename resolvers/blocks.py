@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import strawberry
 from sqlalchemy import func, select, update
+from strawberry.utils.str_converters import to_camel_case
 
 from core.errors import NotFound
 from core.ids import decode_id, encode_id
@@ -16,6 +18,7 @@ from models import Space as SpaceModel
 from models.block import BlockKind
 from resolvers.spaces import load_space
 from schema.block_bodies import typed_body
+from schema.block_inputs import content_body
 from schema.blocks import (
     Block,
     BlockAddInput,
@@ -47,11 +50,50 @@ def _error(code: BlockErrorCode, field: list[str], message: str) -> BlockPayload
     return BlockPayload(user_errors=[BlockUserError(code=code, field=field, message=message)])
 
 
-def _body_or_error(kind: str, body: Any) -> dict[str, Any] | BlockPayload:
+@dataclass(frozen=True)
+class Given:
+    """What a client gave as a block's content: the typed `content` or the JSON `body`."""
+
+    kind: str | None  # the kind `content` names; None for a `body`
+    body: Any
+    field: list[str]  # where in the input the body stands, for user errors
+
+
+def _given(input: BlockAddInput | BlockUpdateInput) -> Given | BlockPayload:
+    """The content of an add or update: exactly one of `content` and `body`."""
+    if input.content is not None and input.body is not None:
+        return _error(
+            BlockErrorCode.CONTENT_CONFLICT,
+            ["content"],
+            "Give the content once: in `content`, or in the deprecated `body`, not in both.",
+        )
+    if input.content is not None:
+        kind, body = content_body(input.content)
+        return Given(kind, body, ["content", to_camel_case(kind)])
+    if input.body is None:
+        return _error(
+            BlockErrorCode.CONTENT_REQUIRED, ["content"], "Give the block's content in `content`."
+        )
+    return Given(None, input.body, ["body"])
+
+
+def _body_or_error(kind: str, given: Given) -> dict[str, Any] | BlockPayload:
+    """The body valid for a block of `kind` (one rule for both forms: store/block_bodies.py)."""
+    if given.kind is not None and given.kind != kind:
+        return _error(
+            BlockErrorCode.CONTENT_CONFLICT,
+            given.field,
+            f"The block is {_a(kind)}: give its content in `content.{to_camel_case(kind)}`.",
+        )
     try:
-        return validate_body(kind, body)
+        return validate_body(kind, given.body)
     except BodyError as exc:
-        return _error(BlockErrorCode.INVALID_BODY, ["body", *exc.path], exc.message)
+        return _error(BlockErrorCode.INVALID_BODY, [*given.field, *exc.path], exc.message)
+
+
+def _a(kind: str) -> str:
+    words = kind.replace("_", " ")
+    return f"{'an' if words[0] in 'aeiou' else 'a'} {words} block"
 
 
 async def _count(info: Info, space_id: uuid.UUID) -> int:
@@ -106,8 +148,24 @@ async def _done(info: Info, row: BlockModel, topic: str, fields: list[str]) -> B
 async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     """Add a block to a space, at the end unless a position is given."""
     space = await load_space(info, input.space_id)
-    kind = input.kind.value  # a BlockKind: GraphQL validation refuses any other value
-    body = _body_or_error(kind, input.body)
+    given = _given(input)
+    if isinstance(given, BlockPayload):
+        return given
+    named = input.kind.value if input.kind is not None else None  # GraphQL checked the enum
+    if given.kind is not None and named not in (None, given.kind):
+        return _error(
+            BlockErrorCode.CONTENT_CONFLICT,
+            ["kind"],
+            f"`kind` says {_a(named)} but `content` gives {_a(given.kind)}: leave `kind` out.",
+        )
+    kind = given.kind or named
+    if kind is None:
+        return _error(
+            BlockErrorCode.UNKNOWN_KIND,
+            ["kind"],
+            "Give the block's kind with `body`, or use `content`.",
+        )
+    body = _body_or_error(kind, given)
     if isinstance(body, BlockPayload):
         return body
     count = await _count(info, space.id)
@@ -134,10 +192,10 @@ UPDATE_BODY = (
 )
 
 
-async def _update_body(info: Info, block_id: uuid.UUID, body: Any) -> Block | None:
+async def _update_body(info: Info, block_id: uuid.UUID, given: Given) -> Block | None:
     """Update and return in one statement; None when nothing was written."""
     ctx = info.context
-    values = update_values(block_id, body, ctx.principal.kind)
+    values = update_values(block_id, given.body, ctx.principal.kind, kind=given.kind)
     if values is None or ctx.db.tenant_id is None:
         return None
     row = await ctx.db.fetch_row(UPDATE_BODY, [ctx.db.tenant_id, *values])
@@ -159,18 +217,21 @@ async def _update_body(info: Info, block_id: uuid.UUID, body: Any) -> Block | No
 
 
 async def update_block(info: Info, input: BlockUpdateInput) -> BlockPayload:
-    """Replace a block's body."""
+    """Replace a block's content."""
     # one statement locks, writes and returns the row: no read before it
     block_id = decode_id(input.id, "Block")
-    block = await _update_body(info, block_id, input.body)
+    given = _given(input)
+    if isinstance(given, BlockPayload):
+        return given
+    block = await _update_body(info, block_id, given)
     if block is None:
         # nothing written: NOT_FOUND, or the error of a body invalid for the block's kind
         row = await load_block(info, input.id)
-        body = _body_or_error(row.kind, input.body)
+        body = _body_or_error(row.kind, given)
         if isinstance(body, BlockPayload):
             return body
         # valid after all: the block committed after the statement began; write it now
-        block = await _update_body(info, block_id, input.body)
+        block = await _update_body(info, block_id, given)
         if block is None:
             raise NotFound()
     return BlockPayload(block=block)

@@ -14,6 +14,7 @@ from core.ids import encode_id
 from models import Block as BlockModel
 from models.block import BlockKind
 from schema.block_bodies import BlockBody, typed_body
+from schema.block_inputs import BlockContentInput
 from schema.context import Info
 from schema.errors import UserError
 from schema.node import Node
@@ -67,6 +68,8 @@ class BlockErrorCode(enum.Enum):
     UNKNOWN_KIND = "unknown_kind"
     INVALID_BODY = "invalid_body"
     INVALID_POSITION = "invalid_position"
+    CONTENT_REQUIRED = "content_required"
+    CONTENT_CONFLICT = "content_conflict"
 
 
 @strawberry.type(description="Why a block mutation was refused; nothing was changed.")
@@ -76,18 +79,29 @@ class BlockUserError(UserError):
     message: str
 
 
-@strawberry.input
+BODY_DEPRECATION = "Use `content`: typed by kind and checked by the schema."
+
+
+@strawberry.input(description="Give `content`; `body` with `kind` is the older, untyped form.")
 class BlockAddInput:
     space_id: strawberry.ID
-    kind: BlockKind
-    body: JSON
+    content: BlockContentInput | None = strawberry.field(
+        default=None, description="The content, in the field of the block's kind."
+    )
+    kind: BlockKind | None = strawberry.field(
+        default=None, description="Needed with `body`; `content` names the kind itself."
+    )
+    body: JSON | None = strawberry.field(default=None, deprecation_reason=BODY_DEPRECATION)
     position: int | None = strawberry.field(default=None, description="Defaults to the end.")
 
 
-@strawberry.input
+@strawberry.input(description="Give `content`; `body` is the older, untyped form.")
 class BlockUpdateInput:
     id: strawberry.ID
-    body: JSON
+    content: BlockContentInput | None = strawberry.field(
+        default=None, description="The new content, in the field of the block's kind."
+    )
+    body: JSON | None = strawberry.field(default=None, deprecation_reason=BODY_DEPRECATION)
 
 
 @strawberry.input

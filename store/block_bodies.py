@@ -120,5 +120,5 @@ def validate_body(kind: str, body: Any) -> dict[str, Any]:
         first = exc.errors()[0]
         path = [str(p) for p in first["loc"]]
         where = ".".join(path) or "body"
-        raise BodyError(path, f"{where}: {first['msg']}") from None
+        raise BodyError(path, f"{where}: {first['msg'].rstrip('.')}.") from None
     return parsed.model_dump(by_alias=True, exclude_none=True)

@@ -17,11 +17,16 @@ from store.events import event_payload
 ARGUMENTS = "$2::uuid, $3::text[], $4::jsonb[], $5::jsonb"
 
 
-def update_values(block_id: uuid.UUID, body: Any, actor: str) -> list[Any] | None:
+def update_values(
+    block_id: uuid.UUID, body: Any, actor: str, *, kind: str | None = None
+) -> list[Any] | None:
     """The arguments after the tenant: the id, the body for every kind it is valid for
     (the block's kind is read by the UPDATE itself, no read before it) and the event; None
-    when the body is valid for no kind (nothing to write)."""
+    when the body is valid for no kind (nothing to write). A `kind` (typed content names
+    one) writes only a block of that kind."""
     valid = valid_bodies(body)
+    if kind is not None:
+        valid = {k: b for k, b in valid.items() if k == kind}
     if not valid:
         return None
     bodies = [orjson.dumps(b).decode() for b in valid.values()]
