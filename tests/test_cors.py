@@ -175,21 +175,3 @@ async def test_the_fast_lane_answers_an_allowed_origin_with_its_cors_headers(
     assert refused.status_code == 403
     assert error_codes(refused.json()) == ["ORIGIN_NOT_ALLOWED"]
     _no_cors(refused)
-
-
-async def test_the_allow_list_functions_keep_their_plans(owner_engine):
-    """Every browser request asks `app_cors_origins` (inside the fast lane's statement, or
-    the middleware's own): as a SQL function with the owner's rights it is never inlined
-    and planned its query again on every call (0.4 ms measured, more than the read it
-    guards). PL/pgSQL keeps the plans for the session (migration 0022)."""
-    from sqlalchemy import text
-
-    async with owner_engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT p.proname, l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
-                "WHERE p.proname IN ('app_cors_origins', 'app_origin_known')"
-            )
-        )
-        languages = dict(rows.all())
-    assert languages == {"app_cors_origins": "plpgsql", "app_origin_known": "plpgsql"}

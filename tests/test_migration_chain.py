@@ -200,3 +200,42 @@ def test_alembic_finds_one_head_at_the_last_file() -> None:
     assert revision == head
     found = script.get_revision(head)
     assert found is not None and Path(found.path).name == name
+
+
+# functions every request (or every request from a browser, or every audited read) calls
+PER_REQUEST = (
+    "app_cors_origins",
+    "app_origin_known",
+    "app_authenticate",
+    "app_lane_scope",
+    "app_token_check",
+    "app_token_match",
+    "audit_principal_signature",
+    "audit_entry_hash",
+    "audit_append",
+)
+
+
+async def test_functions_called_per_request_keep_their_plans(owner_engine):
+    """A SQL function PostgreSQL cannot inline (one with the owner's rights, or with its
+    own settings) plans its query again on every call: 0.4 ms measured for
+    `app_cors_origins`, more than the read it guards. Each function a request calls is
+    PL/pgSQL (its plans kept for the session) or a SQL function PostgreSQL inlines
+    (migrations 0022, 0023)."""
+    from sqlalchemy import text
+
+    async with owner_engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT p.proname, l.lanname, p.prosecdef, p.proconfig IS NOT NULL "
+                "FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+                "WHERE p.proname = ANY(:names)"
+            ),
+            {"names": list(PER_REQUEST)},
+        )
+        found = {
+            name: (language, definer or configured) for name, language, definer, configured in rows
+        }
+    assert set(found) == set(PER_REQUEST)
+    replanned = [n for n, (language, fenced) in found.items() if language == "sql" and fenced]
+    assert replanned == []
