@@ -20,6 +20,7 @@ from graphql.execution.values import VariableValues
 from compiler.catalog import Catalog, SchemaFacts, build_catalog, install
 from compiler.collect import Collector, Unsupported
 from compiler.context import Authz
+from compiler.learned import NODE_BYTES, LearnedDocuments
 from compiler.plan import plan_context, plan_operation
 from compiler.run import Answer, assemble, params
 from compiler.shapes import Inputs, Plan, RootPlan
@@ -27,10 +28,14 @@ from compiler.variables import Variables
 from compiler.writes import WritePlan, WritePlanner, write_values
 from core.auth import Principal
 from core.errors import ApiError
+from core.limits import Limits
+from core.tenant_cache import TenantCache, document_key
 
 log = logging.getLogger("microspace.compiler")
-MAX_PLANS = 2048
 UNSUPPORTED = object()
+# a plan holds its SQL and the nodes of the document it was made from (NODE_BYTES a
+# character of its text)
+MiB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class Prepared:
     needs_sql: bool
     # root lookups whose ID did not decode: null and this error (compiler/run.py assemble)
     failed: dict[str, Exception]
+    # the plan was made from this very document: its errors locate its nodes
+    exact: bool = True
 
 
 # principals compiled: a widget key's and a visitor's narrower view is compiler/audience.py
@@ -49,15 +56,22 @@ COMPILED_KINDS = frozenset({"member", "partner", "subject", "widget", "visitor"}
 class CompiledReads:
     """Plans by (document, operation, policy identity, variable shape); None = unsupported."""
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, limits: Limits | None = None) -> None:
         self.enabled = enabled
+        # the limits the whole way checks on the text itself, which another spelling of a
+        # learned document must pass too (compiler/learned.py)
+        self.limits = limits or Limits()
         self.schema: GraphQLSchema | None = None
-        self._plans: dict[Hashable, Any] = {}
+        # by tenant and normalised document (core/tenant_cache.py); each entry is (plan,
+        # the document it was made from)
+        self._plans: TenantCache[tuple[Any, DocumentNode]] = TenantCache("plans", 8192, 64 * MiB)
         self.compiled = 0  # requests answered here
         self.fallbacks = 0  # query requests left to the resolver path
         self.reasons: Counter[str] = Counter()  # why plans were not made, by first cause
-        # documents answered here once, by (text, operation name): microspace/lane/lane.py
-        self._known: dict[tuple[str, str | None], DocumentNode] = {}
+        # documents answered here once: microspace/lane/lane.py answers them again
+        self._known = LearnedDocuments(self.limits)
+        # every cache of this path and the lane's, for /metrics (core/metrics.py)
+        self.caches: list[TenantCache[Any]] = [self._known.cache, self._plans]
 
     def bind(self, schema: GraphQLSchema, facts: SchemaFacts) -> None:
         """Plan for `schema`, from what it declares (schema/declared.py)."""
@@ -65,6 +79,7 @@ class CompiledReads:
         self.catalog: Catalog = build_catalog(schema, facts)
         install(self.catalog)
         self._variables = Variables(schema)
+        self.caches.append(self._variables.shapes)
 
     async def execute(
         self,
@@ -89,32 +104,31 @@ class CompiledReads:
             ctx.audit.read(subject, field)
         self.compiled += 1
         if not answer.errors:
-            self.learn(query, operation_name, document)
+            self.learn(query, operation_name, document, ctx.principal.tenant_id)
         return answer
 
-    def learn(self, query: str, operation_name: str | None, document: DocumentNode) -> None:
+    def learn(
+        self, query: str, operation_name: str | None, document: DocumentNode, tenant: Hashable
+    ) -> None:
         """Remember a document this path answered after the resolver path's checks (limits,
-        validation as a member or partner key): microspace/lane/lane.py answers it again
-        without them."""
-        if (query, operation_name) in self._known:
-            return
-        if len(self._known) >= MAX_PLANS:
-            self._known.clear()
-        self._known[(query, operation_name)] = document
-        ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if len(ops) == 1:
-            # a lone operation runs whether or not the request names it
-            self._known[(query, None)] = document
+        validation as a member or partner key): microspace/lane/lane.py answers it again,
+        and other spellings of it (compiler/learned.py), without them."""
+        self._known.learn(query, operation_name, document, tenant)
 
-    def known(self, query: str, operation_name: str | None) -> DocumentNode | None:
-        return self._known.get((query, operation_name))
+    def known(
+        self, query: str, operation_name: str | None, tenant: Hashable
+    ) -> DocumentNode | None:
+        document: DocumentNode | None = self._known.known(query, operation_name, tenant)
+        return document
 
     def _operation(
         self,
         document: DocumentNode,
+        query: str,
         operation_name: str | None,
         raw_variables: dict[str, Any] | None,
         kind: OperationType,
+        tenant: Hashable,
     ) -> tuple[OperationDefinitionNode, VariableValues] | None:
         """The operation of this kind and its coerced variables; None when the document has
         none, or the variables are bad (the resolver path reports them)."""
@@ -122,7 +136,8 @@ class CompiledReads:
         op = _operation(document, operation_name)
         if op is None or op.operation is not kind:
             return None
-        coerced = self._variables.coerce(op, raw_variables or {})
+        key = (document_key(query), operation_name)
+        coerced = self._variables.coerce(op, raw_variables or {}, tenant, key)
         return None if isinstance(coerced, list) else (op, coerced)
 
     def prepare(
@@ -134,17 +149,21 @@ class CompiledReads:
         principal: Principal,
         authz: Authz,
         settings: Any,
+        fresh: bool = False,
     ) -> Prepared | None:
         """The plan and its statement's parameters, or None (the resolver path answers)."""
-        found = self._operation(document, operation_name, raw_variables, OperationType.QUERY)
+        found = self._operation(
+            document, query, operation_name, raw_variables, OperationType.QUERY, principal.tenant_id
+        )
         if found is None:
             return None
         op, coerced = found
         variables = coerced.coerced
         pages = (settings.default_page_size, settings.max_page_size)
-        plan = self._plan(document, query, op, variables, authz, principal, pages)
-        if plan is None:
+        made = self._plan(document, query, op, variables, authz, principal, pages, fresh)
+        if made is None:
             return None
+        plan, exact = made
         inputs = Inputs(variables, *pages)
         inputs.principal = principal
         try:
@@ -160,7 +179,7 @@ class CompiledReads:
             return None  # e.g. an invalid ID or page size: the resolver path's error
         # only `__typename` at the root: nothing to ask the database
         needs_sql = any(r.typename is None and r.denied is None for r in plan.roots)
-        return Prepared(plan, values, needs_sql, inputs.failed)
+        return Prepared(plan, values, needs_sql, inputs.failed, exact)
 
     def prepare_write(
         self,
@@ -174,12 +193,16 @@ class CompiledReads:
         """A mutation's one-statement plan (compiler/writes.py) and its parameters, or None."""
         schema = self.schema
         assert schema is not None
-        found = self._operation(document, operation_name, raw_variables, OperationType.MUTATION)
+        tenant = principal.tenant_id
+        found = self._operation(
+            document, query, operation_name, raw_variables, OperationType.MUTATION, tenant
+        )
         if found is None:
             return None
         op, coerced = found
         variables = coerced.coerced
-        plan = self._cached(
+        plan, _ = self._cached(
+            tenant,
             ("write", authz.identity()),
             document,
             query,
@@ -202,15 +225,22 @@ class CompiledReads:
         raw_variables: dict[str, Any] | None,
         ctx: Any,
     ) -> Answer | None:
-        prepared = self.prepare(
-            document, query, operation_name, raw_variables, ctx.principal, ctx.authz, ctx.settings
-        )
+        args = (document, query, operation_name, raw_variables, ctx.principal, ctx.authz)
+        prepared = self.prepare(*args, ctx.settings)
         if prepared is None:
             return None
         plan = prepared.plan
         row = await ctx.db.fetch_row(plan.sql, prepared.values) if prepared.needs_sql else ()
         passthrough = getattr(ctx, "json_passthrough", True)
-        return assemble(plan, row, passthrough, prepared.failed)
+        answer = assemble(plan, row, passthrough, prepared.failed)
+        if answer is not None and answer.errors and not prepared.exact:
+            # the plan was made from another spelling of this document: its errors would
+            # locate that text's nodes; the same plan made from this one locates them here
+            again = self.prepare(*args, ctx.settings, fresh=True)
+            if again is None or again.plan.sql != plan.sql or again.values != prepared.values:
+                return None
+            answer = assemble(again.plan, row, passthrough, again.failed)
+        return answer
 
     def _plan(
         self,
@@ -221,13 +251,16 @@ class CompiledReads:
         authz: Authz,
         principal: Principal,
         pages: tuple[int, int],
-    ) -> Plan | None:
+        fresh: bool,
+    ) -> tuple[Plan, bool] | None:
+        """The plan, and whether it was made from this very document."""
         schema, catalog = self.schema, self.catalog
         assert schema is not None
         # an unauthenticated caller's error depends on why its credential was refused; a
         # page size written in the query may be over the maximum
         identity = (authz.identity(), principal.rejected, principal.refusal, pages)
-        plan = self._cached(
+        plan, made_from = self._cached(
+            principal.tenant_id,
             identity,
             document,
             query,
@@ -236,43 +269,46 @@ class CompiledReads:
             lambda c: plan_operation(
                 plan_context(schema, catalog, c, authz, variables, principal, pages), op
             ),
+            fresh,
         )
-        return plan if isinstance(plan, Plan) else None
+        return (plan, made_from is document) if isinstance(plan, Plan) else None
 
     def _cached(
         self,
+        tenant: Hashable,
         identity: Hashable,
         document: DocumentNode,
         query: str,
         op: OperationDefinitionNode,
         variables: dict[str, Any],
         build: Callable[[Collector], Any],
-    ) -> Any:
-        """The plan of (document, operation, policy identity, variable shape), made once;
-        UNSUPPORTED (with its reason counted) when the planner declines."""
+        fresh: bool = False,
+    ) -> tuple[Any, DocumentNode]:
+        """The plan of (document, operation, policy identity, variable shape), made once
+        per tenant, and the document it was made from; UNSUPPORTED (with its reason counted)
+        when the planner declines. `fresh`: made from this text, and not kept."""
         assert self.schema is not None
         shape = tuple(
             (d.variable.name.value, _tag(variables, d.variable.name.value))
             for d in op.variable_definitions or ()
         )
-        key = (query, op.name.value if op.name else None, identity, shape)
-        plan = self._plans.get(key)
-        if plan is None:
-            fragments = {
-                d.name.value: d
-                for d in document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
-            try:
-                plan = build(Collector(self.schema, fragments, variables))
-            except Unsupported as why:
-                log.debug("not compiled: %s", why)
-                self.reasons[str(why)] += 1
-                plan = UNSUPPORTED
-            if len(self._plans) >= MAX_PLANS:
-                self._plans.clear()
-            self._plans[key] = plan
-        return plan
+        key = (document_key(query), op.name.value if op.name else None, identity, shape)
+        found = None if fresh else self._plans.get(tenant, key)
+        if found is not None:
+            return found
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        try:
+            plan = build(Collector(self.schema, fragments, variables))
+        except Unsupported as why:
+            log.debug("not compiled: %s", why)
+            self.reasons[str(why)] += 1
+            plan = UNSUPPORTED
+        if not fresh:
+            size = NODE_BYTES * len(query) + len(getattr(plan, "sql", ""))
+            self._plans.put(tenant, key, (plan, document), size)
+        return plan, document
 
     def forget(self) -> None:
         """Drop every plan (and so every decision taken while planning)."""

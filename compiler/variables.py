@@ -11,6 +11,7 @@ general walk, which also words the errors.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from graphql import (
@@ -29,7 +30,9 @@ from graphql.execution.values import (
 from graphql.pyutils import Undefined
 from graphql.utilities.coerce_input_value import coerce_input_value
 
-MAX_OPERATIONS = 2048
+from core.tenant_cache import TenantCache
+
+SHAPE_BYTES = 512  # a shape's signatures point at the schema's types: small
 
 # (name, signature, input type, non-null) per variable; None: the general walk
 _Leaves = tuple[tuple[str, Any, Any, bool], ...] | None
@@ -40,19 +43,23 @@ class Variables:
 
     def __init__(self, schema: GraphQLSchema) -> None:
         self.schema = schema
-        # by id(): graphql-core hashes a node by walking all of it; the node is kept so
-        # the id cannot be reused while its entry lives
-        self._leaves: dict[int, tuple[OperationDefinitionNode, _Leaves]] = {}
+        # the variables' shapes by tenant and (normalised document, operation name): equal
+        # documents declare equal variables (core/tenant_cache.py)
+        self.shapes: TenantCache[tuple[_Leaves]] = TenantCache("variables", 8192, 8 << 20)
 
     def coerce(
-        self, op: OperationDefinitionNode, raw: dict[str, Any]
+        self,
+        op: OperationDefinitionNode,
+        raw: dict[str, Any],
+        tenant: Hashable,
+        key: Hashable,
     ) -> VariableValues | list[GraphQLError]:
-        entry = self._leaves.get(id(op))
-        if entry is None or entry[0] is not op:
-            if len(self._leaves) >= MAX_OPERATIONS:
-                self._leaves.clear()
-            entry = self._leaves[id(op)] = (op, self._read(op))
-        leaves = entry[1]
+        """`key`: the operation's in its normalised document."""
+        found = self.shapes.get(tenant, key)  # (leaves,): None is the general walk's
+        if found is None:
+            found = (self._read(op),)
+            self.shapes.put(tenant, key, found, SHAPE_BYTES)
+        leaves = found[0]
         if leaves is not None:
             fast = _coerce_leaves(leaves, raw)
             if fast is not None:

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import pool_waiting
+from core.tenant_cache import TenantCache
 
 # distinct names one tenant (or all anonymous callers together) may make labels of
 TENANT_OPERATIONS = 50
@@ -122,6 +125,39 @@ class Metrics:
         pool = engine.sync_engine.pool
         self.pool_in_use.set_function(lambda: float(getattr(pool, "checkedout", lambda: 0)()))
         self.pool_waiting.set_function(lambda: float(pool_waiting(pool)))
+
+    def watch_caches(self, caches: Iterable[TenantCache[Any]]) -> None:
+        """The caches' hits, misses, evictions, entries and bytes, read at scrape time."""
+        self.registry.register(CacheCollector(list(caches)))
+
+
+class CacheCollector(Collector):
+    """Series by `cache` name (core/tenant_cache.py): counted by the caches themselves, so
+    a request pays no label lookup."""
+
+    def __init__(self, caches: list[TenantCache[Any]]) -> None:
+        self.caches = caches
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        counters = {
+            "hits": "Lookups that found an entry, by cache.",
+            "misses": "Lookups that found none, by cache.",
+            "evictions": "Entries evicted to stay within a bound, by cache.",
+        }
+        for name, doc in counters.items():
+            family = CounterMetricFamily(f"microspace_cache_{name}", doc, labels=["cache"])
+            for cache in self.caches:
+                family.add_metric([cache.name], getattr(cache, name))
+            yield family
+        gauges = {
+            "entries": "Entries held, by cache.",
+            "bytes": "Estimated bytes held, by cache.",
+        }
+        for name, doc in gauges.items():
+            gauge = GaugeMetricFamily(f"microspace_cache_{name}", doc, labels=["cache"])
+            for cache in self.caches:
+                gauge.add_metric([cache.name], getattr(cache, name))
+            yield gauge
 
 
 class OperationLabels:

@@ -226,6 +226,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     pipeline = Pipeline(state)
     graphql = GraphQLApp(pipeline, graphql_ide="graphiql" if settings.dev_mode else None)
     state.metrics.watch_engine(engine)
+    state.metrics.watch_caches(graphql.schema.compiled_reads.caches)  # type: ignore[attr-defined]
     configure_structlog()
 
     async def healthz(_: Request) -> Response:

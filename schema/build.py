@@ -144,7 +144,7 @@ def build_schema(
 ) -> strawberry.Schema:
     limits = limits or Limits()
     # the compiled read path (compiler/): tried after the limits, before graphql-core runs
-    reads = CompiledReads(enabled=compiled_reads)
+    reads = CompiledReads(enabled=compiled_reads, limits=limits)
     # graphql-core's documented knob (a module attribute, so per process): its default of
     # 500,000 lets ~450 repeated `viewer { kind }` fields hold the event loop for ~1 s;
     # the queries we know use under 1,000

@@ -51,7 +51,8 @@ class CompiledExecution(SchemaExtension):
             and not result.errors
         ):
             # validated and within the limits: the fast lane may plan it (compiler/writes.py)
-            self.reads.learn(ec.query, ec.operation_name, ec.graphql_document)
+            tenant = ctx.principal.tenant_id
+            self.reads.learn(ec.query, ec.operation_name, ec.graphql_document, tenant)
         # one order whatever resolved first (errors of sibling list entries finish in any
         # order on the resolver path): both read paths report the same list
         errors = getattr(result, "errors", None)

@@ -140,6 +140,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 # alone at the end (pyproject: --dist loadfile --no-loadscope-reorder keeps this order).
 # Measured on two cores; a new slow file belongs here.
 SLOW_FIRST = (
+    "test_tenant_caches.py",  # 10,000 requests
     "test_compiled_reads.py",
     "test_compiled_coverage.py",
     "test_webhooks.py",

@@ -52,7 +52,7 @@ def test_leaf_variables_coerce_as_graphql_core_does(text: str, raw: dict[str, An
     expected = get_variable_values(SCHEMA, op.variable_definitions or (), raw)
     variables = Variables(SCHEMA)
     for _ in range(2):  # read once, then from what was read
-        got = variables.coerce(op, raw)
+        got = variables.coerce(op, raw, None, text)
         if isinstance(expected, list):
             assert isinstance(got, list)
             assert [e.message for e in got] == [e.message for e in expected]

@@ -60,6 +60,7 @@ from core.limits.inputs import UNSTORABLE, strings
 from core.metrics import count_statements
 from core.ratelimit import Decision, TokenBuckets
 from core.ratelimit import headers as rate_headers
+from core.tenant_cache import TenantCache, document_key
 from microspace.lane.connections import RawConnections
 from microspace.web import persisted, tracing
 from microspace.web.pipeline import Pipeline
@@ -68,7 +69,7 @@ from policies.authz import Authorizer
 from schema.build import redaction_report
 from store.persisted import sha256_of
 
-MAX_COSTS = 4096
+COST_BYTES = 256  # a cost entry: its key (a hash and the page variables) and two numbers
 MAX_CACHED_SEGMENT = 16_384  # characters of a GET parameter kept decoded (`query_params`)
 log = logging.getLogger("microspace")
 
@@ -290,7 +291,9 @@ class FastLane:
         self.connections = RawConnections(
             self.state.engine, settings.pool_size + settings.max_overflow
         )
-        self._costs: dict[tuple[Any, ...], tuple[int, int]] = {}
+        # by tenant and normalised document (core/tenant_cache.py)
+        self._costs: TenantCache[tuple[int, int]] = TenantCache("costs", 16384, 8 << 20)
+        reads.caches.append(self._costs)
         self.answered = 0  # requests answered here (tests, metrics)
         self.misses: Counter[str] = Counter()  # why the whole way answered, by first cause
         self.state.metrics.registry.register(LaneMetrics(self))
@@ -357,14 +360,14 @@ class FastLane:
             return None
         if principal.kind in BROWSER_KINDS and not body.trusted:
             return None  # a widget runs trusted documents only: the whole way says so
-        document = self.reads.known(body.query, body.operation_name)
+        document = self.reads.known(body.query, body.operation_name, principal.tenant_id)
         if document is None:
             self._miss("document not known yet")
             return None
         if any(UNSTORABLE.search(s) for s in strings(body.variables)):
             self._miss("unstorable input")
             return None
-        cost = self._cost(body, document)
+        cost = self._cost(body, document, principal.tenant_id)
         if cost is None:
             self._miss("limits")
             return None
@@ -414,10 +417,10 @@ class FastLane:
     def _miss(self, why: str) -> None:
         self.misses[why] += 1
 
-    def _cost(self, body: _Body, document: Any) -> int | None:
+    def _cost(self, body: _Body, document: Any, tenant: Any) -> int | None:
         """The query's cost, or None when a limit refuses it (the whole way says why)."""
-        key = (body.query, body.operation_name, page_variables(body.variables))
-        known = self._costs.get(key)
+        key = (document_key(body.query), body.operation_name, page_variables(body.variables))
+        known = self._costs.get(tenant, key)
         if known is None:
             schema = self.reads.schema
             assert schema is not None
@@ -426,9 +429,8 @@ class FastLane:
                 cost, _fields, nodes = analysis.totals()
             except Exception:  # noqa: BLE001 - a bad page size: the whole way reports it
                 return None
-            if len(self._costs) >= MAX_COSTS:
-                self._costs.clear()
-            known = self._costs[key] = (cost, nodes)
+            known = (cost, nodes)
+            self._costs.put(tenant, key, known, COST_BYTES)
         cost, nodes = known
         if cost > self.limits.max_cost or nodes > self.limits.max_nodes:
             return None

@@ -1,0 +1,127 @@
+"""A bounded cache no tenant can flush, and the document key it is used with.
+
+Every tenant has its own least-recently-used list within a share of the cache's entries and
+bytes, and the whole cache has a bound of its own: a tenant that fills its share evicts only
+its own entries; when the whole cache is full, the tenant holding the most bytes gives way.
+One tenant sending thousands of new documents never evicts another's working set.
+
+Documents are keyed by a hash of their normalised text (`document_key`): whitespace, commas
+and comments make no new entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+COMMENT = re.compile(r"#[^\n\r]*")
+# GraphQL's ignored tokens besides comments: white space, line terminators, commas, BOM
+IGNORED = re.compile(r"[ \t\n\r,\ufeff]+")
+# a punctuator is a token by itself, so white space beside it can go (not `.`: `. . .`
+# is not `...`, and `1 .5` is not `1.5`)
+PUNCTUATOR = re.compile(r" ?([{}()\[\]:!$=@|&]) ?")
+
+_last: list[tuple[str, bytes]] = [("", b"")]
+
+
+def normal_text(text: str) -> str | None:
+    """The document without ignored tokens (white space beside a punctuator, commas,
+    comments), or None for a text with a string literal (a `#` or white space inside a
+    string is content, and telling needs the whole lexer)."""
+    if '"' in text:
+        return None
+    return PUNCTUATOR.sub(r"\1", IGNORED.sub(" ", COMMENT.sub("", text))).strip()
+
+
+def document_key(text: str) -> bytes:
+    """A hash of the document as GraphQL reads it: equal for texts that differ only in
+    ignored tokens; a text with a string literal is hashed as it is."""
+    last = _last[0]
+    if last[0] is text:  # the same request asks again (the lane, then the plan, the cost)
+        return last[1]
+    normal = normal_text(text)
+    key = digest(text if normal is None else normal)
+    _last[0] = (text, key)
+    return key
+
+
+def digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+class TenantCache(Generic[V]):
+    """Least recently used entries per tenant, bounded by entries and by (estimated) bytes,
+    each tenant within `share` of both bounds."""
+
+    def __init__(self, name: str, max_entries: int, max_bytes: int, share: float = 0.25) -> None:
+        self.name = name
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.tenant_entries = max(1, int(max_entries * share))
+        self.tenant_bytes = max(1, int(max_bytes * share))
+        self._tenants: dict[Hashable, OrderedDict[Hashable, tuple[V, int]]] = {}
+        self._held: dict[Hashable, int] = {}  # bytes per tenant
+        self.entries = 0
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+
+    def get(self, tenant: Hashable, key: Hashable) -> V | None:
+        entries = self._tenants.get(tenant)
+        found = entries.get(key) if entries is not None else None
+        if found is None:
+            self.misses += 1
+            return None
+        assert entries is not None
+        entries.move_to_end(key)
+        self.hits += 1
+        return found[0]
+
+    def has(self, tenant: Hashable, key: Hashable) -> bool:
+        """Whether `key` is kept (not counted as a hit or miss, not moved)."""
+        entries = self._tenants.get(tenant)
+        return entries is not None and key in entries
+
+    def put(self, tenant: Hashable, key: Hashable, value: V, size: int) -> None:
+        """Keep `value` (about `size` bytes); one larger than a tenant's share is not kept."""
+        if size > self.tenant_bytes:
+            return
+        entries = self._tenants.get(tenant)
+        if entries is None:
+            entries = self._tenants[tenant] = OrderedDict()
+            self._held[tenant] = 0
+        old = entries.pop(key, None)
+        if old is not None:
+            self._drop(tenant, old[1])
+        entries[key] = (value, size)
+        self._held[tenant] += size
+        self.entries += 1
+        self.bytes += size
+        while len(entries) > self.tenant_entries or self._held[tenant] > self.tenant_bytes:
+            self._evict(tenant)
+        while self.entries > self.max_entries or self.bytes > self.max_bytes:
+            self._evict(max(self._held, key=self._held.__getitem__))
+
+    def clear(self) -> None:
+        self._tenants.clear()
+        self._held.clear()
+        self.entries = self.bytes = 0
+
+    def _evict(self, tenant: Hashable) -> None:
+        entries = self._tenants[tenant]
+        _, (_, size) = entries.popitem(last=False)
+        self.evictions += 1
+        self._drop(tenant, size)
+        if not entries:
+            del self._tenants[tenant], self._held[tenant]
+
+    def _drop(self, tenant: Hashable, size: int) -> None:
+        self._held[tenant] -= size
+        self.entries -= 1
+        self.bytes -= size
