@@ -1,11 +1,12 @@
 """Compiled writes: a mutation the fast lane answers in one statement (microspace/lane/lane.py).
 
-A mutation document whose only root field has a write plan here (today `blockUpdate`, the
-most frequent write of a frontend) runs as one statement, in one round trip: it sets the
-tenant, checks the credential, writes the row, records its domain event and builds the
-payload's JSON from the returned row. Anything the resolver would answer otherwise (an
-unknown or foreign ID, a body invalid for the block's kind, a denied field) writes nothing
-here and goes the whole way, which then answers with its error.
+A mutation document whose only root field has a write form here (`WRITES`: the writes a
+frontend sends most) runs as one statement, in one round trip: the SQL function the
+resolver calls for the same write, given the principal and the credential, sets the
+tenant, checks the credential, writes the row and records its domain event; the payload's
+JSON is built here from the row it returns. Anything the resolver would answer otherwise
+(an unknown or foreign ID, a value it refuses, a denied field, input this form does not
+take) writes nothing here and goes the whole way, which then answers with its error.
 """
 
 from __future__ import annotations
@@ -23,17 +24,63 @@ from compiler.collect import Unsupported
 from compiler.plan import Planner
 from compiler.shapes import Shape
 from core.ids import decode_id
-from store.blocks import ARGUMENTS, update_values
+from store import blocks, spaces
 
-# `app_block_update` (migration 0021), the resolver's write too (store/blocks.py): given
-# the credential, it scopes itself to the tenant and checks that the credential still
-# stands for the principal the lane remembers (`{who}`) before it writes; the payload's
-# JSON is built here from the row it returns
-BLOCK_UPDATE = (
-    "SELECT r.same, CASE WHEN (r.block).id IS NOT NULL THEN "
-    "(SELECT {payload} FROM (SELECT (r.block).*) AS u {joins}) END AS j "
-    f"FROM app_block_update($1, {ARGUMENTS}, {{who}}::jsonb, {{auth}}) AS r"
+# `{call}` is a function of the shape migration 0024 `lane_write` makes: given the
+# principal (`{who}`) and the credential (`{auth}`), it writes only for a principal the
+# credential still stands for; `(same, <column>)` back
+STATEMENT = (
+    "SELECT r.same, CASE WHEN (r.{column}).id IS NOT NULL THEN "
+    "(SELECT {payload} FROM (SELECT (r.{column}).*) AS u {joins}) END AS j "
+    "FROM {call} AS r"
 )
+
+
+@dataclass(frozen=True)
+class Write:
+    """One mutation's write form."""
+
+    permission: tuple[str, str]  # the root field's `Can`
+    payload: str  # the payload type
+    field: str  # the payload's object field, and the function's row column
+    type: str  # that object's type
+    call: str  # the function, its arguments after the tenant ($1) as `values` orders them
+    keys: frozenset[str]  # the input fields this form takes (any other: the whole way)
+    # (input, actor) -> the arguments after the tenant; None: the whole way answers
+    values: Callable[[dict[str, Any], str], list[Any] | None]
+
+
+def _block_update(data: dict[str, Any], actor: str) -> list[Any] | None:
+    return blocks.update_values(decode_id(str(data.get("id")), "Block"), data.get("body"), actor)
+
+
+def _space_update(data: dict[str, Any], actor: str) -> list[Any] | None:
+    space_id = decode_id(str(data.get("id")), "Space")
+    return spaces.text_update_values(space_id, data.get("title"), data.get("description"), actor)
+
+
+WRITES = {
+    # migration 0021, store/blocks.py
+    "blockUpdate": Write(
+        ("Block", "update"),
+        "BlockPayload",
+        "block",
+        "Block",
+        f"app_block_update($1, {blocks.ARGUMENTS}",
+        frozenset({"id", "body"}),
+        _block_update,
+    ),
+    # migration 0024, store/spaces.py; a slug can collide: the whole way
+    "spaceUpdate": Write(
+        ("Space", "update"),
+        "SpacePayload",
+        "space",
+        "Space",
+        f"app_space_update($1, {spaces.TEXT_ARGUMENTS}",
+        frozenset({"id", "title", "description"}),
+        _space_update,
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +90,7 @@ class WritePlan:
     # (microspace/lane/lane.py `_principal_json`)
     sql: str
     input: Callable[[VariableValues], dict[str, Any]]  # coerced variables -> the input
+    write: Write
 
 
 class WritePlanner(Planner):
@@ -53,42 +101,42 @@ class WritePlanner(Planner):
         if len(selected) != 1:
             raise Unsupported("a mutation of several root fields")
         ((key, nodes),) = selected.items()
-        if len(nodes) != 1 or nodes[0].name.value != "blockUpdate":
+        write = WRITES.get(nodes[0].name.value)
+        if len(nodes) != 1 or write is None:
             raise Unsupported("a mutation without a write plan")
-        if self.denied(("Block", "update")) is not None:
+        if self.denied(write.permission) is not None:
             raise Unsupported("a denied mutation")
         node = nodes[0]
-        payload_type = "BlockPayload"
         pairs: list[tuple[str, sql.Piece]] = []
         joins: list[str] = []
-        for out_key, out_nodes in self.collector.fields(payload_type, [node]).items():
+        for out_key, out_nodes in self.collector.fields(write.payload, [node]).items():
             name = out_nodes[0].name.value
             expr: sql.Piece
             if name == "__typename":
-                expr = sql.Raw(f'"{payload_type}"')
+                expr = sql.Raw(f'"{write.payload}"')
             elif name == "userErrors":
                 expr = sql.Raw("[]")
-            elif name == "block":
+            elif name == write.field:
                 shape = Shape()
-                block_fields = self.collector.fields("Block", out_nodes)
-                expr, aud, inner = self.object(TYPES["Block"], "u", block_fields, shape)
+                fields = self.collector.fields(write.type, out_nodes)
+                expr, aud, inner = self.object(TYPES[write.type], "u", fields, shape)
                 if shape or aud is not None:
                     raise Unsupported("a payload with personal or denied fields")
                 joins.extend(inner)
             else:
-                raise Unsupported(f"{payload_type}.{name}")
+                raise Unsupported(f"{write.payload}.{name}")
             pairs.append((out_key, expr))
         if self.params or self.checks:
             # nested pages take parameters of their own: not in a write's fixed numbering
             raise Unsupported("a payload with parameters")
-        text = BLOCK_UPDATE.format(
-            auth="{auth}",
-            who="{who}",
+        text = STATEMENT.format(
+            column=write.field,
             # JSON text (compiler/sql.py) holds braces: the text is formatted once more
             payload=_braces(str(sql.json_object(pairs))),
             joins=_braces(" ".join(joins)),
+            call=write.call + ", {who}::jsonb, {auth})",
         )
-        field_def = mutation_type.fields["blockUpdate"]
+        field_def = mutation_type.fields[node.name.value]
 
         def input_of(variables: VariableValues) -> dict[str, Any]:
             data = get_argument_values(field_def, node, variables).get("input")
@@ -96,18 +144,20 @@ class WritePlanner(Planner):
                 raise Unsupported("input")
             return data
 
-        return WritePlan(key, text, input_of)
+        return WritePlan(key, text, input_of, write)
 
 
 def write_values(
     plan: WritePlan, variables: VariableValues, tenant_id: Any, actor: str
 ) -> list[Any]:
-    """The statement's parameters: the body for every kind it is valid for, and the event;
-    Unsupported or an API error (the whole way answers) when the input is not good."""
+    """The statement's parameters; Unsupported or an API error (the whole way answers) when
+    the input is not one this form writes."""
     data = plan.input(variables)
-    values = update_values(decode_id(str(data.get("id")), "Block"), data.get("body"), actor)
+    if not {k for k, v in data.items() if v is not None} <= plan.write.keys:
+        raise Unsupported("input this form does not take")
+    values = plan.write.values(data, actor)
     if values is None:
-        raise Unsupported("a body valid for no kind")
+        raise Unsupported("input the whole way answers")
     return [tenant_id, *values]
 
 

@@ -30,14 +30,23 @@ from schema.spaces import (
     SpaceUserError,
 )
 from store import plans
-from store.events import event_payload, with_event
 from store.loaders import load_by_global_id
 from store.outbox import queue_space_updated
 from store.pagination import Order, parse_datetime, parse_str
-from store.spaces import SPACE_ORDER, forget_space
+from store.spaces import (
+    LIMITS,
+    SPACE_ORDER,
+    TEXT_ARGUMENTS,
+    forget_space,
+    text_problem,
+    text_update_values,
+)
 
-SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-LIMITS = {"title": 200, "slug": 100, "description": 5000}
+MESSAGES = {
+    "REQUIRED": "{field} must not be empty.",
+    "TOO_LONG": "{field} may be at most {limit} characters.",
+    "INVALID_SLUG": "slug must be lower-case letters and digits joined by single hyphens.",
+}
 
 
 async def load_space(info: Info, global_id: str) -> SpaceModel:
@@ -106,31 +115,11 @@ def slugify(title: str) -> str:
 
 
 def _check(field: str, value: str | None, *, required: bool) -> list[SpaceUserError]:
-    if value is None:
+    code = text_problem(field, value, required=required)
+    if code is None:
         return []
-    if required and not value.strip():
-        return [
-            SpaceUserError(
-                code=SpaceErrorCode.REQUIRED, field=[field], message=f"{field} must not be empty."
-            )
-        ]
-    if len(value) > LIMITS[field]:
-        return [
-            SpaceUserError(
-                code=SpaceErrorCode.TOO_LONG,
-                field=[field],
-                message=f"{field} may be at most {LIMITS[field]} characters.",
-            )
-        ]
-    if field == "slug" and not SLUG_RE.match(value):
-        return [
-            SpaceUserError(
-                code=SpaceErrorCode.INVALID_SLUG,
-                field=["slug"],
-                message="slug must be lower-case letters and digits joined by single hyphens.",
-            )
-        ]
-    return []
+    message = MESSAGES[code].format(field=field, limit=LIMITS[field])
+    return [SpaceUserError(code=SpaceErrorCode[code], field=[field], message=message)]
 
 
 def _validate(title: str | None, slug: str | None, description: str | None) -> list[SpaceUserError]:
@@ -198,12 +187,12 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
     return await _save(info, row, "space.created")
 
 
-# title and description cannot collide with anything: one round trip, update and return,
-# with the domain event
+# title and description cannot collide with anything: one round trip, `app_space_update`
+# (store/spaces.py), the fast lane's write as well, with the domain event
 UPDATE_TEXT = (
-    "UPDATE spaces SET title = coalesce($3, title), description = coalesce($4, description), "
-    "updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING id, title, slug, "
-    "description, status, created_at, updated_at, published_at"
+    "SELECT s.id, s.title, s.slug, s.description, s.status, s.created_at, s.updated_at, "
+    f"s.published_at FROM app_space_update($1, {TEXT_ARGUMENTS}) AS r, "
+    "LATERAL (SELECT (r.space).*) AS s WHERE s.id IS NOT NULL"
 )
 
 
@@ -212,16 +201,11 @@ async def _update_text(info: Info, input: SpaceUpdateInput) -> SpacePayload | No
     ctx = info.context
     if input.slug is not None or ctx.db.tenant_id is None:
         return None
-    if input.title is None and input.description is None:
-        return None  # nothing to change: the full path answers without a write
-    title = input.title.strip() if input.title is not None else None
     space_id = decode_id(input.id, "Space")
-    changed = [
-        f for f, v in (("title", title), ("description", input.description)) if v is not None
-    ]
-    event = event_payload("space.updated", space_id, changed, ctx.principal.kind)
-    params = [ctx.db.tenant_id, space_id, title, input.description, "space.updated", event]
-    row = await ctx.db.fetch_row(with_event(UPDATE_TEXT, 5), params)
+    values = text_update_values(space_id, input.title, input.description, ctx.principal.kind)
+    if values is None:
+        return None  # nothing to change: the full path answers without a write
+    row = await ctx.db.fetch_row(UPDATE_TEXT, [ctx.db.tenant_id, *values])
     if row is None:
         return None  # not found: the full path answers NOT_FOUND
     forget_space(ctx.loaders, row["id"])

@@ -1,6 +1,7 @@
 """The domain event, written one way: `app_emit_events` (migration 0015) is the only
 INSERT into `domain_events`, and `event_payload` the only shape of its payload. `emit` calls
-it from Python; `with_event` from a one-statement update; `app_block_update` from SQL.
+it from Python; the one-statement writes (`app_block_update`, `app_space_update`, ...) from
+SQL.
 
 The event names the object (type and global ID) and the fields that changed, never their
 values; webhooks read the values at delivery time under the subscriber's policy.
@@ -40,17 +41,6 @@ async def emit(
     changed = list(fields)
     payloads = [event_payload(topic, object_id, changed, actor) for object_id in ids]
     await db.execute(EMIT, {"tenant": db.tenant_id, "topic": topic, "payloads": payloads})
-
-
-def with_event(update_sql: str, first_param: int) -> str:
-    """`update_sql` (an UPDATE ... RETURNING id, ...) that also writes its domain event, in
-    the same statement: one round trip. The event's topic and payload are the parameters
-    `first_param` and `first_param + 1` (see `event_payload`); none is written when the
-    UPDATE matches no row (the call runs once per returned row)."""
-    return (
-        f"WITH u AS ({update_sql}) SELECT u.*, app_emit_events($1, ${first_param}, "
-        f"ARRAY[${first_param + 1}::jsonb]) AS event FROM u"
-    )
 
 
 def event_payload(

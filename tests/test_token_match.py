@@ -204,16 +204,23 @@ async def _lane_check(conn: AsyncConnection, world: World, key: Key) -> bool:
     return bool(same)
 
 
-async def _block_update(conn: AsyncConnection, world: World, key: Key) -> bool:
-    # the lane's call; an unknown block id: nothing is written either way
-    same = await conn.scalar(
-        text(
-            "SELECT same FROM app_block_update(:a, :id, CAST('{}' AS text[]), "
-            "CAST('{}' AS jsonb[]), CAST('{}' AS jsonb), CAST(:who AS jsonb), :h)"
-        ),
-        {"a": world.tenants["A"], "id": uuid.uuid4(), "who": _who(world, key), "h": key.presented},
-    )
-    return bool(same)
+def _lane_write(function: str, arguments: str) -> Verdict:
+    """A lane write's verdict (migrations 0021, 0024): its call with the principal, on an
+    unknown id (nothing is written either way)."""
+
+    async def verdict(conn: AsyncConnection, world: World, key: Key) -> bool:
+        same = await conn.scalar(
+            text(f"SELECT same FROM {function}(:a, :id, {arguments}, CAST(:who AS jsonb), :h)"),
+            {
+                "a": world.tenants["A"],
+                "id": uuid.uuid4(),
+                "who": _who(world, key),
+                "h": key.presented,
+            },
+        )
+        return bool(same)
+
+    return verdict
 
 
 async def _cors_origins(conn: AsyncConnection, world: World, key: Key) -> bool:
@@ -227,7 +234,11 @@ ENTRY_POINTS: dict[str, Verdict] = {
     "app_token_check": _token_check,
     "app_lane_scope": _lane_scope,
     "app_lane_check": _lane_check,
-    "app_block_update": _block_update,
+    "app_block_update": _lane_write(
+        "app_block_update",
+        "CAST('{}' AS text[]), CAST('{}' AS jsonb[]), CAST('{}' AS jsonb)",
+    ),
+    "app_space_update": _lane_write("app_space_update", "NULL, NULL, CAST('{}' AS jsonb)"),
     "app_cors_origins": _cors_origins,
 }
 
