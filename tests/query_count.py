@@ -1,4 +1,5 @@
-"""Count the SQL statements a request sends, through the app engine."""
+"""Count the SQL statements a request sends: through the app engine, or on any asyncpg
+connection (the fast lane's raw connections)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,20 @@ def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def raw_statements(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
+    """What every asyncpg connection sends from now on (the fast lane talks to asyncpg
+    directly, around SQLAlchemy's events)."""
+    import asyncpg
+
+    sent: list[str] = []
+    for method in ("execute", "fetch", "fetchrow", "fetchval"):
+        original = getattr(asyncpg.Connection, method)
+
+        def counting(self, query, *args, __original=original, **kwargs):  # type: ignore[no-untyped-def]
+            sent.append(query)
+            return __original(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(asyncpg.Connection, method, counting)
+    return sent

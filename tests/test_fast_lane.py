@@ -25,6 +25,7 @@ from sqlalchemy import text
 from core.ids import encode_id
 from tests.conftest import error_codes
 from tests.factories import make_access, make_contacts, make_space, make_spaces
+from tests.query_count import raw_statements
 
 SPACE = """query Q($id: ID!) { space(id: $id) { id title
     blocks(first: 20) { edges { node { id kind position body } } } } }"""
@@ -369,22 +370,12 @@ async def test_a_read_and_a_write_take_one_round_trip_each(
     """One statement per request on the lane's connection: the tenant is set inside it
     (migration 0013 `app_lane_scope`, 0021 `app_block_update`), not in a round trip of
     its own; and the answer is still the tenant's own."""
-    import asyncpg
-
     owner = await new_tenant("OneTrip")
     space, blocks = await make_space(owner_url, owner.tenant_id, blocks=2)
     block = blocks[0]
     await _twice(api, owner.token, SPACE, {"id": space})
     await api(owner.token).post(UPDATE, {"id": block, "body": {"text": "first"}})
-    sent: list[str] = []
-    for method in ("execute", "fetch", "fetchrow", "fetchval"):
-        original = getattr(asyncpg.Connection, method)
-
-        def counting(self, query, *args, __original=original, **kwargs):
-            sent.append(query)
-            return __original(self, query, *args, **kwargs)
-
-        monkeypatch.setattr(asyncpg.Connection, method, counting)
+    sent = raw_statements(monkeypatch)
     answered = lane(app).answered
     read = await api(owner.token).post(SPACE, {"id": space})
     write = await api(owner.token).post(UPDATE, {"id": block, "body": {"text": "second"}})

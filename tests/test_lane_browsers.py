@@ -25,6 +25,7 @@ from microspace.commands.widget_admin import set_tenant_web
 from microspace.web.widget_documents import DOCUMENTS, HASHES
 from tests.conftest import error_codes
 from tests.factories import make_space, make_spaces, mint_key
+from tests.query_count import raw_statements
 
 SHOP = "https://shop.example"
 EVIL = "https://evil.example"
@@ -36,22 +37,6 @@ UPDATE = """mutation U($id: ID!, $body: JSON!) { blockUpdate(input: {id: $id, bo
 
 def _no_cors(response) -> None:
     assert not any(h.lower().startswith("access-control-") for h in response.headers)
-
-
-def _sent(monkeypatch) -> list[str]:
-    """What the lane's connections send from now on."""
-    import asyncpg
-
-    sent: list[str] = []
-    for method in ("execute", "fetch", "fetchrow", "fetchval"):
-        original = getattr(asyncpg.Connection, method)
-
-        def counting(self, query, *args, __original=original, **kwargs):
-            sent.append(query)
-            return __original(self, query, *args, **kwargs)
-
-        monkeypatch.setattr(asyncpg.Connection, method, counting)
-    return sent
 
 
 async def _shop_tenant(new_tenant, owner_url, name):
@@ -80,7 +65,7 @@ async def test_an_allowed_origin_takes_the_lanes_one_round_trip(
     first_read = await client.post("/graphql", json=read, headers=headers)
     lane = app.state.fast_lane
     answered = lane.answered
-    sent = _sent(monkeypatch)
+    sent = raw_statements(monkeypatch)
 
     again = await client.post("/graphql", json=read, headers=headers)
     write["variables"]["body"] = {"text": "two"}

@@ -20,46 +20,23 @@ down_revision = "0021"
 branch_labels = None
 depends_on = None
 
-# As before (migration 0016): a widget key's own origins, a visitor's its tenant's and its
-# tenant's live widget keys', any other credential's its tenant's.
-CORS_ORIGINS = """
-CREATE OR REPLACE FUNCTION app_cors_origins(p_token_hash bytea) RETURNS varchar[]
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
-AS $$
-BEGIN
-    RETURN (
-        SELECT CASE t.kind
-            WHEN 'widget' THEN t.allowed_origins
-            WHEN 'visitor' THEN tn.cors_origins || ARRAY(
-                SELECT DISTINCT o FROM api_tokens w, unnest(w.allowed_origins) AS o
-                WHERE w.tenant_id = t.tenant_id AND w.kind = 'widget' AND w.revoked_at IS NULL
-                  AND (w.expires_at IS NULL OR w.expires_at > now()))
-            ELSE tn.cors_origins
-        END
-        FROM app_token_match(p_token_hash) t JOIN tenants tn ON tn.id = t.tenant_id
-    );
-END
-$$
-"""
 
-# As before (migration 0011).
-ORIGIN_KNOWN = """
-CREATE OR REPLACE FUNCTION app_origin_known(p_origin varchar) RETURNS boolean
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
-AS $$
-BEGIN
-    RETURN EXISTS (SELECT 1 FROM tenants WHERE p_origin = ANY (cors_origins))
-        OR EXISTS (SELECT 1 FROM api_tokens WHERE kind = 'widget' AND revoked_at IS NULL
-                   AND (expires_at IS NULL OR expires_at > now())
-                   AND p_origin = ANY (allowed_origins));
-END
-$$
-"""
+def in_plpgsql(sql_function: str) -> str:
+    """A SQL function's definition, the same query returned by a PL/pgSQL body."""
+    head, body = sql_function.split("AS $$\n", 1)
+    query = body.rsplit("\n$$", 1)[0]
+    head = head.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+    assert "LANGUAGE sql" in head
+    return (
+        head.replace("LANGUAGE sql", "LANGUAGE plpgsql", 1)
+        + f"AS $$\nBEGIN\n    RETURN (\n{query}\n    );\nEND\n$$\n"
+    )
 
 
 def upgrade() -> None:
-    op.execute(CORS_ORIGINS)
-    op.execute(ORIGIN_KNOWN)
+    # as migrations 0016 and 0011 wrote them
+    op.execute(in_plpgsql(by_revision("0016").CORS_ORIGINS))
+    op.execute(in_plpgsql(by_revision("0011").ORIGIN_KNOWN))
 
 
 def downgrade() -> None:
