@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -91,7 +92,18 @@ def make_engine(
         json_deserializer=orjson.loads,
     )
     ping_idle_connections(engine)
+    if statement_timeout:
+        _TIMEOUTS[engine.sync_engine] = statement_timeout
     return engine
+
+
+# each engine's statement timeout, for the message of a statement it cancels (`Db._timeout`)
+_TIMEOUTS: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def _timeout_of(sessionmaker: async_sessionmaker[AsyncSession]) -> float | None:
+    bind = sessionmaker.kw.get("bind")
+    return _TIMEOUTS.get(bind.sync_engine) if isinstance(bind, AsyncEngine) else None
 
 
 # a pooled connection idle this long is pinged before reuse
@@ -184,7 +196,8 @@ class Db:
         self._gate = gate
         self._admitted = False
         self.tenant_id: uuid.UUID | None = None
-        self.statement_timeout = statement_timeout
+        # as given, else the engine's own (every Db of the app's engine knows it)
+        self.statement_timeout = statement_timeout or _timeout_of(sessionmaker)
         # set when a statement was cancelled: the transaction is aborted and must roll back
         self.aborted = False
         # set by `discard()`: the unit of work rolls back although its block completed

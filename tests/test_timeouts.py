@@ -127,3 +127,17 @@ async def test_execution_past_timeout_is_cancelled_and_next_request_succeeds(
             assert running == 0
     finally:
         await app.state.microspace.engine.dispose()
+
+
+async def test_every_db_of_the_apps_engine_names_its_statement_timeout(settings):
+    """A transaction opened apart from a request (an erasure's steps, the worker's units)
+    reports a cancelled statement with the limit it ran into, like a request's does."""
+    from core.db import Db
+
+    app = create_app(replace(settings, statement_timeout=2.5))
+    try:
+        db = Db(app.state.microspace.sessionmaker)
+        assert db.statement_timeout == 2.5
+        assert "2.5 s statement timeout" in str(db._timeout())
+    finally:
+        await app.state.microspace.engine.dispose()
