@@ -2,7 +2,8 @@
 side effects are the resolver path's.
 
 Each case runs on twin tenants made alike: tenant A through the resolver path (the lane
-off), tenant B through the fast lane (the document and B's credential already known).
+off), tenant B through the fast lane (the document and B's credentials already known, by
+the same write before in both).
 The answers must be the same once A's IDs are read as B's, and so must the rows each
 write left (spaces, blocks), the domain events and the audit entries. A case the lane
 answers must be answered by it (its counter moves); a refusal (a foreign or unknown ID,
@@ -222,15 +223,15 @@ CASES = [
 async def test_the_lane_writes_as_the_resolver_path_does(
     case: Case, app, api, new_tenant, new_member, owner_engine, owner_url
 ) -> None:
-    # given: twins, a third tenant (foreign IDs), and a learner that made the document known
+    # given: twins and a third tenant (foreign IDs); each twin's first write of the document
+    # makes it known (the lane learns documents per tenant), alike for both
     a = await _twin(new_tenant, new_member, owner_engine, owner_url, "A")
     b = await _twin(new_tenant, new_member, owner_engine, owner_url, "B")
     x = await _twin(new_tenant, new_member, owner_engine, owner_url, "X")
-    learner = await _twin(new_tenant, new_member, owner_engine, owner_url, "L")
-    learned = await api(learner.token).post(case.document, _learning(case.document, learner, x))
-    assert "errors" not in learned.json(), learned.json()
-    for token in (b.token, b.viewer):
-        await api(token)("{ viewer { kind } }")  # the lane knows B's credentials
+    for twin in (a, b):
+        learned = await api(twin.token).post(case.document, _learning(case.document, twin, x))
+        assert "errors" not in learned.json(), learned.json()
+        await api(twin.viewer)("{ viewer { kind } }")  # the lane knows the viewer too
     mapping = _mapping(a, b)
     before_a, before_b = (
         await _state(owner_engine, a.tenant_id),
