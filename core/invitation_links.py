@@ -9,13 +9,11 @@ never verifies as an invitation.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from core import signed
 
 VERSION = 2
 # links of version 1 (no invitation instance) were sent for at most the link TTL (14 days)
@@ -58,15 +56,6 @@ def _micros(value: datetime) -> int:
     return (value - EPOCH) // timedelta(microseconds=1)
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _signature(secret: bytes, part: str) -> str:
-    key = hmac.new(secret, PURPOSE, hashlib.sha256).digest()
-    return _b64(hmac.new(key, part.encode("ascii"), hashlib.sha256).digest())
-
-
 def sign_invitation(secret: bytes, invitation: Invitation, *, expires_at: datetime) -> str:
     """A token for one contact's invitation to one space, valid until `expires_at` (aware)."""
     if expires_at.tzinfo is None or invitation.invited_at is None:
@@ -79,20 +68,16 @@ def sign_invitation(secret: bytes, invitation: Invitation, *, expires_at: dateti
         "i": _micros(invitation.invited_at),
         "exp": int(expires_at.timestamp()),
     }
-    part = _b64(json.dumps(payload, separators=(",", ":")).encode())
-    return f"{part}.{_signature(secret, part)}"
+    return signed.seal(secret, PURPOSE, payload)
 
 
 def verify_invitation(secret: bytes, token: str, *, now: datetime) -> SignedInvitation:
     """The invitation a genuine, unexpired token names; InvitationLinkInvalid or -Expired."""
-    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1 or not token.isascii():
-        raise InvitationLinkInvalid("This invitation link is not valid.")
-    part, signature = token.split(".")
-    # compare the encoded signatures: base64 decoding ignores the last character's spare bits
-    if not hmac.compare_digest(signature.encode("ascii"), _signature(secret, part).encode()):
-        raise InvitationLinkInvalid("This invitation link is not valid.")
     try:
-        payload = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        payload = signed.unseal(secret, PURPOSE, token, max_chars=MAX_TOKEN_CHARS)
+    except signed.Unsealed as exc:
+        raise InvitationLinkInvalid("This invitation link is not valid.") from exc
+    try:
         if payload["v"] not in (VERSION, LEGACY_VERSION) or not isinstance(payload["exp"], int):
             raise ValueError("unknown link version")
         invited = payload["i"] if payload["v"] == VERSION else None

@@ -14,16 +14,15 @@ Invariants (through HTTP):
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from core import signed
 from core.db import owner_db
 from core.ids import encode_id
-from core.invitation_links import _signature
+from core.invitation_links import PURPOSE
 from models import ApiToken, SpaceAccess
 from tests.conftest import error_codes
 from tests.factories import make_access, make_contacts, make_spaces
@@ -153,8 +152,7 @@ def _version_1(
     """A link as signed before links named their invitation, made now."""
     expires = int((datetime.now(UTC) + timedelta(seconds=ttl)).timestamp())
     payload = {"v": 1, "t": str(tenant), "s": str(space), "c": str(contact), "exp": expires}
-    part = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
-    return f"{part}.{_signature(secret, part)}"  # the module's own signer: no other exists
+    return signed.seal(secret, PURPOSE, payload)  # the links' own signer: no other exists
 
 
 async def test_a_version_1_link_opens_only_its_own_invitation(
