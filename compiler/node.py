@@ -65,23 +65,23 @@ def node_root(
 
     id_param = ctx.param(row_id, "uuid")
     type_param = ctx.param(lambda i: i.chosen.get(key), "text")
-    joins, jsons, auds = [], [], []
-    for type_name, typed in planned.items():
-        alias = ctx.alias("r")
-        joins.append(
-            f"LEFT JOIN LATERAL (SELECT {typed.json} AS j, {typed.aud or 'NULL'} AS a "
-            f"{typed.source} AND {typed.alias}.id = {id_param} "
-            f"AND {type_param} = '{type_name}') {alias} ON true"
-        )
-        jsons.append(f"{alias}.j")
-        if typed.aud is not None:
-            auds.append(f"{alias}.a")
     if not planned:
         raise Unsupported("node: no type planned")
-    json_column = f"coalesce({', '.join(jsons)})::text" if len(jsons) > 1 else f"{jsons[0]}::text"
-    aud_column = f"coalesce({', '.join(auds)})" if auds else "NULL"
+    # one LATERAL per lookup over a branch per type (the others' one-time filter is false,
+    # they never run): a LATERAL per type made each lookup that many relations to join, and
+    # planning grew faster than the lookups. LIMIT 1: one-row branches are still estimated
+    # as a row each, and ten lookups of five as 5^10 rows, past the JIT threshold.
+    audited = any(typed.aud is not None for typed in planned.values())
+    branches = [
+        f"SELECT ({typed.json})::text AS j, {typed.aud or 'NULL::text'} AS a "
+        f"{typed.source} AND {typed.alias}.id = {id_param} AND {type_param} = '{type_name}'"
+        for type_name, typed in planned.items()
+    ]
+    alias = ctx.alias("r")
+    joins = [f"LEFT JOIN LATERAL ({' UNION ALL '.join(branches)} LIMIT 1) {alias} ON true"]
+    columns = [f"{alias}.j", f"{alias}.a" if audited else "NULL", type_param]
     shapes = {name: typed.shape for name, typed in planned.items()}
-    return joins, [json_column, aud_column, type_param], bool(auds), shapes
+    return joins, columns, audited, shapes
 
 
 def _typed(ctx: PlanContext, nodes: list[FieldNode]) -> tuple[dict[str, Typed], dict[str, str]]:

@@ -24,9 +24,10 @@ def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
-def raw_statements(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
+def raw_statements(monkeypatch, arguments: list[tuple] | None = None) -> list[str]:  # type: ignore[no-untyped-def]
     """What every asyncpg connection sends from now on (the fast lane talks to asyncpg
-    directly, around SQLAlchemy's events)."""
+    directly, around SQLAlchemy's events); `arguments`, if given, gets each one's arguments
+    (to EXPLAIN a statement as it ran)."""
     import asyncpg
 
     sent: list[str] = []
@@ -35,6 +36,8 @@ def raw_statements(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
 
         def counting(self, query, *args, __original=original, **kwargs):  # type: ignore[no-untyped-def]
             sent.append(query)
+            if arguments is not None:
+                arguments.append(args)
             return __original(self, query, *args, **kwargs)
 
         monkeypatch.setattr(asyncpg.Connection, method, counting)
