@@ -77,7 +77,9 @@ def make_engine(
     max_overflow: int = 5,
     statement_timeout: float | None = None,
 ) -> AsyncEngine:
-    server_settings = {"application_name": "microspace"}
+    # jit off: the API's statements are short, and one whose estimate crosses
+    # jit_above_cost pays 20-100 ms of LLVM compilation on every run (docs/performance.md)
+    server_settings = {"application_name": "microspace", "jit": "off"}
     if statement_timeout:
         # a startup setting is the connection's default: every statement of every request
         # gets it, with no extra round trip, and RESET ALL on a pooled connection restores it
