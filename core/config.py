@@ -258,6 +258,55 @@ class Settings:
         "where `serve` keeps its embedded PostgreSQL when `DATABASE_URL` is unset",
         shown="`.data/postgres`",
     )
+    # files (docs/files.md): where the bytes live, how long links work, upload limits
+    storage: str = setting(
+        "local",
+        "MICROSPACE_STORAGE",
+        "where files are kept: `local` (a directory) or `s3` (any S3-compatible service)",
+    )
+    storage_dir: str | None = setting(
+        None,
+        "MICROSPACE_STORAGE_DIR",
+        "the directory of `local` storage",
+        shown="`.data/files`",
+    )
+    s3_bucket: str | None = setting(
+        None, "MICROSPACE_S3_BUCKET", "the bucket of `s3` storage (required with it)"
+    )
+    s3_endpoint_url: str | None = setting(
+        None,
+        "MICROSPACE_S3_ENDPOINT_URL",
+        "the S3 service's URL (unset: AWS); also what upload URLs point at",
+    )
+    s3_region: str = setting("us-east-1", "MICROSPACE_S3_REGION", "the S3 region")
+    s3_access_key_id: str | None = setting(
+        None,
+        "MICROSPACE_S3_ACCESS_KEY_ID",
+        "S3 access key (unset: the AWS SDK's usual sources)",
+    )
+    s3_secret_access_key: str | None = setting(
+        None, "MICROSPACE_S3_SECRET_ACCESS_KEY", "S3 secret key (unset: as above)"
+    )
+    file_link_ttl: float = setting(
+        300.0,
+        "MICROSPACE_FILE_LINK_TTL",
+        "how long a file's signed download URL works, in seconds",
+    )
+    upload_link_ttl: float = setting(
+        3600.0,
+        "MICROSPACE_UPLOAD_LINK_TTL",
+        "how long an upload URL works before its `assetUploadComplete`, in seconds",
+    )
+    max_upload_bytes: int = setting(
+        10_485_760,
+        "MICROSPACE_MAX_UPLOAD_BYTES",
+        "size of a GraphQL multipart request (a small file inline; larger ones by upload URL)",
+    )
+    max_file_bytes: int = setting(
+        5_368_709_120,
+        "MICROSPACE_MAX_FILE_BYTES",
+        "largest file, unless the tenant's plan sets its own (`FILE_TOO_LARGE`)",
+    )
     # operating (README "Operating"): logs, traces, shared rate limits
     log_level: str = setting(
         "INFO",

@@ -2,6 +2,7 @@
 
 from models import tenancy as tenancy
 from models.account import AccountDeletion, TenantProfile
+from models.asset import Asset, AssetKind, AssetState
 from models.audit import AuditEntry, PolicyRule
 from models.base import Base, TenantScoped
 from models.block import Block, BlockKind
@@ -31,6 +32,9 @@ __all__ = [
     "AccessState",
     "AccountDeletion",
     "ApiToken",
+    "Asset",
+    "AssetKind",
+    "AssetState",
     "AuditEntry",
     "Base",
     "Block",

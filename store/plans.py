@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, text
 
 from core.db import Db
-from models import ApiToken, Contact, OutboxMessage, Space, TenantPlan
+from models import ApiToken, Asset, Contact, OutboxMessage, Space, TenantPlan
 from models.outbox import OutboxStatus
 from models.plan import RESOURCES
 from models.tenant import KEY_KINDS
@@ -64,6 +64,9 @@ def _count_stmt(resource: str) -> Any:
             ApiToken.revoked_at.is_(None),
             or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()),
         )
+    if resource == "storage_bytes":
+        # the originals' bytes, pending uploads included (they hold their place)
+        return select(func.coalesce(func.sum(Asset.byte_size), 0)).select_from(Asset)
     raise ValueError(f"unknown plan resource {resource!r}")
 
 

