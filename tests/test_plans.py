@@ -58,6 +58,7 @@ async def test_limits_are_enforced_and_usage_is_shown(
         "contacts": 3,
         "emails_per_month": 1,
         "api_keys": 0,
+        "storage_bytes": None,
     }
 
     # spaces
