@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -15,7 +16,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    and_,
     func,
+    or_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
@@ -136,3 +139,10 @@ class ApiToken(TenantScoped, Base):
     allowed_origins: Mapped[list[str]] = mapped_column(ARRAY(String(300)), default=list)
     # a visitor session: the space access whose invitation opened it (one per access)
     space_access_id: Mapped[uuid.UUID | None]
+
+    @classmethod
+    def live(cls, now: Any = None) -> ColumnElement[bool]:
+        """A token that still works: not revoked, not expired (at `now`, the database's by
+        default), as `app_token_match` (migration 0016) decides for the token in hand."""
+        at = func.now() if now is None else now
+        return and_(cls.revoked_at.is_(None), or_(cls.expires_at.is_(None), cls.expires_at > at))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select, text
 
 from core.db import Db
 from models import ApiToken, Asset, Contact, OutboxMessage, Space, TenantPlan
@@ -61,8 +61,7 @@ def _count_stmt(resource: str) -> Any:
         # partner and widget keys that still work (revoked or expired ones do not count)
         return count.select_from(ApiToken).where(
             ApiToken.kind.in_(KEY_KINDS),
-            ApiToken.revoked_at.is_(None),
-            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()),
+            ApiToken.live(),
         )
     if resource == "storage_bytes":
         # the originals' bytes, pending uploads included (they hold their place)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -190,8 +190,7 @@ async def _live(db: Db, token: str, member_id: uuid.UUID) -> bool:
         select(ApiToken.id).where(
             ApiToken.token_hash == hash_token(token),
             ApiToken.member_id == member_id,
-            ApiToken.revoked_at.is_(None),
-            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()),
+            ApiToken.live(),
         )
     )
     return found is not None

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 import strawberry
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -148,8 +148,7 @@ class Webhooks:
             .join(ApiToken, ApiToken.id == Subscription.api_key_id)
             .where(
                 Subscription.disabled_at.is_(None),
-                ApiToken.revoked_at.is_(None),
-                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+                ApiToken.live(now),
             )
         )
         subscriptions = (await db.execute(active)).all()
