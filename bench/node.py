@@ -6,7 +6,8 @@
 Seeds its own database on first use (created if missing, migrated, one tenant with 10
 spaces of 5 blocks each; `--reseed` starts over), then sends each query one request at a
 time through the ASGI app (no HTTP server) with the owner's token, after a warm-up (the
-fast lane learns documents and tokens; `--whole-way` turns the lane off), and prints a
+fast lane learns documents and tokens; `--whole-way` turns the lane off, `--resolvers`
+the compiled path too), and prints a
 table: wall-clock and CPU time per request, the least and the median over batches, since
 a busy machine only adds time.
 """
@@ -27,7 +28,7 @@ import asyncpg
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lane import _call, _settings
+from bench.lane import Shape, _call, _settings
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_node"
 SPACES, BLOCKS = 10, 5
@@ -95,13 +96,15 @@ async def seed(url: str, reseed: bool) -> tuple[str, list[str]]:
     return created.token, seeded["spaces"]
 
 
-async def measure(app: Any, body: bytes, token: str, batches: int, batch: int) -> list[float]:
+async def measure(
+    app: Any, scope: dict[str, Any], body: bytes, batches: int, batch: int
+) -> list[float]:
     """(least wall ms, median wall ms, least CPU ms) per request."""
     walls, cpus = [], []
     for _ in range(batches):
         began, cpu = time.perf_counter(), time.process_time()
         for _ in range(batch):
-            status = await _call(app, body, token)
+            status = await _call(app, scope, body)
             assert status == 200, status
         walls.append((time.perf_counter() - began) / batch * 1000)
         cpus.append((time.process_time() - cpu) / batch * 1000)
@@ -115,15 +118,17 @@ async def main(args: argparse.Namespace) -> None:
     from microspace.asgi import create
 
     app = create()
-    app.state.fast_lane.enabled = not args.whole_way
+    app.state.fast_lane.enabled = not (args.whole_way or args.resolvers)
+    app.state.compiled_reads.enabled = not args.resolvers
     rows = []
     for root in ("node", "space"):
         for n in COUNTS:
             variables = {f"id{i}": spaces[i % len(spaces)] for i in range(n)}
-            body = json.dumps({"query": document(root, n), "variables": variables}).encode()
+            operation = {"query": document(root, n), "variables": variables}
+            scope, body = Shape(None, get=False).scope(operation, token)
             for _ in range(args.warm_up):
-                assert await _call(app, body, token) == 200
-            rows.append((root, n, await measure(app, body, token, args.batches, args.batch)))
+                assert await _call(app, scope, body) == 200
+            rows.append((root, n, await measure(app, scope, body, args.batches, args.batch)))
     print(
         f"{'lookups':>8} | {'way':<6} | {'wall ms (least)':>15} | {'wall ms (median)':>16} | "
         f"{'CPU ms':>7} | {'x one':>6} | {'x space':>7}"
@@ -146,6 +151,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--whole-way", action="store_true", help="the fast lane off: the stack, then compiled"
     )
+    parser.add_argument("--resolvers", action="store_true", help="the resolver path only")
     parser.add_argument("--warm-up", type=int, default=20)
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--batch", type=int, default=40)
