@@ -54,6 +54,10 @@ def _block_update(data: dict[str, Any], actor: str) -> list[Any] | None:
     return blocks.update_values(decode_id(str(data.get("id")), "Block"), data.get("body"), actor)
 
 
+def _block_move(data: dict[str, Any], actor: str) -> list[Any] | None:
+    return blocks.move_values(decode_id(str(data.get("id")), "Block"), data["position"], actor)
+
+
 def _space_update(data: dict[str, Any], actor: str) -> list[Any] | None:
     space_id = decode_id(str(data.get("id")), "Space")
     return spaces.text_update_values(space_id, data.get("title"), data.get("description"), actor)
@@ -69,6 +73,16 @@ WRITES = {
         f"app_block_update($1, {blocks.ARGUMENTS}",
         frozenset({"id", "body"}),
         _block_update,
+    ),
+    # migration 0026, store/blocks.py; a position outside the space: the whole way
+    "blockMove": Write(
+        ("Block", "update"),
+        "BlockPayload",
+        "block",
+        "Block",
+        f"app_block_move($1, {blocks.MOVE_ARGUMENTS}",
+        frozenset({"id", "position"}),
+        _block_move,
     ),
     # migration 0024, store/spaces.py; a slug can collide: the whole way
     "spaceUpdate": Write(

@@ -31,7 +31,7 @@ from schema.blocks import (
 )
 from schema.context import Info
 from store.block_bodies import BodyError, validate_body
-from store.blocks import ARGUMENTS, update_values
+from store.blocks import ARGUMENTS, MOVE_ARGUMENTS, move_values, update_values
 from store.loaders import forget, load_by_global_id
 from store.spaces import forget_space
 
@@ -183,26 +183,24 @@ async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     return await _done(info, row, "block.created", [])
 
 
-# one round trip: `app_block_update` (store/blocks.py), the lane's write as well; no block
-# back means not found, or a body invalid for the block's kind
-UPDATE_BODY = (
-    "SELECT b.id, b.space_id, b.kind, b.position, b.body::text, b.created_at, b.updated_at "
-    f"FROM app_block_update($1, {ARGUMENTS}) AS r, LATERAL (SELECT (r.block).*) AS b "
-    "WHERE b.id IS NOT NULL"
-)
+def _written(call: str) -> str:
+    """The block a write function (store/blocks.py) returns, none when it wrote nothing."""
+    return (
+        "SELECT b.id, b.space_id, b.kind, b.position, b.body::text, b.created_at, "
+        f"b.updated_at FROM {call} AS r, LATERAL (SELECT (r.block).*) AS b WHERE b.id IS NOT NULL"
+    )
 
 
-async def _update_body(info: Info, block_id: uuid.UUID, given: Given) -> Block | None:
-    """Update and return in one statement; None when nothing was written."""
-    ctx = info.context
-    values = update_values(block_id, given.body, ctx.principal.kind, kind=given.kind)
-    if values is None or ctx.db.tenant_id is None:
-        return None
-    row = await ctx.db.fetch_row(UPDATE_BODY, [ctx.db.tenant_id, *values])
-    if row is None:
-        return None
-    forget_space(ctx.loaders, row["space_id"])
-    forget(ctx.loaders.block_by_id, row["id"])
+# one round trip each: `app_block_update`, `app_block_move` (store/blocks.py), the lane's
+# writes as well; no block back means nothing written, and the resolver says why
+UPDATE_BODY = _written(f"app_block_update($1, {ARGUMENTS})")
+MOVE = _written(f"app_block_move($1, {MOVE_ARGUMENTS})")
+
+
+def _block_of(info: Info, row: Any) -> Block:
+    """The Block a write function returned (its loaders forget the old one)."""
+    forget_space(info.context.loaders, row["space_id"])
+    forget(info.context.loaders.block_by_id, row["id"])
     return Block(
         id=strawberry.ID(encode_id("Block", row["id"])),
         pk=row["id"],
@@ -214,6 +212,16 @@ async def _update_body(info: Info, block_id: uuid.UUID, given: Given) -> Block |
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+async def _update_body(info: Info, block_id: uuid.UUID, given: Given) -> Block | None:
+    """Update and return in one statement; None when nothing was written."""
+    ctx = info.context
+    values = update_values(block_id, given.body, ctx.principal.kind, kind=given.kind)
+    if values is None or ctx.db.tenant_id is None:
+        return None
+    row = await ctx.db.fetch_row(UPDATE_BODY, [ctx.db.tenant_id, *values])
+    return None if row is None else _block_of(info, row)
 
 
 async def update_block(info: Info, input: BlockUpdateInput) -> BlockPayload:
@@ -237,23 +245,34 @@ async def update_block(info: Info, input: BlockUpdateInput) -> BlockPayload:
     return BlockPayload(block=block)
 
 
+async def _move(info: Info, block_id: uuid.UUID, position: int) -> Block | None:
+    ctx = info.context
+    if ctx.db.tenant_id is None:
+        return None
+    values = move_values(block_id, position, ctx.principal.kind)
+    row = await ctx.db.fetch_row(MOVE, [ctx.db.tenant_id, *values])
+    return None if row is None else _block_of(info, row)
+
+
 async def move_block(info: Info, input: BlockMoveInput) -> BlockPayload:
-    """Move a block to another position in its space."""
-    row, count = await _locked_block(info, input.id)
-    if not 0 <= input.position < count:
-        return _error(
-            BlockErrorCode.INVALID_POSITION,
-            ["position"],
-            f"position must be between 0 and {count - 1}.",
-        )
-    old, new = row.position, input.position
-    if new < old:
-        await _shift(info, row.space_id, new, old, 1)
-    elif new > old:
-        await _shift(info, row.space_id, old + 1, new + 1, -1)
-    row.position = new
-    await info.context.db.flush()
-    return await _done(info, row, "block.moved", ["position"])
+    """Move a block to another position in its space (one statement: `app_block_move`)."""
+    block_id = decode_id(input.id, "Block")
+    block = await _move(info, block_id, input.position)
+    if block is None:
+        # nothing written: NOT_FOUND, or a position outside the space
+        row = await load_block(info, input.id)
+        count = await _count(info, row.space_id)
+        if not 0 <= input.position < count:
+            return _error(
+                BlockErrorCode.INVALID_POSITION,
+                ["position"],
+                f"position must be between 0 and {count - 1}.",
+            )
+        # inside after all: a block was added after the statement began; move it now
+        block = await _move(info, block_id, input.position)
+        if block is None:
+            raise NotFound()
+    return BlockPayload(block=block)
 
 
 async def remove_block(info: Info, id: strawberry.ID) -> BlockRemovePayload:

@@ -1,7 +1,7 @@
-"""`blockUpdate`'s write, defined once: the SQL function `app_block_update` (migration
-0021). The resolver calls it in the request's transaction; the fast lane gives it the
-principal and the token hash too, and it scopes the statement and checks the credential
-first (compiler/writes.py)."""
+"""Blocks' writes, each defined once as a SQL function: `blockUpdate`'s `app_block_update`
+(migration 0021), `blockMove`'s `app_block_move` (0026). The resolver calls them in the
+request's transaction; the fast lane gives them the principal and the token hash too, and
+they scope the statement and check the credential first (compiler/writes.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,15 @@ import orjson
 from store.block_bodies import valid_bodies
 from store.events import event_payload
 
-# the function's arguments after the tenant ($1), as `update_values` orders them
+# the functions' arguments after the tenant ($1), as `update_values` and `move_values`
+# order them
 ARGUMENTS = "$2::uuid, $3::text[], $4::jsonb[], $5::jsonb"
+MOVE_ARGUMENTS = "$2::uuid, $3::integer, $4::jsonb"
+
+
+def move_values(block_id: uuid.UUID, position: int, actor: str) -> list[Any]:
+    """`app_block_move`'s arguments after the tenant: the id, the position and the event."""
+    return [block_id, position, event_payload("block.moved", block_id, ["position"], actor)]
 
 
 def update_values(

@@ -132,6 +132,9 @@ SPACE_UPDATE = """mutation SU($input: SpaceUpdateInput!) { spaceUpdate(input: $i
 SPACE_UPDATE_LITERAL = """mutation SL($id: ID!) { spaceUpdate(input: {id: $id, title: "Fixed"}) {
     __typename space { __typename id title } userErrors { code } } }"""
 
+BLOCK_MOVE = """mutation BM($id: ID!, $p: Int!) { blockMove(input: {id: $id, position: $p}) {
+    block { id kind position body space { id } } userErrors { code field message } } }"""
+
 
 @dataclass(frozen=True)
 class Case:
@@ -213,6 +216,32 @@ CASES = [
         "spaceUpdate by a viewer",
         SPACE_UPDATE,
         lambda w, x: {"input": {"id": w.space(0), "title": "T"}},
+        False,
+        token="viewer",
+    ),
+    Case("blockMove down", BLOCK_MOVE, lambda w, x: {"id": w.block(0, 0), "p": 2}, True),
+    Case("blockMove up", BLOCK_MOVE, lambda w, x: {"id": w.block(1, 2), "p": 0}, True),
+    Case("blockMove in place", BLOCK_MOVE, lambda w, x: {"id": w.block(0, 1), "p": 1}, True),
+    Case("blockMove past the end", BLOCK_MOVE, lambda w, x: {"id": w.block(0, 1), "p": 3}, False),
+    Case("blockMove negative", BLOCK_MOVE, lambda w, x: {"id": w.block(0, 1), "p": -1}, False),
+    Case(
+        "blockMove another tenant's block",
+        BLOCK_MOVE,
+        lambda w, x: {"id": x.block(0, 0), "p": 1},
+        False,
+    ),
+    Case(
+        "blockMove unknown block",
+        BLOCK_MOVE,
+        lambda w, x: {"id": encode_id("Block", uuid.UUID(int=9)), "p": 0},
+        False,
+    ),
+    Case("blockMove a space's ID", BLOCK_MOVE, lambda w, x: {"id": w.space(0), "p": 0}, False),
+    Case("blockMove malformed ID", BLOCK_MOVE, lambda w, x: {"id": "%%%", "p": 0}, False),
+    Case(
+        "blockMove by a viewer",
+        BLOCK_MOVE,
+        lambda w, x: {"id": w.block(0, 0), "p": 1},
         False,
         token="viewer",
     ),
