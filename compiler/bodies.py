@@ -52,23 +52,25 @@ def _value(body: str, key: str, default: str | None) -> str:
 def _object(type_name: str, body: str, fields: Fields, spec: Spec) -> str:
     if len(fields) > MAX_KEYS:
         raise Unsupported("too many fields in one object")
-    pairs = []
+    pairs: list[tuple[str, sql.Piece]] = []
     for key, nodes in fields.items():
         name = nodes[0].name.value
+        expr: sql.Piece
         if name == "__typename":
-            expr = sql.literal(type_name)
+            expr = sql.Raw(f'"{type_name}"')
         elif name in spec:
-            expr = _value(body, *spec[name])
+            # a scalar's JSONB text is compact; an absent key is SQL NULL, JSON null
+            expr = sql.json_text(_value(body, *spec[name]), "jsonb_text", True)
         else:
             raise Unsupported(f"{type_name}.{name}")
-        pairs.append(f"{sql.literal(key)}, {expr}")
-    return f"json_build_object({', '.join(pairs)})"
+        pairs.append((key, expr))
+    return str(sql.json_object(pairs))
 
 
 def content(
     alias: str, nodes: list[FieldNode], fields_of: Callable[[str, list[FieldNode]], Fields]
 ) -> str:
-    """The JSON of `content` for the block row `alias`."""
+    """The JSON text of `content` for the block row `alias` (NULL for another kind)."""
     body = f"{alias}.body"
     cases = []
     for kind, (type_name, spec) in MEMBERS.items():
@@ -87,20 +89,22 @@ def _checklist(
 ) -> str:
     if len(fields) > MAX_KEYS:
         raise Unsupported("too many fields in one object")
-    pairs = []
+    pairs: list[tuple[str, sql.Piece]] = []
     for key, nodes in fields.items():
         name = nodes[0].name.value
+        expr: sql.Piece
         if name == "__typename":
-            expr = sql.literal("ChecklistBody")
+            expr = sql.Raw('"ChecklistBody"')
         elif name == "items":
             item = _object(
                 "ChecklistBodyItem", "e.item", fields_of("ChecklistBodyItem", nodes), ITEM
             )
+            items = sql.json_array(f"string_agg({item}, ',' ORDER BY e.n)")
             expr = (
-                f"(SELECT coalesce(json_agg({item} ORDER BY e.n), '[]'::json) "
+                f"(SELECT {items} "
                 f"FROM jsonb_array_elements({body} -> 'items') WITH ORDINALITY AS e(item, n))"
             )
         else:
             raise Unsupported(f"ChecklistBody.{name}")
-        pairs.append(f"{sql.literal(key)}, {expr}")
-    return f"json_build_object({', '.join(pairs)})"
+        pairs.append((key, expr))
+    return str(sql.json_object(pairs))

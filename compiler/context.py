@@ -70,6 +70,10 @@ class PlanContext:
     listing: str | None = None
     nested: int = 0
     audience: Audience | None = field(init=False, default=None)
+    # JSON columns' texts come marked, for compiler/run.py to write them compactly
+    # (compiler/sql.py json_text); else as PostgreSQL writes them, and `loose_json` is set
+    mark_json: bool = True
+    loose_json: bool = False
 
     def __post_init__(self) -> None:
         kind = self.principal.kind if self.principal is not None else None

@@ -25,6 +25,15 @@ from policies.redaction import Decision
 Relation = ToOne | Children | Consents
 
 
+def json_value(ctx: PlanContext, t: TableType, value: str, column: str, kind: str) -> sql.Piece:
+    """The JSON text of one column's value (compiler/sql.py json_text)."""
+    json_kind = t.json_kind(column, kind)
+    if json_kind == "json" and not ctx.mark_json:
+        ctx.loose_json = True
+        json_kind = "jsonb_text"
+    return sql.json_text(value, json_kind, t.nullable(column))
+
+
 def object_json(
     ctx: PlanContext, t: TableType, alias: str, fields: Fields, shape: Shape
 ) -> ObjectSql:
@@ -52,14 +61,14 @@ def object_json(
         elif name in t.scalars:
             column, kind = t.scalars[name]
             value = scalar(t, f"{alias}.{column}", kind)
-            expr = sql.json_text(value, t.json_kind(column, kind), t.nullable(column))
+            expr = json_value(ctx, t, value, column, kind)
         elif name in t.personal:
             column, _, kind = t.personal[name]
             value = personal(ctx, t, alias, key, name, audited, shape)
-            expr = sql.json_text(value, t.json_kind(column, kind), t.nullable(column))
+            expr = json_value(ctx, t, value, column, kind)
         elif name == t.typed_body:
             content = bodies.content(alias, nodes, ctx.collector.fields)
-            expr = sql.json_nullable(f"({content})::text")
+            expr = sql.json_nullable(f"({content})")
         elif name in t.relations:
             field_def = graphql_type.fields[name]
             value, aud = relation(

@@ -165,18 +165,30 @@ Piece = str | Raw | Parts  # SQL of never-null JSON text, JSON text itself, or p
 QUOTED = ("global_id", "datetime", "cursor", "enum")
 
 
+# PostgreSQL writes JSONB with spaces (`{"a": 1, "b": [1, 2]}`), the resolver path without:
+# a JSON column's text comes between two of these (a control character, which JSON text
+# never holds unescaped), and compiler/run.py `compact` writes it again as orjson does
+MARK = "\x01"
+
+
 def json_text(expr: str, kind: str, nullable: bool) -> Piece:
-    """The JSON text of a SQL value as json_build_object would write it.
+    """The JSON text of a SQL value as the resolver path writes it.
 
     `kind`: global_id, datetime, cursor and enum (characters never escaped), number
-    and json (their text is their JSON), anything else through to_json."""
+    and jsonb_text (their text is their JSON: a JSONB scalar's is compact), json (a JSON
+    column: marked, MARK above), anything else through to_json."""
     if expr == "NULL":
         return Raw("null")
     if kind in QUOTED:
         if not nullable:
             return Parts((Raw('"'), f"({expr})", Raw('"')))
         return f"coalesce('\"' || {expr} || '\"', 'null')"
-    out = f"({expr})::text" if kind in ("number", "json") else f"to_json({expr})::text"
+    if kind == "json":
+        out = f"(chr(1) || ({expr})::text || chr(1))"
+    elif kind in ("number", "jsonb_text"):
+        out = f"({expr})::text"
+    else:
+        out = f"to_json({expr})::text"
     return f"coalesce({out}, 'null')" if nullable else out
 
 

@@ -27,28 +27,34 @@ def _global(type_name: str, attr: str) -> Callable[[Inputs], str | None]:
 
 
 def viewer_json(fields: Fields, param: Param) -> str:
-    """The JSON of the `Viewer` object for these fields."""
-    pairs = []
+    """The JSON text of the `Viewer` object for these fields."""
+    pairs: list[tuple[str, sql.Piece]] = []
     for key, nodes in fields.items():
         name = nodes[0].name.value
+        value: sql.Piece
         if name == "__typename":
-            expr = sql.literal("Viewer")
+            value = sql.Raw('"Viewer"')
         elif name == "kind":
-            expr = param(lambda i: i.principal.kind, "text")
+            value = sql.json_text(param(lambda i: i.principal.kind, "text"), "text", False)
         elif name == "tenantId":
-            expr = param(_global("Tenant", "tenant_id"), "text")
+            value = sql.json_text(param(_global("Tenant", "tenant_id"), "text"), "text", True)
         elif name == "tenantName":
-            expr = "coalesce((SELECT vt.name FROM tenants vt WHERE vt.id = $1), '')"
+            name_sql = "coalesce((SELECT vt.name FROM tenants vt WHERE vt.id = $1), '')"
+            value = sql.json_text(name_sql, "text", False)
         elif name == "memberId":
-            expr = param(_global("Member", "member_id"), "text")
+            value = sql.json_text(param(_global("Member", "member_id"), "text"), "text", True)
         elif name == "email":
             member = param(lambda i: i.principal.member_id, "uuid")
-            expr = f"(SELECT vm.email FROM members vm WHERE vm.tenant_id = $1 AND vm.id = {member})"
+            email = (
+                f"(SELECT vm.email FROM members vm WHERE vm.tenant_id = $1 AND vm.id = {member})"
+            )
+            value = sql.json_text(email, "text", True)
         elif name == "roles":
-            expr = f"to_json({param(lambda i: list(i.principal.subjects), 'text[]')})"
+            roles = param(lambda i: list(i.principal.subjects), "text[]")
+            value = sql.json_text(roles, "text", False)  # to_json of an array: compact
         elif name == "contactId":
-            expr = param(_global("Contact", "contact_id"), "text")
+            value = sql.json_text(param(_global("Contact", "contact_id"), "text"), "text", True)
         else:
             raise Unsupported(f"Viewer.{name}")
-        pairs.append(f"{sql.literal(key)}, {expr}")
-    return f"json_build_object({', '.join(pairs)})"
+        pairs.append((key, value))
+    return str(sql.json_object(pairs))

@@ -105,6 +105,9 @@ class WritePlan:
     sql: str
     input: Callable[[VariableValues], dict[str, Any]]  # coerced variables -> the input
     write: Write
+    # the payload holds a JSON column's text as PostgreSQL writes it (`{"a": 1}`): parse it
+    # before answering, so the answer is compact like the resolver path's (compiler/run.py)
+    loose: bool = False
 
 
 class WritePlanner(Planner):
@@ -121,6 +124,8 @@ class WritePlanner(Planner):
         if self.denied(write.permission) is not None:
             raise Unsupported("a denied mutation")
         node = nodes[0]
+        # the lane passes the payload's text on as it is: no marks in it (WritePlan.loose)
+        self.ctx.mark_json = False
         pairs: list[tuple[str, sql.Piece]] = []
         joins: list[str] = []
         for out_key, out_nodes in self.collector.fields(write.payload, [node]).items():
@@ -158,7 +163,7 @@ class WritePlanner(Planner):
                 raise Unsupported("input")
             return data
 
-        return WritePlan(key, text, input_of, write)
+        return WritePlan(key, text, input_of, write, loose=self.ctx.loose_json)
 
 
 def write_values(

@@ -208,6 +208,8 @@ class Differ:
             return False
         assert fast.status_code == slow.status_code, query
         a, b = fast.json(), slow.json()
+        # byte for byte: an answer's ETag must not depend on the path (docs/caching.md)
+        assert fast.content == slow.content, (query, variables, fast.content, slow.content)
         assert a.get("data") == b.get("data"), (query, variables)
         assert _errors(a) == _errors(b), (query, variables)
         assert a.get("extensions") == b.get("extensions"), (query, variables)

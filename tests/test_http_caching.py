@@ -6,13 +6,17 @@ Invariants:
   reads stay public for a short max-age (tests/test_widget_reads.py); errors are `no-store`;
 - every one varies on Accept (the media type) and Authorization (the credential);
 - `If-None-Match` is compared weakly (RFC 9110 section 13.1.2): a weak tag, any tag of a
-  list or `*` answers 304 with the ETag, Cache-Control and Vary of the 200 and no body.
+  list or `*` answers 304 with the ETag, Cache-Control and Vary of the 200 and no body;
+- the compiled read path and the resolver path write the same bytes, so the same ETag.
 """
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from compiler.run import compact
+from compiler.sql import MARK
 from core.http import etag_of, get_caching, none_match
 from tests.factories import make_contacts, make_key, make_spaces, mint_key
 from tests.widgets import by_hash
@@ -32,18 +36,17 @@ def _varies_on(response, *names: str) -> bool:
     return {n.lower() for n in names} <= varied
 
 
-@pytest.fixture(autouse=True)
-def whole_way(app):
-    """The stack's answers: a repeated GET would otherwise be the fast lane's, which does not
-    call get_caching yet (test_the_fast_lane_caches_alike below)."""
+@pytest.fixture(params=["whole way", "fast lane"])
+def way(app, request):
+    """Each GET answered by the stack, or (repeated) by the fast lane: one caching."""
     lane = app.state.fast_lane
-    lane.enabled = False
-    yield
+    lane.enabled = request.param == "fast lane"
+    yield request.param
     lane.enabled = True
 
 
 @pytest.fixture
-async def tenant(new_tenant, owner_url):
+async def tenant(way, new_tenant, owner_url):
     t = await new_tenant("Cache")
     await make_spaces(owner_url, t.tenant_id, 2)
     await make_contacts(owner_url, t.tenant_id, 2)
@@ -124,7 +127,7 @@ async def test_a_personal_read_is_revalidated_too(client, tenant):
     assert again.headers["cache-control"] == "private, no-store"
 
 
-async def test_a_widgets_weak_tag_answers_304(api, client, new_tenant, owner_url):
+async def test_a_widgets_weak_tag_answers_304(way, api, client, new_tenant, owner_url):
     from core.ids import encode_id
     from microspace.web.widget_documents import HASHES
 
@@ -145,6 +148,55 @@ async def test_a_widgets_weak_tag_answers_304(api, client, new_tenant, owner_url
     )
     assert again.status_code == 304 and again.content == b""
     assert again.headers["cache-control"] == "public, max-age=60"
+
+
+BLOCK_ADD = """mutation($s: ID!, $k: BlockKind!, $b: JSON!) {
+  blockAdd(input: {spaceId: $s, kind: $k, body: $b}) { block { id } userErrors { code } } }"""
+# what PostgreSQL writes with spaces (`"a" : 1`, `{"a": 1}`, `[1, 2]`): a JSON column,
+# objects and lists built by the compiler, the viewer
+EVERY_KIND_OF_JSON = """{
+  viewer { __typename kind tenantId tenantName memberId email roles contactId }
+  spaces(first: 5) { edges { cursor node { id title status createdAt
+    blocks { edges { node { id kind position body content {
+      __typename
+      ... on HeadingBody { text level }
+      ... on LinkBody { url label }
+      ... on ChecklistBody { items { __typename text checked } }
+    } } } } } }
+    pageInfo { hasNextPage endCursor } }
+  contacts(first: 5) { totalCount edges { node { id email fullName } } }
+}"""
+
+
+async def test_both_read_paths_write_the_same_bytes_and_etag(app, api, client, tenant):
+    owner = api(tenant.token)
+    space = (await owner("{ spaces(first: 1) { edges { node { id } } } }"))["data"]
+    space_id = space["spaces"]["edges"][0]["node"]["id"]
+    bodies = [
+        ("CHECKLIST", {"items": [{"text": "Sign, then send", "checked": True}, {"text": "é"}]}),
+        ("LINK", {"url": "https://example.com/a?b=1", "label": 'say "hi"\n'}),
+        ("HEADING", {"text": "Title", "level": 3}),
+    ]
+    for kind, body in bodies:
+        added = await owner(BLOCK_ADD, {"s": space_id, "k": kind, "b": body})
+        assert added["data"]["blockAdd"]["userErrors"] == [], added
+
+    reads = app.state.compiled_reads
+    answers = []
+    for compiled in (True, False):
+        reads.enabled = compiled
+        before = reads.compiled
+        try:
+            answers.append(await _get(client, tenant.token, EVERY_KIND_OF_JSON))
+        finally:
+            reads.enabled = True
+        assert (reads.compiled > before) is compiled  # each path answered once
+    by_compiler, by_resolvers = answers
+    assert by_resolvers.status_code == 200 and "errors" not in by_resolvers.json()
+    assert by_compiler.content == by_resolvers.content
+    assert by_compiler.headers["etag"] == by_resolvers.headers["etag"]
+    # compact, as orjson writes it
+    assert b'": ' not in by_compiler.content and b'" : ' not in by_compiler.content
 
 
 async def test_the_fast_lane_caches_alike(app, client, tenant):
@@ -202,3 +254,17 @@ def test_the_caller_and_the_answer_decide_the_policy():
     assert policy("widget") == "public, max-age=30"
     assert policy("widget", status=429) == "no-store"
     assert policy("widget", body=b'{"data":null,"errors":[]}') == "no-store"
+
+
+def test_json_columns_are_written_again_compactly():
+    # JSONB texts as PostgreSQL writes them, between the marks compiler/sql.py puts around
+    # a JSON column's text
+    stored = [
+        '{"text": "Sign, then send", "checked": true}',
+        '{"a": null, "b": [1, 2.5, {"c": "\\": x"}], "d": "\\u0001 \u00e9"}',
+        "[]",
+        '"plain"',
+    ]
+    text = '{"k":[' + ",".join(f'{{"body":{MARK}{s}{MARK}}}' for s in stored) + "]}"
+    expected = {"k": [{"body": orjson.loads(s)} for s in stored]}
+    assert compact(text).encode() == orjson.dumps(expected)
