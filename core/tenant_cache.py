@@ -11,6 +11,7 @@ and comments make no new entry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import OrderedDict
@@ -24,7 +25,10 @@ COMMENT = re.compile(r"#[^\n\r]*")
 IGNORED = re.compile(r"[ \t\n\r,\ufeff]+")
 # a punctuator is a token by itself, so white space beside it can go (not `.`: `. . .`
 # is not `...`, and `1 .5` is not `1.5`)
-PUNCTUATOR = re.compile(r" ?([{}()\[\]:!$=@|&]) ?")
+PUNCTUATORS = "{}()[]:!$=@|&"
+# texts up to this long keep their key (a speed memo of a pure function: LRU, 2 MB at most)
+MEMO_CHARS = 2_000
+MEMO_TEXTS = 1_024
 
 _last: list[tuple[str, bytes]] = [("", b"")]
 
@@ -35,7 +39,10 @@ def normal_text(text: str) -> str | None:
     string is content, and telling needs the whole lexer)."""
     if '"' in text:
         return None
-    return PUNCTUATOR.sub(r"\1", IGNORED.sub(" ", COMMENT.sub("", text))).strip()
+    normal = IGNORED.sub(" ", COMMENT.sub("", text))
+    for mark in PUNCTUATORS:  # str.replace: a quarter of the time of one regex with groups
+        normal = normal.replace(" " + mark, mark).replace(mark + " ", mark)
+    return normal.strip()
 
 
 def document_key(text: str) -> bytes:
@@ -44,10 +51,17 @@ def document_key(text: str) -> bytes:
     last = _last[0]
     if last[0] is text:  # the same request asks again (the lane, then the plan, the cost)
         return last[1]
-    normal = normal_text(text)
-    key = digest(text if normal is None else normal)
+    key = _remembered(text) if len(text) <= MEMO_CHARS else _key(text)
     _last[0] = (text, key)
     return key
+
+
+def _key(text: str) -> bytes:
+    normal = normal_text(text)
+    return digest(text if normal is None else normal)
+
+
+_remembered = functools.lru_cache(maxsize=MEMO_TEXTS)(_key)
 
 
 def digest(text: str) -> bytes:
