@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""CPU per request of a document the server knows against one it has never seen.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/some_migrated_db \\
+        python bench/first_request.py
+
+Creates a tenant with one space of 20 blocks, then sends the bench's q1 (bench/peer/) through
+the ASGI app in process, one request at a time: the same document every request
+("repeated"), then the same shape with a new alias on every request ("new alias", what
+clients that inline names or literals send), then with new whitespace and comments ("new
+spacing"). Prints the least CPU time per request over batches (a busy machine only adds
+time) and the ratio of each variant to the repeated document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from lane import Shape, _call, _settings  # bench/lane.py
+
+PEER = Path(__file__).parent / "peer"
+WARM_UP = 200
+BATCH = 100
+
+
+async def _seed(url: str) -> tuple[str, str]:
+    """A new tenant's owner token and the global ID of its space with 20 blocks."""
+    from core.config import async_url
+    from core.db import owner_db
+    from core.ids import encode_id
+    from microspace.commands.tenants import create_tenant
+    from models import Block, Space
+
+    owner = async_url(url)
+    created = await create_tenant(owner, f"First {uuid.uuid4().hex[:6]}", "bench@example.com")
+    space = uuid.uuid4()
+    async with owner_db(owner, created.tenant_id) as db:
+        db.add(Space(id=space, title="Bench", slug=f"b-{space.hex[:12]}", description=""))
+        await db.flush()
+        for p in range(20):
+            body = {"text": f"Block {p}", "level": 2}
+            db.add(Block(id=uuid.uuid4(), space_id=space, kind="heading", position=p, body=body))
+    return created.token, encode_id("Space", space)
+
+
+def _variants(query: str) -> dict[str, Callable[[int], str]]:
+    return {
+        "repeated": lambda i: query,
+        "new alias": lambda i: query.replace("space(", f"s{i}: space(", 1),
+        "new spacing": lambda i: f"# request {i}\n" + query.replace("\n", "\n" + " " * (i % 7)),
+    }
+
+
+async def main(args: argparse.Namespace) -> None:
+    import os
+
+    _settings()
+    from microspace.asgi import create
+
+    token, space = await _seed(os.environ["DATABASE_URL"])
+    app = create()
+    query = (PEER / "q1.graphql").read_text()
+    variables = {"spaceId": space}
+
+    plain = Shape(None, get=False)
+
+    def request(text: str) -> tuple[dict[str, Any], bytes]:
+        return plain.scope({"query": text, "variables": variables}, token)
+
+    for _ in range(WARM_UP):
+        assert await _call(app, *request(query)) == 200
+    results: dict[str, float] = {}
+    offset = 0
+    for name, make in _variants(query).items():
+        per_batch = []
+        for _ in range(args.n // BATCH):
+            # built before the clock starts: the bench measures the server
+            requests = [request(make(offset + i)) for i in range(BATCH)]
+            offset += BATCH
+            began = time.process_time()
+            for scope, body in requests:
+                status = await _call(app, scope, body)
+                assert status == 200, status
+            per_batch.append((time.process_time() - began) / BATCH * 1000)
+        results[name] = min(per_batch)
+    base = results["repeated"]
+    for name, ms in results.items():
+        print(f"{name:12} {ms:.3f} ms CPU per request ({ms / base:.2f}x repeated)")
+    lane = app.state.fast_lane
+    print(f"fast lane answered {lane.answered}, missed {dict(lane.misses)}")
+    await app.state.microspace.engine.dispose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", type=int, default=1000, help="requests per variant")
+    uvloop.run(main(parser.parse_args()))
