@@ -43,7 +43,7 @@ def test_an_invalid_id_names_its_type_in_words(type_name: str, words: str) -> No
     assert type_words(type_name) in words
 
 
-async def test_a_malformed_id_says_which_type_it_should_name(api, new_tenant) -> None:
+async def test_a_malformed_id_says_which_type_it_should_name(api, new_tenant, read_path) -> None:
     tenant = await new_tenant()
     result = await api(tenant.token)('{ apiKey(id: "k") { id } space(id: "s") { id } }')
     messages = {e["path"][0]: e["message"] for e in result["errors"]}
