@@ -25,6 +25,7 @@ from compiler.plan import Planner
 from compiler.shapes import Shape
 from core.ids import decode_id
 from store import blocks, spaces
+from store.block_bodies import BodyError, validate_body
 
 # `{call}` is a function of the shape migration 0024 `lane_write` makes: given the
 # principal (`{who}`) and the credential (`{auth}`), it writes only for a principal the
@@ -54,6 +55,19 @@ def _block_update(data: dict[str, Any], actor: str) -> list[Any] | None:
     return blocks.update_values(decode_id(str(data.get("id")), "Block"), data.get("body"), actor)
 
 
+def _block_add(data: dict[str, Any], actor: str) -> list[Any] | None:
+    kind, body = data.get("kind"), data.get("body")
+    if kind is None or body is None:
+        return None  # the whole way names what is missing
+    kind = str(getattr(kind, "value", kind))  # the enum's value (GraphQL checked it)
+    try:
+        valid = validate_body(kind, body)
+    except BodyError:
+        return None  # the whole way words the error
+    space_id = decode_id(str(data.get("spaceId")), "Space")
+    return blocks.add_values(space_id, kind, valid, data.get("position"), actor)
+
+
 def _block_move(data: dict[str, Any], actor: str) -> list[Any] | None:
     return blocks.move_values(decode_id(str(data.get("id")), "Block"), data["position"], actor)
 
@@ -73,6 +87,16 @@ WRITES = {
         f"app_block_update($1, {blocks.ARGUMENTS}",
         frozenset({"id", "body"}),
         _block_update,
+    ),
+    # migration 0027, store/blocks.py; the typed `content` and a refused body: the whole way
+    "blockAdd": Write(
+        ("Block", "create"),
+        "BlockPayload",
+        "block",
+        "Block",
+        f"app_block_add($1, {blocks.ADD_ARGUMENTS}",
+        frozenset({"spaceId", "kind", "body", "position"}),
+        _block_add,
     ),
     # migration 0026, store/blocks.py; a position outside the space: the whole way
     "blockMove": Write(

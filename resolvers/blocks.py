@@ -31,7 +31,14 @@ from schema.blocks import (
 )
 from schema.context import Info
 from store.block_bodies import BodyError, validate_body
-from store.blocks import ARGUMENTS, MOVE_ARGUMENTS, move_values, update_values
+from store.blocks import (
+    ADD_ARGUMENTS,
+    ARGUMENTS,
+    MOVE_ARGUMENTS,
+    add_values,
+    move_values,
+    update_values,
+)
 from store.loaders import forget, load_by_global_id
 from store.spaces import forget_space
 
@@ -137,14 +144,6 @@ async def _shift(info: Info, space_id: uuid.UUID, lo: int, hi: int | None, delta
     await info.context.db.execute(stmt)
 
 
-async def _done(info: Info, row: BlockModel, topic: str, fields: list[str]) -> BlockPayload:
-    await info.context.emit(topic, row.id, fields)
-    await info.context.db.refresh(row)
-    forget_space(info.context.loaders, row.space_id)
-    forget(info.context.loaders.block_by_id, row.id)
-    return BlockPayload(block=Block.from_model(row))
-
-
 async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     """Add a block to a space, at the end unless a position is given."""
     space = await load_space(info, input.space_id)
@@ -168,19 +167,23 @@ async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     body = _body_or_error(kind, given)
     if isinstance(body, BlockPayload):
         return body
-    count = await _count(info, space.id)
-    position = count if input.position is None else input.position
-    if not 0 <= position <= count:
-        return _error(
-            BlockErrorCode.INVALID_POSITION,
-            ["position"],
-            f"position must be between 0 and {count}.",
-        )
-    await _shift(info, space.id, position, None, 1)
-    row = BlockModel(id=uuid.uuid4(), space_id=space.id, kind=kind, position=position, body=body)
-    info.context.db.add(row)
-    await info.context.db.flush()
-    return await _done(info, row, "block.created", [])
+    for _ in range(2):
+        # one statement: `app_block_add` (store/blocks.py), the lane's write as well
+        values = add_values(space.id, kind, body, input.position, info.context.principal.kind)
+        row = await info.context.db.fetch_row(ADD, [info.context.db.tenant_id, *values])
+        if row is not None:
+            return BlockPayload(block=_block_of(info, row))
+        # nothing written: the space is gone (NOT_FOUND), or a position outside it
+        count = await _count(info, space.id)
+        position = count if input.position is None else input.position
+        if not 0 <= position <= count:
+            return _error(
+                BlockErrorCode.INVALID_POSITION,
+                ["position"],
+                f"position must be between 0 and {count}.",
+            )
+        # inside after all: a block was added after the statement began; add it now
+    raise NotFound()
 
 
 def _written(call: str) -> str:
@@ -195,6 +198,7 @@ def _written(call: str) -> str:
 # writes as well; no block back means nothing written, and the resolver says why
 UPDATE_BODY = _written(f"app_block_update($1, {ARGUMENTS})")
 MOVE = _written(f"app_block_move($1, {MOVE_ARGUMENTS})")
+ADD = _written(f"app_block_add($1, {ADD_ARGUMENTS})")
 
 
 def _block_of(info: Info, row: Any) -> Block:

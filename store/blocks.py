@@ -1,5 +1,6 @@
 """Blocks' writes, each defined once as a SQL function: `blockUpdate`'s `app_block_update`
-(migration 0021), `blockMove`'s `app_block_move` (0026). The resolver calls them in the
+(migration 0021), `blockMove`'s `app_block_move` (0026), `blockAdd`'s `app_block_add`
+(0027). The resolver calls them in the
 request's transaction; the fast lane gives them the principal and the token hash too, and
 they scope the statement and check the credential first (compiler/writes.py)."""
 
@@ -17,6 +18,18 @@ from store.events import event_payload
 # order them
 ARGUMENTS = "$2::uuid, $3::text[], $4::jsonb[], $5::jsonb"
 MOVE_ARGUMENTS = "$2::uuid, $3::integer, $4::jsonb"
+ADD_ARGUMENTS = "$2::uuid, $3::uuid, $4::text, $5::jsonb, $6::integer, $7::jsonb"
+
+
+def add_values(
+    space_id: uuid.UUID, kind: str, body: dict[str, Any], position: int | None, actor: str
+) -> list[Any]:
+    """`app_block_add`'s arguments after the tenant: a new block's id, its space, kind,
+    body (valid for the kind: store/block_bodies.py `validate_body`), position (None: the
+    end) and event."""
+    block_id = uuid.uuid4()
+    event = event_payload("block.created", block_id, [], actor)
+    return [block_id, space_id, kind, orjson.dumps(body).decode(), position, event]
 
 
 def move_values(block_id: uuid.UUID, position: int, actor: str) -> list[Any]:

@@ -191,11 +191,6 @@ async def test_update_refusals_write_nothing(api, new_tenant, owner_url):
     assert (await owner(BODY_OF, {"id": block["id"]}))["data"]["block"]["body"] == block["body"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the fast lane's compiled blockUpdate (compiler/writes.py) reads `body` only: "
-    "given `content` too, it writes the body instead of answering CONTENT_CONFLICT",
-)
 async def test_an_update_with_both_forms_is_refused_on_every_path(api, new_tenant, owner_url):
     owner, block = await _one_block(api, new_tenant, owner_url)
     given = {"id": block["id"], "content": {"heading": {"text": "x"}}, "body": {"text": "y"}}

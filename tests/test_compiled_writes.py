@@ -82,6 +82,18 @@ def _mapping(a: Twin, b: Twin) -> dict[str, str]:
     return out
 
 
+def _pair_new_blocks(mapping: dict[str, str], a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Blocks added since the twins were made, A's as B's: the one at the same place."""
+    places = {(space, position): block for block, space, _, position, _ in b["blocks"]}
+    for block, space, _, position, _ in a["blocks"]:
+        if block not in mapping and mapping.get(space) is not None:
+            twin = places.get((mapping[space], position))
+            if twin is not None:
+                x, y = uuid.UUID(block), uuid.UUID(twin)
+                mapping[block] = twin
+                mapping[encode_id("Block", x)] = encode_id("Block", y)
+
+
 def _as_b(value: Any, mapping: dict[str, str]) -> Any:
     raw = json.dumps(value, sort_keys=True, default=str)
     for x, y in mapping.items():
@@ -134,6 +146,16 @@ SPACE_UPDATE_LITERAL = """mutation SL($id: ID!) { spaceUpdate(input: {id: $id, t
 
 BLOCK_MOVE = """mutation BM($id: ID!, $p: Int!) { blockMove(input: {id: $id, position: $p}) {
     block { id kind position body space { id } } userErrors { code field message } } }"""
+
+BLOCK_ADD = """mutation BA($s: ID!, $k: BlockKind, $b: JSON, $p: Int) {
+    blockAdd(input: {spaceId: $s, kind: $k, body: $b, position: $p}) {
+    block { kind position body space { id } } userErrors { code field message } } }"""
+BLOCK_ADD_CONTENT = """mutation BC($s: ID!) { blockAdd(input: {spaceId: $s,
+    content: {heading: {text: "Typed"}}}) { block { kind position body } userErrors { code } } }"""
+
+
+def _add(space: Callable[[Twin, Twin], str], **more: Any) -> Callable[[Twin, Twin], dict]:
+    return lambda w, x: {"s": space(w, x), "k": "HEADING", "b": {"text": "New"}, **more}
 
 
 @dataclass(frozen=True)
@@ -245,6 +267,40 @@ CASES = [
         False,
         token="viewer",
     ),
+    Case("blockAdd at the end", BLOCK_ADD, _add(lambda w, x: w.space(0)), True),
+    Case("blockAdd at the start", BLOCK_ADD, _add(lambda w, x: w.space(1), p=0), True),
+    Case("blockAdd in the middle", BLOCK_ADD, _add(lambda w, x: w.space(0), p=2), True),
+    Case(
+        "blockAdd rich text",
+        BLOCK_ADD,
+        lambda w, x: {"s": w.space(0), "k": "RICH_TEXT", "b": {"text": "Para"}, "p": 1},
+        True,
+    ),
+    Case("blockAdd past the end", BLOCK_ADD, _add(lambda w, x: w.space(0), p=9), False),
+    Case("blockAdd negative", BLOCK_ADD, _add(lambda w, x: w.space(0), p=-1), False),
+    Case(
+        "blockAdd a body invalid for its kind",
+        BLOCK_ADD,
+        lambda w, x: {"s": w.space(0), "k": "LINK", "b": {"text": "no url"}},
+        False,
+    ),
+    Case(
+        "blockAdd without a kind",
+        BLOCK_ADD,
+        lambda w, x: {"s": w.space(0), "b": {"text": "x"}},
+        False,
+    ),
+    Case("blockAdd typed content", BLOCK_ADD_CONTENT, lambda w, x: {"s": w.space(0)}, False),
+    Case("blockAdd another tenant's space", BLOCK_ADD, _add(lambda w, x: x.space(0)), False),
+    Case(
+        "blockAdd unknown space",
+        BLOCK_ADD,
+        _add(lambda w, x: encode_id("Space", uuid.UUID(int=5))),
+        False,
+    ),
+    Case("blockAdd a block's ID", BLOCK_ADD, _add(lambda w, x: w.block(0, 0)), False),
+    Case("blockAdd malformed ID", BLOCK_ADD, _add(lambda w, x: "Zm9v"), False),
+    Case("blockAdd by a viewer", BLOCK_ADD, _add(lambda w, x: w.space(0)), False, token="viewer"),
 ]
 
 
@@ -266,6 +322,7 @@ async def test_the_lane_writes_as_the_resolver_path_does(
         await _state(owner_engine, a.tenant_id),
         await _state(owner_engine, b.tenant_id),
     )
+    _pair_new_blocks(mapping, before_a, before_b)
     assert _rows(_as_b(before_a, mapping)) == _rows(before_b)
 
     # when: A the whole way, B by the lane (when it may)
@@ -279,12 +336,13 @@ async def test_the_lane_writes_as_the_resolver_path_does(
 
     # then: one answer, one outcome
     assert lane(app).answered == answered + (1 if case.laned else 0), lane(app).misses
-    assert laned.status_code == resolver.status_code
-    assert _timeless(laned.json()) == _timeless(_as_b(resolver.json(), mapping))
     after_a, after_b = (
         await _state(owner_engine, a.tenant_id),
         await _state(owner_engine, b.tenant_id),
     )
+    _pair_new_blocks(mapping, after_a, after_b)
+    assert laned.status_code == resolver.status_code
+    assert _timeless(laned.json()) == _timeless(_as_b(resolver.json(), mapping))
     assert _rows(after_b) == _rows(_as_b(after_a, mapping))
     if case.laned:
         assert after_b != before_b  # the lane wrote
@@ -293,6 +351,8 @@ async def test_the_lane_writes_as_the_resolver_path_does(
 
 
 def _learning(document: str, learner: Twin, x: Twin) -> dict[str, Any]:
-    """Variables with which the document succeeds for the learner (the lane learns it)."""
-    case = next(c for c in CASES if c.document == document and c.laned)
+    """Variables with which the document succeeds (the lane learns it): a laned case's, or
+    for a document the lane never answers, its own case's."""
+    cases = [c for c in CASES if c.document == document]
+    case = next((c for c in cases if c.laned), cases[0])
     return case.variables(learner, x)

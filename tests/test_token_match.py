@@ -205,7 +205,7 @@ async def _lane_check(conn: AsyncConnection, world: World, key: Key) -> bool:
 
 
 def _lane_write(function: str, arguments: str) -> Verdict:
-    """A lane write's verdict (migrations 0021, 0024, 0026): its call with the principal, on an
+    """A lane write's verdict (migrations 0021, 0024, 0026, 0027): its call with the principal, on an
     unknown id (nothing is written either way)."""
 
     async def verdict(conn: AsyncConnection, world: World, key: Key) -> bool:
@@ -240,6 +240,10 @@ ENTRY_POINTS: dict[str, Verdict] = {
     ),
     "app_space_update": _lane_write("app_space_update", "NULL, NULL, CAST('{}' AS jsonb)"),
     "app_block_move": _lane_write("app_block_move", "0, CAST('{}' AS jsonb)"),
+    "app_block_add": _lane_write(
+        "app_block_add",
+        "gen_random_uuid(), 'heading', CAST('{}' AS jsonb), NULL, CAST('{}' AS jsonb)",
+    ),
     "app_cors_origins": _cors_origins,
 }
 
