@@ -97,7 +97,8 @@ class FrontDoor:
             if reply is None:
                 report.discard()  # the whole way counts this request
             else:
-                report(*reply.labels())
+                operation, kind, outcome, tenant = reply.labels()
+                report(operation, kind, outcome, tenant=tenant)
         if reply is None:
             await self.app(scope, receive, send)
             return

@@ -53,6 +53,7 @@ from compiler.shapes import Plan
 from core import http
 from core.audit import AuditBuffer
 from core.auth import BROWSER_KINDS, Principal, bearer_token, credential, hash_token, subjects_of
+from core.db import is_unavailable
 from core.http import Refusal
 from core.limits import Limits
 from core.limits.cost import CostAnalysis, page_variables
@@ -168,11 +169,12 @@ class Reply:
     kind: str  # "query" or "mutation"
     personal: bool = False  # the answer discloses personal data (audited)
     caller: str = "member"  # the principal's kind, for the caching of a GET
+    tenant: str | None = None  # whose share of operation labels it counts in (core/metrics.py)
     outcome: str = "ok"  # as the whole way names it (microspace/app.py outcome_labels)
 
-    def labels(self) -> tuple[str | None, str, str]:
-        """(operation, type, outcome) for the request metrics."""
-        return self.operation, self.kind, self.outcome
+    def labels(self) -> tuple[str | None, str, str, str | None]:
+        """(operation, type, outcome, tenant) for the request metrics."""
+        return self.operation, self.kind, self.outcome, self.tenant
 
 
 @dataclass(frozen=True)
@@ -390,7 +392,7 @@ class FastLane:
             if done is None:
                 return None
             return Reply(
-                done[0], _name(document, body), "mutation", caller=principal.kind, outcome=done[2]
+                done[0], _name(document, body), "mutation", False, principal.kind, tenant, done[2]
             )
         prepared = self.reads.prepare(
             document,
@@ -412,7 +414,7 @@ class FastLane:
         if done is None:
             return None
         name = _name(document, body)
-        return Reply(done[0], name, "query", done[1], principal.kind, done[2])
+        return Reply(done[0], name, "query", done[1], principal.kind, tenant, done[2])
 
     def _miss(self, why: str) -> None:
         self.misses[why] += 1
@@ -477,7 +479,10 @@ class FastLane:
         except TimeoutError:
             return pipeline.timed_out(), False, "timeout"
         except Exception as exc:  # noqa: BLE001 - e.g. a lost connection: the whole way answers
-            log.warning(
+            # an outage gets its one line from the whole way, which answers it (503)
+            level = logging.DEBUG if is_unavailable(exc) else logging.WARNING
+            log.log(
+                level,
                 "fast lane: %s in request %s; the whole way answers it",
                 type(exc).__name__,
                 request.request_id,
