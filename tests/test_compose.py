@@ -224,6 +224,21 @@ def test_lock_covers_the_runtime_dependencies_with_hashes() -> None:
     assert re.search(r"pip install --no-deps\b.* \.", dockerfile)
 
 
+def test_image_installs_every_package() -> None:
+    # the image installs the project (not editable): a package missing from pyproject's
+    # list is missing from the image, and the API fails there on its first import
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    tops = {name.split(".")[0] for name in listed}
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in tops
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert found - listed == set()
+
+
 def test_lock_check_can_fail(tmp_path: Path) -> None:
     # a requirement the lock lacks, or a version outside the range, is seen as such
     locked = _locked()
