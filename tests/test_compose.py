@@ -216,8 +216,11 @@ def test_lock_covers_the_runtime_dependencies_with_hashes() -> None:
     ]
     for dep in required:
         name = canonicalize_name(dep.name)
-        assert name in locked, f"{dep} is not in requirements.lock"
-        assert dep.specifier.contains(locked[name][0], prereleases=True), (dep, locked[name])
+        regenerate = "regenerate requirements.lock as docs/deploy.md says"
+        assert name in locked, f"{dep} is not in requirements.lock: {regenerate}"
+        assert dep.specifier.contains(locked[name][0], prereleases=True), (
+            f"{dep}: requirements.lock has {locked[name][0]}; {regenerate}"
+        )
     # and the image installs the lock, hashes required, then the project without deps
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --require-hashes -r requirements.lock" in dockerfile
