@@ -53,6 +53,10 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "api_key.revoked": ("ApiKey", "An API key was revoked."),
     "webhook_subscription.created": ("WebhookSubscription", "A webhook subscription was made."),
     "webhook_subscription.deleted": ("WebhookSubscription", "A webhook subscription was removed."),
+    "webhook_subscription.secret_rotated": (
+        "WebhookSubscription",
+        "A subscription's signing secret was rotated.",
+    ),
     "member.updated": ("Member", "A member corrected their own profile."),
     "member.left": ("Member", "A member left the tenant; their profile was erased."),
     "tenant_profile.updated": ("Tenant", "The tenant's billing profile changed."),

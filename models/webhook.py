@@ -42,6 +42,10 @@ class WebhookSubscription(TenantScoped, Base):
     description: Mapped[str] = mapped_column(String(500), default="")
     # the Standard Webhooks signing secret (`whsec_...`): needed in clear to sign, shown once
     secret: Mapped[str] = mapped_column(String(100))
+    # after a rotation, the previous secret also signs until previous_expires_at
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_expires_at: Mapped[datetime | None]
+    secret_rotated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # set by the first failure after a success; cleared by the next success
     failing_since: Mapped[datetime | None]
@@ -49,6 +53,13 @@ class WebhookSubscription(TenantScoped, Base):
     notified_at: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
     disabled_reason: Mapped[str | None] = mapped_column(String(300))
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a delivery made at `now` is signed with: the current one first."""
+        previous, until = self.previous_secret, self.previous_expires_at
+        if previous is not None and until is not None and now < until:
+            return [self.secret, previous]
+        return [self.secret]
 
 
 class WebhookDelivery(TenantScoped, Base):

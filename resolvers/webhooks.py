@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import strawberry
@@ -37,6 +37,7 @@ from schema.webhooks import (
     WebhookSubscriptionCreateInput,
     WebhookSubscriptionDeletePayload,
     WebhookSubscriptionPayload,
+    WebhookSubscriptionRotateSecretInput,
     WebhookUserError,
 )
 from store.loaders import load_by_global_id
@@ -44,6 +45,7 @@ from store.webhooks import WEBHOOK_DELIVERY_ORDER, WEBHOOK_SUBSCRIPTION_ORDER
 
 MAX_DESCRIPTION = 500
 MAX_EVENT_TYPES = 100
+MAX_OVERLAP = 7 * 24 * 3600
 
 
 def _error(code: WebhookErrorCode, field: str, message: str) -> WebhookSubscriptionPayload:
@@ -181,12 +183,42 @@ async def create_webhook_subscription(
         url=input.url.strip(),
         event_types=types,
         description=input.description.strip(),
-        secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        secret=_new_secret(),
     )
     info.context.db.add(row)
     await info.context.db.flush()
     await info.context.emit("webhook_subscription.created", row.id, ["eventTypes", "url"])
     info.context.audit.record("webhook_create", None, [encode_id("WebhookSubscription", row.id)])
+    return WebhookSubscriptionPayload(
+        subscription=WebhookSubscription.from_model(row), signing_secret=row.secret
+    )
+
+
+def _new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+async def rotate_webhook_secret(
+    info: Info, input: WebhookSubscriptionRotateSecretInput
+) -> WebhookSubscriptionPayload:
+    """A new signing secret, returned once; deliveries carry a signature with each of the new
+    and the previous secret for `overlapSeconds` (a second rotation ends the first's overlap)."""
+    row = await load_subscription(info, input.id)
+    if not 0 <= input.overlap_seconds <= MAX_OVERLAP:
+        return _error(
+            WebhookErrorCode.INVALID_OVERLAP,
+            "overlapSeconds",
+            f"overlapSeconds must be between 0 and {MAX_OVERLAP} (seven days).",
+        )
+    now = datetime.now(UTC)
+    row.previous_secret, row.secret = row.secret, _new_secret()
+    row.previous_expires_at = now + timedelta(seconds=input.overlap_seconds)
+    row.secret_rotated_at = now
+    await info.context.db.flush()
+    await info.context.emit("webhook_subscription.secret_rotated", row.id, ["secret"])
+    info.context.audit.record(
+        "webhook_rotate_secret", None, [encode_id("WebhookSubscription", row.id)]
+    )
     return WebhookSubscriptionPayload(
         subscription=WebhookSubscription.from_model(row), signing_secret=row.secret
     )

@@ -278,6 +278,10 @@ class Mutation:
         resolver=webhooks.delete_webhook_subscription,
         extensions=[Can("WebhookSubscription", "delete")],
     )
+    webhook_subscription_rotate_secret: WebhookSubscriptionPayload = strawberry.mutation(
+        resolver=webhooks.rotate_webhook_secret,
+        extensions=[Can("WebhookSubscription", "update")],
+    )
     webhook_delivery_retry: WebhookDeliveryPayload = strawberry.mutation(
         resolver=webhooks.retry_webhook_delivery, extensions=[Can("WebhookSubscription", "update")]
     )

@@ -40,6 +40,12 @@ class WebhookSubscription(Node):
     failing_since: datetime | None
     disabled_at: datetime | None
     disabled_reason: str | None
+    secret_rotated_at: datetime | None = strawberry.field(
+        description="When the signing secret was last rotated."
+    )
+    previous_secret_expires_at: datetime | None = strawberry.field(
+        description="Until then deliveries are also signed with the previous secret."
+    )
     pk: strawberry.Private[uuid.UUID]
 
     @classmethod
@@ -60,6 +66,8 @@ class WebhookSubscription(Node):
             failing_since=row.failing_since,
             disabled_at=row.disabled_at,
             disabled_reason=row.disabled_reason,
+            secret_rotated_at=row.secret_rotated_at,
+            previous_secret_expires_at=row.previous_expires_at,
         )
 
     @strawberry.field
@@ -141,6 +149,7 @@ class WebhookErrorCode(enum.Enum):
     EVENT_TYPE_NOT_READABLE = "event_type_not_readable"
     NOT_A_PARTNER_KEY = "not_a_partner_key"
     NOT_RETRYABLE = "not_retryable"
+    INVALID_OVERLAP = "invalid_overlap"
 
 
 @strawberry.type(description="Why a webhook mutation was refused; nothing was changed.")
@@ -159,6 +168,16 @@ class WebhookSubscriptionCreateInput:
         default=None,
         description="Members: the partner key whose scopes read the payloads. A partner key "
         "subscribes for itself and leaves this out.",
+    )
+
+
+@strawberry.input
+class WebhookSubscriptionRotateSecretInput:
+    id: strawberry.ID
+    overlap_seconds: int = strawberry.field(
+        default=86400,
+        description="How long deliveries are also signed with the previous secret "
+        "(0 to 604800 s; default a day).",
     )
 
 

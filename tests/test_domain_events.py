@@ -108,6 +108,7 @@ M = {
     "memberProfileUpdate": 'mutation { memberProfileUpdate(input: {fullName: "Ann Lee"}) { profile { fullName } userErrors { code } } }',
     "tenantProfileUpdate": 'mutation { tenantProfileUpdate(input: {companyName: "Initech"}) { profile { companyName } userErrors { code } } }',
     "accountDeletionRequest": "mutation { accountDeletionRequest { ownersNotified } }",
+    "webhookSubscriptionRotateSecret": "mutation($id: ID!) { webhookSubscriptionRotateSecret(input: {id: $id}) { signingSecret userErrors { code } } }",
     "webhookSubscriptionDelete": "mutation($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedSubscriptionId userErrors { code } } }",
 }
 
@@ -205,6 +206,12 @@ async def test_every_mutation_writes_its_event(api, new_tenant, owner_url):
         M["webhookSubscriptionCreate"],
         {"k": key},
         ["webhook_subscription.created"],
+    )
+    await s.run(
+        "webhookSubscriptionRotateSecret",
+        M["webhookSubscriptionRotateSecret"],
+        {"id": sub["subscription"]["id"]},
+        ["webhook_subscription.secret_rotated"],
     )
     await s.run(
         "webhookSubscriptionDelete",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,7 @@ class Attempt:
 
 async def sign_and_post(
     url: str,
-    secret: str,
+    secrets: Sequence[str],
     msg_id: str,
     data: str,
     now: datetime,
@@ -37,13 +38,14 @@ async def sign_and_post(
     timeout: float,
 ) -> Attempt:
     """One attempt. In production the host is resolved, every address must be public, and
-    the request goes to the address checked (TLS still verifies the host name)."""
+    the request goes to the address checked (TLS still verifies the host name). Each secret
+    adds its signature (during a rotation's overlap, the current and the previous one)."""
     headers = {
         "content-type": "application/json",
         "user-agent": "Microspace-Webhooks/1",
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, now, data),
+        "webhook-signature": " ".join(Webhook(s).sign(msg_id, now, data) for s in secrets),
     }
     try:
         target = check_url(url, development=development)

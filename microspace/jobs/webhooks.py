@@ -200,7 +200,7 @@ class Webhooks:
         body = await self.payload(db, key, event)
         attempt = await sign_and_post(
             sub.url,
-            sub.secret,
+            sub.signing_secrets(now),
             webhook_id(row.id),
             orjson.dumps(body).decode(),
             now,
