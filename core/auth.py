@@ -51,6 +51,8 @@ class Principal:
     contact_id: uuid.UUID | None = None
     # why a known credential was refused: "revoked", "expired" or "rotated"
     refusal: str | None = None
+    # authenticated for a page on another origin, which the credential does not allow
+    origin_refused: bool = False
 
     @property
     def authenticated(self) -> bool:
@@ -96,6 +98,16 @@ AUTHENTICATE = text(
     "FROM app_authenticate(:hash) AS a"
 )
 
+# the same, and whether the credential may be used from a page on `origin` (its allow-list,
+# app_cors_origins): a browser's request is checked in its own authentication, no statement
+# of its own (microspace/web/cors.py)
+AUTHENTICATE_FROM = text(
+    "SELECT a.token_id, a.tenant_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, a.contact_id, "
+    "set_config('app.tenant_id', a.tenant_id::text, true), "
+    "CAST(:origin AS text) = ANY(app_cors_origins(:hash)) AS origin_allowed "
+    "FROM app_authenticate(:hash) AS a"
+)
+
 REFUSAL = text("SELECT app_token_refusal(:hash)")
 # what the holder of a refused secret is told (extensions.reason carries the key)
 REFUSALS = {
@@ -126,15 +138,19 @@ def subjects_of(kind: str, role: str | None, scopes: Sequence[str] | None) -> tu
     return (kind,)
 
 
-async def authenticate(db: Db, authorization: str | None) -> Principal:
-    """Resolve the Authorization header to a principal, scoping `db` to its tenant."""
+async def authenticate(db: Db, authorization: str | None, origin: str | None = None) -> Principal:
+    """Resolve the Authorization header to a principal, scoping `db` to its tenant; with
+    `origin` (a page on another origin sent it), say whether the credential allows it."""
     token = bearer_token(authorization)
     if token is None:
         return ANONYMOUS
     if not token or len(token) > 200:
         return REJECTED
     digest = hash_token(token)
-    rows = (await db.execute(AUTHENTICATE, {"hash": digest})).all()
+    if origin is None:
+        rows = (await db.execute(AUTHENTICATE, {"hash": digest})).all()
+    else:
+        rows = (await db.execute(AUTHENTICATE_FROM, {"hash": digest, "origin": origin})).all()
     if len(rows) > 1:
         # a hash is unique per tenant (migration 0008); two matches would be ambiguous
         return REJECTED
@@ -151,4 +167,5 @@ async def authenticate(db: Db, authorization: str | None) -> Principal:
         member_id=row.member_id,
         policy_version=row.policy_version,
         contact_id=row.contact_id,
+        origin_refused=origin is not None and not row.origin_allowed,
     )

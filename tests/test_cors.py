@@ -175,3 +175,34 @@ async def test_the_fast_lane_answers_an_allowed_origin_with_its_cors_headers(
     assert refused.status_code == 403
     assert error_codes(refused.json()) == ["ORIGIN_NOT_ALLOWED"]
     _no_cors(refused)
+
+
+async def test_a_browser_request_costs_the_whole_way_no_statement_more(
+    app, client, new_tenant, owner_url
+):
+    """The origin is checked in the statement that authenticates the credential, not in a
+    transaction of its own: the whole way sends as many statements for a page on an
+    allowed origin as for a server, and refuses another origin before anything runs."""
+    from tests.query_count import count_statements
+
+    t = await new_tenant("Counted")
+    await set_tenant_web(owner_url, str(t.tenant_id), [SHOP], None)
+    auth = {"Authorization": f"Bearer {t.token}"}
+    engine = app.state.microspace.engine
+    lane = app.state.fast_lane
+    lane.enabled = False  # the whole way, every time
+    try:
+        await client.post("/graphql", json=VIEWER, headers=auth)  # the session start
+        with count_statements(engine) as plain:
+            server = await client.post("/graphql", json=VIEWER, headers=auth)
+        with count_statements(engine) as browser:
+            page = await client.post("/graphql", json=VIEWER, headers={**auth, "Origin": SHOP})
+        with count_statements(engine) as refused:
+            evil = await client.post("/graphql", json=VIEWER, headers={**auth, "Origin": EVIL})
+    finally:
+        lane.enabled = True
+    assert server.json() == page.json() and page.headers["access-control-allow-origin"] == SHOP
+    assert len(browser) == len(plain), (plain, browser)
+    assert evil.status_code == 403 and error_codes(evil.json()) == ["ORIGIN_NOT_ALLOWED"]
+    _no_cors(evil)
+    assert len(refused) <= len(plain)

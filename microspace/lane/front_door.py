@@ -24,7 +24,6 @@ import uuid
 
 from asgi_correlation_id import correlation_id
 from starlette.datastructures import Headers
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core import http
@@ -132,11 +131,12 @@ class FrontDoor:
         """A preflight, answered here by the CORS middleware's own rules (a credential-less
         decision on the widget key in the URL, or on any allowed origin)."""
         started = time.perf_counter()
+        origin = self.cors.cross_origin(scope, headers)
         try:
-            decided = await self.cors.decide(scope, headers)
+            decided = None if origin is None else await self.cors.preflight(scope, headers, origin)
         except Exception:  # noqa: BLE001 (an outage: the stack answers it as it answers all)
             decided = None
-        if not isinstance(decided, Response):  # same origin, or the outage's answer
+        if decided is None:  # same origin, or the outage's answer
             await self.app(scope, receive, send)
             return
         incoming = headers.get("x-request-id")

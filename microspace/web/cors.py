@@ -8,6 +8,9 @@
   not cookies, so nothing ambient rides along.
 - A disallowed origin gets no CORS headers (the browser refuses), and the request is not
   run at all (403 ORIGIN_NOT_ALLOWED), so a page cannot act blind through a simple request.
+  A request with a credential is checked where that credential is authenticated, in the
+  same statement (microspace/web/pipeline.py, `core.auth.AUTHENTICATE_FROM`), before
+  anything runs; the fast lane checks it in its own statement (microspace/lane/lane.py).
 - A preflight carries no credential: it is decided on the widget key in the URL (`?key=`),
   else on whether any tenant or widget key allows the origin; the request that follows is
   checked against its own credential as above.
@@ -29,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.auth import bearer_token, credential, hash_token
 from core.db import Db, is_unavailable, unit_of_work
-from core.http import error_response, service_unavailable
+from core.http import Refusal, service_unavailable
 from microspace.web.state import AppState
 
 log = logging.getLogger("microspace")
@@ -46,6 +49,7 @@ ORIGIN_KNOWN = text("SELECT app_origin_known(:origin)")
 @dataclass(frozen=True)
 class Allowed:
     origin: str | None  # echoed in Access-Control-Allow-Origin; None: same origin or none
+    allowed: bool = True
 
 
 SAME_ORIGIN = Allowed(None)
@@ -72,17 +76,26 @@ class Cors:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        try:
-            verdict = await self.decide(scope, headers)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            # the origin cannot be checked, so nothing runs: the outage's 503 (no CORS headers)
-            verdict = self.unavailable(scope)
-        if isinstance(verdict, Response):
-            await verdict(scope, receive, send)
+        origin = self.cross_origin(scope, headers)
+        if origin is None:
+            await self.app(scope, receive, self.with_headers(send, SAME_ORIGIN))
             return
-        await self.app(scope, receive, self.with_headers(send, verdict.origin))
+        if scope["method"] == "OPTIONS":
+            try:
+                answer = await self.preflight(scope, headers, origin)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                # the origin cannot be checked: the outage's 503 (no CORS headers)
+                answer = self.unavailable(scope)
+            await answer(scope, receive, send)
+            return
+        if not bearer_token(credential(headers.get("authorization"), _key(scope))):
+            await refusal(origin).response()(scope, receive, send)
+            return
+        # decided with the credential's authentication (`pending`), before anything runs
+        check = scope[PENDING] = OriginCheck(origin)
+        await self.app(scope, receive, self.with_headers(send, check))
 
     def cross_origin(self, scope: Scope, headers: Headers) -> str | None:
         """The request's `Origin` when it is another origin than the API's own, so that its
@@ -93,26 +106,10 @@ class Cors:
         public = _origin_of(self.state.settings.public_url)
         return None if _same_origin(scope, headers, origin, public) else origin
 
-    async def decide(self, scope: Scope, headers: Headers) -> Allowed | Response:
-        """Allowed (with the origin to echo, or None for same-origin and origin-less
-        requests), or the answer that ends the request here: a preflight's or a refusal."""
-        origin = self.cross_origin(scope, headers)
-        if origin is None:
-            return SAME_ORIGIN
-        params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        key = (params.get("key") or [None])[0]
-        if scope["method"] == "OPTIONS":
-            return await self._preflight(headers, origin, key)
-        token = bearer_token(credential(headers.get("authorization"), key))
-        if not token or origin not in await self._origins_of(token):
-            return error_response(
-                403,
-                "ORIGIN_NOT_ALLOWED",
-                f"This credential may not be used from {origin[:100]!r}: the origin is not in "
-                "its allowed origins.",
-                {"Vary": "Origin"},
-            )
-        return Allowed(origin)
+    async def preflight(self, scope: Scope, headers: Headers, origin: str) -> Response:
+        """A preflight's answer. It carries no credential: it is decided on the widget key
+        in the URL (`?key=`), else on whether any tenant or widget key allows the origin."""
+        return await self._preflight(headers, origin, _key(scope))
 
     def unavailable(self, scope: Scope) -> Response:
         """One log line, no traceback, as the pipeline answers an outage."""
@@ -161,13 +158,52 @@ class Cors:
         )
 
     @staticmethod
-    def with_headers(send: Send, origin: str | None) -> Send:
+    def with_headers(send: Send, verdict: Allowed | OriginCheck) -> Send:
+        """`send`, adding the CORS headers: an allowed origin's, or just `Vary: Origin`
+        while an origin is not (yet) allowed."""
+
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
+                origin = verdict.origin if verdict.allowed else None
                 message.setdefault("headers", []).extend(headers_for(origin))
             await send(message)
 
         return send_with_cors
+
+
+# the scope key of a browser request's origin check (`OriginCheck`)
+PENDING = "microspace.cors"
+
+
+@dataclass
+class OriginCheck:
+    """A browser request's origin, to be allowed by its credential where that credential is
+    authenticated (microspace/web/pipeline.py): no statement of its own."""
+
+    origin: str
+    allowed: bool = False
+
+
+def pending(scope: Scope) -> OriginCheck | None:
+    check: OriginCheck | None = scope.get(PENDING)
+    return check
+
+
+def refusal(origin: str) -> Refusal:
+    return Refusal(
+        403,
+        "ORIGIN_NOT_ALLOWED",
+        f"This credential may not be used from {origin[:100]!r}: the origin is not in its "
+        "allowed origins.",
+        {"Vary": "Origin"},
+    )
+
+
+def _key(scope: Scope) -> str | None:
+    """A widget key given in the URL (`core.auth.credential`)."""
+    params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    key: str | None = (params.get("key") or [None])[0]
+    return key
 
 
 def headers_for(origin: str | None) -> list[tuple[bytes, bytes]]:

@@ -22,6 +22,7 @@ from core.auth import Principal, authenticate, bearer_token, credential, hash_to
 from core.db import Db, is_unavailable, unit_of_work
 from core.http import Refusal, error_response
 from core.outcome import RequestOutcome
+from microspace.web import cors
 from microspace.web.state import AppState
 from policies.authz import Authorizer, load_tenant_policies
 from privacy.sign_ins import SignInRecorder
@@ -145,7 +146,13 @@ class Pipeline:
     async def context(self, request: Request, db: Db, outcome: RequestOutcome) -> Context:
         state = self.state
         authorization = _credential(request)
-        principal = await authenticate(db, authorization)
+        check = cors.pending(request.scope)
+        principal = await authenticate(db, authorization, check.origin if check else None)
+        if check is not None:
+            # a page on another origin: nothing runs unless the credential allows it
+            if not principal.authenticated or principal.origin_refused:
+                raise cors.refusal(check.origin)
+            check.allowed = True
         self.admission.learn(authorization, principal.tenant_id)
         self.known.learn(authorization, principal)
         if principal.authenticated:
