@@ -1,0 +1,310 @@
+'use strict';
+
+// Every trigger, action and search through zapier-platform-core's app tester, against a
+// live Microspace API and worker that tests/test_zapier.py starts. Environment:
+// MICROSPACE_URL, FULL_KEY (reads e-mail in full), MASKED_KEY (e-mail masked),
+// OWNER_TOKEN (drives the events), TENANT_NAME.
+
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const { test, before, after } = require('node:test');
+const { createAppTester } = require('zapier-platform-core');
+const { validate } = require('../validate');
+const App = require('../index');
+
+const appTester = createAppTester(App);
+const URL_ = process.env.MICROSPACE_URL;
+const full = { apiUrl: URL_, apiKey: process.env.FULL_KEY };
+const masked = { apiUrl: URL_, apiKey: process.env.MASKED_KEY };
+const unique = () => Math.random().toString(36).slice(2, 10);
+
+const gql = async (token, query, variables = {}) => {
+  const response = await fetch(URL_, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const json = await response.json();
+  assert.equal(json.errors, undefined, JSON.stringify(json.errors));
+  return json.data;
+};
+const owner = (query, variables) => gql(process.env.OWNER_TOKEN, query, variables);
+
+// a receiver on loopback standing in for Zapier's hook URL: keeps each request as received
+const received = [];
+let server;
+let receiverUrl;
+before(async () => {
+  server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      received.push({ path: req.url, headers: req.headers, content: body });
+      res.end('ok');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  receiverUrl = `http://127.0.0.1:${server.address().port}`;
+});
+after(() => server.close());
+
+const delivery = async (path) => {
+  for (let i = 0; i < 600; i += 1) {
+    const found = received.find((r) => r.path === path);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no delivery to ${path}`);
+};
+
+const subscriptionIds = async (token) =>
+  (await gql(token, '{ webhookSubscriptions(first: 100) { edges { node { id } } } }'))
+    .webhookSubscriptions.edges.map((e) => e.node.id);
+
+const CONTACT = `mutation($e: String!) { contactCreate(input: {email: $e, fullName: "Jane Roe"}) {
+  contact { id } } }`;
+const newContact = async () => {
+  const email = `z-${unique()}@example.com`;
+  return { email, id: (await owner(CONTACT, { e: email })).contactCreate.contact.id };
+};
+const SPACE = 'mutation($t: String!) { spaceCreate(input: {title: $t}) { space { id title slug } } }';
+const newSpace = async (title) => (await owner(SPACE, { t: title })).spaceCreate.space;
+const GRANT = `mutation($c: ID!, $p: ConsentPurpose!) { consentGrant(input: {contactId: $c,
+  purpose: $p, policyVersion: "v1"}) { userErrors { code } } }`;
+
+// Subscribe, make the event happen, receive and verify its delivery, check a forged one
+// is refused, unsubscribe; returns the record the Zap would get.
+const roundTrip = async (key, authData, cause) => {
+  const trigger = App.triggers[key].operation;
+  const path = `/hooks/${key}-${unique()}`;
+  const subscribeData = await appTester(trigger.performSubscribe, {
+    authData,
+    targetUrl: `${receiverUrl}${path}`,
+  });
+  assert.match(subscribeData.signingSecret, /^whsec_/);
+  assert.ok((await subscriptionIds(authData.apiKey)).includes(subscribeData.id));
+
+  const expected = await cause();
+  const request = await delivery(path);
+  const bundle = { authData, subscribeData, rawRequest: request, cleanedRequest: JSON.parse(request.content) };
+  const [record] = await appTester(trigger.perform, bundle);
+  assert.equal(record.eventType, subscribeData.eventType);
+  assert.equal(record.id, bundle.cleanedRequest.data.eventId);
+
+  // an altered body, or a signature by another secret, stops the Zap
+  const forged = { ...request, content: request.content.replace('"data"', '"data" ') };
+  await assert.rejects(appTester(trigger.perform, { ...bundle, rawRequest: forged }), /did not verify/);
+  const other = { ...subscribeData, signingSecret: `whsec_${Buffer.alloc(32, 7).toString('base64')}` };
+  await assert.rejects(appTester(trigger.perform, { ...bundle, subscribeData: other }), /did not verify/);
+
+  await appTester(trigger.performUnsubscribe, { authData, subscribeData });
+  assert.ok(!(await subscriptionIds(authData.apiKey)).includes(subscribeData.id));
+
+  const sample = await appTester(trigger.performList, { authData });
+  assert.ok(Array.isArray(sample) && sample.length >= 1, key);
+  for (const item of sample) assert.ok(item.id && item.eventType === record.eventType, key);
+  return { record, expected, sample };
+};
+
+test('the definition validates against zapier-platform-schema, and a broken one does not', async () => {
+  assert.deepEqual(await validate(), []);
+  const { createAppHandler } = require('zapier-platform-core');
+  const { space_list: list } = App.triggers;
+  const broken = { ...App, triggers: { ...App.triggers, space_list: { ...list, operation: {} } } };
+  const { results } = await createAppHandler(broken)({ command: 'validate' });
+  assert.ok(results.length > 0);
+});
+
+test('authentication: a partner key, the connection named after the tenant', async () => {
+  const viewer = await appTester(App.authentication.test, { authData: full });
+  assert.equal(viewer.kind, 'partner');
+  assert.equal(viewer.tenantName, process.env.TENANT_NAME);
+  assert.equal(App.authentication.connectionLabel, '{{bundle.inputData.tenantName}}');
+  const bad = { apiUrl: URL_, apiKey: 'msp_not-a-key' };
+  await assert.rejects(appTester(App.authentication.test, { authData: bad }), /UNAUTHENTICATED/);
+  await assert.rejects(
+    appTester(App.authentication.test, { authData: { apiUrl: URL_, apiKey: process.env.OWNER_TOKEN } }),
+    /partner API key/,
+  );
+});
+
+test('trigger: new contact, in full for a key reading e-mail, masked for the other', async () => {
+  const { record, expected, sample } = await roundTrip('contact_created', full, newContact);
+  assert.equal(record.objectType, 'Contact');
+  assert.equal(record.object.email, expected.email);
+  assert.equal(record.objectId, expected.id);
+  assert.ok(sample.some((s) => s.object.email === expected.email));
+
+  const hidden = await roundTrip('contact_created', masked, newContact);
+  assert.equal(hidden.record.objectId, hidden.expected.id);
+  assert.notEqual(hidden.record.object.email, hidden.expected.email);
+  assert.match(hidden.record.object.email, /\*\*\*/);
+  assert.ok(hidden.sample.every((s) => !s.object.email.includes(hidden.expected.email)));
+  // the polling sample reads the contact as the delivery did: same values, same redactions
+  const same = hidden.sample.find((s) => s.objectId === hidden.expected.id);
+  assert.deepEqual(same.object, hidden.record.object);
+  assert.deepEqual(same.redactions, hidden.record.redactions);
+});
+
+test('trigger: consent withdrawn', async () => {
+  const { record } = await roundTrip('consent_withdrawn', full, async () => {
+    const contact = await newContact();
+    await owner(GRANT, { c: contact.id, p: 'MARKETING_EMAIL' });
+    await owner(
+      'mutation($c: ID!) { consentWithdraw(input: {contactId: $c, purpose: MARKETING_EMAIL}) { event { id } } }',
+      { c: contact.id },
+    );
+    return contact;
+  });
+  assert.equal(record.objectType, 'ConsentEvent');
+  assert.equal(record.object.action, 'WITHDRAWN');
+});
+
+test('trigger: contact erased (names the contact, carries nothing about them)', async () => {
+  const { record, expected } = await roundTrip('contact_erased', full, async () => {
+    const contact = await newContact();
+    const filed = await owner(
+      'mutation($e: String) { subjectErasureRequest(input: {email: $e}) { request { id } } }',
+      { e: contact.email },
+    );
+    const id = filed.subjectErasureRequest.request.id;
+    await owner(
+      'mutation($id: ID!) { subjectRequestVerify(input: {id: $id, attestation: "Seen in person"}) { request { id } } }',
+      { id },
+    );
+    await owner('mutation($id: ID!) { subjectRequestProcess(id: $id) { request { id } } }', { id });
+    return contact;
+  });
+  assert.equal(record.objectId, expected.id);
+  assert.equal(record.object, null);
+});
+
+test('trigger: space viewed, recorded under analytics consent', async () => {
+  const space = await newSpace(`Viewed ${unique()}`);
+  const { record } = await roundTrip('space_viewed', full, async () => {
+    const contact = await newContact();
+    await owner(GRANT, { c: contact.id, p: 'ANALYTICS' });
+    const recorded = await owner(
+      'mutation($c: ID!, $s: ID!) { usageRecord(input: {contactId: $c, spaceId: $s}) { recorded } }',
+      { c: contact.id, s: space.id },
+    );
+    assert.equal(recorded.usageRecord.recorded, true);
+    return contact;
+  });
+  assert.equal(record.objectId, space.id);
+  assert.equal(record.object.title, space.title);
+});
+
+test('trigger: subject request received', async () => {
+  const { record, sample } = await roundTrip('subject_request_received', full, async () => {
+    const contact = await newContact();
+    await owner(
+      'mutation($e: String) { subjectAccessRequest(input: {email: $e}) { request { id } } }',
+      { e: contact.email },
+    );
+    return contact;
+  });
+  assert.equal(record.object.kind, 'ACCESS');
+  assert.ok(sample.some((s) => s.id === record.objectId));
+});
+
+test('action: create or update a contact', async () => {
+  const email = `a-${unique()}@example.com`;
+  const created = await appTester(App.creates.contact.operation.perform, {
+    authData: full,
+    inputData: { email, fullName: 'Ann Lee' },
+  });
+  assert.equal(created.email, email);
+  const again = await appTester(App.creates.contact.operation.perform, {
+    authData: full,
+    inputData: { email, company: 'Initech' },
+  });
+  assert.equal(again.id, created.id);
+  assert.equal(again.company, 'Initech');
+  const byId = await appTester(App.creates.contact.operation.perform, {
+    authData: masked,
+    inputData: { contactId: created.id, jobTitle: 'CEO' },
+  });
+  assert.equal(byId.id, created.id);
+  assert.notEqual(byId.email, email);
+  // the masked key cannot update by e-mail: Microspace's user error, nothing learnt
+  await assert.rejects(
+    appTester(App.creates.contact.operation.perform, { authData: masked, inputData: { email } }),
+    /DUPLICATE_EMAIL|SUPPRESSED/,
+  );
+  await assert.rejects(
+    appTester(App.creates.contact.operation.perform, { authData: full, inputData: { email: 'nope' } }),
+    /INVALID_EMAIL/,
+  );
+});
+
+test('actions: share a space with a contact, add a block; the spaces dropdown', async () => {
+  const space = await newSpace(`Shared ${unique()}`);
+  const listed = await appTester(App.triggers.space_list.operation.perform, {
+    authData: full,
+    meta: { page: 0 },
+  });
+  assert.ok(listed.some((s) => s.id === space.id && s.title === space.title));
+
+  const contact = await newContact();
+  const access = await appTester(App.creates.space_share.operation.perform, {
+    authData: full,
+    inputData: { spaceId: space.id, contactId: contact.id, message: 'Welcome' },
+  });
+  assert.equal(access.state, 'INVITED');
+  assert.equal(access.space.id, space.id);
+
+  const block = await appTester(App.creates.block.operation.perform, {
+    authData: full,
+    inputData: { spaceId: space.id, kind: 'HEADING', text: 'Welcome', level: 1 },
+  });
+  assert.equal(block.kind, 'HEADING');
+  assert.equal(block.space.id, space.id);
+  await assert.rejects(
+    appTester(App.creates.block.operation.perform, {
+      authData: full,
+      inputData: { spaceId: space.id, kind: 'LINK', url: 'not a url' },
+    }),
+    /\[[A-Z_]+\]/,
+  );
+  // the masked key may read spaces but not write them: the scope error, named
+  await assert.rejects(
+    appTester(App.creates.block.operation.perform, {
+      authData: masked,
+      inputData: { spaceId: space.id, kind: 'RICH_TEXT', text: 'x' },
+    }),
+    /FORBIDDEN/,
+  );
+});
+
+test('searches: a contact by e-mail (full readers only), a space', async () => {
+  const contact = await newContact();
+  const found = await appTester(App.searches.contact_by_email.operation.perform, {
+    authData: full,
+    inputData: { email: contact.email.toUpperCase() },
+  });
+  assert.deepEqual(found.map((c) => c.id), [contact.id]);
+  const none = await appTester(App.searches.contact_by_email.operation.perform, {
+    authData: full,
+    inputData: { email: `nobody-${unique()}@example.com` },
+  });
+  assert.deepEqual(none, []);
+  // no existence oracle: the masked key gets the same refusal for a known and an unknown address
+  const refusals = [];
+  for (const email of [contact.email, `nobody-${unique()}@example.com`]) {
+    await assert.rejects(
+      appTester(App.searches.contact_by_email.operation.perform, { authData: masked, inputData: { email } }),
+      (error) => {
+        refusals.push(JSON.parse(error.message));
+        return /contacts:read_pii/.test(error.message);
+      },
+    );
+  }
+  assert.deepEqual(refusals[0], refusals[1]);
+
+  const space = await newSpace(`Findable ${unique()}`);
+  for (const query of [space.title.toUpperCase(), space.slug, space.id]) {
+    const spaces = await appTester(App.searches.space.operation.perform, { authData: full, inputData: { query } });
+    assert.deepEqual(spaces.map((s) => s.id), [space.id], query);
+  }
+});
