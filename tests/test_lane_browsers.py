@@ -278,3 +278,18 @@ def test_the_lanes_query_parameters_are_starlettes():
     for raw in cases:
         assert query_params(raw) == dict(QueryParams(raw).items()), raw
         assert query_params(raw) == dict(QueryParams(raw).items()), raw  # decoded, then kept
+
+
+async def test_a_write_answered_by_the_lane_is_the_whole_ways_bytes(
+    app, client, new_tenant, owner_url
+):
+    """One answer, one spelling: the lane writes a payload's JSON columns (a block's body) as
+    the whole way does, so its bytes, and an ETag made of them, do not depend on the way."""
+    t, _, blocks = await _shop_tenant(new_tenant, owner_url, "Bytes")
+    auth = {"Authorization": f"Bearer {t.token}"}
+    write = {"query": UPDATE, "variables": {"id": blocks[0], "body": {"text": "same", "level": 2}}}
+    whole = await client.post("/graphql", json=write, headers=auth)
+    answered = app.state.fast_lane.answered
+    lane = await client.post("/graphql", json=write, headers=auth)
+    assert app.state.fast_lane.answered == answered + 1
+    assert lane.content == whole.content and b'": "' not in lane.content

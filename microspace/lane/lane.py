@@ -189,6 +189,9 @@ class Statement:
     alone: bool = False
     # a cross-origin request's Origin, which the credential must allow (`_credential`)
     origin: str | None = None
+    # a write's payload holds JSON columns as PostgreSQL writes them (spaces): written again
+    # as the whole way writes them, so both answers are the same bytes (compiler/writes.py)
+    loose: bool = False
 
     def arguments(self, digest: bytes) -> list[Any]:
         """The statement's parameters: its values, the credential's hash, the origin."""
@@ -387,7 +390,9 @@ class FastLane:
             auth = _credential(len(values) + 1, origin)
             sql = writing.sql.format(who=f"${len(values)}", auth=auth)
             # it writes only for this principal (compiler/writes.py): it commits by itself
-            statement = Statement(sql, values, None, writing.key, alone=True, origin=origin)
+            statement = Statement(
+                sql, values, None, writing.key, True, origin=origin, loose=writing.loose
+            )
             done = await self._run(request, principal, digest, statement, cost)
             if done is None:
                 return None
@@ -590,7 +595,8 @@ class FastLane:
             payload = rows[0]["j"]
             if payload is None:
                 return None
-            return {statement.key or "": orjson.Fragment(payload)}, [], None
+            value = orjson.loads(payload) if statement.loose else orjson.Fragment(payload)
+            return {statement.key or "": value}, [], None
         if not (len(rows) == 1 and _same_principal(rows[0], principal)):
             # revoked, expired, another role or policy version: authenticate the whole way
             self.pipeline.known.forget(digest)
