@@ -61,8 +61,8 @@ const subscriptionIds = async (token) =>
   (await gql(token, '{ webhookSubscriptions(first: 100) { edges { node { id } } } }'))
     .webhookSubscriptions.edges.map((e) => e.node.id);
 
-const CONTACT = `mutation($e: String!) { contactCreate(input: {email: $e, fullName: "Jane Roe"}) {
-  contact { id } } }`;
+const CONTACT = `mutation($e: String!) { contactCreate(input: {email: $e, fullName: "Jane Roe",
+  jobTitle: "Buyer", phone: "+41441234567"}) { contact { id } } }`;
 const newContact = async () => {
   const email = `z-${unique()}@example.com`;
   return { email, id: (await owner(CONTACT, { e: email })).contactCreate.contact.id };
@@ -132,6 +132,7 @@ test('trigger: new contact, in full for a key reading e-mail, masked for the oth
   const { record, expected, sample } = await roundTrip('contact_created', full, newContact);
   assert.equal(record.objectType, 'Contact');
   assert.equal(record.object.email, expected.email);
+  assert.equal(record.object.jobTitle, 'Buyer');
   assert.equal(record.objectId, expected.id);
   assert.ok(sample.some((s) => s.object.email === expected.email));
 
@@ -144,6 +145,8 @@ test('trigger: new contact, in full for a key reading e-mail, masked for the oth
   const same = hidden.sample.find((s) => s.objectId === hidden.expected.id);
   assert.deepEqual(same.object, hidden.record.object);
   assert.deepEqual(same.redactions, hidden.record.redactions);
+  assert.notEqual(hidden.record.object.jobTitle, 'Buyer');
+  assert.notEqual(hidden.record.object.phone, '+41441234567');
 });
 
 test('trigger: consent withdrawn', async () => {
