@@ -192,6 +192,7 @@ PARTNER_CALLS = {
     "webhookSubscriptionCreate": 'mutation($k: ID!) { webhookSubscriptionCreate(input: {url: "https://h.example.com/x", eventTypes: ["space.created"], apiKeyId: $k}) { userErrors { code } } }',
     "webhookSubscriptionDelete": "mutation($w: ID!) { webhookSubscriptionDelete(id: $w) { userErrors { code } } }",
     "webhookDeliveryRetry": "mutation($d: ID!) { webhookDeliveryRetry(id: $d) { userErrors { code } } }",
+    "webhookSubscriptionRotateSecret": "mutation($w: ID!) { webhookSubscriptionRotateSecret(input: {id: $w}) { userErrors { code } } }",
 }
 PARTNER_SCOPES = partner_scopes()
 PARTNER_MATRIX = [
@@ -239,7 +240,8 @@ async def test_key_and_webhook_matrix(
     if ENFORCER.enforce(subject, str(tenant.tenant_id), obj, act):
         # allowed: but the delivery ID is random, and a key manages its own subscriptions only
         unknown = mutation == "webhookDeliveryRetry" or (
-            kind == "partner" and mutation == "webhookSubscriptionDelete"
+            kind == "partner"
+            and mutation in ("webhookSubscriptionDelete", "webhookSubscriptionRotateSecret")
         )
         assert error_codes(result) == (["NOT_FOUND"] if unknown else []), result
     else:
