@@ -115,6 +115,21 @@ test('the definition validates against zapier-platform-schema, and a broken one 
   assert.ok(results.length > 0);
 });
 
+test('verification: any of several signatures (a secret rotation), within five minutes', () => {
+  const { problem, sign } = require('../lib/verify');
+  const secret = (n) => `whsec_${Buffer.alloc(32, n).toString('base64')}`;
+  const now = Date.now();
+  const at = String(Math.floor(now / 1000));
+  const body = '{"type":"contact.created"}';
+  const both = `v1,${sign(secret(1), 'msg_1', at, body)} v1,${sign(secret(2), 'msg_1', at, body)}`;
+  const headers = { 'Http-Webhook-Id': 'msg_1', 'Http-Webhook-Timestamp': at, 'Http-Webhook-Signature': both };
+  assert.equal(problem(secret(1), headers, body, now), null);
+  assert.equal(problem(secret(2), headers, body, now), null);
+  assert.match(problem(secret(3), headers, body, now), /no signature matches/);
+  assert.match(problem(secret(1), headers, body, now + 301 * 1000), /timestamp/);
+  assert.match(problem(secret(1), { ...headers, 'Http-Webhook-Id': 'msg_2' }, body, now), /no signature/);
+});
+
 test('authentication: a partner key, the connection named after the tenant', async () => {
   const viewer = await appTester(App.authentication.test, { authData: full });
   assert.equal(viewer.kind, 'partner');
