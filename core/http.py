@@ -2,7 +2,10 @@
 
 Only `POST` with `Content-Type: application/json` runs operations (a browser cannot send
 that cross-site without a CORS preflight, which is what stops CSRF); `GET` runs queries
-only when configured, never mutations. Responses are `application/graphql-response+json`
+only when configured, never mutations. The one exception, file uploads by the GraphQL
+multipart request specification: `multipart/form-data` is a type a cross-site form can
+send, so such a request must also carry a header no form can (`Authorization`, or
+`GraphQL-Preflight`), and it takes ambient credentials from nowhere. Responses are `application/graphql-response+json`
 when the client accepts it (request errors then get status 400), else `application/json`.
 A query answered over GET gets its caching headers, and 304, from `get_caching`.
 """
@@ -141,6 +144,84 @@ def parse_post(content_type: str | None, body: bytes) -> GraphQLRequestData:
     except (ValueError, RecursionError):
         raise Refusal(400, "INVALID_JSON", "The request body is not valid JSON.") from None
     return operation(data)
+
+
+MULTIPART = "multipart/form-data"
+# most files (and form fields) one multipart request may carry
+MULTIPART_MAX_FILES = 10
+
+
+def is_multipart(content_type: str | None) -> bool:
+    return media_type(content_type) == MULTIPART
+
+
+def check_multipart_headers(headers: Mapping[str, str]) -> None:
+    """CSRF: a multipart request is a "simple" request a cross-site page can send; one with
+    `Authorization` or `GraphQL-Preflight` is not (the browser asks CORS first)."""
+    if not (headers.get("authorization") or headers.get("graphql-preflight")):
+        raise Refusal(
+            400,
+            "PREFLIGHT_REQUIRED",
+            "A multipart request needs an `Authorization` header or a `GraphQL-Preflight: 1` "
+            "header (which a cross-site form cannot send).",
+        )
+
+
+def parse_multipart(form: Mapping[str, Any]) -> GraphQLRequestData:
+    """One operation from a GraphQL multipart request: `operations` (the JSON body), `map`
+    (which file goes to which variable) and the files. Every file replaces a `null` at a
+    path under `variables`; anything else is a coded refusal."""
+    data = _form_json(form, "operations")
+    files = _form_json(form, "map")
+    if not isinstance(data, dict) or not isinstance(files, dict):
+        raise Refusal(400, "BAD_REQUEST", "`operations` and `map` must be JSON objects.")
+    variables = data.get("variables")
+    for name, paths in files.items():
+        upload = form.get(name)
+        if upload is None or isinstance(upload, str):
+            raise Refusal(400, "BAD_REQUEST", f"The map names a file `{name}` not sent.")
+        if not isinstance(paths, list) or not paths:
+            raise Refusal(400, "BAD_REQUEST", f"The map's entry `{name}` must list paths.")
+        for path in paths:
+            _place(variables, path, upload)
+    return operation(data)
+
+
+def _form_json(form: Mapping[str, Any], name: str) -> Any:
+    raw = form.get(name)
+    if not isinstance(raw, str):
+        raise Refusal(400, "BAD_REQUEST", f"A multipart request needs the `{name}` field.")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise Refusal(400, "INVALID_JSON", f"`{name}` is not valid JSON.") from None
+
+
+def _place(variables: Any, path: Any, upload: Any) -> None:
+    keys = path.split(".") if isinstance(path, str) else []
+    if len(keys) < 2 or keys[0] != "variables":
+        raise Refusal(400, "BAD_REQUEST", "A file's path must name a variable: `variables.x`.")
+    target = variables
+    for key in keys[1:-1]:
+        target = _step(target, key)
+    last = keys[-1]
+    if isinstance(target, list) and last.isdigit() and int(last) < len(target):
+        index: Any = int(last)
+    elif isinstance(target, dict) and last in target:
+        index = last
+    else:
+        raise Refusal(400, "BAD_REQUEST", f"The path `{path}` names no variable.")
+    if target[index] is not None:
+        raise Refusal(400, "BAD_REQUEST", f"The variable at `{path}` must be null.")
+    target[index] = upload
+
+
+def _step(target: Any, key: str) -> Any:
+    if isinstance(target, dict) and key in target:
+        return target[key]
+    if isinstance(target, list) and key.isdigit() and int(key) < len(target):
+        return target[int(key)]
+    raise Refusal(400, "BAD_REQUEST", "A file's path names no variable.")
 
 
 def parse_get(params: Mapping[str, str]) -> GraphQLRequestData:

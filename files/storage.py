@@ -147,6 +147,10 @@ class Storage(abc.ABC):
             await self.delete(key)
         return len(keys)
 
+    @abc.abstractmethod
+    async def move(self, source: str, target: str) -> None:
+        """Put the object at `source` under `target` (replacing it), and remove `source`."""
+
     async def upload_url(
         self, key: str, *, expires: int, media_type: str | None = None
     ) -> str | None:
@@ -238,6 +242,13 @@ class LocalStorage(Storage):
         path = self._path(key)
         with contextlib.suppress(FileNotFoundError):
             await anyio.to_thread.run_sync(path.unlink)
+
+    async def move(self, source: str, target: str) -> None:
+        src, dst = self._path(source), self._path(target)
+        try:
+            await anyio.to_thread.run_sync(os.replace, src, dst)
+        except FileNotFoundError:
+            raise ObjectMissing(source) from None
 
     async def list(self, prefix: str) -> list[str]:
         _check_prefix(prefix)
@@ -423,6 +434,15 @@ class S3Storage(Storage):
         _check_key(key)
         s3 = await self.client()
         await s3.delete_object(Bucket=self.bucket, Key=key)
+
+    async def move(self, source: str, target: str) -> None:
+        # a server-side copy (one request up to 5 GiB, the largest file by default)
+        _check_key(source)
+        _check_key(target)
+        s3 = await self.client()
+        copy = {"Bucket": self.bucket, "Key": source}
+        await s3.copy_object(Bucket=self.bucket, Key=target, CopySource=copy)
+        await s3.delete_object(Bucket=self.bucket, Key=source)
 
     async def list(self, prefix: str) -> list[str]:
         _check_prefix(prefix)

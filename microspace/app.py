@@ -11,6 +11,7 @@ from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -25,7 +26,9 @@ from core.outcome import RequestOutcome
 from core.ratelimit import CostExceedsBurst, TokenBuckets
 from core.ratelimit import headers as rate_headers
 from core.shared_limits import RedisTokenBuckets
+from files.storage import storage_from
 from microspace.endpoints.exports import export_endpoint
+from microspace.endpoints.files import download_endpoint, upload_endpoint
 from microspace.endpoints.invitations import invitation_endpoint
 from microspace.endpoints.unsubscribe import unsubscribe_endpoint
 from microspace.endpoints.widget import widget_script
@@ -96,7 +99,7 @@ class GraphQLApp(StrawberryView):
             await super().__call__(scope, receive, send)
             return
         try:
-            body = await http.read_body(scope, receive, self.pipeline.state.settings.max_body_bytes)
+            body = await http.read_body(scope, receive, self.body_limit(scope))
         except Refusal as refusal:
             await refusal.response()(scope, receive, send)
             return
@@ -111,6 +114,14 @@ class GraphQLApp(StrawberryView):
         ):
             response.headers["content-type"] = http.GRAPHQL_RESPONSE
         await response(scope, receive, send)
+
+    def body_limit(self, scope: Scope) -> int:
+        """A file upload (multipart) may be larger than an operation; nothing else."""
+        settings = self.pipeline.state.settings
+        content_type = Headers(scope=scope).get("content-type")
+        if scope["method"] == "POST" and http.is_multipart(content_type):
+            return max(settings.max_body_bytes, settings.max_upload_bytes)
+        return settings.max_body_bytes
 
     async def handle(self, request: OutcomeRequest) -> Response:
         async def step(context: Context) -> Response:
@@ -222,6 +233,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
         enforcer=enforcer,
         tenant_policies=TenantPolicies(enforcer),
         erasure_after_step=erasure_after_step,
+        storage=storage_from(settings),
     )
     pipeline = Pipeline(state)
     graphql = GraphQLApp(pipeline, graphql_ide="graphiql" if settings.dev_mode else None)
@@ -236,6 +248,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
         await engine.dispose()
+        await state.storage.close()
         if graphql.shared is not None:
             await graphql.shared.close()
         tracing.shutdown()
@@ -247,6 +260,8 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
             Route("/unsubscribe/{token}", unsubscribe_endpoint(state), methods=["GET", "POST"]),
             Route("/invitations/{token}", invitation_endpoint(pipeline), methods=["GET", "POST"]),
             Route("/widget.js", widget_script(state), methods=["GET"]),
+            Route("/files/{token}", download_endpoint(state), methods=["GET", "HEAD"]),
+            Route("/files/uploads/{token}", upload_endpoint(state), methods=["PUT"]),
             Route("/healthz", healthz),
             Route("/readyz", readiness_endpoint(state, graphql.shared)),
             Route("/metrics", metrics_endpoint(state, state.metrics)),

@@ -64,6 +64,8 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
         "Tenant",
         "An owner asked to delete the account; a confirmation code went to every owner.",
     ),
+    "asset.created": ("Asset", "A file or image was added to the library."),
+    "asset.deleted": ("Asset", "A file or image was deleted, with its variants."),
     "webhook_subscription.disabled": (
         "WebhookSubscription",
         "A subscription was disabled after a day of failed deliveries.",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from schema.context import Info
-from schema.plans import TenantUsage, UsageLine
+from schema.plans import ByteUsageLine, TenantUsage, UsageLine
+from schema.scalars import ByteCount
 from store.plans import PlanLimit, usage
 
 
@@ -27,4 +28,10 @@ async def get_tenant_usage(info: Info) -> TenantUsage:
         contacts=line("contacts"),
         emails_this_month=line("emails_per_month"),
         api_keys=line("api_keys"),
+        storage_bytes=ByteUsageLine(
+            used=ByteCount(counts["storage_bytes"]),
+            limit=None
+            if plan is None or plan.max_storage_bytes is None
+            else ByteCount(plan.max_storage_bytes),
+        ),
     )

@@ -17,6 +17,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from compiler import CompiledReads
@@ -29,6 +30,7 @@ from schema.compiled import CompiledExecution
 from schema.declared import schema_facts
 from schema.personal_data import REASON, compile_redaction
 from schema.root import Mutation, Query
+from schema.scalars import SCALARS
 from schema.spaces import Space
 from schema.subscription_end import SubscriptionState
 
@@ -156,6 +158,7 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         types=[Space, Block],
+        config=StrawberryConfig(scalar_map=SCALARS),
         # factories, not instances: an extension instance holds one request's state
         extensions=[
             # tracing (microspace/web/tracing.py), when an endpoint is configured

@@ -15,6 +15,7 @@ from core.auth import Principal
 from core.config import Settings
 from core.db import Db
 from core.outcome import RequestOutcome
+from files.storage import Storage
 from policies.authz import Authorizer
 from store.events import emit
 from store.subscription_end import Subscription, Subscriptions
@@ -53,6 +54,8 @@ class Context:
     # worker's in-process reads); `subscription` is set for a mutation before it runs
     subscriptions: Subscriptions | None = None
     subscription: Subscription | None = None
+    # where files live (files/storage.py); None where no file is read or written
+    storage: Storage | None = None
     audit: AuditBuffer = field(init=False)
 
     def __post_init__(self) -> None:

@@ -13,6 +13,7 @@ from resolvers import (
     consent,
     contacts,
     emails,
+    files,
     members,
     node,
     persisted,
@@ -34,6 +35,7 @@ from schema.connection import Connection
 from schema.consent import ConsentPayload
 from schema.contacts import Contact, ContactDeletePayload, ContactImportPayload, ContactPayload
 from schema.emails import EmailQueuePayload
+from schema.files import Asset, AssetDeletePayload, AssetPayload, AssetUploadStartPayload
 from schema.members import (
     MemberLeavePayload,
     MemberProfile,
@@ -141,6 +143,13 @@ class Query:
     webhook_event_types: list[WebhookEventType] = strawberry.field(
         resolver=webhooks.list_webhook_event_types, extensions=[Can("WebhookSubscription", "read")]
     )
+    # files and images (docs/files.md)
+    asset: Asset | None = strawberry.field(
+        resolver=files.get_asset, extensions=[Can("Asset", "read")]
+    )
+    assets: Connection[Asset] = strawberry.field(
+        resolver=files.list_assets, extensions=[Can("Asset", "read")]
+    )
 
 
 @strawberry.type
@@ -159,6 +168,18 @@ class Mutation:
     )
     space_delete: SpaceDeletePayload = strawberry.mutation(
         resolver=spaces.delete_space, extensions=[Can("Space", "delete")]
+    )
+    asset_upload: AssetPayload = strawberry.mutation(
+        resolver=files.upload_asset, extensions=[Can("Asset", "create")]
+    )
+    asset_upload_start: AssetUploadStartPayload = strawberry.mutation(
+        resolver=files.start_asset_upload, extensions=[Can("Asset", "create")]
+    )
+    asset_upload_complete: AssetPayload = strawberry.mutation(
+        resolver=files.complete_asset_upload, extensions=[Can("Asset", "create")]
+    )
+    asset_delete: AssetDeletePayload = strawberry.mutation(
+        resolver=files.delete_asset, extensions=[Can("Asset", "delete")]
     )
     block_add: BlockPayload = strawberry.mutation(
         resolver=blocks.add_block, extensions=[Can("Block", "create")]

@@ -6,6 +6,7 @@ statement of the request (models/tenancy.py applies them next to the tenant crit
 - A visitor (a contact who opened an invitation link): the published spaces shared with
   them (invited or accepted, not revoked) and their blocks; their own contact, access,
   consent and usage rows; nothing of any other contact.
+- Either: of the assets (files, images), those the visible blocks use, and no other.
 
 Narrowing the session rather than each resolver means `node(id)`, lists, nested lists and
 loaders all answer from the same rows: a draft, an archived space, or a space of another
@@ -22,9 +23,19 @@ from sqlalchemy.orm import with_loader_criteria
 
 from core.auth import Principal
 from core.db import Db
-from models import ApiToken, Block, ConsentEvent, Contact, Space, SpaceAccess, UsageEvent
+from models import (
+    ApiToken,
+    Asset,
+    Block,
+    ConsentEvent,
+    Contact,
+    Space,
+    SpaceAccess,
+    UsageEvent,
+)
 from models.space import SpaceStatus
 from models.space_access import ACTIVE_STATES
+from store.assets import used_by
 
 PUBLISHED = SpaceStatus.PUBLISHED.value
 
@@ -61,6 +72,10 @@ async def narrow_to_audience(db: Db, principal: Principal) -> None:
         [
             with_loader_criteria(Space, spaces, include_aliases=True),
             with_loader_criteria(Block, Block.space_id.in_(visible), include_aliases=True),
+            # a file is readable by whoever may read a block that uses it
+            with_loader_criteria(
+                Asset, Asset.id.in_(used_by(Block.space_id.in_(visible))), include_aliases=True
+            ),
             with_loader_criteria(Contact, _own(Contact.id, contact), include_aliases=True),
             with_loader_criteria(
                 SpaceAccess, _own(SpaceAccess.contact_id, contact), include_aliases=True

@@ -55,6 +55,8 @@ LEFT_TO_RESOLVERS = {
     "Query.webhookSubscriptions": "webhook administration",
     "Query.webhookDeliveries": "webhook administration",
     "Query.webhookEventTypes": "a constant list",
+    "Query.asset": "files: each asset's signed URL is made per request (files/links.py)",
+    "Query.assets": "files: each asset's signed URL is made per request (files/links.py)",
 }
 ROOT_IDS = {"space": "Space", "block": "Block", "contact": "Contact", "node": "Space"}
 OWNER = Principal(kind="member", tenant_id=uuid.UUID(int=1), subjects=("owner",))

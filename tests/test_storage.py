@@ -52,6 +52,10 @@ async def test_put_get_stream_list_and_delete(storage: Storage) -> None:
     assert await storage.size(key) == 12
     assert b"".join([c async for c in storage.stream(key, 7, 11)]) == b"world"
     assert b"".join([c async for c in storage.stream(key, 7)]) == b"world"
+    await storage.put(key + "-upload", b"moved")
+    await storage.move(key + "-upload", key)
+    assert (await storage.get(key), await storage.size(key + "-upload")) == (b"moved", None)
+    await storage.put(key, b"hello, world")
     small = variant_key(key, "w400.webp")
     await storage.put(small, b"variant")
     assert await storage.list(asset_prefix(tenant, asset)) == sorted([key, small])

@@ -174,6 +174,7 @@ class Pipeline:
             outcome=outcome,
             erasure_after_step=state.erasure_after_step,
             subscriptions=self.subscriptions,
+            storage=state.storage,
         )
 
     async def audit_apart(self, context: Context) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
@@ -113,6 +114,8 @@ class StrawberryView(GraphQL[Context, None]):
                     {"Allow": "POST"},
                 )
             return data
+        if http.is_multipart(request.content_type):
+            return await _multipart(request)
         return http.parse_post(request.content_type, await request.get_body())
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
@@ -158,6 +161,19 @@ class StrawberryView(GraphQL[Context, None]):
             if isinstance(request, OutcomeRequest):
                 request.outcome.request_error = True
         return data
+
+
+async def _multipart(request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+    """A GraphQL multipart request (file uploads), its body already bounded by
+    `MICROSPACE_MAX_UPLOAD_BYTES`; files past 1 MiB are spooled to disk by Starlette."""
+    http.check_multipart_headers(request.headers)
+    try:
+        form = (await request.get_form_data()).form
+    except (StarletteHTTPException, ValueError):  # malformed parts, too many of them
+        raise Refusal(400, "BAD_REQUEST", "The multipart body could not be parsed.") from None
+    if len(form) > http.MULTIPART_MAX_FILES + 2:
+        raise Refusal(400, "BAD_REQUEST", "A multipart request carries too many parts.")
+    return http.parse_multipart(form)
 
 
 def _has_credential(request: AsyncHTTPRequestAdapter) -> bool:
