@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from core.config import Settings
 from core.db import Db
 from files import links
 from files.sniff import DEFAULT_ALLOWED, sniff
-from files.storage import HEAD, Storage, TooLarge, asset_key, asset_prefix
+from files.storage import HEAD, Storage, TooLarge, asset_key, asset_prefix, tenant_prefix
 from models import Asset, AssetState, Contact
 from models.asset import kind_of
 from store import plans
@@ -317,18 +317,25 @@ async def delete_asset(db: Db, storage: Storage, row: Asset, *, actor: str | Non
     await storage.delete_prefix(asset_prefix(row.tenant_id, row.id))
 
 
-async def assets_of_contacts(db: Db, contact_ids: list[uuid.UUID]) -> list[Asset]:
-    rows = await db.scalars(select(Asset).where(Asset.contact_id.in_(contact_ids)))
-    return list(rows)
+class StorageNeeded(RuntimeError):
+    """Files were to be erased by a caller that gave no storage: nothing was deleted."""
 
 
-def prefixes(rows: list[Any]) -> list[str]:
-    return [asset_prefix(r.tenant_id, r.id) for r in rows]
-
-
-async def delete_prefixes(storage: Storage, keys: list[str]) -> int:
-    """Delete every key under each prefix (an erasure's files: originals and variants)."""
+async def erase_stored(db: Db, storage: Storage | None, *where: Any) -> int:
+    """Delete from storage the bytes of the assets matching `where` (originals, uploads and
+    every variant), before their rows go; how many keys there were. Idempotent."""
+    rows: list[Any] = list(await db.scalars(select(Asset).where(*where)))
+    if not rows:
+        return 0
+    if storage is None:
+        raise StorageNeeded("erasing files needs the storage they are kept in")
     count = 0
-    for prefix in keys:
-        count += await storage.delete_prefix(prefix)
+    for row in rows:
+        count += await storage.delete_prefix(asset_prefix(row.tenant_id, row.id))
     return count
+
+
+async def erase_tenant_files(db: Db, storage: Storage) -> int:
+    """Every asset of the tenant, rows and bytes (account deletion, retention)."""
+    await db.execute(delete(Asset).execution_options(synchronize_session=False))
+    return await storage.delete_prefix(tenant_prefix(tenant_of(db)))

@@ -50,6 +50,8 @@ class Asset(TenantScoped, Timestamps, Base):
     "width", "height"}}. Deleting the asset deletes every key under its prefix."""
 
     __tablename__ = "assets"
+    # rows with bytes in storage: erasure deletes those first (files.assets.erase_stored)
+    __stored__ = True
     # an asset about one contact is theirs: exported with them, erased with them (bytes too)
     __subject__ = SubjectLink("contact_id", "delete")
     __table_args__ = (

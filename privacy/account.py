@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, text, update
 
 from core.db import Db
+from files.storage import Storage, tenant_prefix
 from models import AccountDeletion, JournalKind, Member, Role
 from models.outbox import EmailKind
 from privacy.erasure import unit
@@ -66,7 +67,9 @@ async def request_deletion(db: Db, member_id: uuid.UUID) -> tuple[datetime, int]
     return expires_at, len(owners)
 
 
-async def confirm_deletion(db: Db, tenant_id: uuid.UUID, code: str) -> Refusal | None:
+async def confirm_deletion(
+    db: Db, tenant_id: uuid.UUID, code: str, storage: Storage | None = None
+) -> Refusal | None:
     """Check the code in a committed transaction of its own (so failed attempts count); on a
     match, confirm and delete the account in the caller's transaction `db`, the only one in
     which `app_delete_tenant` accepts the confirmation. The caller's audit entry then commits
@@ -101,6 +104,9 @@ async def confirm_deletion(db: Db, tenant_id: uuid.UUID, code: str) -> Refusal |
     if confirmed is None:
         return Refusal.NO_PENDING_REQUEST  # another request confirmed it meanwhile
     await db.execute(text("SELECT app_delete_tenant(:t)"), {"t": tenant_id})
+    if storage is not None:
+        # the tenant's files, originals and variants: every key under its prefix
+        await storage.delete_prefix(tenant_prefix(tenant_id))
     # kept: a backup restored later is deleted again (privacy/replay.py)
     await record(db, JournalKind.ACCOUNT, tenant_id)
     return None

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ColumnElement
 
 from core.db import Db, unit_of_work
+from files.assets import erase_stored
+from files.storage import Storage
 from models import Base, RequestKind, RequestState, SubjectRequest, SubjectRequestEvent, Suppression
 from models.pii import erased_values, personal_columns_of
 from models.privacy import SubjectLink, subject_models
@@ -83,12 +85,19 @@ async def unit(
 
 
 async def apply_step(
-    db: Db, model: type[Any], link: SubjectLink, contact_ids: Sequence[uuid.UUID]
+    db: Db,
+    model: type[Any],
+    link: SubjectLink,
+    contact_ids: Sequence[uuid.UUID],
+    storage: Storage | None = None,
 ) -> None:
-    """Apply one table's declared action to the subject's rows."""
+    """Apply one table's declared action to the subject's rows; rows with bytes in storage
+    (assets) lose their bytes first, original and every variant."""
     if not contact_ids:
         return
     column = getattr(model, link.column)
+    if getattr(model, "__stored__", False):
+        await erase_stored(db, storage, column.in_(contact_ids))
     if link.ledger:
         # append-only for the application: removable only through this guarded function
         for contact_id in contact_ids:
@@ -141,6 +150,7 @@ async def run_erasure(
     *,
     actor: Actor,
     after_step: StepHook | None = None,
+    storage: Storage | None = None,
 ) -> None:
     """Erase the request's subject, resuming after the last step a previous run finished.
 
@@ -166,7 +176,7 @@ async def run_erasure(
             request = await _locked_request(db, request_id)
             if name in request.progress:
                 continue
-            await apply_step(db, model, link, request.contact_ids)
+            await apply_step(db, model, link, request.contact_ids, storage)
             request.progress = [*request.progress, name]
             await db.flush()
         if after_step is not None:

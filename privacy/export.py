@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, false, inspect, or_, select
 
 from core.db import Db
-from models import Base, SubjectRequest, SubjectRequestEvent, Tenant
+from files.storage import ObjectMissing, Storage
+from models import Asset, AssetState, Base, SubjectRequest, SubjectRequestEvent, Tenant
 from models.pii import category_of, personal_columns_of
 from models.privacy import SubjectLink, subject_models
 
@@ -225,11 +226,30 @@ def table_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def document_zip(doc: dict[str, Any]) -> bytes:
-    """Portability: one CSV per table, `manifest.json`, and the whole document as JSON."""
+async def stored_files(storage: Storage, doc: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The subject's files (assets linked to them), as (path in the zip, bytes): each under
+    `files/<asset id>/<its name>`. A file gone from storage meanwhile is left out."""
+    found = []
+    for row in doc["data"].get(Asset.__tablename__, []):
+        if row.get("state") != AssetState.READY.value:
+            continue
+        try:
+            data = await storage.get(row["storage_key"])
+        except ObjectMissing:
+            continue
+        name = str(row["name"]).replace("/", "_").replace("\\", "_")
+        found.append((f"files/{row['id']}/{name}", data))
+    return found
+
+
+def document_zip(doc: dict[str, Any], files: Sequence[tuple[str, bytes]] = ()) -> bytes:
+    """Portability: one CSV per table, `manifest.json`, the whole document as JSON, and the
+    subject's files under `files/`."""
     columns = {t["table"]: t["columns"] for t in doc["manifest"]["tables"]}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in files:
+            zf.writestr(path, data)
         for table, rows in doc["data"].items():
             header = columns.get(table) or sorted({k for r in rows for k in r})
             zf.writestr(f"{table}.csv", table_csv(header, rows))

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import Db
+from files.storage import Storage, tenant_prefix
 from models import JournalKind, SubscriptionStatus, Suppression, Tenant
 from privacy.erasure import apply_step, forget_subject, steps, unit
 from privacy.journal import record
@@ -29,6 +30,7 @@ async def replay(
     entries: Iterable[dict[str, Any]],
     *,
     since: datetime,
+    storage: Storage | None = None,
 ) -> dict[str, int]:
     """Re-apply every entry from `since` on, each in its own transaction; counts by kind."""
     done = {kind.value: 0 for kind in JournalKind}
@@ -43,7 +45,7 @@ async def replay(
         if not await _tenant_exists(sessionmaker, tenant_id):
             continue  # created after the backup: nothing of it was restored
         if kind is JournalKind.TENANT:
-            await purge_tenant(sessionmaker, tenant_id, now=erased_at)
+            await purge_tenant(sessionmaker, tenant_id, now=erased_at, storage=storage)
         async with unit(sessionmaker, tenant_id) as db:
             if kind is JournalKind.TENANT:
                 # retention purged an account whose subscription had ended
@@ -58,8 +60,10 @@ async def replay(
             elif kind is JournalKind.ACCOUNT:
                 # deleted by its owners: every row again (as the owner, no confirmation asked)
                 await db.execute(text("SELECT app_delete_tenant(:t)"), {"t": tenant_id})
+                if storage is not None:
+                    await storage.delete_prefix(tenant_prefix(tenant_id))
             if kind is JournalKind.CONTACT:
-                await _replay_contact(db, subject, email_hash)
+                await _replay_contact(db, subject, email_hash, storage)
             elif kind is JournalKind.MEMBER and subject is not None:
                 await erase_member(db, subject)
             await record(
@@ -76,10 +80,12 @@ async def _tenant_exists(
         return await db.scalar(select(Tenant.id).where(Tenant.id == tenant_id)) is not None
 
 
-async def _replay_contact(db: Db, contact_id: uuid.UUID | None, email_hash: bytes | None) -> None:
+async def _replay_contact(
+    db: Db, contact_id: uuid.UUID | None, email_hash: bytes | None, storage: Storage | None
+) -> None:
     if contact_id is not None:
         for _name, model, link in steps():
-            await apply_step(db, model, link, [contact_id])
+            await apply_step(db, model, link, [contact_id], storage)
     if email_hash is not None:
         await db.execute(
             insert(Suppression)

@@ -13,7 +13,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.audit import append_entries
-from models import ApiToken, Contact, SubscriptionStatus, Tenant
+from files.assets import StorageNeeded, erase_tenant_files
+from files.storage import Storage
+from models import ApiToken, Asset, Contact, SubscriptionStatus, Tenant
 from privacy.erasure import apply_step, erase_columns, steps, unit, unlinked_personal_models
 from privacy.members import erase_account_people
 
@@ -40,16 +42,22 @@ async def purge_tenant(
     tenant_id: uuid.UUID,
     *,
     now: datetime,
+    storage: Storage | None = None,
 ) -> None:
     """Erase every contact's data (one transaction per table, so a crash resumes), then the
     personal columns of the tables that reference no contact (members, the request trail),
-    as the personal-data map declares them, then mark the tenant purged."""
+    as the personal-data map declares them, then every file of the tenant (rows and bytes:
+    photos and documents may hold anyone's data), then mark the tenant purged."""
     async with unit(sessionmaker, tenant_id) as db:
         contact_ids = list(await db.scalars(select(Contact.id)))
     for _name, model, link in steps():
         async with unit(sessionmaker, tenant_id) as db:
-            await apply_step(db, model, link, contact_ids)
+            await apply_step(db, model, link, contact_ids, storage)
     async with unit(sessionmaker, tenant_id) as db:
+        if storage is not None:
+            await erase_tenant_files(db, storage)
+        elif await db.scalar(select(Asset.id).limit(1)) is not None:
+            raise StorageNeeded("the retention purge of a tenant with files needs the storage")
         for model in unlinked_personal_models():
             await erase_columns(db, model)  # every row of the tenant (the session's scope)
         # member sign-ins and e-mail, and the journal entry a restore needs to repeat this
@@ -73,11 +81,15 @@ async def purge_tenant(
 
 
 async def run_retention(
-    sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime, grace_days: int
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    grace_days: int,
+    storage: Storage | None = None,
 ) -> list[uuid.UUID]:
     """Purge every due tenant; returns their ids."""
     purged = []
     for tenant_id in await due_tenants(sessionmaker, now=now, grace_days=grace_days):
-        await purge_tenant(sessionmaker, tenant_id, now=now)
+        await purge_tenant(sessionmaker, tenant_id, now=now, storage=storage)
         purged.append(tenant_id)
     return purged

@@ -42,7 +42,9 @@ async def confirm_account_deletion(
     ctx = info.context
     if ctx.principal.member_id is None or ctx.principal.tenant_id is None:
         raise Forbidden("Only an owner can delete the account.")
-    refusal = await account.confirm_deletion(ctx.db, ctx.principal.tenant_id, input.code)
+    refusal = await account.confirm_deletion(
+        ctx.db, ctx.principal.tenant_id, input.code, ctx.storage
+    )
     if refusal is not None:
         return AccountDeletionConfirmPayload(
             user_errors=[

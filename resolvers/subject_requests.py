@@ -322,7 +322,11 @@ async def process_request(info: Info, id: strawberry.ID) -> SubjectRequestPayloa
     if row.kind == RequestKind.ERASURE and row.state in (State.VERIFIED, State.PROCESSING):
         try:
             await erasure.run_erasure(
-                ctx.db, row.id, actor=_actor(info), after_step=ctx.erasure_after_step
+                ctx.db,
+                row.id,
+                actor=_actor(info),
+                after_step=ctx.erasure_after_step,
+                storage=ctx.storage,
             )
         except IllegalTransition as exc:  # rejected meanwhile by another request
             return _state_error(exc.from_state, doing)

@@ -40,7 +40,7 @@ from models import (
 )
 from tests.conftest import error_codes
 from tests.factories import API_KEY_CREATE
-from tests.test_erasure import plant, plant_member, scan
+from tests.test_erasure import plant, plant_member, scan, scan_storage
 
 REQUEST = "mutation { accountDeletionRequest { expiresAt ownersNotified warning } }"
 CONFIRM = """mutation($c: String!) { accountDeletionConfirm(input: {code: $c}) {
@@ -59,12 +59,13 @@ async def _codes(tmp_path) -> dict[str, str]:
 
 
 async def test_owners_delete_the_account_at_once(
-    api, new_tenant, new_member, owner_url, owner_engine, settings, tmp_path
+    api, new_tenant, new_member, owner_url, owner_engine, settings, tmp_path, served_app
 ):
-    # given a tenant with personal data everywhere, two owners and an admin
+    # given a tenant with personal data everywhere (files too), two owners and an admin
     tenant = await new_tenant()
     m = f"MRK{uuid.uuid4().hex[:10]}"
-    await plant(owner_url, tenant.tenant_id, m, f"{m.lower()}@example.com")
+    storage = served_app.state.microspace.storage
+    await plant(owner_url, tenant.tenant_id, m, f"{m.lower()}@example.com", storage)
     await plant_member(owner_url, tenant.tenant_id, m, role="owner")
     admin = api((await new_member(tenant.tenant_id, "admin")).token)
     owner = api(tenant.token)
@@ -73,7 +74,7 @@ async def test_owners_delete_the_account_at_once(
     )
     other = await new_tenant("Other")
     other_m = f"MRK{uuid.uuid4().hex[:10]}"
-    await plant(owner_url, other.tenant_id, other_m, f"{other_m.lower()}@example.com")
+    await plant(owner_url, other.tenant_id, other_m, f"{other_m.lower()}@example.com", storage)
 
     # only owners may ask, and the answer warns before anything happens
     assert error_codes(await admin(REQUEST)) == ["FORBIDDEN"]
@@ -116,6 +117,9 @@ async def test_owners_delete_the_account_at_once(
     assert done["data"]["accountDeletionConfirm"] == {"deleted": True, "userErrors": []}
     assert await scan(owner_engine, m) == []
     assert await scan(owner_engine, other_m)
+    # and every file of the tenant, originals and variants, is gone from storage
+    assert await storage.list(f"t/{tenant.tenant_id}/") == []
+    assert len(await scan_storage(storage, other_m)) == 2
     async with owner_engine.connect() as conn:
         t = {"t": tenant.tenant_id}
         status = await conn.scalar(text("SELECT subscription_status FROM tenants WHERE id = :t"), t)
@@ -199,12 +203,12 @@ async def _rows(engine, tenant_id) -> dict[str, int]:
         }
 
 
-async def _fill(api, owner_url, tenant) -> str:
+async def _fill(api, owner_url, tenant, storage) -> str:
     """Content everywhere: through the API where a client would, planted where only the
     worker or an operator writes. Returns the marker planted in personal columns."""
     owner = api(tenant.token)
     m = f"MRK{uuid.uuid4().hex[:10]}"
-    await plant(owner_url, tenant.tenant_id, m, f"{m.lower()}@example.com")
+    await plant(owner_url, tenant.tenant_id, m, f"{m.lower()}@example.com", storage)
     leaver = await plant_member(owner_url, tenant.tenant_id, f"{m}L")
     assert (await api(leaver)("mutation { memberLeave { left } }"))["data"]["memberLeave"]["left"]
 
@@ -273,12 +277,13 @@ async def _fill(api, owner_url, tenant) -> str:
 
 
 async def test_deletion_leaves_no_row_but_the_kept_ones(
-    api, new_tenant, owner_url, owner_engine, settings, tmp_path
+    api, new_tenant, owner_url, owner_engine, settings, tmp_path, served_app
 ):
     # given two tenants with rows in every table, and a deletion asked for and mailed
     tenant, other = await new_tenant("Gone"), await new_tenant("Other")
-    m = await _fill(api, owner_url, tenant)
-    await _fill(api, owner_url, other)
+    storage = served_app.state.microspace.storage
+    m = await _fill(api, owner_url, tenant, storage)
+    await _fill(api, owner_url, other, storage)
     owner = api(tenant.token)
     assert (await owner(REQUEST))["data"]["accountDeletionRequest"]["ownersNotified"] == 1
     await run(replace(settings, mail_dir=str(tmp_path)), once=True)

@@ -21,9 +21,11 @@ import pytest
 from sqlalchemy import text
 
 from core.db import owner_db
+from files.storage import Storage, asset_key, variant_key
 from microspace.app import create_app
 from models import (
     ApiToken,
+    Asset,
     Base,
     ConsentEvent,
     Contact,
@@ -82,14 +84,20 @@ NOT_FREE_TEXT = {
     ("api_tokens", "hint"): "the first characters of the generated secret",
     ("api_tokens", "allowed_origins"): "a widget key's web origins (set by members)",
     ("api_tokens", "space_ids"): "uuid[] of a widget key's spaces",
+    ("assets", "state"): "pending | ready (CHECK)",
+    ("assets", "kind"): "asset kind (CHECK)",
+    ("assets", "media_type"): "sniffed from the bytes, never typed by anyone",
+    ("assets", "storage_key"): "derived from the tenant's and the asset's ids",
+    ("assets", "variants"): "variant names and keys derived from bounded parameters",
 }
 
 
 async def plant(
-    owner_url, tenant_id, marker: str, email: str
+    owner_url, tenant_id, marker: str, email: str, storage: Storage | None = None
 ) -> tuple[uuid.UUID, set[tuple[str, str]]]:
     """A contact whose every text-bearing personal column holds `marker`; returns the
-    contact id and the (table, column) pairs planted."""
+    contact id and the (table, column) pairs planted. With `storage`, also a file about
+    them (a contract) whose name, details and bytes hold the marker."""
     space_id = (await make_spaces(owner_url, tenant_id, 1))[0]
     cid, outbox_id = uuid.uuid4(), uuid.uuid4()
     async with owner_db(owner_url, tenant_id) as db:
@@ -157,9 +165,28 @@ async def plant(
                 message_id="<m@x>",
             )
         )
+        if storage is not None:
+            asset_id = uuid.uuid4()
+            key = asset_key(tenant_id, asset_id)
+            await storage.put(key, f"%PDF-1.4 contract of {marker}".encode())
+            await storage.put(variant_key(key, "page1.png"), f"{marker} page".encode())
+            db.add(
+                Asset(
+                    id=asset_id,
+                    kind="document",
+                    name=f"{marker} contract.pdf",
+                    media_type="application/pdf",
+                    byte_size=30,
+                    storage_key=key,
+                    details={"author": f"{marker} author"},
+                    contact_id=cid,
+                )
+            )
     planted = {
         ("contacts", c) for c in ("email", "full_name", "company", "job_title", "phone", "locale")
     }
+    if storage is not None:
+        planted |= {("assets", "name"), ("assets", "details")}
     planted |= {
         ("consent_events", "evidence"),
         ("outbox", "payload"),
@@ -171,6 +198,15 @@ async def plant(
         ("api_tokens", "name"),
     }
     return cid, planted
+
+
+async def scan_storage(storage: Storage, needle: str) -> list[str]:
+    """Every key of the storage (every tenant's) whose name or bytes contain needle."""
+    hits = []
+    for key in await storage.list("t/"):
+        if needle in key or needle.encode() in await storage.get(key):
+            hits.append(key)
+    return hits
 
 
 async def scan(owner_engine, needle: str, tenant_id: uuid.UUID | None = None) -> list[str]:
@@ -214,16 +250,19 @@ async def _erase(api, token, email: str, note: str) -> dict:
     return {"id": rid, "result": await api(token)(PROCESS, {"id": rid})}
 
 
-async def test_erasure_proof(api, new_tenant, new_member, owner_url, owner_engine):
+async def test_erasure_proof(api, new_tenant, new_member, owner_url, owner_engine, served_app):
     # given a subject with markers everywhere, a neighbour, and the same address elsewhere
     tenant, other_tenant = await new_tenant("A"), await new_tenant("B")
     m, neighbour_m, elsewhere_m = (f"MRK{uuid.uuid4().hex[:10]}" for _ in range(3))
     # the address is shared with the other tenant's contact, so it is not the marker itself
     email = f"subject-{uuid.uuid4().hex[:10]}@example.com"
-    _, planted = await plant(owner_url, tenant.tenant_id, m, email)
+    storage = served_app.state.microspace.storage
+    _, planted = await plant(owner_url, tenant.tenant_id, m, email, storage)
     contact_planted = set(planted)
-    await plant(owner_url, tenant.tenant_id, neighbour_m, f"{neighbour_m.lower()}@example.com")
-    await plant(owner_url, other_tenant.tenant_id, elsewhere_m, email)
+    await plant(
+        owner_url, tenant.tenant_id, neighbour_m, f"{neighbour_m.lower()}@example.com", storage
+    )
+    await plant(owner_url, other_tenant.tenant_id, elsewhere_m, email, storage)
     officer = (await new_member(tenant.tenant_id, "privacy_officer")).token
     # the subject's other requests hold personal data too: a correction with new values
     await api(officer)(
@@ -252,6 +291,7 @@ async def test_erasure_proof(api, new_tenant, new_member, owner_url, owner_engin
     free_text = await _text_columns(owner_engine, _subject_tables()) - set(NOT_FREE_TEXT)
     assert free_text <= planted, f"plant a marker in {sorted(free_text - planted)}"
     assert await scan(owner_engine, m), "markers were planted"
+    assert len(await scan_storage(storage, m)) == 2, "a file and its variant were planted"
 
     # when the subject's erasure runs (the attestation names them, too)
     done = await _erase(api, officer, email, f"Verified {m} in person")
@@ -262,6 +302,10 @@ async def test_erasure_proof(api, new_tenant, new_member, owner_url, owner_engin
         "hmac:"
     )
     assert await scan(owner_engine, m) == []
+    # the erasure scan covers storage: their file and its variant are gone, others' kept
+    assert await scan_storage(storage, m) == []
+    assert len(await scan_storage(storage, neighbour_m)) == 2
+    assert len(await scan_storage(storage, elsewhere_m)) == 2
     # the address itself, in the subject's tenant (the other tenant's contact keeps it)
     assert await scan(owner_engine, email, tenant.tenant_id) == []
     assert len(await scan(owner_engine, neighbour_m)) == len(contact_planted)

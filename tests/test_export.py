@@ -33,9 +33,11 @@ from sqlalchemy.engine import URL
 from core.audit import append_entries
 from core.config import Settings
 from core.db import owner_db
+from files.storage import asset_key
 from microspace.commands.tenants import Created, create_member, create_tenant
 from models import (
     ApiToken,
+    Asset,
     AuditEntry,
     Base,
     Block,
@@ -131,6 +133,19 @@ async def plant(
             )
         )
         await db.flush()
+        # a file about them (its bytes are not needed here: tests/test_files.py has them)
+        asset_id = uuid.uuid4()
+        db.add(
+            Asset(
+                id=asset_id,
+                kind="document",
+                name=fp.mark("contract.pdf"),
+                media_type="application/pdf",
+                byte_size=10,
+                storage_key=asset_key(tenant_id, asset_id),
+                contact_id=fp.contact_id,
+            )
+        )
         db.add(UsageEvent(id=uuid.uuid4(), contact_id=fp.contact_id, space_id=space_id))
         db.add(
             SignIn(

@@ -5,8 +5,10 @@ isolation between tenants (docs/files.md)."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -434,3 +436,77 @@ async def test_asset_events(http, new_tenant, files_app, owner_engine: AsyncEngi
         ("asset.created", later["id"], "Asset"),
         ("asset.deleted", inline["id"], "Asset"),
     ]
+
+
+CONTACT = """mutation($e: String!) { contactCreate(input: {email: $e}) { contact { id } } }"""
+FILE_REQUEST = """mutation($e: String!) { %s(input: {email: $e}) { request { id } } }"""
+VERIFY = """mutation($id: ID!) { subjectRequestVerify(input: {id: $id, attestation: "seen"}) {
+  userErrors { code } } }"""
+PROCESS = """mutation($id: ID!) { subjectRequestProcess(id: $id) {
+  request { state } exportLink { zipUrl } userErrors { code } } }"""
+
+
+async def _contact_with_files(http, token: str) -> tuple[str, str, list[Any]]:
+    email = f"client-{uuid.uuid4().hex[:8]}@example.com"
+    cid = (await gql(http, token, CONTACT, {"e": email}))["data"]["contactCreate"]["contact"]["id"]
+    files = [
+        await uploaded(http, token, PDF, filename="contract.pdf", extra={"contactId": cid}),
+        await uploaded(http, token, PNG, filename="signature.png", extra={"contactId": cid}),
+    ]
+    assert files[0]["contactId"] == cid
+    return email, cid, files
+
+
+async def _request(http, token: str, kind: str, email: str) -> dict[str, Any]:
+    filed = await gql(http, token, FILE_REQUEST % kind, {"e": email})
+    rid = filed["data"][kind]["request"]["id"]
+    assert (await gql(http, token, VERIFY, {"id": rid}))["data"]["subjectRequestVerify"][
+        "userErrors"
+    ] == []
+    done: dict[str, Any] = (await gql(http, token, PROCESS, {"id": rid}))["data"][
+        "subjectRequestProcess"
+    ]
+    assert done["userErrors"] == [], done
+    return done
+
+
+async def test_a_contacts_erasure_deletes_their_files_from_storage(
+    http, new_tenant, files_app
+) -> None:
+    tenant = await new_tenant()
+    email, _, files = await _contact_with_files(http, tenant.token)
+    kept = await uploaded(http, tenant.token, PNG, filename="logo.png")
+    storage = storage_of(files_app)
+    variant = asset_prefix(tenant.tenant_id, uuid.UUID(_raw(files[1]["id"]))) + "v/w400.webp"
+    await storage.put(variant, b"a variant of their signature")
+    before = await storage.list(f"t/{tenant.tenant_id}/")
+    assert len(before) == 4
+    done = await _request(http, tenant.token, "subjectErasureRequest", email)
+    assert done["request"]["state"] == "COMPLETED"
+    # the bucket holds the other file only: their originals and the variant are gone
+    left = await storage.list(f"t/{tenant.tenant_id}/")
+    assert left == [asset_key(tenant.tenant_id, uuid.UUID(_raw(kept["id"])))]
+    for gone in files:
+        answer = await fetch(http, gone["url"])
+        assert answer.json()["errors"][0]["extensions"]["code"] == "FILE_LINK_INVALID"
+        lookup = await gql(http, tenant.token, ASSET, {"id": gone["id"]})
+        assert lookup["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_a_contacts_export_contains_their_files(http, new_tenant) -> None:
+    tenant = await new_tenant()
+    email, _, files = await _contact_with_files(http, tenant.token)
+    await uploaded(http, tenant.token, PNG, filename="not theirs.png")
+    done = await _request(http, tenant.token, "subjectAccessRequest", email)
+    answer = await http.get(
+        path_of(done["exportLink"]["zipUrl"]), headers={"Authorization": f"Bearer {tenant.token}"}
+    )
+    assert answer.status_code == 200, answer.text
+    archive = zipfile.ZipFile(io.BytesIO(answer.content))
+    inside = {n: archive.read(n) for n in archive.namelist() if n.startswith("files/")}
+    assert inside == {
+        f"files/{_raw(files[0]['id'])}/contract.pdf": PDF,
+        f"files/{_raw(files[1]['id'])}/signature.png": PNG,
+    }
+    rows = json.loads(archive.read("export.json"))["data"]["assets"]
+    assert sorted(r["name"] for r in rows) == ["contract.pdf", "signature.png"]

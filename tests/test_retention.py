@@ -16,11 +16,13 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.db import owner_db, sessionmaker_for
+from files.storage import asset_key
 from models import SubjectRequest, SubjectRequestEvent, Tenant
 from models.pii import unerasable_columns
 from privacy.erasure import unlinked_personal_models
 from privacy.retention import purge_tenant, run_retention
 from tests.factories import make_full_contact
+from tests.test_erasure import plant
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -61,7 +63,9 @@ async def _personal_rows(owner_engine, tenant_id) -> dict[str, int]:
         }
 
 
-async def test_retention_with_a_controlled_clock(new_tenant, owner_url, owner_engine, api):
+async def test_retention_with_a_controlled_clock(
+    new_tenant, owner_url, owner_engine, api, served_app
+):
     ended_31, ended_29, active = (
         await new_tenant("E31"),
         await new_tenant("E29"),
@@ -72,15 +76,26 @@ async def test_retention_with_a_controlled_clock(new_tenant, owner_url, owner_en
     await _end(owner_url, ended_31.tenant_id, 31)
     await _end(owner_url, ended_29.tenant_id, 29)
     await _end(owner_url, active.tenant_id, 400, status="active")
+    # files, one about a contact and one not: the purge deletes every file of the tenant
+    storage = served_app.state.microspace.storage
+    for t in (ended_31, active):
+        await plant(owner_url, t.tenant_id, "MRK", f"{uuid.uuid4().hex[:8]}@example.com", storage)
+        await storage.put(asset_key(t.tenant_id, uuid.uuid4()), b"a file of no one")
     before_29 = await _personal_rows(owner_engine, ended_29.tenant_id)
     before_active = await _personal_rows(owner_engine, active.tenant_id)
 
     engine = create_async_engine(owner_url)
     try:
-        purged = await run_retention(sessionmaker_for(engine), now=NOW, grace_days=30)
-        again = await run_retention(sessionmaker_for(engine), now=NOW, grace_days=30)
+        purged = await run_retention(
+            sessionmaker_for(engine), now=NOW, grace_days=30, storage=storage
+        )
+        again = await run_retention(
+            sessionmaker_for(engine), now=NOW, grace_days=30, storage=storage
+        )
     finally:
         await engine.dispose()
+    assert await storage.list(f"t/{ended_31.tenant_id}/") == []
+    assert len(await storage.list(f"t/{active.tenant_id}/")) == 3
 
     assert (
         ended_31.tenant_id in purged

@@ -71,13 +71,16 @@ async def _journal(settings: Settings, since: datetime | None) -> list[dict[str,
 async def _replay(
     settings: Settings, entries: list[dict[str, Any]], since: datetime
 ) -> dict[str, int]:
+    from files.storage import storage_from
     from privacy.replay import replay
 
     engine = make_engine(settings.owner_url(), pool_size=1, max_overflow=0)
+    storage = storage_from(settings)
     try:
-        return await replay(sessionmaker_for(engine), entries, since=since)
+        return await replay(sessionmaker_for(engine), entries, since=since, storage=storage)
     finally:
         await engine.dispose()
+        await storage.close()
 
 
 def export_journal(settings: Settings, args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from core.http import Refusal
 from microspace.web.pipeline import Pipeline
 from models.subject_request import RequestKind, RequestState, SubjectRequest, Suppression
-from privacy.export import build_document, document_zip
+from privacy.export import build_document, document_zip, stored_files
 from privacy.links import LinkExpired, LinkInvalid, verify_link
 from schema.context import Context
 
@@ -111,8 +111,9 @@ async def _export(request: Request, context: Context) -> Response:
         # flushed when the request's unit of work commits: with the read, or not at all
         context.audit.record("export", contact_id, tables)
     name = f"subject-export-{row.id}.{fmt}"
+    files = await stored_files(context.storage, doc) if fmt == "zip" and context.storage else []
     body = (
-        document_zip(doc)
+        document_zip(doc, files)
         if fmt == "zip"
         else json.dumps(doc, ensure_ascii=False, indent=2).encode()
     )

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.mail import FileSender, Sender
+from files.storage import Storage
 from privacy import erasure
 from privacy.requests import IllegalTransition
 
@@ -17,7 +18,9 @@ log = logging.getLogger("microspace.jobs.worker")
 
 
 async def resume_erasures(
-    sessionmaker: async_sessionmaker[AsyncSession], errors: list[str] | None = None
+    sessionmaker: async_sessionmaker[AsyncSession],
+    errors: list[str] | None = None,
+    storage: Storage | None = None,
 ) -> int:
     """Complete every erasure a crash left `processing`, through the same entry as the API.
 
@@ -30,7 +33,9 @@ async def resume_erasures(
         try:
             # the caller's transaction only scopes the tenant: it writes nothing
             async with erasure.unit(sessionmaker, tenant_id) as caller:
-                await erasure.run_erasure(caller, request_id, actor=("system", None))
+                await erasure.run_erasure(
+                    caller, request_id, actor=("system", None), storage=storage
+                )
             resumed += 1
         except (erasure.ErasureRefused, IllegalTransition):
             continue  # finished or changed meanwhile

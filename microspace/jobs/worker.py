@@ -32,6 +32,7 @@ from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for, unit_of_work
 from core.invitation_links import Invitation, InvitationLinks
 from core.mail import Email, Sender, render, sender_from_settings
+from files.storage import Storage, storage_from
 from microspace.jobs.heartbeat import HEARTBEAT, beat
 from microspace.jobs.housekeeping import prune_mail_sink, resume_erasures
 from microspace.jobs.unsubscribe_mail import with_unsubscribe
@@ -70,11 +71,13 @@ class Worker:
     links: InvitationLinks | None = None
     # touched after each pass and each e-mail: the liveness check (jobs/heartbeat.py)
     heartbeat: Path | None = None
+    # where files are kept: an erasure the worker resumes deletes a contact's files too
+    storage: Storage | None = None
 
     async def run_once(self) -> Stats:
         """Resume interrupted erasures, send everything that is due now, then return."""
         stats = Stats()
-        await resume_erasures(self.sessionmaker, stats.errors)
+        await resume_erasures(self.sessionmaker, stats.errors, self.storage)
         await prune_mail_sink(self.sender, self.sessionmaker)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
@@ -311,6 +314,7 @@ def worker_for(settings: Settings, sender: Sender | None = None) -> tuple[Worker
         public_url=settings.public_url,
         links=_invitation_links(settings),
         heartbeat=HEARTBEAT,
+        storage=storage_from(settings),
     )
     return worker, engine
 
@@ -322,14 +326,17 @@ async def retention_once(settings: Settings, *, now: datetime | None = None) -> 
     from privacy.retention import run_retention
 
     engine = make_engine(settings.owner_url(), pool_size=1, max_overflow=0)
+    storage = storage_from(settings)
     try:
         purged = await run_retention(
             sessionmaker_for(engine),
             now=now or datetime.now(UTC),
             grace_days=settings.retention_grace_days,
+            storage=storage,
         )
     finally:
         await engine.dispose()
+        await storage.close()
     await sign_in_retention_once(settings, now=now)
     return purged
 
