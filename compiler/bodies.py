@@ -36,6 +36,10 @@ MEMBERS: dict[str, tuple[str, Spec]] = {
         {"url": ("url", None), "title": ("title", None), "height": ("height", None)},
     ),
     "checklist": ("ChecklistBody", {}),  # `items`: a list, below
+    # an asset's fields (its signed URL above all) are the resolver path's: `asset` is not
+    # planned, nor a gallery's items (each an asset)
+    "image": ("ImageBody", {"alt": ("alt", None), "caption": ("caption", None)}),
+    "gallery": ("GalleryBody", {}),
 }
 ITEM: Spec = {"text": ("text", None), "checked": ("checked", "false")}
 

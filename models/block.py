@@ -21,6 +21,8 @@ class BlockKind(str, enum.Enum):
     VIDEO = "video"
     EMBED = "embed"
     CHECKLIST = "checklist"
+    IMAGE = "image"
+    GALLERY = "gallery"
 
 
 class Block(TenantScoped, Timestamps, Base):

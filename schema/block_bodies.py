@@ -6,9 +6,13 @@ is therefore already complete, and defaults below only fill what validation left
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 import strawberry
+
+from schema.context import Info
+from schema.files import Asset
 
 
 @strawberry.type
@@ -29,6 +33,19 @@ class LinkBody:
     label: str | None
 
 
+async def _asset(info: Info, asset_id: str | None) -> Asset | None:
+    """The library asset a block uses; null when it was deleted since (or none is used)."""
+    if asset_id is None:
+        return None
+    row = await info.context.loaders.asset_by_id.load(uuid.UUID(asset_id))
+    return None if row is None else Asset.from_model(row)
+
+
+ASSET = (
+    "The library asset it shows (its signed `url`, size and type); null once the asset was deleted."
+)
+
+
 @strawberry.type
 class FileBody:
     url: str
@@ -41,6 +58,32 @@ class FileBody:
 class VideoBody:
     url: str
     caption: str | None
+
+
+@strawberry.type(description="An image of the asset library.")
+class ImageBody:
+    alt: str | None = strawberry.field(description="The text that stands for the image.")
+    caption: str | None
+    asset_id: strawberry.Private[str]
+
+    @strawberry.field(description=ASSET)
+    async def asset(self, info: Info) -> Asset | None:
+        return await _asset(info, self.asset_id)
+
+
+@strawberry.type
+class GalleryBodyItem:
+    caption: str | None
+    asset_id: strawberry.Private[str]
+
+    @strawberry.field(description=ASSET)
+    async def asset(self, info: Info) -> Asset | None:
+        return await _asset(info, self.asset_id)
+
+
+@strawberry.type(description="Images (or videos) of the asset library, in order.")
+class GalleryBody:
+    items: list[GalleryBodyItem]
 
 
 @strawberry.type
@@ -61,7 +104,17 @@ class ChecklistBody:
     items: list[ChecklistBodyItem]
 
 
-AnyBody = HeadingBody | RichTextBody | LinkBody | FileBody | VideoBody | EmbedBody | ChecklistBody
+AnyBody = (
+    HeadingBody
+    | RichTextBody
+    | LinkBody
+    | FileBody
+    | VideoBody
+    | EmbedBody
+    | ChecklistBody
+    | ImageBody
+    | GalleryBody
+)
 BlockBody = Annotated[
     AnyBody, strawberry.union("BlockBody", description="A block's content, typed by its kind.")
 ]
@@ -84,6 +137,15 @@ def typed_body(kind: str, body: Any) -> AnyBody:
         )
     if kind == "video":
         return VideoBody(url=body["url"], caption=body.get("caption"))
+    if kind == "image":
+        return ImageBody(alt=body.get("alt"), caption=body.get("caption"), asset_id=body["assetId"])
+    if kind == "gallery":
+        return GalleryBody(
+            items=[
+                GalleryBodyItem(caption=item.get("caption"), asset_id=item["assetId"])
+                for item in body["items"]
+            ]
+        )
     if kind == "embed":
         return EmbedBody(url=body["url"], title=body.get("title"), height=body.get("height"))
     if kind == "checklist":

@@ -13,6 +13,8 @@ from typing import Any
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
+from core.ids import decode_id
+
 
 @strawberry.input(description="A heading.")
 class HeadingInput:
@@ -48,6 +50,24 @@ class VideoInput:
     caption: str | None = None
 
 
+@strawberry.input(description="An image of the asset library.")
+class ImageInput:
+    asset_id: strawberry.ID
+    alt: str | None = None
+    caption: str | None = None
+
+
+@strawberry.input(description="One image (or video) of a gallery.")
+class GalleryItemInput:
+    asset_id: strawberry.ID
+    caption: str | None = None
+
+
+@strawberry.input(description="Images (or videos) of the asset library, in order.")
+class GalleryInput:
+    items: list[GalleryItemInput] = strawberry.field(description="1 to 100 items.")
+
+
 @strawberry.input(description="An embedded page.")
 class EmbedInput:
     url: str
@@ -79,6 +99,8 @@ class BlockContentInput:
     video: VideoInput | None = strawberry.UNSET
     embed: EmbedInput | None = strawberry.UNSET
     checklist: ChecklistInput | None = strawberry.UNSET
+    image: ImageInput | None = strawberry.UNSET
+    gallery: GalleryInput | None = strawberry.UNSET
 
 
 def content_body(content: BlockContentInput) -> tuple[str, dict[str, Any]]:
@@ -96,8 +118,14 @@ def _plain(value: Any) -> Any:
         return [_plain(item) for item in value]
     if dataclasses.is_dataclass(value):
         return {
-            to_camel_case(f.name): _plain(getattr(value, f.name))
+            to_camel_case(f.name): _stored(f.name, _plain(getattr(value, f.name)))
             for f in dataclasses.fields(value)
             if getattr(value, f.name) is not None
         }
     return value
+
+
+def _stored(name: str, value: Any) -> Any:
+    # a body keeps an asset's own id: the global ID is the API's spelling of it (a malformed
+    # one is INVALID_ID; another type's, NOT_FOUND)
+    return str(decode_id(value, "Asset")) if name == "asset_id" else value

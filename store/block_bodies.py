@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 Text = Annotated[str, Field(min_length=1, max_length=50_000)]
 Short = Annotated[str, Field(min_length=1, max_length=300)]
@@ -38,6 +45,13 @@ class Link(_Url):
     label: Short | None = None
 
 
+# an asset of the tenant's library (files/), by its id; what it is, who may read it and its
+# URL are the asset's (a block never holds a file's bytes or a link to them)
+AssetId = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+]
+
+
 class File(_Url):
     name: Short
     size_bytes: int | None = Field(default=None, ge=0, alias="sizeBytes")
@@ -46,6 +60,21 @@ class File(_Url):
 
 class Video(_Url):
     caption: Short | None = None
+
+
+class Image(_Body):
+    asset_id: AssetId = Field(alias="assetId")
+    alt: Short | None = None
+    caption: Short | None = None
+
+
+class GalleryItem(_Body):
+    asset_id: AssetId = Field(alias="assetId")
+    caption: Short | None = None
+
+
+class Gallery(_Body):
+    items: list[GalleryItem] = Field(min_length=1, max_length=100)
 
 
 class Embed(_Url):
@@ -70,6 +99,8 @@ BODIES: dict[str, type[_Body]] = {
     "video": Video,
     "embed": Embed,
     "checklist": Checklist,
+    "image": Image,
+    "gallery": Gallery,
 }
 
 

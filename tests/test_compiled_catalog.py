@@ -57,6 +57,8 @@ LEFT_TO_RESOLVERS = {
     "Query.webhookEventTypes": "a constant list",
     "Query.asset": "files: each asset's signed URL is made per request (files/links.py)",
     "Query.assets": "files: each asset's signed URL is made per request (files/links.py)",
+    "ImageBody.asset": "an asset: its signed URL is made per request",
+    "GalleryBody.items": "each item an asset: its signed URL is made per request",
 }
 ROOT_IDS = {"space": "Space", "block": "Block", "contact": "Contact", "node": "Space"}
 OWNER = Principal(kind="member", tenant_id=uuid.UUID(int=1), subjects=("owner",))

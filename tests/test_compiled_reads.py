@@ -43,7 +43,7 @@ from core.ids import encode_id
 from tests.factories import make_access, make_contacts, make_full_contact, make_key, make_spaces
 
 HERE = Path(__file__).resolve().parent
-GENERATED = 2_900  # drawn; duplicates are dropped, at least 2,000 must remain
+GENERATED = 3_300  # drawn; duplicates are dropped, at least 2,000 must remain
 ROOTS = ["space", "spaces", "block", "contact", "contacts"]
 PRINCIPALS = ("owner", "viewer", "editor", "privacy_officer", "partner", "widget", "subject")
 
