@@ -25,7 +25,10 @@ from core.ids import encode_id
 from files.assets import download_url
 from files.storage import Storage, asset_key, asset_prefix
 from microspace.app import create_app
+from microspace.commands.plans import set_plan
+from microspace.commands.tenants import OperatorError
 from models import Asset
+from models.plan import RESOURCES
 from tests.s3_server import S3Server, ready_storage
 
 # a 1x1 PNG: sniffed as image/png whatever the client says
@@ -255,18 +258,25 @@ async def test_refusals_have_codes_and_keep_nothing(http, new_tenant, files_app)
 
 
 async def test_plan_limits_refuse_large_files_and_storage(
-    http, new_tenant, files_app, owner_engine: AsyncEngine
+    http, new_tenant, files_app, owner_url
 ) -> None:
     tenant = await new_tenant()
-    async with owner_engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO tenant_plans (tenant_id, id, name, max_storage_bytes, "
-                "max_file_bytes, allowed_media_types) VALUES (:t, gen_random_uuid(), 'small', "
-                ":total, :each, ARRAY['image/png', 'application/pdf'])"
-            ),
-            {"t": tenant.tenant_id, "total": len(PNG) * 2, "each": 1000},
-        )
+    # as `microspace plan-set ... --storage-bytes --file-bytes --media-type` sets them
+    limits = {r: None for r in RESOURCES} | {"storage_bytes": len(PNG) * 2}
+    with pytest.raises(OperatorError):
+        await set_plan(owner_url, str(tenant.tenant_id), "small", limits, media_types=["png"])
+    done = await set_plan(
+        owner_url,
+        str(tenant.tenant_id),
+        "small",
+        limits,
+        file_bytes=1000,
+        media_types=["image/png", "Application/PDF"],
+    )
+    assert done["files"] == {
+        "max_file_bytes": 1000,
+        "allowed_media_types": ["application/pdf", "image/png"],
+    }
     answer = await upload(http, tenant.token, PDF)
     assert [e["code"] for e in answer.json()["data"]["assetUpload"]["userErrors"]] == [
         "FILE_TOO_LARGE"
