@@ -3,8 +3,8 @@ upload URL and `complete`), hand out download links, delete. The resolvers call 
 privacy engine calls `delete_prefixes` and `tenant_prefix` to reach storage.
 
 Every refusal is a `Refused` with a stable code; nothing is kept of a refused upload.
-Inspection (an image's size, its metadata stripped, its variants) plugs in through
-`INSPECTORS` (files/images.py), called once the original's bytes are stored and checked.
+Inspection (an image cleaned and measured, a document's author metadata read) plugs in
+through `INSPECTORS` (files/media.py), called once the original's bytes are stored and checked.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from sqlalchemy import delete, select
 
 from core.config import Settings
 from core.db import Db
-from files import links
+from files import links, media
+from files.images import ImageRefused
 from files.sniff import DEFAULT_ALLOWED, sniff
 from files.storage import HEAD, Storage, TooLarge, asset_key, asset_prefix, tenant_prefix
 from models import Asset, AssetState, Contact
@@ -38,7 +39,7 @@ UPLOAD_NAME = "upload"
 # called with (storage, asset) once an original is stored and checked: may set width,
 # height, details and variants, and rewrite the original (metadata stripped)
 Inspector = Callable[[Storage, Asset], Awaitable[None]]
-INSPECTORS: list[Inspector] = []
+INSPECTORS: list[Inspector] = [media.inspect]
 
 
 class Refused(Exception):
@@ -139,8 +140,11 @@ async def _check_bytes(
 
 
 async def _inspect(storage: Storage, asset: Asset) -> None:
-    for inspector in INSPECTORS:
-        await inspector(storage, asset)
+    try:
+        for inspector in INSPECTORS:
+            await inspector(storage, asset)
+    except ImageRefused as refused:
+        raise Refused(refused.code, refused.message, ["file"]) from None
 
 
 async def ingest(

@@ -39,6 +39,7 @@ CLEANED = {
     "image/avif": ".avif",
     "image/gif": ".gif",
 }
+UNREADABLE = "IMAGE_UNREADABLE"
 # a decompression bomb's guard: more pixels than this are not decoded
 MAX_PIXELS = 100_000_000
 # "no limit" for thumbnail's box: only shrinks, orientation applied
@@ -88,6 +89,10 @@ class ImageRefused(ValueError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def unreadable() -> ImageRefused:
+    return ImageRefused(UNREADABLE, "This image could not be read; it may be damaged.")
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,4 @@ def clean(path: str, media_type: str, out: str) -> Cleaned:
             os.replace(out + suffix, out)
         return Cleaned(rewrite, width, height, placeholder(out if rewrite else path), removed)
     except pyvips.Error:
-        raise ImageRefused(
-            "IMAGE_UNREADABLE", "This image could not be read; it may be damaged."
-        ) from None
+        raise unreadable() from None

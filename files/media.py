@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import anyio
+import pyvips
 
 from files import documents
-from files.images import CLEANED, VariantSpec, clean, render
+from files.images import CLEANED, VariantSpec, clean, render, unreadable
 from files.storage import CHUNK, Storage
 
 # at most this many renders at once per process: each takes a core and tens of MB
@@ -90,7 +91,10 @@ async def _make(storage: Storage, key: str, original: str, spec: VariantSpec) ->
     if await storage.size(original) is None:
         return None
     async with staged(storage, original) as path:
-        out = await anyio.to_thread.run_sync(_bounded, render, path, spec)
+        try:
+            out = await anyio.to_thread.run_sync(_bounded, render, path, spec)
+        except pyvips.Error:
+            raise unreadable() from None
     return (await storage.put(key, out, media_type=spec.media_type)).size
 
 

@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from core.http import Refusal
-from files import links
+from files import links, media
+from files.images import ImageRefused
 from files.sniff import INLINE
 from files.storage import ObjectMissing, TooLarge
 from microspace.web.state import AppState
@@ -92,7 +93,10 @@ async def _download(state: AppState, request: Request) -> Response:
         raise Refusal(
             403, "FILE_LINK_EXPIRED", "This file link has expired; read the file's URL again."
         ) from None
-    size = await storage.size(link.key)
+    try:  # a variant the link names is made on its first request (files/media.py), then kept
+        size = await media.ensure_variant(storage, link.key)
+    except ImageRefused as refused:
+        raise Refusal(422, refused.code, refused.message) from None
     if size is None:  # deleted or erased since: as if the link never existed
         raise invalid_link()
     age = max(0, min(int(link.expires - now), int(settings.file_link_ttl)))
