@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -15,9 +15,12 @@ from core.ids import encode_id
 from files.assets import download_url
 from models import Asset as AssetModel
 from models import AssetKind
+from schema import images
 from schema.context import Info
 from schema.errors import UserError
+from schema.images import ImageFit, ImageFormat
 from schema.node import Node
+from schema.permissions import Can
 from schema.scalars import ByteCount
 
 strawberry.enum(AssetKind, name="AssetKind", description="What an asset is, from its bytes.")
@@ -58,10 +61,71 @@ class Asset(Node):
         "seconds (a few minutes): fetch it again rather than storing it. It answers range "
         "requests."
     )
-    def url(self, info: Info) -> str:
+    def url(
+        self,
+        info: Info,
+        width: Annotated[
+            int | None,
+            strawberry.argument(
+                description="For an image: a variant this wide (64, 128, 256, 512, 768, 1024, "
+                "1536 or 2048; never wider than the image), made on first request and kept."
+            ),
+        ] = None,
+        height: Annotated[
+            int | None,
+            strawberry.argument(description="The variant's box height (one of the widths)."),
+        ] = None,
+        fit: ImageFit | None = None,
+        format: Annotated[
+            ImageFormat | None,
+            strawberry.argument(description="The variant's format; WEBP when omitted."),
+        ] = None,
+        quality: Annotated[
+            int | None,
+            strawberry.argument(
+                description="40, 60, 75, 85 or 95; the format's own default when omitted."
+            ),
+        ] = None,
+    ) -> str:
         ctx = info.context
         # only what a widget shows may sit in shared caches; everyone else's is private
-        return download_url(ctx.settings, self.row, public=ctx.principal.kind == "widget")
+        public = ctx.principal.kind == "widget"
+        if width is None and height is None and fit is None and format is None and quality is None:
+            return download_url(ctx.settings, self.row, public=public)
+        return images.variant_url(
+            ctx.settings,
+            self.row,
+            public=public,
+            width=width,
+            height=height,
+            fit=fit,
+            format=format,
+            quality=quality,
+        )
+
+    @strawberry.field(
+        description="For an image: its variants' URLs with their widths, for an <img> "
+        "srcset, up to the image's own width; null for other files."
+    )
+    def srcset(self, info: Info, format: ImageFormat = ImageFormat.WEBP) -> str | None:
+        ctx = info.context
+        public = ctx.principal.kind == "widget"
+        return images.srcset(ctx.settings, self.row, public=public, format=format)
+
+    @strawberry.field(
+        description="For an image: a tiny blurred preview to show while it loads, a "
+        "`data:image/webp;base64,...` URI of a few hundred bytes; null for other files."
+    )
+    def placeholder(self) -> str | None:
+        return images.placeholder(self.row)
+
+    @strawberry.field(
+        description="For a document: who made it, as its metadata says (images' metadata "
+        "is removed at upload instead). Editors only.",
+        extensions=[Can("Asset", "update")],
+    )
+    def document_metadata(self) -> images.DocumentMetadata | None:
+        return images.document_metadata(self.row)
 
     @strawberry.field(
         description="The contact this file is about (their export and erasure "
@@ -85,6 +149,8 @@ class AssetErrorCode(enum.Enum):
     UPLOAD_ALREADY_COMPLETE = "upload_already_complete"
     UPLOAD_EXPIRED = "upload_expired"
     NOT_FOUND = "not_found"
+    IMAGE_UNREADABLE = "image_unreadable"
+    IMAGE_TOO_LARGE = "image_too_large"
 
 
 @strawberry.type(description="Why an asset mutation was refused; nothing was kept.")

@@ -17,9 +17,13 @@ from typing import Any
 import pytest
 import pyvips
 
+from core.ids import decode_id
 from files import images, media
 from files.documents import metadata
-from files.storage import LocalStorage, Storage, asset_key, variant_key
+from files.storage import LocalStorage, Storage, asset_key, asset_prefix, variant_key
+from tests import test_files
+from tests.conftest import error_codes
+from tests.test_files import fetch, gql, path_of, storage_of, upload, uploaded
 
 AUTHOR = "Jane Q. Author"
 SERIAL = "SN-7781-4402"
@@ -319,3 +323,151 @@ async def test_inspecting_a_document_records_its_makers(storage: Storage, tmp_pa
     await media.inspect(storage, asset)
     assert asset.details == {"documentMetadata": {"author": AUTHOR}}
     assert await storage.get(asset.storage_key) == pdf.read_bytes()  # read, never changed
+
+
+# through HTTP: upload, GraphQL, signed links (the same on local disk and SeaweedFS)
+
+IMAGE = """query($id: ID!) { asset(id: $id) { width height byteSize placeholder
+  url webp: url(width: 512) avif: url(width: 256, height: 256, fit: COVER, format: AVIF)
+  srcset jpegs: srcset(format: JPEG) documentMetadata { author } } }"""
+
+
+# the app on local disk and on SeaweedFS, and its client
+files_app = test_files.files_app
+http = test_files.http
+
+
+def decode(global_id: str) -> uuid.UUID:
+    return decode_id(global_id, "Asset")
+
+
+def _urls(srcset: str) -> list[tuple[str, str]]:
+    return [tuple(entry.rsplit(" ", 1)) for entry in srcset.split(", ")]  # type: ignore[misc]
+
+
+async def test_a_phone_photo_and_its_variants_come_back_clean(
+    http: Any, new_tenant: Any, files_app: Any
+) -> None:
+    tenant = await new_tenant()
+    sent = phone_photo()
+    asset = await uploaded(http, tenant.token, sent, filename="holiday.jpg")
+    got = (await gql(http, tenant.token, IMAGE, {"id": asset["id"]}))["data"]["asset"]
+    assert (got["width"], got["height"]) == (800, 1200)  # upright: orientation applied
+    assert got["placeholder"].startswith("data:image/webp;base64,")
+    assert got["documentMetadata"] is None
+    original = await fetch(http, got["url"])
+    assert original.status_code == 200 and original.headers["content-type"] == "image/jpeg"
+    assert got["byteSize"] == len(original.content) != len(sent)
+    assert_clean(original.content)
+    srcset = _urls(got["srcset"])
+    assert [width for _, width in srcset] == ["64w", "128w", "256w", "512w", "768w", "800w"]
+    assert [width for _, width in _urls(got["jpegs"])][-1] == "800w"
+    variants = [
+        (got["webp"], "image/webp", (512, 768)),
+        (got["avif"], "image/avif", (256, 256)),
+        (srcset[-1][0], "image/webp", (800, 1200)),
+        (_urls(got["jpegs"])[0][0], "image/jpeg", (64, 96)),
+    ]
+    for url, media_type, size in variants:
+        first = await fetch(http, url)
+        assert first.status_code == 200, first.text
+        assert first.headers["content-type"] == media_type
+        image = assert_clean(first.content)
+        assert (image.width, image.height) == size
+        again = await fetch(http, url)  # from the cache: the same bytes
+        assert again.content == first.content
+    keys = await storage_of(files_app).list(asset_prefix(tenant.tenant_id, decode(asset["id"])))
+    assert sorted(k.rsplit("/", 1)[1] for k in keys if "/v/" in k) == sorted(
+        ["w512.webp", "w256-h256-cover.avif", "w1024.webp", "w64.jpeg"]
+    )
+
+
+async def test_variant_parameters_outside_the_offered_set_are_refused(
+    http: Any, new_tenant: Any
+) -> None:
+    tenant = await new_tenant()
+    photo = await uploaded(http, tenant.token, phone_photo(orientation=1))
+    pdf = await uploaded(http, tenant.token, b"%PDF-1.4\n" + b"words\n" * 50 + b"%%EOF\n")
+    for query, code in [
+        ("url(width: 500)", "IMAGE_SIZE_NOT_OFFERED"),
+        ("url(width: 512, height: 10)", "IMAGE_SIZE_NOT_OFFERED"),
+        ("url(width: 512, quality: 50)", "IMAGE_QUALITY_NOT_OFFERED"),
+        ("url(format: PNG)", "IMAGE_SIZE_NOT_OFFERED"),
+    ]:
+        answer = await gql(
+            http,
+            tenant.token,
+            f"query($id: ID!) {{ asset(id: $id) {{ {query} }} }}",
+            {"id": photo["id"]},
+        )
+        assert error_codes(answer) == [code], (query, answer)
+    answer = await gql(
+        http,
+        tenant.token,
+        "query($id: ID!) { asset(id: $id) { url(width: 256) } }",
+        {"id": pdf["id"]},
+    )
+    assert error_codes(answer) == ["NOT_AN_IMAGE"]
+    other = "query($id: ID!) { asset(id: $id) { srcset placeholder width } }"
+    assert (await gql(http, tenant.token, other, {"id": pdf["id"]}))["data"]["asset"] == {
+        "srcset": None,
+        "placeholder": None,
+        "width": None,
+    }
+
+
+async def test_a_variant_link_cannot_be_altered_to_another_size(http: Any, new_tenant: Any) -> None:
+    tenant = await new_tenant()
+    photo = await uploaded(http, tenant.token, phone_photo(orientation=1))
+    url = (
+        await gql(
+            http,
+            tenant.token,
+            "query($id: ID!) { asset(id: $id) { url(width: 64) } }",
+            {"id": photo["id"]},
+        )
+    )["data"]["asset"]["url"]
+    token = path_of(url).rsplit("/", 1)[1]
+    payload = token.split(".")[0]
+    padded = payload + "=" * (-len(payload) % 4)
+    forged_payload = (
+        base64.urlsafe_b64encode(base64.urlsafe_b64decode(padded).replace(b"w64.webp", b"w99.webp"))
+        .rstrip(b"=")
+        .decode()
+    )
+    forged = await http.get(path_of(url).replace(payload, forged_payload))
+    assert forged.status_code == 403
+    assert (await fetch(http, url)).status_code == 200
+
+
+async def test_a_damaged_image_upload_is_refused_and_kept_nowhere(
+    http: Any, new_tenant: Any, files_app: Any
+) -> None:
+    tenant = await new_tenant()
+    answer = (await upload(http, tenant.token, phone_photo()[:700])).json()
+    assert [e["code"] for e in answer["data"]["assetUpload"]["userErrors"]] == ["IMAGE_UNREADABLE"]
+    assert await storage_of(files_app).list(f"t/{tenant.tenant_id}/") == []
+
+
+async def test_editors_see_a_documents_authors_and_viewers_do_not(
+    http: Any, new_tenant: Any, new_member: Any, tmp_path: Path
+) -> None:
+    import pypdf
+
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(100, 100)
+    writer.add_metadata({"/Author": AUTHOR, "/Creator": "Writer 7"})
+    pdf = tmp_path / "offer.pdf"
+    with pdf.open("wb") as out:
+        writer.write(out)
+    tenant = await new_tenant()
+    asset = await uploaded(http, tenant.token, pdf.read_bytes(), filename="offer.pdf")
+    query = "query($id: ID!) { asset(id: $id) { documentMetadata { author software company } } }"
+    answer = await gql(http, tenant.token, query, {"id": asset["id"]})
+    assert answer["data"]["asset"]["documentMetadata"] == {
+        "author": AUTHOR,
+        "software": "Writer 7",
+        "company": None,
+    }
+    viewer = await new_member(tenant.tenant_id, "viewer")
+    assert error_codes(await gql(http, viewer.token, query, {"id": asset["id"]})) == ["FORBIDDEN"]
