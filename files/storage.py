@@ -212,6 +212,14 @@ class LocalStorage(Storage):
                 await anyio.to_thread.run_sync(partial.unlink)
         return counter.stored()
 
+    async def get(self, key: str) -> bytes:
+        # one thread hop, where streaming takes one per open, seek, read and close
+        path = self._path(key)
+        try:
+            return await anyio.to_thread.run_sync(path.read_bytes)
+        except FileNotFoundError:
+            raise ObjectMissing(key) from None
+
     async def stream(
         self, key: str, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:

@@ -27,6 +27,8 @@ from microspace.web.state import AppState
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 Endpoint = Callable[[Request], Awaitable[Response]]
+# files up to this size are read whole and sent in one message, not streamed
+SMALL = 256 * 1024
 
 
 def invalid_link() -> Refusal:
@@ -117,6 +119,14 @@ async def _download(state: AppState, request: Request) -> Response:
     headers["Content-Length"] = str(last - first + 1 if size else 0)
     if request.method == "HEAD" or not size:
         return Response(status_code=status, headers=headers, media_type=link.media_type)
+    if status == 200 and size <= SMALL:
+        # an image variant, mostly: read in one go and sent in one message, which takes a
+        # third of a streamed answer's time (bench/images.py serve)
+        try:
+            body = await storage.get(link.key)
+        except ObjectMissing:
+            raise invalid_link() from None
+        return Response(body, headers=headers, media_type=link.media_type)
     return StreamingResponse(
         _bytes(storage.stream(link.key, first, last)),
         status_code=status,
