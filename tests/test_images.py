@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import struct
 import uuid
 import zipfile
@@ -14,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pypdf
 import pytest
 import pyvips
 
@@ -273,15 +275,19 @@ def _office(path: Path, core: str, app: str) -> None:
         archive.writestr("docProps/app.xml", app)
 
 
-def test_document_author_metadata_is_read(tmp_path: Path) -> None:
-    import pypdf
-
-    pdf = tmp_path / "offer.pdf"
+def pdf_with(info: dict[str, str]) -> bytes:
+    """A one-page PDF whose Info dictionary says `info`."""
     writer = pypdf.PdfWriter()
-    writer.add_blank_page(200, 200)
-    writer.add_metadata({"/Author": AUTHOR, "/Title": "Offer", "/Creator": "Writer 7"})
-    with pdf.open("wb") as out:
-        writer.write(out)
+    writer.add_blank_page(100, 100)
+    writer.add_metadata(info)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_document_author_metadata_is_read(tmp_path: Path) -> None:
+    pdf = tmp_path / "offer.pdf"
+    pdf.write_bytes(pdf_with({"/Author": AUTHOR, "/Title": "Offer", "/Creator": "Writer 7"}))
     assert metadata(str(pdf), "application/pdf") == {
         "author": AUTHOR,
         "title": "Offer",
@@ -310,19 +316,12 @@ def test_document_author_metadata_is_read(tmp_path: Path) -> None:
     assert metadata(str(junk), word) == {}
 
 
-async def test_inspecting_a_document_records_its_makers(storage: Storage, tmp_path: Path) -> None:
-    import pypdf
-
-    writer = pypdf.PdfWriter()
-    writer.add_blank_page(100, 100)
-    writer.add_metadata({"/Author": AUTHOR})
-    pdf = tmp_path / "a.pdf"
-    with pdf.open("wb") as out:
-        writer.write(out)
-    asset = await _stored(storage, pdf.read_bytes(), "application/pdf")
+async def test_inspecting_a_document_records_its_makers(storage: Storage) -> None:
+    pdf = pdf_with({"/Author": AUTHOR})
+    asset = await _stored(storage, pdf, "application/pdf")
     await media.inspect(storage, asset)
     assert asset.details == {"documentMetadata": {"author": AUTHOR}}
-    assert await storage.get(asset.storage_key) == pdf.read_bytes()  # read, never changed
+    assert await storage.get(asset.storage_key) == pdf  # read, never changed
 
 
 # through HTTP: upload, GraphQL, signed links (the same on local disk and SeaweedFS)
@@ -450,18 +449,11 @@ async def test_a_damaged_image_upload_is_refused_and_kept_nowhere(
 
 
 async def test_editors_see_a_documents_authors_and_viewers_do_not(
-    http: Any, new_tenant: Any, new_member: Any, tmp_path: Path
+    http: Any, new_tenant: Any, new_member: Any
 ) -> None:
-    import pypdf
-
-    writer = pypdf.PdfWriter()
-    writer.add_blank_page(100, 100)
-    writer.add_metadata({"/Author": AUTHOR, "/Creator": "Writer 7"})
-    pdf = tmp_path / "offer.pdf"
-    with pdf.open("wb") as out:
-        writer.write(out)
+    pdf = pdf_with({"/Author": AUTHOR, "/Creator": "Writer 7"})
     tenant = await new_tenant()
-    asset = await uploaded(http, tenant.token, pdf.read_bytes(), filename="offer.pdf")
+    asset = await uploaded(http, tenant.token, pdf, filename="offer.pdf")
     query = "query($id: ID!) { asset(id: $id) { documentMetadata { author software company } } }"
     answer = await gql(http, tenant.token, query, {"id": asset["id"]})
     assert answer["data"]["asset"]["documentMetadata"] == {
