@@ -180,14 +180,18 @@ def srcset_widths(original_width: int) -> Iterator[tuple[int, int]]:
 # rendering (synchronous: call through anyio.to_thread)
 
 
-def _load(path: str, width: int, height: int, **options: Any) -> pyvips.Image:
+def _load(
+    path: str, width: int, height: int, *, frames: bool = False, **options: Any
+) -> pyvips.Image:
     header = pyvips.Image.new_from_file(path, access="sequential")
-    if header.width * header.height > MAX_PIXELS:
+    if header.width * header.height * (header.get_n_pages() if frames else 1) > MAX_PIXELS:
         raise ImageRefused(
             "IMAGE_TOO_LARGE", f"Images may have at most {MAX_PIXELS // 1_000_000} megapixels."
         )
-    # thumbnail applies the EXIF orientation and shrinks while decoding (JPEG, WebP)
-    return pyvips.Image.thumbnail(path, width, height=height, size="down", **options)
+    # thumbnail applies the EXIF orientation and shrinks while decoding (JPEG, WebP); every
+    # frame of an animation only when asked (a variant is its first frame)
+    source = f"{path}[n=-1]" if frames else path
+    return pyvips.Image.thumbnail(source, width, height=height, size="down", **options)
 
 
 def _save_options(suffix: str, quality: int | None) -> dict[str, Any]:
@@ -267,8 +271,7 @@ def clean(path: str, media_type: str, out: str) -> Cleaned:
         header = pyvips.Image.new_from_file(path, access="sequential")
         removed = _removed(header)
         animated = suffix in (".gif", ".webp") and header.get_n_pages() > 1
-        options = {"option_string": "n=-1"} if animated else {}
-        image = _load(path, UNBOUNDED, UNBOUNDED, **options)
+        image = _load(path, UNBOUNDED, UNBOUNDED, frames=animated)
         width = image.width
         height = image.get("page-height") if animated else image.height
         rewrite = bool(removed) or any(_METADATA.match(f) for f in header.get_fields())

@@ -95,7 +95,12 @@ async def _make(storage: Storage, key: str, original: str, spec: VariantSpec) ->
             out = await anyio.to_thread.run_sync(_bounded, render, path, spec)
         except pyvips.Error:
             raise unreadable() from None
-    return (await storage.put(key, out, media_type=spec.media_type)).size
+    size = (await storage.put(key, out, media_type=spec.media_type)).size
+    if await storage.size(original) is None:
+        # the asset was deleted or erased while rendering: leave nothing of it behind
+        await storage.delete(key)
+        return None
+    return size
 
 
 async def inspect(storage: Storage, asset: Any) -> None:

@@ -160,6 +160,37 @@ async def test_png_and_webp_metadata_is_removed(storage: Storage) -> None:
         assert asset.details["metadataRemoved"] == ["exif", "xmp"]
 
 
+async def test_an_animation_keeps_its_frames_and_loses_its_metadata(storage: Storage) -> None:
+    frames = [(pyvips.Image.black(60, 40) + 40 * i).cast("uchar") for i in range(3)]
+    animation = pyvips.Image.arrayjoin(frames, across=1).copy(interpretation="b-w")
+    animation.set_type(pyvips.GValue.gint_type, "page-height", 40)
+    animation.set_type(pyvips.GValue.gstr_type, "exif-ifd0-Artist", AUTHOR)
+    asset = await _stored(storage, bytes(animation.write_to_buffer(".webp")), "image/webp")
+    await media.inspect(storage, asset)
+    data = await storage.get(asset.storage_key)
+    assert_clean(data)
+    assert pyvips.Image.new_from_buffer(data, "", n=-1).get_n_pages() == 3
+    assert (asset.width, asset.height) == (60, 40)
+
+
+async def test_a_variant_rendered_while_its_asset_is_deleted_is_not_kept(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asset = await _stored(storage, phone_photo(orientation=1), "image/jpeg")
+    real = images.render
+
+    def render_then_lose_the_original(path: str, spec: images.VariantSpec) -> bytes:
+        # the asset's erasure deletes its prefix while the variant is being made
+        for found in (storage.root / asset.storage_key).parent.rglob("*"):  # type: ignore[attr-defined]
+            found.unlink()
+        return real(path, spec)
+
+    monkeypatch.setattr(media, "render", render_then_lose_the_original)
+    key = variant_key(asset.storage_key, "w64.webp")
+    assert await media.ensure_variant(storage, key) is None
+    assert await storage.list(asset.storage_key.rsplit("/", 1)[0] + "/") == []
+
+
 async def test_an_image_without_metadata_is_kept_byte_for_byte(storage: Storage) -> None:
     data = bytes(_picture(320, 240).write_to_buffer(".jpg", keep=images.KEEP))
     asset = await _stored(storage, data, "image/jpeg")
