@@ -120,7 +120,7 @@ def _uvicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[by
     command += ["--no-access-log", "--log-level", "warning"]
     if target.startswith(
         "images:"
-    ):  # this file; not for the API (bench/files.py would shadow files/)
+    ):  # this file; not for the API (a bench script named like a package would shadow it)
         command += ["--app-dir", str(ROOT / "bench")]
     return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
 

@@ -210,3 +210,13 @@ def test_the_checks_can_fail() -> None:
     assert circles(graph) == [{"store.a", "store.b"}]
     assert _allowed_circle({"schema.spaces", "schema.blocks"})
     assert not _allowed_circle({"schema.root", "schema.spaces"})
+
+
+def test_no_script_beside_the_packages_shadows_one():
+    """A script run as `python bench/x.py` imports from its own folder first: a script named
+    like a package (bench/files.py beside files/) breaks every import of that package."""
+    root = Path(__file__).resolve().parent.parent
+    packages = {p.parent.name for p in root.glob("*/__init__.py")}
+    for folder in ("bench", "bench/peer", ".ci"):
+        clashes = [s.stem for s in (root / folder).glob("*.py") if s.stem in packages]
+        assert clashes == [], f"{folder}: {clashes}"

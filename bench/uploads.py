@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Resident memory of the API while it takes a large upload (default 1 GiB).
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/DB python bench/files.py [--mib 1024]
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/DB python bench/uploads.py [--mib 1024]
         [--s3-endpoint URL --s3-bucket B --s3-key K --s3-secret S]
 
 Migrates the database, adds a tenant, starts the API (`uvicorn --factory
