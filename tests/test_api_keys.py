@@ -250,7 +250,7 @@ async def test_changes_are_audited_and_evented(api, new_tenant, owner_url):
 
 async def test_key_states_what_it_can_read(api, new_tenant):
     """Derived from the policy: contacts:read reads contacts masked, their consent in full
-    gate, and nothing of spaces; spaces:read the reverse."""
+    gate, and nothing of spaces; spaces:read the reverse, with the asset library."""
     tenant = await new_tenant()
     owner = api(tenant.token)
     contacts_key = (await _create(owner, scopes=["contacts:read"]))["apiKey"]["id"]
@@ -272,7 +272,7 @@ async def test_key_states_what_it_can_read(api, new_tenant):
     spaces = {
         r["type"]: r for r in (await owner(REACH, {"id": spaces_key}))["data"]["apiKey"]["reach"]
     }
-    assert set(spaces) == {"Block", "Space"} and spaces["Space"]["categories"] == []
+    assert set(spaces) == {"Asset", "Block", "Space"} and spaces["Space"]["categories"] == []
 
 
 async def test_cli_twins(database_url, new_tenant, api):

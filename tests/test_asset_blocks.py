@@ -1,6 +1,6 @@
-"""Blocks that show assets: image and gallery blocks, and file and video blocks by `assetId`
-(docs/files.md). Through HTTP: typed content in, the asset and its signed URL out; a widget
-and a visitor read the assets of the blocks they may read, and no other."""
+"""Blocks that show assets: image and gallery blocks (docs/files.md). Through HTTP: typed
+content in, the asset and its signed URL out; a widget and a visitor read the assets of the
+blocks they may read, and no other."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from typing import Any
 
 import httpx
 
-from core.ids import encode_id
-from tests.factories import mint_key
+from core.db import owner_db
+from core.ids import decode_id, encode_id
+from models import Contact
+from tests.factories import make_access, mint_key
 from tests.test_files import PDF, PNG, UPLOAD, path_of
-from tests.widgets import PersistedApi
+from tests.widgets import PersistedApi, open_visitor
 
-SPACE = """mutation { spaceCreate(input: {title: "Gallery"}) { space { id } } }"""
+SPACE = """mutation($t: String!) { spaceCreate(input: {title: $t}) { space { id } } }"""
 PUBLISH = "mutation($id: ID!) { spacePublish(id: $id) { userErrors { code } } }"
 ADD = """mutation($input: BlockAddInput!) { blockAdd(input: $input) {
   block { id kind } userErrors { code field message } } }"""
@@ -46,7 +48,9 @@ async def _space_with_asset_blocks(api, client, token: str) -> tuple[str, list[A
     photo = await _upload(client, token, PNG, "photo.png")
     other = await _upload(client, token, PNG, "other.png")
     contract = await _upload(client, token, PDF, "contract.pdf")
-    space = (await owner(SPACE))["data"]["spaceCreate"]["space"]["id"]
+    space = (await owner(SPACE, {"t": f"Gallery {uuid.uuid4().hex[:8]}"}))["data"]["spaceCreate"][
+        "space"
+    ]["id"]
     contents = [
         {"image": {"assetId": photo["id"], "alt": "The team"}},
         {
@@ -87,7 +91,9 @@ async def test_blocks_show_assets_with_signed_urls(api, client, new_tenant) -> N
 async def test_asset_content_is_checked(api, client, new_tenant) -> None:
     tenant = await new_tenant()
     owner = api(tenant.token)
-    space = (await owner(SPACE))["data"]["spaceCreate"]["space"]["id"]
+    space = (await owner(SPACE, {"t": f"Gallery {uuid.uuid4().hex[:8]}"}))["data"]["spaceCreate"][
+        "space"
+    ]["id"]
     photo = await _upload(client, tenant.token, PNG, "photo.png")
 
     async def refused(content: dict[str, Any]) -> Any:
@@ -113,7 +119,9 @@ async def test_another_tenants_asset_in_a_block_shows_nothing(api, client, new_t
     mine, theirs = await new_tenant("Mine"), await new_tenant("Theirs")
     foreign = await _upload(client, theirs.token, PNG, "theirs.png")
     owner = api(mine.token)
-    space = (await owner(SPACE))["data"]["spaceCreate"]["space"]["id"]
+    space = (await owner(SPACE, {"t": f"Gallery {uuid.uuid4().hex[:8]}"}))["data"]["spaceCreate"][
+        "space"
+    ]["id"]
     for asset_id in (foreign["id"], encode_id("Asset", uuid.uuid4())):
         content = {"image": {"assetId": asset_id}}
         added = await owner(ADD, {"input": {"spaceId": space, "content": content}})
@@ -145,3 +153,32 @@ async def test_a_widget_reads_the_assets_its_blocks_use_and_no_other(
     unknown = await widget(ASSET, {"id": encode_id("Asset", uuid.uuid4())})
     assert hidden["errors"][0]["extensions"] == unknown["errors"][0]["extensions"]
     assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_a_visitor_reads_the_assets_of_their_shared_spaces_only(
+    api, client, new_tenant, owner_url, settings
+) -> None:
+    tenant = await new_tenant()
+    owner = api(tenant.token)
+    shared, (photo, _, _) = await _space_with_asset_blocks(api, client, tenant.token)
+    unshared, (elsewhere, _, _) = await _space_with_asset_blocks(api, client, tenant.token)
+    for space in (shared, unshared):
+        assert (await owner(PUBLISH, {"id": space}))["data"]["spacePublish"]["userErrors"] == []
+    contact = uuid.uuid4()
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        db.add(Contact(id=contact, email=f"v-{contact.hex[:8]}@example.com"))
+    await make_access(owner_url, tenant.tenant_id, decode_id(shared, "Space"), [contact])
+    session = await open_visitor(
+        client, settings.secret(), tenant.tenant_id, decode_id(shared, "Space"), contact
+    )
+    visitor = PersistedApi(client, session["visitorToken"], owner)
+    read = await visitor(READ, {"id": shared})
+    image = read["data"]["space"]["blocks"]["edges"][0]["node"]["content"]
+    got = await client.get(path_of(image["asset"]["url"]))
+    assert got.content == PNG
+    assert got.headers["cache-control"].startswith("private, max-age=")
+    assert (await visitor(ASSET, {"id": photo["id"]}))["data"]["asset"]["id"] == photo["id"]
+    hidden = await visitor(ASSET, {"id": elsewhere["id"]})
+    unknown = await visitor(ASSET, {"id": encode_id("Asset", uuid.uuid4())})
+    assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert hidden["errors"][0]["extensions"] == unknown["errors"][0]["extensions"]
