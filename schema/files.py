@@ -26,6 +26,10 @@ from schema.scalars import ByteCount
 strawberry.enum(AssetKind, name="AssetKind", description="What an asset is, from its bytes.")
 
 
+# principals narrowed to an audience (store/audience.py)
+NARROWED = ("widget", "visitor")
+
+
 @strawberry.type(
     description="A file or image in the tenant's library. Its type is read from its bytes; "
     "its bytes are downloaded from `url`, a short-lived signed link."
@@ -129,10 +133,13 @@ class Asset(Node):
 
     @strawberry.field(
         description="The contact this file is about (their export and erasure "
-        "include it), when one was named."
+        "include it), when one was named.",
+        extensions=[Can("Contact", "read")],
     )
-    def contact_id(self) -> strawberry.ID | None:
-        if self.row.contact_id is None:
+    def contact_id(self, info: Info) -> strawberry.ID | None:
+        # who a file is about is the contact's data: for those who may read contacts, and
+        # never for a widget or a visitor (a file shared with one visitor may be another's)
+        if self.row.contact_id is None or info.context.principal.kind in NARROWED:
             return None
         return strawberry.ID(encode_id("Contact", self.row.contact_id))
 

@@ -182,3 +182,30 @@ async def test_a_visitor_reads_the_assets_of_their_shared_spaces_only(
     unknown = await visitor(ASSET, {"id": encode_id("Asset", uuid.uuid4())})
     assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert hidden["errors"][0]["extensions"] == unknown["errors"][0]["extensions"]
+
+
+async def test_who_a_file_is_about_is_for_those_who_read_contacts(api, client, new_tenant) -> None:
+    import json
+
+    tenant = await new_tenant()
+    owner = api(tenant.token)
+    email = f"c-{uuid.uuid4().hex[:8]}@example.com"
+    created = await owner(
+        "mutation($e: String!) { contactCreate(input: {email: $e}) { contact { id } } }",
+        {"e": email},
+    )
+    cid = created["data"]["contactCreate"]["contact"]["id"]
+    operations = {"query": UPLOAD, "variables": {"input": {"file": None, "contactId": cid}}}
+    sent = await client.post(
+        "/graphql",
+        data={"operations": json.dumps(operations), "map": '{"0": ["variables.input.file"]}'},
+        files={"0": ("contract.pdf", PDF, "application/pdf")},
+        headers={"Authorization": f"Bearer {tenant.token}"},
+    )
+    asset = sent.json()["data"]["assetUpload"]["asset"]
+    query = "query($id: ID!) { asset(id: $id) { name contactId } }"
+    assert (await owner(query, {"id": asset["id"]}))["data"]["asset"]["contactId"] == cid
+    partner = await mint_key(owner, "partner", ["spaces:read"])
+    seen = await api(partner)(query, {"id": asset["id"]})
+    assert seen["data"]["asset"] == {"name": "contract.pdf", "contactId": None}
+    assert [e["extensions"]["code"] for e in seen["errors"]] == ["FORBIDDEN"]
