@@ -22,19 +22,14 @@ prints both rates and their ratio.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
-import re
-import resource
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import uuid
 from pathlib import Path
 from typing import Any
+
+# `serve` imports asyncio and the rest itself: `memory`'s subprocess measures its imports
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = [(2048, "webp"), (1024, "avif"), (512, "jpeg")]
@@ -55,28 +50,30 @@ def photo(path: Path, width: int = 4000, height: int = 3000) -> None:
     image.write_to_file(str(path), Q=90)
 
 
-def _child(path: str, work: str) -> None:
-    """In the subprocess: do the work, then print the peak RSS in MiB."""
-    sys.path.insert(0, str(ROOT))
-    from files import images
-
-    if work == "photo":
-        photo(Path(path))
-    if work == "variants":
-        cleaned = images.clean(path, "image/jpeg", path + ".clean")
-        assert cleaned.rewritten  # the photo carries metadata, as a phone's does
-        for width, fmt in SPECS:
-            images.render(path + ".clean", images.variant_spec(width, format=fmt))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    hwm = Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]
-    print(f"{peak:.1f} {int(hwm) / 1024:.1f}")
+# what `memory`'s subprocess runs: nothing imported but the module measured (this script's
+# own imports would count in its peak)
+CHILD = """
+import resource, sys
+sys.path.insert(0, sys.argv[3])
+from files import images
+path, work = sys.argv[1], sys.argv[2]
+if work == "variants":
+    cleaned = images.clean(path, "image/jpeg", path + ".clean")
+    assert cleaned.rewritten  # the photo carries metadata, as a phone's does
+    for width, fmt in SPECS:
+        images.render(path + ".clean", images.variant_spec(width, format=fmt))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+with open("/proc/self/status") as status:
+    hwm = status.read().split("VmHWM:")[1].split()[0]
+print(f"{peak:.1f} {int(hwm) / 1024:.1f}")
+""".replace("SPECS", repr(SPECS))
 
 
 def _peak(path: Path, work: str) -> tuple[float, float]:
     """ru_maxrss and VmHWM (MiB) of a subprocess doing `work`. Linux keeps ru_maxrss across
     exec, so the parent stays small: it never loads libvips itself."""
     out = subprocess.run(
-        [sys.executable, __file__, "_child", str(path), work],
+        [sys.executable, "-c", CHILD, str(path), work, str(ROOT)],
         check=True,
         capture_output=True,
         text=True,
@@ -89,7 +86,7 @@ def _peak(path: Path, work: str) -> tuple[float, float]:
 def memory() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "photo.jpg"
-        _peak(path, "photo")
+        subprocess.run([sys.executable, __file__, "_photo", str(path)], check=True)
         size = path.stat().st_size
         base = _peak(path, "import")
         runs = [_peak(path, "variants") for _ in range(3)]
@@ -118,14 +115,14 @@ VARIANT = "query($id: ID!) { asset(id: $id) { url(width: 1024) } }"
 def _uvicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "uvicorn", "--factory", target, "--port", str(port)]
     command += ["--no-access-log", "--log-level", "warning"]
-    if target.startswith(
-        "images:"
-    ):  # this file; not for the API (a bench script named like a package would shadow it)
+    if target.startswith("images:"):  # this file; never the API's path (bench/ shadows names)
         command += ["--app-dir", str(ROOT / "bench")]
     return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
 
 
 async def _ready(url: str) -> None:
+    import asyncio
+
     import httpx
 
     async with httpx.AsyncClient() as client:
@@ -140,6 +137,8 @@ async def _ready(url: str) -> None:
 
 async def _variant(api: str, token: str, photo_path: Path) -> tuple[str, bytes]:
     """Upload the photo; the variant's signed URL and bytes (made by this first request)."""
+    import json
+
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"}
@@ -167,6 +166,10 @@ async def _variant(api: str, token: str, photo_path: Path) -> tuple[str, bytes]:
 
 def _load(url: str, seconds: int, connections: int) -> float:
     """Requests per second: wrk when installed, else an httpx loop."""
+    import asyncio
+    import re
+    import shutil
+
     if shutil.which("wrk"):
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
@@ -183,6 +186,9 @@ def _load(url: str, seconds: int, connections: int) -> float:
 
 
 async def _httpx_load(url: str, seconds: int, connections: int) -> float:
+    import asyncio
+    import time
+
     import httpx
 
     done = 0
@@ -200,6 +206,10 @@ async def _httpx_load(url: str, seconds: int, connections: int) -> float:
 
 
 def serve(seconds: int, connections: int) -> None:
+    import asyncio
+    import shutil
+    import uuid
+
     sys.path.insert(0, str(ROOT))
     from core.config import async_url
     from core.migrate import migrate
@@ -256,8 +266,8 @@ def serve(seconds: int, connections: int) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "_child":
-        _child(sys.argv[2], sys.argv[3])
+    if len(sys.argv) > 1 and sys.argv[1] == "_photo":  # libvips loaded outside the parent
+        photo(Path(sys.argv[2]))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=["memory", "serve"])
