@@ -30,15 +30,18 @@ FITS = ("inside", "cover", "contain")
 FORMATS = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg", "png": "image/png"}
 # the saver's default quality per format (AVIF holds up at lower numbers)
 DEFAULT_QUALITY = {"webp": 75, "avif": 60, "jpeg": 85, "png": 95}
-# what libvips reads that we clean and vary; others (HEIC needs a codec the wheel lacks) are
-# kept as files, never varied
+# what libvips reads that we clean and vary
 CLEANED = {
     "image/jpeg": ".jpg",
     "image/png": ".png",
     "image/webp": ".webp",
     "image/avif": ".avif",
     "image/gif": ".gif",
+    "image/tiff": ".tif",
 }
+# images that carry no metadata, kept as files (never varied); any other image type could
+# carry a location we cannot remove (HEIC: the wheel has no HEVC codec) and is refused
+NO_METADATA = frozenset({"image/bmp", "image/x-icon", "image/vnd.microsoft.icon"})
 UNREADABLE = "IMAGE_UNREADABLE"
 # a decompression bomb's guard: more pixels than this are not decoded
 MAX_PIXELS = 100_000_000
@@ -89,6 +92,16 @@ class ImageRefused(ValueError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def check_cleanable(media_type: str) -> None:
+    """ImageRefused (IMAGE_TYPE_UNSUPPORTED) for an image whose metadata cannot be removed."""
+    if media_type.startswith("image/") and media_type not in CLEANED.keys() | NO_METADATA:
+        raise ImageRefused(
+            "IMAGE_TYPE_UNSUPPORTED",
+            f"Images of type {media_type} cannot be cleaned of their location and author "
+            "metadata here: upload them as JPEG, PNG, WebP or AVIF.",
+        )
 
 
 def unreadable() -> ImageRefused:

@@ -17,7 +17,7 @@ import anyio
 import pyvips
 
 from files import documents
-from files.images import CLEANED, VariantSpec, clean, render, unreadable
+from files.images import CLEANED, VariantSpec, check_cleanable, clean, render, unreadable
 from files.storage import CHUNK, Storage
 
 # at most this many renders at once per process: each takes a core and tens of MB
@@ -105,7 +105,9 @@ async def _make(storage: Storage, key: str, original: str, spec: VariantSpec) ->
 
 async def inspect(storage: Storage, asset: Any) -> None:
     """files.assets' inspector: images are cleaned (the original rewritten when it carried
-    metadata) and measured; documents' author metadata is recorded in `details`."""
+    metadata) and measured, or refused when they cannot be; documents' author metadata is
+    recorded in `details`."""
+    check_cleanable(asset.media_type)
     if asset.media_type in CLEANED:
         await _inspect_image(storage, asset)
     elif documents.readable(asset.media_type):

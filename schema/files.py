@@ -158,6 +158,7 @@ class AssetErrorCode(enum.Enum):
     NOT_FOUND = "not_found"
     IMAGE_UNREADABLE = "image_unreadable"
     IMAGE_TOO_LARGE = "image_too_large"
+    IMAGE_TYPE_UNSUPPORTED = "image_type_unsupported"
 
 
 @strawberry.type(description="Why an asset mutation was refused; nothing was kept.")
