@@ -295,16 +295,17 @@ def download_url(
     public: bool,
     key: str | None = None,
     media_type: str | None = None,
+    name: str | None = None,
     now: float | None = None,
 ) -> str:
     """A signed, short-lived URL of the asset's original (or of one of its variants, by
-    `key` and `media_type`); `public` when a shared cache may keep the bytes (what a widget
-    shows)."""
+    `key`, `media_type` and the `name` to save it as); `public` when a shared cache may
+    keep the bytes (what a widget shows)."""
     ttl = settings.file_link_ttl
     link = links.FileLink(
         key or row.storage_key,
         media_type or row.media_type,
-        row.name,
+        name or row.name,
         public,
         links.expiry(time.time() if now is None else now, ttl),
     )

@@ -94,7 +94,11 @@ def variant_url(
     except ImageRefused as refused:
         raise ImageInputError(refused.code, refused.message) from None
     key = variant_key(row.storage_key, spec.name)
-    return download_url(settings, row, public=public, key=key, media_type=spec.media_type)
+    # saved as what it is: photo.jpg's WebP variant is photo.webp
+    name = f"{row.name.rsplit('.', 1)[0]}.{'jpg' if spec.format == 'jpeg' else spec.format}"
+    return download_url(
+        settings, row, public=public, key=key, media_type=spec.media_type, name=name
+    )
 
 
 def srcset(settings: Settings, row: AssetModel, *, public: bool, format: ImageFormat) -> str | None:

@@ -406,6 +406,8 @@ async def test_a_phone_photo_and_its_variants_come_back_clean(
         first = await fetch(http, url)
         assert first.status_code == 200, first.text
         assert first.headers["content-type"] == media_type
+        extension = media_type.split("/")[1].replace("jpeg", "jpg")
+        assert f'filename="holiday.{extension}"' in first.headers["content-disposition"]
         image = assert_clean(first.content)
         assert (image.width, image.height) == size
         again = await fetch(http, url)  # from the cache: the same bytes
