@@ -14,6 +14,7 @@ from graphql import FieldNode
 from compiler import sql
 from compiler.collect import Fields, Unsupported
 from compiler.shapes import MAX_KEYS
+from store.brand import KEYS as BRAND_KEYS
 
 # GraphQL field -> (body key, default as JSON text or None: required, or null when absent)
 Spec = dict[str, tuple[str, str | None]]
@@ -42,6 +43,17 @@ MEMBERS: dict[str, tuple[str, Spec]] = {
     "gallery": ("GalleryBody", {}),
 }
 ITEM: Spec = {"text": ("text", None), "checked": ("checked", "false")}
+# documents on other tables: GraphQL field -> (type, SELECT of the document `doc` for the
+# row `{alias}`, spec); every key optional (null when absent)
+DOCUMENTS: dict[str, dict[str, tuple[str, str, Spec]]] = {
+    "Space": {
+        "brand": (
+            "Brand",
+            "SELECT doc_t.brand AS doc FROM tenants AS doc_t WHERE doc_t.id = {alias}.tenant_id",
+            {key: (key, None) for key in BRAND_KEYS.values()},
+        )
+    }
+}
 
 
 def _value(body: str, key: str, default: str | None) -> str:
@@ -69,6 +81,19 @@ def _object(type_name: str, body: str, fields: Fields, spec: Spec) -> str:
             raise Unsupported(f"{type_name}.{name}")
         pairs.append((key, expr))
     return str(sql.json_object(pairs))
+
+
+def document(
+    type_name: str,
+    alias: str,
+    nodes: list[FieldNode],
+    fields_of: Callable[[str, list[FieldNode]], Fields],
+) -> sql.Piece:
+    """The JSON text of a document field (DOCUMENTS) of the row `alias` of `type_name`."""
+    name = nodes[0].name.value
+    member, select, spec = DOCUMENTS[type_name][name]
+    obj = _object(member, "doc_s.doc", fields_of(member, nodes), spec)
+    return sql.json_nullable(f"(SELECT {obj} FROM ({select.format(alias=alias)}) AS doc_s)")
 
 
 def content(

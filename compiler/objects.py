@@ -66,6 +66,8 @@ def object_json(
             column, _, kind = t.personal[name]
             value = personal(ctx, t, alias, key, name, audited, shape)
             expr = json_value(ctx, t, value, column, kind)
+        elif name in bodies.DOCUMENTS.get(t.name, {}):
+            expr = bodies.document(t.name, alias, nodes, ctx.collector.fields)
         elif name == t.typed_body:
             content = bodies.content(alias, nodes, ctx.collector.fields)
             expr = sql.json_nullable(f"({content})")

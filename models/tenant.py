@@ -20,7 +20,7 @@ from sqlalchemy import (
     func,
     or_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import EMAIL_MAX, Base, TenantScoped
@@ -75,6 +75,8 @@ class Tenant(Base):
     cors_origins: Mapped[list[str]] = mapped_column(ARRAY(String(300)), default=list)
     # where an invitation link lands: the page that embeds the tenant's widget
     visitor_url: Mapped[str | None] = mapped_column(String(2000))
+    # the widget's brand (resolvers/brand.py validates it): served with published spaces
+    brand: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
 
 
 class Member(TenantScoped, Base):

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from core.rich_text import to_html
 from schema.context import Info
 from schema.files import Asset
 
@@ -25,6 +26,13 @@ class HeadingBody:
 class RichTextBody:
     format: str = strawberry.field(description="`markdown` or `plain`.")
     text: str
+
+    @strawberry.field(
+        description="The text as sanitised HTML (core/rich_text.py): safe to insert as it is; "
+        'links only http, https and mailto, with `rel="noopener noreferrer"`.'
+    )
+    def html(self) -> str:
+        return to_html(self.text, self.format)
 
 
 @strawberry.type

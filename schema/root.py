@@ -10,6 +10,7 @@ from resolvers import (
     api_keys,
     audit,
     blocks,
+    brand,
     consent,
     contacts,
     emails,
@@ -31,6 +32,7 @@ from schema.account import AccountDeletionConfirmPayload, AccountDeletionRequest
 from schema.api_keys import ApiKey, ApiKeyPayload, ApiKeySecretPayload
 from schema.audit import AuditChainStatus, AuditEntry
 from schema.blocks import Block, BlockPayload, BlockRemovePayload
+from schema.brand import BrandPayload
 from schema.connection import Connection
 from schema.consent import ConsentPayload
 from schema.contacts import Contact, ContactDeletePayload, ContactImportPayload, ContactPayload
@@ -267,6 +269,11 @@ class Mutation:
     )
     tenant_profile_update: TenantProfilePayload = strawberry.mutation(
         resolver=members.update_tenant_profile, extensions=[Can("TenantProfile", "update")]
+    )
+    brand_update: BrandPayload = strawberry.mutation(
+        resolver=brand.update_brand,
+        description="Set the brand the tenant's widgets show (docs/widget.md, Theming).",
+        extensions=[Can("Brand", "update")],
     )
     # the whole account, now and for good (owners; docs/privacy.md "Account deletion")
     account_deletion_request: AccountDeletionRequestPayload = strawberry.mutation(

@@ -13,7 +13,9 @@ from core.ids import encode_id
 from models import Space as SpaceModel
 from models.space import SpaceStatus
 from schema.blocks import Block
+from schema.brand import Brand
 from schema.connection import OrderDirection, nested_connection
+from schema.context import Info
 from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
@@ -58,6 +60,13 @@ class Space(Node):
         order=BLOCK_ORDER,
         description="The space's content blocks, in order.",
     )
+
+    @strawberry.field(description="The tenant's brand, which its widgets show the space in.")
+    async def brand(self, info: Info) -> Brand:
+        tenant_id = info.context.db.tenant_id  # a request reads one tenant's spaces
+        assert tenant_id is not None
+        return Brand.from_document(await info.context.loaders.brand_by_tenant_id.load(tenant_id))
+
     contacts = nested_connection(
         "schema.space_access.SpaceAccess",
         pages="space_access_by_space_id",

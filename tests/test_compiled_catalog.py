@@ -59,6 +59,7 @@ LEFT_TO_RESOLVERS = {
     "Query.assets": "files: each asset's signed URL is made per request (files/links.py)",
     "ImageBody.asset": "an asset: its signed URL is made per request",
     "GalleryBody.items": "each item an asset: its signed URL is made per request",
+    "RichTextBody.html": "Markdown rendered and sanitised in Python (core/rich_text.py)",
 }
 ROOT_IDS = {"space": "Space", "block": "Block", "contact": "Contact", "node": "Space"}
 OWNER = Principal(kind="member", tenant_id=uuid.UUID(int=1), subjects=("owner",))

@@ -113,6 +113,7 @@ M = {
     "webhookSubscriptionCreate": 'mutation($k: ID!) { webhookSubscriptionCreate(input: {url: "https://h.example.com/x", eventTypes: ["contact.created"], apiKeyId: $k}) { subscription { id } userErrors { code } } }',
     "memberProfileUpdate": 'mutation { memberProfileUpdate(input: {fullName: "Ann Lee"}) { profile { fullName } userErrors { code } } }',
     "tenantProfileUpdate": 'mutation { tenantProfileUpdate(input: {companyName: "Initech"}) { profile { companyName } userErrors { code } } }',
+    "brandUpdate": 'mutation { brandUpdate(input: {primaryColor: "#123456"}) { brand { primaryColor } userErrors { code } } }',
     "accountDeletionRequest": "mutation { accountDeletionRequest { ownersNotified } }",
     "webhookSubscriptionRotateSecret": "mutation($id: ID!) { webhookSubscriptionRotateSecret(input: {id: $id}) { signingSecret userErrors { code } } }",
     "webhookSubscriptionDelete": "mutation($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedSubscriptionId userErrors { code } } }",
@@ -245,6 +246,7 @@ async def test_every_mutation_writes_its_event(api, new_tenant, owner_url):
     await s.run("spaceDelete", M["spaceDelete"], {"id": space}, ["space.deleted"])
     await s.run("memberProfileUpdate", M["memberProfileUpdate"], {}, ["member.updated"])
     await s.run("tenantProfileUpdate", M["tenantProfileUpdate"], {}, ["tenant_profile.updated"])
+    await s.run("brandUpdate", M["brandUpdate"], {}, ["brand.updated"])
     await s.run(
         "accountDeletionRequest", M["accountDeletionRequest"], {}, ["account.deletion_requested"]
     )
