@@ -41,11 +41,13 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-HOST_PAGE = """<!doctype html><html><head><title>Shop</title></head><body>
+HOST_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>Shop</title>
+<style>{css}</style></head><body><main>
 <h1>Our partner portal</h1>
-<div id="published" data-microspace-space="{published}"></div>
-<div id="draft" data-microspace-space="{draft}"></div>
-<script src="{api}/widget.js" data-key="{key}" async></script>
+<div id="published" data-microspace-space="{published}" style="min-height:480px"></div>
+<div id="draft" data-microspace-space="{draft}" style="min-height:120px"></div>
+<p id="below">Below the widgets.</p>
+</main><script src="{api}/widget.js" data-key="{key}" async></script>
 </body></html>"""
 
 
@@ -121,7 +123,10 @@ async def _world(api, new_tenant, owner_url, servers):
         )
     ids = [encode_id("Space", s) for s in (published, draft)]
     key = await mint_key(api(t.token), "widget", [], spaceIds=ids, allowedOrigins=[servers["page"]])
-    servers["html"] = HOST_PAGE.format(published=ids[0], draft=ids[1], api=servers["api"], key=key)
+    servers["html"] = HOST_PAGE.format(
+        published=ids[0], draft=ids[1], api=servers["api"], key=key, lang="en", css=""
+    )
+    servers.update(key=key, published=ids[0], draft=ids[1])
     await set_tenant_web(owner_url, str(t.tenant_id), None, f"{servers['page']}/page.html")
     return t, published
 
@@ -134,8 +139,9 @@ async def test_blocks_render_and_a_draft_does_not(api, new_tenant, owner_url, se
     widget = page.locator("#published")
     await widget.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)
     # Playwright's locators pierce open shadow roots: the blocks are inside the widget's
-    assert await widget.locator("h1").inner_text() == "Welcome pack"
-    assert await widget.locator(".block h2").all_inner_texts() == [
+    # the host page has its h1: the space's title is an h2, its headings below it
+    assert await widget.locator("h2").inner_text() == "Welcome pack"
+    assert await widget.locator(".block h3").all_inner_texts() == [
         "Getting started",
         "Your first week",
     ]

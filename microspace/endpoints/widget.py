@@ -28,6 +28,6 @@ def widget_script(state: AppState) -> Callable[[Request], Awaitable[Response]]:
     }
 
     async def endpoint(_: Request) -> Response:
-        return Response(body, media_type="application/javascript", headers=headers)
+        return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
 
     return endpoint

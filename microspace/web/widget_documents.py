@@ -10,8 +10,10 @@ from store.persisted import sha256_of
 
 DOCUMENTS = {
     "WidgetSpace": (
-        "query WidgetSpace($id: ID!) { space(id: $id) { id title description "
-        "blocks(first: 100) { edges { node { id kind position body } } } } }"
+        "query WidgetSpace($id: ID!, $after: String) { space(id: $id) { id title description "
+        "brand { primaryColor backgroundColor textColor fontFamily logoUrl cornerRadius } "
+        "blocks(first: 100, after: $after) { pageInfo { hasNextPage endCursor } "
+        "edges { node { id kind position body content { ... on RichTextBody { html } } } } } } }"
     ),
     "VisitorConsent": (
         "query VisitorConsent($contactId: ID!) { viewer { kind contactId } "
