@@ -25,6 +25,9 @@ READS: dict[str, str] = {
     "purpose action source policyVersion evidence occurredAt } } }",
     "SubjectRequest": "query($id: ID!) { object: subjectRequest(id: $id) { id kind state "
     "subjectEmail receivedAt dueAt completedAt rejectionReason } }",
+    # no `url`: a signed link is a live capability, not for a receiver's logs
+    "Asset": "query($id: ID!) { object: asset(id: $id) { id name kind mediaType byteSize "
+    "width height createdAt } }",
 }
 
 # the policy object whose `read` a subscriber needs for each type (as the root fields check)
@@ -73,6 +76,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "policyVersion": None,
         "evidence": None,
         "occurredAt": SAMPLE_TIME,
+    },
+    "Asset": {
+        "name": "price-list.pdf",
+        "kind": "DOCUMENT",
+        "mediaType": "application/pdf",
+        "byteSize": 48213,
+        "width": None,
+        "height": None,
+        "createdAt": SAMPLE_TIME,
     },
     "SubjectRequest": {
         "kind": "ERASURE",

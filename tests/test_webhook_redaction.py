@@ -19,8 +19,9 @@ from sqlalchemy import select, text
 
 from core.db import Db, owner_db
 from core.ids import encode_id
+from files.storage import asset_key
 from microspace.jobs.webhooks import Webhooks
-from models import EVENT_TYPES, ApiToken, DomainEvent
+from models import EVENT_TYPES, ApiToken, Asset, DomainEvent
 from policies.authz import partner_scopes
 from resolvers.webhook_payloads import READS
 from schema.build import build_schema
@@ -47,7 +48,21 @@ async def _objects(api, tenant, owner_url) -> dict[str, str]:
     async with owner_db(owner_url, tenant.tenant_id) as db:
         email = await db.scalar(text("SELECT email FROM contacts WHERE id = :c"), {"c": cid})
     request = (await owner(FILE, {"e": email}))["data"]["subjectAccessRequest"]["request"]["id"]
+    asset_id = uuid.uuid4()
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        db.add(
+            Asset(
+                id=asset_id,
+                kind="document",
+                name="contract.pdf",
+                media_type="application/pdf",
+                byte_size=10,
+                storage_key=asset_key(tenant.tenant_id, asset_id),
+                contact_id=cid,
+            )
+        )
     return {
+        "Asset": encode_id("Asset", asset_id),
         "Contact": contact,
         "ConsentEvent": view["consentHistory"]["edges"][0]["node"]["id"],
         "SpaceAccess": view["spaces"]["edges"][0]["node"]["id"],
