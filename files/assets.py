@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.config import Settings
-from core.db import Db
+from core.db import Db, unit_of_work
 from files import links, media
 from files.images import ImageRefused
 from files.sniff import DEFAULT_ALLOWED, sniff
@@ -344,3 +345,29 @@ async def erase_tenant_files(db: Db, storage: Storage) -> int:
     """Every asset of the tenant, rows and bytes (account deletion, retention)."""
     await db.execute(delete(Asset).execution_options(synchronize_session=False))
     return await storage.delete_prefix(tenant_prefix(tenant_of(db)))
+
+
+async def forget_expired_uploads(
+    sessionmaker: async_sessionmaker[AsyncSession], storage: Storage, limit: int = 100
+) -> int:
+    """Delete the pending uploads past their expiry (rows and bytes), each in its tenant's
+    transaction; how many. The worker calls it on every pass."""
+    async with sessionmaker() as session:
+        found = (
+            await session.execute(text("SELECT * FROM app_uploads_expired(:n)"), {"n": limit})
+        ).all()
+    forgotten = 0
+    for tenant_id, asset_id in found:
+        async with unit_of_work(Db(sessionmaker)) as db:
+            await db.set_tenant(tenant_id)
+            row = await db.scalar(
+                select(Asset).where(
+                    Asset.id == asset_id,
+                    Asset.state == AssetState.PENDING.value,
+                    Asset.expires_at <= func.now(),
+                )
+            )
+            if row is not None:  # completed or deleted meanwhile otherwise
+                await delete_asset(db, storage, row)
+                forgotten += 1
+    return forgotten

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 
 from core.config import Settings
 from core.ids import encode_id
-from files.assets import download_url
+from files.assets import download_url, forget_expired_uploads
 from files.storage import Storage, asset_key, asset_prefix
 from microspace.app import create_app
 from microspace.commands.plans import set_plan
@@ -520,3 +520,35 @@ async def test_a_contacts_export_contains_their_files(http, new_tenant) -> None:
     }
     rows = json.loads(archive.read("export.json"))["data"]["assets"]
     assert sorted(r["name"] for r in rows) == ["contract.pdf", "signature.png"]
+
+
+async def test_uploads_never_completed_are_forgotten(
+    http, new_tenant, files_app, owner_engine: AsyncEngine
+) -> None:
+    tenant = await new_tenant()
+    started = (await gql(http, tenant.token, START, {"input": {"name": "left.pdf"}}))["data"]
+    url, pending = started["assetUploadStart"]["uploadUrl"], started["assetUploadStart"]["asset"]
+    if storage_of(files_app).kind == "s3":
+        async with httpx.AsyncClient() as outside:
+            await outside.put(url, content=PDF)
+    else:
+        await http.put(path_of(url), content=PDF)
+    kept = (await gql(http, tenant.token, START, {"input": {"name": "later.pdf"}}))["data"]
+    storage = storage_of(files_app)
+    assert len(await storage.list(f"t/{tenant.tenant_id}/")) == 1
+    state = files_app.state.microspace
+    # not yet expired: kept
+    assert await forget_expired_uploads(state.sessionmaker, storage) == 0
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE assets SET expires_at = now() - interval '1 second' WHERE id = :a"),
+            {"a": uuid.UUID(_raw(pending["id"]))},
+        )
+    assert await forget_expired_uploads(state.sessionmaker, storage) == 1
+    assert await storage.list(f"t/{tenant.tenant_id}/") == []
+    async with owner_engine.connect() as conn:
+        left = await conn.scalars(
+            text("SELECT name FROM assets WHERE tenant_id = :t"), {"t": tenant.tenant_id}
+        )
+        assert list(left) == ["later.pdf"]
+    assert kept["assetUploadStart"]["userErrors"] == []

@@ -32,6 +32,7 @@ from core.config import Settings
 from core.db import Db, make_engine, sessionmaker_for, unit_of_work
 from core.invitation_links import Invitation, InvitationLinks
 from core.mail import Email, Sender, render, sender_from_settings
+from files.assets import forget_expired_uploads
 from files.storage import Storage, storage_from
 from microspace.jobs.heartbeat import HEARTBEAT, beat
 from microspace.jobs.housekeeping import prune_mail_sink, resume_erasures
@@ -78,6 +79,9 @@ class Worker:
         """Resume interrupted erasures, send everything that is due now, then return."""
         stats = Stats()
         await resume_erasures(self.sessionmaker, stats.errors, self.storage)
+        if self.storage is not None:
+            # uploads by URL never completed: their rows and bytes (docs/files.md)
+            await forget_expired_uploads(self.sessionmaker, self.storage)
         await prune_mail_sink(self.sender, self.sessionmaker)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
