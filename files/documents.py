@@ -12,6 +12,8 @@ from xml.etree import ElementTree
 OOXML = "application/vnd.openxmlformats-officedocument."
 ODF = "application/vnd.oasis.opendocument."
 PDF = "application/pdf"
+# a larger document is not read: copying it from storage would hold up its upload's answer
+MAX_READ = 64 * 1024 * 1024
 # a metadata part larger than this is not read (a zip bomb's guard)
 MAX_PART = 1024 * 1024
 MAX_VALUE = 500

@@ -110,7 +110,7 @@ async def inspect(storage: Storage, asset: Any) -> None:
     check_cleanable(asset.media_type)
     if asset.media_type in CLEANED:
         await _inspect_image(storage, asset)
-    elif documents.readable(asset.media_type):
+    elif documents.readable(asset.media_type) and asset.byte_size <= documents.MAX_READ:
         async with staged(storage, asset.storage_key) as path:
             found = await anyio.to_thread.run_sync(documents.metadata, path, asset.media_type)
         asset.details = {**(asset.details or {}), "documentMetadata": found}

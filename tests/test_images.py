@@ -20,7 +20,7 @@ import pytest
 import pyvips
 
 from core.ids import decode_id
-from files import images, media
+from files import documents, images, media
 from files.documents import metadata
 from files.storage import LocalStorage, Storage, asset_key, asset_prefix, variant_key
 from tests import test_files
@@ -357,6 +357,11 @@ async def test_inspecting_a_document_records_its_makers(storage: Storage) -> Non
     await media.inspect(storage, asset)
     assert asset.details == {"documentMetadata": {"author": AUTHOR}}
     assert await storage.get(asset.storage_key) == pdf  # read, never changed
+    # past the size read, nothing is reported (and nothing copied)
+    large = await _stored(storage, pdf, "application/pdf")
+    large.byte_size = documents.MAX_READ + 1
+    await media.inspect(storage, large)
+    assert large.details == {}
 
 
 # through HTTP: upload, GraphQL, signed links (the same on local disk and SeaweedFS)
