@@ -244,6 +244,7 @@ async def test_typed_block_content_answers_alike(app, api, world, audits, owner_
 
 AUDIENCE_QUERIES = [
     DOCUMENTS["WidgetSpace"],
+    DOCUMENTS["WidgetRichText"],
     DOCUMENTS["VisitorConsent"],
     (
         "query($id: ID!) { space(id: $id) { id status blocks { totalCount pageInfo { hasNextPage } "
@@ -339,8 +340,8 @@ async def test_widget_keys_and_visitors_see_only_their_rows_on_both_paths(
                 answered[principal].append(None)
     print(f"\nwidget and visitor: {compiled} of {len(answered['widget'])} each")
     # every one of these reads compiles (the narrowing is in the statement), but for the
-    # widget's denied `contacts` beside other roots, and the widget's own space read (its
-    # rich text's HTML and brand), which the resolver path answers
+    # widget's denied `contacts` beside other roots, and rich text's HTML, which the resolver
+    # path answers
     assert compiled == {
         "widget": len(answered["widget"]) - 2 * len(ids),
         "visitor": len(answered["visitor"]) - len(ids),

@@ -199,18 +199,30 @@
   }
 
   // every page of blocks before anything is drawn: the space grows once, not per page
-  function load(key, spaceId, session) {
+  function pages(key, name, spaceId, session) {
     var space, edges = [];
     function page(after, left) {
-      return call(key, "WidgetSpace", { id: spaceId, after: after }, session, "GET").then(function (data) {
+      return call(key, name, { id: spaceId, after: after }, session, "GET").then(function (data) {
         space = space || data.space;
         var blocks = data.space.blocks;
         edges = edges.concat(blocks.edges);
         if (blocks.pageInfo.hasNextPage && left > 1) return page(blocks.pageInfo.endCursor, left - 1);
-        return space;
       });
     }
     return page(null, PAGES).then(function () { return { space: space, edges: edges }; });
+  }
+
+  // rich text's HTML is a second read, made only when the space has rich text
+  function load(key, spaceId, session) {
+    return pages(key, "WidgetSpace", spaceId, session).then(function (loaded) {
+      if (!loaded.edges.some(function (e) { return e.node.kind === "RICH_TEXT"; })) return loaded;
+      return pages(key, "WidgetRichText", spaceId, session).then(function (rich) {
+        var html = {};
+        rich.edges.forEach(function (e) { html[e.node.id] = e.node.content; });
+        loaded.edges.forEach(function (e) { e.node.content = html[e.node.id]; });
+        return loaded;
+      });
+    });
   }
 
   function render(host) {
