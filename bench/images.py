@@ -226,7 +226,7 @@ def serve(seconds: int, connections: int) -> None:
     api = f"http://127.0.0.1:{api_port}"
     servers = []
     try:
-        _peak(folder / "photo.jpg", "photo")
+        subprocess.run([sys.executable, __file__, "_photo", str(folder / "photo.jpg")], check=True)
         servers.append(
             _uvicorn(
                 "microspace.asgi:create",
