@@ -91,21 +91,20 @@ def bearer_token(authorization: str | None) -> str | None:
     return value.strip()
 
 
-AUTHENTICATE = text(
-    # set_config runs on the single row the function returns, scoping this transaction
-    "SELECT a.token_id, a.tenant_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, a.contact_id, "
-    "set_config('app.tenant_id', a.tenant_id::text, true) "
+# set_config runs on the single row the function returns, scoping this transaction
+_AUTHENTICATED = (
+    "SELECT a.token_id, a.tenant_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, "
+    "a.contact_id, set_config('app.tenant_id', a.tenant_id::text, true){} "
     "FROM app_authenticate(:hash) AS a"
 )
-
+AUTHENTICATE = text(_AUTHENTICATED.format(""))
 # the same, and whether the credential may be used from a page on `origin` (its allow-list,
 # app_cors_origins): a browser's request is checked in its own authentication, no statement
 # of its own (microspace/web/cors.py)
 AUTHENTICATE_FROM = text(
-    "SELECT a.token_id, a.tenant_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, a.contact_id, "
-    "set_config('app.tenant_id', a.tenant_id::text, true), "
-    "CAST(:origin AS text) = ANY(app_cors_origins(:hash)) AS origin_allowed "
-    "FROM app_authenticate(:hash) AS a"
+    _AUTHENTICATED.format(
+        ", CAST(:origin AS text) = ANY(app_cors_origins(:hash)) AS origin_allowed"
+    )
 )
 
 REFUSAL = text("SELECT app_token_refusal(:hash)")

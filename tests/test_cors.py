@@ -206,3 +206,38 @@ async def test_a_browser_request_costs_the_whole_way_no_statement_more(
     assert evil.status_code == 403 and error_codes(evil.json()) == ["ORIGIN_NOT_ALLOWED"]
     _no_cors(evil)
     assert len(refused) <= len(plain)
+
+
+async def test_a_refused_origin_runs_nothing_on_the_whole_way(
+    app, client, new_tenant, owner_url, owner_engine
+):
+    """The origin is decided in the credential's authentication, before the operation: a
+    write from a page the credential does not allow changes nothing (no fast lane here)."""
+    from sqlalchemy import text
+
+    from core.ids import decode_id
+    from tests.factories import make_space
+
+    t = await new_tenant("NoRun")
+    await set_tenant_web(owner_url, str(t.tenant_id), [SHOP], None)
+    _, blocks = await make_space(owner_url, t.tenant_id, blocks=1)
+    update = {
+        "query": "mutation($id: ID!, $b: JSON!) { blockUpdate(input: {id: $id, body: $b}) "
+        "{ block { id } } }",
+        "variables": {"id": blocks[0], "b": {"text": "stolen"}},
+    }
+    lane = app.state.fast_lane
+    lane.enabled = False
+    try:
+        refused = await client.post(
+            "/graphql", json=update, headers={"Authorization": f"Bearer {t.token}", "Origin": EVIL}
+        )
+    finally:
+        lane.enabled = True
+    assert refused.status_code == 403 and error_codes(refused.json()) == ["ORIGIN_NOT_ALLOWED"]
+    _no_cors(refused)
+    async with owner_engine.connect() as conn:
+        body = await conn.scalar(
+            text("SELECT body FROM blocks WHERE id = :b"), {"b": decode_id(blocks[0], "Block")}
+        )
+    assert body["text"] != "stolen"

@@ -140,16 +140,20 @@ def query_params(query_string: bytes) -> dict[str, str]:
 
 
 def _get_body(params: dict[str, str]) -> _Body | None:
-    """The operation of a GET (`_operation`), its parameters parsed as the whole way parses
-    them (`core.http.parse_get`, the last of repeated parameters), or None."""
-    data: dict[str, Any] = {k: params[k] for k in ("query", "operationName") if k in params}
-    for key in ("variables", "extensions"):
-        if params.get(key):
-            try:
-                data[key] = orjson.loads(params[key])
-            except orjson.JSONDecodeError:
-                return None
-    return _parse(data)
+    """The operation of a GET (`_parse`), its parameters parsed by the whole way's own
+    `core.http.parse_get`, or None (the whole way reports what does not parse)."""
+    try:
+        data = http.parse_get(params)
+    except Refusal:
+        return None
+    return _parse(
+        {
+            "query": data.query,
+            "operationName": data.operation_name,
+            "variables": data.variables,
+            "extensions": data.extensions or None,
+        }
+    )
 
 
 @dataclass(frozen=True)

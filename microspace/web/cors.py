@@ -46,15 +46,6 @@ ORIGINS_OF = text("SELECT app_cors_origins(:hash)")
 ORIGIN_KNOWN = text("SELECT app_origin_known(:origin)")
 
 
-@dataclass(frozen=True)
-class Allowed:
-    origin: str | None  # echoed in Access-Control-Allow-Origin; None: same origin or none
-    allowed: bool = True
-
-
-SAME_ORIGIN = Allowed(None)
-
-
 def _origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -78,7 +69,7 @@ class Cors:
         headers = Headers(scope=scope)
         origin = self.cross_origin(scope, headers)
         if origin is None:
-            await self.app(scope, receive, self.with_headers(send, SAME_ORIGIN))
+            await self.app(scope, receive, self.with_headers(send, None))
             return
         if scope["method"] == "OPTIONS":
             try:
@@ -158,13 +149,13 @@ class Cors:
         )
 
     @staticmethod
-    def with_headers(send: Send, verdict: Allowed | OriginCheck) -> Send:
-        """`send`, adding the CORS headers: an allowed origin's, or just `Vary: Origin`
-        while an origin is not (yet) allowed."""
+    def with_headers(send: Send, check: OriginCheck | None) -> Send:
+        """`send`, adding the CORS headers: an allowed origin's, or just `Vary: Origin` for
+        a same-origin request and while an origin is not (yet) allowed."""
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                origin = verdict.origin if verdict.allowed else None
+                origin = check.origin if check is not None and check.allowed else None
                 message.setdefault("headers", []).extend(headers_for(origin))
             await send(message)
 
