@@ -58,6 +58,40 @@ const contactErased = hookTrigger({
   eventType: 'contact.erased',
 });
 
+const SPACE_FIELDS = 'id title slug description status publishedAt createdAt updatedAt';
+const RECENT_PUBLISHED = `query { spaces(first: 10, status: PUBLISHED,
+  orderBy: {field: UPDATED_AT, direction: DESC}) { edges { node { ${SPACE_FIELDS} } } } }`;
+
+// The recently published spaces, newest publish first. The ID names the publish, not only
+// the space, so that a space published again is a new item to Zapier's deduplication.
+const recentlyPublished = async (z, bundle) => {
+  const { data } = await graphql(z, bundle, RECENT_PUBLISHED);
+  return data.spaces.edges
+    .map(({ node }) => node)
+    .filter((node) => node.publishedAt)
+    .sort((a, b) => Date.parse(b.publishedAt) - Date.parse(a.publishedAt))
+    .map((node) => ({
+      id: `${node.id}@${node.publishedAt}`,
+      eventType: 'space.published',
+      occurredAt: node.publishedAt,
+      objectType: 'Space',
+      objectId: node.id,
+      fields: [],
+      object: node,
+      redactions: [],
+    }));
+};
+
+const spacePublished = hookTrigger({
+  key: 'space_published',
+  noun: 'Space',
+  label: 'Space Published',
+  description: 'Triggers when a space is published: its contacts and widgets now see this version.',
+  eventType: 'space.published',
+  list: recentlyPublished,
+  sampleObject: { id: 'U3BhY2U6...', title: 'Onboarding', slug: 'onboarding', status: 'PUBLISHED' },
+});
+
 const spaceViewed = hookTrigger({
   key: 'space_viewed',
   noun: 'Space',
@@ -105,6 +139,7 @@ module.exports = [
   contactCreated,
   consentWithdrawn,
   contactErased,
+  spacePublished,
   spaceViewed,
   subjectRequestReceived,
   spaceList,

@@ -197,6 +197,33 @@ test('trigger: contact erased (names the contact, carries nothing about them)', 
   assert.equal(record.object, null);
 });
 
+test('trigger: space published, and the polling sample names each publish', async () => {
+  const { record, expected, sample } = await roundTrip('space_published', masked, async () => {
+    const space = await newSpace(`Published ${unique()}`);
+    await owner(
+      'mutation($s: ID!) { blockAdd(input: {spaceId: $s, content: {heading: {text: "Hello"}}}) { block { id } } }',
+      { s: space.id },
+    );
+    const published = await owner(
+      'mutation($id: ID!) { spacePublish(id: $id) { space { id status publishedAt } userErrors { code } } }',
+      { id: space.id },
+    );
+    assert.deepEqual(published.spacePublish.userErrors, []);
+    return { ...space, publishedAt: published.spacePublish.space.publishedAt };
+  });
+  assert.equal(record.objectType, 'Space');
+  assert.equal(record.objectId, expected.id);
+  assert.equal(record.object.title, expected.title);
+  assert.equal(record.object.status, 'PUBLISHED');
+  const polled = sample.find((s) => s.objectId === expected.id);
+  assert.ok(polled, 'the published space is in the polling sample');
+  assert.equal(polled.id, `${expected.id}@${expected.publishedAt}`);
+  assert.deepEqual(polled.object, record.object);
+  // newest publish first
+  const times = sample.map((s) => Date.parse(s.occurredAt));
+  assert.deepEqual(times, [...times].sort((a, b) => b - a));
+});
+
 test('trigger: space viewed, recorded under analytics consent', async () => {
   const space = await newSpace(`Viewed ${unique()}`);
   const { record } = await roundTrip('space_viewed', full, async () => {
