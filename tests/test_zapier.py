@@ -7,6 +7,8 @@ Invariants (the Node tests in integrations/zapier/test say each):
 - every trigger subscribes (a webhook subscription appears), receives a real delivery whose
   Standard Webhooks signature it verifies (a forged one halts), unsubscribes (the
   subscription is gone), and has a polling sample;
+- after a secret rotation the secret the Zap kept at subscription verifies deliveries during
+  the overlap, and none after it (the new secret does);
 - every action and search works, errors carry the API's code; a key that reads e-mail
   masked gets masked payloads and samples, and no search by e-mail (one refusal for known
   and unknown addresses alike).
@@ -89,4 +91,4 @@ async def test_the_zapier_integration_against_the_live_api(zapier, app, settings
         await server
     report = out.decode()
     assert proc.returncode == 0, report[-8000:]
-    assert "# fail 0" in report and "# pass 12" in report, report[-3000:]
+    assert "# fail 0" in report and "# pass 13" in report, report[-3000:]

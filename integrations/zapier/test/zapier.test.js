@@ -253,6 +253,55 @@ test('trigger: subject request received', async () => {
   assert.ok(sample.some((s) => s.id === record.objectId));
 });
 
+const ROTATE = `mutation($id: ID!, $s: Int!) { webhookSubscriptionRotateSecret(input: {id: $id,
+  overlapSeconds: $s}) { signingSecret userErrors { code } } }`;
+
+test('a secret rotation: the secret Zapier kept verifies during the overlap, and not after', async () => {
+  const trigger = App.triggers.contact_created.operation;
+  const path = `/hooks/rotation-${unique()}`;
+  const subscribeData = await appTester(trigger.performSubscribe, {
+    authData: full,
+    targetUrl: `${receiverUrl}${path}`,
+  });
+  const rotate = async (seconds) => {
+    const variables = { id: subscribeData.id, s: seconds };
+    const { webhookSubscriptionRotateSecret: r } = await gql(full.apiKey, ROTATE, variables);
+    assert.deepEqual(r.userErrors, []);
+    return r.signingSecret;
+  };
+  // the delivery about a new contact, run through the trigger with the secret given
+  const deliver = async () => {
+    const contact = await newContact();
+    for (let i = 0; i < 600; i += 1) {
+      const request = received.find((r) => r.path === path && r.content.includes(contact.id));
+      if (request) {
+        return (signingSecret) =>
+          appTester(trigger.perform, {
+            authData: full,
+            subscribeData: { ...subscribeData, signingSecret },
+            rawRequest: request,
+          });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error('no delivery');
+  };
+  const kept = subscribeData.signingSecret;
+
+  const overlapping = await rotate(3600);
+  const during = await deliver();
+  assert.equal((await during(kept)).length, 1);
+  assert.equal((await during(overlapping)).length, 1);
+
+  const last = await rotate(0);
+  const after = await deliver();
+  await assert.rejects(after(kept), /did not verify/);
+  await assert.rejects(after(overlapping), /did not verify/);
+  assert.equal((await after(last)).length, 1);
+
+  await appTester(trigger.performUnsubscribe, { authData: full, subscribeData });
+});
+
 test('action: create or update a contact', async () => {
   const email = `a-${unique()}@example.com`;
   const created = await appTester(App.creates.contact.operation.perform, {
