@@ -77,28 +77,35 @@ const OUTPUT_FIELDS = [
   { key: 'objectId', label: 'Object ID' },
 ];
 
-const hookTrigger = ({ key, noun, label, description, eventType, list, sampleObject }) => ({
-  key,
-  noun,
-  display: { label, description },
-  operation: {
-    type: 'hook',
-    performSubscribe: subscribe(eventType),
-    performUnsubscribe: unsubscribe,
-    perform: received(eventType),
-    performList: list || apiSample(eventType),
-    outputFields: OUTPUT_FIELDS,
-    sample: {
-      id: '3f0c2b1e-0000-4000-8000-000000000001',
-      eventType,
-      occurredAt: '2026-01-15T09:30:00+00:00',
-      objectType: noun.replace(/ /g, ''),
-      objectId: 'Q29udGFjdDowMDAwMDAwMC0wMDAwLTQwMDAtODAwMC0wMDAwMDAwMDAwMDE=',
-      fields: [],
-      object: sampleObject || null,
-      redactions: [],
+// a global ID as Microspace writes one (base64url of `Type:uuid`), for the static samples
+const sampleId = (type) => Buffer.from(`${type}:00000000-0000-4000-8000-000000000001`).toString('base64url');
+
+const hookTrigger = ({ key, noun, label, description, eventType, list, sampleObject }) => {
+  const objectType = noun.replace(/ /g, '');
+  const objectId = sampleId(objectType);
+  return {
+    key,
+    noun,
+    display: { label, description },
+    operation: {
+      type: 'hook',
+      performSubscribe: subscribe(eventType),
+      performUnsubscribe: unsubscribe,
+      perform: received(eventType),
+      performList: list || apiSample(eventType),
+      outputFields: OUTPUT_FIELDS,
+      sample: {
+        id: '3f0c2b1e-0000-4000-8000-000000000001',
+        eventType,
+        occurredAt: '2026-01-15T09:30:00+00:00',
+        objectType,
+        objectId,
+        fields: [],
+        object: sampleObject ? { ...sampleObject, id: objectId } : null,
+        redactions: [],
+      },
     },
-  },
-});
+  };
+};
 
 module.exports = { hookTrigger, fromEnvelope, apiSample };

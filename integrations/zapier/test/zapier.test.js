@@ -115,6 +115,22 @@ test('the definition validates against zapier-platform-schema, and a broken one 
   assert.ok(results.length > 0);
 });
 
+test("each trigger's static sample names its object as Microspace's own sample of the event", async () => {
+  const { apiSample } = require('../lib/hooks');
+  const hooks = Object.values(App.triggers).filter((t) => t.operation.type === 'hook');
+  assert.equal(hooks.length, 6);
+  for (const { key, operation } of hooks) {
+    const [api] = await appTester(apiSample(operation.sample.eventType), { authData: full });
+    const { objectType, objectId, eventType } = operation.sample;
+    assert.deepEqual({ objectType, objectId, eventType }, {
+      objectType: api.objectType,
+      objectId: api.objectId,
+      eventType: api.eventType,
+    }, key);
+    if (operation.sample.object) assert.equal(operation.sample.object.id, api.objectId, key);
+  }
+});
+
 test('verification: any of several signatures (a secret rotation), within five minutes', () => {
   const { problem, sign } = require('../lib/verify');
   const secret = (n) => `whsec_${Buffer.alloc(32, n).toString('base64')}`;
