@@ -18,6 +18,8 @@ from store.brand import KEYS as BRAND_KEYS
 
 # GraphQL field -> (body key, default as JSON text or None: required, or null when absent)
 Spec = dict[str, tuple[str, str | None]]
+# the default that marks a body's asset (its own UUID): answered as the asset's global ID
+ASSET_ID = "\0asset"
 MEMBERS: dict[str, tuple[str, Spec]] = {
     "heading": ("HeadingBody", {"text": ("text", None), "level": ("level", "2")}),
     "rich_text": ("RichTextBody", {"format": ("format", '"markdown"'), "text": ("text", None)}),
@@ -25,13 +27,17 @@ MEMBERS: dict[str, tuple[str, Spec]] = {
     "file": (
         "FileBody",
         {
-            "url": ("url", None),
+            "url": ("url", '""'),  # a library file has none (its `asset` is the resolvers')
             "name": ("name", None),
             "sizeBytes": ("sizeBytes", None),
             "mimeType": ("mimeType", None),
+            "assetId": ("assetId", ASSET_ID),
         },
     ),
-    "video": ("VideoBody", {"url": ("url", None), "caption": ("caption", None)}),
+    "video": (
+        "VideoBody",
+        {"url": ("url", '""'), "caption": ("caption", None), "assetId": ("assetId", ASSET_ID)},
+    ),
     "embed": (
         "EmbedBody",
         {"url": ("url", None), "title": ("title", None), "height": ("height", None)},
@@ -39,7 +45,15 @@ MEMBERS: dict[str, tuple[str, Spec]] = {
     "checklist": ("ChecklistBody", {}),  # `items`: a list, below
     # an asset's fields (its signed URL above all) are the resolver path's: `asset` is not
     # planned, nor a gallery's items (each an asset)
-    "image": ("ImageBody", {"alt": ("alt", None), "caption": ("caption", None)}),
+    "image": (
+        "ImageBody",
+        {
+            "alt": ("alt", None),
+            "decorative": ("decorative", "false"),
+            "caption": ("caption", None),
+            "assetId": ("assetId", ASSET_ID),
+        },
+    ),
     "gallery": ("GalleryBody", {}),
 }
 ITEM: Spec = {"text": ("text", None), "checked": ("checked", "false")}
@@ -74,6 +88,10 @@ def _object(type_name: str, body: str, fields: Fields, spec: Spec) -> str:
         expr: sql.Piece
         if name == "__typename":
             expr = sql.Raw(f'"{type_name}"')
+        elif name in spec and spec[name][1] == ASSET_ID:
+            # `encode_id("Asset", ...)` of the body's UUID (validated on write); NULL: none
+            asset = sql.global_id("Asset", f"({body} ->> {sql.literal(spec[name][0])})")
+            expr = sql.json_text(asset, "global_id", True)
         elif name in spec:
             # a scalar's JSONB text is compact; an absent key is SQL NULL, JSON null
             expr = sql.json_text(_value(body, *spec[name]), "jsonb_text", True)

@@ -25,7 +25,7 @@ from compiler.plan import Planner
 from compiler.shapes import Shape
 from core.ids import decode_id
 from store import blocks, spaces
-from store.block_bodies import BodyError, validate_body
+from store.block_bodies import BodyError, names_asset, validate_body
 
 # `{call}` is a function of the shape migration 0024 `lane_write` makes: given the
 # principal (`{who}`) and the credential (`{auth}`), it writes only for a principal the
@@ -52,6 +52,8 @@ class Write:
 
 
 def _block_update(data: dict[str, Any], actor: str) -> list[Any] | None:
+    if names_asset(data.get("body")):
+        return None  # the asset is checked against the library: the whole way
     return blocks.update_values(decode_id(str(data.get("id")), "Block"), data.get("body"), actor)
 
 
@@ -59,6 +61,8 @@ def _block_add(data: dict[str, Any], actor: str) -> list[Any] | None:
     kind, body = data.get("kind"), data.get("body")
     if kind is None or body is None:
         return None  # the whole way names what is missing
+    if names_asset(body):
+        return None  # the asset is checked against the library: the whole way
     kind = str(getattr(kind, "value", kind))  # the enum's value (GraphQL checked it)
     try:
         valid = validate_body(kind, body)

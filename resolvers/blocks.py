@@ -30,7 +30,7 @@ from schema.blocks import (
     BlockUserError,
 )
 from schema.context import Info
-from store.block_bodies import BodyError, validate_body
+from store.block_bodies import BodyError, asset_uses, names_asset, validate_body
 from store.blocks import (
     ADD_ARGUMENTS,
     ARGUMENTS,
@@ -95,7 +95,32 @@ def _body_or_error(kind: str, given: Given) -> dict[str, Any] | BlockPayload:
     try:
         return validate_body(kind, given.body)
     except BodyError as exc:
-        return _error(BlockErrorCode.INVALID_BODY, [*given.field, *exc.path], exc.message)
+        return _error(BlockErrorCode(exc.code), [*given.field, *exc.path], exc.message)
+
+
+async def _assets_error(
+    info: Info, kind: str, body: dict[str, Any], given: Given
+) -> BlockPayload | None:
+    """The refusal of a body naming an asset the tenant's library does not hold (another
+    tenant's answers the same) or one of a kind the block cannot show; None when it may."""
+    uses = asset_uses(kind, body)
+    if not uses:
+        return None
+    rows = await info.context.loaders.asset_by_id.load_many([uuid.UUID(u[1]) for u in uses])
+    for (path, _, allowed), row in zip(uses, rows, strict=True):
+        field = [*given.field, *path]
+        if row is None:
+            return _error(
+                BlockErrorCode.ASSET_NOT_FOUND, field, "No file of the library has this ID."
+            )
+        if allowed and row.kind not in allowed:
+            return _error(
+                BlockErrorCode.ASSET_KIND_MISMATCH,
+                field,
+                f"{_a(kind).capitalize()} shows {' or '.join(allowed)} files: "
+                f"this one is {row.kind}.",
+            )
+    return None
 
 
 def _a(kind: str) -> str:
@@ -167,6 +192,9 @@ async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
     body = _body_or_error(kind, given)
     if isinstance(body, BlockPayload):
         return body
+    refused = await _assets_error(info, kind, body, given)
+    if refused is not None:
+        return refused
     for _ in range(2):
         # one statement: `app_block_add` (store/blocks.py), the lane's write as well
         values = add_values(space.id, kind, body, input.position, info.context.principal.kind)
@@ -235,6 +263,15 @@ async def update_block(info: Info, input: BlockUpdateInput) -> BlockPayload:
     given = _given(input)
     if isinstance(given, BlockPayload):
         return given
+    if names_asset(given.body):
+        # the asset is checked against the block's kind: read the block first
+        row = await load_block(info, input.id)
+        body = _body_or_error(row.kind, given)
+        if isinstance(body, BlockPayload):
+            return body
+        refused = await _assets_error(info, row.kind, body, given)
+        if refused is not None:
+            return refused
     block = await _update_body(info, block_id, given)
     if block is None:
         # nothing written: NOT_FOUND, or the error of a body invalid for the block's kind

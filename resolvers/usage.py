@@ -19,6 +19,7 @@ from core.errors import BadUserInput
 from models import Block as BlockModel
 from models import UsageEvent
 from models.consent import ConsentPurpose
+from models.usage import UsageAction
 from resolvers.blocks import load_block
 from resolvers.contacts import load_contact
 from resolvers.spaces import load_space
@@ -38,13 +39,29 @@ DEFAULT_RANGE = timedelta(days=30)
 MAX_RANGE = timedelta(days=366)
 
 
+def _refused(code: UsageErrorCode, field: str, message: str) -> UsageRecordPayload:
+    return UsageRecordPayload(
+        user_errors=[UsageUserError(code=code, field=[field], message=message)]
+    )
+
+
 async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayload:
-    """Record that a contact viewed a space or a block, if analytics consent is granted."""
+    """Record that a contact viewed a space or a block, or downloaded a file block's file,
+    if analytics consent is granted."""
     contact = await load_contact(info, input.contact_id)
     space = await load_space(info, input.space_id)
     block_id: uuid.UUID | None = None
+    download = input.action == UsageAction.DOWNLOAD
+    if download and input.block_id is None:
+        return _refused(
+            UsageErrorCode.NOT_A_DOWNLOAD, "blockId", "A download names its file block."
+        )
     if input.block_id is not None:
         block = await load_block(info, input.block_id)
+        if download and block.kind != "file":
+            return _refused(
+                UsageErrorCode.NOT_A_DOWNLOAD, "blockId", "Only a file block is downloaded."
+            )
         if block.space_id != space.id:
             return UsageRecordPayload(
                 user_errors=[
@@ -74,7 +91,16 @@ async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayloa
                 )
             ]
         )
-    db.add(UsageEvent(id=uuid.uuid4(), contact_id=contact.id, space_id=space.id, block_id=block_id))
+    # the same facts as a view (who, which space and block, when) and what they did: nothing
+    # of the file, the browser or the network
+    event = UsageEvent(
+        id=uuid.uuid4(),
+        contact_id=contact.id,
+        space_id=space.id,
+        block_id=block_id,
+        action=input.action.value,
+    )
+    db.add(event)
     await db.flush()
     await info.context.emit("usage.recorded", space.id)
     if not info.context.authz.can("Consent", "read"):
@@ -155,24 +181,40 @@ async def get_space_analytics(
     # block's viewers; there is no total over blocks that a suppressed block could be
     # subtracted from
     stmt = (
-        select(UsageEvent.block_id, func.count(), func.count(distinct(UsageEvent.contact_id)))
+        select(
+            UsageEvent.action,
+            UsageEvent.block_id,
+            func.count(),
+            func.count(distinct(UsageEvent.contact_id)),
+        )
         .where(
             UsageEvent.space_id == space.id,
             UsageEvent.occurred_at >= start,
             UsageEvent.occurred_at < end,
         )
-        .group_by(UsageEvent.block_id)
+        .group_by(UsageEvent.action, UsageEvent.block_id)
     )
     rows: Sequence[Any] = (await db.execute(stmt)).all()
-    stats = {block_id: (views, viewers) for block_id, views, viewers in rows}
+    stats = {b: (n, who) for action, b, n, who in rows if action == UsageAction.VIEW.value}
+    downloads = {b: (n, who) for action, b, n, who in rows if action == UsageAction.DOWNLOAD.value}
     block_ids = await db.scalars(
         select(BlockModel.id).where(BlockModel.space_id == space.id).order_by(BlockModel.position)
     )
     blocks = []
     for bid in block_ids:
         views, viewers, hidden = _counts(*stats.get(bid, (0, 0)), individual)
+        # downloads describe their own group of contacts, held to the same minimum
+        got, downloaders, unseen = _counts(*downloads.get(bid, (0, 0)), individual)
         blocks.append(
-            BlockAnalytics(block_pk=bid, views=views, unique_viewers=viewers, suppressed=hidden)
+            BlockAnalytics(
+                block_pk=bid,
+                views=views,
+                unique_viewers=viewers,
+                suppressed=hidden,
+                downloads=got,
+                unique_downloaders=downloaders,
+                downloads_suppressed=unseen,
+            )
         )
     views, viewers, hidden = _counts(*stats.get(None, (0, 0)), individual)
     return SpaceAnalytics(

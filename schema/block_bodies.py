@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from core.ids import encode_id
 from core.rich_text import to_html
 from schema.context import Info
 from schema.files import Asset
@@ -49,44 +50,87 @@ async def _asset(info: Info, asset_id: str | None) -> Asset | None:
     return None if row is None else Asset.from_model(row)
 
 
+def _asset_id(asset_pk: str | None) -> strawberry.ID | None:
+    return None if asset_pk is None else strawberry.ID(encode_id("Asset", uuid.UUID(asset_pk)))
+
+
+# nullable like a file's and a video's: union members' fields of one name must agree
+ALWAYS = " Always given here."
+ASSET_ID = (
+    "The ID of the library's asset it shows (read it with `node` or `asset`); its content "
+    "stays on the compiled path, the asset's signed links are made per request."
+)
+
+
 ASSET = (
     "The library asset it shows (its signed `url`, size and type); null once the asset was deleted."
 )
 
 
-@strawberry.type
+LIBRARY_URL = (
+    "An external file's address; empty for a file of the library: its link is `asset.url`."
+)
+
+
+@strawberry.type(
+    description="A file to download: of the asset library (`asset`) or elsewhere (`url`)."
+)
 class FileBody:
-    url: str
+    url: str = strawberry.field(description=LIBRARY_URL)
     name: str
-    size_bytes: int | None
-    mime_type: str | None
+    size_bytes: int | None = strawberry.field(description="An external file's; see `asset`.")
+    mime_type: str | None = strawberry.field(description="An external file's; see `asset`.")
+    asset_pk: strawberry.Private[str | None] = None
+
+    @strawberry.field(description=ASSET_ID + " Null for an external file.")
+    def asset_id(self) -> strawberry.ID | None:
+        return _asset_id(self.asset_pk)
 
 
-@strawberry.type
+@strawberry.type(description="A video: of the asset library (`asset`) or elsewhere (`url`).")
 class VideoBody:
-    url: str
+    url: str = strawberry.field(description=LIBRARY_URL)
     caption: str | None
+    asset_pk: strawberry.Private[str | None] = None
+
+    @strawberry.field(description=ASSET_ID + " Null for an external video.")
+    def asset_id(self) -> strawberry.ID | None:
+        return _asset_id(self.asset_pk)
 
 
 @strawberry.type(description="An image of the asset library.")
 class ImageBody:
-    alt: str | None = strawberry.field(description="The text that stands for the image.")
+    alt: str | None = strawberry.field(
+        description="The text that stands for the image; empty when it is decorative."
+    )
+    decorative: bool = strawberry.field(
+        description="The image adds nothing to the text: shown with an empty alt text."
+    )
     caption: str | None
-    asset_id: strawberry.Private[str]
+    asset_pk: strawberry.Private[str]
+
+    @strawberry.field(description=ASSET_ID + ALWAYS)
+    def asset_id(self) -> strawberry.ID | None:
+        return _asset_id(self.asset_pk)
 
     @strawberry.field(description=ASSET)
     async def asset(self, info: Info) -> Asset | None:
-        return await _asset(info, self.asset_id)
+        return await _asset(info, self.asset_pk)
 
 
 @strawberry.type
 class GalleryBodyItem:
+    alt: str | None = strawberry.field(description="What the image shows; else its caption.")
     caption: str | None
-    asset_id: strawberry.Private[str]
+    asset_pk: strawberry.Private[str]
+
+    @strawberry.field(description=ASSET_ID + ALWAYS)
+    def asset_id(self) -> strawberry.ID | None:
+        return _asset_id(self.asset_pk)
 
     @strawberry.field(description=ASSET)
     async def asset(self, info: Info) -> Asset | None:
-        return await _asset(info, self.asset_id)
+        return await _asset(info, self.asset_pk)
 
 
 @strawberry.type(description="Images (or videos) of the asset library, in order.")
@@ -138,19 +182,29 @@ def typed_body(kind: str, body: Any) -> AnyBody:
         return LinkBody(url=body["url"], label=body.get("label"))
     if kind == "file":
         return FileBody(
-            url=body["url"],
+            url=body.get("url", ""),
             name=body["name"],
             size_bytes=body.get("sizeBytes"),
             mime_type=body.get("mimeType"),
+            asset_pk=body.get("assetId"),
         )
     if kind == "video":
-        return VideoBody(url=body["url"], caption=body.get("caption"))
+        return VideoBody(
+            url=body.get("url", ""), caption=body.get("caption"), asset_pk=body.get("assetId")
+        )
     if kind == "image":
-        return ImageBody(alt=body.get("alt"), caption=body.get("caption"), asset_id=body["assetId"])
+        return ImageBody(
+            alt=body.get("alt"),
+            decorative=body.get("decorative", False),
+            caption=body.get("caption"),
+            asset_pk=body["assetId"],
+        )
     if kind == "gallery":
         return GalleryBody(
             items=[
-                GalleryBodyItem(caption=item.get("caption"), asset_id=item["assetId"])
+                GalleryBodyItem(
+                    alt=item.get("alt"), caption=item.get("caption"), asset_pk=item["assetId"]
+                )
                 for item in body["items"]
             ]
         )

@@ -36,30 +36,53 @@ class LinkInput:
     label: str | None = None
 
 
-@strawberry.input(description="A file to download.")
+SOURCE = "Exactly one of `assetId` (a file of the asset library) and `url` (elsewhere)."
+
+
+@strawberry.input(description=f"A file to download. {SOURCE}")
 class FileInput:
-    url: str
-    name: str
-    size_bytes: int | None = None
-    mime_type: str | None = None
+    name: str = strawberry.field(description="The link's text.")
+    url: str | None = strawberry.field(default=None, description="An external file's address.")
+    asset_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A file of the asset library (any kind)."
+    )
+    size_bytes: int | None = strawberry.field(default=None, description="External files only.")
+    mime_type: str | None = strawberry.field(default=None, description="External files only.")
 
 
-@strawberry.input(description="A video.")
+@strawberry.input(description=f"A video. {SOURCE}")
 class VideoInput:
-    url: str
+    url: str | None = strawberry.field(default=None, description="An external video's address.")
+    asset_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A video of the asset library."
+    )
     caption: str | None = None
 
 
-@strawberry.input(description="An image of the asset library.")
+@strawberry.input(
+    description="An image of the asset library, described for those who cannot see it."
+)
 class ImageInput:
     asset_id: strawberry.ID
-    alt: str | None = None
+    alt: str | None = strawberry.field(
+        default=None,
+        description="What the image shows, for screen readers and when it cannot load: "
+        "required unless `decorative`.",
+    )
+    decorative: bool | None = strawberry.field(
+        default=None,
+        description="true: the image adds nothing to the text (its alt text is empty); "
+        "then give no `alt`.",
+    )
     caption: str | None = None
 
 
 @strawberry.input(description="One image (or video) of a gallery.")
 class GalleryItemInput:
     asset_id: strawberry.ID
+    alt: str | None = strawberry.field(
+        default=None, description="What the image shows (else its caption stands for it)."
+    )
     caption: str | None = None
 
 

@@ -70,6 +70,11 @@ class BlockErrorCode(enum.Enum):
     INVALID_POSITION = "invalid_position"
     CONTENT_REQUIRED = "content_required"
     CONTENT_CONFLICT = "content_conflict"
+    SOURCE_MISSING = "source_missing"
+    SOURCE_CONFLICT = "source_conflict"
+    ASSET_NOT_FOUND = "asset_not_found"
+    ASSET_KIND_MISMATCH = "asset_kind_mismatch"
+    ALT_TEXT_REQUIRED = "alt_text_required"
 
 
 @strawberry.type(description="Why a block mutation was refused; nothing was changed.")

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import strawberry
 
+from models.usage import UsageAction
 from schema.blocks import Block
 from schema.context import Info
 from schema.errors import UserError
@@ -17,6 +18,14 @@ from schema.errors import UserError
 class UsageErrorCode(enum.Enum):
     NO_CONSENT = "no_consent"
     BLOCK_NOT_IN_SPACE = "block_not_in_space"
+    NOT_A_DOWNLOAD = "not_a_download"
+
+
+strawberry.enum(
+    UsageAction,
+    name="UsageAction",
+    description="What a contact did: viewed a space or block, or downloaded a file block's file.",
+)
 
 
 @strawberry.type(description="Why no usage event was stored.")
@@ -26,11 +35,17 @@ class UsageUserError(UserError):
     message: str
 
 
-@strawberry.input(description="A contact viewed a space, or one block of it.")
+@strawberry.input(
+    description="A contact viewed a space, or one block of it, or downloaded a file block's file."
+)
 class UsageRecordInput:
     contact_id: strawberry.ID
     space_id: strawberry.ID
     block_id: strawberry.ID | None = None
+    action: UsageAction = strawberry.field(
+        default=UsageAction.VIEW,
+        description="VIEW unless given; DOWNLOAD names the file block (`blockId`).",
+    )
 
 
 @strawberry.type
@@ -51,6 +66,14 @@ class BlockAnalytics:
     views: int | None
     unique_viewers: int | None
     suppressed: bool
+    downloads: int | None = strawberry.field(
+        default=None, description="Downloads of a file block's file; null when suppressed."
+    )
+    unique_downloaders: int | None = strawberry.field(default=None)
+    downloads_suppressed: bool = strawberry.field(
+        default=False,
+        description="The downloads would describe fewer than `minimumGroupSize` contacts.",
+    )
     block_pk: strawberry.Private[uuid.UUID]
 
     @strawberry.field

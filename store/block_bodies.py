@@ -11,7 +11,9 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 Text = Annotated[str, Field(min_length=1, max_length=50_000)]
 Short = Annotated[str, Field(min_length=1, max_length=300)]
@@ -52,24 +54,72 @@ AssetId = Annotated[
 ]
 
 
-class File(_Url):
+class _Source(_Body):
+    """A file or video: an asset of the library (`assetId`) or an external `url`, one of them.
+    Refusals carry their code as the error's type (`code_of` below)."""
+
+    url: str | None = Field(default=None, max_length=2048)
+    asset_id: AssetId | None = Field(default=None, alias="assetId")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            AnyHttpUrl(value)  # raises on anything but an absolute http(s) URL
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _Source:
+        if self.url is None and self.asset_id is None:
+            raise PydanticCustomError("source_missing", "Give `assetId` or `url`")
+        if self.url is not None and self.asset_id is not None:
+            raise PydanticCustomError("source_conflict", "Give `assetId` or `url`, not both")
+        return self
+
+
+class File(_Source):
     name: Short
+    # the library's own file tells its size and type; only an external file is described
     size_bytes: int | None = Field(default=None, ge=0, alias="sizeBytes")
     mime_type: Short | None = Field(default=None, alias="mimeType")
 
+    @model_validator(mode="after")
+    def _described_once(self) -> File:
+        if self.asset_id is not None and (self.size_bytes, self.mime_type) != (None, None):
+            raise PydanticCustomError(
+                "source_conflict", "`sizeBytes` and `mimeType` are the asset's own: leave them out"
+            )
+        return self
 
-class Video(_Url):
+
+class Video(_Source):
     caption: Short | None = None
 
 
 class Image(_Body):
     asset_id: AssetId = Field(alias="assetId")
-    alt: Short | None = None
+    alt: str | None = Field(default=None, max_length=300)  # blank: ALT_TEXT_REQUIRED below
+    decorative: bool = False
     caption: Short | None = None
+
+    @model_validator(mode="after")
+    def _alt_text(self) -> Image:
+        # WCAG 1.1.1: every image is described, or marked decorative (an empty alt)
+        if self.decorative and self.alt is not None:
+            raise PydanticCustomError(
+                "alt_text_required", "A decorative image has no alt text: leave `alt` out"
+            )
+        if not self.decorative and (self.alt is None or not self.alt.strip()):
+            raise PydanticCustomError(
+                "alt_text_required",
+                "Describe the image in `alt`, or mark it `decorative: true`",
+            )
+        return self
 
 
 class GalleryItem(_Body):
     asset_id: AssetId = Field(alias="assetId")
+    alt: Short | None = None
     caption: Short | None = None
 
 
@@ -115,11 +165,17 @@ def _keys(model: type[_Body]) -> tuple[frozenset[str], frozenset[str]]:
 _KEYS = {kind: _keys(model) for kind, model in BODIES.items()}
 
 
+# the refusals with a code of their own (schema/blocks.py BlockErrorCode); any other is
+# `invalid_body`
+CODES = frozenset({"source_missing", "source_conflict", "alt_text_required"})
+
+
 class BodyError(ValueError):
-    def __init__(self, path: list[str], message: str) -> None:
+    def __init__(self, path: list[str], message: str, code: str = "invalid_body") -> None:
         super().__init__(message)
         self.path = path
         self.message = message
+        self.code = code
 
 
 def valid_bodies(body: Any) -> dict[str, dict[str, Any]]:
@@ -137,7 +193,7 @@ def valid_bodies(body: Any) -> dict[str, dict[str, Any]]:
             parsed = model.model_validate(body)
         except ValidationError:
             continue
-        out[kind] = parsed.model_dump(by_alias=True, exclude_none=True)
+        out[kind] = _stored(parsed)
     return out
 
 
@@ -150,6 +206,38 @@ def validate_body(kind: str, body: Any) -> dict[str, Any]:
     except ValidationError as exc:
         first = exc.errors()[0]
         path = [str(p) for p in first["loc"]]
+        code = first["type"] if first["type"] in CODES else "invalid_body"
+        if code == "alt_text_required":
+            path = [*path, "alt"]
         where = ".".join(path) or "body"
-        raise BodyError(path, f"{where}: {first['msg'].rstrip('.')}.") from None
-    return parsed.model_dump(by_alias=True, exclude_none=True)
+        raise BodyError(path, f"{where}: {first['msg'].rstrip('.')}.", code) from None
+    return _stored(parsed)
+
+
+def _stored(parsed: _Body) -> dict[str, Any]:
+    body = parsed.model_dump(by_alias=True, exclude_none=True)
+    if body.get("decorative") is False:
+        del body["decorative"]  # the default: bodies stored before it stay alike
+    return body
+
+
+def asset_uses(kind: str, body: dict[str, Any]) -> list[tuple[list[str], str, tuple[str, ...]]]:
+    """The assets a valid body of `kind` names: (path, asset id, the asset kinds allowed)."""
+    if kind in ("file", "video", "image") and "assetId" in body:
+        allowed = {"file": (), "video": ("video",), "image": ("image",)}[kind]
+        return [(["assetId"], body["assetId"], allowed)]
+    if kind == "gallery":
+        return [
+            (["items", str(n), "assetId"], item["assetId"], ("image", "video"))
+            for n, item in enumerate(body["items"])
+        ]
+    return []
+
+
+def names_asset(body: Any) -> bool:
+    """Whether a body mentions an asset anywhere (checked against the library on write)."""
+    if isinstance(body, dict):
+        return "assetId" in body or any(names_asset(v) for v in body.values())
+    if isinstance(body, list):
+        return any(names_asset(v) for v in body)
+    return False

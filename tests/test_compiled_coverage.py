@@ -170,14 +170,20 @@ BODIES = [
     ("embed", {"url": "https://e.com/e", "title": "E", "height": 300}),
     ("embed", {"url": "https://e.com/e2"}),
     ("checklist", {"items": [{"text": "one", "checked": True}, {"text": "two"}]}),
+    # files of the asset library: no url of their own (the asset's is the resolvers')
+    ("file", {"assetId": "6f1c1d55-64c3-4cf2-9b1e-0c8f1b7f6a10", "name": "lib.pdf"}),
+    ("video", {"assetId": "6f1c1d55-64c3-4cf2-9b1e-0c8f1b7f6a11", "caption": "C"}),
+    ("image", {"assetId": "6f1c1d55-64c3-4cf2-9b1e-0c8f1b7f6a12", "alt": "A"}),
+    ("image", {"assetId": "6f1c1d55-64c3-4cf2-9b1e-0c8f1b7f6a13", "decorative": True}),
 ]
 ALL_MEMBERS = """__typename
   ... on HeadingBody { text level }
   ... on RichTextBody { f: format text }
   ... on LinkBody { url label }
-  ... on FileBody { url name sizeBytes mimeType __typename }
-  ... on VideoBody { url caption }
+  ... on FileBody { url name sizeBytes mimeType assetId __typename }
+  ... on VideoBody { url caption assetId }
   ... on EmbedBody { url title height }
+  ... on ImageBody { alt decorative caption assetId }
   ... on ChecklistBody { items { text checked __typename } n: items { checked } }"""
 CONTENT_SELECTIONS = [
     ALL_MEMBERS,

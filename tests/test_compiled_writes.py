@@ -291,6 +291,23 @@ CASES = [
         False,
     ),
     Case("blockAdd typed content", BLOCK_ADD_CONTENT, lambda w, x: {"s": w.space(0)}, False),
+    # a body naming an asset: the library is read the whole way (here: none of the tenant's)
+    Case(
+        "blockAdd an image without alt text",
+        BLOCK_ADD,
+        lambda w, x: {"s": w.space(0), "k": "IMAGE", "b": {"assetId": str(uuid.UUID(int=3))}},
+        False,
+    ),
+    Case(
+        "blockAdd a file of an unknown asset",
+        BLOCK_ADD,
+        lambda w, x: {
+            "s": w.space(0),
+            "k": "FILE",
+            "b": {"assetId": str(uuid.UUID(int=4)), "name": "n"},
+        },
+        False,
+    ),
     Case("blockAdd another tenant's space", BLOCK_ADD, _add(lambda w, x: x.space(0)), False),
     Case(
         "blockAdd unknown space",

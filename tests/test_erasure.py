@@ -52,12 +52,13 @@ EXTEND = "mutation($id: ID!, $r: String!) { subjectRequestExtend(input: {id: $id
 PROCESS = "mutation($id: ID!) { subjectRequestProcess(id: $id) { request { state subjectEmail } userErrors { code } } }"
 TEXT_TYPES = ("text", "character varying", "json", "jsonb", "ARRAY")
 # personal columns that hold one of a few fixed words (a CHECK constraint): no free text
-ENUMERATED = {("consent_events", "action")}
+ENUMERATED = {("consent_events", "action"), ("usage_events", "action")}
 # text-typed columns of the subject's tables that hold no free text, and why; every other
 # text, varchar, array or JSON column of those tables must be planted below
 NOT_FREE_TEXT = {
     ("consent_events", "purpose"): "one of four purposes (CHECK)",
     ("consent_events", "action"): "granted | withdrawn (CHECK)",
+    ("usage_events", "action"): "view | download (CHECK)",
     ("consent_events", "source"): "one of four sources (CHECK)",
     ("consent_events", "policy_version"): "the tenant's own version label of its policy text",
     ("space_access", "state"): "invitation state (CHECK)",

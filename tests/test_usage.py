@@ -148,3 +148,85 @@ async def test_analytics_refuses_a_reversed_range(api, new_tenant, owner_url):
         {"s": space},
     )
     assert error_codes(bad_range) == ["BAD_USER_INPUT"]
+
+
+DOWNLOAD = """mutation($c: ID!, $s: ID!, $b: ID) {
+  usageRecord(input: {contactId: $c, spaceId: $s, blockId: $b, action: DOWNLOAD}) {
+    recorded userErrors { code field } } }"""
+DOWNLOADS = """query($s: ID!) { spaceAnalytics(spaceId: $s) { views uniqueViewers
+  blocks { views uniqueViewers suppressed downloads uniqueDownloaders downloadsSuppressed } } }"""
+
+
+async def _file_block(owner_url, tenant_id, space: str) -> str:
+    import uuid
+
+    from core.ids import decode_id
+    from models import Block
+
+    bid = uuid.uuid4()
+    async with owner_db(owner_url, tenant_id) as db:
+        db.add(
+            Block(
+                id=bid,
+                space_id=decode_id(space, "Space"),
+                kind="file",
+                position=50,
+                body={"url": "https://files.example/prices.pdf", "name": "Prices"},
+            )
+        )
+    return encode_id("Block", bid)
+
+
+async def test_downloads_are_counted_apart_from_views_and_only_under_consent(
+    api, new_tenant, new_member, owner_url
+):
+    # given: 6 contacts with analytics consent, 1 without; a space with a heading and a file
+    t = await new_tenant()
+    owner = api(t.token)
+    people = [
+        encode_id("Contact", c)
+        for c in await make_contacts(owner_url, t.tenant_id, 6, consents=("analytics",))
+    ]
+    (refuser,) = await make_contacts(owner_url, t.tenant_id, 1, consents=("marketing_email",))
+    space, (heading,) = await make_space(owner_url, t.tenant_id, blocks=1)
+    file = await _file_block(owner_url, t.tenant_id, space)
+    # when: 5 of them download the file (one twice), the sixth only views it
+    for person in people[:5]:
+        answer = await owner(DOWNLOAD, {"c": person, "s": space, "b": file})
+        assert answer["data"]["usageRecord"] == {"recorded": True, "userErrors": []}
+    await owner(DOWNLOAD, {"c": people[0], "s": space, "b": file})
+    await owner(RECORD, {"c": people[5], "s": space, "b": file})
+    # then: nothing without consent, and a download names a file block
+    refused = await owner(DOWNLOAD, {"c": encode_id("Contact", refuser), "s": space, "b": file})
+    assert refused["data"]["usageRecord"]["userErrors"] == [
+        {"code": "NO_CONSENT", "field": ["contactId"]}
+    ]
+    for block in (heading, None):
+        wrong = await owner(DOWNLOAD, {"c": people[0], "s": space, "b": block})
+        assert wrong["data"]["usageRecord"] == {
+            "recorded": False,
+            "userErrors": [{"code": "NOT_A_DOWNLOAD", "field": ["blockId"]}],
+        }
+    events = await _events(owner_url, t.tenant_id)
+    assert sorted(e.action for e in events) == ["download"] * 6 + ["view"]
+    # downloads are counted apart from views, each group held to the minimum of 5
+    full = (await owner(DOWNLOADS, {"s": space}))["data"]["spaceAnalytics"]
+    assert [
+        (b["views"], b["downloads"], b["uniqueDownloaders"], b["downloadsSuppressed"])
+        for b in full["blocks"]
+    ] == [(0, 0, 0, False), (1, 6, 5, False)]
+    viewer = api((await new_member(t.tenant_id, "viewer")).token)
+    hidden = (await viewer(DOWNLOADS, {"s": space}))["data"]["spaceAnalytics"]
+    assert [
+        (b["views"], b["suppressed"], b["downloads"], b["uniqueDownloaders"])
+        for b in hidden["blocks"]
+    ] == [(None, True, None, None), (None, True, 6, 5)]
+    assert (hidden["views"], hidden["uniqueViewers"]) == (None, None)
+    # a withdrawal deletes their downloads with their views
+    await owner(
+        "mutation($c: ID!) { consentWithdraw(input: {contactId: $c, purpose: ANALYTICS}) { event { id } } }",
+        {"c": people[0]},
+    )
+    assert len(await _events(owner_url, t.tenant_id)) == 5
+    after = (await viewer(DOWNLOADS, {"s": space}))["data"]["spaceAnalytics"]["blocks"][1]
+    assert (after["downloads"], after["downloadsSuppressed"]) == (None, True)

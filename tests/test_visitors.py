@@ -223,3 +223,37 @@ async def test_usage_is_recorded_only_under_the_visitors_analytics_consent(
     assert {c["purpose"]: c["granted"] for c in mine["data"]["contact"]["consents"]}[
         "ANALYTICS"
     ] is False
+
+
+async def test_a_visitors_download_is_recorded_only_under_their_analytics_consent(
+    api, client, new_tenant, owner_url, settings
+):
+    from microspace.web.widget_documents import DOCUMENTS
+    from tests.test_usage import _file_block
+
+    t, spaces, jane, _ = await _world(new_tenant, owner_url)
+    space = encode_id("Space", spaces["shared"])
+    file = await _file_block(owner_url, t.tenant_id, space)
+    session = await open_visitor(client, settings.secret(), t.tenant_id, spaces["shared"], jane)
+    visitor = PersistedApi(client, session["visitorToken"], api(t.token))
+    me = session["contactId"]
+    # the widget's own document, as it sends it when a visitor opens a file
+    record = DOCUMENTS["VisitorUsageRecord"]
+    download = {"input": {"contactId": me, "spaceId": space, "blockId": file, "action": "DOWNLOAD"}}
+
+    before = await visitor(record, download)
+    assert before["data"]["usageRecord"]["userErrors"] == [
+        {"code": "NO_CONSENT", "message": before["data"]["usageRecord"]["userErrors"][0]["message"]}
+    ]
+    assert await _usage(owner_url, t.tenant_id) == 0
+    await visitor(GRANT, {"c": me, "p": "ANALYTICS"})
+    assert (await visitor(record, download))["data"]["usageRecord"]["recorded"] is True
+    async with owner_db(owner_url, t.tenant_id) as db:
+        rows = (await db.execute(select(UsageEvent.action, UsageEvent.block_id))).all()
+    assert [(a, encode_id("Block", b)) for a, b in rows] == [("download", file)]
+    # another space's file: NOT_FOUND like a random ID, nothing recorded
+    elsewhere = await _file_block(owner_url, t.tenant_id, encode_id("Space", spaces["unshared"]))
+    hidden = {**download["input"], "blockId": elsewhere}
+    assert error_codes(await visitor(record, {"input": hidden})) == ["NOT_FOUND"]
+    await visitor(WITHDRAW, {"c": me, "p": "ANALYTICS"})
+    assert await _usage(owner_url, t.tenant_id) == 0
