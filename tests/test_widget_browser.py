@@ -182,8 +182,11 @@ async def test_a_disallowed_origin_is_refused_by_the_browser(
     assert "Getting started" not in html
 
 
-async def _open_invitation(api, new_tenant, owner_url, servers, browser, settings):
+async def _open_invitation(api, new_tenant, owner_url, servers, browser, settings, blocks=()):
     t, published = await _world(api, new_tenant, owner_url, servers)
+    async with owner_db(owner_url, t.tenant_id) as db:
+        for i, (kind, body) in enumerate(blocks, start=10):
+            db.add(Block(id=uuid.uuid4(), space_id=published, kind=kind, position=i, body=body))
     contact = (await make_contacts(owner_url, t.tenant_id, 1))[0]
     await make_access(owner_url, t.tenant_id, published, [contact])
     async with owner_db(owner_url, t.tenant_id) as db:

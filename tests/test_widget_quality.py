@@ -18,7 +18,9 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -393,3 +395,162 @@ async def test_the_script_is_at_most_15_kb_gzipped(client):
     size = len(gzip.compress(response.content, compresslevel=9))
     print(f"\nwidget.js: {len(response.content)} bytes, {size} gzipped")
     assert size <= 15 * 1024
+
+
+def _photo(width: int, height: int) -> bytes:
+    import pyvips
+
+    image = pyvips.Image.black(width, height, bands=3).draw_circle(
+        [200, 120, 40], width // 2, height // 2, height // 3, fill=True
+    )
+    return bytes(image.jpegsave_buffer(Q=80))
+
+
+ADD = """mutation($input: BlockAddInput!) { blockAdd(input: $input) { userErrors { code message } } }"""
+OFFERED = (64, 128, 256, 512, 768, 1024, 1536, 2048)
+
+
+async def _media_space(api, client, t, servers) -> str:
+    """Every media kind in the published space; third parties are on `elsewhere`."""
+    from tests.test_asset_blocks import MP4, _upload
+    from tests.test_files import PDF, PNG
+
+    photo = await _upload(client, t.token, _photo(1600, 1000), "photo.jpg")
+    tiny = await _upload(client, t.token, PNG, "tiny.png")
+    clip = await _upload(client, t.token, MP4, "clip.mp4")
+    contract = await _upload(client, t.token, PDF, "contract.pdf")
+    elsewhere = servers["elsewhere"]
+    contents = [
+        {"image": {"assetId": photo["id"], "alt": "A red sun", "caption": "Our logo"}},
+        {"image": {"assetId": tiny["id"], "decorative": True}},
+        {
+            "gallery": {
+                "items": [
+                    {"assetId": photo["id"], "alt": "The sun again"},
+                    {"assetId": clip["id"], "caption": "The clip"},
+                ]
+            }
+        },
+        {"file": {"assetId": contract["id"], "name": "Our contract"}},
+        {
+            "file": {
+                "url": f"{elsewhere}/prices.pdf",
+                "name": "Prices",
+                "sizeBytes": 1_250_000,
+                "mimeType": "application/pdf",
+            }
+        },
+        {"video": {"assetId": clip["id"], "caption": "Welcome"}},
+        {"video": {"url": f"{elsewhere}/v.mp4", "caption": "Elsewhere"}},
+        {"embed": {"url": f"{elsewhere}/page.html", "title": "Our map", "height": 300}},
+    ]
+    owner = api(t.token)
+    for content in contents:
+        added = await owner(ADD, {"input": {"spaceId": servers["published"], "content": content}})
+        assert added["data"]["blockAdd"]["userErrors"] == [], added
+    return elsewhere
+
+
+async def test_every_media_kind_renders_accessibly_and_third_parties_wait_for_a_click(
+    api, client, new_tenant, owner_url, servers, browser, axe, settings
+):
+    t, _published = await _world(api, new_tenant, owner_url, servers)
+    elsewhere = await _media_space(api, client, t, servers)
+    _page(servers)
+    page = await browser.new_page(viewport={"width": 900, "height": 700})
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    # file links name the configured public URL: here, the API's served port
+    public = settings.with_public_url().public_url.rstrip("/")
+
+    async def to_api(route: Any) -> None:
+        await route.continue_(url=route.request.url.replace(public, servers["api"], 1))
+
+    await page.route(f"{public}/files/**", to_api)
+    await page.add_init_script(
+        "window.__cls = 0; new PerformanceObserver(l => l.getEntries().forEach(e => {"
+        " if (!e.hadRecentInput) window.__cls += e.value })).observe({type: 'layout-shift',"
+        " buffered: true})"
+    )
+    await page.goto(f"{servers['page']}/page.html")
+    widget = await _ready(page)
+    # from here on only the media load: their boxes are reserved, so nothing may move (the
+    # space's own arrival is the host page's to reserve: docs/widget.md)
+    await page.evaluate("window.__cls = 0")
+
+    # images: described (or decorative), their box reserved, lazy, chosen from srcset
+    first = widget.locator(".block-image img").first
+    attrs = await first.evaluate(
+        "i => [i.alt, i.loading, i.getAttribute('width'), i.getAttribute('height'),"
+        " !!i.srcset, i.sizes]"
+    )
+    assert attrs[:5] == ["A red sun", "lazy", "1600", "1000", True], attrs
+    assert await widget.locator(".block-image img").nth(1).get_attribute("alt") == ""
+    await first.scroll_into_view_if_needed()
+    await page.wait_for_function(
+        "() => document.querySelector('#published').shadowRoot.querySelector('img').complete"
+    )
+    shown = await first.evaluate("i => [i.clientWidth, i.currentSrc]")
+    needed = min(w for w in OFFERED if w >= shown[0])
+    # the variant the layout needs, not the original: the signed link names its file
+    token = shown[1].split("/files/")[1].split(".")[0]
+    key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["k"]
+    assert key.endswith(f"/v/w{needed}.webp"), (shown, key)
+    assert attrs[5] == f"{shown[0]}px"
+    assert await widget.locator(".gallery li").count() == 2
+    assert await widget.locator(".gallery video").count() == 1
+    # files: name, type and size; the library's by its signed link
+    files = await widget.locator(".block-file").all_inner_texts()
+    assert files[0].startswith("Our contract (PDF, ") and files[0].endswith("kB)"), files
+    assert files[1] == "Prices (PDF, 1.3 MB)", files
+    href = await widget.locator(".block-file a").first.get_attribute("href")
+    assert href.startswith(f"{public}/files/")
+    # video: the browser's own controls
+    assert await widget.locator(".block-video video").first.get_attribute("controls") == ""
+    # nothing of a third party before the visitor asks: no embed, no external video
+    await asyncio.sleep(0.5)
+    assert [u for u in requests if u.startswith(elsewhere)] == []
+    assert await widget.locator("iframe").count() == 0
+    assert await _violations(page, axe) == []  # every media kind, axe-core's WCAG 2.1 AA
+    assert await page.evaluate("window.__cls") <= 0.01
+
+    # a click loads the embed (keyboard-reachable: a real button)
+    load = widget.locator(".block-embed button")
+    assert elsewhere.split("//")[1] in await load.inner_text()
+    async with page.expect_request(f"{elsewhere}/page.html"):
+        await load.click()
+    frame = widget.locator(".block-embed iframe")
+    assert await frame.get_attribute("title") == "Our map"
+    assert await frame.evaluate("f => f.getBoundingClientRect().height") == 300
+    assert await frame.evaluate("f => f.getRootNode().activeElement === f")
+    assert await _violations(page, axe) == []
+
+
+async def test_a_visitors_download_counts_only_once_they_allowed_analytics(
+    api, new_tenant, owner_url, servers, browser, settings
+):
+    from sqlalchemy import select
+
+    from models import UsageEvent
+
+    prices = [("file", {"url": "https://files.example/prices.pdf", "name": "Prices"})]
+    t, page, widget = await _open_invitation(
+        api, new_tenant, owner_url, servers, browser, settings, blocks=prices
+    )
+    # a download link that opens nothing in this test: the counting is the widget's
+    await page.context.route("https://files.example/**", lambda route: route.abort())
+    link = widget.locator(".block-file a")
+    assert await link.inner_text() == "Prices"
+    await link.click()  # before any choice: not counted
+    await asyncio.sleep(0.5)
+    assert await _usage(owner_url, t.tenant_id) == 0
+    await widget.locator("button[data-consent=allow]").click()
+    assert await _usage_recorded(owner_url, t.tenant_id) == 1  # the view
+    await link.click()
+    for _ in range(100):
+        if await _usage(owner_url, t.tenant_id) == 2:
+            break
+        await asyncio.sleep(0.1)
+    async with owner_db(owner_url, t.tenant_id) as db:
+        actions = sorted(await db.scalars(select(UsageEvent.action)))
+    assert actions == ["download", "view"]

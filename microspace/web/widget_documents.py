@@ -22,6 +22,12 @@ DOCUMENTS = {
         "blocks(first: 100, after: $after) { pageInfo { hasNextPage endCursor } "
         "edges { node { id content { ... on RichTextBody { html } } } } } } }"
     ),
+    # apart, and only for a space with files of the library: their signed links are made in
+    # Python (files/links.py) per request, while the blocks' content stays compiled
+    "WidgetAssets": (
+        "query WidgetAssets($ids: [ID!]!) { nodes(ids: $ids) { ... on Asset { id kind "
+        "mediaType byteSize width height url srcset placeholder } } }"
+    ),
     "VisitorConsent": (
         "query VisitorConsent($contactId: ID!) { viewer { kind contactId } "
         "contact(id: $contactId) { id consents { purpose state } } }"

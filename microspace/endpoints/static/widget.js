@@ -24,19 +24,19 @@
   var STRINGS = {
     en: ["Loading\u2026", "This space is not available.",
       "May we record that you viewed this space? It helps the sender; nothing is recorded unless you allow it.",
-      "Allow", "Decline", "Consent", "done", "to do"],
+      "Allow", "Decline", "Consent", "done", "to do", "Show content from %s", "Video"],
     de: ["Wird geladen\u2026", "Dieser Bereich ist nicht verf\u00fcgbar.",
       "D\u00fcrfen wir erfassen, dass Sie diesen Bereich angesehen haben? Das hilft dem Absender; ohne Ihre Erlaubnis wird nichts erfasst.",
-      "Erlauben", "Ablehnen", "Einwilligung", "erledigt", "offen"],
+      "Erlauben", "Ablehnen", "Einwilligung", "erledigt", "offen", "Inhalt von %s anzeigen", "Video"],
     fr: ["Chargement\u2026", "Cet espace n\u2019est pas disponible.",
       "Pouvons-nous enregistrer que vous avez consult\u00e9 cet espace\u00a0? Cela aide l\u2019exp\u00e9diteur\u00a0; rien n\u2019est enregistr\u00e9 sans votre accord.",
-      "Autoriser", "Refuser", "Consentement", "fait", "\u00e0 faire"],
+      "Autoriser", "Refuser", "Consentement", "fait", "\u00e0 faire", "Afficher le contenu de %s", "Vid\u00e9o"],
     es: ["Cargando\u2026", "Este espacio no est\u00e1 disponible.",
       "\u00bfPodemos registrar que ha visto este espacio? Ayuda al remitente; no se registra nada sin su permiso.",
-      "Permitir", "Rechazar", "Consentimiento", "hecho", "pendiente"],
+      "Permitir", "Rechazar", "Consentimiento", "hecho", "pendiente", "Mostrar contenido de %s", "V\u00eddeo"],
     nl: ["Laden\u2026", "Deze ruimte is niet beschikbaar.",
       "Mogen we vastleggen dat u deze ruimte hebt bekeken? Dat helpt de afzender; zonder uw toestemming wordt niets vastgelegd.",
-      "Toestaan", "Weigeren", "Toestemming", "klaar", "open"]
+      "Toestaan", "Weigeren", "Toestemming", "klaar", "open", "Inhoud van %s tonen", "Video"]
   };
   var RTL = /^(ar|he|iw|fa|ur|ps|sd|ug|yi|dv|ckb)\b/i;
 
@@ -80,6 +80,7 @@
       if (body.errors && body.errors.length) {
         var error = new Error(body.errors[0].message);
         error.code = (body.errors[0].extensions || {}).code;
+        error.data = body.data; // what did answer (a deleted asset is null beside the rest)
         throw error;
       }
       return body.data;
@@ -98,11 +99,71 @@
     catch (e) { return null; }
   }
 
+  // the library's files a block shows (their own ids: the global ID is "Asset:<id>" in base64url)
+  function assetIds(node) {
+    var body = node.body || {};
+    return (body.items || [body]).map(function (i) { return i.assetId; }).filter(Boolean);
+  }
+  function globalId(id) { return btoa("Asset:" + id).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, ""); }
+
+  // an image reserves its box (width and height: no shift), loads when near, and the
+  // browser picks from srcset the width the layout needs
+  function picture(asset, alt, width, label) {
+    if (!asset || !safeUrl(asset.url)) return null;
+    if (asset.kind === "VIDEO") return video(asset.url, alt || label);
+    // never wider than the image itself: a small one takes its own variant
+    var img = el("img", null, { src: asset.url, alt: alt || "", loading: "lazy", decoding: "async", sizes: Math.min(width, asset.width || width) + "px" });
+    if (asset.srcset) img.setAttribute("srcset", asset.srcset);
+    if (asset.width) { img.setAttribute("width", asset.width); img.setAttribute("height", asset.height); }
+    if (asset.placeholder) img.style.background = "url(" + asset.placeholder + ") center/cover";
+    return img;
+  }
+
+  function video(src, label) {
+    // the browser's own controls; only its metadata loads before the visitor plays it
+    return el("video", null, { src: src, controls: "", preload: "metadata", playsinline: "", "aria-label": label });
+  }
+
+  function figure(media, caption) {
+    var fig = el("figure");
+    if (media) fig.appendChild(media);
+    if (caption) fig.appendChild(el("figcaption", caption, { dir: "auto" }));
+    return fig;
+  }
+
+  function size(bytes, lang) {
+    var units = ["byte", "kilobyte", "megabyte", "gigabyte"], i = 0;
+    while (bytes >= 1000 && i < 3) { bytes /= 1000; i++; }
+    try { return new Intl.NumberFormat(lang, { style: "unit", unit: units[i], maximumFractionDigits: 1 }).format(bytes); }
+    catch (e) { return Math.round(bytes) + " " + ["B", "kB", "MB", "GB"][i]; }
+  }
+
+  function type(media) {
+    var m = String(media || "").toLowerCase(), named = [["pdf", "PDF"], ["word", "DOCX"], ["sheet", "XLSX"], ["presentation", "PPTX"], ["zip", "ZIP"]];
+    for (var i = 0; i < named.length; i++) if (m.indexOf(named[i][0]) >= 0) return named[i][1];
+    var sub = m.split("/")[1] || "";
+    return sub.length && sub.length < 6 ? sub.toUpperCase() : "";
+  }
+
+  // a third party's page or video loads only when the visitor asks for it: no request before
+  function onClick(wrap, url, t, height, make) {
+    var box = el("div", null, { "class": "held", style: "min-height:" + height + "px" });
+    var button = el("button", t[8].replace("%s", new URL(url).host), { type: "button", part: "button load" });
+    button.addEventListener("click", function () {
+      var made = make();
+      box.replaceWith(made);
+      (made.querySelector("video") || made).focus(); // the focus stays where the button was
+    });
+    box.appendChild(button);
+    wrap.appendChild(box);
+  }
+
   // headings in order: a block's heading never skips a level below the one before it
-  function block(b, t, levels) {
-    var body = b.body || {};
+  function block(b, ctx, levels) {
+    var body = b.body || {}, t = ctx.t, content = b.content || {}, assets = ctx.assets;
     var kind = String(b.kind).toLowerCase(); // the GraphQL enum: HEADING, RICH_TEXT, ...
     var wrap = el("div", null, { "class": "block block-" + kind, part: "block " + kind.replace("_", "-"), "data-block-id": b.id });
+    var href = safeUrl(body.url), asset = assets[body.assetId];
     if (kind === "heading") {
       var level = Math.min(6, levels.top + Math.max(1, (body.level || 2) - 1), levels.last + 1);
       levels.last = level;
@@ -110,7 +171,7 @@
     } else if (kind === "rich_text") {
       var rich = el("div", null, { "class": "rich", dir: "auto" });
       // only the API's sanitised HTML (core/rich_text.py) is ever parsed as markup
-      if (b.content && typeof b.content.html === "string") rich.innerHTML = b.content.html;
+      if (typeof content.html === "string") rich.innerHTML = content.html;
       else rich.appendChild(el("p", body.text));
       wrap.appendChild(rich);
     } else if (kind === "checklist") {
@@ -123,10 +184,44 @@
         list.appendChild(item);
       });
       wrap.appendChild(list);
+    } else if (kind === "image") {
+      wrap.appendChild(figure(picture(asset, body.decorative ? "" : body.alt, ctx.width), body.caption));
+    } else if (kind === "gallery") {
+      var grid = el("ul", null, { "class": "gallery", role: "list" });
+      var each = Math.round(ctx.width / Math.max(1, Math.floor(ctx.width / 192)));
+      (body.items || []).forEach(function (item) {
+        var got = assets[item.assetId];
+        var li = el("li");
+        li.appendChild(figure(picture(got, item.alt || "", each, item.caption || t[9]), item.caption));
+        grid.appendChild(li);
+      });
+      wrap.appendChild(grid);
+    } else if (kind === "video") {
+      var label = body.caption || t[9];
+      if (asset && safeUrl(asset.url)) wrap.appendChild(figure(video(asset.url, label), body.caption));
+      else if (href) onClick(wrap, href, t, 240, function () { return figure(video(href, label), body.caption); });
+    } else if (kind === "embed") {
+      if (href) {
+        onClick(wrap, href, t, body.height || 360, function () {
+          return el("iframe", null, { src: href, title: body.title || new URL(href).host, height: body.height || 360,
+            sandbox: "allow-scripts allow-same-origin allow-popups allow-forms allow-presentation", referrerpolicy: "no-referrer", allow: "fullscreen" });
+        });
+      }
+      if (body.title) wrap.insertBefore(el("p", body.title, { dir: "auto" }), wrap.firstChild);
+    } else if (kind === "file") {
+      var link = asset ? safeUrl(asset.url) : href;
+      var bytes = asset ? asset.byteSize : body.sizeBytes, media = asset ? asset.mediaType : body.mimeType;
+      if (link) {
+        var a = el("a", body.name, { href: link, target: "_blank", rel: "noopener noreferrer", part: "link", dir: "auto" });
+        if (asset) a.setAttribute("download", body.name);
+        a.addEventListener("click", function () { ctx.downloaded(b.id); });
+        wrap.appendChild(a);
+        var about = [type(media), bytes != null ? size(Number(bytes), ctx.lang) : ""].filter(Boolean).join(", ");
+        if (about) wrap.appendChild(el("span", " (" + about + ")", { "class": "meta" }));
+      } else wrap.appendChild(el("span", body.name));
     } else {
-      var href = safeUrl(body.url);
-      var label = body.label || body.name || body.title || body.caption || body.url;
-      wrap.appendChild(href ? el("a", label, { href: href, target: "_blank", rel: "noopener noreferrer", part: "link", dir: "auto" }) : el("span", label));
+      var text = body.label || body.url;
+      wrap.appendChild(href ? el("a", text, { href: href, target: "_blank", rel: "noopener noreferrer", part: "link", dir: "auto" }) : el("span", text));
     }
     return wrap;
   }
@@ -147,7 +242,10 @@
     ".loading{animation:p 1.5s ease-in-out infinite alternate}@keyframes p{to{opacity:.75}}" +
     "@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important;scroll-behavior:auto!important}}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
-    "ul{padding-inline-start:1.25rem}.block-checklist ul{list-style:none;padding-inline-start:0}";
+    "ul{padding-inline-start:1.25rem}.block-checklist ul{list-style:none;padding-inline-start:0}" +
+    "figure{margin:1rem 0}img,video,iframe{display:block;max-width:100%;border:0}img{height:auto}video{width:100%;height:auto;aspect-ratio:16/9;background:#000}iframe{width:100%}" +
+    ".gallery{list-style:none;padding:0;display:grid;gap:.5rem;grid-template-columns:repeat(auto-fill,minmax(11rem,1fr))}.gallery figure{margin:0}" +
+    ".held{display:flex;align-items:center;justify-content:center;border:1px dashed;border-radius:" + v("radius", "8px") + "}.meta{opacity:.85}";
   var BRAND = { primaryColor: "primary", backgroundColor: "background", textColor: "text", fontFamily: "font" };
 
   function applyBrand(wrap, brand) {
@@ -181,6 +279,7 @@
   }
 
   function recordView(ctx) {
+    ctx.consented = true;
     return call(ctx.key, "VisitorUsageRecord", { input: { contactId: ctx.session.contactId, spaceId: ctx.spaceId } }, ctx.session, "POST");
   }
 
@@ -212,16 +311,28 @@
     return page(null, PAGES).then(function () { return { space: space, edges: edges }; });
   }
 
-  // rich text's HTML is a second read, made only when the space has rich text
+  // rich text's HTML and the library's signed links are second reads (the resolvers'),
+  // each made only when the space has such blocks; the first stays compiled
   function load(key, spaceId, session) {
     return pages(key, "WidgetSpace", spaceId, session).then(function (loaded) {
-      if (!loaded.edges.some(function (e) { return e.node.kind === "RICH_TEXT"; })) return loaded;
-      return pages(key, "WidgetRichText", spaceId, session).then(function (rich) {
-        var html = {};
-        rich.edges.forEach(function (e) { html[e.node.id] = e.node.content; });
-        loaded.edges.forEach(function (e) { e.node.content = html[e.node.id]; });
-        return loaded;
+      var nodes = loaded.edges.map(function (e) { return e.node; }), ids = {}, batches = [];
+      loaded.assets = {};
+      nodes.forEach(function (n) { if (/^(IMAGE|GALLERY|FILE|VIDEO)$/.test(n.kind)) assetIds(n).forEach(function (i) { ids[i] = 1; }); });
+      Object.keys(ids).forEach(function (id, n) { if (n % 50 === 0) batches.push([]); batches[batches.length - 1].push(globalId(id)); });
+      var reads = batches.map(function (batch) {
+        return call(key, "WidgetAssets", { ids: batch }, session, "GET").catch(function (e) { return (e.data && e.data.nodes) ? e.data : { nodes: [] }; }).then(function (data) {
+          // an asset deleted since is null: its block shows what it can without it
+          data.nodes.forEach(function (a, n) { if (a) loaded.assets[atob(batch[n].replace(/-/g, "+").replace(/_/g, "/")).slice(6)] = a; });
+        });
       });
+      if (nodes.some(function (n) { return n.kind === "RICH_TEXT"; })) {
+        reads.push(pages(key, "WidgetRichText", spaceId, session).then(function (rich) {
+          var html = {};
+          rich.edges.forEach(function (e) { html[e.node.id] = e.node.content; });
+          nodes.forEach(function (n) { n.content = html[n.id]; });
+        }));
+      }
+      return Promise.all(reads).then(function () { return loaded; });
     });
   }
 
@@ -255,12 +366,18 @@
       article.appendChild(title);
       if (space.description) article.appendChild(el("p", space.description, { "class": "description", part: "description" }));
       var levels = { top: top, last: top };
-      loaded.edges.forEach(function (edge) { article.appendChild(block(edge.node, t, levels)); });
+      var ctx = { key: key, t: t, lang: lang.code, article: article, title: title, session: session, spaceId: space.id,
+        width: Math.round(wrap.clientWidth - 32) || 640, consented: false, assets: loaded.assets };
+      // a visitor's download is counted like a view: only once they allowed analytics
+      ctx.downloaded = function (blockId) {
+        if (!ctx.consented) return;
+        var input = { contactId: session.contactId, spaceId: space.id, blockId: blockId, action: "DOWNLOAD" };
+        call(key, "VisitorUsageRecord", { input: input }, session, "POST").catch(function () {});
+      };
+      loaded.edges.forEach(function (edge) { article.appendChild(block(edge.node, ctx, levels)); });
       wrap.replaceChild(article, status);
       host.setAttribute("data-state", "ready");
-      if (session && session.contactId) {
-        analytics({ key: key, t: t, lang: lang.code, article: article, title: title, session: session, spaceId: space.id });
-      }
+      if (session && session.contactId) analytics(ctx);
     }).catch(function (error) {
       if (generation !== host._microspace) return;
       wrap.replaceChild(el("p", t[1], { "class": "status error", part: "status error", role: "status", lang: lang.code }), status);
