@@ -491,6 +491,7 @@ async def test_every_media_kind_renders_accessibly_and_third_parties_wait_for_a_
         "() => document.querySelector('#published').shadowRoot.querySelector('img').complete"
     )
     shown = await first.evaluate("i => [i.clientWidth, i.currentSrc]")
+    assert await first.evaluate("i => i.style.backgroundImage") == ""  # the placeholder went
     needed = min(w for w in OFFERED if w >= shown[0])
     # the variant the layout needs, not the original: the signed link names its file
     token = shown[1].split("/files/")[1].split(".")[0]

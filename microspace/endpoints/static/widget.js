@@ -115,7 +115,11 @@
     var img = el("img", null, { src: asset.url, alt: alt || "", loading: "lazy", decoding: "async", sizes: Math.min(width, asset.width || width) + "px" });
     if (asset.srcset) img.setAttribute("srcset", asset.srcset);
     if (asset.width) { img.setAttribute("width", asset.width); img.setAttribute("height", asset.height); }
-    if (asset.placeholder) img.style.background = "url(" + asset.placeholder + ") center/cover";
+    if (asset.placeholder) {
+      // blurred while it loads; gone once loaded (a transparent image shows what is behind it)
+      img.style.background = "url(" + asset.placeholder + ") center/cover";
+      img.addEventListener("load", function () { img.style.background = ""; });
+    }
     return img;
   }
 
