@@ -383,3 +383,27 @@ async def test_an_image_needs_alt_text_unless_decorative_on_every_write_path(
         assert codes == ["ALT_TEXT_REQUIRED"], (given, codes)
     after = await owner("query($id: ID!) { block(id: $id) { body } }", {"id": described})
     assert after["data"]["block"]["body"] == {"assetId": raw_photo, "alt": "The team"}
+
+
+async def test_the_widgets_asset_read_takes_a_full_batch(api, client, new_tenant) -> None:
+    """The widget reads a space's files 50 IDs at a time (widget.js): within the limits."""
+    from microspace.web.widget_documents import DOCUMENTS
+
+    tenant = await new_tenant()
+    owner = api(tenant.token)
+    space = (await owner(SPACE, {"t": f"Many {uuid.uuid4().hex[:8]}"}))["data"]["spaceCreate"][
+        "space"
+    ]["id"]
+    photos = [await _upload(client, tenant.token, PNG, f"p{i}.png") for i in range(50)]
+    items = [{"assetId": p["id"], "alt": f"photo {i}"} for i, p in enumerate(photos)]
+    added = await owner(
+        ADD, {"input": {"spaceId": space, "content": {"gallery": {"items": items}}}}
+    )
+    assert added["data"]["blockAdd"]["userErrors"] == []
+    assert (await owner(PUBLISH, {"id": space}))["data"]["spacePublish"]["userErrors"] == []
+    key = await mint_key(owner, "widget", [], spaceIds=[space], allowedOrigins=[])
+    widget = PersistedApi(client, key, owner)
+    read = await widget(DOCUMENTS["WidgetAssets"], {"ids": [p["id"] for p in photos]})
+    assert "errors" not in read, read.get("errors")
+    assert [n["id"] for n in read["data"]["nodes"]] == [p["id"] for p in photos]
+    assert all(n["url"] and n["srcset"] is not None for n in read["data"]["nodes"])
