@@ -512,6 +512,9 @@ async def test_every_media_kind_renders_accessibly_and_third_parties_wait_for_a_
     await asyncio.sleep(0.5)
     assert [u for u in requests if u.startswith(elsewhere)] == []
     assert await widget.locator("iframe").count() == 0
+    assert await widget.locator(".block-video").nth(1).inner_text() == (
+        f"Show content from {elsewhere.split('//')[1]}\n\nElsewhere"
+    )
     assert await _violations(page, axe) == []  # every media kind, axe-core's WCAG 2.1 AA
     assert await page.evaluate("window.__cls") <= 0.01
 

@@ -203,7 +203,10 @@
     } else if (kind === "video") {
       var label = body.caption || t[9];
       if (asset && safeUrl(asset.url)) wrap.appendChild(figure(video(asset.url, label), body.caption));
-      else if (href) onClick(wrap, href, t, 240, function () { return figure(video(href, label), body.caption); });
+      else if (href) {
+        onClick(wrap, href, t, 240, function () { return video(href, label); });
+        if (body.caption) wrap.appendChild(el("p", body.caption, { dir: "auto" }));
+      }
     } else if (kind === "embed") {
       if (href) {
         onClick(wrap, href, t, body.height || 360, function () {
