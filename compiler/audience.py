@@ -1,4 +1,5 @@
-"""What a widget key or a visitor may see (store/audience.py), as SQL for the planner.
+"""What a widget key, a visitor or a preview link may see (store/audience.py), as SQL for
+the planner.
 
 The resolver path narrows the session: every statement on spaces, blocks, contacts, space
 accesses and consent events carries the criteria. Here each table a plan reads becomes a
@@ -15,9 +16,8 @@ from typing import Any
 from compiler import sql
 from compiler.shapes import Inputs
 from models.space_access import ACTIVE_STATES
-from store.audience import PUBLISHED
+from store.audience import ARCHIVED, BOUND, PUBLISHED
 
-NARROWED = frozenset({"widget", "visitor"})
 OWN_ROWS = {"contacts": "id", "space_access": "contact_id", "consent_events": "contact_id"}
 
 
@@ -30,9 +30,10 @@ class Audience:
         self._who: str | None = None
 
     def who(self) -> str:
-        """The widget key's id or the visitor's contact id, one parameter per plan."""
+        """The widget key's or preview's id, or the visitor's contact id, one parameter per
+        plan."""
         if self._who is None:
-            if self.kind == "widget":
+            if self.kind in BOUND:
                 self._who = self._param(lambda i: i.principal.token_id, "uuid")
             else:
                 self._who = self._param(lambda i: i.principal.contact_id, "uuid")
@@ -40,11 +41,13 @@ class Audience:
 
     def spaces(self, a: str) -> str:
         published = f"{a}.status = {sql.literal(PUBLISHED)}"
-        if self.kind == "widget":
+        if self.kind in BOUND:
             bound = (
                 f"SELECT unnest(w.space_ids) FROM api_tokens w WHERE w.tenant_id = $1 "
                 f"AND w.id = {self.who()}"
             )
+            if self.kind == "preview":  # the draft, whatever its status but archived
+                return f"{a}.id IN ({bound}) AND {a}.status <> {sql.literal(ARCHIVED)}"
             return f"{a}.id IN ({bound}) AND {published}"
         states = ", ".join(sql.literal(s) for s in ACTIVE_STATES)
         shared = (
@@ -66,5 +69,5 @@ class Audience:
         elif table in OWN_ROWS and self.kind == "visitor":
             where = f"{n}.{OWN_ROWS[table]} = {self.who()}"
         else:
-            where = "false"  # a widget speaks for no contact; any other table: nothing
+            where = "false"  # a widget or preview speaks for no contact; any other: nothing
         return f"(SELECT * FROM {table} {n} WHERE {where})"

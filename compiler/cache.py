@@ -50,7 +50,7 @@ class Prepared:
 
 
 # principals compiled: a widget key's and a visitor's narrower view is compiler/audience.py
-COMPILED_KINDS = frozenset({"member", "partner", "subject", "widget", "visitor"})
+COMPILED_KINDS = frozenset({"member", "partner", "subject", "widget", "visitor", "preview"})
 
 
 class CompiledReads:

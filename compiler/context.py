@@ -15,13 +15,14 @@ from typing import Any, Protocol
 from graphql import GraphQLSchema
 
 from compiler import sql
-from compiler.audience import NARROWED, Audience
+from compiler.audience import Audience
 from compiler.catalog import Catalog, TableType
 from compiler.collect import Collector, Fields
 from compiler.shapes import Inputs, Param, Shape
 from core.auth import Principal
 from core.errors import ApiError
 from policies.redaction import Decision
+from store.audience import NARROWED
 
 # a request-time condition for the plan to apply (else the resolver path answers)
 Check = Callable[[Inputs], None]

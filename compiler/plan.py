@@ -39,6 +39,7 @@ from compiler.viewer import viewer_json
 from core.auth import REFUSALS, Principal
 from core.errors import ApiError, Forbidden, Unauthenticated
 from core.ids import decode_id
+from core.preview_links import REFUSED as PREVIEW_REFUSED
 from store.contacts import search_matches, search_pattern
 
 
@@ -127,6 +128,8 @@ def refusal(ctx: PlanContext, permission: tuple[str, str] | None) -> Callable[[]
     """The error a root field's `Can` raises (schema/permissions.py `require`), if any."""
     p = ctx.principal
     if p is not None and not p.authenticated:
+        if p.refusal in PREVIEW_REFUSED:
+            return PREVIEW_REFUSED[p.refusal]
         if p.refusal is not None and p.refusal in REFUSALS:
             text, reason = REFUSALS[p.refusal], f"KEY_{p.refusal.upper()}"
             return lambda: Unauthenticated(text, reason=reason)

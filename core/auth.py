@@ -13,16 +13,18 @@ from sqlalchemy import text
 
 from core.db import Db
 
-PrincipalKind = Literal["member", "partner", "widget", "visitor", "subject", "anonymous"]
+PrincipalKind = Literal["member", "partner", "widget", "visitor", "preview", "subject", "anonymous"]
 TOKEN_PREFIX = {
     "member": "msm_",
     "partner": "msp_",
     "widget": "msw_",
     "subject": "mss_",
     "visitor": "msv_",
+    # a preview link's secret is signed, not only random (core/preview_links.py)
+    "preview": "msd_",
 }
 # principals that act from a page on someone else's site: trusted documents only, CORS per key
-BROWSER_KINDS = frozenset({"widget", "visitor"})
+BROWSER_KINDS = frozenset({"widget", "visitor", "preview"})
 
 
 def new_token(kind: str) -> tuple[str, bytes]:
@@ -137,14 +139,22 @@ def subjects_of(kind: str, role: str | None, scopes: Sequence[str] | None) -> tu
     return (kind,)
 
 
+def _refused_preview(refusal: str | None) -> Principal:
+    """A preview link's secret that does not open: revoked, expired, or (altered, forged,
+    never issued, another tenant's deleted one) invalid, each with its own code."""
+    why = refusal if refusal in ("revoked", "expired") else "invalid"
+    return Principal(kind="anonymous", rejected=True, refusal=f"preview_{why}")
+
+
 async def authenticate(db: Db, authorization: str | None, origin: str | None = None) -> Principal:
     """Resolve the Authorization header to a principal, scoping `db` to its tenant; with
     `origin` (a page on another origin sent it), say whether the credential allows it."""
     token = bearer_token(authorization)
     if token is None:
         return ANONYMOUS
+    preview = token.startswith(TOKEN_PREFIX["preview"])
     if not token or len(token) > 200:
-        return REJECTED
+        return _refused_preview(None) if preview else REJECTED
     digest = hash_token(token)
     if origin is None:
         rows = (await db.execute(AUTHENTICATE, {"hash": digest})).all()
@@ -156,6 +166,8 @@ async def authenticate(db: Db, authorization: str | None, origin: str | None = N
     row = rows[0] if rows else None
     if row is None:
         refusal = await db.scalar(REFUSAL, {"hash": digest})
+        if preview:
+            return _refused_preview(refusal)
         return Principal(kind="anonymous", rejected=True, refusal=refusal) if refusal else REJECTED
     db.adopt_tenant(row.tenant_id)
     return Principal(

@@ -327,7 +327,8 @@ def get_caching(
     `caller` is the principal's kind (member, partner, widget, visitor, anonymous, ...);
     `personal`: the answer discloses personal data (an audited read). Only a 200 without
     GraphQL errors is a representation: it gets an ETag and `If-None-Match` can turn it into
-    a 304. Personal data and visitors' answers are `private, no-store`; a widget's reads are
+    a 304. Personal data, visitors' and previews' answers are `private, no-store` (a draft,
+    and a revoked preview must stop showing it at once); a widget's reads are
     public for `widget_max_age` seconds; other reads `private, no-cache` (stored by the
     browser only, revalidated by ETag each time). Errors are never stored.
     """
@@ -335,7 +336,7 @@ def get_caching(
     # `errors` also matches: then the answer is just not stored)
     if status != 200 or b'"errors":' in body:
         return Caching(status, {"Cache-Control": "no-store", "Vary": VARY})
-    if personal or caller == "visitor":
+    if personal or caller in ("visitor", "preview"):
         policy = "private, no-store"
     elif caller == "widget":
         policy = f"public, max-age={widget_max_age}"

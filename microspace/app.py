@@ -30,6 +30,7 @@ from files.storage import storage_from
 from microspace.endpoints.exports import export_endpoint
 from microspace.endpoints.files import download_endpoint, upload_endpoint
 from microspace.endpoints.invitations import invitation_endpoint
+from microspace.endpoints.previews import preview_endpoint
 from microspace.endpoints.unsubscribe import unsubscribe_endpoint
 from microspace.endpoints.widget import widget_script
 from microspace.lane import front_door
@@ -259,6 +260,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
             Route("/exports/{token}", export_endpoint(pipeline), methods=["GET"]),
             Route("/unsubscribe/{token}", unsubscribe_endpoint(state), methods=["GET", "POST"]),
             Route("/invitations/{token}", invitation_endpoint(pipeline), methods=["GET", "POST"]),
+            Route("/previews/{token}", preview_endpoint(pipeline), methods=["GET"]),
             Route("/widget.js", widget_script(state), methods=["GET"]),
             Route("/files/{token}", download_endpoint(state), methods=["GET", "HEAD"]),
             Route("/files/uploads/{token}", upload_endpoint(state), methods=["PUT"]),

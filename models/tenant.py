@@ -47,6 +47,7 @@ class TokenKind(str, enum.Enum):
     WIDGET = "widget"
     SUBJECT = "subject"
     VISITOR = "visitor"
+    PREVIEW = "preview"
 
 
 def _erased_address(members: Table) -> ColumnElement[str]:

@@ -177,7 +177,17 @@ class Authorizer:
 
 # policy subjects that are not partner scopes: member roles and the fixed principals
 NOT_SCOPES = frozenset(
-    {"owner", "admin", "editor", "viewer", "privacy_officer", "widget", "subject", "visitor"}
+    {
+        "owner",
+        "admin",
+        "editor",
+        "viewer",
+        "privacy_officer",
+        "widget",
+        "subject",
+        "visitor",
+        "preview",
+    }
 )
 
 

@@ -27,7 +27,7 @@ strawberry.enum(AssetKind, name="AssetKind", description="What an asset is, from
 
 
 # principals narrowed to an audience (store/audience.py)
-NARROWED = ("widget", "visitor")
+NARROWED = ("widget", "visitor", "preview")
 
 
 @strawberry.type(

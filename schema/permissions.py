@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from core.auth import REFUSALS
 from core.errors import Forbidden, Unauthenticated
+from core.preview_links import REFUSED as PREVIEW_REFUSED
 from store.subscription_end import refusal as subscription_refusal
 
 
@@ -18,6 +19,8 @@ def require(info: Info, obj: str | None, act: str | None) -> None:
     ctx = info.context
     if not ctx.principal.authenticated:
         refusal = ctx.principal.refusal
+        if refusal in PREVIEW_REFUSED:
+            raise PREVIEW_REFUSED[refusal]()
         if refusal in REFUSALS:
             raise Unauthenticated(REFUSALS[refusal], reason=f"KEY_{refusal.upper()}")
         if ctx.principal.rejected:

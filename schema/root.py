@@ -20,6 +20,7 @@ from resolvers import (
     persisted,
     plans,
     policies,
+    previews,
     space_access,
     spaces,
     subject_requests,
@@ -51,6 +52,7 @@ from schema.permissions import Authenticated, Can
 from schema.persisted import PersistedDocumentPayload
 from schema.plans import TenantUsage
 from schema.policies import PolicyRule, PolicyRulePayload, PolicyRuleRemovePayload
+from schema.previews import PreviewLink, PreviewLinkCreatePayload, PreviewLinkPayload
 from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
 from schema.spaces import Space, SpaceDeletePayload, SpacePayload
 from schema.subject_requests import SubjectLinkPayload, SubjectRequest, SubjectRequestPayload
@@ -151,6 +153,13 @@ class Query:
     )
     assets: Connection[Asset] = strawberry.field(
         resolver=files.list_assets, extensions=[Can("Asset", "read")]
+    )
+    # preview links of drafts (docs/content.md)
+    preview_link: PreviewLink | None = strawberry.field(
+        resolver=previews.get_preview_link, extensions=[Can("PreviewLink", "read")]
+    )
+    preview_links: Connection[PreviewLink] = strawberry.field(
+        resolver=previews.list_preview_links, extensions=[Can("PreviewLink", "read")]
     )
 
 
@@ -288,6 +297,12 @@ class Mutation:
     persisted_document_register: PersistedDocumentPayload = strawberry.mutation(
         resolver=persisted.register_persisted_document,
         extensions=[Can("PersistedDocument", "create")],
+    )
+    preview_link_create: PreviewLinkCreatePayload = strawberry.mutation(
+        resolver=previews.create_preview_link, extensions=[Can("PreviewLink", "create")]
+    )
+    preview_link_revoke: PreviewLinkPayload = strawberry.mutation(
+        resolver=previews.revoke_preview_link, extensions=[Can("PreviewLink", "delete")]
     )
     api_key_create: ApiKeySecretPayload = strawberry.mutation(
         resolver=api_keys.create_api_key, extensions=[Can("ApiKey", "create")]

@@ -6,7 +6,9 @@ statement of the request (models/tenancy.py applies them next to the tenant crit
 - A visitor (a contact who opened an invitation link): the published spaces shared with
   them (invited or accepted, not revoked) and their blocks; their own contact, access,
   consent and usage rows; nothing of any other contact.
-- Either: of the assets (files, images), those the visible blocks use, and no other.
+- A preview link: the draft of its one space (whatever its status but archived) and its
+  blocks; like a widget, no contact, access, consent or usage row at all.
+- Any of them: of the assets (files, images), those the visible blocks use, and no other.
 
 Narrowing the session rather than each resolver means `node(id)`, lists, nested lists and
 loaders all answer from the same rows: a draft, an archived space, or a space of another
@@ -38,10 +40,15 @@ from models.space_access import ACTIVE_STATES
 from store.assets import used_by
 
 PUBLISHED = SpaceStatus.PUBLISHED.value
+ARCHIVED = SpaceStatus.ARCHIVED.value
+NARROWED = ("widget", "visitor", "preview")
+# credentials bound to spaces by `api_tokens.space_ids`
+BOUND = ("widget", "preview")
 
 
 async def widget_space_ids(db: Db, token_id: uuid.UUID | None) -> list[uuid.UUID]:
-    """The spaces a widget key is bound to (issued with the key, resolvers/api_keys.py)."""
+    """The spaces a widget key is bound to (issued with the key, resolvers/api_keys.py), or
+    a preview link's one space (resolvers/previews.py)."""
     ids = await db.scalar(select(ApiToken.space_ids).where(ApiToken.id == token_id))
     return list(ids or [])
 
@@ -49,6 +56,9 @@ async def widget_space_ids(db: Db, token_id: uuid.UUID | None) -> list[uuid.UUID
 def _spaces(principal: Principal, bound: list[uuid.UUID]) -> ColumnElement[bool]:
     if principal.kind == "widget":
         return and_(Space.id.in_(bound), Space.status == PUBLISHED)
+    if principal.kind == "preview":
+        # the draft as members edit it, read-only (writes are not in its policy)
+        return and_(Space.id.in_(bound), Space.status != ARCHIVED)
     shared = select(SpaceAccess.space_id).where(
         SpaceAccess.contact_id == principal.contact_id, SpaceAccess.state.in_(ACTIVE_STATES)
     )
@@ -61,10 +71,10 @@ def _own(column: Any, contact_id: uuid.UUID | None) -> ColumnElement[bool]:
 
 
 async def narrow_to_audience(db: Db, principal: Principal) -> None:
-    """Hold the request's session to what this widget key or visitor may see."""
-    if principal.kind not in ("widget", "visitor"):
+    """Hold the request's session to what this widget key, visitor or preview may see."""
+    if principal.kind not in NARROWED:
         return
-    bound = await widget_space_ids(db, principal.token_id) if principal.kind == "widget" else []
+    bound = await widget_space_ids(db, principal.token_id) if principal.kind in BOUND else []
     spaces = _spaces(principal, bound)
     visible = select(Space.id).where(spaces)
     contact = principal.contact_id if principal.kind == "visitor" else None

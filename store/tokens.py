@@ -4,10 +4,10 @@ once, and a row that keeps only its SHA-256 hash (core/auth.py `new_token`)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from core.auth import new_token
+from core.auth import hash_token, new_token
 from core.db import Db
 from models import ApiToken
 
@@ -30,11 +30,19 @@ async def mint_token(
     allowed_origins: Sequence[str] = (),
     space_access_id: uuid.UUID | None = None,
     hint: bool = False,
+    sealed: Callable[[uuid.UUID], str] | None = None,
 ) -> tuple[ApiToken, str]:
-    """Store a new credential of the session's tenant; its secret is returned here only."""
-    secret, digest = new_token(kind)
+    """Store a new credential of the session's tenant; its secret is returned here only.
+    `sealed` makes a signed secret naming the row's id (a preview link's) in place of a
+    random one."""
+    row_id = uuid.uuid4()
+    if sealed is None:
+        secret, digest = new_token(kind)
+    else:
+        secret = sealed(row_id)
+        digest = hash_token(secret)
     row = ApiToken(
-        id=uuid.uuid4(),
+        id=row_id,
         kind=kind,
         name=name,
         token_hash=digest,

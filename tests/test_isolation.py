@@ -7,7 +7,8 @@ Invariants:
 - lists never include another tenant's rows;
 - the same holds for a partner key issued through `apiKeyCreate` (as an integration calls),
   for a widget key bound to the tenant's published spaces, and for a visitor session opened
-  from an invitation link (both sending trusted documents by hash, as the widget does);
+  from an invitation link, and for a preview link of a draft (each sending trusted documents
+  by hash, as the widget does);
   their writes are FORBIDDEN whatever the ID;
 - another tenant's API key or webhook subscription ID answers exactly as a random one.
 """
@@ -120,17 +121,21 @@ async def test_block_of_own_space_cannot_reference_foreign_space(api, new_tenant
     assert count["data"]["space"]["blocks"]["totalCount"] == 0
 
 
-BROWSER_CALLERS = ("widget key", "visitor session")
+BROWSER_CALLERS = ("widget key", "visitor session", "preview link")
+PREVIEW = """mutation($input: PreviewLinkCreateInput!) {
+  previewLinkCreate(input: $input) { secret userErrors { code } } }"""
 READS = {"space", "node", "block"}
 
 
 async def _browser_caller(api, client, settings, owner_url, tenant, caller: str) -> PersistedApi:
-    """A widget key bound to a published space of `tenant`, or the visitor session of a
-    contact that space is shared with."""
-    space = (await make_spaces(owner_url, tenant.tenant_id, 1, blocks_each=1, status="published"))[
-        0
-    ]
+    """A widget key bound to a published space of `tenant`, the visitor session of a
+    contact that space is shared with, or a preview link of a draft."""
+    status = "draft" if caller == "preview link" else "published"
+    space = (await make_spaces(owner_url, tenant.tenant_id, 1, blocks_each=1, status=status))[0]
     owner = api(tenant.token)
+    if caller == "preview link":
+        made = await owner(PREVIEW, {"input": {"spaceId": encode_id("Space", space)}})
+        return PersistedApi(client, made["data"]["previewLinkCreate"]["secret"], owner)
     if caller == "widget key":
         gid = encode_id("Space", space)
         key = await mint_key(owner, "widget", [], spaceIds=[gid], allowedOrigins=[])

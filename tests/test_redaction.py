@@ -3,10 +3,12 @@
 Invariants:
 - every field backed by a personal-data column carries `@personalData` and the redaction
   extension (schema walk), and every personal column names a fideslang category;
-- for every role and partner scope, a widget key and a visitor session (the contact's own),
+- for every role and partner scope, a widget key, a preview link and a visitor session (the
+  contact's own),
   each personal field comes back in full, masked or null exactly as the default policy says,
   and `extensions.redactions` lists exactly the nulls;
-- a visitor session of another contact, like a widget key, reads nothing of the contact;
+- a visitor session of another contact, like a widget key or a preview link, reads nothing of
+  the contact;
 - searching needs full `read` on what it matches: no oracle on masked or withheld fields;
 - mutation payloads are redacted like reads;
 - a tenant's policy override takes effect on its next request, and only in that tenant;
@@ -46,7 +48,7 @@ SCOPES = sorted({row[1] for row in read_policy_rows() if row[0] == "p" and ":" i
 PRINCIPALS = (
     [("member", r.value) for r in Role]
     + [("partner", s) for s in SCOPES]
-    + [("widget", "widget"), ("visitor", "visitor")]
+    + [("widget", "widget"), ("visitor", "visitor"), ("preview", "preview")]
 )
 
 # how the matrix reaches each type that has personal fields; a new type must be added here
@@ -225,6 +227,14 @@ async def _token(kind: str, subject: str, tenant, new_member, api, client, setti
         space = await _accepted_space(settings.owner_url(), tenant.tenant_id, pk)
         session = await open_visitor(client, settings.secret(), tenant.tenant_id, space, pk)
         return PersistedApi(client, session["visitorToken"], api(tenant.token))
+    if kind == "preview":
+        space = await _accepted_space(settings.owner_url(), tenant.tenant_id, pk)
+        made = await api(tenant.token)(
+            "mutation($s: ID!) { previewLinkCreate(input: {spaceId: $s}) { secret } }",
+            {"s": encode_id("Space", space)},
+        )
+        secret = made["data"]["previewLinkCreate"]["secret"]
+        return PersistedApi(client, secret, api(tenant.token))
     key = await mint_key(api(tenant.token), kind, [subject] if kind == "partner" else [])
     return PersistedApi(client, key, api(tenant.token)) if kind == "widget" else api(key)
 

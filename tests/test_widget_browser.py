@@ -7,7 +7,10 @@ A host page on another origin (http://127.0.0.1:<port>) embeds `/widget.js` from
 - the same page on an origin the key does not allow (a third port) is refused by
   the browser's CORS check, and nothing renders;
 - a visitor arriving from their invitation link is asked before any analytics: no usage
-  event before consent, one after allowing; declining records nothing.
+  event before consent, one after allowing; declining records nothing;
+- a preview link shows a draft to someone without an account, marked as a preview in their
+  language, on its own page and on the tenant's page (from the link's fragment, that space
+  only); once revoked it shows nothing.
 """
 
 from __future__ import annotations
@@ -228,3 +231,59 @@ async def test_declining_records_nothing(api, new_tenant, owner_url, servers, br
     await asyncio.sleep(0.5)
     assert await widget.locator(".consent").count() == 0  # not asked again this session
     assert await _usage(owner_url, t.tenant_id) == 0
+
+
+PREVIEW = """mutation($input: PreviewLinkCreateInput!) { previewLinkCreate(input: $input) {
+  previewLink { id } secret userErrors { code } } }"""
+
+
+async def test_a_preview_link_shows_the_draft_to_someone_without_an_account(
+    api, new_tenant, owner_url, servers, browser
+):
+    # given a draft, which the tenant's widget does not show, and a preview link of it
+    t, _published = await _world(api, new_tenant, owner_url, servers)
+    made = await api(t.token)(PREVIEW, {"input": {"spaceId": servers["draft"]}})
+    secret = made["data"]["previewLinkCreate"]["secret"]
+
+    # when someone without an account opens the link (no cookie, no key of their own)
+    context = await browser.new_context(locale="de-DE")
+    page = await context.new_page()
+    await page.goto(f"{servers['api']}/previews/{secret}")
+
+    # then the draft shows, marked as a preview in their language
+    widget = page.locator("microspace-space")
+    await widget.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)
+    assert await widget.get_attribute("data-preview") == ""
+    assert await widget.locator("h1").inner_text() == "Secret draft"
+    assert await widget.locator(".block h2").all_inner_texts() == ["Unreleased plan"]
+    assert await widget.locator("[part=preview]").inner_text() == "Vorschau: nicht veröffentlicht"
+
+    # and on the tenant's own page, the link's fragment previews that space only
+    host = await context.new_page()
+    await host.goto(
+        f"{servers['page']}/page.html#microspace-preview={secret}"
+        f"&microspace-spaceId={servers['draft']}"
+    )
+    draft = host.locator("#draft")
+    await draft.and_(host.locator("[data-state=ready]")).wait_for(timeout=15_000)
+    assert await draft.locator(".block h3").all_inner_texts() == ["Unreleased plan"]
+    published = host.locator("#published")
+    await published.and_(host.locator("[data-state=ready]")).wait_for(timeout=15_000)
+    assert await published.locator("[part=preview]").count() == 0
+    assert "microspace-preview" not in host.url  # the secret left the address bar
+
+    # once revoked, the link shows why it no longer opens, and the widget no draft
+    link_id = made["data"]["previewLinkCreate"]["previewLink"]["id"]
+    revoke = "mutation($id: ID!) { previewLinkRevoke(id: $id) { previewLink { id } } }"
+    await api(t.token)(revoke, {"id": link_id})
+    dead = await page.goto(f"{servers['api']}/previews/{secret}")
+    assert dead is not None and dead.status == 410
+    assert await page.locator("#refused").get_attribute("data-error") == "PREVIEW_LINK_REVOKED"
+    await host.reload()
+    await draft.and_(host.locator("[data-state=error]")).wait_for(timeout=15_000)
+    # from another origin a dead credential's answer carries no CORS headers (as for a
+    # revoked widget key): the browser refuses it, and nothing of the draft shows
+    assert await draft.get_attribute("data-error") == "NETWORK"
+    shown = await host.evaluate("document.querySelector('#draft').shadowRoot.innerHTML")
+    assert "Unreleased plan" not in shown
+    await context.close()

@@ -35,9 +35,9 @@ log = logging.getLogger("microspace")
 
 Step = Callable[[Context], Awaitable[Response]]
 # credentials the fast lane may answer (microspace/lane/lane.py): members and partners, and
-# widget keys for the documents shipped with the widget (their plans narrow every table to
+# widget keys and preview links for the documents shipped with the widget (their plans narrow every table to
 # the key's audience, compiler/audience.py)
-FAST_KINDS = frozenset({"member", "partner", "widget"})
+FAST_KINDS = frozenset({"member", "partner", "widget", "preview"})
 MAX_PRINCIPALS = 100_000
 
 

@@ -8,7 +8,9 @@
  * Reads go by GET with the hash of a trusted document (no preflight, cacheable).
  * A visitor who arrives from their invitation link (#microspace-visitorToken=...) sees the
  * spaces shared with them; before any analytics they are asked, and declining records
- * nothing. Text is written with textContent; rich text is the HTML the API sanitised.
+ * nothing. A preview link's secret (the `preview` attribute, the script's data-preview, or
+ * #microspace-preview=...&microspace-spaceId=...) shows the space's draft, marked as a
+ * preview. Text is written with textContent; rich text is the HTML the API sanitised.
  */
 (function () {
   "use strict";
@@ -17,6 +19,7 @@
   if (!script) return;
   var api = new URL(script.src).origin;
   var scriptKey = script.getAttribute("data-key") || "";
+  var scriptPreview = script.getAttribute("data-preview") || "";
   var STORE = "microspace-visitor";
   var PAGES = 50; // at most 5,000 blocks
 
@@ -24,19 +27,24 @@
   var STRINGS = {
     en: ["Loading\u2026", "This space is not available.",
       "May we record that you viewed this space? It helps the sender; nothing is recorded unless you allow it.",
-      "Allow", "Decline", "Consent", "done", "to do", "Show content from %s", "Video"],
+      "Allow", "Decline", "Consent", "done", "to do", "Show content from %s", "Video",
+      "Preview: not published", "This preview link is no longer valid."],
     de: ["Wird geladen\u2026", "Dieser Bereich ist nicht verf\u00fcgbar.",
       "D\u00fcrfen wir erfassen, dass Sie diesen Bereich angesehen haben? Das hilft dem Absender; ohne Ihre Erlaubnis wird nichts erfasst.",
-      "Erlauben", "Ablehnen", "Einwilligung", "erledigt", "offen", "Inhalt von %s anzeigen", "Video"],
+      "Erlauben", "Ablehnen", "Einwilligung", "erledigt", "offen", "Inhalt von %s anzeigen", "Video",
+      "Vorschau: nicht ver\u00f6ffentlicht", "Dieser Vorschau-Link ist nicht mehr g\u00fcltig."],
     fr: ["Chargement\u2026", "Cet espace n\u2019est pas disponible.",
       "Pouvons-nous enregistrer que vous avez consult\u00e9 cet espace\u00a0? Cela aide l\u2019exp\u00e9diteur\u00a0; rien n\u2019est enregistr\u00e9 sans votre accord.",
-      "Autoriser", "Refuser", "Consentement", "fait", "\u00e0 faire", "Afficher le contenu de %s", "Vid\u00e9o"],
+      "Autoriser", "Refuser", "Consentement", "fait", "\u00e0 faire", "Afficher le contenu de %s", "Vid\u00e9o",
+      "Aper\u00e7u\u00a0: non publi\u00e9", "Ce lien d\u2019aper\u00e7u n\u2019est plus valide."],
     es: ["Cargando\u2026", "Este espacio no est\u00e1 disponible.",
       "\u00bfPodemos registrar que ha visto este espacio? Ayuda al remitente; no se registra nada sin su permiso.",
-      "Permitir", "Rechazar", "Consentimiento", "hecho", "pendiente", "Mostrar contenido de %s", "V\u00eddeo"],
+      "Permitir", "Rechazar", "Consentimiento", "hecho", "pendiente", "Mostrar contenido de %s", "V\u00eddeo",
+      "Vista previa: no publicado", "Este enlace de vista previa ya no es v\u00e1lido."],
     nl: ["Laden\u2026", "Deze ruimte is niet beschikbaar.",
       "Mogen we vastleggen dat u deze ruimte hebt bekeken? Dat helpt de afzender; zonder uw toestemming wordt niets vastgelegd.",
-      "Toestaan", "Weigeren", "Toestemming", "klaar", "open", "Inhoud van %s tonen", "Video"]
+      "Toestaan", "Weigeren", "Toestemming", "klaar", "open", "Inhoud van %s tonen", "Video",
+      "Voorbeeld: niet gepubliceerd", "Deze voorbeeldlink is niet meer geldig."]
   };
   var RTL = /^(ar|he|iw|fa|ur|ps|sd|ug|yi|dv|ckb)\b/i;
 
@@ -62,6 +70,27 @@
       return session;
     }
     try { return JSON.parse(sessionStorage.getItem(STORE) || "null"); } catch (e) { return null; }
+  }
+
+  // a preview link given in the address: kept for the tab, gone from the address bar
+  var linked = (function () {
+    var hash = new URLSearchParams(location.hash.replace(/^#/, ""));
+    var token = hash.get("microspace-preview");
+    if (token) {
+      var found = { token: token, spaceId: hash.get("microspace-spaceId") };
+      try { sessionStorage.setItem(STORE + "-preview", JSON.stringify(found)); } catch (e) {}
+      history.replaceState(null, "", location.pathname + location.search);
+      return found;
+    }
+    try { return JSON.parse(sessionStorage.getItem(STORE + "-preview") || "null"); } catch (e) { return null; }
+  })();
+
+  // the preview secret for this element: its own, the script's, or the address's for its space
+  function previewOf(host, spaceId) {
+    var own = host.getAttribute("preview") || scriptPreview;
+    if (own) return own;
+    if (linked && (!linked.spaceId || linked.spaceId === spaceId)) return linked.token;
+    return null;
   }
 
   function call(key, name, variables, session, method) {
@@ -248,6 +277,7 @@
     ".status{color:" + v("text", "#1f1f1f") + "}.error{color:#a00000}" +
     ".loading{animation:p 1.5s ease-in-out infinite alternate}@keyframes p{to{opacity:.75}}" +
     "@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important;scroll-behavior:auto!important}}" +
+    ".preview{display:inline-block;margin:0 0 .5rem;padding:.1rem .6rem;border:2px dashed #8a5a00;border-radius:" + v("radius", "8px") + ";color:#6b4500;background:#fff8e1;font-weight:600}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
     "ul{padding-inline-start:1.25rem}.block-checklist ul{list-style:none;padding-inline-start:0}" +
     "figure{margin:1rem 0}img,video,iframe{display:block;max-width:100%;border:0}img{height:auto}video{width:100%;height:auto;aspect-ratio:16/9;background:#000}iframe{width:100%}" +
@@ -356,7 +386,11 @@
     var status = el("p", t[0], { "class": "status loading", part: "status", role: "status", lang: lang.code });
     wrap.appendChild(status);
     root.appendChild(wrap);
-    var session = visitor();
+    var preview = spaceId ? previewOf(host, spaceId) : null;
+    // a preview reads the draft with its own secret: no visitor, no analytics
+    var session = preview ? { token: preview } : visitor();
+    if (preview) host.setAttribute("data-preview", "");
+    else host.removeAttribute("data-preview");
     host.setAttribute("data-state", "loading");
     if (!spaceId) return;
     load(key, spaceId, session).then(function (loaded) {
@@ -366,6 +400,7 @@
       applyBrand(wrap, space.brand);
       // the space's own text decides its direction (an Arabic space is right to left)
       var article = el("article", null, { "class": "space", part: "space", dir: "auto", "aria-labelledby": "t" });
+      if (preview) article.appendChild(el("p", t[10], { "class": "preview", part: "preview", role: "note", lang: lang.code }));
       if (space.brand && safeUrl(space.brand.logoUrl)) {
         article.appendChild(el("img", null, { "class": "logo", part: "logo", src: safeUrl(space.brand.logoUrl), alt: "" }));
       }
@@ -387,7 +422,8 @@
       if (session && session.contactId) analytics(ctx);
     }).catch(function (error) {
       if (generation !== host._microspace) return;
-      wrap.replaceChild(el("p", t[1], { "class": "status error", part: "status error", role: "status", lang: lang.code }), status);
+      var dead = preview && /^PREVIEW_LINK_/.test(error.code || "");
+      wrap.replaceChild(el("p", dead ? t[11] : t[1], { "class": "status error", part: "status error", role: "status", lang: lang.code }), status);
       host.setAttribute("data-state", "error");
       host.setAttribute("data-error", error.code || "NETWORK");
     });
