@@ -100,8 +100,8 @@ class CompiledReads:
             self.fallbacks += 1
             return None
         ctx.redactions.extend(answer.redactions)
-        for subject, field in answer.reads:
-            ctx.audit.read(subject, field)
+        for items in answer.reads:
+            ctx.audit.read_items(items)
         self.compiled += 1
         if not answer.errors:
             self.learn(query, operation_name, document, ctx.principal.tenant_id)

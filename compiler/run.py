@@ -54,18 +54,6 @@ def _located(exc: Exception, nodes: list[Any], where: list[str | int]) -> GraphQ
     return GraphQLError(str(exc), nodes, path=where, original_error=exc)
 
 
-def audited(items: str | None) -> list[tuple[uuid.UUID, str]]:
-    """`subject|field,field;subject|...` from the statement, as (subject, field) reads."""
-    reads: list[tuple[uuid.UUID, str]] = []
-    for item in (items or "").split(";"):
-        subject, _, fields = item.partition("|")
-        if not fields:
-            continue
-        sid = uuid.UUID(subject)
-        reads.extend((sid, f) for f in fields.split(","))
-    return reads
-
-
 def compact(text: str) -> str:
     """JSON text with its JSON columns' texts (between marks, compiler/sql.py MARK)
     written again compactly, as the resolver path writes them: one parse for all."""
@@ -87,7 +75,9 @@ class Answer:
     data: dict[str, Any] | None
     errors: list[GraphQLError]
     redactions: list[tuple[Path, str]]
-    reads: list[tuple[uuid.UUID, str]]
+    # the audited reads, as the statement lists them: `subject|field,field;subject|...`
+    # per root (core/audit.py AuditBuffer.read_items)
+    reads: list[str]
 
 
 def assemble(
@@ -142,8 +132,8 @@ def assemble(
             data[root.key] = value
         else:
             data[root.key] = orjson.Fragment(text)
-        if root.audited:
-            answer.reads.extend(audited(aud))
+        if root.audited and aud:
+            answer.reads.append(aud)
     return answer
 
 

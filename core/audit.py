@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import text
 
 from core.auth import Principal
@@ -30,14 +31,27 @@ class AuditBuffer:
     def __init__(self, principal: Principal, request_id: str) -> None:
         self._principal = principal
         self._request_id = request_id
-        # (operation, subject) -> fields, in first-seen order
-        self._entries: dict[tuple[str, uuid.UUID | None], dict[str, None]] = defaultdict(dict)
+        # (operation, subject as text) -> fields, in first-seen order
+        self._entries: dict[tuple[str, str | None], dict[str, None]] = defaultdict(dict)
 
     def read(self, subject_id: uuid.UUID | None, field: str) -> None:
-        self._entries[("read", subject_id)][field] = None
+        self._entries[("read", _text(subject_id))][field] = None
+
+    def read_items(self, items: str | None) -> None:
+        """The reads a compiled statement lists, `subject|field,field;subject|...` (subjects
+        as PostgreSQL writes a UUID, as `str` does): hundreds per page of contacts, so the
+        text is not turned into UUIDs and back."""
+        entries = self._entries
+        for item in (items or "").split(";"):
+            subject, _, fields = item.partition("|")
+            if not fields:
+                continue
+            entry = entries[("read", subject)]
+            for field in fields.split(","):
+                entry[field] = None
 
     def record(self, operation: str, subject_id: uuid.UUID | None, fields: list[str]) -> None:
-        entry = self._entries[(operation, subject_id)]
+        entry = self._entries[(operation, _text(subject_id))]
         for field in fields:
             entry[field] = None
 
@@ -48,7 +62,7 @@ class AuditBuffer:
         for (operation, subject), fields in self._entries.items():
             subjects = groups.setdefault((operation, tuple(fields)), [])
             if subject is not None:
-                subjects.append(str(subject))
+                subjects.append(subject)
         return [
             {"operation": op, "fields": list(fields), "subjects": subjects}
             for (op, fields), subjects in groups.items()
@@ -66,7 +80,7 @@ class AuditBuffer:
                 p.kind,
                 p.member_id or p.token_id,
                 self._request_id,
-                json.dumps(self.grouped()),
+                orjson.dumps(self.grouped()).decode(),
             )
         self._entries.clear()
 
@@ -78,6 +92,10 @@ class AuditBuffer:
                 db, p.kind, p.member_id or p.token_id, self._request_id, self.grouped()
             )
         self._entries.clear()
+
+
+def _text(subject_id: uuid.UUID | None) -> str | None:
+    return None if subject_id is None else str(subject_id)
 
 
 async def append_entries(

@@ -611,8 +611,10 @@ class FastLane:
         audit = None
         if answer.reads:
             audit = AuditBuffer(principal, request_id)
-            for subject, field in answer.reads:
-                audit.read(subject, field)
+            for items in answer.reads:
+                audit.read_items(items)
+            if not audit:
+                audit = None  # listed subjects without a disclosed field: nothing read
         return answer.data, answer.redactions, audit
 
 
