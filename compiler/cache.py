@@ -47,6 +47,7 @@ class Prepared:
     failed: dict[str, Exception]
     # the plan was made from this very document: its errors locate its nodes
     exact: bool = True
+    sql: str = ""  # the statement (`Plan.statement`: the `node(id)` lookups' types chosen)
 
 
 # principals compiled: a widget key's and a visitor's narrower view is compiler/audience.py
@@ -179,7 +180,9 @@ class CompiledReads:
             return None  # e.g. an invalid ID or page size: the resolver path's error
         # only `__typename` at the root: nothing to ask the database
         needs_sql = any(r.typename is None and r.denied is None for r in plan.roots)
-        return Prepared(plan, values, needs_sql, inputs.failed, exact)
+        return Prepared(
+            plan, values, needs_sql, inputs.failed, exact, plan.statement(inputs.chosen)
+        )
 
     def prepare_write(
         self,
@@ -230,14 +233,14 @@ class CompiledReads:
         if prepared is None:
             return None
         plan = prepared.plan
-        row = await ctx.db.fetch_row(plan.sql, prepared.values) if prepared.needs_sql else ()
+        row = await ctx.db.fetch_row(prepared.sql, prepared.values) if prepared.needs_sql else ()
         passthrough = getattr(ctx, "json_passthrough", True)
         answer = assemble(plan, row, passthrough, prepared.failed)
         if answer is not None and answer.errors and not prepared.exact:
             # the plan was made from another spelling of this document: its errors would
             # locate that text's nodes; the same plan made from this one locates them here
             again = self.prepare(*args, ctx.settings, fresh=True)
-            if again is None or again.plan.sql != plan.sql or again.values != prepared.values:
+            if again is None or again.sql != prepared.sql or again.values != prepared.values:
                 return None
             answer = assemble(again.plan, row, passthrough, again.failed)
         return answer

@@ -18,7 +18,7 @@ from compiler import sql
 from compiler.audience import Audience
 from compiler.catalog import Catalog, TableType
 from compiler.collect import Collector, Fields
-from compiler.shapes import Inputs, Param, Shape
+from compiler.shapes import Choice, Inputs, Param, Shape
 from core.auth import Principal
 from core.errors import ApiError
 from policies.redaction import Decision
@@ -64,7 +64,9 @@ class PlanContext:
     # known while planning (compiler/failures.py)
     pages: tuple[int, int] | None = None
     params: list[Param] = field(default_factory=list)
+    casts: list[str] = field(default_factory=list)  # each parameter's, as its SQL names it
     checks: list[Check] = field(default_factory=list)
+    choices: list[Choice] = field(default_factory=list)  # `node(id)` lookups' subqueries
     aliases: int = 0
     # the root list being planned, and how deep in relations: a bad argument of the root
     # list itself is an error the plan can answer (compiler/cache.py)
@@ -86,6 +88,7 @@ class PlanContext:
         if self.listing is not None and self.nested == 0:
             fn = _own_argument(fn, self.listing)
         self.params.append(fn)
+        self.casts.append(cast)
         return f"${len(self.params) + 1}::{cast}"  # $1 is the tenant
 
     def alias(self, prefix: str) -> str:

@@ -1,7 +1,8 @@
 """`node(id)`: the object of any compiled type by its global ID (resolvers/node.py).
 
-The ID's type is known only per request, so the statement holds one lookup per compiled
-type and the parameters enable at most one. As the resolver does: a malformed ID is
+The ID's type is known only per request, once the parameters are made: the plan holds one
+subquery per compiled type and the statement sent holds the one its ID names
+(`shapes.Choice`). As the resolver does: a malformed ID is
 INVALID_ID, a type `node` cannot fetch NOT_FOUND, a type the caller may not read
 FORBIDDEN, a missing row NOT_FOUND. A node type the compiler does not plan leaves the
 request to the resolver path.
@@ -18,7 +19,7 @@ from compiler import sql
 from compiler.collect import Unsupported, argument
 from compiler.context import PlanContext
 from compiler.objects import object_json
-from compiler.shapes import Inputs, Shape
+from compiler.shapes import Choice, Inputs, Shape
 from core.errors import ApiError, Forbidden, NotFound
 from core.ids import parse_id
 
@@ -32,6 +33,7 @@ class Typed:
     source: str
     alias: str
     shape: Shape
+    params: range  # the parameters its SQL made (indexes into `PlanContext.params`)
 
 
 def node_root(
@@ -39,7 +41,9 @@ def node_root(
 ) -> tuple[list[str], list[str], bool, dict[str, Shape]]:
     """(LATERAL joins, columns: JSON, audit and the type the ID named, audited, redaction
     shape by type)."""
+    first = len(ctx.params)
     planned, refused = _typed(ctx, nodes)
+    made = range(first, len(ctx.params))  # every type's, and those of a type given up
     get_id = argument(field_def, nodes[0], "id")
     schema = ctx.schema
 
@@ -67,18 +71,32 @@ def node_root(
     type_param = ctx.param(lambda i: i.chosen.get(key), "text")
     if not planned:
         raise Unsupported("node: no type planned")
-    # one LATERAL per lookup over a branch per type (the others' one-time filter is false,
-    # they never run): a LATERAL per type made each lookup that many relations to join, and
-    # planning grew faster than the lookups. LIMIT 1: one-row branches are still estimated
-    # as a row each, and ten lookups of five as 5^10 rows, past the JIT threshold.
+    # one LATERAL per lookup (a LATERAL per type made each lookup that many relations to
+    # join, and planning grew faster than the lookups). LIMIT 1: a one-row branch is still
+    # estimated as a row each, and ten lookups of five as 5^10 rows, past the JIT threshold.
     audited = any(typed.aud is not None for typed in planned.values())
-    branches = [
-        f"SELECT ({typed.json})::text AS j, {typed.aud or 'NULL::text'} AS a "
+    alias = ctx.alias("r")
+    token = f"/*node {alias}*/"
+    branches = {
+        type_name: f"SELECT ({typed.json})::text AS j, {typed.aud or 'NULL::text'} AS a "
         f"{typed.source} AND {typed.alias}.id = {id_param} AND {type_param} = '{type_name}'"
         for type_name, typed in planned.items()
-    ]
-    alias = ctx.alias("r")
-    joins = [f"LEFT JOIN LATERAL ({' UNION ALL '.join(branches)} LIMIT 1) {alias} ON true"]
+    }
+    texts: dict[str | None, str] = {}
+    for type_name in [*branches, None]:
+        # the parameters of the other types' branches are sent all the same: each is named
+        # in a branch that yields nothing, so that it has a type
+        used = planned[type_name].params if type_name is not None else range(0)
+        unused = [f"${i + 2}::{ctx.casts[i]}" for i in made if i not in used]
+        refs = ", ".join(unused if type_name is not None else [*unused, id_param])
+        nothing = "SELECT NULL::text AS j, NULL::text AS a WHERE false"
+        nothing += f" AND ({refs}) IS NULL" if refs else ""
+        if type_name is None:
+            texts[None] = nothing
+        else:
+            texts[type_name] = branches[type_name] + (f" UNION ALL {nothing}" if refs else "")
+    ctx.choices.append(Choice(token, key, texts))
+    joins = [f"LEFT JOIN LATERAL ({token} LIMIT 1) {alias} ON true"]
     columns = [f"{alias}.j", f"{alias}.a" if audited else "NULL", type_param]
     shapes = {name: typed.shape for name, typed in planned.items()}
     return joins, columns, audited, shapes
@@ -97,6 +115,7 @@ def _typed(ctx: PlanContext, nodes: list[FieldNode]) -> tuple[dict[str, Typed], 
         target = ctx.seen(ctx.catalog.types[type_name])
         t = ctx.alias("t")
         shape = Shape()
+        first = len(ctx.params)
         try:
             json, aud, inner = object_json(
                 ctx, target, t, ctx.collector.fields(type_name, nodes), shape
@@ -104,5 +123,5 @@ def _typed(ctx: PlanContext, nodes: list[FieldNode]) -> tuple[dict[str, Typed], 
         except Unsupported:
             continue  # this type's selection: the resolver path, when asked for
         source = f"FROM {target.table} {t} {' '.join(inner)} WHERE {t}.tenant_id = $1"
-        planned[type_name] = Typed(json, aud, source, t, shape)
+        planned[type_name] = Typed(json, aud, source, t, shape, range(first, len(ctx.params)))
     return planned, refused

@@ -73,7 +73,7 @@ def plan_operation(ctx: PlanContext, op: OperationDefinitionNode) -> Plan:
     # $1 (the tenant) is named even when no root uses it, so that it has a type
     source = "(SELECT $1::uuid AS _tenant) AS _root"
     text = f"SELECT {', '.join(columns) or 'NULL'} FROM {source} " + " ".join(joins)
-    return Plan(sql=text, params=ctx.params, checks=ctx.checks, roots=roots)
+    return Plan(text, ctx.params, ctx.checks, roots, ctx.choices)
 
 
 def _root_field(

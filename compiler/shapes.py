@@ -57,9 +57,39 @@ class RootPlan:
     nodes: list[FieldNode] | None = None  # the root field's nodes (to locate an error)
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A `node(id)` lookup in a plan's SQL: only the subquery of the type its ID names is
+    sent (compiler/node.py), so each combination of types is its own statement, planned
+    once, instead of one statement over every type's branch, planned on every call."""
+
+    token: str  # where the subquery goes in `Plan.sql`
+    key: str  # the root's response key (`Inputs.chosen`)
+    texts: dict[str | None, str]  # the subquery by type named; None: no row
+
+
+MAX_STATEMENTS = 32  # statements kept per plan, by combination of `node(id)` types
+
+
 @dataclass
 class Plan:
     sql: str
     params: list[Param]
     checks: list[Callable[[Inputs], None]]
     roots: list[RootPlan]
+    choices: list[Choice] = field(default_factory=list)
+    _statements: dict[tuple[str | None, ...], str] = field(default_factory=dict, repr=False)
+
+    def statement(self, chosen: dict[str, str]) -> str:
+        """The SQL to run once the parameters are made (they fill `chosen`)."""
+        if not self.choices:
+            return self.sql
+        pick = tuple(chosen.get(c.key) for c in self.choices)
+        text = self._statements.get(pick)
+        if text is None:
+            text = self.sql
+            for choice, type_name in zip(self.choices, pick, strict=True):
+                text = text.replace(choice.token, choice.texts[type_name])
+            if len(self._statements) < MAX_STATEMENTS:
+                self._statements[pick] = text
+        return text

@@ -125,3 +125,29 @@ async def test_node_lookups_are_planned_like_space_lookups(
     assert _joins(plans["node"]) <= _joins(plans["space"])
     assert plans["node"]["Plan Rows"] == 1
     assert plans["node"]["Total Cost"] <= 1.5 * plans["space"]["Total Cost"]
+
+
+async def test_node_lookups_send_the_branch_of_their_type_only(
+    api, new_tenant, owner_url, monkeypatch
+):
+    """The statement holds, per lookup, the subquery of the type its ID names: one text per
+    combination of types, prepared once on each connection (asyncpg keeps statements up to
+    15 KiB; PostgreSQL plans a statement over every type's branch on every call)."""
+    tenant, spaces = await _spaces(new_tenant, owner_url, 10)
+    _, blocks = await make_space(owner_url, tenant.tenant_id, blocks=1)
+    call = api(tenant.token)
+    sent = raw_statements(monkeypatch)
+    query, variables = lookups("node", spaces)
+    await call(query, variables)  # the whole way: later requests take the lane
+    texts = []
+    for ids in (spaces, spaces[::-1], [*spaces[:9], blocks[0]], [*spaces[:9], "not-an-id"]):
+        start = len(sent)
+        result = await call(query, {f"id{i}": v for i, v in enumerate(ids)})
+        assert result["data"]["n0"]["id"] == ids[0]
+        texts.append(next(s for s in sent[start:] if "AS _root " in s))
+    same_types, reversed_ids, one_block, one_invalid = texts
+    assert same_types == reversed_ids
+    assert len({same_types, one_block, one_invalid}) == 3
+    assert same_types.count("= 'Space'") == 10 and "= 'Block'" not in same_types
+    assert one_block.count("= 'Space'") == 9 and one_block.count("= 'Block'") == 1
+    assert len(same_types) <= 15 * 1024

@@ -231,21 +231,21 @@ def _credential(position: int, origin: str | None) -> str:
     )
 
 
-def _auth_sql(plan: Plan, position: int, origin: str | None) -> str:
+def _auth_sql(plan: Plan, text: str, position: int, origin: str | None) -> str:
     """The plan's statement with the credential checked in it: one row per match. A plan
     that discloses personal data also vouches for the principal its audit entry names (in
     the transaction the lane scoped); any other scopes itself (migration 0013): the plan
     depends on the scope's row and cannot be flattened into the join (OFFSET 0), so none of
-    it runs before the tenant is set."""
+    it runs before the tenant is set. `text`: the plan's statement (`Plan.statement`)."""
     hashed = _credential(position, origin)
     if _audited(plan):
         return (
             f"SELECT {AUTH_COLUMNS}, q.* FROM app_authenticate({hashed}) AS a, "
-            f"LATERAL ({plan.sql}) AS q"
+            f"LATERAL ({text}) AS q"
         )
     return (
         f"SELECT {AUTH_COLUMNS}, q.* FROM app_lane_scope($1, {hashed}) AS a "
-        f"CROSS JOIN LATERAL (SELECT * FROM ({plan.sql}) AS p "
+        f"CROSS JOIN LATERAL (SELECT * FROM ({text}) AS p "
         "WHERE a.token_id IS NOT NULL OFFSET 0) AS q"
     )
 
@@ -417,7 +417,7 @@ class FastLane:
             return None
         values = prepared.values
         plan = prepared.plan
-        sql = _auth_sql(plan, len(values) + 1, origin)
+        sql = _auth_sql(plan, prepared.sql, len(values) + 1, origin)
         statement = Statement(sql, values, plan, None, alone=not _audited(plan), origin=origin)
         done = await self._run(request, principal, digest, statement, cost)
         if done is None:
