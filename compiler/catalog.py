@@ -111,6 +111,12 @@ class TableType:
     def nullable(self, column: str) -> bool:
         return bool(self.model.__table__.c[column].nullable)
 
+    def compact(self, column: str) -> str | None:
+        """The column holding a JSON column's text as the API writes it, if any (`NULL`
+        where it could not be made: migration 0034)."""
+        twin = f"{column}_compact"
+        return twin if twin in self.model.__table__.c else None
+
     def json_kind(self, column: str, kind: str) -> str:
         """How a column's value becomes JSON text (compiler/sql.py json_text)."""
         if kind != "plain":

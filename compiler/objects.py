@@ -28,10 +28,16 @@ Relation = ToOne | Children | Consents
 def json_value(ctx: PlanContext, t: TableType, value: str, column: str, kind: str) -> sql.Piece:
     """The JSON text of one column's value (compiler/sql.py json_text)."""
     json_kind = t.json_kind(column, kind)
+    twin = t.compact(column) if json_kind == "json" else None
     if json_kind == "json" and not ctx.mark_json:
         ctx.loose_json = True
         json_kind = "jsonb_text"
-    return sql.json_text(value, json_kind, t.nullable(column))
+    text = sql.json_text(value, json_kind, t.nullable(column))
+    row = value.removesuffix(f".{column}")
+    if twin is None or not row.isidentifier() or not isinstance(text, str):
+        return text  # no such column, or not the column's own value (a mask)
+    # the text the API writes, kept beside the value: nothing to write again here
+    return f"coalesce({row}.{twin}, {text})"
 
 
 def object_json(

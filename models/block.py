@@ -6,7 +6,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,3 +48,6 @@ class Block(TenantScoped, Timestamps, Base):
     kind: Mapped[str] = mapped_column(String(32))
     position: Mapped[int]
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # `body` as the API writes JSON, or NULL; set by a trigger on every write of `body`
+    # (migration 0034), read by compiled statements only
+    body_compact: Mapped[str | None] = mapped_column(Text, deferred=True)
