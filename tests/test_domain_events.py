@@ -26,6 +26,10 @@ WITHOUT_EVENT = {
     "persistedDocumentRegister",
     # a pending upload is not an asset yet: `asset.created` comes with its completion
     "assetUploadStart",
+    # a preview link is a reading credential, like a visitor session: no data changed
+    # (audited: preview_link_create, preview_link_revoke)
+    "previewLinkCreate",
+    "previewLinkRevoke",
 }
 # mutations that end the caller's own access, checked with their events where they are tested
 COVERED_ELSEWHERE = {
