@@ -115,10 +115,15 @@ def document(
 
 
 def content(
-    alias: str, nodes: list[FieldNode], fields_of: Callable[[str, list[FieldNode]], Fields]
+    alias: str,
+    nodes: list[FieldNode],
+    fields_of: Callable[[str, list[FieldNode]], Fields],
+    *,
+    body: str | None = None,
 ) -> str:
-    """The JSON text of `content` for the block row `alias` (NULL for another kind)."""
-    body = f"{alias}.body"
+    """The JSON text of `content` for the block row `alias` (NULL for another kind); `body`:
+    the body to read, the row's own by default."""
+    body = body or f"{alias}.body"
     cases = []
     for kind, (type_name, spec) in MEMBERS.items():
         fields = fields_of(type_name, nodes)

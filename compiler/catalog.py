@@ -107,6 +107,8 @@ class TableType:
     relations: dict[str, ToOne | Children | Consents] = field(default_factory=dict)
     model: Any = None
     typed_body: str | None = None  # the field giving `body` as its kind's type (compiler/bodies.py)
+    # the field (and column) of a body with merge fields, filled in per reader (objects.py)
+    merged_body: str | None = None
 
     def nullable(self, column: str) -> bool:
         return bool(self.model.__table__.c[column].nullable)
@@ -167,6 +169,8 @@ TABLES: tuple[TableType, ...] = (
         relations={
             "blocks": Children("Block", "space_id", BLOCK_KEYSET),
             "contacts": Children("SpaceAccess", "space_id", ACCESS_KEYSET),
+            "template": ToOne("Space", "template_id"),
+            "personalisedFor": ToOne("Contact", "contact_id"),
         },
     ),
     TableType(
@@ -175,6 +179,7 @@ TABLES: tuple[TableType, ...] = (
         model=Block,
         relations={"space": ToOne("Space", "space_id")},
         typed_body="content",
+        merged_body="body",
     ),
     TableType(
         name="Contact",

@@ -20,6 +20,7 @@ from compiler.context import ObjectSql, PlanContext
 from compiler.failures import failure, page_error
 from compiler.shapes import MAX_KEYS, Shape
 from core.errors import Forbidden
+from policies.merge import merge_reader
 from policies.redaction import Decision
 
 Relation = ToOne | Children | Consents
@@ -59,6 +60,11 @@ def object_json(
     child_auds: list[str] = []
     graphql_type = ctx.schema.get_type(t.name)
     assert isinstance(graphql_type, GraphQLObjectType)
+    merged: list[str] = []  # the body with its merge fields filled in, once per row
+    # read by `body` alone: no LATERAL needed (the widget's and the bench's q1 shape)
+    names = [nodes[0].name.value for nodes in fields.values()]
+    once = t.merged_body is not None and names.count(t.merged_body) == 1
+    once = once and t.typed_body not in names
     for key, nodes in fields.items():
         name = nodes[0].name.value
         expr: sql.Piece
@@ -75,8 +81,11 @@ def object_json(
         elif name in bodies.DOCUMENTS.get(t.name, {}):
             expr = bodies.document(t.name, alias, nodes, ctx.collector.fields)
         elif name == t.typed_body:
-            content = bodies.content(alias, nodes, ctx.collector.fields)
+            body = _merged(ctx, t, alias, merged, joins, once=False)
+            content = bodies.content(alias, nodes, ctx.collector.fields, body=body)
             expr = sql.json_nullable(f"({content})")
+        elif name == t.merged_body:
+            expr = _merged_text(ctx, t, alias, _merged(ctx, t, alias, merged, joins, once=once))
         elif name in t.relations:
             field_def = graphql_type.fields[name]
             value, aud = relation(
@@ -89,6 +98,45 @@ def object_json(
             raise Unsupported(f"{t.name}.{name}")
         pairs.append((key, expr))
     return sql.json_object(pairs), _audit(t, alias, audited, child_auds), joins
+
+
+def _merged(
+    ctx: PlanContext, t: TableType, alias: str, merged: list[str], joins: list[str], *, once: bool
+) -> str:
+    """The row's body with merge fields filled in for this reader (policies/merge.py). Read
+    once (`body` alone): the filling itself, for a body known to hold merge fields; else a
+    LATERAL column, computed once however many fields read it (OFFSET 0 keeps PostgreSQL
+    from copying the expression into each)."""
+    if merged:
+        return merged[0]
+    reader = merge_reader(ctx.principal.kind, ctx.authz) if ctx.principal else None
+    if reader is None:
+        values = "NULL::jsonb"  # no reader's values: every field its fallback
+    else:
+        contact = ctx.audience.who() if reader.own and ctx.audience else "NULL::uuid"
+        values = (
+            f"app_merge_values($1, {alias}.space_id, {contact}, "
+            f"{sql.literal(reader.name)}, {sql.literal(reader.company)})"
+        )
+    if once:
+        # in the THEN of `_merged_text`'s CASE: only a body with merge fields is filled in
+        return f"app_merge_fields({alias}.{t.merged_body}, {values})"
+    # inlined by PostgreSQL: a block without merge fields costs a column test
+    expr = f"app_merged({alias}.has_merge_fields, {alias}.{t.merged_body}, {values})"
+    m = ctx.alias("m")
+    joins.append(f"CROSS JOIN LATERAL (SELECT {expr} AS b OFFSET 0) {m}")
+    merged.append(f"{m}.b")
+    return merged[0]
+
+
+def _merged_text(ctx: PlanContext, t: TableType, alias: str, merged: str) -> str:
+    """The JSON text of the body: as stored (its compact text, json_value) unless it holds
+    merge fields, then filled in."""
+    assert t.merged_body is not None
+    stored = json_value(ctx, t, f"{alias}.{t.merged_body}", t.merged_body, "plain")
+    filled = json_value(ctx, t, merged, t.merged_body, "plain")
+    assert isinstance(stored, str) and isinstance(filled, str)  # a JSON column's text
+    return f"CASE WHEN {alias}.has_merge_fields THEN {filled} ELSE {stored} END"
 
 
 def _audit(t: TableType, alias: str, audited: dict[str, str], child_auds: list[str]) -> str | None:

@@ -12,6 +12,7 @@ from models.domain_event import EVENT_TYPES, DomainEvent
 from models.journal import ErasureJournalEntry, JournalKind
 from models.outbox import EmailKind, EmailSent, OutboxMessage, OutboxStatus
 from models.persisted import PersistedDocument
+from models.personalisation import JobState, PersonalisationJob
 from models.plan import TenantPlan
 from models.sign_in import SignIn
 from models.space import Space, SpaceStatus
@@ -49,11 +50,13 @@ __all__ = [
     "EmailKind",
     "EmailSent",
     "ErasureJournalEntry",
+    "JobState",
     "JournalKind",
     "Member",
     "OutboxMessage",
     "OutboxStatus",
     "PersistedDocument",
+    "PersonalisationJob",
     "PolicyRule",
     "RequestKind",
     "RequestState",

@@ -6,7 +6,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint
+from sqlalchemy import Computed, ForeignKeyConstraint, Index, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -51,3 +51,10 @@ class Block(TenantScoped, Timestamps, Base):
     # `body` as the API writes JSON, or NULL; set by a trigger on every write of `body`
     # (migration 0034), read by compiled statements only
     body_compact: Mapped[str | None] = mapped_column(Text, deferred=True)
+    # the template block this one was copied from, and whether a member changed the copy
+    template_block_id: Mapped[uuid.UUID | None]
+    overridden: Mapped[bool] = mapped_column(default=False)
+    # whether the body holds a merge field (migration 0035): reads of other blocks skip them
+    has_merge_fields: Mapped[bool] = mapped_column(
+        Computed("strpos(body::text, '{{') > 0", persisted=True)
+    )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 
 from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TenantScoped, Timestamps
+from models.privacy import SubjectLink
 
 
 class SpaceStatus(str, enum.Enum):
@@ -19,6 +21,9 @@ class SpaceStatus(str, enum.Enum):
 
 class Space(TenantScoped, Timestamps, Base):
     __tablename__ = "spaces"
+    # a space personalised for a contact exists for them alone: their erasure deletes it
+    # (its blocks hold merge fields, never their data; a member's overrides might)
+    __subject__ = SubjectLink("contact_id", "delete")
     # tenant_id first in every unique key: no constraint error can reveal another tenant's row
     __table_args__ = (UniqueConstraint("tenant_id", "slug"),)
 
@@ -27,3 +32,13 @@ class Space(TenantScoped, Timestamps, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default=SpaceStatus.DRAFT.value)
     published_at: Mapped[datetime | None]
+    # templates and personalised spaces (migration 0035, docs/content.md)
+    is_template: Mapped[bool] = mapped_column(default=False)
+    template_id: Mapped[uuid.UUID | None]
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        info={"pii": "user.unique_id.pseudonymous"}
+    )
+    # the member `{{member.fullName}}` names: who created the space (or personalised it)
+    member_id: Mapped[uuid.UUID | None]
+    follows_template: Mapped[bool] = mapped_column(default=False)
+    synced_at: Mapped[datetime | None]

@@ -17,7 +17,6 @@ from models import Block as BlockModel
 from models import Space as SpaceModel
 from models.block import BlockKind
 from resolvers.spaces import load_space
-from schema.block_bodies import typed_body
 from schema.block_inputs import content_body
 from schema.blocks import (
     Block,
@@ -53,8 +52,11 @@ async def get_block(info: Info, id: strawberry.ID) -> Block:
     return Block.from_model(await load_block(info, id))
 
 
-def _error(code: BlockErrorCode, field: list[str], message: str) -> BlockPayload:
-    return BlockPayload(user_errors=[BlockUserError(code=code, field=field, message=message)])
+def _error(
+    code: BlockErrorCode, field: list[str], message: str, offset: int | None = None
+) -> BlockPayload:
+    error = BlockUserError(code=code, field=field, message=message, offset=offset)
+    return BlockPayload(user_errors=[error])
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ def _body_or_error(kind: str, given: Given) -> dict[str, Any] | BlockPayload:
     try:
         return validate_body(kind, given.body)
     except BodyError as exc:
-        return _error(BlockErrorCode(exc.code), [*given.field, *exc.path], exc.message)
+        field = [*given.field, *exc.path]
+        return _error(BlockErrorCode(exc.code), field, exc.message, exc.offset)
 
 
 async def _assets_error(
@@ -217,8 +220,8 @@ async def add_block(info: Info, input: BlockAddInput) -> BlockPayload:
 def _written(call: str) -> str:
     """The block a write function (store/blocks.py) returns, none when it wrote nothing."""
     return (
-        "SELECT b.id, b.space_id, b.kind, b.position, b.body::text, b.created_at, "
-        f"b.updated_at FROM {call} AS r, LATERAL (SELECT (r.block).*) AS b WHERE b.id IS NOT NULL"
+        "SELECT b.id, b.space_id, b.kind, b.position, b.body::text, b.overridden, "
+        f"b.created_at, b.updated_at FROM {call} AS r, LATERAL (SELECT (r.block).*) AS b WHERE b.id IS NOT NULL"
     )
 
 
@@ -239,8 +242,8 @@ def _block_of(info: Info, row: Any) -> Block:
         space_pk=row["space_id"],
         kind=BlockKind(row["kind"]),
         position=row["position"],
-        body=(body := orjson.loads(row["body"])),
-        content=typed_body(row["kind"], body),
+        overridden=row["overridden"],
+        stored_body=orjson.loads(row["body"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

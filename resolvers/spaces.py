@@ -174,6 +174,9 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
         slug=slug,
         description=input.description or "",
         status="draft",
+        is_template=bool(input.is_template),
+        # named by {{member.fullName}} in its blocks
+        member_id=info.context.principal.member_id,
     )
     over = await plans.check(info.context.db, "spaces", 1)
     if over is not None:
@@ -191,7 +194,8 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
 # (store/spaces.py), the fast lane's write as well, with the domain event
 UPDATE_TEXT = (
     "SELECT s.id, s.title, s.slug, s.description, s.status, s.created_at, s.updated_at, "
-    f"s.published_at FROM app_space_update($1, {TEXT_ARGUMENTS}) AS r, "
+    "s.published_at, s.is_template, s.follows_template, s.template_id, s.contact_id "
+    f"FROM app_space_update($1, {TEXT_ARGUMENTS}) AS r, "
     "LATERAL (SELECT (r.space).*) AS s WHERE s.id IS NOT NULL"
 )
 
@@ -199,7 +203,7 @@ UPDATE_TEXT = (
 async def _update_text(info: Info, input: SpaceUpdateInput) -> SpacePayload | None:
     """The lean path (no slug change); None leaves the answer to the full path."""
     ctx = info.context
-    if input.slug is not None or ctx.db.tenant_id is None:
+    if input.slug is not None or input.is_template is not None or ctx.db.tenant_id is None:
         return None
     space_id = decode_id(input.id, "Space")
     values = text_update_values(space_id, input.title, input.description, ctx.principal.kind)
@@ -220,6 +224,10 @@ async def _update_text(info: Info, input: SpaceUpdateInput) -> SpacePayload | No
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             published_at=row["published_at"],
+            is_template=row["is_template"],
+            follows_template=row["follows_template"],
+            template_pk=row["template_id"],
+            contact_pk=row["contact_id"],
         )
     )
 
@@ -234,10 +242,22 @@ async def update_space(info: Info, input: SpaceUpdateInput) -> SpacePayload:
     if lean is not None:
         return lean
     row = await load_space(info, input.id)
+    if input.is_template and row.template_id is not None:
+        return SpacePayload(
+            user_errors=[
+                SpaceUserError(
+                    code=SpaceErrorCode.INVALID_STATE,
+                    field=["isTemplate"],
+                    message="A personalised space cannot be a template: personalise the "
+                    "template itself, or make a new space.",
+                )
+            ]
+        )
     changes = {
         "title": input.title.strip() if input.title is not None else None,
         "slug": input.slug,
         "description": input.description,
+        "is_template": input.is_template,
     }
     given = {k: v for k, v in changes.items() if v is not None}
     return await _save(info, row, "space.updated", **given)

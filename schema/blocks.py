@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,11 +13,13 @@ from strawberry.scalars import JSON
 from core.ids import encode_id
 from models import Block as BlockModel
 from models.block import BlockKind
+from policies.merge import merge_reader
 from schema.block_bodies import BlockBody, typed_body
 from schema.block_inputs import BlockContentInput
 from schema.context import Info
 from schema.errors import UserError
 from schema.node import Node
+from store.merge_fields import has_fields, resolve
 
 if TYPE_CHECKING:
     from schema.spaces import Space
@@ -27,18 +29,46 @@ if TYPE_CHECKING:
 strawberry.enum(BlockKind, name="BlockKind")
 
 
+async def merged_body(info: Info, space_id: uuid.UUID, body: dict[str, Any]) -> Any:
+    """The body with its merge fields filled in for this reader (policies/merge.py)."""
+    if not has_fields(body):
+        return body
+    ctx = info.context
+    reader = merge_reader(ctx.principal.kind, ctx.authz)
+    if reader is None:
+        return resolve(body, None)
+    contact = ctx.principal.contact_id if reader.own else None
+    key = (space_id, contact, reader.name, reader.company)
+    return resolve(body, await ctx.loaders.merge_values.load(key))
+
+
 @strawberry.type(description="A typed, ordered piece of content in a space.")
 class Block(Node):
     node_policy: ClassVar[str | None] = "Block"
     node_loader: ClassVar[str | None] = "block_by_id"
     kind: BlockKind
     position: int = strawberry.field(description="Zero-based place in the space.")
-    body: JSON = strawberry.field(description="Content; its shape depends on `kind`.")
-    content: BlockBody = strawberry.field(description="The content, as the type of its kind.")
+    overridden: bool = strawberry.field(
+        description="In a personalised space: a member changed this copy of a template block, "
+        "so republishing the template leaves it alone."
+    )
     created_at: datetime
     updated_at: datetime
     pk: strawberry.Private[uuid.UUID]
     space_pk: strawberry.Private[uuid.UUID]
+    # as stored: merge fields as written, resolved per reader by `body` and `content`
+    stored_body: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field(
+        description="Content; its shape depends on `kind`. Merge fields are filled in for "
+        "the reader (docs/content.md)."
+    )
+    async def body(self, info: Info) -> JSON:
+        return JSON(await merged_body(info, self.space_pk, self.stored_body))
+
+    @strawberry.field(description="The content, as the type of its kind.")
+    async def content(self, info: Info) -> BlockBody:
+        return typed_body(self.kind.value, await merged_body(info, self.space_pk, self.stored_body))
 
     @classmethod
     def from_model(cls, row: BlockModel) -> Block:
@@ -48,8 +78,8 @@ class Block(Node):
             space_pk=row.space_id,
             kind=BlockKind(row.kind),
             position=row.position,
-            body=JSON(row.body),
-            content=typed_body(row.kind, row.body),
+            overridden=row.overridden,
+            stored_body=row.body,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -75,6 +105,7 @@ class BlockErrorCode(enum.Enum):
     ASSET_NOT_FOUND = "asset_not_found"
     ASSET_KIND_MISMATCH = "asset_kind_mismatch"
     ALT_TEXT_REQUIRED = "alt_text_required"
+    INVALID_MERGE_FIELD = "invalid_merge_field"
 
 
 @strawberry.type(description="Why a block mutation was refused; nothing was changed.")
@@ -82,6 +113,11 @@ class BlockUserError(UserError):
     code: BlockErrorCode
     field: list[str] | None
     message: str
+    offset: int | None = strawberry.field(
+        default=None,
+        description="INVALID_MERGE_FIELD: where the merge field starts in the text at `field`, "
+        "a zero-based character offset.",
+    )
 
 
 BODY_DEPRECATION = "Use `content`: typed by kind and checked by the schema."

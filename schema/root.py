@@ -24,6 +24,7 @@ from resolvers import (
     space_access,
     spaces,
     subject_requests,
+    templates,
     usage,
     viewer,
     webhooks,
@@ -56,6 +57,7 @@ from schema.previews import PreviewLink, PreviewLinkCreatePayload, PreviewLinkPa
 from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
 from schema.spaces import Space, SpaceDeletePayload, SpacePayload
 from schema.subject_requests import SubjectLinkPayload, SubjectRequest, SubjectRequestPayload
+from schema.templates import PersonalisationJob, SpacePersonalisePayload
 from schema.usage import SpaceAnalytics, UsageRecordPayload
 from schema.viewer import Viewer
 from schema.webhooks import (
@@ -78,6 +80,9 @@ class Query:
     nodes: list[Node | None] = strawberry.field(resolver=get_nodes, extensions=[Authenticated()])
     space: Space | None = strawberry.field(
         resolver=spaces.get_space, extensions=[Can("Space", "read")]
+    )
+    personalisation_job: PersonalisationJob | None = strawberry.field(
+        resolver=templates.get_personalisation_job, extensions=[Can("Space", "read")]
     )
     spaces: Connection[Space] = strawberry.field(
         resolver=spaces.list_spaces, extensions=[Can("Space", "read")]
@@ -176,6 +181,12 @@ class Mutation:
     )
     space_archive: SpacePayload = strawberry.mutation(
         resolver=spaces.archive_space, extensions=[Can("Space", "publish")]
+    )
+    space_personalise: SpacePersonalisePayload = strawberry.mutation(
+        resolver=templates.personalise_template,
+        extensions=[Can("Space", "create")],
+        description="One personalised space per contact from a template, shared with them: a "
+        "job (docs/content.md).",
     )
     space_delete: SpaceDeletePayload = strawberry.mutation(
         resolver=spaces.delete_space, extensions=[Can("Space", "delete")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 
@@ -22,6 +22,9 @@ from schema.permissions import Can
 from store.contacts import ACCESS_ORDER
 from store.spaces import BLOCK_ORDER
 
+if TYPE_CHECKING:
+    from schema.contacts import Contact
+
 # the model's enum, published under its GraphQL name (declared once, in models/)
 strawberry.enum(SpaceStatus, name="SpaceStatus")
 
@@ -37,7 +40,15 @@ class Space(Node):
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
+    is_template: bool = strawberry.field(
+        description="A template: `spacePersonalise` makes personalised spaces from it."
+    )
+    follows_template: bool = strawberry.field(
+        description="A personalised space that publishing its template republishes."
+    )
     pk: strawberry.Private[uuid.UUID]
+    template_pk: strawberry.Private[uuid.UUID | None]
+    contact_pk: strawberry.Private[uuid.UUID | None]
 
     @classmethod
     def from_model(cls, row: SpaceModel) -> Space:
@@ -51,7 +62,33 @@ class Space(Node):
             created_at=row.created_at,
             updated_at=row.updated_at,
             published_at=row.published_at,
+            is_template=row.is_template,
+            follows_template=row.follows_template,
+            template_pk=row.template_id,
+            contact_pk=row.contact_id,
         )
+
+    @strawberry.field(description="The template this space was personalised from.")
+    async def template(self, info: Info) -> Space | None:
+        if self.template_pk is None:
+            return None
+        row = await info.context.loaders.space_by_id.load(self.template_pk)
+        return Space.from_model(row) if row else None
+
+    @strawberry.field(
+        description="The contact this space was personalised for: its merge fields show "
+        "their data to members (as their role allows).",
+        extensions=[Can("Contact", "read")],
+    )
+    async def personalised_for(
+        self, info: Info
+    ) -> Annotated[Contact, strawberry.lazy("schema.contacts")] | None:
+        from schema.contacts import Contact
+
+        if self.contact_pk is None:
+            return None
+        row = await info.context.loaders.contact_by_id.load(self.contact_pk)
+        return Contact.from_model(row) if row else None
 
     blocks = nested_connection(
         Block,
@@ -116,6 +153,9 @@ class SpaceCreateInput:
         description="Lower-case words joined by hyphens; derived from the title if omitted.",
     )
     description: str | None = None
+    is_template: bool | None = strawberry.field(
+        default=None, description="Make it a template (docs/content.md)."
+    )
 
 
 @strawberry.input
@@ -124,6 +164,9 @@ class SpaceUpdateInput:
     title: str | None = None
     slug: str | None = None
     description: str | None = None
+    is_template: bool | None = strawberry.field(
+        default=None, description="Make it a template, or a template no longer."
+    )
 
 
 @strawberry.type

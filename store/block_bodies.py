@@ -15,6 +15,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from store.merge_fields import problem
+
 Text = Annotated[str, Field(min_length=1, max_length=50_000)]
 Short = Annotated[str, Field(min_length=1, max_length=300)]
 
@@ -171,11 +173,19 @@ CODES = frozenset({"source_missing", "source_conflict", "alt_text_required"})
 
 
 class BodyError(ValueError):
-    def __init__(self, path: list[str], message: str, code: str = "invalid_body") -> None:
+    def __init__(
+        self,
+        path: list[str],
+        message: str,
+        code: str = "invalid_body",
+        offset: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
         self.code = code
+        # a merge field's zero-based character offset in the text at `path`
+        self.offset = offset
 
 
 def valid_bodies(body: Any) -> dict[str, dict[str, Any]]:
@@ -193,7 +203,9 @@ def valid_bodies(body: Any) -> dict[str, dict[str, Any]]:
             parsed = model.model_validate(body)
         except ValidationError:
             continue
-        out[kind] = _stored(parsed)
+        normal = _stored(parsed)
+        if problem(normal) is None:
+            out[kind] = normal
     return out
 
 
@@ -211,7 +223,12 @@ def validate_body(kind: str, body: Any) -> dict[str, Any]:
             path = [*path, "alt"]
         where = ".".join(path) or "body"
         raise BodyError(path, f"{where}: {first['msg'].rstrip('.')}.", code) from None
-    return _stored(parsed)
+    normal = _stored(parsed)
+    bad = problem(normal)
+    if bad is not None:
+        # every write path checks here (resolver and fast lane): refused with its place
+        raise BodyError(bad.path, bad.message, "invalid_merge_field", bad.offset)
+    return normal
 
 
 def _stored(parsed: _Body) -> dict[str, Any]:

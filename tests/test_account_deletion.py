@@ -28,9 +28,11 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from core.db import owner_db
+from core.ids import encode_id
 from microspace.jobs.worker import run
 from models import (
     AccountDeletion,
+    Contact,
     DomainEvent,
     Suppression,
     Tenant,
@@ -228,6 +230,18 @@ async def _fill(api, owner_url, tenant, storage) -> str:
             "{ block { id } userErrors { code } } }",
             {"s": space["space"]["id"], "b": {"text": text_}},
         )
+    # a template personalised for a contact: a job, a personalised space, its access
+    template = await ok(
+        'mutation { spaceCreate(input: {title: "Tpl", isTemplate: true}) '
+        "{ space { id } userErrors { code } } }"
+    )
+    async with owner_db(owner_url, tenant.tenant_id) as db:
+        contact = await db.scalar(select(Contact.id).limit(1))
+    await ok(
+        "mutation($t: ID!, $c: ID!) { spacePersonalise(input: {templateId: $t, contactIds: [$c]}) "
+        "{ job { id } userErrors { code } } }",
+        {"t": template["space"]["id"], "c": encode_id("Contact", contact)},
+    )
     await ok(
         'mutation { policyRuleSet(input: {subject: "viewer", object: "Contact.company", '
         'action: "read", effect: ALLOW}) { rule { id } userErrors { code } } }'

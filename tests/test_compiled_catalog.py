@@ -39,6 +39,9 @@ from store.contacts import SEARCHABLE
 LEFT_TO_RESOLVERS = {
     "Query.nodes": "a list of any types, each with its own error: node(id) is compiled",
     "Query.auditLog": "audit entries: a table the catalog does not describe",
+    "Query.personalisationJob": "personalisation jobs: a table the catalog does not describe",
+    "Query.previewLink": "preview links: a table the catalog does not describe",
+    "Query.previewLinks": "preview links: a table the catalog does not describe",
     "Query.auditChain": "recomputes the hash chain (store/audit verify_chain)",
     "Query.subjectRequest": "subject requests: a narrower visibility per principal",
     "Query.subjectRequests": "subject requests: a narrower visibility per principal",

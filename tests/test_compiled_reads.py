@@ -131,13 +131,31 @@ async def world(app, database_url) -> World:
         )
     w.tokens["subject"] = link["data"]["subjectLinkCreate"]["token"]
     w.tokens["preview"] = preview["data"]["previewLinkCreate"]["secret"]
-    from sqlalchemy import select
+    from sqlalchemy import select, update
 
     from core.db import owner_db
-    from models import Block
+    from models import Block, Member, Space
 
     async with owner_db(owner_url, tid) as db:
         blocks = list(await db.scalars(select(Block.id)))
+        # merge fields, filled in per reader on both paths: a space personalised for the
+        # full contact (named and masked by role), a published one (fallbacks for a widget)
+        await db.execute(
+            update(Space)
+            .where(Space.id == spaces[0])
+            .values(contact_id=contacts[3], member_id=tenant.member_id)
+        )
+        await db.execute(update(Member).values(full_name="Sam  Advisor"))
+        merged = {
+            "text": "Hi {{contact.firstName | there}} ({{contact.fullName}}) of "
+            "{{contact.company|your firm}}, {{member.fullName | us}}",
+            "level": 2,
+        }
+        await db.execute(
+            update(Block)
+            .where(Block.space_id.in_([spaces[0], spaces[4]]), Block.position == 0)
+            .values(body=merged)
+        )
     w.ids = {
         "Space": [encode_id("Space", s) for s in spaces],
         "Block": [encode_id("Block", b) for b in blocks],

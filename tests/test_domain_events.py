@@ -79,7 +79,9 @@ class Script:
         return data
 
 
+TEMPLATE = 'mutation { spaceCreate(input: {title: "T", isTemplate: true}) { space { id } userErrors { code } } }'
 M = {
+    "spacePersonalise": "mutation($t: ID!, $c: ID!) { spacePersonalise(input: {templateId: $t, contactIds: [$c]}) { job { id } userErrors { code } } }",
     "spaceCreate": 'mutation { spaceCreate(input: {title: "Room"}) { space { id } userErrors { code } } }',
     "spaceUpdate": 'mutation($id: ID!) { spaceUpdate(input: {id: $id, title: "Room 2"}) { space { id } userErrors { code } } }',
     "spacePublish": "mutation($id: ID!) { spacePublish(id: $id) { space { id } userErrors { code } } }",
@@ -152,6 +154,13 @@ async def test_every_mutation_writes_its_event(api, new_tenant, owner_url):
         "spaceInvite", M["spaceInvite"], {"s": space, "c": cid}, ["access.granted"]
     )
     await s.run("spaceNotify", M["spaceNotify"], {"s": space}, ["email.queued"])
+    template = (await s.run("spaceCreate", TEMPLATE, {}, ["space.created"]))["space"]["id"]
+    await s.run(
+        "spacePersonalise",
+        M["spacePersonalise"],
+        {"t": template, "c": cid},
+        ["space.created", "access.granted"],
+    )
     await s.run(
         "consentGrant", M["consentGrant"], {"c": cid, "p": "MARKETING_EMAIL"}, ["consent.granted"]
     )

@@ -27,12 +27,14 @@ from models import (
     ApiToken,
     Asset,
     Base,
+    Block,
     ConsentEvent,
     Contact,
     EmailSent,
     Member,
     OutboxMessage,
     SignIn,
+    Space,
     SpaceAccess,
     TenantProfile,
     UsageEvent,
@@ -62,6 +64,7 @@ NOT_FREE_TEXT = {
     ("consent_events", "source"): "one of four sources (CHECK)",
     ("consent_events", "policy_version"): "the tenant's own version label of its policy text",
     ("space_access", "state"): "invitation state (CHECK)",
+    ("spaces", "status"): "draft | published | archived",
     ("outbox", "kind"): "e-mail kind (CHECK)",
     ("outbox", "status"): "delivery status (CHECK)",
     ("emails_sent", "kind"): "e-mail kind",
@@ -135,6 +138,29 @@ async def plant(
             )
         )
         db.add(UsageEvent(id=uuid.uuid4(), contact_id=cid, space_id=space_id))
+        # a space personalised for them, with a block a member wrote about them (an
+        # override): their erasure deletes both (merge fields never copy their data)
+        own_space = uuid.uuid4()
+        db.add(
+            Space(
+                id=own_space,
+                title=f"{marker} title",
+                slug=f"{marker}-space",
+                description=f"{marker} description",
+                contact_id=cid,
+            )
+        )
+        await db.flush()
+        db.add(
+            Block(
+                id=uuid.uuid4(),
+                space_id=own_space,
+                kind="heading",
+                position=0,
+                body={"text": f"{marker} override"},
+                overridden=True,
+            )
+        )
         db.add(SignIn(id=uuid.uuid4(), contact_id=cid, user_agent_family=marker, network=marker))
         db.add(
             ApiToken(
@@ -197,6 +223,11 @@ async def plant(
         ("sign_ins", "user_agent_family"),
         ("sign_ins", "network"),
         ("api_tokens", "name"),
+        ("spaces", "title"),
+        ("spaces", "slug"),
+        ("spaces", "description"),
+        ("blocks", "body"),
+        ("blocks", "body_compact"),  # the body's text, kept by a trigger (migration 0034)
     }
     return cid, planted
 

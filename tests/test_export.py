@@ -46,6 +46,7 @@ from models import (
     EmailSent,
     OutboxMessage,
     SignIn,
+    Space,
     SpaceAccess,
     SubjectRequest,
     SubjectRequestEvent,
@@ -147,6 +148,15 @@ async def plant(
             )
         )
         db.add(UsageEvent(id=uuid.uuid4(), contact_id=fp.contact_id, space_id=space_id))
+        # a space personalised for them: theirs (their erasure deletes it)
+        db.add(
+            Space(
+                id=uuid.uuid4(),
+                title="Welcome",
+                slug=f"welcome-{uuid.uuid4().hex[:12]}",
+                contact_id=fp.contact_id,
+            )
+        )
         db.add(
             SignIn(
                 id=uuid.uuid4(),

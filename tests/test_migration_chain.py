@@ -213,6 +213,10 @@ PER_REQUEST = (
     "audit_principal_signature",
     "audit_entry_hash",
     "audit_append",
+    # merge fields in every read of a block (migration 0035)
+    "app_merged",
+    "app_merge_fields",
+    "app_merge_values",
 )
 
 

@@ -82,6 +82,13 @@ def _call(name: str, space_id: str, block_id: str) -> tuple[str, dict]:
             "mutation($s: ID!) { spaceArchive(id: $s) { userErrors { code } } }",
             {"s": space_id},
         ),
+        "spacePersonalise": (
+            (
+                "mutation($s: ID!) { spacePersonalise(input: {templateId: $s, contactIds: []}) "
+                "{ userErrors { code } } }"
+            ),
+            {"s": space_id},
+        ),
         "spaceDelete": (
             "mutation($s: ID!) { spaceDelete(id: $s) { userErrors { code } } }",
             {"s": space_id},

@@ -1,0 +1,106 @@
+"""Merge fields in block text: `{{contact.firstName}}`, `{{contact.company | your team}}`.
+
+Stored as written, resolved when read (docs/content.md "Templates and merge fields"): the
+contact's data is never copied into a block, so erasing the contact leaves none behind.
+
+Resolution is written once in SQL (migration `app_merged`, `app_merge_fields`,
+`app_merge_values`) and mirrored here for the resolver path: `resolve` does to a decoded
+body what `app_merge_fields` does to its JSON text, so both read paths answer alike. Which
+values a reader gets is `app_merge_values`'s, on both paths (store/merge_values.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+OPEN = "{{"
+# A merge field; the same expression as the SQL functions (PostgreSQL's ARE and Python's re
+# agree on it: no lazy quantifier, no class shorthand). A fallback holds no brace and no
+# double quote, so in a body's JSON text a match never leaves the string it starts in.
+PATTERN = r"\{\{ *([a-z]+\.[A-Za-z]+) *(\|([^{}\"]*))?\}\}"
+_PATTERN = re.compile(PATTERN)
+FALLBACK_MAX = 200
+
+# the fields a block may name; what each reads is `app_merge_values`'s
+FIELDS = ("contact.firstName", "contact.fullName", "contact.company", "member.fullName")
+# keys whose values are never text: a merge field there would put a person's data in a URL
+NOT_TEXT = frozenset({"url", "assetId"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: list[str]  # the body key holding the text (list indexes as strings)
+    offset: int  # where the merge field starts: a zero-based character offset in the text
+    message: str
+
+
+def _strings(value: Any, path: list[str]) -> Iterator[tuple[list[str], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, [*path, str(key)])
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _strings(item, [*path, str(n)])
+
+
+def problem(body: Any) -> Problem | None:
+    """The first malformed, unknown or misplaced merge field of a body, or None."""
+    for path, text in _strings(body, []):
+        start = text.find(OPEN)
+        while start != -1:
+            where = f"{'.'.join(path)}, character {start}"
+            if path and path[-1] in NOT_TEXT:
+                return Problem(path, start, f"{where}: a merge field cannot stand in a URL.")
+            match = _PATTERN.match(text, start)
+            if match is None:
+                return Problem(
+                    path,
+                    start,
+                    f"{where}: a malformed merge field; write `{{{{contact.firstName}}}}` or "
+                    "`{{contact.firstName | fallback}}` (no braces or double quotes in the "
+                    "fallback).",
+                )
+            if match.group(1) not in FIELDS:
+                return Problem(
+                    path,
+                    start,
+                    f"{where}: unknown merge field `{match.group(1)}`; known: {', '.join(FIELDS)}.",
+                )
+            if len(match.group(3) or "") > FALLBACK_MAX:
+                return Problem(
+                    path, start, f"{where}: a fallback may be at most {FALLBACK_MAX} characters."
+                )
+            start = text.find(OPEN, match.end())
+    return None
+
+
+def _fill(text: str, values: Mapping[str, Any]) -> str:
+    def one(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        if isinstance(value, str) and value != "":
+            return value
+        return (match.group(3) or "").strip(" ")
+
+    return _PATTERN.sub(one, text)
+
+
+def resolve(body: Any, values: Mapping[str, Any] | None) -> Any:
+    """`body` with every merge field replaced: the reader's value, else its fallback, else
+    nothing. `values` None: no reader (a widget, a preview), every field its fallback."""
+    seen = values or {}
+    if isinstance(body, str):
+        return _fill(body, seen) if OPEN in body else body
+    if isinstance(body, dict):
+        return {key: resolve(item, seen) for key, item in body.items()}
+    if isinstance(body, list):
+        return [resolve(item, seen) for item in body]
+    return body
+
+
+def has_fields(body: Any) -> bool:
+    return any(OPEN in text for _, text in _strings(body, []))

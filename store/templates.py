@@ -1,0 +1,139 @@
+"""Templates and personalised spaces, set-based: one statement makes every contact's space,
+copies the template's blocks, shares each space and queues the invitations, however many
+contacts (docs/content.md "Templates and merge fields")."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from core.db import Db
+from models import PersonalisationJob
+from models.outbox import EmailKind
+from models.space_access import AccessState
+from store.loaders import register_by_id
+
+register_by_id("personalisation_job_by_id", PersonalisationJob)
+
+# $1 tenant, $2 template, $3 contacts, $4 member named by {{member.fullName}}, $5 follow,
+# $6 queue invitation e-mails. A contact that already has a space from this template is
+# skipped (the unique index, ON CONFLICT: a concurrent call skips it too). The slug is the
+# template's and the new id's: no contact's data in it.
+PERSONALISE = f"""
+WITH tpl AS (
+    SELECT t.id, t.title, t.slug, t.description FROM spaces t
+     WHERE t.tenant_id = $1 AND t.id = $2 AND t.is_template
+),
+wanted AS MATERIALIZED (
+    SELECT c.id AS contact_id, gen_random_uuid() AS space_id FROM contacts c
+     WHERE c.tenant_id = $1 AND c.id = ANY($3::uuid[])
+),
+made AS (
+    INSERT INTO spaces (tenant_id, id, title, slug, description, status, published_at,
+                        template_id, contact_id, member_id, follows_template, synced_at)
+    SELECT $1, w.space_id, tpl.title,
+           left(tpl.slug, 87) || '-' || left(replace(w.space_id::text, '-', ''), 12),
+           tpl.description, 'published', now(), tpl.id, w.contact_id, $4, $5, now()
+      FROM wanted w CROSS JOIN tpl
+    ON CONFLICT (tenant_id, template_id, contact_id)
+       WHERE template_id IS NOT NULL AND contact_id IS NOT NULL DO NOTHING
+    RETURNING id, contact_id
+),
+copied AS (
+    INSERT INTO blocks (tenant_id, id, space_id, kind, position, body, template_block_id)
+    SELECT $1, gen_random_uuid(), m.id, b.kind, b.position, b.body, b.id
+      FROM made m JOIN blocks b ON b.tenant_id = $1 AND b.space_id = $2
+    RETURNING 1
+),
+shared AS (
+    INSERT INTO space_access (tenant_id, id, space_id, contact_id, state, invited_at)
+    SELECT $1, gen_random_uuid(), m.id, m.contact_id, '{AccessState.INVITED.value}', now()
+      FROM made m
+    RETURNING id, space_id, contact_id
+),
+mailed AS (
+    INSERT INTO outbox (tenant_id, id, kind, contact_id, space_id, payload)
+    SELECT $1, gen_random_uuid(), '{EmailKind.SPACE_INVITATION.value}', s.contact_id,
+           s.space_id, '{{}}'::jsonb
+      FROM shared s WHERE $6
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM wanted) AS wanted,
+       coalesce((SELECT array_agg(id) FROM made), '{{}}') AS spaces,
+       coalesce((SELECT array_agg(id) FROM shared), '{{}}') AS accesses,
+       (SELECT count(*) FROM mailed) AS mailed,
+       (SELECT count(*) FROM copied) AS blocks
+"""
+
+
+@dataclass(frozen=True)
+class Personalised:
+    spaces: list[uuid.UUID]
+    accesses: list[uuid.UUID]
+    mailed: int
+
+
+async def personalise(
+    db: Db,
+    template_id: uuid.UUID,
+    contact_ids: list[uuid.UUID],
+    *,
+    member_id: uuid.UUID | None,
+    follow: bool,
+    invite: bool,
+) -> Personalised:
+    """One personalised space per contact (skipping those that have one), in one statement."""
+    values: list[Any] = [db.tenant_id, template_id, contact_ids, member_id, follow, invite]
+    row = await db.fetch_row(PERSONALISE, values)
+    return Personalised(list(row["spaces"]), list(row["accesses"]), int(row["mailed"]))
+
+
+# The followers of template $2 take its blocks (docs/content.md "Following the template"),
+# every follower at once: a copy a member changed (`overridden`) and a block a member added
+# are left alone; a copy of a block the template no longer has goes; a block the template
+# gained since the follower last took its blocks (`synced_at`) is added; positions follow
+# the template's order, a member's own blocks after the copy at the same position.
+FOLLOWERS = "f.tenant_id = $1 AND f.template_id = $2 AND f.follows_template"
+SYNC = [
+    f"""DELETE FROM blocks b USING spaces f
+        WHERE {FOLLOWERS} AND b.tenant_id = $1 AND b.space_id = f.id
+          AND b.template_block_id IS NOT NULL AND NOT b.overridden
+          AND NOT EXISTS (SELECT 1 FROM blocks t WHERE t.tenant_id = $1 AND t.space_id = $2
+                          AND t.id = b.template_block_id)""",
+    f"""UPDATE blocks b SET kind = t.kind, body = t.body, updated_at = now()
+         FROM spaces f, blocks t
+        WHERE {FOLLOWERS} AND b.tenant_id = $1 AND b.space_id = f.id AND NOT b.overridden
+          AND t.tenant_id = $1 AND t.space_id = $2 AND t.id = b.template_block_id
+          AND (b.kind, b.body) IS DISTINCT FROM (t.kind, t.body)""",
+    f"""INSERT INTO blocks (tenant_id, id, space_id, kind, position, body, template_block_id)
+        SELECT $1, gen_random_uuid(), f.id, t.kind, 1000000 + t.position, t.body, t.id
+          FROM spaces f JOIN blocks t ON t.tenant_id = $1 AND t.space_id = $2
+         WHERE {FOLLOWERS} AND t.created_at > f.synced_at
+           AND NOT EXISTS (SELECT 1 FROM blocks c WHERE c.tenant_id = $1 AND c.space_id = f.id
+                           AND c.template_block_id = t.id)""",
+    # dense again (the position's uniqueness is checked at commit)
+    f"""UPDATE blocks b SET position = o.n - 1 FROM (
+            SELECT c.id, row_number() OVER (PARTITION BY c.space_id
+                   ORDER BY coalesce(t.position, c.position), t.id IS NULL, c.position, c.id) AS n
+              FROM spaces f JOIN blocks c ON c.tenant_id = $1 AND c.space_id = f.id
+              LEFT JOIN blocks t ON t.tenant_id = $1 AND t.space_id = $2
+                   AND t.id = c.template_block_id
+             WHERE {FOLLOWERS}) o
+        WHERE b.tenant_id = $1 AND b.id = o.id AND b.position <> o.n - 1""",
+    f"UPDATE spaces f SET synced_at = now() WHERE {FOLLOWERS}",
+]
+# the followers a republish publishes again: those published now (one a member unpublished
+# or archived stays so; its draft has the template's blocks all the same)
+PUBLISHED_FOLLOWERS = (
+    f"SELECT coalesce(array_agg(f.id), '{{}}') AS ids FROM spaces f WHERE {FOLLOWERS} "
+    "AND f.status = 'published'"
+)
+
+
+async def sync_followers(db: Db, template_id: uuid.UUID) -> list[uuid.UUID]:
+    """Give every follower of the template its blocks; the followers to publish again."""
+    for statement in SYNC:
+        await db.fetch_row(statement, [db.tenant_id, template_id])
+    row = await db.fetch_row(PUBLISHED_FOLLOWERS, [db.tenant_id, template_id])
+    return list(row["ids"])
