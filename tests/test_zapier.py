@@ -91,4 +91,4 @@ async def test_the_zapier_integration_against_the_live_api(zapier, app, settings
         await server
     report = out.decode()
     assert proc.returncode == 0, report[-8000:]
-    assert "# fail 0" in report and "# pass 14" in report, report[-3000:]
+    assert "# fail 0" in report and "# pass 15" in report, report[-3000:]

@@ -85,6 +85,50 @@ const addBlock = async (z, bundle) => {
   return payloadOf(z, data.blockAdd).block;
 };
 
+// A job that makes one personalised space per contact from a template and shares it with
+// them (docs/content.md); followed by its ID while it runs.
+const JOB_FIELDS = 'id state requested created skipped invited createdAt finishedAt template { id title }';
+const PERSONALISE = `mutation($input: SpacePersonaliseInput!) { spacePersonalise(input: $input) {
+  job { ${JOB_FIELDS} } ${ERRORS} } }`;
+const JOB = `query($id: ID!) { personalisationJob(id: $id) { ${JOB_FIELDS} } }`;
+// a Zapier action has 30 s: follow the job this long, then hand back its state as it is
+const FOLLOW_MS = 20000;
+const POLL_MS = 500;
+
+const contactIdsOf = (z, value) => {
+  const list = Array.isArray(value) ? value : String(value || '').split(',');
+  const ids = [...new Set(list.map((id) => String(id).trim()).filter(Boolean))];
+  if (!ids.length) throw new z.errors.Error('Give at least one contact ID.', 'REQUIRED', 400);
+  return ids;
+};
+
+const personalise = async (z, bundle) => {
+  const { templateId, contactIds } = bundle.inputData;
+  const input = { templateId, contactIds: contactIdsOf(z, contactIds) };
+  // Zapier's booleans arrive as true/false or as text; unset keeps Microspace's default (yes)
+  for (const [field, key] of [['follow', 'followTemplate'], ['invite', 'invite']]) {
+    const value = bundle.inputData[field];
+    if (value !== undefined && value !== null && value !== '') {
+      input[key] = value === true || ['true', 'yes'].includes(String(value).toLowerCase());
+    }
+  }
+  const { data } = await graphql(z, bundle, PERSONALISE, { input });
+  let { job } = payloadOf(z, data.spacePersonalise);
+  const until = Date.now() + FOLLOW_MS;
+  while (job.state === 'RUNNING' && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    job = (await graphql(z, bundle, JOB, { id: job.id })).data.personalisationJob;
+  }
+  if (job.state === 'FAILED') {
+    throw new z.errors.Error(
+      `Microspace could not personalise the template for every contact (job ${job.id}).`,
+      'JOB_FAILED',
+      500,
+    );
+  }
+  return job;
+};
+
 const spaceField = {
   key: 'spaceId',
   label: 'Space',
@@ -131,6 +175,69 @@ module.exports = [
       ],
       perform: shareSpace,
       sample: { id: 'U3BhY2VBY2Nlc3M6...', state: 'INVITED', invitedAt: '2026-01-15T09:30:00Z' },
+    },
+  },
+  {
+    key: 'personalised_spaces',
+    noun: 'Personalisation Job',
+    display: {
+      label: 'Create Personalised Spaces from a Template',
+      description:
+        "Makes a personal copy of a template for each contact and shares it with them (each sees their own values in the template's merge fields). Contacts that already have a space from this template are skipped.",
+    },
+    operation: {
+      inputFields: [
+        {
+          key: 'templateId',
+          label: 'Template',
+          required: true,
+          dynamic: 'template_list.id.title',
+          helpText: 'A space marked as a template.',
+        },
+        {
+          key: 'contactIds',
+          label: 'Contact IDs',
+          required: true,
+          list: true,
+          search: 'contact_by_email.id',
+          helpText: 'One personalised space for each (hundreds at once are fine).',
+        },
+        {
+          key: 'follow',
+          label: 'Follow the template',
+          type: 'boolean',
+          default: 'yes',
+          helpText:
+            "Publishing the template republishes each personalised space (blocks changed in a space are left alone).",
+        },
+        {
+          key: 'invite',
+          label: 'E-mail the invitations',
+          type: 'boolean',
+          default: 'yes',
+          helpText:
+            'Each space is shared with its contact either way; with yes Microspace e-mails them the link (if they may be e-mailed).',
+        },
+      ],
+      perform: personalise,
+      sample: {
+        id: 'UGVyc29uYWxpc2F0aW9uSm9iOi4uLg==',
+        state: 'COMPLETED',
+        requested: 2,
+        created: 2,
+        skipped: 0,
+        invited: 2,
+        createdAt: '2026-01-15T09:30:00Z',
+        finishedAt: '2026-01-15T09:30:01Z',
+      },
+      outputFields: [
+        { key: 'id', label: 'Job ID' },
+        { key: 'state', label: 'State' },
+        { key: 'requested', label: 'Contacts asked for', type: 'integer' },
+        { key: 'created', label: 'Spaces created', type: 'integer' },
+        { key: 'skipped', label: 'Contacts skipped', type: 'integer' },
+        { key: 'invited', label: 'Invitations sent', type: 'integer' },
+      ],
     },
   },
   {

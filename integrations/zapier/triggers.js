@@ -114,24 +114,63 @@ const SPACES = `query($after: String) {
   spaces(first: 100, after: $after, orderBy: {field: TITLE, direction: ASC}) {
     edges { node { id title slug status } } pageInfo { hasNextPage endCursor } } }`;
 
-// the spaces dropdown (hidden): page n of 100 by title when Zapier asks for more (walked
-// from the start: z.cursor needs Zapier's own store, and a dropdown rarely goes past one)
+// A dropdown's page n of 100 of a query's connection `root` when Zapier asks for more
+// (walked from the start: z.cursor needs Zapier's own store, and a dropdown rarely goes past one).
+const pageOf = (query, root) => async (z, bundle) => {
+  const wanted = Number((bundle.meta && bundle.meta.page) || 0);
+  let after = null;
+  for (let page = 0; ; page += 1) {
+    const { data } = await graphql(z, bundle, query, { after });
+    if (page === wanted) return data[root].edges.map(({ node }) => node);
+    if (!data[root].pageInfo.hasNextPage) return [];
+    after = data[root].pageInfo.endCursor;
+  }
+};
+
+// the spaces dropdown (hidden): the tenant's spaces by title
 const spaceList = {
   key: 'space_list',
   noun: 'Space',
   display: { label: 'List Spaces', description: 'Spaces for dropdowns.', hidden: true },
   operation: {
-    perform: async (z, bundle) => {
-      const wanted = Number((bundle.meta && bundle.meta.page) || 0);
-      let after = null;
-      for (let page = 0; ; page += 1) {
-        const { data } = await graphql(z, bundle, SPACES, { after });
-        if (page === wanted) return data.spaces.edges.map(({ node }) => node);
-        if (!data.spaces.pageInfo.hasNextPage) return [];
-        after = data.spaces.pageInfo.endCursor;
-      }
-    },
+    perform: pageOf(SPACES, 'spaces'),
     sample: { id: 'U3BhY2U6...', title: 'Onboarding', slug: 'onboarding', status: 'DRAFT' },
+  },
+};
+
+const TEMPLATES = `query($after: String) {
+  spaces(first: 100, after: $after, orderBy: {field: TITLE, direction: ASC}) {
+    edges { node { id title slug status isTemplate } } pageInfo { hasNextPage endCursor } } }`;
+const TEMPLATE_PAGES = 20;
+
+// the templates dropdown (hidden): the tenant's templates by title, one page of the
+// templates among its first 2,000 spaces (`spaces` takes no template filter)
+const templates = async (z, bundle) => {
+  if (Number((bundle.meta && bundle.meta.page) || 0) > 0) return [];
+  const found = [];
+  let after = null;
+  for (let page = 0; page < TEMPLATE_PAGES; page += 1) {
+    const { data } = await graphql(z, bundle, TEMPLATES, { after });
+    found.push(...data.spaces.edges.map(({ node }) => node).filter((node) => node.isTemplate));
+    if (!data.spaces.pageInfo.hasNextPage) break;
+    after = data.spaces.pageInfo.endCursor;
+  }
+  return found;
+};
+
+const templateList = {
+  key: 'template_list',
+  noun: 'Template',
+  display: { label: 'List Templates', description: 'Templates for dropdowns.', hidden: true },
+  operation: {
+    perform: templates,
+    sample: {
+      id: 'U3BhY2U6...',
+      title: 'Onboarding template',
+      slug: 'onboarding-template',
+      status: 'DRAFT',
+      isTemplate: true,
+    },
   },
 };
 
@@ -143,4 +182,5 @@ module.exports = [
   spaceViewed,
   subjectRequestReceived,
   spaceList,
+  templateList,
 ];

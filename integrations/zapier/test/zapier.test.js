@@ -387,6 +387,68 @@ test('actions: share a space with a contact, add a block; the spaces dropdown', 
   );
 });
 
+const TEMPLATE = `mutation($t: String!) { spaceCreate(input: {title: $t, isTemplate: true}) {
+  space { id title } userErrors { code } } }`;
+const PERSONAL_SPACES = `query($c: ID!) { contact(id: $c) { spaces(first: 10) {
+  edges { node { state space { id title } } } } } }`;
+
+test('action: personalised spaces from a template; the templates dropdown', async () => {
+  const made = await owner(TEMPLATE, { t: `Template ${unique()}` });
+  assert.deepEqual(made.spaceCreate.userErrors, []);
+  const template = made.spaceCreate.space;
+  await owner(
+    'mutation($s: ID!) { blockAdd(input: {spaceId: $s, content: {heading: {text: "Hello {{contact.firstName | there}}"}}}) { block { id } } }',
+    { s: template.id },
+  );
+  const plain = await newSpace(`Plain ${unique()}`);
+  const templates = await appTester(App.triggers.template_list.operation.perform, { authData: full, meta: { page: 0 } });
+  assert.ok(templates.some((t) => t.id === template.id && t.title === template.title));
+  assert.ok(!templates.some((t) => t.id === plain.id), 'a plain space is no template');
+
+  const contacts = [await newContact(), await newContact(), await newContact()];
+  const job = await appTester(App.creates.personalised_spaces.operation.perform, {
+    authData: full,
+    inputData: { templateId: template.id, contactIds: contacts.map((c) => c.id), follow: true },
+  });
+  const counts = (j) => [j.state, j.requested, j.created, j.skipped, j.invited];
+  assert.deepEqual(counts(job), ['COMPLETED', 3, 3, 0, 3]);
+  assert.equal(job.template.id, template.id);
+  for (const contact of contacts) {
+    const { contact: read } = await owner(PERSONAL_SPACES, { c: contact.id });
+    assert.equal(read.spaces.edges.length, 1);
+    assert.equal(read.spaces.edges[0].node.state, 'INVITED');
+    assert.equal(read.spaces.edges[0].node.space.title, template.title);
+  }
+  // a contact that has one is skipped; "no" to e-mails shares without one
+  const late = await newContact();
+  const second = await appTester(App.creates.personalised_spaces.operation.perform, {
+    authData: full,
+    inputData: { templateId: template.id, contactIds: [contacts[0].id, late.id], invite: 'false' },
+  });
+  assert.deepEqual(counts(second), ['COMPLETED', 2, 1, 1, 0]);
+
+  // errors keep the API's code: no template by that ID, a space that is no template, a key
+  // whose scopes do not allow it
+  await assert.rejects(
+    appTester(App.creates.personalised_spaces.operation.perform, {
+      authData: full,
+      inputData: { templateId: plain.id, contactIds: [contacts[0].id] },
+    }),
+    /NOT_A_TEMPLATE/,
+  );
+  await assert.rejects(
+    appTester(App.creates.personalised_spaces.operation.perform, {
+      authData: masked,
+      inputData: { templateId: template.id, contactIds: [contacts[0].id] },
+    }),
+    /FORBIDDEN/,
+  );
+  await assert.rejects(
+    appTester(App.creates.personalised_spaces.operation.perform, { authData: full, inputData: { templateId: template.id } }),
+    /contact ID/,
+  );
+});
+
 test('searches: a contact by e-mail (full readers only), a space', async () => {
   const contact = await newContact();
   const found = await appTester(App.searches.contact_by_email.operation.perform, {
