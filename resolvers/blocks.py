@@ -326,5 +326,6 @@ async def remove_block(info: Info, id: strawberry.ID) -> BlockRemovePayload:
     await _shift(info, row.space_id, row.position + 1, None, -1)
     forget_space(info.context.loaders, row.space_id)
     forget(info.context.loaders.block_by_id, row.id)
-    await info.context.emit("block.deleted", row.id)
+    # the block is gone: its event names its space for live subscribers (microspace/live/)
+    await info.context.emit("block.deleted", row.id, space=row.space_id)
     return BlockRemovePayload(deleted_block_id=strawberry.ID(encode_id("Block", row.id)))

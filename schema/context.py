@@ -62,10 +62,15 @@ class Context:
         self.audit = AuditBuffer(self.principal, self.request_id)
 
     async def emit(
-        self, topic: str, object_ids: uuid.UUID | Sequence[uuid.UUID], fields: Iterable[str] = ()
+        self,
+        topic: str,
+        object_ids: uuid.UUID | Sequence[uuid.UUID],
+        fields: Iterable[str] = (),
+        *,
+        space: uuid.UUID | None = None,
     ) -> None:
         """Write the mutation's domain event in the request's transaction (store/events.py)."""
-        await emit(self.db, topic, object_ids, fields, actor=self.principal.kind)
+        await emit(self.db, topic, object_ids, fields, actor=self.principal.kind, space=space)
 
 
 Info = strawberry.Info[Context, None]

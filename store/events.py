@@ -31,20 +31,26 @@ async def emit(
     fields: Iterable[str] = (),
     *,
     actor: str | None = None,
+    space: uuid.UUID | None = None,
 ) -> None:
-    """Write one event per object (one statement however many objects, e.g. an import)."""
+    """Write one event per object (one statement however many objects, e.g. an import).
+    `space`: the space of a block that is gone, for live subscribers (microspace/live/)."""
     if topic not in EVENT_TYPES:
         raise KeyError(topic)  # an event type missing from the catalogue
     ids = [object_ids] if isinstance(object_ids, uuid.UUID) else list(object_ids)
     if not ids:
         return
     changed = list(fields)
-    payloads = [event_payload(topic, object_id, changed, actor) for object_id in ids]
+    payloads = [event_payload(topic, object_id, changed, actor, space) for object_id in ids]
     await db.execute(EMIT, {"tenant": db.tenant_id, "topic": topic, "payloads": payloads})
 
 
 def event_payload(
-    topic: str, object_id: uuid.UUID, fields: Iterable[str], actor: str | None
+    topic: str,
+    object_id: uuid.UUID,
+    fields: Iterable[str],
+    actor: str | None,
+    space: uuid.UUID | None = None,
 ) -> str:
     """The payload of one event, as JSON text for `app_emit_events`."""
     type_name = EVENT_TYPES[topic][0]
@@ -53,6 +59,7 @@ def event_payload(
         "id": encode_id(type_name, object_id),
         "fields": list(fields),
         **({"actor": actor} if actor else {}),
+        **({"space": encode_id("Space", space)} if space else {}),
     }
     return orjson.dumps(payload).decode()
 

@@ -74,7 +74,8 @@ class Script:
         assert sorted(t for t, _ in added) == sorted(topics), name
         for topic, payload in added:
             assert topic in EVENT_TYPES and payload["type"] == EVENT_TYPES[topic][0]
-            assert set(payload) <= {"type", "id", "fields", "actor"} and payload["id"]
+            # ids and field names only; a removed block names its space (microspace/live/)
+            assert set(payload) <= {"type", "id", "fields", "actor", "space"} and payload["id"]
         self.covered.add(name)
         return data
 
