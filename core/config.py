@@ -151,6 +151,30 @@ class Settings:
         "MICROSPACE_TENANT_MAX_QUEUE",
         "requests of one tenant waiting at once, per process (more: HTTP 503 `OVERLOADED`)",
     )
+    # live updates (docs/live.md)
+    live_max_subscriptions_per_connection: int = setting(
+        100,
+        "MICROSPACE_LIVE_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        "subscriptions one WebSocket may hold (more: `error` `SUBSCRIPTION_LIMIT`)",
+    )
+    live_max_subscriptions_per_tenant: int = setting(
+        20_000,
+        "MICROSPACE_LIVE_MAX_SUBSCRIPTIONS_PER_TENANT",
+        "subscriptions of one tenant, per process (more: `error` `SUBSCRIPTION_LIMIT`)",
+    )
+    live_send_queue: int = setting(
+        64,
+        "MICROSPACE_LIVE_SEND_QUEUE",
+        "messages waiting to be sent on one WebSocket; a full queue closes it (4008)",
+    )
+    live_ping_seconds: float = setting(
+        20.0, "MICROSPACE_LIVE_PING_SECONDS", "seconds between the server's keep-alive pings"
+    )
+    live_init_timeout: float = setting(
+        10.0,
+        "MICROSPACE_LIVE_INIT_TIMEOUT",
+        "seconds a new WebSocket has to send `connection_init` (else closed 4408)",
+    )
     # token bucket per principal (per client IP when anonymous), in cost points, per process
     # one token may load a 50-space page (cost 22,500) 10 times a second (docs/limits.md)
     rate_limit_burst: int = setting(

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from core import access_log, http
@@ -35,6 +35,7 @@ from microspace.endpoints.unsubscribe import unsubscribe_endpoint
 from microspace.endpoints.widget import widget_script
 from microspace.lane import front_door
 from microspace.lane.lane import FastLane
+from microspace.live import Live
 from microspace.web import tracing
 from microspace.web.cors import Cors
 from microspace.web.graphiql import PREFIX as GRAPHIQL_PREFIX
@@ -238,6 +239,8 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     )
     pipeline = Pipeline(state)
     graphql = GraphQLApp(pipeline, graphql_ide="graphiql" if settings.dev_mode else None)
+    # subscriptions on the same path; each event's query runs through `graphql.handle`
+    live = Live(state, graphql.schema._schema, graphql.handle)  # type: ignore[attr-defined]
     state.metrics.watch_engine(engine)
     state.metrics.watch_caches(graphql.schema.compiled_reads.caches)  # type: ignore[attr-defined]
     configure_structlog()
@@ -248,6 +251,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
+        await live.stop()
         await engine.dispose()
         await state.storage.close()
         if graphql.shared is not None:
@@ -257,6 +261,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", live),
             Route("/exports/{token}", export_endpoint(pipeline), methods=["GET"]),
             Route("/unsubscribe/{token}", unsubscribe_endpoint(state), methods=["GET", "POST"]),
             Route("/invitations/{token}", invitation_endpoint(pipeline), methods=["GET", "POST"]),
@@ -280,6 +285,7 @@ def create_app(settings: Settings, *, erasure_after_step: StepHook | None = None
     # the compiled read path: tests flip `.enabled` to hold both paths to one answer
     app.state.compiled_reads = graphql.schema.compiled_reads  # type: ignore[attr-defined]
     app.state.fast_lane = graphql.fast
+    app.state.live = live
     app.add_middleware(Cors, state=state)
     app.add_middleware(RequestContext)
     # outermost: an incoming X-Request-ID is honoured when it is a plain token, else replaced

@@ -28,6 +28,7 @@ from core.outcome import RequestOutcome
 from schema.blocks import Block
 from schema.compiled import CompiledExecution
 from schema.declared import schema_facts
+from schema.live import Subscription
 from schema.personal_data import REASON, compile_redaction
 from schema.root import Mutation, Query
 from schema.scalars import SCALARS
@@ -157,6 +158,7 @@ def build_schema(
     schema = MicrospaceSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Space, Block],
         config=StrawberryConfig(scalar_map=SCALARS),
         # factories, not instances: an extension instance holds one request's state

@@ -270,6 +270,7 @@ def pytest_configure(config: pytest.Config) -> None:
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     application = create_app(settings)
     yield application
+    await application.state.live.stop()
     await application.state.microspace.engine.dispose()
 
 
@@ -277,6 +278,7 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 async def big_app(settings: Settings) -> AsyncIterator[Starlette]:
     application = create_app(replace(settings, max_cost=BIG_QUERY_COST, max_nodes=BIG_QUERY_NODES))
     yield application
+    await application.state.live.stop()
     await application.state.microspace.engine.dispose()
 
 

@@ -45,8 +45,9 @@ ROOMS: dict[str, set[str]] = {
     "jobs": set(),
     "lane": {"web"},
     "endpoints": {"web"},
-    "app": {"web", "lane", "endpoints"},
-    "commands": {"app", "web", "lane", "endpoints", "jobs"},
+    "live": {"web"},
+    "app": {"web", "lane", "endpoints", "live"},
+    "commands": {"app", "web", "lane", "endpoints", "jobs", "live"},
 }
 
 

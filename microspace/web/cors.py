@@ -54,7 +54,10 @@ def _origin_of(url: str) -> str:
 def _same_origin(scope: Scope, headers: Headers, origin: str, public: str) -> bool:
     # behind a proxy the Host header may not be the public one: MICROSPACE_PUBLIC_URL is
     host = headers.get("host", "")
-    return origin in (f"{scope.get('scheme', 'http')}://{host}", f"https://{host}", public)
+    # a WebSocket upgrade's scheme is ws or wss; its page's origin is http or https
+    raw = scope.get("scheme", "http")
+    scheme = {"ws": "http", "wss": "https"}.get(raw, raw)
+    return origin in (f"{scheme}://{host}", f"https://{host}", public)
 
 
 class Cors:
@@ -81,7 +84,7 @@ class Cors:
                 answer = self.unavailable(scope)
             await answer(scope, receive, send)
             return
-        if not bearer_token(credential(headers.get("authorization"), _key(scope))):
+        if not bearer_token(credential(headers.get("authorization"), key_in_url(scope))):
             await refusal(origin).response()(scope, receive, send)
             return
         # decided with the credential's authentication (`pending`), before anything runs
@@ -100,7 +103,7 @@ class Cors:
     async def preflight(self, scope: Scope, headers: Headers, origin: str) -> Response:
         """A preflight's answer. It carries no credential: it is decided on the widget key
         in the URL (`?key=`), else on whether any tenant or widget key allows the origin."""
-        return await self._preflight(headers, origin, _key(scope))
+        return await self._preflight(headers, origin, key_in_url(scope))
 
     def unavailable(self, scope: Scope) -> Response:
         """One log line, no traceback, as the pipeline answers an outage."""
@@ -117,13 +120,19 @@ class Cors:
             found = await db.scalar(ORIGINS_OF, {"hash": hash_token(token)})
         return found or ()
 
-    async def _preflight(self, headers: Headers, origin: str, key: str | None) -> Response:
+    async def may_open(self, origin: str, key: str | None) -> bool:
+        """Whether a page on `origin` may open a request before its credential is known (a
+        preflight, a WebSocket upgrade): the widget key in the URL allows it, or else any
+        tenant or widget key allows the origin. The credential is checked again where it is
+        authenticated."""
         widget_key = bearer_token(credential(None, key))
         if widget_key:
-            allowed = origin in await self._origins_of(widget_key)
-        else:
-            async with unit_of_work(Db(self.state.sessionmaker)) as db:
-                allowed = bool(await db.scalar(ORIGIN_KNOWN, {"origin": origin[:300]}))
+            return origin in await self._origins_of(widget_key)
+        async with unit_of_work(Db(self.state.sessionmaker)) as db:
+            return bool(await db.scalar(ORIGIN_KNOWN, {"origin": origin[:300]}))
+
+    async def _preflight(self, headers: Headers, origin: str, key: str | None) -> Response:
+        allowed = await self.may_open(origin, key)
         method = headers.get("access-control-request-method", "")
         asked = [
             h.strip().lower()
@@ -190,7 +199,7 @@ def refusal(origin: str) -> Refusal:
     )
 
 
-def _key(scope: Scope) -> str | None:
+def key_in_url(scope: Scope) -> str | None:
     """A widget key given in the URL (`core.auth.credential`)."""
     params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     key: str | None = (params.get("key") or [None])[0]

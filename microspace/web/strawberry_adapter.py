@@ -50,6 +50,11 @@ OVERRIDDEN: dict[str, tuple[str, ...]] = {
 }
 
 
+# the scope key of a subscription's event query (microspace/live/runner.py): its document was
+# checked when subscribed (a widget's trusted) and rewritten; an HTTP client cannot set it
+LIVE_SCOPE = "microspace.live"
+
+
 class OutcomeRequest(Request):
     """A Starlette request that carries its typed outcome to `process_result`, which
     Strawberry calls with the request but not the context."""
@@ -135,8 +140,10 @@ class StrawberryView(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         # the document by hash, or a widget refused an untrusted one
+        to_register: persisted.Pending = None
         try:
-            request_data, to_register = await persisted.resolve(context, request_data)
+            if not request.scope.get(LIVE_SCOPE):
+                request_data, to_register = await persisted.resolve(context, request_data)
         except persisted.PersistedQueryError as error:
             return error.result()
         result: ExecutionResult = await super().execute_single(

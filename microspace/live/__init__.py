@@ -1,0 +1,67 @@
+"""Live updates: GraphQL subscriptions over `graphql-transport-ws` on `/graphql`
+(docs/live.md). The app composes it with the `/graphql` view's `handle`, through which
+every event's query runs (microspace/live/runner.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from graphql import GraphQLSchema
+from starlette.types import Receive, Scope, Send
+
+from microspace.live.hub import Hub
+from microspace.live.listener import Listener
+from microspace.live.metrics import LiveMetrics
+from microspace.live.protocol import endpoint
+from microspace.live.runner import Handle, Runner
+from microspace.web.state import AppState
+
+
+class Live:
+    """The process's subscriptions: the hub, its LISTEN connection and its keep-alive."""
+
+    def __init__(self, state: AppState, schema: GraphQLSchema, handle: Handle) -> None:
+        settings = state.settings
+        self.state = state
+        self.schema = schema
+        self.metrics = LiveMetrics(state.metrics.registry)
+        self.hub = Hub(
+            self.metrics,
+            per_connection=settings.live_max_subscriptions_per_connection,
+            per_tenant=settings.live_max_subscriptions_per_tenant,
+        )
+        self.hub.run = Runner(handle)
+        dsn = settings.app_url().set(drivername="postgresql")
+        self.listener = Listener(
+            dsn.render_as_string(hide_password=False),
+            self.hub,
+            on_reconnect=self.metrics.listener_reconnects.inc,
+        )
+        self.pinger: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.start()
+        await endpoint(self.state, self.hub, self.schema, scope, receive, send)
+
+    def start(self) -> None:
+        """Started by the first connection (in the server's event loop)."""
+        self.listener.start()
+        if self.pinger is None:
+            self.pinger = asyncio.create_task(self._ping())
+
+    async def _ping(self) -> None:
+        while True:
+            await asyncio.sleep(self.state.settings.live_ping_seconds)
+            self.hub.ping_all()
+
+    async def stop(self) -> None:
+        """Close every socket (1001, going away: clients reconnect elsewhere) and stop."""
+        self.hub.close_all()
+        await asyncio.sleep(0)
+        if self.pinger is not None:
+            self.pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.pinger
+            self.pinger = None
+        await self.listener.stop()
