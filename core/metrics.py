@@ -214,6 +214,18 @@ class Report:
         self.discarded = True
 
 
+@contextmanager
+def counting_statements() -> Iterator[list[int]]:
+    """Count the statements of the code inside (e.g. a live execution, which is not an HTTP
+    request): `[n]` once the block ends."""
+    counter = [0]
+    token = _statements.set(counter)
+    try:
+        yield counter
+    finally:
+        _statements.reset(token)
+
+
 def count_statements(n: int) -> None:
     """Count statements sent around SQLAlchemy (raw asyncpg) for the current request."""
     counter = _statements.get()

@@ -31,12 +31,13 @@ class Live:
             per_connection=settings.live_max_subscriptions_per_connection,
             per_tenant=settings.live_max_subscriptions_per_tenant,
         )
-        self.hub.run = Runner(handle)
+        self.hub.run = Runner(handle, self.metrics)
         dsn = settings.app_url().set(drivername="postgresql")
         self.listener = Listener(
             dsn.render_as_string(hide_password=False),
             self.hub,
             on_reconnect=self.metrics.listener_reconnects.inc,
+            on_statements=self.metrics.statements.inc,
         )
         self.pinger: asyncio.Task[None] | None = None
 

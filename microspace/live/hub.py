@@ -53,6 +53,8 @@ class Socket:
     def __init__(self, queue_size: int) -> None:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
         self.closed = False
+        # acknowledged (`connection_ack` sent): keep-alive pings start then
+        self.ready = False
         self.close_code: tuple[int, str] | None = None
         self.subscriptions: dict[str, Group] = {}
 
@@ -115,8 +117,10 @@ class Hub:
         self.by_tenant: dict[uuid.UUID, set[Group]] = defaultdict(set)
         self.tenant_counts: dict[uuid.UUID, int] = defaultdict(int)
         self.sockets: set[Socket] = set()
-        # executions at once: the pool is shared with HTTP requests
+        # executions at once, and connections' own statements (authentication when they
+        # open and subscribe) at once: the pool is shared with HTTP requests
         self.gate = asyncio.Semaphore(concurrency)
+        self.db_gate = asyncio.Semaphore(max(1, concurrency // 2))
         self.tasks: set[asyncio.Task[None]] = set()
 
     # subscriptions -----------------------------------------------------------------------
@@ -246,7 +250,7 @@ class Hub:
 
     def ping_all(self) -> None:
         for socket in list(self.sockets):
-            if not socket.offer('{"type":"ping"}'):
+            if socket.ready and not socket.offer('{"type":"ping"}'):
                 self.metrics.closed.labels(reason=str(SLOW_CONSUMER)).inc()
 
     def close_all(self, code: int = GOING_AWAY, reason: str = "Server shutting down") -> None:

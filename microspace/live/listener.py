@@ -1,6 +1,6 @@
 """One dedicated connection per process LISTENs for announced domain events.
 
-A mutation's transaction writes its domain events; a trigger (migration 0032) announces each
+A mutation's transaction writes its domain events; a trigger (migration 0033) announces each
 with NOTIFY at commit, carrying the tenant and event id only. This connection collects the
 announcements, reads the events in batches (one statement per batch, `app_live_events`), and
 hands them to the hub. A block event's space is looked up (under the tenant's row-level
@@ -34,15 +34,22 @@ SCOPE = "SELECT set_config('app.tenant_id', $1, true)"
 
 
 class Listener:
-    def __init__(self, dsn: str, hub: Hub, *, on_reconnect: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        dsn: str,
+        hub: Hub,
+        *,
+        on_reconnect: Callable[[], None] | None = None,
+        on_statements: Callable[[int], None] | None = None,
+    ):
         self.dsn = dsn
         self.hub = hub
         self.on_reconnect = on_reconnect
+        self.on_statements = on_statements or (lambda n: None)
         self.pending: list[tuple[uuid.UUID, uuid.UUID]] = []
         self.wake = asyncio.Event()
         self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        self.statements = 0  # for the benchmark: statements this listener ran
 
     def start(self) -> None:
         if self.task is None:
@@ -113,7 +120,7 @@ class Listener:
         if not any(t in self.hub.by_tenant for t in tenants):
             return []  # nobody here follows these tenants: nothing to read
         rows = await conn.fetch(READ, tenants, [e for _, e in batch])
-        self.statements += 1
+        self.on_statements(1)
         events = [_event(row) for row in rows]
         return await self._with_spaces(conn, events)
 
@@ -131,7 +138,7 @@ class Listener:
                 await conn.execute(SCOPE, str(tenant))
                 for row in await conn.fetch(SPACES_OF, list(blocks)):
                     spaces[row["id"]] = row["space_id"]
-            self.statements += 2
+            self.on_statements(2)
         if not spaces:
             return events
         out = []

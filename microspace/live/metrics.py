@@ -34,6 +34,12 @@ class LiveMetrics:
             ["reason"],
             registry=registry,
         )
+        self.statements = Counter(
+            "microspace_live_sql_statements",
+            "SQL statements of subscription queries (through the request path), and of the "
+            "listener's reads of announced events.",
+            registry=registry,
+        )
         self.failures = Counter(
             "microspace_live_failures", "Subscription executions that failed.", registry=registry
         )

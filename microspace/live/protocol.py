@@ -152,6 +152,7 @@ class Connection:
         self.principal = principal
         self.acknowledged = True
         self.socket.offer('{"type":"connection_ack"}')
+        self.socket.ready = True
 
     async def _authenticate(self, db: Db | None = None) -> Principal | None:
         """The connection's principal now; None (and the socket closing) when it no longer
@@ -177,7 +178,11 @@ class Connection:
         return principal
 
     def _db(self) -> Db:
-        return Db(self.state.sessionmaker, statement_timeout=self.state.settings.statement_timeout)
+        return Db(
+            self.state.sessionmaker,
+            statement_timeout=self.state.settings.statement_timeout,
+            gate=self.hub.db_gate,
+        )
 
     async def _subscribe(self, message: dict[str, Any]) -> None:
         op_id = message.get("id")

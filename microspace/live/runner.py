@@ -19,7 +19,9 @@ import orjson
 from starlette.responses import Response
 
 from core import http
+from core.metrics import counting_statements
 from microspace.live.hub import FORBIDDEN, UNAUTHORIZED, Answer, Group
+from microspace.live.metrics import LiveMetrics
 from microspace.live.topics import LIVE_VARIABLE
 from microspace.web import cors
 from microspace.web.strawberry_adapter import LIVE_SCOPE, OutcomeRequest
@@ -28,8 +30,9 @@ Handle = Callable[[OutcomeRequest], Awaitable[Response]]
 
 
 class Runner:
-    def __init__(self, handle: Handle) -> None:
+    def __init__(self, handle: Handle, metrics: LiveMetrics) -> None:
         self.handle = handle
+        self.metrics = metrics
 
     async def __call__(self, group: Group, obj: str | None) -> Answer:
         plan = group.plan
@@ -41,7 +44,9 @@ class Runner:
             }
         )
         request = OutcomeRequest(_scope(group), http.replay(body))
-        response = await self.handle(request)
+        with counting_statements() as statements:
+            response = await self.handle(request)
+        self.metrics.statements.inc(statements[0])
         return interpret(response.status_code, bytes(response.body))
 
 

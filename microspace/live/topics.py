@@ -11,9 +11,11 @@ report) is the answer the subscriber would get by querying at that moment.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from graphql import (
     ArgumentNode,
     DocumentNode,
@@ -162,6 +164,12 @@ class Plan:
         return event.object_id
 
 
+# plans by (schema, document, operation, variables, principal kind): 1,000 pages of one
+# widget subscribe with one document, checked and rewritten once
+_PLANS: OrderedDict[tuple[object, ...], Plan] = OrderedDict()
+PLAN_CACHE = 1024
+
+
 def plan(
     schema: GraphQLSchema,
     text: str,
@@ -170,6 +178,29 @@ def plan(
     kind: str,
 ) -> Plan:
     """Check a subscription document and rewrite it into the query its events run."""
+    try:
+        shown = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        raise SubscribeError("BAD_USER_INPUT", "`variables` must be JSON.") from None
+    key = (id(schema), text, operation_name, shown, kind in BROWSER_KINDS)
+    found = _PLANS.get(key)
+    if found is not None:
+        _PLANS.move_to_end(key)
+        return found
+    made = _plan(schema, text, operation_name, variables, kind)
+    _PLANS[key] = made
+    while len(_PLANS) > PLAN_CACHE:
+        _PLANS.popitem(last=False)
+    return made
+
+
+def _plan(
+    schema: GraphQLSchema,
+    text: str,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    kind: str,
+) -> Plan:
     try:
         document = parse(text, no_location=False)
     except GraphQLError as exc:
