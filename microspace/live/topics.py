@@ -51,6 +51,9 @@ PUBLISHED = frozenset(
     {"space.published", "space.unpublished", "space.restored", "space.archived", "space.deleted"}
 )
 SPACE_DRAFT = PUBLISHED | {"space.created", "space.updated"}
+# who reads published revisions only; a preview link reads its space's draft, so it follows
+# the draft's changes (still by trusted documents only, as every browser credential)
+PUBLISHED_READERS = frozenset({"widget", "visitor"})
 BLOCKS = frozenset({"block.created", "block.updated", "block.moved", "block.deleted"})
 
 
@@ -148,7 +151,7 @@ class Plan:
     filter_id: uuid.UUID | None
 
     def matches(self, event: Event, kind: str) -> bool:
-        topics = self.topic.browser_topics if kind in BROWSER_KINDS else self.topic.topics
+        topics = self.topic.browser_topics if kind in PUBLISHED_READERS else self.topic.topics
         if event.topic not in topics:
             return False
         if self.filter_id is None:
