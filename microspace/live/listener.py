@@ -1,6 +1,6 @@
 """One dedicated connection per process LISTENs for announced domain events.
 
-A mutation's transaction writes its domain events; a trigger (migration 0035) announces each
+A mutation's transaction writes its domain events; a trigger (migration 0036) announces each
 with NOTIFY at commit, carrying the tenant and event id only. This connection collects the
 announcements, reads the events in batches (one statement per batch, `app_live_events`), and
 hands them to the hub. A block event's space is looked up (under the tenant's row-level
