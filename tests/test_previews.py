@@ -5,7 +5,8 @@ Invariants:
   a caller without an account, by the widget's trusted documents; the fast lane answers it
   like a widget key, never from a shared cache;
 - nothing else is reachable: another space of the tenant, a block of it and a random ID
-  answer the same NOT_FOUND; contact data and every write are FORBIDDEN;
+  answer the same NOT_FOUND; contact data and every write are FORBIDDEN; merge fields of a
+  personalised space show their fallbacks, never the contact's values;
 - an expired, a revoked and an altered link are refused, each with its own code, on every
   read and on the link's page;
 - another tenant's preview link ID answers exactly as a random one; a preview reaches no
@@ -309,3 +310,23 @@ async def test_bad_input_is_refused_with_user_errors(api, new_tenant, owner_url)
     assert (await owner(LIST, {"space": None}))["data"]["previewLinks"]["totalCount"] == 0
     unknown = await owner(CREATE, {"input": {"spaceId": encode_id("Space", uuid.uuid4())}})
     assert error_codes(unknown) == ["NOT_FOUND"]
+
+
+async def test_a_preview_of_a_personalised_space_shows_the_fallbacks(
+    api, client, new_tenant, new_member, owner_url
+):
+    # a draft personalised for Jane, its heading holding merge fields (tests/test_merge_fields.py)
+    from tests.test_merge_fields import _texts, _world
+
+    t, space, _jane = await _world(new_tenant, new_member, owner_url, status="draft")
+    gid = encode_id("Space", space)
+    secret = (await _link(api(t.token), gid))["secret"]
+    query = """query($id: ID!) { space(id: $id) { blocks { edges { node {
+      body content { ... on HeadingBody { text } } } } } } }"""
+    # the member sees Jane's values; the preview, without a reader, only the fallbacks
+    assert _texts(await api(t.token)(query, {"id": gid})) == [
+        "Hello Jane from Initech, Sam Advisor"
+    ]
+    shown = await PersistedApi(client, secret, api(t.token))(query, {"id": gid})
+    assert _texts(shown) == ["Hello there from your company, "]
+    assert not any(s in str(shown) for s in ("Jane", "Initech", "Sam"))
