@@ -210,6 +210,8 @@ async def statements_per_change(
 
 async def main(args: argparse.Namespace) -> None:
     url = os.environ["DATABASE_URL"]
+    # the seed writes through the models: the database first at the code's head
+    subprocess.run([sys.executable, str(ROOT / "server.py"), "migrate"], check=True, cwd=ROOT)  # noqa: ASYNC221
     tenant, token, space = await seed(url)
     port = args.port
     env = {
