@@ -181,3 +181,42 @@ async def test_member_topics_need_their_permission_and_limits_answer_errors(
     assert limited["id"] == "s100"
     assert limited["payload"][0]["extensions"]["code"] == "SUBSCRIPTION_LIMIT"
     await ws.close()
+
+
+async def test_a_changed_policy_takes_effect_at_the_next_event(
+    server, api, new_tenant, new_member, owner_url
+):
+    from tests.factories import make_access, make_contacts
+
+    # given an editor following a space shared with a contact, whose name editors read
+    t = await new_tenant("Policy")
+    space_id = (await make_spaces(owner_url, t.tenant_id, 1))[0]
+    sid = encode_id("Space", space_id)
+    await make_access(
+        owner_url, t.tenant_id, space_id, await make_contacts(owner_url, t.tenant_id, 1)
+    )
+    editor = await new_member(t.tenant_id, "editor")
+    selection = "id title contacts(first: 5) { edges { node { contact { fullName } } } }"
+    document = f"subscription($id: ID!) {{ spaceChanged(id: $id) {{ {selection} }} }}"
+    as_query = f"query($id: ID!) {{ spaceChanged: space(id: $id) {{ {selection} }} }}"
+    ws = await connect(server, editor.token)
+    await subscribe(ws, "1", document, {"id": sid})
+    await asyncio.sleep(0.3)
+    owner = api(t.token)
+    await owner(UPDATE, {"id": sid, "t": "One"})
+    first = (await message(ws))["payload"]
+    name = first["data"]["spaceChanged"]["contacts"]["edges"][0]["node"]["contact"]["fullName"]
+    assert name
+    # when the tenant's policy stops editors reading names
+    denied = await owner(
+        'mutation { policyRuleSet(input: {subject: "editor", object: "Contact.fullName", '
+        'action: "read", effect: DENY}) { rule { id } userErrors { code } } }'
+    )
+    assert denied["data"]["policyRuleSet"]["userErrors"] == [], denied
+    await owner(UPDATE, {"id": sid, "t": "Two"})
+    # then the next payload withholds it, exactly as the query now does
+    second = (await message(ws))["payload"]
+    contact = second["data"]["spaceChanged"]["contacts"]["edges"][0]["node"]["contact"]
+    assert contact["fullName"] is None
+    assert second == await api(editor.token)(as_query, {"id": sid})
+    await ws.close()
