@@ -6,6 +6,8 @@ Settings come from the environment (core/config.py); migrations are not run here
 Forwarded headers are the server's to believe: uvicorn believes them from any loopback peer
 unless told otherwise, so run it with `--no-proxy-headers`, or behind a proxy with
 `--forwarded-allow-ips` set to that proxy (what `serve` does from MICROSPACE_TRUSTED_PROXIES).
+For subscriptions (docs/live.md) run it as `serve` does: `--ws websockets-sansio
+--ws-per-message-deflate false`.
 """
 
 from __future__ import annotations

@@ -70,6 +70,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # our logging configuration stays; our access line replaces uvicorn's
         "log_config": None,
         "access_log": False,
+        # live updates (docs/live.md): no per-message compression (a zlib context per socket
+        # cost ~60 KiB each and the CPU of compressing one payload once per subscriber), and
+        # the sans-I/O WebSocket protocol, which keeps no tasks of its own per connection
+        "ws": "websockets-sansio",
+        "ws_per_message_deflate": False,
     }
 
 
