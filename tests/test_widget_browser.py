@@ -10,7 +10,9 @@ A host page on another origin (http://127.0.0.1:<port>) embeds `/widget.js` from
   event before consent, one after allowing; declining records nothing;
 - a preview link shows a draft to someone without an account, marked as a preview in their
   language, on its own page and on the tenant's page (from the link's fragment, that space
-  only); once revoked it shows nothing.
+  only); once revoked it shows nothing;
+- in live mode the widget renders its space again when it is published, and a space bound
+  to the key that was not published appears once it is.
 """
 
 from __future__ import annotations
@@ -287,3 +289,45 @@ async def test_a_preview_link_shows_the_draft_to_someone_without_an_account(
     shown = await host.evaluate("document.querySelector('#draft').shadowRoot.innerHTML")
     assert "Unreleased plan" not in shown
     await context.close()
+
+
+async def test_live_mode_renders_the_space_again_on_publish(
+    app, api, new_tenant, owner_url, servers, browser
+):
+    # given the widget in live mode on a page of an allowed origin
+    t, _published = await _world(api, new_tenant, owner_url, servers)
+    servers["html"] = servers["html"].replace("async></script>", "data-live async></script>")
+    page = await browser.new_page()
+    await page.goto(f"{servers['page']}/page.html")
+    widget = page.locator("#published")
+    await widget.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)
+    assert await widget.locator("h2").inner_text() == "Welcome pack"
+    owner = api(t.token)
+    space = servers["published"]
+    # the socket is open and subscribed before the change is made
+    for _ in range(100):
+        if app.state.live.hub.tenant_counts.get(t.tenant_id, 0) >= 2:  # both elements
+            break
+        await asyncio.sleep(0.1)
+    # when the title is changed and the space published again
+    await owner(
+        'mutation($id: ID!) { spaceUpdate(input: {id: $id, title: "Welcome pack, v2"}) '
+        "{ space { id } } }",
+        {"id": space},
+    )
+    await owner("mutation($id: ID!) { spaceArchive(id: $id) { space { id } } }", {"id": space})
+    await owner("mutation($id: ID!) { spacePublish(id: $id) { space { id } } }", {"id": space})
+    # then the widget shows it without the page being loaded again
+    await page.wait_for_function(
+        "document.querySelector('#published').shadowRoot.querySelector('h2')"
+        " && document.querySelector('#published').shadowRoot.querySelector('h2')"
+        ".textContent === 'Welcome pack, v2'",
+        timeout=15_000,
+    )
+    # and the draft bound to the key, once published, appears too
+    await owner(
+        "mutation($id: ID!) { spacePublish(id: $id) { space { id } } }", {"id": servers["draft"]}
+    )
+    draft = page.locator("#draft")
+    await draft.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)
+    assert await draft.locator("h2").inner_text() == "Secret draft"

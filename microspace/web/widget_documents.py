@@ -28,6 +28,8 @@ DOCUMENTS = {
         "query WidgetAssets($ids: [ID!]!) { nodes(ids: $ids) { ... on Asset { id kind "
         "mediaType byteSize width height url srcset placeholder } } }"
     ),
+    # live mode (docs/live.md): the widget follows its space and reads it again on each push
+    "WidgetSpaceLive": "subscription WidgetSpaceLive($id: ID!) { spaceChanged(id: $id) { id } }",
     "VisitorConsent": (
         "query VisitorConsent($contactId: ID!) { viewer { kind contactId } "
         "contact(id: $contactId) { id consents { purpose state } } }"

@@ -11,6 +11,8 @@
  * nothing. A preview link's secret (the `preview` attribute, the script's data-preview, or
  * #microspace-preview=...&microspace-spaceId=...) shows the space's draft, marked as a
  * preview. Text is written with textContent; rich text is the HTML the API sanitised.
+ * Live mode (the element's `live` attribute, or the script's data-live) follows the space
+ * over a WebSocket (graphql-transport-ws, docs/live.md) and renders it again on publish.
  */
 (function () {
   "use strict";
@@ -20,6 +22,7 @@
   var api = new URL(script.src).origin;
   var scriptKey = script.getAttribute("data-key") || "";
   var scriptPreview = script.getAttribute("data-preview") || "";
+  var scriptLive = script.hasAttribute("data-live");
   var STORE = "microspace-visitor";
   var PAGES = 50; // at most 5,000 blocks
 
@@ -93,10 +96,12 @@
     return null;
   }
 
-  function call(key, name, variables, session, method) {
+  function call(key, name, variables, session, method, fresh) {
     var ext = { persistedQuery: { version: 1, sha256Hash: DOCUMENTS[name] } };
     var url = api + "/graphql?key=" + encodeURIComponent(key);
     var init = { method: method, headers: { Accept: "application/json" }, credentials: "omit" };
+    // after a push: revalidate (ETag) rather than take the browser's cached copy
+    if (fresh) init.cache = "no-cache";
     if (session) init.headers.Authorization = "Bearer " + session.token;
     if (method === "GET") {
       url += "&operationName=" + name + "&variables=" + encodeURIComponent(JSON.stringify(variables)) +
@@ -335,10 +340,10 @@
   }
 
   // every page of blocks before anything is drawn: the space grows once, not per page
-  function pages(key, name, spaceId, session) {
+  function pages(key, name, spaceId, session, fresh) {
     var space, edges = [];
     function page(after, left) {
-      return call(key, name, { id: spaceId, after: after }, session, "GET").then(function (data) {
+      return call(key, name, { id: spaceId, after: after }, session, "GET", fresh).then(function (data) {
         space = space || data.space;
         var blocks = data.space.blocks;
         edges = edges.concat(blocks.edges);
@@ -350,20 +355,20 @@
 
   // rich text's HTML and the library's signed links are second reads (the resolvers'),
   // each made only when the space has such blocks; the first stays compiled
-  function load(key, spaceId, session) {
-    return pages(key, "WidgetSpace", spaceId, session).then(function (loaded) {
+  function load(key, spaceId, session, fresh) {
+    return pages(key, "WidgetSpace", spaceId, session, fresh).then(function (loaded) {
       var nodes = loaded.edges.map(function (e) { return e.node; }), ids = {}, batches = [];
       loaded.assets = {};
       nodes.forEach(function (n) { if (/^(IMAGE|GALLERY|FILE|VIDEO)$/.test(n.kind)) assetIds(n).forEach(function (i) { ids[i] = 1; }); });
       Object.keys(ids).forEach(function (id, n) { if (n % 50 === 0) batches.push([]); batches[batches.length - 1].push(globalId(id)); });
       var reads = batches.map(function (batch) {
-        return call(key, "WidgetAssets", { ids: batch }, session, "GET").catch(function (e) { return (e.data && e.data.nodes) ? e.data : { nodes: [] }; }).then(function (data) {
+        return call(key, "WidgetAssets", { ids: batch }, session, "GET", fresh).catch(function (e) { return (e.data && e.data.nodes) ? e.data : { nodes: [] }; }).then(function (data) {
           // an asset deleted since is null: its block shows what it can without it
           data.nodes.forEach(function (a, n) { if (a) loaded.assets[atob(batch[n].replace(/-/g, "+").replace(/_/g, "/")).slice(6)] = a; });
         });
       });
       if (nodes.some(function (n) { return n.kind === "RICH_TEXT"; })) {
-        reads.push(pages(key, "WidgetRichText", spaceId, session).then(function (rich) {
+        reads.push(pages(key, "WidgetRichText", spaceId, session, fresh).then(function (rich) {
           var html = {};
           rich.edges.forEach(function (e) { html[e.node.id] = e.node.content; });
           nodes.forEach(function (n) { n.content = html[n.id]; });
@@ -373,7 +378,7 @@
     });
   }
 
-  function render(host) {
+  function render(host, fresh) {
     var spaceId = host.getAttribute("space-id") || host.getAttribute("data-microspace-space");
     var key = host.getAttribute("key") || scriptKey;
     var root = host.shadowRoot || host.attachShadow({ mode: "open" });
@@ -393,7 +398,7 @@
     else host.removeAttribute("data-preview");
     host.setAttribute("data-state", "loading");
     if (!spaceId) return;
-    load(key, spaceId, session).then(function (loaded) {
+    load(key, spaceId, session, fresh).then(function (loaded) {
       if (generation !== host._microspace) return; // the element was pointed elsewhere
       var space = loaded.space;
       var top = Math.min(5, Math.max(1, parseInt(host.getAttribute("heading-level"), 10) || 2));
@@ -419,20 +424,68 @@
       loaded.edges.forEach(function (edge) { article.appendChild(block(edge.node, ctx, levels)); });
       wrap.replaceChild(article, status);
       host.setAttribute("data-state", "ready");
-      if (session && session.contactId) analytics(ctx);
+      // a view is recorded once per page, not again at each live refresh
+      if (session && session.contactId && !fresh) analytics(ctx);
+      follow(host, key, space.id, session);
     }).catch(function (error) {
       if (generation !== host._microspace) return;
       var dead = preview && /^PREVIEW_LINK_/.test(error.code || "");
       wrap.replaceChild(el("p", dead ? t[11] : t[1], { "class": "status error", part: "status error", role: "status", lang: lang.code }), status);
       host.setAttribute("data-state", "error");
       host.setAttribute("data-error", error.code || "NETWORK");
+      // a space not (or no longer) published appears once it is
+      if (error.code === "NOT_FOUND") follow(host, key, spaceId, session);
     });
+  }
+
+  // live mode: one socket per element, re-rendering on each `next`; a credential refused
+  // (4401, 4403), a bad request or protocol (4400, 4406) ends it, anything else reconnects
+  function follow(host, key, spaceId, session) {
+    if (!window.WebSocket || !(host.hasAttribute("live") || scriptLive)) return;
+    if (host._microspaceLive && host._microspaceLive.spaceId === spaceId) return;
+    unfollow(host);
+    var live = { spaceId: spaceId, closed: false, tries: 0, ws: null };
+    host._microspaceLive = live;
+    var token = session ? session.token : key;
+    function open() {
+      if (live.closed) return;
+      var ws = (live.ws = new WebSocket(api.replace(/^http/, "ws") + "/graphql?key=" + encodeURIComponent(key), "graphql-transport-ws"));
+      ws.onopen = function () {
+        ws.send(JSON.stringify({ type: "connection_init", payload: { authorization: "Bearer " + token } }));
+      };
+      ws.onmessage = function (m) {
+        var msg = JSON.parse(m.data);
+        if (msg.type === "connection_ack") {
+          live.tries = 0;
+          var ext = { persistedQuery: { version: 1, sha256Hash: DOCUMENTS.WidgetSpaceLive } };
+          ws.send(JSON.stringify({ id: "1", type: "subscribe", payload: { operationName: "WidgetSpaceLive", variables: { id: spaceId }, extensions: ext } }));
+        } else if (msg.type === "ping") {
+          ws.send('{"type":"pong"}');
+        } else if (msg.type === "next" && host.isConnected) {
+          render(host, true);
+        }
+      };
+      ws.onclose = function (e) {
+        if (live.closed || [4400, 4401, 4403, 4406].indexOf(e.code) >= 0) return;
+        live.tries += 1;
+        setTimeout(open, Math.min(30000, 500 * Math.pow(2, live.tries)) * (0.5 + Math.random() / 2));
+      };
+    }
+    open();
+  }
+  function unfollow(host) {
+    var live = host._microspaceLive;
+    if (!live) return;
+    live.closed = true;
+    if (live.ws) live.ws.close(1000);
+    host._microspaceLive = null;
   }
 
   if (window.customElements && !customElements.get("microspace-space")) {
     customElements.define("microspace-space", class extends HTMLElement {
       static get observedAttributes() { return ["space-id"]; }
       connectedCallback() { render(this); }
+      disconnectedCallback() { unfollow(this); }
       attributeChangedCallback(_name, before, after) { if (this.isConnected && before !== null && before !== after) render(this); }
     });
   }
