@@ -150,6 +150,9 @@ async def wait_subscriptions(api: Api, n: int, timeout: float = 600) -> None:
     raise TimeoutError(f"{n} subscriptions not reached")
 
 
+ANSWERED: list[float] = []  # when each mutation's answer came (its commit is done then)
+
+
 async def changes(owner: Api, space: str, n: int, pause: float) -> list[float]:
     """`n` mutations, archive and publish alternately; the time each was sent."""
     sent = []
@@ -157,6 +160,7 @@ async def changes(owner: Api, space: str, n: int, pause: float) -> list[float]:
         await asyncio.sleep(pause)
         sent.append(time.time())
         await owner(ARCHIVE if i % 2 == 0 else PUBLISH, {"id": space})
+        ANSWERED.append(time.time())
     await asyncio.sleep(pause)
     return sent
 
@@ -263,7 +267,9 @@ async def main(args: argparse.Namespace) -> None:
         rss1 = rss_kib(server.pid)
         idle0 = cpu_idle()
         before = await owner.metrics()
+        ANSWERED.clear()
         sent = await changes(owner, space, args.changes, 3.0)
+        answered = list(ANSWERED)
         after = await owner.metrics()
         idle1 = cpu_idle()
         dumps = [c.dump() for c in loads]
@@ -278,9 +284,12 @@ async def main(args: argparse.Namespace) -> None:
             per_change.append(
                 {
                     "received": len(mine),
+                    "mutation_s": answered[i] - s,
                     "p50": pct(mine, 0.5),
                     "p99": pct(mine, 0.99),
                     "max": max(mine) if mine else None,
+                    # from the mutation's answer (its commit, hence the NOTIFY, done)
+                    "p99_after_answer": pct([d - (answered[i] - s) for d in mine], 0.99),
                 }
             )
         summary = {
