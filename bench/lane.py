@@ -7,8 +7,14 @@
 Sends the benchmark's q1, q2 or q3 (bench/peer/) one request at a time, each row's owner
 token in turn, after 300 warm-up requests (the fast lane learns documents and tokens), and
 prints the CPU time per request: the least and the median over batches of 300, since a
-busy machine only ever adds time. `--origin https://app.example` sends a browser's Origin
-(the seed allows it), `--get` sends queries as GraphQL over GET.
+busy machine only ever adds time; and the wall-clock time, which includes PostgreSQL's.
+`--origin https://app.example` sends a browser's Origin (the seed allows it), `--get` sends
+queries as GraphQL over GET.
+
+`--widget` reads q1's shape as a widget on a shop's page does: the reference widget's
+`WidgetSpace` (a space by id with its blocks, and the brand) by hash over GET with the
+page's Origin, each row's tenant's widget key in turn (`bench/widget_keys.py` writes them:
+`--params data/widget_params.tsv`). Widgets read published revisions.
 
 On a shared machine, count instructions instead (repeatable whatever else runs; system
 calls are not counted):
@@ -34,6 +40,7 @@ import uvloop
 
 PEER = Path(__file__).parent / "peer"
 WARM_UP = 300
+WIDGET_ORIGIN = "https://app.example"  # bench/widget_keys.py allows it
 BATCH = 300
 
 
@@ -64,6 +71,20 @@ class Shape:
     def __init__(self, origin: str | None, get: bool) -> None:
         self.origin = origin
         self.get = get
+
+    def widget(self, space: str, key: str) -> tuple[dict[str, Any], bytes]:
+        """widget.js's read of a space: the shipped document by hash, the key in the URL."""
+        from microspace.web.widget_documents import HASHES
+
+        persisted = {"persistedQuery": {"version": 1, "sha256Hash": HASHES["WidgetSpace"]}}
+        params = {
+            "key": key,
+            "operationName": "WidgetSpace",
+            "variables": json.dumps({"id": space}),
+            "extensions": json.dumps(persisted),
+        }
+        headers = [(b"host", b"bench"), (b"origin", (self.origin or WIDGET_ORIGIN).encode())]
+        return _scope("GET", urlencode(params).encode(), headers), b""
 
     def scope(self, operation: dict[str, Any], token: str) -> tuple[dict[str, Any], bytes]:
         headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
@@ -130,10 +151,16 @@ async def main(args: argparse.Namespace) -> None:
     query = (PEER / f"{args.op}.graphql").read_text()
     shape = Shape(args.origin, args.get)
     # built before the clock starts: the bench measures the server, not its own encoding
-    requests = [
-        shape.scope(*_request(args.op, query, rows[i % len(rows)], i))
-        for i in range(args.n + WARM_UP)
-    ]
+    if args.widget:
+        requests = [
+            shape.widget(rows[i % len(rows)][1], rows[i % len(rows)][3])
+            for i in range(args.n + WARM_UP)
+        ]
+    else:
+        requests = [
+            shape.scope(*_request(args.op, query, rows[i % len(rows)], i))
+            for i in range(args.n + WARM_UP)
+        ]
     for scope, body in requests[:WARM_UP]:
         status = await _call(app, scope, body)
         assert status == 200, status
@@ -146,17 +173,20 @@ async def main(args: argparse.Namespace) -> None:
             await _call(app, scope, body)
         subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)  # noqa: ASYNC221
         return
-    per_batch = []
+    per_batch, wall = [], []
     for start in range(0, len(measured) - BATCH + 1, BATCH):
-        began = time.process_time()
+        began, clock = time.process_time(), time.perf_counter()
         for scope, body in measured[start : start + BATCH]:
             await _call(app, scope, body)
         per_batch.append((time.process_time() - began) / BATCH * 1000)
+        wall.append((time.perf_counter() - clock) / BATCH * 1000)
     per_batch.sort()
+    wall.sort()
     print(
-        f"{args.op}: {per_batch[0]:.3f} ms CPU per request (median of batches "
+        f"{'widget ' if args.widget else ''}{args.op}: {per_batch[0]:.3f} ms CPU per request (median of batches "
         f"{per_batch[len(per_batch) // 2]:.3f}); fast lane answered {lane.answered}, "
-        f"missed {dict(lane.misses)}"
+        f"missed {dict(lane.misses)}; wall clock {wall[0]:.3f} ms per request (median "
+        f"{wall[len(wall) // 2]:.3f}, PostgreSQL's time included)"
     )
 
 
@@ -168,4 +198,7 @@ if __name__ == "__main__":
     parser.add_argument("--callgrind", action="store_true")
     parser.add_argument("--origin", help="send this Origin header, as a browser page does")
     parser.add_argument("--get", action="store_true", help="queries as GraphQL over GET")
+    parser.add_argument(
+        "--widget", action="store_true", help="q1's shape as a widget reads it (WidgetSpace)"
+    )
     uvloop.run(main(parser.parse_args()))
