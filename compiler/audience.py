@@ -6,6 +6,10 @@ accesses and consent events carries the criteria. Here each table a plan reads b
 derived table with the same criteria, wherever it is read (a root list, a lookup by ID, a
 nested object or connection). Whose rows they are (the widget key, the visitor's contact)
 is a statement parameter, so one plan serves every key and visitor of a policy.
+
+Widgets and visitors read spaces and blocks from the published revision, never the draft
+(a preview reads the draft): the views
+`published.spaces` and `published.blocks` (migrations/published.py) have the tables' columns.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import Any
 from compiler import sql
 from compiler.shapes import Inputs
 from models.space_access import ACTIVE_STATES
-from store.audience import ARCHIVED, BOUND, PUBLISHED
+from store.audience import ARCHIVED, BOUND, PUBLISHED, PUBLISHED_READERS
 
+# what widgets and visitors read in place of the draft tables (a preview reads the draft)
+PUBLISHED_TABLES = {"spaces": "published.spaces", "blocks": "published.blocks"}
 OWN_ROWS = {"contacts": "id", "space_access": "contact_id", "consent_events": "contact_id"}
 
 
@@ -28,6 +34,7 @@ class Audience:
         self.kind = kind
         self._param = param
         self._who: str | None = None
+        self.published = PUBLISHED_TABLES if kind in PUBLISHED_READERS else {}
 
     def who(self) -> str:
         """The widget key's or preview's id, or the visitor's contact id, one parameter per
@@ -63,11 +70,12 @@ class Audience:
             where = self.spaces(n)
         elif table == "blocks":
             where = (
-                f"{n}.space_id IN (SELECT v.id FROM spaces v "
+                f"{n}.space_id IN (SELECT v.id FROM {self.published.get('spaces', 'spaces')} v "
                 f"WHERE v.tenant_id = $1 AND {self.spaces('v')})"
             )
         elif table in OWN_ROWS and self.kind == "visitor":
             where = f"{n}.{OWN_ROWS[table]} = {self.who()}"
         else:
             where = "false"  # a widget or preview speaks for no contact; any other: nothing
-        return f"(SELECT * FROM {table} {n} WHERE {where})"
+        source = self.published.get(table, table)
+        return f"(SELECT * FROM {source} {n} WHERE {where})"

@@ -14,6 +14,7 @@ from models.outbox import EmailKind, EmailSent, OutboxMessage, OutboxStatus
 from models.persisted import PersistedDocument
 from models.personalisation import JobState, PersonalisationJob
 from models.plan import TenantPlan
+from models.revision import BlockRevision, SpaceRevision
 from models.sign_in import SignIn
 from models.space import Space, SpaceStatus
 from models.space_access import AccessState, SpaceAccess
@@ -40,6 +41,7 @@ __all__ = [
     "Base",
     "Block",
     "BlockKind",
+    "BlockRevision",
     "ConsentAction",
     "ConsentEvent",
     "ConsentPurpose",
@@ -64,6 +66,7 @@ __all__ = [
     "SignIn",
     "Space",
     "SpaceAccess",
+    "SpaceRevision",
     "SpaceStatus",
     "SubjectRequest",
     "SubjectRequestEvent",

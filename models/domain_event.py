@@ -20,7 +20,9 @@ from models.base import Base, TenantScoped
 EVENT_TYPES: dict[str, tuple[str, str]] = {
     "space.created": ("Space", "A space was created."),
     "space.updated": ("Space", "A space's title, slug or description changed."),
-    "space.published": ("Space", "A space was published."),
+    "space.published": ("Space", "A space's draft was published as a new revision."),
+    "space.unpublished": ("Space", "A space's published revision was withdrawn (kept in history)."),
+    "space.restored": ("Space", "A revision of a space was copied into its draft."),
     "space.archived": ("Space", "A space was archived."),
     "space.deleted": ("Space", "A space was deleted with its blocks."),
     "block.created": ("Block", "A block was added to a space."),

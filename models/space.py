@@ -42,3 +42,5 @@ class Space(TenantScoped, Timestamps, Base):
     member_id: Mapped[uuid.UUID | None]
     follows_template: Mapped[bool] = mapped_column(default=False)
     synced_at: Mapped[datetime | None]
+    # the revision widgets and visitors read (models/revision.py); NULL: nothing published
+    published_revision_id: Mapped[uuid.UUID | None]

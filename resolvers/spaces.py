@@ -1,11 +1,12 @@
-"""Spaces: get, list, create, update, publish, archive, delete."""
+"""Spaces: get, list, create, update, publish, unpublish, restore, archive, delete; the diff
+between two revisions."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -18,6 +19,7 @@ from models import SpaceStatus
 from resolvers.plans import limit_message
 from schema.connection import Connection, OrderDirection, list_connection
 from schema.context import Info
+from schema.revisions import BlockChange, BlockChangeKind, SpaceRevisionDiff
 from schema.spaces import (
     Space,
     SpaceCreateInput,
@@ -29,7 +31,7 @@ from schema.spaces import (
     SpaceUpdateInput,
     SpaceUserError,
 )
-from store import plans
+from store import plans, revisions
 from store.loaders import load_by_global_id
 from store.outbox import queue_space_updated
 from store.pagination import Order, parse_datetime, parse_str
@@ -194,7 +196,8 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
 # (store/spaces.py), the fast lane's write as well, with the domain event
 UPDATE_TEXT = (
     "SELECT s.id, s.title, s.slug, s.description, s.status, s.created_at, s.updated_at, "
-    "s.published_at, s.is_template, s.follows_template, s.template_id, s.contact_id "
+    "s.published_at, s.is_template, s.follows_template, s.template_id, s.contact_id, "
+    "s.published_revision_id "
     f"FROM app_space_update($1, {TEXT_ARGUMENTS}) AS r, "
     "LATERAL (SELECT (r.space).*) AS s WHERE s.id IS NOT NULL"
 )
@@ -228,6 +231,7 @@ async def _update_text(info: Info, input: SpaceUpdateInput) -> SpacePayload | No
             follows_template=row["follows_template"],
             template_pk=row["template_id"],
             contact_pk=row["contact_id"],
+            published_revision_pk=row["published_revision_id"],
         )
     )
 
@@ -263,40 +267,118 @@ async def update_space(info: Info, input: SpaceUpdateInput) -> SpacePayload:
     return await _save(info, row, "space.updated", **given)
 
 
-async def _set_status(
-    info: Info, id: strawberry.ID, status: str, allowed_from: set[str]
+def _refused(exc: revisions.Refused) -> SpacePayload:
+    return SpacePayload(
+        user_errors=[
+            SpaceUserError(code=SpaceErrorCode[exc.code], field=[exc.field], message=exc.message)
+        ]
+    )
+
+
+def author_of(info: Info) -> revisions.Author:
+    p = info.context.principal
+    return revisions.Author(p.kind, p.member_id or p.token_id, info.context.request_id)
+
+
+async def _reloaded(info: Info, row: SpaceModel) -> SpacePayload:
+    await info.context.db.refresh(row)
+    forget_space(info.context.loaders, row.id)
+    return SpacePayload(space=Space.from_model(row))
+
+
+async def publish_space(
+    info: Info,
+    id: strawberry.ID,
+    note: Annotated[
+        str | None, strawberry.argument(description="Why: kept with the revision (500 characters).")
+    ] = None,
 ) -> SpacePayload:
+    """Publish the draft as a new revision; the first time, tell the space's contacts (outbox)."""
     row = await load_space(info, id)
-    if row.status == status:
-        return SpacePayload(space=Space.from_model(row))
-    if row.status not in allowed_from:
-        return SpacePayload(
-            user_errors=[
-                SpaceUserError(
-                    code=SpaceErrorCode.INVALID_STATE,
-                    field=["id"],
-                    message=f"A space that is {row.status} cannot become {status}.",
-                )
-            ]
-        )
-    changes: dict[str, object] = {"status": status}
-    if status == "published":
-        changes["published_at"] = datetime.now(UTC)
-    return await _save(info, row, f"space.{status}", **changes)
+    was = row.status
+    try:
+        await revisions.publish(info.context.db, row.id, author=author_of(info), note=note or "")
+    except revisions.Refused as exc:
+        return _refused(exc)
+    if was != "published":
+        await queue_space_updated(info.context.db, row.id, "")
+    return await _reloaded(info, row)
 
 
-async def publish_space(info: Info, id: strawberry.ID) -> SpacePayload:
-    """Make a draft or archived space visible to its contacts, and tell them (outbox)."""
-    was = (await load_space(info, id)).status
-    payload = await _set_status(info, id, "published", {"draft", "archived"})
-    if payload.space is not None and was != "published":
-        await queue_space_updated(info.context.db, payload.space.pk, "")
-    return payload
+async def unpublish_space(info: Info, id: strawberry.ID) -> SpacePayload:
+    """Withdraw the published revision; widgets and visitors no longer see the space."""
+    row = await load_space(info, id)
+    try:
+        await revisions.unpublish(info.context.db, row, author=author_of(info))
+    except revisions.Refused as exc:
+        return _refused(exc)
+    return await _reloaded(info, row)
+
+
+async def restore_space(
+    info: Info,
+    id: strawberry.ID,
+    revision_id: Annotated[
+        strawberry.ID, strawberry.argument(description="A revision of this space.")
+    ],
+) -> SpacePayload:
+    """Copy a revision into the draft (publish to show it)."""
+    row = await load_space(info, id)
+    revision = await load_by_global_id(
+        info.context.loaders.space_revision_by_id, revision_id, "SpaceRevision"
+    )
+    try:
+        await revisions.restore(info.context.db, row, revision, author=author_of(info))
+    except revisions.Refused as exc:
+        return _refused(exc)
+    info.context.loaders.reset("blocks_by_space_id")
+    return await _reloaded(info, row)
 
 
 async def archive_space(info: Info, id: strawberry.ID) -> SpacePayload:
-    """Take a space out of circulation, keeping its content."""
-    return await _set_status(info, id, "archived", {"draft", "published"})
+    """Take a space out of circulation, keeping its content and its history."""
+    row = await load_space(info, id)
+    if row.status == "archived":
+        return SpacePayload(space=Space.from_model(row))
+    return await _save(info, row, "space.archived", status="archived")
+
+
+async def diff_revisions(
+    info: Info,
+    space_id: strawberry.ID,
+    from_: Annotated[int, strawberry.argument(name="from", description="A revision number.")],
+    to: Annotated[
+        int | None, strawberry.argument(description="A revision number; null: the draft.")
+    ] = None,
+) -> SpaceRevisionDiff | None:
+    """Block by block, what changed from one revision to another (or to the draft)."""
+    db = info.context.db
+    space = await load_space(info, space_id)
+    old = await revisions.revision_by_number(db, space.id, from_)
+    new = await revisions.revision_by_number(db, space.id, to) if to is not None else None
+    if old is None or (to is not None and new is None):
+        return None
+    fields, changes = revisions.diff(
+        await revisions.revision_content(db, old),
+        await revisions.revision_content(db, new)
+        if new is not None
+        else await revisions.draft_content(db, space),
+    )
+    return SpaceRevisionDiff(
+        from_number=from_,
+        to_number=to,
+        fields=[to_camel_case(f) for f in fields],
+        blocks=[
+            BlockChange(
+                block_id=strawberry.ID(encode_id("Block", c.block_id)),
+                change=BlockChangeKind(c.change),
+                fields=c.fields,
+                from_position=c.from_position,
+                to_position=c.to_position,
+            )
+            for c in changes
+        ],
+    )
 
 
 async def delete_space(info: Info, id: strawberry.ID) -> SpaceDeletePayload:

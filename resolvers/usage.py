@@ -33,6 +33,7 @@ from schema.usage import (
     UsageUserError,
 )
 from store.consent_ledger import has_consent, lock_contact
+from store.revisions import in_draft
 
 MIN_GROUP = 5
 DEFAULT_RANGE = timedelta(days=30)
@@ -91,6 +92,11 @@ async def record_usage(info: Info, input: UsageRecordInput) -> UsageRecordPayloa
                 )
             ]
         )
+    narrowed = info.context.principal.kind in ("widget", "visitor")
+    if block_id is not None and narrowed and not await in_draft(db, block_id):
+        # a visitor viewed a published block that the draft has since removed: the view
+        # counts for the space (usage rows reference the draft's blocks)
+        block_id = None
     # the same facts as a view (who, which space and block, when) and what they did: nothing
     # of the file, the browser or the network
     event = UsageEvent(

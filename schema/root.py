@@ -54,6 +54,7 @@ from schema.persisted import PersistedDocumentPayload
 from schema.plans import TenantUsage
 from schema.policies import PolicyRule, PolicyRulePayload, PolicyRuleRemovePayload
 from schema.previews import PreviewLink, PreviewLinkCreatePayload, PreviewLinkPayload
+from schema.revisions import SpaceRevisionDiff
 from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
 from schema.spaces import Space, SpaceDeletePayload, SpacePayload
 from schema.subject_requests import SubjectLinkPayload, SubjectRequest, SubjectRequestPayload
@@ -78,6 +79,9 @@ class Query:
     # node() applies the read check of the type the ID names (see resolvers/node.py)
     node: Node | None = strawberry.field(resolver=node.get_node, extensions=[Authenticated()])
     nodes: list[Node | None] = strawberry.field(resolver=get_nodes, extensions=[Authenticated()])
+    space_revision_diff: SpaceRevisionDiff | None = strawberry.field(
+        resolver=spaces.diff_revisions, extensions=[Can("SpaceRevision", "read")]
+    )
     space: Space | None = strawberry.field(
         resolver=spaces.get_space, extensions=[Can("Space", "read")]
     )
@@ -178,6 +182,13 @@ class Mutation:
     )
     space_publish: SpacePayload = strawberry.mutation(
         resolver=spaces.publish_space, extensions=[Can("Space", "publish")]
+    )
+    space_unpublish: SpacePayload = strawberry.mutation(
+        resolver=spaces.unpublish_space, extensions=[Can("Space", "publish")]
+    )
+    # a restore changes the draft only: an edit (publishing it is `spacePublish`)
+    space_restore: SpacePayload = strawberry.mutation(
+        resolver=spaces.restore_space, extensions=[Can("Space", "update")]
     )
     space_archive: SpacePayload = strawberry.mutation(
         resolver=spaces.archive_space, extensions=[Can("Space", "publish")]

@@ -19,7 +19,9 @@ from schema.context import Info
 from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
+from schema.revisions import SpaceRevision
 from store.contacts import ACCESS_ORDER
+from store.revisions import REVISION_ORDER, SpaceState, revision_by_number
 from store.spaces import BLOCK_ORDER
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class Space(Node):
     pk: strawberry.Private[uuid.UUID]
     template_pk: strawberry.Private[uuid.UUID | None]
     contact_pk: strawberry.Private[uuid.UUID | None]
+    published_revision_pk: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
     def from_model(cls, row: SpaceModel) -> Space:
@@ -66,6 +69,7 @@ class Space(Node):
             follows_template=row.follows_template,
             template_pk=row.template_id,
             contact_pk=row.contact_id,
+            published_revision_pk=row.published_revision_id,
         )
 
     @strawberry.field(description="The template this space was personalised from.")
@@ -89,6 +93,44 @@ class Space(Node):
             return None
         row = await info.context.loaders.contact_by_id.load(self.contact_pk)
         return Contact.from_model(row) if row else None
+
+    @strawberry.field(
+        description="Never published, published, changed since published, "
+        "unpublished (withdrawn, kept in history) or archived."
+    )
+    async def state(self, info: Info) -> SpaceState:
+        if info.context.principal.kind in ("widget", "visitor"):
+            return SpaceState.PUBLISHED  # they read published revisions only
+        state: SpaceState = await info.context.loaders.space_state_by_id.load(self.pk)
+        return state
+
+    revisions = nested_connection(
+        SpaceRevision,
+        pages="revisions_by_space_id",
+        counts="revision_count_by_space_id",
+        order=REVISION_ORDER,
+        description="The space's published revisions, newest first.",
+        extensions=[Can("SpaceRevision", "read")],
+        nullable=True,
+    )
+
+    @strawberry.field(
+        description="One revision by its number.", extensions=[Can("SpaceRevision", "read")]
+    )
+    async def revision(self, info: Info, number: int) -> SpaceRevision | None:
+        row = await revision_by_number(info.context.db, self.pk, number)
+        return SpaceRevision.from_model(row) if row is not None else None
+
+    @strawberry.field(
+        description="The published revision (what widgets and visitors read unless the "
+        "space is archived); null when none is.",
+        extensions=[Can("SpaceRevision", "read")],
+    )
+    async def published(self, info: Info) -> SpaceRevision | None:
+        if self.published_revision_pk is None:
+            return None
+        row = await info.context.loaders.space_revision_by_id.load(self.published_revision_pk)
+        return SpaceRevision.from_model(row) if row is not None else None
 
     blocks = nested_connection(
         Block,
@@ -136,6 +178,7 @@ class SpaceErrorCode(enum.Enum):
     DUPLICATE_SLUG = "duplicate_slug"
     INVALID_STATE = "invalid_state"
     PLAN_LIMIT = "plan_limit"
+    REVISION_OF_OTHER_SPACE = "revision_of_other_space"
 
 
 @strawberry.type(description="Why a space mutation was refused; nothing was changed.")

@@ -10,6 +10,10 @@ statement of the request (models/tenancy.py applies them next to the tenant crit
   blocks; like a widget, no contact, access, consent or usage row at all.
 - Any of them: of the assets (files, images), those the visible blocks use, and no other.
 
+Widgets and visitors read the published revision, never the draft (a preview reads the
+draft): `published` comes first on the search path of their transaction, so `spaces` and `blocks` name the views of the published
+revision (migrations/published.py), for every statement of the request.
+
 Narrowing the session rather than each resolver means `node(id)`, lists, nested lists and
 loaders all answer from the same rows: a draft, an archived space, or a space of another
 key is NOT_FOUND exactly like a random ID, because to this request it does not exist.
@@ -20,7 +24,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, select
+from sqlalchemy import ColumnElement, and_, false, select, text
 from sqlalchemy.orm import with_loader_criteria
 
 from core.auth import Principal
@@ -29,10 +33,12 @@ from models import (
     ApiToken,
     Asset,
     Block,
+    BlockRevision,
     ConsentEvent,
     Contact,
     Space,
     SpaceAccess,
+    SpaceRevision,
     UsageEvent,
 )
 from models.space import SpaceStatus
@@ -44,6 +50,8 @@ ARCHIVED = SpaceStatus.ARCHIVED.value
 NARROWED = ("widget", "visitor", "preview")
 # credentials bound to spaces by `api_tokens.space_ids`
 BOUND = ("widget", "preview")
+# who reads published revisions (the `published` views) rather than the draft
+PUBLISHED_READERS = ("widget", "visitor")
 
 
 async def widget_space_ids(db: Db, token_id: uuid.UUID | None) -> list[uuid.UUID]:
@@ -74,6 +82,9 @@ async def narrow_to_audience(db: Db, principal: Principal) -> None:
     """Hold the request's session to what this widget key, visitor or preview may see."""
     if principal.kind not in NARROWED:
         return
+    if principal.kind in PUBLISHED_READERS:
+        # transaction-local, like the tenant: a pooled connection never keeps it
+        await db.execute(text("SELECT set_config('search_path', 'published, public', true)"))
     bound = await widget_space_ids(db, principal.token_id) if principal.kind in BOUND else []
     spaces = _spaces(principal, bound)
     visible = select(Space.id).where(spaces)
@@ -96,5 +107,8 @@ async def narrow_to_audience(db: Db, principal: Principal) -> None:
             with_loader_criteria(
                 UsageEvent, _own(UsageEvent.contact_id, contact), include_aliases=True
             ),
+            # the history is for members (its policy object too)
+            with_loader_criteria(SpaceRevision, false(), include_aliases=True),
+            with_loader_criteria(BlockRevision, false(), include_aliases=True),
         ]
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.db import owner_db
-from core.ids import encode_id
+from core.ids import decode_id, encode_id
 from models import Block, Space
 
 # one owner engine per database for the session (tests share one event loop): a new
@@ -44,7 +45,8 @@ async def make_spaces(
                     title=space.get("title", f"Space {i}"),
                     slug=f"space-{sid.hex[:12]}",
                     description="",
-                    status=space.get("status", "draft"),
+                    # published: the revision below sets it, as spacePublish does
+                    status="archived" if space.get("status") == "archived" else "draft",
                 )
             )
         await db.flush()
@@ -60,7 +62,27 @@ async def make_spaces(
                     )
                 )
         await db.flush()
+        if space.get("status") == "published":
+            for sid in ids:
+                await _publish(db, tenant_id, sid)
     return ids
+
+
+async def _publish(db: Any, tenant_id: uuid.UUID, space_id: uuid.UUID) -> None:
+    await db.execute(
+        text("SELECT app_space_publish(:t, :s, 'system', NULL, 'factory')"),
+        {"t": tenant_id, "s": space_id},
+    )
+
+
+async def publish(url: URL, tenant_id: uuid.UUID, *space_ids: uuid.UUID | str) -> None:
+    """Publish each space's draft as a new revision (as `spacePublish` does, without the
+    audit entry and the event): what widgets and visitors see."""
+    async with owner_db(_owner(url), tenant_id) as db:
+        for sid in space_ids:
+            await _publish(
+                db, tenant_id, sid if isinstance(sid, uuid.UUID) else decode_id(sid, "Space")
+            )
 
 
 async def make_space(url: URL, tenant_id: uuid.UUID, blocks: int = 0) -> tuple[str, list[str]]:

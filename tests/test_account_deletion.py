@@ -242,6 +242,11 @@ async def _fill(api, owner_url, tenant, storage) -> str:
         "{ job { id } userErrors { code } } }",
         {"t": template["space"]["id"], "c": encode_id("Contact", contact)},
     )
+    # a published revision of the space and its blocks (deleted with the account too)
+    await ok(
+        'mutation($s: ID!) { spacePublish(id: $s, note: "first") { userErrors { code } } }',
+        {"s": space["space"]["id"]},
+    )
     await ok(
         'mutation { policyRuleSet(input: {subject: "viewer", object: "Contact.company", '
         'action: "read", effect: ALLOW}) { rule { id } userErrors { code } } }'

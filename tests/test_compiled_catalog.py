@@ -63,6 +63,11 @@ LEFT_TO_RESOLVERS = {
     "ImageBody.asset": "an asset: its signed URL is made per request",
     "GalleryBody.items": "each item an asset: its signed URL is made per request",
     "RichTextBody.html": "Markdown rendered and sanitised in Python (core/rich_text.py)",
+    "Query.spaceRevisionDiff": "history for editors: compared in Python (store/revisions.py)",
+    "Space.state": "the draft compared with its published revision (store/revisions.py)",
+    "Space.revisions": "history for editors, not a widget's read",
+    "Space.revision": "history for editors, not a widget's read",
+    "Space.published": "history for editors; widgets read the published revision as the space",
 }
 ROOT_IDS = {"space": "Space", "block": "Block", "contact": "Contact", "node": "Space"}
 OWNER = Principal(kind="member", tenant_id=uuid.UUID(int=1), subjects=("owner",))

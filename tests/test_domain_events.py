@@ -86,6 +86,8 @@ M = {
     "spaceCreate": 'mutation { spaceCreate(input: {title: "Room"}) { space { id } userErrors { code } } }',
     "spaceUpdate": 'mutation($id: ID!) { spaceUpdate(input: {id: $id, title: "Room 2"}) { space { id } userErrors { code } } }',
     "spacePublish": "mutation($id: ID!) { spacePublish(id: $id) { space { id } userErrors { code } } }",
+    "spaceUnpublish": "mutation($id: ID!) { spaceUnpublish(id: $id) { space { id } userErrors { code } } }",
+    "spaceRestore": "mutation($id: ID!, $r: ID!) { spaceRestore(id: $id, revisionId: $r) { space { id } userErrors { code } } }",
     "spaceArchive": "mutation($id: ID!) { spaceArchive(id: $id) { space { id } userErrors { code } } }",
     "spaceDelete": "mutation($id: ID!) { spaceDelete(id: $id) { deletedSpaceId userErrors { code } } }",
     "blockAdd": 'mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: HEADING, body: {text: "Hi"}}) { block { id } userErrors { code } } }',
@@ -131,12 +133,24 @@ def _email() -> str:
     return f"p-{uuid.uuid4().hex[:10]}@example.com"
 
 
+REVISION = "query($id: ID!) { space(id: $id) { revisions { edges { node { id } } } } }"
+
+
 async def test_every_mutation_writes_its_event(api, new_tenant, owner_url):
     tenant = await new_tenant()
     s = Script(api(tenant.token), owner_url, tenant.tenant_id)
 
     space = (await s.run("spaceCreate", M["spaceCreate"], {}, ["space.created"]))["space"]["id"]
     await s.run("spaceUpdate", M["spaceUpdate"], {"id": space}, ["space.updated"])
+    await s.run("spacePublish", M["spacePublish"], {"id": space}, ["space.published"])
+    await s.run("spaceUnpublish", M["spaceUnpublish"], {"id": space}, ["space.unpublished"])
+    revision = (await s.owner(REVISION, {"id": space}))["data"]["space"]["revisions"]["edges"][0]
+    await s.run(
+        "spaceRestore",
+        M["spaceRestore"],
+        {"id": space, "r": revision["node"]["id"]},
+        ["space.restored"],
+    )
     await s.run("spacePublish", M["spacePublish"], {"id": space}, ["space.published"])
     b1 = (await s.run("blockAdd", M["blockAdd"], {"id": space}, ["block.created"]))["block"]["id"]
     b2 = (await s.run("blockAdd", M["blockAdd"], {"id": space}, ["block.created"]))["block"]["id"]

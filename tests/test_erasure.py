@@ -102,7 +102,8 @@ async def plant(
     """A contact whose every text-bearing personal column holds `marker`; returns the
     contact id and the (table, column) pairs planted. With `storage`, also a file about
     them (a contract) whose name, details and bytes hold the marker."""
-    space_id = (await make_spaces(owner_url, tenant_id, 1))[0]
+    # published: its revision is in the scan with every other table
+    space_id = (await make_spaces(owner_url, tenant_id, 1, blocks_each=1, status="published"))[0]
     cid, outbox_id = uuid.uuid4(), uuid.uuid4()
     async with owner_db(owner_url, tenant_id) as db:
         db.add(
@@ -323,6 +324,8 @@ async def test_erasure_proof(api, new_tenant, new_member, owner_url, owner_engin
     free_text = await _text_columns(owner_engine, _subject_tables()) - set(NOT_FREE_TEXT)
     assert free_text <= planted, f"plant a marker in {sorted(free_text - planted)}"
     assert await scan(owner_engine, m), "markers were planted"
+    revisions = await _text_columns(owner_engine, {"space_revisions", "block_revisions"})
+    assert {t for t, _ in revisions} == {"space_revisions", "block_revisions"}, "scanned too"
     assert len(await scan_storage(storage, m)) == 2, "a file and its variant were planted"
 
     # when the subject's erasure runs (the attestation names them, too)

@@ -22,7 +22,7 @@ from policies.authz import load_enforcer, partner_scopes
 from schema.build import build_schema
 from schema.permissions import Authenticated, Can
 from tests.conftest import error_codes
-from tests.factories import make_space, mint_key
+from tests.factories import make_space, mint_key, publish
 
 # Root fields open to any authenticated principal; each scopes what it returns itself.
 AUTHENTICATED_ONLY = {
@@ -64,7 +64,7 @@ def guarded_mutations() -> list[tuple[str, str, str]]:
     return out
 
 
-def _call(name: str, space_id: str, block_id: str) -> tuple[str, dict]:
+def _call(name: str, space_id: str, block_id: str, revision_id: str = "") -> tuple[str, dict]:
     calls = {
         "spaceCreate": (
             'mutation { spaceCreate(input: {title: "T"}) { userErrors { code } } }',
@@ -77,6 +77,14 @@ def _call(name: str, space_id: str, block_id: str) -> tuple[str, dict]:
         "spacePublish": (
             "mutation($s: ID!) { spacePublish(id: $s) { userErrors { code } } }",
             {"s": space_id},
+        ),
+        "spaceUnpublish": (
+            "mutation($s: ID!) { spaceUnpublish(id: $s) { userErrors { code } } }",
+            {"s": space_id},
+        ),
+        "spaceRestore": (
+            "mutation($s: ID!, $r: ID!) { spaceRestore(id: $s, revisionId: $r) { userErrors { code } } }",
+            {"s": space_id, "r": revision_id},
         ),
         "spaceArchive": (
             "mutation($s: ID!) { spaceArchive(id: $s) { userErrors { code } } }",
@@ -113,6 +121,8 @@ def _call(name: str, space_id: str, block_id: str) -> tuple[str, dict]:
     return calls[name]
 
 
+REVISIONS = "query($s: ID!) { space(id: $s) { revisions { edges { node { id } } } } }"
+
 # every mutation on spaces and blocks, for every role (other domains have their own matrix)
 MATRIX = [
     (role.value, *m) for role in Role for m in guarded_mutations() if m[1] in {"Space", "Block"}
@@ -124,7 +134,10 @@ async def test_mutation_matrix(api, new_tenant, new_member, owner_url, role, mut
     tenant = await new_tenant()
     member = await new_member(tenant.tenant_id, role)
     space_id, block_ids = await make_space(owner_url, tenant.tenant_id, blocks=2)
-    query, variables = _call(mutation, space_id, block_ids[0])
+    await publish(owner_url, tenant.tenant_id, space_id)  # a revision to restore, to withdraw
+    revisions = await api(tenant.token)(REVISIONS, {"s": space_id})
+    revision_id = revisions["data"]["space"]["revisions"]["edges"][0]["node"]["id"]
+    query, variables = _call(mutation, space_id, block_ids[0], revision_id)
 
     result = await api(member.token)(query, variables)
 

@@ -33,7 +33,7 @@ from core.db import owner_db
 from core.ids import encode_id
 from microspace.commands.widget_admin import set_tenant_web
 from models import Block, SpaceAccess, UsageEvent
-from tests.factories import make_access, make_contacts, make_spaces, mint_key
+from tests.factories import make_access, make_contacts, make_spaces, mint_key, publish
 from tests.ports import serve
 from tests.widgets import invitation_token
 
@@ -135,6 +135,7 @@ async def _world(api, new_tenant, owner_url, servers):
                 body={"text": "Unreleased plan"},
             )
         )
+    await publish(owner_url, t.tenant_id, published)  # the blocks, as widgets see them
     ids = [encode_id("Space", s) for s in (published, draft)]
     key = await mint_key(api(t.token), "widget", [], spaceIds=ids, allowedOrigins=[servers["page"]])
     servers["html"] = HOST_PAGE.format(

@@ -31,6 +31,7 @@ from playwright.async_api import Page
 from core.db import owner_db
 from core.ids import decode_id
 from models import Block
+from tests.factories import publish
 from tests.test_widget_browser import (  # noqa: F401
     HOST_PAGE,
     _open_invitation,
@@ -87,6 +88,7 @@ async def _add_blocks(owner_url: Any, tenant_id: uuid.UUID, space: str, blocks: 
     async with owner_db(owner_url, tenant_id) as db:
         for i, (kind, body) in enumerate(blocks, start=10):
             db.add(Block(id=uuid.uuid4(), space_id=space_id, kind=kind, position=i, body=body))
+    await publish(owner_url, tenant_id, space_id)  # what the widget shows
 
 
 async def _ready(page: Page, selector: str = "#published", state: str = "ready") -> Any:
