@@ -21,7 +21,7 @@ import pytest
 
 from core.ids import encode_id
 from tests.conftest import error_codes
-from tests.factories import make_access, make_contacts, make_space, make_spaces, mint_key
+from tests.factories import make_access, make_contacts, make_space, make_spaces, mint_key, publish
 from tests.widgets import PersistedApi, open_visitor
 
 # every test here runs on both read paths (compiled SQL and resolvers)
@@ -32,6 +32,8 @@ SPACE_OPS = {
     "node": "query($id: ID!) { node(id: $id) { id } }",
     "spaceUpdate": 'mutation($id: ID!) { spaceUpdate(input: {id: $id, title: "Hijacked"}) { space { id } userErrors { code } } }',
     "spacePublish": "mutation($id: ID!) { spacePublish(id: $id) { space { id } userErrors { code } } }",
+    "spaceUnpublish": "mutation($id: ID!) { spaceUnpublish(id: $id) { space { id } userErrors { code } } }",
+    "spaceRestore": 'mutation($id: ID!) { spaceRestore(id: $id, revisionId: "U3BhY2VSZXZpc2lvbjowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA") { space { id } userErrors { code } } }',
     "spaceArchive": "mutation($id: ID!) { spaceArchive(id: $id) { space { id } userErrors { code } } }",
     "spaceDelete": "mutation($id: ID!) { spaceDelete(id: $id) { deletedSpaceId userErrors { code } } }",
     "blockAdd": 'mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: HEADING, body: {text: "x"}}) { block { id } userErrors { code } } }',
@@ -43,8 +45,19 @@ BLOCK_OPS = {
     "blockMove": "mutation($id: ID!) { blockMove(input: {id: $id, position: 0}) { block { id } userErrors { code } } }",
     "blockRemove": "mutation($id: ID!) { blockRemove(id: $id) { deletedBlockId userErrors { code } } }",
 }
+# a member's history reads (a widget or visitor may not read history: FORBIDDEN)
+HISTORY_OPS = {
+    "spaceRevisionDiff": "query($id: ID!) { spaceRevisionDiff(spaceId: $id, from: 1) { fields } }",
+}
+# another tenant's revision, by its ID
+REVISION_OPS = {
+    "node": "query($id: ID!) { node(id: $id) { id } }",
+    "spaceRestore": "mutation($id: ID!, $own: ID!) { spaceRestore(id: $own, revisionId: $id) { space { id } userErrors { code } } }",
+}
 SNAPSHOT = """{ spaces(first: 100) { edges { node { id title status
-    blocks(first: 100) { edges { node { id position body } } } } } } }"""
+    blocks(first: 100) { edges { node { id position body } } }
+    revisions(first: 100) { edges { node { id number title } } } } } } }"""
+REVISIONS = "query($id: ID!) { space(id: $id) { revisions { edges { node { id } } } } }"
 
 
 def _strip(result: dict) -> dict:
@@ -72,23 +85,37 @@ async def _caller(api, tenant, caller: str) -> str:
 @pytest.mark.big_queries
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize(
-    ("kind", "op"), [("space", k) for k in SPACE_OPS] + [("block", k) for k in BLOCK_OPS]
+    ("kind", "op"),
+    [("space", k) for k in SPACE_OPS | HISTORY_OPS]
+    + [("block", k) for k in BLOCK_OPS]
+    + [("revision", k) for k in REVISION_OPS],
 )
 async def test_foreign_id_is_indistinguishable_from_random(
     api, new_tenant, owner_url, kind, op, caller
 ):
-    # given a tenant B with a space and blocks, and an owner (or a key) of tenant A
+    # given a tenant B with a published space and blocks, and an owner (or a key) of tenant A
     a, b = await new_tenant("A"), await new_tenant("B")
     a_token = await _caller(api, a, caller)
     space_id, block_ids = await make_space(owner_url, b.tenant_id, blocks=2)
-    foreign = space_id if kind == "space" else block_ids[0]
-    random_id = encode_id("Space" if kind == "space" else "Block", uuid.uuid4())
-    query = (SPACE_OPS if kind == "space" else BLOCK_OPS)[op]
+    await publish(owner_url, b.tenant_id, space_id)
+    revision = (await api(b.token)(REVISIONS, {"id": space_id}))["data"]["space"]["revisions"]
+    foreign = {"space": space_id, "block": block_ids[0], "revision": revision["edges"][0]}
+    foreign["revision"] = foreign["revision"]["node"]["id"]
+    type_name = {"space": "Space", "block": "Block", "revision": "SpaceRevision"}[kind]
+    random_id = encode_id(type_name, uuid.uuid4())
+    query = (
+        SPACE_OPS | HISTORY_OPS
+        if kind == "space"
+        else BLOCK_OPS
+        if kind == "block"
+        else REVISION_OPS
+    )[op]
+    own_space, _ = await make_space(owner_url, a.tenant_id, blocks=1)
     before = await api(b.token)(SNAPSHOT)
 
     # when A uses B's ID, and a random ID
-    on_foreign = await api(a_token)(query, {"id": foreign})
-    on_random = await api(a_token)(query, {"id": random_id})
+    on_foreign = await api(a_token)(query, {"id": foreign[kind], **_own(query, own_space)})
+    on_random = await api(a_token)(query, {"id": random_id, **_own(query, own_space)})
 
     # then both answers are the same NOT_FOUND (FORBIDDEN where the key's scopes stop
     # first: a delete), and B is untouched
@@ -96,6 +123,10 @@ async def test_foreign_id_is_indistinguishable_from_random(
     assert error_codes(on_foreign) == [refused]
     assert _strip(on_foreign) == _strip(on_random)
     assert await api(b.token)(SNAPSHOT) == before
+
+
+def _own(query: str, own_space: str) -> dict:
+    return {"own": own_space} if "$own" in query else {}
 
 
 @pytest.mark.big_queries
@@ -149,7 +180,8 @@ async def _browser_caller(api, client, settings, owner_url, tenant, caller: str)
 @pytest.mark.big_queries
 @pytest.mark.parametrize("caller", BROWSER_CALLERS)
 @pytest.mark.parametrize(
-    ("kind", "op"), [("space", k) for k in SPACE_OPS] + [("block", k) for k in BLOCK_OPS]
+    ("kind", "op"),
+    [("space", k) for k in SPACE_OPS | HISTORY_OPS] + [("block", k) for k in BLOCK_OPS],
 )
 async def test_foreign_id_is_random_for_widgets_and_visitors(
     api, client, settings, new_tenant, owner_url, kind, op, caller
