@@ -63,6 +63,8 @@ LEFT_TO_RESOLVERS = {
     "ImageBody.asset": "an asset: its signed URL is made per request",
     "GalleryBody.items": "each item an asset: its signed URL is made per request",
     "RichTextBody.html": "Markdown rendered and sanitised in Python (core/rich_text.py)",
+    "Query.previewLink": "preview link administration",
+    "Query.previewLinks": "preview link administration",
     "Query.spaceRevisionDiff": "history for editors: compared in Python (store/revisions.py)",
     "Space.state": "the draft compared with its published revision (store/revisions.py)",
     "Space.revisions": "history for editors, not a widget's read",

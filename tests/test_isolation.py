@@ -194,7 +194,7 @@ async def test_foreign_id_is_random_for_widgets_and_visitors(
     b_block = blocks["data"]["spaces"]["edges"][0]["node"]["blocks"]["edges"][0]["node"]["id"]
     foreign = encode_id("Space", b_space) if kind == "space" else b_block
     random_id = encode_id("Space" if kind == "space" else "Block", uuid.uuid4())
-    query = (SPACE_OPS if kind == "space" else BLOCK_OPS)[op]
+    query = (SPACE_OPS | HISTORY_OPS if kind == "space" else BLOCK_OPS)[op]
     before = await api(b.token)(SNAPSHOT)
 
     on_foreign = await a_caller(query, {"id": foreign})

@@ -367,7 +367,10 @@ async def test_a_visitor_reads_the_published_revision_and_records_views_of_it(
         assert done["userErrors"] == [] and done["recorded"], done
     async with owner_db(owner_url, t.tenant_id) as db:
         recorded = list(
-            await db.scalars(text("SELECT block_id FROM usage_events ORDER BY occurred_at"))
+            await db.scalars(
+                text("SELECT block_id FROM usage_events WHERE tenant_id = :t ORDER BY occurred_at"),
+                {"t": t.tenant_id},
+            )
         )
     assert recorded == [decode_id(blocks[0], "Block"), None]
 
@@ -390,7 +393,9 @@ async def test_deleting_a_space_deletes_its_revisions(api, new_tenant, owner_url
     async with owner_db(owner_url, t.tenant_id) as db:
         left = await db.scalar(
             text(
-                "SELECT (SELECT count(*) FROM space_revisions) + (SELECT count(*) FROM block_revisions)"
-            )
+                "SELECT (SELECT count(*) FROM space_revisions WHERE space_id = :s) "
+                "+ (SELECT count(*) FROM block_revisions WHERE space_id = :s)"
+            ),
+            {"s": decode_id(space, "Space")},
         )
     assert left == 0

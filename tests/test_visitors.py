@@ -33,7 +33,7 @@ from microspace.commands.widget_admin import set_tenant_web
 from microspace.jobs.worker import run
 from models import OutboxMessage, UsageEvent
 from tests.conftest import error_codes
-from tests.factories import make_access, make_contacts, make_spaces
+from tests.factories import make_access, make_contacts, make_spaces, publish
 from tests.widgets import (
     PersistedApi,
     current_invitation_token,
@@ -234,6 +234,7 @@ async def test_a_visitors_download_is_recorded_only_under_their_analytics_consen
     t, spaces, jane, _ = await _world(new_tenant, owner_url)
     space = encode_id("Space", spaces["shared"])
     file = await _file_block(owner_url, t.tenant_id, space)
+    await publish(owner_url, t.tenant_id, spaces["shared"])  # the block, as visitors see it
     session = await open_visitor(client, settings.secret(), t.tenant_id, spaces["shared"], jane)
     visitor = PersistedApi(client, session["visitorToken"], api(t.token))
     me = session["contactId"]
