@@ -18,10 +18,11 @@ from typing import Any
 from graphql import GraphQLEnumType, GraphQLObjectType, GraphQLSchema, get_named_type
 from sqlalchemy.sql import sqltypes
 
-from models import Block, ConsentEvent, Contact, Space, SpaceAccess
+from models import Block, ConsentEvent, Contact, Space, SpaceAccess, SpaceRevision
 from models.consent import ConsentPurpose
 from store.contacts import ACCESS_ORDER, CONSENT_EVENT_ORDER, CONTACT_ORDER, SEARCHABLE
 from store.pagination import Order
+from store.revisions import REVISION_ORDER
 from store.spaces import BLOCK_ORDER, SPACE_ORDER
 
 Permission = tuple[str, str] | None
@@ -75,6 +76,9 @@ class ToOne:
     target: str  # GraphQL type name
     column: str  # this table's column holding the target's id
     permission: Permission = None
+    # or the target row whose `parent` column holds this row's id and whose `key` column
+    # holds the field's `argument` (a space's revision by number)
+    keyed: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,8 @@ class TableType:
     typed_body: str | None = None  # the field giving `body` as its kind's type (compiler/bodies.py)
     # the field (and column) of a body with merge fields, filled in per reader (objects.py)
     merged_body: str | None = None
+    # fields with a resolver of their own that the plan computes in SQL (compiler/computed.py)
+    computed: tuple[str, ...] = ()
 
     def nullable(self, column: str) -> bool:
         return bool(self.model.__table__.c[column].nullable)
@@ -137,6 +143,7 @@ KINDS = {
     "occurred_at": "datetime",
     "id": "uuid",
     "position": "int",
+    "number": "int",
     "title": "text",
     "full_name": "text",
 }
@@ -156,6 +163,7 @@ BLOCK_KEYSET = keyset_of(BLOCK_ORDER)
 ACCESS_KEYSET = keyset_of(ACCESS_ORDER)
 CONTACT_KEYSET = keyset_of(CONTACT_ORDER)
 CONSENT_EVENT_KEYSET = keyset_of(CONSENT_EVENT_ORDER)
+REVISION_KEYSET = keyset_of(REVISION_ORDER)
 # in the schema enum's order (schema/consent.py mirrors models.consent.ConsentPurpose)
 PURPOSES = tuple(p.value for p in ConsentPurpose)
 
@@ -171,7 +179,18 @@ TABLES: tuple[TableType, ...] = (
             "contacts": Children("SpaceAccess", "space_id", ACCESS_KEYSET),
             "template": ToOne("Space", "template_id"),
             "personalisedFor": ToOne("Contact", "contact_id"),
+            "revisions": Children("SpaceRevision", "space_id", REVISION_KEYSET),
+            "published": ToOne("SpaceRevision", "published_revision_id"),
+            "revision": ToOne("SpaceRevision", "", keyed=("space_id", "number", "number")),
         },
+        computed=("state",),
+    ),
+    TableType(
+        name="SpaceRevision",
+        table=SpaceRevision.__tablename__,
+        model=SpaceRevision,
+        relations={"space": ToOne("Space", "space_id")},
+        computed=("authorId",),
     ),
     TableType(
         name="Block",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from graphql import FieldNode, GraphQLField, GraphQLObjectType
 
-from compiler import bodies, sql
+from compiler import bodies, computed, sql
 from compiler.catalog import Children, Consents, TableType, ToOne
-from compiler.collect import Fields, Unsupported
+from compiler.collect import Fields, Unsupported, argument
 from compiler.connections import connection
 from compiler.consents import consents
 from compiler.context import ObjectSql, PlanContext
@@ -91,6 +91,8 @@ def object_json(
             expr = sql.json_nullable(f"({content})")
         elif name == t.merged_body:
             expr = _merged_text(ctx, t, alias, _merged(ctx, t, alias, merged, joins, once=once))
+        elif name in t.computed:
+            expr = computed.value(ctx, t.name, alias, name)
         elif name in t.relations:
             field_def = graphql_type.fields[name]
             value, aud = relation(
@@ -153,6 +155,7 @@ def _known(t: TableType, name: str) -> bool:
         or name in bodies.DOCUMENTS.get(t.name, {})
         or name == t.typed_body
         or name == t.merged_body
+        or name in t.computed
         or name in t.relations
     )
 
@@ -255,7 +258,7 @@ def _relation(
         return consents(ctx, rel, alias, field_def, nodes, joins, shape, key)
     target = ctx.seen(ctx.catalog.types[rel.target])
     if isinstance(rel, ToOne):
-        return _to_one(ctx, target, alias, rel, nodes, joins, shape, key)
+        return _to_one(ctx, target, alias, rel, field_def, nodes, joins, shape, key)
     child_shape = Shape()
     lateral, sub, audited = connection(
         ctx,
@@ -278,21 +281,30 @@ def _to_one(
     target: TableType,
     alias: str,
     rel: ToOne,
+    field_def: GraphQLField,
     nodes: list[FieldNode],
     joins: list[str],
     shape: Shape,
     key: str,
 ) -> tuple[str, str | None]:
-    """The row `rel.column` names, as a LATERAL subquery."""
+    """The row `rel.column` names (or `rel.keyed` finds), as a LATERAL subquery."""
     child_shape = Shape()
     fields = ctx.collector.fields(target.name, nodes)
     o = ctx.alias("o")
     json, aud, inner = object_json(ctx, target, o, fields, child_shape)
     sub = ctx.alias("l")
+    match = f"{o}.id = {alias}.{rel.column}"
+    if rel.keyed is not None:
+        parent, column, name = rel.keyed
+        given = argument(field_def, nodes[0], name)
+        kind = "int" if column == "number" else "text"
+        match = f"{o}.{parent} = {alias}.id AND {o}.{column} = " + ctx.param(
+            lambda i: given(i.variables), kind
+        )
     joins.append(
         f"LEFT JOIN LATERAL (SELECT {json} AS j, {aud or 'NULL'} AS a "
         f"FROM {target.table} {o} {' '.join(inner)} "
-        f"WHERE {o}.tenant_id = $1 AND {o}.id = {alias}.{rel.column}) {sub} ON true"
+        f"WHERE {o}.tenant_id = $1 AND {match}) {sub} ON true"
     )
     if child_shape:
         shape.items.append(("object", key, child_shape))

@@ -64,6 +64,6 @@ class BlockRevision(TenantScoped, Base):
     kind: Mapped[str] = mapped_column(String(32))
     position: Mapped[int]
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    body_compact: Mapped[str | None] = mapped_column(Text)
+    body_compact: Mapped[str | None] = mapped_column(Text, deferred=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -15,7 +15,7 @@ from schema.blocks import Block
 from schema.connection import nested_connection
 from schema.context import Info
 from schema.node import Node
-from store.revisions import REVISION_BLOCK_ORDER, SpaceState
+from store.revisions import AUTHOR_TYPES, REVISION_BLOCK_ORDER, SpaceState
 
 if TYPE_CHECKING:
     from schema.spaces import Space
@@ -25,8 +25,6 @@ strawberry.enum(
     name="SpaceState",
     description="Where a space stands between its draft and what widgets and visitors see.",
 )
-
-AUTHOR_TYPES = {"member": "Member", "partner": "ApiKey"}
 
 
 @strawberry.type(description="An immutable copy of a space and its blocks, taken when published.")
@@ -41,16 +39,13 @@ class SpaceRevision(Node):
     author_kind: str = strawberry.field(
         description="Who published it: member, partner (an API key) or system."
     )
-    author_id: strawberry.ID | None = strawberry.field(
-        description="The member's or API key's ID (null for the system)."
-    )
+    author_pk: strawberry.Private[uuid.UUID | None]
     created_at: datetime
     pk: strawberry.Private[uuid.UUID]
     space_pk: strawberry.Private[uuid.UUID]
 
     @classmethod
     def from_model(cls, row: SpaceRevisionModel) -> SpaceRevision:
-        kind = AUTHOR_TYPES.get(row.author_kind)
         return cls(
             id=strawberry.ID(encode_id("SpaceRevision", row.id)),
             pk=row.id,
@@ -61,11 +56,16 @@ class SpaceRevision(Node):
             description=row.description,
             note=row.note,
             author_kind=row.author_kind,
-            author_id=(
-                strawberry.ID(encode_id(kind, row.author_id)) if kind and row.author_id else None
-            ),
+            author_pk=row.author_id,
             created_at=row.created_at,
         )
+
+    @strawberry.field(description="The member's or API key's ID (null for the system).")
+    def author_id(self) -> strawberry.ID | None:
+        kind = AUTHOR_TYPES.get(self.author_kind)
+        if kind is None or self.author_pk is None:
+            return None
+        return strawberry.ID(encode_id(kind, self.author_pk))
 
     blocks = nested_connection(
         Block,

@@ -36,6 +36,8 @@ REVISION_BLOCK_ORDER = Order(
     columns=(BlockRevision.position, BlockRevision.id), parsers=(parse_int, uuid.UUID)
 )
 NOTE_LIMIT = 500
+# an author's kind -> the node type of their ID (a system revision names nobody)
+AUTHOR_TYPES = {"member": "Member", "partner": "ApiKey"}
 
 
 class SpaceState(enum.Enum):
@@ -163,32 +165,40 @@ async def restore(db: Db, space: Space, revision: SpaceRevision, *, author: Auth
     await emit(db, "space.restored", space.id, ["revision"], actor=author.kind)
 
 
-def _same_content() -> str:
-    """SQL: the draft of space `s` equals its published revision `r`, column by column."""
-    space = " AND ".join(f"s.{c} IS NOT DISTINCT FROM r.{c}" for c in SPACE_CONTENT)
+def _same_content(s: str, r: str) -> str:
+    """SQL: the draft of space `s` equals revision `r`, column by column."""
+    space = " AND ".join(f"{s}.{c} IS NOT DISTINCT FROM {r}.{c}" for c in SPACE_CONTENT)
     draft = ", ".join(f"b.{c}" for c in BLOCK_CONTENT)
     kept = ", ".join(f"p.{c}" for c in BLOCK_CONTENT)
+    blocks = f"public.blocks b WHERE b.tenant_id = {s}.tenant_id AND b.space_id = {s}.id"
+    revision = (
+        f"public.block_revisions p WHERE p.tenant_id = {r}.tenant_id AND p.revision_id = {r}.id"
+    )
     return (
         f"{space} AND NOT EXISTS ("
-        f"(SELECT b.id, {draft} FROM public.blocks b WHERE b.tenant_id = s.tenant_id AND b.space_id = s.id "
-        f"EXCEPT SELECT p.block_id, {kept} FROM public.block_revisions p "
-        f"WHERE p.tenant_id = r.tenant_id AND p.revision_id = r.id) UNION ALL "
-        f"(SELECT p.block_id, {kept} FROM public.block_revisions p "
-        f"WHERE p.tenant_id = r.tenant_id AND p.revision_id = r.id "
-        f"EXCEPT SELECT b.id, {draft} FROM public.blocks b WHERE b.tenant_id = s.tenant_id "
-        f"AND b.space_id = s.id))"
+        f"(SELECT b.id, {draft} FROM {blocks} EXCEPT SELECT p.block_id, {kept} FROM {revision}) "
+        f"UNION ALL "
+        f"(SELECT p.block_id, {kept} FROM {revision} EXCEPT SELECT b.id, {draft} FROM {blocks}))"
+    )
+
+
+def state_sql(s: str) -> str:
+    """SQL: the state (SpaceState's value) of the draft row `s` of `spaces`; one definition
+    for both read paths (the compiled path writes it in its statement)."""
+    return (
+        f"CASE WHEN {s}.status = 'archived' THEN 'archived' "
+        f"WHEN {s}.published_revision_id IS NULL THEN CASE WHEN EXISTS (SELECT 1 FROM "
+        f"public.space_revisions x WHERE x.tenant_id = {s}.tenant_id AND x.space_id = {s}.id) "
+        f"THEN 'unpublished' ELSE 'never_published' END "
+        f"WHEN EXISTS (SELECT 1 FROM public.space_revisions r WHERE r.tenant_id = {s}.tenant_id "
+        f"AND r.id = {s}.published_revision_id AND {_same_content(s, 'r')}) THEN 'published' "
+        f"ELSE 'changed' END"
     )
 
 
 STATES = text(
-    "SELECT s.id, CASE "
-    "WHEN s.status = 'archived' THEN 'archived' "
-    "WHEN s.published_revision_id IS NULL THEN CASE WHEN EXISTS (SELECT 1 FROM public.space_revisions x "
-    "WHERE x.tenant_id = s.tenant_id AND x.space_id = s.id) THEN 'unpublished' "
-    "ELSE 'never_published' END "
-    f"WHEN {_same_content()} THEN 'published' ELSE 'changed' END AS state "
-    "FROM public.spaces s LEFT JOIN public.space_revisions r ON r.tenant_id = s.tenant_id "
-    "AND r.id = s.published_revision_id WHERE s.tenant_id = :t AND s.id = ANY(:ids)"
+    f"SELECT s.id, {state_sql('s')} AS state FROM public.spaces s "
+    "WHERE s.tenant_id = :t AND s.id = ANY(:ids)"
 )
 
 

@@ -66,10 +66,7 @@ LEFT_TO_RESOLVERS = {
     "Query.previewLink": "preview link administration",
     "Query.previewLinks": "preview link administration",
     "Query.spaceRevisionDiff": "history for editors: compared in Python (store/revisions.py)",
-    "Space.state": "the draft compared with its published revision (store/revisions.py)",
-    "Space.revisions": "history for editors, not a widget's read",
-    "Space.revision": "history for editors, not a widget's read",
-    "Space.published": "history for editors; widgets read the published revision as the space",
+    "SpaceRevision.blocks": "a revision's blocks: another table behind the Block type",
 }
 ROOT_IDS = {"space": "Space", "block": "Block", "contact": "Contact", "node": "Space"}
 OWNER = Principal(kind="member", tenant_id=uuid.UUID(int=1), subjects=("owner",))

@@ -193,6 +193,8 @@ async def _open_invitation(api, new_tenant, owner_url, servers, browser, setting
     async with owner_db(owner_url, t.tenant_id) as db:
         for i, (kind, body) in enumerate(blocks, start=10):
             db.add(Block(id=uuid.uuid4(), space_id=published, kind=kind, position=i, body=body))
+    if blocks:
+        await publish(owner_url, t.tenant_id, published)
     contact = (await make_contacts(owner_url, t.tenant_id, 1))[0]
     await make_access(owner_url, t.tenant_id, published, [contact])
     async with owner_db(owner_url, t.tenant_id) as db:

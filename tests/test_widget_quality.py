@@ -408,6 +408,7 @@ def _photo(width: int, height: int) -> bytes:
     return bytes(image.jpegsave_buffer(Q=80))
 
 
+PUBLISH = "mutation($id: ID!) { spacePublish(id: $id) { userErrors { code } } }"
 ADD = """mutation($input: BlockAddInput!) { blockAdd(input: $input) { userErrors { code message } } }"""
 OFFERED = (64, 128, 256, 512, 768, 1024, 1536, 2048)
 
@@ -450,6 +451,8 @@ async def _media_space(api, client, t, servers) -> str:
     for content in contents:
         added = await owner(ADD, {"input": {"spaceId": servers["published"], "content": content}})
         assert added["data"]["blockAdd"]["userErrors"] == [], added
+    published = await owner(PUBLISH, {"id": servers["published"]})
+    assert published["data"]["spacePublish"]["userErrors"] == [], published
     return elsewhere
 
 
