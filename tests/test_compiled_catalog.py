@@ -63,8 +63,6 @@ LEFT_TO_RESOLVERS = {
     "ImageBody.asset": "an asset: its signed URL is made per request",
     "GalleryBody.items": "each item an asset: its signed URL is made per request",
     "RichTextBody.html": "Markdown rendered and sanitised in Python (core/rich_text.py)",
-    "Query.previewLink": "preview link administration",
-    "Query.previewLinks": "preview link administration",
     "Query.spaceRevisionDiff": "history for editors: compared in Python (store/revisions.py)",
     "SpaceRevision.blocks": "a revision's blocks: another table behind the Block type",
 }
