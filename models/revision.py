@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import Computed, ForeignKeyConstraint, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -65,5 +65,11 @@ class BlockRevision(TenantScoped, Base):
     position: Mapped[int]
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     body_compact: Mapped[str | None] = mapped_column(Text, deferred=True)
+    # a personalised space's link to its template's block (as models/block.py)
+    template_block_id: Mapped[uuid.UUID | None]
+    overridden: Mapped[bool] = mapped_column(default=False)
+    has_merge_fields: Mapped[bool] = mapped_column(
+        Computed("strpos(body::text, '{{') > 0", persisted=True)
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

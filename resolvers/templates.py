@@ -13,7 +13,7 @@ from models import Contact as ContactModel
 from models import PersonalisationJob as JobModel
 from models.personalisation import JobState
 from resolvers.plans import limit_message
-from resolvers.spaces import load_space
+from resolvers.spaces import author_of, load_space
 from schema.context import Info
 from schema.templates import (
     PersonalisationJob,
@@ -22,7 +22,7 @@ from schema.templates import (
     TemplateErrorCode,
     TemplateUserError,
 )
-from store import plans
+from store import plans, revisions
 from store.contacts import forget_contact
 from store.loaders import load_by_global_id
 from store.templates import personalise
@@ -87,6 +87,10 @@ async def personalise_template(info: Info, input: SpacePersonaliseInput) -> Spac
         member_id=ctx.principal.member_id,
         follow=input.follow_template,
         invite=input.invite,
+    )
+    # each personalised space is published as it is made: revision 1 of its copied blocks
+    await revisions.publish_many(
+        ctx.db, made.spaces, author=author_of(info), note="Personalised from the template"
     )
     job.state = JobState.COMPLETED.value
     job.created = len(made.spaces)

@@ -174,7 +174,7 @@ async def test_every_mutation_writes_its_event(api, new_tenant, owner_url):
         "spacePersonalise",
         M["spacePersonalise"],
         {"t": template, "c": cid},
-        ["space.created", "access.granted"],
+        ["space.created", "space.published", "access.granted"],
     )
     await s.run(
         "consentGrant", M["consentGrant"], {"c": cid, "p": "MARKETING_EMAIL"}, ["consent.granted"]

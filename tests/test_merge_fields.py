@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from core.db import owner_db
 from core.ids import encode_id
 from models import Block, Member, Space
-from tests.factories import make_access, make_contacts, make_key, make_spaces, mint_key
+from tests.factories import make_access, make_contacts, make_key, make_spaces, mint_key, publish
 from tests.widgets import PersistedApi, open_visitor
 
 TEXT = "Hello {{contact.firstName | there}} from {{ contact.company|your company }}, {{member.fullName}}"
@@ -53,6 +53,8 @@ async def _world(new_tenant, new_member, owner_url, *, status: str = "published"
             .values(contact_id=jane, member_id=advisor.member_id)
         )
         await db.execute(update(Block).values(body={"text": TEXT, "level": 2}))
+    if status == "published":
+        await publish(owner_url, t.tenant_id, space)  # the text, as widgets and visitors read it
     return t, space, jane
 
 
@@ -128,6 +130,7 @@ async def test_a_widget_sees_the_fallbacks(
                 body={"items": [{"text": ITEM, "checked": False}]},
             )
         )
+    await publish(owner_url, t.tenant_id, space)  # what the widget reads
     key = await mint_key(
         api(t.token),
         "widget",
