@@ -19,6 +19,7 @@ from typing import Any
 
 from compiler import sql
 from compiler.shapes import Inputs
+from models import Block
 from models.space_access import ACTIVE_STATES
 from store.audience import ARCHIVED, BOUND, PUBLISHED, PUBLISHED_READERS
 
@@ -68,9 +69,11 @@ class Audience:
         n = f"{table}_seen"
         if table == "spaces":
             where = self.spaces(n)
+        elif table == "blocks" and self.published:
+            return self._published_blocks(n)
         elif table == "blocks":
             where = (
-                f"{n}.space_id IN (SELECT v.id FROM {self.published.get('spaces', 'spaces')} v "
+                f"{n}.space_id IN (SELECT v.id FROM spaces v "
                 f"WHERE v.tenant_id = $1 AND {self.spaces('v')})"
             )
         elif table in OWN_ROWS and self.kind == "visitor":
@@ -79,3 +82,17 @@ class Audience:
             where = "false"  # a widget or preview speaks for no contact; any other: nothing
         source = self.published.get(table, table)
         return f"(SELECT * FROM {source} {n} WHERE {where})"
+
+    def _published_blocks(self, n: str) -> str:
+        """The published revision's blocks of the spaces this audience sees: the rows of
+        `published.blocks`, with the space's criteria on the one join to the draft row
+        (the view joined again in a subquery would look the space up twice per block)."""
+        columns = ", ".join(
+            f"{n}.block_id AS id" if c == "id" else f"{n}.{c}"
+            for c in (col.name for col in Block.__table__.columns)
+        )
+        return (
+            f"(SELECT {columns} FROM block_revisions {n} JOIN spaces v ON v.tenant_id = "
+            f"{n}.tenant_id AND v.id = {n}.space_id AND v.published_revision_id = "
+            f"{n}.revision_id WHERE v.tenant_id = $1 AND {self.spaces('v')})"
+        )
