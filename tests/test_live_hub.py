@@ -1,0 +1,118 @@
+"""The live hub without a network: grouping, bounded queues, limits, coalescing.
+
+Invariants guarded here:
+- subscribers of one document, variables and credential share one group: one execution per
+  event however many they are; another credential is another group;
+- a socket whose send queue is full is closed with 4008 (slow consumer), never buffered
+  beyond its bound, and counted in the metrics;
+- the per-connection and per-tenant limits refuse a subscription with a reason;
+- an event of another tenant runs nothing; events about one object arriving before its
+  group's execution starts coalesce into one execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from prometheus_client import CollectorRegistry
+
+from core.ids import encode_id
+from microspace.live.hub import SLOW_CONSUMER, Answer, Hub, Socket
+from microspace.live.metrics import LiveMetrics
+from microspace.live.topics import Event, plan
+from schema.build import build_schema
+
+SCHEMA = build_schema()._schema  # type: ignore[attr-defined]
+TENANT, OTHER = uuid.uuid4(), uuid.uuid4()
+SPACE = uuid.uuid4()
+DOC = "subscription($id: ID!) { spaceChanged(id: $id) { id title } }"
+
+
+def _hub(**limits: int) -> tuple[Hub, list[str | None]]:
+    hub = Hub(
+        LiveMetrics(CollectorRegistry()),
+        per_connection=limits.get("per_connection", 100),
+        per_tenant=limits.get("per_tenant", 1000),
+    )
+    ran: list[str | None] = []
+
+    async def run(group, obj):  # type: ignore[no-untyped-def]
+        ran.append(obj)
+        await asyncio.sleep(0.01)
+        return Answer('{"data":{"spaceChanged":{"id":"x","title":"t"}}}')
+
+    hub.run = run
+    return hub, ran
+
+
+def _add(hub: Hub, socket: Socket, op: str, credential: str = "Bearer a") -> str | None:
+    p = plan(SCHEMA, DOC, None, {"id": encode_id("Space", SPACE)}, "member")
+    return hub.add(
+        socket,
+        op,
+        p,
+        tenant_id=TENANT,
+        kind="member",
+        credential=credential,
+        origin=None,
+        client=None,
+    )
+
+
+def _event(tenant: uuid.UUID = TENANT) -> Event:
+    return Event(tenant, uuid.uuid4(), "space.updated", encode_id("Space", SPACE), None)
+
+
+async def test_one_execution_per_group_and_event():
+    hub, ran = _hub()
+    sockets = [Socket(8) for _ in range(50)]
+    for s in sockets:
+        assert _add(hub, s, "1") is None
+    other = Socket(8)
+    assert _add(hub, other, "1", credential="Bearer b") is None
+    hub.dispatch([_event()])
+    await asyncio.gather(*hub.tasks)
+    assert len(ran) == 2  # two credentials, 51 subscribers
+    assert all(s.queue.qsize() == 1 for s in [*sockets, other])
+    frame = sockets[0].queue.get_nowait()
+    assert (
+        frame
+        == '{"id":"1","type":"next","payload":{"data":{"spaceChanged":{"id":"x","title":"t"}}}}'
+    )
+
+
+async def test_a_full_queue_closes_the_socket_as_a_slow_consumer():
+    hub, _ = _hub()
+    slow = Socket(2)
+    _add(hub, slow, "1")
+    for _ in range(3):
+        hub.dispatch([_event()])
+        await asyncio.gather(*hub.tasks)
+    assert slow.closed and slow.close_code is not None
+    assert slow.close_code[0] == SLOW_CONSUMER == 4008
+    assert slow.queue.qsize() <= 2  # never past its bound
+    closes = hub.metrics.closed.labels(reason="4008")._value.get()
+    assert closes == 1
+
+
+async def test_limits_refuse_with_a_reason():
+    hub, _ = _hub(per_connection=2, per_tenant=3)
+    a, b = Socket(8), Socket(8)
+    assert _add(hub, a, "1") is None and _add(hub, a, "2") is None
+    assert "at most 2 subscriptions" in (_add(hub, a, "3") or "")
+    assert _add(hub, b, "1") is None
+    assert "per process" in (_add(hub, b, "2") or "")
+    hub.detach(a)
+    assert _add(hub, b, "2") is None  # the tenant's count went down with the socket
+
+
+async def test_other_tenants_events_run_nothing_and_one_objects_events_coalesce():
+    hub, ran = _hub()
+    s = Socket(8)
+    _add(hub, s, "1")
+    hub.dispatch([_event(OTHER)])
+    assert not hub.tasks and not ran
+    hub.dispatch([_event(), _event(), _event()])
+    await asyncio.gather(*hub.tasks)
+    assert len(ran) == 1
