@@ -318,7 +318,6 @@ async def test_live_mode_renders_the_space_again_on_publish(
         "{ space { id } } }",
         {"id": space},
     )
-    await owner("mutation($id: ID!) { spaceArchive(id: $id) { space { id } } }", {"id": space})
     await owner("mutation($id: ID!) { spacePublish(id: $id) { space { id } } }", {"id": space})
     # then the widget shows it without the page being loaded again
     await page.wait_for_function(

@@ -10,7 +10,7 @@ owner), and runs the load generator (bench/live/clients.py) in processes of thei
 
 1. statements per change: 1,000 subscribers of one document and one widget key, then 1,000
    split over 4 widget keys (4 policy identities); each change is a real mutation
-   (`spaceArchive` / `spacePublish` alternately, each announced to widgets), sent to the
+   (`spaceUnpublish` / `spacePublish` alternately, each announced to widgets), sent to the
    API; the API's own counters (`/metrics`) give the subscription executions and their SQL
    statements, and the listener's reads;
 2. fan-out: N subscribers (one connection each, over 2 client processes) of one key; the
@@ -44,7 +44,7 @@ DOCUMENT = (
     "subscription WidgetSpaceLive($id: ID!) { spaceChanged(id: $id) { id title description "
     "status blocks(first: 20) { edges { node { id kind position body } } } } }"
 )
-ARCHIVE = "mutation($id: ID!) { spaceArchive(id: $id) { space { id status } } }"
+UNPUBLISH = "mutation($id: ID!) { spaceUnpublish(id: $id) { space { id status } } }"
 PUBLISH = "mutation($id: ID!) { spacePublish(id: $id) { space { id status } } }"
 KEY = """mutation($input: ApiKeyCreateInput!) { apiKeyCreate(input: $input) { secret
   userErrors { code message } } }"""
@@ -154,12 +154,12 @@ ANSWERED: list[float] = []  # when each mutation's answer came (its commit is do
 
 
 async def changes(owner: Api, space: str, n: int, pause: float) -> list[float]:
-    """`n` mutations, archive and publish alternately; the time each was sent."""
+    """`n` mutations, unpublish and publish alternately; the time each was sent."""
     sent = []
     for i in range(n):
         await asyncio.sleep(pause)
         sent.append(time.time())
-        await owner(ARCHIVE if i % 2 == 0 else PUBLISH, {"id": space})
+        await owner(UNPUBLISH if i % 2 == 0 else PUBLISH, {"id": space})
         ANSWERED.append(time.time())
     await asyncio.sleep(pause)
     return sent
@@ -250,7 +250,7 @@ async def main(args: argparse.Namespace) -> None:
         registered = await owner(REGISTER, {"input": {"document": DOCUMENT}})
         digest = registered["data"]["persistedDocumentRegister"]["document"]["sha256"]
         keys = [await widget_key(owner, space) for _ in range(4)]
-        # the space ends each change pair published: start archived-next
+        # the space ends each change pair published: it is withdrawn first
         load0 = os.getloadavg()
         rss_start = rss_kib(server.pid)
         one = await statements_per_change(owner, ws, space, digest, keys[:1], 1000, 4)
