@@ -10,7 +10,9 @@ Invariants:
   them; the diff says added, removed, changed, moved; restore copies one into the draft and
   refuses a revision of another space;
 - publish, unpublish and restore each write an audit entry and a domain event;
-- `published.spaces` / `published.blocks` have exactly the columns of `spaces` / `blocks`.
+- `published.spaces` / `published.blocks` have exactly the columns of `spaces` / `blocks`;
+- the history (`SpaceRevision`) is read as the policy says for every role and partner scope
+  (FORBIDDEN where it does not allow it), and holds no personal-data field.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ import json
 from typing import Any
 
 import pytest
+from graphql import print_schema
 from sqlalchemy import text
 
 from core.db import owner_db
 from core.ids import decode_id, encode_id
 from microspace.web.widget_documents import DOCUMENTS, HASHES
+from models import Role
+from policies.authz import load_enforcer
+from schema.build import build_schema
 from tests.conftest import error_codes
 from tests.factories import make_access, make_contacts, make_space, make_spaces, mint_key
 from tests.widgets import PersistedApi, by_hash, open_visitor
@@ -399,3 +405,47 @@ async def test_deleting_a_space_deletes_its_revisions(api, new_tenant, owner_url
             {"s": decode_id(space, "Space")},
         )
     assert left == 0
+
+
+HISTORY_READ = """query($id: ID!) { space(id: $id) { id state
+  published { number title } revisions { totalCount } } }"""
+ENFORCER = load_enforcer()
+READERS = [("member", r.value) for r in Role] + [
+    ("partner", s) for s in ("spaces:read", "spaces:write", "contacts:read")
+]
+
+
+def test_a_revision_holds_no_personal_data_field():
+    # the history carries content and ids only: nothing for redaction to mask or withhold
+    sdl = print_schema(build_schema()._schema)
+    for type_name in ("SpaceRevision", "SpaceRevisionDiff", "BlockChange"):
+        start = sdl.index(f"type {type_name} ")
+        assert "@personalData" not in sdl[start : sdl.index("\n}", start)], type_name
+    assert "@personalData" in sdl  # the check would see one
+
+
+@pytest.mark.parametrize(("kind", "who"), READERS)
+async def test_history_is_read_as_the_policy_says(
+    api, new_tenant, new_member, owner_url, kind, who
+):
+    t = await new_tenant("A")
+    space, _ = await make_space(owner_url, t.tenant_id, blocks=1)
+    await api(t.token)(PUBLISH, {"id": space})
+    if kind == "member":
+        token = (await new_member(t.tenant_id, who)).token
+    else:
+        token = await mint_key(api(t.token), "partner", [who])
+    result = await api(token)(HISTORY_READ, {"id": space})
+    if not ENFORCER.enforce(who, str(t.tenant_id), "Space", "read"):
+        assert error_codes(result) == ["FORBIDDEN"]
+        return
+    allowed = ENFORCER.enforce(who, str(t.tenant_id), "SpaceRevision", "read")
+    got = result["data"]["space"]
+    assert got["state"] == "PUBLISHED"
+    if allowed:
+        assert "errors" not in result, result
+        assert got["published"] == {"number": 1, "title": "Space 0"}
+        assert got["revisions"] == {"totalCount": 1}
+    else:
+        assert got["published"] is None and got["revisions"] is None
+        assert sorted(error_codes(result)) == ["FORBIDDEN", "FORBIDDEN"]
