@@ -43,6 +43,7 @@ from store.spaces import (
     text_problem,
     text_update_values,
 )
+from store.templates import republish_followers
 
 MESSAGES = {
     "REQUIRED": "{field} must not be empty.",
@@ -300,6 +301,9 @@ async def publish_space(
         await revisions.publish(info.context.db, row.id, author=author_of(info), note=note or "")
     except revisions.Refused as exc:
         return _refused(exc)
+    if row.is_template:
+        # the spaces that follow it take its blocks and are published again (docs/content.md)
+        await republish_followers(info.context.db, row.id, author_of(info))
     if was != "published":
         await queue_space_updated(info.context.db, row.id, "")
     return await _reloaded(info, row)

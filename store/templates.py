@@ -12,6 +12,7 @@ from core.db import Db
 from models import PersonalisationJob
 from models.outbox import EmailKind
 from models.space_access import AccessState
+from store import revisions
 from store.loaders import register_by_id
 
 register_by_id("personalisation_job_by_id", PersonalisationJob)
@@ -137,3 +138,16 @@ async def sync_followers(db: Db, template_id: uuid.UUID) -> list[uuid.UUID]:
         await db.fetch_row(statement, [db.tenant_id, template_id])
     row = await db.fetch_row(PUBLISHED_FOLLOWERS, [db.tenant_id, template_id])
     return list(row["ids"])
+
+
+async def republish_followers(
+    db: Db, template_id: uuid.UUID, author: revisions.Author
+) -> list[uuid.UUID]:
+    """After the template is published: its followers take its blocks, and those published
+    are published again (store/revisions.py `publish_many`: a revision, an audit entry and
+    an event each), set-based however many followers."""
+    await db.flush()
+    followers = await sync_followers(db, template_id)
+    return await revisions.publish_many(
+        db, followers, author=author, note="Published with its template"
+    )
