@@ -26,7 +26,7 @@ def _served_elsewhere() -> RuntimeError:
 class Subscription:
     @strawberry.subscription(
         description="The space each time it changes: for members and partner keys, its draft "
-        "and every publish; for widgets and visitors, each publish, unpublish or restore. "
+        "and every publish; for widgets and visitors, each publish or unpublish. "
         "Every payload is `space(id:)` as the subscriber reads it at that moment."
     )
     async def space_changed(self, id: strawberry.ID) -> AsyncGenerator[Space | None, None]:
@@ -35,8 +35,8 @@ class Subscription:
 
     @strawberry.subscription(
         description="The space each time one of its blocks is added, changed, moved or "
-        "removed (members and partner keys), or its published blocks change (widgets and "
-        "visitors: publish, unpublish, restore)."
+        "removed, or a revision is restored into its draft (members and partner keys), or its "
+        "published blocks change (widgets and visitors: publish, unpublish)."
     )
     async def blocks_changed(self, space_id: strawberry.ID) -> AsyncGenerator[Space | None, None]:
         raise _served_elsewhere()

@@ -47,10 +47,9 @@ from core.ids import decode_id, encode_id, parse_id
 LIVE_VARIABLE = "liveObjectId"
 
 # what a widget or visitor follows: published content only
-PUBLISHED = frozenset(
-    {"space.published", "space.unpublished", "space.restored", "space.archived", "space.deleted"}
-)
-SPACE_DRAFT = PUBLISHED | {"space.created", "space.updated"}
+PUBLISHED = frozenset({"space.published", "space.unpublished", "space.archived", "space.deleted"})
+# a restore copies a revision into the draft: members' and previews' concern, not widgets'
+SPACE_DRAFT = PUBLISHED | {"space.created", "space.updated", "space.restored"}
 # who reads published revisions only; a preview link reads its space's draft, so it follows
 # the draft's changes (still by trusted documents only, as every browser credential)
 PUBLISHED_READERS = frozenset({"widget", "visitor"})
@@ -81,7 +80,15 @@ TOPICS = {
     t.name: t
     for t in (
         Topic("spaceChanged", "space", "id", SPACE_DRAFT, PUBLISHED, "id"),
-        Topic("blocksChanged", "space", "id", BLOCKS, PUBLISHED, "spaceId", by_space=True),
+        Topic(
+            "blocksChanged",
+            "space",
+            "id",
+            BLOCKS | {"space.restored"},
+            PUBLISHED,
+            "spaceId",
+            by_space=True,
+        ),
         Topic(
             "engagement",
             "spaceAnalytics",
