@@ -15,6 +15,7 @@ from models.persisted import PersistedDocument
 from models.personalisation import JobState, PersonalisationJob
 from models.plan import TenantPlan
 from models.revision import BlockRevision, SpaceRevision
+from models.schedule import ScheduleAction, SpaceSchedule
 from models.sign_in import SignIn
 from models.space import Space, SpaceStatus
 from models.space_access import AccessState, SpaceAccess
@@ -63,10 +64,12 @@ __all__ = [
     "RequestKind",
     "RequestState",
     "Role",
+    "ScheduleAction",
     "SignIn",
     "Space",
     "SpaceAccess",
     "SpaceRevision",
+    "SpaceSchedule",
     "SpaceStatus",
     "SubjectRequest",
     "SubjectRequestEvent",

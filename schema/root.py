@@ -21,6 +21,7 @@ from resolvers import (
     plans,
     policies,
     previews,
+    schedules,
     space_access,
     spaces,
     subject_requests,
@@ -55,6 +56,7 @@ from schema.plans import TenantUsage
 from schema.policies import PolicyRule, PolicyRulePayload, PolicyRuleRemovePayload
 from schema.previews import PreviewLink, PreviewLinkCreatePayload, PreviewLinkPayload
 from schema.revisions import SpaceRevisionDiff
+from schema.schedules import SpaceSchedule, SpaceSchedulePayload
 from schema.space_access import SpaceAccessPayload, SpaceInvitePayload
 from schema.spaces import Space, SpaceDeletePayload, SpacePayload
 from schema.subject_requests import SubjectLinkPayload, SubjectRequest, SubjectRequestPayload
@@ -162,6 +164,10 @@ class Query:
     )
     assets: Connection[Asset] = strawberry.field(
         resolver=files.list_assets, extensions=[Can("Asset", "read")]
+    )
+    # scheduled publishing (docs/content.md, Schedules)
+    space_schedules: Connection[SpaceSchedule] = strawberry.field(
+        resolver=schedules.list_space_schedules, extensions=[Can("Space", "read")]
     )
     # preview links of drafts (docs/content.md)
     preview_link: PreviewLink | None = strawberry.field(
@@ -319,6 +325,9 @@ class Mutation:
     persisted_document_register: PersistedDocumentPayload = strawberry.mutation(
         resolver=persisted.register_persisted_document,
         extensions=[Can("PersistedDocument", "create")],
+    )
+    space_schedule: SpaceSchedulePayload = strawberry.mutation(
+        resolver=schedules.set_space_schedule, extensions=[Can("Space", "publish")]
     )
     preview_link_create: PreviewLinkCreatePayload = strawberry.mutation(
         resolver=previews.create_preview_link, extensions=[Can("PreviewLink", "create")]

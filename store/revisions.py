@@ -44,6 +44,8 @@ class SpaceState(enum.Enum):
     NEVER_PUBLISHED = "never_published"
     PUBLISHED = "published"
     CHANGED = "changed"
+    # a publish is scheduled (store/schedules.py): what it is until the worker publishes
+    SCHEDULED = "scheduled"
     UNPUBLISHED = "unpublished"
     ARCHIVED = "archived"
 
@@ -219,6 +221,9 @@ def state_sql(s: str) -> str:
     for both read paths (the compiled path writes it in its statement)."""
     return (
         f"CASE WHEN {s}.status = 'archived' THEN 'archived' "
+        f"WHEN EXISTS (SELECT 1 FROM public.space_schedules q WHERE q.tenant_id = {s}.tenant_id "
+        f"AND q.space_id = {s}.id AND q.action = 'publish' AND q.done_at IS NULL) "
+        "THEN 'scheduled' "
         f"WHEN {s}.published_revision_id IS NULL THEN CASE WHEN EXISTS (SELECT 1 FROM "
         f"public.space_revisions x WHERE x.tenant_id = {s}.tenant_id AND x.space_id = {s}.id) "
         f"THEN 'unpublished' ELSE 'never_published' END "

@@ -242,6 +242,12 @@ async def _fill(api, owner_url, tenant, storage) -> str:
         "{ job { id } userErrors { code } } }",
         {"t": template["space"]["id"], "c": encode_id("Contact", contact)},
     )
+    # a scheduled unpublish (deleted with the account too)
+    await ok(
+        'mutation($s: ID!) { spaceSchedule(input: {spaceId: $s, unpublishAt: "2999-01-01T00:00:00Z"}) '
+        "{ userErrors { code } } }",
+        {"s": space["space"]["id"]},
+    )
     # a published revision of the space and its blocks (deleted with the account too)
     await ok(
         'mutation($s: ID!) { spacePublish(id: $s, note: "first") { userErrors { code } } }',

@@ -30,6 +30,9 @@ WITHOUT_EVENT = {
     # (audited: preview_link_create, preview_link_revoke)
     "previewLinkCreate",
     "previewLinkRevoke",
+    # a schedule changes no content: the publish it schedules writes `space.published` when
+    # the worker carries it out (audited: space_schedule)
+    "spaceSchedule",
 }
 # mutations that end the caller's own access, checked with their events where they are tested
 COVERED_ELSEWHERE = {

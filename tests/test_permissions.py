@@ -86,6 +86,13 @@ def _call(name: str, space_id: str, block_id: str, revision_id: str = "") -> tup
             "mutation($s: ID!, $r: ID!) { spaceRestore(id: $s, revisionId: $r) { userErrors { code } } }",
             {"s": space_id, "r": revision_id},
         ),
+        "spaceSchedule": (
+            (
+                "mutation($s: ID!) { spaceSchedule(input: "
+                '{spaceId: $s, publishAt: "2999-01-01T00:00:00Z"}) { userErrors { code } } }'
+            ),
+            {"s": space_id},
+        ),
         "spaceArchive": (
             "mutation($s: ID!) { spaceArchive(id: $s) { userErrors { code } } }",
             {"s": space_id},

@@ -36,6 +36,7 @@ from files.assets import forget_expired_uploads
 from files.storage import Storage, storage_from
 from microspace.jobs.heartbeat import HEARTBEAT, beat
 from microspace.jobs.housekeeping import prune_mail_sink, resume_erasures
+from microspace.jobs.schedules import run_schedules
 from microspace.jobs.unsubscribe_mail import with_unsubscribe
 from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
 from models.outbox import CONSENT_FOR_KIND, EmailKind, OutboxStatus
@@ -83,6 +84,8 @@ class Worker:
             # uploads by URL never completed: their rows and bytes (docs/files.md)
             await forget_expired_uploads(self.sessionmaker, self.storage)
         await prune_mail_sink(self.sender, self.sessionmaker)
+        # scheduled publishing (docs/content.md, Schedules): exactly once per schedule
+        await run_schedules(self.sessionmaker)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
             keys = [k for k in await self._due() if k not in seen]
