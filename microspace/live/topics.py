@@ -43,6 +43,7 @@ from graphql.language import Visitor
 from core.auth import BROWSER_KINDS
 from core.errors import ApiError
 from core.ids import decode_id, encode_id, parse_id
+from models.domain_event import EVENT_TYPES
 
 LIVE_VARIABLE = "liveObjectId"
 
@@ -54,6 +55,11 @@ SPACE_DRAFT = PUBLISHED | {"space.created", "space.updated", "space.restored"}
 # the draft's changes (still by trusted documents only, as every browser credential)
 PUBLISHED_READERS = frozenset({"widget", "visitor"})
 BLOCKS = frozenset({"block.created", "block.updated", "block.moved", "block.deleted"})
+
+
+def _of_entity(entity: str) -> frozenset[str]:
+    # the catalogue names the event types (privacy/consent.py alone emits the withdrawal)
+    return frozenset(t for t, (e, _) in EVENT_TYPES.items() if e == entity)
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,7 @@ TOPICS = {
             "consentChanged",
             "node",
             "id",
-            frozenset({"consent.granted", "consent.withdrawn"}),
+            _of_entity("ConsentEvent"),
             node_type="ConsentEvent",
             needs=("Consent", "read"),
         ),

@@ -238,6 +238,13 @@ test('trigger: space published, and the polling sample names each publish', asyn
   // newest publish first
   const times = sample.map((s) => Date.parse(s.occurredAt));
   assert.deepEqual(times, [...times].sort((a, b) => b - a));
+
+  // published again (a new revision): a new item for Zapier, not a duplicate of the first
+  await owner('mutation($id: ID!) { spacePublish(id: $id) { userErrors { code } } }', { id: expected.id });
+  const again = await appTester(App.triggers.space_published.operation.performList, { authData: masked });
+  const republished = again.find((s) => s.objectId === expected.id);
+  assert.notEqual(republished.id, polled.id);
+  assert.equal(again[0].objectId, expected.id);
 });
 
 test('trigger: space viewed, recorded under analytics consent', async () => {
