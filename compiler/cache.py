@@ -10,15 +10,20 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
+    FieldNode,
     FragmentDefinitionNode,
     GraphQLSchema,
+    IntValueNode,
     OperationDefinitionNode,
     OperationType,
+    StringValueNode,
+    ValueNode,
+    value_from_ast,
 )
 from graphql.execution.values import VariableValues
 
 from compiler.catalog import Catalog, SchemaFacts, build_catalog, install
-from compiler.collect import Collector, Unsupported
+from compiler.collect import PARAMETRIC, Collector, Parametric, Unsupported, _plain
 from compiler.context import Authz
 from compiler.learned import NODE_BYTES, LearnedDocuments
 from compiler.plan import plan_context, plan_operation
@@ -36,6 +41,7 @@ UNSUPPORTED = object()
 # a plan holds its SQL and the nodes of the document it was made from (NODE_BYTES a
 # character of its text)
 MiB = 1 << 20
+PLAN_BYTES = 8192  # a plan's closures and parts besides its SQL, about
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class CompiledReads:
         self._plans: TenantCache[tuple[Any, DocumentNode]] = TenantCache("plans", 8192, 64 * MiB)
         self.compiled = 0  # requests answered here
         self.fallbacks = 0  # query requests left to the resolver path
+        self.shared = 0  # plans of a shape served with other literals (`_shared`)
         self.reasons: Counter[str] = Counter()  # why plans were not made, by first cause
         # documents answered here once: microspace/lane/lane.py answers them again
         self._known = LearnedDocuments(self.limits)
@@ -80,6 +87,7 @@ class CompiledReads:
         self.catalog: Catalog = build_catalog(schema, facts)
         install(self.catalog)
         self._variables = Variables(schema)
+        self._known.schema = schema
         self.caches.append(self._variables.shapes)
 
     async def execute(
@@ -161,11 +169,17 @@ class CompiledReads:
         op, coerced = found
         variables = coerced.coerced
         pages = (settings.default_page_size, settings.max_page_size)
-        made = self._plan(document, query, op, variables, authz, principal, pages, fresh)
-        if made is None:
-            return None
-        plan, exact = made
-        inputs = Inputs(variables, *pages)
+        shared = None if fresh else self._shared(document, op, variables, authz, principal, pages)
+        if shared is not None:
+            plan, literals = shared
+            exact = False
+            inputs = Inputs({**variables, **literals}, *pages)
+        else:
+            made = self._plan(document, query, op, variables, authz, principal, pages, fresh)
+            if made is None:
+                return None
+            plan, exact = made
+            inputs = Inputs(variables, *pages)
         inputs.principal = principal
         try:
             values = params(plan, principal.tenant_id, inputs)
@@ -275,6 +289,103 @@ class CompiledReads:
             fresh,
         )
         return (plan, made_from is document) if isinstance(plan, Plan) else None
+
+    def _shared(
+        self,
+        document: DocumentNode,
+        op: OperationDefinitionNode,
+        variables: dict[str, Any],
+        authz: Authz,
+        principal: Principal,
+        pages: tuple[int, int],
+    ) -> tuple[Plan, dict[str, Any]] | None:
+        """For a copy of a learned document with other literals (compiler/learned.py), the
+        plan made once for its shape with those literals as statement parameters, and their
+        values by slot; None when there is none (the copy is planned as any document).
+
+        Made from the learned document, each literal read per request from the variables
+        (compiler/collect.py Parametric); not shared when the planner read a literal's value
+        while planning (a root filter, a cursor, `last`: the plan depends on it), or a
+        literal is not an argument's whole value (in a list, an object, a default)."""
+        respelled = self._known.respelled
+        if respelled is None or respelled[0] is not document:
+            return None
+        _, learned, read = respelled
+        at, was = learned.slots, learned.shape
+        assert at is not None and was is not None and self.schema is not None
+        if read.aliases != was.aliases:
+            return None  # the plan writes its response keys
+        typed = [(i, t) for i, t in enumerate(at.types) if t is not None]
+        fixed = tuple(read.literals[i] for i, t in enumerate(at.types) if t is None)
+        identity = (authz.identity(), principal.rejected, principal.refusal, pages)
+        shape = tuple(
+            (d.variable.name.value, _tag(variables, d.variable.name.value))
+            for d in op.variable_definitions or ()
+        )
+        name = op.name.value if op.name else None
+        key = ("shape", read.key, read.aliases, fixed, name, identity, shape)
+        tenant = principal.tenant_id
+        found = self._plans.get(tenant, key)
+        if found is None:
+            plan = self._parametric(learned.document, name, variables, authz, principal, pages)
+            found = (plan, learned.document)
+            # the document is the learned one's (kept there): the plan's SQL and closures
+            size = PLAN_BYTES + 2 * len(getattr(plan, "sql", ""))
+            self._plans.put(tenant, key, found, size)
+        plan = found[0]
+        if not isinstance(plan, Plan):
+            return None
+        self.shared += 1
+        literals = [n for n in at.nodes if not isinstance(n, FieldNode)]
+        values = {}
+        for i, type_ in typed:
+            token = read.literals[i]
+            node = literals[i]
+            value: ValueNode = (
+                StringValueNode(value=token[1:-1]) if token[0] == '"' else IntValueNode(value=token)
+            )
+            if isinstance(node, type(value)):
+                values[f"\x00{i}"] = _plain(value_from_ast(value, type_, None))
+            else:
+                return None
+        return plan, values
+
+    def _parametric(
+        self,
+        document: DocumentNode,
+        name: str | None,
+        variables: dict[str, Any],
+        authz: Authz,
+        principal: Principal,
+        pages: tuple[int, int],
+    ) -> Any:
+        """The plan of a learned document with its literals as parameters, or UNSUPPORTED."""
+        schema, catalog = self.schema, self.catalog
+        assert schema is not None
+        op = _operation(document, name)
+        respelled = self._known.respelled
+        assert respelled is not None and respelled[1].slots is not None
+        at = respelled[1].slots
+        literals = [n for n in at.nodes if not isinstance(n, FieldNode)]
+        slots = {id(literals[i]): f"\x00{i}" for i, t in enumerate(at.types) if t is not None}
+        if op is None or not slots:
+            return UNSUPPORTED
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        making = Parametric(slots)
+        token = PARAMETRIC.set(making)
+        try:
+            collector = Collector(schema, fragments, variables)
+            ctx = plan_context(schema, catalog, collector, authz, variables, principal, pages)
+            plan = plan_operation(ctx, op)
+        except Unsupported:
+            return UNSUPPORTED
+        finally:
+            PARAMETRIC.reset(token)
+        if making.read or making.used != set(slots.values()):
+            return UNSUPPORTED
+        return plan
 
     def _cached(
         self,

@@ -8,6 +8,7 @@ makes the operation unsupported.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from graphql import (
@@ -107,6 +108,34 @@ class Collector:
         raise Unsupported("directive without `if`")
 
 
+class Parametric:
+    """A plan being made for every document of one shape (compiler/cache.py `_shared`):
+    the literals at `slots` (ids of their nodes) are read from the variables under their
+    slot's key, as statement parameters. Such a plan is shared only if every literal was
+    read that way (`used`) and none while planning (`read`: the plan depends on its value)."""
+
+    def __init__(self, slots: dict[int, str]) -> None:
+        self.slots = slots
+        self.used: set[str] = set()
+        self.read: set[str] = set()
+
+    def getter(self, slot: str, constant: Any) -> Getter:
+        def get(v: dict[str, Any]) -> Any:
+            if slot in v:
+                return v[slot]
+            if PARAMETRIC.get() is self:  # while planning
+                self.read.add(slot)
+            return constant
+
+        return get
+
+    def holds(self, node: Any) -> bool:
+        return id(node) in self.slots
+
+
+PARAMETRIC: ContextVar[Parametric | None] = ContextVar("parametric", default=None)
+
+
 def argument(field_def: GraphQLField, node: FieldNode, name: str) -> Getter:
     """A function of the coerced variables giving one argument's value (None when omitted)."""
     arg_def = field_def.args.get(name)
@@ -119,6 +148,11 @@ def argument(field_def: GraphQLField, node: FieldNode, name: str) -> Getter:
             var = arg.value.name.value
             return lambda v: _plain(v.get(var))
         constant = _plain(value_from_ast(arg.value, arg_def.type, None))
+        making = PARAMETRIC.get()
+        slot = making.slots.get(id(arg.value)) if making is not None else None
+        if slot is not None and making is not None:
+            making.used.add(slot)
+            return making.getter(slot, constant)
         return lambda _v: constant
     default = arg_def.default_value
     constant = None if default is None or repr(default) == "Undefined" else _plain(default)

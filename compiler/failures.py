@@ -12,7 +12,7 @@ from __future__ import annotations
 from graphql import FieldNode, GraphQLField, GraphQLObjectType, VariableNode, is_non_null_type
 
 from compiler.catalog import Children, Keyset, TableType, ToOne
-from compiler.collect import Fields, Unsupported, argument
+from compiler.collect import PARAMETRIC, Fields, Unsupported, argument
 from compiler.context import PlanContext
 from compiler.shapes import Failure
 from core.errors import ApiError, Forbidden
@@ -27,8 +27,12 @@ def page_error(
     """The error a nested connection's page arguments raise on the resolver path when
     the query spells them out, else None."""
     given = [a for a in nodes[0].arguments or () if a.name.value in PAGE_ARGUMENTS]
-    if ctx.pages is None or any(isinstance(a.value, VariableNode) for a in given):
-        return None
+    making = PARAMETRIC.get()
+    if ctx.pages is None or any(
+        isinstance(a.value, VariableNode) or (making is not None and making.holds(a.value))
+        for a in given
+    ):
+        return None  # checked per request (compiler/connections.py `first`), as a variable
     first, after, last, before = (
         argument(field_def, nodes[0], name)(ctx.variables) for name in PAGE_ARGUMENTS
     )

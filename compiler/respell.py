@@ -21,37 +21,88 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from graphql import DocumentNode, FieldNode, NameNode
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLInputType,
+    GraphQLSchema,
+    IntValueNode,
+    NameNode,
+    Node,
+    StringValueNode,
+    TypeInfo,
+    TypeInfoVisitor,
+    ValueNode,
+    Visitor,
+    visit,
+)
+from graphql.utilities import validate_input_literal
 
 from core.tenant_cache import digest
 
-# punctuators, and what lies between them (`.` apart: `a...F` is a field and a spread)
-TOKEN = re.compile(r"\.\.\.|[{}()\[\]:!$=@|&.]|[^ {}()\[\]:!$=@|&.]+")
+# a text's runs: strings without escapes, comments, ignored characters, punctuators (`.`
+# apart: `a...F` is a field and a spread), names and numbers; what is left (a quote that
+# opens no such string, a backslash) is a lone `"` or `\\`, and the text has no shape
+LEX = re.compile(
+    r'"[^"\\\x00-\x08\x0a-\x1f\ud800-\udfff]*"|#[^\n\r]*|[ \t\n\r,\ufeff]+'
+    r"|\.\.\.|[{}()\[\]:!$=@|&.]"
+    r'|[^ \t\n\r,\ufeff{}()\[\]:!$=@|&.#"\\]+|.',
+    re.DOTALL,
+)
+IGNORED = frozenset(" \t\n\r,\ufeff#")  # how ignored runs and comments start
+NUMBER = frozenset("-0123456789")
+INT = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
 NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*\Z")
 NAMES = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+PUNCTUATORS = frozenset("{}()[]:!$=@|&")  # white space beside them is no token
 MARK = "\x00"  # never a token of a document that parsed
+INT_MARK, STRING_MARK = "\x01", "\x02"
 CLOSING = {")": "(", "]": "[", "}": "{"}
 
 
 @dataclass(frozen=True)
 class Shape:
-    key: bytes  # the tokens' hash, each alias a mark
+    key: bytes  # the tokens' hash, each alias and literal a mark
     aliases: tuple[str, ...]  # in the order of the text
     names: frozenset[str]  # every other name token
+    # the Int and String literals in the order of the text, as written ("…" for a string)
+    literals: tuple[str, ...] = ()
+    # aliases and literals in the order of the text: "a" an alias, "l" a literal
+    order: str = ""
+    comments: int = 0
 
 
-def shape(normal: str) -> Shape | None:
-    """The shape of a normalised text, or None when its brackets do not pair or an alias
-    is not a name (it does not parse: the whole way says so)."""
-    tokens = list(TOKEN.finditer(normal))
-    # "{" of a selection set, or "(", "[" and "{" of a value (arguments, variables)
-    open_: list[str] = []
+def shape(text: str) -> Shape | None:
+    """The shape of a text, or None when its brackets do not pair, an alias is not a name,
+    or it holds what the shape does not read (an escape in a string, a block string: the
+    whole way reads it)."""
+    if '"""' in text:
+        return None  # a block string, which LEX would read as three strings
+    tokens: list[str] = []
+    spaced = False  # ignored characters or a comment before the next token
+    comments = 0
+    for token in LEX.findall(text):
+        if token[0] in IGNORED:
+            spaced = True
+            comments += token[0] == "#"
+            continue
+        if token == '"' or token == "\\":
+            return None
+        if spaced and tokens and tokens[-1] not in PUNCTUATORS and token not in PUNCTUATORS:
+            tokens.append(" ")
+        tokens.append(token)
+        spaced = False
+    open_: list[str] = []  # "{" of a selection set, or "(", "[" and "{" of a value
     values = 0  # open brackets of values
     aliases: list[str] = []
-    marked: list[str] = []  # the text with each alias a mark, everything else as it was
-    end = 0
-    for i, match in enumerate(tokens):
-        token = match.group()
+    literals: list[str] = []
+    order: list[str] = []
+    marked = list(tokens)  # every alias and literal a mark, everything else as it was
+    last = len(tokens) - 1
+    # a `.` is in a float (`1.5`), which the shape keeps as written, Int literals with it
+    floats = "." in tokens
+    for i, token in enumerate(tokens):
         if token in ("(", "[", "{"):
             value = token != "{" or values > 0
             values += value
@@ -60,18 +111,27 @@ def shape(normal: str) -> Shape | None:
             if not open_ or open_[-1][0] != CLOSING[token]:
                 return None
             values -= open_.pop().endswith("v")
-        elif open_ and open_[-1] == "{" and i + 1 < len(tokens) and tokens[i + 1].group() == ":":
+        elif token[0] == '"':
+            literals.append(token)
+            order.append("l")
+            marked[i] = STRING_MARK
+        elif token[0] in NUMBER and not floats and INT.match(token):
+            literals.append(token)
+            order.append("l")
+            marked[i] = INT_MARK
+        elif open_ and open_[-1] == "{" and i < last and tokens[i + 1] == ":":
             if not NAME.match(token):
                 return None
             aliases.append(token)
-            marked += (normal[end : match.start()], MARK)
-            end = match.end()
+            order.append("a")
+            marked[i] = MARK
     if open_:
         return None
-    marked.append(normal[end:])
-    # every name-like run of the text, aliases apart (more than the names: never fewer)
-    names = frozenset(NAMES.findall("".join(marked)))
-    return Shape(digest("".join(marked)), tuple(aliases), names)
+    # every name-like run of the text, aliases and literals apart (more than the names)
+    text = "".join(marked)
+    names = frozenset(NAMES.findall(text))
+    key = digest(text)
+    return Shape(key, tuple(aliases), names, tuple(literals), "".join(order), comments)
 
 
 def same_keys(learned: Shape, new: Shape) -> bool:
@@ -84,6 +144,144 @@ def same_keys(learned: Shape, new: Shape) -> bool:
         if (old in learned.names or alias in learned.names) and old != alias:
             return False
     return True
+
+
+def same_literals(learned: Shape, new: Shape, slots: Slots) -> bool:
+    """Whether the new literals are equal exactly where the learned were (fields under one
+    response key must have equal arguments, which validation checks), and a literal whose
+    type is not known (a directive's argument) is as learned."""
+    onto: dict[str, str] = {}
+    back: dict[str, str] = {}
+    for old, literal, type_ in zip(learned.literals, new.literals, slots.types, strict=True):
+        if onto.setdefault(old, literal) != literal or back.setdefault(literal, old) != old:
+            return False
+        if type_ is None and old != literal:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Where a learned document's aliases and literals are, for copies with new ones."""
+
+    nodes: tuple[Any, ...]  # a field with an alias, or a literal, in the order of the text
+    # each literal's input type, to check a new value as validation does; None: it must be
+    # the learned value (a directive's argument: `@include(if:)` shapes the plan)
+    types: tuple[GraphQLInputType | None, ...]
+    ancestors: frozenset[int]  # ids of the nodes holding them: the nodes a copy makes anew
+
+
+class _Finder(Visitor):
+    def __init__(self, type_info: TypeInfo) -> None:
+        super().__init__()
+        self.type_info = type_info
+        self.found: list[tuple[int, Any, GraphQLInputType | None, list[Any]]] = []
+
+    def enter_field(self, node: FieldNode, *args: Any) -> None:
+        if node.alias is not None and node.alias.loc is not None:
+            self.found.append((node.alias.loc.start, node, None, [*args[3], args[1]]))
+
+    def enter_int_value(self, node: IntValueNode, *args: Any) -> None:
+        self._literal(node, [*args[3], args[1]])
+
+    def enter_string_value(self, node: StringValueNode, *args: Any) -> None:
+        self._literal(node, [*args[3], args[1]])
+
+    def _literal(self, node: Any, above: list[Any]) -> None:
+        if node.loc is None:
+            return
+        info = self.type_info
+        type_ = None if info.get_directive() is not None else info.get_input_type()
+        self.found.append((node.loc.start, node, type_, above))
+
+
+def slots(schema: GraphQLSchema, document: DocumentNode, read: Shape) -> Slots | None:
+    """The learned document's aliases and literals, or None when they are not the ones its
+    shape read from the text (a copy made from them would not be what the text parses to)."""
+    type_info = TypeInfo(schema)
+    finder = _Finder(type_info)
+    visit(document, TypeInfoVisitor(type_info, finder))
+    found = sorted(finder.found, key=lambda f: f[0])
+    if len(found) != len(read.order):
+        return None
+    aliases, literals = iter(read.aliases), iter(read.literals)
+    types: list[GraphQLInputType | None] = []
+    ancestors: set[int] = set()
+    for (_, node, type_, above), kind in zip(found, read.order, strict=True):
+        if isinstance(node, FieldNode):
+            if kind != "a" or node.alias is None or node.alias.value != next(aliases):
+                return None
+        else:
+            if kind != "l" or _token(node) != next(literals):
+                return None
+            types.append(type_)
+        ancestors.update(id(a) for a in above if isinstance(a, Node))
+    return Slots(tuple(f[1] for f in found), tuple(types), frozenset(ancestors))
+
+
+def _token(node: Any) -> str | None:
+    if isinstance(node, IntValueNode):
+        return node.value
+    if isinstance(node, StringValueNode) and not node.block:
+        return f'"{node.value}"'
+    return None
+
+
+def respell(
+    document: DocumentNode, at: Slots, aliases: tuple[str, ...], literals: tuple[str, ...]
+) -> DocumentNode | None:
+    """`document` with the aliases and literals at `at` replaced by these (in the order of
+    the text); None when a new literal is not valid where it stands."""
+    new: dict[int, Any] = {}
+    given_aliases, given_literals, types = iter(aliases), iter(literals), iter(at.types)
+    for node in at.nodes:
+        if isinstance(node, FieldNode):
+            new[id(node)] = NameNode(value=next(given_aliases))
+            continue
+        literal, type_ = next(given_literals), next(types)
+        if _token(node) == literal:
+            continue
+        value: ValueNode
+        if literal[0] == '"':
+            value = StringValueNode(value=literal[1:-1], block=False)
+        else:
+            value = IntValueNode(value=literal)
+        if type_ is not None and not _valid(value, type_):
+            return None
+        new[id(node)] = value
+    copied: DocumentNode = _copy(document, new, at.ancestors)
+    return copied
+
+
+def _valid(value: ValueNode, type_: GraphQLInputType) -> bool:
+    """Whether validation (ValuesOfCorrectTypeRule) accepts this literal here."""
+    errors: list[GraphQLError] = []
+    validate_input_literal(value, type_, lambda error, _path: errors.append(error))
+    return not errors
+
+
+def _copy(node: Any, new: dict[int, Any], ancestors: frozenset[int]) -> Any:
+    key = id(node)
+    change = new.get(key)
+    if change is not None and not isinstance(node, FieldNode):
+        return change
+    if change is None and key not in ancestors:
+        return node
+    changes: dict[str, Any] = {}
+    if change is not None:
+        changes["alias"] = change
+    if key in ancestors:
+        for name in node.keys:
+            value = getattr(node, name)
+            if isinstance(value, tuple):
+                copied = tuple(_copy(v, new, ancestors) for v in value)
+                if any(c is not v for c, v in zip(copied, value, strict=True)):
+                    changes[name] = copied
+            elif isinstance(value, Node) and name != "loc":
+                one = _copy(value, new, ancestors)
+                if one is not value:
+                    changes[name] = one
+    return replace(node, **changes) if changes else node
 
 
 def realias(document: DocumentNode, aliases: tuple[str, ...]) -> DocumentNode | None:
