@@ -115,6 +115,10 @@ class TableType:
     merged_body: str | None = None
     # fields with a resolver of their own that the plan computes in SQL (compiler/computed.py)
     computed: tuple[str, ...] = ()
+    # bodies per locale (compiler/locales.py): `locale` is served; `locale` below is the
+    # read's `locale` argument (a `Requested`) when it names one
+    localized: bool = False
+    locale: Any = None
 
     def nullable(self, column: str) -> bool:
         return bool(self.model.__table__.c[column].nullable)
@@ -199,6 +203,7 @@ TABLES: tuple[TableType, ...] = (
         relations={"space": ToOne("Space", "space_id")},
         typed_body="content",
         merged_body="body",
+        localized=True,
     ),
     TableType(
         name="Contact",

@@ -9,9 +9,11 @@ consents compiler/consents.py, a typed body compiler/bodies.py.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from graphql import FieldNode, GraphQLField, GraphQLObjectType
 
-from compiler import bodies, computed, sql
+from compiler import bodies, computed, locales, sql
 from compiler.catalog import Children, Consents, TableType, ToOne
 from compiler.collect import Fields, Unsupported, argument
 from compiler.connections import connection
@@ -75,6 +77,8 @@ def object_json(
         expr: sql.Piece
         if name == "__typename":
             expr = sql.Raw(f'"{t.name}"')
+        elif t.localized and name == "locale":
+            expr = sql.json_text(locales.served_locale(alias, t.locale), "text", False)
         elif name in t.scalars:
             column, kind = t.scalars[name]
             value = scalar(t, f"{alias}.{column}", kind)
@@ -125,11 +129,12 @@ def _merged(
             f"app_merge_values($1, {alias}.space_id, {contact}, "
             f"{sql.literal(reader.name)}, {sql.literal(reader.company)})"
         )
+    body, has = _stored(t, alias)
     if once:
         # in the THEN of `_merged_text`'s CASE: only a body with merge fields is filled in
-        return f"app_merge_fields({alias}.{t.merged_body}, {values})"
+        return f"app_merge_fields({body}, {values})"
     # inlined by PostgreSQL: a block without merge fields costs a column test
-    expr = f"app_merged({alias}.has_merge_fields, {alias}.{t.merged_body}, {values})"
+    expr = f"app_merged({has}, {body}, {values})"
     m = ctx.alias("m")
     joins.append(f"CROSS JOIN LATERAL (SELECT {expr} AS b OFFSET 0) {m}")
     merged.append(f"{m}.b")
@@ -143,7 +148,21 @@ def _merged_text(ctx: PlanContext, t: TableType, alias: str, merged: str) -> str
     stored = json_value(ctx, t, f"{alias}.{t.merged_body}", t.merged_body, "plain")
     filled = json_value(ctx, t, merged, t.merged_body, "plain")
     assert isinstance(stored, str) and isinstance(filled, str)  # a JSON column's text
-    return f"CASE WHEN {alias}.has_merge_fields THEN {filled} ELSE {stored} END"
+    if t.locale is not None:
+        # a body of another locale as JSONB's text, else the block's own as above
+        kind = "json" if ctx.mark_json else "jsonb_text"
+        stored = locales.served_body_json(alias, t.locale, stored, kind)
+    return f"CASE WHEN {_stored(t, alias)[1]} THEN {filled} ELSE {stored} END"
+
+
+def _stored(t: TableType, alias: str) -> tuple[str, str]:
+    """(the body as stored, whether it holds merge fields) of the row `alias`: its own, or
+    in a read's locale (compiler/locales.py) the one it is served in."""
+    assert t.merged_body is not None
+    own = f"{alias}.{t.merged_body}"
+    if t.locale is None:
+        return own, f"{alias}.has_merge_fields"
+    return locales.served_body(alias, t.locale), locales.served_has(alias, t.locale)
 
 
 def _known(t: TableType, name: str) -> bool:
@@ -260,6 +279,11 @@ def _relation(
     if isinstance(rel, ToOne):
         return _to_one(ctx, target, alias, rel, field_def, nodes, joins, shape, key)
     child_shape = Shape()
+    handled: tuple[str, ...] = ()
+    if target.localized and "locale" in field_def.args:
+        # a space's blocks in a locale (store/locales.py), each along its chain
+        target = replace(target, locale=locales.requested_params(ctx, field_def, nodes))
+        handled = ("locale",)
     lateral, sub, audited = connection(
         ctx,
         target,
@@ -269,6 +293,7 @@ def _relation(
         parent=(f"{alias}.id", rel.parent_column),
         where=[],
         shape=child_shape,
+        handled=handled,
     )
     joins.append(lateral)
     if child_shape:

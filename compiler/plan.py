@@ -32,6 +32,7 @@ from compiler.catalog import Catalog, Root, TableType, installed
 from compiler.collect import Collector, Fields, Getter, Unsupported, argument
 from compiler.connections import connection
 from compiler.context import Authz, PlanContext
+from compiler.locales import requested_params
 from compiler.node import node_root
 from compiler.objects import object_json
 from compiler.shapes import Inputs, Param, Plan, RootPlan, Shape
@@ -152,6 +153,14 @@ def _by_id(
 ) -> tuple[str, str, bool]:
     """(LATERAL join, alias, audited) of a lookup by global ID."""
     target = ctx.seen(ctx.catalog.types[root.target])
+    if target.localized:
+        target = replace(target, locale=requested_params(ctx, field_def, nodes))
+    elif any(
+        argument(field_def, nodes[0], a)(ctx.variables) is not None
+        for a in field_def.args
+        if a != "id"
+    ):
+        raise Unsupported(f"an argument of {root.target} besides its id")
     get_id = argument(field_def, nodes[0], "id")
 
     def row_id(i: Inputs, g: Getter = get_id, type_name: str = root.target) -> Any:

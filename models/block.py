@@ -58,3 +58,5 @@ class Block(TenantScoped, Timestamps, Base):
     has_merge_fields: Mapped[bool] = mapped_column(
         Computed("strpos(body::text, '{{') > 0", persisted=True)
     )
+    # the other locales' bodies, locale -> body (store/locales.py); `body` is the default's
+    bodies: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

@@ -63,6 +63,7 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "member.left": ("Member", "A member left the tenant; their profile was erased."),
     "tenant_profile.updated": ("Tenant", "The tenant's billing profile changed."),
     "brand.updated": ("Tenant", "The brand the tenant's widgets show changed."),
+    "content_locales.updated": ("Tenant", "The tenant's content locales or default changed."),
     "account.deletion_requested": (
         "Tenant",
         "An owner asked to delete the account; a confirmation code went to every owner.",

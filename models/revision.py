@@ -20,7 +20,7 @@ from models.base import Base, TenantScoped
 # the content a revision copies: compared column by column to tell PUBLISHED from CHANGED
 # (store/revisions.py); a helper adding content columns adds them here and to the tables
 SPACE_CONTENT = ("title", "slug", "description")
-BLOCK_CONTENT = ("kind", "position", "body")
+BLOCK_CONTENT = ("kind", "position", "body", "bodies")
 
 
 class SpaceRevision(TenantScoped, Base):
@@ -65,6 +65,8 @@ class BlockRevision(TenantScoped, Base):
     position: Mapped[int]
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     body_compact: Mapped[str | None] = mapped_column(Text, deferred=True)
+    # the other locales' bodies (migration 0038): the revision holds every locale
+    bodies: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     # a personalised space's link to its template's block (as models/block.py)
     template_block_id: Mapped[uuid.UUID | None]
     overridden: Mapped[bool] = mapped_column(default=False)

@@ -78,6 +78,11 @@ class Tenant(Base):
     visitor_url: Mapped[str | None] = mapped_column(String(2000))
     # the widget's brand (resolvers/brand.py validates it): served with published spaces
     brand: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    # content locales, BCP 47 tags (store/locales.py); blocks.body is the default's
+    locales: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), default=lambda: ["en"], server_default="{en}"
+    )
+    default_locale: Mapped[str] = mapped_column(Text, default="en", server_default="en")
 
 
 class Member(TenantScoped, Base):

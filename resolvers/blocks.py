@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import strawberry
@@ -19,6 +19,7 @@ from models.block import BlockKind
 from resolvers.spaces import load_space
 from schema.block_inputs import content_body
 from schema.blocks import (
+    LOCALE,
     Block,
     BlockAddInput,
     BlockErrorCode,
@@ -39,6 +40,7 @@ from store.blocks import (
     update_values,
 )
 from store.loaders import forget, load_by_global_id
+from store.locales import reading
 from store.spaces import forget_space
 
 
@@ -47,9 +49,14 @@ async def load_block(info: Info, global_id: str) -> BlockModel:
     return await load_by_global_id(info.context.loaders.block_by_id, global_id, "Block")
 
 
-async def get_block(info: Info, id: strawberry.ID) -> Block:
-    """One block of the caller's tenant."""
-    return Block.from_model(await load_block(info, id))
+async def get_block(
+    info: Info,
+    id: strawberry.ID,
+    locale: Annotated[str | None, strawberry.argument(description=LOCALE)] = None,
+) -> Block:
+    """One block of the caller's tenant, in `locale` or the nearest along its chain."""
+    read = await reading(info.context.loaders, info.context.db.tenant_id, locale)
+    return Block.from_model(await load_block(info, id), read)
 
 
 def _error(

@@ -19,11 +19,18 @@ from schema.block_inputs import BlockContentInput
 from schema.context import Info
 from schema.errors import UserError
 from schema.node import Node
+from store import locales
 from store.merge_fields import has_fields, resolve
 
 if TYPE_CHECKING:
     from schema.spaces import Space
 
+
+LOCALE = (
+    "A BCP 47 tag: each block in it, else the nearest locale along the tenant's fallback "
+    "chain (`de-AT`, then `de`, then the default; docs/content.md, Locales). `Block.locale` "
+    "says which; a malformed tag is INVALID_LOCALE."
+)
 
 # the model's enum, published under its GraphQL name (declared once, in models/)
 strawberry.enum(BlockKind, name="BlockKind")
@@ -70,8 +77,16 @@ class Block(Node):
     async def content(self, info: Info) -> BlockBody:
         return typed_body(self.kind.value, await merged_body(info, self.space_pk, self.stored_body))
 
+    # the locale served, when a read asked for one
+    served: strawberry.Private[str | None] = None
+
     @classmethod
-    def from_model(cls, row: BlockModel) -> Block:
+    def from_model(cls, row: BlockModel, read: locales.Reading | None = None) -> Block:
+        """The block; when a read asked for a locale, in the first of its chain the block
+        has a body for (store/locales.py)."""
+        served, body = (
+            (None, row.body) if read is None else locales.served(read, row.body, row.bodies)
+        )
         return cls(
             id=strawberry.ID(encode_id("Block", row.id)),
             pk=row.id,
@@ -79,10 +94,23 @@ class Block(Node):
             kind=BlockKind(row.kind),
             position=row.position,
             overridden=row.overridden,
-            stored_body=row.body,
+            stored_body=body,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            served=served,
         )
+
+    @strawberry.field(
+        description="The locale this block is served in: the first of the read's fallback "
+        "chain it has a body for (docs/content.md, Locales); without `locale:`, the default."
+    )
+    async def locale(self, info: Info) -> str:
+        if self.served is not None:
+            return self.served
+        tenant_id = info.context.db.tenant_id  # a request reads one tenant's blocks
+        assert tenant_id is not None
+        tenant = await info.context.loaders.locales_by_tenant_id.load(tenant_id)
+        return str(tenant.default)
 
     @strawberry.field(description="The space this block belongs to.")
     async def space(self, info: Info) -> Annotated[Space, strawberry.lazy("schema.spaces")]:
@@ -106,6 +134,8 @@ class BlockErrorCode(enum.Enum):
     ASSET_KIND_MISMATCH = "asset_kind_mismatch"
     ALT_TEXT_REQUIRED = "alt_text_required"
     INVALID_MERGE_FIELD = "invalid_merge_field"
+    UNKNOWN_LOCALE = "unknown_locale"
+    DEFAULT_LOCALE = "default_locale"
 
 
 @strawberry.type(description="Why a block mutation was refused; nothing was changed.")
@@ -143,6 +173,24 @@ class BlockUpdateInput:
         default=None, description="The new content, in the field of the block's kind."
     )
     body: JSON | None = strawberry.field(default=None, deprecation_reason=BODY_DEPRECATION)
+
+
+@strawberry.input(description="A block's body in one of the tenant's locales.")
+class BlockLocaleBodySetInput:
+    id: strawberry.ID
+    locale: str = strawberry.field(
+        description="One of the tenant's locales (`contentLocales`); the default locale's "
+        "body is the block's own, as `blockUpdate` sets it."
+    )
+    content: BlockContentInput = strawberry.field(
+        description="The content, in the field of the block's kind."
+    )
+
+
+@strawberry.input(description="Which locale's body of a block to remove.")
+class BlockLocaleBodyClearInput:
+    id: strawberry.ID
+    locale: str = strawberry.field(description="One of the tenant's locales, not the default.")
 
 
 @strawberry.input

@@ -15,6 +15,7 @@ from resolvers import (
     contacts,
     emails,
     files,
+    locales,
     members,
     node,
     persisted,
@@ -41,6 +42,7 @@ from schema.consent import ConsentPayload
 from schema.contacts import Contact, ContactDeletePayload, ContactImportPayload, ContactPayload
 from schema.emails import EmailQueuePayload
 from schema.files import Asset, AssetDeletePayload, AssetPayload, AssetUploadStartPayload
+from schema.locales import ContentLocales, ContentLocalesPayload
 from schema.members import (
     MemberLeavePayload,
     MemberProfile,
@@ -98,6 +100,9 @@ class Query:
     )
     contact: Contact | None = strawberry.field(
         resolver=contacts.get_contact, extensions=[Can("Contact", "read")]
+    )
+    content_locales: ContentLocales = strawberry.field(
+        resolver=locales.get_content_locales, extensions=[Can("ContentLocales", "read")]
     )
     contacts: Connection[Contact] = strawberry.field(
         resolver=contacts.list_contacts, extensions=[Can("Contact", "read")]
@@ -229,6 +234,16 @@ class Mutation:
     block_move: BlockPayload = strawberry.mutation(
         resolver=blocks.move_block, extensions=[Can("Block", "update")]
     )
+    block_locale_body_set: BlockPayload = strawberry.mutation(
+        resolver=locales.set_block_locale_body,
+        description="Set a block's body in one of the tenant's locales (docs/content.md).",
+        extensions=[Can("Block", "update")],
+    )
+    block_locale_body_clear: BlockPayload = strawberry.mutation(
+        resolver=locales.clear_block_locale_body,
+        description="Remove a block's body in a locale; reads fall back along the chain.",
+        extensions=[Can("Block", "update")],
+    )
     block_remove: BlockRemovePayload = strawberry.mutation(
         resolver=blocks.remove_block, extensions=[Can("Block", "delete")]
     )
@@ -306,6 +321,11 @@ class Mutation:
     )
     tenant_profile_update: TenantProfilePayload = strawberry.mutation(
         resolver=members.update_tenant_profile, extensions=[Can("TenantProfile", "update")]
+    )
+    content_locales_update: ContentLocalesPayload = strawberry.mutation(
+        resolver=locales.update_content_locales,
+        description="Set the tenant's content locales and default (docs/content.md, Locales).",
+        extensions=[Can("ContentLocales", "update")],
     )
     brand_update: BrandPayload = strawberry.mutation(
         resolver=brand.update_brand,

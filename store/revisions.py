@@ -160,17 +160,18 @@ RESTORE_BLOCKS = [
        AND NOT EXISTS (SELECT 1 FROM block_revisions r WHERE r.tenant_id = :t
                        AND r.revision_id = :r AND r.block_id = b.id)""",
     # the others come back as they were (positions are checked at commit: deferred)
-    """INSERT INTO blocks (tenant_id, id, space_id, kind, position, body, template_block_id,
-           overridden, created_at, updated_at)
-       SELECT r.tenant_id, r.block_id, r.space_id, r.kind, r.position, r.body,
+    """INSERT INTO blocks (tenant_id, id, space_id, kind, position, body, bodies,
+           template_block_id, overridden, created_at, updated_at)
+       SELECT r.tenant_id, r.block_id, r.space_id, r.kind, r.position, r.body, r.bodies,
            r.template_block_id, r.overridden, r.created_at, now()
        FROM block_revisions r WHERE r.tenant_id = :t AND r.revision_id = :r
        ON CONFLICT (tenant_id, id) DO UPDATE SET kind = excluded.kind,
-           position = excluded.position, body = excluded.body,
+           position = excluded.position, body = excluded.body, bodies = excluded.bodies,
            template_block_id = excluded.template_block_id, overridden = excluded.overridden,
            updated_at = now()
-       WHERE (blocks.kind, blocks.position, blocks.body, blocks.overridden)
-             IS DISTINCT FROM (excluded.kind, excluded.position, excluded.body, excluded.overridden)""",
+       WHERE (blocks.kind, blocks.position, blocks.body, blocks.bodies, blocks.overridden)
+             IS DISTINCT FROM (excluded.kind, excluded.position, excluded.body, excluded.bodies,
+                               excluded.overridden)""",
 ]
 
 

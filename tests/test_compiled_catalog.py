@@ -49,6 +49,7 @@ LEFT_TO_RESOLVERS = {
     "Query.spaceAnalytics": "counts suppressed below k contacts, decided in Python",
     "Query.myProfile": "a member's own data, not a tenant table the catalog describes",
     "Query.myData": "a member's own export, audited as an export",
+    "Query.contentLocales": "a tenant setting for members (Block.locale is compiled)",
     "Query.mySignIns": "a member's own data",
     "Query.tenantUsage": "plan limits computed in Python",
     "Query.tenantProfile": "billing profile, owners only",

@@ -156,6 +156,22 @@ async def world(app, database_url) -> World:
             .where(Block.space_id.in_([spaces[0], spaces[4]]), Block.position == 0)
             .values(body=merged)
         )
+        # content locales (docs/content.md): some blocks in German, some in Austrian German
+        # with a merge field
+        for index, row in enumerate(await db.scalars(select(Block).order_by(Block.id))):
+            if index % 2 == 0:
+                row.bodies = {"de": {"text": f"Abschnitt {index}", "level": 3}}
+            if index % 4 == 0:
+                row.bodies = {
+                    **row.bodies,
+                    "de-AT": {"text": f"Teil {index} für {{{{contact.firstName | dich}}}}"},
+                }
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        result = await Api(client, tenant.token)(
+            'mutation { contentLocalesUpdate(input: {locales: ["en", "de", "de-AT", "fr"], '
+            'defaultLocale: "en"}) { userErrors { code } } }'
+        )
+        assert result["data"]["contentLocalesUpdate"]["userErrors"] == []
     w.ids = {
         "Space": [encode_id("Space", s) for s in spaces],
         "Block": [encode_id("Block", b) for b in blocks],
@@ -312,10 +328,15 @@ async def test_suite_queries_answer_alike_on_both_paths(app, api, world, audits)
     assert differ.compiled >= 500, differ.compiled
 
 
+# requested locales: the tenant's, their neighbours, one it lacks, one malformed
+LOCALES = ["de", "de-AT", "de-CH", "DE-at", "fr", "en", "en-GB", "it", "de-AT-1996"]
+
+
 class _Realistic(Visitor):
     """Root fields by ID name a row of the tenant, and page arguments pass most of the time
     (a random `after` is an invalid cursor, a random `search` leaves the compiled path:
-    each is kept one time in ten)."""
+    each is kept one time in ten; a random `locale`, mostly malformed (INVALID_LOCALE, the
+    resolvers' answer), one time in thirty)."""
 
     KINDS: ClassVar[dict[str, str]] = {"space": "Space", "block": "Block", "contact": "Contact"}
 
@@ -338,6 +359,9 @@ class _Realistic(Visitor):
             return ArgumentNode(name=node.name, value=value)
         if name in ("after", "search") and self.rng.random() < 0.9:
             return REMOVE
+        if name == "locale" and self.rng.random() < 0.97:
+            value = StringValueNode(value=self.rng.choice(LOCALES))
+            return ArgumentNode(name=node.name, value=value)
         return None
 
 

@@ -96,6 +96,9 @@ M = {
     "blockAdd": 'mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: HEADING, body: {text: "Hi"}}) { block { id } userErrors { code } } }',
     "blockUpdate": 'mutation($id: ID!) { blockUpdate(input: {id: $id, body: {text: "Ho"}}) { block { id } userErrors { code } } }',
     "blockMove": "mutation($id: ID!) { blockMove(input: {id: $id, position: 0}) { block { id } userErrors { code } } }",
+    "contentLocalesUpdate": 'mutation { contentLocalesUpdate(input: {locales: ["en", "de"], defaultLocale: "en"}) { contentLocales { locales } userErrors { code } } }',
+    "blockLocaleBodySet": 'mutation($id: ID!) { blockLocaleBodySet(input: {id: $id, locale: "de", content: {heading: {text: "Hallo"}}}) { block { id } userErrors { code } } }',
+    "blockLocaleBodyClear": 'mutation($id: ID!) { blockLocaleBodyClear(input: {id: $id, locale: "de"}) { block { id } userErrors { code } } }',
     "blockRemove": "mutation($id: ID!) { blockRemove(id: $id) { deletedBlockId userErrors { code } } }",
     "contactCreate": 'mutation($e: String!) { contactCreate(input: {email: $e, fullName: "Ann Lee"}) { contact { id } userErrors { code } } }',
     "contactUpdate": 'mutation($id: ID!) { contactUpdate(input: {id: $id, company: "Initech"}) { contact { id } userErrors { code } } }',
@@ -159,6 +162,9 @@ async def test_every_mutation_writes_its_event(api, new_tenant, owner_url):
     b2 = (await s.run("blockAdd", M["blockAdd"], {"id": space}, ["block.created"]))["block"]["id"]
     await s.run("blockUpdate", M["blockUpdate"], {"id": b1}, ["block.updated"])
     await s.run("blockMove", M["blockMove"], {"id": b2}, ["block.moved"])
+    await s.run("contentLocalesUpdate", M["contentLocalesUpdate"], {}, ["content_locales.updated"])
+    await s.run("blockLocaleBodySet", M["blockLocaleBodySet"], {"id": b1}, ["block.updated"])
+    await s.run("blockLocaleBodyClear", M["blockLocaleBodyClear"], {"id": b1}, ["block.updated"])
     await s.run("blockRemove", M["blockRemove"], {"id": b1}, ["block.deleted"])
 
     email = _email()

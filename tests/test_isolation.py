@@ -44,6 +44,9 @@ BLOCK_OPS = {
     "blockUpdate": 'mutation($id: ID!) { blockUpdate(input: {id: $id, body: {text: "Hijacked"}}) { block { id } userErrors { code } } }',
     "blockMove": "mutation($id: ID!) { blockMove(input: {id: $id, position: 0}) { block { id } userErrors { code } } }",
     "blockRemove": "mutation($id: ID!) { blockRemove(id: $id) { deletedBlockId userErrors { code } } }",
+    "blockInLocale": 'query($id: ID!) { block(id: $id, locale: "de-AT") { id locale body } }',
+    "blockLocaleBodySet": 'mutation($id: ID!) { blockLocaleBodySet(input: {id: $id, locale: "de", content: {heading: {text: "Entführt"}}}) { block { id } userErrors { code } } }',
+    "blockLocaleBodyClear": 'mutation($id: ID!) { blockLocaleBodyClear(input: {id: $id, locale: "de"}) { block { id } userErrors { code } } }',
 }
 # a member's history reads (a widget or visitor may not read history: FORBIDDEN)
 HISTORY_OPS = {
@@ -54,10 +57,13 @@ REVISION_OPS = {
     "node": "query($id: ID!) { node(id: $id) { id } }",
     "spaceRestore": "mutation($id: ID!, $own: ID!) { spaceRestore(id: $own, revisionId: $id) { space { id } userErrors { code } } }",
 }
+# in German (every tenant B below has it): a body written in another locale shows
 SNAPSHOT = """{ spaces(first: 100) { edges { node { id title status
-    blocks(first: 100) { edges { node { id position body } } }
+    blocks(first: 100, locale: "de") { edges { node { id position locale body } } }
     revisions(first: 100) { edges { node { id number title } } } } } } }"""
 REVISIONS = "query($id: ID!) { space(id: $id) { revisions { edges { node { id } } } } }"
+LOCALES = """mutation { contentLocalesUpdate(input: {locales: ["en", "de"], defaultLocale: "en"}) {
+    userErrors { code } } }"""
 
 
 def _strip(result: dict) -> dict:
@@ -96,6 +102,8 @@ async def test_foreign_id_is_indistinguishable_from_random(
     # given a tenant B with a published space and blocks, and an owner (or a key) of tenant A
     a, b = await new_tenant("A"), await new_tenant("B")
     a_token = await _caller(api, a, caller)
+    await api(a.token)(LOCALES)
+    await api(b.token)(LOCALES)
     space_id, block_ids = await make_space(owner_url, b.tenant_id, blocks=2)
     await publish(owner_url, b.tenant_id, space_id)
     revision = (await api(b.token)(REVISIONS, {"id": space_id}))["data"]["space"]["revisions"]
@@ -155,7 +163,7 @@ async def test_block_of_own_space_cannot_reference_foreign_space(api, new_tenant
 BROWSER_CALLERS = ("widget key", "visitor session", "preview link")
 PREVIEW = """mutation($input: PreviewLinkCreateInput!) {
   previewLinkCreate(input: $input) { secret userErrors { code } } }"""
-READS = {"space", "node", "block"}
+READS = {"space", "node", "block", "blockInLocale"}
 
 
 async def _browser_caller(api, client, settings, owner_url, tenant, caller: str) -> PersistedApi:
@@ -189,6 +197,7 @@ async def test_foreign_id_is_random_for_widgets_and_visitors(
     # given a tenant B with published content, and a widget key (or visitor) of tenant A
     a, b = await new_tenant("A"), await new_tenant("B")
     a_caller = await _browser_caller(api, client, settings, owner_url, a, caller)
+    await api(b.token)(LOCALES)
     b_space = (await make_spaces(owner_url, b.tenant_id, 1, blocks_each=2, status="published"))[0]
     blocks = await api(b.token)(SNAPSHOT)
     b_block = blocks["data"]["spaces"]["edges"][0]["node"]["blocks"]["edges"][0]["node"]["id"]

@@ -120,6 +120,14 @@ def _call(name: str, space_id: str, block_id: str, revision_id: str = "") -> tup
             "mutation($b: ID!) { blockMove(input: {id: $b, position: 0}) { userErrors { code } } }",
             {"b": block_id},
         ),
+        "blockLocaleBodySet": (
+            'mutation($b: ID!) { blockLocaleBodySet(input: {id: $b, locale: "en", content: {heading: {text: "h3"}}}) { userErrors { code } } }',
+            {"b": block_id},
+        ),
+        "blockLocaleBodyClear": (
+            'mutation($b: ID!) { blockLocaleBodyClear(input: {id: $b, locale: "de"}) { userErrors { code } } }',
+            {"b": block_id},
+        ),
         "blockRemove": (
             "mutation($b: ID!) { blockRemove(id: $b) { userErrors { code } } }",
             {"b": block_id},
