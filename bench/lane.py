@@ -15,6 +15,8 @@ queries as GraphQL over GET.
 `WidgetSpace` (a space by id with its blocks, and the brand) by hash over GET with the
 page's Origin, each row's tenant's widget key in turn (`bench/widget_keys.py` writes them:
 `--params data/widget_params.tsv`). Widgets read published revisions.
+`--locale de` reads the blocks in a content locale and selects the locale served (with
+`--widget`, the widget's `$locale`; else in q1).
 
 On a shared machine, count instructions instead (repeatable whatever else runs; system
 calls are not counted):
@@ -72,7 +74,9 @@ class Shape:
         self.origin = origin
         self.get = get
 
-    def widget(self, space: str, key: str) -> tuple[dict[str, Any], bytes]:
+    def widget(
+        self, space: str, key: str, locale: str | None = None
+    ) -> tuple[dict[str, Any], bytes]:
         """widget.js's read of a space: the shipped document by hash, the key in the URL."""
         from microspace.web.widget_documents import HASHES
 
@@ -80,7 +84,7 @@ class Shape:
         params = {
             "key": key,
             "operationName": "WidgetSpace",
-            "variables": json.dumps({"id": space}),
+            "variables": json.dumps({"id": space, **({"locale": locale} if locale else {})}),
             "extensions": json.dumps(persisted),
         }
         headers = [(b"host", b"bench"), (b"origin", (self.origin or WIDGET_ORIGIN).encode())]
@@ -149,11 +153,15 @@ async def main(args: argparse.Namespace) -> None:
     app = create()
     rows = [line.split("\t") for line in Path(args.params).read_text().splitlines() if line]
     query = (PEER / f"{args.op}.graphql").read_text()
+    if args.locale:
+        # the widget's shape: blocks in the visitor's language, and which each is served in
+        query = query.replace("blocks(first: 20)", f'blocks(first: 20, locale: "{args.locale}")')
+        query = query.replace("position body", "position locale body")
     shape = Shape(args.origin, args.get)
     # built before the clock starts: the bench measures the server, not its own encoding
     if args.widget:
         requests = [
-            shape.widget(rows[i % len(rows)][1], rows[i % len(rows)][3])
+            shape.widget(rows[i % len(rows)][1], rows[i % len(rows)][3], args.locale)
             for i in range(args.n + WARM_UP)
         ]
     else:
@@ -201,4 +209,5 @@ if __name__ == "__main__":
     parser.add_argument(
         "--widget", action="store_true", help="q1's shape as a widget reads it (WidgetSpace)"
     )
+    parser.add_argument("--locale", help="q1's blocks in this content locale (docs/content.md)")
     uvloop.run(main(parser.parse_args()))

@@ -300,6 +300,37 @@ async def test_live_mode_renders_the_space_again_on_publish(
     # given the widget in live mode on a page of an allowed origin
     t, _published = await _world(api, new_tenant, owner_url, servers)
     servers["html"] = servers["html"].replace("async></script>", "data-live async></script>")
+
+
+LOCALES = """mutation { contentLocalesUpdate(input: {locales: ["en", "de"], defaultLocale: "en"}) {
+  userErrors { code } } }"""
+GERMAN = """mutation($id: ID!, $text: String!) { blockLocaleBodySet(input: {id: $id, locale: "de",
+  content: {heading: {text: $text}}}) { userErrors { code } } }"""
+
+
+@pytest.mark.parametrize(
+    ("lang", "texts", "served"),
+    [
+        ("de-AT", ["Erste Schritte", "Your first week"], ["de", "en"]),
+        ("tlh", ["Getting started", "Your first week"], ["en", "en"]),
+    ],
+)
+async def test_the_page_language_picks_the_content_locale(
+    api, new_tenant, owner_url, servers, browser, lang, texts, served
+):
+    # given a tenant in English and German, its first block also in German
+    t, published = await _world(api, new_tenant, owner_url, servers)
+    owner = api(t.token)
+    assert (await owner(LOCALES))["data"]["contentLocalesUpdate"]["userErrors"] == []
+    async with owner_db(owner_url, t.tenant_id) as db:
+        first = await db.scalar(
+            select(Block.id).where(Block.space_id == published, Block.position == 0)
+        )
+    result = await owner(GERMAN, {"id": encode_id("Block", first), "text": "Erste Schritte"})
+    assert result["data"]["blockLocaleBodySet"]["userErrors"] == []
+    servers["html"] = servers["html"].replace('<html lang="en">', f'<html lang="{lang}">')
+
+    # when an Austrian page (or one in a language the tenant lacks) shows the space
     page = await browser.new_page()
     await page.goto(f"{servers['page']}/page.html")
     widget = page.locator("#published")
@@ -333,3 +364,7 @@ async def test_live_mode_renders_the_space_again_on_publish(
     draft = page.locator("#draft")
     await draft.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)
     assert await draft.locator("h2").inner_text() == "Secret draft"
+
+    # then German where there is German, else the default; each block says its language
+    assert await widget.locator(".block h3").all_inner_texts() == texts
+    assert [await b.get_attribute("lang") for b in await widget.locator(".block").all()] == served

@@ -62,6 +62,15 @@
     return { code: "en", lang: wanted[0] || "en", t: STRINGS.en };
   }
 
+  // the content locale asked for: the host's lang, else the browser's first language, cut
+  // to language-script-region (the API serves the nearest the tenant has, or its default)
+  function contentLocale(host) {
+    var tagged = host.closest("[lang]");
+    var tag = String((tagged && tagged.getAttribute("lang")) || (navigator.languages || [])[0] || navigator.language || "");
+    var m = /^[a-z]{2,3}(-[a-z]{4})?(-([a-z]{2}|\d{3}))?(?![a-z\d])/i.exec(tag.replace(/_/g, "-"));
+    return m ? m[0] : null;
+  }
+
   function visitor() {
     var hash = new URLSearchParams(location.hash.replace(/^#/, ""));
     var token = hash.get("microspace-visitorToken");
@@ -202,6 +211,7 @@
     var kind = String(b.kind).toLowerCase(); // the GraphQL enum: HEADING, RICH_TEXT, ...
     var wrap = el("div", null, { "class": "block block-" + kind, part: "block " + kind.replace("_", "-"), "data-block-id": b.id });
     var href = safeUrl(body.url), asset = assets[body.assetId];
+    if (b.locale) wrap.setAttribute("lang", b.locale); // read aloud in its own language
     if (kind === "heading") {
       var level = Math.min(6, levels.top + Math.max(1, (body.level || 2) - 1), levels.last + 1);
       levels.last = level;
@@ -340,10 +350,10 @@
   }
 
   // every page of blocks before anything is drawn: the space grows once, not per page
-  function pages(key, name, spaceId, session, fresh) {
+  function pages(key, name, spaceId, session, fresh, locale) {
     var space, edges = [];
     function page(after, left) {
-      return call(key, name, { id: spaceId, after: after }, session, "GET", fresh).then(function (data) {
+      return call(key, name, { id: spaceId, after: after, locale: locale }, session, "GET", fresh).then(function (data) {
         space = space || data.space;
         var blocks = data.space.blocks;
         edges = edges.concat(blocks.edges);
@@ -355,8 +365,8 @@
 
   // rich text's HTML and the library's signed links are second reads (the resolvers'),
   // each made only when the space has such blocks; the first stays compiled
-  function load(key, spaceId, session, fresh) {
-    return pages(key, "WidgetSpace", spaceId, session, fresh).then(function (loaded) {
+  function load(key, spaceId, session, fresh, locale) {
+    return pages(key, "WidgetSpace", spaceId, session, fresh, locale).then(function (loaded) {
       var nodes = loaded.edges.map(function (e) { return e.node; }), ids = {}, batches = [];
       loaded.assets = {};
       nodes.forEach(function (n) { if (/^(IMAGE|GALLERY|FILE|VIDEO)$/.test(n.kind)) assetIds(n).forEach(function (i) { ids[i] = 1; }); });
@@ -368,7 +378,7 @@
         });
       });
       if (nodes.some(function (n) { return n.kind === "RICH_TEXT"; })) {
-        reads.push(pages(key, "WidgetRichText", spaceId, session, fresh).then(function (rich) {
+        reads.push(pages(key, "WidgetRichText", spaceId, session, fresh, locale).then(function (rich) {
           var html = {};
           rich.edges.forEach(function (e) { html[e.node.id] = e.node.content; });
           nodes.forEach(function (n) { n.content = html[n.id]; });
@@ -398,7 +408,7 @@
     else host.removeAttribute("data-preview");
     host.setAttribute("data-state", "loading");
     if (!spaceId) return;
-    load(key, spaceId, session, fresh).then(function (loaded) {
+    load(key, spaceId, session, fresh, contentLocale(host)).then(function (loaded) {
       if (generation !== host._microspace) return; // the element was pointed elsewhere
       var space = loaded.space;
       var top = Math.min(5, Math.max(1, parseInt(host.getAttribute("heading-level"), 10) || 2));
