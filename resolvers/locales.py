@@ -10,7 +10,14 @@ import strawberry
 from core.errors import NotFound
 from core.ids import encode_id
 from models.block import BlockKind
-from resolvers.blocks import Given, _body_or_error, _error, load_block, update_block
+from resolvers.blocks import (
+    Given,
+    _assets_error,
+    _body_or_error,
+    _error,
+    load_block,
+    update_block,
+)
 from schema.block_inputs import content_body
 from schema.blocks import (
     Block,
@@ -184,9 +191,14 @@ async def set_block_locale_body(info: Info, input: BlockLocaleBodySetInput) -> B
     if tag == tenant.default:
         return await update_block(info, BlockUpdateInput(id=input.id, content=input.content))
     kind, body = content_body(input.content)
-    valid = _body_or_error(row.kind, Given(kind, body, ["content", _camel(kind)]))
+    given = Given(kind, body, ["content", _camel(kind)])
+    valid = _body_or_error(row.kind, given)
     if isinstance(valid, BlockPayload):
         return valid
+    # the library's files it names: the tenant's, of a kind the block shows (as blockUpdate)
+    refused = await _assets_error(info, row.kind, valid, given)
+    if refused is not None:
+        return refused
     db = info.context.db
     values = [db.tenant_id, row.id, tag, orjson.dumps(valid).decode(), row.kind]
     written = await db.fetch_row(SET_BODY, values)

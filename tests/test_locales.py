@@ -315,3 +315,32 @@ async def test_a_block_without_a_locale_asked_is_in_the_default(
     t, _space, blocks = await _tenant_with_german(api, new_tenant, owner_url)
     result = await api(t.token)(query, {"id": blocks[0]})
     assert result["data"]["block"] == {"locale": "en", "kind": "HEADING"}
+
+
+async def test_a_locales_body_names_only_the_tenants_files(api, client, new_tenant):
+    from tests.test_asset_blocks import ADD, SPACE, _upload
+    from tests.test_files import PDF, PNG
+
+    mine, theirs = await new_tenant("Mine"), await new_tenant("Theirs")
+    owner = api(mine.token)
+    await owner(LOCALES_UPDATE, {"input": {"locales": ["en", "de"], "defaultLocale": "en"}})
+    photo = await _upload(client, mine.token, PNG, "foto.png")
+    contract = await _upload(client, mine.token, PDF, "vertrag.pdf")
+    foreign = await _upload(client, theirs.token, PNG, "theirs.png")
+    space = (await owner(SPACE, {"t": "Bilder"}))["data"]["spaceCreate"]["space"]["id"]
+    content = {"image": {"assetId": photo["id"], "alt": "The team"}}
+    added = await owner(ADD, {"input": {"spaceId": space, "content": content}})
+    block = added["data"]["blockAdd"]["block"]["id"]
+
+    async def german(image):
+        given = {"id": block, "locale": "de", "content": {"image": image}}
+        return (await owner(BODY_SET, {"input": given}))["data"]["blockLocaleBodySet"]
+
+    for asset, code in [(foreign, "ASSET_NOT_FOUND"), (contract, "ASSET_KIND_MISMATCH")]:
+        refused = await german({"assetId": asset["id"], "alt": "Das Team"})
+        assert refused["userErrors"][0]["code"] == code
+        assert refused["userErrors"][0]["field"] == ["content", "image", "assetId"]
+    refused = await german({"assetId": photo["id"]})
+    assert refused["userErrors"][0]["code"] == "ALT_TEXT_REQUIRED"
+    done = await german({"assetId": photo["id"], "alt": "Das Team"})
+    assert done["userErrors"] == [] and done["block"]["locale"] == "de"
