@@ -335,8 +335,8 @@ LOCALES = ["de", "de-AT", "de-CH", "DE-at", "fr", "en", "en-GB", "it", "de-AT-19
 class _Realistic(Visitor):
     """Root fields by ID name a row of the tenant, and page arguments pass most of the time
     (a random `after` is an invalid cursor, a random `search` leaves the compiled path:
-    each is kept one time in ten; a random `locale`, mostly malformed (INVALID_LOCALE, the
-    resolvers' answer), one time in thirty)."""
+    each is kept one time in ten); a `locale` is one a visitor's browser may send (a random
+    one is malformed: INVALID_LOCALE, the resolvers' answer, tests/test_locales.py)."""
 
     KINDS: ClassVar[dict[str, str]] = {"space": "Space", "block": "Block", "contact": "Contact"}
 
@@ -359,7 +359,7 @@ class _Realistic(Visitor):
             return ArgumentNode(name=node.name, value=value)
         if name in ("after", "search") and self.rng.random() < 0.9:
             return REMOVE
-        if name == "locale" and self.rng.random() < 0.97:
+        if name == "locale":
             value = StringValueNode(value=self.rng.choice(LOCALES))
             return ArgumentNode(name=node.name, value=value)
         return None
