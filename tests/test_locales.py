@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from core.db import owner_db
-from core.ids import encode_id
+from core.ids import decode_id, encode_id
 from models import Block
 from store.locales import Reading, candidates, canonical, served
 from tests.conftest import error_codes
@@ -344,3 +344,34 @@ async def test_a_locales_body_names_only_the_tenants_files(api, client, new_tena
     assert refused["userErrors"][0]["code"] == "ALT_TEXT_REQUIRED"
     done = await german({"assetId": photo["id"], "alt": "Das Team"})
     assert done["userErrors"] == [] and done["block"]["locale"] == "de"
+
+
+async def test_merge_fields_in_a_locales_body_are_checked_and_filled_in(
+    api, client, new_tenant, owner_url, read_path
+):
+    t, space, blocks = await _tenant_with_german(api, new_tenant, owner_url, status="published")
+    owner = api(t.token)
+    bad = {"id": blocks[2], "locale": "de", "content": {"heading": {"text": "Hallo {{kunde}}"}}}
+    refused = (await owner(BODY_SET, {"input": bad}))["data"]["blockLocaleBodySet"]
+    assert refused["userErrors"][0]["code"] == "INVALID_MERGE_FIELD"
+    good = {**bad, "content": {"heading": {"text": "Hallo {{contact.firstName | du}}"}}}
+    assert (await owner(BODY_SET, {"input": good}))["data"]["blockLocaleBodySet"][
+        "userErrors"
+    ] == []
+    key = await mint_key(
+        owner, "widget", [], spaceIds=[space], allowedOrigins=["https://a.example"]
+    )
+    widget = PersistedApi(client, key, owner)
+    result = await widget(SPACE_IN, {"id": space, "locale": "de"})
+    got = [e["node"] for e in result["data"]["space"]["blocks"]["edges"]][2]
+    # a widget speaks for no contact: the fallback, in the body and the typed content
+    assert (got["locale"], got["body"]["text"], got["content"]["text"]) == (
+        "de",
+        "Hallo du",
+        "Hallo du",
+    )
+    async with owner_db(owner_url, t.tenant_id) as db:
+        stored = await db.scalar(
+            select(Block.bodies).where(Block.id == decode_id(blocks[2], "Block"))
+        )
+    assert stored["de"]["text"] == "Hallo {{contact.firstName | du}}"
