@@ -42,8 +42,8 @@ made AS (
     RETURNING id, contact_id
 ),
 copied AS (
-    INSERT INTO blocks (tenant_id, id, space_id, kind, position, body, template_block_id)
-    SELECT $1, gen_random_uuid(), m.id, b.kind, b.position, b.body, b.id
+    INSERT INTO blocks (tenant_id, id, space_id, kind, position, body, bodies, template_block_id)
+    SELECT $1, gen_random_uuid(), m.id, b.kind, b.position, b.body, b.bodies, b.id
       FROM made m JOIN blocks b ON b.tenant_id = $1 AND b.space_id = $2
     RETURNING 1
 ),
@@ -102,13 +102,14 @@ SYNC = [
           AND b.template_block_id IS NOT NULL AND NOT b.overridden
           AND NOT EXISTS (SELECT 1 FROM blocks t WHERE t.tenant_id = $1 AND t.space_id = $2
                           AND t.id = b.template_block_id)""",
-    f"""UPDATE blocks b SET kind = t.kind, body = t.body, updated_at = now()
+    f"""UPDATE blocks b SET kind = t.kind, body = t.body, bodies = t.bodies, updated_at = now()
          FROM spaces f, blocks t
         WHERE {FOLLOWERS} AND b.tenant_id = $1 AND b.space_id = f.id AND NOT b.overridden
           AND t.tenant_id = $1 AND t.space_id = $2 AND t.id = b.template_block_id
-          AND (b.kind, b.body) IS DISTINCT FROM (t.kind, t.body)""",
-    f"""INSERT INTO blocks (tenant_id, id, space_id, kind, position, body, template_block_id)
-        SELECT $1, gen_random_uuid(), f.id, t.kind, 1000000 + t.position, t.body, t.id
+          AND (b.kind, b.body, b.bodies) IS DISTINCT FROM (t.kind, t.body, t.bodies)""",
+    f"""INSERT INTO blocks (tenant_id, id, space_id, kind, position, body, bodies,
+                            template_block_id)
+        SELECT $1, gen_random_uuid(), f.id, t.kind, 1000000 + t.position, t.body, t.bodies, t.id
           FROM spaces f JOIN blocks t ON t.tenant_id = $1 AND t.space_id = $2
          WHERE {FOLLOWERS} AND t.created_at > f.synced_at
            AND NOT EXISTS (SELECT 1 FROM blocks c WHERE c.tenant_id = $1 AND c.space_id = f.id

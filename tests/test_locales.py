@@ -375,3 +375,31 @@ async def test_merge_fields_in_a_locales_body_are_checked_and_filled_in(
             select(Block.bodies).where(Block.id == decode_id(blocks[2], "Block"))
         )
     assert stored["de"]["text"] == "Hallo {{contact.firstName | du}}"
+
+
+async def test_personalised_spaces_take_every_locale_of_their_template(
+    api, new_tenant, owner_url, read_path
+):
+    from tests.test_templates import PERSONALISE, _contacts, _template
+
+    t = await new_tenant("Vorlage")
+    owner = api(t.token)
+    await owner(LOCALES_UPDATE, {"input": {"locales": ["en", "de"], "defaultLocale": "en"}})
+    template = await _template(owner)
+    first = (await owner(SPACE_IN, {"id": template}))["data"]["space"]["blocks"]["edges"][0]
+    german = {"heading": {"text": "Willkommen {{contact.firstName | du}}!"}}
+    given = {"id": first["node"]["id"], "locale": "de", "content": german}
+    assert (await owner(BODY_SET, {"input": given}))["data"]["blockLocaleBodySet"][
+        "userErrors"
+    ] == []
+    contacts = await _contacts(owner_url, t.tenant_id, 1)
+    ids = [encode_id("Contact", c) for c in contacts]
+    made = await owner(PERSONALISE, {"input": {"templateId": template, "contactIds": ids}})
+    assert made["data"]["spacePersonalise"]["userErrors"] == []
+    async with owner_db(owner_url, t.tenant_id) as db:
+        copied = await db.scalar(
+            select(Block.bodies).where(
+                Block.template_block_id == decode_id(first["node"]["id"], "Block")
+            )
+        )
+    assert copied == {"de": {"text": "Willkommen {{contact.firstName | du}}!", "level": 2}}
