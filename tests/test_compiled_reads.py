@@ -40,7 +40,14 @@ from hypothesis_graphql import queries
 
 from core.audit import AuditBuffer
 from core.ids import encode_id
-from tests.factories import make_access, make_contacts, make_full_contact, make_key, make_spaces
+from tests.factories import (
+    make_access,
+    make_contacts,
+    make_full_contact,
+    make_key,
+    make_spaces,
+    publish,
+)
 
 HERE = Path(__file__).resolve().parent
 GENERATED = 3_300  # drawn; duplicates are dropped, at least 2,000 must remain
@@ -172,6 +179,8 @@ async def world(app, database_url) -> World:
             'defaultLocale: "en"}) { userErrors { code } } }'
         )
         assert result["data"]["contentLocalesUpdate"]["userErrors"] == []
+    # the published space again: its revision holds every locale (widgets read it)
+    await publish(owner_url, tid, spaces[4])
     w.ids = {
         "Space": [encode_id("Space", s) for s in spaces],
         "Block": [encode_id("Block", b) for b in blocks],

@@ -26,7 +26,7 @@ from core.ids import decode_id, encode_id
 from models import Block
 from store.locales import Reading, candidates, canonical, served
 from tests.conftest import error_codes
-from tests.factories import make_spaces, mint_key
+from tests.factories import make_spaces, mint_key, publish
 from tests.widgets import PersistedApi
 
 LOCALES_UPDATE = """mutation($input: ContentLocalesUpdateInput!) {
@@ -156,6 +156,8 @@ async def _tenant_with_german(api, new_tenant, owner_url, status: str = "draft")
         result = await owner(BODY_SET, {"input": given})
         assert result["data"]["blockLocaleBodySet"]["userErrors"] == [], result
         assert result["data"]["blockLocaleBodySet"]["block"]["locale"] == locale
+    if status == "published":
+        await publish(owner_url, t.tenant_id, space)  # the revision holds every locale
     return t, encode_id("Space", space), blocks
 
 
@@ -358,6 +360,7 @@ async def test_merge_fields_in_a_locales_body_are_checked_and_filled_in(
     assert (await owner(BODY_SET, {"input": good}))["data"]["blockLocaleBodySet"][
         "userErrors"
     ] == []
+    await publish(owner_url, t.tenant_id, space)
     key = await mint_key(
         owner, "widget", [], spaceIds=[space], allowedOrigins=["https://a.example"]
     )
@@ -403,3 +406,33 @@ async def test_personalised_spaces_take_every_locale_of_their_template(
             )
         )
     assert copied == {"de": {"text": "Willkommen {{contact.firstName | du}}!", "level": 2}}
+
+
+async def test_the_published_revision_holds_every_locale(
+    api, client, new_tenant, owner_url, read_path
+):
+    t, space, blocks = await _tenant_with_german(api, new_tenant, owner_url, status="published")
+    owner = api(t.token)
+    key = await mint_key(
+        owner, "widget", [], spaceIds=[space], allowedOrigins=["https://a.example"]
+    )
+    widget = PersistedApi(client, key, owner)
+
+    async def shown():
+        result = await widget(SPACE_IN, {"id": space, "locale": "de"})
+        return [e["node"]["body"]["text"] for e in result["data"]["space"]["blocks"]["edges"]]
+
+    assert await shown() == ["Hallo", "Guten Tag", "Block 2"]
+    # a draft's German edit is not shown until published; the space says it changed
+    given = {"id": blocks[0], "locale": "de", "content": {"heading": {"text": "Hallo neu"}}}
+    assert (await owner(BODY_SET, {"input": given}))["data"]["blockLocaleBodySet"][
+        "userErrors"
+    ] == []
+    assert await shown() == ["Hallo", "Guten Tag", "Block 2"]
+    state = await owner("query($id: ID!) { space(id: $id) { state } }", {"id": space})
+    assert state["data"]["space"]["state"] == "CHANGED"
+    published = await owner(
+        "mutation($id: ID!) { spacePublish(id: $id) { userErrors { code } } }", {"id": space}
+    )
+    assert published["data"]["spacePublish"]["userErrors"] == []
+    assert await shown() == ["Hallo neu", "Guten Tag", "Block 2"]

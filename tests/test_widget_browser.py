@@ -361,6 +361,7 @@ async def test_the_page_language_picks_the_content_locale(
         )
     result = await owner(GERMAN, {"id": encode_id("Block", first), "text": "Erste Schritte"})
     assert result["data"]["blockLocaleBodySet"]["userErrors"] == []
+    await publish(owner_url, t.tenant_id, published)  # widgets read the published revision
     servers["html"] = servers["html"].replace('<html lang="en">', f'<html lang="{lang}">')
 
     # when an Austrian page (or one in a language the tenant lacks) shows the space
