@@ -65,7 +65,7 @@ class BlockRevision(TenantScoped, Base):
     position: Mapped[int]
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     body_compact: Mapped[str | None] = mapped_column(Text, deferred=True)
-    # the other locales' bodies (migration 0038): the revision holds every locale
+    # the other locales' bodies (migration 0039): the revision holds every locale
     bodies: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     # a personalised space's link to its template's block (as models/block.py)
     template_block_id: Mapped[uuid.UUID | None]
