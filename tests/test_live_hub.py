@@ -116,3 +116,17 @@ async def test_other_tenants_events_run_nothing_and_one_objects_events_coalesce(
     hub.dispatch([_event(), _event(), _event()])
     await asyncio.gather(*hub.tasks)
     assert len(ran) == 1
+
+
+def test_keep_alive_pings_a_slice_at_a_time_and_every_socket_once_a_period():
+    hub, _ = _hub()
+    sockets = [Socket(8) for _ in range(200)]
+    for s in sockets:
+        s.ready = True
+        hub.attach(s)
+    hub.ping_all(part=0, parts=10)
+    first = sum(s.queue.qsize() for s in sockets)
+    assert 0 < first < 60  # a slice, not the 200 at once
+    for part in range(1, 10):
+        hub.ping_all(part=part, parts=10)
+    assert all(s.queue.qsize() == 1 for s in sockets)

@@ -15,6 +15,8 @@ from microspace.live.listener import Listener
 from microspace.live.metrics import LiveMetrics
 from microspace.live.protocol import endpoint
 from microspace.live.runner import Handle, Runner
+
+PING_SLICES = 10
 from microspace.web.state import AppState
 
 
@@ -52,9 +54,13 @@ class Live:
             self.pinger = asyncio.create_task(self._ping())
 
     async def _ping(self) -> None:
+        # a slice of the sockets at a time, each still pinged once a period: 10,000 pings
+        # (and their pongs) at once held up the event fanned out behind them by a second
+        tick = 0
         while True:
-            await asyncio.sleep(self.state.settings.live_ping_seconds)
-            self.hub.ping_all()
+            await asyncio.sleep(self.state.settings.live_ping_seconds / PING_SLICES)
+            self.hub.ping_all(part=tick % PING_SLICES, parts=PING_SLICES)
+            tick += 1
 
     async def stop(self) -> None:
         """Close every socket (1001, going away: clients reconnect elsewhere) and stop."""

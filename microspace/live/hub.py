@@ -9,6 +9,7 @@ sockets hold it (1,000 widgets on one page share one key: one statement per chan
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from collections import defaultdict
@@ -55,6 +56,7 @@ class Socket:
         self.closed = False
         # acknowledged (`connection_ack` sent): keep-alive pings start then
         self.ready = False
+        self.slot = 0
         self.close_code: tuple[int, str] | None = None
         self.subscriptions: dict[str, Group] = {}
 
@@ -117,6 +119,7 @@ class Hub:
         self.by_tenant: dict[uuid.UUID, set[Group]] = defaultdict(set)
         self.tenant_counts: dict[uuid.UUID, int] = defaultdict(int)
         self.sockets: set[Socket] = set()
+        self._slots = itertools.count()
         # executions at once, and connections' own statements (authentication when they
         # open and subscribe) at once: the pool is shared with HTTP requests
         self.gate = asyncio.Semaphore(concurrency)
@@ -174,6 +177,7 @@ class Hub:
                     del self.by_tenant[group.tenant_id]
 
     def attach(self, socket: Socket) -> None:
+        socket.slot = next(self._slots)  # its keep-alive slice
         self.sockets.add(socket)
         self.metrics.sockets.inc()
 
@@ -248,8 +252,11 @@ class Hub:
 
     # keep-alive and shutdown -------------------------------------------------------------
 
-    def ping_all(self) -> None:
+    def ping_all(self, part: int = 0, parts: int = 1) -> None:
+        """Ping the sockets of one slice (`slot % parts == part`), all by default."""
         for socket in list(self.sockets):
+            if socket.slot % parts != part:
+                continue
             if socket.ready and not socket.offer('{"type":"ping"}'):
                 self.metrics.closed.labels(reason=str(SLOW_CONSUMER)).inc()
 
