@@ -3,7 +3,7 @@
 has the servers: the host page on another origin than the API).
 
 Invariants:
-- axe-core finds no WCAG 2.1 AA violation in the loading, space, not-available and consent
+- axe-core finds no WCAG 2.1 AA violation in the loading, space, not-available, consent and preview
   states; the loading animation stops under reduced motion;
 - OWASP filter-evasion payloads saved as block text execute nothing and fetch nothing;
 - the tenant's brand (colour, font) shows, a host page's `::part` rule applies, and the
@@ -34,6 +34,7 @@ from models import Block
 from tests.factories import publish
 from tests.test_widget_browser import (  # noqa: F401
     HOST_PAGE,
+    PREVIEW,
     _open_invitation,
     _usage,
     _usage_recorded,
@@ -563,3 +564,27 @@ async def test_a_visitors_download_counts_only_once_they_allowed_analytics(
     async with owner_db(owner_url, t.tenant_id) as db:
         actions = sorted(await db.scalars(select(UsageEvent.action)))
     assert actions == ["download", "view"]
+
+
+async def test_the_preview_state_is_accessible(api, new_tenant, owner_url, servers, browser, axe):
+    # a preview link's own page, and the tenant's page previewing a draft from the fragment
+    t, _published = await _world(api, new_tenant, owner_url, servers)
+    made = await api(t.token)(PREVIEW, {"input": {"spaceId": servers["draft"]}})
+    secret = made["data"]["previewLinkCreate"]["secret"]
+    # the link's page allows its own scripts only (CSP): axe is injected past it
+    context = await browser.new_context(bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(f"{servers['api']}/previews/{secret}")
+    widget = page.locator("microspace-space")
+    await widget.and_(page.locator("[data-state=ready]")).wait_for(timeout=15_000)
+    assert await widget.locator("[part=preview]").count() == 1
+    assert await _violations(page, axe) == []
+
+    await page.goto(
+        f"{servers['page']}/page.html#microspace-preview={secret}"
+        f"&microspace-spaceId={servers['draft']}"
+    )
+    draft = await _ready(page, "#draft")
+    assert await draft.locator("[part=preview]").count() == 1
+    assert await _violations(page, axe) == []
+    await context.close()
