@@ -47,6 +47,7 @@ LEFT_TO_RESOLVERS = {
     "Query.subjectRequests": "subject requests: a narrower visibility per principal",
     "Query.policyRules": "policy administration",
     "Query.spaceAnalytics": "counts suppressed below k contacts, decided in Python",
+    "Query.spaceSchedules": "schedules: a table the catalog does not describe",
     "Query.myProfile": "a member's own data, not a tenant table the catalog describes",
     "Query.myData": "a member's own export, audited as an export",
     "Query.contentLocales": "a tenant setting for members (Block.locale is compiled)",

@@ -14,7 +14,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from graphql import GraphQLField, GraphQLNonNull, GraphQLSchema, get_named_type, is_leaf_type
+from graphql import (
+    GraphQLField,
+    GraphQLNonNull,
+    GraphQLSchema,
+    get_named_type,
+    is_leaf_type,
+    is_non_null_type,
+)
 from graphql import build_schema as parse_sdl
 
 from core.ids import encode_id
@@ -65,7 +72,13 @@ def _document(name: str) -> str:
     field = SERVED.query_type.fields[name]  # type: ignore[union-attr]
     arg = _id_argument(field)
     selection = "" if is_leaf_type(get_named_type(field.type)) else " { __typename }"
-    return f"query($id: ID!) {{ viewer {{ kind }} {name}({arg}: $id){selection} }}"
+    # other required arguments (spaceRevisionDiff's revision numbers) get a plain value
+    others = "".join(
+        f", {other}: 1"
+        for other, a in field.args.items()
+        if other != arg and is_non_null_type(a.type) and str(a.type) == "Int!"
+    )
+    return f"query($id: ID!) {{ viewer {{ kind }} {name}({arg}: $id{others}){selection} }}"
 
 
 # the ID a lookup is given, by case: (type named in the ID or None for malformed, code)
@@ -81,7 +94,7 @@ def _wrong_id(name: str, type_name: str | None) -> str:
         return "not-an-id"
     if type_name == "its own":
         # spaceAnalytics takes a space's ID; node any type's
-        type_name = {"spaceAnalytics": "Space", "node": "Space"}.get(
+        type_name = {"spaceAnalytics": "Space", "node": "Space", "spaceRevisionDiff": "Space"}.get(
             name, name[0].upper() + name[1:]
         )
     return encode_id(type_name, uuid.uuid4())
