@@ -24,6 +24,7 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "space.unpublished": ("Space", "A space's published revision was withdrawn (kept in history)."),
     "space.restored": ("Space", "A revision of a space was copied into its draft."),
     "space.archived": ("Space", "A space was archived."),
+    "space.unarchived": ("Space", "An archived space was brought back as a draft."),
     "space.deleted": ("Space", "A space was deleted with its blocks."),
     "block.created": ("Block", "A block was added to a space."),
     "block.updated": ("Block", "A block's body changed."),

@@ -116,7 +116,7 @@ async def create_preview_link(
             _error(
                 PreviewLinkErrorCode.SPACE_ARCHIVED,
                 "spaceId",
-                "An archived space has no draft to preview.",
+                "An archived space has no draft to preview; unarchive it first.",
             )
         )
     if errors:

@@ -95,7 +95,7 @@ async def set_space_schedule(info: Info, input: SpaceScheduleInput) -> SpaceSche
             _error(
                 SpaceScheduleErrorCode.SPACE_ARCHIVED,
                 "spaceId",
-                "An archived space cannot be scheduled; restore it to a draft first.",
+                "An archived space cannot be scheduled; unarchive it first (spaceUnarchive).",
             )
         )
     if errors:

@@ -1,5 +1,5 @@
-"""Spaces: get, list, create, update, publish, unpublish, restore, archive, delete; the diff
-between two revisions."""
+"""Spaces: get, list, create, update, publish, unpublish, restore, archive, unarchive,
+delete; the diff between two revisions."""
 
 from __future__ import annotations
 
@@ -342,9 +342,18 @@ async def restore_space(
 async def archive_space(info: Info, id: strawberry.ID) -> SpacePayload:
     """Take a space out of circulation, keeping its content and its history."""
     row = await load_space(info, id)
-    if row.status == "archived":
-        return SpacePayload(space=Space.from_model(row))
-    return await _save(info, row, "space.archived", status="archived")
+    await revisions.archive(info.context.db, row, author=author_of(info))
+    return await _reloaded(info, row)
+
+
+async def unarchive_space(info: Info, id: strawberry.ID) -> SpacePayload:
+    """Bring an archived space back as a draft (publish to show it again)."""
+    row = await load_space(info, id)
+    try:
+        await revisions.unarchive(info.context.db, row, author=author_of(info))
+    except revisions.Refused as exc:
+        return _refused(exc)
+    return await _reloaded(info, row)
 
 
 async def diff_revisions(

@@ -204,6 +204,11 @@ class Mutation:
     space_archive: SpacePayload = strawberry.mutation(
         resolver=spaces.archive_space, extensions=[Can("Space", "publish")]
     )
+    space_unarchive: SpacePayload = strawberry.mutation(
+        resolver=spaces.unarchive_space,
+        extensions=[Can("Space", "publish")],
+        description="Bring an archived space back as a draft; publish it to show it again.",
+    )
     space_personalise: SpacePersonalisePayload = strawberry.mutation(
         resolver=templates.personalise_template,
         extensions=[Can("Space", "create")],

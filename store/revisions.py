@@ -1,4 +1,5 @@
-"""Published revisions: publish, unpublish, restore, a space's state, and the diff.
+"""Published revisions: publish, unpublish, restore, archive and unarchive, a space's
+state, and the diff.
 
 One publish function for every caller (the mutation, schedules, template republish): each
 writes its audit entry and its domain event in the caller's transaction. The caller's
@@ -152,6 +153,37 @@ async def unpublish(db: Db, space: Space, *, author: Author) -> None:
     await db.flush()
     await _audit(db, author, "space_unpublish", space.id, number or 0)
     await emit(db, "space.unpublished", space.id, ["revision"], actor=author.kind)
+
+
+async def _audit_space(db: Db, author: Author, operation: str, space_id: uuid.UUID) -> None:
+    fields = [f"Space:{encode_id('Space', space_id)}"]
+    entries = [{"operation": operation, "fields": fields, "subjects": []}]
+    await append_entries(db, author.kind, author.id, author.request_id, entries)
+
+
+async def archive(db: Db, space: Space, *, author: Author) -> None:
+    """Take the space out of circulation (its published revision stays named, unread)."""
+    if space.status == SpaceStatus.ARCHIVED.value:
+        return
+    space.status = SpaceStatus.ARCHIVED.value
+    db.add(space)
+    await db.flush()
+    await _audit_space(db, author, "space_archive", space.id)
+    await emit(db, "space.archived", space.id, ["status"], actor=author.kind)
+
+
+async def unarchive(db: Db, space: Space, *, author: Author) -> None:
+    """Bring an archived space back as a draft: nothing is shown until it is published
+    again, so unarchiving never puts old content in front of visitors by itself."""
+    if space.status != SpaceStatus.ARCHIVED.value:
+        raise Refused("INVALID_STATE", "Only an archived space can be unarchived.")
+    space.status = SpaceStatus.DRAFT.value
+    space.published_revision_id = None
+    space.published_at = None
+    db.add(space)
+    await db.flush()
+    await _audit_space(db, author, "space_unarchive", space.id)
+    await emit(db, "space.unarchived", space.id, ["status"], actor=author.kind)
 
 
 RESTORE_BLOCKS = [

@@ -92,6 +92,7 @@ M = {
     "spaceUnpublish": "mutation($id: ID!) { spaceUnpublish(id: $id) { space { id } userErrors { code } } }",
     "spaceRestore": "mutation($id: ID!, $r: ID!) { spaceRestore(id: $id, revisionId: $r) { space { id } userErrors { code } } }",
     "spaceArchive": "mutation($id: ID!) { spaceArchive(id: $id) { space { id } userErrors { code } } }",
+    "spaceUnarchive": "mutation($id: ID!) { spaceUnarchive(id: $id) { space { id } userErrors { code } } }",
     "spaceDelete": "mutation($id: ID!) { spaceDelete(id: $id) { deletedSpaceId userErrors { code } } }",
     "blockAdd": 'mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: HEADING, body: {text: "Hi"}}) { block { id } userErrors { code } } }',
     "blockUpdate": 'mutation($id: ID!) { blockUpdate(input: {id: $id, body: {text: "Ho"}}) { block { id } userErrors { code } } }',
@@ -198,6 +199,8 @@ async def test_every_mutation_writes_its_event(api, new_tenant, owner_url):
     await s.run("usageRecord", M["usageRecord"], {"c": cid, "s": space}, ["usage.recorded"])
     access_id = access["spaceAccesses"][0]["id"]
     await s.run("spaceAccessRevoke", M["spaceAccessRevoke"], {"id": access_id}, ["access.revoked"])
+    await s.run("spaceArchive", M["spaceArchive"], {"id": space}, ["space.archived"])
+    await s.run("spaceUnarchive", M["spaceUnarchive"], {"id": space}, ["space.unarchived"])
     await s.run("spaceArchive", M["spaceArchive"], {"id": space}, ["space.archived"])
     rule = await s.run("policyRuleSet", M["policyRuleSet"], {}, ["policy.updated"])
     await s.run(

@@ -35,6 +35,7 @@ SPACE_OPS = {
     "spaceUnpublish": "mutation($id: ID!) { spaceUnpublish(id: $id) { space { id } userErrors { code } } }",
     "spaceRestore": 'mutation($id: ID!) { spaceRestore(id: $id, revisionId: "U3BhY2VSZXZpc2lvbjowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA") { space { id } userErrors { code } } }',
     "spaceArchive": "mutation($id: ID!) { spaceArchive(id: $id) { space { id } userErrors { code } } }",
+    "spaceUnarchive": "mutation($id: ID!) { spaceUnarchive(id: $id) { space { id } userErrors { code } } }",
     "spaceDelete": "mutation($id: ID!) { spaceDelete(id: $id) { deletedSpaceId userErrors { code } } }",
     "blockAdd": 'mutation($id: ID!) { blockAdd(input: {spaceId: $id, kind: HEADING, body: {text: "x"}}) { block { id } userErrors { code } } }',
 }

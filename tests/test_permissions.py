@@ -97,6 +97,10 @@ def _call(name: str, space_id: str, block_id: str, revision_id: str = "") -> tup
             "mutation($s: ID!) { spaceArchive(id: $s) { userErrors { code } } }",
             {"s": space_id},
         ),
+        "spaceUnarchive": (
+            "mutation($s: ID!) { spaceUnarchive(id: $s) { userErrors { code } } }",
+            {"s": space_id},
+        ),
         "spacePersonalise": (
             (
                 "mutation($s: ID!) { spacePersonalise(input: {templateId: $s, contactIds: []}) "

@@ -5,11 +5,13 @@ Invariants:
   the compiled path and on the resolver path alike; an edit shows to them once published;
 - `Space.state` is exact: reverting an edit shows PUBLISHED again;
 - unpublish withdraws the revision and keeps it; archived spaces are hidden and cannot be
-  published (INVALID_STATE);
+  published (INVALID_STATE); unarchiving brings one back as a draft, shown to nobody until
+  published again, and refuses a space that is not archived (INVALID_STATE);
 - revisions are numbered per space, immutable to the application role; the history lists
   them; the diff says added, removed, changed, moved; restore copies one into the draft and
   refuses a revision of another space;
-- publish, unpublish and restore each write an audit entry and a domain event;
+- publish, unpublish, restore, archive and unarchive each write an audit entry and a domain
+  event;
 - `published.spaces` / `published.blocks` have exactly the columns of `spaces` / `blocks`;
 - the history (`SpaceRevision`) is read as the policy says for every role and partner scope
   (FORBIDDEN where it does not allow it), and holds no personal-data field.
@@ -196,6 +198,84 @@ async def test_an_archived_space_is_hidden_and_cannot_be_published(
     assert "archived" in refused["userErrors"][0]["message"]
     history = (await owner(HISTORY, {"id": space}))["data"]["space"]
     assert history["revisions"]["totalCount"] == 1  # nothing was written
+
+
+UNARCHIVE = (
+    "mutation($id: ID!) { spaceUnarchive(id: $id) { space { state status published { number } } "
+    "userErrors { code field message } } }"
+)
+
+
+async def test_an_archived_space_comes_back_as_a_draft(
+    api, client, new_tenant, new_member, owner_url, owner_engine
+):
+    # given a published, then archived space that a widget may read
+    t = await new_tenant("A")
+    owner = api(t.token)
+    space, _ = await make_space(owner_url, t.tenant_id, blocks=1)
+    await owner(PUBLISH, {"id": space})
+    widget = await _widget(api, client, owner, space)
+    await owner(ARCHIVE, {"id": space})
+    # a space that is not archived cannot be unarchived: a clear error, nothing written
+    other, _ = await make_space(owner_url, t.tenant_id, blocks=0)
+    refused = (await owner(UNARCHIVE, {"id": other}))["data"]["spaceUnarchive"]
+    assert refused["space"] is None
+    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("INVALID_STATE", ["id"])]
+    assert "archived" in refused["userErrors"][0]["message"]
+    # a viewer may not unarchive (Space publish, like archiving)
+    viewer = await new_member(t.tenant_id, "viewer")
+    assert error_codes(await api(viewer.token)(UNARCHIVE, {"id": space})) == ["FORBIDDEN"]
+
+    # when an editor unarchives it
+    editor = await new_member(t.tenant_id, "editor")
+    back = (await api(editor.token)(UNARCHIVE, {"id": space}))["data"]["spaceUnarchive"]
+
+    # then it is a draft again, its history kept, shown to nobody until published
+    assert back == {
+        "space": {"state": "UNPUBLISHED", "status": "DRAFT", "published": None},
+        "userErrors": [],
+    }
+    assert error_codes(await widget(STATE, {"id": space})) == ["NOT_FOUND"]
+    again = (await owner(UNARCHIVE, {"id": space}))["data"]["spaceUnarchive"]
+    assert [e["code"] for e in again["userErrors"]] == ["INVALID_STATE"]
+    published = (await owner(PUBLISH, {"id": space}))["data"]["spacePublish"]
+    assert published["userErrors"] == []
+    assert published["space"]["state"] == "PUBLISHED"
+    assert published["space"]["published"]["number"] == 2
+    assert (await widget(STATE, {"id": space}))["data"]["space"]["state"] == "PUBLISHED"
+    # archiving and unarchiving are audited and write their events, the refusals nothing
+    async with owner_db(owner_engine, t.tenant_id) as db:
+        events = list(
+            await db.scalars(
+                text(
+                    "SELECT topic FROM domain_events WHERE tenant_id = :t ORDER BY created_at, id"
+                ),
+                {"t": t.tenant_id},
+            )
+        )
+        audited = list(
+            await db.scalars(
+                text("SELECT operation FROM audit_log WHERE tenant_id = :t ORDER BY seq"),
+                {"t": t.tenant_id},
+            )
+        )
+    lifecycle = ["space.published", "space.archived", "space.unarchived", "space.published"]
+    assert [e for e in events if e.startswith("space.")] == lifecycle
+    assert [a for a in audited if a.startswith("space_")] == [
+        "space_publish",
+        "space_archive",
+        "space_unarchive",
+        "space_publish",
+    ]
+
+
+async def test_a_never_published_space_unarchives_as_never_published(api, new_tenant, owner_url):
+    t = await new_tenant("A")
+    owner = api(t.token)
+    space, _ = await make_space(owner_url, t.tenant_id, blocks=1)
+    await owner(ARCHIVE, {"id": space})
+    back = (await owner(UNARCHIVE, {"id": space}))["data"]["spaceUnarchive"]
+    assert back["space"] == {"state": "NEVER_PUBLISHED", "status": "DRAFT", "published": None}
 
 
 async def test_history_diff_and_restore(api, new_tenant, owner_url):

@@ -50,7 +50,8 @@ LIVE_VARIABLE = "liveObjectId"
 # what a widget or visitor follows: published content only
 PUBLISHED = frozenset({"space.published", "space.unpublished", "space.archived", "space.deleted"})
 # a restore copies a revision into the draft: members' and previews' concern, not widgets'
-SPACE_DRAFT = PUBLISHED | {"space.created", "space.updated", "space.restored"}
+# (an unarchived space comes back as a draft: nothing a widget sees changes)
+SPACE_DRAFT = PUBLISHED | {"space.created", "space.updated", "space.restored", "space.unarchived"}
 # who reads published revisions only; a preview link reads its space's draft, so it follows
 # the draft's changes (still by trusted documents only, as every browser credential)
 PUBLISHED_READERS = frozenset({"widget", "visitor"})
