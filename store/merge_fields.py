@@ -1,4 +1,5 @@
-"""Merge fields in block text: `{{contact.firstName}}`, `{{contact.company | your team}}`.
+"""Merge fields in block text: `{{contact.firstName}}`, `{{contact.company | your team}}`;
+`\\{{` for a literal `{{`.
 
 Stored as written, resolved when read (docs/content.md "Templates and merge fields"): the
 contact's data is never copied into a block, so erasing the contact leaves none behind.
@@ -23,6 +24,16 @@ OPEN = "{{"
 PATTERN = r"\{\{ *([a-z]+\.[A-Za-z]+) *(\|([^{}\"]*))?\}\}"
 _PATTERN = re.compile(PATTERN)
 FALLBACK_MAX = 200
+
+# The escape, as Handlebars has it: `\{{` is a literal `{{` (the backslash goes), and `\\{{`
+# a backslash before a merge field (one backslash goes). Any other backslash is text.
+# What a text holds, left to right: group 1 a kept backslash (`\\` before `{{`), group 2
+# an escaped `{{`, else a merge field (groups 3-5 as PATTERN's 1-3). Migration 0040 writes
+# the same for a body's JSON text, where each backslash is two.
+TOKENS = r"(\\\\)(?=\{\{)|(\\\{\{)|" + PATTERN
+_TOKENS = re.compile(TOKENS)
+# where a merge field may start: `{{`, or the backslashes that change what it means
+_STARTS = re.compile(r"(\\\\)(?=\{\{)|(\\\{\{)|\{\{")
 
 # the fields a block may name; what each reads is `app_merge_values`'s
 FIELDS = ("contact.firstName", "contact.fullName", "contact.company", "member.fullName")
@@ -51,11 +62,21 @@ def _strings(value: Any, path: list[str]) -> Iterator[tuple[list[str], str]]:
 def problem(body: Any) -> Problem | None:
     """The first malformed, unknown or misplaced merge field of a body, or None."""
     for path, text in _strings(body, []):
-        start = text.find(OPEN)
-        while start != -1:
-            where = f"{'.'.join(path)}, character {start}"
-            if path and path[-1] in NOT_TEXT:
+        if path and path[-1] in NOT_TEXT:
+            # a URL is never rewritten when read: no `{{` there, escaped or not
+            start = text.find(OPEN)
+            if start != -1:
+                where = f"{'.'.join(path)}, character {start}"
                 return Problem(path, start, f"{where}: a merge field cannot stand in a URL.")
+            continue
+        found = _STARTS.search(text)
+        while found is not None:
+            if found.group(1) or found.group(2):
+                # a kept backslash: the merge field after it is found next; an escape: text
+                found = _STARTS.search(text, found.end())
+                continue
+            start = found.start()
+            where = f"{'.'.join(path)}, character {start}"
             match = _PATTERN.match(text, start)
             if match is None:
                 return Problem(
@@ -63,7 +84,7 @@ def problem(body: Any) -> Problem | None:
                     start,
                     f"{where}: a malformed merge field; write `{{{{contact.firstName}}}}` or "
                     "`{{contact.firstName | fallback}}` (no braces or double quotes in the "
-                    "fallback).",
+                    "fallback), or `\\{{` for a literal `{{`.",
                 )
             if match.group(1) not in FIELDS:
                 return Problem(
@@ -75,18 +96,22 @@ def problem(body: Any) -> Problem | None:
                 return Problem(
                     path, start, f"{where}: a fallback may be at most {FALLBACK_MAX} characters."
                 )
-            start = text.find(OPEN, match.end())
+            found = _STARTS.search(text, match.end())
     return None
 
 
 def _fill(text: str, values: Mapping[str, Any]) -> str:
     def one(match: re.Match[str]) -> str:
-        value = values.get(match.group(1))
+        if match.group(1):
+            return "\\"
+        if match.group(2):
+            return OPEN
+        value = values.get(match.group(3))
         if isinstance(value, str) and value != "":
             return value
-        return (match.group(3) or "").strip(" ")
+        return (match.group(5) or "").strip(" ")
 
-    return _PATTERN.sub(one, text)
+    return _TOKENS.sub(one, text)
 
 
 def resolve(body: Any, values: Mapping[str, Any] | None) -> Any:

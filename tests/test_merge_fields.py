@@ -8,7 +8,10 @@ Invariants:
 - a visitor sees their own values; a widget key sees the fallbacks (no fallback: nothing);
 - the compiled path and the resolver path give the same answer;
 - an unknown, malformed or misplaced merge field is refused on every write form, with the
-  field path and the character offset, and nothing is written.
+  field path and the character offset, and nothing is written;
+- `\\{{` is a literal `{{` and `\\\\{{` a backslash before a merge field, alike when saved,
+  on both read paths and in the SQL function and its Python twin (compared on generated
+  texts).
 """
 
 from __future__ import annotations
@@ -191,6 +194,8 @@ BAD = [
     ("Hi {{contact.firstName", 3, "malformed"),
     ("{{contact.firstName}} and {{ contact.firstName | a {b} }}", 26, "malformed"),
     ("Hi {{Contact.firstName}}", 3, "malformed"),
+    # an escaped backslash leaves the merge field after it to be checked
+    ("Hi \\\\{{contact.nickname}}", 5, "unknown merge field `contact.nickname`"),
 ]
 
 
@@ -265,3 +270,100 @@ def test_the_lane_forms_write_no_bad_merge_field():
     assert _block_add({"spaceId": space, "kind": "heading", "body": bad}, "member") is None
     good = {"text": "Hi {{contact.firstName | you}}"}
     assert _block_update({"id": block, "body": good}, "member") is not None
+
+
+# `\{{` a literal `{{`, `\\{{` a backslash before a merge field; any other backslash is text
+ESCAPED = (
+    r"Write \{{contact.firstName}} to greet; \\{{contact.firstName | there}}; "
+    r"a\b \{{ and {{contact.company | co}}"
+)
+
+
+async def test_an_escaped_brace_pair_reads_as_text(
+    api, client, served_app, new_tenant, new_member, owner_url, read_path
+):
+    # given a heading with escapes, saved through the API (accepted: nothing is malformed)
+    t, space, jane = await _world(new_tenant, new_member, owner_url)
+    async with owner_db(owner_url, t.tenant_id) as db:
+        block = encode_id("Block", await db.scalar(select(Block.id)))
+        from models import Contact
+
+        # a value is never read for merge fields again
+        await db.execute(update(Contact).where(Contact.id == jane).values(company=r"I\{{x}}"))
+    saved = await api(t.token)(UPDATE, {"input": {"id": block, "body": {"text": ESCAPED}}})
+    assert saved["data"]["blockUpdate"]["userErrors"] == []
+    await publish(owner_url, t.tenant_id, space)
+    key = await mint_key(
+        api(t.token),
+        "widget",
+        [],
+        spaceIds=[encode_id("Space", space)],
+        allowedOrigins=["https://shop.example"],
+    )
+    widget = PersistedApi(client, key, api(t.token))
+
+    # when the owner and a widget read it
+    before = served_app.state.compiled_reads.compiled
+    owner_sees = _texts(await api(t.token)(BLOCKS, {"id": encode_id("Space", space)}))
+    _answered(served_app, read_path, before)
+    widget_sees = _texts(await widget(BLOCKS, {"id": encode_id("Space", space)}))
+
+    # then the escapes are text, the backslash before a field stays, other backslashes too
+    assert owner_sees == [r"Write {{contact.firstName}} to greet; \Jane; a\b {{ and I\{{x}}"]
+    assert widget_sees == [r"Write {{contact.firstName}} to greet; \there; a\b {{ and co"]
+    async with owner_db(owner_url, t.tenant_id) as db:
+        assert [b["text"] for b in await db.scalars(select(Block.body))] == [ESCAPED]
+
+
+def _generated_texts(n: int) -> list[str]:
+    """Texts dense in what the escape is about: backslashes, braces, merge fields."""
+    import random
+
+    rng = random.Random(23)
+    pieces = [
+        "\\",
+        "\\\\",
+        "{{",
+        "}}",
+        "{",
+        "}",
+        "a",
+        " ",
+        '"',
+        "|",
+        "\n",
+        "ü",
+        "{{contact.firstName}}",
+        "{{ contact.company | co\\ }}",
+        "{{member.fullName|}}",
+        "{{contact.fullName | dear \t client}}",
+    ]
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(n)]
+
+
+async def test_the_sql_function_and_its_python_twin_agree(owner_engine):
+    from sqlalchemy import text
+
+    from store.merge_fields import resolve
+
+    texts = _generated_texts(3000)
+    values = {"contact.firstName": 'J\\"{{a}}', "contact.fullName": "", "member.fullName": "S"}
+    async with owner_engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT t.i, app_merge_fields(jsonb_build_object('text', t.x), "
+                "CAST(:v AS jsonb)) ->> 'text' AS merged, "
+                "app_merge_fields(jsonb_build_object('text', t.x), NULL) ->> 'text' AS bare "
+                "FROM unnest(CAST(:texts AS text[])) WITH ORDINALITY AS t(x, i)"
+            ),
+            {"texts": texts, "v": __import__("json").dumps(values)},
+        )
+        found = {r.i - 1: (r.merged, r.bare) for r in rows}
+    differ = [
+        (t, found[i])
+        for i, t in enumerate(texts)
+        if found[i] != (resolve(t, values), resolve(t, None))
+    ]
+    assert differ == []
+    # the draw holds each case the escape has
+    assert any("\\\\{{contact" in t for t in texts) and any("\\{{contact" in t for t in texts)
