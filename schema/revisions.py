@@ -11,10 +11,12 @@ import strawberry
 
 from core.ids import encode_id
 from models import SpaceRevision as SpaceRevisionModel
-from schema.blocks import Block
-from schema.connection import nested_connection
+from schema.blocks import LOCALE, Block
+from schema.connection import Connection, child_connection
 from schema.context import Info
 from schema.node import Node
+from store.locales import reading
+from store.pagination import page_request
 from store.revisions import AUTHOR_TYPES, REVISION_BLOCK_ORDER, SpaceState
 
 if TYPE_CHECKING:
@@ -67,13 +69,42 @@ class SpaceRevision(Node):
             return None
         return strawberry.ID(encode_id(kind, self.author_pk))
 
-    blocks = nested_connection(
-        Block,
-        pages="blocks_by_revision_id",
-        counts="block_count_by_revision_id",
-        order=REVISION_BLOCK_ORDER,
-        description="The space's blocks as they were in this revision, in order.",
-    )
+    @strawberry.field(description="The space's blocks as they were in this revision, in order.")
+    async def blocks(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        locale: Annotated[str | None, strawberry.argument(description=LOCALE)] = None,
+    ) -> Connection[Block]:
+        # as Space.blocks: the page's errors first, then the locale's; the revision holds
+        # every locale's bodies as they were when it was taken
+        settings = info.context.settings
+        page_request(
+            first,
+            after,
+            REVISION_BLOCK_ORDER,
+            default=settings.default_page_size,
+            maximum=settings.max_page_size,
+            last=last,
+            before=before,
+        )
+        read = await reading(info.context.loaders, info.context.db.tenant_id, locale)
+        loaders = info.context.loaders
+        return await child_connection(
+            info,
+            self.pk,
+            first,
+            after,
+            last=last,
+            before=before,
+            order=REVISION_BLOCK_ORDER,
+            pages=loaders.blocks_by_revision_id,
+            counts=loaders.block_count_by_revision_id,
+            convert=lambda row: Block.from_model(row, read),
+        )
 
     @strawberry.field(description="The space (its draft) this revision was taken of.")
     async def space(self, info: Info) -> Annotated[Space, strawberry.lazy("schema.spaces")]:

@@ -436,3 +436,50 @@ async def test_the_published_revision_holds_every_locale(
     )
     assert published["data"]["spacePublish"]["userErrors"] == []
     assert await shown() == ["Hallo neu", "Guten Tag", "Block 2"]
+
+
+REVISION_IN = """query($id: ID!, $n: Int!, $locale: String) { space(id: $id) {
+  revision(number: $n) { number blocks(locale: $locale) { edges { node { id locale body
+    content { ... on HeadingBody { text } } } } } } } }"""
+
+
+async def test_a_revisions_blocks_read_in_a_locale(api, new_tenant, owner_url, read_path):
+    # given revision 1 with German and Austrian bodies, then a German edit published as 2
+    t, space, blocks = await _tenant_with_german(api, new_tenant, owner_url)
+    owner = api(t.token)
+    publish = "mutation($id: ID!) { spacePublish(id: $id) { userErrors { code } } }"
+    assert (await owner(publish, {"id": space}))["data"]["spacePublish"]["userErrors"] == []
+    given = {"id": blocks[0], "locale": "de", "content": {"heading": {"text": "Hallo neu"}}}
+    assert (await owner(BODY_SET, {"input": given}))["data"]["blockLocaleBodySet"][
+        "userErrors"
+    ] == []
+    assert (await owner(publish, {"id": space}))["data"]["spacePublish"]["userErrors"] == []
+
+    async def read(n, locale):
+        result = await owner(REVISION_IN, {"id": space, "n": n, "locale": locale})
+        assert "errors" not in result, result
+        edges = result["data"]["space"]["revision"]["blocks"]["edges"]
+        texts = [(e["node"]["locale"], e["node"]["body"]["text"]) for e in edges]
+        assert [t for _, t in texts] == [e["node"]["content"]["text"] for e in edges]
+        return texts
+
+    # then each revision answers in the chain's first locale it holds, as it was then
+    assert await read(1, "de-AT-1996") == [
+        ("de", "Hallo"),
+        ("de-AT", "Servus"),
+        ("en", "Block 2"),
+    ]
+    assert await read(2, "de-AT") == [
+        ("de", "Hallo neu"),
+        ("de-AT", "Servus"),
+        ("en", "Block 2"),
+    ]
+    english = [("en", "Block 0"), ("en", "Block 1"), ("en", "Block 2")]
+    assert await read(1, "fr") == english  # a language the tenant lacks: the default
+    assert await read(1, None) == english
+    # a malformed tag is the error Space.blocks(locale:) gives, at the field
+    for bad in ("de_AT", "", "de-AT;"):
+        result = await owner(REVISION_IN, {"id": space, "n": 1, "locale": bad})
+        assert error_codes(result) == ["INVALID_LOCALE"], bad
+        assert result["errors"][0]["path"] == ["space", "revision", "blocks"]
+        assert result["data"]["space"]["revision"] is None
