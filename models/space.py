@@ -41,6 +41,10 @@ class Space(TenantScoped, Timestamps, Base):
     # the member `{{member.fullName}}` names: who created the space (or personalised it)
     member_id: Mapped[uuid.UUID | None]
     follows_template: Mapped[bool] = mapped_column(default=False)
+    # a member changed this personalised space's title / description: a republish of the
+    # template leaves it alone (migration 0041), as `blocks.overridden` does a block
+    title_overridden: Mapped[bool] = mapped_column(default=False)
+    description_overridden: Mapped[bool] = mapped_column(default=False)
     synced_at: Mapped[datetime | None]
     # the revision widgets and visitors read (models/revision.py); NULL: nothing published
     published_revision_id: Mapped[uuid.UUID | None]

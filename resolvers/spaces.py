@@ -145,12 +145,19 @@ def _duplicate_slug() -> SpacePayload:
     )
 
 
-async def _save(info: Info, row: SpaceModel, topic: str, **changes: object) -> SpacePayload:
-    """Apply and flush in a savepoint so a duplicate slug is a user error, not a failed request."""
+async def _save(
+    info: Info,
+    row: SpaceModel,
+    topic: str,
+    marks: dict[str, bool] | None = None,
+    **changes: object,
+) -> SpacePayload:
+    """Apply and flush in a savepoint so a duplicate slug is a user error, not a failed request.
+    `marks` are written with the changes but are not among the event's fields."""
     try:
         # changes are applied inside: beginning a savepoint flushes what is already dirty
         async with info.context.db.savepoint():
-            for name, value in changes.items():
+            for name, value in {**changes, **(marks or {})}.items():
                 setattr(row, name, value)
             info.context.db.add(row)
     except IntegrityError as exc:
@@ -198,7 +205,7 @@ async def create_space(info: Info, input: SpaceCreateInput) -> SpacePayload:
 UPDATE_TEXT = (
     "SELECT s.id, s.title, s.slug, s.description, s.status, s.created_at, s.updated_at, "
     "s.published_at, s.is_template, s.follows_template, s.template_id, s.contact_id, "
-    "s.published_revision_id "
+    "s.published_revision_id, s.title_overridden, s.description_overridden "
     f"FROM app_space_update($1, {TEXT_ARGUMENTS}) AS r, "
     "LATERAL (SELECT (r.space).*) AS s WHERE s.id IS NOT NULL"
 )
@@ -230,6 +237,8 @@ async def _update_text(info: Info, input: SpaceUpdateInput) -> SpacePayload | No
             published_at=row["published_at"],
             is_template=row["is_template"],
             follows_template=row["follows_template"],
+            title_overridden=row["title_overridden"],
+            description_overridden=row["description_overridden"],
             template_pk=row["template_id"],
             contact_pk=row["contact_id"],
             published_revision_pk=row["published_revision_id"],
@@ -264,8 +273,21 @@ async def update_space(info: Info, input: SpaceUpdateInput) -> SpacePayload:
         "description": input.description,
         "is_template": input.is_template,
     }
-    given = {k: v for k, v in changes.items() if v is not None}
-    return await _save(info, row, "space.updated", **given)
+    given: dict[str, object] = {k: v for k, v in changes.items() if v is not None}
+    marks = _override_marks(row, given)
+    return await _save(info, row, "space.updated", marks, **given)
+
+
+def _override_marks(row: SpaceModel, given: dict[str, object]) -> dict[str, bool]:
+    """A member's change of a personalised space's title or description is theirs: the
+    template's republish leaves it alone (as `app_space_update` marks it, migration 0041)."""
+    if row.template_id is None:
+        return {}
+    return {
+        f"{name}_overridden": True
+        for name in ("title", "description")
+        if name in given and given[name] != getattr(row, name)
+    }
 
 
 def _refused(exc: revisions.Refused) -> SpacePayload:

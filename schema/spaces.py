@@ -50,6 +50,14 @@ class Space(Node):
     follows_template: bool = strawberry.field(
         description="A personalised space that publishing its template republishes."
     )
+    title_overridden: bool = strawberry.field(
+        description="In a personalised space: a member changed its title, so republishing "
+        "the template leaves the title alone."
+    )
+    description_overridden: bool = strawberry.field(
+        description="In a personalised space: a member changed its description, so "
+        "republishing the template leaves the description alone."
+    )
     pk: strawberry.Private[uuid.UUID]
     template_pk: strawberry.Private[uuid.UUID | None]
     contact_pk: strawberry.Private[uuid.UUID | None]
@@ -69,6 +77,8 @@ class Space(Node):
             published_at=row.published_at,
             is_template=row.is_template,
             follows_template=row.follows_template,
+            title_overridden=row.title_overridden,
+            description_overridden=row.description_overridden,
             template_pk=row.template_id,
             contact_pk=row.contact_id,
             published_revision_pk=row.published_revision_id,

@@ -90,8 +90,8 @@ async def personalise(
     return Personalised(list(row["spaces"]), list(row["accesses"]), int(row["mailed"]))
 
 
-# The followers of template $2 take its blocks (docs/content.md "Following the template"),
-# every follower at once: a copy a member changed (`overridden`) and a block a member added
+# The followers of template $2 take its blocks, title and description (docs/content.md
+# "Following the template"), every follower at once: a copy a member changed (`overridden`) and a block a member added
 # are left alone; a copy of a block the template no longer has goes; a block the template
 # gained since the follower last took its blocks (`synced_at`) is added; positions follow
 # the template's order, a member's own blocks after the copy at the same position.
@@ -123,7 +123,17 @@ SYNC = [
                    AND t.id = c.template_block_id
              WHERE {FOLLOWERS}) o
         WHERE b.tenant_id = $1 AND b.id = o.id AND b.position <> o.n - 1""",
-    f"UPDATE spaces f SET synced_at = now() WHERE {FOLLOWERS}",
+    # the title and description follow too, unless a member changed them (migration 0041)
+    f"""UPDATE spaces f SET synced_at = now(),
+               title = CASE WHEN f.title_overridden THEN f.title ELSE t.title END,
+               description = CASE WHEN f.description_overridden THEN f.description
+                                  ELSE t.description END,
+               updated_at = CASE WHEN (NOT f.title_overridden AND f.title <> t.title)
+                                   OR (NOT f.description_overridden
+                                       AND f.description <> t.description)
+                                 THEN now() ELSE f.updated_at END
+          FROM spaces t
+         WHERE {FOLLOWERS} AND t.tenant_id = $1 AND t.id = $2""",
 ]
 # the followers a republish publishes again: those published now (one a member unpublished
 # or archived stays so; its draft has the template's blocks all the same)

@@ -5,6 +5,9 @@ Invariants:
   template's blocks, a new revision, visible to its contact at once;
 - a copy a member changed (overridden) and a block a member added stay as they are; a copy
   of a block the template removed goes; a block the template gained is added;
+- a follower's title and description follow the template's unless a member changed them
+  (`titleOverridden`, `descriptionOverridden`; giving the same value again is no change),
+  on the lean write and the full one alike;
 - a space personalised with `followTemplate: false` keeps what it had;
 - a follower of another tenant's template does not exist: another tenant's spaces are
   untouched.
@@ -12,6 +15,7 @@ Invariants:
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -101,3 +105,76 @@ async def test_publishing_a_template_republishes_its_followers(
     assert seen[cy] == ["Hello Fn002x", "Plain"]  # not following: as it was
     async with owner_db(owner_url, other.tenant_id) as db:
         assert [b.body["text"] for b in await db.scalars(select(Block))] == ["Plain"]
+
+
+SPACE_UPDATE = """mutation($input: SpaceUpdateInput!) { spaceUpdate(input: $input) {
+  space { title description titleOverridden descriptionOverridden } userErrors { code } } }"""
+TEXTS = """query($id: ID!) { space(id: $id) { title description titleOverridden
+  descriptionOverridden state published { title description } } }"""
+
+
+async def test_a_followers_title_and_description_follow_unless_changed(api, new_tenant, owner_url):
+    # given a template personalised for three contacts, the third not following it
+    t = await new_tenant("Texts")
+    owner = api(t.token)
+    input = {"title": "Welcome", "description": "Start here", "isTemplate": True}
+    made = await owner(CREATE, {"input": input})
+    template = made["data"]["spaceCreate"]["space"]["id"]
+    await _heading(owner, template, "Hello")
+    assert "errors" not in await owner(PUBLISH, {"id": template})
+    ann, bob, cy = await _contacts(owner_url, t.tenant_id, 3)
+    for contacts, follow in (([ann, bob], True), ([cy], False)):
+        ids = [encode_id("Contact", c) for c in contacts]
+        given = {"templateId": template, "contactIds": ids, "followTemplate": follow}
+        assert (await owner(PERSONALISE, {"input": given}))["data"]["spacePersonalise"]["job"]
+    async with owner_db(owner_url, t.tenant_id) as db:
+        spaces = {
+            s.contact_id: encode_id("Space", s.id)
+            for s in await db.scalars(select(Space).where(Space.contact_id.is_not(None)))
+        }
+
+    async def update(space: str, **changes: str) -> dict:
+        result = await owner(SPACE_UPDATE, {"input": {"id": space, **changes}})
+        assert result["data"]["spaceUpdate"]["userErrors"] == [], result
+        return dict(result["data"]["spaceUpdate"]["space"])
+
+    # a member changes Ann's title (the lean write) and Bob's description (with his slug:
+    # the full write); Bob's title is given again as it is: no change
+    assert await update(spaces[ann], title="Ann's welcome") == {
+        "title": "Ann's welcome",
+        "description": "Start here",
+        "titleOverridden": True,
+        "descriptionOverridden": False,
+    }
+    bob_changed = await update(
+        spaces[bob], title="Welcome", description="Bob's notes", slug=f"bob-{uuid.uuid4().hex[:6]}"
+    )
+    assert (bob_changed["titleOverridden"], bob_changed["descriptionOverridden"]) == (False, True)
+    assert (await update(template, title="Welcome"))["titleOverridden"] is False  # a template
+
+    # when the template's title and description change and it is published
+    await update(template, title="Welcome aboard", description="Start here, please")
+    assert "errors" not in await owner(PUBLISH, {"id": template})
+
+    # then each follower takes what a member did not change, in its draft and published
+    async def texts(space: str) -> dict:
+        return dict((await owner(TEXTS, {"id": space}))["data"]["space"])
+
+    assert await texts(spaces[ann]) == {
+        "title": "Ann's welcome",
+        "description": "Start here, please",
+        "titleOverridden": True,
+        "descriptionOverridden": False,
+        "state": "PUBLISHED",
+        "published": {"title": "Ann's welcome", "description": "Start here, please"},
+    }
+    assert await texts(spaces[bob]) == {
+        "title": "Welcome aboard",
+        "description": "Bob's notes",
+        "titleOverridden": False,
+        "descriptionOverridden": True,
+        "state": "PUBLISHED",
+        "published": {"title": "Welcome aboard", "description": "Bob's notes"},
+    }
+    cy_now = await texts(spaces[cy])  # not following: as it was made
+    assert (cy_now["title"], cy_now["description"]) == ("Welcome", "Start here")
