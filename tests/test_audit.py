@@ -14,11 +14,16 @@ Invariants:
 
 from __future__ import annotations
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from core.audit import AuditBuffer, read_entries
+from core.auth import Principal
 from core.ids import encode_id
 from schema.consent import Consent
 from tests.conftest import error_codes
@@ -195,3 +200,28 @@ async def test_a_listing_is_one_entry_naming_every_contact(api, new_tenant, owne
     assert [e["seq"] for e in await _entries(api, tenant.token, encode_id("Contact", ids[7]))] == [
         listing[0]["seq"]
     ]
+
+
+_NAMES = st.sampled_from(["email", "fullName", "company", "phone", ""])
+_ITEMS = st.lists(
+    st.tuples(
+        st.sampled_from(["a1", "b2", "c3", "d4", "", "e|5"]),
+        st.lists(_NAMES, max_size=4),
+        st.booleans(),  # with its `|`, or an item without one
+    ),
+    max_size=12,
+)
+
+
+@given(st.lists(_ITEMS, min_size=1, max_size=3))
+def test_the_lanes_entries_are_the_buffers(parts_items) -> None:
+    """`read_entries` (the fast lane's) makes the entries `AuditBuffer` makes of the same
+    audit items: same groups, fields and subjects in the same order, or none."""
+    parts = [
+        ";".join(f"{s}|{','.join(f)}" if bar else s for s, f, bar in items) for items in parts_items
+    ]
+    buffer = AuditBuffer(Principal(kind="member"), "request")
+    for part in parts:
+        buffer.read_items(part)
+    expected = orjson.dumps(buffer.grouped()).decode() if buffer else None
+    assert read_entries(parts) == expected

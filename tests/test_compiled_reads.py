@@ -40,6 +40,7 @@ from hypothesis_graphql import queries
 
 from core.audit import AuditBuffer
 from core.ids import encode_id
+from microspace.lane.lane import FastLane
 from tests.factories import (
     make_access,
     make_contacts,
@@ -199,18 +200,20 @@ def audits(app):
         seen.append(self.grouped())
         await original(self, db)
 
-    # the fast lane (microspace/lane/lane.py) appends on its raw connection
-    original_raw = AuditBuffer.flush_raw
+    # the fast lane (microspace/lane/lane.py) appends its entries in a statement of its own
+    original_lane = FastLane._audit
 
-    async def flush_raw(self: AuditBuffer, conn: Any) -> None:
-        seen.append(self.grouped())
-        await original_raw(self, conn)
+    async def lane_audit(self: FastLane, *args: Any) -> bool:
+        appended = await original_lane(self, *args)
+        if appended:
+            seen.append(json.loads(args[-1]))
+        return appended
 
     AuditBuffer.flush = flush  # type: ignore[method-assign]
-    AuditBuffer.flush_raw = flush_raw  # type: ignore[method-assign]
+    FastLane._audit = lane_audit  # type: ignore[method-assign]
     yield seen
     AuditBuffer.flush = original  # type: ignore[method-assign]
-    AuditBuffer.flush_raw = original_raw  # type: ignore[method-assign]
+    FastLane._audit = original_lane  # type: ignore[method-assign]
 
 
 def _normal_audit(entries: list[list[dict[str, Any]]]) -> list[Any]:

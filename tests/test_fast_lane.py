@@ -7,7 +7,9 @@ Invariants:
   request: the fast lane never answers with what a credential could do before;
 - another tenant's token sending a known document gets its own tenant's answer (NOT_FOUND
   for a foreign ID, exactly as a random ID);
-- personal data it discloses is audited in the same transaction, as the whole way does;
+- personal data it discloses is audited as the whole way audits it: one entry per request,
+  committed before the answer leaves, for the principal the database vouched for; a read
+  it hands to the whole way has written none (the whole way audits it, once);
 - `blockUpdate` through the fast lane writes the body and its domain event; a foreign ID, an
   invalid body and a denied role get the whole way's answers, and nothing is written;
 - a read that discloses no personal data and a write take one round trip each: the
@@ -23,6 +25,7 @@ import uuid
 from sqlalchemy import text
 
 from core.ids import encode_id
+from microspace.commands.widget_admin import set_tenant_web
 from tests.conftest import error_codes
 from tests.factories import make_access, make_contacts, make_space, make_spaces
 from tests.query_count import raw_statements
@@ -173,6 +176,174 @@ async def test_disclosed_personal_data_is_audited_alike(
             {"t": str(owner.tenant_id)},
         )
         assert broken.one()[1] is None  # the chain still verifies
+
+
+async def _entries_by_request(owner_engine, tenant_id) -> dict[str, int]:
+    async with owner_engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT request_id, count(*) FROM audit_log "
+                "WHERE tenant_id = :t AND operation = 'read' GROUP BY request_id"
+            ),
+            {"t": tenant_id},
+        )
+        return {r[0]: r[1] for r in rows}
+
+
+async def _audited_owner(new_tenant, owner_url, name):
+    owner = await new_tenant(name)
+    sid = (await make_spaces(owner_url, owner.tenant_id, 1))[0]
+    contacts = await make_contacts(owner_url, owner.tenant_id, 3)
+    await make_access(owner_url, owner.tenant_id, sid, contacts)
+    return owner
+
+
+async def test_an_audited_read_on_the_lane_writes_one_entry_per_request(
+    app, api, client, new_tenant, owner_url, owner_engine, monkeypatch
+):
+    """Two round trips: the read (it scopes itself), then its entry (`app_lane_audit`,
+    which scopes and commits by itself): no BEGIN, set_config or COMMIT of their own."""
+    owner = await _audited_owner(new_tenant, owner_url, "AuditedLane")
+    await _twice(api, owner.token, CONTACTS)
+    sent = raw_statements(monkeypatch)
+    answered = lane(app).answered
+    ids = []
+    for _ in range(3):
+        response = await api(owner.token).post(CONTACTS)
+        assert response.status_code == 200 and "errors" not in response.json()
+        ids.append(response.headers["x-request-id"])
+    assert lane(app).answered == answered + 3
+    assert len(sent) == 6, sent
+    assert all("app_lane_scope" in s for s in sent[0::2])
+    assert all(s.startswith("SELECT app_lane_audit(") for s in sent[1::2])
+    entries = await _entries_by_request(owner_engine, owner.tenant_id)
+    assert [entries.get(i) for i in ids] == [1, 1, 1]
+    # from a browser page: the entry's statement checks the origin as the read's does
+    await set_tenant_web(owner_url, str(owner.tenant_id), ["https://shop.example"], None)
+    answered = lane(app).answered
+    browser, refused = [
+        await client.post(
+            "/graphql",
+            json={"query": CONTACTS},
+            headers={"Authorization": f"Bearer {owner.token}", "Origin": origin},
+        )
+        for origin in ("https://shop.example", "https://evil.example")
+    ]
+    assert lane(app).answered == answered + 1
+    assert browser.status_code == 200 and "errors" not in browser.json()
+    assert refused.status_code == 403
+    entries = await _entries_by_request(owner_engine, owner.tenant_id)
+    assert entries.get(browser.headers["x-request-id"]) == 1
+    assert refused.headers["x-request-id"] not in entries
+
+
+async def test_an_audited_read_the_lane_hands_on_is_audited_once(
+    app, api, new_tenant, new_member, owner_url, owner_engine, monkeypatch
+):
+    """The entry's statement refuses (the role changed since the read) or fails (an error
+    after the append: its transaction rolls back): nothing is written, and the whole way
+    answers and audits the request once."""
+    import asyncpg
+
+    from microspace.lane import lane as lane_module
+
+    owner = await _audited_owner(new_tenant, owner_url, "HandedOn")
+    member = await new_member(owner.tenant_id, "owner")
+    await _twice(api, member.token, CONTACTS)
+    original = asyncpg.Connection.fetchval
+
+    async def demoting(self, query, *args, **kwargs):
+        if "app_lane_audit" in query:
+            async with owner_engine.begin() as conn:
+                await conn.execute(
+                    text("UPDATE members SET role = 'editor' WHERE id = :m"),
+                    {"m": member.member_id},
+                )
+        return await original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchval", demoting)
+    answered = lane(app).answered
+    demoted = await api(member.token).post(CONTACTS)
+    monkeypatch.setattr(asyncpg.Connection, "fetchval", original)
+    assert lane(app).answered == answered
+    edges = demoted.json()["data"]["spaces"]["edges"][0]["node"]["contacts"]["edges"]
+    assert edges and all("***" in e["node"]["contact"]["email"] for e in edges)  # an editor's
+
+    await _twice(api, owner.token, CONTACTS)
+    failing = "SELECT (app_lane_audit($1, $2::jsonb, $3, $4, $5, $6::jsonb, {auth}))::int / 0"
+    monkeypatch.setattr(lane_module, "AUDIT_SQL", failing)
+    answered = lane(app).answered
+    failed = await api(owner.token).post(CONTACTS)
+    assert lane(app).answered == answered
+    assert failed.status_code == 200 and "errors" not in failed.json()
+    entries = await _entries_by_request(owner_engine, owner.tenant_id)
+    assert entries[demoted.headers["x-request-id"]] == 1
+    assert entries[failed.headers["x-request-id"]] == 1
+
+
+async def test_an_audited_read_by_a_revoked_token_writes_no_entry(
+    app, api, new_tenant, new_member, owner_url, owner_engine, monkeypatch
+):
+    """Revoked before the read, or between the read and its entry: no entry, and the
+    whole way refuses the token."""
+    import asyncpg
+
+    owner = await _audited_owner(new_tenant, owner_url, "RevokedAudit")
+    members = [await new_member(owner.tenant_id, "owner") for _ in range(2)]
+    for member in members:
+        await _twice(api, member.token, CONTACTS)
+    before = await _entries_by_request(owner_engine, owner.tenant_id)
+
+    async def revoke(member) -> None:
+        async with owner_engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE api_tokens SET revoked_at = now() WHERE member_id = :m"),
+                {"m": member.member_id},
+            )
+
+    await revoke(members[0])
+    original = asyncpg.Connection.fetchval
+
+    async def revoking(self, query, *args, **kwargs):
+        if "app_lane_audit" in query:
+            await revoke(members[1])
+        return await original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchval", revoking)
+    answered = lane(app).answered
+    for member in members:
+        response = await api(member.token).post(CONTACTS)
+        assert error_codes(response.json()) == ["UNAUTHENTICATED"]
+    assert lane(app).answered == answered
+    assert await _entries_by_request(owner_engine, owner.tenant_id) == before
+
+
+async def test_an_entry_sent_without_an_answer_is_not_handed_on(
+    app, api, new_tenant, owner_url, owner_engine, monkeypatch
+):
+    """The connection is lost after the entry's statement committed: the lane answers 503
+    itself; the whole way never answers (and audits) the request again."""
+    import asyncpg
+
+    owner = await _audited_owner(new_tenant, owner_url, "InDoubt")
+    await _twice(api, owner.token, CONTACTS)
+    original = asyncpg.Connection.fetchval
+
+    async def lost(self, query, *args, **kwargs):
+        value = await original(self, query, *args, **kwargs)
+        if "app_lane_audit" in query:
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed")
+        return value
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchval", lost)
+    misses = sum(lane(app).misses.values())
+    response = await api(owner.token).post(CONTACTS)
+    monkeypatch.setattr(asyncpg.Connection, "fetchval", original)
+    assert response.status_code == 503
+    assert error_codes(response.json()) == ["SERVICE_UNAVAILABLE"]
+    assert sum(lane(app).misses.values()) == misses  # not handed on
+    entries = await _entries_by_request(owner_engine, owner.tenant_id)
+    assert entries[response.headers["x-request-id"]] == 1
 
 
 async def _events(owner_engine, tenant_id):

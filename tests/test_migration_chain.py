@@ -213,6 +213,7 @@ PER_REQUEST = (
     "audit_principal_signature",
     "audit_entry_hash",
     "audit_append",
+    "app_lane_audit",
     # merge fields in every read of a block (migration 0035)
     "app_merged",
     "app_merge_fields",

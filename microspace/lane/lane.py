@@ -6,16 +6,30 @@ limits, validation, then the compiled read path, which remembers the document
 (`CompiledReads.learn`). The first request of a credential authenticates through the
 pipeline, which remembers the principal (`KnownPrincipals`). A later POST with the same
 document text and a remembered member or partner credential is answered here, on one
-pooled connection. A read that writes nothing, and a write, take one round trip (`_alone`):
-one statement that sets the tenant for its own transaction, checks the credential again
-(the token must still be valid, its principal and policy version unchanged) and reads or
-writes. A read that discloses personal data takes three:
+pooled connection. A read and a write take one round trip (`_alone`): one statement that
+sets the tenant for its own transaction, checks the credential again (the token must still
+be valid, its principal and policy version unchanged) and reads or writes. A read that
+discloses personal data takes one more, its audit entry (`_audit`): one statement,
+`app_lane_audit` (migration 0042), that scopes its own transaction to the tenant,
+authenticates the credential again (`app_authenticate`, so the database vouches for the
+principal the entry names) and appends the entry only if the token still stands for the
+principal the read was checked for; it commits by itself. Why two transactions answer as
+the one of the whole way would:
 
-1. `BEGIN` and the tenant's `set_config`, as one simple query;
-2. the plan's statement, which also checks the credential again (`app_authenticate`, which
-   also vouches for the principal the audit names), or the transaction is rolled back and
-   the whole way answers;
-3. the audit of the personal data it disclosed, then `COMMIT`.
+- the entry is committed before the response leaves, and names a principal the database
+  vouched for in the entry's own transaction;
+- the read is not answered unless its entry is written: a read the lane would not answer
+  (another principal, an error, a missing row) writes no entry, and an entry refused (the
+  token revoked or changed in between) or failed (PostgreSQL reported an error, so the
+  statement's transaction rolled back) was not written: in each case the whole way
+  answers, and audits once;
+- once the entry's statement is sent and no answer comes back (a lost connection), it may
+  have committed: the lane answers 503 itself rather than hand the request on to be
+  audited again (a deadline answers 503 too);
+- what the answer holds is what the read's snapshot shows, checked for the principal in
+  that snapshot, as in one transaction; a revocation or a new role committed after the
+  read is seen by the entry's check, which refuses (in one transaction it would have been
+  seen only by the next request), and one committed after the entry, by the next request.
 
 What is checked per request is what depends on the request: the variables (coerced, NUL
 refused), the cost and node limits, the rate limit, the tenant's admission and the
@@ -33,7 +47,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,7 +64,7 @@ from compiler import CompiledReads
 from compiler.run import assemble
 from compiler.shapes import Plan
 from core import http
-from core.audit import AuditBuffer
+from core.audit import read_entries
 from core.auth import BROWSER_KINDS, Principal, bearer_token, credential, hash_token, subjects_of
 from core.db import is_unavailable
 from core.http import Refusal
@@ -70,9 +83,15 @@ from policies.authz import Authorizer
 from schema.build import redaction_report
 from store.persisted import sha256_of
 
+# a read's audit entry (`_audit`), in its own transaction; `{auth}`: the credential's hash
+AUDIT_SQL = "SELECT app_lane_audit($1, $2::jsonb, $3, $4, $5, $6::jsonb, {auth})"
 COST_BYTES = 256  # a cost entry: its key (a hash and the page variables) and two numbers
 MAX_CACHED_SEGMENT = 16_384  # characters of a GET parameter kept decoded (`query_params`)
 log = logging.getLogger("microspace")
+
+
+class AuditInDoubt(Exception):
+    """A read's audit entry was sent and no answer came back: it may have committed."""
 
 
 @dataclass(frozen=True)
@@ -187,10 +206,6 @@ class Statement:
     values: list[Any]
     plan: Plan | None  # a read's plan; None for a write
     key: str | None  # a write's root field key
-    # one statement in one round trip, its own transaction, which it scopes to the tenant
-    # itself (migration 0013): a read that writes nothing, or a write that checks its
-    # principal and commits by itself
-    alone: bool = False
     # a cross-origin request's Origin, which the credential must allow (`_credential`)
     origin: str | None = None
     # a write's payload holds JSON columns as PostgreSQL writes them (spaces): written again
@@ -211,10 +226,6 @@ def _name(document: DocumentNode, body: _Body) -> str | None:
     return ops[0].name.value if len(ops) == 1 and ops[0].name else None
 
 
-def _audited(plan: Plan) -> bool:
-    return any(r.audited for r in plan.roots)
-
-
 AUTH_COLUMNS = "a.token_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, a.contact_id"
 
 
@@ -231,18 +242,12 @@ def _credential(position: int, origin: str | None) -> str:
     )
 
 
-def _auth_sql(plan: Plan, text: str, position: int, origin: str | None) -> str:
-    """The plan's statement with the credential checked in it: one row per match. A plan
-    that discloses personal data also vouches for the principal its audit entry names (in
-    the transaction the lane scoped); any other scopes itself (migration 0013): the plan
-    depends on the scope's row and cannot be flattened into the join (OFFSET 0), so none of
-    it runs before the tenant is set. `text`: the plan's statement (`Plan.statement`)."""
+def _auth_sql(text: str, position: int, origin: str | None) -> str:
+    """The plan's statement with the credential checked in it: one row per match. It scopes
+    itself (migration 0013): the plan depends on the scope's row and cannot be flattened
+    into the join (OFFSET 0), so none of it runs before the tenant is set. `text`: the
+    plan's statement (`Plan.statement`)."""
     hashed = _credential(position, origin)
-    if _audited(plan):
-        return (
-            f"SELECT {AUTH_COLUMNS}, q.* FROM app_authenticate({hashed}) AS a, "
-            f"LATERAL ({text}) AS q"
-        )
     return (
         f"SELECT {AUTH_COLUMNS}, q.* FROM app_lane_scope($1, {hashed}) AS a "
         f"CROSS JOIN LATERAL (SELECT * FROM ({text}) AS p "
@@ -395,7 +400,7 @@ class FastLane:
             sql = writing.sql.format(who=f"${len(values)}", auth=auth)
             # it writes only for this principal (compiler/writes.py): it commits by itself
             statement = Statement(
-                sql, values, None, writing.key, True, origin=origin, loose=writing.loose
+                sql, values, None, writing.key, origin=origin, loose=writing.loose
             )
             done = await self._run(request, principal, digest, statement, cost)
             if done is None:
@@ -417,8 +422,8 @@ class FastLane:
             return None
         values = prepared.values
         plan = prepared.plan
-        sql = _auth_sql(plan, prepared.sql, len(values) + 1, origin)
-        statement = Statement(sql, values, plan, None, alone=not _audited(plan), origin=origin)
+        sql = _auth_sql(prepared.sql, len(values) + 1, origin)
+        statement = Statement(sql, values, plan, None, origin=origin)
         done = await self._run(request, principal, digest, statement, cost)
         if done is None:
             return None
@@ -487,6 +492,14 @@ class FastLane:
             return refused, False, outcome
         except TimeoutError:
             return pipeline.timed_out(), False, "timeout"
+        except AuditInDoubt as exc:
+            # it may have been written: answered here, never audited again by the whole way
+            log.warning(
+                "fast lane: %s while auditing request %s; answered 503",
+                type(exc.__cause__).__name__,
+                request.request_id,
+            )
+            return http.service_unavailable(request.request_id), False, "unavailable"
         except Exception as exc:  # noqa: BLE001 - e.g. a lost connection: the whole way answers
             # an outage gets its one line from the whole way, which answers it (503)
             level = logging.DEBUG if is_unavailable(exc) else logging.WARNING
@@ -532,24 +545,7 @@ class FastLane:
     ) -> tuple[dict[str, Any], list[Any], bool] | None:
         """(data, redactions, whether personal data was disclosed), or None."""
         async with self.connections.connection() as conn:
-            if statement.alone:
-                return await self._alone(conn, request_id, principal, digest, statement)
-            # a literal UUID (from our own principal, never from the request)
-            tenant = uuid.UUID(str(principal.tenant_id))
-            await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)")
-            try:
-                with self._span(statement.sql):
-                    rows = await conn.fetch(statement.sql, *statement.arguments(digest))
-                done = self._answer(request_id, principal, digest, statement, rows)
-                if done is not None and done[2] is not None:
-                    await done[2].flush_raw(conn)
-            except asyncpg.PostgresError:
-                done = None  # the whole way answers, and reports the error as it does
-            await conn.execute("ROLLBACK" if done is None else "COMMIT")
-            count_statements(5 if done is not None and done[2] is not None else 4)
-        if done is None:
-            return None
-        return done[0], done[1], done[2] is not None
+            return await self._alone(conn, request_id, principal, digest, statement)
 
     async def _alone(
         self,
@@ -559,20 +555,62 @@ class FastLane:
         digest: bytes,
         statement: Statement,
     ) -> tuple[dict[str, Any], list[Any], bool] | None:
-        """One statement in its own implicit transaction, one round trip instead of four: a
-        read that writes nothing, or a write that is whole in its statement (it checks the
-        principal itself and commits by itself). The statement sets the tenant for its own
-        transaction (migration 0013), so the connection goes back as it came."""
+        """One statement in its own implicit transaction: a read, or a write that is whole
+        in its statement (it checks the principal itself and commits by itself); then a
+        read's audit entry, if it disclosed personal data (`_audit`). Each statement sets
+        the tenant for its own transaction (migrations 0013, 0042), so the connection goes
+        back as it came."""
         count_statements(1)
         try:
             with self._span(statement.sql):
                 rows = await conn.fetch(statement.sql, *statement.arguments(digest))
         except asyncpg.PostgresError:
             return None  # the whole way answers, and reports the error as it does
-        done = self._answer(request_id, principal, digest, statement, rows)
-        if done is None or done[2] is not None:
-            return None  # an audit entry needs the transaction of the other way
-        return done[0], done[1], False
+        done = self._answer(principal, digest, statement, rows)
+        if done is None:
+            return None
+        data, redactions, entries = done
+        if entries is not None and not await self._audit(
+            conn, request_id, principal, digest, statement, entries
+        ):
+            return None
+        return data, redactions, entries is not None
+
+    async def _audit(
+        self,
+        conn: asyncpg.Connection,
+        request_id: str,
+        principal: Principal,
+        digest: bytes,
+        statement: Statement,
+        entries: str,
+    ) -> bool:
+        """The read's audit entry, committed by its statement for the principal the read was
+        checked for: True, or False when nothing was written (the whole way answers).
+        Raises `AuditInDoubt` when the statement was sent and no answer came back."""
+        who = (
+            principal.tenant_id,
+            _principal_json(principal),
+            principal.kind,
+            principal.member_id or principal.token_id,
+            request_id,
+            entries,
+        )
+        tail = [digest] if statement.origin is None else [digest, statement.origin]
+        sql = AUDIT_SQL.format(auth=_credential(len(who) + 1, statement.origin))
+        count_statements(1)
+        try:
+            with self._span(sql):
+                appended = await conn.fetchval(sql, *who, *tail)
+        except asyncpg.PostgresConnectionError as exc:  # the connection, not the statement
+            raise AuditInDoubt from exc
+        except asyncpg.PostgresError:
+            return False  # PostgreSQL refused the statement: its transaction rolled back
+        except Exception as exc:
+            raise AuditInDoubt from exc
+        if not appended:
+            self.pipeline.known.forget(digest)  # revoked or changed since the read
+        return bool(appended)
 
     def _span(self, sql: str) -> contextlib.AbstractContextManager[Any]:
         if self.tracer is None:
@@ -584,12 +622,13 @@ class FastLane:
 
     def _answer(
         self,
-        request_id: str,
         principal: Principal,
         digest: bytes,
         statement: Statement,
         rows: list[Any],
-    ) -> tuple[dict[str, Any], list[Any], AuditBuffer | None] | None:
+    ) -> tuple[dict[str, Any], list[Any], str | None] | None:
+        """(data, redactions, the audit entries of the personal data it discloses), or
+        None."""
         if statement.plan is None:
             # a write: its payload, committed for the principal the statement vouched for;
             # or nothing written (the whole way says why)
@@ -608,14 +647,9 @@ class FastLane:
         answer = assemble(statement.plan, tuple(rows[0])[7:])
         if answer is None or answer.errors or answer.data is None:
             return None
-        audit = None
-        if answer.reads:
-            audit = AuditBuffer(principal, request_id)
-            for items in answer.reads:
-                audit.read_items(items)
-            if not audit:
-                audit = None  # listed subjects without a disclosed field: nothing read
-        return answer.data, answer.redactions, audit
+        # listed subjects without a disclosed field read nothing: no entry
+        entries = read_entries(answer.reads) if answer.reads else None
+        return answer.data, answer.redactions, entries
 
 
 class LaneMetrics:
