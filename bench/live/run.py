@@ -283,6 +283,7 @@ async def main(args: argparse.Namespace) -> None:
             mine = [at - s for _, at in received if s <= at < end]
             per_change.append(
                 {
+                    "sent_at": s,
                     "received": len(mine),
                     "mutation_s": answered[i] - s,
                     "p50": pct(mine, 0.5),

@@ -64,6 +64,7 @@ class Live:
 
     async def stop(self) -> None:
         """Close every socket (1001, going away: clients reconnect elsewhere) and stop."""
+        self.hub.freezer.stop()
         self.hub.close_all()
         await asyncio.sleep(0)
         if self.pinger is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from microspace.live.freezer import Freezer
 from microspace.live.metrics import LiveMetrics
 from microspace.live.topics import Event, Plan
 
@@ -125,6 +126,8 @@ class Hub:
         self.gate = asyncio.Semaphore(concurrency)
         self.db_gate = asyncio.Semaphore(max(1, concurrency // 2))
         self.tasks: set[asyncio.Task[None]] = set()
+        # long-lived connections' objects out of the collector's full passes (freezer.py)
+        self.freezer = Freezer()
 
     # subscriptions -----------------------------------------------------------------------
 
@@ -157,6 +160,7 @@ class Hub:
         socket.subscriptions[op_id] = group
         self.tenant_counts[tenant_id] += 1
         self.metrics.subscriptions.inc()
+        self.freezer.joined()
         return None
 
     def remove(self, socket: Socket, op_id: str) -> None:
@@ -187,6 +191,7 @@ class Hub:
         if socket in self.sockets:
             self.sockets.discard(socket)
             self.metrics.sockets.dec()
+            self.freezer.left(len(self.sockets))
 
     def wants_blocks(self, tenant_id: uuid.UUID) -> bool:
         """Whether a block event of this tenant could reach anyone (its space is looked up)."""
