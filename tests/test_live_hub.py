@@ -8,9 +8,10 @@ Invariants guarded here:
 - the per-connection and per-tenant limits refuse a subscription with a reason;
 - an event of another tenant runs nothing; events about one object arriving before its
   group's execution starts coalesce into one execution;
-- once subscriptions settle, their objects are frozen out of the collector's full passes
-  (which stalled a fan-out ~1 s with 10,000 subscribers); cyclic garbage frozen with them is
-  collected after the open sockets have turned over.
+- once subscriptions settle, and after a fan-out, the process's objects are frozen out of
+  the collector's full passes (which stalled a fan-out ~1 s with 10,000 subscribers); cyclic
+  garbage frozen with them is collected after the open sockets have turned over, or after a
+  bounded number of freezes.
 """
 
 from __future__ import annotations
@@ -162,6 +163,10 @@ async def test_settled_subscriptions_are_frozen_and_frozen_garbage_goes_after_tu
         await asyncio.sleep(0.1)
         assert hub.freezer.freezes == 1  # one freeze for the burst
         assert not _walked(sockets[0]) and not _walked(hub.groups)
+        hub.dispatch([_event()])
+        await asyncio.gather(*hub.tasks)
+        await asyncio.sleep(0.1)
+        assert hub.freezer.freezes == 2  # and one after the fan-out
         del cycle
         gc.collect()
         assert gone() is not None  # frozen garbage: kept until the turnover
@@ -191,4 +196,19 @@ async def test_a_mass_disconnect_costs_one_full_pass_at_its_end():
         assert hub.freezer.passes == 1
     finally:
         hub.freezer.stop()
+        gc.unfreeze()
+
+
+def test_frozen_garbage_is_collected_after_a_bounded_number_of_freezes():
+    freezer = Freezer(freezes_per_pass=3)
+    try:
+        cycle = _Cycle()
+        gone = weakref.ref(cycle)
+        freezer.freeze()
+        del cycle
+        freezer.freeze()
+        assert gone() is not None and freezer.passes == 0
+        freezer.freeze()
+        assert freezer.passes == 1 and gone() is None
+    finally:
         gc.unfreeze()

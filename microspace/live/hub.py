@@ -160,7 +160,7 @@ class Hub:
         socket.subscriptions[op_id] = group
         self.tenant_counts[tenant_id] += 1
         self.metrics.subscriptions.inc()
-        self.freezer.joined()
+        self.freezer.made()
         return None
 
     def remove(self, socket: Socket, op_id: str) -> None:
@@ -254,6 +254,7 @@ class Hub:
             else:
                 self.metrics.closed.labels(reason=str(SLOW_CONSUMER)).inc()
         self.metrics.messages.inc(sent)
+        self.freezer.made()
 
     # keep-alive and shutdown -------------------------------------------------------------
 
