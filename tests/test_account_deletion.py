@@ -298,6 +298,14 @@ async def _fill(api, owner_url, tenant, storage) -> str:
                 cors_origins=["https://app.example.com"], visitor_url="https://app.example.com/v"
             )
         )
+        # a live subscriber's process follows the tenant (microspace/live/follows.py)
+        await db.execute(
+            text(
+                "INSERT INTO live_follows (tenant_id, process, expires_at) "
+                "VALUES (:t, gen_random_uuid(), now() + interval '1 minute')"
+            ),
+            {"t": tenant.tenant_id},
+        )
     return m
 
 

@@ -10,6 +10,7 @@ import contextlib
 from graphql import GraphQLSchema
 from starlette.types import Receive, Scope, Send
 
+from microspace.live.follows import Follows
 from microspace.live.hub import Hub
 from microspace.live.listener import Listener
 from microspace.live.metrics import LiveMetrics
@@ -40,6 +41,11 @@ class Live:
             self.hub,
             on_reconnect=self.metrics.listener_reconnects.inc,
             on_statements=self.metrics.statements.inc,
+        )
+        self.hub.follows = Follows(
+            dsn.render_as_string(hide_password=False),
+            lambda: set(self.hub.tenant_counts),
+            self.listener.ready,
         )
         self.pinger: asyncio.Task[None] | None = None
 
@@ -73,3 +79,5 @@ class Live:
                 await self.pinger
             self.pinger = None
         await self.listener.stop()
+        if self.hub.follows is not None:
+            await self.hub.follows.stop()

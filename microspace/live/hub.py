@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from microspace.live.freezer import Freezer
+from microspace.live.follows import Follows
 from microspace.live.metrics import LiveMetrics
 from microspace.live.topics import Event, Plan
 
@@ -128,6 +129,8 @@ class Hub:
         self.tasks: set[asyncio.Task[None]] = set()
         # long-lived connections' objects out of the collector's full passes (freezer.py)
         self.freezer = Freezer()
+        # the tenants followed in the database (microspace/live/follows.py), if any
+        self.follows: Follows | None = None
 
     # subscriptions -----------------------------------------------------------------------
 
@@ -171,6 +174,8 @@ class Hub:
         self.tenant_counts[group.tenant_id] -= 1
         if self.tenant_counts[group.tenant_id] <= 0:
             del self.tenant_counts[group.tenant_id]
+            if self.follows is not None:
+                self.follows.changed()
         self.metrics.subscriptions.dec()
         if not group.subscribers:
             self.groups.pop(group.key, None)

@@ -234,7 +234,12 @@ class Connection:
             origin=self.origin,
             client=(client[0], client[1]) if client else None,
         )
-        return SubscribeError("SUBSCRIPTION_LIMIT", limit) if limit else None
+        if limit:
+            return SubscribeError("SUBSCRIPTION_LIMIT", limit)
+        if self.hub.follows is not None:
+            # the tenant's events are announced from here on (docs/live.md)
+            await self.hub.follows.follow(principal.tenant_id)
+        return None
 
     async def _document(self, db: Db, principal: Principal, payload: dict[str, Any]) -> str:
         """The document to run: a widget's or visitor's must be trusted (as over HTTP)."""
