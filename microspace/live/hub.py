@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from microspace.live.freezer import Freezer
 from microspace.live.follows import Follows
+from microspace.live.freezer import Freezer
 from microspace.live.metrics import LiveMetrics
 from microspace.live.topics import Event, Plan
 
