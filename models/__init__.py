@@ -12,7 +12,7 @@ from models.domain_event import EVENT_TYPES, DomainEvent
 from models.journal import ErasureJournalEntry, JournalKind
 from models.outbox import EmailKind, EmailSent, OutboxMessage, OutboxStatus
 from models.persisted import PersistedDocument
-from models.personalisation import JobState, PersonalisationJob
+from models.personalisation import JobState, PersonalisationJob, PersonalisationJobContact
 from models.plan import TenantPlan
 from models.revision import BlockRevision, SpaceRevision
 from models.schedule import ScheduleAction, SpaceSchedule
@@ -60,6 +60,7 @@ __all__ = [
     "OutboxStatus",
     "PersistedDocument",
     "PersonalisationJob",
+    "PersonalisationJobContact",
     "PolicyRule",
     "RequestKind",
     "RequestState",

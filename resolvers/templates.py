@@ -1,8 +1,7 @@
-"""Templates: personalise a template for many contacts at once, follow the job."""
+"""Templates: personalise a template for many contacts at once (a job the worker carries
+out), follow the job."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 import strawberry
 from sqlalchemy import func, select
@@ -10,8 +9,6 @@ from sqlalchemy import func, select
 from core.errors import Forbidden, NotFound
 from core.ids import decode_id
 from models import Contact as ContactModel
-from models import PersonalisationJob as JobModel
-from models.personalisation import JobState
 from resolvers.plans import limit_message
 from resolvers.spaces import author_of, load_space
 from schema.context import Info
@@ -22,10 +19,9 @@ from schema.templates import (
     TemplateErrorCode,
     TemplateUserError,
 )
-from store import plans, revisions
-from store.contacts import forget_contact
+from store import plans
 from store.loaders import load_by_global_id
-from store.templates import personalise
+from store.templates import queue
 
 MAX_CONTACTS = 1000
 
@@ -75,32 +71,16 @@ async def personalise_template(info: Info, input: SpacePersonaliseInput) -> Spac
     over = await plans.check(ctx.db, "spaces", len(ids))
     if over is not None:
         return _refused(TemplateErrorCode.PLAN_LIMIT, None, limit_message(info, over))
-    job = JobModel(
-        template_id=template.id, requested_by=ctx.principal.member_id, requested=len(ids)
-    )
-    ctx.db.add(job)
-    await ctx.db.flush()
-    made = await personalise(
+    # the worker makes the spaces (microspace/jobs/personalisation.py); the caller follows
+    # the job by its ID
+    job = await queue(
         ctx.db,
         template.id,
         ids,
+        author=author_of(info),
         member_id=ctx.principal.member_id,
         follow=input.follow_template,
         invite=input.invite,
     )
-    # each personalised space is published as it is made: revision 1 of its copied blocks
-    await revisions.publish_many(
-        ctx.db, made.spaces, author=author_of(info), note="Personalised from the template"
-    )
-    job.state = JobState.COMPLETED.value
-    job.created = len(made.spaces)
-    job.skipped = len(ids) - len(made.spaces)
-    job.invited = made.mailed
-    job.finished_at = datetime.now(UTC)
-    await ctx.db.flush()
     await ctx.db.refresh(job)
-    for cid in ids:
-        forget_contact(ctx.loaders, cid)
-    await ctx.emit("space.created", made.spaces)
-    await ctx.emit("access.granted", made.accesses, ["state"])
     return SpacePersonalisePayload(job=PersonalisationJob.from_model(job))

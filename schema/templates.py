@@ -24,7 +24,8 @@ strawberry.enum(JobState, name="PersonalisationJobState")
 
 
 @strawberry.type(
-    description="One `spacePersonalise` call: follow it by its ID (`personalisationJob`)."
+    description="One `spacePersonalise` call, carried out by the worker: follow it by its ID "
+    "(`personalisationJob`) from QUEUED to COMPLETED or FAILED."
 )
 class PersonalisationJob(Node):
     node_policy: ClassVar[str | None] = "Space"
@@ -38,6 +39,11 @@ class PersonalisationJob(Node):
     invited: int = strawberry.field(description="Invitation e-mails queued.")
     created_at: datetime
     finished_at: datetime | None
+    failure: TemplateErrorCode | None = strawberry.field(
+        description="Why it FAILED, checked again when it runs: the space is no longer a "
+        "template (NOT_A_TEMPLATE), or the plan's spaces would be exceeded (PLAN_LIMIT). "
+        "Nothing was made."
+    )
     template_pk: strawberry.Private[uuid.UUID | None]
 
     @classmethod
@@ -51,6 +57,7 @@ class PersonalisationJob(Node):
             invited=row.invited,
             created_at=row.created_at,
             finished_at=row.finished_at,
+            failure=TemplateErrorCode(row.failure) if row.failure else None,
             template_pk=row.template_id,
         )
 

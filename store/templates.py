@@ -1,18 +1,29 @@
 """Templates and personalised spaces, set-based: one statement makes every contact's space,
 copies the template's blocks, shares each space and queues the invitations, however many
-contacts (docs/content.md "Templates and merge fields")."""
+contacts (docs/content.md "Templates and merge fields").
+
+`spacePersonalise` queues a job (`queue`); the worker carries it out (`carry_out`,
+microspace/jobs/personalisation.py) exactly once: it claims the job with `FOR UPDATE SKIP
+LOCKED` and marks it done in the transaction that makes the spaces, so another worker skips
+it while it is held, and a worker that dies before its commit leaves it queued.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import delete, select, text
+
 from core.db import Db
-from models import PersonalisationJob
+from models import PersonalisationJob, PersonalisationJobContact, Space
 from models.outbox import EmailKind
+from models.personalisation import JobState
 from models.space_access import AccessState
-from store import revisions
+from store import plans, revisions
+from store.events import emit
 from store.loaders import register_by_id
 
 register_by_id("personalisation_job_by_id", PersonalisationJob)
@@ -162,3 +173,105 @@ async def republish_followers(
     return await revisions.publish_many(
         db, followers, author=author, note="Published with its template"
     )
+
+
+# the contacts of a job, one statement however many
+JOB_CONTACTS = """
+INSERT INTO personalisation_job_contacts (tenant_id, id, job_id, contact_id)
+SELECT $1, gen_random_uuid(), $2, c FROM unnest($3::uuid[]) AS c
+"""
+VOUCH = text("SELECT app_personalisation_vouch(:id)")
+NOTE = "Personalised from the template"
+
+
+async def queue(
+    db: Db,
+    template_id: uuid.UUID,
+    contact_ids: list[uuid.UUID],
+    *,
+    author: revisions.Author,
+    member_id: uuid.UUID | None,
+    follow: bool,
+    invite: bool,
+) -> PersonalisationJob:
+    """A queued job for the worker: the template, the contacts, who asked."""
+    job = PersonalisationJob(
+        template_id=template_id,
+        requested_by=member_id,
+        requested_by_kind=author.kind,
+        requested_by_principal=author.id,
+        requested=len(contact_ids),
+        follow_template=follow,
+        invite=invite,
+    )
+    db.add(job)
+    await db.flush()
+    await db.fetch_row(JOB_CONTACTS, [db.tenant_id, job.id, contact_ids])
+    return job
+
+
+async def carry_out(db: Db, job_id: uuid.UUID) -> str | None:
+    """Claim a queued job and carry it out in this transaction: its state then, or None
+    when another worker holds it or it is done."""
+    claim = (
+        select(PersonalisationJob)
+        .where(PersonalisationJob.id == job_id, PersonalisationJob.state == JobState.QUEUED.value)
+        .with_for_update(skip_locked=True)
+    )
+    job: PersonalisationJob | None = await db.scalar(claim)
+    if job is None:
+        return None
+    job.state = JobState.RUNNING.value
+    await db.flush()
+    contacts = list(
+        await db.scalars(
+            select(PersonalisationJobContact.contact_id).where(
+                PersonalisationJobContact.job_id == job.id
+            )
+        )
+    )
+    failure = await _refusal(db, job, len(contacts))
+    if failure is None:
+        made = await _make(db, job, contacts)
+        job.created, job.invited = len(made.spaces), made.mailed
+    job.state = JobState.FAILED.value if failure else JobState.COMPLETED.value
+    job.failure = failure
+    job.skipped = job.requested - job.created
+    job.finished_at = datetime.now(UTC)
+    # which contacts it was for is now in the spaces it made, and goes with them
+    await db.execute(
+        delete(PersonalisationJobContact).where(PersonalisationJobContact.job_id == job.id)
+    )
+    await db.flush()
+    return job.state
+
+
+async def _refusal(db: Db, job: PersonalisationJob, adding: int) -> str | None:
+    """Why the job cannot be carried out now (checked when queued, and again here: the
+    template may have changed, and queued jobs may together pass the plan), or None."""
+    template = await db.scalar(select(Space.is_template).where(Space.id == job.template_id))
+    if not template:
+        return "not_a_template"
+    if await plans.check(db, "spaces", adding) is not None:
+        return "plan_limit"
+    return None
+
+
+async def _make(db: Db, job: PersonalisationJob, contacts: list[uuid.UUID]) -> Personalised:
+    assert job.template_id is not None  # _refusal found the template
+    # the audit entries of the publishes name who queued it (migration 0044)
+    await db.execute(VOUCH, {"id": job.id})
+    author = revisions.Author(job.requested_by_kind or "system", job.requested_by_principal)
+    made = await personalise(
+        db,
+        job.template_id,
+        contacts,
+        member_id=job.requested_by,
+        follow=job.follow_template,
+        invite=job.invite,
+    )
+    # each personalised space is published as it is made: revision 1 of its copied blocks
+    await revisions.publish_many(db, made.spaces, author=author, note=NOTE)
+    await emit(db, "space.created", made.spaces, actor=author.kind)
+    await emit(db, "access.granted", made.accesses, ["state"], actor=author.kind)
+    return made

@@ -205,6 +205,21 @@ async def _rows(engine, tenant_id) -> dict[str, int]:
         }
 
 
+async def _queue_personalisation(owner, owner_url, tenant_id) -> None:
+    """A personalisation job waiting for the worker: the contacts it is for have rows."""
+    made = await owner(
+        'mutation { spaceCreate(input: {title: "Queued", isTemplate: true}) { space { id } } }'
+    )
+    async with owner_db(owner_url, tenant_id) as db:
+        contact = await db.scalar(select(Contact.id).limit(1))
+    queued = await owner(
+        "mutation($t: ID!, $c: ID!) { spacePersonalise(input: {templateId: $t, contactIds: [$c]}) "
+        "{ job { state } userErrors { code } } }",
+        {"t": made["data"]["spaceCreate"]["space"]["id"], "c": encode_id("Contact", contact)},
+    )
+    assert queued["data"]["spacePersonalise"]["job"]["state"] == "QUEUED", queued
+
+
 async def _fill(api, owner_url, tenant, storage) -> str:
     """Content everywhere: through the API where a client would, planted where only the
     worker or an operator writes. Returns the marker planted in personal columns."""
@@ -320,6 +335,9 @@ async def test_deletion_leaves_no_row_but_the_kept_ones(
     owner = api(tenant.token)
     assert (await owner(REQUEST))["data"]["accountDeletionRequest"]["ownersNotified"] == 1
     await run(replace(settings, mail_dir=str(tmp_path)), once=True)
+    # the worker carried out the personalisation jobs: one waits again (its contacts' rows)
+    for t in (tenant, other):
+        await _queue_personalisation(api(t.token), owner_url, t.tenant_id)
     async with owner_engine.connect() as conn:
         to = await conn.scalar(
             text("SELECT email FROM members WHERE tenant_id = :t AND id = :m"),

@@ -33,6 +33,8 @@ from models import (
     EmailSent,
     Member,
     OutboxMessage,
+    PersonalisationJob,
+    PersonalisationJobContact,
     SignIn,
     Space,
     SpaceAccess,
@@ -162,6 +164,19 @@ async def plant(
                 overridden=True,
             )
         )
+        # a personalisation job queued for them, waiting for the worker
+        job_id = uuid.uuid4()
+        db.add(
+            PersonalisationJob(
+                id=job_id,
+                template_id=None,
+                requested=1,
+                requested_by_kind="member",
+                requested_by_principal=uuid.uuid4(),
+            )
+        )
+        await db.flush()
+        db.add(PersonalisationJobContact(id=uuid.uuid4(), job_id=job_id, contact_id=cid))
         db.add(SignIn(id=uuid.uuid4(), contact_id=cid, user_agent_family=marker, network=marker))
         db.add(
             ApiToken(

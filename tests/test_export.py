@@ -45,6 +45,8 @@ from models import (
     Contact,
     EmailSent,
     OutboxMessage,
+    PersonalisationJob,
+    PersonalisationJobContact,
     SignIn,
     Space,
     SpaceAccess,
@@ -157,6 +159,19 @@ async def plant(
                 contact_id=fp.contact_id,
             )
         )
+        # a personalisation job queued for them, waiting for the worker
+        job_id = uuid.uuid4()
+        db.add(
+            PersonalisationJob(
+                id=job_id,
+                template_id=None,
+                requested=1,
+                requested_by_kind="member",
+                requested_by_principal=uuid.uuid4(),
+            )
+        )
+        await db.flush()
+        db.add(PersonalisationJobContact(id=uuid.uuid4(), job_id=job_id, contact_id=fp.contact_id))
         db.add(
             SignIn(
                 id=uuid.uuid4(),

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from core.db import owner_db
 from core.ids import decode_id, encode_id
 from models import Block, Space
-from tests.test_templates import ADD, CREATE, PERSONALISE, _contacts
+from tests.test_templates import ADD, CREATE, _contacts, personalised
 from tests.widgets import PersistedApi, open_visitor
 
 UPDATE = """mutation($input: BlockUpdateInput!) { blockUpdate(input: $input) {
@@ -48,7 +48,7 @@ async def _seen(client: Any, settings: Any, owner: Any, tenant_id: Any, space, c
 
 
 async def test_publishing_a_template_republishes_its_followers(
-    api, client, new_tenant, owner_url, settings
+    api, client, app_engine, new_tenant, owner_url, settings
 ):
     # given a template personalised for three contacts, the third not following it
     t, other = await new_tenant("Follow"), await new_tenant("Other")
@@ -62,7 +62,7 @@ async def test_publishing_a_template_republishes_its_followers(
     for contacts, follow in (([ann, bob], True), ([cy], False)):
         ids = [encode_id("Contact", c) for c in contacts]
         input = {"templateId": template, "contactIds": ids, "followTemplate": follow}
-        assert (await owner(PERSONALISE, {"input": input}))["data"]["spacePersonalise"]["job"]
+        assert (await personalised(owner, app_engine, input))["state"] == "COMPLETED"
     async with owner_db(owner_url, t.tenant_id) as db:
         spaces = {s.contact_id: s.id for s in await db.scalars(select(Space))}
         copy = await db.scalar(
@@ -113,7 +113,9 @@ TEXTS = """query($id: ID!) { space(id: $id) { title description titleOverridden
   descriptionOverridden state published { title description } } }"""
 
 
-async def test_a_followers_title_and_description_follow_unless_changed(api, new_tenant, owner_url):
+async def test_a_followers_title_and_description_follow_unless_changed(
+    api, app_engine, new_tenant, owner_url
+):
     # given a template personalised for three contacts, the third not following it
     t = await new_tenant("Texts")
     owner = api(t.token)
@@ -126,7 +128,7 @@ async def test_a_followers_title_and_description_follow_unless_changed(api, new_
     for contacts, follow in (([ann, bob], True), ([cy], False)):
         ids = [encode_id("Contact", c) for c in contacts]
         given = {"templateId": template, "contactIds": ids, "followTemplate": follow}
-        assert (await owner(PERSONALISE, {"input": given}))["data"]["spacePersonalise"]["job"]
+        assert (await personalised(owner, app_engine, given))["state"] == "COMPLETED"
     async with owner_db(owner_url, t.tenant_id) as db:
         spaces = {
             s.contact_id: encode_id("Space", s.id)

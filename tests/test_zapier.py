@@ -1,5 +1,6 @@
 """The Zapier integration (integrations/zapier) with zapier-platform-core's app tester,
-against this API served on a free port and a webhook worker running beside it.
+against this API served on a free port and a worker running beside it (webhooks and
+personalisation jobs).
 
 Invariants (the Node tests in integrations/zapier/test say each):
 - the app definition validates against zapier-platform-schema, offline;
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from microspace.jobs.personalisation import run_personalisations
 from microspace.jobs.webhooks import Webhooks
 from tests.factories import mint_key
 from tests.ports import serve
@@ -48,6 +50,7 @@ def zapier() -> Path:
 async def _work(worker: Webhooks, stop: asyncio.Event) -> None:
     while not stop.is_set():
         await worker.run_once()
+        await run_personalisations(worker.sessionmaker)
         try:
             await asyncio.wait_for(stop.wait(), timeout=0.1)
         except TimeoutError:

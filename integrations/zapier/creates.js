@@ -87,12 +87,15 @@ const addBlock = async (z, bundle) => {
 
 // A job that makes one personalised space per contact from a template and shares it with
 // them (docs/content.md); followed by its ID while it runs.
-const JOB_FIELDS = 'id state requested created skipped invited createdAt finishedAt template { id title }';
+const JOB_FIELDS =
+  'id state requested created skipped invited createdAt finishedAt failure template { id title }';
 const PERSONALISE = `mutation($input: SpacePersonaliseInput!) { spacePersonalise(input: $input) {
   job { ${JOB_FIELDS} } ${ERRORS} } }`;
 const JOB = `query($id: ID!) { personalisationJob(id: $id) { ${JOB_FIELDS} } }`;
-// a Zapier action has 30 s: follow the job this long, then hand back its state as it is
+// a Zapier action has 30 s: follow the job this long (the worker carries it out), then
+// hand back its state as it is
 const FOLLOW_MS = 20000;
+const WAITING = new Set(['QUEUED', 'RUNNING']);
 const POLL_MS = 500;
 
 const contactIdsOf = (z, value) => {
@@ -115,13 +118,13 @@ const personalise = async (z, bundle) => {
   const { data } = await graphql(z, bundle, PERSONALISE, { input });
   let { job } = payloadOf(z, data.spacePersonalise);
   const until = Date.now() + FOLLOW_MS;
-  while (job.state === 'RUNNING' && Date.now() < until) {
+  while (WAITING.has(job.state) && Date.now() < until) {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     job = (await graphql(z, bundle, JOB, { id: job.id })).data.personalisationJob;
   }
   if (job.state === 'FAILED') {
     throw new z.errors.Error(
-      `Microspace could not personalise the template for every contact (job ${job.id}).`,
+      `Microspace could not personalise the template (job ${job.id}: ${job.failure}).`,
       'JOB_FAILED',
       500,
     );

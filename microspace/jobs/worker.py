@@ -36,6 +36,7 @@ from files.assets import forget_expired_uploads
 from files.storage import Storage, storage_from
 from microspace.jobs.heartbeat import HEARTBEAT, beat
 from microspace.jobs.housekeeping import prune_mail_sink, resume_erasures
+from microspace.jobs.personalisation import run_personalisations
 from microspace.jobs.schedules import run_schedules
 from microspace.jobs.unsubscribe_mail import with_unsubscribe
 from models import Contact, EmailSent, Member, OutboxMessage, Space, SpaceAccess
@@ -86,6 +87,9 @@ class Worker:
         await prune_mail_sink(self.sender, self.sessionmaker)
         # scheduled publishing (docs/content.md, Schedules): exactly once per schedule
         await run_schedules(self.sessionmaker)
+        # personalised spaces from templates (docs/content.md): exactly once per job, before
+        # the e-mail below, so their invitations go out in this pass
+        await run_personalisations(self.sessionmaker)
         seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
         while True:
             keys = [k for k in await self._due() if k not in seen]
