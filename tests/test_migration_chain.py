@@ -244,3 +244,51 @@ async def test_functions_called_per_request_keep_their_plans(owner_engine):
     assert set(found) == set(PER_REQUEST)
     replanned = [n for n, (language, fenced) in found.items() if language == "sql" and fenced]
     assert replanned == []
+
+
+async def test_spaces_personalised_before_titles_followed_keep_a_members_change(
+    scratch: Any,
+) -> None:
+    """Migration 0041: a personalised space whose title or description differs from its
+    template's is marked overridden, so the template's next publish does not overwrite
+    what a member may have written; one that matches follows."""
+    url = await scratch()
+    await migrate(url, "microspace_app", "0040")
+    tenant, template, changed, same = (uuid.uuid4() for _ in range(4))
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO tenants (id, name) VALUES (:t, 'Follow')"), {"t": tenant}
+            )
+            for space, title, description, of in (
+                (template, "Welcome", "Start here", None),
+                (changed, "Ann's welcome", "Start here", template),
+                (same, "Welcome", "Bob's notes", template),
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO spaces (tenant_id, id, title, slug, description, "
+                        "is_template, template_id) VALUES (:t, :s, :title, :slug, :d, :tpl, :of)"
+                    ),
+                    {
+                        "t": tenant,
+                        "s": space,
+                        "title": title,
+                        "slug": f"s-{space.hex[:8]}",
+                        "d": description,
+                        "tpl": of is None,
+                        "of": of,
+                    },
+                )
+        await migrate(url, "microspace_app")
+        async with engine.connect() as conn:
+            marks = {
+                r.id: (r.title_overridden, r.description_overridden)
+                for r in await conn.execute(
+                    text("SELECT id, title_overridden, description_overridden FROM spaces")
+                )
+            }
+    finally:
+        await engine.dispose()
+    assert marks == {template: (False, False), changed: (True, False), same: (False, True)}
