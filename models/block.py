@@ -6,7 +6,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import Computed, ForeignKeyConstraint, Index, String, Text, UniqueConstraint
+from sqlalchemy import FetchedValue, ForeignKeyConstraint, Index, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -54,9 +54,10 @@ class Block(TenantScoped, Timestamps, Base):
     # the template block this one was copied from, and whether a member changed the copy
     template_block_id: Mapped[uuid.UUID | None]
     overridden: Mapped[bool] = mapped_column(default=False)
-    # whether the body holds a merge field (migration 0035): reads of other blocks skip them
+    # whether the body holds a merge field: reads of other blocks skip them; set by the
+    # trigger that sets `body_compact` (migrations 0035, 0045)
     has_merge_fields: Mapped[bool] = mapped_column(
-        Computed("strpos(body::text, '{{') > 0", persisted=True)
+        server_default=FetchedValue(), server_onupdate=FetchedValue()
     )
     # the other locales' bodies, locale -> body (store/locales.py); `body` is the default's
     bodies: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
