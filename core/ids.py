@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import uuid
@@ -57,11 +58,20 @@ def parse_id(global_id: str, expected_type: str | None = None) -> tuple[str, uui
     """Split a global ID; malformed input is INVALID_ID (it reveals nothing of any tenant)."""
     if not isinstance(global_id, str) or not 0 < len(global_id) <= 100:
         raise invalid_id(expected_type)
+    split = _split(global_id)
+    if split is None:
+        raise invalid_id(expected_type)
+    return split
+
+
+# the same IDs come back request after request (a page's space, its blocks)
+@functools.lru_cache(maxsize=8192)
+def _split(global_id: str) -> tuple[str, uuid.UUID] | None:
     try:
         type_name, _, raw = _b64decode(global_id).decode().partition(":")
         return type_name, uuid.UUID(raw)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid_id(expected_type) from None
+        return None
 
 
 def decode_id(global_id: str, expected_type: str) -> uuid.UUID:

@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 OPEN = "{{"
 # A merge field; the same expression as the SQL functions (PostgreSQL's ARE and Python's re
 # agree on it: no lazy quantifier, no class shorthand). A fallback holds no brace and no
@@ -61,6 +63,13 @@ def _strings(value: Any, path: list[str]) -> Iterator[tuple[list[str], str]]:
 
 def problem(body: Any) -> Problem | None:
     """The first malformed, unknown or misplaced merge field of a body, or None."""
+    try:
+        # each finding starts at a `{{`, which JSON text holds only inside strings: a body
+        # without one (most) is spared the walk
+        if OPEN.encode() not in orjson.dumps(body):
+            return None
+    except orjson.JSONEncodeError:
+        pass  # the walk below tells
     for path, text in _strings(body, []):
         if path and path[-1] in NOT_TEXT:
             # a URL is never rewritten when read: no `{{` there, escaped or not

@@ -267,6 +267,15 @@ def _same_principal(row: Any, principal: Principal) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _write_sql(text: str, who: str, auth: str) -> str:
+    """A write plan's statement with its principal's and credential's parameters (the same
+    few texts every request: formatted once)."""
+    return text.format(who=who, auth=auth)
+
+
+# a remembered principal is the same object request after request
+@functools.lru_cache(maxsize=4096)
 def _principal_json(principal: Principal) -> str:
     """What `_same_principal` compares, as migration 0021 `app_lane_check` builds it
     from the credential's row."""
@@ -397,7 +406,7 @@ class FastLane:
             writing, values = write
             values = [*values, _principal_json(principal)]
             auth = _credential(len(values) + 1, origin)
-            sql = writing.sql.format(who=f"${len(values)}", auth=auth)
+            sql = _write_sql(writing.sql, f"${len(values)}", auth)
             # it writes only for this principal (compiler/writes.py): it commits by itself
             statement = Statement(
                 sql, values, None, writing.key, origin=origin, loose=writing.loose
