@@ -223,6 +223,18 @@ def _lane_write(function: str, arguments: str) -> Verdict:
     return verdict
 
 
+async def _lane_audit(conn: AsyncConnection, world: World, key: Key) -> bool:
+    # the audited lane read's second statement (migration 0042): appends only for a match
+    appended = await conn.scalar(
+        text(
+            "SELECT app_lane_audit(:a, CAST(:who AS jsonb), 'partner', :p, 'r', "
+            "CAST('[]' AS jsonb), :h)"
+        ),
+        {"a": world.tenants["A"], "who": _who(world, key), "p": key.token_id, "h": key.presented},
+    )
+    return bool(appended)
+
+
 async def _cors_origins(conn: AsyncConnection, world: World, key: Key) -> bool:
     # a partner key's origins are its tenant's, and each tenant's are its own
     origins = await conn.scalar(text("SELECT app_cors_origins(:h)"), {"h": key.presented})
@@ -245,6 +257,7 @@ ENTRY_POINTS: dict[str, Verdict] = {
         "gen_random_uuid(), 'heading', CAST('{}' AS jsonb), NULL, CAST('{}' AS jsonb)",
     ),
     "app_cors_origins": _cors_origins,
+    "app_lane_audit": _lane_audit,
 }
 
 
@@ -333,7 +346,7 @@ async def _definition(conn: AsyncConnection, name: str) -> str:
 
 
 # the match, and the functions that call it for others: each gets a lax copy in turn
-CALLERS_OF_THE_MATCH = ("app_token_match", "app_token_check", "app_lane_check")
+CALLERS_OF_THE_MATCH = ("app_token_match", "app_token_check", "app_lane_check", "app_authenticate")
 
 
 def _lax(name: str) -> str:
