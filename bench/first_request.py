@@ -13,11 +13,19 @@ request ("inline repeated") and a new pair of literals on every request ("new li
 clients that inline values send: one of the twenty spaces, `first:` from 20 to 100, so every
 answer has 20 blocks). Prints the least CPU time per request over batches (a busy machine
 only adds time) and the ratio of each variant to the repeated document.
+
+On a shared machine, count instructions of one variant instead (as bench/lane.py does):
+
+    valgrind --tool=callgrind --instr-atstart=no python bench/first_request.py \
+        --callgrind "new alias" -n 100
+
+turns instrumentation on for that variant's requests only; divide `Collected` by n.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -94,6 +102,17 @@ async def main(args: argparse.Namespace) -> None:
     for _ in range(WARM_UP):
         assert await _call(app, *request(query)) == 200
         assert await _call(app, *request(variants["inline repeated"](0))) == 200
+    if args.callgrind:
+        requests = [request(variants[args.callgrind](i)) for i in range(args.n)]
+        pid = str(os.getpid())
+        subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)  # noqa: ASYNC221
+        for scope, body in requests:
+            assert await _call(app, scope, body) == 200
+        subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)  # noqa: ASYNC221
+        lane = app.state.fast_lane
+        print(f"fast lane answered {lane.answered}, missed {dict(lane.misses)}")
+        await app.state.microspace.engine.dispose()
+        return
     results: dict[str, float] = {}
     for name, make in variants.items():
         per_batch = []
@@ -119,4 +138,5 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=1000, help="requests per variant")
+    parser.add_argument("--callgrind", metavar="VARIANT", help="count this variant's instructions")
     uvloop.run(main(parser.parse_args()))

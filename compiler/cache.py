@@ -25,10 +25,12 @@ from graphql.execution.values import VariableValues
 from compiler.catalog import Catalog, SchemaFacts, build_catalog, install
 from compiler.collect import PARAMETRIC, Collector, Parametric, Unsupported, _plain
 from compiler.context import Authz
-from compiler.learned import NODE_BYTES, LearnedDocuments
+from compiler.learned import NODE_BYTES, Learned, LearnedDocuments
 from compiler.plan import plan_context, plan_operation
+from compiler.respell import respell
 from compiler.run import Answer, assemble, params
 from compiler.shapes import Inputs, Plan, RootPlan
+from compiler.sql import KEY_MARK
 from compiler.variables import Variables
 from compiler.writes import WritePlan, WritePlanner, write_values
 from core.auth import Principal
@@ -130,6 +132,11 @@ class CompiledReads:
         document: DocumentNode | None = self._known.known(query, operation_name, tenant)
         return document
 
+    def text_key(self, query: str, document: DocumentNode) -> Hashable:
+        """The key of a cache of what a text's document decides but its aliases do not, for
+        `document` found by `known` (compiler/learned.py `key`): a new alias finds it."""
+        return self._known.key(query, document)
+
     def _operation(
         self,
         document: DocumentNode,
@@ -145,7 +152,8 @@ class CompiledReads:
         op = _operation(document, operation_name)
         if op is None or op.operation is not kind:
             return None
-        key = (document_key(query), operation_name)
+        # the variables' shapes are the operation's: neither aliases nor literals change them
+        key = (self._known.key(query, document, literals=False), operation_name)
         coerced = self._variables.coerce(op, raw_variables or {}, tenant, key)
         return None if isinstance(coerced, list) else (op, coerced)
 
@@ -313,8 +321,9 @@ class CompiledReads:
         _, learned, read = respelled
         at, was = learned.slots, learned.shape
         assert at is not None and was is not None and self.schema is not None
-        if read.aliases != was.aliases:
-            return None  # the plan writes its response keys
+        # other aliases: one plan whose response keys are marks, renamed per request
+        # (Plan.keys); as learned: the plan with them (no renaming to do)
+        aliased = read.aliases != was.aliases
         typed = [(i, t) for i, t in enumerate(at.types) if t is not None]
         fixed = tuple(read.literals[i] for i, t in enumerate(at.types) if t is None)
         identity = (authz.identity(), principal.rejected, principal.refusal, pages)
@@ -323,11 +332,11 @@ class CompiledReads:
             for d in op.variable_definitions or ()
         )
         name = op.name.value if op.name else None
-        key = ("shape", read.key, read.aliases, fixed, name, identity, shape)
+        key = ("shape", read.key, None if aliased else was.aliases, fixed, name, identity, shape)
         tenant = principal.tenant_id
         found = self._plans.get(tenant, key)
         if found is None:
-            plan = self._parametric(learned.document, name, variables, authz, principal, pages)
+            plan = self._parametric(learned, name, variables, authz, principal, pages, aliased)
             found = (plan, learned.document)
             # the document is the learned one's (kept there): the plan's SQL and closures
             size = PLAN_BYTES + 2 * len(getattr(plan, "sql", ""))
@@ -348,27 +357,39 @@ class CompiledReads:
                 values[f"\x00{i}"] = _plain(value_from_ast(value, type_, None))
             else:
                 return None
+        if aliased:
+            marks = _marks(was.aliases)
+            keys = {marks[old]: new for old, new in zip(was.aliases, read.aliases, strict=True)}
+            plan = plan.renamed(keys)
         return plan, values
 
     def _parametric(
         self,
-        document: DocumentNode,
+        learned: Learned,
         name: str | None,
         variables: dict[str, Any],
         authz: Authz,
         principal: Principal,
         pages: tuple[int, int],
+        aliased: bool,
     ) -> Any:
-        """The plan of a learned document with its literals as parameters, or UNSUPPORTED."""
+        """The plan of a learned document with its literals as parameters (and its aliases
+        as marks when `aliased`), or UNSUPPORTED."""
         schema, catalog = self.schema, self.catalog
-        assert schema is not None
+        assert schema is not None and learned.slots is not None and learned.shape is not None
+        at, document = learned.slots, learned.document
+        if aliased:
+            # the same document with a mark for each response key an alias makes: the
+            # literal nodes stay the learned ones (their slots are found by identity)
+            marks = _marks(learned.shape.aliases)
+            named = tuple(marks[a] for a in learned.shape.aliases)
+            document = respell(document, at, named, learned.shape.literals) or document
+            if document is learned.document:
+                return UNSUPPORTED
         op = _operation(document, name)
-        respelled = self._known.respelled
-        assert respelled is not None and respelled[1].slots is not None
-        at = respelled[1].slots
         literals = [n for n in at.nodes if not isinstance(n, FieldNode)]
         slots = {id(literals[i]): f"\x00{i}" for i, t in enumerate(at.types) if t is not None}
-        if op is None or not slots:
+        if op is None or not (slots or aliased):
             return UNSUPPORTED
         fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
@@ -427,6 +448,14 @@ class CompiledReads:
     def forget(self) -> None:
         """Drop every plan (and so every decision taken while planning)."""
         self._plans.clear()
+
+
+def _marks(aliases: tuple[str, ...]) -> dict[str, str]:
+    """A mark for each distinct alias (equal aliases make one response key)."""
+    marks: dict[str, str] = {}
+    for alias in aliases:
+        marks.setdefault(alias, f"{KEY_MARK}{len(marks)}{KEY_MARK}")
+    return marks
 
 
 def _failing_list(plan: Plan, inputs: Inputs) -> Plan | None:

@@ -69,6 +69,7 @@ class LearnedDocuments:
     def known(
         self, query: str, operation_name: str | None, tenant: Hashable
     ) -> DocumentNode | None:
+        self.respelled = None  # what the last request copied is no other's
         if len(query) > self.limits.max_document_chars:
             return None
         found = self.cache.get(tenant, (document_key(query), operation_name))
@@ -80,6 +81,17 @@ class LearnedDocuments:
         if '"' not in query and found.tokens + query.count("#") > self.limits.max_tokens:
             return None
         return found.document
+
+    def key(self, query: str, document: DocumentNode, literals: bool = True) -> Hashable:
+        """What `document`, found for `query`, is kept by in caches of what its text decides
+        but its aliases do not (its cost, its variables' shapes): a copy of a learned
+        document by its shape (and its literals, unless `literals` is false), any other
+        by its normalised text."""
+        respelled = self.respelled
+        if respelled is None or respelled[0] is not document:
+            return document_key(query)
+        read = respelled[2]
+        return ("shape", read.key, read.literals if literals else None)
 
     def _respelled(
         self, query: str, operation_name: str | None, tenant: Hashable

@@ -79,59 +79,82 @@ def shape(text: str) -> Shape | None:
     whole way reads it)."""
     if '"""' in text:
         return None  # a block string, which LEX would read as three strings
-    tokens: list[str] = []
+    # one pass over the text's runs: a new alias's text is read on every request
+    marked: list[str] = []  # the tokens, every alias and literal a mark
     spaced = False  # ignored characters or a comment before the next token
     comments = 0
-    for token in LEX.findall(text):
-        if token[0] in IGNORED:
-            spaced = True
-            comments += token[0] == "#"
-            continue
-        if token == '"' or token == "\\":
-            return None
-        if spaced and tokens and tokens[-1] not in PUNCTUATORS and token not in PUNCTUATORS:
-            tokens.append(" ")
-        tokens.append(token)
-        spaced = False
     open_: list[str] = []  # "{" of a selection set, or "(", "[" and "{" of a value
     values = 0  # open brackets of values
     aliases: list[str] = []
     literals: list[str] = []
-    order: list[str] = []
-    marked = list(tokens)  # every alias and literal a mark, everything else as it was
-    last = len(tokens) - 1
-    # a `.` is in a float (`1.5`), which the shape keeps as written, Int literals with it
-    floats = "." in tokens
-    for i, token in enumerate(tokens):
-        if token in ("(", "[", "{"):
-            value = token != "{" or values > 0
-            values += value
-            open_.append(token + "v" if value else token)
-        elif token in CLOSING:
-            if not open_ or open_[-1][0] != CLOSING[token]:
-                return None
-            values -= open_.pop().endswith("v")
-        elif token[0] == '"':
-            literals.append(token)
-            order.append("l")
-            marked[i] = STRING_MARK
-        elif token[0] in NUMBER and not floats and INT.match(token):
-            literals.append(token)
-            order.append("l")
-            marked[i] = INT_MARK
-        elif open_ and open_[-1] == "{" and i < last and tokens[i + 1] == ":":
-            if not NAME.match(token):
-                return None
-            aliases.append(token)
-            order.append("a")
-            marked[i] = MARK
+    order: list[str] = []  # "a" an alias, "l" a string, "i" an Int
+    ints: list[tuple[int, str]] = []  # where the Ints are in `marked`, as written
+    floats = False  # a `.` (in `1.5`): numbers are kept as written, Ints with them
+    previous = ""  # the token before, as written
+    for token in LEX.findall(text):
+        first = token[0]
+        if first in IGNORED:
+            spaced = True
+            comments += first == "#"
+            continue
+        if token in PUNCTUATORS:
+            if token == "{":
+                open_.append("{v" if values else "{")
+                values += values > 0
+            elif token == "(" or token == "[":
+                open_.append(token)
+                values += 1
+            elif token in CLOSING:
+                if not open_ or open_[-1][0] != CLOSING[token]:
+                    return None
+                values -= open_.pop() != "{"
+            elif (
+                token == ":"
+                and open_[-1:] == ["{"]
+                and previous not in PUNCTUATORS
+                and marked[-1] == previous  # not a literal
+            ):
+                # the name before a `:` in a selection set is an alias
+                if not NAME.match(previous):
+                    return None
+                aliases.append(previous)
+                order.append("a")
+                marked[-1] = MARK
+            marked.append(token)
+        else:
+            if spaced and marked and previous not in PUNCTUATORS:
+                marked.append(" ")
+            if first == '"':
+                if token == '"':
+                    return None
+                literals.append(token)
+                order.append("l")
+                marked.append(STRING_MARK)
+            elif first in NUMBER and INT.match(token):
+                ints.append((len(marked), token))
+                literals.append(token)
+                order.append("i")
+                marked.append(INT_MARK)
+            else:
+                if token == "\\":
+                    return None
+                floats = floats or token == "."
+                marked.append(token)
+        spaced = False
+        previous = token
     if open_:
         return None
+    if floats:
+        for at, token in ints:
+            marked[at] = token
+        written = [kind for kind in order if kind != "a"]
+        literals = [literal for literal, kind in zip(literals, written, strict=True) if kind == "l"]
+        order = [kind for kind in order if kind != "i"]
     # every name-like run of the text, aliases and literals apart (more than the names)
-    text = "".join(marked)
-    names = frozenset(NAMES.findall(text))
-    key = digest(text)
-    return Shape(key, tuple(aliases), names, tuple(literals), "".join(order), comments)
+    key_text = "".join(marked)
+    names = frozenset(NAMES.findall(key_text))
+    kinds = "".join(order).replace("i", "l")
+    return Shape(digest(key_text), tuple(aliases), names, tuple(literals), kinds, comments)
 
 
 def same_keys(learned: Shape, new: Shape) -> bool:
@@ -169,6 +192,9 @@ class Slots:
     # the learned value (a directive's argument: `@include(if:)` shapes the plan)
     types: tuple[GraphQLInputType | None, ...]
     ancestors: frozenset[int]  # ids of the nodes holding them: the nodes a copy makes anew
+    # each one's own (`ancestors` is their union): a copy makes anew only the nodes above
+    # what it changes
+    above: tuple[frozenset[int], ...] = ()
 
 
 class _Finder(Visitor):
@@ -207,6 +233,7 @@ def slots(schema: GraphQLSchema, document: DocumentNode, read: Shape) -> Slots |
     aliases, literals = iter(read.aliases), iter(read.literals)
     types: list[GraphQLInputType | None] = []
     ancestors: set[int] = set()
+    above_each: list[frozenset[int]] = []
     for (_, node, type_, above), kind in zip(found, read.order, strict=True):
         if isinstance(node, FieldNode):
             if kind != "a" or node.alias is None or node.alias.value != next(aliases):
@@ -215,8 +242,11 @@ def slots(schema: GraphQLSchema, document: DocumentNode, read: Shape) -> Slots |
             if kind != "l" or _token(node) != next(literals):
                 return None
             types.append(type_)
-        ancestors.update(id(a) for a in above if isinstance(a, Node))
-    return Slots(tuple(f[1] for f in found), tuple(types), frozenset(ancestors))
+        holding = frozenset(id(a) for a in above if isinstance(a, Node))
+        above_each.append(holding)
+        ancestors.update(holding)
+    nodes = tuple(f[1] for f in found)
+    return Slots(nodes, tuple(types), frozenset(ancestors), tuple(above_each))
 
 
 def _token(node: Any) -> str | None:
@@ -234,9 +264,14 @@ def respell(
     the text); None when a new literal is not valid where it stands."""
     new: dict[int, Any] = {}
     given_aliases, given_literals, types = iter(aliases), iter(literals), iter(at.types)
-    for node in at.nodes:
+    changed: set[int] = set()
+    for node, above in zip(at.nodes, at.above, strict=True):
         if isinstance(node, FieldNode):
-            new[id(node)] = NameNode(value=next(given_aliases))
+            alias = next(given_aliases)
+            if node.alias is not None and node.alias.value == alias:
+                continue
+            new[id(node)] = NameNode(value=alias)
+            changed |= above
             continue
         literal, type_ = next(given_literals), next(types)
         if _token(node) == literal:
@@ -249,7 +284,8 @@ def respell(
         if type_ is not None and not _valid(value, type_):
             return None
         new[id(node)] = value
-    copied: DocumentNode = _copy(document, new, at.ancestors)
+        changed |= above
+    copied: DocumentNode = _copy(document, new, frozenset(changed))
     return copied
 
 
@@ -270,18 +306,37 @@ def _copy(node: Any, new: dict[int, Any], ancestors: frozenset[int]) -> Any:
     changes: dict[str, Any] = {}
     if change is not None:
         changes["alias"] = change
+    attributes = node.__dict__
     if key in ancestors:
-        for name in node.keys:
-            value = getattr(node, name)
+        for name in _children(type(node)):
+            value = attributes[name]
             if isinstance(value, tuple):
                 copied = tuple(_copy(v, new, ancestors) for v in value)
                 if any(c is not v for c, v in zip(copied, value, strict=True)):
                     changes[name] = copied
-            elif isinstance(value, Node) and name != "loc":
+            elif isinstance(value, Node):
                 one = _copy(value, new, ancestors)
                 if one is not value:
                     changes[name] = one
-    return replace(node, **changes) if changes else node
+    if not changes:
+        return node
+    # the frozen node's copy as `dataclasses.replace` makes it, without running __init__
+    # and reading the class's fields again (most of a new alias's copy, measured)
+    made = object.__new__(type(node))
+    made.__dict__.update(attributes)
+    made.__dict__.update(changes)
+    return made
+
+
+_CHILDREN: dict[type, tuple[str, ...]] = {}
+
+
+def _children(cls: type) -> tuple[str, ...]:
+    """A node class's attributes but its location (`Node.keys` reads them every time)."""
+    names = _CHILDREN.get(cls)
+    if names is None:
+        names = _CHILDREN[cls] = tuple(n for n in cls.keys if n != "loc")  # type: ignore[attr-defined]
+    return names
 
 
 def realias(document: DocumentNode, aliases: tuple[str, ...]) -> DocumentNode | None:

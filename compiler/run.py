@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from graphql.pyutils import Path
 
 from compiler.shapes import Inputs, Plan, Shape
-from compiler.sql import MARK
+from compiler.sql import KEY_MARK, MARK
 from core.errors import NotFound
 
 
@@ -21,13 +21,15 @@ def report(
     path: Path,
     out: list[tuple[Path, str]],
     errors: list[GraphQLError],
+    keys: dict[str, str] | None = None,
 ) -> None:
     """The withheld fields under `value` (an object), as the redaction extension lists them,
     and the errors of fields that fail as they start (denied, bad page arguments), as
-    graphql-core reports them."""
+    graphql-core reports them. `keys`: the response keys of a plan's marks (Plan.keys)."""
     if not isinstance(value, dict):
         return
-    for kind, key, detail in shape.items:
+    for kind, marked, detail in shape.items:
+        key = marked if keys is None else keys.get(marked, marked)
         if kind == "redacted":
             out.append((Path(path, key, None), detail))
         elif kind == "error":
@@ -37,11 +39,11 @@ def report(
             value[key] = None  # a non-null field below failed: null here, with its errors
             failed(detail, Path(path, key, None), errors)
         elif kind in ("object", "connection"):
-            report(detail, value.get(key), Path(path, key, None), out, errors)
+            report(detail, value.get(key), Path(path, key, None), out, errors, keys)
         elif kind in ("edges", "list"):
             base = Path(path, key, None)
             for index, edge in enumerate(value.get(key) or []):
-                report(detail, edge, Path(base, index, None), out, errors)
+                report(detail, edge, Path(base, index, None), out, errors, keys)
 
 
 def failed(shape: Shape, path: Path, errors: list[GraphQLError]) -> None:
@@ -61,6 +63,16 @@ def compact(text: str) -> str:
     values = orjson.loads("[" + ",".join(parts[1::2]) + "]")
     parts[1::2] = [orjson.dumps(v).decode() for v in values]
     return "".join(parts)
+
+
+def rekey(text: str, keys: dict[str, str]) -> str:
+    """JSON text with the marks of a plan's response keys (Plan.keys) replaced by the
+    request's aliases: a mark's control character is escaped in any value's JSON text."""
+    if KEY_MARK not in text:
+        return text
+    for mark, alias in keys.items():
+        text = text.replace(mark, alias)
+    return text
 
 
 def params(plan: Plan, tenant_id: uuid.UUID | None, inputs: Inputs) -> list[Any]:
@@ -95,17 +107,21 @@ def assemble(
     if fatal is not None:
         return Answer(None, [*answer.errors, fatal], [], [])
     column = 0
+    keys = plan.keys
     for root in plan.roots:
+        key = root.key if keys is None else keys.get(root.key, root.key)
         if root.denied is not None:
-            data[root.key] = None
+            data[key] = None
             continue
         if root.typename is not None:
-            data[root.key] = root.typename
+            data[key] = root.typename
             continue
         text, aud = row[column], row[column + 1]
         column += 2
         if text is not None and MARK in text:
             text = compact(text)
+        if text is not None and keys is not None:
+            text = rekey(text, keys)
         shape = root.shape
         if root.shapes is not None:
             # `node(id)`: the shape of the type its ID named (a third column)
@@ -117,21 +133,21 @@ def assemble(
                 return None  # a non-null root would null the whole response: not planned
             # a lookup that found nothing (or had an undecodable ID) is null, with its error
             exc = (lookups or {}).get(root.key) or NotFound()
-            answer.errors.append(_located(exc, root.lookup, [root.key]))
-            data[root.key] = None
+            answer.errors.append(_located(exc, root.lookup, [key]))
+            data[key] = None
             continue
         if shape is not None and shape.fails:
-            data[root.key] = None
-            failed(shape, Path(None, root.key, None), answer.errors)
+            data[key] = None
+            failed(shape, Path(None, key, None), answer.errors)
             continue
         if shape is not None or not passthrough:
             value = orjson.loads(text)
             if shape is not None:
-                at = Path(None, root.key, None)
-                report(shape, value, at, answer.redactions, answer.errors)
-            data[root.key] = value
+                at = Path(None, key, None)
+                report(shape, value, at, answer.redactions, answer.errors, keys)
+            data[key] = value
         else:
-            data[root.key] = orjson.Fragment(text)
+            data[key] = orjson.Fragment(text)
         if root.audited and aud:
             answer.reads.append(aud)
     return answer

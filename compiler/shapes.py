@@ -78,7 +78,18 @@ class Plan:
     checks: list[Callable[[Inputs], None]]
     roots: list[RootPlan]
     choices: list[Choice] = field(default_factory=list)
+    # a plan made once for documents that differ in their aliases: its response keys are
+    # marks (`\x02n\x02`), each request's aliases by mark (compiler/cache.py `_shared`)
+    keys: dict[str, str] | None = None
     _statements: dict[tuple[str | None, ...], str] = field(default_factory=dict, repr=False)
+
+    def renamed(self, keys: dict[str, str]) -> Plan:
+        """This plan answering with these response keys for its marks (`keys`): a shallow
+        copy, its statements shared (`dataclasses.replace` costs several times more)."""
+        made = object.__new__(Plan)
+        made.__dict__.update(self.__dict__)
+        made.keys = keys
+        return made
 
     def statement(self, chosen: dict[str, str]) -> str:
         """The SQL to run once the parameters are made (they fill `chosen`)."""

@@ -169,6 +169,8 @@ QUOTED = ("global_id", "datetime", "cursor", "enum")
 # a JSON column's text comes between two of these (a control character, which JSON text
 # never holds unescaped), and compiler/run.py `compact` writes it again as orjson does
 MARK = "\x01"
+# how a response key's mark starts and ends (Plan.keys): a control character too
+KEY_MARK = "\x02"
 
 
 def json_text(expr: str, kind: str, nullable: bool) -> Piece:

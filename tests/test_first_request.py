@@ -6,12 +6,17 @@ Invariants:
 - aliases that change what validation sees (two fields under one response key, or a
   response key newly equal to another name) never take that way: the whole way answers,
   with its own errors;
-- what cannot parse (an alias that is not a name, brackets that do not pair) has no shape.
+- what cannot parse (an alias that is not a name, brackets that do not pair) has no shape;
+- the plan is made once for the shape, its response keys marks renamed per request
+  (compiler/cache.py `_shared`): nested aliases, one field twice under two aliases with
+  other arguments, aliases in fragments, merged keys and the redactions' paths come out
+  as the whole way writes them.
 """
 
 from __future__ import annotations
 
 from compiler.respell import realias, same_keys, shape
+from core.ids import encode_id
 from core.tenant_cache import normal_text
 from tests.conftest import error_codes
 from tests.factories import make_space
@@ -115,3 +120,124 @@ async def test_aliases_that_make_fields_conflict_get_the_whole_ways_error(
     )
     assert lane(app).answered == answered, lane(app).misses
     assert error_codes(clash.json()) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+# aliases at every level, one field twice with other arguments, a fragment's alias
+NESTED = """query N($id: ID!) { {a}: space(id: $id) { id {t}: title ...F
+    {b}: blocks(first: 1) { edges { node { {i}: id kind } } }
+    {c}: blocks(first: 3) { edges { node { id } } } } }
+fragment F on Space { {d}: description }"""
+# two fields under one response key, merged
+MERGED = "query M($id: ID!) { {a}: space(id: $id) { id } {b}: space(id: $id) { title } }"
+PERSONAL = "query P($id: ID!) { {a}: contact(id: $id) { {e}: email fullName {p}: phone } }"
+
+
+def _aliased(template: str, **aliases: str) -> str:
+    for mark, alias in aliases.items():
+        template = template.replace("{" + mark + "}", alias)
+    return template
+
+
+async def _whole_way(app, send):
+    reads = app.state.compiled_reads
+    lane(app).enabled = reads.enabled = False
+    try:
+        return await send()
+    finally:
+        lane(app).enabled = reads.enabled = True
+
+
+async def test_new_aliases_share_one_plan_and_answer_as_the_whole_way(
+    app, api, new_tenant, owner_url
+):
+    owner = await new_tenant("Alias plan")
+    space, _ = await make_space(owner_url, owner.tenant_id, blocks=4)
+    post = api(owner.token).post
+    learned = _aliased(NESTED, a="s", t="t", b="one", i="i", c="three", d="d")
+    assert "errors" not in (await post(learned, {"id": space})).json()
+    reads = app.state.compiled_reads
+    plans = next(c for c in reads.caches if c.name == "plans")
+    shared, entries = reads.shared, plans.entries
+    news = [
+        _aliased(NESTED, a=f"s{n}", t=f"t{n}", b=f"x{n}", i=f"i{n}", c=f"y{n}", d=f"d{n}")
+        for n in range(4)
+    ]
+    for text in news:
+        answered = lane(app).answered
+        got = await post(text, {"id": space})
+        assert lane(app).answered == answered + 1, lane(app).misses
+        whole = await _whole_way(app, lambda t=text: post(t, {"id": space}))
+        assert got.content == whole.content
+    n = 3
+    body = got.json()["data"][f"s{n}"]
+    assert list(body) == ["id", f"t{n}", f"d{n}", f"x{n}", f"y{n}"]
+    assert len(body[f"x{n}"]["edges"]) == 1 and len(body[f"y{n}"]["edges"]) == 3
+    assert list(body[f"x{n}"]["edges"][0]["node"]) == [f"i{n}", "kind"]
+    # one plan made for the shape, whatever the aliases: no plan per text
+    assert reads.shared == shared + len(news)
+    assert plans.entries <= entries + 1
+
+
+async def test_merged_response_keys_stay_merged_with_new_aliases(app, api, new_tenant, owner_url):
+    owner = await new_tenant("Alias merge")
+    space, _ = await make_space(owner_url, owner.tenant_id)
+    post = api(owner.token).post
+    assert "errors" not in (await post(_aliased(MERGED, a="x", b="x"), {"id": space})).json()
+    text = _aliased(MERGED, a="y", b="y")
+    answered = lane(app).answered
+    got = await post(text, {"id": space})
+    assert lane(app).answered == answered + 1, lane(app).misses
+    assert got.content == (await _whole_way(app, lambda: post(text, {"id": space}))).content
+    assert set(got.json()["data"]["y"]) == {"id", "title"}
+    # two keys where the learned text had one: not the learned shape's plan
+    apart = _aliased(MERGED, a="y", b="z")
+    answered = lane(app).answered
+    got = await post(apart, {"id": space})
+    assert lane(app).answered == answered, lane(app).misses
+    assert got.content == (await _whole_way(app, lambda: post(apart, {"id": space}))).content
+    assert set(got.json()["data"]) == {"y", "z"}
+
+
+async def test_redactions_of_a_new_alias_name_its_own_keys(
+    app, api, new_tenant, new_member, owner_url
+):
+    from tests.factories import make_full_contact
+
+    owner = await new_tenant("Alias redaction")
+    contact = encode_id("Contact", await make_full_contact(owner_url, owner.tenant_id))
+    viewer = api((await new_member(owner.tenant_id, "viewer")).token)
+    first = await viewer.post(_aliased(PERSONAL, a="c", e="e", p="p"), {"id": contact})
+    assert [r["path"] for r in first.json()["extensions"]["redactions"]] == [
+        ["c", "e"],
+        ["c", "p"],
+    ]
+    text = _aliased(PERSONAL, a="who", e="mail", p="tel")
+    answered, shared = lane(app).answered, app.state.compiled_reads.shared
+    got = await viewer.post(text, {"id": contact})
+    assert lane(app).answered == answered + 1, lane(app).misses
+    assert app.state.compiled_reads.shared == shared + 1  # the marked plan
+    whole = await _whole_way(app, lambda: viewer.post(text, {"id": contact}))
+    assert got.content == whole.content
+    assert [r["path"] for r in got.json()["extensions"]["redactions"]] == [
+        ["who", "mail"],
+        ["who", "tel"],
+    ]
+    assert got.json()["data"]["who"]["mail"] is None
+
+
+async def test_an_error_under_a_new_alias_is_the_whole_ways(app, api, new_tenant, owner_url):
+    owner = await new_tenant("Alias error")
+    space, _ = await make_space(owner_url, owner.tenant_id)
+    post = api(owner.token).post
+    learned = _aliased(NESTED, a="s", t="t", b="one", i="i", c="three", d="d")
+    assert "errors" not in (await post(learned, {"id": space})).json()
+    missing = encode_id("Space", owner.tenant_id)  # no such space
+    text = _aliased(NESTED, a="gone", t="t", b="one", i="i", c="three", d="d")
+    answered = lane(app).answered
+    got = await post(text, {"id": missing})
+    assert lane(app).answered == answered, lane(app).misses  # errors: the whole way answers
+    assert got.json()["data"] == {"gone": None}
+    assert got.json()["errors"][0]["path"] == ["gone"]
+    assert error_codes(got.json()) == ["NOT_FOUND"]
+    whole = await _whole_way(app, lambda: post(text, {"id": missing}))
+    assert got.content == whole.content

@@ -74,7 +74,7 @@ from core.limits.inputs import UNSTORABLE, strings
 from core.metrics import count_statements
 from core.ratelimit import Decision, TokenBuckets
 from core.ratelimit import headers as rate_headers
-from core.tenant_cache import TenantCache, document_key
+from core.tenant_cache import TenantCache
 from microspace.lane.connections import RawConnections
 from microspace.web import persisted, tracing
 from microspace.web.pipeline import Pipeline
@@ -444,7 +444,12 @@ class FastLane:
 
     def _cost(self, body: _Body, document: Any, tenant: Any) -> int | None:
         """The query's cost, or None when a limit refuses it (the whole way says why)."""
-        key = (document_key(body.query), body.operation_name, page_variables(body.variables))
+        # a new alias costs what the learned document does (compiler/learned.py `key`)
+        key = (
+            self.reads.text_key(body.query, document),
+            body.operation_name,
+            page_variables(body.variables),
+        )
         known = self._costs.get(tenant, key)
         if known is None:
             schema = self.reads.schema
