@@ -89,29 +89,9 @@ class Metrics:
             registry=self.registry,
         )
 
-    @contextmanager
-    def request(self) -> Iterator[Report]:
+    def request(self) -> _Measured:
         """Measure one request; the caller reports (operation, type, outcome) when known."""
-        counter = [0]
-        token = _statements.set(counter)
-        started = time.perf_counter()
-        report = Report()
-        try:
-            yield report
-        finally:
-            _statements.reset(token)
-            if not report.discarded:
-                operation = self.operations.label(report.operation, report.tenant)
-                labels = (operation, report.kind, report.outcome)
-                children = self._children.get(labels)
-                if children is None:
-                    children = self._children[labels] = (
-                        self.requests.labels(*labels),
-                        self.latency.labels(*labels[1:]),
-                    )
-                children[0].inc()
-                children[1].observe(time.perf_counter() - started)
-                self.statements.observe(counter[0])
+        return _Measured(self)
 
     def watch_engine(self, engine: AsyncEngine) -> None:
         """Count statements per request and read the pool's state at scrape time."""
@@ -212,6 +192,41 @@ class Report:
     def discard(self) -> None:
         """Not counted here: the request is handed on and counted where it is answered."""
         self.discarded = True
+
+
+class _Measured:
+    """One request measured by `Metrics.request` (a class, not a generator: every request
+    of the API enters one)."""
+
+    __slots__ = ("counter", "metrics", "report", "started", "token")
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def __enter__(self) -> Report:
+        self.counter = [0]
+        self.token = _statements.set(self.counter)
+        self.started = time.perf_counter()
+        self.report = Report()
+        return self.report
+
+    def __exit__(self, *_: object) -> None:
+        _statements.reset(self.token)
+        report = self.report
+        if report.discarded:
+            return
+        metrics = self.metrics
+        operation = metrics.operations.label(report.operation, report.tenant)
+        labels = (operation, report.kind, report.outcome)
+        children = metrics._children.get(labels)
+        if children is None:
+            children = metrics._children[labels] = (
+                metrics.requests.labels(*labels),
+                metrics.latency.labels(*labels[1:]),
+            )
+        children[0].inc()
+        children[1].observe(time.perf_counter() - self.started)
+        metrics.statements.observe(self.counter[0])
 
 
 @contextmanager

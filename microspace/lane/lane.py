@@ -51,7 +51,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import asyncpg
 import orjson
@@ -81,11 +81,13 @@ from microspace.web.pipeline import Pipeline
 from microspace.web.widget_documents import SHIPPED
 from policies.authz import Authorizer
 from schema.build import redaction_report
-from store.persisted import sha256_of
 
 # a read's audit entry (`_audit`), in its own transaction; `{auth}`: the credential's hash
 AUDIT_SQL = "SELECT app_lane_audit($1, $2::jsonb, $3, $4, $5, $6::jsonb, {auth})"
 COST_BYTES = 256  # a cost entry: its key (a hash and the page variables) and two numbers
+# the documents shipped with the widget, by text: a text is one of them exactly when its hash
+# is (`SHIPPED`), without hashing every request's text
+SHIPPED_TEXTS = frozenset(SHIPPED.values())
 MAX_CACHED_SEGMENT = 16_384  # characters of a GET parameter kept decoded (`query_params`)
 log = logging.getLogger("microspace")
 
@@ -117,7 +119,7 @@ def _parse(data: dict[str, Any]) -> _Body | None:
     if data.get("extensions") is None:
         if not (isinstance(query, str) and query):
             return None
-        return _Body(query, name, variables, trusted=sha256_of(query) in SHIPPED)
+        return _Body(query, name, variables, trusted=query in SHIPPED_TEXTS)
     try:
         digest = persisted.requested_hash(data["extensions"])
     except persisted.PersistedQueryError:
@@ -141,8 +143,12 @@ def _body(raw: bytes) -> _Body | None:
 
 @functools.lru_cache(maxsize=512)
 def _pair(segment: str) -> tuple[str, str] | None:
-    pairs = parse_qsl(segment, keep_blank_values=True)
-    return pairs[0] if pairs else None
+    """One `name=value` as `parse_qsl(segment, keep_blank_values=True)` reads it (a segment
+    holds no `&`), without its general steps."""
+    if not segment:
+        return None
+    name, _, value = segment.partition("=")
+    return unquote_plus(name), unquote_plus(value)
 
 
 def query_params(query_string: bytes) -> dict[str, str]:
@@ -185,9 +191,25 @@ class _Request:
     get: bool
 
 
+class Answered:
+    """A 200 with a JSON body, as starlette's `Response(body, headers=extra,
+    media_type="application/json")` holds it (same headers, same order), without the
+    general steps of building one."""
+
+    __slots__ = ("body", "raw_headers")
+    status_code = 200
+
+    def __init__(self, body: bytes, extra: dict[str, str] | None) -> None:
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()]
+        raw.append((b"content-length", str(len(body)).encode()))
+        raw.append((b"content-type", b"application/json"))
+        self.body = body
+        self.raw_headers = raw
+
+
 @dataclass(frozen=True)
 class Reply:
-    response: Response
+    response: Response | Answered
     operation: str | None  # the operation's name, for the request metrics
     kind: str  # "query" or "mutation"
     personal: bool = False  # the answer discloses personal data (audited)
@@ -473,7 +495,7 @@ class FastLane:
         digest: bytes,
         statement: Statement,
         cost: int,
-    ) -> tuple[Response, bool, str] | None:
+    ) -> tuple[Response | Answered, bool, str] | None:
         """The response, whether it discloses personal data and its outcome for the
         metrics, or None: the whole way answers."""
         pipeline = self.pipeline
@@ -538,7 +560,7 @@ class FastLane:
         if decision is not None:
             budget = self.shared if self.shared is not None else self.buckets
             extra = rate_headers(budget, decision)
-        response = Response(orjson.dumps(out), headers=extra, media_type="application/json")
+        response = Answered(orjson.dumps(out), extra)
         self.answered += 1
         if statement.plan is not None:
             self.reads.compiled += 1
