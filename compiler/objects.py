@@ -20,9 +20,9 @@ from compiler.connections import connection
 from compiler.consents import consents
 from compiler.context import ObjectSql, PlanContext
 from compiler.failures import failure, page_error
-from compiler.shapes import MAX_KEYS, Shape
+from compiler.shapes import MAX_KEYS, WITHHELD, Shape
 from core.errors import Forbidden
-from policies.merge import merge_reader
+from policies.merge import MergeReader, merge_reader
 from policies.redaction import Decision
 
 Relation = ToOne | Children | Consents
@@ -68,6 +68,7 @@ def object_json(
     graphql_type = ctx.schema.get_type(t.name)
     assert isinstance(graphql_type, GraphQLObjectType)
     merged: list[str] = []  # the body with its merge fields filled in, once per row
+    merge_keys: list[str] = []  # the fields giving it
     # read by `body` alone: no LATERAL needed (the widget's and the bench's q1 shape)
     names = [nodes[0].name.value for nodes in fields.values()]
     once = t.merged_body is not None and names.count(t.merged_body) == 1
@@ -93,8 +94,10 @@ def object_json(
             body = _merged(ctx, t, alias, merged, joins, once=False)
             content = bodies.content(alias, nodes, ctx.collector.fields, body=body)
             expr = sql.json_nullable(f"({content})")
+            merge_keys.append(key)
         elif name == t.merged_body:
             expr = _merged_text(ctx, t, alias, _merged(ctx, t, alias, merged, joins, once=once))
+            merge_keys.append(key)
         elif name in t.computed:
             expr = computed.value(ctx, t.name, alias, name)
         elif name in t.relations:
@@ -108,7 +111,50 @@ def object_json(
         else:
             raise Unsupported(f"{t.name}.{name}")
         pairs.append((key, expr))
+    if merge_keys:
+        _merge_disclosures(ctx, t, alias, merge_keys, pairs, child_auds, shape)
     return sql.json_object(pairs), _audit(t, alias, audited, child_auds), joins
+
+
+def _merge_disclosures(
+    ctx: PlanContext,
+    t: TableType,
+    alias: str,
+    keys: list[str],
+    pairs: list[tuple[str, sql.Piece]],
+    auds: list[str],
+    shape: Shape,
+) -> None:
+    """What the row's merge fields disclose and withhold (policies/merge.py), only for a body
+    that holds one (a column test otherwise): the contact fields they show are audited as a
+    direct read is (`subject|fullName,company`), those withheld are reported at `keys`."""
+    reader = merge_reader(ctx.principal.kind, ctx.authz) if ctx.principal else None
+    if reader is None:
+        return  # fallbacks only: nothing disclosed, nothing withheld
+    values = _values(ctx, reader, alias)
+    body, has = _stored(t, alias)
+    if reader.discloses:
+        auds.append(f"CASE WHEN {has} THEN app_merge_audit({body}, {values}) END")
+    if not reader.own and reader.withholds:
+        held = (
+            f"CASE WHEN {has} THEN app_merge_withheld({body}, {values}, "
+            f"{sql.literal(reader.name)}, {sql.literal(reader.company)}) END"
+        )
+        # the key only where something was withheld: a text without it needs no walk
+        opening = sql.literal(f',"{WITHHELD}":"')
+        marker = f"coalesce({opening} || {held} || '\"', '')"
+        last, value = pairs[-1]
+        pairs[-1] = (last, sql.Parts((value, marker)))
+        shape.items.append(("merge", WITHHELD, tuple(keys)))
+
+
+def _values(ctx: PlanContext, reader: MergeReader, alias: str) -> str:
+    """The reader's values for the row's space (`app_merge_values`)."""
+    contact = ctx.audience.who() if reader.own and ctx.audience else "NULL::uuid"
+    return (
+        f"app_merge_values($1, {alias}.space_id, {contact}, "
+        f"{sql.literal(reader.name)}, {sql.literal(reader.company)})"
+    )
 
 
 def _merged(
@@ -121,14 +167,8 @@ def _merged(
     if merged:
         return merged[0]
     reader = merge_reader(ctx.principal.kind, ctx.authz) if ctx.principal else None
-    if reader is None:
-        values = "NULL::jsonb"  # no reader's values: every field its fallback
-    else:
-        contact = ctx.audience.who() if reader.own and ctx.audience else "NULL::uuid"
-        values = (
-            f"app_merge_values($1, {alias}.space_id, {contact}, "
-            f"{sql.literal(reader.name)}, {sql.literal(reader.company)})"
-        )
+    # no reader's values: every field its fallback
+    values = "NULL::jsonb" if reader is None else _values(ctx, reader, alias)
     body, has = _stored(t, alias)
     if once:
         # in the THEN of `_merged_text`'s CASE: only a body with merge fields is filled in

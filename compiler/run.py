@@ -10,9 +10,10 @@ import orjson
 from graphql import GraphQLError
 from graphql.pyutils import Path
 
-from compiler.shapes import Inputs, Plan, Shape
+from compiler.shapes import WITHHELD, Inputs, Plan, Shape
 from compiler.sql import KEY_MARK, MARK
 from core.errors import NotFound
+from policies.merge import CATEGORIES
 
 
 def report(
@@ -32,6 +33,13 @@ def report(
         key = marked if keys is None else keys.get(marked, marked)
         if kind == "redacted":
             out.append((Path(path, key, None), detail))
+        elif kind == "merge":
+            # the groups a body's merge fields withheld (compiler/objects.py),
+            # reported at each field giving the body
+            held = value.pop(key, None)
+            fields = [at if keys is None else keys.get(at, at) for at in detail] if held else []
+            for group in held.split(",") if held else ():
+                out.extend((Path(path, at, None), CATEGORIES[group]) for at in fields)
         elif kind == "error":
             exc, nodes = detail
             errors.append(_located(exc, nodes, Path(path, key, None).as_list()))
@@ -136,6 +144,8 @@ def assemble(
             answer.errors.append(_located(exc, root.lookup, [key]))
             data[key] = None
             continue
+        if shape is not None and WITHHELD not in text and shape.merge_only():
+            shape = None  # no merge value withheld: nothing to report, nothing to walk
         if shape is not None and shape.fails:
             data[key] = None
             failed(shape, Path(None, key, None), answer.errors)

@@ -12,6 +12,9 @@ Param = Callable[["Inputs"], Any]
 # an error the resolver path raises below an object: (path from the object, error, nodes)
 Failure = tuple[tuple[str, ...], Exception, list[FieldNode]]
 MAX_KEYS = 50  # json_build_object takes at most 100 arguments
+# the key of a row's merge values withheld (compiler/objects.py): no GraphQL name, so no
+# response key; compiler/run.py `report` takes it out
+WITHHELD = "#merge"
 
 
 @dataclass
@@ -39,6 +42,17 @@ class Shape:
 
     def __bool__(self) -> bool:
         return bool(self.items or self.fails)
+
+    def merge_only(self) -> bool:
+        """Whether all it may report is merge values withheld: a JSON text without the key
+        `WITHHELD` needs no walk."""
+        return not self.fails and all(
+            kind == "merge" or (kind in NESTED and detail.merge_only())
+            for kind, _, detail in self.items
+        )
+
+
+NESTED = ("object", "connection", "edges", "list")  # items whose detail is a Shape
 
 
 @dataclass

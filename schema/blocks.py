@@ -13,13 +13,13 @@ from strawberry.scalars import JSON
 from core.ids import encode_id
 from models import Block as BlockModel
 from models.block import BlockKind
-from policies.merge import merge_reader
+from policies.merge import CATEGORIES, merge_reader
 from schema.block_bodies import BlockBody, typed_body
 from schema.block_inputs import BlockContentInput
 from schema.context import Info
 from schema.errors import UserError
 from schema.node import Node
-from store import locales
+from store import locales, merge_fields
 from store.merge_fields import has_fields, resolve
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ strawberry.enum(BlockKind, name="BlockKind")
 
 
 async def merged_body(info: Info, space_id: uuid.UUID, body: dict[str, Any]) -> Any:
-    """The body with its merge fields filled in for this reader (policies/merge.py)."""
+    """The body with its merge fields filled in for this reader (policies/merge.py): the
+    contact values it shows audited, those it withholds reported at this field's path."""
     if not has_fields(body):
         return body
     ctx = info.context
@@ -46,7 +47,16 @@ async def merged_body(info: Info, space_id: uuid.UUID, body: dict[str, Any]) -> 
         return resolve(body, None)
     contact = ctx.principal.contact_id if reader.own else None
     key = (space_id, contact, reader.name, reader.company)
-    return resolve(body, await ctx.loaders.merge_values.load(key))
+    values = await ctx.loaders.merge_values.load(key)
+    found = merge_fields.names(body)
+    shown = merge_fields.audited(found, values)
+    if shown:
+        subject = uuid.UUID(values["subject"])
+        for name in shown:
+            ctx.audit.read(subject, name)
+    for group in merge_fields.withheld(found, values, reader.decisions):
+        ctx.redactions.append((info.path, CATEGORIES[group]))
+    return resolve(body, values)
 
 
 @strawberry.type(description="A typed, ordered piece of content in a space.")

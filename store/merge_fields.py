@@ -138,3 +138,51 @@ def resolve(body: Any, values: Mapping[str, Any] | None) -> Any:
 
 def has_fields(body: Any) -> bool:
     return any(OPEN in text for _, text in _strings(body, []))
+
+
+def names(body: Any) -> set[str]:
+    """The merge fields a body names (not escaped ones), as migration 0048 finds them."""
+    return {
+        m.group(3)
+        for _, text in _strings(body, [])
+        for m in _TOKENS.finditer(text)
+        if m.group(3) is not None
+    }
+
+
+# what a contact's merge field discloses: the field a direct read of it audits (Contact),
+# and the decision (policies/merge.py MergeReader) that withholds it
+DISCLOSES = {
+    "contact.firstName": ("fullName", "name"),
+    "contact.fullName": ("fullName", "name"),
+    "contact.company": ("company", "company"),
+}
+GROUPS = ("name", "company")  # in this order, as the SQL functions list them
+AUDITED = ("fullName", "company")
+
+
+def audited(found: set[str], values: Mapping[str, Any]) -> list[str]:
+    """The contact fields whose values (in full or masked) the merge fields `found` put
+    into the text: migration 0048 `app_merge_audit`. A fallback discloses nothing."""
+    if values.get("subject") is None:
+        return []
+    shown = {
+        DISCLOSES[name][0]
+        for name in found
+        if name in DISCLOSES and isinstance(values.get(name), str) and values[name] != ""
+    }
+    return [field for field in AUDITED if field in shown]
+
+
+def withheld(found: set[str], values: Mapping[str, Any], decisions: Mapping[str, str]) -> list[str]:
+    """The groups (`name`, `company`) of the contact's values the reader's decisions withheld
+    from the merge fields `found`: migration 0048 `app_merge_withheld`. `decisions`: the
+    Decision value per group."""
+    if values.get("subject") is None:
+        return []
+    held = {
+        DISCLOSES[name][1]
+        for name in found
+        if name in DISCLOSES and decisions[DISCLOSES[name][1]] not in ("read", "read_masked")
+    }
+    return [group for group in GROUPS if group in held]

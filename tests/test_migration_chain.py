@@ -218,6 +218,9 @@ PER_REQUEST = (
     "app_merged",
     "app_merge_fields",
     "app_merge_values",
+    # what a member's or visitor's read of a merge field discloses (migration 0040)
+    "app_merge_audit",
+    "app_merge_withheld",
 )
 
 
