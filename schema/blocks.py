@@ -16,11 +16,13 @@ from models.block import BlockKind
 from policies.merge import CATEGORIES, merge_reader
 from schema.block_bodies import BlockBody, typed_body
 from schema.block_inputs import BlockContentInput
+from schema.connection import Connection, child_connection
 from schema.context import Info
 from schema.errors import UserError
 from schema.node import Node
 from store import locales, merge_fields
 from store.merge_fields import has_fields, resolve
+from store.pagination import Order, page_request
 
 if TYPE_CHECKING:
     from schema.spaces import Space
@@ -129,6 +131,44 @@ class Block(Node):
         row = await info.context.loaders.space_by_id.load(self.space_pk)
         assert row is not None  # a block's space is deleted with it, in one transaction
         return Space.from_model(row)
+
+
+async def localised_blocks(
+    info: Info,
+    parent_pk: uuid.UUID,
+    page: tuple[int | None, str | None, int | None, str | None],
+    locale: str | None,
+    *,
+    order: Order,
+    pages: Any,
+    counts: Any,
+) -> Connection[Block]:
+    """A space's or a revision's blocks in a locale (`page`: first, after, last, before):
+    the page's own errors first, then the locale's (the compiled path's order)."""
+    first, after, last, before = page
+    settings = info.context.settings
+    page_request(
+        first,
+        after,
+        order,
+        default=settings.default_page_size,
+        maximum=settings.max_page_size,
+        last=last,
+        before=before,
+    )
+    read = await locales.reading(info.context.loaders, info.context.db.tenant_id, locale)
+    return await child_connection(
+        info,
+        parent_pk,
+        first,
+        after,
+        last=last,
+        before=before,
+        order=order,
+        pages=pages,
+        counts=counts,
+        convert=lambda row: Block.from_model(row, read),
+    )
 
 
 @strawberry.enum

@@ -11,12 +11,10 @@ import strawberry
 
 from core.ids import encode_id
 from models import SpaceRevision as SpaceRevisionModel
-from schema.blocks import LOCALE, Block
-from schema.connection import Connection, child_connection
+from schema.blocks import LOCALE, Block, localised_blocks
+from schema.connection import Connection
 from schema.context import Info
 from schema.node import Node
-from store.locales import reading
-from store.pagination import page_request
 from store.revisions import AUTHOR_TYPES, REVISION_BLOCK_ORDER, SpaceState
 
 if TYPE_CHECKING:
@@ -79,31 +77,16 @@ class SpaceRevision(Node):
         before: str | None = None,
         locale: Annotated[str | None, strawberry.argument(description=LOCALE)] = None,
     ) -> Connection[Block]:
-        # as Space.blocks: the page's errors first, then the locale's; the revision holds
-        # every locale's bodies as they were when it was taken
-        settings = info.context.settings
-        page_request(
-            first,
-            after,
-            REVISION_BLOCK_ORDER,
-            default=settings.default_page_size,
-            maximum=settings.max_page_size,
-            last=last,
-            before=before,
-        )
-        read = await reading(info.context.loaders, info.context.db.tenant_id, locale)
+        # the revision holds every locale's bodies as they were when it was taken
         loaders = info.context.loaders
-        return await child_connection(
+        return await localised_blocks(
             info,
             self.pk,
-            first,
-            after,
-            last=last,
-            before=before,
+            (first, after, last, before),
+            locale,
             order=REVISION_BLOCK_ORDER,
             pages=loaders.blocks_by_revision_id,
             counts=loaders.block_count_by_revision_id,
-            convert=lambda row: Block.from_model(row, read),
         )
 
     @strawberry.field(description="The space (its draft) this revision was taken of.")

@@ -12,17 +12,15 @@ import strawberry
 from core.ids import encode_id
 from models import Space as SpaceModel
 from models.space import SpaceStatus
-from schema.blocks import LOCALE, Block
+from schema.blocks import LOCALE, Block, localised_blocks
 from schema.brand import Brand
-from schema.connection import Connection, OrderDirection, child_connection, nested_connection
+from schema.connection import Connection, OrderDirection, nested_connection
 from schema.context import Info
 from schema.errors import UserError
 from schema.node import Node
 from schema.permissions import Can
 from schema.revisions import SpaceRevision
 from store.contacts import ACCESS_ORDER
-from store.locales import reading
-from store.pagination import page_request
 from store.revisions import REVISION_ORDER, SpaceState, revision_by_number
 from store.spaces import BLOCK_ORDER
 
@@ -154,30 +152,15 @@ class Space(Node):
         before: str | None = None,
         locale: Annotated[str | None, strawberry.argument(description=LOCALE)] = None,
     ) -> Connection[Block]:
-        settings = info.context.settings
-        # the page's own errors first, then the locale's (the compiled path's order)
-        page_request(
-            first,
-            after,
-            BLOCK_ORDER,
-            default=settings.default_page_size,
-            maximum=settings.max_page_size,
-            last=last,
-            before=before,
-        )
-        read = await reading(info.context.loaders, info.context.db.tenant_id, locale)
         loaders = info.context.loaders
-        return await child_connection(
+        return await localised_blocks(
             info,
             self.pk,
-            first,
-            after,
-            last=last,
-            before=before,
+            (first, after, last, before),
+            locale,
             order=BLOCK_ORDER,
             pages=loaders.blocks_by_space_id,
             counts=loaders.block_count_by_space_id,
-            convert=lambda row: Block.from_model(row, read),
         )
 
     @strawberry.field(description="The tenant's brand, which its widgets show the space in.")
