@@ -214,8 +214,10 @@ class CompiledReads:
         raw_variables: dict[str, Any] | None,
         principal: Principal,
         authz: Authz,
+        request_id: str | None = None,
     ) -> tuple[WritePlan, list[Any]] | None:
-        """A mutation's one-statement plan (compiler/writes.py) and its parameters, or None."""
+        """A mutation's one-statement plan (compiler/writes.py) and its parameters, or None.
+        `request_id`: what an audited write's entry names."""
         schema = self.schema
         assert schema is not None
         tenant = principal.tenant_id
@@ -238,7 +240,8 @@ class CompiledReads:
         if not isinstance(plan, WritePlan):
             return None
         try:
-            return plan, write_values(plan, coerced, principal.tenant_id, principal.kind)
+            values = write_values(plan, coerced, principal.tenant_id, principal.kind, request_id)
+            return plan, values
         except (Unsupported, ApiError):
             return None
 

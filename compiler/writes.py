@@ -11,6 +11,7 @@ take) writes nothing here and goes the whole way, which then answers with its er
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,10 @@ from compiler.collect import Unsupported
 from compiler.plan import Planner
 from compiler.shapes import Shape
 from core.ids import decode_id
+from privacy import consent
 from store import blocks, spaces
 from store.block_bodies import BodyError, names_asset, validate_body
+from store.events import event_payload
 
 # `{call}` is a function of the shape migration 0024 `lane_write` makes: given the
 # principal (`{who}`) and the credential (`{auth}`), it writes only for a principal the
@@ -49,6 +52,9 @@ class Write:
     keys: frozenset[str]  # the input fields this form takes (any other: the whole way)
     # (input, actor) -> the arguments after the tenant; None: the whole way answers
     values: Callable[[dict[str, Any], str], list[Any] | None]
+    # the request's ID follows them: the function appends the audit entry the resolver's
+    # request would (core/audit.py)
+    audited: bool = False
 
 
 def _block_update(data: dict[str, Any], actor: str) -> list[Any] | None:
@@ -79,6 +85,30 @@ def _block_move(data: dict[str, Any], actor: str) -> list[Any] | None:
 def _space_update(data: dict[str, Any], actor: str) -> list[Any] | None:
     space_id = decode_id(str(data.get("id")), "Space")
     return spaces.text_update_values(space_id, data.get("title"), data.get("description"), actor)
+
+
+# migration 0049: the grant's arguments after the tenant (`_consent_grant`), then the request
+CONSENT_GRANT_ARGUMENTS = (
+    "$2::uuid, $3::uuid, $4::text, $5::text, $6::text, $7::text, $9::varchar, $8::jsonb"
+)
+# members only here (the differential tests cover them); any other grant: the whole way
+GRANTING_KINDS = frozenset({"member"})
+
+
+def _consent_grant(data: dict[str, Any], actor: str) -> list[Any] | None:
+    """As resolvers/consent.py `grant_consent` writes it: None for input it refuses with
+    user errors, or a principal it does not take here."""
+    if actor not in GRANTING_KINDS:
+        return None
+    source = str(getattr(data.get("source"), "value", data.get("source")))
+    purpose = str(getattr(data.get("purpose"), "value", data.get("purpose")))
+    recorded = consent.grant_values(data.get("policyVersion"), data.get("evidence"), source)
+    if recorded is None:
+        return None
+    contact_id = decode_id(str(data.get("contactId")), "Contact")
+    event_id = uuid.uuid4()
+    event = event_payload("consent.granted", event_id, ["consents"], actor)
+    return [event_id, contact_id, purpose, source, *recorded, event]
 
 
 WRITES = {
@@ -121,6 +151,18 @@ WRITES = {
         f"app_space_update($1, {spaces.TEXT_ARGUMENTS}",
         frozenset({"id", "title", "description"}),
         _space_update,
+    ),
+    # migration 0049, privacy/consent.py; user errors, personal fields in the payload, a
+    # principal other than a member: the whole way
+    "consentGrant": Write(
+        ("Consent", "create"),
+        "ConsentPayload",
+        "event",
+        "ConsentEvent",
+        f"app_consent_grant($1, {CONSENT_GRANT_ARGUMENTS}",
+        frozenset({"contactId", "purpose", "policyVersion", "source", "evidence"}),
+        _consent_grant,
+        audited=True,
     ),
 }
 
@@ -195,16 +237,24 @@ class WritePlanner(Planner):
 
 
 def write_values(
-    plan: WritePlan, variables: VariableValues, tenant_id: Any, actor: str
+    plan: WritePlan,
+    variables: VariableValues,
+    tenant_id: Any,
+    actor: str,
+    request_id: str | None = None,
 ) -> list[Any]:
     """The statement's parameters; Unsupported or an API error (the whole way answers) when
-    the input is not one this form writes."""
+    the input is not one this form writes (or an audited one has no request ID)."""
     data = plan.input(variables)
     if not {k for k, v in data.items() if v is not None} <= plan.write.keys:
         raise Unsupported("input this form does not take")
     values = plan.write.values(data, actor)
     if values is None:
         raise Unsupported("input the whole way answers")
+    if plan.write.audited:
+        if request_id is None:
+            raise Unsupported("an audited write without its request")
+        values = [*values, request_id]
     return [tenant_id, *values]
 
 

@@ -22,6 +22,25 @@ from models.outbox import CONSENT_FOR_KIND, OutboxStatus
 from store.consent_ledger import current_consents, is_granted, lock_contact
 from store.events import emit
 
+MAX_EVIDENCE = 2000
+MAX_POLICY_VERSION = 50
+
+
+def grant_values(
+    policy_version: str | None, evidence: str | None, source: str
+) -> tuple[str, str | None] | None:
+    """The policy version and evidence a grant records, as resolvers/consent.py writes them;
+    None when it refuses the input with user errors instead (a blank or too long policy
+    version, too long evidence, the one-click link's source)."""
+    policy = (policy_version or "").strip()
+    if not policy or len(policy) > MAX_POLICY_VERSION:
+        return None
+    if evidence is not None and len(evidence) > MAX_EVIDENCE:
+        return None
+    if source == ConsentSource.ONE_CLICK.value:
+        return None
+    return policy, evidence or None
+
 
 async def append(
     db: Db,

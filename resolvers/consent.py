@@ -11,6 +11,7 @@ from core.errors import NotFound
 from models import ConsentEvent as ConsentEventModel
 from models.consent import ConsentAction, ConsentPurpose, ConsentSource
 from privacy import consent as consent_ops
+from privacy.consent import MAX_EVIDENCE, MAX_POLICY_VERSION
 from resolvers.contacts import load_contact
 from schema.consent import (
     Consent,
@@ -24,9 +25,6 @@ from schema.consent import (
 from schema.context import Info
 from store.consent_ledger import lock_contact
 from store.contacts import forget_contact
-
-MAX_EVIDENCE = 2000
-MAX_POLICY_VERSION = 50
 
 
 def _validate(

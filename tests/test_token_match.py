@@ -205,7 +205,7 @@ async def _lane_check(conn: AsyncConnection, world: World, key: Key) -> bool:
 
 
 def _lane_write(function: str, arguments: str) -> Verdict:
-    """A lane write's verdict (migrations 0021, 0024, 0026, 0027): its call with the principal, on an
+    """A lane write's verdict (migrations 0021, 0024, 0026, 0027, 0049): its call with the principal, on an
     unknown id (nothing is written either way)."""
 
     async def verdict(conn: AsyncConnection, world: World, key: Key) -> bool:
@@ -255,6 +255,11 @@ ENTRY_POINTS: dict[str, Verdict] = {
     "app_block_add": _lane_write(
         "app_block_add",
         "gen_random_uuid(), 'heading', CAST('{}' AS jsonb), NULL, CAST('{}' AS jsonb)",
+    ),
+    # an unknown contact: nothing is written either way
+    "app_consent_grant": _lane_write(
+        "app_consent_grant",
+        "gen_random_uuid(), 'analytics', 'api', 'v1', NULL, 'r', CAST('{}' AS jsonb)",
     ),
     "app_cors_origins": _cors_origins,
     "app_lane_audit": _lane_audit,

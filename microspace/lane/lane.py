@@ -419,7 +419,13 @@ class FastLane:
         authz = Authorizer(self.state.enforcer, principal, self.state.tenant_policies)
         origin = request.origin
         write = self.reads.prepare_write(
-            document, body.query, body.operation_name, body.variables, principal, authz
+            document,
+            body.query,
+            body.operation_name,
+            body.variables,
+            principal,
+            authz,
+            request.request_id,
         )
         if write is not None:
             if request.get:
