@@ -8,8 +8,8 @@ cache), and are checked only when a value of the domain is written. So:
 
 - `blocks.kind`, `blocks.position`, `blocks.body` and `blocks.bodies` take domains with the
   same checks, under the same names: `block_kind` (`blocks_kind_check`; a new kind is added
-  to the domain's check), `block_position` (`blocks_position_check`), `json_object`
-  (`blocks_body_check`; `bodies` too). The table's CHECK constraints go.
+  to the domain's check), `block_position` (`blocks_position_check`), `block_json`
+  (`blocks_body_check`; `bodies` too; not `json_object`, a keyword since PostgreSQL 16). The table's CHECK constraints go.
 - `blocks.has_merge_fields` is no longer a generated column: the trigger that makes
   `body_compact` whenever `body` is written (migration 0034) sets it, with the same
   expression.
@@ -37,7 +37,7 @@ DOMAINS = [
     ),
     "CREATE DOMAIN block_position AS integer CONSTRAINT blocks_position_check CHECK (VALUE >= 0)",
     (
-        "CREATE DOMAIN json_object AS jsonb "
+        "CREATE DOMAIN block_json AS jsonb "
         "CONSTRAINT blocks_body_check CHECK (jsonb_typeof(VALUE) = 'object')"
     ),
 ]
@@ -79,7 +79,7 @@ def upgrade() -> None:
         "DROP CONSTRAINT blocks_position_check, DROP CONSTRAINT blocks_body_check, "
         "DROP CONSTRAINT blocks_bodies_object, "
         "ALTER COLUMN kind TYPE block_kind, ALTER COLUMN position TYPE block_position, "
-        "ALTER COLUMN body TYPE json_object, ALTER COLUMN bodies TYPE json_object"
+        "ALTER COLUMN body TYPE block_json, ALTER COLUMN bodies TYPE block_json"
     )
     op.execute(TRIGGER)
 
@@ -97,5 +97,5 @@ def downgrade() -> None:
     )
     op.execute(TRIGGER)
     op.execute(by_revision("0043").COMPACT_TRIGGER)
-    for domain in ("json_object", "block_position", "block_kind"):
+    for domain in ("block_json", "block_position", "block_kind"):
         op.execute(f"DROP DOMAIN {domain}")
