@@ -9,6 +9,8 @@ import socket
 
 import uvicorn
 
+from microspace.live.server import LiveWebSocketProtocol
+
 
 def free_port() -> int:
     """A port nobody listens on now, for a server in another process (which binds it itself)."""
@@ -23,7 +25,14 @@ async def serve(app, host: str = "127.0.0.1") -> tuple[uvicorn.Server, asyncio.T
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = int(sock.getsockname()[1])
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    # WebSockets as `serve` runs them (microspace/live/server.py)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        ws=LiveWebSocketProtocol,
+        ws_per_message_deflate=False,
+    )
     server = uvicorn.Server(config)
     # the test process keeps its own signal handling
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]

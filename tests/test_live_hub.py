@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from core.ids import encode_id
 from microspace.live.freezer import Freezer
-from microspace.live.hub import SLOW_CONSUMER, Answer, Hub, Socket
+from microspace.live.hub import SLOW_CONSUMER, Answer, Hub, Socket, frame_text
 from microspace.live.metrics import LiveMetrics
 from microspace.live.topics import Event, plan
 from schema.build import build_schema
@@ -81,8 +81,8 @@ async def test_one_execution_per_group_and_event():
     hub.dispatch([_event()])
     await asyncio.gather(*hub.tasks)
     assert len(ran) == 2  # two credentials, 51 subscribers
-    assert all(s.queue.qsize() == 1 for s in [*sockets, other])
-    frame = sockets[0].queue.get_nowait()
+    assert all(len(s.frames) == 1 for s in [*sockets, other])
+    frame = frame_text(sockets[0].frames.popleft())
     assert (
         frame
         == '{"id":"1","type":"next","payload":{"data":{"spaceChanged":{"id":"x","title":"t"}}}}'
@@ -98,7 +98,7 @@ async def test_a_full_queue_closes_the_socket_as_a_slow_consumer():
         await asyncio.gather(*hub.tasks)
     assert slow.closed and slow.close_code is not None
     assert slow.close_code[0] == SLOW_CONSUMER == 4008
-    assert slow.queue.qsize() <= 2  # never past its bound
+    assert len(slow.frames) <= 2  # never past its bound
     closes = hub.metrics.closed.labels(reason="4008")._value.get()
     assert closes == 1
 
@@ -132,11 +132,11 @@ def test_keep_alive_pings_a_slice_at_a_time_and_every_socket_once_a_period():
         s.ready = True
         hub.attach(s)
     hub.ping_all(part=0, parts=10)
-    first = sum(s.queue.qsize() for s in sockets)
+    first = sum(len(s.frames) for s in sockets)
     assert 0 < first < 60  # a slice, not the 200 at once
     for part in range(1, 10):
         hub.ping_all(part=part, parts=10)
-    assert all(s.queue.qsize() == 1 for s in sockets)
+    assert all(len(s.frames) == 1 for s in sockets)
 
 
 def _walked(obj: object) -> bool:

@@ -63,6 +63,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How `serve` runs uvicorn. Forwarded headers are believed only from the configured
     proxies: uvicorn's own default believes any loopback peer, so a local process could
     choose the address recorded for a sign-in and the rate-limit key of its requests."""
+    from microspace.live.server import LiveWebSocketProtocol
+
     trusted = settings.trusted_proxies.strip()
     return {
         "proxy_headers": bool(trusted),
@@ -72,8 +74,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "access_log": False,
         # live updates (docs/live.md): no per-message compression (a zlib context per socket
         # cost ~60 KiB each and the CPU of compressing one payload once per subscriber), and
-        # the sans-I/O WebSocket protocol, which keeps no tasks of its own per connection
-        "ws": "websockets-sansio",
+        # the sans-I/O WebSocket protocol, which keeps no tasks of its own per connection,
+        # with a shorter path for a text frame (microspace/live/server.py)
+        "ws": LiveWebSocketProtocol,
         "ws_per_message_deflate": False,
     }
 

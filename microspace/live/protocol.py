@@ -35,6 +35,7 @@ from microspace.live.hub import (
     UNAUTHORIZED,
     Hub,
     Socket,
+    frame_text,
 )
 from microspace.live.topics import SubscribeError, plan
 from microspace.web.cors import Cors, key_in_url
@@ -83,19 +84,25 @@ class Connection:
                 await sender
 
     async def _sender(self) -> None:
-        queue = self.socket.queue
+        socket = self.socket
+        frames = socket.frames
+        send = self.send
         while True:
-            frame = await queue.get()
-            if frame is None:
-                code, reason = self.socket.close_code or (1000, "")
+            # every frame queued since the last wake-up, in one turn: a send that needs not
+            # wait (the transport below its high-water mark) returns without yielding
+            while frames:
+                try:
+                    await send({"type": "websocket.send", "text": frame_text(frames.popleft())})
+                except Exception:  # noqa: BLE001 - the peer is gone; the receive loop ends too
+                    socket.closed = True
+                    frames.clear()
+                    return
+            if socket.closed:
+                code, reason = socket.close_code or (1000, "")
                 with contextlib.suppress(Exception):
-                    await self.send({"type": "websocket.close", "code": code, "reason": reason})
+                    await send({"type": "websocket.close", "code": code, "reason": reason})
                 return
-            try:
-                await self.send({"type": "websocket.send", "text": frame})
-            except Exception:  # noqa: BLE001 - the peer is gone; the receive loop ends too
-                self.socket.closed = True
-                return
+            await socket.wait()
 
     async def _receive_loop(self) -> None:
         timeout = self.state.settings.live_init_timeout
