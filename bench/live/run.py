@@ -180,6 +180,14 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """A process's CPU time so far, user and system (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 async def statements_per_change(
     owner: Api, ws: str, space: str, digest: str, keys: list[str], total: int, n: int
 ) -> dict[str, Any]:
@@ -266,11 +274,13 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.sleep(3)
         rss1 = rss_kib(server.pid)
         idle0 = cpu_idle()
+        cpu0 = cpu_seconds(server.pid)
         before = await owner.metrics()
         ANSWERED.clear()
         sent = await changes(owner, space, args.changes, 3.0)
         answered = list(ANSWERED)
         after = await owner.metrics()
+        cpu1 = cpu_seconds(server.pid)
         idle1 = cpu_idle()
         dumps = [c.dump() for c in loads]
         received = [r for d in dumps for r in d["received"]]
@@ -312,6 +322,13 @@ async def main(args: argparse.Namespace) -> None:
                 "latency_p99_s": pct(delays, 0.99),
                 "latency_max_s": max(delays) if delays else None,
                 "per_change": per_change,
+                # the API process's CPU (user + system) over the changes: the mutations and
+                # executions included, mostly the frames' sends
+                "server_cpu_user_s": round(cpu1[0] - cpu0[0], 3),
+                "server_cpu_system_s": round(cpu1[1] - cpu0[1], 3),
+                "server_cpu_us_per_message": round(
+                    (sum(cpu1) - sum(cpu0)) * 1e6 / max(1, len(received)), 2
+                ),
                 "executions": after["microspace_live_executions_total"]
                 - before["microspace_live_executions_total"],
             },
