@@ -6,8 +6,9 @@ Settings come from the environment (core/config.py); migrations are not run here
 Forwarded headers are the server's to believe: uvicorn believes them from any loopback peer
 unless told otherwise, so run it with `--no-proxy-headers`, or behind a proxy with
 `--forwarded-allow-ips` set to that proxy (what `serve` does from MICROSPACE_TRUSTED_PROXIES).
-For subscriptions (docs/live.md) run it as `serve` does: `--ws websockets-sansio
---ws-per-message-deflate false`.
+For subscriptions (docs/live.md) run it with `--ws websockets-sansio
+--ws-per-message-deflate false`; `serve` runs a subclass of that protocol with a shorter path
+for text frames (microspace/live/server.py), which uvicorn's command line cannot name.
 """
 
 from __future__ import annotations
