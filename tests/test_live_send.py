@@ -15,10 +15,14 @@ import asyncio
 from typing import Any
 
 import pytest
+import uvicorn
 from uvicorn.config import Config
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
+from websockets.version import version as websockets_version
 
+from microspace.live import server
 from microspace.live.hub import Socket
 from microspace.live.protocol import Connection
 from microspace.live.server import LiveWebSocketProtocol, text_frame_header
@@ -73,8 +77,22 @@ async def _open(app) -> tuple[LiveWebSocketProtocol, _Transport]:
     return protocol, transport
 
 
-async def test_text_goes_the_short_way_and_waits_while_the_transport_is_full():
+def test_the_short_path_is_on_for_the_versions_installed():
+    # a new uvicorn or websockets turns it off: run this file against the new pair, then
+    # add the pair to `server.CHECKED`
+    assert server.SHORT_PATH, (uvicorn.__version__, websockets_version)
+
+
+async def test_text_goes_the_short_way_and_waits_while_the_transport_is_full(monkeypatch):
     sends: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    full_way: list[str] = []
+    uvicorns = WebSocketsSansIOProtocol.send
+
+    async def counted(self: Any, message: Any) -> None:
+        full_way.append(message["type"])
+        await uvicorns(self, message)
+
+    monkeypatch.setattr(WebSocketsSansIOProtocol, "send", counted)
 
     async def app(scope, receive, send):
         await receive()
@@ -90,6 +108,7 @@ async def test_text_goes_the_short_way_and_waits_while_the_transport_is_full():
     await sends.put({"type": "websocket.send", "text": text})
     await asyncio.sleep(0)
     assert transport.written[1:] == [Frame(Opcode.TEXT, text.encode()).serialize(mask=False)]
+    assert "websocket.send" not in full_way  # the short path wrote it
 
     protocol.pause_writing()  # above the high-water mark
     await sends.put({"type": "websocket.send", "text": "held"})
