@@ -71,8 +71,12 @@ class Refused(Exception):
         self.field = field
 
 
-async def _audit(db: Db, author: Author, operation: str, space_id: uuid.UUID, n: int) -> None:
-    fields = [f"Space:{encode_id('Space', space_id)}", f"revision:{n}"]
+async def _audit(
+    db: Db, author: Author, operation: str, space_id: uuid.UUID, n: int | None = None
+) -> None:
+    fields = [f"Space:{encode_id('Space', space_id)}"]
+    if n is not None:
+        fields.append(f"revision:{n}")
     entries = [{"operation": operation, "fields": fields, "subjects": []}]
     await append_entries(db, author.kind, author.id, author.request_id, entries)
 
@@ -155,12 +159,6 @@ async def unpublish(db: Db, space: Space, *, author: Author) -> None:
     await emit(db, "space.unpublished", space.id, ["revision"], actor=author.kind)
 
 
-async def _audit_space(db: Db, author: Author, operation: str, space_id: uuid.UUID) -> None:
-    fields = [f"Space:{encode_id('Space', space_id)}"]
-    entries = [{"operation": operation, "fields": fields, "subjects": []}]
-    await append_entries(db, author.kind, author.id, author.request_id, entries)
-
-
 async def archive(db: Db, space: Space, *, author: Author) -> None:
     """Take the space out of circulation (its published revision stays named, unread)."""
     if space.status == SpaceStatus.ARCHIVED.value:
@@ -168,7 +166,7 @@ async def archive(db: Db, space: Space, *, author: Author) -> None:
     space.status = SpaceStatus.ARCHIVED.value
     db.add(space)
     await db.flush()
-    await _audit_space(db, author, "space_archive", space.id)
+    await _audit(db, author, "space_archive", space.id)
     await emit(db, "space.archived", space.id, ["status"], actor=author.kind)
 
 
@@ -182,7 +180,7 @@ async def unarchive(db: Db, space: Space, *, author: Author) -> None:
     space.published_at = None
     db.add(space)
     await db.flush()
-    await _audit_space(db, author, "space_unarchive", space.id)
+    await _audit(db, author, "space_unarchive", space.id)
     await emit(db, "space.unarchived", space.id, ["status"], actor=author.kind)
 
 
