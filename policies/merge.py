@@ -38,8 +38,10 @@ class MergeReader:
     company: str  # for Contact.company
 
     @property
-    def decisions(self) -> dict[str, str]:
-        return {"name": self.name, "company": self.company}
+    def withholding(self) -> frozenset[str]:
+        """The groups (`name`, `company`) whose values the reader's decisions withhold."""
+        groups = (("name", self.name), ("company", self.company))
+        return frozenset(group for group, decision in groups if decision not in SHOWN)
 
     @property
     def discloses(self) -> bool:

@@ -56,7 +56,7 @@ async def merged_body(info: Info, space_id: uuid.UUID, body: dict[str, Any]) -> 
         subject = uuid.UUID(values["subject"])
         for name in shown:
             ctx.audit.read(subject, name)
-    for group in merge_fields.withheld(found, values, reader.decisions):
+    for group in merge_fields.withheld(found, values, reader.withholding):
         ctx.redactions.append((info.path, CATEGORIES[group]))
     return resolve(body, values)
 

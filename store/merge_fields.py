@@ -174,15 +174,15 @@ def audited(found: set[str], values: Mapping[str, Any]) -> list[str]:
     return [field for field in AUDITED if field in shown]
 
 
-def withheld(found: set[str], values: Mapping[str, Any], decisions: Mapping[str, str]) -> list[str]:
+def withheld(found: set[str], values: Mapping[str, Any], withholding: frozenset[str]) -> list[str]:
     """The groups (`name`, `company`) of the contact's values the reader's decisions withheld
-    from the merge fields `found`: migration 0048 `app_merge_withheld`. `decisions`: the
-    Decision value per group."""
+    from the merge fields `found`: migration 0048 `app_merge_withheld`. `withholding`: the
+    groups the reader's decisions withhold (policies/merge.py `MergeReader.withholding`)."""
     if values.get("subject") is None:
         return []
     held = {
         DISCLOSES[name][1]
         for name in found
-        if name in DISCLOSES and decisions[DISCLOSES[name][1]] not in ("read", "read_masked")
+        if name in DISCLOSES and DISCLOSES[name][1] in withholding
     }
     return [group for group in GROUPS if group in held]
