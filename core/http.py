@@ -12,6 +12,7 @@ A query answered over GET gets its caching headers, and 304, from `get_caching`.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import re
@@ -290,6 +291,30 @@ class Caching:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# the C library's `memmem`: the same answer as `in`, in about half the time on a large
+# answer (q2's 320 KB: 115 against 215 us), where Python's two-way search is slow
+def _c_memmem() -> Any:
+    try:
+        memmem = ctypes.CDLL(None).memmem
+    except (OSError, AttributeError):  # no C library to ask: `in` answers
+        return None
+    memmem.restype = ctypes.c_void_p
+    memmem.argtypes = (ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t)
+    return memmem
+
+
+_memmem = _c_memmem()
+_ERRORS_KEY = b'"errors":'
+_SEARCHED_IN_C = 4096  # bytes: below, `in` is as fast as the call
+
+
+def names_errors(body: bytes) -> bool:
+    """Whether `"errors":` stands anywhere in `body` (`b'"errors":' in body`)."""
+    if _memmem is None or len(body) < _SEARCHED_IN_C:
+        return _ERRORS_KEY in body
+    return _memmem(body, len(body), _ERRORS_KEY, len(_ERRORS_KEY)) is not None
+
+
 def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
@@ -334,7 +359,7 @@ def get_caching(
     """
     # a top-level `"errors":` key, as compact JSON writes it (a nested field aliased
     # `errors` also matches: then the answer is just not stored)
-    if status != 200 or b'"errors":' in body:
+    if status != 200 or names_errors(body):
         return Caching(status, {"Cache-Control": "no-store", "Vary": VARY})
     if personal or caller in ("visitor", "preview"):
         policy = "private, no-store"

@@ -17,7 +17,7 @@ import pytest
 
 from compiler.run import compact
 from compiler.sql import MARK
-from core.http import etag_of, get_caching, none_match
+from core.http import etag_of, get_caching, names_errors, none_match
 from tests.factories import make_contacts, make_key, make_spaces, mint_key
 from tests.widgets import by_hash
 
@@ -254,6 +254,24 @@ def test_the_caller_and_the_answer_decide_the_policy():
     assert policy("widget") == "public, max-age=30"
     assert policy("widget", status=429) == "no-store"
     assert policy("widget", body=b'{"data":null,"errors":[]}') == "no-store"
+
+
+@pytest.mark.parametrize("size", [0, 100, 4095, 4096, 300_000])
+def test_the_errors_key_is_found_wherever_it_stands(size):
+    # the C library's search answers as `in` does, small bodies and large, NULs included
+    filler = (b'{"a":"x\0y",' * (size // 12 + 1))[:size]
+    key = b'"errors":'
+    bodies = [
+        filler,
+        key + filler,
+        filler + key,
+        filler[: size // 2] + key + filler[size // 2 :],
+        filler + key[:-1],
+        filler + b'"errors"',
+        filler + b"errors:",
+    ]
+    for body in bodies:
+        assert names_errors(body) is (key in body)
 
 
 def test_json_columns_are_written_again_compactly():
