@@ -205,6 +205,9 @@ def test_alembic_finds_one_head_at_the_last_file() -> None:
 # functions every request (or every request from a browser, or every audited read) calls
 PER_REQUEST = (
     "app_cors_origins",
+    # a credential's allow-list, and a tenant's widget keys' origins in it (migration 0051)
+    "app_token_origins",
+    "app_widget_origins",
     "app_origin_known",
     "app_authenticate",
     "app_lane_scope",

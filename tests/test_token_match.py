@@ -177,13 +177,19 @@ async def _token_check(conn: AsyncConnection, world: World, key: Key) -> bool:
     return found == [world.tenants["A"]]
 
 
-async def _lane_scope(conn: AsyncConnection, world: World, key: Key) -> bool:
-    found = await _tenants(
-        conn,
-        "SELECT tenant_id FROM app_lane_scope(:a, :h)",
-        {"a": world.tenants["A"], "h": key.presented},
-    )
-    return found == [world.tenants["A"]]
+async def _lane_scope(conn: AsyncConnection, world: World, key: Key) -> bool | None:
+    """Without an origin, and from an origin tenant A allows (migration 0051): the same
+    verdict (None when they differ); from an origin it does not allow, never a row."""
+    verdicts = []
+    for origin in (None, *ORIGINS["A"], "https://elsewhere.example"):
+        found = await _tenants(
+            conn,
+            "SELECT tenant_id FROM app_lane_scope(:a, :h, :o)",
+            {"a": world.tenants["A"], "h": key.presented, "o": origin},
+        )
+        verdicts.append(found == [world.tenants["A"]])
+    plain, allowed, refused = verdicts
+    return plain if plain == allowed and not refused else None
 
 
 def _who(world: World, key: Key) -> str:
@@ -431,3 +437,83 @@ async def test_the_match_is_inlined_into_the_lanes_check(
     for explained in await _as_app(owner_conn, plan, world, world.keys["valid"]):
         assert "Function Scan" not in explained, explained
         assert "api_tokens" in explained
+
+
+# --------------------------------------------------------------------------- one allow-list
+
+
+async def test_the_lanes_scope_allows_the_origins_cors_allows(
+    owner_conn: AsyncConnection, world: World
+) -> None:
+    """A lane read from a page on another origin (`app_lane_scope` given the origin,
+    migration 0051) matches its credential exactly when the CORS middleware's allow-list
+    (`app_cors_origins`) holds that origin, for every kind of credential: a widget key its
+    own list, a visitor session and a preview the tenant's list and its live widget keys',
+    a member or partner its tenant's."""
+    tenant = world.tenants["A"]
+    await owner_conn.execute(
+        text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant)}
+    )
+    presented: dict[str, bytes] = {"partner": world.keys["valid"].presented}
+    contact = uuid.uuid4()  # a visitor session is a contact's
+    await owner_conn.execute(
+        text("INSERT INTO contacts (tenant_id, id, email) VALUES (:t, :id, 'v@example.com')"),
+        {"t": tenant, "id": contact},
+    )
+    widget_origins = {
+        "widget": ["https://widget.example"],
+        "visitor": [],
+        "preview": [],
+        "revoked_widget": ["https://revoked-widget.example"],
+    }
+    for name, allowed in widget_origins.items():
+        kind = "widget" if name.endswith("widget") else name
+        presented[name] = os.urandom(32)
+        await owner_conn.execute(
+            text(
+                "INSERT INTO api_tokens (tenant_id, id, kind, token_hash, allowed_origins, "
+                "space_ids, contact_id, revoked_at) VALUES (:t, :id, :kind, :h, :allowed, :spaces, "
+                ":contact, CASE WHEN :revoked THEN now() END)"
+            ),
+            {
+                "t": tenant,
+                "id": uuid.uuid4(),
+                "kind": kind,
+                "h": presented[name],
+                "allowed": allowed,
+                "spaces": [uuid.uuid4()] if kind == "preview" else [],
+                "contact": contact if kind == "visitor" else None,
+                "revoked": name.startswith("revoked"),
+            },
+        )
+    origins = [
+        *ORIGINS["A"],
+        *ORIGINS["B"],
+        "https://widget.example",
+        "https://revoked-widget.example",
+        "https://elsewhere.example",
+    ]
+
+    async def verdicts(conn: AsyncConnection, _world: World, _key: Key) -> dict[Any, Any]:
+        found = {}
+        for name, digest in presented.items():
+            listed = await conn.scalar(text("SELECT app_cors_origins(:h)"), {"h": digest})
+            for origin in origins:
+                scoped = await conn.scalar(
+                    text("SELECT count(*) FROM app_lane_scope(:t, :h, :o)"),
+                    {"t": tenant, "h": digest, "o": origin},
+                )
+                found[name, origin] = (scoped == 1, origin in (listed or ()))
+        return found
+
+    found = await _as_app(owner_conn, verdicts, world, world.keys["valid"])
+    assert all(scoped == listed for scoped, listed in found.values()), found
+    allowed = {key for key, (scoped, _) in found.items() if scoped}
+    assert allowed == {
+        ("partner", "https://a.example"),
+        ("widget", "https://widget.example"),
+        ("visitor", "https://a.example"),
+        ("visitor", "https://widget.example"),
+        ("preview", "https://a.example"),
+        ("preview", "https://widget.example"),
+    }

@@ -268,10 +268,12 @@ def _auth_sql(text: str, position: int, origin: str | None) -> str:
     """The plan's statement with the credential checked in it: one row per match. It scopes
     itself (migration 0013): the plan depends on the scope's row and cannot be flattened
     into the join (OFFSET 0), so none of it runs before the tenant is set. `text`: the
-    plan's statement (`Plan.statement`)."""
-    hashed = _credential(position, origin)
+    plan's statement (`Plan.statement`). A cross-origin request's Origin (the parameter
+    after the hash) is checked in the scope's own token lookup, by the allow-list the CORS
+    middleware reads (migration 0051): a refused origin matches no token."""
+    scoped = f"${position}" if origin is None else f"${position}, ${position + 1}"
     return (
-        f"SELECT {AUTH_COLUMNS}, q.* FROM app_lane_scope($1, {hashed}) AS a "
+        f"SELECT {AUTH_COLUMNS}, q.* FROM app_lane_scope($1, {scoped}) AS a "
         f"CROSS JOIN LATERAL (SELECT * FROM ({text}) AS p "
         "WHERE a.token_id IS NOT NULL OFFSET 0) AS q"
     )
