@@ -4,7 +4,7 @@ the resolver's (TableType.computed)."""
 from __future__ import annotations
 
 from compiler.context import PlanContext
-from compiler.sql import Piece, Raw, global_id, literal
+from compiler.sql import Piece, Raw, enum_name, global_id, literal
 from store.audience import PUBLISHED_READERS
 from store.revisions import AUTHOR_TYPES, state_sql
 
@@ -15,7 +15,7 @@ def value(ctx: PlanContext, type_name: str, alias: str, name: str) -> Piece:
         kind = ctx.principal.kind if ctx.principal is not None else None
         if kind in PUBLISHED_READERS:
             return Raw('"PUBLISHED"')  # they read published revisions only (schema/spaces.py)
-        return "('\"' || upper(" + state_sql(alias) + ") || '\"')"
+        return "('\"' || " + enum_name(f"({state_sql(alias)})") + " || '\"')"
     if (type_name, name) == ("SpaceRevision", "authorId"):
         # store/revisions.py AUTHOR_TYPES: the author's node type by their kind
         branches = " ".join(

@@ -81,7 +81,7 @@ def _decided(
     decision; a disclosed value adds the condition of its existence to `audited`."""
     event = f"{ev}.id IS NOT NULL"
     values = {
-        "state": (f"CASE WHEN {event} THEN upper({ev}.action) ELSE 'NOT_GIVEN' END"),
+        "state": (f"CASE WHEN {event} THEN {sql.enum_name(f'{ev}.action')} ELSE 'NOT_GIVEN' END"),
         "granted": f"coalesce({ev}.action = 'granted', false)",
         "changedAt": sql.iso(f"{ev}.occurred_at"),
         "source": sql.enum_name(f"{ev}.source"),

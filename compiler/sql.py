@@ -78,8 +78,11 @@ def iso(column: str) -> str:
 
 
 def enum_name(column: str) -> str:
-    """The GraphQL enum name of a stored value (the schema's enums are VALUE -> value)."""
-    return f"upper({column})"
+    """The GraphQL enum name of a stored value (the schema's enums are VALUE -> value).
+    Enum values are ASCII names, which `upper` maps the same in every collation; in "C" it
+    takes its ASCII loop instead of the locale's wide-character round trip (1,000 block
+    kinds in q2: 1.3 M instructions of PostgreSQL's 26.6 M)."""
+    return f'upper({column} COLLATE "C")'
 
 
 def cursor(parts: list[tuple[str, str]], tag: str | None = None) -> str | None:
