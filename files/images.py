@@ -13,10 +13,12 @@ libvips and nothing else of ours; files/variants.py runs it against storage.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,8 +51,12 @@ MAX_PIXELS = 100_000_000
 UNBOUNDED = 10_000_000
 PLACEHOLDER_SIZE = 16
 # glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
+# (mmap threshold, trim threshold) while a render runs, and while none does
+RENDERING = (64 * 1024, 128 * 1024)
+SERVING = (1 << 20, 4 << 20)
 
 # the colour profile is kept (colours would shift without it); nothing else is
 KEEP = pyvips.enums.ForeignKeep.ICC
@@ -62,23 +68,54 @@ _NAME = re.compile(
 )
 
 
-def _tune_malloc() -> None:
-    """glibc keeps freed large buffers in its heaps (the mmap threshold grows with each one
-    freed, and every thread gets an arena): a render's tens of MB of pixels would stay
-    resident after it and fragment the next. Fixed threshold, two arenas, unless the operator
-    set MALLOC_MMAP_THRESHOLD_ / MALLOC_ARENA_MAX. The bench's peak: 62 MB with, 93 without."""
-    if sys.platform != "linux" or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (musl, Alpine): its allocator returns memory anyway
-        return
-    libc.mallopt(M_MMAP_THRESHOLD, 64 * 1024)
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        libc.mallopt(M_ARENA_MAX, 2)
+class _Malloc:
+    """glibc's thresholds, set for what the process is doing. A render's tens of MB of pixels
+    freed into the heap would stay resident after it and fragment the next (the mmap
+    threshold grows with each large buffer freed, and every thread gets an arena): while
+    any render runs, buffers from 64 KiB are mapped and unmapped on their own. While none
+    does, only buffers from 1 MiB are: answering requests allocates and frees buffers of a
+    few hundred KiB (a large answer, its copies), each mapped, faulted in page by page and
+    unmapped again under the render setting, a fifth of such a request's CPU. Two arenas.
+    The operator's MALLOC_MMAP_THRESHOLD_ / MALLOC_ARENA_MAX win."""
+
+    def __init__(self) -> None:
+        self.libc: Any = None
+        self.lock = threading.Lock()
+        self.renders = 0
+        if sys.platform != "linux" or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+            return
+        try:
+            self.libc = ctypes.CDLL("libc.so.6")
+        except OSError:  # not glibc (musl, Alpine): its allocator returns memory anyway
+            return
+        self._set(SERVING)
+        if "MALLOC_ARENA_MAX" not in os.environ:
+            self.libc.mallopt(M_ARENA_MAX, 2)
+
+    def _set(self, thresholds: tuple[int, int]) -> None:
+        mmap, trim = thresholds
+        self.libc.mallopt(M_MMAP_THRESHOLD, mmap)
+        self.libc.mallopt(M_TRIM_THRESHOLD, trim)
+
+    @contextlib.contextmanager
+    def rendering(self) -> Iterator[None]:
+        if self.libc is None:
+            yield
+            return
+        with self.lock:
+            self.renders += 1
+            if self.renders == 1:
+                self._set(RENDERING)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.renders -= 1
+                if self.renders == 0:
+                    self._set(SERVING)
 
 
-_tune_malloc()
+malloc = _Malloc()
 pyvips.cache_set_max(0)  # no operation cache: each render's memory is freed at its end
 # one thread per render (files.variants.RENDERS of them at once): a render's buffers are per thread
 pyvips.concurrency_set(1)
@@ -218,6 +255,7 @@ def _save_options(suffix: str, quality: int | None) -> dict[str, Any]:
     return options
 
 
+@malloc.rendering()
 def render(path: str, spec: VariantSpec) -> bytes:
     """The variant `spec` of the original in the file at `path`."""
     height = spec.height or UNBOUNDED
@@ -275,6 +313,7 @@ def placeholder(path: str) -> str:
     return "data:image/webp;base64," + base64.b64encode(data).decode()
 
 
+@malloc.rendering()
 def clean(path: str, media_type: str, out: str) -> Cleaned:
     """Clean the original at `path`: when it carries metadata, write it to `out` with its
     orientation applied and its metadata removed (re-encoded; else left alone). Its

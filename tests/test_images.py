@@ -520,3 +520,50 @@ async def test_editors_see_a_documents_authors_and_viewers_do_not(
     }
     viewer = await new_member(tenant.tenant_id, "viewer")
     assert error_codes(await gql(http, viewer.token, query, {"id": asset["id"]})) == ["FORBIDDEN"]
+
+
+def test_malloc_is_set_for_renders_only_while_one_runs(tmp_path: Path) -> None:
+    """glibc's thresholds (files/images.py `_Malloc`): the render setting from the first
+    render that starts to the last that ends, also when they overlap in threads; the
+    serving setting otherwise."""
+    calls: list[tuple[int, int]] = []
+    fake = images._Malloc()
+    fake.libc = SimpleNamespace(mallopt=lambda what, value: calls.append((what, value)) or 1)
+    fake._set(images.SERVING)
+    serving = [
+        (images.M_MMAP_THRESHOLD, images.SERVING[0]),
+        (images.M_TRIM_THRESHOLD, images.SERVING[1]),
+    ]
+    rendering = [
+        (images.M_MMAP_THRESHOLD, images.RENDERING[0]),
+        (images.M_TRIM_THRESHOLD, images.RENDERING[1]),
+    ]
+    assert calls == serving
+    calls.clear()
+    with fake.rendering():
+        assert calls == rendering
+        with fake.rendering():  # a second render meanwhile: nothing changes
+            assert calls == rendering
+        assert calls == rendering and fake.renders == 1
+    assert calls == [*rendering, *serving] and fake.renders == 0
+    calls.clear()
+    with pytest.raises(ValueError), fake.rendering():
+        raise ValueError("a render that fails")
+    assert calls == [*rendering, *serving] and fake.renders == 0
+    # the module's own: render and clean run under it
+    assert images.malloc.renders == 0
+    seen: list[int] = []
+    original = images._load
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(images.malloc.renders)
+        return original(*args, **kwargs)
+
+    path = tmp_path / "p.png"
+    pyvips.Image.black(40, 30).write_to_file(str(path))
+    try:
+        images._load = spy  # type: ignore[assignment]
+        images.render(str(path), images.VariantSpec.parse("w64.webp"))  # type: ignore[union-attr]
+    finally:
+        images._load = original  # type: ignore[assignment]
+    assert seen == ([1] if images.malloc.libc is not None else [0]) and images.malloc.renders == 0
