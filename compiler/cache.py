@@ -82,6 +82,8 @@ class CompiledReads:
         self._known = LearnedDocuments(self.limits)
         # every cache of this path and the lane's, for /metrics (core/metrics.py)
         self.caches: list[TenantCache[Any]] = [self._known.cache, self._plans]
+        # caches of what plans decided (microspace/lane/lane.py): dropped with them
+        self.derived: list[TenantCache[Any]] = []
 
     def bind(self, schema: GraphQLSchema, facts: SchemaFacts) -> None:
         """Plan for `schema`, from what it declares (schema/declared.py)."""
@@ -451,6 +453,8 @@ class CompiledReads:
     def forget(self) -> None:
         """Drop every plan (and so every decision taken while planning)."""
         self._plans.clear()
+        for cache in self.derived:
+            cache.clear()
 
 
 def _marks(aliases: tuple[str, ...]) -> dict[str, str]:

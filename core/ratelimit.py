@@ -7,20 +7,19 @@ spends one shared budget (core/shared_limits.py). No state is written to Postgre
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from graphql import GraphQLError
 
 MAX_KEYS = 100_000
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):  # a tuple: one is made per request
     allowed: bool
     remaining: float
     # seconds until the bucket holds enough for the refused amount (0 when allowed)
@@ -120,4 +119,28 @@ def headers(buckets: Budget, decision: Decision) -> dict[str, str]:
     }
     if not decision.allowed:
         out["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed(burst: float, rate: float) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+    """The `RateLimit-Limit` and `RateLimit-Policy` headers of a budget, as `raw_headers`
+    gives them."""
+    window = math.ceil(burst / rate)
+    limit = str(int(burst)).encode()
+    return (b"ratelimit-limit", limit), (b"ratelimit-policy", limit + f";w={window}".encode())
+
+
+def raw_headers(buckets: Budget, decision: Decision) -> list[tuple[bytes, bytes]]:
+    """`headers` as an ASGI response holds them: the same names lower-cased, in the same
+    order, as latin-1 bytes (the budget's own two made once)."""
+    limit, policy = _fixed(buckets.burst, buckets.rate)
+    out = [
+        limit,
+        (b"ratelimit-remaining", str(max(0, math.floor(decision.remaining))).encode()),
+        (b"ratelimit-reset", str(math.ceil(decision.reset)).encode()),
+        policy,
+    ]
+    if not decision.allowed:
+        out.append((b"retry-after", str(max(1, math.ceil(decision.retry_after))).encode()))
     return out

@@ -686,3 +686,51 @@ async def test_a_lane_write_without_a_matching_token_writes_nothing(
             text("SELECT body->>'text' FROM blocks WHERE id = :id"), {"id": values[0]}
         )
     assert body != "sneaked"
+
+
+async def test_a_read_sent_again_is_prepared_once_per_principal(
+    app, api, new_tenant, owner_url, owner_engine
+):
+    """The lane keeps what its checks and plan made of a read (`FastLane._prepared`), by
+    tenant and (credential, request text), for the principal object it was made for: a
+    principal authenticated again (a revocation, a new role or policy version makes a new
+    one) prepares again, and a dropped plan cache drops these too. A revoked token is still
+    refused by the statement itself on the next request."""
+    from core.auth import hash_token
+
+    owner = await new_tenant("Prepared")
+    space, _ = await make_space(owner_url, owner.tenant_id, blocks=2)
+    kept = lane(app)._prepared
+    assert kept in app.state.compiled_reads.caches  # its hits and bounds in /metrics
+    first, second = await _twice(api, owner.token, SPACE, {"id": space})
+    hits = kept.hits
+    third = await api(owner.token).post(SPACE, {"id": space})
+    assert kept.hits == hits + 1
+    assert first.json() == second.json() == third.json()
+    # another text (other variables) is prepared on its own
+    other, _ = await make_space(owner_url, owner.tenant_id, blocks=1)
+    await _twice(api, owner.token, SPACE, {"id": other})
+    assert kept.has(owner.tenant_id, (hash_token(owner.token), third.request.content, False))
+    # a principal authenticated again is another object: the entry is not served to it
+    lane(app).pipeline.known.forget(hash_token(owner.token))
+    hits = kept.hits
+    again = await api(owner.token).post(SPACE, {"id": space})  # the whole way, learns it
+    answered = lane(app).answered
+    assert (await api(owner.token).post(SPACE, {"id": space})).json() == again.json()
+    assert lane(app).answered == answered + 1
+    assert kept.hits == hits + 1  # found, but for another principal: prepared again
+    assert (await api(owner.token).post(SPACE, {"id": space})).json() == again.json()
+    assert kept.hits == hits + 2
+    # revoked: the next request is refused, not answered from what was kept
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE api_tokens SET revoked_at = now() WHERE member_id = :m"),
+            {"m": owner.member_id},
+        )
+    answered = lane(app).answered
+    response = await api(owner.token).post(SPACE, {"id": space})
+    assert kept.hits == hits + 3 and lane(app).answered == answered
+    assert error_codes(response.json()) == ["UNAUTHENTICATED"]
+    # dropped with the plans
+    app.state.compiled_reads.forget()
+    assert kept.entries == 0

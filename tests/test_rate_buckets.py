@@ -33,3 +33,18 @@ async def test_shared_points_given_back_return_up_to_the_burst(redis_url):
     finally:
         await buckets.redis.delete(f"{prefix}ratelimit:k")
         await buckets.close()
+
+
+def test_raw_headers_are_the_headers_as_a_response_holds_them():
+    """The fast lane's `RateLimit-*` headers (`raw_headers`) are `headers`' own, lower-cased
+    and encoded as starlette's `Response` would, in the same order, refused or not."""
+    from core.ratelimit import headers, raw_headers
+
+    for burst, rate in ((100, 10.0), (1_000_000_000, 1_000_000_000.0), (7, 0.3)):
+        buckets = TokenBuckets(burst, rate)
+        for amount in (1, 5, burst + 1):
+            decision = buckets.take("k", amount)
+            expected = [
+                (k.lower().encode(), v.encode()) for k, v in headers(buckets, decision).items()
+            ]
+            assert raw_headers(buckets, decision) == expected

@@ -73,7 +73,7 @@ from core.limits.cost import CostAnalysis, page_variables
 from core.limits.inputs import UNSTORABLE, strings
 from core.metrics import count_statements
 from core.ratelimit import Decision, TokenBuckets
-from core.ratelimit import headers as rate_headers
+from core.ratelimit import raw_headers as rate_headers
 from core.tenant_cache import TenantCache
 from microspace.lane.connections import RawConnections
 from microspace.web import persisted, tracing
@@ -85,6 +85,9 @@ from schema.build import redaction_report
 # a read's audit entry (`_audit`), in its own transaction; `{auth}`: the credential's hash
 AUDIT_SQL = "SELECT app_lane_audit($1, $2::jsonb, $3, $4, $5, $6::jsonb, {auth})"
 COST_BYTES = 256  # a cost entry: its key (a hash and the page variables) and two numbers
+# a prepared read (`_Prepared`): its key's request text, its parameters; the plan and its
+# statement are the plan cache's
+PREPARED_BYTES = 512
 # the documents shipped with the widget, by text: a text is one of them exactly when its hash
 # is (`SHIPPED`), without hashing every request's text
 SHIPPED_TEXTS = frozenset(SHIPPED.values())
@@ -181,63 +184,129 @@ def _get_body(params: dict[str, str]) -> _Body | None:
     )
 
 
-@dataclass(frozen=True)
 class _Request:
-    headers: Headers
-    key: str | None  # a widget key given in the URL (`core.auth.credential`)
-    client: str
-    request_id: str
-    origin: str | None  # a cross-origin request's Origin, which the credential must allow
-    get: bool
+    """A request as the lane reads it (a class with slots: one is made per request)."""
+
+    __slots__ = ("client", "get", "headers", "key", "origin", "request_id")
+
+    def __init__(
+        self,
+        headers: Headers,
+        key: str | None,  # a widget key given in the URL (`core.auth.credential`)
+        client: str,
+        request_id: str,
+        origin: str | None,  # a cross-origin request's Origin, which the credential must allow
+        get: bool,
+    ) -> None:
+        self.headers = headers
+        self.key = key
+        self.client = client
+        self.request_id = request_id
+        self.origin = origin
+        self.get = get
+
+
+class _Prepared:
+    """What a read's checks and plan made of one request text for one principal, kept to
+    answer the same text again (`FastLane._prepared`): the same principal object (a new
+    authentication makes a new one) and the same policy scope decide the same."""
+
+    __slots__ = ("cost", "name", "plan", "principal", "scope", "sql", "values")
+
+    def __init__(
+        self,
+        principal: Principal,
+        scope: Any,
+        name: str | None,
+        cost: int,
+        plan: Plan,
+        values: list[Any],
+        sql: str,
+    ) -> None:
+        self.principal = principal
+        self.scope = scope
+        self.name = name
+        self.cost = cost
+        self.plan = plan
+        self.values = values
+        self.sql = sql
 
 
 class Answered:
     """A 200 with a JSON body, as starlette's `Response(body, headers=extra,
     media_type="application/json")` holds it (same headers, same order), without the
-    general steps of building one."""
+    general steps of building one. `extra`: headers as an ASGI response holds them."""
 
     __slots__ = ("body", "raw_headers")
     status_code = 200
 
-    def __init__(self, body: bytes, extra: dict[str, str] | None) -> None:
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()]
+    def __init__(self, body: bytes, extra: list[tuple[bytes, bytes]] | None) -> None:
+        raw = extra if extra is not None else []
         raw.append((b"content-length", str(len(body)).encode()))
         raw.append((b"content-type", b"application/json"))
         self.body = body
         self.raw_headers = raw
 
 
-@dataclass(frozen=True)
 class Reply:
-    response: Response | Answered
-    operation: str | None  # the operation's name, for the request metrics
-    kind: str  # "query" or "mutation"
-    personal: bool = False  # the answer discloses personal data (audited)
-    caller: str = "member"  # the principal's kind, for the caching of a GET
-    tenant: str | None = None  # whose share of operation labels it counts in (core/metrics.py)
-    outcome: str = "ok"  # as the whole way names it (microspace/app.py outcome_labels)
+    """The lane's answer to a request, with what the request metrics and a GET's caching
+    need (a class with slots: one is made per request)."""
+
+    __slots__ = ("caller", "kind", "operation", "outcome", "personal", "response", "tenant")
+
+    def __init__(
+        self,
+        response: Response | Answered,
+        operation: str | None,  # the operation's name, for the request metrics
+        kind: str,  # "query" or "mutation"
+        personal: bool = False,  # the answer discloses personal data (audited)
+        caller: str = "member",  # the principal's kind, for the caching of a GET
+        tenant: str | None = None,  # whose share of operation labels it counts in
+        outcome: str = "ok",  # as the whole way names it (microspace/app.py outcome_labels)
+    ) -> None:
+        self.response = response
+        self.operation = operation
+        self.kind = kind
+        self.personal = personal
+        self.caller = caller
+        self.tenant = tenant
+        self.outcome = outcome
 
     def labels(self) -> tuple[str | None, str, str, str | None]:
         """(operation, type, outcome, tenant) for the request metrics."""
         return self.operation, self.kind, self.outcome, self.tenant
 
 
-@dataclass(frozen=True)
 class Statement:
-    sql: str  # the credential's hash is the last parameter
-    values: list[Any]
-    plan: Plan | None  # a read's plan; None for a write
-    key: str | None  # a write's root field key
-    # a cross-origin request's Origin, which the credential must allow (`_credential`)
-    origin: str | None = None
-    # a write's payload holds JSON columns as PostgreSQL writes them (spaces): written again
-    # as the whole way writes them, so both answers are the same bytes (compiler/writes.py)
-    loose: bool = False
+    """A statement to run (a class with slots: one is made per request)."""
+
+    __slots__ = ("key", "loose", "origin", "plan", "sql", "values")
+
+    def __init__(
+        self,
+        sql: str,  # the credential's hash is the last parameter
+        values: list[Any],
+        plan: Plan | None,  # a read's plan; None for a write
+        key: str | None,  # a write's root field key
+        # a cross-origin request's Origin, which the credential must allow (`_credential`)
+        origin: str | None = None,
+        # a write's payload holds JSON columns as PostgreSQL writes them (spaces): written
+        # again as the whole way writes them, so both answers are the same bytes
+        # (compiler/writes.py)
+        loose: bool = False,
+    ) -> None:
+        self.sql = sql
+        self.values = values
+        self.plan = plan
+        self.key = key
+        self.origin = origin
+        self.loose = loose
 
     def arguments(self, digest: bytes) -> list[Any]:
         """The statement's parameters: its values, the credential's hash, the origin."""
-        tail = [digest] if self.origin is None else [digest, self.origin]
-        return [*self.values, *tail]
+        if self.origin is None:
+            return [*self.values, digest]
+        return [*self.values, digest, self.origin]
 
 
 def _name(document: DocumentNode, body: _Body) -> str | None:
@@ -264,6 +333,7 @@ def _credential(position: int, origin: str | None) -> str:
     )
 
 
+@functools.lru_cache(maxsize=1024)  # a plan's statement is the same text every request
 def _auth_sql(text: str, position: int, origin: str | None) -> str:
     """The plan's statement with the credential checked in it: one row per match. It scopes
     itself (migration 0013): the plan depends on the scope's row and cannot be flattened
@@ -341,6 +411,10 @@ class FastLane:
         # by tenant and normalised document (core/tenant_cache.py)
         self._costs: TenantCache[tuple[int, int]] = TenantCache("costs", 16384, 8 << 20)
         reads.caches.append(self._costs)
+        # reads prepared, by tenant and (credential, request text): dropped with the plans
+        self._prepared: TenantCache[_Prepared] = TenantCache("prepared", 16384, 32 << 20)
+        reads.caches.append(self._prepared)
+        reads.derived.append(self._prepared)
         self.answered = 0  # requests answered here (tests, metrics)
         self.misses: Counter[str] = Counter()  # why the whole way answered, by first cause
         self.state.metrics.registry.register(LaneMetrics(self))
@@ -368,7 +442,7 @@ class FastLane:
         if http.media_type(headers.get("content-type")) != "application/json":
             return None
         request = _Request(headers, None, client, request_id, origin, get=False)
-        return await self._operation(request, lambda: _body(raw))
+        return await self._operation(request, lambda: _body(raw), raw)
 
     async def answer_get(
         self,
@@ -384,11 +458,13 @@ class FastLane:
             return None
         params = query_params(query_string)
         request = _Request(headers, params.get("key"), client, request_id, origin, get=True)
-        return await self._operation(request, lambda: _get_body(params))
+        return await self._operation(request, lambda: _get_body(params), query_string)
 
     async def _operation(
-        self, request: _Request, parse: Callable[[], _Body | None]
+        self, request: _Request, parse: Callable[[], _Body | None], raw: bytes
     ) -> Reply | None:
+        """`raw`: the request's text (a POST's body, a GET's query string), which `parse`
+        reads."""
         token = bearer_token(credential(request.headers.get("authorization"), request.key))
         if not token or len(token) > 200:
             return None
@@ -398,9 +474,17 @@ class FastLane:
             self._miss("credential not known yet")
             return None
         tenant = str(principal.tenant_id)
-        if not self.state.tenant_policies.is_current(tenant, principal.policy_version):
+        policies = self.state.tenant_policies
+        if not policies.is_current(tenant, principal.policy_version):
             self._miss("policies changed")
             return None
+        # a read this principal sent before, in the same words: what its checks and plan
+        # made of it then (they depend on nothing else), checked and planned once
+        scope = policies.scope(tenant)
+        key = (digest, raw, request.get)
+        kept = self._prepared.get(principal.tenant_id, key)
+        if kept is not None and kept.principal is principal and kept.scope == scope:
+            return await self._read(request, principal, digest, kept)
         body = parse()
         if body is None:
             self._miss("not a plain operation")
@@ -459,15 +543,31 @@ class FastLane:
         if prepared is None or not prepared.needs_sql:
             self._miss("not compiled")
             return None
+        made = _Prepared(
+            principal,
+            scope,
+            _name(document, body),
+            cost,
+            prepared.plan,
+            prepared.values,
+            prepared.sql,
+        )
+        if prepared.exact:  # a plan of another spelling is counted as shared per request
+            self._prepared.put(principal.tenant_id, key, made, PREPARED_BYTES + 2 * len(raw))
+        return await self._read(request, principal, digest, made)
+
+    async def _read(
+        self, request: _Request, principal: Principal, digest: bytes, prepared: _Prepared
+    ) -> Reply | None:
+        origin = request.origin
         values = prepared.values
-        plan = prepared.plan
         sql = _auth_sql(prepared.sql, len(values) + 1, origin)
-        statement = Statement(sql, values, plan, None, origin=origin)
-        done = await self._run(request, principal, digest, statement, cost)
+        statement = Statement(sql, values, prepared.plan, None, origin)
+        done = await self._run(request, principal, digest, statement, prepared.cost)
         if done is None:
             return None
-        name = _name(document, body)
-        return Reply(done[0], name, "query", done[1], principal.kind, tenant, done[2])
+        tenant = str(principal.tenant_id)
+        return Reply(done[0], prepared.name, "query", done[1], principal.kind, tenant, done[2])
 
     def _miss(self, why: str) -> None:
         self.misses[why] += 1
