@@ -16,8 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import OperationDefinitionNode
+from graphql import (
+    FieldNode,
+    GraphQLField,
+    GraphQLInputObjectType,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    VariableNode,
+    is_input_object_type,
+    is_non_null_type,
+    is_required_input_field,
+)
 from graphql.execution.values import VariableValues, get_argument_values
+from graphql.pyutils import Undefined
+from graphql.utilities.coerce_input_value import coerce_default_value
 
 from compiler import sql
 from compiler.catalog import TYPES
@@ -226,8 +238,13 @@ class WritePlanner(Planner):
             call=write.call + ", {who}::jsonb, {auth})",
         )
         field_def = mutation_type.fields[node.name.value]
+        quick = variables_input(field_def, node)
 
         def input_of(variables: VariableValues) -> dict[str, Any]:
+            if quick is not None:
+                found = quick(variables.coerced)
+                if found is not None:
+                    return found
             data = get_argument_values(field_def, node, variables).get("input")
             if not isinstance(data, dict):
                 raise Unsupported("input")
@@ -256,6 +273,70 @@ def write_values(
             raise Unsupported("an audited write without its request")
         values = [*values, request_id]
     return [tenant_id, *values]
+
+
+def variables_input(
+    field_def: GraphQLField, node: FieldNode
+) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
+    """For a field whose one argument `input` is an object literal of variables only
+    (`blockUpdate(input: {id: $id, body: $body})`, as clients write mutations), the input
+    as `get_argument_values` coerces it from the coerced variables, without its general
+    walk: None when the field is not of that form, and the reader's None when a variable is
+    missing or null where the field needs a value (the general walk then says why). An
+    input type with `@oneOf`, another outbound type, other names or a default that is not
+    a plain constant: None."""
+    arguments = node.arguments or ()
+    if set(field_def.args) != {"input"} or [a.name.value for a in arguments] != ["input"]:
+        return None
+    argument = field_def.args["input"]
+    literal = arguments[0].value
+    if argument.out_name not in (None, "input") or not isinstance(literal, ObjectValueNode):
+        return None
+    type_ = argument.type.of_type if is_non_null_type(argument.type) else argument.type
+    if not is_input_object_type(type_) or type_.is_one_of:
+        return None
+    if type_.out_type is not GraphQLInputObjectType.out_type:
+        return None
+    given = {f.name.value: f.value for f in literal.fields}
+    if len(given) != len(literal.fields) or not given.keys() <= type_.fields.keys():
+        return None
+    # per input field, in the type's order: (name, variable or None, non-null, required,
+    # default or Undefined)
+    steps: list[tuple[str, str | None, bool, bool, Any]] = []
+    for name, field in type_.fields.items():
+        default = coerce_default_value(field)
+        if field.out_name not in (None, name) or not isinstance(default, PLAIN):
+            return None  # a list or object default would be shared by every request
+        value = given.get(name)
+        required = is_required_input_field(field)
+        if value is None:
+            if required:
+                return None
+        elif not isinstance(value, VariableNode):
+            return None
+        variable = None if value is None else value.name.value
+        steps.append((name, variable, is_non_null_type(field.type), required, default))
+
+    def read(coerced: dict[str, Any]) -> dict[str, Any] | None:
+        out = {}
+        for name, variable, non_null, required, default in steps:
+            value = Undefined if variable is None else coerced.get(variable, Undefined)
+            if value is Undefined:  # not given, or a missing variable: the default, if any
+                if required:
+                    return None
+                if default is not Undefined:
+                    out[name] = default
+                continue
+            if value is None and non_null:
+                return None
+            out[name] = value
+        return out
+
+    return read
+
+
+# defaults `variables_input` hands out as they are: immutable
+PLAIN = (type(Undefined), type(None), str, int, float, bool)
 
 
 def _braces(text: str) -> str:

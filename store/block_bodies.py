@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -188,17 +189,25 @@ class BodyError(ValueError):
         self.offset = offset
 
 
+@functools.lru_cache(maxsize=256)
+def _kinds_for(keys: frozenset[Any]) -> tuple[tuple[str, type[_Body]], ...]:
+    """The kinds (in `BODIES`' order) whose keys a body with these keys may hold: no
+    unknown one, none required missing (`_KEYS`)."""
+    return tuple(
+        (kind, model)
+        for kind, model in BODIES.items()
+        if keys <= _KEYS[kind][0] and _KEYS[kind][1] <= keys
+    )
+
+
 def valid_bodies(body: Any) -> dict[str, dict[str, Any]]:
     """The normalised body for every kind it is valid for (no error detail: cheaper when most
     kinds refuse it, as for an update that does not read the block's kind first)."""
     if not isinstance(body, dict):
         return {}
-    keys = body.keys()
     out: dict[str, dict[str, Any]] = {}
-    for kind, model in BODIES.items():
-        allowed, required = _KEYS[kind]
-        if not (keys <= allowed and required <= keys):
-            continue  # refused on its keys alone: spare the validation error's cost
+    # the kinds not refused on their keys alone: spare those validation errors' cost
+    for kind, model in _kinds_for(frozenset(body)):
         try:
             parsed = model.model_validate(body)
         except ValidationError:
