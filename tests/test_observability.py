@@ -350,3 +350,65 @@ async def test_metrics_show_what_the_fast_lane_answered_and_missed(app, client, 
     assert after[0] == before[0] + 1
     assert after[1] == before[1] + 1
     assert after[2] == before[2] + 2  # both answered by the compiled statement, one on the lane
+
+
+def test_request_metrics_counted_per_scrape_are_what_each_observation_gives():
+    """core/metrics.py counts a request's three observations in plain numbers (`Tallies`)
+    and adds them when the registry is collected: the exposition is the one observing each
+    request gives (the latency's values aside: a clock's), at every scrape."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from core.metrics import LATENCY_BUCKETS, STATEMENT_BUCKETS, Metrics, count_statements
+
+    metrics = Metrics()
+    reference = CollectorRegistry()  # the same metrics, each request observed as it comes
+    requests = Counter(
+        "microspace_graphql_requests", "", ["operation", "type", "outcome"], registry=reference
+    )
+    statements = Histogram(
+        "microspace_graphql_sql_statements", "", buckets=STATEMENT_BUCKETS, registry=reference
+    )
+    latency = Histogram(
+        "microspace_graphql_request_duration_seconds",
+        "",
+        ["type", "outcome"],
+        buckets=LATENCY_BUCKETS,
+        registry=reference,
+    )
+
+    def samples(registry):
+        text = generate_latest(registry).decode()
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name.startswith("microspace_graphql") and not s.name.endswith("_created")
+        }
+
+    sent = [
+        ("A", "query", "ok", 0),
+        ("A", "query", "ok", 3),
+        ("B", "mutation", "rejected", 4),
+        ("A", "query", "ok", 200),
+        (None, "query", "ok", 1),
+    ]
+    for round_ in range(2):  # scraped between: nothing counted twice
+        for name, kind, outcome, n in sent:
+            with metrics.request() as report:
+                count_statements(n)
+                report(name, kind, outcome, tenant="t")
+            requests.labels(name or "anonymous", kind, outcome).inc()
+            statements.observe(n)
+            latency.labels(kind, outcome).observe(0.001)
+        ours, want = samples(metrics.registry), samples(reference)
+        assert ours.keys() == want.keys()
+        clock = "microspace_graphql_request_duration_seconds"
+        assert {k: v for k, v in ours.items() if not k[0].startswith(clock)} == {
+            k: v for k, v in want.items() if not k[0].startswith(clock)
+        }, round_
+        counts = {k: v for k, v in ours.items() if k[0] == clock + "_count"}
+        assert counts == {k: v for k, v in want.items() if k[0] == clock + "_count"}
+        every = {
+            k: v for k, v in ours.items() if k[0] == clock + "_bucket" and ("le", "+Inf") in k[1]
+        }
+        assert sorted(every.values()) == sorted(counts.values())
