@@ -21,8 +21,6 @@ import hashlib
 import math
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 
@@ -109,39 +107,54 @@ class Admission:
         lane = self._lanes.get(f"tenant:{tenant_id}")
         return lane.running + lane.waiting if lane else 0
 
-    @asynccontextmanager
-    async def slot(self, key: str, deadline: float) -> AsyncIterator[None]:
-        """Run inside one of the lane's slots; Overloaded if none frees up before deadline."""
-        lane = self._lanes.get(key)
+    def slot(self, key: str, deadline: float) -> _Slot:
+        """Run inside one of the lane's slots; Overloaded if none frees up before deadline.
+        (A class, not a generator: every request enters one.)"""
+        return _Slot(self, key, deadline)
+
+    def _drop_if_idle(self, key: str, lane: _Lane) -> None:
+        if lane.running == 0 and lane.waiting == 0:
+            self._lanes.pop(key, None)
+
+
+class _Slot:
+    """`Admission.slot`: a slot of the lane `key` while the block runs."""
+
+    __slots__ = ("admission", "deadline", "key", "lane")
+
+    def __init__(self, admission: Admission, key: str, deadline: float) -> None:
+        self.admission = admission
+        self.key = key
+        self.deadline = deadline
+
+    async def __aenter__(self) -> None:
+        admission, key, deadline = self.admission, self.key, self.deadline
+        lane = admission._lanes.get(key)
         if lane is None:
-            lane = self._lanes[key] = _Lane(self.limit)
-        loop = asyncio.get_running_loop()
-        if lane.running >= self.limit and lane.waiting >= self.queue:
-            self._drop_if_idle(key, lane)
-            raise Overloaded(1.0, self.limit, _whose(key))
+            lane = admission._lanes[key] = _Lane(admission.limit)
+        if lane.running >= admission.limit and lane.waiting >= admission.queue:
+            admission._drop_if_idle(key, lane)
+            raise Overloaded(1.0, admission.limit, _whose(key))
         if lane.semaphore.locked():
             lane.waiting += 1
             try:
                 async with asyncio.timeout_at(deadline):
                     await lane.semaphore.acquire()
             except TimeoutError:
-                retry = max(1.0, deadline - loop.time())
-                raise Overloaded(retry, self.limit, _whose(key)) from None
+                retry = max(1.0, deadline - asyncio.get_running_loop().time())
+                raise Overloaded(retry, admission.limit, _whose(key)) from None
             finally:
                 lane.waiting -= 1
         else:
             await lane.semaphore.acquire()  # a free slot: taken without waiting
         lane.running += 1
-        try:
-            yield
-        finally:
-            lane.running -= 1
-            lane.semaphore.release()
-            self._drop_if_idle(key, lane)
+        self.lane = lane
 
-    def _drop_if_idle(self, key: str, lane: _Lane) -> None:
-        if lane.running == 0 and lane.waiting == 0:
-            self._lanes.pop(key, None)
+    async def __aexit__(self, *_: object) -> None:
+        lane = self.lane
+        lane.running -= 1
+        lane.semaphore.release()
+        self.admission._drop_if_idle(self.key, lane)
 
 
 def _whose(key: str) -> str:
