@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import orjson
 from sqlalchemy import text
 
 from core.ids import encode_id
@@ -734,3 +735,22 @@ async def test_a_read_sent_again_is_prepared_once_per_principal(
     # dropped with the plans
     app.state.compiled_reads.forget()
     assert kept.entries == 0
+
+
+async def test_unstorable_variables_go_the_whole_way(app, api, new_tenant, owner_url):
+    """The lane looks at a POST's variable strings only when its body holds a `\\u` escape
+    (U+0000 and lone surrogates can be written in no other way): such variables still go
+    the whole way, which refuses them, after the same document was answered by the lane
+    (a lone surrogate's escape already fails the lane's JSON parser)."""
+    owner = await new_tenant("Unstorable")
+    _, blocks = await make_space(owner_url, owner.tenant_id, blocks=1)
+    await _twice(api, owner.token, UPDATE, {"id": blocks[0], "body": {"text": "fine"}})
+    client = api(owner.token).client
+    headers = {"Authorization": f"Bearer {owner.token}", "Content-Type": "application/json"}
+    for bad in ("a\\u0000b", "a\\ud800b", "a\\uD800b"):  # JSON escapes, as sent
+        answered = lane(app).answered
+        variables = f'{{"id": "{blocks[0]}", "body": {{"text": "{bad}"}}}}'
+        content = orjson.dumps({"query": UPDATE})[:-1] + f', "variables": {variables}}}'.encode()
+        response = await client.post("/graphql", content=content, headers=headers)
+        assert lane(app).answered == answered
+        assert error_codes(response.json()) == ["BAD_USER_INPUT"]
