@@ -73,6 +73,8 @@ async def test_an_allowed_origin_takes_the_lanes_one_round_trip(
 
     assert lane.answered == answered + 2
     assert len(sent) == 2, sent  # as many as without an Origin: the check is in the statement
+    # and in its one credential lookup (migrations 0051, 0055), not a second one
+    assert not any("app_cors_origins" in statement for statement in sent), sent
     assert again.json() == first_read.json()
     assert written.json()["data"]["blockUpdate"]["block"]["body"]["text"] == "two"
     for response in (again, written):

@@ -321,10 +321,11 @@ AUTH_COLUMNS = "a.token_id, a.kind, a.member_id, a.role, a.scopes, a.policy_vers
 
 
 def _credential(position: int, origin: str | None) -> str:
-    """Where the credential's hash goes in a statement. For a cross-origin request (its
-    Origin is the next parameter) the hash only when the credential allows that origin, by
-    the allow-list the CORS middleware reads (`app_cors_origins`), else NULL: no token
-    matches, nothing is read or written, and the whole way refuses the origin."""
+    """Where the credential's hash goes in a read's audit entry (`_audit`). For a
+    cross-origin request (its Origin is the next parameter) the hash only when the
+    credential allows that origin, by the allow-list the CORS middleware reads
+    (`app_cors_origins`), else NULL: no token matches, nothing is written, and the whole
+    way refuses the origin. (A read checks it in its scope, a write in its check.)"""
     if origin is None:
         return f"${position}"
     return (
@@ -386,6 +387,16 @@ def _principal_json(principal: Principal) -> str:
         list(principal.subjects),
     ]
     return orjson.dumps(who).decode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _writer_json(principal: Principal, origin: str | None) -> str:
+    """The principal a lane write's check compares (`p_who`): `_principal_json`, with a
+    cross-origin request's Origin as a seventh element, which `app_lane_check` builds too
+    only when the credential allows that origin (migration 0055): a refused origin is not
+    the same principal, and nothing is written."""
+    who = _principal_json(principal)
+    return who if origin is None else f"{who[:-1]},{orjson.dumps(origin).decode()}]"
 
 
 class FastLane:
@@ -522,13 +533,11 @@ class FastLane:
                 self._miss("mutation over GET")
                 return None
             writing, values = write
-            values = [*values, _principal_json(principal)]
-            auth = _credential(len(values) + 1, origin)
-            sql = _write_sql(writing.sql, f"${len(values)}", auth)
-            # it writes only for this principal (compiler/writes.py): it commits by itself
-            statement = Statement(
-                sql, values, None, writing.key, origin=origin, loose=writing.loose
-            )
+            values = [*values, _writer_json(principal, origin)]
+            sql = _write_sql(writing.sql, f"${len(values)}", f"${len(values) + 1}")
+            # it writes only for this principal, from an origin its credential allows
+            # (compiler/writes.py): it commits by itself
+            statement = Statement(sql, values, None, writing.key, loose=writing.loose)
             done = await self._run(request, principal, digest, statement, cost)
             if done is None:
                 return None
