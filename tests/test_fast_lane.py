@@ -70,11 +70,7 @@ async def test_a_revoked_token_is_refused_on_the_next_request(
     owner = await new_tenant("Revoked")
     space, _ = await make_space(owner_url, owner.tenant_id, blocks=1)
     await _twice(api, owner.token, SPACE, {"id": space})
-    async with owner_engine.begin() as conn:
-        await conn.execute(
-            text("UPDATE api_tokens SET revoked_at = now() WHERE member_id = :m"),
-            {"m": owner.member_id},
-        )
+    await _revoke(owner_engine, owner.member_id)
     answered = lane(app).answered
     response = await api(owner.token).post(SPACE, {"id": space})
     assert lane(app).answered == answered
@@ -723,11 +719,7 @@ async def test_a_read_sent_again_is_prepared_once_per_principal(
     assert (await api(owner.token).post(SPACE, {"id": space})).json() == again.json()
     assert kept.hits == hits + 2
     # revoked: the next request is refused, not answered from what was kept
-    async with owner_engine.begin() as conn:
-        await conn.execute(
-            text("UPDATE api_tokens SET revoked_at = now() WHERE member_id = :m"),
-            {"m": owner.member_id},
-        )
+    await _revoke(owner_engine, owner.member_id)
     answered = lane(app).answered
     response = await api(owner.token).post(SPACE, {"id": space})
     assert kept.hits == hits + 3 and lane(app).answered == answered
@@ -754,3 +746,12 @@ async def test_unstorable_variables_go_the_whole_way(app, api, new_tenant, owner
         response = await client.post("/graphql", content=content, headers=headers)
         assert lane(app).answered == answered
         assert error_codes(response.json()) == ["BAD_USER_INPUT"]
+
+
+async def _revoke(owner_engine, member_id) -> None:  # type: ignore[no-untyped-def]
+    """Revoke every token of a member, as the owner."""
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE api_tokens SET revoked_at = now() WHERE member_id = :m"),
+            {"m": member_id},
+        )

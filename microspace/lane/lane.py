@@ -184,52 +184,31 @@ def _get_body(params: dict[str, str]) -> _Body | None:
     )
 
 
+@dataclass(slots=True)  # not frozen: a frozen class's __init__ costs more, one is made per request
 class _Request:
-    """A request as the lane reads it (a class with slots: one is made per request)."""
+    """A request as the lane reads it."""
 
-    __slots__ = ("client", "get", "headers", "key", "origin", "request_id")
-
-    def __init__(
-        self,
-        headers: Headers,
-        key: str | None,  # a widget key given in the URL (`core.auth.credential`)
-        client: str,
-        request_id: str,
-        origin: str | None,  # a cross-origin request's Origin, which the credential must allow
-        get: bool,
-    ) -> None:
-        self.headers = headers
-        self.key = key
-        self.client = client
-        self.request_id = request_id
-        self.origin = origin
-        self.get = get
+    headers: Headers
+    key: str | None  # a widget key given in the URL (`core.auth.credential`)
+    client: str
+    request_id: str
+    origin: str | None  # a cross-origin request's Origin, which the credential must allow
+    get: bool
 
 
+@dataclass(slots=True)
 class _Prepared:
     """What a read's checks and plan made of one request text for one principal, kept to
     answer the same text again (`FastLane._prepared`): the same principal object (a new
     authentication makes a new one) and the same policy scope decide the same."""
 
-    __slots__ = ("cost", "name", "plan", "principal", "scope", "sql", "values")
-
-    def __init__(
-        self,
-        principal: Principal,
-        scope: Any,
-        name: str | None,
-        cost: int,
-        plan: Plan,
-        values: list[Any],
-        sql: str,
-    ) -> None:
-        self.principal = principal
-        self.scope = scope
-        self.name = name
-        self.cost = cost
-        self.plan = plan
-        self.values = values
-        self.sql = sql
+    principal: Principal
+    scope: Any
+    name: str | None
+    cost: int
+    plan: Plan
+    values: list[Any]
+    sql: str
 
 
 class Answered:
@@ -248,59 +227,36 @@ class Answered:
         self.raw_headers = raw
 
 
+@dataclass(slots=True)
 class Reply:
     """The lane's answer to a request, with what the request metrics and a GET's caching
-    need (a class with slots: one is made per request)."""
+    need."""
 
-    __slots__ = ("caller", "kind", "operation", "outcome", "personal", "response", "tenant")
-
-    def __init__(
-        self,
-        response: Response | Answered,
-        operation: str | None,  # the operation's name, for the request metrics
-        kind: str,  # "query" or "mutation"
-        personal: bool = False,  # the answer discloses personal data (audited)
-        caller: str = "member",  # the principal's kind, for the caching of a GET
-        tenant: str | None = None,  # whose share of operation labels it counts in
-        outcome: str = "ok",  # as the whole way names it (microspace/app.py outcome_labels)
-    ) -> None:
-        self.response = response
-        self.operation = operation
-        self.kind = kind
-        self.personal = personal
-        self.caller = caller
-        self.tenant = tenant
-        self.outcome = outcome
+    response: Response | Answered
+    operation: str | None  # the operation's name, for the request metrics
+    kind: str  # "query" or "mutation"
+    personal: bool = False  # the answer discloses personal data (audited)
+    caller: str = "member"  # the principal's kind, for the caching of a GET
+    tenant: str | None = None  # whose share of operation labels it counts in (core/metrics.py)
+    outcome: str = "ok"  # as the whole way names it (microspace/app.py outcome_labels)
 
     def labels(self) -> tuple[str | None, str, str, str | None]:
         """(operation, type, outcome, tenant) for the request metrics."""
         return self.operation, self.kind, self.outcome, self.tenant
 
 
+@dataclass(slots=True)
 class Statement:
-    """A statement to run (a class with slots: one is made per request)."""
-
-    __slots__ = ("key", "loose", "origin", "plan", "sql", "values")
-
-    def __init__(
-        self,
-        sql: str,  # the credential's hash is the last parameter
-        values: list[Any],
-        plan: Plan | None,  # a read's plan; None for a write
-        key: str | None,  # a write's root field key
-        # a cross-origin request's Origin, which the credential must allow (`_credential`)
-        origin: str | None = None,
-        # a write's payload holds JSON columns as PostgreSQL writes them (spaces): written
-        # again as the whole way writes them, so both answers are the same bytes
-        # (compiler/writes.py)
-        loose: bool = False,
-    ) -> None:
-        self.sql = sql
-        self.values = values
-        self.plan = plan
-        self.key = key
-        self.origin = origin
-        self.loose = loose
+    sql: str  # the credential's hash is the last parameter
+    values: list[Any]
+    plan: Plan | None  # a read's plan; None for a write
+    key: str | None  # a write's root field key
+    # a cross-origin read's Origin, which the credential must allow (a write sends it in
+    # its principal, `_writer_json`)
+    origin: str | None = None
+    # a write's payload holds JSON columns as PostgreSQL writes them (spaces): written again
+    # as the whole way writes them, so both answers are the same bytes (compiler/writes.py)
+    loose: bool = False
 
     def arguments(self, digest: bytes) -> list[Any]:
         """The statement's parameters: its values, the credential's hash, the origin."""
