@@ -108,18 +108,23 @@ class Budget(Protocol):
     rate: float
 
 
+# the headers' names as they are sent, by the lower-case form ASGI holds them in
+NAMES = {
+    name.lower().encode(): name
+    for name in (
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+        "RateLimit-Policy",
+        "Retry-After",
+    )
+}
+
+
 def headers(buckets: Budget, decision: Decision) -> dict[str, str]:
-    """`RateLimit-*` headers (IETF draft) and, when refused, `Retry-After`."""
-    window = math.ceil(buckets.burst / buckets.rate)
-    out = {
-        "RateLimit-Limit": str(int(buckets.burst)),
-        "RateLimit-Remaining": str(max(0, math.floor(decision.remaining))),
-        "RateLimit-Reset": str(math.ceil(decision.reset)),
-        "RateLimit-Policy": f"{int(buckets.burst)};w={window}",
-    }
-    if not decision.allowed:
-        out["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
-    return out
+    """`RateLimit-*` headers (IETF draft) and, when refused, `Retry-After` (`raw_headers`,
+    by name)."""
+    return {NAMES[name]: value.decode() for name, value in raw_headers(buckets, decision)}
 
 
 @functools.lru_cache(maxsize=64)
