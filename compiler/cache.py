@@ -58,6 +58,18 @@ class Prepared:
     sql: str = ""  # the statement (`Plan.statement`: the `node(id)` lookups' types chosen)
 
 
+@dataclass(frozen=True, slots=True)
+class WriteForm:
+    """What `prepare_write` made of a mutation document for one policy identity: enough to
+    make another request's parameters (`write_again`)."""
+
+    plan: WritePlan
+    op: OperationDefinitionNode
+    variables_key: Hashable  # the operation's key of variable shapes (`_operation`)
+    names: tuple[str, ...]  # its variables, in order
+    shape: tuple[Hashable, ...]  # their tags (`_tag`) when the plan was made: a plan's key
+
+
 # principals compiled: a widget key's and a visitor's narrower view is compiler/audience.py
 COMPILED_KINDS = frozenset({"member", "partner", "subject", "widget", "visitor", "preview"})
 
@@ -217,9 +229,10 @@ class CompiledReads:
         principal: Principal,
         authz: Authz,
         request_id: str | None = None,
-    ) -> tuple[WritePlan, list[Any]] | None:
-        """A mutation's one-statement plan (compiler/writes.py) and its parameters, or None.
-        `request_id`: what an audited write's entry names."""
+    ) -> tuple[WriteForm, list[Any]] | None:
+        """A mutation's one-statement plan (compiler/writes.py) in its form for this
+        document and policy identity, and its parameters; or None. `request_id`: what an
+        audited write's entry names."""
         schema = self.schema
         assert schema is not None
         tenant = principal.tenant_id
@@ -241,11 +254,37 @@ class CompiledReads:
         )
         if not isinstance(plan, WritePlan):
             return None
-        try:
-            values = write_values(plan, coerced, principal.tenant_id, principal.kind, request_id)
-            return plan, values
-        except (Unsupported, ApiError):
+        names = tuple(d.variable.name.value for d in op.variable_definitions or ())
+        form = WriteForm(
+            plan,
+            op,
+            (self._known.key(query, document, literals=False), operation_name),
+            names,
+            tuple(_tag(variables, n) for n in names),
+        )
+        values = _write_values(plan, coerced, principal, request_id)
+        return None if values is None else (form, values)
+
+    def write_again(
+        self,
+        form: WriteForm,
+        raw_variables: dict[str, Any] | None,
+        principal: Principal,
+        request_id: str | None = None,
+    ) -> list[Any] | None:
+        """The parameters of a request of a form `prepare_write` made for the same document,
+        operation and policy identity: as `prepare_write` makes them, without finding the
+        operation and its plan again; None when the variables do not coerce or take
+        another plan (`_cached`'s shape), or the form refuses them."""
+        coerced = self._variables.coerce(
+            form.op, raw_variables or {}, principal.tenant_id, form.variables_key
+        )
+        if isinstance(coerced, list):
             return None
+        variables = coerced.coerced
+        if tuple(_tag(variables, n) for n in form.names) != form.shape:
+            return None
+        return _write_values(form.plan, coerced, principal, request_id)
 
     async def _answer(
         self,
@@ -481,6 +520,15 @@ def _failing_list(plan: Plan, inputs: Inputs) -> Plan | None:
         else:
             roots.append(root)
     return Plan(sql="", params=[], checks=[], roots=roots)
+
+
+def _write_values(
+    plan: WritePlan, coerced: VariableValues, principal: Principal, request_id: str | None
+) -> list[Any] | None:
+    try:
+        return write_values(plan, coerced, principal.tenant_id, principal.kind, request_id)
+    except (Unsupported, ApiError):
+        return None
 
 
 def _tag(variables: dict[str, Any], name: str) -> Hashable:

@@ -729,6 +729,47 @@ async def test_a_read_sent_again_is_prepared_once_per_principal(
     assert kept.entries == 0
 
 
+async def test_a_write_sent_again_is_prepared_once_per_principal(
+    app, api, new_tenant, new_member, owner_url, owner_engine
+):
+    """The lane keeps what its checks and plan made of a write's document (`FastLane._writes`),
+    by tenant and (credential, document text, operation name), for the principal object it
+    was made for, as reads are kept: a new body every request is written from it. A member
+    demoted since is another principal: planned again, and refused as the whole way refuses
+    (the statement's check alone would let the new role's principal write)."""
+    from core.auth import hash_token
+
+    owner = await new_tenant("PreparedWrite")
+    _, blocks = await make_space(owner_url, owner.tenant_id, blocks=1)
+    kept = lane(app)._writes
+    assert kept in app.state.compiled_reads.caches  # its hits and bounds in /metrics
+    editor = await new_member(owner.tenant_id, "editor")
+    await _twice(api, editor.token, UPDATE, {"id": blocks[0], "body": {"text": "one"}})
+    assert kept.has(owner.tenant_id, (hash_token(editor.token), UPDATE, None))
+    hits, answered = kept.hits, lane(app).answered
+    for n in ("two", "three"):
+        done = await api(editor.token)(UPDATE, {"id": blocks[0], "body": {"text": n}})
+        assert done["data"]["blockUpdate"]["block"]["body"]["text"] == n
+    assert (kept.hits, lane(app).answered) == (hits + 2, answered + 2)
+    # another credential of the tenant is prepared on its own
+    await _twice(api, owner.token, UPDATE, {"id": blocks[0], "body": {"text": "four"}})
+    assert kept.has(owner.tenant_id, (hash_token(owner.token), UPDATE, None))
+    # demoted: the first request goes the whole way (the statement refuses the old
+    # principal); the next finds the entry made for the editor, and must not write from it
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE members SET role = 'viewer' WHERE id = :m"), {"m": editor.member_id}
+        )
+    for n in ("late", "later"):
+        denied = await api(editor.token)(UPDATE, {"id": blocks[0], "body": {"text": n}})
+        assert error_codes(denied) == ["FORBIDDEN"]
+    read = await api(owner.token)("query($id: ID!) { block(id: $id) { body } }", {"id": blocks[0]})
+    assert read["data"]["block"]["body"]["text"] == "four"
+    # dropped with the plans
+    app.state.compiled_reads.forget()
+    assert kept.entries == 0
+
+
 async def test_unstorable_variables_go_the_whole_way(app, api, new_tenant, owner_url):
     """The lane looks at a POST's variable strings only when its body holds a `\\u` escape
     (U+0000 and lone surrogates can be written in no other way): such variables still go

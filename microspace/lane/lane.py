@@ -61,6 +61,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from compiler import CompiledReads
+from compiler.cache import WriteForm
 from compiler.run import assemble
 from compiler.shapes import Plan
 from core import http
@@ -88,6 +89,7 @@ COST_BYTES = 256  # a cost entry: its key (a hash and the page variables) and tw
 # a prepared read (`_Prepared`): its key's request text, its parameters; the plan and its
 # statement are the plan cache's
 PREPARED_BYTES = 512
+WRITE_BYTES = 512  # a prepared write (`_Write`), besides its key's document text
 # the documents shipped with the widget, by text: a text is one of them exactly when its hash
 # is (`SHIPPED`), without hashing every request's text
 SHIPPED_TEXTS = frozenset(SHIPPED.values())
@@ -167,6 +169,15 @@ def query_params(query_string: bytes) -> dict[str, str]:
     return params
 
 
+def _unstorable(request: _Request, raw: bytes, body: _Body) -> bool:
+    """Whether a variable's string holds what PostgreSQL cannot store (the whole way
+    refuses it). A JSON body's strings hold U+0000 or a lone surrogate only by a `\\u`
+    escape (raw, the parser refuses both): a body without one needs no look at its strings."""
+    return (request.get or b"\\u" in raw) and any(
+        UNSTORABLE.search(s) for s in strings(body.variables)
+    )
+
+
 def _get_body(params: dict[str, str]) -> _Body | None:
     """The operation of a GET (`_parse`), its parameters parsed by the whole way's own
     `core.http.parse_get`, or None (the whole way reports what does not parse)."""
@@ -209,6 +220,20 @@ class _Prepared:
     plan: Plan
     values: list[Any]
     sql: str
+
+
+@dataclass(slots=True)
+class _Write:
+    """What a write's checks and plan made of one document for one principal, kept to write
+    the next request of the same document (`FastLane._writes`): as `_Prepared`, the same
+    principal object and policy scope decide the same; the variables are new each time."""
+
+    principal: Principal
+    scope: Any
+    name: str | None
+    pages: tuple[tuple[str, Any], ...]  # the page variables its cost was counted for
+    cost: int
+    form: WriteForm
 
 
 class Answered:
@@ -382,6 +407,10 @@ class FastLane:
         self._prepared: TenantCache[_Prepared] = TenantCache("prepared", 16384, 32 << 20)
         reads.caches.append(self._prepared)
         reads.derived.append(self._prepared)
+        # writes prepared, by tenant and (credential, document text, operation name)
+        self._writes: TenantCache[_Write] = TenantCache("writes", 4096, 8 << 20)
+        reads.caches.append(self._writes)
+        reads.derived.append(self._writes)
         self.answered = 0  # requests answered here (tests, metrics)
         self.misses: Counter[str] = Counter()  # why the whole way answered, by first cause
         self.state.metrics.registry.register(LaneMetrics(self))
@@ -458,15 +487,31 @@ class FastLane:
             return None
         if principal.kind in BROWSER_KINDS and not body.trusted:
             return None  # a widget runs trusted documents only: the whole way says so
+        written = None
+        if not request.get:
+            # a write this principal sent before, with other variables: its document, cost
+            # and plan as then (anything else: found again below, misses counted there)
+            written = (digest, body.query, body.operation_name)
+            was = self._writes.get(principal.tenant_id, written)
+            if (
+                was is not None
+                and was.principal is principal
+                and was.scope == scope
+                and not _unstorable(request, raw, body)
+                and page_variables(body.variables) == was.pages
+            ):
+                values = self.reads.write_again(
+                    was.form, body.variables, principal, request.request_id
+                )
+                if values is not None:
+                    return await self._write(
+                        request, principal, digest, was.form, values, was.cost, was.name
+                    )
         document = self.reads.known(body.query, body.operation_name, principal.tenant_id)
         if document is None:
             self._miss("document not known yet")
             return None
-        # a JSON body's strings hold U+0000 or a lone surrogate only by a `\u` escape
-        # (raw, the parser refuses both): a body without one needs no look at its strings
-        if (request.get or b"\\u" in raw) and any(
-            UNSTORABLE.search(s) for s in strings(body.variables)
-        ):
+        if _unstorable(request, raw, body):
             self._miss("unstorable input")
             return None
         cost = self._cost(body, document, principal.tenant_id)
@@ -474,7 +519,6 @@ class FastLane:
             self._miss("limits")
             return None
         authz = Authorizer(self.state.enforcer, principal, self.state.tenant_policies)
-        origin = request.origin
         write = self.reads.prepare_write(
             document,
             body.query,
@@ -488,18 +532,13 @@ class FastLane:
             if request.get:
                 self._miss("mutation over GET")
                 return None
-            writing, values = write
-            values = [*values, _writer_json(principal, origin)]
-            sql = _write_sql(writing.sql, f"${len(values)}", f"${len(values) + 1}")
-            # it writes only for this principal, from an origin its credential allows
-            # (compiler/writes.py): it commits by itself
-            statement = Statement(sql, values, None, writing.key, loose=writing.loose)
-            done = await self._run(request, principal, digest, statement, cost)
-            if done is None:
-                return None
-            return Reply(
-                done[0], _name(document, body), "mutation", False, principal.kind, tenant, done[2]
-            )
+            form, values = write
+            name = _name(document, body)
+            if written is not None:
+                pages = page_variables(body.variables)
+                again = _Write(principal, scope, name, pages, cost, form)
+                self._writes.put(principal.tenant_id, written, again, WRITE_BYTES + len(body.query))
+            return await self._write(request, principal, digest, form, values, cost, name)
         prepared = self.reads.prepare(
             document,
             body.query,
@@ -524,6 +563,28 @@ class FastLane:
         if prepared.exact:  # a plan of another spelling is counted as shared per request
             self._prepared.put(principal.tenant_id, key, made, PREPARED_BYTES + 2 * len(raw))
         return await self._read(request, principal, digest, made)
+
+    async def _write(
+        self,
+        request: _Request,
+        principal: Principal,
+        digest: bytes,
+        form: WriteForm,
+        values: list[Any],
+        cost: int,
+        name: str | None,
+    ) -> Reply | None:
+        writing = form.plan
+        values = [*values, _writer_json(principal, request.origin)]
+        sql = _write_sql(writing.sql, f"${len(values)}", f"${len(values) + 1}")
+        # it writes only for this principal, from an origin its credential allows
+        # (compiler/writes.py): it commits by itself
+        statement = Statement(sql, values, None, writing.key, loose=writing.loose)
+        done = await self._run(request, principal, digest, statement, cost)
+        if done is None:
+            return None
+        tenant = str(principal.tenant_id)
+        return Reply(done[0], name, "mutation", False, principal.kind, tenant, done[2])
 
     async def _read(
         self, request: _Request, principal: Principal, digest: bytes, prepared: _Prepared
