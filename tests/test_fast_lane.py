@@ -610,10 +610,12 @@ async def test_a_request_the_lane_hands_on_is_charged_once(app, api, new_tenant,
 async def test_a_read_runs_only_after_its_statement_has_set_the_tenant(
     app, api, new_tenant, owner_url, monkeypatch
 ):
-    """A lane read sets its tenant inside its own statement (`app_lane_scope`), so the
-    plan must run after that function: on the inner side of the top nested loop, never
-    flattened beside it. Were it to run first, row-level security would see no tenant and
-    a list would come back empty instead of the tenant's rows."""
+    """A lane read sets its tenant inside its own statement (`app_lane_scope`, inlined
+    since migration 0056), so the plan must run after the scope: on the inner side of the
+    top nested loop, never flattened beside it; and within the scope, the token match
+    after the `set_config`, on the inner side of the scope's own nested loop. Were either
+    to run first, row-level security would see no tenant and a list would come back empty
+    (or no token would match) instead of the tenant's rows."""
     import json
 
     import asyncpg
@@ -642,9 +644,16 @@ async def test_a_read_runs_only_after_its_statement_has_set_the_tenant(
     assert plan["Node Type"] == "Nested Loop"
     outer, inner = plan["Plans"]
     assert outer["Parent Relationship"] == "Outer"
-    assert outer["Node Type"] == "Function Scan" and outer["Function Name"] == "app_lane_scope"
     assert inner["Parent Relationship"] == "Inner"
-    assert "app_lane_scope" not in json.dumps(inner)
+    assert "api_tokens" not in json.dumps(inner) and "set_config" not in json.dumps(inner)
+    # the scope: the tenant set by a node that reads no table, the match under it
+    assert outer["Node Type"] == "Nested Loop"
+    tenant_set, match = outer["Plans"]
+    assert tenant_set["Parent Relationship"] == "Outer" and "Relation Name" not in json.dumps(
+        tenant_set
+    )
+    assert match["Parent Relationship"] == "Inner"
+    assert "api_tokens" in json.dumps(match) and "set_config" in json.dumps(match)
 
 
 async def test_a_lane_write_without_a_matching_token_writes_nothing(
