@@ -201,6 +201,18 @@ def _lateral(page: Page, conditions: list[str], selected: Selected) -> str:
         f"WHERE {' AND '.join(conditions)} ORDER BY {scan} LIMIT {limit}"
     )
     middle = ", ".join(selected.middle) or "NULL AS _"
+    if not (selected.joins or page.paged or page.backward):
+        # the page's rows are read in the order they answer in: the middle level's columns
+        # computed on the limited rows themselves (one subquery scan fewer to start, and
+        # no row of every column carried up to it; PostgreSQL computes costly columns after
+        # a sort, on the page's rows only)
+        rows = (
+            f"SELECT {middle} FROM {page.target.table} {k} "
+            f"WHERE {' AND '.join(conditions)} ORDER BY {scan} LIMIT {limit}"
+        )
+        return (
+            f"LEFT JOIN LATERAL (SELECT {', '.join(columns)} FROM ({rows}) {x}) {page.sub} ON true"
+        )
     return (
         f"LEFT JOIN LATERAL (SELECT {', '.join(columns)} "
         f"FROM (SELECT {middle} FROM ({rows}) {k} "
