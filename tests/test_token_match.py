@@ -198,16 +198,22 @@ def _who(world: World, key: Key) -> str:
     return json.dumps([str(key.token_id), "partner", None, None, world.policy_version["A"], SCOPES])
 
 
-async def _lane_check(conn: AsyncConnection, world: World, key: Key) -> bool:
-    # its callers set the tenant first (migration 0021)
-    await conn.execute(
-        text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(world.tenants["A"])}
-    )
-    same = await conn.scalar(
-        text("SELECT same FROM app_lane_check(:a, CAST(:who AS jsonb), :h)"),
-        {"a": world.tenants["A"], "who": _who(world, key), "h": key.presented},
-    )
-    return bool(same)
+def _lane_check(function: str) -> Verdict:
+    """The lane's check (migration 0021), and its form for a principal without an origin
+    (migration 0057)."""
+
+    async def verdict(conn: AsyncConnection, world: World, key: Key) -> bool:
+        # its callers set the tenant first (migration 0021)
+        await conn.execute(
+            text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(world.tenants["A"])}
+        )
+        same = await conn.scalar(
+            text(f"SELECT same FROM {function}(:a, CAST(:who AS jsonb), :h)"),
+            {"a": world.tenants["A"], "who": _who(world, key), "h": key.presented},
+        )
+        return bool(same)
+
+    return verdict
 
 
 def _lane_write(function: str, arguments: str) -> Verdict:
@@ -251,7 +257,8 @@ ENTRY_POINTS: dict[str, Verdict] = {
     "app_authenticate": _authenticate,
     "app_token_check": _token_check,
     "app_lane_scope": _lane_scope,
-    "app_lane_check": _lane_check,
+    "app_lane_check": _lane_check("app_lane_check"),
+    "app_lane_check_plain": _lane_check("app_lane_check_plain"),
     "app_block_update": _lane_write(
         "app_block_update",
         "CAST('{}' AS text[]), CAST('{}' AS jsonb[]), CAST('{}' AS jsonb)",
@@ -357,7 +364,13 @@ async def _definition(conn: AsyncConnection, name: str) -> str:
 
 
 # the match, and the functions that call it for others: each gets a lax copy in turn
-CALLERS_OF_THE_MATCH = ("app_token_match", "app_token_check", "app_lane_check", "app_authenticate")
+CALLERS_OF_THE_MATCH = (
+    "app_token_match",
+    "app_token_check",
+    "app_lane_check",
+    "app_lane_check_plain",
+    "app_authenticate",
+)
 
 
 def _lax(name: str) -> str:
@@ -429,6 +442,7 @@ async def test_the_match_is_inlined_into_the_lanes_check(
         for call in (
             f"app_token_check({literal})",
             f"app_lane_check('{world.tenants['A']}', '[]'::jsonb, {literal})",
+            f"app_lane_check_plain('{world.tenants['A']}', '[]'::jsonb, {literal})",
         ):
             rows = await conn.execute(text(f"EXPLAIN SELECT * FROM {call}"))
             plans.append("\n".join(row[0] for row in rows))
