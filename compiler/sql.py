@@ -58,7 +58,9 @@ def global_id(type_name: str, column: str) -> str:
     if len(prefix) + 36 <= 57:  # PostgreSQL wraps base64 lines after 57 bytes
         if carry == 0:
             head = base64.b64encode(prefix.encode()).decode()
-            return f"{literal(head)} || encode({column}::text::bytea, 'base64')"
+            # textsend: the text's bytes (ASCII, the same in every client encoding) without
+            # `::bytea`'s I/O round trip (text out, then bytea's escape parser)
+            return f"{literal(head)} || encode(textsend({column}::text), 'base64')"
         heads = (prefix + "".join(c) for c in itertools.product(HEX, repeat=carry))
         if not any(set(base64.b64encode(h.encode()).decode()) & {"+", "/"} for h in heads):
             return f"rtrim(encode(({literal(prefix)} || {column}::text)::bytea, 'base64'), '=')"
