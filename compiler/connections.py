@@ -3,8 +3,9 @@
 The page is one LATERAL subquery in three levels: the innermost reads the page's rows in
 the order's scan direction (`LIMIT` one past the page when page info is asked for), the
 middle one adds each row's edge JSON, row number, cursor and audit items, and the outer
-one aggregates them into the connection's JSON. Cursor conditions and page info are
-compiler/pages.py.
+one aggregates them into the connection's JSON; a page without to-one joins, page info or
+`last` has no middle level (its columns are computed on the limited rows themselves).
+Cursor conditions and page info are compiler/pages.py.
 """
 
 from __future__ import annotations
