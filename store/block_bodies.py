@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
@@ -16,8 +17,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from store.merge_fields import problem
+from store.merge_fields import OPEN, problem
 
+OPEN_BYTES = OPEN.encode()
 Text = Annotated[str, Field(min_length=1, max_length=50_000)]
 Short = Annotated[str, Field(min_length=1, max_length=300)]
 
@@ -206,14 +208,22 @@ def valid_bodies(body: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(body, dict):
         return {}
     out: dict[str, dict[str, Any]] = {}
+    # a normalised body's strings are the given body's and the models' defaults, none of
+    # which holds a `{{`: without one in the given body, no kind's body has a merge field
+    # to check (`problem`)
+    try:
+        merging = OPEN_BYTES in orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        merging = True  # each kind's check tells
     # the kinds not refused on their keys alone: spare those validation errors' cost
     for kind, model in _kinds_for(frozenset(body)):
         try:
-            parsed = model.model_validate(body)
+            # `model_validate`'s own step, without its keyword handling
+            parsed = model.__pydantic_validator__.validate_python(body)
         except ValidationError:
             continue
         normal = _stored(parsed)
-        if problem(normal) is None:
+        if not merging or problem(normal) is None:
             out[kind] = normal
     return out
 
@@ -241,7 +251,10 @@ def validate_body(kind: str, body: Any) -> dict[str, Any]:
 
 
 def _stored(parsed: _Body) -> dict[str, Any]:
-    body = parsed.model_dump(by_alias=True, exclude_none=True)
+    # `model_dump(by_alias=True, exclude_none=True)`'s own step
+    body: dict[str, Any] = type(parsed).__pydantic_serializer__.to_python(
+        parsed, by_alias=True, exclude_none=True
+    )
     if body.get("decorative") is False:
         del body["decorative"]  # the default: bodies stored before it stay alike
     return body

@@ -27,6 +27,13 @@ BODY_SAMPLES: list[Any] = [
     {"items": [{"assetId": "8d1f7c2e-4b1a-4e0f-9a43-2f5d6c7b8a90", "caption": "C"}]},
     {"items": [{"assetId": "8d1f7c2e-4b1a-4e0f-9a43-2f5d6c7b8a90", "text": "T"}]},
     {"text": "Hello", "unknown": 1},
+    # merge fields: checked per kind only when the given body holds a `{{`
+    {"text": "Hi {{contact.firstName}}"},
+    {"text": "Hi {{contact.nope}}"},
+    {"text": "Hi {{contact.firstName"},
+    {"url": "https://example.com/{{contact.id}}", "label": "{{contact.firstName}}"},
+    {"items": [{"text": "{{contact.firstName}}"}, {"text": "{{ oops }}"}]},
+    {"text": "Hello", "level": 2**70},  # not JSON orjson writes: each kind's check tells
     {},
     {"text": ""},
     {"text": 5},
