@@ -74,8 +74,9 @@ class Admission:
         return hashlib.sha256(authorization.encode("utf-8", "surrogatepass")).digest()
 
     @staticmethod
-    def tenant_lane(tenant_id: uuid.UUID | None) -> str:
-        """The lane of a request whose principal is known (the fast lane's)."""
+    def tenant_lane(tenant_id: uuid.UUID | str | None) -> str:
+        """The lane of a request whose principal is known (the fast lane's); the tenant as
+        a UUID or its text."""
         return f"tenant:{tenant_id}"
 
     async def lane(self, db: Db, authorization: str | None, client: str, deadline: float) -> str:

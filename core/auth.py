@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
@@ -60,10 +61,17 @@ class Principal:
     def authenticated(self) -> bool:
         return self.kind != "anonymous" and self.tenant_id is not None
 
-    @property
+    # made once: a remembered principal serves request after request (microspace/lane/),
+    # each naming its tenant and key a few times
+    @functools.cached_property
     def key(self) -> str:
         """Stable identity for memoising, logs and rate limits; never the token itself."""
         return f"{self.kind}:{self.token_id}" if self.token_id else "anonymous"
+
+    @functools.cached_property
+    def tenant(self) -> str:
+        """`str(tenant_id)`."""
+        return str(self.tenant_id)
 
 
 ANONYMOUS = Principal(kind="anonymous")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -35,21 +33,15 @@ class RawConnections:
         self._idle: list[tuple[Any, float]] = []  # (checked-out connection, kept since)
         self._running = 0
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        self._running += 1
-        try:
-            fairy = await self._take()
-            try:
-                yield fairy.driver_connection
-            except BaseException:
-                await greenlet_spawn(fairy.invalidate)
-                raise
-            await self._leave(fairy)
-        finally:
-            self._running -= 1
-            if self._idle and (self._running == 0 or _pool_waiters(self.engine)):
-                await self.give_back()
+    def connection(self) -> _Checkout:
+        """A connection for the block (a class, not a generator: every lane request takes
+        one)."""
+        return _Checkout(self)
+
+    async def _done(self) -> None:
+        self._running -= 1
+        if self._idle and (self._running == 0 or _pool_waiters(self.engine)):
+            await self.give_back()
 
     async def _take(self) -> Any:
         while self._idle:
@@ -76,6 +68,35 @@ class RawConnections:
 
     async def _return(self, fairy: Any) -> None:
         await greenlet_spawn(fairy.close)
+
+
+class _Checkout:
+    """`RawConnections.connection`: a connection while the block runs; a block that raises
+    closes it."""
+
+    __slots__ = ("connections", "fairy")
+
+    def __init__(self, connections: RawConnections) -> None:
+        self.connections = connections
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        connections = self.connections
+        connections._running += 1
+        try:
+            self.fairy = await connections._take()
+        except BaseException:
+            await connections._done()
+            raise
+        return self.fairy.driver_connection
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is not None:
+                await greenlet_spawn(self.fairy.invalidate)
+            else:
+                await self.connections._leave(self.fairy)
+        finally:
+            await self.connections._done()
 
 
 def _pool_waiters(engine: AsyncEngine) -> bool:

@@ -95,6 +95,7 @@ WRITE_BYTES = 512  # a prepared write (`_Write`), besides its key's document tex
 SHIPPED_TEXTS = frozenset(SHIPPED.values())
 MAX_CACHED_SEGMENT = 16_384  # characters of a GET parameter kept decoded (`query_params`)
 log = logging.getLogger("microspace")
+UNTRACED = contextlib.nullcontext()  # it keeps no state: one for every statement
 
 
 class AuditInDoubt(Exception):
@@ -469,7 +470,7 @@ class FastLane:
         if principal is None or self.pipeline.sign_ins.due(principal):
             self._miss("credential not known yet")
             return None
-        tenant = str(principal.tenant_id)
+        tenant = principal.tenant
         policies = self.state.tenant_policies
         if not policies.is_current(tenant, principal.policy_version):
             self._miss("policies changed")
@@ -583,7 +584,7 @@ class FastLane:
         done = await self._run(request, principal, digest, statement, cost)
         if done is None:
             return None
-        tenant = str(principal.tenant_id)
+        tenant = principal.tenant
         return Reply(done[0], name, "mutation", False, principal.kind, tenant, done[2])
 
     async def _read(
@@ -596,7 +597,7 @@ class FastLane:
         done = await self._run(request, principal, digest, statement, prepared.cost)
         if done is None:
             return None
-        tenant = str(principal.tenant_id)
+        tenant = principal.tenant
         return Reply(done[0], prepared.name, "query", done[1], principal.kind, tenant, done[2])
 
     def _miss(self, why: str) -> None:
@@ -640,7 +641,7 @@ class FastLane:
         settings = self.state.settings
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.execution_timeout
-        lane = pipeline.admission.tenant_lane(principal.tenant_id)
+        lane = pipeline.admission.tenant_lane(principal.tenant)
         decision = None
         try:
             async with pipeline.admission.slot(lane, deadline), asyncio.timeout_at(deadline):
@@ -788,7 +789,7 @@ class FastLane:
 
     def _span(self, sql: str) -> contextlib.AbstractContextManager[Any]:
         if self.tracer is None:
-            return contextlib.nullcontext()
+            return UNTRACED
         attributes = {"db.system": "postgresql", "db.statement": sql}
         span: contextlib.AbstractContextManager[Any]
         span = self.tracer.start_as_current_span("SELECT", attributes=attributes)
