@@ -219,13 +219,15 @@ class OperationLabels:
         (`tenant` None) adds no label: it uses one some tenant brought, or `other`."""
         if not name:
             return "anonymous"
+        own = self._by_tenant.get(tenant) if tenant is not None else None
+        if own is not None and name in own:
+            return name  # it matched NAME when it was added
         if not NAME.match(name):
             return "other"
         if tenant is None:
             return name if name in self._labels else "other"
-        own = self._by_tenant.setdefault(tenant, set())
-        if name in own:
-            return name
+        if own is None:
+            own = self._by_tenant[tenant] = set()
         if len(own) >= self.per_tenant:
             return "other"
         if name not in self._labels:

@@ -20,8 +20,8 @@ replayed.
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 from asgi_correlation_id import correlation_id
@@ -84,7 +84,7 @@ class FrontDoor:
         started = time.perf_counter()
         origin = self.cors.cross_origin(scope, headers)
         incoming = headers.get("x-request-id")
-        request_id = incoming if incoming and is_safe_id(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and is_safe_id(incoming) else _ids.next()
         client = scope["client"][0] if scope.get("client") else "unknown"
         metrics = self.state.metrics
         with metrics.request() as report:
@@ -142,7 +142,7 @@ class FrontDoor:
             await self.app(scope, receive, send)
             return
         incoming = headers.get("x-request-id")
-        request_id = incoming if incoming and is_safe_id(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and is_safe_id(incoming) else _ids.next()
         raw = decided.raw_headers
         await self._send(scope, send, decided.status_code, raw, decided.body, request_id, started)
 
@@ -170,6 +170,35 @@ class FrontDoor:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
+
+
+class _RequestIds:
+    """Request ids as `uuid.uuid4().hex` makes them (version 4, RFC 4122 variant), from
+    random bytes drawn 4 KiB at a time: a system call for each id cost more than the rest
+    of making it. A forked process draws its own."""
+
+    # the version and variant bits `uuid.UUID(..., version=4)` sets
+    CLEAR = ~(0xC000 << 48 | 0xF000 << 64)
+    SET = 0x8000 << 48 | 4 << 76
+
+    def __init__(self) -> None:
+        self.drawn = b""
+        self.at = 0
+
+    def next(self) -> str:
+        at = self.at
+        if at >= len(self.drawn):
+            self.drawn, at = os.urandom(4096), 0
+        self.at = at + 16
+        value = int.from_bytes(self.drawn[at : at + 16], "big") & self.CLEAR | self.SET
+        return f"{value:032x}"
+
+    def forget(self) -> None:
+        self.drawn, self.at = b"", 0
+
+
+_ids = _RequestIds()
+os.register_at_fork(after_in_child=_ids.forget)
 
 
 def _operation_in(query_string: bytes) -> bool:

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ ORIGINS_OF = text("SELECT app_cors_origins(:hash)")
 ORIGIN_KNOWN = text("SELECT app_origin_known(:origin)")
 
 
+@functools.lru_cache(maxsize=16)  # the API's own public URL, on every request
 def _origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
