@@ -15,8 +15,8 @@ from store.block_bodies import valid_bodies
 from store.events import event_payload
 
 # the functions' arguments after the tenant ($1), as `update_values` and `move_values`
-# order them
-ARGUMENTS = "$2::uuid, $3::text[], $4::jsonb[], $5::jsonb"
+# order them; the bodies as text: PostgreSQL reads as JSON only the one it writes
+ARGUMENTS = "$2::uuid, $3::text[], $4::text[], $5::jsonb"
 MOVE_ARGUMENTS = "$2::uuid, $3::integer, $4::jsonb"
 ADD_ARGUMENTS = "$2::uuid, $3::uuid, $4::text, $5::jsonb, $6::integer, $7::jsonb"
 

@@ -675,7 +675,7 @@ async def test_a_lane_write_without_a_matching_token_writes_nothing(
     who = json.dumps([None, "member", str(owner.member_id), None, 0, ["owner"]])
     call = text(
         "SELECT r.same, (r.block).id AS written FROM app_block_update(:t, :id, :kinds, "
-        "CAST(:bodies AS jsonb[]), CAST(:event AS jsonb), CAST(:who AS jsonb), NULL) AS r"
+        "CAST(:bodies AS text[]), CAST(:event AS jsonb), CAST(:who AS jsonb), NULL) AS r"
     )
     params = dict(zip(("id", "kinds", "bodies", "event"), values, strict=True))
     async with app_engine.begin() as conn:

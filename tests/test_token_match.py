@@ -261,7 +261,7 @@ ENTRY_POINTS: dict[str, Verdict] = {
     "app_lane_check_plain": _lane_check("app_lane_check_plain"),
     "app_block_update": _lane_write(
         "app_block_update",
-        "CAST('{}' AS text[]), CAST('{}' AS jsonb[]), CAST('{}' AS jsonb)",
+        "CAST('{}' AS text[]), CAST('{}' AS text[]), CAST('{}' AS jsonb)",
     ),
     "app_space_update": _lane_write("app_space_update", "NULL, NULL, CAST('{}' AS jsonb)"),
     "app_block_move": _lane_write("app_block_move", "0, CAST('{}' AS jsonb)"),
