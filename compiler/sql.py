@@ -59,11 +59,11 @@ def global_id(type_name: str, column: str) -> str:
         if carry == 0:
             head = base64.b64encode(prefix.encode()).decode()
             # textsend: the text's bytes (ASCII, the same in every client encoding) without
-            # `::bytea`'s I/O round trip (text out, then bytea's escape parser)
+            # `::bytea`'s I/O round trip (text out, then bytea's escape parser); below too
             return f"{literal(head)} || encode(textsend({column}::text), 'base64')"
         heads = (prefix + "".join(c) for c in itertools.product(HEX, repeat=carry))
         if not any(set(base64.b64encode(h.encode()).decode()) & {"+", "/"} for h in heads):
-            return f"rtrim(encode(({literal(prefix)} || {column}::text)::bytea, 'base64'), '=')"
+            return f"rtrim(encode(textsend({literal(prefix)} || {column}::text), 'base64'), '=')"
     return b64url(f"{literal(prefix)} || {column}::text")
 
 
