@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from sqlalchemy import text
@@ -72,6 +72,15 @@ class Principal:
     def tenant(self) -> str:
         """`str(tenant_id)`."""
         return str(self.tenant_id)
+
+    def __hash__(self) -> int:
+        # the hash dataclass would make (of every field, in order), made once: caches keyed
+        # by a principal hash it on every request
+        return self._hash
+
+    @functools.cached_property
+    def _hash(self) -> int:
+        return hash(tuple(getattr(self, f.name) for f in fields(self)))
 
 
 ANONYMOUS = Principal(kind="anonymous")

@@ -216,5 +216,24 @@ class _Headers(Headers):
         first = self.__dict__.get("_first")
         if first is None:  # each name's first value, as `Headers` finds it
             first = self._first = dict(reversed(self._list))
-        value = first.get(key.lower().encode("latin-1"))
+        name = _NAMES.get(key)
+        if name is None:
+            name = key.lower().encode("latin-1")
+        value = first.get(name)
         return default if value is None else value.decode("latin-1")
+
+
+# the names a request's answer looks up, encoded once
+_NAMES = {
+    name: name.encode("latin-1")
+    for name in (
+        "accept",
+        "authorization",
+        "content-length",
+        "content-type",
+        "host",
+        "if-none-match",
+        "origin",
+        "x-request-id",
+    )
+}
