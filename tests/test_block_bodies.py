@@ -57,3 +57,19 @@ def test_valid_bodies_equal_each_kinds_own_validation(body: Any) -> None:
 def test_the_samples_reach_every_kind() -> None:
     reached = {kind for body in BODY_SAMPLES for kind in valid_bodies(body)}
     assert reached == set(BODIES)
+
+
+def test_a_body_updates_event_is_its_own_blocks_and_actors() -> None:
+    """`update_values` keeps an update's event text by (block, actor) (store/blocks.py
+    `_updated`): each is still the event of that very block and actor."""
+    import uuid
+
+    from store.blocks import update_values
+    from store.events import event_payload
+
+    first, second = uuid.uuid4(), uuid.uuid4()
+    for block in (first, second, first, second):
+        for actor in ("member", "partner", "member"):
+            values = update_values(block, {"text": "x"}, actor)
+            assert values is not None
+            assert values[-1] == event_payload("block.updated", block, ["body"], actor)
