@@ -197,8 +197,8 @@ def _lateral(page: Page, conditions: list[str], selected: Selected) -> str:
         columns.append("count(*) AS _rows")  # an aggregate: one row even for no rows
     limit = f"{page.size} + 1" if page.paged else page.size
     scan = page.keys(page.keyset.descending != page.backward)
-    rows = (
-        f"SELECT * FROM {page.target.table} {k} "
+    limited = (
+        f"FROM {page.target.table} {k} "
         f"WHERE {' AND '.join(conditions)} ORDER BY {scan} LIMIT {limit}"
     )
     middle = ", ".join(selected.middle) or "NULL AS _"
@@ -207,16 +207,13 @@ def _lateral(page: Page, conditions: list[str], selected: Selected) -> str:
         # computed on the limited rows themselves (one subquery scan fewer to start, and
         # no row of every column carried up to it; PostgreSQL computes costly columns after
         # a sort, on the page's rows only)
-        rows = (
-            f"SELECT {middle} FROM {page.target.table} {k} "
-            f"WHERE {' AND '.join(conditions)} ORDER BY {scan} LIMIT {limit}"
-        )
         return (
-            f"LEFT JOIN LATERAL (SELECT {', '.join(columns)} FROM ({rows}) {x}) {page.sub} ON true"
+            f"LEFT JOIN LATERAL (SELECT {', '.join(columns)} "
+            f"FROM (SELECT {middle} {limited}) {x}) {page.sub} ON true"
         )
     return (
         f"LEFT JOIN LATERAL (SELECT {', '.join(columns)} "
-        f"FROM (SELECT {middle} FROM ({rows}) {k} "
+        f"FROM (SELECT {middle} FROM (SELECT * {limited}) {k} "
         f"{' '.join(selected.joins)} ORDER BY {page.keys(page.keyset.descending)}) {x}) "
         f"{page.sub} ON true"
     )
