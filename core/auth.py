@@ -8,6 +8,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import text
@@ -26,6 +27,9 @@ TOKEN_PREFIX = {
 }
 # principals that act from a page on someone else's site: trusted documents only, CORS per key
 BROWSER_KINDS = frozenset({"widget", "visitor", "preview"})
+# principals built from their own token, member and tenant rows only, with the tenant's
+# allow-list: the fast lane checks them by their tenant's credentials epoch (migration 0061)
+EPOCH_KINDS = frozenset({"member", "partner"})
 
 
 def new_token(kind: str) -> tuple[str, bytes]:
@@ -56,6 +60,10 @@ class Principal:
     refusal: str | None = None
     # authenticated for a page on another origin, which the credential does not allow
     origin_refused: bool = False
+    # the tenant's credentials epoch its authentication saw, and when its secret stops being
+    # valid (None: never); an `EPOCH_KINDS` principal's only (migration 0061)
+    epoch: int | None = None
+    valid_until: datetime | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -110,11 +118,15 @@ def bearer_token(authorization: str | None) -> str | None:
     return value.strip()
 
 
-# set_config runs on the single row the function returns, scoping this transaction
+# set_config runs on the single row the function returns, scoping this transaction. The
+# credentials epoch is read in this statement's snapshot, which `app_authenticate`'s own
+# statements can only follow: a change in between leaves an older epoch, never a newer one
 _AUTHENTICATED = (
     "SELECT a.token_id, a.tenant_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, "
-    "a.contact_id, set_config('app.tenant_id', a.tenant_id::text, true){} "
-    "FROM app_authenticate(:hash) AS a"
+    "a.contact_id, set_config('app.tenant_id', a.tenant_id::text, true), e.epoch, "
+    "e.valid_until{} "
+    "FROM app_authenticate(:hash) AS a "
+    "LEFT JOIN LATERAL app_credentials_epoch(:hash) AS e ON e.tenant_id = a.tenant_id"
 )
 AUTHENTICATE = text(_AUTHENTICATED.format(""))
 # the same, and whether the credential may be used from a page on `origin` (its allow-list,
@@ -187,6 +199,7 @@ async def authenticate(db: Db, authorization: str | None, origin: str | None = N
             return _refused_preview(refusal)
         return Principal(kind="anonymous", rejected=True, refusal=refusal) if refusal else REJECTED
     db.adopt_tenant(row.tenant_id)
+    known = row.kind in EPOCH_KINDS and row.epoch is not None
     return Principal(
         kind=row.kind,
         tenant_id=row.tenant_id,
@@ -196,4 +209,6 @@ async def authenticate(db: Db, authorization: str | None, origin: str | None = N
         policy_version=row.policy_version,
         contact_id=row.contact_id,
         origin_refused=origin is not None and not row.origin_allowed,
+        epoch=row.epoch if known else None,
+        valid_until=row.valid_until if known else None,
     )

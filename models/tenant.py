@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     ForeignKeyConstraint,
     LargeBinary,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     and_,
     func,
     or_,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -72,6 +74,12 @@ class Tenant(Base):
     policy_version: Mapped[int] = mapped_column(default=0)
     # set by retention once every personal field of the tenant has been erased
     personal_data_purged_at: Mapped[datetime | None]
+    # bumped with every change of the tenant's tokens or members' roles (migration 0061):
+    # a principal the fast lane remembers stands while it is the one seen at authentication
+    # (each tenant's count starts at a random value of its own)
+    credentials_epoch: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("floor(random() * 1e15)::bigint")
+    )
     # origins whose pages may call the API with member or partner tokens (docs/widget.md)
     cors_origins: Mapped[list[str]] = mapped_column(ARRAY(String(300)), default=list)
     # where an invitation link lands: the page that embeds the tenant's widget

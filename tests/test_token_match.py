@@ -253,6 +253,30 @@ async def _cors_origins(conn: AsyncConnection, world: World, key: Key) -> bool:
     return bool(origins == ORIGINS["A"])
 
 
+async def _credentials_epoch(conn: AsyncConnection, world: World, key: Key) -> bool | None:
+    """The epoch a remembered principal is checked by (migration 0061): its tenant's, for a
+    secret the match accepts, with when that secret stops being valid (None when that is
+    not in the future)."""
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT tenant_id, epoch, valid_until > now() AS valid FROM app_credentials_epoch(:h)"
+            ),
+            {"h": key.presented},
+        )
+    ).all()
+    await conn.execute(
+        text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(world.tenants["A"])}
+    )
+    epoch = await conn.scalar(
+        text("SELECT credentials_epoch FROM tenants WHERE id = :t"), {"t": world.tenants["A"]}
+    )
+    if [row.tenant_id for row in rows] != [world.tenants["A"]]:
+        return False
+    (row,) = rows
+    return True if row.epoch == epoch and row.valid is not False else None
+
+
 ENTRY_POINTS: dict[str, Verdict] = {
     "app_authenticate": _authenticate,
     "app_token_check": _token_check,
@@ -276,6 +300,7 @@ ENTRY_POINTS: dict[str, Verdict] = {
     ),
     "app_cors_origins": _cors_origins,
     "app_lane_audit": _lane_audit,
+    "app_credentials_epoch": _credentials_epoch,
 }
 
 

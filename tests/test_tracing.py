@@ -107,4 +107,4 @@ async def test_spans_reach_the_configured_collector(settings, new_tenant):
     assert any(n.startswith("POST /graphql") for n in names), names
     assert any("GraphQL" in n or "Traced" in n for n in names), names
     assert any(n.split()[0] in ("SELECT", "select") or "SELECT" in n for n in names), names
-    assert any("app_lane_scope" in sql for sql in statements), "the lane's statement"
+    assert any("app_lane_known" in sql for sql in statements), "the lane's statement"

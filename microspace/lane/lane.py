@@ -8,7 +8,9 @@ pipeline, which remembers the principal (`KnownPrincipals`). A later POST with t
 document text and a remembered member or partner credential is answered here, on one
 pooled connection. A read and a write take one round trip (`_alone`): one statement that
 sets the tenant for its own transaction, checks the credential again (the token must still
-be valid, its principal and policy version unchanged) and reads or writes. A read that
+be valid, its principal and policy version unchanged; for a member or partner, its
+tenant's credentials epoch unchanged since it was authenticated and its secret still valid,
+migration 0061) and reads or writes. A read that
 discloses personal data takes one more, its audit entry (`_audit`): one statement,
 `app_lane_audit` (migration 0042), that scopes its own transaction to the tenant,
 authenticates the credential again (`app_authenticate`, so the database vouches for the
@@ -283,9 +285,14 @@ class Statement:
     # a write's payload holds JSON columns as PostgreSQL writes them (spaces): written again
     # as the whole way writes them, so both answers are the same bytes (compiler/writes.py)
     loose: bool = False
+    # checked by its tenant's credentials epoch (`_known_sql`, `_writer_json`), not the
+    # credential's hash: the parameters after the values (a write's are in its values)
+    known: tuple[Any, ...] | None = None
 
     def arguments(self, digest: bytes) -> list[Any]:
         """The statement's parameters: its values, the credential's hash, the origin."""
+        if self.known is not None:
+            return [*self.values, *self.known]
         if self.origin is None:
             return [*self.values, digest]
         return [*self.values, digest, self.origin]
@@ -332,6 +339,25 @@ def _auth_sql(text: str, position: int, origin: str | None) -> str:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _known_sql(text: str, position: int, origin: str | None) -> str:
+    """The plan's statement for a principal checked by its tenant's credentials epoch
+    (migration 0061 `app_lane_known`): its epoch, validity and policy version from
+    `$position` on, then a cross-origin request's Origin; scoped as `_auth_sql`'s is, and no
+    row when the check refuses."""
+    tail = ", ".join(f"${position + i}" for i in range(3 if origin is None else 4))
+    return (
+        f"SELECT q.* FROM app_lane_known($1, {tail}) AS a "
+        f"CROSS JOIN LATERAL (SELECT * FROM ({text}) AS p WHERE a.ok OFFSET 0) AS q"
+    )
+
+
+def _known(principal: Principal, origin: str | None) -> tuple[Any, ...]:
+    """`_known_sql`'s parameters after the values."""
+    known = (principal.epoch, principal.valid_until, principal.policy_version)
+    return known if origin is None else (*known, origin)
+
+
 def _same_principal(row: Any, principal: Principal) -> bool:
     subjects = subjects_of(row["kind"], row["role"], row["scopes"])
     return (
@@ -369,6 +395,20 @@ def _principal_json(principal: Principal) -> str:
         list(principal.subjects),
     ]
     return orjson.dumps(who).decode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _known_json(principal: Principal, origin: str | None) -> str:
+    """The principal a lane write checks by its tenant's credentials epoch (`p_who`, with
+    no credential's hash): what `app_lane_check_known` compares (migration 0061)."""
+    until = principal.valid_until
+    known = {
+        "epoch": principal.epoch,
+        "policy": principal.policy_version,
+        "until": None if until is None else until.timestamp(),
+        "origin": origin,
+    }
+    return orjson.dumps(known).decode()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -576,11 +616,18 @@ class FastLane:
         name: str | None,
     ) -> Reply | None:
         writing = form.plan
-        values = [*values, _writer_json(principal, request.origin)]
-        sql = _write_sql(writing.sql, f"${len(values)}", f"${len(values) + 1}")
         # it writes only for this principal, from an origin its credential allows
-        # (compiler/writes.py): it commits by itself
-        statement = Statement(sql, values, None, writing.key, loose=writing.loose)
+        # (compiler/writes.py): it commits by itself. Checked by the tenant's credentials
+        # epoch, with no credential's hash; but an audited write's entry is signed in by the
+        # credential (migration 0049): it keeps the token's check
+        if principal.epoch is not None and not writing.write.audited:
+            values = [*values, _known_json(principal, request.origin)]
+            sql = _write_sql(writing.sql, f"${len(values)}", "NULL")
+            statement = Statement(sql, values, None, writing.key, loose=writing.loose, known=())
+        else:
+            values = [*values, _writer_json(principal, request.origin)]
+            sql = _write_sql(writing.sql, f"${len(values)}", f"${len(values) + 1}")
+            statement = Statement(sql, values, None, writing.key, loose=writing.loose)
         done = await self._run(request, principal, digest, statement, cost)
         if done is None:
             return None
@@ -592,8 +639,13 @@ class FastLane:
     ) -> Reply | None:
         origin = request.origin
         values = prepared.values
-        sql = _auth_sql(prepared.sql, len(values) + 1, origin)
-        statement = Statement(sql, values, prepared.plan, None, origin)
+        if principal.epoch is not None:
+            sql = _known_sql(prepared.sql, len(values) + 1, origin)
+            known = _known(principal, origin)
+            statement = Statement(sql, values, prepared.plan, None, origin, known=known)
+        else:
+            sql = _auth_sql(prepared.sql, len(values) + 1, origin)
+            statement = Statement(sql, values, prepared.plan, None, origin)
         done = await self._run(request, principal, digest, statement, prepared.cost)
         if done is None:
             return None
@@ -815,11 +867,20 @@ class FastLane:
                 return None
             value = orjson.loads(payload) if statement.loose else orjson.Fragment(payload)
             return {statement.key or "": value}, [], None
-        if not (len(rows) == 1 and _same_principal(rows[0], principal)):
+        if statement.known is not None:
+            # no row: the tenant's credentials changed, the secret expired, another policy
+            # version or origin: authenticate the whole way
+            if len(rows) != 1:
+                self.pipeline.known.forget(digest)
+                return None
+            row = tuple(rows[0])
+        elif not (len(rows) == 1 and _same_principal(rows[0], principal)):
             # revoked, expired, another role or policy version: authenticate the whole way
             self.pipeline.known.forget(digest)
             return None
-        answer = assemble(statement.plan, tuple(rows[0])[7:])
+        else:
+            row = tuple(rows[0])[7:]
+        answer = assemble(statement.plan, row)
         if answer is None or answer.errors or answer.data is None:
             return None
         # listed subjects without a disclosed field read nothing: no entry
