@@ -118,15 +118,12 @@ def bearer_token(authorization: str | None) -> str | None:
     return value.strip()
 
 
-# set_config runs on the single row the function returns, scoping this transaction. The
-# credentials epoch is read in this statement's snapshot, which `app_authenticate`'s own
-# statements can only follow: a change in between leaves an older epoch, never a newer one
+# set_config runs on the single row the function returns, scoping this transaction; the
+# tenant's credentials epoch is read with the row, in its snapshot (migration 0061)
 _AUTHENTICATED = (
     "SELECT a.token_id, a.tenant_id, a.kind, a.member_id, a.role, a.scopes, a.policy_version, "
-    "a.contact_id, set_config('app.tenant_id', a.tenant_id::text, true), e.epoch, "
-    "e.valid_until{} "
-    "FROM app_authenticate(:hash) AS a "
-    "LEFT JOIN LATERAL app_credentials_epoch(:hash) AS e ON e.tenant_id = a.tenant_id"
+    "a.contact_id, set_config('app.tenant_id', a.tenant_id::text, true), a.epoch, "
+    "a.valid_until{} FROM app_authenticate(:hash) AS a"
 )
 AUTHENTICATE = text(_AUTHENTICATED.format(""))
 # the same, and whether the credential may be used from a page on `origin` (its allow-list,

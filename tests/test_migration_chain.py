@@ -211,10 +211,9 @@ PER_REQUEST = (
     "app_origin_known",
     "app_authenticate",
     "app_lane_scope",
-    # a remembered member's or partner's checks, and its epoch at authentication (0061)
+    # a remembered member's or partner's checks (migration 0061)
     "app_lane_known",
     "app_lane_check_known",
-    "app_credentials_epoch",
     "app_token_check",
     "app_token_match",
     "audit_principal_signature",

@@ -163,9 +163,25 @@ async def _tenants(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> l
     return [row.tenant_id for row in (await conn.execute(text(sql), params)).all()]
 
 
-async def _authenticate(conn: AsyncConnection, world: World, key: Key) -> bool:
-    found = await _tenants(conn, "SELECT tenant_id FROM app_authenticate(:h)", {"h": key.presented})
-    return found == [world.tenants["A"]]
+async def _authenticate(conn: AsyncConnection, world: World, key: Key) -> bool | None:
+    """Tenant A's principal, with A's credentials epoch and a secret still valid (migration
+    0061; None when those are wrong for a secret it accepts)."""
+    rows = (
+        await conn.execute(
+            text("SELECT tenant_id, epoch, valid_until > now() AS valid FROM app_authenticate(:h)"),
+            {"h": key.presented},
+        )
+    ).all()
+    if [row.tenant_id for row in rows] != [world.tenants["A"]]:
+        return False
+    await conn.execute(
+        text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(world.tenants["A"])}
+    )
+    epoch = await conn.scalar(
+        text("SELECT credentials_epoch FROM tenants WHERE id = :t"), {"t": world.tenants["A"]}
+    )
+    (row,) = rows
+    return True if row.epoch == epoch and row.valid is not False else None
 
 
 async def _token_check(conn: AsyncConnection, world: World, key: Key) -> bool:
@@ -253,30 +269,6 @@ async def _cors_origins(conn: AsyncConnection, world: World, key: Key) -> bool:
     return bool(origins == ORIGINS["A"])
 
 
-async def _credentials_epoch(conn: AsyncConnection, world: World, key: Key) -> bool | None:
-    """The epoch a remembered principal is checked by (migration 0061): its tenant's, for a
-    secret the match accepts, with when that secret stops being valid (None when that is
-    not in the future)."""
-    rows = (
-        await conn.execute(
-            text(
-                "SELECT tenant_id, epoch, valid_until > now() AS valid FROM app_credentials_epoch(:h)"
-            ),
-            {"h": key.presented},
-        )
-    ).all()
-    await conn.execute(
-        text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(world.tenants["A"])}
-    )
-    epoch = await conn.scalar(
-        text("SELECT credentials_epoch FROM tenants WHERE id = :t"), {"t": world.tenants["A"]}
-    )
-    if [row.tenant_id for row in rows] != [world.tenants["A"]]:
-        return False
-    (row,) = rows
-    return True if row.epoch == epoch and row.valid is not False else None
-
-
 ENTRY_POINTS: dict[str, Verdict] = {
     "app_authenticate": _authenticate,
     "app_token_check": _token_check,
@@ -300,7 +292,6 @@ ENTRY_POINTS: dict[str, Verdict] = {
     ),
     "app_cors_origins": _cors_origins,
     "app_lane_audit": _lane_audit,
-    "app_credentials_epoch": _credentials_epoch,
 }
 
 

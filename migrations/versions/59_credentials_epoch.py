@@ -9,9 +9,9 @@ PostgreSQL's instructions for a q1 read or a `blockUpdate` (bench/README.md).
 DELETE of one of its `api_tokens` rows (revoked, rotated, expiry moved, scopes or origins
 changed, deleted with its member) and every change of a member's role or removal bumps it,
 in the transaction of the change (`app_credentials_changed`). A principal authenticated the
-whole way is remembered with the epoch its statement saw (`app_credentials_epoch`, read in
-the authenticating statement's snapshot, never a later one than the principal's rows) and
-the moment its secret stops being valid. A lane statement for it then only reads the
+whole way is remembered with the epoch `app_authenticate` now returns beside its row (one
+query, one snapshot: never a newer epoch than the principal) and the moment its secret
+stops being valid. A lane statement for it then only reads the
 tenant's row: the same epoch (nothing the principal was built from has changed since), the
 same policy version, the secret still valid, the Origin in the tenant's allow-list
 (`app_lane_known` for reads, `app_lane_check_known` for writes). Anything else refuses, and
@@ -35,6 +35,12 @@ revision = "0061"
 down_revision = "0060"
 branch_labels = None
 depends_on = None
+
+
+def _replaced(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
 
 # each tenant's count starts at its own random value: a principal's epoch means nothing for
 # another tenant's row
@@ -68,24 +74,32 @@ TRIGGERS = (
     ),
 )
 
-# STABLE: it reads in the snapshot of the statement that calls it, which the statements of
-# a (volatile) `app_authenticate` beside it can only follow: the epoch is never newer than
-# the principal. PL/pgSQL, as `app_cors_origins`: with the owner's rights a SQL function
-# would be planned again on every call (tests/test_migration_chain.py)
-EPOCH = """
-CREATE FUNCTION app_credentials_epoch(p_token_hash bytea)
-RETURNS TABLE(tenant_id uuid, epoch bigint, valid_until timestamptz)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-BEGIN
-    RETURN QUERY
-    SELECT t.tenant_id, tn.credentials_epoch,
+# the principal's row as `app_token_check` gives it (migration 0016), in the same query:
+# with its tenant's credentials epoch and when the secret stops being valid, read in the
+# same snapshot as the rest of the principal
+AUTHENTICATED_ROW = """    RETURN QUERY SELECT * FROM app_token_check(p_token_hash);
+"""
+AUTHENTICATED_WITH_EPOCH = """    RETURN QUERY
+    SELECT t.id, t.tenant_id, t.kind, t.member_id, m.role, t.scopes, tn.policy_version,
+           t.contact_id, tn.credentials_epoch,
            CASE WHEN t.token_hash = p_token_hash THEN t.expires_at
                 ELSE least(t.expires_at, t.previous_expires_at) END
       FROM app_token_match(p_token_hash) t
-      JOIN tenants tn ON tn.id = t.tenant_id;
-END
-$$
+      JOIN tenants tn ON tn.id = t.tenant_id
+      LEFT JOIN members m ON m.tenant_id = t.tenant_id AND m.id = t.member_id;
 """
+COLUMNS = "policy_version integer, contact_id uuid)"
+COLUMNS_WITH_EPOCH = (
+    "policy_version integer, contact_id uuid,\n"
+    "               epoch bigint, valid_until timestamptz)"
+)
+
+
+def _authenticate() -> str:
+    text: str = by_revision("0016").AUTHENTICATE
+    text = _replaced(text, COLUMNS, COLUMNS_WITH_EPOCH)
+    return _replaced(text, AUTHENTICATED_ROW, AUTHENTICATED_WITH_EPOCH)
+
 
 # inlined into the lane's read as `app_lane_scope` is (migration 0056): the tenant set in a
 # subquery of its own, the tenant's row read on the inner side of the nested loop under it
@@ -149,11 +163,6 @@ KNOWN_OR_BY_ORIGIN = """        IF p_token_hash IS NULL THEN
 """
 
 
-def _replaced(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, old
-    return text.replace(old, new)
-
-
 def _writes() -> list[tuple[str, str]]:
     """Each lane write's current text (migrations 0052 and 0060), and with the known check.
     Not `app_consent_grant`: its audit entry's principal is signed in by the credential
@@ -170,20 +179,27 @@ def _writes() -> list[tuple[str, str]]:
     return texts
 
 
+def _grant(signature: str) -> None:
+    op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {APP_ROLE}")
+
+
 def upgrade() -> None:
     op.execute(COLUMN)
     op.execute(CHANGED)
     for trigger in TRIGGERS:
         op.execute(trigger)
-    for function in (EPOCH, KNOWN, CHECK_KNOWN):
+    # its result's columns change: a new function (its callers name the columns they read)
+    op.execute("DROP FUNCTION app_authenticate(bytea)")
+    op.execute(_authenticate())
+    for function in (KNOWN, CHECK_KNOWN):
         op.execute(function)
     for signature in (
-        "app_credentials_epoch(bytea)",
+        "app_authenticate(bytea)",
         "app_lane_known(uuid, bigint, timestamptz, integer, text)",
         "app_lane_check_known(uuid, jsonb)",
     ):
-        op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
-        op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {APP_ROLE}")
+        _grant(signature)
     for _old, new in _writes():
         op.execute(new)
 
@@ -193,7 +209,9 @@ def downgrade() -> None:
         op.execute(old)
     op.execute("DROP FUNCTION app_lane_check_known(uuid, jsonb)")
     op.execute("DROP FUNCTION app_lane_known(uuid, bigint, timestamptz, integer, text)")
-    op.execute("DROP FUNCTION app_credentials_epoch(bytea)")
+    op.execute("DROP FUNCTION app_authenticate(bytea)")
+    op.execute(by_revision("0016").AUTHENTICATE)
+    _grant("app_authenticate(bytea)")
     op.execute("DROP TRIGGER members_credentials_changed ON members")
     op.execute("DROP TRIGGER api_tokens_credentials_changed ON api_tokens")
     op.execute("DROP FUNCTION app_credentials_changed()")
