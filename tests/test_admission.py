@@ -87,8 +87,10 @@ async def test_blocked_writers_of_one_tenant_leave_another_answering(
         await conn.close()
         await app.state.microspace.engine.dispose()
 
-    # then: B answered fast; every one of A's requests got a clear answer, never a 500
-    assert max(latencies) < 1.0, latencies
+    # then: B answered while A's writers were still blocked (behind them, each probe would
+    # have waited out A's 5 s statement timeout; the bound leaves room for a loaded machine
+    # serving 120 requests at once); every one of A's requests got a clear answer, never a 500
+    assert max(latencies) < 2.5, latencies
     for response in responses:
         if response.status_code == 503:
             assert response.headers["retry-after"]
