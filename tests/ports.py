@@ -14,9 +14,19 @@ from microspace.live.server import LiveWebSocketProtocol
 
 def free_port() -> int:
     """A port nobody listens on now, for a server in another process (which binds it itself)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: each stays bound until all are picked (one at a time, the
+    kernel may hand the same port out again once it is closed)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 async def serve(app, host: str = "127.0.0.1") -> tuple[uvicorn.Server, asyncio.Task[None], int]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from files.storage import S3Storage
-from tests.ports import free_port
+from tests.ports import free_ports
 
 START_SECONDS = 60
 
@@ -38,15 +38,21 @@ def weed_binary() -> str | None:
 
 
 def _answers(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-        return True
+    """An HTTP/1.1 server answers on `port` (not merely something listening: a gRPC port)."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as conn:
+        conn.settimeout(2)
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        return conn.recv(5) == b"HTTP/"
     return False
 
 
 @contextlib.contextmanager
 def running(weed: str, data_dir: Path) -> Iterator[S3Server]:
-    ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
-    grpc = {name: free_port() for name in ports}
+    # all distinct: weed dies when two of its listeners are given one port
+    names = ("master", "volume", "filer", "s3")
+    picked = free_ports(2 * len(names))
+    ports = dict(zip(names, picked[: len(names)], strict=True))
+    grpc = dict(zip(names, picked[len(names) :], strict=True))
     command = [
         weed,
         "server",

@@ -26,7 +26,7 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.ports import free_port
+from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 BURST = 40
@@ -84,7 +84,7 @@ def redis_prefix(redis_url):
 
 async def test_two_api_processes_spend_one_budget(settings, new_tenant, redis_url, redis_prefix):
     tenant = await new_tenant()
-    ports = (free_port(), free_port())
+    ports = free_ports(2)  # distinct: two picks one at a time may be the same port
     env = _env(
         DATABASE_URL=settings.database_url,
         REDIS_URL=redis_url,
