@@ -36,6 +36,7 @@ from core.db import owner_db
 from core.ids import encode_id
 from models import ApiToken
 from tests.factories import make_access, make_contacts, make_spaces, mint_key
+from tests.live_waits import subscribed
 from tests.ports import free_port, serve
 from tests.test_processes import _env, _serve, _wait_ready
 from tests.widgets import REGISTER, by_hash, open_visitor, sha256
@@ -160,11 +161,8 @@ async def _subscribe(
 
 
 async def _subscribed(app, tenant_id: uuid.UUID, n: int = 1) -> None:
-    """Wait until this process holds `n` subscriptions of the tenant."""
-    hub = app.state.live.hub
-    async with asyncio.timeout(10):
-        while hub.tenant_counts.get(tenant_id, 0) < n:
-            await asyncio.sleep(0.05)
+    """Wait until this process holds `n` subscriptions of the tenant, its events announced."""
+    await subscribed(app, tenant_id, n)
 
 
 async def _post(url: str, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from core.ids import encode_id
 from microspace.commands.widget_admin import set_tenant_web
 from models import Block, SpaceAccess, UsageEvent
 from tests.factories import make_access, make_contacts, make_spaces, mint_key, publish
+from tests.live_waits import subscribed
 from tests.ports import serve
 from tests.widgets import invitation_token
 
@@ -307,11 +308,9 @@ async def test_live_mode_renders_the_space_again_on_publish(
     assert await widget.locator("h2").inner_text() == "Welcome pack"
     owner = api(t.token)
     space = servers["published"]
-    # the socket is open and subscribed before the change is made
-    for _ in range(100):
-        if app.state.live.hub.tenant_counts.get(t.tenant_id, 0) >= 2:  # both elements
-            break
-        await asyncio.sleep(0.1)
+    # the socket is open and subscribed (both elements), its tenant followed, before the
+    # change is made
+    await subscribed(app, t.tenant_id, 2)
     # when the title is changed and the space published again
     await owner(
         'mutation($id: ID!) { spaceUpdate(input: {id: $id, title: "Welcome pack, v2"}) '
