@@ -285,7 +285,7 @@ class Statement:
     # a write's payload holds JSON columns as PostgreSQL writes them (spaces): written again
     # as the whole way writes them, so both answers are the same bytes (compiler/writes.py)
     loose: bool = False
-    # checked by its tenant's credentials epoch (`_known_sql`, `_writer_json`), not the
+    # checked by its tenant's credentials epoch (`_known_sql`, `_known_json`), not the
     # credential's hash: the parameters after the values (a write's are in its values)
     known: tuple[Any, ...] | None = None
 
