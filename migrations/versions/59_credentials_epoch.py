@@ -26,6 +26,8 @@ Revision ID: 0061
 Revises: 0060
 """
 
+import textwrap
+
 from alembic import op
 
 from migrations.revisions import by_revision
@@ -147,20 +149,13 @@ $$
 CHECK = """        SELECT c.same, c.ended INTO same, v_ended
           FROM app_lane_check(p_tenant, p_who, p_token_hash) AS c;
 """
-CHECK_OR_KNOWN = """        IF p_token_hash IS NULL THEN
+BY_KNOWN = """        IF p_token_hash IS NULL THEN
             SELECT c.same, c.ended INTO same, v_ended
               FROM app_lane_check_known(p_tenant, p_who) AS c;
-        ELSE
-            SELECT c.same, c.ended INTO same, v_ended
-              FROM app_lane_check(p_tenant, p_who, p_token_hash) AS c;
-        END IF;
 """
+CHECK_OR_KNOWN = f"{BY_KNOWN}        ELSE\n{textwrap.indent(CHECK, '    ')}        END IF;\n"
 BY_ORIGIN = "        IF p_who ->> 6 IS NULL THEN\n"
-KNOWN_OR_BY_ORIGIN = """        IF p_token_hash IS NULL THEN
-            SELECT c.same, c.ended INTO same, v_ended
-              FROM app_lane_check_known(p_tenant, p_who) AS c;
-        ELSIF p_who ->> 6 IS NULL THEN
-"""
+KNOWN_OR_BY_ORIGIN = f"{BY_KNOWN}        ELSIF p_who ->> 6 IS NULL THEN\n"
 
 
 def _writes() -> list[tuple[str, str]]:
