@@ -68,6 +68,9 @@ class Write:
     # the request's ID follows them: the function appends the audit entry the resolver's
     # request would (core/audit.py)
     audited: bool = False
+    # sent in one statement with others that arrive meanwhile (microspace/lane/batches.py):
+    # its function checks no deferred constraint, so it commits with others as it would alone
+    together: bool = False
 
 
 def _block_update(data: dict[str, Any], actor: str) -> list[Any] | None:
@@ -134,6 +137,7 @@ WRITES = {
         f"app_block_update($1, {blocks.ARGUMENTS}",
         frozenset({"id", "body"}),
         _block_update,
+        together=True,
     ),
     # migration 0027, store/blocks.py; the typed `content` and a refused body: the whole way
     "blockAdd": Write(
@@ -164,6 +168,7 @@ WRITES = {
         f"app_space_update($1, {spaces.TEXT_ARGUMENTS}",
         frozenset({"id", "title", "description"}),
         _space_update,
+        together=True,
     ),
     # migration 0049, privacy/consent.py; user errors, personal fields in the payload, a
     # principal other than a member: the whole way

@@ -78,6 +78,7 @@ from core.metrics import count_statements
 from core.ratelimit import Decision, TokenBuckets
 from core.ratelimit import raw_headers as rate_headers
 from core.tenant_cache import TenantCache
+from microspace.lane.batches import WriteBatches
 from microspace.lane.connections import RawConnections
 from microspace.web import persisted, tracing
 from microspace.web.pipeline import Pipeline
@@ -288,6 +289,8 @@ class Statement:
     # checked by its tenant's credentials epoch (`_known_sql`, `_known_json`), not the
     # credential's hash: the parameters after the values (a write's are in its values)
     known: tuple[Any, ...] | None = None
+    # a write sent together with others of its text (microspace/lane/batches.py)
+    together: bool = False
 
     def arguments(self, digest: bytes) -> list[Any]:
         """The statement's parameters: its values, the credential's hash, the origin."""
@@ -452,6 +455,8 @@ class FastLane:
         self._writes: TenantCache[_Write] = TenantCache("writes", 4096, 8 << 20)
         reads.caches.append(self._writes)
         reads.derived.append(self._writes)
+        # writes that arrive while others run, sent together (microspace/lane/batches.py)
+        self.batches = WriteBatches(self.connections, gate=pipeline.gate, span=self._span)
         self.answered = 0  # requests answered here (tests, metrics)
         self.misses: Counter[str] = Counter()  # why the whole way answered, by first cause
         self.state.metrics.registry.register(LaneMetrics(self))
@@ -623,7 +628,15 @@ class FastLane:
         if principal.epoch is not None and not writing.write.audited:
             values = [*values, _known_json(principal, request.origin)]
             sql = _write_sql(writing.sql, f"${len(values)}", "NULL")
-            statement = Statement(sql, values, None, writing.key, loose=writing.loose, known=())
+            statement = Statement(
+                sql,
+                values,
+                None,
+                writing.key,
+                loose=writing.loose,
+                known=(),
+                together=writing.write.together,
+            )
         else:
             values = [*values, _writer_json(principal, request.origin)]
             sql = _write_sql(writing.sql, f"${len(values)}", f"${len(values) + 1}")
@@ -706,10 +719,13 @@ class FastLane:
                     if not decision.allowed:
                         self._miss("rate limited")
                         return None
-                async with pipeline.gate:
-                    answer = await self._statements(
-                        request.request_id, principal, digest, statement
-                    )
+                if statement.together:  # its statement takes the gate (batches.py)
+                    answer = await self._together(principal, digest, statement)
+                else:
+                    async with pipeline.gate:
+                        answer = await self._statements(
+                            request.request_id, principal, digest, statement
+                        )
         except Refusal as refusal:
             refused = refusal.response()
             status = refused.status_code
@@ -773,6 +789,19 @@ class FastLane:
         """(data, redactions, whether personal data was disclosed), or None."""
         async with self.connections.connection() as conn:
             return await self._alone(conn, request_id, principal, digest, statement)
+
+    async def _together(
+        self, principal: Principal, digest: bytes, statement: Statement
+    ) -> tuple[dict[str, Any], list[Any], bool] | None:
+        """A write sent with the others of its text that wait (microspace/lane/batches.py),
+        as `_alone` sends one."""
+        count_statements(1)
+        try:
+            rows = await self.batches.rows(statement.sql, statement.arguments(digest))
+        except asyncpg.PostgresError:
+            return None  # the whole way answers, and reports the error as it does
+        done = self._answer(principal, digest, statement, rows)
+        return None if done is None else (done[0], done[1], False)
 
     async def _alone(
         self,
@@ -914,4 +943,13 @@ class LaneMetrics:
             "Queries answered by one compiled SQL statement (fast lane included).",
         )
         compiled.add_metric([], lane.reads.compiled)
-        yield from (answered, missed, compiled)
+        statements = CounterMetricFamily(
+            "microspace_fast_lane_write_statements",
+            "Statements that committed the fast lane's batched writes (microspace/lane/batches.py).",
+        )
+        statements.add_metric([], lane.batches.statements)
+        writes = CounterMetricFamily(
+            "microspace_fast_lane_batched_writes", "The writes those statements carried."
+        )
+        writes.add_metric([], lane.batches.writes)
+        yield from (answered, missed, compiled, statements, writes)
