@@ -8,6 +8,8 @@ Invariants:
 - a write that PostgreSQL refuses rolls back its statement, and the others in it are
   written alone: none fails for another's error; the refused one writes nothing;
 - a write alone, with a turn free, is sent at once in its own statement;
+- a statement held up (a lock wait) does not hold the writes after it: past `stall`, a write
+  that arrives starts another turn;
 - the statement of a batch takes each copy's parameters in order, and only a statement that
   takes exactly its parameters is copied.
 """
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from core.ids import decode_id
 from microspace.lane.batches import COLUMN, batch_sql
 from tests.conftest import error_codes
 from tests.factories import make_space
@@ -182,6 +185,33 @@ async def test_a_write_with_a_turn_free_is_sent_alone_at_once(
     assert answer["data"]["blockUpdate"]["block"]["body"]["text"] == "alone"
     assert (batches(app).statements, batches(app).writes) == (statements + 1, writes + 1)
     assert batches(app).waiting() == 0
+
+
+async def test_a_statement_held_up_by_a_lock_does_not_hold_the_next_writes(
+    app: Any, api: Any, new_tenant: Any, owner_url: str, owner_engine: Any
+) -> None:
+    owner = await new_tenant("BatchStall")
+    _, blocks = await make_space(owner_url, owner.tenant_id, blocks=2)
+    await _warm(api, owner.token, blocks[0])
+    held, free = blocks
+    async with owner_engine.connect() as conn:
+        await conn.begin()  # a transaction that holds the block's row, as a long one may
+        await conn.execute(
+            text("SELECT 1 FROM blocks WHERE tenant_id = :t AND id = :id FOR UPDATE"),
+            {"t": owner.tenant_id, "id": decode_id(held, "Block")},
+        )
+        stuck = asyncio.ensure_future(
+            api(owner.token)(UPDATE, {"id": held, "body": {"text": "after the lock"}})
+        )
+        await asyncio.sleep(batches(app).stall * 4)
+        assert not stuck.done()
+        async with asyncio.timeout(5):  # not behind the statement that waits for the lock
+            passed = await api(owner.token)(UPDATE, {"id": free, "body": {"text": "past it"}})
+        assert passed["data"]["blockUpdate"]["block"]["body"]["text"] == "past it"
+        assert not stuck.done()
+        await conn.commit()
+    written = await asyncio.wait_for(stuck, 10)
+    assert written["data"]["blockUpdate"]["block"]["body"]["text"] == "after the lock"
 
 
 def test_each_copy_takes_its_own_parameters_in_order() -> None:

@@ -7,14 +7,17 @@ in every transaction, the commit; and the server spends a round trip on it. Meas
 shared bench's `blockUpdate` (docs/performance.md): 140 us of backend CPU for a write
 alone, 73 us a write in a statement of four, 59 us in one of eight.
 
-So the writes of one statement text take turns on at most `flights` connections. A write
-that finds a turn free is sent at once: a quiet server adds no wait. The writes that arrive
-while every turn is taken wait, and the next turn sends them together, up to `most`, as one
-statement: the statement of each with its parameters renumbered, joined by `UNION ALL`,
-each row marked with whose it is. PostgreSQL runs the branches one after another in one
-transaction; each write's function sets its own tenant (`set_config(..., true)`) and
-checks its own principal before it reads or writes anything, as it does alone, and its
-payload is made before the next branch runs.
+So the writes of one statement text take one turn at a time on a connection. A write that
+finds no turn running starts one and is sent at once: a quiet server adds no wait. The
+writes that arrive while the turn is sending wait, and its next statement sends them
+together, up to `most`: the statement of each with its parameters renumbered, joined by
+`UNION ALL`, each row marked with whose it is. PostgreSQL runs the branches one after
+another in one transaction; each write's function sets its own tenant
+(`set_config(..., true)`) and checks its own principal before it reads or writes anything,
+as it does alone, and its payload is made before the next branch runs. One turn rather
+than two sends bigger statements, and measured faster (docs/performance.md). A statement
+that has run for `stall` seconds (a lock wait) does not hold the others up: a write that
+arrives then starts another turn, up to `flights`.
 
 What a write shares with the others in its statement is its commit, nothing else:
 - a statement that fails rolls back every write in it, and each is sent again alone on the
@@ -81,17 +84,20 @@ class WriteBatches:
         connections: RawConnections,
         *,
         gate: asyncio.Semaphore | None = None,
-        flights: int = 2,
+        flights: int = 4,
         most: int = 16,
+        stall: float = 0.05,
         span: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.connections = connections
         self.gate = gate
         self.flights = flights
+        self.stall = stall
         self.most = most
         self.span = span
         self._waiting: dict[str, deque[_Pending]] = {}
         self._flying: dict[str, int] = {}
+        self._sent_at: dict[str, float] = {}  # when a statement of the text was last sent
         self._tasks: set[asyncio.Task[None]] = set()  # running turns, kept from the collector
         self.statements = 0  # statements that committed (tests, /metrics)
         self.writes = 0  # the writes they carried
@@ -107,12 +113,18 @@ class WriteBatches:
             waiting = self._waiting[sql] = deque()
         waiting.append(_Pending(arguments, done))
         flying = self._flying.get(sql, 0)
-        if flying < self.flights:
+        if not flying or (flying < self.flights and self._stalled(sql, loop.time())):
             self._flying[sql] = flying + 1
             task = loop.create_task(self._turns(sql, waiting))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return await done
+
+    def _stalled(self, sql: str, now: float) -> bool:
+        """Whether the text's last statement has run for `stall` seconds (a lock wait, say):
+        another turn then sends the writes that wait, rather than leave them behind it."""
+        sent = self._sent_at.get(sql)
+        return sent is not None and now - sent >= self.stall
 
     def waiting(self, sql: str | None = None) -> int:
         """How many writes wait for a turn (of one statement text, or of all)."""
@@ -128,6 +140,7 @@ class WriteBatches:
                     async with self._turn() as conn:
                         batch = self._take(waiting)  # all that waited for this turn
                         if batch:
+                            self._sent_at[sql] = asyncio.get_running_loop().time()
                             await self._send(conn, sql, batch)
                 except Exception as exc:  # noqa: BLE001 - no connection, or it was lost
                     for write in batch or self._take(waiting):
@@ -137,6 +150,7 @@ class WriteBatches:
             self._flying[sql] -= 1
             if not waiting and not self._flying[sql]:
                 del self._flying[sql], self._waiting[sql]
+                self._sent_at.pop(sql, None)
 
     @contextlib.asynccontextmanager
     async def _turn(self) -> AsyncIterator[asyncpg.Connection]:
