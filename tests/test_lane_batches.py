@@ -2,7 +2,7 @@
 
 Invariants:
 - writes that wait for a turn while every turn is taken are sent in one statement, and each
-  request gets the answer it gets alone: its own block, its own event, its tenant's rows
+  request gets the answer the whole way gives to the same request: its own block, its own event, its tenant's rows
   only (a write of another tenant's block in the same statement writes nothing and gets
   NOT_FOUND, the other tenant's write in it goes through);
 - a write that PostgreSQL refuses rolls back its statement, and the others in it are
@@ -109,6 +109,17 @@ async def test_writes_that_wait_for_a_turn_are_sent_in_one_statement(
         payload = answer["data"]["blockUpdate"]
         assert payload["userErrors"] == []
         assert (payload["block"]["id"], payload["block"]["body"]["text"]) == want
+    # each answer is the whole way's to the same request (the body written again)
+    tokens = [one.token, two.token, one.token, one.token, two.token, one.token]
+    variables = [
+        {"id": b, "body": {"text": t}} for b, t in [w or (theirs[1], "not yours") for w in expected]
+    ]
+    app.state.fast_lane.enabled = False
+    try:
+        for token, given, answer in zip(tokens, variables, answers, strict=True):
+            assert await api(token)(UPDATE, given) == answer
+    finally:
+        app.state.fast_lane.enabled = True
     # written for each its own, and the foreign write wrote nothing
     for token, block, body in [
         (one.token, mine[1], "one 1"),
@@ -116,8 +127,8 @@ async def test_writes_that_wait_for_a_turn_are_sent_in_one_statement(
         (two.token, theirs[0], "two 0"),
     ]:
         assert (await api(token)(READ, {"id": block}))["data"]["block"]["body"]["text"] == body
-    assert len(await _events(owner_engine, one.tenant_id)) == events[0] + 3
-    assert len(await _events(owner_engine, two.tenant_id)) == events[1] + 2
+    assert len(await _events(owner_engine, one.tenant_id)) == events[0] + 3 + 3
+    assert len(await _events(owner_engine, two.tenant_id)) == events[1] + 2 + 2
 
 
 @pytest.fixture

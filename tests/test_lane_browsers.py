@@ -267,7 +267,7 @@ def test_the_lanes_query_parameters_are_starlettes():
     """The lane reads a GET's parameters as the whole way's Starlette does."""
     from starlette.datastructures import QueryParams
 
-    from microspace.lane.lane import query_params
+    from microspace.lane.lane import key_param, query_params
 
     cases = [
         b"",
@@ -277,9 +277,21 @@ def test_the_lanes_query_parameters_are_starlettes():
         b"a=" + b"%41" * 20_000 + b"&b=1",
         "naïve=ünïcode".encode(),
     ]
-    for raw in cases:
+    keys = [
+        b"key=abc&query=x",
+        b"query=x&key=first&key=second",
+        b"%6Bey=encoded&query=x",
+        b"k%65y=a+b%2Bc",
+        b"key&query=x",
+        b"key=&query=x",
+        b"keys=no&monkey=no&key%20=no",
+        b"query=%7B+key+%7D&variables=%7B%22key%22%3A1%7D",
+    ]
+    for raw in cases + keys:
         assert query_params(raw) == dict(QueryParams(raw).items()), raw
         assert query_params(raw) == dict(QueryParams(raw).items()), raw  # decoded, then kept
+        # the widget key the lane reads before anything else, as Starlette reads it
+        assert key_param(raw) == QueryParams(raw).get("key"), raw
 
 
 async def test_a_write_answered_by_the_lane_is_the_whole_ways_bytes(

@@ -182,6 +182,18 @@ def _unstorable(request: _Request, raw: bytes, body: _Body) -> bool:
     )
 
 
+def key_param(query_string: bytes) -> str | None:
+    """The `key` parameter as `query_params` reads it (the last one), decoding only the
+    names: the values of a GET's other parameters (its query text and variables) are read
+    only when the lane has not answered that text for the credential before."""
+    key = None
+    for segment in query_string.decode("latin-1").split("&"):
+        name, _, value = segment.partition("=")
+        if name == "key" or (("%" in name or "+" in name) and unquote_plus(name) == "key"):
+            key = unquote_plus(value)
+    return key
+
+
 def _get_body(params: dict[str, str]) -> _Body | None:
     """The operation of a GET (`_parse`), its parameters parsed by the whole way's own
     `core.http.parse_get`, or None (the whole way reports what does not parse)."""
@@ -498,9 +510,11 @@ class FastLane:
         over GET, like anything else the lane does not know, goes the whole way."""
         if not (self.open and self.state.settings.allow_get_queries):
             return None
-        params = query_params(query_string)
-        request = _Request(headers, params.get("key"), client, request_id, origin, get=True)
-        return await self._operation(request, lambda: _get_body(params), query_string)
+        key = key_param(query_string)
+        request = _Request(headers, key, client, request_id, origin, get=True)
+        # the other parameters only for a text the lane has not answered for the credential
+        parse = lambda: _get_body(query_params(query_string))
+        return await self._operation(request, parse, query_string)
 
     async def _operation(
         self, request: _Request, parse: Callable[[], _Body | None], raw: bytes
