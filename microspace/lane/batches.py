@@ -64,8 +64,9 @@ def batch_sql(sql: str, parameters: int, count: int) -> str:
     return "\nUNION ALL ".join(copy(i) for i in range(count))
 
 
-def _lock_order(write: _Pending) -> tuple[str, ...]:
-    return tuple(str(value) for value in write.arguments[:2])
+def _lock_order(write: _Pending) -> tuple[Any, ...]:
+    # the tenant's and the row's UUIDs: ordered as their integers, the same in every batch
+    return (write.arguments[0], write.arguments[1])
 
 
 class _Pending:
@@ -168,7 +169,8 @@ class WriteBatches:
 
     async def _send(self, conn: asyncpg.Connection, sql: str, batch: list[_Pending]) -> None:
         if len(batch) > 1:
-            batch.sort(key=_lock_order)
+            with contextlib.suppress(TypeError):  # unordered parameters: left as they came
+                batch.sort(key=_lock_order)
             if await self._together(conn, sql, batch):
                 return
         for write in batch:
