@@ -10,7 +10,7 @@ adapter.py compares it with the installed Strawberry and fails when anything mov
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -161,6 +161,11 @@ class StrawberryView(GraphQL[Context, None]):
         errors: list[Any] = list(data.get("errors") or [])
         if isinstance(request, OutcomeRequest):
             request.outcome.graphql_errors = bool(errors)
+        if errors:  # first, as the GraphQL spec advises: what `http.names_errors` reads
+            data = cast(
+                GraphQLHTTPResponse,
+                {"errors": data["errors"]} | {k: v for k, v in data.items() if k != "errors"},
+            )
         request_error = data.get("data") is None and errors and all("path" not in e for e in errors)
         if request_error and http.wants_graphql_response(request.headers.get("accept")):
             # GraphQL-over-HTTP: a request error has no `data` and a 4xx status
