@@ -7,6 +7,7 @@ Invariants:
   NOT_FOUND, the other tenant's write in it goes through);
 - a write that PostgreSQL refuses rolls back its statement, and the others in it are
   written alone: none fails for another's error; the refused one writes nothing;
+- the statements and the writes they carried are counted in /metrics;
 - a write alone, with a turn free, is sent at once in its own statement;
 - a statement held up (a lock wait) does not hold the writes after it: past `stall`, a write
   that arrives starts another turn;
@@ -17,6 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -25,7 +27,7 @@ from sqlalchemy import text
 
 from core.ids import decode_id
 from microspace.lane.batches import COLUMN, batch_sql
-from tests.conftest import error_codes
+from tests.conftest import METRICS_AUTH, error_codes
 from tests.factories import make_space
 
 UPDATE = """mutation U($id: ID!, $body: JSON!) { blockUpdate(input: {id: $id, body: $body}) {
@@ -76,7 +78,7 @@ async def _warm(api: Any, token: str, block: str) -> None:
 
 
 async def test_writes_that_wait_for_a_turn_are_sent_in_one_statement(
-    app: Any, api: Any, new_tenant: Any, owner_url: str, owner_engine: Any
+    app: Any, api: Any, client: Any, new_tenant: Any, owner_url: str, owner_engine: Any
 ) -> None:
     one, two = await new_tenant("BatchOne"), await new_tenant("BatchTwo")
     _, mine = await make_space(owner_url, one.tenant_id, blocks=3)
@@ -100,6 +102,12 @@ async def test_writes_that_wait_for_a_turn_are_sent_in_one_statement(
     answers = await _held(app, sends, expected=len(sends))
     assert batches(app).statements == statements + 1
     assert batches(app).writes == writes + len(sends)
+    text = (await client.get("/metrics", headers=METRICS_AUTH)).text
+    for series, count in [
+        ("microspace_fast_lane_write_statements_total", batches(app).statements),
+        ("microspace_fast_lane_batched_writes_total", batches(app).writes),
+    ]:
+        assert re.search(rf"^{series} {count}(\.0)?$", text, re.MULTILINE), series
     expected = [(mine[0], "one 0"), (theirs[0], "two 0"), None, (mine[1], "one 1")]
     expected += [(theirs[1], "two 1"), (mine[2], "one 2")]
     for answer, want in zip(answers, expected, strict=True):

@@ -160,6 +160,11 @@ def _pair(segment: str) -> tuple[str, str] | None:
     return unquote_plus(name), unquote_plus(value)
 
 
+def _decoded(segment: str) -> tuple[str, str] | None:
+    """`_pair`, kept decoded only for a segment short enough to recur."""
+    return _pair(segment) if len(segment) <= MAX_CACHED_SEGMENT else _pair.__wrapped__(segment)
+
+
 def query_params(query_string: bytes) -> dict[str, str]:
     """A GET's parameters as Starlette's `QueryParams` reads them (`parse_qsl` keeping
     blank values, the last of repeated names), each `name=value` decoded once while it
@@ -167,7 +172,7 @@ def query_params(query_string: bytes) -> dict[str, str]:
     of a GET's parsing."""
     params = {}
     for segment in query_string.decode("latin-1").split("&"):
-        pair = _pair(segment) if len(segment) <= MAX_CACHED_SEGMENT else _pair.__wrapped__(segment)
+        pair = _decoded(segment)
         if pair is not None:
             params[pair[0]] = pair[1]
     return params
@@ -188,9 +193,11 @@ def key_param(query_string: bytes) -> str | None:
     only when the lane has not answered that text for the credential before."""
     key = None
     for segment in query_string.decode("latin-1").split("&"):
-        name, _, value = segment.partition("=")
-        if name == "key" or (("%" in name or "+" in name) and unquote_plus(name) == "key"):
-            key = unquote_plus(value)
+        name = segment.partition("=")[0]
+        if name == "key" or "%" in name or "+" in name:  # else no name that decodes to it
+            pair = _decoded(segment)
+            if pair is not None and pair[0] == "key":
+                key = pair[1]
     return key
 
 
