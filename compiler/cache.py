@@ -13,19 +13,16 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLSchema,
-    IntValueNode,
     OperationDefinitionNode,
     OperationType,
     StringValueNode,
-    ValueNode,
-    value_from_ast,
 )
 from graphql.execution.values import VariableValues
 
 from compiler.catalog import Catalog, SchemaFacts, build_catalog, install
 from compiler.collect import PARAMETRIC, Collector, Parametric, Unsupported, _plain
 from compiler.context import Authz
-from compiler.learned import NODE_BYTES, Learned, LearnedDocuments
+from compiler.learned import NODE_BYTES, Found, Learned, LearnedDocuments
 from compiler.plan import plan_context, plan_operation
 from compiler.respell import respell
 from compiler.run import Answer, assemble, params
@@ -140,20 +137,18 @@ class CompiledReads:
         and other spellings of it (compiler/learned.py), without them."""
         self._known.learn(query, operation_name, document, tenant)
 
-    def known(
-        self, query: str, operation_name: str | None, tenant: Hashable
-    ) -> DocumentNode | None:
-        document: DocumentNode | None = self._known.known(query, operation_name, tenant)
-        return document
+    def known(self, query: str, operation_name: str | None, tenant: Hashable) -> Found | None:
+        return self._known.known(query, operation_name, tenant)
 
-    def text_key(self, query: str, document: DocumentNode) -> Hashable:
-        """The key of a cache of what a text's document decides but its aliases do not, for
-        `document` found by `known` (compiler/learned.py `key`): a new alias finds it."""
-        return self._known.key(query, document)
+    def cost_key(self, query: str, found: Found) -> Hashable:
+        """The key of a cache of a text's cost, for `found` by `known` (compiler/learned.py
+        `key`): a new alias finds it, and so do new literals but page sizes (the cost
+        reads no other literal, core/limits/cost.py)."""
+        return self._known.key(query, found, literals=None)
 
     def _operation(
         self,
-        document: DocumentNode,
+        found: Found,
         query: str,
         operation_name: str | None,
         raw_variables: dict[str, Any] | None,
@@ -163,17 +158,21 @@ class CompiledReads:
         """The operation of this kind and its coerced variables; None when the document has
         none, or the variables are bad (the resolver path reports them)."""
         assert self.schema is not None
-        op = _operation(document, operation_name)
+        # the learned form's operation: its copy's has the same kind, name and variables,
+        # but a default may hold a literal of the text's own
+        op = _operation(found.form, operation_name)
         if op is None or op.operation is not kind:
             return None
+        if found.read is not None and any(d.default_value for d in op.variable_definitions or ()):
+            op = _operation(found.document, operation_name) or op
         # the variables' shapes are the operation's: neither aliases nor literals change them
-        key = (self._known.key(query, document, literals=False), operation_name)
+        key = (self._known.key(query, found, literals=False), operation_name)
         coerced = self._variables.coerce(op, raw_variables or {}, tenant, key)
         return None if isinstance(coerced, list) else (op, coerced)
 
     def prepare(
         self,
-        document: DocumentNode,
+        document: DocumentNode | Found,
         query: str,
         operation_name: str | None,
         raw_variables: dict[str, Any] | None,
@@ -182,22 +181,26 @@ class CompiledReads:
         settings: Any,
         fresh: bool = False,
     ) -> Prepared | None:
-        """The plan and its statement's parameters, or None (the resolver path answers)."""
-        found = self._operation(
-            document, query, operation_name, raw_variables, OperationType.QUERY, principal.tenant_id
+        """The plan and its statement's parameters, or None (the resolver path answers).
+        `document`: parsed from `query`, or found for it (`known`)."""
+        found = document if isinstance(document, Found) else Found(document)
+        operation = self._operation(
+            found, query, operation_name, raw_variables, OperationType.QUERY, principal.tenant_id
         )
-        if found is None:
+        if operation is None:
             return None
-        op, coerced = found
+        op, coerced = operation
         variables = coerced.coerced
         pages = (settings.default_page_size, settings.max_page_size)
-        shared = None if fresh else self._shared(document, op, variables, authz, principal, pages)
+        shared = None if fresh else self._shared(found, op, variables, authz, principal, pages)
         if shared is not None:
             plan, literals = shared
             exact = False
             inputs = Inputs({**variables, **literals}, *pages)
         else:
-            made = self._plan(document, query, op, variables, authz, principal, pages, fresh)
+            if found.read is not None:  # planned from the copy, its own operation
+                op = _operation(found.document, operation_name) or op
+            made = self._plan(found.document, query, op, variables, authz, principal, pages, fresh)
             if made is None:
                 return None
             plan, exact = made
@@ -222,7 +225,7 @@ class CompiledReads:
 
     def prepare_write(
         self,
-        document: DocumentNode,
+        found: Found,
         query: str,
         operation_name: str | None,
         raw_variables: dict[str, Any] | None,
@@ -236,12 +239,15 @@ class CompiledReads:
         schema = self.schema
         assert schema is not None
         tenant = principal.tenant_id
-        found = self._operation(
-            document, query, operation_name, raw_variables, OperationType.MUTATION, tenant
+        operation = self._operation(
+            found, query, operation_name, raw_variables, OperationType.MUTATION, tenant
         )
-        if found is None:
+        if operation is None:
             return None
-        op, coerced = found
+        op, coerced = operation
+        document = found.document
+        if found.read is not None:  # the copy's operation holds the text's literals
+            op = _operation(document, operation_name) or op
         variables = coerced.coerced
         plan, _ = self._cached(
             tenant,
@@ -258,7 +264,7 @@ class CompiledReads:
         form = WriteForm(
             plan,
             op,
-            (self._known.key(query, document, literals=False), operation_name),
+            (self._known.key(query, found, literals=False), operation_name),
             names,
             tuple(_tag(variables, n) for n in names),
         )
@@ -344,7 +350,7 @@ class CompiledReads:
 
     def _shared(
         self,
-        document: DocumentNode,
+        found: Found,
         op: OperationDefinitionNode,
         variables: dict[str, Any],
         authz: Authz,
@@ -359,10 +365,9 @@ class CompiledReads:
         (compiler/collect.py Parametric); not shared when the planner read a literal's value
         while planning (a root filter, a cursor, `last`: the plan depends on it), or a
         literal is not an argument's whole value (in a list, an object, a default)."""
-        respelled = self._known.respelled
-        if respelled is None or respelled[0] is not document:
+        learned, read = found.learned, found.read
+        if learned is None or read is None:
             return None
-        _, learned, read = respelled
         at, was = learned.slots, learned.shape
         assert at is not None and was is not None and self.schema is not None
         # other aliases: one plan whose response keys are marks, renamed per request
@@ -378,29 +383,24 @@ class CompiledReads:
         name = op.name.value if op.name else None
         key = ("shape", read.key, None if aliased else was.aliases, fixed, name, identity, shape)
         tenant = principal.tenant_id
-        found = self._plans.get(tenant, key)
-        if found is None:
+        kept = self._plans.get(tenant, key)
+        if kept is None:
             plan = self._parametric(learned, name, variables, authz, principal, pages, aliased)
-            found = (plan, learned.document)
+            kept = (plan, learned.document)
             # the document is the learned one's (kept there): the plan's SQL and closures
             size = PLAN_BYTES + 2 * len(getattr(plan, "sql", ""))
-            self._plans.put(tenant, key, found, size)
-        plan = found[0]
+            self._plans.put(tenant, key, kept, size)
+        plan = kept[0]
         if not isinstance(plan, Plan):
             return None
         self.shared += 1
         literals = [n for n in at.nodes if not isinstance(n, FieldNode)]
         values = {}
-        for i, type_ in typed:
-            token = read.literals[i]
-            node = literals[i]
-            value: ValueNode = (
-                StringValueNode(value=token[1:-1]) if token[0] == '"' else IntValueNode(value=token)
-            )
-            if isinstance(node, type(value)):
-                values[f"\x00{i}"] = _plain(value_from_ast(value, type_, None))
-            else:
+        for i, _type in typed:
+            # a String where an Int was learned (an ID's): another argument, not shared
+            if (read.literals[i][0] == '"') is not isinstance(literals[i], StringValueNode):
                 return None
+            values[f"\x00{i}"] = _plain(found.values[i])
         if aliased:
             marks = _marks(was.aliases)
             keys = {marks[old]: new for old, new in zip(was.aliases, read.aliases, strict=True)}

@@ -15,10 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 from graphql import DocumentNode, GraphQLSchema, OperationDefinitionNode, TokenKind
 
-from compiler.respell import Shape, Slots, respell, same_keys, same_literals, shape, slots
+from compiler.respell import (
+    Shape,
+    Slots,
+    literal_values,
+    respell,
+    same_keys,
+    same_literals,
+    shape,
+    slots,
+)
 from core.limits import Limits
 from core.tenant_cache import TenantCache, document_key
 
@@ -35,15 +45,49 @@ class Learned:
     slots: Slots | None = None  # where they are in the document
 
 
+class Found:
+    """A learned document found for a text: the learned document itself, or (`read` set)
+    another spelling of it, whose copy with the text's aliases and literals (checked when
+    found) is made the first time `document` is read."""
+
+    __slots__ = ("_document", "form", "learned", "read", "values")
+
+    def __init__(
+        self,
+        document: DocumentNode | None,
+        learned: Learned | None = None,
+        read: Shape | None = None,
+        values: dict[int, Any] | None = None,
+    ) -> None:
+        self._document = document
+        self.learned = learned
+        self.read = read
+        # found by shape: its typed literals' values (compiler/respell.py `literal_values`)
+        self.values = values or {}
+        # the same operations, names, variables and selections as `document`; other aliases
+        # and literals when found by shape
+        form = document if learned is None else learned.document
+        assert form is not None
+        self.form: DocumentNode = form
+
+    @property
+    def document(self) -> DocumentNode:
+        """What the text parses to."""
+        if self._document is None:
+            learned, read = self.learned, self.read
+            assert learned is not None and learned.slots is not None and read is not None
+            copy = respell(learned.document, learned.slots, read.aliases, read.literals, False)
+            assert copy is not None  # its literals are not checked again
+            self._document = copy
+        return self._document
+
+
 class LearnedDocuments:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         # by tenant and (normalised text, operation name); by (shape, operation name) too
         self.cache: TenantCache[Learned] = TenantCache("documents", 4096, 32 << 20)
         self.schema: GraphQLSchema | None = None  # to find a literal's type
-        # the last copy made, what it was made from and the text's shape: the plan of the
-        # learned document serves it with the literals as parameters (compiler/cache.py)
-        self.respelled: tuple[DocumentNode, Learned, Shape] | None = None
 
     def learn(
         self, query: str, operation_name: str | None, document: DocumentNode, tenant: Hashable
@@ -66,10 +110,7 @@ class LearnedDocuments:
             for name in names:
                 self.cache.put(tenant, (found_by, name), learned, NODE_BYTES * len(query))
 
-    def known(
-        self, query: str, operation_name: str | None, tenant: Hashable
-    ) -> DocumentNode | None:
-        self.respelled = None  # what the last request copied is no other's
+    def known(self, query: str, operation_name: str | None, tenant: Hashable) -> Found | None:
         if len(query) > self.limits.max_document_chars:
             return None
         found = self.cache.get(tenant, (document_key(query), operation_name))
@@ -80,23 +121,23 @@ class LearnedDocuments:
         # one learned (core/tenant_cache.py keys it as it is)
         if '"' not in query and found.tokens + query.count("#") > self.limits.max_tokens:
             return None
-        return found.document
+        return Found(found.document)
 
-    def key(self, query: str, document: DocumentNode, literals: bool = True) -> Hashable:
-        """What `document`, found for `query`, is kept by in caches of what its text decides
-        but its aliases do not (its cost, its variables' shapes): a copy of a learned
-        document by its shape (and its literals, unless `literals` is false), any other
-        by its normalised text."""
-        respelled = self.respelled
-        if respelled is None or respelled[0] is not document:
+    def key(self, query: str, found: Found, literals: bool | None = True) -> Hashable:
+        """What `found`, for `query`, is kept by in caches of what its text decides but its
+        aliases do not (its cost, its variables' shapes): a document found by shape by its
+        shape and its literals (all of them; None: its Int literals only, all a cost
+        reads; False: none), any other by its normalised text."""
+        read = found.read
+        if read is None:
             return document_key(query)
-        read = respelled[2]
+        if literals is None:
+            return ("shape", read.key, tuple(l if l[0] != '"' else '"' for l in read.literals))
         return ("shape", read.key, read.literals if literals else None)
 
-    def _respelled(
-        self, query: str, operation_name: str | None, tenant: Hashable
-    ) -> DocumentNode | None:
-        """A learned document of this text's shape, with this text's aliases and literals."""
+    def _respelled(self, query: str, operation_name: str | None, tenant: Hashable) -> Found | None:
+        """A learned document of this text's shape, to be copied with this text's aliases and
+        literals; None when one of them is not valid where it stands."""
         read = shape(query)
         if read is None or not read.order:
             return None
@@ -107,10 +148,10 @@ class LearnedDocuments:
             return None
         if not (same_keys(found.shape, read) and same_literals(found.shape, read, found.slots)):
             return None
-        copy = respell(found.document, found.slots, read.aliases, read.literals)
-        if copy is not None:
-            self.respelled = (copy, found, read)
-        return copy
+        values = literal_values(found.shape, found.slots, read.literals)
+        if values is None:
+            return None
+        return Found(None, found, read, values)
 
 
 def _tokens(document: DocumentNode, query: str, max_tokens: int) -> int:

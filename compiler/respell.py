@@ -25,8 +25,12 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
+    GraphQLID,
     GraphQLInputType,
+    GraphQLInt,
+    GraphQLNonNull,
     GraphQLSchema,
+    GraphQLString,
     IntValueNode,
     NameNode,
     Node,
@@ -37,7 +41,7 @@ from graphql import (
     Visitor,
     visit,
 )
-from graphql.utilities import validate_input_literal
+from graphql.utilities import validate_input_literal, value_from_ast
 
 from core.tenant_cache import digest
 
@@ -257,11 +261,63 @@ def _token(node: Any) -> str | None:
     return None
 
 
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # GraphQL's Int
+INVALID = object()
+
+
+def literal_values(learned: Shape, at: Slots, literals: tuple[str, ...]) -> dict[int, Any] | None:
+    """Each typed literal's value as execution reads it (graphql-core's `value_from_ast`),
+    by its place among the text's literals; None when a new one is not valid where it
+    stands, checked as validation checks it (`respell` does the same)."""
+    values = {}
+    for i, (old, literal, type_) in enumerate(
+        zip(learned.literals, literals, at.types, strict=True)
+    ):
+        if type_ is not None:
+            value = _coerced(literal, type_, literal == old)
+            if value is INVALID:
+                return None
+            values[i] = value
+    return values
+
+
+def _coerced(literal: str, type_: GraphQLInputType, known_valid: bool) -> Any:
+    """A literal's value, or INVALID: a string for an ID or String and an Int for an Int
+    as their `parse_literal` reads them, anything else by validation's rule and
+    graphql-core's coercion."""
+    named = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    string = literal[0] == '"'
+    if named is GraphQLID and string:
+        return literal[1:-1]
+    if named is GraphQLString:
+        return literal[1:-1] if string else INVALID
+    if named is GraphQLInt:
+        if string:
+            return INVALID
+        number = int(literal)
+        return number if INT_MIN <= number <= INT_MAX else INVALID
+    value = _value(literal)
+    if not known_valid and not _valid(value, type_):
+        return INVALID
+    return value_from_ast(value, type_, None)
+
+
+def _value(literal: str) -> ValueNode:
+    if literal[0] == '"':
+        return StringValueNode(value=literal[1:-1], block=False)
+    return IntValueNode(value=literal)
+
+
 def respell(
-    document: DocumentNode, at: Slots, aliases: tuple[str, ...], literals: tuple[str, ...]
+    document: DocumentNode,
+    at: Slots,
+    aliases: tuple[str, ...],
+    literals: tuple[str, ...],
+    check: bool = True,
 ) -> DocumentNode | None:
     """`document` with the aliases and literals at `at` replaced by these (in the order of
-    the text); None when a new literal is not valid where it stands."""
+    the text); None when a new literal is not valid where it stands (unless not `check`:
+    `literal_values` read them)."""
     new: dict[int, Any] = {}
     given_aliases, given_literals, types = iter(aliases), iter(literals), iter(at.types)
     changed: set[int] = set()
@@ -276,12 +332,8 @@ def respell(
         literal, type_ = next(given_literals), next(types)
         if _token(node) == literal:
             continue
-        value: ValueNode
-        if literal[0] == '"':
-            value = StringValueNode(value=literal[1:-1], block=False)
-        else:
-            value = IntValueNode(value=literal)
-        if type_ is not None and not _valid(value, type_):
+        value = _value(literal)
+        if check and type_ is not None and not _valid(value, type_):
             return None
         new[id(node)] = value
         changed |= above

@@ -165,6 +165,7 @@ class Case:
     variables: Callable[[Twin, Twin], dict[str, Any]]  # (this twin, a third tenant's)
     laned: bool  # answered by the lane (else the whole way)
     token: str = "token"  # the twin's credential sending it
+    learned: str | None = None  # the text the twins learn, when not `document`
 
 
 CASES = [
@@ -185,6 +186,13 @@ CASES = [
         SPACE_UPDATE_LITERAL,
         lambda w, x: {"id": w.space(0)},
         True,
+    ),
+    Case(
+        "spaceUpdate a new literal of a learned text",
+        SPACE_UPDATE_LITERAL.replace('"Fixed"', '"Another"'),
+        lambda w, x: {"id": w.space(1)},
+        True,
+        learned=SPACE_UPDATE_LITERAL,
     ),
     Case(
         "spaceUpdate a slug (may collide)",
@@ -331,7 +339,8 @@ async def test_the_lane_writes_as_the_resolver_path_does(
     b = await _twin(new_tenant, new_member, owner_engine, owner_url, "B")
     x = await _twin(new_tenant, new_member, owner_engine, owner_url, "X")
     for twin in (a, b):
-        learned = await api(twin.token).post(case.document, _learning(case.document, twin, x))
+        text = case.learned or case.document
+        learned = await api(twin.token).post(text, _learning(text, twin, x))
         assert "errors" not in learned.json(), learned.json()
         await api(twin.viewer)("{ viewer { kind } }")  # the lane knows the viewer too
     mapping = _mapping(a, b)

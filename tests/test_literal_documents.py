@@ -250,3 +250,65 @@ def test_a_literal_of_another_kind_is_another_shape(value: str) -> None:
     one = shape("{ blocks(first: 2) { id } }")
     other = shape("{ blocks(first: " + value + ") { id } }")
     assert one is not None and other is not None and one.key != other.key
+
+
+@pytest.mark.parametrize(
+    "literal",
+    ['"U3BhY2U6MQ=="', '""', '"12"', "12", "0", "-0", "2147483647", "2147483648", "-2147483649"],
+)
+@pytest.mark.parametrize("type_name", ["ID", "ID!", "String", "String!", "Int", "Int!", "DateTime"])
+def test_a_literals_value_is_read_as_validation_and_coercion_read_it(
+    app, literal: str, type_name: str
+) -> None:
+    from graphql import GraphQLNonNull, IntValueNode, StringValueNode, value_from_ast
+    from graphql.utilities import validate_input_literal
+
+    from compiler.respell import INVALID, _coerced
+
+    schema = app.state.compiled_reads.schema
+    named = schema.get_type(type_name.rstrip("!"))
+    type_ = GraphQLNonNull(named) if type_name.endswith("!") else named
+    node = (
+        StringValueNode(value=literal[1:-1]) if literal[0] == '"' else IntValueNode(value=literal)
+    )
+    errors: list[Any] = []
+    validate_input_literal(node, type_, lambda error, _path: errors.append(error))
+    expected = INVALID if errors else value_from_ast(node, type_, None)
+    assert _coerced(literal, type_, known_valid=False) == expected
+
+
+async def test_a_new_literal_served_by_the_shapes_plan_copies_no_document(
+    app, api, new_tenant, owner_url, monkeypatch
+):
+    import compiler.learned
+
+    owner = await new_tenant("Literal no copy")
+    spaces = [await make_space(owner_url, owner.tenant_id, blocks=3) for _ in range(3)]
+    await api(owner.token).post(_text(SPACE, id=spaces[0][0], first=2))
+    copies = []
+    respell_ = compiler.learned.respell
+    monkeypatch.setattr(compiler.learned, "respell", lambda *a: copies.append(a) or respell_(*a))
+    answered = lane(app).answered
+    # the lane's first request of the shape and page size is costed on its copy
+    await api(owner.token).post(_text(SPACE, id=spaces[1][0], first=2))
+    assert lane(app).answered == answered + 1 and len(copies) == 1
+    # another ID, the same page size: the cost is known, the shape's plan binds the ID
+    got = await api(owner.token).post(_text(SPACE, id=spaces[2][0], first=2))
+    assert lane(app).answered == answered + 2 and len(copies) == 1
+    assert got.json()["data"]["space"]["id"] == spaces[2][0]
+    # a new page size is costed on a copy of its own
+    await api(owner.token).post(_text(SPACE, id=spaces[2][0], first=3))
+    assert lane(app).answered == answered + 3 and len(copies) == 2
+
+
+async def test_a_variables_default_written_as_a_literal_is_the_new_texts(
+    app, api, new_tenant, owner_url
+):
+    owner = await new_tenant("Literal default")
+    await make_spaces(owner_url, owner.tenant_id, 4)
+    defaulted = "query P($n: Int = {n}) { spaces(first: $n) { edges { node { id } } } }"
+    learned = await api(owner.token).post(_text(defaulted, n=1))
+    assert len(learned.json()["data"]["spaces"]["edges"]) == 1
+    text = _text(defaulted, n=3)
+    got = await _lane_then_whole(app, lambda: api(owner.token).post(text), True)
+    assert len(got.json()["data"]["spaces"]["edges"]) == 3

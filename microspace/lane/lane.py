@@ -64,6 +64,7 @@ from starlette.responses import Response
 
 from compiler import CompiledReads
 from compiler.cache import WriteForm
+from compiler.learned import Found
 from compiler.run import assemble
 from compiler.shapes import Plan
 from core import http
@@ -574,20 +575,20 @@ class FastLane:
                     return await self._write(
                         request, principal, digest, was.form, values, was.cost, was.name
                     )
-        document = self.reads.known(body.query, body.operation_name, principal.tenant_id)
-        if document is None:
+        found = self.reads.known(body.query, body.operation_name, principal.tenant_id)
+        if found is None:
             self._miss("document not known yet")
             return None
         if _unstorable(request, raw, body):
             self._miss("unstorable input")
             return None
-        cost = self._cost(body, document, principal.tenant_id)
+        cost = self._cost(body, found, principal.tenant_id)
         if cost is None:
             self._miss("limits")
             return None
         authz = Authorizer(self.state.enforcer, principal, self.state.tenant_policies)
         write = self.reads.prepare_write(
-            document,
+            found,
             body.query,
             body.operation_name,
             body.variables,
@@ -600,14 +601,14 @@ class FastLane:
                 self._miss("mutation over GET")
                 return None
             form, values = write
-            name = _name(document, body)
+            name = _name(found.form, body)
             if written is not None:
                 pages = page_variables(body.variables)
                 again = _Write(principal, scope, name, pages, cost, form)
                 self._writes.put(principal.tenant_id, written, again, WRITE_BYTES + len(body.query))
             return await self._write(request, principal, digest, form, values, cost, name)
         prepared = self.reads.prepare(
-            document,
+            found,
             body.query,
             body.operation_name,
             body.variables,
@@ -621,7 +622,7 @@ class FastLane:
         made = _Prepared(
             principal,
             scope,
-            _name(document, body),
+            _name(found.form, body),
             cost,
             prepared.plan,
             prepared.values,
@@ -689,11 +690,12 @@ class FastLane:
     def _miss(self, why: str) -> None:
         self.misses[why] += 1
 
-    def _cost(self, body: _Body, document: Any, tenant: Any) -> int | None:
+    def _cost(self, body: _Body, found: Found, tenant: Any) -> int | None:
         """The query's cost, or None when a limit refuses it (the whole way says why)."""
-        # a new alias costs what the learned document does (compiler/learned.py `key`)
+        # a new alias, or a new literal but a page size, costs what the learned document
+        # does with those page sizes (compiler/learned.py `key`)
         key = (
-            self.reads.text_key(body.query, document),
+            self.reads.cost_key(body.query, found),
             body.operation_name,
             page_variables(body.variables),
         )
@@ -701,7 +703,7 @@ class FastLane:
         if known is None:
             schema = self.reads.schema
             assert schema is not None
-            analysis = CostAnalysis(schema, document, body.variables, self.limits)
+            analysis = CostAnalysis(schema, found.document, body.variables, self.limits)
             try:
                 cost, _fields, nodes = analysis.totals()
             except Exception:  # noqa: BLE001 - a bad page size: the whole way reports it
