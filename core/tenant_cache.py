@@ -23,6 +23,8 @@ V = TypeVar("V")
 COMMENT = re.compile(r"#[^\n\r]*")
 # GraphQL's ignored tokens besides comments: white space, line terminators, commas, BOM
 IGNORED = re.compile(r"[ \t\n\r,\ufeff]+")
+# ASCII characters `str.split` takes for white space and GraphQL does not
+SPLIT_ONLY = re.compile(r"[\x0b\x0c\x1c-\x1f]")
 # a punctuator is a token by itself, so white space beside it can go (not `.`: `. . .`
 # is not `...`, and `1 .5` is not `1.5`)
 PUNCTUATORS = "{}()[]:!$=@|&"
@@ -39,10 +41,16 @@ def normal_text(text: str) -> str | None:
     string is content, and telling needs the whole lexer)."""
     if '"' in text:
         return None
-    normal = IGNORED.sub(" ", COMMENT.sub("", text))
+    if "#" in text:
+        text = COMMENT.sub("", text)
+    if text.isascii() and SPLIT_ONLY.search(text) is None:
+        # then str.split's white space is GraphQL's ignored characters: a third of the time
+        normal = " ".join(text.replace(",", " ").split())
+    else:
+        normal = IGNORED.sub(" ", text).strip()
     for mark in PUNCTUATORS:  # str.replace: a quarter of the time of one regex with groups
         normal = normal.replace(" " + mark, mark).replace(mark + " ", mark)
-    return normal.strip()
+    return normal
 
 
 def document_key(text: str) -> bytes:

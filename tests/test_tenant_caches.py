@@ -12,11 +12,12 @@ Invariants:
 
 from __future__ import annotations
 
+import random
 import re
 import time
 
 from core.ids import encode_id
-from core.tenant_cache import TenantCache, document_key
+from core.tenant_cache import TenantCache, document_key, normal_text
 from tests.conftest import METRICS_AUTH, error_codes
 from tests.factories import make_space
 
@@ -51,6 +52,60 @@ def test_respellings_share_a_key_and_other_documents_do_not() -> None:
     # inside a string, white space and `#` are content: such a text is keyed as it is
     assert document_key('{ a(x: "1  #2") }') != document_key('{ a(x: "1 ") }')
     assert document_key('{ a(x: "1") }') != document_key('{ a(x: "1")  }')
+
+
+def test_the_normal_text_drops_exactly_graphqls_ignored_characters() -> None:
+    # a reference by GraphQL's lexical grammar: white space, line terminators, commas and the
+    # BOM are ignored; a vertical tab, a form feed, NBSP or U+2028 are characters of the text
+    # (a parse error outside a string), so no text holding one shares a learned text's key
+    ignored = re.compile(r"[ \t\n\r,\ufeff]+")
+    beside = re.compile(r" ?([{}()\[\]:!$=@|&]) ?")
+
+    def reference(text: str) -> str | None:
+        if '"' in text:
+            return None
+        return beside.sub(r"\1", ignored.sub(" ", re.sub(r"#[^\n\r]*", "", text))).strip()
+
+    pieces = [
+        "{",
+        "}",
+        "(",
+        ")",
+        ":",
+        "!",
+        "$",
+        "=",
+        "@",
+        "[",
+        "|",
+        "...",
+        ". .",
+        "a",
+        "b1",
+        "12",
+        " ",
+        "  ",
+        "\n",
+        "\r",
+        "\t",
+        ",",
+        "\ufeff",
+        "# c\n",
+        "#",
+        "\x0b",
+        "\x0c",
+        "\x1c",
+        "\x1f",
+        "\xa0",
+        "\x85",
+        "\u2028",
+        "\u3000",
+        '"s"',
+    ]
+    rng = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
+        assert normal_text(text) == reference(text), repr(text)
 
 
 def test_a_tenant_evicts_only_within_its_share() -> None:
