@@ -15,9 +15,12 @@ Invariants:
 
 from __future__ import annotations
 
+import random
+
+from compiler import learned
 from compiler.respell import realias, same_keys, shape
 from core.ids import encode_id
-from core.tenant_cache import normal_text
+from core.tenant_cache import document_key, last_normal, normal_text
 from tests.conftest import error_codes
 from tests.factories import make_space
 
@@ -50,6 +53,54 @@ def test_aliases_are_read_from_the_tokens() -> None:
     assert vars_ is not None and vars_.aliases == ()
     assert _shape("{ a: f { b } ") is None  # does not pair
     assert _shape("{ 1a: f }") is None  # not a name
+
+
+def test_a_shape_read_from_the_normal_text_is_the_texts_own() -> None:
+    # compiler/learned.py reads a new text's shape from the normal text its key was made of
+    pieces = [
+        "{",
+        "}",
+        "(",
+        ")",
+        ":",
+        "!",
+        "$",
+        "=",
+        "@",
+        "[",
+        "]",
+        "|",
+        "&",
+        "...",
+        ".",
+        "a",
+        "b1",
+        "on",
+        "12",
+        "-3",
+        "1.5",
+        " ",
+        "  ",
+        "\n",
+        "\r",
+        "\t",
+        ",",
+        "\ufeff",
+        "# c\n",
+        "# a # b\n",
+        "#",
+        "\x0b",
+        "\xa0",
+        "\\",
+    ]
+    rng = random.Random(11)
+    from_normal = 0
+    for i in range(20_000):
+        text = f"{{ q{i} " + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        document_key(text)
+        from_normal += last_normal(text) is not None
+        assert learned._shape(text) == shape(text), repr(text)
+    assert from_normal > 19_000
 
 
 def test_aliases_that_change_which_keys_are_equal_do_not_match() -> None:
