@@ -163,7 +163,9 @@ class CompiledReads:
         op = _operation(found.form, operation_name)
         if op is None or op.operation is not kind:
             return None
-        if found.read is not None and any(d.default_value for d in op.variable_definitions or ()):
+        if found.read is not None and any(
+            d.default_value is not None for d in op.variable_definitions or ()
+        ):
             op = _operation(found.document, operation_name) or op
         # the variables' shapes are the operation's: neither aliases nor literals change them
         key = (self._known.key(query, found, literals=False), operation_name)

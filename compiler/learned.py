@@ -135,7 +135,8 @@ class LearnedDocuments:
         if read is None:
             return document_key(query)
         if literals is None:
-            return ("shape", read.key, tuple(l if l[0] != '"' else '"' for l in read.literals))
+            ints = tuple(literal if literal[0] != '"' else '"' for literal in read.literals)
+            return ("shape", read.key, ints)
         return ("shape", read.key, read.literals if literals else None)
 
     def _respelled(self, query: str, operation_name: str | None, tenant: Hashable) -> Found | None:
