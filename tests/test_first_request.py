@@ -57,42 +57,8 @@ def test_aliases_are_read_from_the_tokens() -> None:
 
 def test_a_shape_read_from_the_normal_text_is_the_texts_own() -> None:
     # compiler/learned.py reads a new text's shape from the normal text its key was made of
-    pieces = [
-        "{",
-        "}",
-        "(",
-        ")",
-        ":",
-        "!",
-        "$",
-        "=",
-        "@",
-        "[",
-        "]",
-        "|",
-        "&",
-        "...",
-        ".",
-        "a",
-        "b1",
-        "on",
-        "12",
-        "-3",
-        "1.5",
-        " ",
-        "  ",
-        "\n",
-        "\r",
-        "\t",
-        ",",
-        "\ufeff",
-        "# c\n",
-        "# a # b\n",
-        "#",
-        "\x0b",
-        "\xa0",
-        "\\",
-    ]
+    pieces = [*"{}():!$=@[]|&.,#\\", "...", "a", "b1", "on", "12", "-3", "1.5"]
+    pieces += [" ", "  ", "\n", "\r", "\t", "\ufeff", "# c\n", "# a # b\n", "\x0b", "\xa0"]
     rng = random.Random(11)
     from_normal = 0
     for i in range(20_000):

@@ -68,42 +68,8 @@ def test_the_normal_text_drops_exactly_graphqls_ignored_characters() -> None:
             return None
         return beside.sub(r"\1", ignored.sub(" ", re.sub(r"#[^\n\r]*", "", text))).strip(" ")
 
-    pieces = [
-        "{",
-        "}",
-        "(",
-        ")",
-        ":",
-        "!",
-        "$",
-        "=",
-        "@",
-        "[",
-        "|",
-        "...",
-        ". .",
-        "a",
-        "b1",
-        "12",
-        " ",
-        "  ",
-        "\n",
-        "\r",
-        "\t",
-        ",",
-        "\ufeff",
-        "# c\n",
-        "#",
-        "\x0b",
-        "\x0c",
-        "\x1c",
-        "\x1f",
-        "\xa0",
-        "\x85",
-        "\u2028",
-        "\u3000",
-        '"s"',
-    ]
+    pieces = [*"{}():!$=@[|,#", "...", ". .", "a", "b1", "12", '"s"', " ", "  ", "\n", "\r"]
+    pieces += ["\t", "\ufeff", "# c\n", "\x0b", "\x0c", "\x1c", "\x1f", "\xa0", "\x85", "\u2028"]
     rng = random.Random(7)
     for _ in range(20_000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
