@@ -123,6 +123,27 @@ async def test_every_change_of_a_tenants_credentials_moves_its_epoch(
     assert await _epoch(as_app, other.tenant_id) == other_before
 
 
+@pytest.mark.parametrize("table", ["api_tokens", "members"])
+async def test_a_truncate_moves_every_tenants_epoch(
+    owner_engine: AsyncEngine, new_tenant: Callable[..., Awaitable[Any]], table: str
+) -> None:
+    """A TRUNCATE fires no row trigger (migration 0062): its statement trigger moves each
+    tenant's epoch, and leaves the transaction's tenant setting as it found it."""
+    tenants = [(await new_tenant(f"Truncated{n}")).tenant_id for n in range(2)]
+    async with owner_engine.connect() as conn:
+        await conn.begin()
+        epochs = "SELECT id, credentials_epoch FROM tenants WHERE id = ANY(:t)"
+        before = dict((await conn.execute(text(epochs), {"t": tenants})).all())
+        set_before = str(uuid.uuid4())
+        await conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": set_before})
+        await conn.execute(text(f"TRUNCATE {table} CASCADE"))
+        after = dict((await conn.execute(text(epochs), {"t": tenants})).all())
+        kept = await conn.scalar(text("SELECT current_setting('app.tenant_id')"))
+        await conn.rollback()
+    assert all(after[t] > before[t] for t in tenants), (before, after)
+    assert kept == set_before
+
+
 # ------------------------------------------------------------------ the checks themselves
 
 
