@@ -18,5 +18,11 @@ BATCH = 20
 async def run_personalisations(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
     """Carry out the queued personalisation jobs; how many this worker carried out."""
     return await run_due(
-        sessionmaker, "app_personalisation_jobs_due", BATCH, carry_out, log, "personalisation job"
+        sessionmaker,
+        "app_personalisation_jobs_due",
+        "personalisation_jobs",
+        BATCH,
+        carry_out,
+        log,
+        "personalisation job",
     )

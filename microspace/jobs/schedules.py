@@ -17,4 +17,6 @@ BATCH = 100
 
 async def run_schedules(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
     """Carry out the schedules due now; how many this worker carried out."""
-    return await run_due(sessionmaker, "app_schedules_due", BATCH, carry_out, log, "schedule")
+    return await run_due(
+        sessionmaker, "app_schedules_due", "space_schedules", BATCH, carry_out, log, "schedule"
+    )
