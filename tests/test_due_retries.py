@@ -43,17 +43,21 @@ async def worker(
             await conn.execute(text(f"DELETE FROM {table} WHERE attempts > 0"))
 
 
-async def _schedule(engine: AsyncEngine, tenant: Any, space: uuid.UUID, at: datetime) -> uuid.UUID:
-    schedule = uuid.uuid4()
+async def _insert(engine: AsyncEngine, statement: str, values: dict[str, Any]) -> uuid.UUID:
+    """A row written as the owner (a superuser here: no row-level security); its new id."""
+    made = uuid.uuid4()
     async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO space_schedules (tenant_id, id, space_id, action, run_at, "
-                "created_by_kind, created_by) VALUES (:t, :id, :s, 'publish', :at, 'member', :m)"
-            ),
-            {"t": tenant.tenant_id, "id": schedule, "s": space, "at": at, "m": tenant.member_id},
-        )
-    return schedule
+        await conn.execute(text(statement), {**values, "id": made})
+    return made
+
+
+async def _schedule(engine: AsyncEngine, tenant: Any, space: uuid.UUID, at: datetime) -> uuid.UUID:
+    return await _insert(
+        engine,
+        "INSERT INTO space_schedules (tenant_id, id, space_id, action, run_at, "
+        "created_by_kind, created_by) VALUES (:t, :id, :s, 'publish', :at, 'member', :m)",
+        {"t": tenant.tenant_id, "s": space, "at": at, "m": tenant.member_id},
+    )
 
 
 async def _row(engine: AsyncEngine, schedule: uuid.UUID) -> tuple[int, float | None, bool]:
@@ -165,15 +169,12 @@ async def test_a_failing_personalisation_job_waits_too(
     worker: async_sessionmaker[AsyncSession], owner_engine: AsyncEngine, new_tenant: Any
 ) -> None:
     tenant = await new_tenant("JobRetries")
-    job = uuid.uuid4()
-    async with owner_engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO personalisation_jobs (tenant_id, id, requested, created_at) "
-                "VALUES (:t, :id, 0, :at)"
-            ),
-            {"t": tenant.tenant_id, "id": job, "at": LONG_AGO},
-        )
+    job = await _insert(
+        owner_engine,
+        "INSERT INTO personalisation_jobs (tenant_id, id, requested, created_at) "
+        "VALUES (:t, :id, 0, :at)",
+        {"t": tenant.tenant_id, "at": LONG_AGO},
+    )
     tried: list[uuid.UUID] = []
     fail = _failing({job}, tried)
     listing, table = "app_personalisation_jobs_due", "personalisation_jobs"
